@@ -1,0 +1,66 @@
+"""``recrm consent ...``"""
+
+from __future__ import annotations
+
+import click
+
+from ..consent import CHANNELS, PURPOSES
+from ..crm import CRM
+from . import cli, pass_crm
+from .customers import actor_option, actor_of, json_option
+from .output import emit_json, info, local_time, table
+
+channel_arg = click.argument("channel", type=click.Choice(CHANNELS))
+purpose_opt = click.option("--purpose", type=click.Choice(PURPOSES), default="marketing",
+                           show_default=True)
+source_opt = click.option("--source", help="Where the consent was given (form, call, ...).")
+
+
+@cli.group()
+def consent() -> None:
+    """Consent by channel and purpose; the newest record decides."""
+
+
+@consent.command("grant")
+@click.argument("customer_id", type=int)
+@channel_arg
+@purpose_opt
+@source_opt
+@actor_option
+@json_option
+@pass_crm
+def grant(crm: CRM, customer_id: int, channel: str, purpose: str, source: str | None,
+          actor: str | None, as_json: bool) -> None:
+    """Record that the customer opted in."""
+    record = crm.consent.grant(customer_id, channel, purpose, source, actor_of(actor))
+    emit_json(record) if as_json else info(f"granted {channel}/{purpose} for {customer_id}")
+
+
+@consent.command("withdraw")
+@click.argument("customer_id", type=int)
+@channel_arg
+@purpose_opt
+@source_opt
+@actor_option
+@json_option
+@pass_crm
+def withdraw(crm: CRM, customer_id: int, channel: str, purpose: str, source: str | None,
+             actor: str | None, as_json: bool) -> None:
+    """Record that the customer opted out."""
+    record = crm.consent.withdraw(customer_id, channel, purpose, source, actor_of(actor))
+    emit_json(record) if as_json else info(f"withdrew {channel}/{purpose} for {customer_id}")
+
+
+@consent.command("show")
+@click.argument("customer_id", type=int)
+@json_option
+@pass_crm
+def show(crm: CRM, customer_id: int, as_json: bool) -> None:
+    """The deciding consent per channel and purpose."""
+    records = crm.consent.current(customer_id)
+    if as_json:
+        emit_json(records)
+        return
+    table(None, ["channel", "purpose", "granted", "source", "since"],
+          [(r.channel, r.purpose, "yes" if r.granted else "no", r.source,
+            local_time(r.recorded_at, crm.config.zone)) for r in records])

@@ -1,0 +1,291 @@
+"""``recrm customers ...``"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..crm import CRM
+from ..errors import InvalidInput
+from ..models import Actor, Customer, CustomerView
+from . import cli, pass_crm
+from .output import emit_json, info, local_time, table
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
+actor_option = click.option("--actor", metavar="STAFF", help="Staff id performing the change.")
+
+
+def actor_of(staff: str | None) -> Actor | None:
+    return Actor(staff_id=staff) if staff else None
+
+
+def customer_rows(crm: CRM, customers: list[Customer]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            c.id,
+            c.name,
+            ", ".join(c.mobiles),
+            c.id_card,
+            c.email,
+            c.stage,
+            ", ".join(f"{p.project}:{p.stage}" for p in c.projects),
+        )
+        for c in customers
+    ]
+
+
+def show_customers(crm: CRM, customers: list[Customer], as_json: bool) -> None:
+    if as_json:
+        emit_json(customers)
+        return
+    table(
+        None,
+        ["id", "name", "mobiles", "id card", "email", "stage", "projects"],
+        customer_rows(crm, customers),
+    )
+
+
+def load_segment_argument(value: str) -> dict[str, Any]:
+    """Inline JSON when it starts with '{', else a file path (usage error if bad)."""
+    text = value.strip()
+    if not text.startswith("{"):
+        try:
+            text = Path(value).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {value!r}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter("a segment definition is a JSON object")
+    return data
+
+
+@cli.group()
+def customers() -> None:
+    """Customers: add, import, find, show, stages, merge, reassign."""
+
+
+@customers.command("add")
+@click.option("--name")
+@click.option("--mobile", multiple=True, help="Mobile number (repeatable).")
+@click.option("--id-card")
+@click.option("--email")
+@click.option("--gender")
+@click.option("--birth-date")
+@click.option("--persona")
+@click.option("--budget")
+@click.option("--project", help="Project code to link the customer to.")
+@click.option("--source")
+@click.option("--owner-staff")
+@click.option("--external-id")
+@click.option("--source-system")
+@actor_option
+@json_option
+@pass_crm
+def add(crm: CRM, actor: str | None, as_json: bool, mobile: tuple[str, ...],
+        **fields: Any) -> None:
+    """Add a customer, or merge into the one its mobile / ID card match."""
+    data = {k: v for k, v in fields.items() if v is not None}
+    data["mobiles"] = list(mobile)
+    result = crm.customers.add(data, actor=actor_of(actor))
+    outcome = "created" if result.created else ("merged" if result.changed else "unchanged")
+    if as_json:
+        emit_json({"outcome": outcome, "customer": result.customer,
+                   "suspected_duplicate_of": result.suspected_duplicate_of})
+        return
+    info(f"{outcome}: customer {result.customer.id}")
+    if result.suspected_duplicate_of:
+        info("suspected duplicate of (same email): "
+             + ", ".join(map(str, result.suspected_duplicate_of)))
+    show_customers(crm, [result.customer], False)
+
+
+@customers.command("update")
+@click.argument("customer_id", type=int)
+@click.option("--name")
+@click.option("--email")
+@click.option("--gender")
+@click.option("--birth-date")
+@click.option("--persona")
+@click.option("--budget")
+@click.option("--add-mobile", "add_mobiles", multiple=True)
+@actor_option
+@json_option
+@pass_crm
+def update_cmd(crm: CRM, customer_id: int, actor: str | None, as_json: bool,
+               add_mobiles: tuple[str, ...], **fields: Any) -> None:
+    """Change profile fields of a customer."""
+    data: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if add_mobiles:
+        data["add_mobiles"] = list(add_mobiles)
+    if not data:
+        raise click.UsageError("nothing to update: give at least one option")
+    customer = crm.customers.update(customer_id, data, actor=actor_of(actor))
+    show_customers(crm, [customer], as_json) if as_json else info(f"updated customer {customer.id}")
+
+
+@customers.command("find")
+@click.option("--mobile")
+@click.option("--id-card")
+@click.option("--email")
+@json_option
+@pass_crm
+def find(crm: CRM, mobile: str | None, id_card: str | None, email: str | None,
+         as_json: bool) -> None:
+    """Find customers by exactly one of mobile, ID card or email."""
+    given = [v for v in (mobile, id_card, email) if v is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --mobile, --id-card, --email")
+    try:
+        found = crm.customers.find(mobile=mobile, id_card=id_card, email=email)
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.reason, param_hint=f"--{exc.field.replace('_', '-')}") \
+            from None
+    show_customers(crm, found, as_json)
+
+
+@customers.command("count")
+@click.option("--segment", metavar="JSON_OR_FILE",
+              help="A segment definition: inline JSON (starting with '{') or a file.")
+@json_option
+@pass_crm
+def count(crm: CRM, segment: str | None, as_json: bool) -> None:
+    """Count customers (merged-away duplicates are not counted)."""
+    if segment is None:
+        n = crm.customers.count()
+    else:
+        definition = load_segment_argument(segment)
+        try:
+            n = crm.segments.count(definition)
+        except InvalidInput as exc:
+            raise click.BadParameter(exc.reason, param_hint="--segment") from None
+    if as_json:
+        emit_json({"count": n})
+    else:
+        click.echo(str(n))
+
+
+@customers.command("show")
+@click.argument("customer_id", type=int)
+@json_option
+@pass_crm
+def show(crm: CRM, customer_id: int, as_json: bool) -> None:
+    """The 360 view: profile, identities, projects, timeline, cases, consents."""
+    view = crm.customers.view(customer_id)
+    if as_json:
+        emit_json(view)
+        return
+    render_view(crm, view)
+
+
+def render_view(crm: CRM, view: CustomerView) -> None:
+    c = view.customer
+    zone = crm.config.zone
+    table(
+        f"customer {c.id}",
+        ["field", "value"],
+        [
+            ("name", c.name),
+            ("mobiles", ", ".join(c.mobiles)),
+            ("ID card", c.id_card),
+            ("email", c.email),
+            ("gender", c.gender),
+            ("birth date", c.birth_date),
+            ("persona", c.persona),
+            ("budget (CNY)", f"{c.budget:,}" if c.budget is not None else None),
+            ("stage", c.stage),
+            ("external", f"{c.source_system}:{c.external_id}" if c.external_id else None),
+            ("created", local_time(c.created_at, zone)),
+        ],
+    )
+    if c.projects:
+        table("projects", ["project", "name", "stage", "owner", "source", "first seen"],
+              [(p.project, p.project_name, p.stage, p.owner_staff, p.source,
+                local_time(p.first_seen_at, zone)) for p in c.projects])
+    table("timeline", ["when", "kind", "what", "from"],
+          [(local_time(e.at, zone), e.kind, e.title, e.source) for e in view.timeline])
+    if view.cases:
+        table("cases", ["id", "category", "priority", "status", "subject", "due"],
+              [(k.id, k.category, k.priority, k.status, k.subject,
+                local_time(k.sla_due_at, zone)) for k in view.cases])
+    if view.consents:
+        table("consents", ["channel", "purpose", "granted", "since"],
+              [(k.channel, k.purpose, "yes" if k.granted else "no",
+                local_time(k.recorded_at, zone)) for k in view.consents])
+
+
+@customers.command("stage")
+@click.argument("customer_id", type=int)
+@click.argument("stage")
+@click.option("--project", required=True, help="Project code.")
+@click.option("--unit", help="The unit (房号) for subscription, contract, handover.")
+@click.option("--amount", type=click.IntRange(min=0), help="Amount in CNY.")
+@click.option("--force", is_flag=True, help="Allow moving backwards.")
+@actor_option
+@json_option
+@pass_crm
+def stage(crm: CRM, customer_id: int, stage: str, project: str, unit: str | None,
+          amount: int | None, force: bool, actor: str | None, as_json: bool) -> None:
+    """Move a customer's stage at a project (prospect → visitor → subscriber → buyer → owner)."""
+    if stage.strip().lower() not in crm.customers.stages():
+        raise click.BadParameter(
+            f"{stage!r} is not one of {', '.join(crm.customers.stages())}", param_hint="STAGE"
+        )
+    customer = crm.customers.set_stage(customer_id, stage, project, unit=unit, amount=amount,
+                                       force=force, actor=actor_of(actor))
+    if as_json:
+        emit_json(customer)
+    else:
+        info(f"customer {customer.id} is {stage.strip().lower()} at {project}")
+
+
+@customers.command("merge")
+@click.argument("survivor_id", type=int)
+@click.argument("duplicate_id", type=int)
+@actor_option
+@json_option
+@pass_crm
+def merge(crm: CRM, survivor_id: int, duplicate_id: int, actor: str | None,
+          as_json: bool) -> None:
+    """Merge DUPLICATE_ID into SURVIVOR_ID."""
+    customer = crm.customers.merge(survivor_id, duplicate_id, actor=actor_of(actor))
+    if as_json:
+        emit_json(customer)
+    else:
+        info(f"merged {duplicate_id} into {customer.id}")
+
+
+@customers.command("reassign")
+@click.argument("from_staff")
+@click.argument("to_staff")
+@click.option("--project", help="Only this project.")
+@actor_option
+@json_option
+@pass_crm
+def reassign(crm: CRM, from_staff: str, to_staff: str, project: str | None,
+             actor: str | None, as_json: bool) -> None:
+    """Move every customer owned by FROM_STAFF to TO_STAFF."""
+    moved = crm.customers.reassign(from_staff, to_staff, project, actor=actor_of(actor))
+    if as_json:
+        emit_json({"reassigned": moved})
+    else:
+        info(f"reassigned {moved} customer-project link(s) from {from_staff} to {to_staff}")
+
+
+@customers.command("duplicates")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many groups.")
+@json_option
+@pass_crm
+def duplicates(crm: CRM, limit: int | None, as_json: bool) -> None:
+    """Suspected duplicates: customers sharing an email, for review (never auto-merged)."""
+    pairs = crm.customers.duplicates(limit)
+    if as_json:
+        emit_json(pairs)
+        return
+    table("suspected duplicates", ["email", "customers"],
+          [(p.email, ", ".join(map(str, p.customer_ids))) for p in pairs])

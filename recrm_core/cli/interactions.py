@@ -1,0 +1,56 @@
+"""``recrm interactions ...``"""
+
+from __future__ import annotations
+
+import click
+
+from ..crm import CRM
+from . import cli, pass_crm
+from .customers import actor_of, json_option
+from .output import emit_json, info, local_time, table
+
+
+@cli.group()
+def interactions() -> None:
+    """The interaction timeline."""
+
+
+@interactions.command("log")
+@click.argument("customer_id", type=int)
+@click.option("--kind", required=True, help="call, visit, sms, wechat, email, event, ...")
+@click.option("--channel")
+@click.option("--project")
+@click.option("--staff")
+@click.option("--summary")
+@json_option
+@pass_crm
+def log(crm: CRM, customer_id: int, kind: str, channel: str | None, project: str | None,
+        staff: str | None, summary: str | None, as_json: bool) -> None:
+    """Append an interaction to a customer's timeline."""
+    interaction = crm.interactions.log(
+        customer_id,
+        {"kind": kind, "channel": channel, "project": project, "staff": staff,
+         "summary": summary},
+        actor=actor_of(staff),
+    )
+    if as_json:
+        emit_json(interaction)
+    else:
+        info(f"logged {interaction.kind} #{interaction.id} for customer {interaction.customer_id}")
+
+
+@interactions.command("list")
+@click.argument("customer_id", type=int)
+@click.option("--limit", type=click.IntRange(min=1))
+@json_option
+@pass_crm
+def list_cmd(crm: CRM, customer_id: int, limit: int | None, as_json: bool) -> None:
+    """A customer's interactions, newest first."""
+    items = crm.interactions.list(customer_id, limit)
+    if as_json:
+        emit_json(items)
+        return
+    zone = crm.config.zone
+    table(None, ["id", "when", "kind", "project", "staff", "summary"],
+          [(i.id, local_time(i.occurred_at, zone), i.kind, i.project, i.staff, i.summary)
+           for i in items])

@@ -1,0 +1,63 @@
+"""``recrm init`` and ``recrm plugins``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import CONFIG_FILE, DEFAULT_DATABASE_URL, load_settings
+from ..plugins import describe_installed, installed_entry_points
+from . import CliContext, cli, get_crm
+from .output import emit_json, info, table
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Write a starter recrm.toml (if none exists) and create the schema."""
+    obj = ctx.find_object(CliContext)
+    assert obj is not None
+    path = Path(obj.config_path or CONFIG_FILE)
+    if path.exists():
+        info(f"{path} exists; left unchanged")
+    else:
+        url = obj.db or DEFAULT_DATABASE_URL
+        names = sorted(installed_entry_points())
+        plugins = ", ".join(f'"{n}"' for n in names)
+        path.write_text(
+            "# recrm configuration: see README.md\n"
+            f'database_url = "{url}"\n'
+            f"plugins = [{plugins}]\n"
+            'timezone = "Asia/Shanghai"\n',
+            encoding="utf-8",
+        )
+        info(f"wrote {path}")
+        obj.config_path = str(path)
+    crm = get_crm(ctx)
+    info(f"schema ready on {crm.engine.url.render_as_string(hide_password=True)}")
+
+
+@cli.group()
+def plugins() -> None:
+    """Installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def plugins_list(ctx: click.Context, as_json: bool) -> None:
+    """Installed plugins: enabled or not, their hooks, and the error of a broken one."""
+    obj = ctx.find_object(CliContext)
+    assert obj is not None
+    settings = load_settings(obj.config_path, search_cwd=obj.config_path is None)
+    infos = describe_installed(settings.plugins)
+    if as_json:
+        emit_json([vars(i) for i in infos])
+        return
+    table(
+        "plugins",
+        ["name", "version", "enabled", "hooks", "error"],
+        [(i.name, i.version, "yes" if i.enabled else "no", ", ".join(i.hooks), i.error)
+         for i in infos],
+    )

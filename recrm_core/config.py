@@ -1,0 +1,120 @@
+"""Configuration: ``recrm.toml``, ``RECRM_DATABASE_URL`` and keyword arguments."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+CONFIG_FILE = "recrm.toml"
+DATABASE_ENV = "RECRM_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///recrm.db"
+
+
+class SlaPolicy(BaseModel):
+    """Calendar hours to resolve a case, by priority, with per-category overrides.
+
+    ``[sla]`` in recrm.toml: ``urgent = 4`` etc. for the defaults, and
+    ``[sla.categories.complaint] urgent = 2`` for a category.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    low: float = 168
+    normal: float = 72
+    high: float = 24
+    urgent: float = 4
+    categories: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("categories")
+    @classmethod
+    def _priorities(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for category, table in v.items():
+            unknown = set(table) - {"low", "normal", "high", "urgent"}
+            if unknown:
+                raise ValueError(f"sla.categories.{category}: unknown priority {sorted(unknown)}")
+            if any(h <= 0 for h in table.values()):
+                raise ValueError(f"sla.categories.{category}: hours must be positive")
+        return v
+
+    def hours(self, category: str, priority: str) -> float:
+        override = self.categories.get(category, {})
+        if priority in override:
+            return override[priority]
+        return float(getattr(self, priority))
+
+
+class CoreSettings(BaseModel):
+    """The core's own settings (top level of ``recrm.toml``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    plugins: list[str] = Field(default_factory=list)
+    timezone: str = "Asia/Shanghai"
+    default_region: str = "CN"
+    import_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    sla: SlaPolicy = Field(default_factory=SlaPolicy)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def plugin_section(self, name: str) -> dict[str, Any]:
+        extra = self.model_extra or {}
+        section = extra.get(name, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"[{name}] in the configuration must be a table")
+        return section
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {str(path)!r} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    search_cwd: bool = True,
+) -> CoreSettings:
+    """Merge, lowest first: defaults, the config file, ``RECRM_DATABASE_URL``, overrides."""
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        data.update(read_config_file(Path(config_path)))
+    elif search_cwd and Path(CONFIG_FILE).is_file():
+        data.update(read_config_file(Path(CONFIG_FILE)))
+    if os.environ.get(DATABASE_ENV):
+        data["database_url"] = os.environ[DATABASE_ENV]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    try:
+        return CoreSettings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"configuration: {where}: {err['msg']}") from None

@@ -1,0 +1,133 @@
+"""``CRM``: configuration, plugins, the engine and the services, in one object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import IO, Any
+
+import pluggy
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Engine
+
+from .config import CoreSettings, load_settings
+from .db import Base, UnitOfWork, make_engine, unit_of_work
+from .errors import ConfigError
+from .models import Actor, DeliveryResult, Message
+from .plugins import Hooks, PluginInfo, load_plugins, new_plugin_manager
+
+
+class CRM:
+    """A customer-relationship system: one database, one set of plugins.
+
+    Build it from ``recrm.toml`` (``CRM.from_config()``) or in code::
+
+        crm = CRM(database_url="sqlite:///crm.db", plugins=["membership", MyPlugin()],
+                  settings={"membership": {"auto_enrol": True}})
+        crm.create_schema()
+        crm.customers.add({"name": "王伟", "mobile": "138 1234 5678"})
+
+    Each CRM has its own plugin manager, so several can coexist in one process.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        plugins: Sequence[str | object] | None = None,
+        settings: dict[str, Any] | None = None,
+        *,
+        config_path: str | os.PathLike[str] | None = None,
+        search_cwd: bool = False,
+        create_schema: bool = False,
+        console_stream: IO[str] | None = None,
+    ) -> None:
+        overrides = dict(settings or {})
+        if database_url is not None:
+            overrides["database_url"] = database_url
+        self.config: CoreSettings = load_settings(config_path, overrides, search_cwd=search_cwd)
+        self.console_stream = console_stream
+        self.pm: pluggy.PluginManager = new_plugin_manager()
+        names: Sequence[str | object] = self.config.plugins if plugins is None else plugins
+        self.plugin_infos: list[PluginInfo] = load_plugins(self.pm, names)
+        self.hooks = Hooks(self.pm)
+        self._plugin_settings = self._validate_plugin_settings()
+        self.engine: Engine = make_engine(self.config.database_url)
+
+        from .cases import CaseService
+        from .consent import ConsentService
+        from .customers import CustomerService
+        from .importing import ImportService
+        from .interactions import InteractionService
+        from .projects import ProjectService
+        from .segments import SegmentService
+
+        self.projects = ProjectService(self)
+        self.customers = CustomerService(self)
+        self.interactions = InteractionService(self)
+        self.consent = ConsentService(self)
+        self.cases = CaseService(self)
+        self.segments = SegmentService(self)
+        self.importer = ImportService(self)
+        if create_schema:
+            self.create_schema()
+        self.hooks.startup(self)
+
+    @classmethod
+    def from_config(
+        cls, config_path: str | os.PathLike[str] | None = None, **kwargs: Any
+    ) -> CRM:
+        """Build from ``config_path``, else ``recrm.toml`` in the working directory."""
+        return cls(config_path=config_path, search_cwd=config_path is None, **kwargs)
+
+    # -- plugins and settings ---------------------------------------------------------
+    def _validate_plugin_settings(self) -> dict[str, BaseModel]:
+        validated: dict[str, BaseModel] = {}
+        for section, model in self.hooks.settings_model().items():
+            try:
+                validated[section] = model.model_validate(self.config.plugin_section(section))
+            except ValidationError as exc:
+                err = exc.errors(include_url=False)[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise ConfigError(f"[{section}] {where}: {err['msg']}") from None
+        return validated
+
+    def settings_for(self, section: str) -> Any:
+        """The validated settings model of a plugin's ``[section]``."""
+        try:
+            return self._plugin_settings[section]
+        except KeyError:
+            raise ConfigError(f"no settings registered for [{section}]") from None
+
+    @property
+    def plugin_names(self) -> list[str]:
+        return [name for name, _ in self.pm.list_name_plugin()]
+
+    def has_plugin(self, name: str) -> bool:
+        return self.pm.has_plugin(name)
+
+    # -- database -----------------------------------------------------------------------
+    def create_schema(self) -> None:
+        """Create every table of the core and of the loaded plugins (idempotent)."""
+        Base.metadata.create_all(self.engine)
+
+    def unit_of_work(self, actor: Actor | None = None) -> AbstractContextManager[UnitOfWork]:
+        """A transaction for one operation; hooks fired inside it receive it."""
+        return unit_of_work(self, actor)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> CRM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- messages -------------------------------------------------------------------------
+    def send_message(self, message: Message) -> DeliveryResult:
+        """Deliver one message through the first transport that takes its channel."""
+        result = self.hooks.deliver_message(self, message)
+        if result is None:  # only when the console transport was unregistered
+            raise ConfigError(f"no transport delivers {message.channel!r} messages")
+        return result

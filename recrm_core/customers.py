@@ -1,0 +1,687 @@
+"""The customer service: add with identity resolution, update, find, stages, merge,
+reassign and the 360 view."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import identity
+from .db import UnitOfWork, utcnow
+from .errors import IdentityConflict, InvalidInput, NotFound, Refused
+from .models import (
+    Actor,
+    Customer,
+    CustomerIn,
+    CustomerUpdate,
+    CustomerView,
+    DuplicatePair,
+    Interaction,
+    ProjectLink,
+    StageChange,
+    TimelineEntry,
+    first_error,
+)
+from .projects import ensure_project_id, project_code
+from .resolution import (
+    EXTERNAL,
+    ID_CARD,
+    MOBILE,
+    Key,
+    fill_changes,
+    match_record,
+    record_keys,
+)
+from .tables import (
+    CaseRow,
+    ConsentRow,
+    CustomerProjectRow,
+    CustomerRow,
+    IdentityRow,
+    InteractionRow,
+    ProjectRow,
+)
+from .values import STAGE_RANK, STAGES, parse_stage
+
+if TYPE_CHECKING:
+    from .crm import CRM
+
+#: the interaction a stage change records (认购 / 签约 / 交房)
+STAGE_INTERACTIONS = {"subscriber": "subscription", "buyer": "contract", "owner": "handover"}
+_RETRIES = 3
+
+
+@dataclass
+class AddResult:
+    """What ``crm.customers.add`` did with one record."""
+
+    customer: Customer
+    created: bool
+    changed: bool
+    suspected_duplicate_of: list[int] = field(default_factory=list)
+
+
+def validate_record(data: CustomerIn | Mapping[str, Any]) -> CustomerIn:
+    if isinstance(data, CustomerIn):
+        return data
+    try:
+        return CustomerIn.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInput(*first_error(exc)) from None
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def load_customers(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
+    """Build API models for ``ids`` with three queries, whatever their number."""
+    id_list = list(dict.fromkeys(ids))
+    if not id_list:
+        return {}
+    rows = session.scalars(select(CustomerRow).where(CustomerRow.id.in_(id_list))).all()
+    mobiles: dict[int, list[str]] = {}
+    cards: dict[int, str] = {}
+    for cid, kind, display in session.execute(
+        select(IdentityRow.customer_id, IdentityRow.kind, IdentityRow.display)
+        .where(IdentityRow.customer_id.in_(id_list))
+        .order_by(IdentityRow.id)
+    ):
+        if kind == MOBILE:
+            mobiles.setdefault(cid, []).append(display)
+        elif kind == ID_CARD:
+            cards[cid] = display
+    links: dict[int, list[ProjectLink]] = {}
+    for link, code, pname in session.execute(
+        select(CustomerProjectRow, ProjectRow.code, ProjectRow.name)
+        .join(ProjectRow, ProjectRow.id == CustomerProjectRow.project_id)
+        .where(CustomerProjectRow.customer_id.in_(id_list))
+        .order_by(CustomerProjectRow.id)
+    ):
+        links.setdefault(link.customer_id, []).append(
+            ProjectLink(
+                project=code,
+                project_name=pname,
+                stage=link.stage,  # type: ignore[arg-type]
+                owner_staff=link.owner_staff,
+                source=link.source,
+                first_seen_at=link.first_seen_at,
+            )
+        )
+    return {
+        r.id: Customer(
+            id=r.id,
+            name=r.name,
+            gender=r.gender,  # type: ignore[arg-type]
+            birth_date=r.birth_date,
+            persona=r.persona,  # type: ignore[arg-type]
+            budget=r.budget,
+            email=r.email,
+            mobiles=mobiles.get(r.id, []),
+            id_card=cards.get(r.id),
+            stage=r.stage,  # type: ignore[arg-type]
+            projects=links.get(r.id, []),
+            source_system=r.source_system,
+            external_id=r.external_id,
+            merged_into=r.merged_into,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    }
+
+
+def resolve_id(session: Session, customer_id: int) -> int:
+    """Follow ``merged_into`` to the surviving customer; NotFound if there is none."""
+    seen: set[int] = set()
+    current = customer_id
+    while True:
+        merged_into = session.execute(
+            select(CustomerRow.merged_into).where(CustomerRow.id == current)
+        ).first()
+        if merged_into is None:
+            raise NotFound(f"no customer {customer_id}")
+        if merged_into[0] is None or current in seen:
+            return current
+        seen.add(current)
+        current = merged_into[0]
+
+
+def load_customer(session: Session, customer_id: int) -> Customer:
+    cid = resolve_id(session, customer_id)
+    return load_customers(session, [cid])[cid]
+
+
+def owners_of_keys(session: Session, keys: Iterable[Key]) -> dict[Key, int]:
+    """Which customer holds each key (identities and external references)."""
+    identity_keys = [k for k in keys if k[0] != EXTERNAL]
+    external = [k[1] for k in keys if k[0] == EXTERNAL]
+    found: dict[Key, int] = {}
+    if identity_keys:
+        for kind, value, cid in session.execute(
+            select(IdentityRow.kind, IdentityRow.value, IdentityRow.customer_id).where(
+                tuple_(IdentityRow.kind, IdentityRow.value).in_(identity_keys)
+            )
+        ):
+            found[(kind, value)] = cid
+    for ext in external:
+        system, ext_id = ext.split("\x1f", 1)
+        cid = session.scalar(
+            select(CustomerRow.id).where(
+                CustomerRow.source_system == system,
+                CustomerRow.external_id == ext_id,
+                CustomerRow.merged_into.is_(None),
+            )
+        )
+        if cid is not None:
+            found[(EXTERNAL, ext)] = cid
+    return found
+
+
+def id_cards_of(session: Session, customer_ids: Iterable[int]) -> dict[int, str]:
+    ids = list(customer_ids)
+    if not ids:
+        return {}
+    return {
+        cid: value
+        for cid, value in session.execute(
+            select(IdentityRow.customer_id, IdentityRow.value).where(
+                IdentityRow.kind == ID_CARD, IdentityRow.customer_id.in_(ids)
+            )
+        )
+    }
+
+
+def link_project(
+    session: Session,
+    customer_id: int,
+    code: str,
+    source: str | None,
+    owner_staff: str | None,
+    now: dt.datetime,
+) -> bool:
+    """Link a customer to a project (prospect); fill source/owner when empty.
+    Returns whether anything changed."""
+    pid = ensure_project_id(session, code)
+    link = session.scalar(
+        select(CustomerProjectRow).where(
+            CustomerProjectRow.customer_id == customer_id, CustomerProjectRow.project_id == pid
+        )
+    )
+    if link is None:
+        session.add(
+            CustomerProjectRow(
+                customer_id=customer_id,
+                project_id=pid,
+                stage="prospect",
+                owner_staff=owner_staff,
+                source=source,
+                first_seen_at=now,
+                stage_changed_at=now,
+            )
+        )
+        return True
+    changed = False
+    if link.owner_staff is None and owner_staff:
+        link.owner_staff, changed = owner_staff, True
+    if link.source is None and source:
+        link.source, changed = source, True
+    return changed
+
+
+def email_twins(session: Session, customer_id: int, email: str | None) -> list[int]:
+    if not email:
+        return []
+    return list(
+        session.scalars(
+            select(CustomerRow.id).where(
+                CustomerRow.email == email,
+                CustomerRow.id != customer_id,
+                CustomerRow.merged_into.is_(None),
+            )
+        )
+    )
+
+
+def recompute_stage(session: Session, customer_id: int) -> str:
+    stages = session.scalars(
+        select(CustomerProjectRow.stage).where(CustomerProjectRow.customer_id == customer_id)
+    ).all()
+    best = max(stages, key=lambda s: STAGE_RANK[s], default="prospect")
+    session.execute(update(CustomerRow).where(CustomerRow.id == customer_id).values(stage=best))
+    return best
+
+
+# -- the service --------------------------------------------------------------------------
+
+
+class CustomerService:
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    # add / update -----------------------------------------------------------------------
+    def add(
+        self, data: CustomerIn | Mapping[str, Any], actor: Actor | None = None
+    ) -> AddResult:
+        """Add one record with identity resolution: create, or merge into the one
+        customer its mobile/ID card match. Raises InvalidInput or IdentityConflict."""
+        record = validate_record(data)
+        for attempt in range(_RETRIES):
+            try:
+                with self.crm.unit_of_work(actor) as uow:
+                    return self._add(uow, record)
+            except IntegrityError:
+                # Another writer took one of the keys between our read and write;
+                # the UNIQUE constraint caught it, so resolve again from scratch.
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _add(self, uow: UnitOfWork, record: CustomerIn) -> AddResult:
+        session = uow.session
+        keys = record_keys(record)
+        owners = owners_of_keys(session, keys)
+        match = match_record(
+            record, owners.get, lambda cid: id_cards_of(session, [cid]).get(cid)
+        )
+        if match.conflict:
+            raise IdentityConflict(match.conflict, sorted(set(owners.values())))
+        now = utcnow()
+        if match.customer_id is None:
+            row = CustomerRow(
+                name=record.name,
+                gender=record.gender,
+                birth_date=record.birth_date,
+                persona=record.persona,
+                budget=record.budget,
+                email=record.email,
+                source_system=(record.source_system or "default") if record.external_id else None,
+                external_id=record.external_id,
+                stage="prospect",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            self._add_identities(session, row.id, record.mobiles, record.id_card, now)
+            if record.project:
+                link_project(
+                    session, row.id, project_code(record.project), record.source,
+                    record.owner_staff, now,
+                )
+            session.flush()
+            customer = load_customer(session, row.id)
+            twins = email_twins(session, row.id, record.email)
+            self.crm.hooks.customer_created(uow, customer)
+            return AddResult(customer, created=True, changed=True, suspected_duplicate_of=twins)
+
+        cid = match.customer_id
+        row = session.get_one(CustomerRow, cid)
+        before = load_customers(session, [cid])[cid]
+        current = {name: getattr(row, name) for name in ("name", "gender", "birth_date",
+                                                         "persona", "budget", "email",
+                                                         "external_id")}
+        changes: dict[str, Any] = dict(fill_changes(current, record))
+        for name, (_, new) in changes.items():
+            setattr(row, name, new)
+        new_mobiles = [m for m in record.mobiles if (MOBILE, m) not in owners]
+        new_card = record.id_card if record.id_card and (ID_CARD, record.id_card) not in owners \
+            else None
+        self._add_identities(session, cid, new_mobiles, new_card, now)
+        if new_mobiles:
+            changes["mobiles"] = (before.mobiles, before.mobiles + new_mobiles)
+        if new_card:
+            changes["id_card"] = (None, new_card)
+        linked = False
+        if record.project:
+            linked = link_project(
+                session, cid, project_code(record.project), record.source,
+                record.owner_staff, now,
+            )
+            if linked:
+                changes["projects"] = (
+                    [p.project for p in before.projects],
+                    sorted({*(p.project for p in before.projects), record.project}),
+                )
+        if changes:
+            row.updated_at = now
+            session.flush()
+            customer = load_customer(session, cid)
+            self.crm.hooks.customer_updated(uow, customer, changes)
+        else:
+            customer = before
+        return AddResult(customer, created=False, changed=bool(changes))
+
+    @staticmethod
+    def _add_identities(
+        session: Session, cid: int, mobiles: list[str], id_card: str | None, now: dt.datetime
+    ) -> None:
+        for m in mobiles:
+            session.add(IdentityRow(customer_id=cid, kind=MOBILE, value=m, display=m,
+                                    created_at=now))
+        if id_card:
+            session.add(IdentityRow(customer_id=cid, kind=ID_CARD, value=id_card,
+                                    display=id_card, created_at=now))
+        session.flush()
+
+    def update(
+        self, customer_id: int, data: CustomerUpdate | Mapping[str, Any],
+        actor: Actor | None = None,
+    ) -> Customer:
+        """Overwrite the given profile fields; add mobiles. Fires the update hook only
+        when something changed."""
+        if not isinstance(data, CustomerUpdate):
+            try:
+                data = CustomerUpdate.model_validate(dict(data))
+            except ValidationError as exc:
+                raise InvalidInput(*first_error(exc)) from None
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            cid = resolve_id(session, customer_id)
+            row = session.get_one(CustomerRow, cid)
+            before = load_customers(session, [cid])[cid]
+            changes: dict[str, Any] = {}
+            for name in data.model_fields_set - {"add_mobiles"}:
+                new = getattr(data, name)
+                if new is not None and getattr(row, name) != new:
+                    changes[name] = (getattr(row, name), new)
+                    setattr(row, name, new)
+            if data.add_mobiles:
+                owners = owners_of_keys(session, [(MOBILE, m) for m in data.add_mobiles])
+                taken = {k[1]: v for k, v in owners.items() if v != cid}
+                if taken:
+                    mobile, other = next(iter(taken.items()))
+                    raise IdentityConflict(
+                        f"mobile {mobile} belongs to customer {other}", [cid, other]
+                    )
+                fresh = [m for m in data.add_mobiles if (MOBILE, m) not in owners]
+                self._add_identities(session, cid, fresh, None, utcnow())
+                if fresh:
+                    changes["mobiles"] = (before.mobiles, before.mobiles + fresh)
+            if not changes:
+                return before
+            row.updated_at = utcnow()
+            session.flush()
+            customer = load_customer(session, cid)
+            self.crm.hooks.customer_updated(uow, customer, changes)
+            return customer
+
+    # reading ------------------------------------------------------------------------------
+    def get(self, customer_id: int) -> Customer:
+        """The customer (the survivor, if ``customer_id`` was merged away)."""
+        with self.crm.unit_of_work() as uow:
+            return load_customer(uow.session, customer_id)
+
+    def get_many(self, customer_ids: Iterable[int]) -> list[Customer]:
+        with self.crm.unit_of_work() as uow:
+            found = load_customers(uow.session, customer_ids)
+            return [found[i] for i in customer_ids if i in found]
+
+    def find(
+        self, *, mobile: str | None = None, id_card: str | None = None,
+        email: str | None = None,
+    ) -> list[Customer]:
+        """Customers matching a mobile, ID card or email (normalised first)."""
+        given = [v for v in (mobile, id_card, email) if v is not None]
+        if len(given) != 1:
+            raise InvalidInput("", "give exactly one of mobile, id_card, email")
+        try:
+            with self.crm.unit_of_work() as uow:
+                session = uow.session
+                if mobile is not None:
+                    key = (MOBILE, identity.normalise_mobile(mobile, self.crm.config.default_region))
+                elif id_card is not None:
+                    key = (ID_CARD, identity.normalise_id_card(id_card))
+                else:
+                    mail = identity.normalise_email(email)
+                    ids = session.scalars(
+                        select(CustomerRow.id)
+                        .where(CustomerRow.email == mail, CustomerRow.merged_into.is_(None))
+                        .order_by(CustomerRow.id)
+                    ).all()
+                    found = load_customers(session, ids)
+                    return [found[i] for i in ids]
+                owner = owners_of_keys(session, [key]).get(key)
+                return [] if owner is None else [load_customer(session, owner)]
+        except identity.IdentityError as exc:
+            raise InvalidInput(exc.field, exc.reason) from None
+
+    def count(self) -> int:
+        with self.crm.unit_of_work() as uow:
+            return uow.session.scalar(
+                select(func.count()).select_from(CustomerRow)
+                .where(CustomerRow.merged_into.is_(None))
+            ) or 0
+
+    def duplicates(self, limit: int | None = None) -> list[DuplicatePair]:
+        """Groups of active customers sharing an email: suspected duplicates to review."""
+        with self.crm.unit_of_work() as uow:
+            session = uow.session
+            shared = (
+                select(CustomerRow.email)
+                .where(CustomerRow.email.is_not(None), CustomerRow.merged_into.is_(None))
+                .group_by(CustomerRow.email)
+                .having(func.count() > 1)
+                .order_by(CustomerRow.email)
+            )
+            if limit is not None:
+                shared = shared.limit(limit)
+            emails = session.scalars(shared).all()
+            pairs: list[DuplicatePair] = []
+            for mail in emails:
+                ids = session.scalars(
+                    select(CustomerRow.id)
+                    .where(CustomerRow.email == mail, CustomerRow.merged_into.is_(None))
+                    .order_by(CustomerRow.id)
+                ).all()
+                pairs.append(DuplicatePair(email=mail, customer_ids=list(ids)))
+            return pairs
+
+    def view(self, customer_id: int, actor: Actor | None = None) -> CustomerView:
+        """The 360 view: profile, projects, timeline (core and plugins), cases, consents."""
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            customer = load_customer(session, customer_id)
+            interactions = self.crm.interactions.list_in(session, customer.id)
+            timeline = [interaction_entry(i) for i in interactions]
+            timeline.extend(self.crm.hooks.timeline(uow, customer))
+            timeline.sort(key=lambda e: e.at, reverse=True)
+            cases = self.crm.cases.list_for_customer(session, customer.id)
+            consents = self.crm.consent.current_in(session, customer.id)
+            return CustomerView(
+                customer=customer, timeline=timeline, cases=cases, consents=consents
+            )
+
+    # stages -------------------------------------------------------------------------------
+    def set_stage(
+        self,
+        customer_id: int,
+        stage: str,
+        project: str,
+        *,
+        unit: str | None = None,
+        amount: int | None = None,
+        force: bool = False,
+        occurred_at: dt.datetime | None = None,
+        actor: Actor | None = None,
+    ) -> Customer:
+        """Move the customer's stage at ``project``: forward only unless ``force``.
+
+        A change to subscriber/buyer/owner records a subscription/contract/handover
+        interaction carrying ``unit`` and ``amount``. Setting the current stage again
+        changes nothing and fires nothing.
+        """
+        try:
+            new_stage = parse_stage(stage)
+        except ValueError as exc:
+            raise InvalidInput("stage", str(exc)) from None
+        if amount is not None and amount < 0:
+            raise InvalidInput("amount", "amount cannot be negative")
+        code = project_code(project)
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            cid = resolve_id(session, customer_id)
+            now = occurred_at or utcnow()
+            pid = ensure_project_id(session, code)
+            link = session.scalar(
+                select(CustomerProjectRow).where(
+                    CustomerProjectRow.customer_id == cid, CustomerProjectRow.project_id == pid
+                )
+            )
+            old_stage = link.stage if link else None
+            if old_stage == new_stage:
+                return load_customer(session, cid)
+            if (
+                old_stage is not None
+                and STAGE_RANK[new_stage] < STAGE_RANK[old_stage]
+                and not force
+            ):
+                raise Refused(
+                    f"customer {cid} is {old_stage} at {code}; moving back to {new_stage}"
+                    " needs --force"
+                )
+            if link is None:
+                link = CustomerProjectRow(
+                    customer_id=cid, project_id=pid, stage=new_stage,
+                    first_seen_at=now, stage_changed_at=now,
+                    owner_staff=uow.actor.staff_id if uow.actor else None,
+                )
+                session.add(link)
+            else:
+                link.stage = new_stage
+                link.stage_changed_at = now
+            session.flush()
+            recompute_stage(session, cid)
+            session.execute(update(CustomerRow).where(CustomerRow.id == cid)
+                            .values(updated_at=utcnow()))
+            interaction: Interaction | None = None
+            if new_stage in STAGE_INTERACTIONS:
+                data: dict[str, Any] = {"stage": new_stage}
+                if unit:
+                    data["unit"] = unit
+                if amount is not None:
+                    data["amount"] = amount
+                interaction = self.crm.interactions.log_in(
+                    uow, cid, kind=STAGE_INTERACTIONS[new_stage], project=code,
+                    staff=uow.actor.staff_id if uow.actor else None,
+                    occurred_at=now, data=data,
+                    summary=f"{STAGE_INTERACTIONS[new_stage]} at {code}"
+                    + (f", unit {unit}" if unit else ""),
+                )
+            customer = load_customer(session, cid)
+            change = StageChange(
+                customer_id=cid, project=code, old_stage=old_stage,  # type: ignore[arg-type]
+                new_stage=new_stage,  # type: ignore[arg-type]
+                unit=unit, amount=amount, forced=force,
+                interaction_id=interaction.id if interaction else None,
+            )
+            self.crm.hooks.stage_changed(uow, customer, change)
+            return customer
+
+    # merge / reassign -------------------------------------------------------------------
+    def merge(self, survivor_id: int, duplicate_id: int, actor: Actor | None = None) -> Customer:
+        """Merge ``duplicate_id`` into ``survivor_id``: identities, project links,
+        interactions, cases and consents move; empty profile fields are filled; the
+        duplicate keeps resolving to the survivor; every plugin moves its rows."""
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            sid = resolve_id(session, survivor_id)
+            did = resolve_id(session, duplicate_id)
+            if sid == did:
+                raise Refused(f"customers {survivor_id} and {duplicate_id} are already one")
+            cards = id_cards_of(session, [sid, did])
+            if sid in cards and did in cards and cards[sid] != cards[did]:
+                raise IdentityConflict(
+                    f"customers {sid} and {did} hold different ID cards", [sid, did]
+                )
+            survivor = session.get_one(CustomerRow, sid)
+            duplicate = session.get_one(CustomerRow, did)
+            for name in ("name", "gender", "birth_date", "persona", "budget", "email"):
+                if getattr(survivor, name) is None and getattr(duplicate, name) is not None:
+                    setattr(survivor, name, getattr(duplicate, name))
+            if survivor.external_id is None and duplicate.external_id is not None:
+                ref = (duplicate.source_system, duplicate.external_id)
+                duplicate.source_system = duplicate.external_id = None
+                session.flush()
+                survivor.source_system, survivor.external_id = ref
+            session.execute(update(IdentityRow).where(IdentityRow.customer_id == did)
+                            .values(customer_id=sid))
+            self._merge_links(session, sid, did)
+            for table in (InteractionRow, CaseRow, ConsentRow):
+                session.execute(update(table).where(table.customer_id == did)
+                                .values(customer_id=sid))
+            # Keep chains flat: anything merged into the duplicate now points at the survivor.
+            session.execute(update(CustomerRow).where(CustomerRow.merged_into == did)
+                            .values(merged_into=sid))
+            duplicate.merged_into = sid
+            duplicate.updated_at = survivor.updated_at = utcnow()
+            session.flush()
+            recompute_stage(session, sid)
+            customer = load_customer(session, sid)
+            self.crm.hooks.customer_merged(uow, customer, did)
+            return customer
+
+    @staticmethod
+    def _merge_links(session: Session, sid: int, did: int) -> None:
+        mine = {
+            link.project_id: link
+            for link in session.scalars(
+                select(CustomerProjectRow).where(CustomerProjectRow.customer_id == sid)
+            )
+        }
+        for link in session.scalars(
+            select(CustomerProjectRow).where(CustomerProjectRow.customer_id == did)
+        ).all():
+            kept = mine.get(link.project_id)
+            if kept is None:
+                link.customer_id = sid
+                continue
+            if STAGE_RANK[link.stage] > STAGE_RANK[kept.stage]:
+                kept.stage, kept.stage_changed_at = link.stage, link.stage_changed_at
+            kept.first_seen_at = min(kept.first_seen_at, link.first_seen_at)
+            kept.owner_staff = kept.owner_staff or link.owner_staff
+            kept.source = kept.source or link.source
+            session.delete(link)
+        session.flush()
+
+    def reassign(
+        self, from_staff: str, to_staff: str, project: str | None = None,
+        actor: Actor | None = None,
+    ) -> int:
+        """Move ownership of every customer-project link from one consultant to another;
+        returns how many links moved."""
+        source, target = identity.clean(from_staff), identity.clean(to_staff)
+        if not source or not target:
+            raise InvalidInput("staff", "both staff ids are required")
+        with self.crm.unit_of_work(actor) as uow:
+            conditions = [CustomerProjectRow.owner_staff == source]
+            if project is not None:
+                pid = uow.session.scalar(
+                    select(ProjectRow.id).where(ProjectRow.code == project_code(project))
+                )
+                if pid is None:
+                    raise NotFound(f"no project {project!r}")
+                conditions.append(CustomerProjectRow.project_id == pid)
+            result = uow.session.execute(
+                update(CustomerProjectRow).where(and_(*conditions)).values(owner_staff=to_staff)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def stages(self) -> tuple[str, ...]:
+        return STAGES
+
+
+def interaction_entry(i: Interaction) -> TimelineEntry:
+    title = i.summary or i.kind
+    return TimelineEntry(
+        at=i.occurred_at, kind=i.kind, title=title, source="core",
+        data={"id": i.id, "project": i.project, "staff": i.staff, "channel": i.channel, **i.data},
+    )
+
+

@@ -1,0 +1,294 @@
+"""Every hook specification of recrm.
+
+Each spec says when it fires, what it receives, what it may return and whether it
+runs inside the operation's transaction. Implementations may accept fewer
+arguments than a spec lists (pluggy's opt-in arguments); the core always calls
+hooks with keywords, so new arguments never break an existing plugin.
+
+"Inside the transaction" means the hook gets the operation's
+:class:`~recrm_core.db.UnitOfWork` as ``uow``: write through ``uow.session`` and
+your rows commit or roll back with the core's. If an implementation raises, the
+whole operation rolls back and the caller gets a
+:class:`~recrm_core.errors.PluginError` naming the plugin.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import hookspec
+
+if TYPE_CHECKING:
+    import click
+    from pydantic import BaseModel
+
+    from ..crm import CRM
+    from ..db import UnitOfWork
+    from ..demo import DemoSection
+    from ..models import (
+        Case,
+        Customer,
+        DeliveryResult,
+        Interaction,
+        Message,
+        StageChange,
+        TimelineEntry,
+    )
+    from ..segments import SegmentField
+
+__all__ = [
+    "recrm_case_opened",
+    "recrm_case_status_changed",
+    "recrm_customer_created",
+    "recrm_customer_merged",
+    "recrm_customer_updated",
+    "recrm_customers_imported",
+    "recrm_deliver_message",
+    "recrm_demo",
+    "recrm_interaction_logged",
+    "recrm_register_commands",
+    "recrm_register_settings",
+    "recrm_segment_fields",
+    "recrm_stage_changed",
+    "recrm_startup",
+    "recrm_timeline",
+]
+
+
+# -- configuration and start-up ---------------------------------------------------
+
+
+@hookspec
+def recrm_register_settings(register: Callable[[str, type[BaseModel]], None]) -> None:
+    """Declare the pydantic model for the plugin's section of ``recrm.toml``.
+
+    Fires once while a :class:`~recrm_core.CRM` is built, before
+    :func:`recrm_startup`; outside any transaction.
+
+    :param register: call ``register(section, Model)``; the core validates the
+        ``[section]`` table of the configuration (or ``CRM(settings={section: ...})``)
+        against ``Model`` and reports a clear error on bad values. The validated
+        instance is then available as ``crm.settings_for(section)``.
+
+    Return value is ignored.
+    """
+
+
+@hookspec
+def recrm_startup(crm: CRM) -> None:
+    """The CRM is built: plugins are loaded and settings validated.
+
+    Fires once per :class:`~recrm_core.CRM` instance, after settings, outside any
+    transaction. Use it to check settings or warm caches. Raising aborts building
+    the CRM with a :class:`~recrm_core.errors.PluginError`.
+
+    :param crm: the CRM being built.
+    """
+
+
+@hookspec
+def recrm_register_commands(cli: click.Group) -> None:
+    """Add sub-commands or sub-groups to the ``recrm`` command line.
+
+    Fires once when the CLI starts, for every enabled plugin; outside any
+    transaction. Inside a command, get the CRM with
+    :func:`recrm_core.cli.get_crm` (or the ``@pass_crm`` decorator) so the
+    ``--db``/``--config`` options apply.
+
+    :param cli: the root ``recrm`` click group; call ``cli.add_command(...)``.
+    """
+
+
+# -- customers ------------------------------------------------------------------------
+
+
+@hookspec
+def recrm_customer_created(uow: UnitOfWork, customer: Customer) -> None:
+    """A customer was created by ``crm.customers.add`` (not by an import; see
+    :func:`recrm_customers_imported`).
+
+    Fires inside the transaction, after the customer, its identities and project
+    link are written.
+
+    :param uow: the operation's unit of work.
+    :param customer: the new customer as the API returns it.
+    """
+
+
+@hookspec
+def recrm_customer_updated(uow: UnitOfWork, customer: Customer, changes: dict[str, Any]) -> None:
+    """A customer's profile changed (``update``, or ``add`` merging new values).
+
+    Fires inside the transaction, only when something actually changed; a match
+    that changes nothing fires nothing.
+
+    :param uow: the operation's unit of work.
+    :param customer: the customer after the change.
+    :param changes: field name -> ``(old, new)``; added mobiles appear as
+        ``"mobiles": (old_list, new_list)``.
+    """
+
+
+@hookspec
+def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
+    """Two customers were merged: ``duplicate_id`` now resolves to ``survivor``.
+
+    Fires inside the transaction after the core moved identities, project links,
+    interactions, cases and consents. Every plugin that keeps rows per customer
+    must move (or combine) its own rows from ``duplicate_id`` to ``survivor.id``
+    here.
+
+    :param uow: the operation's unit of work.
+    :param survivor: the surviving customer after the merge.
+    :param duplicate_id: the id of the merged-away customer (kept, with
+        ``merged_into`` set).
+    """
+
+
+@hookspec
+def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
+    """A customer's stage at one project changed (forward, or backward when forced).
+
+    Fires inside the transaction. A change to ``subscriber``, ``buyer`` or ``owner``
+    is also recorded as an interaction (``subscription``, ``contract``,
+    ``handover``) whose id is ``change.interaction_id``; that interaction fires
+    :func:`recrm_interaction_logged` as well.
+
+    :param uow: the operation's unit of work.
+    :param customer: the customer after the change (``customer.stage`` is the
+        furthest stage over all projects).
+    :param change: project code, old and new stage, unit, amount (CNY) and whether
+        the change was forced.
+    """
+
+
+@hookspec
+def recrm_customers_imported(
+    uow: UnitOfWork, created: list[Customer], merged: list[Customer]
+) -> None:
+    """One batch of a CSV import was applied.
+
+    Fires once per batch (never per row, to keep imports fast), inside the batch's
+    transaction, before it commits. Raising rolls the batch back and stops the
+    import; a re-run is idempotent and continues.
+
+    :param uow: the batch's unit of work.
+    :param created: customers this batch created.
+    :param merged: customers this batch matched (possibly unchanged), each once.
+    """
+
+
+# -- timeline and cases ---------------------------------------------------------------
+
+
+@hookspec
+def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
+    """An interaction was appended to a customer's timeline.
+
+    Fires inside the transaction, for interactions logged through
+    ``crm.interactions.log`` and for those the core records itself (stage changes).
+
+    :param uow: the operation's unit of work.
+    :param interaction: the new interaction.
+    """
+
+
+@hookspec
+def recrm_case_opened(uow: UnitOfWork, case: Case) -> None:
+    """A service case was opened (its SLA due time already set).
+
+    Fires inside the transaction.
+
+    :param uow: the operation's unit of work.
+    :param case: the new case.
+    """
+
+
+@hookspec
+def recrm_case_status_changed(
+    uow: UnitOfWork, case: Case, old_status: str, new_status: str
+) -> None:
+    """A service case moved from ``old_status`` to ``new_status``.
+
+    Fires inside the transaction, after the history row is written; raising
+    refuses the transition (it rolls back). Use it, for instance, to send a
+    satisfaction survey when a case is closed.
+
+    :param uow: the operation's unit of work.
+    :param case: the case after the change.
+    :param old_status: the previous status.
+    :param new_status: the new status.
+    """
+
+
+@hookspec
+def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
+    """Contribute entries to a customer's 360 view.
+
+    Fires when the 360 view is built (``crm.customers.view`` / ``recrm customers
+    show``), inside a read-only unit of work.
+
+    :param uow: the unit of work of the read.
+    :param customer: the customer shown.
+    :return: a list of :class:`~recrm_core.models.TimelineEntry` (set ``source``
+        to the plugin's name), or ``None``. The core merges every list with its own
+        interactions, newest first.
+    """
+
+
+# -- segments -------------------------------------------------------------------------
+
+
+@hookspec
+def recrm_segment_fields(register: Callable[[SegmentField], None]) -> None:
+    """Register fields that segment definitions may filter on.
+
+    Fires once per CRM, the first time a segment is compiled; outside any
+    transaction.
+
+    :param register: call ``register(SegmentField(name="plugin.field", ...))``;
+        the name must be ``<plugin>.<field>``; ``expression`` receives the
+        customers' id column and returns a SQLAlchemy expression (usually a
+        correlated scalar subquery) the operators apply to.
+    """
+
+
+# -- demo -----------------------------------------------------------------------------
+
+
+@hookspec
+def recrm_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection | None:
+    """Seed the plugin's demo data and describe it in the demo summary.
+
+    Fires from ``recrm demo`` after the core seeded projects, customers, visits,
+    contracts, handovers and cases; outside a transaction (use the CRM's services,
+    each of which is its own operation). Use only ``rng`` for randomness so the
+    demo is deterministic for a seed.
+
+    :param crm: the demo CRM.
+    :param rng: a seeded random generator.
+    :param customer_ids: ids of the customers the core created.
+    :return: a :class:`~recrm_core.demo.DemoSection` (title and rows) for the
+        summary, or ``None``.
+    """
+
+
+# -- messages -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def recrm_deliver_message(crm: CRM, message: Message) -> DeliveryResult | None:
+    """Deliver one message (email, SMS, ...) through a transport.
+
+    ``firstresult``: the first implementation that returns a
+    :class:`~recrm_core.models.DeliveryResult` wins; return ``None`` for channels
+    you do not handle. The core's console transport runs last and prints the
+    message, so something always answers. Called outside any transaction: whatever
+    sends in bulk records the message in its outbox first, so a crash never sends
+    twice.
+
+    :param crm: the CRM sending.
+    :param message: channel, recipient, subject and body.
+    """

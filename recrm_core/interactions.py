@@ -1,0 +1,118 @@
+"""The interaction timeline: append-only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .customers import resolve_id
+from .db import UnitOfWork, utcnow
+from .errors import InvalidInput
+from .models import Actor, Interaction, InteractionIn, first_error
+from .projects import ensure_project_id, project_code
+from .tables import InteractionRow, ProjectRow
+
+if TYPE_CHECKING:
+    from .crm import CRM
+
+
+def _to_model(row: InteractionRow, code: str | None) -> Interaction:
+    return Interaction(
+        id=row.id,
+        customer_id=row.customer_id,
+        kind=row.kind,
+        channel=row.channel,
+        project=code,
+        staff=row.staff,
+        occurred_at=row.occurred_at,
+        summary=row.summary,
+        data=row.data or {},
+    )
+
+
+class InteractionService:
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    def log(
+        self,
+        customer_id: int,
+        data: InteractionIn | Mapping[str, Any],
+        actor: Actor | None = None,
+    ) -> Interaction:
+        """Append an interaction (call, visit, SMS, WeChat, email, event, ...)."""
+        if not isinstance(data, InteractionIn):
+            try:
+                data = InteractionIn.model_validate(dict(data))
+            except ValidationError as exc:
+                raise InvalidInput(*first_error(exc)) from None
+        with self.crm.unit_of_work(actor) as uow:
+            cid = resolve_id(uow.session, customer_id)
+            return self.log_in(
+                uow,
+                cid,
+                kind=data.kind,
+                channel=data.channel,
+                project=data.project,
+                staff=data.staff or (actor.staff_id if actor else None),
+                occurred_at=data.occurred_at,
+                summary=data.summary,
+                data=data.data,
+            )
+
+    def log_in(
+        self,
+        uow: UnitOfWork,
+        customer_id: int,
+        *,
+        kind: str,
+        channel: str | None = None,
+        project: str | None = None,
+        staff: str | None = None,
+        occurred_at: dt.datetime | None = None,
+        summary: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Interaction:
+        """Append inside an existing unit of work (used by other services and plugins)."""
+        code = project_code(project) if project else None
+        pid = ensure_project_id(uow.session, code) if code else None
+        row = InteractionRow(
+            customer_id=customer_id,
+            kind=kind,
+            channel=channel,
+            project_id=pid,
+            staff=staff,
+            occurred_at=occurred_at or utcnow(),
+            summary=summary,
+            data=data or {},
+            created_at=utcnow(),
+        )
+        uow.session.add(row)
+        uow.session.flush()
+        interaction = _to_model(row, code)
+        self.crm.hooks.interaction_logged(uow, interaction)
+        return interaction
+
+    def list(self, customer_id: int, limit: int | None = None) -> list[Interaction]:
+        """The customer's interactions, newest first."""
+        with self.crm.unit_of_work() as uow:
+            cid = resolve_id(uow.session, customer_id)
+            return self.list_in(uow.session, cid, limit)
+
+    def list_in(
+        self, session: Session, customer_id: int, limit: int | None = None
+    ) -> list[Interaction]:
+        query = (
+            select(InteractionRow, ProjectRow.code)
+            .outerjoin(ProjectRow, ProjectRow.id == InteractionRow.project_id)
+            .where(InteractionRow.customer_id == customer_id)
+            .order_by(InteractionRow.occurred_at.desc(), InteractionRow.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [_to_model(row, code) for row, code in session.execute(query)]

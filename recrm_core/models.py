@@ -1,0 +1,370 @@
+"""Pydantic models: everything that goes into and comes out of the public API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from . import identity, values
+from .values import Persona, Stage
+
+Channel = Literal["email", "sms", "phone", "wechat"]
+Purpose = Literal["marketing", "surveys"]
+Priority = Literal["low", "normal", "high", "urgent"]
+CaseStatus = Literal["open", "in_progress", "resolved", "closed", "reopened"]
+Gender = Literal["male", "female"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Actor(_Model):
+    """Who performs a service call; recorded in history rows and passed to hooks."""
+
+    staff_id: str
+    role: str = "staff"
+
+
+def _wrap_identity(fn: Any) -> Any:
+    def check(v: Any) -> Any:
+        if identity.clean(v) == "":
+            return None
+        try:
+            return fn(v)
+        except identity.IdentityError as exc:
+            raise ValueError(exc.reason) from None
+
+    return check
+
+
+def _mobile_list(v: Any) -> list[str]:
+    raw = [v] if isinstance(v, str) else list(v or [])
+    out: list[str] = []
+    for item in raw:
+        if identity.clean(item) == "":
+            continue
+        try:
+            e164 = identity.normalise_mobile(item)
+        except identity.IdentityError as exc:
+            raise ValueError(exc.reason) from None
+        if e164 not in out:
+            out.append(e164)
+    return out
+
+
+def _record_error(field: str, reason: str) -> PydanticCustomError:
+    return PydanticCustomError("record", reason, {"field": field})
+
+
+_FIELD_ALIASES = {"mobiles": "mobile", "add_mobiles": "mobile"}
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """``(field, reason)`` of the first failing field of a validation error."""
+    err = exc.errors(include_url=False)[0]
+    ctx = err.get("ctx") or {}
+    if "field" in ctx:
+        field = str(ctx["field"])
+    elif err["loc"]:
+        field = _FIELD_ALIASES.get(str(err["loc"][0]), str(err["loc"][0]))
+    else:
+        field = ""
+    reason = err["msg"].removeprefix("Value error, ")
+    return field, reason
+
+
+# Reusable validated types: the API, the CLI and the import accept the same spellings.
+Text = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 100))]
+LongText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 128))]
+Mobiles = Annotated[list[str], BeforeValidator(_mobile_list)]
+IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]
+Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
+GenderIn = Annotated[Gender | None, BeforeValidator(values.parse_gender)]
+BirthDate = Annotated[
+    dt.date | None, BeforeValidator(lambda v: values.parse_date(v, not_after=dt.date.today()))
+]
+PersonaIn = Annotated[Persona | None, BeforeValidator(values.parse_persona)]
+Budget = Annotated[int | None, BeforeValidator(values.parse_budget)]
+
+
+class CustomerIn(_Model):
+    """A customer record as it arrives (API, CLI or an import row).
+
+    Field order is the order in which errors are reported: the first failing field
+    is the one an import names. ``mobile`` is accepted as a single-value alias of
+    ``mobiles``.
+    """
+
+    name: Text = None
+    mobiles: Mobiles = Field(default_factory=list)
+    id_card: IdCardNumber = None
+    email: Email = None
+    gender: GenderIn = None
+    birth_date: BirthDate = None
+    source: Text = None
+    project: Text = None
+    persona: PersonaIn = None
+    budget: Budget = None
+    owner_staff: Text = None
+    external_id: LongText = None
+    source_system: Text = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_mobile(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "mobile" in data:
+            data = dict(data)
+            mobile = data.pop("mobile")
+            extra = data.get("mobiles") or []
+            if isinstance(extra, str):
+                extra = [extra]
+            data["mobiles"] = ([mobile] if mobile not in (None, "") else []) + list(extra)
+        return data
+
+    @model_validator(mode="after")
+    def _keys_and_id_card(self) -> CustomerIn:
+        if not self.mobiles and self.id_card is None:
+            raise _record_error("mobile,id_card", "no mobile or ID card")
+        if self.id_card is not None:
+            card = identity.parse_id_card(self.id_card)
+            if self.birth_date is None:
+                self.birth_date = card.birth_date
+            elif self.birth_date != card.birth_date:
+                raise _record_error(
+                    "birth_date",
+                    f"birth_date {self.birth_date} contradicts the ID card ({card.birth_date})",
+                )
+            if self.gender is None:
+                self.gender = card.gender
+            elif self.gender != card.gender:
+                raise _record_error(
+                    "gender", f"gender {self.gender} contradicts the ID card ({card.gender})"
+                )
+        return self
+
+
+class CustomerUpdate(_Model):
+    """Fields to change on an existing customer; fields left unset are not touched."""
+
+    name: Text = None
+    email: Email = None
+    gender: GenderIn = None
+    birth_date: BirthDate = None
+    persona: PersonaIn = None
+    budget: Budget = None
+    add_mobiles: Mobiles = Field(default_factory=list)
+
+
+class ProjectLink(BaseModel):
+    """A customer's relationship with one project."""
+
+    project: str
+    project_name: str
+    stage: Stage
+    owner_staff: str | None = None
+    source: str | None = None
+    first_seen_at: dt.datetime
+
+
+class Customer(BaseModel):
+    """A customer as the API returns it."""
+
+    id: int
+    name: str | None = None
+    gender: Gender | None = None
+    birth_date: dt.date | None = None
+    persona: Persona | None = None
+    budget: int | None = None
+    email: str | None = None
+    mobiles: list[str] = Field(default_factory=list)
+    id_card: str | None = None
+    stage: Stage = "prospect"
+    projects: list[ProjectLink] = Field(default_factory=list)
+    source_system: str | None = None
+    external_id: str | None = None
+    merged_into: int | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class Project(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
+class InteractionIn(_Model):
+    kind: str
+    channel: str | None = None
+    project: str | None = None
+    staff: str | None = None
+    occurred_at: dt.datetime | None = None
+    summary: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, v: Any) -> str:
+        text = identity.clean(v).lower()
+        if not text:
+            raise ValueError("interaction kind is empty")
+        if len(text) > 32:
+            raise ValueError("interaction kind is longer than 32 characters")
+        return text
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("occurred_at needs a time zone")
+        return v
+
+
+class Interaction(BaseModel):
+    id: int
+    customer_id: int
+    kind: str
+    channel: str | None = None
+    project: str | None = None
+    staff: str | None = None
+    occurred_at: dt.datetime
+    summary: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class StageChange(BaseModel):
+    """What a stage change carried; passed to ``recrm_stage_changed``."""
+
+    customer_id: int
+    project: str
+    old_stage: Stage | None
+    new_stage: Stage
+    unit: str | None = None
+    amount: int | None = None
+    forced: bool = False
+    interaction_id: int | None = None
+
+
+class Consent(BaseModel):
+    customer_id: int
+    channel: Channel
+    purpose: Purpose
+    granted: bool
+    source: str | None = None
+    recorded_at: dt.datetime
+
+
+class CaseIn(_Model):
+    customer_id: int
+    category: str
+    subject: str
+    priority: Priority = "normal"
+    project: str | None = None
+    department: str | None = None
+    assignee: str | None = None
+    description: str | None = None
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _category(cls, v: Any) -> str:
+        text = identity.clean(v).lower()
+        if not text:
+            raise ValueError("case category is empty")
+        return text
+
+
+class CaseHistoryEntry(BaseModel):
+    action: str
+    from_value: str | None = None
+    to_value: str | None = None
+    note: str | None = None
+    actor_staff: str | None = None
+    actor_role: str | None = None
+    at: dt.datetime
+
+
+class Case(BaseModel):
+    id: int
+    customer_id: int
+    project: str | None = None
+    category: str
+    priority: Priority
+    status: CaseStatus
+    subject: str
+    description: str | None = None
+    department: str | None = None
+    assignee: str | None = None
+    escalation_level: int = 0
+    sla_due_at: dt.datetime
+    overdue: bool = False
+    opened_at: dt.datetime
+    resolved_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+    history: list[CaseHistoryEntry] = Field(default_factory=list)
+
+
+class TimelineEntry(BaseModel):
+    """One line of the 360 view's timeline; plugins add their own."""
+
+    at: dt.datetime
+    kind: str
+    title: str
+    source: str = "core"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomerView(BaseModel):
+    """The 360 view of one customer."""
+
+    customer: Customer
+    timeline: list[TimelineEntry]
+    cases: list[Case]
+    consents: list[Consent]
+
+
+class ImportResult(BaseModel):
+    rows: int = 0
+    created: int = 0
+    merged: int = 0
+    rejected: int = 0
+    suspected_duplicates: int = 0
+
+
+class RejectedRow(BaseModel):
+    row: int
+    field: str
+    reason: str
+
+
+class Message(BaseModel):
+    """One message to deliver through the transport hook."""
+
+    channel: Channel
+    to: str
+    subject: str | None = None
+    body: str
+    customer_id: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class DeliveryResult(BaseModel):
+    transport: str
+    ok: bool = True
+    detail: str | None = None
+
+
+class DuplicatePair(BaseModel):
+    email: str
+    customer_ids: list[int]

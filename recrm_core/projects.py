@@ -1,0 +1,71 @@
+"""Projects (楼盘): looked up by code, created on first use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .errors import InvalidInput, NotFound
+from .identity import clean
+from .models import Project
+from .tables import ProjectRow
+
+if TYPE_CHECKING:
+    from .crm import CRM
+
+
+def project_code(raw: object) -> str:
+    code = clean(raw)
+    if not code:
+        raise InvalidInput("project", "project code is empty")
+    if len(code) > 64:
+        raise InvalidInput("project", "project code is longer than 64 characters")
+    return code
+
+
+def ensure_project_id(session: Session, code: str, name: str | None = None) -> int:
+    """The id of project ``code``, creating it if new (safe against a concurrent creator)."""
+    found = session.scalar(select(ProjectRow.id).where(ProjectRow.code == code))
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            row = ProjectRow(code=code, name=name or code)
+            session.add(row)
+            session.flush()
+            return row.id
+    except IntegrityError:
+        found = session.scalar(select(ProjectRow.id).where(ProjectRow.code == code))
+        if found is None:
+            raise
+        return found
+
+
+def project_id_of(session: Session, code: str) -> int:
+    found = session.scalar(select(ProjectRow.id).where(ProjectRow.code == code))
+    if found is None:
+        raise NotFound(f"no project {code!r}")
+    return found
+
+
+class ProjectService:
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    def ensure(self, code: str, name: str | None = None) -> Project:
+        """Create project ``code`` if it does not exist; rename it when ``name`` is given."""
+        code = project_code(code)
+        with self.crm.unit_of_work() as uow:
+            pid = ensure_project_id(uow.session, code, name)
+            row = uow.session.get_one(ProjectRow, pid)
+            if name and row.name != name:
+                row.name = name
+            return Project(id=row.id, code=row.code, name=row.name)
+
+    def list(self) -> list[Project]:
+        with self.crm.unit_of_work() as uow:
+            rows = uow.session.scalars(select(ProjectRow).order_by(ProjectRow.code))
+            return [Project(id=r.id, code=r.code, name=r.name) for r in rows]

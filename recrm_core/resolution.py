@@ -1,0 +1,94 @@
+"""Identity resolution rules, as pure functions over what the database already holds.
+
+Both the single-record service (``crm.customers.add``) and the set-based import
+use these, so a record resolves the same way whichever door it comes through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .models import CustomerIn
+
+MOBILE = "mobile"
+ID_CARD = "id_card"
+EXTERNAL = "external"
+#: the CSV/API default when an external id comes without its source system
+DEFAULT_SOURCE_SYSTEM = "default"
+
+#: profile fields a merge fills when empty (existing non-empty values are kept)
+FILLABLE_FIELDS = ("name", "gender", "birth_date", "persona", "budget", "email")
+
+Key = tuple[str, str]
+
+
+def record_keys(record: CustomerIn) -> list[Key]:
+    """Every key a record can match on, mobiles first."""
+    keys: list[Key] = [(MOBILE, m) for m in record.mobiles]
+    if record.id_card:
+        keys.append((ID_CARD, record.id_card))
+    if record.external_id:
+        keys.append((EXTERNAL, external_key(record.source_system, record.external_id)))
+    return keys
+
+
+def external_key(source_system: str | None, external_id: str) -> str:
+    return f"{source_system or DEFAULT_SOURCE_SYSTEM}\x1f{external_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The outcome of matching one record: a customer id, nothing (new), or a conflict."""
+
+    customer_id: int | None = None
+    conflict: str | None = None
+
+
+def match_record(
+    record: CustomerIn,
+    owner_of: Callable[[Key], int | None],
+    id_card_of: Callable[[int], str | None],
+) -> Match:
+    """Apply the matching rules.
+
+    - keys pointing to two different customers: conflict;
+    - an ID card different from the ID card of the customer the other keys matched:
+      conflict;
+    - exactly one customer: merge into it; none: create.
+    Equal email never matches.
+    """
+    owners: list[int] = []
+    for key in record_keys(record):
+        owner = owner_of(key)
+        if owner is not None and owner not in owners:
+            owners.append(owner)
+    if len(owners) > 1:
+        listed = " and ".join(str(o) for o in owners)
+        return Match(conflict=f"mobile/ID card belong to different customers ({listed})")
+    if not owners:
+        return Match()
+    customer_id = owners[0]
+    if record.id_card:
+        held = id_card_of(customer_id)
+        if held is not None and held != record.id_card:
+            return Match(
+                conflict=f"ID card differs from the ID card of customer {customer_id}"
+                " matched by mobile"
+            )
+    return Match(customer_id=customer_id)
+
+
+def fill_changes(current: dict[str, Any], record: CustomerIn) -> dict[str, tuple[Any, Any]]:
+    """Field -> (old, new) for every empty profile field the record can fill."""
+    changes: dict[str, tuple[Any, Any]] = {}
+    for name in FILLABLE_FIELDS:
+        new = getattr(record, name)
+        if new is not None and current.get(name) is None:
+            changes[name] = (None, new)
+    if record.external_id and current.get("external_id") is None:
+        changes["source_system"] = (None, record.source_system or DEFAULT_SOURCE_SYSTEM)
+        changes["external_id"] = (None, record.external_id)
+    return changes
+

@@ -1,0 +1,258 @@
+"""pytest fixtures for plugin authors (registered through the ``pytest11`` entry point).
+
+Every test that uses ``crm`` runs once per database backend: SQLite (a file in the
+test's tmp dir) and PostgreSQL (a fresh schema per test, dropped afterwards)::
+
+    import pytest
+    from recrm_core import hookimpl
+
+    @pytest.mark.recrm_plugins("membership")
+    def test_owner_is_enrolled(crm):
+        ...
+
+    def test_with_a_plugin_object(crm, register_plugin, cli_runner):
+        class Tagger:
+            @hookimpl
+            def recrm_customer_created(self, uow, customer): ...
+        register_plugin(Tagger())
+        result = cli_runner.invoke("customers", "add", "--mobile", "13812345678")
+        assert result.exit_code == 0
+
+Options: ``--recrm-backends=sqlite,postgresql`` (or ``RECRM_TEST_BACKENDS``), and
+``RECRM_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from .crm import CRM
+from .hooks import hookimpl, specs
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("recrm")
+    group.addoption(
+        "--recrm-backends",
+        default=os.environ.get("RECRM_TEST_BACKENDS", ",".join(BACKENDS)),
+        help="comma-separated database backends for the crm fixture (sqlite,postgresql)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "recrm_plugins(*plugins): plugins (names or objects) for the crm fixture"
+    )
+    config.addinivalue_line(
+        "markers", "recrm_settings(**sections): settings passed to the crm fixture"
+    )
+
+
+def _backends(config: pytest.Config) -> list[str]:
+    chosen = [b.strip() for b in str(config.getoption("--recrm-backends")).split(",") if b.strip()]
+    unknown = set(chosen) - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"--recrm-backends: unknown {sorted(unknown)}")
+    return chosen
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "recrm_backend" in metafunc.fixturenames:
+        metafunc.parametrize("recrm_backend", _backends(metafunc.config), scope="function")
+
+
+def postgres_url() -> str:
+    return os.environ.get("RECRM_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture
+def recrm_database_url(recrm_backend: str, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database of the test's backend."""
+    if recrm_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'recrm-test.db'}"
+        return
+    base = make_url(postgres_url())
+    schema = f"recrm_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # a missing server must fail loudly, not skip
+        admin.dispose()
+        raise RuntimeError(f"PostgreSQL at {base.render_as_string()} unusable: {exc}") from exc
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def recrm_plugins(request: pytest.FixtureRequest) -> list[str | object]:
+    """Plugins for ``crm``: from ``@pytest.mark.recrm_plugins(...)``; override to change."""
+    marker = request.node.get_closest_marker("recrm_plugins")
+    return list(marker.args) if marker else []
+
+
+@pytest.fixture
+def recrm_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings for ``crm``: from ``@pytest.mark.recrm_settings(section={...})``."""
+    marker = request.node.get_closest_marker("recrm_settings")
+    return dict(marker.kwargs) if marker else {}
+
+
+@pytest.fixture
+def crm_factory(recrm_database_url: str) -> Iterator[Callable[..., CRM]]:
+    """Build CRMs on the test's database: ``crm_factory(plugins=[...], settings={...})``.
+
+    Every CRM built shares the database; the schema is created for each.
+    """
+    built: list[CRM] = []
+
+    def factory(
+        plugins: list[str | object] | None = None,
+        settings: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> CRM:
+        crm = CRM(
+            database_url=recrm_database_url,
+            plugins=plugins or [],
+            settings=settings,
+            create_schema=True,
+            **kwargs,
+        )
+        built.append(crm)
+        return crm
+
+    yield factory
+    for crm in built:
+        crm.close()
+
+
+@pytest.fixture
+def crm(
+    crm_factory: Callable[..., CRM],
+    recrm_plugins: list[str | object],
+    recrm_settings: dict[str, Any],
+) -> CRM:
+    """A CRM on a throwaway database (both backends), with the test's plugins."""
+    return crm_factory(plugins=recrm_plugins, settings=recrm_settings)
+
+
+@pytest.fixture
+def register_plugin(crm: CRM) -> Iterator[Callable[..., str]]:
+    """Register a plugin object on ``crm`` for this test only; returns its name.
+
+    Its tables (declared on ``recrm_core.Base``) are created. Settings hooks ran
+    when the CRM was built: for a plugin with settings use ``crm_factory(plugins=[obj])``.
+    """
+    names: list[str] = []
+
+    def register(plugin: object, name: str | None = None) -> str:
+        registered = crm.pm.register(plugin, name=name)
+        assert registered is not None
+        names.append(registered)
+        crm.create_schema()
+        return registered
+
+    yield register
+    for name in names:
+        crm.pm.unregister(name=name)
+
+
+@dataclass
+class CliResult:
+    """What a command did: exit code, stdout, stderr, and stdout parsed as JSON."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    result: Result = field(repr=False)
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.stdout)
+
+
+class RecrmCliRunner:
+    """Runs ``recrm`` commands in-process against a given CRM."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    def invoke(self, *args: str, input: str | None = None) -> CliResult:
+        from .cli import CliContext, cli
+
+        obj = CliContext(crm_factory=lambda _ctx: self.crm)
+        runner = CliRunner()
+        result = runner.invoke(cli, list(args), obj=obj, input=input, catch_exceptions=True)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return CliResult(result.exit_code, result.stdout, result.stderr, result)
+
+
+@pytest.fixture
+def cli_runner(crm: CRM) -> RecrmCliRunner:
+    """Run ``recrm ...`` against the ``crm`` fixture (with its plugins)."""
+    return RecrmCliRunner(crm)
+
+
+@dataclass
+class HookCall:
+    name: str
+    kwargs: dict[str, Any]
+
+
+class HookRecorder:
+    """Records every hook call made on a CRM (like pytest's HookRecorder)."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.calls: list[HookCall] = []
+
+        def before(hook_name: str, _impls: Any, kwargs: dict[str, Any]) -> None:
+            self.calls.append(HookCall(hook_name, dict(kwargs)))
+
+        def after(*_args: Any) -> None:
+            return None
+
+        self._undo = crm.pm.add_hookcall_monitoring(before, after)
+
+    def named(self, name: str) -> list[HookCall]:
+        return [c for c in self.calls if c.name == name]
+
+    def close(self) -> None:
+        self._undo()
+
+
+@pytest.fixture
+def hook_recorder(crm: CRM) -> Iterator[HookRecorder]:
+    """Every hook call made on ``crm`` during the test, in order."""
+    recorder = HookRecorder(crm)
+    yield recorder
+    recorder.close()
+
+
+__all__ = [
+    "CliResult",
+    "HookRecorder",
+    "RecrmCliRunner",
+    "hookimpl",
+    "postgres_url",
+    "specs",
+]

@@ -1,0 +1,144 @@
+"""Parsers for the non-identity values people type into spreadsheets.
+
+Each takes raw text (already usable on un-normalised input) and returns the
+canonical value, ``None`` for an empty cell, or raises ``ValueError`` with a reason
+a person can act on. Used by the pydantic models, so the API and the CSV import
+accept exactly the same spellings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from .identity import clean
+
+Stage = Literal["prospect", "visitor", "subscriber", "buyer", "owner"]
+STAGES: tuple[Stage, ...] = ("prospect", "visitor", "subscriber", "buyer", "owner")
+STAGE_RANK: dict[str, int] = {s: i for i, s in enumerate(STAGES)}
+
+Persona = Literal["first_time", "upgrader", "investor", "luxury", "retiree"]
+PERSONAS: tuple[Persona, ...] = ("first_time", "upgrader", "investor", "luxury", "retiree")
+
+_GENDERS = {
+    "男": "male",
+    "m": "male",
+    "male": "male",
+    "女": "female",
+    "f": "female",
+    "female": "female",
+}
+
+_PERSONAS: dict[str, str] = {p: p for p in PERSONAS} | {
+    "刚需": "first_time",
+    "改善": "upgrader",
+    "投资": "investor",
+    "高端": "luxury",
+    "养老": "retiree",
+    "first-time": "first_time",
+    "first time": "first_time",
+}
+
+_DATE_PATTERNS = (
+    re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
+    re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+    re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日"),
+)
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_GROUPED_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+def parse_gender(raw: object) -> str | None:
+    text = clean(raw)
+    if not text:
+        return None
+    gender = _GENDERS.get(text.lower())
+    if gender is None:
+        raise ValueError(f"gender {text!r} is not one of 男/女/M/F/male/female")
+    return gender
+
+
+def parse_persona(raw: object) -> str | None:
+    text = clean(raw)
+    if not text:
+        return None
+    persona = _PERSONAS.get(text.lower())
+    if persona is None:
+        raise ValueError(
+            f"persona {text!r} is not one of {', '.join(PERSONAS)} or 刚需/改善/投资/高端/养老"
+        )
+    return persona
+
+
+def parse_date(raw: object, *, not_after: dt.date | None = None) -> dt.date | None:
+    if isinstance(raw, dt.datetime):
+        return raw.date()
+    if isinstance(raw, dt.date):
+        return raw
+    text = clean(raw)
+    if not text:
+        return None
+    for pattern in _DATE_PATTERNS:
+        match = pattern.fullmatch(text)
+        if match:
+            try:
+                value = dt.date(*(int(g) for g in match.groups()))
+            except ValueError:
+                raise ValueError(f"{text!r} is not a real date") from None
+            if not_after is not None and value > not_after:
+                raise ValueError(f"{text!r} is in the future")
+            return value
+    raise ValueError(f"date {text!r} is not like 2024-01-02, 2024/1/2, 20240102 or 2024年1月2日")
+
+
+def parse_budget(raw: object) -> int | None:
+    """CNY as an integer: ``1,200,000``, ``200万``, ``1.5万`` (never negative or a range)."""
+    if isinstance(raw, bool):
+        raise ValueError("budget must be a number")
+    if isinstance(raw, int):
+        if raw < 0:
+            raise ValueError("budget cannot be negative")
+        return raw
+    text = clean(raw).replace(" ", "")
+    if not text:
+        return None
+    for prefix in ("¥", "￥", "RMB", "CNY"):
+        text = text.removeprefix(prefix)
+    for suffix in ("元", "RMB", "CNY"):
+        text = text.removesuffix(suffix)
+    multiplier = 1
+    if text.endswith("万"):
+        multiplier, text = 10_000, text[:-1]
+    elif text.endswith("亿"):
+        multiplier, text = 100_000_000, text[:-1]
+    if text.startswith("-"):
+        raise ValueError("budget cannot be negative")
+    if _GROUPED_NUMBER.fullmatch(text):
+        text = text.replace(",", "")
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"budget {clean(raw)!r} is not a number (ranges are not accepted)")
+    try:
+        amount = Decimal(text) * multiplier
+    except InvalidOperation:
+        raise ValueError(f"budget {clean(raw)!r} is not a number") from None
+    return int(amount.to_integral_value())
+
+
+def parse_stage(raw: object) -> str:
+    text = clean(raw).lower()
+    if text not in STAGE_RANK:
+        raise ValueError(f"stage {text!r} is not one of {', '.join(STAGES)}")
+    return text
+
+
+def optional_text(raw: object, limit: int) -> str | None:
+    text = clean(raw)
+    if not text:
+        return None
+    if len(text) > limit:
+        raise ValueError(f"longer than {limit} characters")
+    return text
