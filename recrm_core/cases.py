@@ -1,20 +1,492 @@
-"""Service cases with SLAs (placeholder until the cases stage lands)."""
+"""Service cases with SLAs: open, transfer, escalate and move through the statuses,
+with a history row for every change and who made it.
+
+Statuses: ``open → in_progress → resolved → closed``; ``resolved/closed → reopened →
+in_progress/resolved`` (a case may also be resolved straight from ``open``). The SLA
+due time is the clock start plus the policy's calendar hours for the case's category
+and priority (``crm.config.sla``). Decisions the issue left open:
+
+* **Reopening restarts the SLA clock**: the customer's problem is back, so the case
+  gets a full allowance from the moment it is reopened (otherwise every reopened
+  case would be overdue at once and the overdue list would stop meaning "late").
+* **Escalation raises the priority one step** (``low → normal → high → urgent``; an
+  urgent case only gains a level) and recomputes the due time for the new priority
+  from the clock start (``opened_at``, or the last reopening). The due time never
+  moves later, even where a category override would give the higher priority more
+  hours: escalating must not relax a deadline.
+* **A transfer to another department without an assignee unassigns the case**: the
+  previous assignee belongs to the previous department, and the new one picks it up.
+  A transfer that changes only the assignee keeps the department.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import builtins
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, get_args
 
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from .models import Case
+from .customers import resolve_id
+from .db import UnitOfWork, utcnow
+from .errors import InvalidInput, NotFound, Refused
+from .identity import clean
+from .models import Actor, Case, CaseHistoryEntry, CaseIn, CaseStatus, Priority, first_error
+from .projects import ensure_project_id, project_code, project_id_of
+from .tables import CaseHistoryRow, CaseRow, ProjectRow
+from .values import optional_text
 
 if TYPE_CHECKING:
     from .crm import CRM
 
+STATUSES: tuple[str, ...] = get_args(CaseStatus)
+PRIORITIES: tuple[str, ...] = get_args(Priority)
+#: statuses in which the SLA runs (a case in them can be overdue, moved or escalated)
+ACTIVE: tuple[str, ...] = ("open", "in_progress", "reopened")
+
+#: action -> (statuses it is allowed from, status it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "start": (("open", "reopened"), "in_progress"),
+    "resolve": (("open", "in_progress", "reopened"), "resolved"),
+    "close": (("resolved",), "closed"),
+    "reopen": (("resolved", "closed"), "reopened"),
+}
+
+
+def allowed_actions(status: str) -> builtins.list[str]:
+    """What may be done to a case in ``status`` (for refusals and the CLI)."""
+    actions = [a for a, (sources, _) in TRANSITIONS.items() if status in sources]
+    if status in ACTIVE:
+        actions += ["transfer", "escalate"]
+    return actions
+
+
+def overdue_clause(now: dt.datetime) -> ColumnElement[bool]:
+    """SQL: the case is still active and its SLA due time has passed at ``now``.
+
+    Served by the (status, sla_due_at) index.
+    """
+    return and_(CaseRow.status.in_(ACTIVE), CaseRow.sla_due_at < now)
+
+
+def validate_case(data: CaseIn | Mapping[str, Any]) -> CaseIn:
+    if isinstance(data, CaseIn):
+        return data
+    try:
+        return CaseIn.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInput(*first_error(exc)) from None
+
+
+def _aware(value: dt.datetime | None, field: str) -> dt.datetime:
+    if value is None:
+        return utcnow()
+    if value.tzinfo is None:
+        raise InvalidInput(field, f"{field} needs a time zone")
+    return value
+
+
+def _text(raw: str | None, field: str, limit: int) -> str | None:
+    try:
+        return optional_text(raw, limit)
+    except ValueError as exc:
+        raise InvalidInput(field, str(exc)) from None
+
+
+def _place(department: str | None, assignee: str | None) -> str:
+    return f"{department or '-'}/{assignee or '-'}"
+
+
+def _raised(priority: str) -> str:
+    i = PRIORITIES.index(priority)
+    return PRIORITIES[min(i + 1, len(PRIORITIES) - 1)]
+
+
+def _to_model(
+    row: CaseRow,
+    code: str | None,
+    now: dt.datetime,
+    history: builtins.list[CaseHistoryEntry] | None = None,
+) -> Case:
+    return Case(
+        id=row.id,
+        customer_id=row.customer_id,
+        project=code,
+        category=row.category,
+        priority=row.priority,
+        status=row.status,
+        subject=row.subject,
+        description=row.description,
+        department=row.department,
+        assignee=row.assignee,
+        escalation_level=row.escalation_level,
+        sla_due_at=row.sla_due_at,
+        overdue=row.status in ACTIVE and row.sla_due_at < now,
+        opened_at=row.opened_at,
+        resolved_at=row.resolved_at,
+        closed_at=row.closed_at,
+        history=history or [],
+    )
+
+
+def _history_of(session: Session, case_id: int) -> builtins.list[CaseHistoryEntry]:
+    # Insertion order is the order things happened in, even for a back-dated opening.
+    rows = session.scalars(
+        select(CaseHistoryRow).where(CaseHistoryRow.case_id == case_id).order_by(CaseHistoryRow.id)
+    )
+    return [
+        CaseHistoryEntry(
+            action=r.action,
+            from_value=r.from_value,
+            to_value=r.to_value,
+            note=r.note,
+            actor_staff=r.actor_staff,
+            actor_role=r.actor_role,
+            at=r.at,
+        )
+        for r in rows
+    ]
+
+
+def _full_model(session: Session, row: CaseRow, now: dt.datetime) -> Case:
+    code = None
+    if row.project_id is not None:
+        code = session.scalar(select(ProjectRow.code).where(ProjectRow.id == row.project_id))
+    return _to_model(row, code, now, _history_of(session, row.id))
+
+
+def _lock(session: Session, case_id: int) -> CaseRow:
+    # FOR UPDATE serialises concurrent changes of one case on PostgreSQL; SQLite has
+    # a single writer, and a stale snapshot there fails instead of overwriting.
+    row = session.scalar(select(CaseRow).where(CaseRow.id == case_id).with_for_update())
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    return row
+
+
+def _refuse(row: CaseRow, action: str) -> Refused:
+    allowed = ", ".join(allowed_actions(row.status)) or "nothing"
+    return Refused(f"case {row.id} is {row.status}: cannot {action}; allowed: {allowed}")
+
 
 class CaseService:
+    """``crm.cases``: service cases, their SLAs and their history."""
+
     def __init__(self, crm: CRM) -> None:
         self.crm = crm
 
-    def list_for_customer(self, session: Session, customer_id: int) -> list[Case]:
-        return []
+    # -- writing --------------------------------------------------------------------------
+    def open(
+        self,
+        data: CaseIn | Mapping[str, Any],
+        actor: Actor | None = None,
+        *,
+        opened_at: dt.datetime | None = None,
+    ) -> Case:
+        """Open a case for a customer (a merged id opens it on the survivor).
+
+        ``opened_at`` back-dates the opening (imports from another system, the demo,
+        tests); the SLA is counted from it. The project is created if new.
+        Raises NotFound for an unknown customer, InvalidInput for bad data.
+        """
+        record = validate_case(data)
+        with self.crm.unit_of_work(actor) as uow:
+            return self.open_in(uow, record, opened_at=opened_at)
+
+    def open_in(
+        self,
+        uow: UnitOfWork,
+        data: CaseIn | Mapping[str, Any],
+        *,
+        opened_at: dt.datetime | None = None,
+    ) -> Case:
+        """Open a case inside an existing unit of work (for plugins, e.g. a survey
+        that opens a case for a detractor's answer); fires ``recrm_case_opened``."""
+        record = validate_case(data)
+        now = utcnow()
+        opened = now if opened_at is None else _aware(opened_at, "opened_at")
+        if opened > now:
+            raise InvalidInput("opened_at", "opened_at is in the future")
+        session = uow.session
+        customer_id = resolve_id(session, record.customer_id)
+        project_id = (
+            ensure_project_id(session, project_code(record.project)) if record.project else None
+        )
+        hours = self.crm.config.sla.hours(record.category, record.priority)
+        row = CaseRow(
+            customer_id=customer_id,
+            project_id=project_id,
+            category=record.category,
+            priority=record.priority,
+            status="open",
+            subject=record.subject,
+            description=record.description or None,
+            department=record.department,
+            assignee=record.assignee,
+            escalation_level=0,
+            sla_due_at=opened + dt.timedelta(hours=hours),
+            opened_at=opened,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        self._record(uow, row, "open", None, "open", None, opened)
+        self.crm.hooks.case_opened(uow, _full_model(session, row, now))
+        return self._reloaded(session, row, now)
+
+    def start(self, case_id: int, actor: Actor | None = None, note: str | None = None) -> Case:
+        """open | reopened → in_progress."""
+        return self._transition(case_id, "start", note, actor)
+
+    def resolve(self, case_id: int, note: str | None = None, actor: Actor | None = None) -> Case:
+        """open | in_progress | reopened → resolved (sets ``resolved_at``)."""
+        return self._transition(case_id, "resolve", note, actor)
+
+    def close(self, case_id: int, note: str | None = None, actor: Actor | None = None) -> Case:
+        """resolved → closed (sets ``closed_at``)."""
+        return self._transition(case_id, "close", note, actor)
+
+    def reopen(self, case_id: int, note: str | None = None, actor: Actor | None = None) -> Case:
+        """resolved | closed → reopened; clears the resolution and restarts the SLA."""
+        return self._transition(case_id, "reopen", note, actor)
+
+    def transfer(
+        self,
+        case_id: int,
+        department: str | None = None,
+        assignee: str | None = None,
+        note: str | None = None,
+        actor: Actor | None = None,
+    ) -> Case:
+        """Hand the case to another department and/or assignee, recorded as
+        ``transfer`` from ``"dept/assignee"`` to ``"dept/assignee"``.
+
+        Refused for a resolved or closed case and for a transfer to where the case
+        already is. Moving to another department without naming an assignee leaves
+        the case unassigned.
+        """
+        with self.crm.unit_of_work(actor) as uow:
+            return self.transfer_in(uow, case_id, department, assignee, note)
+
+    def transfer_in(
+        self,
+        uow: UnitOfWork,
+        case_id: int,
+        department: str | None = None,
+        assignee: str | None = None,
+        note: str | None = None,
+    ) -> Case:
+        """:meth:`transfer` inside an existing unit of work (e.g. a routing plugin
+        assigning a department from ``recrm_case_opened``)."""
+        department = _text(department, "department", 64)
+        assignee = _text(assignee, "assignee", 64)
+        if department is None and assignee is None:
+            raise InvalidInput("department,assignee", "give a department or an assignee")
+        session = uow.session
+        row = _lock(session, case_id)
+        if row.status not in ACTIVE:
+            raise _refuse(row, "transfer")
+        new_department = department if department is not None else row.department
+        if assignee is not None:
+            new_assignee: str | None = assignee
+        elif new_department != row.department:
+            new_assignee = None
+        else:
+            new_assignee = row.assignee
+        old_place = _place(row.department, row.assignee)
+        if (new_department, new_assignee) == (row.department, row.assignee):
+            raise Refused(f"case {row.id} is already with {old_place}")
+        now = utcnow()
+        row.department, row.assignee, row.updated_at = new_department, new_assignee, now
+        self._record(uow, row, "transfer", old_place, _place(new_department, new_assignee),
+                     note, now)
+        return self._reloaded(session, row, now)
+
+    def escalate(self, case_id: int, note: str | None = None, actor: Actor | None = None) -> Case:
+        """Raise the escalation level and the priority one step (see the module
+        docstring for how the SLA follows). Refused for a resolved or closed case."""
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            row = _lock(session, case_id)
+            if row.status not in ACTIVE:
+                raise _refuse(row, "escalate")
+            now = utcnow()
+            old_level = row.escalation_level
+            row.escalation_level = old_level + 1
+            row.updated_at = now
+            self._record(uow, row, "escalate", str(old_level), str(old_level + 1), note, now)
+            priority = _raised(row.priority)
+            if priority != row.priority:
+                hours = self.crm.config.sla.hours(row.category, priority)
+                due = self._clock_start(session, row) + dt.timedelta(hours=hours)
+                self._record(uow, row, "priority", row.priority, priority, None, now)
+                row.priority = priority
+                row.sla_due_at = min(row.sla_due_at, due)
+            return self._reloaded(session, row, now)
+
+    # -- reading --------------------------------------------------------------------------
+    def get(self, case_id: int, *, now: dt.datetime | None = None) -> Case:
+        """One case with its history (oldest first); ``overdue`` as of ``now``."""
+        at = _aware(now, "now")
+        with self.crm.unit_of_work() as uow:
+            row = uow.session.get(CaseRow, case_id)
+            if row is None:
+                raise NotFound(f"no case {case_id}")
+            return _full_model(uow.session, row, at)
+
+    def list_for_customer(self, session: Session, customer_id: int) -> builtins.list[Case]:
+        """A customer's cases, newest first, without history (for the 360 view)."""
+        now = utcnow()
+        query = (
+            select(CaseRow, ProjectRow.code)
+            .outerjoin(ProjectRow, ProjectRow.id == CaseRow.project_id)
+            .where(CaseRow.customer_id == customer_id)
+            .order_by(CaseRow.opened_at.desc(), CaseRow.id.desc())
+        )
+        return [_to_model(row, code, now) for row, code in session.execute(query)]
+
+    def summary(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Counts for dashboards and the demo::
+
+            {"total": N, "by_status": {"open": N, "in_progress": N, "resolved": N,
+             "closed": N, "reopened": N}, "unresolved": N, "overdue": N}
+
+        ``unresolved`` counts the active statuses (open, in_progress, reopened);
+        ``overdue`` those of them past their SLA due time at ``now``.
+        """
+        at = _aware(now, "now")
+        with self.crm.unit_of_work() as uow:
+            session = uow.session
+            counts: dict[str, int] = {
+                status: int(n)
+                for status, n in session.execute(
+                    select(CaseRow.status, func.count()).group_by(CaseRow.status)
+                )
+            }
+            overdue = session.scalar(
+                select(func.count()).select_from(CaseRow).where(overdue_clause(at))
+            )
+        by_status = {s: counts.get(s, 0) for s in STATUSES}
+        return {
+            "total": sum(by_status.values()),
+            "by_status": by_status,
+            "unresolved": sum(by_status[s] for s in ACTIVE),
+            "overdue": int(overdue or 0),
+        }
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        overdue: bool = False,
+        customer_id: int | None = None,
+        project: str | None = None,
+        assignee: str | None = None,
+        department: str | None = None,
+        limit: int | None = None,
+        now: dt.datetime | None = None,
+    ) -> builtins.list[Case]:
+        """Cases matching every given filter, most urgent (earliest due) first,
+        without history (``get`` has it). ``overdue`` keeps active cases whose SLA
+        due time is before ``now``. All filtering happens in SQL. An unknown customer
+        or project is NotFound."""
+        at = _aware(now, "now")
+        query = select(CaseRow, ProjectRow.code).outerjoin(
+            ProjectRow, ProjectRow.id == CaseRow.project_id
+        )
+        if status is not None:
+            wanted = clean(status).lower()
+            if wanted not in STATUSES:
+                raise InvalidInput("status", f"status {wanted!r} is not one of "
+                                   f"{', '.join(STATUSES)}")
+            query = query.where(CaseRow.status == wanted)
+        if overdue:
+            query = query.where(overdue_clause(at))
+        if assignee is not None:
+            query = query.where(CaseRow.assignee == clean(assignee))
+        if department is not None:
+            query = query.where(CaseRow.department == clean(department))
+        if limit is not None and limit < 1:
+            raise InvalidInput("limit", "limit must be at least 1")
+        with self.crm.unit_of_work() as uow:
+            session = uow.session
+            if customer_id is not None:
+                query = query.where(CaseRow.customer_id == resolve_id(session, customer_id))
+            if project is not None:
+                pid = project_id_of(session, project_code(project))
+                query = query.where(CaseRow.project_id == pid)
+            query = query.order_by(CaseRow.sla_due_at, CaseRow.id).limit(limit)
+            return [_to_model(row, code, at) for row, code in session.execute(query)]
+
+    # -- internals ------------------------------------------------------------------------
+    def _transition(
+        self, case_id: int, action: str, note: str | None, actor: Actor | None
+    ) -> Case:
+        sources, target = TRANSITIONS[action]
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            row = _lock(session, case_id)
+            old = row.status
+            if old not in sources:
+                raise _refuse(row, action)
+            now = utcnow()
+            row.status = target
+            row.updated_at = now
+            if action == "resolve":
+                row.resolved_at = now
+            elif action == "close":
+                row.closed_at = now
+            elif action == "reopen":
+                row.resolved_at = row.closed_at = None
+                row.sla_due_at = now + dt.timedelta(
+                    hours=self.crm.config.sla.hours(row.category, row.priority)
+                )
+            self._record(uow, row, action, old, target, note, now)
+            self.crm.hooks.case_status_changed(uow, _full_model(session, row, now), old, target)
+            return self._reloaded(session, row, now)
+
+    @staticmethod
+    def _record(
+        uow: UnitOfWork,
+        row: CaseRow,
+        action: str,
+        from_value: str | None,
+        to_value: str | None,
+        note: str | None,
+        at: dt.datetime,
+    ) -> None:
+        uow.session.add(
+            CaseHistoryRow(
+                case_id=row.id,
+                action=action,
+                from_value=from_value,
+                to_value=to_value,
+                note=clean(note) or None,
+                actor_staff=uow.actor.staff_id if uow.actor else None,
+                actor_role=uow.actor.role if uow.actor else None,
+                at=at,
+            )
+        )
+        uow.session.flush()
+
+    @staticmethod
+    def _clock_start(session: Session, row: CaseRow) -> dt.datetime:
+        """When the SLA started counting: the last reopening, else the opening."""
+        reopened = session.scalar(
+            select(CaseHistoryRow.at)
+            .where(CaseHistoryRow.case_id == row.id, CaseHistoryRow.action == "reopen")
+            .order_by(CaseHistoryRow.id.desc())
+            .limit(1)
+        )
+        return reopened if reopened is not None else row.opened_at
+
+    @staticmethod
+    def _reloaded(session: Session, row: CaseRow, now: dt.datetime) -> Case:
+        # A hook may have changed the case through the unit of work (ORM or Core);
+        # read it back so the caller sees what will be committed.
+        session.flush()
+        session.refresh(row)
+        return _full_model(session, row, now)

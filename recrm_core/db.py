@@ -79,12 +79,21 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, open transactions (needed for SAVEPOINT too).
+        dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        # Take the write lock up front: two deferred transactions that both try to
+        # upgrade to writing would otherwise fail with "database is locked" at once
+        # instead of waiting on the busy timeout.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

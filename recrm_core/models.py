@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -49,14 +50,19 @@ def _wrap_identity(fn: Any) -> Any:
     return check
 
 
-def _mobile_list(v: Any) -> list[str]:
-    raw = [v] if isinstance(v, str) else list(v or [])
+def _mobile_list(v: Any, info: ValidationInfo) -> list[str]:
+    """Normalise to distinct E.164 numbers; the default region comes from the
+    validation context (``context={"region": "HK"}``), CN when not given."""
+    region = str((info.context or {}).get("region") or "CN")
+    # A lone number (a JSON int, or a spreadsheet cell read as one) is one mobile, not an
+    # iterable: list(13812345678) would escape pydantic as a TypeError.
+    raw = list(v) if isinstance(v, list | tuple | set) else ([] if v is None else [v])
     out: list[str] = []
     for item in raw:
         if identity.clean(item) == "":
             continue
         try:
-            e164 = identity.normalise_mobile(item)
+            e164 = identity.normalise_mobile(item, region)
         except identity.IdentityError as exc:
             raise ValueError(exc.reason) from None
         if e164 not in out:
@@ -127,10 +133,10 @@ class CustomerIn(_Model):
         if isinstance(data, dict) and "mobile" in data:
             data = dict(data)
             mobile = data.pop("mobile")
-            extra = data.get("mobiles") or []
-            if isinstance(extra, str):
-                extra = [extra]
-            data["mobiles"] = ([mobile] if mobile not in (None, "") else []) + list(extra)
+            extra = data.get("mobiles")
+            given = [mobile] if not isinstance(mobile, list | tuple) else list(mobile)
+            more = [extra] if not isinstance(extra, list | tuple) else list(extra)
+            data["mobiles"] = [m for m in given + more if m not in (None, "")]
         return data
 
     @model_validator(mode="after")
@@ -139,19 +145,18 @@ class CustomerIn(_Model):
             raise _record_error("mobile,id_card", "no mobile or ID card")
         if self.id_card is not None:
             card = identity.parse_id_card(self.id_card)
-            if self.birth_date is None:
-                self.birth_date = card.birth_date
-            elif self.birth_date != card.birth_date:
+            # gender before birth_date: errors are reported in field order
+            if self.gender is not None and self.gender != card.gender:
+                raise _record_error(
+                    "gender", f"gender {self.gender} contradicts the ID card ({card.gender})"
+                )
+            if self.birth_date is not None and self.birth_date != card.birth_date:
                 raise _record_error(
                     "birth_date",
                     f"birth_date {self.birth_date} contradicts the ID card ({card.birth_date})",
                 )
-            if self.gender is None:
-                self.gender = card.gender
-            elif self.gender != card.gender:
-                raise _record_error(
-                    "gender", f"gender {self.gender} contradicts the ID card ({card.gender})"
-                )
+            self.gender = card.gender
+            self.birth_date = card.birth_date
         return self
 
 
@@ -266,14 +271,20 @@ class Consent(BaseModel):
     recorded_at: dt.datetime
 
 
+StaffText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 64))]
+
+
 class CaseIn(_Model):
+    """A new service case. Lengths match the ``cases`` columns, so a bad value is a
+    validation error naming the field rather than a database error."""
+
     customer_id: int
     category: str
     subject: str
-    priority: Priority = "normal"
+    priority: Annotated[Priority, BeforeValidator(lambda v: identity.clean(v).lower())] = "normal"
     project: str | None = None
-    department: str | None = None
-    assignee: str | None = None
+    department: StaffText = None
+    assignee: StaffText = None
     description: str | None = None
 
     @field_validator("category", mode="before")
@@ -282,6 +293,18 @@ class CaseIn(_Model):
         text = identity.clean(v).lower()
         if not text:
             raise ValueError("case category is empty")
+        if len(text) > 32:
+            raise ValueError("case category is longer than 32 characters")
+        return text
+
+    @field_validator("subject", mode="before")
+    @classmethod
+    def _subject(cls, v: Any) -> str:
+        text = identity.clean(v)
+        if not text:
+            raise ValueError("case subject is empty")
+        if len(text) > 200:
+            raise ValueError("case subject is longer than 200 characters")
         return text
 
 

@@ -121,6 +121,15 @@ def load_plugins(
             raise PluginError(item, "load", exc) from exc
         _register(pm, plugin, item, hook="load")
         infos.append(PluginInfo(item, _version(ep), True, _hooks_of(pm, plugin)))
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        # A misspelt hook name would otherwise never be called, silently.
+        culprit = plugin_name(exc.plugin) if exc.plugin is not None else "unknown"
+        for name, plugin in pm.list_name_plugin():
+            if plugin is exc.plugin:
+                culprit = name
+        raise PluginError(culprit, "load", exc) from exc
     return infos
 
 
@@ -244,7 +253,8 @@ class Hooks:
         self._call("recrm_segment_fields", register=register)
 
     def demo(self, crm: CRM, rng: Any, customer_ids: list[int]) -> list[Any]:
-        return [s for s in self._call("recrm_demo", crm=crm, rng=rng, customer_ids=customer_ids) if s]
+        sections = self._call("recrm_demo", crm=crm, rng=rng, customer_ids=customer_ids)
+        return [s for s in sections if s]
 
     def deliver_message(self, crm: CRM, message: Message) -> DeliveryResult | None:
         result: DeliveryResult | None = self._call(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 
 from .crm import CRM
 from .hooks import hookimpl, specs
+from .plugins import plugin_name
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
@@ -164,7 +165,8 @@ def register_plugin(crm: CRM) -> Iterator[Callable[..., str]]:
     names: list[str] = []
 
     def register(plugin: object, name: str | None = None) -> str:
-        registered = crm.pm.register(plugin, name=name)
+        # Named like CRM(plugins=[obj]) names it, so PluginError names it too.
+        registered = crm.pm.register(plugin, name=name or plugin_name(plugin))
         assert registered is not None
         names.append(registered)
         crm.create_schema()
@@ -225,7 +227,7 @@ class HookRecorder:
     def __init__(self, crm: CRM) -> None:
         self.calls: list[HookCall] = []
 
-        def before(hook_name: str, _impls: Any, kwargs: dict[str, Any]) -> None:
+        def before(hook_name: str, _impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
             self.calls.append(HookCall(hook_name, dict(kwargs)))
 
         def after(*_args: Any) -> None:

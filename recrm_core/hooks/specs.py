@@ -228,7 +228,8 @@ def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] |
     """Contribute entries to a customer's 360 view.
 
     Fires when the 360 view is built (``crm.customers.view`` / ``recrm customers
-    show``), inside a read-only unit of work.
+    show``), inside the view's unit of work, which is rolled back afterwards: read
+    through ``uow.session``, never write.
 
     :param uow: the unit of work of the read.
     :param customer: the customer shown.
@@ -281,6 +282,8 @@ def recrm_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSec
 @hookspec(firstresult=True)
 def recrm_deliver_message(crm: CRM, message: Message) -> DeliveryResult | None:
     """Deliver one message (email, SMS, ...) through a transport.
+
+    Fires from ``crm.send_message(message)``, once per message.
 
     ``firstresult``: the first implementation that returns a
     :class:`~recrm_core.models.DeliveryResult` wins; return ``None`` for channels

@@ -1,0 +1,247 @@
+"""recrm-hotlead: tag a customer as a hot lead after their third visit.
+
+The tutorial plugin of recrm (see ``README.md`` beside ``pyproject.toml``). It uses
+only public API, ``recrm_core`` and ``recrm_core.cli``, like any third-party plugin:
+
+- settings: ``[hotlead] threshold = 3`` (visits that make a hot lead);
+- a table of its own, ``hotlead_tags``, declared on ``recrm_core.Base``;
+- ``recrm_interaction_logged`` counts visits inside the operation's transaction;
+- ``recrm_customer_merged`` combines the two customers' counts;
+- ``recrm_timeline`` adds a "hot lead" entry to the 360 view;
+- ``recrm_segment_fields`` registers ``hotlead.hot`` and ``hotlead.visits``;
+- ``recrm_register_commands`` adds ``recrm hotlead list [--json]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import click
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, ForeignKey, Integer, String, exists, func, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from recrm_core import (
+    CRM,
+    Base,
+    ConfigError,
+    Customer,
+    Interaction,
+    SegmentField,
+    TimelineEntry,
+    UnitOfWork,
+    UTCDateTime,
+    hookimpl,
+    utcnow,
+)
+from recrm_core.cli import pass_crm
+from recrm_core.cli.output import emit_json, local_time, table
+
+#: the plugin's name: its settings section, table prefix and segment-field prefix
+name = "hotlead"
+__version__ = "0.1.0"
+
+
+class HotleadSettings(BaseModel):
+    """``[hotlead]`` in ``recrm.toml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: int = Field(default=3, ge=1, le=100, description="visits that make a hot lead")
+
+
+class HotleadTag(Base):
+    """Visits counted per customer; ``hot_since`` is set once the threshold is reached."""
+
+    __tablename__ = "hotlead_tags"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    hot_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: the project of the visit that made the customer hot
+    project: Mapped[str | None] = mapped_column(String(64))
+
+
+class HotLead(BaseModel):
+    """One hot lead, as ``hot_leads()`` and ``recrm hotlead list --json`` return it."""
+
+    customer_id: int
+    name: str | None
+    mobiles: list[str]
+    visits: int
+    hot_since: dt.datetime
+    project: str | None
+
+
+def settings(crm: CRM) -> HotleadSettings:
+    try:
+        found: HotleadSettings = crm.settings_for(name)
+    except ConfigError:
+        # Registered on a CRM that was already built (the test fixture
+        # ``register_plugin``): the settings hook never ran, so use the defaults.
+        return HotleadSettings()
+    return found
+
+
+def hot_leads(crm: CRM) -> list[HotLead]:
+    """Every hot lead, earliest first."""
+    with crm.unit_of_work() as uow:
+        tags = uow.session.scalars(
+            select(HotleadTag)
+            .where(HotleadTag.hot_since.is_not(None))
+            .order_by(HotleadTag.hot_since, HotleadTag.customer_id)
+        ).all()
+    customers = {c.id: c for c in crm.customers.get_many([t.customer_id for t in tags])}
+    leads: list[HotLead] = []
+    for tag in tags:
+        customer = customers[tag.customer_id]
+        assert tag.hot_since is not None  # filtered above
+        leads.append(
+            HotLead(
+                customer_id=tag.customer_id,
+                name=customer.name,
+                mobiles=customer.mobiles,
+                visits=tag.visits,
+                hot_since=tag.hot_since,
+                project=tag.project,
+            )
+        )
+    return leads
+
+
+# -- hooks ---------------------------------------------------------------------------------
+
+
+@hookimpl
+def recrm_register_settings(register: Any) -> None:
+    register(name, HotleadSettings)
+
+
+@hookimpl
+def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
+    if interaction.kind != "visit":
+        return
+    visits = _count_visit(uow.session, interaction.customer_id)
+    if visits >= settings(uow.crm).threshold:
+        uow.session.execute(
+            sql_update(HotleadTag)
+            .where(
+                HotleadTag.customer_id == interaction.customer_id,
+                HotleadTag.hot_since.is_(None),
+            )
+            .values(hot_since=interaction.occurred_at, project=interaction.project)
+        )
+
+
+def _count_visit(session: Session, customer_id: int) -> int:
+    """Add one visit and return the new count.
+
+    An upsert, so two sales offices logging visits of one customer at the same
+    moment both count: the database serialises them on the primary key.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = (
+        insert(HotleadTag)
+        .values(customer_id=customer_id, visits=1)
+        .on_conflict_do_update(
+            index_elements=[HotleadTag.customer_id], set_={"visits": HotleadTag.visits + 1}
+        )
+        .returning(HotleadTag.visits)
+    )
+    return int(session.execute(upsert).scalar_one())
+
+
+@hookimpl
+def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
+    session = uow.session
+    dup = session.get(HotleadTag, duplicate_id)
+    if dup is None:
+        return
+    kept = session.get(HotleadTag, survivor.id)
+    if kept is None:
+        kept = HotleadTag(customer_id=survivor.id, visits=0)
+        session.add(kept)
+    kept.visits += dup.visits
+    if dup.hot_since is not None and (kept.hot_since is None or dup.hot_since < kept.hot_since):
+        kept.hot_since, kept.project = dup.hot_since, dup.project
+    if kept.hot_since is None and kept.visits >= settings(uow.crm).threshold:
+        kept.hot_since = utcnow()  # hot only by the visits the two records share
+    session.delete(dup)
+    session.flush()
+
+
+@hookimpl
+def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
+    tag = uow.session.get(HotleadTag, customer.id)
+    if tag is None or tag.hot_since is None:
+        return None
+    return [
+        TimelineEntry(
+            at=tag.hot_since,
+            kind="hot_lead",
+            title=f"hot lead ({tag.visits} visits)",
+            source=name,
+            data={"visits": tag.visits, "project": tag.project},
+        )
+    ]
+
+
+def _hot(customer_id: ColumnElement[int]) -> ColumnElement[Any]:
+    return exists().where(
+        HotleadTag.customer_id == customer_id, HotleadTag.hot_since.is_not(None)
+    )
+
+
+def _visits(customer_id: ColumnElement[int]) -> ColumnElement[Any]:
+    # Customers without a row have had no visit: 0, not NULL, so "lt 2" finds them.
+    return (
+        select(func.coalesce(func.max(HotleadTag.visits), 0))
+        .where(HotleadTag.customer_id == customer_id)
+        .scalar_subquery()
+    )
+
+
+@hookimpl
+def recrm_segment_fields(register: Any) -> None:
+    register(SegmentField(name="hotlead.hot", expression=_hot, type="bool",
+                          description="tagged as a hot lead"))
+    register(SegmentField(name="hotlead.visits", expression=_visits, type="int",
+                          description="visits counted by the hotlead plugin"))
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+@click.group(name)
+def hotlead_group() -> None:
+    """Hot leads: customers who visited a sales office often enough."""
+
+
+@hotlead_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
+@pass_crm
+def list_command(crm: CRM, as_json: bool) -> None:
+    """List hot leads, earliest first."""
+    leads = hot_leads(crm)
+    if as_json:
+        emit_json(leads)
+        return
+    zone = crm.config.zone
+    table(
+        "hot leads",
+        ["customer", "name", "mobiles", "visits", "hot since", "project"],
+        [(lead.customer_id, lead.name, ", ".join(lead.mobiles), lead.visits,
+          local_time(lead.hot_since, zone), lead.project) for lead in leads],
+    )
+
+
+@hookimpl
+def recrm_register_commands(cli: click.Group) -> None:
+    cli.add_command(hotlead_group)
+
+
+__all__ = ["HotLead", "HotleadSettings", "HotleadTag", "hot_leads", "name", "settings"]

@@ -1,0 +1,362 @@
+"""One test per core hook, each showing a plugin changing what recrm does.
+
+``tests/test_docs.py`` fails when a hook in ``recrm_core.hooks.specs`` has no
+``test_hook_<name>`` function; these are the ones for the configuration,
+customer, interaction, timeline and message hooks.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Integer, String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from recrm_core import (
+    CRM,
+    Base,
+    ConfigError,
+    Customer,
+    DeliveryResult,
+    Interaction,
+    Message,
+    PluginError,
+    StageChange,
+    TimelineEntry,
+    UnitOfWork,
+    hookimpl,
+)
+from recrm_core.cli import pass_crm
+from recrm_core.cli.output import emit_json
+from recrm_core.testing import HookRecorder, RecrmCliRunner
+
+CrmFactory = Callable[..., CRM]
+Register = Callable[..., str]
+
+
+class HookLogRow(Base):
+    """A plugin-owned table, as a plugin would declare it (prefixed with its name)."""
+
+    __tablename__ = "hooktest_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+def log_rows(crm: CRM) -> list[tuple[int, str, str | None]]:
+    with crm.unit_of_work() as uow:
+        rows = uow.session.execute(
+            select(HookLogRow.customer_id, HookLogRow.event, HookLogRow.detail)
+            .order_by(HookLogRow.id)
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def write_log(uow: UnitOfWork, customer_id: int, event: str, detail: str | None = None) -> None:
+    uow.session.add(HookLogRow(customer_id=customer_id, event=event, detail=detail))
+
+
+# -- configuration and start-up ---------------------------------------------------------
+
+
+class SmsQuota(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sender: str = "XL"
+    daily_limit: int = Field(default=100, ge=1)
+
+
+class SmsQuotaPlugin:
+    name = "smsquota"
+
+    @hookimpl
+    def recrm_register_settings(self, register: Callable[[str, type[BaseModel]], None]) -> None:
+        register("smsquota", SmsQuota)
+
+
+def test_hook_recrm_register_settings(crm_factory: CrmFactory, tmp_path: Path) -> None:
+    crm = crm_factory(plugins=[SmsQuotaPlugin()], settings={"smsquota": {"daily_limit": 5}})
+    assert crm.settings_for("smsquota") == SmsQuota(sender="XL", daily_limit=5)
+    assert crm_factory(plugins=[SmsQuotaPlugin()]).settings_for("smsquota") == SmsQuota()
+
+    config = tmp_path / "recrm.toml"
+    config.write_text('[smsquota]\nsender = "星珑"\ndaily_limit = 7\n', encoding="utf-8")
+    from_file = crm_factory(plugins=[SmsQuotaPlugin()], config_path=config)
+    assert from_file.settings_for("smsquota") == SmsQuota(sender="星珑", daily_limit=7)
+
+    with pytest.raises(ConfigError, match=r"\[smsquota\] daily_limit: .*greater than or equal"):
+        crm_factory(plugins=[SmsQuotaPlugin()], settings={"smsquota": {"daily_limit": 0}})
+    with pytest.raises(ConfigError, match=r"\[smsquota\] dialy_limit"):
+        crm_factory(plugins=[SmsQuotaPlugin()], settings={"smsquota": {"dialy_limit": 5}})
+    # Without the plugin nobody declared the section.
+    with pytest.raises(ConfigError, match=r"no settings registered for \[smsquota\]"):
+        crm_factory().settings_for("smsquota")
+
+
+def test_hook_recrm_startup(crm_factory: CrmFactory) -> None:
+    crm_factory().projects.ensure("XL2", "星珑二期")
+
+    class ProjectCache:
+        name = "projectcache"
+
+        def __init__(self) -> None:
+            self.names: dict[str, str] = {}
+
+        @hookimpl
+        def recrm_startup(self, crm: CRM) -> None:
+            # Services are ready when startup fires: warm a cache from the database.
+            self.names = {p.code: p.name for p in crm.projects.list()}
+
+    cache = ProjectCache()
+    crm_factory(plugins=[cache])
+    assert cache.names == {"XL2": "星珑二期"}
+
+    class NeedsGateway:
+        name = "gateway"
+
+        @hookimpl
+        def recrm_startup(self) -> None:
+            raise RuntimeError("SMS gateway key missing")
+
+    with pytest.raises(PluginError, match="SMS gateway key missing") as failed:
+        crm_factory(plugins=[NeedsGateway()])
+    assert (failed.value.plugin, failed.value.hook) == ("gateway", "recrm_startup")
+
+
+def test_hook_recrm_register_commands(
+    crm: CRM, crm_factory: CrmFactory, register_plugin: Register, cli_runner: RecrmCliRunner
+) -> None:
+    class Greeter:
+        @hookimpl
+        def recrm_register_commands(self, cli: click.Group) -> None:
+            @cli.command("greet")
+            @click.argument("customer_id", type=int)
+            @click.option("--json", "as_json", is_flag=True)
+            @pass_crm
+            def greet(crm: CRM, customer_id: int, as_json: bool) -> None:
+                """Greet a customer by name."""
+                customer = crm.customers.get(customer_id)
+                emit_json({"greeting": f"您好，{customer.name}"})
+
+    c = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer
+    without = RecrmCliRunner(crm_factory()).invoke("greet", str(c.id))
+    assert without.exit_code == 2 and "No such command" in without.stderr
+
+    register_plugin(Greeter())
+    result = cli_runner.invoke("greet", str(c.id), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json() == {"greeting": "您好，王伟"}
+    assert "greet" in cli_runner.invoke("--help").stdout
+    # Core errors raised inside a plugin command keep the CLI's exit codes.
+    missing = cli_runner.invoke("greet", "999")
+    assert missing.exit_code == 1
+    assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+
+
+# -- customers ----------------------------------------------------------------------------
+
+
+def test_hook_recrm_customer_created(crm: CRM, register_plugin: Register) -> None:
+    class WelcomeSms:
+        name = "welcome"
+
+        @hookimpl
+        def recrm_customer_created(self, uow: UnitOfWork, customer: Customer) -> None:
+            # Both rows join the add's transaction: a core row written through a
+            # service's *_in method, and a row of the plugin's own table.
+            uow.crm.interactions.log_in(
+                uow, customer.id, kind="sms", channel="sms", summary="欢迎关注星珑二期"
+            )
+            write_log(uow, customer.id, "welcome", customer.mobiles[0])
+
+    register_plugin(WelcomeSms())
+    c = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer
+    interactions = crm.interactions.list(c.id)
+    assert [(i.kind, i.summary) for i in interactions] == [("sms", "欢迎关注星珑二期")]
+    assert log_rows(crm) == [(c.id, "welcome", "+8613812345678")]
+    # A match is not a creation: nothing more is written.
+    crm.customers.add({"mobile": "138 1234 5678"})
+    assert log_rows(crm) == [(c.id, "welcome", "+8613812345678")]
+
+
+def test_hook_recrm_customer_updated(crm: CRM, register_plugin: Register) -> None:
+    class Audit:
+        @hookimpl
+        def recrm_customer_updated(
+            self, uow: UnitOfWork, customer: Customer, changes: dict[str, Any]
+        ) -> None:
+            for field_name, (old, new) in sorted(changes.items()):
+                write_log(uow, customer.id, f"changed:{field_name}", f"{old} -> {new}")
+
+    c = crm.customers.add({"name": "王先生", "mobile": "13812345678"}).customer
+    register_plugin(Audit())
+    crm.customers.update(c.id, {"name": "王伟", "add_mobiles": ["13912345678"]})
+    assert log_rows(crm) == [
+        (c.id, "changed:mobiles", "['+8613812345678'] -> ['+8613812345678', '+8613912345678']"),
+        (c.id, "changed:name", "王先生 -> 王伟"),
+    ]
+    crm.customers.add({"mobile": "13812345678", "email": "WW@example.com"})  # fills email
+    assert log_rows(crm)[-1] == (c.id, "changed:email", "None -> ww@example.com")
+    crm.customers.add({"name": "王伟", "mobile": "13812345678"})  # changes nothing
+    assert len(log_rows(crm)) == 3
+
+
+def test_hook_recrm_customer_merged(crm: CRM, register_plugin: Register) -> None:
+    class Notes:
+        @hookimpl
+        def recrm_customer_merged(
+            self, uow: UnitOfWork, survivor: Customer, duplicate_id: int
+        ) -> None:
+            uow.session.execute(
+                update(HookLogRow)
+                .where(HookLogRow.customer_id == duplicate_id)
+                .values(customer_id=survivor.id)
+            )
+            write_log(uow, survivor.id, "merged", str(duplicate_id))
+
+    register_plugin(Notes())
+    a = crm.customers.add({"mobile": "13812345678"}).customer
+    b = crm.customers.add({"mobile": "13912345678"}).customer
+    with crm.unit_of_work() as uow:
+        write_log(uow, a.id, "note", "prefers high floors")
+        write_log(uow, b.id, "note", "asked about schools")
+    survivor = crm.customers.merge(a.id, b.id)
+    assert survivor.mobiles == ["+8613812345678", "+8613912345678"]
+    assert log_rows(crm) == [
+        (a.id, "note", "prefers high floors"),
+        (a.id, "note", "asked about schools"),
+        (a.id, "merged", str(b.id)),
+    ]
+
+
+def test_hook_recrm_stage_changed(
+    crm: CRM, register_plugin: Register, hook_recorder: HookRecorder
+) -> None:
+    class Commission:
+        @hookimpl
+        def recrm_stage_changed(
+            self, uow: UnitOfWork, customer: Customer, change: StageChange
+        ) -> None:
+            if change.new_stage == "buyer" and change.amount is not None:
+                detail = f"{change.project}/{change.unit}: {change.amount // 100}"
+                write_log(uow, customer.id, "commission", detail)
+            if change.forced:
+                write_log(uow, customer.id, "forced", f"{change.old_stage}->{change.new_stage}")
+
+    register_plugin(Commission())
+    c = crm.customers.add({"mobile": "13812345678", "project": "XL2"}).customer
+    crm.customers.set_stage(c.id, "visitor", "XL2")
+    assert log_rows(crm) == []
+    crm.customers.set_stage(c.id, "buyer", "XL2", unit="3-1201", amount=2_500_000)
+    crm.customers.set_stage(c.id, "visitor", "XL2", force=True)
+    assert log_rows(crm) == [
+        (c.id, "commission", "XL2/3-1201: 25000"),
+        (c.id, "forced", "buyer->visitor"),
+    ]
+    # The contract is also an interaction, announced through its own hook.
+    changes = [call.kwargs["change"] for call in hook_recorder.named("recrm_stage_changed")]
+    assert [(ch.old_stage, ch.new_stage) for ch in changes] == [
+        ("prospect", "visitor"), ("visitor", "buyer"), ("buyer", "visitor"),
+    ]
+    [contract] = [call.kwargs["interaction"] for call in
+                  hook_recorder.named("recrm_interaction_logged")]
+    assert (contract.kind, contract.id) == ("contract", changes[1].interaction_id)
+
+
+# -- timeline -----------------------------------------------------------------------------
+
+
+def test_hook_recrm_interaction_logged(crm: CRM, register_plugin: Register) -> None:
+    class VisitDesk:
+        name = "visitdesk"
+
+        @hookimpl
+        def recrm_interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
+            if interaction.kind != "visit":
+                return
+            if interaction.staff is None:
+                # Raising refuses the interaction: the whole log() rolls back.
+                raise ValueError("a visit needs the consultant who received it")
+            write_log(uow, interaction.customer_id, "visit", interaction.staff)
+
+    register_plugin(VisitDesk())
+    c = crm.customers.add({"mobile": "13812345678"}).customer
+    with pytest.raises(PluginError, match=r"visitdesk.*needs the consultant") as refused:
+        crm.interactions.log(c.id, {"kind": "visit", "project": "XL2"})
+    assert refused.value.hook == "recrm_interaction_logged"
+    assert crm.interactions.list(c.id) == []
+    crm.interactions.log(c.id, {"kind": "visit", "project": "XL2", "staff": "zhang"})
+    crm.interactions.log(c.id, {"kind": "call"})
+    assert [i.kind for i in crm.interactions.list(c.id)] == ["call", "visit"]
+    assert log_rows(crm) == [(c.id, "visit", "zhang")]
+
+
+def test_hook_recrm_timeline(
+    crm: CRM, register_plugin: Register, cli_runner: RecrmCliRunner
+) -> None:
+    class Notes:
+        name = "notes"
+
+        @hookimpl
+        def recrm_timeline(self, uow: UnitOfWork, customer: Customer) -> list[TimelineEntry]:
+            return [
+                TimelineEntry(at=customer.created_at, kind="note", title="首次来电", source="notes")
+            ]
+
+    class Silent:
+        @hookimpl
+        def recrm_timeline(self) -> None:
+            return None  # nothing to add for anyone
+
+    c = crm.customers.add({"mobile": "13812345678"}).customer
+    crm.interactions.log(c.id, {"kind": "visit", "staff": "zhang"})
+    assert [e.source for e in crm.customers.view(c.id).timeline] == ["core"]
+    register_plugin(Notes())
+    register_plugin(Silent())
+    timeline = crm.customers.view(c.id).timeline
+    # Newest first: the visit came after the creation the note is dated at.
+    assert [(e.source, e.kind, e.title) for e in timeline] == [
+        ("core", "visit", "visit"),
+        ("notes", "note", "首次来电"),
+    ]
+    shown = cli_runner.invoke("customers", "show", str(c.id), "--json").json()
+    assert [e["source"] for e in shown["timeline"]] == ["core", "notes"]
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+def test_hook_recrm_deliver_message(crm_factory: CrmFactory) -> None:
+    class SmsCapture:
+        name = "smscapture"
+
+        def __init__(self) -> None:
+            self.sent: list[Message] = []
+
+        @hookimpl
+        def recrm_deliver_message(self, message: Message) -> DeliveryResult | None:
+            if message.channel != "sms":
+                return None  # let another transport (finally the console) take it
+            self.sent.append(message)
+            return DeliveryResult(transport="smscapture", detail=f"queued #{len(self.sent)}")
+
+    console = io.StringIO()
+    capture = SmsCapture()
+    crm = crm_factory(plugins=[capture], console_stream=console)
+    sms = Message(channel="sms", to="+8613812345678", body="您的认购已确认")
+    assert crm.send_message(sms) == DeliveryResult(transport="smscapture", detail="queued #1")
+    assert capture.sent == [sms]
+    assert console.getvalue() == ""
+
+    mail = Message(channel="email", to="ww@example.com", subject="月刊", body="第 3 期")
+    assert crm.send_message(mail).transport == "console"
+    assert capture.sent == [sms]
+    assert "月刊" in console.getvalue() and "第 3 期" in console.getvalue()
