@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,13 @@ actor_option = click.option("--actor", metavar="STAFF", help="Staff id performin
 
 def actor_of(staff: str | None) -> Actor | None:
     return Actor(staff_id=staff) if staff else None
+
+
+def bad_value(exc: InvalidInput, options: Mapping[str, str] | None = None) -> click.BadParameter:
+    """A value given on the command line that fails validation is a usage error (exit 2),
+    named by its option; ``options`` maps a field to its option where they differ."""
+    names = [(options or {}).get(f, f"--{f.replace('_', '-')}") for f in exc.field.split(",") if f]
+    return click.BadParameter(exc.reason, param_hint=" / ".join(names) or None)
 
 
 def customer_rows(crm: CRM, customers: list[Customer]) -> list[tuple[Any, ...]]:
@@ -55,13 +63,17 @@ def load_segment_argument(value: str) -> dict[str, Any]:
         try:
             text = Path(value).read_text(encoding="utf-8-sig")
         except OSError as exc:
-            raise click.BadParameter(f"cannot read {value!r}: {exc.strerror}") from None
+            raise click.BadParameter(
+                f"cannot read {value!r}: {exc.strerror}", param_hint="--segment"
+            ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        raise click.BadParameter(
+            f"not valid JSON: {exc.msg} at line {exc.lineno}", param_hint="--segment"
+        ) from None
     if not isinstance(data, dict):
-        raise click.BadParameter("a segment definition is a JSON object")
+        raise click.BadParameter("a segment definition is a JSON object", param_hint="--segment")
     return data
 
 
@@ -92,7 +104,10 @@ def add(crm: CRM, actor: str | None, as_json: bool, mobile: tuple[str, ...],
     """Add a customer, or merge into the one its mobile / ID card match."""
     data = {k: v for k, v in fields.items() if v is not None}
     data["mobiles"] = list(mobile)
-    result = crm.customers.add(data, actor=actor_of(actor))
+    try:
+        result = crm.customers.add(data, actor=actor_of(actor))
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     outcome = "created" if result.created else ("merged" if result.changed else "unchanged")
     if as_json:
         emit_json({"outcome": outcome, "customer": result.customer,
@@ -125,8 +140,14 @@ def update_cmd(crm: CRM, customer_id: int, actor: str | None, as_json: bool,
         data["add_mobiles"] = list(add_mobiles)
     if not data:
         raise click.UsageError("nothing to update: give at least one option")
-    customer = crm.customers.update(customer_id, data, actor=actor_of(actor))
-    show_customers(crm, [customer], as_json) if as_json else info(f"updated customer {customer.id}")
+    try:
+        customer = crm.customers.update(customer_id, data, actor=actor_of(actor))
+    except InvalidInput as exc:
+        raise bad_value(exc, {"mobile": "--add-mobile"}) from None
+    if as_json:
+        emit_json(customer)
+    else:
+        info(f"updated customer {customer.id}")
 
 
 @customers.command("find")
@@ -144,8 +165,7 @@ def find(crm: CRM, mobile: str | None, id_card: str | None, email: str | None,
     try:
         found = crm.customers.find(mobile=mobile, id_card=id_card, email=email)
     except InvalidInput as exc:
-        raise click.BadParameter(exc.reason, param_hint=f"--{exc.field.replace('_', '-')}") \
-            from None
+        raise bad_value(exc) from None
     show_customers(crm, found, as_json)
 
 
@@ -163,7 +183,8 @@ def count(crm: CRM, segment: str | None, as_json: bool) -> None:
         try:
             n = crm.segments.count(definition)
         except InvalidInput as exc:
-            raise click.BadParameter(exc.reason, param_hint="--segment") from None
+            # str(exc) keeps the path inside the definition (e.g. "all[1].op: ...").
+            raise click.BadParameter(str(exc), param_hint="--segment") from None
     if as_json:
         emit_json({"count": n})
     else:
@@ -270,7 +291,10 @@ def merge(crm: CRM, survivor_id: int, duplicate_id: int, actor: str | None,
 def reassign(crm: CRM, from_staff: str, to_staff: str, project: str | None,
              actor: str | None, as_json: bool) -> None:
     """Move every customer owned by FROM_STAFF to TO_STAFF."""
-    moved = crm.customers.reassign(from_staff, to_staff, project, actor=actor_of(actor))
+    try:
+        moved = crm.customers.reassign(from_staff, to_staff, project, actor=actor_of(actor))
+    except InvalidInput as exc:
+        raise click.UsageError(exc.reason) from None
     if as_json:
         emit_json({"reassigned": moved})
     else:
