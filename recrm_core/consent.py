@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, get_args
 
 from sqlalchemy import ColumnElement, and_, exists, literal, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from .customers import resolve_id
 from .db import utcnow
@@ -29,7 +29,7 @@ def _check(channel: str, purpose: str) -> None:
 
 
 def consent_granted_clause(
-    customer_id: ColumnElement[int], channel: str, purpose: str
+    customer_id: ColumnElement[int] | QueryableAttribute[int], channel: str, purpose: str
 ) -> ColumnElement[bool]:
     """SQL: the newest record for (customer, channel, purpose) exists and grants.
 
@@ -119,8 +119,8 @@ class ConsentService:
 def _to_model(row: ConsentRow) -> Consent:
     return Consent(
         customer_id=row.customer_id,
-        channel=row.channel,  # type: ignore[arg-type]
-        purpose=row.purpose,  # type: ignore[arg-type]
+        channel=row.channel,
+        purpose=row.purpose,
         granted=row.granted,
         source=row.source,
         recorded_at=row.recorded_at,

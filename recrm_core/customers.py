@@ -68,11 +68,12 @@ class AddResult:
     suspected_duplicate_of: list[int] = field(default_factory=list)
 
 
-def validate_record(data: CustomerIn | Mapping[str, Any]) -> CustomerIn:
+def validate_record(data: CustomerIn | Mapping[str, Any], region: str = "CN") -> CustomerIn:
+    """Validate one record; ``region`` is the default region of mobiles without ``+``."""
     if isinstance(data, CustomerIn):
         return data
     try:
-        return CustomerIn.model_validate(dict(data))
+        return CustomerIn.model_validate(dict(data), context={"region": region})
     except ValidationError as exc:
         raise InvalidInput(*first_error(exc)) from None
 
@@ -108,7 +109,7 @@ def load_customers(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
             ProjectLink(
                 project=code,
                 project_name=pname,
-                stage=link.stage,  # type: ignore[arg-type]
+                stage=link.stage,
                 owner_staff=link.owner_staff,
                 source=link.source,
                 first_seen_at=link.first_seen_at,
@@ -118,14 +119,14 @@ def load_customers(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
         r.id: Customer(
             id=r.id,
             name=r.name,
-            gender=r.gender,  # type: ignore[arg-type]
+            gender=r.gender,
             birth_date=r.birth_date,
-            persona=r.persona,  # type: ignore[arg-type]
+            persona=r.persona,
             budget=r.budget,
             email=r.email,
             mobiles=mobiles.get(r.id, []),
             id_card=cards.get(r.id),
-            stage=r.stage,  # type: ignore[arg-type]
+            stage=r.stage,
             projects=links.get(r.id, []),
             source_system=r.source_system,
             external_id=r.external_id,
@@ -172,15 +173,15 @@ def owners_of_keys(session: Session, keys: Iterable[Key]) -> dict[Key, int]:
             found[(kind, value)] = cid
     for ext in external:
         system, ext_id = ext.split("\x1f", 1)
-        cid = session.scalar(
+        owner = session.scalar(
             select(CustomerRow.id).where(
                 CustomerRow.source_system == system,
                 CustomerRow.external_id == ext_id,
                 CustomerRow.merged_into.is_(None),
             )
         )
-        if cid is not None:
-            found[(EXTERNAL, ext)] = cid
+        if owner is not None:
+            found[(EXTERNAL, ext)] = owner
     return found
 
 
@@ -271,7 +272,7 @@ class CustomerService:
     ) -> AddResult:
         """Add one record with identity resolution: create, or merge into the one
         customer its mobile/ID card match. Raises InvalidInput or IdentityConflict."""
-        record = validate_record(data)
+        record = validate_record(data, self.crm.config.default_region)
         for attempt in range(_RETRIES):
             try:
                 with self.crm.unit_of_work(actor) as uow:
@@ -378,7 +379,9 @@ class CustomerService:
         when something changed."""
         if not isinstance(data, CustomerUpdate):
             try:
-                data = CustomerUpdate.model_validate(dict(data))
+                data = CustomerUpdate.model_validate(
+                    dict(data), context={"region": self.crm.config.default_region}
+                )
             except ValidationError as exc:
                 raise InvalidInput(*first_error(exc)) from None
         with self.crm.unit_of_work(actor) as uow:
@@ -392,6 +395,16 @@ class CustomerService:
                 if new is not None and getattr(row, name) != new:
                     changes[name] = (getattr(row, name), new)
                     setattr(row, name, new)
+            if before.id_card and changes.keys() & {"gender", "birth_date"}:
+                # The same rule as for a new record: the ID card is the authority.
+                card = identity.parse_id_card(before.id_card)
+                for name in ("gender", "birth_date"):
+                    if name in changes and changes[name][1] != getattr(card, name):
+                        raise InvalidInput(
+                            name,
+                            f"{name} {changes[name][1]} contradicts the ID card "
+                            f"({getattr(card, name)})",
+                        )
             if data.add_mobiles:
                 owners = owners_of_keys(session, [(MOBILE, m) for m in data.add_mobiles])
                 taken = {k[1]: v for k, v in owners.items() if v != cid}
@@ -435,7 +448,8 @@ class CustomerService:
             with self.crm.unit_of_work() as uow:
                 session = uow.session
                 if mobile is not None:
-                    key = (MOBILE, identity.normalise_mobile(mobile, self.crm.config.default_region))
+                    region = self.crm.config.default_region
+                    key = (MOBILE, identity.normalise_mobile(mobile, region))
                 elif id_card is not None:
                     key = (ID_CARD, identity.normalise_id_card(id_card))
                 else:
@@ -494,6 +508,8 @@ class CustomerService:
             timeline.sort(key=lambda e: e.at, reverse=True)
             cases = self.crm.cases.list_for_customer(session, customer.id)
             consents = self.crm.consent.current_in(session, customer.id)
+            # A view is a read: whatever a timeline hook may have written is undone.
+            session.rollback()
             return CustomerView(
                 customer=customer, timeline=timeline, cases=cases, consents=consents
             )
@@ -576,8 +592,8 @@ class CustomerService:
                 )
             customer = load_customer(session, cid)
             change = StageChange(
-                customer_id=cid, project=code, old_stage=old_stage,  # type: ignore[arg-type]
-                new_stage=new_stage,  # type: ignore[arg-type]
+                customer_id=cid, project=code, old_stage=old_stage,
+                new_stage=new_stage,
                 unit=unit, amount=amount, forced=force,
                 interaction_id=interaction.id if interaction else None,
             )
@@ -669,7 +685,7 @@ class CustomerService:
                     raise NotFound(f"no project {project!r}")
                 conditions.append(CustomerProjectRow.project_id == pid)
             result = uow.session.execute(
-                update(CustomerProjectRow).where(and_(*conditions)).values(owner_staff=to_staff)
+                update(CustomerProjectRow).where(and_(*conditions)).values(owner_staff=target)
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

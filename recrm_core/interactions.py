@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -98,7 +99,7 @@ class InteractionService:
         self.crm.hooks.interaction_logged(uow, interaction)
         return interaction
 
-    def list(self, customer_id: int, limit: int | None = None) -> list[Interaction]:
+    def list(self, customer_id: int, limit: int | None = None) -> builtins.list[Interaction]:
         """The customer's interactions, newest first."""
         with self.crm.unit_of_work() as uow:
             cid = resolve_id(uow.session, customer_id)
@@ -106,7 +107,8 @@ class InteractionService:
 
     def list_in(
         self, session: Session, customer_id: int, limit: int | None = None
-    ) -> list[Interaction]:
+    ) -> builtins.list[Interaction]:
+        # builtins.list: inside this class ``list`` is the method above.
         query = (
             select(InteractionRow, ProjectRow.code)
             .outerjoin(ProjectRow, ProjectRow.id == InteractionRow.project_id)

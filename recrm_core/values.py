@@ -75,10 +75,12 @@ def parse_persona(raw: object) -> str | None:
 
 
 def parse_date(raw: object, *, not_after: dt.date | None = None) -> dt.date | None:
-    if isinstance(raw, dt.datetime):
-        return raw.date()
     if isinstance(raw, dt.date):
-        return raw
+        # API callers pass date objects; the future-date bound applies to them too.
+        value = raw.date() if isinstance(raw, dt.datetime) else raw
+        if not_after is not None and value > not_after:
+            raise ValueError(f"{value.isoformat()} is in the future")
+        return value
     text = clean(raw)
     if not text:
         return None

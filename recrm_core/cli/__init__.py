@@ -7,6 +7,7 @@ document on stdout. Plugins add sub-commands through ``recrm_register_commands``
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from ..config import CONFIG_FILE, load_settings
 from ..crm import CRM
@@ -54,7 +56,12 @@ def default_crm_factory(ctx: CliContext) -> CRM:
         config_path=ctx.config_path,
         search_cwd=ctx.config_path is None,
     )
-    crm.create_schema()
+    try:
+        crm.create_schema()
+    except OperationalError as exc:
+        crm.close()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise RecrmError(f"cannot use the database: {reason}") from None
     return crm
 
 
@@ -71,7 +78,7 @@ def pass_crm(f: F) -> F:
     def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
         return ctx.invoke(f, get_crm(ctx), *args, **kwargs)
 
-    return cast(F, click.decorators.update_wrapper(wrapper, f))
+    return cast(F, functools.update_wrapper(wrapper, f))
 
 
 class RecrmGroup(click.Group):
@@ -99,7 +106,7 @@ class RecrmGroup(click.Group):
         ctx.meta["recrm.plugin_commands"] = scratch
         return scratch
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

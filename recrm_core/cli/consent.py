@@ -7,7 +7,7 @@ import click
 from ..consent import CHANNELS, PURPOSES
 from ..crm import CRM
 from . import cli, pass_crm
-from .customers import actor_option, actor_of, json_option
+from .customers import actor_of, actor_option, json_option
 from .output import emit_json, info, local_time, table
 
 channel_arg = click.argument("channel", type=click.Choice(CHANNELS))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from ..crm import CRM
+from ..errors import InvalidInput
 from . import cli, pass_crm
-from .customers import actor_of, json_option
+from .customers import actor_of, bad_value, json_option
 from .output import emit_json, info, local_time, table
 
 
@@ -27,12 +28,15 @@ def interactions() -> None:
 def log(crm: CRM, customer_id: int, kind: str, channel: str | None, project: str | None,
         staff: str | None, summary: str | None, as_json: bool) -> None:
     """Append an interaction to a customer's timeline."""
-    interaction = crm.interactions.log(
-        customer_id,
-        {"kind": kind, "channel": channel, "project": project, "staff": staff,
-         "summary": summary},
-        actor=actor_of(staff),
-    )
+    try:
+        interaction = crm.interactions.log(
+            customer_id,
+            {"kind": kind, "channel": channel, "project": project, "staff": staff,
+             "summary": summary},
+            actor=actor_of(staff),
+        )
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     if as_json:
         emit_json(interaction)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -13,21 +14,26 @@ from .output import emit_json, info, table
 
 
 @cli.command()
+@click.option("--db", "db", metavar="URL",
+              help="Database URL to write (same as `recrm --db URL init`).")
 @click.pass_context
-def init(ctx: click.Context) -> None:
+def init(ctx: click.Context, db: str | None) -> None:
     """Write a starter recrm.toml (if none exists) and create the schema."""
     obj = ctx.find_object(CliContext)
     assert obj is not None
+    if db is not None:
+        obj.db = db
     path = Path(obj.config_path or CONFIG_FILE)
     if path.exists():
         info(f"{path} exists; left unchanged")
     else:
         url = obj.db or DEFAULT_DATABASE_URL
         names = sorted(installed_entry_points())
-        plugins = ", ".join(f'"{n}"' for n in names)
+        # JSON string escapes are valid TOML basic strings (a Windows path's backslashes).
+        plugins = ", ".join(json.dumps(n) for n in names)
         path.write_text(
             "# recrm configuration: see README.md\n"
-            f'database_url = "{url}"\n'
+            f"database_url = {json.dumps(url)}\n"
             f"plugins = [{plugins}]\n"
             'timezone = "Asia/Shanghai"\n',
             encoding="utf-8",

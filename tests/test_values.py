@@ -1,0 +1,227 @@
+"""Value parsers shared by the API, the CLI and the CSV import (issue 2, "Values")."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recrm_core.values import (
+    PERSONAS,
+    parse_budget,
+    parse_date,
+    parse_gender,
+    parse_persona,
+    parse_stage,
+)
+
+# -- gender --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("男", "male"),
+        ("女", "female"),
+        ("M", "male"),
+        ("m", "male"),
+        ("F", "female"),
+        ("f", "female"),
+        ("male", "male"),
+        ("MALE", "male"),
+        ("Female", "female"),
+        (" 女 ", "female"),
+        ("Ｍ", "male"),  # full width
+    ],
+)
+def test_gender_spellings(raw: str, expected: str) -> None:
+    assert parse_gender(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "  ", None])
+def test_empty_gender_is_none(raw: object) -> None:
+    assert parse_gender(raw) is None
+
+
+@pytest.mark.parametrize("raw", ["x", "man", "先生", "unknown", "1"])
+def test_unknown_gender_is_rejected(raw: str) -> None:
+    with pytest.raises(ValueError, match="男/女/M/F/male/female"):
+        parse_gender(raw)
+
+
+# -- dates ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2024-01-02",
+        "2024-1-2",
+        "2024/1/2",
+        "2024/01/02",
+        "20240102",
+        "2024年1月2日",
+        "2024年01月02日",
+        "２０２４－０１－０２",  # full-width digits and dash
+        "２０２４年１月２日",
+        "２０２４０１０２",
+        "  2024/1/2\u3000",
+    ],
+)
+def test_date_spellings(raw: str) -> None:
+    assert parse_date(raw) == dt.date(2024, 1, 2)
+
+
+def test_date_objects_pass_through() -> None:
+    assert parse_date(dt.date(2024, 1, 2)) == dt.date(2024, 1, 2)
+    assert parse_date(dt.datetime(2024, 1, 2, 15, 30)) == dt.date(2024, 1, 2)
+    assert parse_date("") is None
+    assert parse_date(None) is None
+
+
+@pytest.mark.parametrize(
+    "raw", ["2024-02-30", "2023-02-29", "2024/13/01", "20240132", "2024年4月31日"]
+)
+def test_impossible_dates_are_rejected(raw: str) -> None:
+    with pytest.raises(ValueError, match="not a real date"):
+        parse_date(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["02/01/2024", "24-1-2", "2024.01.02", "Jan 2 2024", "2024-01", "2024-01-02T10:00", "abc"],
+)
+def test_unknown_date_formats_are_rejected(raw: str) -> None:
+    with pytest.raises(ValueError, match="is not like"):
+        parse_date(raw)
+
+
+def test_future_dates_rejected_when_bounded() -> None:
+    today = dt.date(2024, 6, 1)
+    assert parse_date("2024-06-01", not_after=today) == today
+    with pytest.raises(ValueError, match="future"):
+        parse_date("2024-06-02", not_after=today)
+    # the bound applies to date objects as well as to text
+    with pytest.raises(ValueError, match="future"):
+        parse_date(dt.date(2024, 6, 2), not_after=today)
+    with pytest.raises(ValueError, match="future"):
+        parse_date(dt.datetime(2024, 6, 2, 8, 0), not_after=today)
+    # without a bound a future date (e.g. a handover date) is fine
+    assert parse_date("2099-01-01") == dt.date(2099, 1, 1)
+
+
+@given(day=st.dates(min_value=dt.date(1000, 1, 1), max_value=dt.date(9999, 12, 31)))
+def test_every_real_date_round_trips_in_every_format(day: dt.date) -> None:
+    for text in (
+        day.isoformat(),
+        f"{day.year}/{day.month}/{day.day}",
+        day.strftime("%Y%m%d"),
+        f"{day.year}年{day.month}月{day.day}日",
+    ):
+        assert parse_date(text) == day, text
+
+
+# -- budget --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("3000000", 3_000_000),
+        ("1,200,000", 1_200_000),
+        ("1,200,000.00", 1_200_000),
+        ("200万", 2_000_000),
+        ("1.5万", 15_000),
+        ("200 万", 2_000_000),
+        ("200万元", 2_000_000),
+        ("1.2亿", 120_000_000),
+        ("¥1,200,000", 1_200_000),
+        ("￥200万", 2_000_000),  # full-width yen sign
+        ("¥ 300万", 3_000_000),
+        ("１，２００，０００", 1_200_000),  # full-width digits and commas
+        ("１．５万", 15_000),
+        ("0", 0),
+        (2_500_000, 2_500_000),
+        (" 800000 ", 800_000),
+    ],
+)
+def test_budget_spellings(raw: object, expected: int) -> None:
+    assert parse_budget(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "   ", None])
+def test_empty_budget_is_none(raw: object) -> None:
+    assert parse_budget(raw) is None
+
+
+@pytest.mark.parametrize("raw", ["-5", "-200万", "¥-100", "－100", -1])
+def test_negative_budget_is_rejected(raw: object) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        parse_budget(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["100-200万", "100~200万", "100～200万", "100到200万", "100至200万", "100-200", "100—200万"],
+)
+def test_budget_ranges_are_rejected(raw: str) -> None:
+    with pytest.raises(ValueError, match=r"range|not a number"):
+        parse_budget(raw)
+
+
+@pytest.mark.parametrize("raw", ["abc", "1,20,000", "1e5", "万", "¥", "12.3.4", "二百万", True])
+def test_budget_garbage_is_rejected(raw: object) -> None:
+    with pytest.raises(ValueError):
+        parse_budget(raw)
+
+
+@given(amount=st.integers(min_value=0, max_value=10**12))
+def test_budget_with_and_without_separators_agree(amount: int) -> None:
+    assert parse_budget(str(amount)) == amount
+    assert parse_budget(f"{amount:,}") == amount
+    assert parse_budget(f"¥{amount:,}") == amount
+    assert parse_budget(f"{amount}万") == amount * 10_000
+
+
+# -- persona and stage ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("刚需", "first_time"),
+        ("改善", "upgrader"),
+        ("投资", "investor"),
+        ("高端", "luxury"),
+        ("养老", "retiree"),
+        ("first_time", "first_time"),
+        ("First_Time", "first_time"),
+        ("UPGRADER", "upgrader"),
+        ("investor", "investor"),
+        ("luxury", "luxury"),
+        ("retiree", "retiree"),
+        (" 改善 ", "upgrader"),
+    ],
+)
+def test_persona_spellings(raw: str, expected: str) -> None:
+    assert parse_persona(raw) == expected
+    assert expected in PERSONAS
+
+
+def test_empty_persona_is_none() -> None:
+    assert parse_persona("") is None
+    assert parse_persona(None) is None
+
+
+@pytest.mark.parametrize("raw", ["vip", "刚需型", "first", "rich"])
+def test_unknown_persona_is_rejected(raw: str) -> None:
+    with pytest.raises(ValueError, match="刚需/改善/投资/高端/养老"):
+        parse_persona(raw)
+
+
+def test_stage_names() -> None:
+    assert parse_stage(" Buyer ") == "buyer"
+    with pytest.raises(ValueError, match="prospect, visitor, subscriber, buyer, owner"):
+        parse_stage("customer")
