@@ -19,7 +19,13 @@ from .errors import (
     Refused,
 )
 from .hooks import hookimpl, hookspec
-from .identity import IdentityError, mask_mobile, normalise_email, normalise_id_card, normalise_mobile
+from .identity import (
+    IdentityError,
+    mask_mobile,
+    normalise_email,
+    normalise_id_card,
+    normalise_mobile,
+)
 from .models import (
     Actor,
     Case,
@@ -48,9 +54,9 @@ from .values import PERSONAS, STAGES
 __version__ = "0.1.0"
 
 __all__ = [
+    "CRM",
     "PERSONAS",
     "STAGES",
-    "CRM",
     "Actor",
     "AddResult",
     "Base",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -143,11 +144,35 @@ def normalise_id_card(raw: object) -> str:
     return parse_id_card(raw).number
 
 
+# Plain ASCII addresses (the vast majority) that email_validator certainly accepts
+# unchanged; validating them costs ~18 µs each, a large share of a bulk import.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
+
+
+def _plain_email(text: str) -> str | None:
+    """The normalised address when it is plainly valid, else None (use the library)."""
+    lowered = text.lower()
+    if len(lowered) > 254 or not _PLAIN_EMAIL.fullmatch(lowered):
+        return None
+    local, domain = lowered.rsplit("@", 1)
+    if len(local) > 64 or len(domain) > 253 or "--" in domain:
+        return None
+    for special in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+        if domain == special or domain.endswith("." + special):
+            return None
+    return lowered
+
+
 def normalise_email(raw: object) -> str:
     """Lower-case a syntactically valid email address or raise IdentityError."""
     text = clean(raw)
     if not text:
         raise IdentityError("email", "email is empty")
+    plain = _plain_email(text)
+    if plain is not None:
+        return plain
     try:
         info = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -1,13 +1,799 @@
-"""CSV import (placeholder until the import stage lands)."""
+"""Customer import: streamed in batches, resolved set-based, one transaction per batch.
+
+Each batch (``import_batch_size`` rows, default 2000) is validated row by row with
+:class:`~recrm_core.models.CustomerIn`, then resolved with the same rules as
+``crm.customers.add`` (:mod:`recrm_core.resolution`) but set-based: the owners of
+every key of the batch are fetched with a few indexed queries, the rows are applied
+strictly in file order in memory (a row sees what earlier rows created or filled,
+in this batch or an earlier one), and the result is written with bulk inserts and
+updates. ``recrm_customers_imported`` fires once per batch inside its transaction;
+the per-row created/updated hooks do not fire during an import.
+
+Re-running an import is idempotent: every row of a committed batch now matches the
+customer it created or filled, so nothing is created twice.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import csv
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from pydantic import ValidationError
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from .csvsource import (
+    CsvSource,
+    ImportFileError,
+    ImportReadError,
+    UnknownColumns,
+)
+from .customers import load_customers
+from .db import UnitOfWork, utcnow
+from .errors import PluginError, RecrmError
+from .identity import clean
+from .models import Actor, Customer, CustomerIn, ImportResult, RejectedRow, first_error
+from .projects import ensure_project_id
+from .resolution import (
+    DEFAULT_SOURCE_SYSTEM,
+    EXTERNAL,
+    FILLABLE_FIELDS,
+    ID_CARD,
+    Key,
+    external_key,
+    fill_changes,
+    match_record,
+    record_keys,
+)
+from .tables import CustomerProjectRow, CustomerRow, IdentityRow, ProjectRow
 
 if TYPE_CHECKING:
     from .crm import CRM
 
+#: the ``field`` of a rejected row whose keys conflict
+CONFLICT_FIELD = "mobile,id_card"
+#: values per IN list: well below SQLite's and PostgreSQL's bind-parameter limits
+CHUNK = 500
+_RETRIES = 3
+_HOOK = "recrm_customers_imported"
+
+_CUSTOMERS = cast(Table, CustomerRow.__table__)
+_IDENTITIES = cast(Table, IdentityRow.__table__)
+_LINKS = cast(Table, CustomerProjectRow.__table__)
+_PROJECTS = cast(Table, ProjectRow.__table__)
+_STATE_FIELDS = (*FILLABLE_FIELDS, "source_system", "external_id")
+#: error order of CustomerIn (``mobiles`` reported as ``mobile``), to place the
+#: project-code check the model cannot express among the model's own errors
+_FIELD_ORDER = {
+    ("mobile" if name == "mobiles" else name): i
+    for i, name in enumerate(CustomerIn.model_fields)
+}
+
+RejectSink = Callable[[RejectedRow], None]
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """Passed to the ``progress`` callback after every committed batch."""
+
+    rows: int
+    bytes_read: int = 0
+    #: the file's size, when importing a file
+    total_bytes: int | None = None
+
+
+ProgressCallback = Callable[[ImportProgress], None]
+
+
+class ImportStopped(RecrmError):
+    """A batch could not be committed (a plugin raised): it was rolled back and the
+    import stopped. Earlier batches stay committed; running the same import again
+    is idempotent and finishes the rest. ``result`` counts the committed rows."""
+
+    def __init__(
+        self, message: str, result: ImportResult, plugin: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.result = result
+        self.plugin = plugin
+
+    @property
+    def committed_rows(self) -> int:
+        return self.result.rows
+
+
+class _NewRef(int):
+    """Stands for a customer created by an earlier row of the batch, before it has an
+    id; negative so it never equals a real id, and named after its row in messages."""
+
+    row: int
+
+    def __new__(cls, value: int, row: int) -> _NewRef:
+        ref = super().__new__(cls, value)
+        ref.row = row
+        return ref
+
+    def __str__(self) -> str:
+        return f"the new customer of row {self.row}"
+
+    __repr__ = __str__
+
+
+@dataclass
+class _Link:
+    """A customer-project link: existing (``id``) or to be inserted (``id`` None)."""
+
+    id: int | None
+    owner_staff: str | None
+    source: str | None
+
+
+@dataclass
+class _Batch:
+    first_row: int = 0
+    last_row: int = 0
+    rows: int = 0
+    records: list[tuple[int, CustomerIn]] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+@dataclass
+class _Applied:
+    """What one batch did, counted once it commits."""
+
+    created_ids: list[int]
+    merged_rows: int
+    conflicts: list[RejectedRow]
+    new_projects: dict[str, int]
+
+
+@dataclass
+class _Run:
+    result: ImportResult
+    sinks: list[RejectSink]
+    progress: ProgressCallback | None
+    actor: Actor | None
+    source: CsvSource | None = None
+    #: project code -> id, for projects known to be committed
+    projects: dict[str, int] = field(default_factory=dict)
+    #: ids created by this import as [first, last] runs (usually one run per batch)
+    created_runs: list[list[int]] = field(default_factory=list)
+
+    def note_created(self, ids: list[int]) -> None:
+        for cid in ids:
+            if self.created_runs and self.created_runs[-1][1] == cid - 1:
+                self.created_runs[-1][1] = cid
+            else:
+                self.created_runs.append([cid, cid])
+
+
+def _chunks(values: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
 
 class ImportService:
+    """``crm.importer``: bulk customer import from CSV files or rows."""
+
     def __init__(self, crm: CRM) -> None:
         self.crm = crm
+
+    # -- public API -------------------------------------------------------------------
+    def import_csv(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        encoding: str | None = None,
+        errors_path: str | os.PathLike[str] | None = None,
+        on_reject: RejectSink | None = None,
+        progress: ProgressCallback | None = None,
+        actor: Actor | None = None,
+    ) -> ImportResult:
+        """Import a customer CSV file; see the module docstring for the rules.
+
+        ``errors_path`` receives one ``row,field,reason`` line per rejected row (UTF-8
+        with BOM), written as batches commit; ``on_reject`` is called likewise.
+
+        Raises ImportFileError/UnknownColumns (exit 2) before writing anything,
+        ImportReadError (exit 1) at an unreadable row after committing the rows
+        before it, ImportStopped (exit 1) when a plugin fails.
+        """
+        with CsvSource(path, encoding) as source:
+            sinks: list[RejectSink] = [on_reject] if on_reject else []
+            with _errors_file(errors_path) as write_error:
+                if write_error is not None:
+                    sinks.append(write_error)
+                run = _Run(ImportResult(), sinks, progress, actor, source)
+                return self._run(run, iter(source))
+
+    def import_rows(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        on_reject: RejectSink | None = None,
+        progress: ProgressCallback | None = None,
+        actor: Actor | None = None,
+    ) -> ImportResult:
+        """Import records given as mappings of CustomerIn fields (``mobile`` or
+        ``mobiles``); row numbers are 1-based positions in ``rows``."""
+        run = _Run(ImportResult(), [on_reject] if on_reject else [], progress, actor)
+        return self._run(run, ((i, dict(r)) for i, r in enumerate(rows, start=1)))
+
+    # -- the batch loop -----------------------------------------------------------------
+    def _run(self, run: _Run, rows: Iterator[tuple[int, dict[str, Any]]]) -> ImportResult:
+        size = self.crm.config.import_batch_size
+        region = self.crm.config.default_region
+        batch = _Batch()
+        try:
+            for row, data in rows:
+                if not batch.rows:
+                    batch.first_row = row
+                batch.last_row = row
+                batch.rows += 1
+                outcome = validate_row(row, data, region)
+                if isinstance(outcome, RejectedRow):
+                    batch.rejected.append(outcome)
+                else:
+                    batch.records.append((row, outcome))
+                if batch.rows >= size:
+                    self._commit(run, batch)
+                    batch = _Batch()
+        except ImportReadError as exc:
+            # Everything before the unreadable row is imported, so that the message
+            # is exact and a re-run after fixing the file just continues.
+            self._commit(run, batch)
+            raise ImportReadError(
+                exc.row,
+                f"{exc.reason}; the import stopped there, {run.result.rows} row(s) before it"
+                " were imported",
+            ) from None
+        self._commit(run, batch)
+        run.result.suspected_duplicates = self._suspected_duplicates(run)
+        return run.result
+
+    def _commit(self, run: _Run, batch: _Batch) -> None:
+        if not batch.rows:
+            return
+        applied: _Applied | None = None
+        for attempt in range(_RETRIES):
+            try:
+                with self.crm.unit_of_work(run.actor) as uow:
+                    applied = self._apply(uow, run, batch)
+                break
+            except IntegrityError:
+                # A concurrent writer took a key (or a project code) between our read
+                # and our write; the batch rolled back whole, so resolve it again.
+                if attempt == _RETRIES - 1:
+                    raise
+            except PluginError as exc:
+                done = run.result
+                raise ImportStopped(
+                    f"import stopped at rows {batch.first_row}-{batch.last_row}: {exc}; "
+                    f"that batch was rolled back, {done.rows} row(s) before it were committed"
+                    f" ({done.created} created, {done.merged} merged, {done.rejected}"
+                    " rejected); running the same import again is safe and finishes the rest",
+                    done.model_copy(),
+                    plugin=exc.plugin,
+                ) from exc
+        assert applied is not None
+        result = run.result
+        result.rows += batch.rows
+        result.created += len(applied.created_ids)
+        result.merged += applied.merged_rows
+        rejected = batch.rejected + applied.conflicts
+        result.rejected += len(rejected)
+        run.projects.update(applied.new_projects)
+        run.note_created(applied.created_ids)
+        if run.sinks and rejected:
+            rejected.sort(key=lambda r: r.row)
+            for rej in rejected:
+                for sink in run.sinks:
+                    sink(rej)
+        if run.progress is not None:
+            source = run.source
+            run.progress(
+                ImportProgress(
+                    rows=result.rows,
+                    bytes_read=source.bytes_read if source else 0,
+                    total_bytes=source.total_bytes if source else None,
+                )
+            )
+
+    # -- one batch ----------------------------------------------------------------------
+    def _apply(self, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
+        session = uow.session
+        conn = session.connection()
+        now = utcnow()
+        records = batch.records
+
+        codes = {rec.project for _, rec in records if rec.project}
+        pids, new_projects = self._project_ids(session, conn, run.projects, codes)
+
+        keys: set[Key] = set()
+        for _, rec in records:
+            keys.update(record_keys(rec))
+        owners = _owners_of(conn, keys)
+        existing = sorted(set(owners.values()))
+        state = _customer_state(conn, existing)
+        cards = _id_cards(conn, existing)
+        links = _links_of(conn, existing, sorted(set(pids.values())))
+
+        new_refs: list[_NewRef] = []
+        new_identities: list[tuple[int, str, str]] = []
+        new_links: dict[tuple[int, int], _Link] = {}
+        filled_links: dict[int, _Link] = {}
+        touched: set[int] = set()
+        merged_existing: dict[int, None] = {}  # ordered set: each matched customer once
+        merged_rows = 0
+        conflicts: list[RejectedRow] = []
+
+        def link(cid: int, rec: CustomerIn) -> bool:
+            """Link to the row's project, filling source/owner when empty; changed?"""
+            pid = pids[cast(str, rec.project)]
+            target = new_links.get((cid, pid)) or links.get((cid, pid))
+            if target is None:
+                new_links[(cid, pid)] = _Link(None, rec.owner_staff, rec.source)
+                return True
+            changed = False
+            if target.owner_staff is None and rec.owner_staff:
+                target.owner_staff, changed = rec.owner_staff, True
+            if target.source is None and rec.source:
+                target.source, changed = rec.source, True
+            if changed and target.id is not None:
+                filled_links[target.id] = target
+            return changed
+
+        for row, rec in records:
+            match = match_record(rec, owners.get, cards.get)
+            if match.conflict:
+                conflicts.append(RejectedRow(row=row, field=CONFLICT_FIELD, reason=match.conflict))
+                continue
+            rec_keys = record_keys(rec)
+            if match.customer_id is None:
+                ref = _NewRef(-(len(new_refs) + 1), row)
+                new_refs.append(ref)
+                values = {name: getattr(rec, name) for name in FILLABLE_FIELDS}
+                values["external_id"] = rec.external_id
+                values["source_system"] = (
+                    (rec.source_system or DEFAULT_SOURCE_SYSTEM) if rec.external_id else None
+                )
+                state[ref] = values
+                for key in rec_keys:
+                    owners[key] = ref
+                    if key[0] != EXTERNAL:
+                        new_identities.append((ref, key[0], key[1]))
+                if rec.id_card:
+                    cards[ref] = rec.id_card
+                if rec.project:
+                    link(ref, rec)
+                continue
+
+            cid = match.customer_id
+            merged_rows += 1
+            current = state[cid]
+            changes = fill_changes(current, rec)
+            for name, (_, new) in changes.items():
+                current[name] = new
+            changed = bool(changes)
+            if "external_id" in changes:
+                owners[(EXTERNAL, external_key(current["source_system"], rec.external_id or ""))] \
+                    = cid
+            for key in rec_keys:
+                if key[0] != EXTERNAL and key not in owners:
+                    owners[key] = cid
+                    new_identities.append((cid, key[0], key[1]))
+                    if key[0] == ID_CARD:
+                        cards[cid] = key[1]
+                    changed = True
+            if rec.project and link(cid, rec):
+                changed = True
+            if cid > 0:
+                merged_existing[cid] = None
+                if changed:
+                    touched.add(cid)
+
+        created_ids = self._write(
+            conn, now, new_refs, state, new_identities, new_links, filled_links, touched
+        )
+        if self.crm.hooks.implemented(_HOOK):
+            # Customers created by this batch are listed in ``created`` only, even
+            # when later rows of the batch matched them.
+            merged_ids = list(merged_existing)
+            loaded = _load_many(session, created_ids + merged_ids)
+            self.crm.hooks.customers_imported(
+                uow,
+                created=[loaded[i] for i in created_ids],
+                merged=[loaded[i] for i in merged_ids],
+            )
+        return _Applied(created_ids, merged_rows, conflicts, new_projects)
+
+    def _write(
+        self,
+        conn: Connection,
+        now: Any,
+        new_refs: list[_NewRef],
+        state: dict[int, dict[str, Any]],
+        new_identities: list[tuple[int, str, str]],
+        new_links: dict[tuple[int, int], _Link],
+        filled_links: dict[int, _Link],
+        touched: set[int],
+    ) -> list[int]:
+        created_ids = _insert_customers(
+            conn, now, [[state[ref][name] for name in _STATE_FIELDS] for ref in new_refs]
+        )
+        real: dict[int, int] = dict(zip(new_refs, created_ids, strict=True))
+        if new_identities:
+            _RawInsert(
+                conn, _IDENTITIES, ("customer_id", "kind", "value", "display"),
+                {"created_at": now},
+            ).execute(
+                conn, [(real.get(cid, cid), kind, value, value)
+                       for cid, kind, value in new_identities]
+            )
+        if touched:
+            c = _CUSTOMERS.c
+            # COALESCE keeps whatever a concurrent writer filled in meanwhile:
+            # an import only ever fills empty fields.
+            fill = update(_CUSTOMERS).where(c.id == bindparam("b_id")).values(
+                {
+                    name: func.coalesce(c[name], bindparam(f"b_{name}", type_=c[name].type))
+                    for name in _STATE_FIELDS
+                }
+                | {"updated_at": bindparam("b_updated_at", type_=c.updated_at.type)}
+            )
+            conn.execute(
+                fill,
+                [
+                    {"b_id": cid, "b_updated_at": now}
+                    | {f"b_{name}": state[cid][name] for name in _STATE_FIELDS}
+                    for cid in sorted(touched)
+                ],
+            )
+        if new_links:
+            _RawInsert(
+                conn, _LINKS, ("customer_id", "project_id", "owner_staff", "source"),
+                {"stage": "prospect", "first_seen_at": now, "stage_changed_at": now},
+            ).execute(
+                conn, [(real.get(cid, cid), pid, pending.owner_staff, pending.source)
+                       for (cid, pid), pending in new_links.items()]
+            )
+        if filled_links:
+            lc = _LINKS.c
+            conn.execute(
+                update(_LINKS).where(lc.id == bindparam("b_id")).values(
+                    owner_staff=func.coalesce(
+                        lc.owner_staff, bindparam("b_owner", type_=lc.owner_staff.type)
+                    ),
+                    source=func.coalesce(lc.source, bindparam("b_source", type_=lc.source.type)),
+                ),
+                [
+                    {"b_id": lid, "b_owner": held.owner_staff, "b_source": held.source}
+                    for lid, held in filled_links.items()
+                ],
+            )
+        return created_ids
+
+    @staticmethod
+    def _project_ids(
+        session: Session, conn: Connection, known: dict[str, int], codes: set[str]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Code -> id for every project of the batch, creating new ones; also the
+        ids this batch resolved that are not yet known to be committed."""
+        pids = {code: known[code] for code in codes if code in known}
+        missing = sorted(codes - pids.keys())
+        fresh: dict[str, int] = {}
+        for chunk in _chunks(missing):
+            for code, pid in conn.execute(
+                select(_PROJECTS.c.code, _PROJECTS.c.id).where(_PROJECTS.c.code.in_(chunk))
+            ):
+                fresh[code] = pid
+        for code in missing:
+            if code not in fresh:
+                fresh[code] = ensure_project_id(session, code)
+        pids.update(fresh)
+        return pids, fresh
+
+    def _suspected_duplicates(self, run: _Run) -> int:
+        """Customers this import created whose email another active customer has."""
+        if not run.created_runs:
+            return 0
+        mine = aliased(CustomerRow)
+        other = aliased(CustomerRow)
+        total = 0
+        with self.crm.unit_of_work() as uow:
+            for chunk in _chunks(run.created_runs, 100):
+                total += uow.session.scalar(
+                    select(func.count())
+                    .select_from(mine)
+                    .where(
+                        or_(*(mine.id.between(first, last) for first, last in chunk)),
+                        mine.email.is_not(None),
+                        exists().where(
+                            other.email == mine.email,
+                            other.id != mine.id,
+                            other.merged_into.is_(None),
+                        ),
+                    )
+                ) or 0
+        return total
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+def _limit(column: Any) -> int:
+    return int(column.type.length)
+
+
+#: text fields whose column is narrower than the model's 100 characters, in field order
+_COLUMN_LIMITS = (
+    ("source", _limit(_LINKS.c.source)),
+    ("project", _limit(_PROJECTS.c.code)),
+    ("owner_staff", _limit(_LINKS.c.owner_staff)),
+    ("source_system", _limit(_CUSTOMERS.c.source_system)),
+)
+
+
+def validate_row(
+    row: int, data: Mapping[str, Any], region: str = "CN"
+) -> CustomerIn | RejectedRow:
+    """A valid record, or the row's first failing field (in CustomerIn's field order).
+    ``region`` is the default region for mobiles without a country prefix."""
+    for name, value in data.items():
+        # PostgreSQL refuses NUL in text; refuse the row rather than fail the batch.
+        if isinstance(value, str) and "\x00" in value:
+            field = "mobile" if name == "mobiles" else name
+            return RejectedRow(row=row, field=field, reason="contains a NUL character")
+    try:
+        record: CustomerIn | None = CustomerIn.model_validate(data, context={"region": region})
+        failed: tuple[str, str] | None = None
+    except ValidationError as exc:
+        record, failed = None, first_error(exc)
+    for name, limit in _COLUMN_LIMITS:
+        value = data.get(name)
+        if value is None or len(clean(value)) <= limit:
+            continue
+        # The model allows longer text than these columns hold; report it where the
+        # model would have, before any later field's error.
+        if failed is None or _FIELD_ORDER[name] < _FIELD_ORDER.get(failed[0], len(_FIELD_ORDER)):
+            failed = (name, f"longer than {limit} characters")
+        break
+    if failed is not None:
+        return RejectedRow(row=row, field=failed[0], reason=failed[1])
+    assert record is not None
+    return record
+
+
+# -- batched reads --------------------------------------------------------------------------
+
+
+def _owners_of(conn: Connection, keys: set[Key]) -> dict[Key, int]:
+    """Which customer holds each key: a few indexed IN queries per kind."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in keys:
+        by_kind.setdefault(kind, []).append(value)
+    found: dict[Key, int] = {}
+    ic = _IDENTITIES.c
+    cc = _CUSTOMERS.c
+    for kind, values in by_kind.items():
+        values.sort()
+        if kind == EXTERNAL:
+            pairs = [tuple(v.split("\x1f", 1)) for v in values]
+            for chunk in _chunks(pairs):
+                for system, ext_id, cid in conn.execute(
+                    select(cc.source_system, cc.external_id, cc.id).where(
+                        tuple_(cc.source_system, cc.external_id).in_(chunk),
+                        cc.merged_into.is_(None),
+                    )
+                ):
+                    found[(EXTERNAL, external_key(system, ext_id))] = cid
+            continue
+        for chunk in _chunks(values):
+            for value, cid in conn.execute(
+                select(ic.value, ic.customer_id).where(ic.kind == kind, ic.value.in_(chunk))
+            ):
+                found[(kind, value)] = cid
+    return found
+
+
+def _customer_state(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    cc = _CUSTOMERS.c
+    cols = [cc[name] for name in _STATE_FIELDS]
+    state: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(ids):
+        for cid, *values in conn.execute(select(cc.id, *cols).where(cc.id.in_(chunk))):
+            state[cid] = dict(zip(_STATE_FIELDS, values, strict=True))
+    return state
+
+
+def _id_cards(conn: Connection, ids: list[int]) -> dict[int, str]:
+    ic = _IDENTITIES.c
+    cards: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        for cid, value in conn.execute(
+            select(ic.customer_id, ic.value).where(ic.kind == ID_CARD, ic.customer_id.in_(chunk))
+        ):
+            cards[cid] = value
+    return cards
+
+
+def _links_of(
+    conn: Connection, customer_ids: list[int], project_ids: list[int]
+) -> dict[tuple[int, int], _Link]:
+    """(customer, project) -> the existing link, for the batch's projects."""
+    if not customer_ids or not project_ids:
+        return {}
+    lc = _LINKS.c
+    links: dict[tuple[int, int], _Link] = {}
+    for chunk in _chunks(customer_ids):
+        for lid, cid, pid, owner, source in conn.execute(
+            select(lc.id, lc.customer_id, lc.project_id, lc.owner_staff, lc.source).where(
+                and_(lc.customer_id.in_(chunk), lc.project_id.in_(project_ids))
+            )
+        ):
+            links[(cid, pid)] = _Link(lid, owner, source)
+    return links
+
+
+def _load_many(session: Session, ids: list[int]) -> dict[int, Customer]:
+    loaded: dict[int, Customer] = {}
+    for chunk in _chunks(ids):
+        loaded.update(load_customers(session, chunk))
+    return loaded
+
+
+# -- bulk writes ------------------------------------------------------------------------------
+
+
+class _RawInsert:
+    """An INSERT compiled once per batch and run with the driver's ``executemany``.
+
+    SQLAlchemy's own executemany costs several microseconds a row in parameter
+    handling; here the few columns that need conversion (dates on SQLite) go through
+    the column type's own bind processor and constants are converted once.
+    """
+
+    def __init__(
+        self, conn: Connection, table: Table, columns: tuple[str, ...], constants: dict[str, Any]
+    ) -> None:
+        dialect = conn.dialect
+        self.names = [*columns, *constants]
+        compiled = insert(table).compile(dialect=dialect, column_keys=self.names)
+        self.sql = compiled.string
+        processors = {
+            name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self.names
+        }
+        self.constants = tuple(
+            _processed(processors[name], value) for name, value in constants.items()
+        )
+        self.convert: list[tuple[int, Callable[[Any], Any]]] = [
+            (i, process) for i, n in enumerate(columns) if (process := processors[n]) is not None
+        ]
+        positions = list(compiled.positiontup or []) if compiled.positional else []
+        self.order = [self.names.index(name) for name in positions] if positions else None
+        if self.order == list(range(len(self.names))):
+            self.order = None
+        self.positional = bool(compiled.positional)
+
+    def params(self, rows: Iterable[tuple[Any, ...]]) -> list[Any]:
+        out: list[Any] = []
+        constants, convert, order = self.constants, self.convert, self.order
+        for row in rows:
+            if convert:
+                values = list(row)
+                for i, process in convert:
+                    values[i] = process(values[i])
+                row = tuple(values)
+            full = row + constants
+            if not self.positional:
+                out.append(dict(zip(self.names, full, strict=True)))
+            elif order is not None:
+                out.append(tuple(full[i] for i in order))
+            else:
+                out.append(full)
+        return out
+
+    def execute(self, conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+        params = self.params(rows)
+        if params:
+            conn.exec_driver_sql(self.sql, params)
+
+
+def _processed(process: Callable[[Any], Any] | None, value: Any) -> Any:
+    return value if process is None else process(value)
+
+
+def _insert_customers(conn: Connection, now: Any, rows: list[list[Any]]) -> list[int]:
+    """Insert customers (``_STATE_FIELDS`` values); their new ids, in order."""
+    if not rows:
+        return []
+    cc = _CUSTOMERS.c
+    if conn.dialect.name != "sqlite":
+        params = [
+            dict(zip(_STATE_FIELDS, row, strict=True))
+            | {"stage": "prospect", "created_at": now, "updated_at": now}
+            for row in rows
+        ]
+        return list(
+            conn.execute(
+                insert(_CUSTOMERS).returning(cc.id, sort_by_parameter_order=True), params
+            ).scalars()
+        )
+    # SQLite gives a new row max(rowid) + 1, and our open write transaction keeps
+    # everyone else out, so the batch gets the next len(rows) ids; checked, not assumed.
+    before = conn.execute(select(func.coalesce(func.max(cc.id), 0))).scalar_one()
+    _RawInsert(
+        conn, _CUSTOMERS, _STATE_FIELDS,
+        {"stage": "prospect", "created_at": now, "updated_at": now},
+    ).execute(conn, (tuple(row) for row in rows))
+    last, count = conn.execute(
+        select(func.max(cc.id), func.count()).where(cc.id > before)
+    ).one()
+    if count != len(rows) or last != before + len(rows):
+        raise RuntimeError("customer ids of an import batch are not consecutive")
+    return list(range(before + 1, last + 1))
+
+
+# -- the errors file ------------------------------------------------------------------------
+
+
+class _ErrorsFile:
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self.path = path
+        self.fh: IO[str] | None = None
+
+    def __enter__(self) -> RejectSink | None:
+        if self.path is None:
+            return None
+        try:
+            # UTF-8 with BOM, so that Excel shows the Chinese reasons.
+            self.fh = open(self.path, "w", encoding="utf-8-sig", newline="")
+        except OSError as exc:
+            raise ImportFileError(f"cannot write {os.fspath(self.path)!r}: {exc.strerror}") \
+                from None
+        writer = csv.writer(self.fh)
+        writer.writerow(["row", "field", "reason"])
+        fh = self.fh
+
+        def write(rej: RejectedRow) -> None:
+            writer.writerow([rej.row, rej.field, rej.reason])
+            fh.flush()
+
+        return write
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+def _errors_file(path: str | os.PathLike[str] | None) -> _ErrorsFile:
+    return _ErrorsFile(path)
+
+
+__all__ = [
+    "CONFLICT_FIELD",
+    "ImportFileError",
+    "ImportProgress",
+    "ImportReadError",
+    "ImportService",
+    "ImportStopped",
+    "UnknownColumns",
+    "validate_row",
+]
