@@ -6,9 +6,10 @@ Everything public is re-exported here; other modules are implementation detail.
 from __future__ import annotations
 
 from .crm import CRM
+from .csvsource import ImportFileError, ImportReadError, UnknownColumns
 from .customers import AddResult
 from .db import Base, UnitOfWork, UTCDateTime, utcnow
-from .demo import DemoSection
+from .demo import DemoSection, DemoSummary, run_demo
 from .errors import (
     ConfigError,
     IdentityConflict,
@@ -26,6 +27,7 @@ from .identity import (
     normalise_id_card,
     normalise_mobile,
 )
+from .importing import ImportProgress, ImportStopped
 from .models import (
     Actor,
     Case,
@@ -48,13 +50,14 @@ from .models import (
     StageChange,
     TimelineEntry,
 )
-from .segments import SegmentField
+from .segments import OPS, SegmentField
 from .values import PERSONAS, STAGES
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CRM",
+    "OPS",
     "PERSONAS",
     "STAGES",
     "Actor",
@@ -71,10 +74,15 @@ __all__ = [
     "CustomerView",
     "DeliveryResult",
     "DemoSection",
+    "DemoSummary",
     "DuplicatePair",
     "IdentityConflict",
     "IdentityError",
+    "ImportFileError",
+    "ImportProgress",
+    "ImportReadError",
     "ImportResult",
+    "ImportStopped",
     "Interaction",
     "InteractionIn",
     "InvalidInput",
@@ -91,6 +99,7 @@ __all__ = [
     "TimelineEntry",
     "UTCDateTime",
     "UnitOfWork",
+    "UnknownColumns",
     "__version__",
     "hookimpl",
     "hookspec",
@@ -98,5 +107,6 @@ __all__ = [
     "normalise_email",
     "normalise_id_card",
     "normalise_mobile",
+    "run_demo",
     "utcnow",
 ]

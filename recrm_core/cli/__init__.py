@@ -21,7 +21,7 @@ from ..config import CONFIG_FILE, load_settings
 from ..crm import CRM
 from ..errors import RecrmError
 from ..plugins import Hooks, load_plugins, new_plugin_manager
-from .output import echo_error
+from .output import echo_error, emit_json, info, local_time, table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -175,4 +175,14 @@ def main(argv: list[str] | None = None) -> None:
 # Register the core's command groups (imported for their side effect on ``cli``).
 from . import cases, consent, customers, demo, importing, interactions, setup  # noqa: E402,F401
 
-__all__ = ["CliContext", "cli", "get_crm", "main", "pass_crm"]
+__all__ = [
+    "CliContext",
+    "cli",
+    "emit_json",
+    "get_crm",
+    "info",
+    "local_time",
+    "main",
+    "pass_crm",
+    "table",
+]
