@@ -147,7 +147,12 @@ class RecrmGroup(click.Group):
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
-        return self._plugin_group(ctx).get_command(ctx, cmd_name)
+        command = self._plugin_group(ctx).get_command(ctx, cmd_name)
+        broken = ctx.meta.get("recrm.plugin_error")
+        if command is None and broken:
+            # The command may belong to the plugin that failed: say so, not just "no such".
+            raise click.UsageError(f"no command {cmd_name!r}; plugin commands failed: {broken}")
+        return command
 
 
 @click.group(cls=RecrmGroup)

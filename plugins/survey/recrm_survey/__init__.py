@@ -1,0 +1,275 @@
+"""recrm-survey: NPS/CSAT surveys, check-ins after the handover, the L3 loyalty
+index, and closing the loop on unhappy answers.
+
+Written against the public API of ``recrm_core`` only, like any third-party plugin:
+
+- ``recrm_case_status_changed``: a case closed -> a CSAT invitation;
+- ``recrm_stage_changed``: a handover (stage ``owner``) -> check-ins at 3, 11, 23
+  and 35 months, carrying the project and unit;
+- ``recrm survey trigger --yearly``: every owner once a year;
+- ``recrm survey send``: due invitations leave through ``crm.send_message``, each
+  claimed in the database first (an outbox), so none is sent twice;
+- an answer at or below the detractor threshold opens a service case in the
+  answer's transaction (``crm.cases.open_in``);
+- ``recrm_timeline``, ``recrm_segment_fields`` (``survey.last_nps``,
+  ``survey.last_csat``, ``survey.answers``), ``recrm_customer_merged`` and
+  ``recrm_demo``.
+
+See ``README.md`` beside ``pyproject.toml`` for settings and decisions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import click
+from sqlalchemy import ColumnElement, func, select, update
+
+from recrm_core import (
+    CRM,
+    Case,
+    Customer,
+    DemoSection,
+    Interaction,
+    NotFound,
+    SegmentField,
+    StageChange,
+    TimelineEntry,
+    UnitOfWork,
+    hookimpl,
+    utcnow,
+)
+
+from .definitions import (
+    BUILTIN,
+    FACTOR_ROLES,
+    L3_ROLES,
+    ROLES,
+    Question,
+    SurveyBody,
+    SurveyDefinition,
+    validate_answers,
+)
+from .scores import Driver, Score, drivers, scores
+from .service import (
+    Answer,
+    Invitation,
+    SendResult,
+    SurveyInfo,
+    TriggerResult,
+    answer,
+    answers,
+    define_survey,
+    due,
+    expire,
+    get_definition,
+    invitations,
+    invite,
+    list_surveys,
+    send_due,
+    trigger_yearly,
+)
+from .service import (
+    csat_for_case_in as _csat_for_case_in,
+)
+from .service import (
+    definition_in as _definition_in,
+)
+from .service import (
+    schedule_checkins_in as _schedule_checkins_in,
+)
+from .settings import NAME, SurveySettings, settings
+from .tables import SurveyAnswer, SurveyInvitation, SurveyScore
+
+#: the plugin's name: settings section, table prefix, segment-field prefix
+name = NAME
+__version__ = "0.1.0"
+
+_HANDOVERS = "survey.handover_at"
+
+
+# -- settings and commands -------------------------------------------------------------------
+
+
+@hookimpl
+def recrm_register_settings(register: Any) -> None:
+    register(NAME, SurveySettings)
+
+
+@hookimpl
+def recrm_register_commands(cli: click.Group) -> None:
+    from .cli import survey_group
+
+    cli.add_command(survey_group)
+
+
+# -- triggers (inside the operation's transaction) ----------------------------------------------
+
+
+@hookimpl
+def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
+    # The stage-changed hook gets the handover's interaction id but not its time;
+    # the interaction (logged just before, in the same operation) carries it, and
+    # a back-dated handover must schedule back-dated check-ins.
+    if interaction.kind == "handover":
+        uow.state.setdefault(_HANDOVERS, {})[interaction.id] = interaction.occurred_at
+
+
+@hookimpl
+def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
+    if change.new_stage != "owner" or change.old_stage == "owner":
+        return
+    handed_over: dt.datetime = uow.state.get(_HANDOVERS, {}).get(change.interaction_id) \
+        or utcnow()
+    _schedule_checkins_in(uow, customer.id, change.project, change.unit, handed_over)
+
+
+@hookimpl
+def recrm_case_status_changed(uow: UnitOfWork, case: Case, new_status: str) -> None:
+    if new_status == "closed":
+        _csat_for_case_in(uow, case.customer_id, case.id, case.project,
+                          case.closed_at or utcnow())
+
+
+@hookimpl
+def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
+    # Dedupe keys stay as they were (they record what triggered an invitation); the
+    # yearly trigger also looks at customer_id, so the survivor is not invited twice.
+    for table in (SurveyInvitation, SurveyAnswer):
+        uow.session.execute(
+            update(table).where(table.customer_id == duplicate_id)
+            .values(customer_id=survivor.id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _title(uow: UnitOfWork, key: str, cache: dict[str, str]) -> str:
+    if key not in cache:
+        try:
+            cache[key] = _definition_in(uow.session, uow.crm, key).title
+        except NotFound:
+            cache[key] = key
+    return cache[key]
+
+
+@hookimpl
+def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
+    session = uow.session
+    titles: dict[str, str] = {}
+    entries: list[TimelineEntry] = []
+    for inv in session.scalars(
+        select(SurveyInvitation).where(SurveyInvitation.customer_id == customer.id)
+    ).all():
+        entries.append(TimelineEntry(
+            at=inv.sent_at or inv.created_at, kind="survey_invitation",
+            title=f"survey invitation: {_title(uow, inv.survey_key, titles)} ({inv.status})",
+            source=NAME,
+            data={"invitation_id": inv.id, "survey": inv.survey_key, "trigger": inv.trigger,
+                  "status": inv.status, "project": inv.project, "unit": inv.unit,
+                  "case_id": inv.case_id, "months_after": inv.months_after,
+                  "due_at": inv.due_at.isoformat()},
+        ))
+    rows = session.scalars(
+        select(SurveyAnswer).where(SurveyAnswer.customer_id == customer.id)
+    ).all()
+    for ans in rows:
+        roles: dict[str, int] = {
+            str(role): int(value) for role, value in session.execute(
+                select(SurveyScore.role, SurveyScore.value)
+                .where(SurveyScore.answer_id == ans.id, SurveyScore.role.is_not(None))
+            )
+        }
+        shown = []
+        if "nps" in roles:
+            shown.append(f"NPS {roles['nps']}")
+        if "overall_satisfaction" in roles:
+            shown.append(f"satisfaction {roles['overall_satisfaction']}/5")
+        detail = f": {', '.join(shown)}" if shown else ""
+        entries.append(TimelineEntry(
+            at=ans.answered_at, kind="survey_answer",
+            title=f"answered {_title(uow, ans.survey_key, titles)}{detail}", source=NAME,
+            data={"answer_id": ans.id, "invitation_id": ans.invitation_id,
+                  "survey": ans.survey_key, "project": ans.project, "case_id": ans.case_id,
+                  "scores": roles},
+        ))
+    return entries or None
+
+
+def _latest(role: str) -> Any:
+    def expression(customer_id: ColumnElement[int]) -> ColumnElement[Any]:
+        return (
+            select(SurveyScore.value)
+            .join(SurveyAnswer, SurveyAnswer.id == SurveyScore.answer_id)
+            .where(SurveyAnswer.customer_id == customer_id, SurveyScore.role == role)
+            .order_by(SurveyAnswer.answered_at.desc(), SurveyAnswer.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    return expression
+
+
+def _answer_count(customer_id: ColumnElement[int]) -> ColumnElement[Any]:
+    return (
+        select(func.count()).select_from(SurveyAnswer)
+        .where(SurveyAnswer.customer_id == customer_id)
+        .scalar_subquery()
+    )
+
+
+@hookimpl
+def recrm_segment_fields(register: Any) -> None:
+    register(SegmentField(name="survey.last_nps", expression=_latest("nps"), type="int",
+                          description="the customer's latest NPS answer (0-10); null if none"))
+    register(SegmentField(name="survey.last_csat", expression=_latest("overall_satisfaction"),
+                          type="int", description="the customer's latest overall-satisfaction "
+                                                  "rating (1-5); null if none"))
+    register(SegmentField(name="survey.answers", expression=_answer_count, type="int",
+                          description="surveys the customer answered"))
+
+
+@hookimpl
+def recrm_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection | None:
+    from .demo import seed
+
+    return seed(crm, rng, customer_ids)
+
+
+__all__ = [
+    "BUILTIN",
+    "FACTOR_ROLES",
+    "L3_ROLES",
+    "ROLES",
+    "Answer",
+    "Driver",
+    "Invitation",
+    "Question",
+    "Score",
+    "SendResult",
+    "SurveyBody",
+    "SurveyDefinition",
+    "SurveyInfo",
+    "SurveySettings",
+    "TriggerResult",
+    "answer",
+    "answers",
+    "define_survey",
+    "drivers",
+    "due",
+    "expire",
+    "get_definition",
+    "invitations",
+    "invite",
+    "list_surveys",
+    "name",
+    "scores",
+    "send_due",
+    "settings",
+    "trigger_yearly",
+    "validate_answers",
+]

@@ -1,0 +1,169 @@
+"""The survey plugin's part of ``recrm demo``.
+
+By the time this runs, the core's seeding has fired the plugin's hooks: every
+handover scheduled its check-ins (back-dated with the handover) and every closed
+case got a CSAT invitation. The demo then invites every owner to the yearly
+survey, answers part of the invitations whose window has opened (back-dated inside
+the window, values drawn from ``rng`` around a per-customer satisfaction so the
+factors really drive overall satisfaction), calls back and closes the cases that
+detractors opened more than a month ago, and summarises.
+
+Deterministic for a seed: only ``rng`` is random, invitations are visited in id
+order, and a check-in counts as open when its due day is before today (a day, not
+the time of day, decides).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+from recrm_core import CRM, DemoSection, utcnow
+
+from . import service
+from .definitions import FACTOR_ROLES, Question, SurveyDefinition
+from .scores import drivers as score_drivers
+from .scores import scores as score_table
+
+ANSWER_SHARE = 0.45
+#: how strongly each factor follows the customer's overall satisfaction
+FACTOR_WEIGHT: dict[str, float] = {
+    "quality": 0.9, "service": 0.8, "handover_readiness": 0.7, "value": 0.6,
+    "amenities": 0.5, "design": 0.4, "sales_staff": 0.3, "location": 0.2,
+}
+COMMENTS_LOW = ("卫生间渗水，报修两次还没修好", "物业响应太慢", "交房时墙面有裂缝")
+COMMENTS_HIGH = ("物业管家很贴心", "小区绿化很好", "孩子上学很方便")
+
+
+def _clamp(value: float, low: int, high: int) -> int:
+    return max(low, min(high, round(value)))
+
+
+class _Respondent:
+    """Values for one answer, from a latent satisfaction (mean 0.3, sd 1)."""
+
+    def __init__(self, rng: random.Random, latent: float) -> None:
+        self.rng, self.latent = rng, latent
+
+    def rating(self, role: str | None) -> int:
+        gauss = self.rng.gauss
+        if role in FACTOR_ROLES:
+            weight = FACTOR_WEIGHT.get(role or "", 0.5)
+            return _clamp(3.6 + weight * self.latent + gauss(0, 1.2 - weight), 1, 5)
+        base = 3.8 + 0.9 * self.latent
+        if role in ("repurchase_intent", "referral_intent"):
+            base -= 0.3
+        return _clamp(base + gauss(0, 0.5), 1, 5)
+
+    def nps(self) -> int:
+        return _clamp(7.5 + 1.8 * self.latent + self.rng.gauss(0, 1.2), 0, 10)
+
+    def value(self, q: Question) -> Any:
+        rng = self.rng
+        if not q.required and q.type != "text" and rng.random() < 0.15:
+            return None  # optional questions are sometimes skipped
+        if q.type == "nps":
+            return self.nps()
+        if q.type == "rating":
+            return self.rating(q.role)
+        if q.type == "single_choice":
+            pick = 0 if self.latent > -0.3 else (1 if self.latent > -1.0 else 2)
+            return q.choices[min(pick, len(q.choices) - 1)]
+        if q.type == "multiple_choice":
+            if self.latent > 0 or rng.random() < 0.5:
+                return None
+            return rng.sample(list(q.choices), k=min(2, len(q.choices)))
+        if rng.random() < 0.8:
+            return None
+        return rng.choice(COMMENTS_HIGH if self.latent > 0 else COMMENTS_LOW)
+
+
+def _values(definition: SurveyDefinition, respondent: _Respondent) -> dict[str, Any]:
+    values = {q.id: respondent.value(q) for q in definition.questions}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
+    now = utcnow()
+    today = dt.datetime.combine(now.astimezone(crm.config.zone).date(), dt.time(),
+                                crm.config.zone)
+    projects = sorted({p.code for p in crm.projects.list()})
+    # A project's satisfaction level: the first (on sale now) does a bit better.
+    project_effect = {code: 0.25 - 0.4 * i for i, code in enumerate(projects)}
+    yearly = service.trigger_yearly(crm, now=now)
+    latent: dict[int, float] = {}
+    definitions: dict[str, SurveyDefinition] = {}
+
+    def answer_some(items: list[service.Invitation], open_before: dt.datetime) -> int:
+        count = 0
+        for inv in items:
+            if inv.due_at >= open_before or rng.random() >= ANSWER_SHARE:
+                continue
+            window = (min(inv.expires_at, now) - inv.due_at).total_seconds()
+            # Always draw, so that how long the run took (a window of seconds) never
+            # shifts the random stream. Invitations made moments ago are answered now.
+            share = rng.random()
+            at = inv.due_at + dt.timedelta(seconds=share * (window - 60)) if window > 60 else None
+            if inv.customer_id not in latent:
+                latent[inv.customer_id] = rng.gauss(0.3, 1.0)
+            level = latent[inv.customer_id] + project_effect.get(inv.project or "", 0.0)
+            definition = definitions.get(inv.survey)
+            if definition is None:
+                definition = definitions[inv.survey] = service.get_definition(crm, inv.survey)
+            service.answer(crm, inv.id, _values(definition, _Respondent(rng, level)),
+                           answered_at=at)
+            count += 1
+        return count
+
+    pending = service.invitations(crm, status="pending")
+    # Check-ins whose day has come, and the yearly survey of this run.
+    answer_some([i for i in pending if i.trigger != "case"], today)
+    answer_some([i for i in pending if i.trigger == "yearly"], now + dt.timedelta(seconds=1))
+    called_back = _close_old_loop_cases(crm, now)
+    # Closing those cases sent CSAT invitations; answer some with the others.
+    csat = service.invitations(crm, status="pending")
+    now = utcnow()  # the call-backs were just closed: every CSAT is due by now
+    answer_some([i for i in csat if i.trigger == "case"], now + dt.timedelta(seconds=1))
+    service.expire(crm, now=today)
+    return summary(crm, yearly_invited=yearly.invited, called_back=called_back)
+
+
+def _close_old_loop_cases(crm: CRM, now: dt.datetime) -> int:
+    """Cases detractors opened more than 30 days ago were called back and closed."""
+    closed = 0
+    for ans in service.answers(crm):
+        if ans.case_id is None or now - ans.answered_at < dt.timedelta(days=30):
+            continue
+        crm.cases.resolve(ans.case_id, note="回访后已处理")
+        crm.cases.close(ans.case_id)
+        closed += 1
+    return closed
+
+
+def summary(crm: CRM, *, yearly_invited: int = 0, called_back: int = 0) -> DemoSection:
+    every = service.invitations(crm)
+    by_status: dict[str, int] = {}
+    for inv in every:
+        by_status[inv.status] = by_status.get(inv.status, 0) + 1
+    rows: list[tuple[str, str]] = [
+        ("invitations", f"{len(every)} ({by_status.get('answered', 0)} answered, "
+                        f"{len(service.due(crm))} due now, {by_status.get('expired', 0)} "
+                        f"expired, {yearly_invited} yearly this run)"),
+    ]
+    for s in score_table(crm, period="all", by_survey=False):
+        code = s.project or "(no project)"
+        nps = "-" if s.nps is None else f"{s.nps:+d}"
+        rows.append((f"{code} NPS", f"{nps} (n={s.nps_answers}: {s.promoters} promoters, "
+                                    f"{s.passives} passives, {s.detractors} detractors)"))
+        csat = "-" if s.csat is None else f"{s.csat}%"
+        rows.append((f"{code} CSAT", f"{csat} ({s.satisfied} of {s.csat_answers} rated 4-5)"))
+        l3 = "-" if s.l3 is None else f"{s.l3}%"
+        rows.append((f"{code} L3 loyal", f"{l3} ({s.loyal} of {s.l3_respondents} respondents)"))
+    strongest = [d for d in score_drivers(crm) if d.r is not None][:3]
+    rows.append(("strongest drivers", ", ".join(f"{d.factor} r={d.r:.2f} (n={d.n})"
+                                                for d in strongest) or "-"))
+    opened = sum(1 for a in service.answers(crm) if a.case_id is not None)
+    rows.append(("cases from detractors", f"{opened} opened, {called_back} called back "
+                                          "and closed"))
+    return DemoSection(title="Surveys: NPS, CSAT, L3 loyalty", rows=rows)

@@ -1,0 +1,769 @@
+"""Definitions, invitations, sending and answers: the plugin's public functions.
+
+Every function takes the CRM; the ``*_in`` variants take the unit of work of an
+operation already running (the hooks use them, so their writes commit or roll back
+with the core's). Nothing here sends inside a transaction: ``send_due`` records
+the claim of an invitation in the database first (the outbox), commits, and only
+then hands the message to ``crm.send_message``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import secrets
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from recrm_core import (
+    CRM,
+    Actor,
+    Customer,
+    InvalidInput,
+    Message,
+    NotFound,
+    RecrmError,
+    Refused,
+    UnitOfWork,
+    utcnow,
+)
+
+from .definitions import BUILTIN, SurveyDefinition, validate_answers, with_key
+from .settings import SurveySettings, settings
+from .tables import SurveyAnswer, SurveyDefinitionRow, SurveyInvitation, SurveyScore
+
+Outcome = Literal["invited", "already", "no_consent"]
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+class SurveyInfo(BaseModel):
+    key: str
+    title: str
+    #: builtin, config (recrm.toml) or database (``recrm survey define``)
+    source: str
+    questions: int
+    roles: list[str]
+    invitations: int = 0
+    answers: int = 0
+
+
+class Invitation(BaseModel):
+    id: int
+    customer_id: int
+    survey: str
+    trigger: str
+    project: str | None = None
+    unit: str | None = None
+    case_id: int | None = None
+    months_after: int | None = None
+    year: int | None = None
+    channel: str
+    status: str
+    created_at: dt.datetime
+    due_at: dt.datetime
+    expires_at: dt.datetime
+    sent_at: dt.datetime | None = None
+    detail: str | None = None
+    token: str
+
+
+class Answer(BaseModel):
+    id: int
+    invitation_id: int
+    customer_id: int
+    survey: str
+    project: str | None = None
+    answered_at: dt.datetime
+    answers: dict[str, Any]
+    #: the service case the answer opened (closing the loop), if any
+    case_id: int | None = None
+
+
+class TriggerResult(BaseModel):
+    """What a trigger did: ``invited`` new invitations, ``already`` invited before
+    (idempotent re-runs), ``no_consent`` customers left out for consent."""
+
+    survey: str
+    invited: int = 0
+    already: int = 0
+    no_consent: int = 0
+    invitation_ids: list[int] = Field(default_factory=list)
+
+
+class SendResult(BaseModel):
+    sent: int = 0
+    failed: int = 0
+    #: consent withdrawn after the invitation was made
+    cancelled: int = 0
+    #: pending invitations whose window closed unsent
+    expired: int = 0
+    #: claimed by another sender running at the same moment
+    skipped: int = 0
+    invitation_ids: list[int] = Field(default_factory=list)
+
+
+# -- time --------------------------------------------------------------------------------------
+
+
+def _aware(value: dt.datetime | None, field: str) -> dt.datetime:
+    if value is None:
+        return utcnow()
+    if value.tzinfo is None:
+        raise InvalidInput(field, f"{field} needs a time zone")
+    return value
+
+
+def add_months(at: dt.datetime, months: int, crm: CRM) -> dt.datetime:
+    """``at`` plus whole calendar months in the business time zone; the day is
+    clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
+    local = at.astimezone(crm.config.zone)
+    index = local.month - 1 + months
+    year, month = local.year + index // 12, index % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day).astimezone(dt.UTC)
+
+
+def period_month(at: dt.datetime, crm: CRM) -> str:
+    return at.astimezone(crm.config.zone).strftime("%Y-%m")
+
+
+# -- definitions -------------------------------------------------------------------------------
+
+
+def code_definitions(crm: CRM) -> dict[str, tuple[SurveyDefinition, str]]:
+    """Built-in and ``recrm.toml`` definitions (the latter replace the former)."""
+    found = {key: (with_key(key, body), "builtin") for key, body in BUILTIN.items()}
+    for key, body in settings(crm).definitions.items():
+        found[key] = (with_key(key, body), "config")
+    return found
+
+
+def definition_in(session: Session, crm: CRM, key: str) -> SurveyDefinition:
+    """The survey ``key`` (code and configuration first, then the database)."""
+    code = code_definitions(crm).get(key)
+    if code is not None:
+        return code[0]
+    row = session.get(SurveyDefinitionRow, key)
+    if row is None:
+        raise NotFound(f"no survey {key!r}")
+    return SurveyDefinition.model_validate({**row.definition, "key": key})
+
+
+def get_definition(crm: CRM, key: str) -> SurveyDefinition:
+    with crm.unit_of_work() as uow:
+        return definition_in(uow.session, crm, key)
+
+
+def parse_definition(data: SurveyDefinition | Mapping[str, Any]) -> SurveyDefinition:
+    """Validate a definition; a bad one is InvalidInput naming the place
+    (``questions.1.type: ...``)."""
+    if isinstance(data, SurveyDefinition):
+        return data
+    try:
+        return SurveyDefinition.model_validate(dict(data))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidInput(where or "definition",
+                           err["msg"].removeprefix("Value error, ")) from None
+
+
+def define_survey(crm: CRM, data: SurveyDefinition | Mapping[str, Any]) -> SurveyDefinition:
+    """Store a survey definition in the database (create, or replace one that has
+    no invitations yet). Keys of built-in and configured surveys are refused: change
+    those in ``recrm.toml``."""
+    definition = parse_definition(data)
+    code = code_definitions(crm).get(definition.key)
+    if code is not None:
+        raise Refused(f"survey {definition.key!r} is defined in {code[1]}; "
+                      "choose another key (or change it in recrm.toml)")
+    body = definition.model_dump(mode="json", exclude={"key"})
+    now = utcnow()
+    with crm.unit_of_work() as uow:
+        session = uow.session
+        row = session.get(SurveyDefinitionRow, definition.key, with_for_update=True)
+        if row is None:
+            session.add(SurveyDefinitionRow(key=definition.key, definition=body,
+                                            created_at=now, updated_at=now))
+        else:
+            used = session.scalar(select(func.count()).select_from(SurveyInvitation)
+                                  .where(SurveyInvitation.survey_key == definition.key))
+            if used:
+                # Answers are validated and scored against the definition: changing
+                # the questions under existing invitations would corrupt them.
+                raise Refused(f"survey {definition.key!r} already has {used} invitation(s); "
+                              "define the new version under a new key")
+            row.definition, row.updated_at = body, now
+    return definition
+
+
+def list_surveys(crm: CRM) -> list[SurveyInfo]:
+    with crm.unit_of_work() as uow:
+        session = uow.session
+        defs: dict[str, tuple[SurveyDefinition, str]] = dict(code_definitions(crm))
+        for row in session.scalars(select(SurveyDefinitionRow)):
+            defs.setdefault(row.key, (SurveyDefinition.model_validate(
+                {**row.definition, "key": row.key}), "database"))
+        invitations: dict[str, int] = {key: int(n) for key, n in session.execute(
+            select(SurveyInvitation.survey_key, func.count()).group_by(SurveyInvitation.survey_key)
+        )}
+        answers: dict[str, int] = {key: int(n) for key, n in session.execute(
+            select(SurveyAnswer.survey_key, func.count()).group_by(SurveyAnswer.survey_key)
+        )}
+    return [
+        SurveyInfo(key=key, title=d.title, source=source, questions=len(d.questions),
+                   roles=[q.role for q in d.questions if q.role],
+                   invitations=invitations.get(key, 0), answers=answers.get(key, 0))
+        for key, (d, source) in sorted(defs.items())
+    ]
+
+
+# -- invitations -------------------------------------------------------------------------------
+
+
+def _to_invitation(row: SurveyInvitation) -> Invitation:
+    return Invitation(
+        id=row.id, customer_id=row.customer_id, survey=row.survey_key, trigger=row.trigger,
+        project=row.project, unit=row.unit, case_id=row.case_id,
+        months_after=row.months_after, year=row.year, channel=row.channel,
+        status=row.status, created_at=row.created_at, due_at=row.due_at,
+        expires_at=row.expires_at, sent_at=row.sent_at, detail=row.detail, token=row.token,
+    )
+
+
+def consent_blocks(uow: UnitOfWork, customer_id: int, channel: str) -> bool:
+    """Whether consent keeps ``customer_id`` from a survey on ``channel``.
+
+    The newest ``surveys`` record for that channel decides (the core keeps consent
+    per channel, and the invitation goes out on exactly one); without any record
+    the customer is invited unless ``require_opt_in`` is set.
+    """
+    for consent in uow.crm.consent.current_in(uow.session, customer_id):
+        if consent.channel == channel and consent.purpose == "surveys":
+            return not consent.granted
+    return settings(uow.crm).require_opt_in
+
+
+def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert an invitation unless its ``dedupe_key`` exists; the new id or None.
+
+    ``ON CONFLICT DO NOTHING`` lets two triggers racing on one key both finish:
+    the database keeps one, neither transaction fails.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(SurveyInvitation)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[SurveyInvitation.dedupe_key])
+        .returning(SurveyInvitation.id)
+    )
+    found = session.execute(stmt).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def invite_in(
+    uow: UnitOfWork,
+    customer_id: int,
+    survey_key: str,
+    *,
+    trigger: str,
+    dedupe_key: str,
+    due_at: dt.datetime,
+    project: str | None = None,
+    unit: str | None = None,
+    case_id: int | None = None,
+    months_after: int | None = None,
+    year: int | None = None,
+) -> tuple[Outcome, int | None]:
+    """Create one invitation inside ``uow``: ``("invited", id)``, ``("already",
+    None)`` when ``dedupe_key`` was used before, or ``("no_consent", None)``."""
+    crm = uow.crm
+    conf = settings(crm)
+    definition_in(uow.session, crm, survey_key)  # an unknown survey is an error here
+    if consent_blocks(uow, customer_id, conf.channel):
+        return "no_consent", None
+    now = utcnow()
+    new_id = _insert_ignoring_duplicates(uow.session, {
+        "customer_id": customer_id, "survey_key": survey_key, "trigger": trigger,
+        "dedupe_key": dedupe_key, "token": secrets.token_urlsafe(18),
+        "project": project, "unit": unit, "case_id": case_id, "months_after": months_after,
+        "year": year, "channel": conf.channel, "status": "pending", "created_at": now,
+        "due_at": due_at,
+        "expires_at": due_at + dt.timedelta(days=conf.invitation_expiry_days),
+    })
+    return ("already", None) if new_id is None else ("invited", new_id)
+
+
+def invite(
+    crm: CRM,
+    customer_id: int,
+    survey_key: str,
+    *,
+    project: str | None = None,
+    due_at: dt.datetime | None = None,
+    actor: Actor | None = None,
+) -> Invitation:
+    """Invite one customer by hand (``recrm survey trigger --customer``). Refused
+    when consent keeps the customer from surveys."""
+    due = _aware(due_at, "due_at")
+    # Read before the transaction: a service call inside it would wait for its lock.
+    customer = crm.customers.get(customer_id)
+    if project is not None:
+        project = project.strip()
+        if project not in {p.code for p in crm.projects.list()}:
+            raise NotFound(f"no project {project!r}")
+    with crm.unit_of_work(actor) as uow:
+        outcome, new_id = invite_in(uow, customer.id, survey_key, trigger="manual",
+                                    dedupe_key=f"manual:{secrets.token_hex(8)}", due_at=due,
+                                    project=project)
+        if outcome == "no_consent":
+            raise Refused(f"customer {customer.id} does not consent to surveys by "
+                          f"{settings(crm).channel}")
+        row = uow.session.get_one(SurveyInvitation, new_id)
+        return _to_invitation(row)
+
+
+def invitations(
+    crm: CRM,
+    *,
+    customer_id: int | None = None,
+    survey: str | None = None,
+    status: str | None = None,
+) -> list[Invitation]:
+    """Invitations, oldest due first, filtered in SQL."""
+    query = select(SurveyInvitation).order_by(SurveyInvitation.due_at, SurveyInvitation.id)
+    if customer_id is not None:
+        query = query.where(SurveyInvitation.customer_id == customer_id)
+    if survey is not None:
+        query = query.where(SurveyInvitation.survey_key == survey)
+    if status is not None:
+        query = query.where(SurveyInvitation.status == status)
+    with crm.unit_of_work() as uow:
+        return [_to_invitation(r) for r in uow.session.scalars(query)]
+
+
+def _due_clause(now: dt.datetime) -> Any:
+    return (
+        (SurveyInvitation.status == "pending")
+        & (SurveyInvitation.due_at <= now)
+        & (SurveyInvitation.expires_at > now)
+    )
+
+
+def due(crm: CRM, *, now: dt.datetime | None = None, limit: int | None = None) -> list[Invitation]:
+    """Invitations waiting to be sent at ``now``: pending, due, not expired."""
+    at = _aware(now, "now")
+    if limit is not None and limit < 1:
+        raise InvalidInput("limit", "limit must be at least 1")
+    query = (select(SurveyInvitation).where(_due_clause(at))
+             .order_by(SurveyInvitation.due_at, SurveyInvitation.id).limit(limit))
+    with crm.unit_of_work() as uow:
+        return [_to_invitation(r) for r in uow.session.scalars(query)]
+
+
+# -- sending (outbox) --------------------------------------------------------------------------
+
+
+def expire(crm: CRM, *, now: dt.datetime | None = None) -> int:
+    """Mark pending invitations whose window closed as expired; how many."""
+    at = _aware(now, "now")
+    with crm.unit_of_work() as uow:
+        result = uow.session.execute(
+            update(SurveyInvitation)
+            .where(SurveyInvitation.status == "pending", SurveyInvitation.expires_at <= at)
+            .values(status="expired")
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _claim(crm: CRM, invitation_id: int, now: dt.datetime) -> tuple[str, SurveyInvitation | None]:
+    """Claim one invitation for sending, committed before anything is sent.
+
+    The conditional UPDATE is the lock: of two senders only one sees rowcount 1
+    (PostgreSQL re-checks the WHERE after waiting for the other's row lock; SQLite
+    has one writer). A claimed invitation is never claimed again, so a crash after
+    the claim loses at most that one message instead of sending it twice.
+    """
+    with crm.unit_of_work() as uow:
+        session = uow.session
+        result = session.execute(
+            update(SurveyInvitation)
+            .where(SurveyInvitation.id == invitation_id, _due_clause(now))
+            .values(status="sending", claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return "skipped", None
+        row = session.get_one(SurveyInvitation, invitation_id)
+        session.refresh(row)
+        if consent_blocks(uow, row.customer_id, row.channel):
+            row.status, row.detail = "cancelled", "consent withdrawn before sending"
+            return "cancelled", None
+        session.expunge(row)
+        return "claimed", row
+
+
+def _finish(crm: CRM, invitation_id: int, status: str, **values: Any) -> None:
+    with crm.unit_of_work() as uow:
+        uow.session.execute(
+            update(SurveyInvitation)
+            .where(SurveyInvitation.id == invitation_id, SurveyInvitation.status == "sending")
+            .values(status=status, **values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _recipient(customer: Customer, channel: str) -> str | None:
+    if channel == "email":
+        return customer.email
+    return customer.mobiles[0] if customer.mobiles else None
+
+
+def invitation_message(
+    crm: CRM, row: SurveyInvitation | Invitation, customer: Customer,
+    definition: SurveyDefinition, conf: SurveySettings,
+) -> Message | None:
+    """The message for one invitation, or None when the customer has no address
+    on the invitation's channel."""
+    to = _recipient(customer, row.channel)
+    if to is None:
+        return None
+    token = row.token
+    survey = row.survey_key if isinstance(row, SurveyInvitation) else row.survey
+    expires = row.expires_at.astimezone(crm.config.zone).strftime("%Y-%m-%d")
+    body = definition.invitation_text.format(
+        name=customer.name or "尊敬的业主", title=definition.title,
+        link=conf.link_template.format(token=token), project=row.project or "",
+        expires=expires,
+    )
+    return Message(
+        channel=row.channel,
+        to=to, subject=definition.title, body=body, customer_id=customer.id,
+        headers={"X-Recrm-Survey": survey, "X-Recrm-Invitation": str(row.id)},
+    )
+
+
+def send_due(
+    crm: CRM, *, limit: int | None = None, now: dt.datetime | None = None
+) -> SendResult:
+    """Send every due invitation (at most ``limit``) through ``crm.send_message``.
+
+    Each invitation is claimed in its own committed transaction before delivery
+    and marked ``sent`` (or ``failed``) afterwards, so a re-run, a crash or a second
+    sender at the same moment never sends one twice. A transport that raises or
+    answers ``ok=False`` marks the invitation ``failed`` with the reason; it is not
+    retried automatically (the message may have left).
+    """
+    at = _aware(now, "now")
+    result = SendResult(expired=expire(crm, now=at))
+    conf = settings(crm)
+    candidates = [i.id for i in due(crm, now=at, limit=limit)]
+    for invitation_id in candidates:
+        state, row = _claim(crm, invitation_id, at)
+        if row is None:
+            if state == "cancelled":
+                result.cancelled += 1
+            else:
+                result.skipped += 1
+            continue
+        customer = crm.customers.get(row.customer_id)
+        message = invitation_message(crm, row, customer, get_definition(crm, row.survey_key),
+                                     conf)
+        if message is None:
+            _finish(crm, row.id, "failed", detail=f"customer has no {row.channel} address")
+            result.failed += 1
+            continue
+        try:
+            delivery = crm.send_message(message)
+        except Exception as exc:  # one broken message must not stop the batch
+            # A PluginError already names the transport plugin and the cause.
+            why = str(exc) if isinstance(exc, RecrmError) else f"{type(exc).__name__}: {exc}"
+            _finish(crm, row.id, "failed", detail=why[:300])
+            result.failed += 1
+            continue
+        if delivery.ok:
+            _finish(crm, row.id, "sent", sent_at=utcnow(), transport=delivery.transport,
+                    detail=delivery.detail)
+            result.sent += 1
+            result.invitation_ids.append(row.id)
+        else:
+            _finish(crm, row.id, "failed", transport=delivery.transport,
+                    detail=(delivery.detail or "the transport refused it")[:300])
+            result.failed += 1
+    return result
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+def _locked_invitation(session: Session, ref: int | str) -> SurveyInvitation:
+    query = select(SurveyInvitation).with_for_update()
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        query = query.where(SurveyInvitation.id == int(ref))
+    else:
+        query = query.where(SurveyInvitation.token == ref)
+    row = session.scalar(query)
+    if row is None:
+        raise NotFound(f"no survey invitation {ref!r}")
+    return row
+
+
+def _low_score(definition: SurveyDefinition, values: Mapping[str, Any],
+               conf: SurveySettings) -> str | None:
+    """Why this answer needs a call back, or None (closing the loop)."""
+    nps = definition.by_role("nps")
+    if nps is not None and nps.id in values and values[nps.id] <= conf.detractor_threshold:
+        return f"NPS {values[nps.id]}"
+    overall = definition.by_role("overall_satisfaction")
+    if (overall is not None and overall.id in values
+            and values[overall.id] <= conf.low_rating_threshold):
+        return f"overall satisfaction {values[overall.id]}/5"
+    return None
+
+
+def answer(
+    crm: CRM,
+    invitation: int | str,
+    values: Mapping[str, Any],
+    *,
+    answered_at: dt.datetime | None = None,
+    actor: Actor | None = None,
+) -> Answer:
+    """Record the answer to an invitation (by id or link token).
+
+    Validated against the survey's definition (InvalidInput names the question).
+    Refused when the invitation was answered already (the database enforces it),
+    was cancelled, is not due yet, or expired. ``answered_at`` back-dates it
+    (imports, the demo). An NPS at or below ``detractor_threshold`` or an overall
+    satisfaction at or below ``low_rating_threshold`` opens a service case in the
+    same transaction; its id is stored on the answer.
+    """
+    at = _aware(answered_at, "answered_at")
+    if at > utcnow():
+        raise InvalidInput("answered_at", "answered_at is in the future")
+    conf = settings(crm)
+    with crm.unit_of_work(actor) as uow:
+        session = uow.session
+        row = _locked_invitation(session, invitation)
+        if row.status == "answered":
+            raise Refused(f"survey invitation {row.id} was answered already")
+        if row.status == "cancelled":
+            raise Refused(f"survey invitation {row.id} was cancelled ({row.detail})")
+        if at < row.due_at:
+            raise Refused(f"survey invitation {row.id} is not due until "
+                          f"{row.due_at.astimezone(crm.config.zone):%Y-%m-%d}")
+        if at >= row.expires_at:
+            raise Refused(f"survey invitation {row.id} expired on "
+                          f"{row.expires_at.astimezone(crm.config.zone):%Y-%m-%d}")
+        definition = definition_in(session, crm, row.survey_key)
+        clean = validate_answers(definition, values)
+        record = SurveyAnswer(
+            invitation_id=row.id, customer_id=row.customer_id, survey_key=row.survey_key,
+            project=row.project, answered_at=at, period_month=period_month(at, crm),
+            answers=clean,
+        )
+        try:
+            with session.begin_nested():
+                session.add(record)
+                session.flush()
+        except IntegrityError:
+            # Only reachable when the row lock above is not enough (never on the two
+            # supported backends); the unique constraint still has the last word.
+            raise Refused(f"survey invitation {row.id} was answered already") from None
+        for q in definition.questions:
+            scale = q.scale
+            if scale is not None and q.id in clean:
+                session.add(SurveyScore(answer_id=record.id, question_id=q.id, role=q.role,
+                                        value=clean[q.id], scale_max=scale[1]))
+        row.status = "answered"
+        reason = _low_score(definition, clean, conf) if conf.close_the_loop else None
+        if reason is not None:
+            comments = [str(clean[q.id]) for q in definition.questions
+                        if q.type == "text" and q.id in clean]
+            case = crm.cases.open_in(uow, {
+                "customer_id": row.customer_id,
+                "category": conf.case_category,
+                "priority": conf.case_priority,
+                "project": row.project,
+                "subject": f"{definition.title}: {reason}"[:200],
+                "description": "\n".join([*comments, f"survey answer {record.id} "
+                                          f"(invitation {row.id}, survey {row.survey_key})"]),
+            }, opened_at=at)
+            record.case_id = case.id
+        session.flush()
+        return Answer(id=record.id, invitation_id=row.id, customer_id=row.customer_id,
+                      survey=row.survey_key, project=row.project, answered_at=at,
+                      answers=clean, case_id=record.case_id)
+
+
+def answers(crm: CRM, *, customer_id: int | None = None,
+            survey: str | None = None) -> list[Answer]:
+    query = select(SurveyAnswer).order_by(SurveyAnswer.answered_at, SurveyAnswer.id)
+    if customer_id is not None:
+        query = query.where(SurveyAnswer.customer_id == customer_id)
+    if survey is not None:
+        query = query.where(SurveyAnswer.survey_key == survey)
+    with crm.unit_of_work() as uow:
+        return [Answer(id=r.id, invitation_id=r.invitation_id, customer_id=r.customer_id,
+                       survey=r.survey_key, project=r.project, answered_at=r.answered_at,
+                       answers=r.answers, case_id=r.case_id)
+                for r in uow.session.scalars(query)]
+
+
+# -- triggers ----------------------------------------------------------------------------------
+
+
+def handover_key(customer_id: int, project: str, unit: str | None, months: int,
+                 survey: str) -> str:
+    return f"handover:{customer_id}:{project}:{unit or '-'}:{months}:{survey}"
+
+
+def schedule_checkins_in(
+    uow: UnitOfWork, customer_id: int, project: str, unit: str | None,
+    handed_over_at: dt.datetime,
+) -> TriggerResult | None:
+    """Check-ins at every month of ``handover_schedule_months`` after the handover."""
+    conf = settings(uow.crm)
+    if conf.handover_survey is None or not conf.handover_schedule_months:
+        return None
+    result = TriggerResult(survey=conf.handover_survey)
+    for months in conf.handover_schedule_months:
+        outcome, new_id = invite_in(
+            uow, customer_id, conf.handover_survey, trigger="handover",
+            dedupe_key=handover_key(customer_id, project, unit, months, conf.handover_survey),
+            due_at=add_months(handed_over_at, months, uow.crm), project=project, unit=unit,
+            months_after=months,
+        )
+        _count(result, outcome, new_id)
+        if outcome == "no_consent":
+            break  # one answer for the whole schedule
+    return result
+
+
+def csat_for_case_in(uow: UnitOfWork, customer_id: int, case_id: int, project: str | None,
+                     closed_at: dt.datetime) -> TriggerResult | None:
+    conf = settings(uow.crm)
+    if conf.csat_survey is None:
+        return None
+    result = TriggerResult(survey=conf.csat_survey)
+    outcome, new_id = invite_in(
+        uow, customer_id, conf.csat_survey, trigger="case",
+        dedupe_key=f"case:{case_id}:{conf.csat_survey}",
+        due_at=closed_at + dt.timedelta(days=conf.invitation_due_days),
+        project=project, case_id=case_id,
+    )
+    return _count(result, outcome, new_id)
+
+
+def _count(result: TriggerResult, outcome: Outcome, new_id: int | None) -> TriggerResult:
+    if outcome == "invited" and new_id is not None:
+        result.invited += 1
+        result.invitation_ids.append(new_id)
+    elif outcome == "already":
+        result.already += 1
+    else:
+        result.no_consent += 1
+    return result
+
+
+def _owner_project(customer: Customer) -> str | None:
+    # An owner at several projects gets one yearly survey, about the project handed
+    # over most recently (the newest relationship).
+    owned = [p for p in customer.projects if p.stage == "owner"]
+    if not owned:
+        return None
+    return max(owned, key=lambda p: (p.first_seen_at, p.project)).project
+
+
+def _batched(items: Iterator[Customer], size: int) -> Iterator[list[Customer]]:
+    batch: list[Customer] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def trigger_yearly(
+    crm: CRM,
+    *,
+    year: int | None = None,
+    survey: str | None = None,
+    now: dt.datetime | None = None,
+    actor: Actor | None = None,
+) -> TriggerResult:
+    """Invite every owner to the yearly survey, once per customer, survey and year.
+
+    Streams the owners in batches (one transaction each); running it again in the
+    same year invites nobody twice (the dedupe key is unique in the database, and
+    a survivor of a merge who inherited an invitation is recognised too).
+    """
+    at = _aware(now, "now")
+    conf = settings(crm)
+    key = survey or conf.yearly_survey
+    if key is None:
+        raise Refused("the yearly survey is switched off ([survey] yearly_survey)")
+    get_definition(crm, key)
+    year = year or at.astimezone(crm.config.zone).year
+    result = TriggerResult(survey=key)
+    owners = crm.segments.iter_customers({"field": "project_stage", "op": "eq", "value": "owner"})
+    due_at = at + dt.timedelta(days=conf.invitation_due_days)
+    for batch in _batched(owners, 500):
+        with crm.unit_of_work(actor) as uow:
+            invited_before = set(uow.session.scalars(
+                select(SurveyInvitation.customer_id).where(
+                    SurveyInvitation.customer_id.in_([c.id for c in batch]),
+                    SurveyInvitation.trigger == "yearly",
+                    SurveyInvitation.survey_key == key, SurveyInvitation.year == year,
+                )
+            ))
+            for customer in batch:
+                if customer.id in invited_before:
+                    result.already += 1
+                    continue
+                outcome, new_id = invite_in(
+                    uow, customer.id, key, trigger="yearly",
+                    dedupe_key=f"yearly:{customer.id}:{key}:{year}", due_at=due_at,
+                    project=_owner_project(customer), year=year,
+                )
+                _count(result, outcome, new_id)
+    return result
+
+
+__all__ = [
+    "Answer",
+    "Invitation",
+    "SendResult",
+    "SurveyInfo",
+    "TriggerResult",
+    "add_months",
+    "answer",
+    "answers",
+    "consent_blocks",
+    "csat_for_case_in",
+    "define_survey",
+    "definition_in",
+    "due",
+    "expire",
+    "get_definition",
+    "invitation_message",
+    "invitations",
+    "invite",
+    "invite_in",
+    "list_surveys",
+    "parse_definition",
+    "schedule_checkins_in",
+    "send_due",
+    "trigger_yearly",
+]
