@@ -1,0 +1,105 @@
+"""recrm-membership: the owners' club (like Vanke's 万客会) as a recrm plugin.
+
+- enrolment: automatic when a customer becomes an owner (``auto_enrol``), or
+  explicit for anyone; a unique member number; leaving and re-joining keep it;
+- tiers from settings, by lifetime points or contracts signed, every change recorded;
+- an append-only points ledger: earn (per interaction kind, or for an event),
+  redeem, expire (oldest first, as ledger entries), adjust; the balance is the sum
+  of the ledger and never goes negative; each award is keyed by its event under a
+  UNIQUE constraint, so an event never awards twice;
+- referrals (老带新): the referrer earns the reward once, when the referred customer
+  first signs a contract for the project;
+- merges: the survivor keeps its number, the duplicate's ledger moves over, one
+  award per event key;
+- ``recrm member ...`` commands, timeline entries, segment fields
+  (``membership.member``, ``membership.tier``, ``membership.points``,
+  ``membership.number``) and a section in ``recrm demo``.
+
+Use it in code through :func:`service`::
+
+    from recrm_membership import service
+    club = service(crm)
+    club.enroll(customer_id)
+    club.redeem(customer_id, 500, reason="物业费抵扣")
+
+The package is the plugin: the hook implementations below are what pluggy finds.
+"""
+
+from __future__ import annotations
+
+from .hooks import (
+    recrm_customer_merged,
+    recrm_demo,
+    recrm_interaction_logged,
+    recrm_register_commands,
+    recrm_register_settings,
+    recrm_segment_fields,
+    recrm_stage_changed,
+    recrm_timeline,
+)
+from .models import (
+    Award,
+    Balance,
+    ExpiredEntry,
+    ExpiryResult,
+    LedgerEntry,
+    Member,
+    MemberEvent,
+    MemberReferralStats,
+    MemberView,
+    PointsTotals,
+    ProjectReferralStats,
+    Redemption,
+    Referral,
+    ReferralStats,
+    Report,
+    TierChange,
+    TierInfo,
+)
+from .service import Membership, service
+from .settings import NAME, MembershipSettings, Tier, settings
+from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
+
+#: the plugin's name (``recrm.toml``, settings section, table and field prefix)
+name = NAME
+__version__ = "0.1.0"
+
+__all__ = [
+    "NAME",
+    "Award",
+    "Balance",
+    "ExpiredEntry",
+    "ExpiryResult",
+    "LedgerEntry",
+    "LedgerRow",
+    "Member",
+    "MemberEvent",
+    "MemberEventRow",
+    "MemberReferralStats",
+    "MemberRow",
+    "MemberView",
+    "Membership",
+    "MembershipSettings",
+    "PointsTotals",
+    "ProjectReferralStats",
+    "Redemption",
+    "Referral",
+    "ReferralRow",
+    "ReferralStats",
+    "Report",
+    "Tier",
+    "TierChange",
+    "TierChangeRow",
+    "TierInfo",
+    "name",
+    "recrm_customer_merged",
+    "recrm_demo",
+    "recrm_interaction_logged",
+    "recrm_register_commands",
+    "recrm_register_settings",
+    "recrm_segment_fields",
+    "recrm_stage_changed",
+    "recrm_timeline",
+    "service",
+    "settings",
+]

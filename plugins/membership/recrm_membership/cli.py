@@ -1,0 +1,296 @@
+"""``recrm member ...``: the club on the command line.
+
+Conventions of the core's CLI: ``--json`` prints one compact JSON line on stdout;
+human messages go to stderr; a refused operation exits 1, a bad value 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from recrm_core import CRM, Actor, InvalidInput
+from recrm_core.cli import pass_crm
+from recrm_core.cli.output import emit_json, info, local_time, table
+
+from .models import LedgerEntry, Member, Referral
+from .service import Membership
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
+
+
+def actor_option(required: bool = False) -> Callable[[F], F]:
+    return click.option("--actor", metavar="STAFF", required=required,
+                        help="Staff id performing the operation.")
+
+
+def _actor(staff: str | None) -> Actor | None:
+    return Actor(staff_id=staff) if staff else None
+
+
+def _usage(exc: InvalidInput) -> click.BadParameter:
+    """A value from the command line that the service rejects is a usage error."""
+    hint = f"--{exc.field.replace('_', '-')}" if exc.field else None
+    return click.BadParameter(exc.reason, param_hint=hint)
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except InvalidInput as exc:
+        raise _usage(exc) from None
+
+
+def _parse_now(value: str | None, crm: CRM) -> dt.datetime | None:
+    """``2026-01-31`` or ``2026-01-31T08:00`` in the business time zone, or with an offset."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date or date-time (e.g. 2026-01-31 or 2026-01-31T08:00)",
+            param_hint="--now",
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=crm.config.zone)
+    return parsed.astimezone(dt.UTC)
+
+
+def _member_line(crm: CRM, m: Member) -> str:
+    since = local_time(m.enrolled_at, crm.config.zone)
+    return (f"member {m.number} (customer {m.customer_id}): {m.status}, tier {m.tier}, "
+            f"{m.balance} points, since {since}")
+
+
+def _ledger_table(crm: CRM, entries: list[LedgerEntry]) -> None:
+    zone = crm.config.zone
+    table("points ledger", ["id", "when", "kind", "points", "project", "reason", "expires"],
+          [(e.id, local_time(e.occurred_at, zone), e.kind, f"{e.points:+d}", e.project,
+            e.reason, local_time(e.expires_at, zone)) for e in entries])
+
+
+def _referral_line(r: Referral) -> str:
+    return (f"referral {r.id}: customer {r.referrer_id} referred customer {r.referred_id} "
+            f"for {r.project} ({r.status})")
+
+
+@click.group("member")
+def member_group() -> None:
+    """The owners' club: members, tiers, points and referrals (老带新)."""
+
+
+@member_group.command("enroll")
+@click.argument("customer_id", type=int)
+@click.option("--note", help="Why or how the customer joined.")
+@actor_option()
+@json_option
+@pass_crm
+def enroll_cmd(crm: CRM, customer_id: int, note: str | None, actor: str | None,
+               as_json: bool) -> None:
+    """Enrol a customer, or re-join one who left (same number, history kept)."""
+    member = _call(Membership(crm).enroll, customer_id, actor=_actor(actor), note=note)
+    if as_json:
+        emit_json(member)
+    else:
+        info(_member_line(crm, member))
+
+
+@member_group.command("leave")
+@click.argument("customer_id", type=int)
+@click.option("--reason")
+@actor_option()
+@json_option
+@pass_crm
+def leave_cmd(crm: CRM, customer_id: int, reason: str | None, actor: str | None,
+              as_json: bool) -> None:
+    """End a membership; number, points and history are kept for a re-join."""
+    member = _call(Membership(crm).leave, customer_id, reason=reason, actor=_actor(actor))
+    if as_json:
+        emit_json(member)
+    else:
+        info(_member_line(crm, member))
+
+
+@member_group.command("show")
+@click.argument("customer_id", type=int)
+@json_option
+@pass_crm
+def show_cmd(crm: CRM, customer_id: int, as_json: bool) -> None:
+    """A member: tier, balance, ledger, tier changes, history and referrals."""
+    view = Membership(crm).show(customer_id)
+    if as_json:
+        emit_json(view)
+        return
+    zone = crm.config.zone
+    click.echo(_member_line(crm, view.member))
+    b = view.balance
+    click.echo(f"balance {b.balance}, lifetime {b.lifetime_points}, redeemed {b.redeemed}, "
+               f"expired {b.expired}, due to expire {b.due_to_expire}")
+    _ledger_table(crm, view.ledger)
+    table("tier changes", ["when", "from", "to", "reason"],
+          [(local_time(t.at, zone), t.old_tier, t.new_tier, t.reason)
+           for t in view.tier_changes])
+    table("history", ["when", "action", "number", "note"],
+          [(local_time(e.at, zone), e.action, e.number, e.note) for e in view.events])
+    for r in view.referrals_made + view.referred_by:
+        click.echo(_referral_line(r))
+
+
+@member_group.command("points")
+@click.argument("customer_id", type=int, required=False)
+@click.option("--expire", is_flag=True,
+              help="Write off expired points (of CUSTOMER_ID, or of every member).")
+@click.option("--now", metavar="DATETIME",
+              help="With --expire: the moment to expire at (default: now).")
+@json_option
+@pass_crm
+def points_cmd(crm: CRM, customer_id: int | None, expire: bool, now: str | None,
+               as_json: bool) -> None:
+    """A member's balance and ledger; with --expire, run the expiry."""
+    service = Membership(crm)
+    if expire:
+        result = _call(service.expire, _parse_now(now, crm), customer_id=customer_id)
+        if as_json:
+            emit_json(result)
+        else:
+            info(f"expired {result.points} points of {result.members} members")
+        return
+    if now is not None:
+        raise click.UsageError("--now goes with --expire")
+    if customer_id is None:
+        raise click.UsageError("give a CUSTOMER_ID, or --expire")
+    balance = service.balance(customer_id)
+    ledger = service.ledger(customer_id)
+    if as_json:
+        emit_json({"balance": balance, "ledger": ledger})
+        return
+    click.echo(f"member {balance.number}: {balance.balance} points "
+               f"(lifetime {balance.lifetime_points}, due to expire {balance.due_to_expire})")
+    _ledger_table(crm, ledger)
+
+
+@member_group.command("earn")
+@click.argument("customer_id", type=int)
+@click.option("--kind", required=True, help="What earned it: contract, event, ...")
+@click.option("--ref", required=True,
+              help="The event's key (an event id, a contract number): it awards once.")
+@click.option("--points", type=int, help="Default: [membership] earn for the kind.")
+@click.option("--project")
+@click.option("--reason")
+@actor_option()
+@json_option
+@pass_crm
+def earn_cmd(crm: CRM, customer_id: int, kind: str, ref: str, points: int | None,
+             project: str | None, reason: str | None, actor: str | None,
+             as_json: bool) -> None:
+    """Award points for one event; sending the same event again awards nothing."""
+    award = _call(Membership(crm).earn, customer_id, kind, ref, points=points,
+                  project=project, reason=reason, actor=_actor(actor))
+    if as_json:
+        emit_json(award)
+    elif award.awarded:
+        info(f"awarded {award.entry.points} points; balance {award.balance}")
+    else:
+        info(f"{kind} {ref} was awarded before; balance {award.balance}")
+
+
+@member_group.command("redeem")
+@click.argument("customer_id", type=int)
+@click.option("--points", type=int, required=True)
+@click.option("--ref", help="Order number: a retried redemption deducts once.")
+@click.option("--reason")
+@actor_option()
+@json_option
+@pass_crm
+def redeem_cmd(crm: CRM, customer_id: int, points: int, ref: str | None, reason: str | None,
+               actor: str | None, as_json: bool) -> None:
+    """Spend points; more than the balance is refused (exit 1)."""
+    result = _call(Membership(crm).redeem, customer_id, points, ref=ref, reason=reason,
+                   actor=_actor(actor))
+    if as_json:
+        emit_json(result)
+    elif result.redeemed:
+        info(f"redeemed {points} points; balance {result.balance}")
+    else:
+        info(f"{ref} was redeemed before; balance {result.balance}")
+
+
+@member_group.command("adjust")
+@click.argument("customer_id", type=int)
+@click.option("--points", type=int, required=True, help="Signed: 200 or -200.")
+@click.option("--reason", required=True)
+@actor_option(required=True)
+@json_option
+@pass_crm
+def adjust_cmd(crm: CRM, customer_id: int, points: int, reason: str, actor: str,
+               as_json: bool) -> None:
+    """Correct a balance by hand, with a reason and who did it."""
+    entry = _call(Membership(crm).adjust, customer_id, points, reason=reason,
+                  actor=Actor(staff_id=actor))
+    if as_json:
+        emit_json(entry)
+    else:
+        info(f"adjusted by {entry.points:+d} points (entry {entry.id})")
+
+
+@member_group.command("refer")
+@click.argument("referrer_id", type=int)
+@click.argument("referred_id", type=int)
+@click.option("--project", required=True)
+@actor_option()
+@json_option
+@pass_crm
+def refer_cmd(crm: CRM, referrer_id: int, referred_id: int, project: str, actor: str | None,
+              as_json: bool) -> None:
+    """Record that a member referred a customer for a project (老带新)."""
+    referral = _call(Membership(crm).refer, referrer_id, referred_id, project,
+                     actor=_actor(actor))
+    if as_json:
+        emit_json(referral)
+    else:
+        info(_referral_line(referral))
+
+
+@member_group.command("tiers")
+@json_option
+@pass_crm
+def tiers_cmd(crm: CRM, as_json: bool) -> None:
+    """The tiers from [membership] settings, with their member counts."""
+    tiers = Membership(crm).tiers()
+    if as_json:
+        emit_json(tiers)
+        return
+    table("tiers", ["tier", "min points", "min contracts", "members"],
+          [(t.name, t.min_points, t.min_contracts, t.members) for t in tiers])
+
+
+@member_group.command("report")
+@click.option("--project", help="Narrow the referral figures to one project.")
+@json_option
+@pass_crm
+def report_cmd(crm: CRM, project: str | None, as_json: bool) -> None:
+    """Members by tier, points issued/redeemed/expired, referral conversion."""
+    report = _call(Membership(crm).report, project=project)
+    if as_json:
+        emit_json(report)
+        return
+    table("members by tier", ["tier", "members"], list(report.members_by_tier.items()))
+    p = report.points
+    table("points", ["issued", "redeemed", "expired", "deducted", "outstanding"],
+          [(p.issued, p.redeemed, p.expired, p.deducted, p.outstanding)])
+
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    table("referrals by member", ["customer", "number", "name", "made", "converted", "rate"],
+          [(r.customer_id, r.number, r.name, r.made, r.converted, rate(r.conversion_rate))
+           for r in report.referrals_by_member])
+    table("referrals by project", ["project", "made", "converted", "rate"],
+          [(r.project, r.made, r.converted, rate(r.conversion_rate))
+           for r in report.referrals_by_project])

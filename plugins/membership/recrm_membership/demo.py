@@ -1,0 +1,148 @@
+"""The club's part of ``recrm demo``.
+
+The core's demo has already moved customers through the funnel, so owners were
+enrolled by the stage hook (when ``auto_enrol`` is on). On top of that the club:
+enrols a few buyers who opted in, credits members' past contracts (through the
+contract hook's own award, so nothing is awarded twice), records attendance at
+owners' days over the last three years, lets members redeem, has members refer
+prospects of the project on sale (some of whom then sign), and finally runs the
+expiry, so old points are written off. Bulk awards share one transaction each;
+the rest goes through the service. Randomness comes only from ``rng``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from recrm_core import CRM, Customer, DemoSection, Refused, utcnow
+
+from .service import Membership, award_interaction_in, credit_in, lock_member
+from .settings import NAME
+from .tables import MemberRow
+
+#: owners' days (days ago, name); the oldest are past the default 24-month expiry
+EVENTS: tuple[tuple[int, str], ...] = (
+    (1000, "2022 新春业主答谢会"),
+    (820, "2022 业主运动会"),
+    (640, "2023 中秋业主家宴"),
+    (400, "2024 亲子嘉年华"),
+    (200, "2024 业主音乐节"),
+    (45, "2025 春季社区市集"),
+)
+REWARDS = (200, 500, 800, 1500)
+
+
+def _members(crm: CRM) -> list[int]:
+    with crm.unit_of_work() as uow:
+        return list(uow.session.scalars(
+            select(MemberRow.customer_id).where(MemberRow.status == "active")
+            .order_by(MemberRow.customer_id)
+        ))
+
+
+def _enrol(service: Membership, customers: Sequence[Customer], rng: random.Random) -> None:
+    for customer in customers:
+        signed = [p for p in customer.projects if p.stage in ("buyer", "owner")]
+        owner = any(p.stage == "owner" for p in signed)
+        # Owners, unless the integrator turned auto-enrolment off; a third of buyers opt in.
+        if (owner and not service.settings.auto_enrol) or (
+            signed and not owner and rng.random() < 0.33
+        ):
+            with contextlib.suppress(Refused):  # already a member
+                service.enroll(customer.id, note="demo: opted in")
+
+
+def _credit_contracts(crm: CRM, member_ids: Sequence[int], points: int) -> None:
+    # One transaction for the lot: the demo writes thousands of entries.
+    with crm.unit_of_work() as uow:
+        for cid in member_ids:
+            member = lock_member(uow.session, cid)
+            assert member is not None
+            for interaction in crm.interactions.list_in(uow.session, cid):
+                if interaction.kind == "contract":
+                    award_interaction_in(uow, member, interaction, points)
+
+
+def _attend(crm: CRM, member_ids: Sequence[int], rng: random.Random, points: int,
+            now: dt.datetime) -> None:
+    for days_ago, title in EVENTS:
+        at = now - dt.timedelta(days=days_ago, hours=rng.randint(0, 6))
+        with crm.unit_of_work() as uow:
+            for cid in member_ids:
+                if rng.random() < 0.35:
+                    member = lock_member(uow.session, cid)
+                    assert member is not None
+                    credit_in(uow, member, entry_kind="earn", event_kind="event", subject=cid,
+                              ref=title, points=points, occurred_at=at,
+                              reason=f"attended {title}")
+
+
+def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
+    service = Membership(crm)
+    now = utcnow()
+    customers = crm.customers.get_many(sorted(set(customer_ids)))
+    _enrol(service, customers, rng)
+    members = _members(crm)
+    contract_points = service.settings.earn.get("contract")
+    if contract_points:
+        _credit_contracts(crm, members, contract_points)
+    _attend(crm, members, rng, service.settings.earn.get("event") or 50, now)
+    for cid in members:
+        if rng.random() < 0.3:
+            balance = service.balance(cid, now=now)
+            affordable = [p for p in REWARDS if p <= balance.balance - balance.due_to_expire]
+            if affordable:
+                service.redeem(cid, rng.choice(affordable), reason="demo: gift redeemed",
+                               now=now)
+    _referrals(crm, service, rng, customers, members)
+    expired = service.expire(now)
+    report = service.report()
+    rows: list[tuple[str, str]] = [("members", str(report.members))]
+    rows += [(f"  {tier}", str(n)) for tier, n in report.members_by_tier.items()]
+    rows += [
+        ("points issued", str(report.points.issued)),
+        ("points redeemed", str(report.points.redeemed)),
+        ("points expired", str(report.points.expired)),
+        ("points outstanding", str(report.points.outstanding)),
+    ]
+    r = report.referrals
+    rate = "-" if r.conversion_rate is None else f"{r.conversion_rate:.0%}"
+    rows.append(("referrals converted", f"{r.converted} of {r.made} ({rate})"))
+    for p in report.referrals_by_project:
+        rows.append((f"  {p.project}", f"{p.converted} of {p.made}"))
+    if expired.points:
+        rows.append(("expired in this run", f"{expired.points} points of {expired.members}"
+                     " members"))
+    return DemoSection(title=f"{NAME}: owners' club", rows=rows)
+
+
+def _referrals(crm: CRM, service: Membership, rng: random.Random,
+               customers: Sequence[Customer], members: Sequence[int]) -> None:
+    if not members:
+        return
+    # Prospects and visitors of each project may be referred for it.
+    leads: dict[str, list[int]] = {}
+    for c in customers:
+        for p in c.projects:
+            if p.stage in ("prospect", "visitor"):
+                leads.setdefault(p.project, []).append(c.id)
+    for project in sorted(leads):
+        pool = leads[project]
+        chosen = rng.sample(pool, k=min(len(pool), max(1, len(members) // 4)))
+        for referred in chosen:
+            referrer = rng.choice(members)
+            try:
+                service.refer(referrer, referred, project)
+            except Refused:
+                continue  # self-referral or already referred: the club says no
+            if rng.random() < 0.3:
+                unit = f"{rng.randint(1, 12)}-{rng.randint(1, 2)}-{rng.randint(2, 30):02d}01"
+                crm.customers.set_stage(referred, "subscriber", project, unit=unit,
+                                        amount=50_000)
+                crm.customers.set_stage(referred, "buyer", project, unit=unit,
+                                        amount=rng.randint(300, 900) * 10_000)

@@ -1,0 +1,175 @@
+"""The plugin's hook implementations (re-exported by the package, which is the plugin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from sqlalchemy import ColumnElement, exists, func, select
+
+from recrm_core import (
+    CRM,
+    Customer,
+    Interaction,
+    SegmentField,
+    StageChange,
+    TimelineEntry,
+    UnitOfWork,
+    hookimpl,
+    utcnow,
+)
+
+from .service import (
+    SEEN_INTERACTIONS,
+    SIGNED,
+    award_interaction_in,
+    contracts_of,
+    convert_referral_in,
+    enrol_in,
+    lock_member,
+    merge_in,
+    recompute_tier_in,
+)
+from .settings import NAME, MembershipSettings, settings
+from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
+
+STAGE_ORDER = ("prospect", "visitor", "subscriber", "buyer", "owner")
+
+
+@hookimpl
+def recrm_register_settings(register: Any) -> None:
+    register(NAME, MembershipSettings)
+
+
+@hookimpl
+def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
+    # Remember it: a handover that makes a customer an owner is logged before the
+    # stage hook enrols them, which then awards it (see recrm_stage_changed).
+    uow.state.setdefault(SEEN_INTERACTIONS, {})[interaction.id] = interaction
+    points = settings(uow.crm).earn.get(interaction.kind)
+    if not points:
+        return
+    member = lock_member(uow.session, interaction.customer_id)
+    if member is None or member.status != "active":
+        return
+    award_interaction_in(uow, member, interaction, points)
+
+
+@hookimpl
+def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
+    session, conf = uow.session, settings(uow.crm)
+    seen: dict[int, Interaction] = uow.state.get(SEEN_INTERACTIONS, {})
+    interaction = seen.get(change.interaction_id) if change.interaction_id else None
+    at = interaction.occurred_at if interaction is not None else utcnow()
+    member = lock_member(session, customer.id)
+    if member is None:
+        if change.new_stage == "owner" and conf.auto_enrol:
+            member, _ = enrol_in(uow, customer, note=f"owner at {change.project}", at=at)
+            if interaction is not None and conf.earn.get(interaction.kind):
+                award_interaction_in(uow, member, interaction, conf.earn[interaction.kind])
+    elif contracts_of(customer) != member.contracts:
+        member.contracts = contracts_of(customer)
+        recompute_tier_in(session, conf, member, "contracts", at)
+    old_rank = STAGE_ORDER.index(change.old_stage) if change.old_stage else -1
+    if change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer"):
+        convert_referral_in(uow, customer.id, change.project, at)
+
+
+@hookimpl
+def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
+    merge_in(uow, survivor, duplicate_id)
+
+
+@hookimpl
+def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
+    session, cid = uow.session, customer.id
+    entries: list[TimelineEntry] = []
+    for ev in session.scalars(select(MemberEventRow).where(MemberEventRow.customer_id == cid)):
+        title = {"enrol": "joined the club", "leave": "left the club",
+                 "rejoin": "re-joined the club", "merge": "memberships merged"}.get(
+                     ev.action, ev.action)
+        entries.append(TimelineEntry(
+            at=ev.at, kind=f"member_{ev.action}", title=f"{title} ({ev.number})", source=NAME,
+            data={"number": ev.number, "note": ev.note, "actor": ev.actor_staff},
+        ))
+    for tc in session.scalars(select(TierChangeRow).where(TierChangeRow.customer_id == cid)):
+        if tc.old_tier is None:
+            continue  # the enrolment entry already says where the member started
+        entries.append(TimelineEntry(
+            at=tc.at, kind="member_tier", title=f"tier {tc.old_tier} → {tc.new_tier}",
+            source=NAME,
+            data={"old": tc.old_tier, "new": tc.new_tier, "reason": tc.reason,
+                  "lifetime_points": tc.lifetime_points, "contracts": tc.contracts},
+        ))
+    for row in session.scalars(select(LedgerRow).where(LedgerRow.customer_id == cid)):
+        entries.append(TimelineEntry(
+            at=row.occurred_at, kind=f"points_{row.kind}",
+            title=f"{row.points:+d} points ({row.kind})" + (f": {row.reason}" if row.reason
+                                                            else ""),
+            source=NAME,
+            data={"entry": row.id, "points": row.points, "project": row.project,
+                  "interaction": row.interaction_id},
+        ))
+    for ref in session.scalars(select(ReferralRow).where(ReferralRow.referrer_id == cid)):
+        entries.append(TimelineEntry(
+            at=ref.created_at, kind="referral",
+            title=f"referred customer {ref.referred_id} for {ref.project}", source=NAME,
+            data={"referral": ref.id, "referred": ref.referred_id, "project": ref.project,
+                  "status": ref.status},
+        ))
+    return entries or None
+
+
+def _member(customer_id: ColumnElement[int]) -> ColumnElement[Any]:
+    return exists().where(MemberRow.customer_id == customer_id, MemberRow.status == "active")
+
+
+def _tier(customer_id: ColumnElement[int]) -> ColumnElement[Any]:
+    # Non-members (and members who left) have no tier: NULL, found by is_null.
+    return (
+        select(MemberRow.tier)
+        .where(MemberRow.customer_id == customer_id, MemberRow.status == "active")
+        .scalar_subquery()
+    )
+
+
+def _points(customer_id: ColumnElement[int]) -> ColumnElement[Any]:
+    return (
+        select(func.coalesce(func.sum(LedgerRow.points), 0))
+        .where(LedgerRow.customer_id == customer_id)
+        .scalar_subquery()
+    )
+
+
+def _number(customer_id: ColumnElement[int]) -> ColumnElement[Any]:
+    return (
+        select(MemberRow.number)
+        .where(MemberRow.customer_id == customer_id, MemberRow.status != "merged")
+        .scalar_subquery()
+    )
+
+
+@hookimpl
+def recrm_segment_fields(register: Any) -> None:
+    register(SegmentField(name="membership.member", expression=_member, type="bool",
+                          description="an active member of the club"))
+    register(SegmentField(name="membership.tier", expression=_tier, type="str",
+                          description="tier of an active member (null otherwise)"))
+    register(SegmentField(name="membership.points", expression=_points, type="int",
+                          description="points balance (0 for non-members)"))
+    register(SegmentField(name="membership.number", expression=_number, type="str",
+                          description="member number (kept after leaving)"))
+
+
+@hookimpl
+def recrm_register_commands(cli: click.Group) -> None:
+    from .cli import member_group
+
+    cli.add_command(member_group)
+
+
+@hookimpl
+def recrm_demo(crm: CRM, rng: Any, customer_ids: list[int]) -> Any:
+    from .demo import seed_demo
+
+    return seed_demo(crm, rng, customer_ids)

@@ -1,0 +1,177 @@
+"""Pydantic models: what the ``Membership`` service and ``recrm member --json`` return."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+MemberStatus = Literal["active", "left", "merged"]
+EntryKind = Literal["earn", "referral", "redeem", "expire", "adjust", "reversal"]
+ReferralStatus = Literal["pending", "converted", "superseded"]
+
+
+class Member(BaseModel):
+    customer_id: int
+    number: str
+    status: MemberStatus
+    tier: str
+    contracts: int
+    enrolled_at: dt.datetime
+    left_at: dt.datetime | None = None
+    balance: int
+    lifetime_points: int
+
+
+class LedgerEntry(BaseModel):
+    id: int
+    customer_id: int
+    kind: EntryKind
+    points: int
+    #: the award key ``kind:subject:ref`` (``None`` for unkeyed entries)
+    event_key: str | None = None
+    project: str | None = None
+    interaction_id: int | None = None
+    source_entry_id: int | None = None
+    duplicate_of: int | None = None
+    reason: str | None = None
+    actor_staff: str | None = None
+    occurred_at: dt.datetime
+    expires_at: dt.datetime | None = None
+    recorded_at: dt.datetime
+
+
+class Balance(BaseModel):
+    """Points of one member, all derived from the ledger."""
+
+    customer_id: int
+    number: str
+    balance: int
+    #: every point ever credited (a merge's duplicate awards aside): what tiers use
+    lifetime_points: int
+    redeemed: int
+    expired: int
+    #: points past their expiry date that the next ``expire`` run will write off
+    due_to_expire: int
+    next_expiry_at: dt.datetime | None = None
+    next_expiry_points: int = 0
+
+
+class Award(BaseModel):
+    """The outcome of an earn: ``awarded`` is false when the event had already been
+    awarded (``entry`` is then the earlier award) or the customer is not an active
+    member (``entry`` is ``None``)."""
+
+    awarded: bool
+    entry: LedgerEntry | None = None
+    balance: int
+
+
+class Redemption(BaseModel):
+    entry: LedgerEntry
+    #: false when ``ref`` had been redeemed before (a retry): nothing was deducted
+    redeemed: bool
+    balance: int
+    #: points written off by the expiry that runs before every redemption
+    expired_first: int = 0
+
+
+class TierChange(BaseModel):
+    customer_id: int
+    old_tier: str | None
+    new_tier: str
+    reason: str
+    lifetime_points: int
+    contracts: int
+    at: dt.datetime
+
+
+class MemberEvent(BaseModel):
+    customer_id: int
+    number: str
+    action: str
+    note: str | None = None
+    actor_staff: str | None = None
+    at: dt.datetime
+
+
+class Referral(BaseModel):
+    id: int
+    referrer_id: int
+    referred_id: int
+    project: str
+    status: ReferralStatus
+    created_at: dt.datetime
+    converted_at: dt.datetime | None = None
+    reward_points: int = 0
+
+
+class MemberView(BaseModel):
+    """``recrm member show``: the membership, its balance and its whole history."""
+
+    member: Member
+    balance: Balance
+    ledger: list[LedgerEntry]
+    tier_changes: list[TierChange]
+    events: list[MemberEvent]
+    referrals_made: list[Referral]
+    referred_by: list[Referral]
+
+
+class ExpiredEntry(BaseModel):
+    customer_id: int
+    points: int
+    source_entry_id: int
+
+
+class ExpiryResult(BaseModel):
+    now: dt.datetime
+    members: int
+    points: int
+    entries: list[ExpiredEntry] = Field(default_factory=list)
+
+
+class TierInfo(BaseModel):
+    name: str
+    min_points: int | None = None
+    min_contracts: int | None = None
+    members: int
+
+
+class ReferralStats(BaseModel):
+    made: int
+    converted: int
+    #: converted / made, ``None`` when none were made
+    conversion_rate: float | None
+
+
+class MemberReferralStats(ReferralStats):
+    customer_id: int
+    number: str | None
+    name: str | None = None
+
+
+class ProjectReferralStats(ReferralStats):
+    project: str
+
+
+class PointsTotals(BaseModel):
+    #: every credit: earned, referral rewards and positive adjustments
+    issued: int
+    redeemed: int
+    expired: int
+    #: negative adjustments
+    deducted: int
+    outstanding: int
+
+
+class Report(BaseModel):
+    project: str | None = None
+    members: int
+    left: int
+    members_by_tier: dict[str, int]
+    points: PointsTotals
+    referrals: ReferralStats
+    referrals_by_member: list[MemberReferralStats]
+    referrals_by_project: list[ProjectReferralStats]

@@ -1,0 +1,990 @@
+"""The membership club: enrolment, tiers, the points ledger, expiry and referrals.
+
+Two layers:
+
+- functions ending in ``_in`` work inside a ``UnitOfWork`` (a service call of ours,
+  or a core operation whose hook we are in) and never open a transaction;
+- :class:`Membership` is the public service: each method is one operation (one
+  transaction), takes customer ids and returns pydantic models.
+
+Concurrency. Every write to a member's ledger first locks the member row
+(``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite every recrm transaction starts
+with ``BEGIN IMMEDIATE``, which already serialises writers), so a balance read and
+the redemption it allows cannot interleave with another one: the balance never goes
+negative. Awards are keyed by their event under a UNIQUE constraint and inserted
+with ``ON CONFLICT DO NOTHING``, so the database, not a Python check, guarantees one
+award per event.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from recrm_core import (
+    CRM,
+    Actor,
+    Customer,
+    Interaction,
+    InvalidInput,
+    NotFound,
+    Refused,
+    UnitOfWork,
+    utcnow,
+)
+
+from .models import (
+    Award,
+    Balance,
+    ExpiredEntry,
+    ExpiryResult,
+    LedgerEntry,
+    Member,
+    MemberEvent,
+    MemberReferralStats,
+    MemberView,
+    PointsTotals,
+    ProjectReferralStats,
+    Redemption,
+    Referral,
+    ReferralStats,
+    Report,
+    TierChange,
+    TierInfo,
+)
+from .settings import MembershipSettings, settings
+from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
+
+#: stages at which a customer has signed a contract for a project
+SIGNED = ("buyer", "owner")
+#: interactions the core records for stage changes: keyed by project and unit, so the
+#: same contract recorded twice (a re-sync, a duplicate customer) awards once
+STAGE_KINDS = ("subscription", "contract", "handover")
+#: ledger kinds that do not count towards lifetime points (tiers)
+SPENDING = ("redeem", "expire", "reversal")
+#: award kinds the club keys itself (referral rewards, redemptions by order number)
+RESERVED_KINDS = ("referral", "redeem")
+#: where hooks of one operation leave the interactions they saw (``uow.state``)
+SEEN_INTERACTIONS = "membership.interactions"
+
+
+# -- small helpers -------------------------------------------------------------------------
+
+
+def add_months(at: dt.datetime, months: int, zone: ZoneInfo) -> dt.datetime:
+    """``at`` plus calendar months in the business time zone (31 Jan + 1 = 28/29 Feb)."""
+    local = at.astimezone(zone)
+    index = local.month - 1 + months
+    year, month = local.year + index // 12, index % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day).astimezone(dt.UTC)
+
+
+def contracts_of(customer: Customer) -> int:
+    return sum(1 for p in customer.projects if p.stage in SIGNED)
+
+
+def _clean(value: object, field: str, limit: int, *, required: bool = True) -> str | None:
+    text = "" if value is None else " ".join(str(value).split())
+    if not text:
+        if required:
+            raise InvalidInput(field, f"{field} is empty")
+        return None
+    if len(text) > limit:
+        raise InvalidInput(field, f"{field} is longer than {limit} characters")
+    return text
+
+
+def _positive(points: object, field: str = "points") -> int:
+    if isinstance(points, bool) or not isinstance(points, int):
+        raise InvalidInput(field, "points must be a whole number")
+    if points <= 0:
+        raise InvalidInput(field, "points must be positive")
+    return points
+
+
+def event_key(row: LedgerRow) -> str | None:
+    if row.event_kind is None:
+        return None
+    return f"{row.event_kind}:{row.event_subject}:{row.event_ref}"
+
+
+def interaction_ref(interaction: Interaction) -> str:
+    """The award key of an interaction: an integrator's ``data["event_key"]`` (an
+    event id, an external contract number), else ``project/unit`` for 认购/签约/交房,
+    else the interaction itself."""
+    given = interaction.data.get("event_key")
+    if given is not None and str(given).strip():
+        return str(given).strip()[:128]
+    if interaction.kind in STAGE_KINDS and interaction.project:
+        unit = interaction.data.get("unit") or ""
+        return f"{interaction.project}/{unit}"[:128]
+    return f"interaction:{interaction.id}"
+
+
+# -- rows to models --------------------------------------------------------------------------
+
+
+def entry_model(row: LedgerRow) -> LedgerEntry:
+    return LedgerEntry(
+        id=row.id,
+        customer_id=row.customer_id,
+        kind=row.kind,
+        points=row.points,
+        event_key=event_key(row),
+        project=row.project,
+        interaction_id=row.interaction_id,
+        source_entry_id=row.source_entry_id,
+        duplicate_of=row.duplicate_of,
+        reason=row.reason,
+        actor_staff=row.actor_staff,
+        occurred_at=row.occurred_at,
+        expires_at=row.expires_at,
+        recorded_at=row.recorded_at,
+    )
+
+
+def member_model(session: Session, row: MemberRow) -> Member:
+    assert row.number is not None  # set in the enrolling transaction
+    return Member(
+        customer_id=row.customer_id,
+        number=row.number,
+        status=row.status,
+        tier=row.tier,
+        contracts=row.contracts,
+        enrolled_at=row.enrolled_at,
+        left_at=row.left_at,
+        balance=points_of(session, row.customer_id),
+        lifetime_points=lifetime_of(session, row.customer_id),
+    )
+
+
+def referral_model(session: Session, row: ReferralRow) -> Referral:
+    reward = 0
+    if row.reward_entry_id is not None:
+        reward = session.scalar(
+            select(LedgerRow.points).where(LedgerRow.id == row.reward_entry_id)
+        ) or 0
+    return Referral(
+        id=row.id,
+        referrer_id=row.referrer_id,
+        referred_id=row.referred_id,
+        project=row.project,
+        status=row.status,
+        created_at=row.created_at,
+        converted_at=row.converted_at,
+        reward_points=reward,
+    )
+
+
+# -- inside a unit of work -------------------------------------------------------------------
+
+
+def lock_member(session: Session, customer_id: int) -> MemberRow | None:
+    """The member row of ``customer_id``, locked until the transaction ends.
+
+    ``populate_existing``: a row already in the session is re-read, so a balance
+    decision is made on what the lock protects, not on a stale copy.
+    """
+    return session.scalars(
+        select(MemberRow)
+        .where(MemberRow.customer_id == customer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def points_of(session: Session, customer_id: int) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerRow.points), 0)).where(
+            LedgerRow.customer_id == customer_id
+        )
+    )
+    return int(total or 0)
+
+
+def lifetime_of(session: Session, customer_id: int) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerRow.points), 0)).where(
+            LedgerRow.customer_id == customer_id, LedgerRow.kind.not_in(SPENDING),
+            LedgerRow.duplicate_of.is_(None),
+        )
+    )
+    return int(total or 0)
+
+
+def insert_entry(session: Session, **values: Any) -> int | None:
+    """Append one ledger entry; returns its id, or ``None`` when its award key
+    (``event_kind``, ``event_subject``, ``event_ref``) was awarded before.
+
+    ``INSERT ... ON CONFLICT DO NOTHING``: a concurrent writer of the same key waits
+    for ours to commit and then inserts nothing, so no retry can award twice.
+    """
+    values.setdefault("recorded_at", utcnow())
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(LedgerRow).values(**values)
+        if values.get("event_kind") is not None:
+            stmt = stmt.on_conflict_do_nothing(
+                index_elements=["event_kind", "event_subject", "event_ref"]
+            )
+        new_id = session.execute(stmt.returning(LedgerRow.id)).scalar_one_or_none()
+        return None if new_id is None else int(new_id)
+    # Any other database: the UNIQUE constraint still decides, through a savepoint.
+    row = LedgerRow(**values)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row.id
+
+
+def keyed_entry(session: Session, kind: str, subject: int, ref: str) -> LedgerRow | None:
+    return session.scalars(
+        select(LedgerRow).where(
+            LedgerRow.event_kind == kind,
+            LedgerRow.event_subject == subject,
+            LedgerRow.event_ref == ref,
+        )
+    ).one_or_none()
+
+
+def recompute_tier_in(
+    session: Session, conf: MembershipSettings, member: MemberRow, reason: str,
+    at: dt.datetime | None = None,
+) -> bool:
+    """Give the member the tier its lifetime points and contracts reach; record a
+    change. Returns whether the tier changed."""
+    lifetime = lifetime_of(session, member.customer_id)
+    tier = conf.tier_for(lifetime, member.contracts)
+    if tier == member.tier:
+        return False
+    session.add(TierChangeRow(
+        customer_id=member.customer_id, old_tier=member.tier, new_tier=tier, reason=reason,
+        lifetime_points=lifetime, contracts=member.contracts, at=at or utcnow(),
+    ))
+    member.tier = tier
+    session.flush()
+    return True
+
+
+def _event(session: Session, member: MemberRow, action: str, note: str | None,
+           actor: Actor | None, at: dt.datetime) -> None:
+    assert member.number is not None
+    session.add(MemberEventRow(
+        customer_id=member.customer_id, number=member.number, action=action,
+        note=note[:200] if note else None,
+        actor_staff=actor.staff_id if actor else None, at=at,
+    ))
+
+
+def enrol_in(
+    uow: UnitOfWork, customer: Customer, *, note: str | None = None,
+    at: dt.datetime | None = None,
+) -> tuple[MemberRow, bool]:
+    """Enrol ``customer`` (or re-join a member who left). Returns the row and whether
+    anything changed: an active member is returned unchanged."""
+    session, conf, now = uow.session, settings(uow.crm), at or utcnow()
+    member = lock_member(session, customer.id)
+    if member is not None:
+        if member.status == "active":
+            return member, False
+        member.status, member.left_at = "active", None
+        member.contracts = contracts_of(customer)
+        _event(session, member, "rejoin", note, uow.actor, now)
+        recompute_tier_in(session, conf, member, "rejoin", now)
+        return member, True
+    contracts = contracts_of(customer)
+    tier = conf.tier_for(0, contracts)
+    member = MemberRow(customer_id=customer.id, status="active", tier=tier,
+                       contracts=contracts, enrolled_at=now)
+    try:
+        with session.begin_nested():
+            session.add(member)
+            session.flush()
+    except IntegrityError:
+        # Enrolled by a concurrent operation that committed first: use its row.
+        found = lock_member(session, customer.id)
+        if found is None:
+            raise
+        return found, False
+    # The serial comes from the row's own key: unique without a counter to contend on.
+    member.number = conf.member_number(member.id)
+    session.add(TierChangeRow(customer_id=customer.id, old_tier=None, new_tier=tier,
+                              reason="enrol", lifetime_points=0, contracts=contracts, at=now))
+    _event(session, member, "enrol", note, uow.actor, now)
+    session.flush()
+    return member, True
+
+
+def credit_in(
+    uow: UnitOfWork,
+    member: MemberRow,
+    *,
+    entry_kind: str,
+    event_kind: str,
+    subject: int,
+    ref: str,
+    points: int,
+    occurred_at: dt.datetime,
+    project: str | None = None,
+    interaction_id: int | None = None,
+    reason: str | None = None,
+) -> tuple[int | None, LedgerRow | None]:
+    """Award ``points`` to a (locked) member for one event. Returns the new entry id
+    (``None`` when the event was awarded before) and the award row."""
+    session, conf = uow.session, settings(uow.crm)
+    expires = (
+        add_months(occurred_at, conf.expiry_months, uow.crm.config.zone)
+        if conf.expiry_months else None
+    )
+    new_id = insert_entry(
+        session,
+        customer_id=member.customer_id, kind=entry_kind, points=points,
+        event_kind=event_kind, event_subject=subject, event_ref=ref,
+        project=project, interaction_id=interaction_id, reason=reason,
+        actor_staff=uow.actor.staff_id if uow.actor else None,
+        actor_role=uow.actor.role if uow.actor else None,
+        occurred_at=occurred_at, expires_at=expires,
+    )
+    if new_id is not None:
+        recompute_tier_in(session, conf, member, "points")
+    return new_id, keyed_entry(session, event_kind, subject, ref)
+
+
+def award_interaction_in(uow: UnitOfWork, member: MemberRow, interaction: Interaction,
+                         points: int) -> int | None:
+    new_id, _ = credit_in(
+        uow, member, entry_kind="earn", event_kind=interaction.kind,
+        subject=interaction.customer_id, ref=interaction_ref(interaction), points=points,
+        occurred_at=interaction.occurred_at, project=interaction.project,
+        interaction_id=interaction.id,
+        reason=interaction.summary[:200] if interaction.summary else interaction.kind,
+    )
+    return new_id
+
+
+def fifo(session: Session, customer_id: int) -> list[tuple[LedgerRow, int]]:
+    """Each credit with what is left of it once every debit (redemptions, expiries,
+    negative adjustments, reversals) has consumed the soonest-expiring credits first."""
+    rows = session.scalars(select(LedgerRow).where(LedgerRow.customer_id == customer_id)).all()
+    debt = -sum(r.points for r in rows if r.points < 0)
+    credits = sorted(
+        (r for r in rows if r.points > 0),
+        key=lambda r: (r.expires_at is None, r.expires_at or r.occurred_at, r.occurred_at, r.id),
+    )
+    left: list[tuple[LedgerRow, int]] = []
+    for credit in credits:
+        used = min(credit.points, debt)
+        debt -= used
+        left.append((credit, credit.points - used))
+    return left
+
+
+def expire_member_in(session: Session, customer_id: int, now: dt.datetime) -> list[ExpiredEntry]:
+    """Write off what is left of every credit past its expiry, oldest first (call with
+    the member row locked). Idempotent: a second run finds nothing left to expire."""
+    expired: list[ExpiredEntry] = []
+    for credit, remaining in fifo(session, customer_id):
+        if remaining <= 0 or credit.expires_at is None or credit.expires_at > now:
+            continue
+        insert_entry(
+            session, customer_id=customer_id, kind="expire", points=-remaining,
+            source_entry_id=credit.id, occurred_at=credit.expires_at,
+            reason=f"points of entry {credit.id} expired",
+        )
+        expired.append(ExpiredEntry(customer_id=customer_id, points=remaining,
+                                    source_entry_id=credit.id))
+    return expired
+
+
+def balance_in(session: Session, member: MemberRow, now: dt.datetime) -> Balance:
+    assert member.number is not None
+    sums: dict[str, int] = defaultdict(int)
+    for kind, points in session.execute(
+        select(LedgerRow.kind, func.sum(LedgerRow.points))
+        .where(LedgerRow.customer_id == member.customer_id)
+        .group_by(LedgerRow.kind)
+    ):
+        sums[kind] = int(points or 0)
+    due = 0
+    next_at: dt.datetime | None = None
+    next_points = 0
+    for credit, remaining in fifo(session, member.customer_id):
+        if remaining <= 0 or credit.expires_at is None:
+            continue
+        if credit.expires_at <= now:
+            due += remaining
+        elif next_at is None or credit.expires_at == next_at:
+            next_at = credit.expires_at
+            next_points += remaining
+    return Balance(
+        customer_id=member.customer_id,
+        number=member.number,
+        balance=sum(sums.values()),
+        lifetime_points=lifetime_of(session, member.customer_id),
+        redeemed=-sums["redeem"],
+        expired=-sums["expire"],
+        due_to_expire=due,
+        next_expiry_at=next_at,
+        next_expiry_points=next_points,
+    )
+
+
+def convert_referral_in(uow: UnitOfWork, customer_id: int, project: str,
+                        at: dt.datetime) -> None:
+    """The referred customer signed at ``project``: reward the referrer, once."""
+    session, conf = uow.session, settings(uow.crm)
+    referral = session.scalars(
+        select(ReferralRow)
+        .where(ReferralRow.referred_id == customer_id, ReferralRow.project == project,
+               ReferralRow.status == "pending")
+        .with_for_update()
+    ).one_or_none()
+    if referral is None:
+        return
+    referral.status, referral.converted_at = "converted", at
+    referrer = lock_member(session, referral.referrer_id)
+    if referrer is None or referrer.status != "active":
+        referral.note = "referrer is not an active member: no reward"
+    elif conf.referral_reward > 0:
+        _, row = credit_in(
+            uow, referrer, entry_kind="referral", event_kind="referral", subject=customer_id,
+            ref=project, points=conf.referral_reward, occurred_at=at, project=project,
+            reason=f"referred customer {customer_id} signed at {project}",
+        )
+        referral.reward_entry_id = row.id if row is not None else None
+    session.flush()
+
+
+def merge_in(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
+    """Move the duplicate's membership to the survivor; see ``recrm_customer_merged``."""
+    session, conf, now = uow.session, settings(uow.crm), utcnow()
+    sid, did = survivor.id, duplicate_id
+    # Lock both in id order, so two merges touching the same members cannot deadlock.
+    locked = {cid: lock_member(session, cid) for cid in sorted((sid, did))}
+    kept, gone = locked[sid], locked[did]
+    if gone is not None:
+        if kept is None:
+            gone.customer_id = sid  # the survivor takes over the duplicate's number
+            session.flush()
+            kept = gone
+            _event(session, kept, "merge", f"customer {did} merged into {sid}", uow.actor, now)
+        else:
+            if gone.status == "active" and kept.status != "active":
+                kept.status, kept.left_at = "active", None
+            gone.status, gone.merged_into = "merged", sid
+            _event(session, kept, "merge",
+                    f"member {gone.number} (customer {did}) merged into {kept.number}",
+                    uow.actor, now)
+    session.execute(update(LedgerRow).where(LedgerRow.customer_id == did)
+                    .values(customer_id=sid))
+    for table in (TierChangeRow, MemberEventRow):
+        session.execute(update(table).where(table.customer_id == did).values(customer_id=sid))
+    reversed_for = _rekey_awards(uow, sid, did, now)
+    _merge_referrals(session, sid, did)
+    if kept is not None:
+        kept.contracts = contracts_of(survivor)
+        session.flush()
+        recompute_tier_in(session, conf, kept, "merge", now)
+    for customer_id in sorted(reversed_for - {sid}):
+        other = lock_member(session, customer_id)
+        if other is not None:
+            recompute_tier_in(session, conf, other, "merge", now)
+
+
+def _rekey_awards(uow: UnitOfWork, sid: int, did: int, now: dt.datetime) -> set[int]:
+    """Awards whose event happened to the duplicate now belong to the survivor's
+    events. Where the survivor holds the same award key (the same contract recorded
+    under both records), the survivor's award stays keyed and the duplicate's is
+    unkeyed and reversed: exactly one award per key, no point counted twice."""
+    session = uow.session
+    twins: list[tuple[LedgerRow, LedgerRow]] = []
+    for row in session.scalars(
+        select(LedgerRow).where(LedgerRow.event_subject == did).order_by(LedgerRow.id)
+    ).all():
+        assert row.event_kind is not None and row.event_ref is not None
+        kept = keyed_entry(session, row.event_kind, sid, row.event_ref)
+        if kept is not None:
+            twins.append((row, kept))
+    for row, kept in twins:
+        row.reason = f"duplicate of award {kept.id} ({event_key(kept)}), found by a merge"
+        row.duplicate_of = kept.id
+        row.event_kind = row.event_subject = row.event_ref = None
+    session.flush()
+    session.execute(update(LedgerRow).where(LedgerRow.event_subject == did)
+                    .values(event_subject=sid))
+    touched: set[int] = set()
+    for row, _ in twins:
+        lock_member(session, row.customer_id)
+        # Never below zero: if the twin award was already spent, only what is left
+        # is taken back (the ledger is the record of the shortfall).
+        take = min(row.points, max(points_of(session, row.customer_id), 0))
+        if take > 0:
+            insert_entry(
+                session, customer_id=row.customer_id, kind="reversal", points=-take,
+                source_entry_id=row.id, occurred_at=now,
+                reason=f"award {row.id} counted twice before the merge"
+                + (f"; {row.points - take} already spent" if take < row.points else ""),
+                actor_staff=uow.actor.staff_id if uow.actor else None,
+            )
+        touched.add(row.customer_id)
+    return touched
+
+
+def _merge_referrals(session: Session, sid: int, did: int) -> None:
+    session.execute(update(ReferralRow).where(ReferralRow.referrer_id == did)
+                    .values(referrer_id=sid))
+    live = ReferralRow.status != "superseded"
+    survivor_projects = set(session.scalars(
+        select(ReferralRow.project).where(ReferralRow.referred_id == sid, live)
+    ))
+    for row in session.scalars(
+        select(ReferralRow).where(ReferralRow.referred_id == did, live)
+    ).all():
+        if row.project in survivor_projects:
+            # The survivor's referral for this project stands; this one is history.
+            row.status = "superseded"
+            row.note = f"superseded: customer {did} merged into {sid}"
+    session.flush()
+    session.execute(update(ReferralRow).where(ReferralRow.referred_id == did)
+                    .values(referred_id=sid))
+    for row in session.scalars(
+        select(ReferralRow).where(ReferralRow.referrer_id == sid,
+                                  ReferralRow.referred_id == sid, live)
+    ).all():
+        row.status = "superseded"
+        row.note = "superseded: referrer and referred customer were merged"
+    session.flush()
+
+
+# -- the public service ----------------------------------------------------------------------
+
+
+class Membership:
+    """The membership club of one CRM: ``recrm_membership.service(crm)``.
+
+    Every method is one operation (one transaction). Unknown customers and
+    non-members raise ``NotFound``; a state that forbids the operation (not enough
+    points, a member who left, a self-referral) raises ``Refused``; a bad value
+    raises ``InvalidInput``.
+    """
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    @property
+    def settings(self) -> MembershipSettings:
+        return settings(self.crm)
+
+    # reading customers happens before our transaction: on SQLite a second
+    # transaction would wait for the write lock ours holds.
+    def _customer(self, customer_id: int) -> Customer:
+        return self.crm.customers.get(customer_id)
+
+    @staticmethod
+    def _member(session: Session, customer_id: int, *, active: bool = False) -> MemberRow:
+        member = lock_member(session, customer_id)
+        if member is None:
+            raise NotFound(f"customer {customer_id} is not a member")
+        if active and member.status != "active":
+            raise Refused(f"member {member.number} (customer {customer_id}) has left the club")
+        return member
+
+    # enrolment ---------------------------------------------------------------------------
+    def enroll(self, customer_id: int, *, actor: Actor | None = None,
+               note: str | None = None) -> Member:
+        """Enrol a customer (anyone may join), or re-join one who left: same number,
+        history and points kept."""
+        customer = self._customer(customer_id)
+        with self.crm.unit_of_work(actor) as uow:
+            member, changed = enrol_in(uow, customer, note=note)
+            if not changed:
+                raise Refused(f"customer {customer.id} is already a member ({member.number})")
+            return member_model(uow.session, member)
+
+    def leave(self, customer_id: int, *, reason: str | None = None,
+              actor: Actor | None = None) -> Member:
+        """End a membership. Number, ledger and history stay; points can neither be
+        earned nor redeemed until the member re-joins."""
+        customer = self._customer(customer_id)
+        with self.crm.unit_of_work(actor) as uow:
+            member = self._member(uow.session, customer.id, active=True)
+            now = utcnow()
+            member.status, member.left_at = "left", now
+            _event(uow.session, member, "leave", reason, actor, now)
+            uow.session.flush()
+            return member_model(uow.session, member)
+
+    def get(self, customer_id: int) -> Member:
+        customer = self._customer(customer_id)
+        with self.crm.unit_of_work() as uow:
+            return member_model(uow.session, self._member(uow.session, customer.id))
+
+    def show(self, customer_id: int, *, now: dt.datetime | None = None) -> MemberView:
+        """The membership with its balance, ledger, tier changes, events and referrals."""
+        customer = self._customer(customer_id)
+        with self.crm.unit_of_work() as uow:
+            session = uow.session
+            member = self._member(session, customer.id)
+            cid = customer.id
+            ledger = session.scalars(
+                select(LedgerRow).where(LedgerRow.customer_id == cid)
+                .order_by(LedgerRow.recorded_at, LedgerRow.id)
+            ).all()
+            changes = session.scalars(
+                select(TierChangeRow).where(TierChangeRow.customer_id == cid)
+                .order_by(TierChangeRow.at, TierChangeRow.id)
+            ).all()
+            events = session.scalars(
+                select(MemberEventRow).where(MemberEventRow.customer_id == cid)
+                .order_by(MemberEventRow.at, MemberEventRow.id)
+            ).all()
+            made = session.scalars(
+                select(ReferralRow).where(ReferralRow.referrer_id == cid)
+                .order_by(ReferralRow.id)
+            ).all()
+            by = session.scalars(
+                select(ReferralRow).where(ReferralRow.referred_id == cid)
+                .order_by(ReferralRow.id)
+            ).all()
+            return MemberView(
+                member=member_model(session, member),
+                balance=balance_in(session, member, now or utcnow()),
+                ledger=[entry_model(r) for r in ledger],
+                tier_changes=[_tier_change(r) for r in changes],
+                events=[_member_event(r) for r in events],
+                referrals_made=[referral_model(session, r) for r in made],
+                referred_by=[referral_model(session, r) for r in by],
+            )
+
+    # points --------------------------------------------------------------------------------
+    def balance(self, customer_id: int, *, now: dt.datetime | None = None) -> Balance:
+        customer = self._customer(customer_id)
+        with self.crm.unit_of_work() as uow:
+            member = self._member(uow.session, customer.id)
+            return balance_in(uow.session, member, now or utcnow())
+
+    def ledger(self, customer_id: int) -> list[LedgerEntry]:
+        """The member's ledger, in the order it was written."""
+        return self.show(customer_id).ledger
+
+    def earn(
+        self,
+        customer_id: int,
+        kind: str,
+        ref: str,
+        *,
+        points: int | None = None,
+        reason: str | None = None,
+        project: str | None = None,
+        occurred_at: dt.datetime | None = None,
+        actor: Actor | None = None,
+    ) -> Award:
+        """Award points for one event (``kind`` + ``ref``, e.g. ``event`` +
+        ``2024-06 owners' day``): the default amount is ``[membership] earn[kind]``.
+        The same event awards once, however often it is sent."""
+        kind_text = _clean(kind, "kind", 32)
+        ref_text = _clean(ref, "ref", 128)
+        assert kind_text is not None and ref_text is not None
+        kind_text = kind_text.lower()
+        if kind_text in RESERVED_KINDS:
+            raise InvalidInput("kind", f"{kind_text!r} awards are made by the club itself")
+        if points is None:
+            points = self.settings.earn.get(kind_text)
+            if not points:
+                raise InvalidInput("points", f"no earn amount for {kind_text!r} in "
+                                   "[membership] earn; give the points")
+        points = _positive(points)
+        if occurred_at is not None and occurred_at.tzinfo is None:
+            raise InvalidInput("occurred_at", "occurred_at needs a time zone")
+        customer = self._customer(customer_id)
+        with self.crm.unit_of_work(actor) as uow:
+            member = self._member(uow.session, customer.id, active=True)
+            new_id, row = credit_in(
+                uow, member, entry_kind="earn", event_kind=kind_text, subject=customer.id,
+                ref=ref_text, points=points, occurred_at=occurred_at or utcnow(),
+                project=_clean(project, "project", 64, required=False),
+                reason=_clean(reason, "reason", 200, required=False) or kind_text,
+            )
+            return Award(awarded=new_id is not None,
+                         entry=entry_model(row) if row is not None else None,
+                         balance=points_of(uow.session, customer.id))
+
+    def redeem(
+        self,
+        customer_id: int,
+        points: int,
+        *,
+        reason: str | None = None,
+        ref: str | None = None,
+        actor: Actor | None = None,
+        now: dt.datetime | None = None,
+    ) -> Redemption:
+        """Spend points. Expired points are written off first; more than the balance
+        is refused. With ``ref`` (an order number) a retried redemption deducts once."""
+        points = _positive(points)
+        ref_text = _clean(ref, "ref", 128, required=False)
+        customer = self._customer(customer_id)
+        at = now or utcnow()
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            member = self._member(session, customer.id, active=True)
+            if ref_text is not None:
+                earlier = keyed_entry(session, "redeem", customer.id, ref_text)
+                if earlier is not None:
+                    return Redemption(entry=entry_model(earlier), redeemed=False,
+                                      balance=points_of(session, customer.id))
+            expired = expire_member_in(session, customer.id, at)
+            balance = points_of(session, customer.id)
+            if points > balance:
+                raise Refused(
+                    f"member {member.number} has {balance} points; cannot redeem {points}"
+                )
+            new_id = insert_entry(
+                session, customer_id=customer.id, kind="redeem", points=-points,
+                event_kind="redeem" if ref_text else None,
+                event_subject=customer.id if ref_text else None, event_ref=ref_text,
+                reason=_clean(reason, "reason", 200, required=False),
+                actor_staff=actor.staff_id if actor else None,
+                actor_role=actor.role if actor else None, occurred_at=at,
+            )
+            assert new_id is not None  # the key was checked under the member lock
+            row = session.get_one(LedgerRow, new_id)
+            return Redemption(entry=entry_model(row), redeemed=True,
+                              balance=points_of(session, customer.id),
+                              expired_first=sum(e.points for e in expired))
+
+    def adjust(self, customer_id: int, points: int, *, reason: str, actor: Actor) -> LedgerEntry:
+        """Correct a balance by hand (either sign), with a reason and the staff who did
+        it. A deduction below zero is refused."""
+        if isinstance(points, bool) or not isinstance(points, int) or points == 0:
+            raise InvalidInput("points", "an adjustment is a non-zero whole number")
+        reason_text = _clean(reason, "reason", 200)
+        if not isinstance(actor, Actor):
+            raise InvalidInput("actor", "an adjustment needs the staff who makes it")
+        customer = self._customer(customer_id)
+        with self.crm.unit_of_work(actor) as uow:
+            session, now = uow.session, utcnow()
+            member = self._member(session, customer.id)
+            if points < 0:
+                expire_member_in(session, customer.id, now)
+                balance = points_of(session, customer.id)
+                if -points > balance:
+                    raise Refused(f"member {member.number} has {balance} points; "
+                                  f"cannot deduct {-points}")
+            conf = self.settings
+            expires = (add_months(now, conf.expiry_months, self.crm.config.zone)
+                       if points > 0 and conf.expiry_months else None)
+            new_id = insert_entry(
+                session, customer_id=customer.id, kind="adjust", points=points,
+                reason=reason_text, actor_staff=actor.staff_id, actor_role=actor.role,
+                occurred_at=now, expires_at=expires,
+            )
+            recompute_tier_in(session, conf, member, "adjust", now)
+            return entry_model(session.get_one(LedgerRow, new_id))
+
+    def expire(self, now: dt.datetime | None = None, *,
+               customer_id: int | None = None) -> ExpiryResult:
+        """Write off, as ``expire`` ledger entries, every earned point older than
+        ``[membership] expiry_months`` at ``now`` (default: the current time), oldest
+        first. Safe to run repeatedly and concurrently: each member is expired under
+        its row lock, and what was written off is never written off again."""
+        at = now or utcnow()
+        if at.tzinfo is None:
+            raise InvalidInput("now", "now needs a time zone")
+        if customer_id is not None:
+            candidates: Sequence[int] = [self._customer(customer_id).id]
+        else:
+            with self.crm.unit_of_work() as uow:
+                candidates = uow.session.scalars(
+                    select(LedgerRow.customer_id)
+                    .where(LedgerRow.points > 0, LedgerRow.expires_at <= at)
+                    .distinct().order_by(LedgerRow.customer_id)
+                ).all()
+        entries: list[ExpiredEntry] = []
+        for chunk in _chunks(candidates, 200):
+            with self.crm.unit_of_work() as uow:
+                for cid in chunk:
+                    if lock_member(uow.session, cid) is not None:
+                        entries.extend(expire_member_in(uow.session, cid, at))
+        return ExpiryResult(now=at, members=len({e.customer_id for e in entries}),
+                            points=sum(e.points for e in entries), entries=entries)
+
+    # referrals -------------------------------------------------------------------------------
+    def refer(self, referrer_id: int, referred_id: int, project: str, *,
+              actor: Actor | None = None) -> Referral:
+        """A member refers a customer for a project (老带新). The referrer is rewarded
+        once, when the referred customer first signs a contract there."""
+        code = _clean(project, "project", 64)
+        assert code is not None
+        if code not in {p.code for p in self.crm.projects.list()}:
+            raise NotFound(f"no project {code!r}")
+        referrer = self._customer(referrer_id)
+        referred = self._customer(referred_id)
+        if referrer.id == referred.id:
+            raise Refused(f"customer {referrer.id} cannot refer themselves")
+        stage = next((p.stage for p in referred.projects if p.project == code), None)
+        if stage == "owner":
+            raise Refused(f"customer {referred.id} already owns at {code}")
+        if stage == "buyer":
+            raise Refused(f"customer {referred.id} already signed a contract at {code}")
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            member = self._member(session, referrer.id)
+            if member.status != "active":
+                raise Refused(f"member {member.number} (customer {referrer.id}) has left "
+                              "the club and cannot refer")
+            row = ReferralRow(referrer_id=referrer.id, referred_id=referred.id, project=code,
+                              status="pending", created_at=utcnow(),
+                              actor_staff=actor.staff_id if actor else None)
+            try:
+                with session.begin_nested():
+                    session.add(row)
+                    session.flush()
+            except IntegrityError:
+                earlier = session.scalars(
+                    select(ReferralRow).where(ReferralRow.referred_id == referred.id,
+                                              ReferralRow.project == code,
+                                              ReferralRow.status != "superseded")
+                ).first()
+                by = f" by customer {earlier.referrer_id}" if earlier is not None else ""
+                raise Refused(
+                    f"customer {referred.id} was already referred for {code}{by}"
+                ) from None
+            return referral_model(session, row)
+
+    def referrals(self, *, project: str | None = None) -> list[Referral]:
+        with self.crm.unit_of_work() as uow:
+            query = select(ReferralRow).order_by(ReferralRow.id)
+            if project is not None:
+                query = query.where(ReferralRow.project == project)
+            return [referral_model(uow.session, r) for r in uow.session.scalars(query).all()]
+
+    # tiers and reports ----------------------------------------------------------------------
+    def tiers(self) -> list[TierInfo]:
+        with self.crm.unit_of_work() as uow:
+            counts = _members_by_tier(uow.session)
+        return [TierInfo(name=t.name, min_points=t.min_points, min_contracts=t.min_contracts,
+                         members=counts.get(t.name, 0)) for t in self.settings.tiers]
+
+    def report(self, *, project: str | None = None) -> Report:
+        """Members by tier, points issued/redeemed/expired, and referrals made,
+        converted and the conversion rate per member and per project (``project``
+        narrows the referral figures)."""
+        code = _clean(project, "project", 64, required=False)
+        with self.crm.unit_of_work() as uow:
+            session = uow.session
+            by_tier = _members_by_tier(session)
+            left = session.scalar(
+                select(func.count()).select_from(MemberRow).where(MemberRow.status == "left")
+            ) or 0
+            sums = select(
+                func.coalesce(func.sum(case(
+                    ((LedgerRow.points > 0) & LedgerRow.duplicate_of.is_(None), LedgerRow.points),
+                    else_=0)), 0),
+                func.coalesce(func.sum(case((LedgerRow.kind == "redeem", -LedgerRow.points),
+                                            else_=0)), 0),
+                func.coalesce(func.sum(case((LedgerRow.kind == "expire", -LedgerRow.points),
+                                            else_=0)), 0),
+                func.coalesce(func.sum(case(
+                    ((LedgerRow.kind == "adjust") & (LedgerRow.points < 0), -LedgerRow.points),
+                    else_=0)), 0),
+                func.coalesce(func.sum(LedgerRow.points), 0),
+            )
+            issued, redeemed, expired, deducted, outstanding = session.execute(sums).one()
+            query = (
+                select(ReferralRow.referrer_id, ReferralRow.project, ReferralRow.status,
+                       func.count())
+                .where(ReferralRow.status != "superseded")
+                .group_by(ReferralRow.referrer_id, ReferralRow.project, ReferralRow.status)
+            )
+            if code is not None:
+                query = query.where(ReferralRow.project == code)
+            counts = [(int(r), str(p), str(s), int(n)) for r, p, s, n in session.execute(query)]
+            referrer_ids = sorted({r for r, _, _, _ in counts})
+            numbers: dict[int, str | None] = {
+                int(cid): number for cid, number in session.execute(
+                    select(MemberRow.customer_id, MemberRow.number)
+                    .where(MemberRow.customer_id.in_(referrer_ids))
+                )
+            }
+        names = {c.id: c.name for c in self.crm.customers.get_many(referrer_ids)}
+        per_member: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        per_project: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for referrer, proj, status, n in counts:
+            for bucket in (per_member[referrer], per_project[proj]):
+                bucket[0] += n
+                bucket[1] += n if status == "converted" else 0
+        made = sum(v[0] for v in per_project.values())
+        converted = sum(v[1] for v in per_project.values())
+        return Report(
+            project=code,
+            members=sum(by_tier.values()),
+            left=int(left),
+            members_by_tier={t.name: by_tier.get(t.name, 0) for t in self.settings.tiers}
+            | {k: v for k, v in by_tier.items() if k not in {t.name for t in
+                                                             self.settings.tiers}},
+            points=PointsTotals(issued=int(issued), redeemed=int(redeemed), expired=int(expired),
+                                deducted=int(deducted), outstanding=int(outstanding)),
+            referrals=ReferralStats(made=made, converted=converted,
+                                    conversion_rate=_rate(converted, made)),
+            referrals_by_member=[
+                MemberReferralStats(customer_id=cid, number=numbers.get(cid),
+                                    name=names.get(cid), made=m, converted=c,
+                                    conversion_rate=_rate(c, m))
+                for cid, (m, c) in sorted(per_member.items(),
+                                          key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
+            ],
+            referrals_by_project=[
+                ProjectReferralStats(project=p, made=m, converted=c, conversion_rate=_rate(c, m))
+                for p, (m, c) in sorted(per_project.items())
+            ],
+        )
+
+
+def _rate(converted: int, made: int) -> float | None:
+    return round(converted / made, 4) if made else None
+
+
+def _members_by_tier(session: Session) -> dict[str, int]:
+    return {
+        str(tier): int(n)
+        for tier, n in session.execute(
+            select(MemberRow.tier, func.count())
+            .where(MemberRow.status == "active").group_by(MemberRow.tier)
+        )
+    }
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _tier_change(row: TierChangeRow) -> TierChange:
+    return TierChange(customer_id=row.customer_id, old_tier=row.old_tier, new_tier=row.new_tier,
+                      reason=row.reason, lifetime_points=row.lifetime_points,
+                      contracts=row.contracts, at=row.at)
+
+
+def _member_event(row: MemberEventRow) -> MemberEvent:
+    return MemberEvent(customer_id=row.customer_id, number=row.number, action=row.action,
+                       note=row.note, actor_staff=row.actor_staff, at=row.at)
+
+
+def service(crm: CRM) -> Membership:
+    """The membership service of ``crm``."""
+    return Membership(crm)
