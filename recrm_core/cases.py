@@ -331,7 +331,7 @@ class CaseService:
     def get(self, case_id: int, *, now: dt.datetime | None = None) -> Case:
         """One case with its history (oldest first); ``overdue`` as of ``now``."""
         at = _aware(now, "now")
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             row = uow.session.get(CaseRow, case_id)
             if row is None:
                 raise NotFound(f"no case {case_id}")
@@ -358,7 +358,7 @@ class CaseService:
         ``overdue`` those of them past their SLA due time at ``now``.
         """
         at = _aware(now, "now")
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             session = uow.session
             counts: dict[str, int] = {
                 status: int(n)
@@ -411,7 +411,7 @@ class CaseService:
             query = query.where(CaseRow.department == clean(department))
         if limit is not None and limit < 1:
             raise InvalidInput("limit", "limit must be at least 1")
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             session = uow.session
             if customer_id is not None:
                 query = query.where(CaseRow.customer_id == resolve_id(session, customer_id))

@@ -94,7 +94,7 @@ class ConsentService:
 
     def current(self, customer_id: int) -> list[Consent]:
         """The deciding (newest) record for each channel and purpose."""
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             return self.current_in(uow.session, resolve_id(uow.session, customer_id))
 
     def current_in(self, session: Session, customer_id: int) -> list[Consent]:
@@ -110,7 +110,7 @@ class ConsentService:
 
     def allowed(self, customer_id: int, channel: str, purpose: str = "marketing") -> bool:
         _check(channel, purpose)
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             cid = resolve_id(uow.session, customer_id)
             clause = consent_granted_clause(literal(cid), channel, purpose)
             return bool(uow.session.scalar(select(clause)))

@@ -111,9 +111,12 @@ class CRM:
         """Create every table of the core and of the loaded plugins (idempotent)."""
         Base.metadata.create_all(self.engine)
 
-    def unit_of_work(self, actor: Actor | None = None) -> AbstractContextManager[UnitOfWork]:
-        """A transaction for one operation; hooks fired inside it receive it."""
-        return unit_of_work(self, actor)
+    def unit_of_work(
+        self, actor: Actor | None = None, *, readonly: bool = False
+    ) -> AbstractContextManager[UnitOfWork]:
+        """A transaction for one operation; hooks fired inside it receive it.
+        ``readonly=True`` for reads: on SQLite it takes no write lock."""
+        return unit_of_work(self, actor, readonly=readonly)
 
     def close(self) -> None:
         self.engine.dispose()

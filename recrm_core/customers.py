@@ -4,17 +4,29 @@ reassign and the 360 view."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from . import identity
-from .db import UnitOfWork, utcnow
+from .db import RawSelect, UnitOfWork, read_connection, utcnow
 from .errors import IdentityConflict, InvalidInput, NotFound, Refused
 from .models import (
     Actor,
@@ -28,6 +40,7 @@ from .models import (
     StageChange,
     TimelineEntry,
     first_error,
+    trusted,
 )
 from .projects import ensure_project_id, project_code
 from .resolution import (
@@ -81,82 +94,170 @@ def validate_record(data: CustomerIn | Mapping[str, Any], region: str = "CN") ->
 # -- reading ------------------------------------------------------------------------------
 
 
-def load_customers(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
+# Prebuilt statements: building a select() costs more than running it on an indexed
+# key, and a prebuilt one also reuses its cached compiled form without recomputing
+# the cache key.
+_CT = cast(Table, CustomerRow.__table__)
+_IT = cast(Table, IdentityRow.__table__)
+_LT = cast(Table, CustomerProjectRow.__table__)
+_PT = cast(Table, ProjectRow.__table__)
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+_ONE: BindParameter[int] = bindparam("id")
+#: Customer fields read straight from the customers row, in column order
+_ROW_FIELDS = ("id", "name", "gender", "birth_date", "persona", "budget", "email", "stage",
+               "source_system", "external_id", "merged_into", "created_at", "updated_at")
+_SELECT_ROWS = select(*(_CT.c[name] for name in _ROW_FIELDS)).where(_CT.c.id.in_(_IDS))
+_SELECT_ROW = select(*(_CT.c[name] for name in _ROW_FIELDS)).where(_CT.c.id == _ONE)
+_IDENTITIES_OF = select(_IT.c.customer_id, _IT.c.kind, _IT.c.display).order_by(_IT.c.id)
+_LINKS_OF = (
+    select(_LT.c.customer_id, _PT.c.code, _PT.c.name, _LT.c.stage, _LT.c.owner_staff,
+           _LT.c.source, _LT.c.first_seen_at)
+    .join(_PT, _PT.c.id == _LT.c.project_id)
+    .order_by(_LT.c.id)
+)
+# ``= :id`` for one customer (the common case): an expanding IN is re-rendered on
+# every execution.
+_SELECT_IDENTITIES = (
+    _IDENTITIES_OF.where(_IT.c.customer_id.in_(_IDS)),
+    _IDENTITIES_OF.where(_IT.c.customer_id == _ONE),
+)
+_SELECT_LINKS = (
+    _LINKS_OF.where(_LT.c.customer_id.in_(_IDS)),
+    _LINKS_OF.where(_LT.c.customer_id == _ONE),
+)
+#: the customer row of the holder of one identity key
+_SELECT_BY_KEY = (
+    select(*(_CT.c[name] for name in _ROW_FIELDS))
+    .join(_IT, _IT.c.customer_id == _CT.c.id)
+    .where(_IT.c.kind == bindparam("kind"), _IT.c.value == bindparam("value"))
+)
+_SELECT_MERGED_INTO = select(_CT.c.merged_into).where(_CT.c.id == _ONE)
+# The single-customer statements run on the driver's cursor (see RawSelect).
+_RAW_ROW = RawSelect(_SELECT_ROW)
+_RAW_IDENTITIES = RawSelect(_SELECT_IDENTITIES[1])
+_RAW_LINKS = RawSelect(_SELECT_LINKS[1])
+_RAW_BY_KEY = RawSelect(_SELECT_BY_KEY)
+_RAW_MERGED_INTO = RawSelect(_SELECT_MERGED_INTO)
+_MERGED_INTO = _ROW_FIELDS.index("merged_into")
+
+
+def _connection(session: Session | Connection) -> Connection:
+    """The connection to read on, after flushing a session's pending ORM changes:
+    reads below go through Core, which does not autoflush as ``session.execute``
+    would."""
+    if isinstance(session, Connection):
+        return session
+    session.flush()
+    return session.connection()
+
+
+def load_customers(session: Session | Connection, ids: Iterable[int]) -> dict[int, Customer]:
     """Build API models for ``ids`` with three queries, whatever their number."""
     id_list = list(dict.fromkeys(ids))
     if not id_list:
         return {}
-    rows = session.scalars(select(CustomerRow).where(CustomerRow.id.in_(id_list))).all()
+    conn = _connection(session)
+    if len(id_list) == 1:
+        rows = _RAW_ROW.all(conn, {"id": id_list[0]})
+    else:
+        rows = [tuple(r) for r in conn.execute(_SELECT_ROWS, {"ids": id_list})]
+    return _build(conn, rows, id_list)
+
+
+def _build(
+    conn: Connection, rows: Sequence[tuple[Any, ...]], id_list: list[int]
+) -> dict[int, Customer]:
+    """API models for customers rows (``_ROW_FIELDS``) of ``id_list``.
+
+    The values come from our own columns, which only ever hold what the models
+    validated on the way in, so the models are built without validating again
+    (:func:`~recrm_core.models.trusted`); tests compare this with validated
+    construction.
+    """
+    if len(id_list) == 1:
+        params: dict[str, Any] = {"id": id_list[0]}
+        identities: Iterable[Any] = _RAW_IDENTITIES.all(conn, params)
+        link_rows: Iterable[Any] = _RAW_LINKS.all(conn, params)
+    else:
+        params = {"ids": id_list}
+        identities = conn.execute(_SELECT_IDENTITIES[0], params)
+        link_rows = conn.execute(_SELECT_LINKS[0], params)
     mobiles: dict[int, list[str]] = {}
     cards: dict[int, str] = {}
-    for cid, kind, display in session.execute(
-        select(IdentityRow.customer_id, IdentityRow.kind, IdentityRow.display)
-        .where(IdentityRow.customer_id.in_(id_list))
-        .order_by(IdentityRow.id)
-    ):
+    for cid, kind, display in identities:
         if kind == MOBILE:
             mobiles.setdefault(cid, []).append(display)
         elif kind == ID_CARD:
             cards[cid] = display
     links: dict[int, list[ProjectLink]] = {}
-    for link, code, pname in session.execute(
-        select(CustomerProjectRow, ProjectRow.code, ProjectRow.name)
-        .join(ProjectRow, ProjectRow.id == CustomerProjectRow.project_id)
-        .where(CustomerProjectRow.customer_id.in_(id_list))
-        .order_by(CustomerProjectRow.id)
-    ):
-        links.setdefault(link.customer_id, []).append(
-            ProjectLink(
-                project=code,
-                project_name=pname,
-                stage=link.stage,
-                owner_staff=link.owner_staff,
-                source=link.source,
-                first_seen_at=link.first_seen_at,
-            )
+    for cid, code, pname, stage, owner, source, first_seen in link_rows:
+        links.setdefault(cid, []).append(
+            trusted(ProjectLink, {"project": code, "project_name": pname, "stage": stage,
+                                  "owner_staff": owner, "source": source,
+                                  "first_seen_at": first_seen})
         )
-    return {
-        r.id: Customer(
-            id=r.id,
-            name=r.name,
-            gender=r.gender,
-            birth_date=r.birth_date,
-            persona=r.persona,
-            budget=r.budget,
-            email=r.email,
-            mobiles=mobiles.get(r.id, []),
-            id_card=cards.get(r.id),
-            stage=r.stage,
-            projects=links.get(r.id, []),
-            source_system=r.source_system,
-            external_id=r.external_id,
-            merged_into=r.merged_into,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-        )
-        for r in rows
-    }
+    out: dict[int, Customer] = {}
+    for (cid, name, gender, birth_date, persona, budget, email, stage, source_system,
+         external_id, merged_into, created_at, updated_at) in rows:
+        out[cid] = trusted(Customer, {
+            "id": cid,
+            "name": name,
+            "gender": gender,
+            "birth_date": birth_date,
+            "persona": persona,
+            "budget": budget,
+            "email": email,
+            "mobiles": mobiles.get(cid, []),
+            "id_card": cards.get(cid),
+            "stage": stage,
+            "projects": links.get(cid, []),
+            "source_system": source_system,
+            "external_id": external_id,
+            "merged_into": merged_into,
+            "created_at": created_at,
+            "updated_at": updated_at,
+        })
+    return out
 
 
-def resolve_id(session: Session, customer_id: int) -> int:
+def resolve_id(session: Session | Connection, customer_id: int) -> int:
     """Follow ``merged_into`` to the surviving customer; NotFound if there is none."""
+    conn = _connection(session)
     seen: set[int] = set()
     current = customer_id
     while True:
-        merged_into = session.execute(
-            select(CustomerRow.merged_into).where(CustomerRow.id == current)
-        ).first()
-        if merged_into is None:
+        merged_into = _RAW_MERGED_INTO.all(conn, {"id": current})
+        if not merged_into:
             raise NotFound(f"no customer {customer_id}")
-        if merged_into[0] is None or current in seen:
+        if merged_into[0][0] is None or current in seen:
             return current
         seen.add(current)
-        current = merged_into[0]
+        current = merged_into[0][0]
 
 
-def load_customer(session: Session, customer_id: int) -> Customer:
-    cid = resolve_id(session, customer_id)
-    return load_customers(session, [cid])[cid]
+def load_customer(session: Session | Connection, customer_id: int) -> Customer:
+    """The customer, or the survivor it was merged into; NotFound if there is none."""
+    conn = _connection(session)
+    rows = _RAW_ROW.all(conn, {"id": customer_id})
+    if rows and rows[0][_MERGED_INTO] is None:
+        # Not merged away (the common case): the row just read is the customer's.
+        return _build(conn, rows, [customer_id])[customer_id]
+    cid = resolve_id(conn, customer_id)
+    return load_customers(conn, [cid])[cid]
+
+
+def customer_by_key(session: Session | Connection, key: Key) -> Customer | None:
+    """The customer holding an identity key (the survivor, should the holder have
+    been merged away), or None: three indexed queries."""
+    conn = _connection(session)
+    rows = _RAW_BY_KEY.all(conn, {"kind": key[0], "value": key[1]})
+    if not rows:
+        return None
+    cid = rows[0][0]
+    if rows[0][_MERGED_INTO] is not None:
+        # Merges move identities to the survivor, so this is only a safety net.
+        return load_customer(conn, cid)
+    return _build(conn, rows, [cid])[cid]
 
 
 def owners_of_keys(session: Session, keys: Iterable[Key]) -> dict[Key, int]:
@@ -257,6 +358,46 @@ def recompute_stage(session: Session, customer_id: int) -> str:
     best = max(stages, key=lambda s: STAGE_RANK[s], default="prospect")
     session.execute(update(CustomerRow).where(CustomerRow.id == customer_id).values(stage=best))
     return best
+
+
+_STAGE_OF_RANK = {rank: stage for stage, rank in STAGE_RANK.items()}
+_RAW_LINK_STAGE = RawSelect(
+    select(_LT.c.id, _LT.c.stage).where(
+        _LT.c.customer_id == bindparam("cid"), _LT.c.project_id == bindparam("pid")
+    )
+)
+_MOVE_LINK = (
+    update(_LT).where(_LT.c.id == bindparam("b_id"))
+    .values(stage=bindparam("b_stage"), stage_changed_at=bindparam("b_at"))
+)
+_INSERT_LINK = insert(_LT)
+_RECOMPUTE_STAGE = (
+    update(_CT)
+    .where(_CT.c.id == bindparam("b_cid"))
+    .values(
+        stage=func.coalesce(
+            case(
+                _STAGE_OF_RANK,
+                value=select(func.max(case(STAGE_RANK, value=_LT.c.stage)))
+                .where(_LT.c.customer_id == bindparam("b_cid"))
+                .scalar_subquery(),
+            ),
+            "prospect",
+        ),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+
+
+def _check_stage_change(stage: str, project: str, amount: int | None) -> tuple[str, str]:
+    """The parsed stage and project code of a stage change, or InvalidInput."""
+    try:
+        new_stage = parse_stage(stage)
+    except ValueError as exc:
+        raise InvalidInput("stage", str(exc)) from None
+    if amount is not None and amount < 0:
+        raise InvalidInput("amount", "amount cannot be negative")
+    return new_stage, project_code(project)
 
 
 # -- the service --------------------------------------------------------------------------
@@ -428,11 +569,11 @@ class CustomerService:
     # reading ------------------------------------------------------------------------------
     def get(self, customer_id: int) -> Customer:
         """The customer (the survivor, if ``customer_id`` was merged away)."""
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             return load_customer(uow.session, customer_id)
 
     def get_many(self, customer_ids: Iterable[int]) -> list[Customer]:
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             found = load_customers(uow.session, customer_ids)
             return [found[i] for i in customer_ids if i in found]
 
@@ -445,15 +586,14 @@ class CustomerService:
         if len(given) != 1:
             raise InvalidInput("", "give exactly one of mobile, id_card, email")
         try:
-            with self.crm.unit_of_work() as uow:
-                session = uow.session
-                if mobile is not None:
-                    region = self.crm.config.default_region
-                    key = (MOBILE, identity.normalise_mobile(mobile, region))
-                elif id_card is not None:
-                    key = (ID_CARD, identity.normalise_id_card(id_card))
-                else:
-                    mail = identity.normalise_email(email)
+            if mobile is not None:
+                key = (MOBILE, identity.normalise_mobile(mobile, self.crm.config.default_region))
+            elif id_card is not None:
+                key = (ID_CARD, identity.normalise_id_card(id_card))
+            else:
+                mail = identity.normalise_email(email)
+                with self.crm.unit_of_work(readonly=True) as uow:
+                    session = uow.session
                     ids = session.scalars(
                         select(CustomerRow.id)
                         .where(CustomerRow.email == mail, CustomerRow.merged_into.is_(None))
@@ -461,13 +601,15 @@ class CustomerService:
                     ).all()
                     found = load_customers(session, ids)
                     return [found[i] for i in ids]
-                owner = owners_of_keys(session, [key]).get(key)
-                return [] if owner is None else [load_customer(session, owner)]
         except identity.IdentityError as exc:
             raise InvalidInput(exc.field, exc.reason) from None
+        # No hook fires here, so a bare connection does instead of a unit of work.
+        with read_connection(self.crm) as conn:
+            customer = customer_by_key(conn, key)
+            return [] if customer is None else [customer]
 
     def count(self) -> int:
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             return uow.session.scalar(
                 select(func.count()).select_from(CustomerRow)
                 .where(CustomerRow.merged_into.is_(None))
@@ -475,7 +617,7 @@ class CustomerService:
 
     def duplicates(self, limit: int | None = None) -> list[DuplicatePair]:
         """Groups of active customers sharing an email: suspected duplicates to review."""
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             session = uow.session
             shared = (
                 select(CustomerRow.email)
@@ -499,7 +641,7 @@ class CustomerService:
 
     def view(self, customer_id: int, actor: Actor | None = None) -> CustomerView:
         """The 360 view: profile, projects, timeline (core and plugins), cases, consents."""
-        with self.crm.unit_of_work(actor) as uow:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
             customer = load_customer(session, customer_id)
             interactions = self.crm.interactions.list_in(session, customer.id)
@@ -533,72 +675,93 @@ class CustomerService:
         interaction carrying ``unit`` and ``amount``. Setting the current stage again
         changes nothing and fires nothing.
         """
-        try:
-            new_stage = parse_stage(stage)
-        except ValueError as exc:
-            raise InvalidInput("stage", str(exc)) from None
-        if amount is not None and amount < 0:
-            raise InvalidInput("amount", "amount cannot be negative")
-        code = project_code(project)
+        new_stage, code = _check_stage_change(stage, project, amount)
         with self.crm.unit_of_work(actor) as uow:
-            session = uow.session
-            cid = resolve_id(session, customer_id)
-            now = occurred_at or utcnow()
-            pid = ensure_project_id(session, code)
-            link = session.scalar(
-                select(CustomerProjectRow).where(
-                    CustomerProjectRow.customer_id == cid, CustomerProjectRow.project_id == pid
-                )
+            return self._set_stage(uow, customer_id, new_stage, code, unit, amount, force,
+                                   occurred_at)
+
+    def set_stage_in(
+        self,
+        uow: UnitOfWork,
+        customer_id: int,
+        stage: str,
+        project: str,
+        *,
+        unit: str | None = None,
+        amount: int | None = None,
+        force: bool = False,
+        occurred_at: dt.datetime | None = None,
+    ) -> Customer:
+        """``set_stage`` inside an existing unit of work (its actor acts), for plugins
+        and bulk jobs that move many stages in one transaction."""
+        new_stage, code = _check_stage_change(stage, project, amount)
+        return self._set_stage(uow, customer_id, new_stage, code, unit, amount, force,
+                               occurred_at)
+
+    def _set_stage(
+        self,
+        uow: UnitOfWork,
+        customer_id: int,
+        new_stage: str,
+        code: str,
+        unit: str | None,
+        amount: int | None,
+        force: bool,
+        occurred_at: dt.datetime | None,
+    ) -> Customer:
+        session = uow.session
+        conn = _connection(session)
+        cid = resolve_id(conn, customer_id)
+        now = occurred_at or utcnow()
+        pid = ensure_project_id(session, code)
+        found = _RAW_LINK_STAGE.all(conn, {"cid": cid, "pid": pid})
+        old_stage: str | None = found[0][1] if found else None
+        if old_stage == new_stage:
+            return load_customers(conn, [cid])[cid]
+        if (
+            old_stage is not None
+            and STAGE_RANK[new_stage] < STAGE_RANK[old_stage]
+            and not force
+        ):
+            raise Refused(
+                f"customer {cid} is {old_stage} at {code}; moving back to {new_stage}"
+                " needs --force"
             )
-            old_stage = link.stage if link else None
-            if old_stage == new_stage:
-                return load_customer(session, cid)
-            if (
-                old_stage is not None
-                and STAGE_RANK[new_stage] < STAGE_RANK[old_stage]
-                and not force
-            ):
-                raise Refused(
-                    f"customer {cid} is {old_stage} at {code}; moving back to {new_stage}"
-                    " needs --force"
-                )
-            if link is None:
-                link = CustomerProjectRow(
-                    customer_id=cid, project_id=pid, stage=new_stage,
-                    first_seen_at=now, stage_changed_at=now,
-                    owner_staff=uow.actor.staff_id if uow.actor else None,
-                )
-                session.add(link)
-            else:
-                link.stage = new_stage
-                link.stage_changed_at = now
-            session.flush()
-            recompute_stage(session, cid)
-            session.execute(update(CustomerRow).where(CustomerRow.id == cid)
-                            .values(updated_at=utcnow()))
-            interaction: Interaction | None = None
-            if new_stage in STAGE_INTERACTIONS:
-                data: dict[str, Any] = {"stage": new_stage}
-                if unit:
-                    data["unit"] = unit
-                if amount is not None:
-                    data["amount"] = amount
-                interaction = self.crm.interactions.log_in(
-                    uow, cid, kind=STAGE_INTERACTIONS[new_stage], project=code,
-                    staff=uow.actor.staff_id if uow.actor else None,
-                    occurred_at=now, data=data,
-                    summary=f"{STAGE_INTERACTIONS[new_stage]} at {code}"
-                    + (f", unit {unit}" if unit else ""),
-                )
-            customer = load_customer(session, cid)
-            change = StageChange(
-                customer_id=cid, project=code, old_stage=old_stage,
-                new_stage=new_stage,
-                unit=unit, amount=amount, forced=force,
-                interaction_id=interaction.id if interaction else None,
+        if found:
+            conn.execute(_MOVE_LINK, {"b_id": found[0][0], "b_stage": new_stage, "b_at": now})
+        else:
+            conn.execute(
+                _INSERT_LINK,
+                {"customer_id": cid, "project_id": pid, "stage": new_stage,
+                 "first_seen_at": now, "stage_changed_at": now,
+                 "owner_staff": uow.actor.staff_id if uow.actor else None},
             )
-            self.crm.hooks.stage_changed(uow, customer, change)
-            return customer
+        # One statement: the overall stage recomputed over every link (so forced
+        # backward moves are right too) and the customer marked updated.
+        conn.execute(_RECOMPUTE_STAGE, {"b_cid": cid, "b_updated_at": utcnow()})
+        interaction: Interaction | None = None
+        if new_stage in STAGE_INTERACTIONS:
+            data: dict[str, Any] = {"stage": new_stage}
+            if unit:
+                data["unit"] = unit
+            if amount is not None:
+                data["amount"] = amount
+            interaction = self.crm.interactions.append_in(
+                uow, cid, kind=STAGE_INTERACTIONS[new_stage], project=code, project_id=pid,
+                staff=uow.actor.staff_id if uow.actor else None,
+                occurred_at=now, data=data,
+                summary=f"{STAGE_INTERACTIONS[new_stage]} at {code}"
+                + (f", unit {unit}" if unit else ""),
+            )
+        customer = load_customers(_connection(session), [cid])[cid]
+        change = StageChange(
+            customer_id=cid, project=code, old_stage=old_stage,
+            new_stage=new_stage,
+            unit=unit, amount=amount, forced=force,
+            interaction_id=interaction.id if interaction else None,
+        )
+        self.crm.hooks.stage_changed(uow, customer, change)
+        return customer
 
     # merge / reassign -------------------------------------------------------------------
     def merge(self, survivor_id: int, duplicate_id: int, actor: Actor | None = None) -> Customer:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from .customers import resolve_id
@@ -20,6 +20,8 @@ from .tables import InteractionRow, ProjectRow
 
 if TYPE_CHECKING:
     from .crm import CRM
+
+_INSERT = insert(cast(Table, InteractionRow.__table__))
 
 
 def _to_model(row: InteractionRow, code: str | None) -> Interaction:
@@ -82,26 +84,60 @@ class InteractionService:
         """Append inside an existing unit of work (used by other services and plugins)."""
         code = project_code(project) if project else None
         pid = ensure_project_id(uow.session, code) if code else None
-        row = InteractionRow(
+        return self.append_in(
+            uow, customer_id, kind=kind, channel=channel, project=code, project_id=pid,
+            staff=staff, occurred_at=occurred_at, summary=summary, data=data,
+        )
+
+    def append_in(
+        self,
+        uow: UnitOfWork,
+        customer_id: int,
+        *,
+        kind: str,
+        project: str | None,
+        project_id: int | None,
+        channel: str | None = None,
+        staff: str | None = None,
+        occurred_at: dt.datetime | None = None,
+        summary: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Interaction:
+        """``log_in`` for a caller that already holds the project's code and id."""
+        session = uow.session
+        # Pending ORM changes first, as an ORM flush would have written them.
+        session.flush()
+        values = {
+            "customer_id": customer_id,
+            "kind": kind,
+            "channel": channel,
+            "project_id": project_id,
+            "staff": staff,
+            "occurred_at": occurred_at or utcnow(),
+            "summary": summary,
+            "data": data or {},
+            "created_at": utcnow(),
+        }
+        # A Core insert: an ORM object and its flush cost several times more, and
+        # nothing here needs the row object afterwards.
+        result = session.connection().execute(_INSERT, values)
+        interaction = Interaction(
+            id=result.inserted_primary_key[0],  # type: ignore[index]
             customer_id=customer_id,
             kind=kind,
             channel=channel,
-            project_id=pid,
+            project=project,
             staff=staff,
-            occurred_at=occurred_at or utcnow(),
+            occurred_at=values["occurred_at"],
             summary=summary,
-            data=data or {},
-            created_at=utcnow(),
+            data=values["data"],
         )
-        uow.session.add(row)
-        uow.session.flush()
-        interaction = _to_model(row, code)
         self.crm.hooks.interaction_logged(uow, interaction)
         return interaction
 
     def list(self, customer_id: int, limit: int | None = None) -> builtins.list[Interaction]:
         """The customer's interactions, newest first."""
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             cid = resolve_id(uow.session, customer_id)
             return self.list_in(uow.session, cid, limit)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .db import RawSelect
 from .errors import InvalidInput, NotFound
 from .identity import clean
 from .models import Project
@@ -15,6 +16,11 @@ from .tables import ProjectRow
 
 if TYPE_CHECKING:
     from .crm import CRM
+
+
+_RAW_PROJECT_ID = RawSelect(
+    select(ProjectRow.__table__.c.id).where(ProjectRow.__table__.c.code == bindparam("code"))
+)
 
 
 def project_code(raw: object) -> str:
@@ -28,9 +34,12 @@ def project_code(raw: object) -> str:
 
 def ensure_project_id(session: Session, code: str, name: str | None = None) -> int:
     """The id of project ``code``, creating it if new (safe against a concurrent creator)."""
-    found = session.scalar(select(ProjectRow.id).where(ProjectRow.code == code))
-    if found is not None:
-        return found
+    # Called for every stage change and interaction: a prebuilt statement on the
+    # driver's cursor, after the autoflush the ORM would have done.
+    session.flush()
+    rows = _RAW_PROJECT_ID.all(session.connection(), {"code": code})
+    if rows:
+        return int(rows[0][0])
     try:
         with session.begin_nested():
             row = ProjectRow(code=code, name=name or code)
@@ -66,6 +75,6 @@ class ProjectService:
             return Project(id=row.id, code=row.code, name=row.name)
 
     def list(self) -> list[Project]:
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             rows = uow.session.scalars(select(ProjectRow).order_by(ProjectRow.code))
             return [Project(id=r.id, code=r.code, name=r.name) for r in rows]

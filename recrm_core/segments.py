@@ -723,7 +723,7 @@ class SegmentService:
 
     def count(self, definition: Mapping[str, Any]) -> int:
         condition = self.compile(definition)
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             query = select(func.count()).select_from(CustomerRow).where(condition)
             return uow.session.scalar(query) or 0
 
@@ -754,7 +754,7 @@ class SegmentService:
                 query = query.where(CustomerRow.id > last)
             # One short transaction per batch, closed before the caller sees it,
             # so slow consumers hold no locks or snapshots between batches.
-            with self.crm.unit_of_work() as uow:
+            with self.crm.unit_of_work(readonly=True) as uow:
                 ids = list(uow.session.scalars(query))
                 customers = load_customers(uow.session, ids) if load and ids else {}
             if ids:

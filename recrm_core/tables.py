@@ -78,7 +78,8 @@ class CustomerProjectRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    # No index of its own: UNIQUE(customer_id, project_id) serves lookups by customer.
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     stage: Mapped[str] = mapped_column(String(12), default="prospect")
     owner_staff: Mapped[str | None] = mapped_column(String(64))
