@@ -5,6 +5,7 @@ Everything public is re-exported here; other modules are implementation detail.
 
 from __future__ import annotations
 
+from .consent import consent_granted_clause, consent_withdrawn_clause
 from .crm import CRM
 from .csvsource import ImportFileError, ImportReadError, UnknownColumns
 from .customers import AddResult
@@ -50,6 +51,7 @@ from .models import (
     StageChange,
     TimelineEntry,
 )
+from .projects import project_code
 from .segments import OPS, SegmentField
 from .values import PERSONAS, STAGES
 
@@ -101,12 +103,15 @@ __all__ = [
     "UnitOfWork",
     "UnknownColumns",
     "__version__",
+    "consent_granted_clause",
+    "consent_withdrawn_clause",
     "hookimpl",
     "hookspec",
     "mask_mobile",
     "normalise_email",
     "normalise_id_card",
     "normalise_mobile",
+    "project_code",
     "run_demo",
     "utcnow",
 ]

@@ -328,10 +328,12 @@ class CaseService:
             return self._reloaded(session, row, now)
 
     # -- reading --------------------------------------------------------------------------
-    def get(self, case_id: int, *, now: dt.datetime | None = None) -> Case:
+    def get(
+        self, case_id: int, *, now: dt.datetime | None = None, actor: Actor | None = None
+    ) -> Case:
         """One case with its history (oldest first); ``overdue`` as of ``now``."""
         at = _aware(now, "now")
-        with self.crm.unit_of_work(readonly=True) as uow:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             row = uow.session.get(CaseRow, case_id)
             if row is None:
                 raise NotFound(f"no case {case_id}")
@@ -388,6 +390,7 @@ class CaseService:
         department: str | None = None,
         limit: int | None = None,
         now: dt.datetime | None = None,
+        actor: Actor | None = None,
     ) -> builtins.list[Case]:
         """Cases matching every given filter, most urgent (earliest due) first,
         without history (``get`` has it). ``overdue`` keeps active cases whose SLA
@@ -411,7 +414,7 @@ class CaseService:
             query = query.where(CaseRow.department == clean(department))
         if limit is not None and limit < 1:
             raise InvalidInput("limit", "limit must be at least 1")
-        with self.crm.unit_of_work(readonly=True) as uow:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
             if customer_id is not None:
                 query = query.where(CaseRow.customer_id == resolve_id(session, customer_id))

@@ -28,13 +28,15 @@ def _check(channel: str, purpose: str) -> None:
         raise InvalidInput("purpose", f"purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
 
 
-def consent_granted_clause(
-    customer_id: ColumnElement[int] | QueryableAttribute[int], channel: str, purpose: str
+def consent_state_clause(
+    customer_id: ColumnElement[int] | QueryableAttribute[int],
+    channel: str,
+    purpose: str,
+    granted: bool,
 ) -> ColumnElement[bool]:
-    """SQL: the newest record for (customer, channel, purpose) exists and grants.
-
-    For segments and campaigns: only opted-in customers, decided in the database.
-    """
+    """SQL: the newest record for (customer, channel, purpose) exists and its
+    ``granted`` equals ``granted``. Neither clause holds for a customer without any
+    record, so callers can tell "withdrew" from "never asked"."""
     _check(channel, purpose)
     newer = aliased(ConsentRow)
     latest = aliased(ConsentRow)
@@ -49,9 +51,26 @@ def consent_granted_clause(
         latest.customer_id == customer_id,
         latest.channel == channel,
         latest.purpose == purpose,
-        latest.granted.is_(True),
+        latest.granted.is_(granted),
         no_newer,
     )
+
+
+def consent_granted_clause(
+    customer_id: ColumnElement[int] | QueryableAttribute[int], channel: str, purpose: str
+) -> ColumnElement[bool]:
+    """SQL: the newest record for (customer, channel, purpose) exists and grants.
+
+    For segments and campaigns: only opted-in customers, decided in the database.
+    """
+    return consent_state_clause(customer_id, channel, purpose, True)
+
+
+def consent_withdrawn_clause(
+    customer_id: ColumnElement[int] | QueryableAttribute[int], channel: str, purpose: str
+) -> ColumnElement[bool]:
+    """SQL: the newest record for (customer, channel, purpose) is a withdrawal."""
+    return consent_state_clause(customer_id, channel, purpose, False)
 
 
 class ConsentService:
@@ -92,9 +111,9 @@ class ConsentService:
                  source: str | None = None, actor: Actor | None = None) -> Consent:
         return self.record(customer_id, channel, purpose, False, source, actor)
 
-    def current(self, customer_id: int) -> list[Consent]:
+    def current(self, customer_id: int, actor: Actor | None = None) -> list[Consent]:
         """The deciding (newest) record for each channel and purpose."""
-        with self.crm.unit_of_work(readonly=True) as uow:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             return self.current_in(uow.session, resolve_id(uow.session, customer_id))
 
     def current_in(self, session: Session, customer_id: int) -> list[Consent]:

@@ -361,10 +361,12 @@ def recompute_stage(session: Session, customer_id: int) -> str:
 
 
 _STAGE_OF_RANK = {rank: stage for stage, rank in STAGE_RANK.items()}
+# FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers): two
+# simultaneous moves of one link must not both record a contract.
 _RAW_LINK_STAGE = RawSelect(
-    select(_LT.c.id, _LT.c.stage).where(
-        _LT.c.customer_id == bindparam("cid"), _LT.c.project_id == bindparam("pid")
-    )
+    select(_LT.c.id, _LT.c.stage)
+    .where(_LT.c.customer_id == bindparam("cid"), _LT.c.project_id == bindparam("pid"))
+    .with_for_update()
 )
 _MOVE_LINK = (
     update(_LT).where(_LT.c.id == bindparam("b_id"))
@@ -567,19 +569,30 @@ class CustomerService:
             return customer
 
     # reading ------------------------------------------------------------------------------
-    def get(self, customer_id: int) -> Customer:
+    def get(self, customer_id: int, actor: Actor | None = None) -> Customer:
         """The customer (the survivor, if ``customer_id`` was merged away)."""
-        with self.crm.unit_of_work(readonly=True) as uow:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             return load_customer(uow.session, customer_id)
 
-    def get_many(self, customer_ids: Iterable[int]) -> list[Customer]:
-        with self.crm.unit_of_work(readonly=True) as uow:
+    def get_in(self, uow: UnitOfWork, customer_id: int) -> Customer:
+        """``get`` inside an existing unit of work (for hooks and plugin services)."""
+        return load_customer(_connection(uow.session), customer_id)
+
+    def resolve_in(self, uow: UnitOfWork, customer_id: int) -> int:
+        """The surviving customer's id inside a unit of work; NotFound if none."""
+        return resolve_id(_connection(uow.session), customer_id)
+
+    def get_many(
+        self, customer_ids: Iterable[int], actor: Actor | None = None
+    ) -> list[Customer]:
+        customer_ids = list(customer_ids)
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             found = load_customers(uow.session, customer_ids)
             return [found[i] for i in customer_ids if i in found]
 
     def find(
         self, *, mobile: str | None = None, id_card: str | None = None,
-        email: str | None = None,
+        email: str | None = None, actor: Actor | None = None,
     ) -> list[Customer]:
         """Customers matching a mobile, ID card or email (normalised first)."""
         given = [v for v in (mobile, id_card, email) if v is not None]
@@ -592,7 +605,7 @@ class CustomerService:
                 key = (ID_CARD, identity.normalise_id_card(id_card))
             else:
                 mail = identity.normalise_email(email)
-                with self.crm.unit_of_work(readonly=True) as uow:
+                with self.crm.unit_of_work(actor, readonly=True) as uow:
                     session = uow.session
                     ids = session.scalars(
                         select(CustomerRow.id)
@@ -603,21 +616,24 @@ class CustomerService:
                     return [found[i] for i in ids]
         except identity.IdentityError as exc:
             raise InvalidInput(exc.field, exc.reason) from None
-        # No hook fires here, so a bare connection does instead of a unit of work.
+        # No hook fires and nothing is written, so a bare connection does instead of a
+        # unit of work (the actor will matter once masking arrives).
         with read_connection(self.crm) as conn:
             customer = customer_by_key(conn, key)
             return [] if customer is None else [customer]
 
-    def count(self) -> int:
-        with self.crm.unit_of_work(readonly=True) as uow:
+    def count(self, actor: Actor | None = None) -> int:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             return uow.session.scalar(
                 select(func.count()).select_from(CustomerRow)
                 .where(CustomerRow.merged_into.is_(None))
             ) or 0
 
-    def duplicates(self, limit: int | None = None) -> list[DuplicatePair]:
+    def duplicates(
+        self, limit: int | None = None, actor: Actor | None = None
+    ) -> list[DuplicatePair]:
         """Groups of active customers sharing an email: suspected duplicates to review."""
-        with self.crm.unit_of_work(readonly=True) as uow:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
             shared = (
                 select(CustomerRow.email)
@@ -676,9 +692,17 @@ class CustomerService:
         changes nothing and fires nothing.
         """
         new_stage, code = _check_stage_change(stage, project, amount)
-        with self.crm.unit_of_work(actor) as uow:
-            return self._set_stage(uow, customer_id, new_stage, code, unit, amount, force,
-                                   occurred_at)
+        for attempt in range(_RETRIES):
+            try:
+                with self.crm.unit_of_work(actor) as uow:
+                    return self._set_stage(uow, customer_id, new_stage, code, unit, amount,
+                                           force, occurred_at)
+            except IntegrityError:
+                # A concurrent first move created the link; the UNIQUE constraint
+                # refused ours, so decide again against what it wrote.
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def set_stage_in(
         self,
@@ -759,6 +783,7 @@ class CustomerService:
             new_stage=new_stage,
             unit=unit, amount=amount, forced=force,
             interaction_id=interaction.id if interaction else None,
+            occurred_at=now,
         )
         self.crm.hooks.stage_changed(uow, customer, change)
         return customer

@@ -135,9 +135,11 @@ class InteractionService:
         self.crm.hooks.interaction_logged(uow, interaction)
         return interaction
 
-    def list(self, customer_id: int, limit: int | None = None) -> builtins.list[Interaction]:
+    def list(
+        self, customer_id: int, limit: int | None = None, actor: Actor | None = None
+    ) -> builtins.list[Interaction]:
         """The customer's interactions, newest first."""
-        with self.crm.unit_of_work(readonly=True) as uow:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             cid = resolve_id(uow.session, customer_id)
             return self.list_in(uow.session, cid, limit)
 

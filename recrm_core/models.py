@@ -282,6 +282,8 @@ class StageChange(BaseModel):
     amount: int | None = None
     forced: bool = False
     interaction_id: int | None = None
+    #: when the change happened (the contract date, the handover date, ...)
+    occurred_at: dt.datetime | None = None
 
 
 class Consent(BaseModel):

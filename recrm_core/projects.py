@@ -74,6 +74,15 @@ class ProjectService:
                 row.name = name
             return Project(id=row.id, code=row.code, name=row.name)
 
+    def get(self, code: str) -> Project:
+        """Project ``code`` (trimmed, NFKC); NotFound if there is none."""
+        code = project_code(code)
+        with self.crm.unit_of_work(readonly=True) as uow:
+            row = uow.session.scalar(select(ProjectRow).where(ProjectRow.code == code))
+            if row is None:
+                raise NotFound(f"no project {code!r}")
+            return Project(id=row.id, code=row.code, name=row.name)
+
     def list(self) -> list[Project]:
         with self.crm.unit_of_work(readonly=True) as uow:
             rows = uow.session.scalars(select(ProjectRow).order_by(ProjectRow.code))
