@@ -48,7 +48,6 @@ from .csvsource import (
 from .customers import load_customers
 from .db import UnitOfWork, utcnow
 from .errors import PluginError, RecrmError
-from .identity import clean
 from .models import (
     Actor,
     Customer,
@@ -89,13 +88,6 @@ _IDENTITIES = cast(Table, IdentityRow.__table__)
 _LINKS = cast(Table, CustomerProjectRow.__table__)
 _PROJECTS = cast(Table, ProjectRow.__table__)
 _STATE_FIELDS = (*FILLABLE_FIELDS, "source_system", "external_id")
-#: error order of CustomerIn (``mobiles`` reported as ``mobile``), to place the
-#: project-code check the model cannot express among the model's own errors
-_FIELD_ORDER = {
-    ("mobile" if name == "mobiles" else name): i
-    for i, name in enumerate(CustomerIn.model_fields)
-}
-
 RejectSink = Callable[[RejectedRow], None]
 
 
@@ -552,47 +544,16 @@ class ImportService:
 # -- validation -----------------------------------------------------------------------------
 
 
-def _limit(column: Any) -> int:
-    return int(column.type.length)
-
-
-#: text fields whose column is narrower than the model's 100 characters, in field order
-_COLUMN_LIMITS = (
-    ("source", _limit(_LINKS.c.source)),
-    ("project", _limit(_PROJECTS.c.code)),
-    ("owner_staff", _limit(_LINKS.c.owner_staff)),
-    ("source_system", _limit(_CUSTOMERS.c.source_system)),
-)
-
-
 def validate_row(
     row: int, data: Mapping[str, Any], region: str = "CN"
 ) -> CustomerIn | RejectedRow:
     """A valid record, or the row's first failing field (in CustomerIn's field order).
     ``region`` is the default region for mobiles without a country prefix."""
-    for name, value in data.items():
-        # PostgreSQL refuses NUL in text; refuse the row rather than fail the batch.
-        if isinstance(value, str) and "\x00" in value:
-            field = "mobile" if name == "mobiles" else name
-            return RejectedRow(row=row, field=field, reason="contains a NUL character")
     try:
-        record: CustomerIn | None = CustomerIn.model_validate(data, context={"region": region})
-        failed: tuple[str, str] | None = None
+        return CustomerIn.model_validate(data, context={"region": region})
     except ValidationError as exc:
-        record, failed = None, first_error(exc)
-    for name, limit in _COLUMN_LIMITS:
-        value = data.get(name)
-        if value is None or len(clean(value)) <= limit:
-            continue
-        # The model allows longer text than these columns hold; report it where the
-        # model would have, before any later field's error.
-        if failed is None or _FIELD_ORDER[name] < _FIELD_ORDER.get(failed[0], len(_FIELD_ORDER)):
-            failed = (name, f"longer than {limit} characters")
-        break
-    if failed is not None:
-        return RejectedRow(row=row, field=failed[0], reason=failed[1])
-    assert record is not None
-    return record
+        field, reason = first_error(exc)
+        return RejectedRow(row=row, field=field, reason=reason)
 
 
 # -- batched reads --------------------------------------------------------------------------

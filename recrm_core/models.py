@@ -116,6 +116,8 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
 # Reusable validated types: the API, the CLI and the import accept the same spellings.
 Text = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 100))]
 LongText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 128))]
+#: for the 64-character columns (codes, sources, staff ids)
+ShortText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 64))]
 Mobiles = Annotated[list[str], BeforeValidator(_mobile_list)]
 IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]
 Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
@@ -141,13 +143,13 @@ class CustomerIn(_Model):
     email: Email = None
     gender: GenderIn = None
     birth_date: BirthDate = None
-    source: Text = None
-    project: Text = None
+    source: ShortText = None
+    project: ShortText = None
     persona: PersonaIn = None
     budget: Budget = None
-    owner_staff: Text = None
+    owner_staff: ShortText = None
     external_id: LongText = None
-    source_system: Text = None
+    source_system: ShortText = None
 
     @model_validator(mode="before")
     @classmethod
@@ -295,7 +297,7 @@ class Consent(BaseModel):
     recorded_at: dt.datetime
 
 
-StaffText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 64))]
+StaffText = ShortText
 
 
 class CaseIn(_Model):

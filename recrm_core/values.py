@@ -143,4 +143,7 @@ def optional_text(raw: object, limit: int) -> str | None:
         return None
     if len(text) > limit:
         raise ValueError(f"longer than {limit} characters")
+    if "\x00" in text:
+        # PostgreSQL cannot store NUL in text; refuse it here, not in the database.
+        raise ValueError("contains a NUL character")
     return text
