@@ -159,8 +159,8 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
     :param uow: the operation's unit of work.
     :param customer: the customer after the change (``customer.stage`` is the
         furthest stage over all projects).
-    :param change: project code, old and new stage, unit, amount (CNY) and whether
-        the change was forced.
+    :param change: project code, old and new stage, unit, amount (CNY), whether
+        the change was forced, and when it happened (``occurred_at``).
     """
 
 
