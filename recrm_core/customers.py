@@ -4,9 +4,9 @@ reassign and the 360 view."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import ValidationError
 from sqlalchemy import (
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 #: the interaction a stage change records (认购 / 签约 / 交房)
 STAGE_INTERACTIONS = {"subscriber": "subscription", "buyer": "contract", "owner": "handover"}
 _RETRIES = 3
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -416,13 +417,17 @@ class CustomerService:
         """Add one record with identity resolution: create, or merge into the one
         customer its mobile/ID card match. Raises InvalidInput or IdentityConflict."""
         record = validate_record(data, self.crm.config.default_region)
+        return self._retrying(actor, lambda uow: self._add(uow, record))
+
+    def _retrying(self, actor: Actor | None, work: Callable[[UnitOfWork], _T]) -> _T:
+        """Run ``work`` in a unit of work, again from scratch when a UNIQUE constraint
+        refuses it: another writer took a key (or created a link) between our read
+        and our write, so the decision must be made again against what it wrote."""
         for attempt in range(_RETRIES):
             try:
                 with self.crm.unit_of_work(actor) as uow:
-                    return self._add(uow, record)
+                    return work(uow)
             except IntegrityError:
-                # Another writer took one of the keys between our read and write;
-                # the UNIQUE constraint caught it, so resolve again from scratch.
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
@@ -692,17 +697,11 @@ class CustomerService:
         changes nothing and fires nothing.
         """
         new_stage, code = _check_stage_change(stage, project, amount)
-        for attempt in range(_RETRIES):
-            try:
-                with self.crm.unit_of_work(actor) as uow:
-                    return self._set_stage(uow, customer_id, new_stage, code, unit, amount,
-                                           force, occurred_at)
-            except IntegrityError:
-                # A concurrent first move created the link; the UNIQUE constraint
-                # refused ours, so decide again against what it wrote.
-                if attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        return self._retrying(
+            actor,
+            lambda uow: self._set_stage(uow, customer_id, new_stage, code, unit, amount,
+                                        force, occurred_at),
+        )
 
     def set_stage_in(
         self,
