@@ -37,8 +37,7 @@ from recrm_core import (
     hookimpl,
     utcnow,
 )
-from recrm_core.cli import pass_crm
-from recrm_core.cli.output import emit_json, local_time, table
+from recrm_core.cli import emit_json, local_time, pass_crm, table
 
 #: the plugin's name: its settings section, table prefix and segment-field prefix
 name = "hotlead"

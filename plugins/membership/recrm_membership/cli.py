@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from recrm_core import CRM, Actor, InvalidInput
-from recrm_core.cli import pass_crm
-from recrm_core.cli.output import emit_json, info, local_time, table
+from recrm_core.cli import emit_json, info, local_time, pass_crm, table
 
 from .models import LedgerEntry, Member, Referral
 from .service import Membership

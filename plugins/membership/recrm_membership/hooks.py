@@ -44,7 +44,8 @@ def recrm_register_settings(register: Any) -> None:
 @hookimpl
 def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
     # Remember it: a handover that makes a customer an owner is logged before the
-    # stage hook enrols them, which then awards it (see recrm_stage_changed).
+    # stage hook enrols them, which then awards it (see recrm_stage_changed); the
+    # stage change names the interaction by id only.
     uow.state.setdefault(SEEN_INTERACTIONS, {})[interaction.id] = interaction
     points = settings(uow.crm).earn.get(interaction.kind)
     if not points:
@@ -60,7 +61,9 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
     session, conf = uow.session, settings(uow.crm)
     seen: dict[int, Interaction] = uow.state.get(SEEN_INTERACTIONS, {})
     interaction = seen.get(change.interaction_id) if change.interaction_id else None
-    at = interaction.occurred_at if interaction is not None else utcnow()
+    # The core always says when the change happened (a back-dated contract at its
+    # date); a StageChange built by hand may not.
+    at = change.occurred_at or utcnow()
     member = lock_member(session, customer.id)
     if member is None:
         if change.new_stage == "owner" and conf.auto_enrol:

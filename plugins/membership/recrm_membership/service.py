@@ -39,6 +39,7 @@ from recrm_core import (
     NotFound,
     Refused,
     UnitOfWork,
+    project_code,
     utcnow,
 )
 
@@ -73,7 +74,8 @@ STAGE_KINDS = ("subscription", "contract", "handover")
 SPENDING = ("redeem", "expire", "reversal")
 #: award kinds the club keys itself (referral rewards, redemptions by order number)
 RESERVED_KINDS = ("referral", "redeem")
-#: where hooks of one operation leave the interactions they saw (``uow.state``)
+#: where the interaction hook leaves the interactions of one operation
+#: (``uow.state``), for the stage hook that enrols an owner and awards the handover
 SEEN_INTERACTIONS = "membership.interactions"
 
 
@@ -102,6 +104,13 @@ def _clean(value: object, field: str, limit: int, *, required: bool = True) -> s
     if len(text) > limit:
         raise InvalidInput(field, f"{field} is longer than {limit} characters")
     return text
+
+
+def _optional_project(raw: object) -> str | None:
+    """A project code as the core writes it (trimmed, NFKC), or None for blank."""
+    if raw is None or not str(raw).strip():
+        return None
+    return project_code(raw)
 
 
 def _positive(points: object, field: str = "points") -> int:
@@ -589,10 +598,14 @@ class Membership:
     def settings(self) -> MembershipSettings:
         return settings(self.crm)
 
-    # reading customers happens before our transaction: on SQLite a second
-    # transaction would wait for the write lock ours holds.
-    def _customer(self, customer_id: int) -> Customer:
-        return self.crm.customers.get(customer_id)
+    # Customers are read inside our unit of work (``get_in``/``resolve_in``), so a
+    # check on the customer and the write it allows see the same transaction.
+    def _customer(self, uow: UnitOfWork, customer_id: int) -> Customer:
+        return self.crm.customers.get_in(uow, customer_id)
+
+    def _customer_id(self, uow: UnitOfWork, customer_id: int) -> int:
+        """The surviving customer's id (a merged-away id follows the merge)."""
+        return self.crm.customers.resolve_in(uow, customer_id)
 
     @staticmethod
     def _member(session: Session, customer_id: int, *, active: bool = False) -> MemberRow:
@@ -608,8 +621,8 @@ class Membership:
                note: str | None = None) -> Member:
         """Enrol a customer (anyone may join), or re-join one who left: same number,
         history and points kept."""
-        customer = self._customer(customer_id)
         with self.crm.unit_of_work(actor) as uow:
+            customer = self._customer(uow, customer_id)
             member, changed = enrol_in(uow, customer, note=note)
             if not changed:
                 raise Refused(f"customer {customer.id} is already a member ({member.number})")
@@ -619,9 +632,9 @@ class Membership:
               actor: Actor | None = None) -> Member:
         """End a membership. Number, ledger and history stay; points can neither be
         earned nor redeemed until the member re-joins."""
-        customer = self._customer(customer_id)
         with self.crm.unit_of_work(actor) as uow:
-            member = self._member(uow.session, customer.id, active=True)
+            cid = self._customer_id(uow, customer_id)
+            member = self._member(uow.session, cid, active=True)
             now = utcnow()
             member.status, member.left_at = "left", now
             _event(uow.session, member, "leave", reason, actor, now)
@@ -629,17 +642,16 @@ class Membership:
             return member_model(uow.session, member)
 
     def get(self, customer_id: int) -> Member:
-        customer = self._customer(customer_id)
         with self.crm.unit_of_work() as uow:
-            return member_model(uow.session, self._member(uow.session, customer.id))
+            cid = self._customer_id(uow, customer_id)
+            return member_model(uow.session, self._member(uow.session, cid))
 
     def show(self, customer_id: int, *, now: dt.datetime | None = None) -> MemberView:
         """The membership with its balance, ledger, tier changes, events and referrals."""
-        customer = self._customer(customer_id)
         with self.crm.unit_of_work() as uow:
             session = uow.session
-            member = self._member(session, customer.id)
-            cid = customer.id
+            cid = self._customer_id(uow, customer_id)
+            member = self._member(session, cid)
             ledger = session.scalars(
                 select(LedgerRow).where(LedgerRow.customer_id == cid)
                 .order_by(LedgerRow.recorded_at, LedgerRow.id)
@@ -672,9 +684,8 @@ class Membership:
 
     # points --------------------------------------------------------------------------------
     def balance(self, customer_id: int, *, now: dt.datetime | None = None) -> Balance:
-        customer = self._customer(customer_id)
         with self.crm.unit_of_work() as uow:
-            member = self._member(uow.session, customer.id)
+            member = self._member(uow.session, self._customer_id(uow, customer_id))
             return balance_in(uow.session, member, now or utcnow())
 
     def ledger(self, customer_id: int) -> list[LedgerEntry]:
@@ -710,18 +721,18 @@ class Membership:
         points = _positive(points)
         if occurred_at is not None and occurred_at.tzinfo is None:
             raise InvalidInput("occurred_at", "occurred_at needs a time zone")
-        customer = self._customer(customer_id)
         with self.crm.unit_of_work(actor) as uow:
-            member = self._member(uow.session, customer.id, active=True)
+            cid = self._customer_id(uow, customer_id)
+            member = self._member(uow.session, cid, active=True)
             new_id, row = credit_in(
-                uow, member, entry_kind="earn", event_kind=kind_text, subject=customer.id,
+                uow, member, entry_kind="earn", event_kind=kind_text, subject=cid,
                 ref=ref_text, points=points, occurred_at=occurred_at or utcnow(),
-                project=_clean(project, "project", 64, required=False),
+                project=_optional_project(project),
                 reason=_clean(reason, "reason", 200, required=False) or kind_text,
             )
             return Award(awarded=new_id is not None,
                          entry=entry_model(row) if row is not None else None,
-                         balance=points_of(uow.session, customer.id))
+                         balance=points_of(uow.session, cid))
 
     def redeem(
         self,
@@ -737,26 +748,26 @@ class Membership:
         is refused. With ``ref`` (an order number) a retried redemption deducts once."""
         points = _positive(points)
         ref_text = _clean(ref, "ref", 128, required=False)
-        customer = self._customer(customer_id)
         at = now or utcnow()
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
-            member = self._member(session, customer.id, active=True)
+            cid = self._customer_id(uow, customer_id)
+            member = self._member(session, cid, active=True)
             if ref_text is not None:
-                earlier = keyed_entry(session, "redeem", customer.id, ref_text)
+                earlier = keyed_entry(session, "redeem", cid, ref_text)
                 if earlier is not None:
                     return Redemption(entry=entry_model(earlier), redeemed=False,
-                                      balance=points_of(session, customer.id))
-            expired = expire_member_in(session, customer.id, at)
-            balance = points_of(session, customer.id)
+                                      balance=points_of(session, cid))
+            expired = expire_member_in(session, cid, at)
+            balance = points_of(session, cid)
             if points > balance:
                 raise Refused(
                     f"member {member.number} has {balance} points; cannot redeem {points}"
                 )
             new_id = insert_entry(
-                session, customer_id=customer.id, kind="redeem", points=-points,
+                session, customer_id=cid, kind="redeem", points=-points,
                 event_kind="redeem" if ref_text else None,
-                event_subject=customer.id if ref_text else None, event_ref=ref_text,
+                event_subject=cid if ref_text else None, event_ref=ref_text,
                 reason=_clean(reason, "reason", 200, required=False),
                 actor_staff=actor.staff_id if actor else None,
                 actor_role=actor.role if actor else None, occurred_at=at,
@@ -764,7 +775,7 @@ class Membership:
             assert new_id is not None  # the key was checked under the member lock
             row = session.get_one(LedgerRow, new_id)
             return Redemption(entry=entry_model(row), redeemed=True,
-                              balance=points_of(session, customer.id),
+                              balance=points_of(session, cid),
                               expired_first=sum(e.points for e in expired))
 
     def adjust(self, customer_id: int, points: int, *, reason: str, actor: Actor) -> LedgerEntry:
@@ -775,13 +786,13 @@ class Membership:
         reason_text = _clean(reason, "reason", 200)
         if not isinstance(actor, Actor):
             raise InvalidInput("actor", "an adjustment needs the staff who makes it")
-        customer = self._customer(customer_id)
         with self.crm.unit_of_work(actor) as uow:
             session, now = uow.session, utcnow()
-            member = self._member(session, customer.id)
+            cid = self._customer_id(uow, customer_id)
+            member = self._member(session, cid)
             if points < 0:
-                expire_member_in(session, customer.id, now)
-                balance = points_of(session, customer.id)
+                expire_member_in(session, cid, now)
+                balance = points_of(session, cid)
                 if -points > balance:
                     raise Refused(f"member {member.number} has {balance} points; "
                                   f"cannot deduct {-points}")
@@ -789,7 +800,7 @@ class Membership:
             expires = (add_months(now, conf.expiry_months, self.crm.config.zone)
                        if points > 0 and conf.expiry_months else None)
             new_id = insert_entry(
-                session, customer_id=customer.id, kind="adjust", points=points,
+                session, customer_id=cid, kind="adjust", points=points,
                 reason=reason_text, actor_staff=actor.staff_id, actor_role=actor.role,
                 occurred_at=now, expires_at=expires,
             )
@@ -806,7 +817,8 @@ class Membership:
         if at.tzinfo is None:
             raise InvalidInput("now", "now needs a time zone")
         if customer_id is not None:
-            candidates: Sequence[int] = [self._customer(customer_id).id]
+            with self.crm.unit_of_work(readonly=True) as uow:
+                candidates: Sequence[int] = [self._customer_id(uow, customer_id)]
         else:
             with self.crm.unit_of_work() as uow:
                 candidates = uow.session.scalars(
@@ -828,26 +840,29 @@ class Membership:
               actor: Actor | None = None) -> Referral:
         """A member refers a customer for a project (老带新). The referrer is rewarded
         once, when the referred customer first signs a contract there."""
-        code = _clean(project, "project", 64)
-        assert code is not None
-        if code not in {p.code for p in self.crm.projects.list()}:
-            raise NotFound(f"no project {code!r}")
-        referrer = self._customer(referrer_id)
-        referred = self._customer(referred_id)
-        if referrer.id == referred.id:
-            raise Refused(f"customer {referrer.id} cannot refer themselves")
-        stage = next((p.stage for p in referred.projects if p.project == code), None)
-        if stage == "owner":
-            raise Refused(f"customer {referred.id} already owns at {code}")
-        if stage == "buyer":
-            raise Refused(f"customer {referred.id} already signed a contract at {code}")
+        given = _clean(project, "project", 64)
+        assert given is not None
+        # Projects are never deleted, so this read needs no place in our transaction.
+        code = self.crm.projects.get(given).code
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
-            member = self._member(session, referrer.id)
+            # Read in the transaction that records the referral rather than in one
+            # of its own before it (on SQLite this also serialises the check with
+            # stage changes, which take the same write lock).
+            referrer = self._customer_id(uow, referrer_id)
+            referred = self._customer(uow, referred_id)
+            if referrer == referred.id:
+                raise Refused(f"customer {referrer} cannot refer themselves")
+            stage = next((p.stage for p in referred.projects if p.project == code), None)
+            if stage == "owner":
+                raise Refused(f"customer {referred.id} already owns at {code}")
+            if stage == "buyer":
+                raise Refused(f"customer {referred.id} already signed a contract at {code}")
+            member = self._member(session, referrer)
             if member.status != "active":
-                raise Refused(f"member {member.number} (customer {referrer.id}) has left "
+                raise Refused(f"member {member.number} (customer {referrer}) has left "
                               "the club and cannot refer")
-            row = ReferralRow(referrer_id=referrer.id, referred_id=referred.id, project=code,
+            row = ReferralRow(referrer_id=referrer, referred_id=referred.id, project=code,
                               status="pending", created_at=utcnow(),
                               actor_staff=actor.staff_id if actor else None)
             try:
@@ -884,7 +899,7 @@ class Membership:
         """Members by tier, points issued/redeemed/expired, and referrals made,
         converted and the conversion rate per member and per project (``project``
         narrows the referral figures)."""
-        code = _clean(project, "project", 64, required=False)
+        code = _optional_project(project)
         with self.crm.unit_of_work() as uow:
             session = uow.session
             by_tier = _members_by_tier(session)

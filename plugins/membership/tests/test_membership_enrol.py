@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from membership_helpers import club, customer, ledger, owner, sign
+from membership_helpers import T0, club, customer, ledger, owner, sign
 from recrm_membership import MemberRow
 from sqlalchemy import func, select
 
@@ -103,6 +103,14 @@ def test_handover_that_enrols_also_earns(crm: CRM) -> None:
     c = owner(crm, "13812345678")
     [(cid, kind, points, key)] = ledger(crm)
     assert (cid, kind, points, key) == (c.id, "earn", 300, f"handover:{c.id}:XL2/1-1-101")
+
+
+def test_a_back_dated_handover_enrols_at_its_date(crm: CRM) -> None:
+    c = customer(crm, "13812345678")
+    crm.customers.set_stage(c.id, "owner", "XL2", unit="1-1-101", occurred_at=T0)
+    view = club(crm).show(c.id)
+    assert view.member.enrolled_at == T0
+    assert [(e.action, e.at) for e in view.events] == [("enrol", T0)]
 
 
 def test_enrolment_rolls_back_with_the_stage_change(

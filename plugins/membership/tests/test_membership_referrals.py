@@ -4,7 +4,7 @@ contract for the project; refusals say why; the report counts conversions."""
 from __future__ import annotations
 
 import pytest
-from membership_helpers import club, customer, ledger, owner, sign
+from membership_helpers import T0, club, customer, ledger, owner, sign
 
 from recrm_core import CRM, InvalidInput, NotFound, Refused
 
@@ -32,6 +32,18 @@ def test_reward_fires_once_when_the_referred_customer_signs(crm: CRM) -> None:
     assert svc.balance(referrer.id).balance == 500
     assert svc.show(referrer.id).referrals_made == [svc.referrals()[0]]
     assert svc.show(friend.id).referred_by[0].referrer_id == referrer.id
+
+
+def test_a_back_dated_contract_converts_and_rewards_at_its_date(crm: CRM) -> None:
+    referrer = owner(crm, "13812345678")
+    friend = customer(crm, "13912345678")
+    svc = club(crm)
+    svc.refer(referrer.id, friend.id, "XL2")
+    crm.customers.set_stage(friend.id, "buyer", "XL2", unit="5-1-0901", occurred_at=T0)
+    [done] = svc.referrals()
+    assert (done.status, done.converted_at) == ("converted", T0)
+    rewards = [e for e in svc.show(referrer.id).ledger if e.kind == "referral"]
+    assert [(e.points, e.occurred_at) for e in rewards] == [(500, T0)]
 
 
 def test_signing_at_another_project_does_not_convert(crm: CRM) -> None:

@@ -20,7 +20,6 @@ See ``README.md`` beside ``pyproject.toml`` for settings and decisions.
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from typing import Any
 
@@ -32,7 +31,6 @@ from recrm_core import (
     Case,
     Customer,
     DemoSection,
-    Interaction,
     NotFound,
     SegmentField,
     StageChange,
@@ -87,8 +85,6 @@ from .tables import SurveyAnswer, SurveyInvitation, SurveyScore
 name = NAME
 __version__ = "0.1.0"
 
-_HANDOVERS = "survey.handover_at"
-
 
 # -- settings and commands -------------------------------------------------------------------
 
@@ -109,20 +105,12 @@ def recrm_register_commands(cli: click.Group) -> None:
 
 
 @hookimpl
-def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
-    # The stage-changed hook gets the handover's interaction id but not its time;
-    # the interaction (logged just before, in the same operation) carries it, and
-    # a back-dated handover must schedule back-dated check-ins.
-    if interaction.kind == "handover":
-        uow.state.setdefault(_HANDOVERS, {})[interaction.id] = interaction.occurred_at
-
-
-@hookimpl
 def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
     if change.new_stage != "owner" or change.old_stage == "owner":
         return
-    handed_over: dt.datetime = uow.state.get(_HANDOVERS, {}).get(change.interaction_id) \
-        or utcnow()
+    # A back-dated handover schedules back-dated check-ins. The core always says when
+    # the change happened; a StageChange built by hand may not.
+    handed_over = change.occurred_at or utcnow()
     _schedule_checkins_in(uow, customer.id, change.project, change.unit, handed_over)
 
 

@@ -11,8 +11,7 @@ from typing import Any
 import click
 
 from recrm_core import CRM
-from recrm_core.cli import pass_crm
-from recrm_core.cli.output import emit_json, info, local_time, table
+from recrm_core.cli import emit_json, info, local_time, pass_crm, table
 
 from . import service
 from .scores import PERIODS

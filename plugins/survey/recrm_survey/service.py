@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Integer, column, func, literal, select, update, values
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,6 +31,8 @@ from recrm_core import (
     RecrmError,
     Refused,
     UnitOfWork,
+    consent_granted_clause,
+    consent_withdrawn_clause,
     utcnow,
 )
 
@@ -239,17 +241,41 @@ def _to_invitation(row: SurveyInvitation) -> Invitation:
     )
 
 
-def consent_blocks(uow: UnitOfWork, customer_id: int, channel: str) -> bool:
-    """Whether consent keeps ``customer_id`` from a survey on ``channel``.
+def consent_blocks_clause(
+    customer_id: ColumnElement[int], channel: str, require_opt_in: bool
+) -> ColumnElement[bool]:
+    """SQL: consent keeps the customer from a survey on ``channel``.
 
     The newest ``surveys`` record for that channel decides (the core keeps consent
     per channel, and the invitation goes out on exactly one); without any record
     the customer is invited unless ``require_opt_in`` is set.
     """
-    for consent in uow.crm.consent.current_in(uow.session, customer_id):
-        if consent.channel == channel and consent.purpose == "surveys":
-            return not consent.granted
-    return settings(uow.crm).require_opt_in
+    if require_opt_in:
+        return ~consent_granted_clause(customer_id, channel, "surveys")
+    return consent_withdrawn_clause(customer_id, channel, "surveys")
+
+
+def consent_blocks(uow: UnitOfWork, customer_id: int, channel: str) -> bool:
+    """Whether consent keeps ``customer_id`` from a survey on ``channel``."""
+    clause = consent_blocks_clause(literal(customer_id), channel,
+                                   settings(uow.crm).require_opt_in)
+    return bool(uow.session.scalar(select(clause)))
+
+
+def blocked_of(uow: UnitOfWork, customer_ids: list[int], channel: str) -> set[int]:
+    """Which of ``customer_ids`` consent keeps from a survey on ``channel``: one
+    query for a whole batch."""
+    if not customer_ids:
+        return set()
+    # A CTE, not VALUES in FROM: SQLite does not accept column names on a derived table.
+    batch = values(column("customer_id", Integer), name="batch").data(
+        [(cid,) for cid in customer_ids]
+    ).cte()
+    return set(uow.session.scalars(
+        select(batch.c.customer_id).where(
+            consent_blocks_clause(batch.c.customer_id, channel, settings(uow.crm).require_opt_in)
+        )
+    ))
 
 
 def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int | None:
@@ -283,13 +309,16 @@ def invite_in(
     case_id: int | None = None,
     months_after: int | None = None,
     year: int | None = None,
+    check_consent: bool = True,
 ) -> tuple[Outcome, int | None]:
     """Create one invitation inside ``uow``: ``("invited", id)``, ``("already",
-    None)`` when ``dedupe_key`` was used before, or ``("no_consent", None)``."""
+    None)`` when ``dedupe_key`` was used before, or ``("no_consent", None)``.
+    ``check_consent=False`` for a caller that filtered its customers already
+    (``blocked_of``)."""
     crm = uow.crm
     conf = settings(crm)
     definition_in(uow.session, crm, survey_key)  # an unknown survey is an error here
-    if consent_blocks(uow, customer_id, conf.channel):
+    if check_consent and consent_blocks(uow, customer_id, conf.channel):
         return "no_consent", None
     now = utcnow()
     new_id = _insert_ignoring_duplicates(uow.session, {
@@ -315,18 +344,15 @@ def invite(
     """Invite one customer by hand (``recrm survey trigger --customer``). Refused
     when consent keeps the customer from surveys."""
     due = _aware(due_at, "due_at")
-    # Read before the transaction: a service call inside it would wait for its lock.
-    customer = crm.customers.get(customer_id)
-    if project is not None:
-        project = project.strip()
-        if project not in {p.code for p in crm.projects.list()}:
-            raise NotFound(f"no project {project!r}")
+    # Projects are never deleted: this read needs no place in our transaction.
+    code = crm.projects.get(project).code if project is not None else None
     with crm.unit_of_work(actor) as uow:
-        outcome, new_id = invite_in(uow, customer.id, survey_key, trigger="manual",
+        cid = crm.customers.resolve_in(uow, customer_id)
+        outcome, new_id = invite_in(uow, cid, survey_key, trigger="manual",
                                     dedupe_key=f"manual:{secrets.token_hex(8)}", due_at=due,
-                                    project=project)
+                                    project=code)
         if outcome == "no_consent":
-            raise Refused(f"customer {customer.id} does not consent to surveys by "
+            raise Refused(f"customer {cid} does not consent to surveys by "
                           f"{settings(crm).channel}")
         row = uow.session.get_one(SurveyInvitation, new_id)
         return _to_invitation(row)
@@ -728,14 +754,18 @@ def trigger_yearly(
                     SurveyInvitation.survey_key == key, SurveyInvitation.year == year,
                 )
             ))
+            blocked = blocked_of(uow, [c.id for c in batch], conf.channel)
             for customer in batch:
                 if customer.id in invited_before:
                     result.already += 1
                     continue
+                if customer.id in blocked:
+                    result.no_consent += 1
+                    continue
                 outcome, new_id = invite_in(
                     uow, customer.id, key, trigger="yearly",
                     dedupe_key=f"yearly:{customer.id}:{key}:{year}", due_at=due_at,
-                    project=_owner_project(customer), year=year,
+                    project=_owner_project(customer), year=year, check_consent=False,
                 )
                 _count(result, outcome, new_id)
     return result
@@ -750,7 +780,9 @@ __all__ = [
     "add_months",
     "answer",
     "answers",
+    "blocked_of",
     "consent_blocks",
+    "consent_blocks_clause",
     "csat_for_case_in",
     "define_survey",
     "definition_in",

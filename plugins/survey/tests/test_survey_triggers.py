@@ -234,6 +234,39 @@ def test_require_opt_in(crm: CRM) -> None:
     assert (result.invited, result.no_consent) == (0, 0)  # nobody is an owner yet
 
 
+@pytest.mark.recrm_settings(survey={"require_opt_in": True})
+def test_yearly_with_require_opt_in_invites_only_granting_owners(crm: CRM) -> None:
+    silent = owner(crm, "13812345678")
+    opted_in = owner(crm, "13912345678")
+    crm.consent.grant(opted_in, "sms", "surveys")
+    changed_mind = owner(crm, "13712345678")
+    crm.consent.grant(changed_mind, "sms", "surveys")
+    crm.consent.withdraw(changed_mind, "sms", "surveys")
+    by_email = owner(crm, "13612345678")
+    crm.consent.grant(by_email, "email", "surveys")  # invitations go by sms
+    result = trigger_yearly(crm)
+    assert (result.invited, result.already, result.no_consent) == (1, 0, 3)
+    assert [i.customer_id for i in invitations(crm, survey="yearly")] == [opted_in]
+    assert silent not in {i.customer_id for i in invitations(crm)}
+
+
+def test_yearly_the_newest_record_for_the_channel_decides(crm: CRM) -> None:
+    back = owner(crm, "13812345678")
+    crm.consent.withdraw(back, "sms", "surveys")
+    crm.consent.grant(back, "sms", "surveys")  # changed their mind
+    gone = owner(crm, "13912345678")
+    crm.consent.grant(gone, "sms", "surveys")
+    crm.consent.withdraw(gone, "sms", "surveys")
+    other_channel = owner(crm, "13712345678")
+    crm.consent.withdraw(other_channel, "email", "surveys")
+    marketing = owner(crm, "13612345678")
+    crm.consent.withdraw(marketing, "sms", "marketing")
+    result = trigger_yearly(crm)
+    assert (result.invited, result.already, result.no_consent) == (3, 0, 1)
+    assert sorted(i.customer_id for i in invitations(crm, survey="yearly")) == sorted(
+        [back, other_channel, marketing])
+
+
 # -- yearly --------------------------------------------------------------------------------------
 
 
