@@ -112,6 +112,11 @@ def sniff_encoding(head: bytes, complete: bool) -> str:
     """
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode Text"; its lines cannot be split on b"\n" like the others.
+        raise ImportFileError(
+            "the file is UTF-16 (Excel 'Unicode Text'); save it as 'CSV UTF-8' and import that"
+        )
     best, reached = "utf-8", -1
     for encoding in ("utf-8", "gb18030"):
         try:
@@ -270,8 +275,10 @@ class CsvSource:
             while first is not None and not first.strip():
                 first = next(self._lines, None)
         except _Undecodable:
-            raise ImportReadError(
-                0, f"cannot be decoded as {self.encoding}; pass --encoding"
+            # Nothing was imported and nothing could be: an unreadable file (exit 2).
+            raise ImportFileError(
+                f"{self.path!r}: the header cannot be decoded as {self.encoding}; "
+                "is it a CSV file? pass --encoding if it is"
             ) from None
         if first is None:
             raise ImportFileError(f"{self.path!r} is empty: no header row")

@@ -152,3 +152,26 @@ def test_progress_bar_renders_to_stderr() -> None:
         update(ImportProgress(rows=10, bytes_read=50, total_bytes=100))
     with _progress_bar(False) as nothing:
         assert nothing is None
+
+
+def test_binary_file_is_a_usage_error(
+    cli_runner: RecrmCliRunner, tmp_path: Path, crm: CRM
+) -> None:
+    path = tmp_path / "photo.csv"
+    path.write_bytes(bytes([0x81, 0x30, 0xFF, 0xFE, 0xFF]) * 50 + b"\n13812345678\n")
+    result = cli_runner.invoke("customers", "import", str(path))
+    assert result.exit_code == 2
+    assert "header cannot be decoded" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert crm.customers.count() == 0
+
+
+def test_utf16_file_is_refused_with_advice(
+    cli_runner: RecrmCliRunner, tmp_path: Path, crm: CRM
+) -> None:
+    path = tmp_path / "unicode.txt"
+    path.write_bytes("姓名\t手机\n王伟\t13812345678\n".encode("utf-16"))
+    result = cli_runner.invoke("customers", "import", str(path))
+    assert result.exit_code == 2
+    assert "UTF-16" in result.stderr and "CSV UTF-8" in result.stderr
+    assert crm.customers.count() == 0
