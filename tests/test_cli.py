@@ -599,3 +599,14 @@ def test_database_selection_precedence(tmp_path: Path) -> None:
     ok(run(bare, *add_args, "13512345678"))
     assert count_in(bare / "recrm.db") == 1
     assert ok_json(run(bare, "customers", "count", "--json")) == {"count": 1}
+
+
+def test_unusable_databases_are_one_line_errors(tmp_path: Path) -> None:
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("shopping list\n", encoding="utf-8")
+    assert "not a usable database" in failed(
+        run(tmp_path, "--db", f"sqlite:///{not_a_db}", "customers", "count"), 2)
+    failed(run(tmp_path, "--db", "nosuchdialect://x", "customers", "count"), 2)
+    unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/none"
+    assert "cannot use the database" in failed(
+        run(tmp_path, "--db", unreachable, "customers", "count"), 1)

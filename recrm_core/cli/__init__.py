@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..config import CONFIG_FILE, load_settings
 from ..crm import CRM
-from ..errors import RecrmError
+from ..errors import ConfigError, RecrmError
 from ..plugins import Hooks, load_plugins, new_plugin_manager
 from .output import echo_error, emit_json, info, local_time, table
 
@@ -58,10 +58,13 @@ def default_crm_factory(ctx: CliContext) -> CRM:
     )
     try:
         crm.create_schema()
-    except OperationalError as exc:
+    except DatabaseError as exc:
         crm.close()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise RecrmError(f"cannot use the database: {reason}") from None
+        if isinstance(exc, OperationalError):  # unreachable, locked, no such directory
+            raise RecrmError(f"cannot use the database: {reason}") from None
+        raise ConfigError(f"{crm.config.database_url!r} is not a usable database: {reason}") \
+            from None
     return crm
 
 
