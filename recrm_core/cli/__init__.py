@@ -20,7 +20,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from ..config import CONFIG_FILE, load_settings
 from ..crm import CRM
 from ..errors import ConfigError, RecrmError
-from ..plugins import Hooks, load_plugins, new_plugin_manager
+from ..plugins import Hooks, installed_entry_points, load_plugins, new_plugin_manager
 from .output import echo_error, emit_json, info, local_time, table
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -155,7 +155,30 @@ class RecrmGroup(click.Group):
         if command is None and broken:
             # The command may belong to the plugin that failed: say so, not just "no such".
             raise click.UsageError(f"no command {cmd_name!r}; plugin commands failed: {broken}")
+        if command is None:
+            owner = _disabled_plugin_with_command(cmd_name)
+            if owner is not None:
+                raise click.UsageError(
+                    f"{cmd_name!r} comes from the plugin {owner!r}, which is not enabled: add it"
+                    " to plugins in recrm.toml (`recrm init` writes one enabling every"
+                    " installed plugin)"
+                )
         return command
+
+
+def _disabled_plugin_with_command(cmd_name: str) -> str | None:
+    """The installed, not enabled plugin that would add ``cmd_name``, if any."""
+    for name, ep in sorted(installed_entry_points().items()):
+        scratch = click.Group("probe")
+        try:
+            pm = new_plugin_manager()
+            pm.register(ep.load(), name=name)
+            Hooks(pm).register_commands(scratch)
+        except Exception:  # a broken plugin simply adds no hint
+            continue
+        if cmd_name in scratch.commands:
+            return name
+    return None
 
 
 @click.group(cls=RecrmGroup)

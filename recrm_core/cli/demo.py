@@ -198,3 +198,8 @@ def render(summary: DemoSummary, url: str) -> None:
         f"{db} customers count --segment {segment}",
     ):
         out.print(f"  {line}", markup=False, highlight=False)
+    if summary.plugins:
+        # Plugin commands need the plugins enabled in a recrm.toml; the demo enabled
+        # them only for itself.
+        out.print(f"  {db} init      # then: recrm plugins list, recrm <plugin> --help",
+                  markup=False, highlight=False)

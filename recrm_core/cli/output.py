@@ -36,8 +36,15 @@ def emit_json(value: Any) -> None:
     click.echo(text)
 
 
+#: columns for tables when stdout is not a terminal
+PIPE_WIDTH = 160
+
+
 def console() -> Console:
-    return Console(file=sys.stdout, soft_wrap=True)
+    # Piped or captured output has no terminal width; rich would assume 80 columns
+    # and cut wide tables with ellipses, so give it room instead.
+    width = None if sys.stdout.isatty() else PIPE_WIDTH
+    return Console(file=sys.stdout, soft_wrap=True, width=width)
 
 
 def local_time(value: dt.datetime | None, zone: ZoneInfo) -> str:
