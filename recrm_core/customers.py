@@ -35,6 +35,7 @@ from .models import (
     CustomerUpdate,
     CustomerView,
     DuplicatePair,
+    IdentityEntry,
     Interaction,
     ProjectLink,
     StageChange,
@@ -671,10 +672,19 @@ class CustomerService:
             timeline.sort(key=lambda e: e.at, reverse=True)
             cases = self.crm.cases.list_for_customer(session, customer.id)
             consents = self.crm.consent.current_in(session, customer.id)
+            identities = [
+                IdentityEntry(kind=kind, value=display, since=since)
+                for kind, display, since in session.execute(
+                    select(IdentityRow.kind, IdentityRow.display, IdentityRow.created_at)
+                    .where(IdentityRow.customer_id == customer.id)
+                    .order_by(IdentityRow.id)
+                )
+            ]
             # A view is a read: whatever a timeline hook may have written is undone.
             session.rollback()
             return CustomerView(
-                customer=customer, timeline=timeline, cases=cases, consents=consents
+                customer=customer, identities=identities, timeline=timeline, cases=cases,
+                consents=consents,
             )
 
     # stages -------------------------------------------------------------------------------

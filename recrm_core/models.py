@@ -374,10 +374,19 @@ class TimelineEntry(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class IdentityEntry(BaseModel):
+    """One identifying key of a customer, as shown (not as matched)."""
+
+    kind: Literal["mobile", "id_card"]
+    value: str
+    since: dt.datetime
+
+
 class CustomerView(BaseModel):
     """The 360 view of one customer."""
 
     customer: Customer
+    identities: list[IdentityEntry] = Field(default_factory=list)
     timeline: list[TimelineEntry]
     cases: list[Case]
     consents: list[Consent]

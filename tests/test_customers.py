@@ -104,3 +104,16 @@ def test_reassign(crm: CRM) -> None:
 def test_unknown_customer(crm: CRM) -> None:
     with pytest.raises(NotFound):
         crm.customers.get(12345)
+
+
+def test_view_lists_identities(crm: CRM) -> None:
+    c = crm.customers.add(
+        {"mobile": "13812345678", "id_card": "11010519491231002x", "project": "XL2"}
+    ).customer
+    crm.customers.update(c.id, {"add_mobiles": ["+852 5123 4567"]})
+    view = crm.customers.view(c.id)
+    assert [(i.kind, i.value) for i in view.identities] == [
+        ("mobile", "+8613812345678"),
+        ("id_card", "11010519491231002X"),
+        ("mobile", "+85251234567"),
+    ]
