@@ -87,7 +87,12 @@ def test_simultaneous_moves_record_one_contract(crm_factory: Callable[..., CRM])
         barrier = threading.Barrier(2)
         errors: list[BaseException] = []
 
-        def move(crm: CRM, cid: int = cid) -> None:
+        def move(
+            crm: CRM,
+            cid: int = cid,
+            barrier: threading.Barrier = barrier,
+            errors: list[BaseException] = errors,
+        ) -> None:
             try:
                 barrier.wait(timeout=30)
                 crm.customers.set_stage(cid, "buyer", "XL2", unit="3-1201", amount=1)
