@@ -57,7 +57,7 @@ from .models import (
     TierInfo,
 )
 from .service import Membership, service
-from .settings import NAME, MembershipSettings, Tier, settings
+from .settings import MAX_POINTS, NAME, MembershipSettings, Tier, settings
 from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
 
 #: the plugin's name (``recrm.toml``, settings section, table and field prefix)
@@ -65,6 +65,7 @@ name = NAME
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_POINTS",
     "NAME",
     "Award",
     "Balance",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from recrm_core import CRM, Actor, InvalidInput
 from recrm_core.cli import emit_json, info, local_time, pass_crm, table
@@ -29,7 +30,14 @@ def actor_option(required: bool = False) -> Callable[[F], F]:
 
 
 def _actor(staff: str | None) -> Actor | None:
-    return Actor(staff_id=staff) if staff else None
+    if not staff:
+        return None
+    try:
+        return Actor(staff_id=staff)
+    except ValidationError as exc:
+        # e.g. longer than a staff id may be: the option's value, not the data, is wrong
+        reason = exc.errors(include_url=False)[0]["msg"]
+        raise click.BadParameter(reason, param_hint="--actor") from None
 
 
 def _usage(exc: InvalidInput) -> click.BadParameter:
@@ -58,7 +66,10 @@ def _parse_now(value: str | None, crm: CRM) -> dt.datetime | None:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=crm.config.zone)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01 in a zone east of UTC falls before year 1
+        raise click.BadParameter(f"{value!r} is out of range", param_hint="--now") from None
 
 
 def _member_line(crm: CRM, m: Member) -> str:
@@ -230,8 +241,11 @@ def redeem_cmd(crm: CRM, customer_id: int, points: int, ref: str | None, reason:
 def adjust_cmd(crm: CRM, customer_id: int, points: int, reason: str, actor: str,
                as_json: bool) -> None:
     """Correct a balance by hand, with a reason and who did it."""
-    entry = _call(Membership(crm).adjust, customer_id, points, reason=reason,
-                  actor=Actor(staff_id=actor))
+    staff = _actor(actor)
+    if staff is None:
+        raise click.BadParameter("an adjustment needs the staff who makes it",
+                                 param_hint="--actor")
+    entry = _call(Membership(crm).adjust, customer_id, points, reason=reason, actor=staff)
     if as_json:
         emit_json(entry)
     else:

@@ -62,7 +62,7 @@ from .models import (
     TierChange,
     TierInfo,
 )
-from .settings import MembershipSettings, settings
+from .settings import MAX_POINTS, MembershipSettings, settings
 from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
 
 #: stages at which a customer has signed a contract for a project
@@ -95,8 +95,25 @@ def contracts_of(customer: Customer) -> int:
     return sum(1 for p in customer.projects if p.stage in SIGNED)
 
 
+def _storable(value: str | None, field: str) -> str | None:
+    """``value`` unless a database cannot store it: NUL (PostgreSQL text refuses it) or
+    a lone surrogate (what undecodable command-line bytes become) is InvalidInput."""
+    if value is not None and ("\x00" in value or not _utf8(value)):
+        raise InvalidInput(field, f"{field} contains a NUL or an invalid character")
+    return value
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _clean(value: object, field: str, limit: int, *, required: bool = True) -> str | None:
     text = "" if value is None else " ".join(str(value).split())
+    _storable(text, field)
     if not text:
         if required:
             raise InvalidInput(field, f"{field} is empty")
@@ -110,6 +127,7 @@ def _optional_project(raw: object) -> str | None:
     """A project code as the core writes it (trimmed, NFKC), or None for blank."""
     if raw is None or not str(raw).strip():
         return None
+    _storable(str(raw), "project")
     return project_code(raw)
 
 
@@ -118,6 +136,8 @@ def _positive(points: object, field: str = "points") -> int:
         raise InvalidInput(field, "points must be a whole number")
     if points <= 0:
         raise InvalidInput(field, "points must be positive")
+    if points > MAX_POINTS:
+        raise InvalidInput(field, f"points must be at most {MAX_POINTS}")
     return points
 
 
@@ -621,6 +641,7 @@ class Membership:
                note: str | None = None) -> Member:
         """Enrol a customer (anyone may join), or re-join one who left: same number,
         history and points kept."""
+        _storable(note, "note")
         with self.crm.unit_of_work(actor) as uow:
             customer = self._customer(uow, customer_id)
             member, changed = enrol_in(uow, customer, note=note)
@@ -632,6 +653,7 @@ class Membership:
               actor: Actor | None = None) -> Member:
         """End a membership. Number, ledger and history stay; points can neither be
         earned nor redeemed until the member re-joins."""
+        _storable(reason, "reason")
         with self.crm.unit_of_work(actor) as uow:
             cid = self._customer_id(uow, customer_id)
             member = self._member(uow.session, cid, active=True)
@@ -783,6 +805,8 @@ class Membership:
         it. A deduction below zero is refused."""
         if isinstance(points, bool) or not isinstance(points, int) or points == 0:
             raise InvalidInput("points", "an adjustment is a non-zero whole number")
+        if abs(points) > MAX_POINTS:
+            raise InvalidInput("points", f"an adjustment is at most {MAX_POINTS} points")
         reason_text = _clean(reason, "reason", 200)
         if not isinstance(actor, Actor):
             raise InvalidInput("actor", "an adjustment needs the staff who makes it")

@@ -8,6 +8,9 @@ from recrm_core import CRM, ConfigError
 
 #: the plugin's name: its settings section, table prefix and segment-field prefix
 NAME = "membership"
+#: the most points one ledger entry may move: the ledger column is a 32-bit integer
+#: on PostgreSQL, and no real award or redemption comes near it
+MAX_POINTS = 100_000_000
 
 
 class Tier(BaseModel):
@@ -54,7 +57,7 @@ class MembershipSettings(BaseModel):
     earn: dict[str, int] = Field(
         default_factory=lambda: {"contract": 1000, "event": 50}
     )
-    referral_reward: int = Field(default=500, ge=0)
+    referral_reward: int = Field(default=500, ge=0, le=MAX_POINTS)
     #: earned points expire this many months after they were earned; 0: never
     expiry_months: int = Field(default=24, ge=0, le=240)
 
@@ -68,6 +71,8 @@ class MembershipSettings(BaseModel):
                 raise ValueError(f"interaction kind {kind!r} must have 1 to 32 characters")
             if points < 0:
                 raise ValueError(f"points for {kind!r} cannot be negative")
+            if points > MAX_POINTS:
+                raise ValueError(f"points for {kind!r} cannot exceed {MAX_POINTS}")
             cleaned[key] = points
         return cleaned
 

@@ -27,6 +27,16 @@ def _date(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
 
 
+def _text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse undecodable command-line bytes (lone surrogates) before they reach SQL."""
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.BadParameter("not valid UTF-8 text") from None
+    return value
+
+
 @click.group(NAME)
 def survey_group() -> None:
     """Surveys: NPS/CSAT, check-ins after handover, L3 loyalty, closing the loop."""
@@ -72,8 +82,10 @@ def list_command(crm: CRM, as_json: bool) -> None:
 @click.option("--yearly", is_flag=True, help="Invite every owner to the yearly survey.")
 @click.option("--year", type=click.IntRange(2000, 2100), help="Year of --yearly (default: now).")
 @click.option("--customer", "customer_id", type=int, help="Invite one customer.")
-@click.option("--survey", "survey_key", help="Survey key (default: the yearly survey).")
-@click.option("--project", help="Project the invitation is about (with --customer).")
+@click.option("--survey", "survey_key", callback=_text,
+              help="Survey key (default: the yearly survey).")
+@click.option("--project", callback=_text,
+              help="Project the invitation is about (with --customer).")
 @_JSON
 @pass_crm
 def trigger_command(crm: CRM, yearly: bool, year: int | None, customer_id: int | None,
@@ -112,7 +124,7 @@ def _invitation_rows(crm: CRM, items: list[service.Invitation]) -> list[tuple[An
 
 
 @survey_group.command("due")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=click.IntRange(1, service.MAX_LIMIT))
 @_JSON
 @pass_crm
 def due_command(crm: CRM, limit: int | None, as_json: bool) -> None:
@@ -127,7 +139,7 @@ def due_command(crm: CRM, limit: int | None, as_json: bool) -> None:
 
 
 @survey_group.command("send")
-@click.option("--limit", type=click.IntRange(min=1), help="Send at most this many.")
+@click.option("--limit", type=click.IntRange(1, service.MAX_LIMIT), help="Send at most this many.")
 @_JSON
 @pass_crm
 def send_command(crm: CRM, limit: int | None, as_json: bool) -> None:
@@ -151,7 +163,7 @@ def _pairs(items: tuple[str, ...]) -> dict[str, str]:
 
 
 @survey_group.command("answer")
-@click.argument("invitation")
+@click.argument("invitation", callback=_text)
 @click.option("-a", "--answer", "pairs", multiple=True, metavar="QUESTION=VALUE",
               help="One answer; repeat it. Multiple choices are comma-separated.")
 @click.option("--answers", "answers_json", metavar="JSON",
@@ -182,8 +194,8 @@ def answer_command(crm: CRM, invitation: str, pairs: tuple[str, ...],
 
 
 _FILTERS = [
-    click.option("--survey", "survey_key", help="Only this survey."),
-    click.option("--project", help="Only this project (code)."),
+    click.option("--survey", "survey_key", callback=_text, help="Only this survey."),
+    click.option("--project", callback=_text, help="Only this project (code)."),
     click.option("--since", type=_DATE, help="From this day (YYYY-MM-DD)."),
     click.option("--until", type=_DATE, help="Up to and including this day."),
 ]

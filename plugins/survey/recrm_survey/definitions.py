@@ -124,9 +124,16 @@ class SurveyBody(BaseModel):
     @classmethod
     def _placeholders(cls, v: str) -> str:
         try:
-            names = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+            parsed = list(string.Formatter().parse(v))
         except ValueError as exc:
             raise ValueError(f"invitation_text: {exc}") from None
+        names = {f for _, f, _, _ in parsed if f is not None}
+        # A conversion or format spec ({name!x}, {link:d}) would only fail when the
+        # invitation is sent, leaving it claimed and never delivered: refuse it here.
+        shaped = sorted({f for _, f, spec, conv in parsed if f is not None and (spec or conv)})
+        if shaped:
+            raise ValueError(f"invitation_text placeholders take no conversion or format "
+                             f"spec: {shaped}")
         unknown = sorted(names - set(PLACEHOLDERS))
         if unknown:
             raise ValueError(f"invitation_text uses unknown placeholders {unknown}; "
@@ -208,6 +215,14 @@ def _is_blank(raw: Any) -> bool:
         raw.strip() if isinstance(raw, str) else raw))
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_answers(definition: SurveyBody, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check one set of answers against ``definition`` and return them normalised
     (numbers as int, choices trimmed, multiple choices as lists in definition
@@ -243,6 +258,10 @@ def validate_answers(definition: SurveyBody, raw: Mapping[str, Any]) -> dict[str
                 raise InvalidInput(q.id, f"expected text, got {value!r}")
             if len(value.strip()) > _TEXT_LIMIT:
                 raise InvalidInput(q.id, f"text is longer than {_TEXT_LIMIT} characters")
+            # PostgreSQL text cannot hold NUL, and a lone surrogate (JSON "\ud800") is
+            # no UTF-8 at all: either would fail later, in the case that closes the loop
+            if "\x00" in value or not _encodable(value):
+                raise InvalidInput(q.id, "text contains a NUL or an invalid character")
             clean[q.id] = value.strip()
     return clean
 

@@ -126,12 +126,25 @@ def _filtered(
     if project is not None:
         query = query.where(SurveyAnswer.project == project)
     zone = crm.config.zone
+    # A day at the edge of the calendar (0001-01-01, 9999-12-31) has no UTC instant to
+    # compare with: it bounds nothing, or (the far side) everything.
     if since is not None:
-        start = dt.datetime.combine(since, dt.time(), zone)
-        query = query.where(SurveyAnswer.answered_at >= start)
+        start: dt.datetime | None
+        try:
+            start = dt.datetime.combine(since, dt.time(), zone).astimezone(dt.UTC)
+        except OverflowError:
+            start = None if since.year == dt.MINYEAR else dt.datetime.max.replace(tzinfo=dt.UTC)
+        if start is not None:
+            query = query.where(SurveyAnswer.answered_at >= start)
     if until is not None:  # inclusive: up to the end of that day
-        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), zone)
-        query = query.where(SurveyAnswer.answered_at < end)
+        end: dt.datetime | None
+        try:
+            end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(),
+                                      zone).astimezone(dt.UTC)
+        except OverflowError:
+            end = None if until.year == dt.MAXYEAR else dt.datetime.min.replace(tzinfo=dt.UTC)
+        if end is not None:
+            query = query.where(SurveyAnswer.answered_at < end)
     return query
 
 

@@ -36,11 +36,15 @@ from recrm_core import (
     utcnow,
 )
 
-from .definitions import BUILTIN, SurveyDefinition, validate_answers, with_key
+from .definitions import BUILTIN, SurveyDefinition, _encodable, validate_answers, with_key
 from .settings import SurveySettings, settings
 from .tables import SurveyAnswer, SurveyDefinitionRow, SurveyInvitation, SurveyScore
 
 Outcome = Literal["invited", "already", "no_consent"]
+#: the largest id the INTEGER id columns hold on PostgreSQL
+_MAX_ID = 2**31 - 1
+#: the most rows one ``due``/``send`` may take (bound for LIMIT on every backend)
+MAX_LIMIT = 1_000_000_000
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -169,6 +173,8 @@ def parse_definition(data: SurveyDefinition | Mapping[str, Any]) -> SurveyDefini
     (``questions.1.type: ...``)."""
     if isinstance(data, SurveyDefinition):
         return data
+    if not isinstance(data, Mapping):
+        raise InvalidInput("definition", "a survey definition is an object (a TOML table)")
     try:
         return SurveyDefinition.model_validate(dict(data))
     except ValidationError as exc:
@@ -388,8 +394,8 @@ def _due_clause(now: dt.datetime) -> Any:
 def due(crm: CRM, *, now: dt.datetime | None = None, limit: int | None = None) -> list[Invitation]:
     """Invitations waiting to be sent at ``now``: pending, due, not expired."""
     at = _aware(now, "now")
-    if limit is not None and limit < 1:
-        raise InvalidInput("limit", "limit must be at least 1")
+    if limit is not None and not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput("limit", f"limit must be from 1 to {MAX_LIMIT}")
     query = (select(SurveyInvitation).where(_due_clause(at))
              .order_by(SurveyInvitation.due_at, SurveyInvitation.id).limit(limit))
     with crm.unit_of_work() as uow:
@@ -532,9 +538,17 @@ def send_due(
 
 
 def _locked_invitation(session: Session, ref: int | str) -> SurveyInvitation:
+    if isinstance(ref, bool) or not isinstance(ref, int | str):
+        raise InvalidInput("invitation", f"{ref!r} is not an invitation id or link token")
     query = select(SurveyInvitation).with_for_update()
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        query = query.where(SurveyInvitation.id == int(ref))
+    # isascii: "³".isdigit() is true but int() refuses it
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit()):
+        number = int(ref)
+        if not 0 < number <= _MAX_ID:  # beyond the id column: no such row, not a crash
+            raise NotFound(f"no survey invitation {ref!r}")
+        query = query.where(SurveyInvitation.id == number)
+    elif not _encodable(ref):  # undecodable bytes from the command line
+        raise NotFound(f"no survey invitation {ref!r}")
     else:
         query = query.where(SurveyInvitation.token == ref)
     row = session.scalar(query)
@@ -742,6 +756,8 @@ def trigger_yearly(
         raise Refused("the yearly survey is switched off ([survey] yearly_survey)")
     get_definition(crm, key)
     year = year or at.astimezone(crm.config.zone).year
+    if not 2000 <= year <= 2100:  # the range `recrm survey trigger --year` accepts
+        raise InvalidInput("year", f"year {year} is not from 2000 to 2100")
     result = TriggerResult(survey=key)
     owners = crm.segments.iter_customers({"field": "project_stage", "op": "eq", "value": "owner"})
     due_at = at + dt.timedelta(days=conf.invitation_due_days)
