@@ -88,6 +88,9 @@ class ConsentService:
     ) -> Consent:
         channel, purpose = clean(channel).lower(), clean(purpose).lower()
         _check(channel, purpose)
+        source = clean(source) or None
+        if source is not None and len(source) > 64:
+            raise InvalidInput("source", "source is longer than 64 characters")
         with self.crm.unit_of_work(actor) as uow:
             cid = resolve_id(uow.session, customer_id)
             row = ConsentRow(
@@ -95,7 +98,7 @@ class ConsentService:
                 channel=channel,
                 purpose=purpose,
                 granted=granted,
-                source=clean(source) or None,
+                source=source,
                 actor_staff=actor.staff_id if actor else None,
                 recorded_at=utcnow(),
             )

@@ -276,11 +276,12 @@ def owners_of_keys(session: Session, keys: Iterable[Key]) -> dict[Key, int]:
             found[(kind, value)] = cid
     for ext in external:
         system, ext_id = ext.split("\x1f", 1)
+        # The survivor answers for a merged-away customer's reference (it keeps it
+        # when the survivor has its own; merges keep ``merged_into`` flat).
         owner = session.scalar(
-            select(CustomerRow.id).where(
+            select(func.coalesce(CustomerRow.merged_into, CustomerRow.id)).where(
                 CustomerRow.source_system == system,
                 CustomerRow.external_id == ext_id,
-                CustomerRow.merged_into.is_(None),
             )
         )
         if owner is not None:
@@ -872,6 +873,8 @@ class CustomerService:
         source, target = identity.clean(from_staff), identity.clean(to_staff)
         if not source or not target:
             raise InvalidInput("staff", "both staff ids are required")
+        if len(target) > 64:
+            raise InvalidInput("staff", "a staff id is longer than 64 characters")
         with self.crm.unit_of_work(actor) as uow:
             conditions = [CustomerProjectRow.owner_staff == source]
             if project is not None:

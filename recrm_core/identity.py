@@ -24,8 +24,10 @@ ID_CARD_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CARD_CHECK_MAP = "10X98765432"
 
 # Characters people put between digits; anything else (letters, '#', '*', 转, ext)
-# means an extension or garbage and is refused rather than silently dropped.
-_MOBILE_SEPARATORS = re.compile(r"[\s\-.()]")
+# means an extension or garbage and is refused rather than silently dropped. The
+# invisible format characters (zero-width space, the LRO/PDF marks phones and Windows
+# wrap copied numbers in, a stray BOM) survive NFKC and are dropped too.
+_MOBILE_SEPARATORS = re.compile(r"[\s\-.()\u200b-\u200f\u202a-\u202e\u2060\ufeff]")
 _MOBILE_ALLOWED = re.compile(r"\+?[0-9]+")
 _PLAIN_CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[0-9]{10})")
 

@@ -218,6 +218,11 @@ class ImportService:
         before it, ImportStopped (exit 1) when a plugin fails.
         """
         with CsvSource(path, encoding) as source:
+            if errors_path is not None and _same_file(path, errors_path):
+                # Opening the errors file for writing would truncate the file being read.
+                raise ImportFileError(
+                    f"the errors file {os.fspath(errors_path)!r} is the file being imported"
+                )
             sinks: list[RejectSink] = [on_reject] if on_reject else []
             with _errors_file(errors_path) as write_error:
                 if write_error is not None:
@@ -572,11 +577,13 @@ def _owners_of(conn: Connection, keys: set[Key]) -> dict[Key, int]:
         if kind == EXTERNAL:
             pairs = [tuple(v.split("\x1f", 1)) for v in values]
             for chunk in _chunks(pairs):
+                # A merged-away customer keeps its reference when the survivor has one
+                # of its own: the reference resolves to the survivor (merges keep
+                # ``merged_into`` flat), else a row carrying it would hit the UNIQUE.
                 for system, ext_id, cid in conn.execute(
-                    select(cc.source_system, cc.external_id, cc.id).where(
-                        tuple_(cc.source_system, cc.external_id).in_(chunk),
-                        cc.merged_into.is_(None),
-                    )
+                    select(
+                        cc.source_system, cc.external_id, func.coalesce(cc.merged_into, cc.id)
+                    ).where(tuple_(cc.source_system, cc.external_id).in_(chunk))
                 ):
                     found[(EXTERNAL, external_key(system, ext_id))] = cid
             continue
@@ -828,6 +835,13 @@ class _ErrorsFile:
 
 def _errors_file(path: str | os.PathLike[str] | None) -> _ErrorsFile:
     return _ErrorsFile(path)
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # the errors file does not exist yet
+        return False
 
 
 __all__ = [

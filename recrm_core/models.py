@@ -56,8 +56,10 @@ class _Model(BaseModel):
 class Actor(_Model):
     """Who performs a service call; recorded in history rows and passed to hooks."""
 
-    staff_id: str
-    role: str = "staff"
+    # Lengths of the history columns that record them: longer ids are a validation
+    # error here, not a database error (PostgreSQL enforces VARCHAR lengths).
+    staff_id: str = Field(max_length=64)
+    role: str = Field(default="staff", max_length=32)
 
 
 def _wrap_identity(fn: Any) -> Any:
@@ -236,9 +238,9 @@ class Project(BaseModel):
 
 class InteractionIn(_Model):
     kind: str
-    channel: str | None = None
+    channel: Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 32))] = None
     project: str | None = None
-    staff: str | None = None
+    staff: ShortText = None
     occurred_at: dt.datetime | None = None
     summary: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)

@@ -49,6 +49,8 @@ _DATE_PATTERNS = (
 )
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+#: the largest budget the BIGINT column holds; beyond it SQLite and PostgreSQL fail
+MAX_BUDGET = 2**63 - 1
 _GROUPED_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
@@ -104,6 +106,8 @@ def parse_budget(raw: object) -> int | None:
     if isinstance(raw, int):
         if raw < 0:
             raise ValueError("budget cannot be negative")
+        if raw > MAX_BUDGET:
+            raise ValueError("budget is too large")
         return raw
     text = clean(raw).replace(" ", "")
     if not text:
@@ -127,7 +131,10 @@ def parse_budget(raw: object) -> int | None:
         amount = Decimal(text) * multiplier
     except InvalidOperation:
         raise ValueError(f"budget {clean(raw)!r} is not a number") from None
-    return int(amount.to_integral_value())
+    budget = int(amount.to_integral_value())
+    if budget > MAX_BUDGET:
+        raise ValueError(f"budget {clean(raw)!r} is too large")
+    return budget
 
 
 def parse_stage(raw: object) -> str:

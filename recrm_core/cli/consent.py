@@ -6,8 +6,9 @@ import click
 
 from ..consent import CHANNELS, PURPOSES
 from ..crm import CRM
+from ..errors import InvalidInput
 from . import cli, pass_crm
-from .customers import actor_of, actor_option, json_option
+from .customers import actor_of, actor_option, bad_value, json_option
 from .output import emit_json, info, local_time, table
 
 channel_arg = click.argument("channel", type=click.Choice(CHANNELS))
@@ -32,7 +33,10 @@ def consent() -> None:
 def grant(crm: CRM, customer_id: int, channel: str, purpose: str, source: str | None,
           actor: str | None, as_json: bool) -> None:
     """Record that the customer opted in."""
-    record = crm.consent.grant(customer_id, channel, purpose, source, actor_of(actor))
+    try:
+        record = crm.consent.grant(customer_id, channel, purpose, source, actor_of(actor))
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     emit_json(record) if as_json else info(f"granted {channel}/{purpose} for {customer_id}")
 
 
@@ -47,7 +51,10 @@ def grant(crm: CRM, customer_id: int, channel: str, purpose: str, source: str | 
 def withdraw(crm: CRM, customer_id: int, channel: str, purpose: str, source: str | None,
              actor: str | None, as_json: bool) -> None:
     """Record that the customer opted out."""
-    record = crm.consent.withdraw(customer_id, channel, purpose, source, actor_of(actor))
+    try:
+        record = crm.consent.withdraw(customer_id, channel, purpose, source, actor_of(actor))
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     emit_json(record) if as_json else info(f"withdrew {channel}/{purpose} for {customer_id}")
 
 

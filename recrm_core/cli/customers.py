@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from ..crm import CRM
 from ..errors import InvalidInput
-from ..models import Actor, Customer, CustomerView
+from ..models import Actor, Customer, CustomerView, first_error
 from . import cli, pass_crm
 from .output import emit_json, info, local_time, table
 
@@ -19,8 +20,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one li
 actor_option = click.option("--actor", metavar="STAFF", help="Staff id performing the change.")
 
 
-def actor_of(staff: str | None) -> Actor | None:
-    return Actor(staff_id=staff) if staff else None
+def actor_of(staff: str | None, option: str = "--actor") -> Actor | None:
+    """The Actor for a staff id given as ``option``; a bad one is a usage error."""
+    if not staff:
+        return None
+    try:
+        return Actor(staff_id=staff)
+    except ValidationError as exc:
+        raise click.BadParameter(first_error(exc)[1], param_hint=option) from None
 
 
 def bad_value(exc: InvalidInput, options: Mapping[str, str] | None = None) -> click.BadParameter:
@@ -257,8 +264,11 @@ def stage(crm: CRM, customer_id: int, stage: str, project: str, unit: str | None
         raise click.BadParameter(
             f"{stage!r} is not one of {', '.join(crm.customers.stages())}", param_hint="STAGE"
         )
-    customer = crm.customers.set_stage(customer_id, stage, project, unit=unit, amount=amount,
-                                       force=force, actor=actor_of(actor))
+    try:
+        customer = crm.customers.set_stage(customer_id, stage, project, unit=unit,
+                                           amount=amount, force=force, actor=actor_of(actor))
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     if as_json:
         emit_json(customer)
     else:

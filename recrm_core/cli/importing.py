@@ -11,7 +11,7 @@ import click
 from ..crm import CRM
 from ..importing import ImportProgress, ProgressCallback
 from . import pass_crm
-from .customers import customers, json_option
+from .customers import actor_of, customers, json_option
 from .output import emit_json, info, table
 
 
@@ -64,15 +64,13 @@ def import_cmd(crm: CRM, file: str, errors_path: str | None, encoding: str | Non
     rejected whole and reported (--errors), the others are imported. Exit 0 when the
     import ran to the end, whatever it rejected.
     """
-    from ..models import Actor
-
     with _progress_bar(sys.stderr.isatty()) as progress:
         result = crm.importer.import_csv(
             file,
             encoding=encoding,
             errors_path=errors_path,
             progress=progress,
-            actor=Actor(staff_id=actor) if actor else None,
+            actor=actor_of(actor),
         )
     if as_json:
         emit_json(result)

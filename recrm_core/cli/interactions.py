@@ -33,7 +33,7 @@ def log(crm: CRM, customer_id: int, kind: str, channel: str | None, project: str
             customer_id,
             {"kind": kind, "channel": channel, "project": project, "staff": staff,
              "summary": summary},
-            actor=actor_of(staff),
+            actor=actor_of(staff, "--staff"),
         )
     except InvalidInput as exc:
         raise bad_value(exc) from None
