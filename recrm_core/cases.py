@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from .customers import resolve_id
-from .db import UnitOfWork, utcnow
+from .db import MAX_ID, UnitOfWork, utcnow, valid_id
 from .errors import InvalidInput, NotFound, Refused
 from .identity import clean
 from .models import Actor, Case, CaseHistoryEntry, CaseIn, CaseStatus, Priority, first_error
@@ -161,6 +161,8 @@ def _full_model(session: Session, row: CaseRow, now: dt.datetime) -> Case:
 def _lock(session: Session, case_id: int) -> CaseRow:
     # FOR UPDATE serialises concurrent changes of one case on PostgreSQL; SQLite has
     # a single writer, and a stale snapshot there fails instead of overwriting.
+    if not valid_id(case_id):
+        raise NotFound(f"no case {case_id}")
     row = session.scalar(select(CaseRow).where(CaseRow.id == case_id).with_for_update())
     if row is None:
         raise NotFound(f"no case {case_id}")
@@ -334,7 +336,7 @@ class CaseService:
         """One case with its history (oldest first); ``overdue`` as of ``now``."""
         at = _aware(now, "now")
         with self.crm.unit_of_work(actor, readonly=True) as uow:
-            row = uow.session.get(CaseRow, case_id)
+            row = uow.session.get(CaseRow, case_id) if valid_id(case_id) else None
             if row is None:
                 raise NotFound(f"no case {case_id}")
             return _full_model(uow.session, row, at)
@@ -421,7 +423,10 @@ class CaseService:
             if project is not None:
                 pid = project_id_of(session, project_code(project))
                 query = query.where(CaseRow.project_id == pid)
-            query = query.order_by(CaseRow.sla_due_at, CaseRow.id).limit(limit)
+            query = query.order_by(CaseRow.sla_due_at, CaseRow.id)
+            if limit is not None:
+                # Beyond MAX_ID there cannot be more cases; a larger LIMIT would overflow.
+                query = query.limit(min(limit, MAX_ID))
             return [_to_model(row, code, at) for row, code in session.execute(query)]
 
     # -- internals ------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from . import identity
-from .db import RawSelect, UnitOfWork, read_connection, utcnow
+from .db import RawSelect, UnitOfWork, read_connection, utcnow, valid_id
 from .errors import IdentityConflict, InvalidInput, NotFound, Refused
 from .models import (
     Actor,
@@ -155,7 +155,7 @@ def _connection(session: Session | Connection) -> Connection:
 
 def load_customers(session: Session | Connection, ids: Iterable[int]) -> dict[int, Customer]:
     """Build API models for ``ids`` with three queries, whatever their number."""
-    id_list = list(dict.fromkeys(ids))
+    id_list = [i for i in dict.fromkeys(ids) if valid_id(i)]
     if not id_list:
         return {}
     conn = _connection(session)
@@ -224,6 +224,8 @@ def _build(
 
 def resolve_id(session: Session | Connection, customer_id: int) -> int:
     """Follow ``merged_into`` to the surviving customer; NotFound if there is none."""
+    if not valid_id(customer_id):
+        raise NotFound(f"no customer {customer_id}")
     conn = _connection(session)
     seen: set[int] = set()
     current = customer_id
@@ -239,6 +241,8 @@ def resolve_id(session: Session | Connection, customer_id: int) -> int:
 
 def load_customer(session: Session | Connection, customer_id: int) -> Customer:
     """The customer, or the survivor it was merged into; NotFound if there is none."""
+    if not valid_id(customer_id):
+        raise NotFound(f"no customer {customer_id}")
     conn = _connection(session)
     rows = _RAW_ROW.all(conn, {"id": customer_id})
     if rows and rows[0][_MERGED_INTO] is None:

@@ -43,6 +43,15 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: ids are INTEGER columns: 32-bit on PostgreSQL, so anything larger names nothing
+MAX_ID = 2**31 - 1
+
+
+def valid_id(value: int) -> bool:
+    """Whether ``value`` can be a row id (larger numbers would overflow the driver)."""
+    return 0 < value <= MAX_ID
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

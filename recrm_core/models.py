@@ -118,6 +118,8 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
 # Reusable validated types: the API, the CLI and the import accept the same spellings.
 Text = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 100))]
 LongText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 128))]
+#: free text (summaries, descriptions): long, but storable
+BodyText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 20_000))]
 #: for the 64-character columns (codes, sources, staff ids)
 ShortText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 64))]
 Mobiles = Annotated[list[str], BeforeValidator(_mobile_list)]
@@ -242,7 +244,7 @@ class InteractionIn(_Model):
     project: str | None = None
     staff: ShortText = None
     occurred_at: dt.datetime | None = None
-    summary: str | None = None
+    summary: BodyText = None
     data: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("kind", mode="before")
@@ -313,7 +315,7 @@ class CaseIn(_Model):
     project: str | None = None
     department: StaffText = None
     assignee: StaffText = None
-    description: str | None = None
+    description: BodyText = None
 
     @field_validator("category", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from .errors import InvalidInput, NotFound
 from .identity import clean
 from .models import Project
 from .tables import ProjectRow
+from .values import check_storable
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -29,6 +30,10 @@ def project_code(raw: object) -> str:
         raise InvalidInput("project", "project code is empty")
     if len(code) > 64:
         raise InvalidInput("project", "project code is longer than 64 characters")
+    try:
+        check_storable(code)
+    except ValueError as exc:
+        raise InvalidInput("project", f"project code {exc}") from None
     return code
 
 

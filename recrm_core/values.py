@@ -150,7 +150,17 @@ def optional_text(raw: object, limit: int) -> str | None:
         return None
     if len(text) > limit:
         raise ValueError(f"longer than {limit} characters")
-    if "\x00" in text:
-        # PostgreSQL cannot store NUL in text; refuse it here, not in the database.
-        raise ValueError("contains a NUL character")
+    check_storable(text)
     return text
+
+
+def check_storable(text: str) -> None:
+    """Refuse what a database cannot store: NUL (PostgreSQL) and lone surrogates
+    (undecodable bytes passed on a command line)."""
+    if "\x00" in text:
+        raise ValueError("contains a NUL character")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid text (undecodable bytes)") from None
