@@ -9,7 +9,7 @@ from .consent import consent_granted_clause, consent_withdrawn_clause
 from .crm import CRM
 from .csvsource import ImportFileError, ImportReadError, UnknownColumns
 from .customers import AddResult
-from .db import Base, UnitOfWork, UTCDateTime, utcnow
+from .db import Base, UnitOfWork, UTCDateTime, utcnow, valid_id
 from .demo import DemoSection, DemoSummary, run_demo
 from .errors import (
     ConfigError,
@@ -54,7 +54,7 @@ from .models import (
 )
 from .projects import project_code
 from .segments import OPS, SegmentField
-from .values import PERSONAS, STAGES
+from .values import PERSONAS, STAGES, check_storable
 
 __version__ = "0.1.0"
 
@@ -105,6 +105,7 @@ __all__ = [
     "UnitOfWork",
     "UnknownColumns",
     "__version__",
+    "check_storable",
     "consent_granted_clause",
     "consent_withdrawn_clause",
     "hookimpl",
@@ -116,4 +117,5 @@ __all__ = [
     "project_code",
     "run_demo",
     "utcnow",
+    "valid_id",
 ]

@@ -39,6 +39,7 @@ from recrm_core import (
     NotFound,
     Refused,
     UnitOfWork,
+    check_storable,
     project_code,
     utcnow,
 )
@@ -98,17 +99,13 @@ def contracts_of(customer: Customer) -> int:
 def _storable(value: str | None, field: str) -> str | None:
     """``value`` unless a database cannot store it: NUL (PostgreSQL text refuses it) or
     a lone surrogate (what undecodable command-line bytes become) is InvalidInput."""
-    if value is not None and ("\x00" in value or not _utf8(value)):
-        raise InvalidInput(field, f"{field} contains a NUL or an invalid character")
+    if value is not None:
+        try:
+            check_storable(value)
+        except ValueError:
+            raise InvalidInput(field, f"{field} contains a NUL or an invalid character") \
+                from None
     return value
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _clean(value: object, field: str, limit: int, *, required: bool = True) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recrm_core import InvalidInput
+from recrm_core import InvalidInput, check_storable
 
 QuestionType = Literal["nps", "rating", "single_choice", "multiple_choice", "text"]
 
@@ -215,10 +215,10 @@ def _is_blank(raw: Any) -> bool:
         raw.strip() if isinstance(raw, str) else raw))
 
 
-def _encodable(text: str) -> bool:
+def _storable(text: str) -> bool:
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+        check_storable(text)
+    except ValueError:
         return False
     return True
 
@@ -260,7 +260,7 @@ def validate_answers(definition: SurveyBody, raw: Mapping[str, Any]) -> dict[str
                 raise InvalidInput(q.id, f"text is longer than {_TEXT_LIMIT} characters")
             # PostgreSQL text cannot hold NUL, and a lone surrogate (JSON "\ud800") is
             # no UTF-8 at all: either would fail later, in the case that closes the loop
-            if "\x00" in value or not _encodable(value):
+            if not _storable(value):
                 raise InvalidInput(q.id, "text contains a NUL or an invalid character")
             clean[q.id] = value.strip()
     return clean

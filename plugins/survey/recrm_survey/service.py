@@ -34,15 +34,15 @@ from recrm_core import (
     consent_granted_clause,
     consent_withdrawn_clause,
     utcnow,
+    valid_id,
 )
 
-from .definitions import BUILTIN, SurveyDefinition, _encodable, validate_answers, with_key
+from .definitions import BUILTIN, SurveyDefinition, _storable, validate_answers, with_key
 from .settings import SurveySettings, settings
 from .tables import SurveyAnswer, SurveyDefinitionRow, SurveyInvitation, SurveyScore
 
 Outcome = Literal["invited", "already", "no_consent"]
 #: the largest id the INTEGER id columns hold on PostgreSQL
-_MAX_ID = 2**31 - 1
 #: the most rows one ``due``/``send`` may take (bound for LIMIT on every backend)
 MAX_LIMIT = 1_000_000_000
 
@@ -544,10 +544,10 @@ def _locked_invitation(session: Session, ref: int | str) -> SurveyInvitation:
     # isascii: "³".isdigit() is true but int() refuses it
     if isinstance(ref, int) or (ref.isascii() and ref.isdigit()):
         number = int(ref)
-        if not 0 < number <= _MAX_ID:  # beyond the id column: no such row, not a crash
+        if not valid_id(number):  # beyond the id column: no such row, not a crash
             raise NotFound(f"no survey invitation {ref!r}")
         query = query.where(SurveyInvitation.id == number)
-    elif not _encodable(ref):  # undecodable bytes from the command line
+    elif not _storable(ref):  # undecodable bytes from the command line, or a NUL
         raise NotFound(f"no survey invitation {ref!r}")
     else:
         query = query.where(SurveyInvitation.token == ref)
