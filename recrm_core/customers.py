@@ -443,7 +443,7 @@ class CustomerService:
         keys = record_keys(record)
         owners = owners_of_keys(session, keys)
         match = match_record(
-            record, owners.get, lambda cid: id_cards_of(session, [cid]).get(cid)
+            record, owners.get, lambda cid: id_cards_of(session, [cid]).get(cid), keys
         )
         if match.conflict:
             raise IdentityConflict(match.conflict, sorted(set(owners.values())))

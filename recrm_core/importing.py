@@ -371,7 +371,7 @@ class ImportService:
             return changed
 
         for (row, rec), rec_keys in zip(records, keys_of, strict=True):
-            match = match_record(rec, owners.get, cards.get)
+            match = match_record(rec, owners.get, cards.get, rec_keys)
             if match.conflict:
                 conflicts.append(RejectedRow(row=row, field=CONFLICT_FIELD, reason=match.conflict))
                 continue

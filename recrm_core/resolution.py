@@ -50,8 +50,10 @@ def match_record(
     record: CustomerIn,
     owner_of: Callable[[Key], int | None],
     id_card_of: Callable[[int], str | None],
+    keys: list[Key] | None = None,
 ) -> Match:
-    """Apply the matching rules.
+    """Apply the matching rules (``keys``: the record's ``record_keys``, when the
+    caller already has them).
 
     - keys pointing to two different customers: conflict;
     - an ID card different from the ID card of the customer the other keys matched:
@@ -60,7 +62,7 @@ def match_record(
     Equal email never matches.
     """
     owners: list[int] = []
-    for key in record_keys(record):
+    for key in record_keys(record) if keys is None else keys:
         owner = owner_of(key)
         if owner is not None and owner not in owners:
             owners.append(owner)
