@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from . import identity
-from .db import RawSelect, UnitOfWork, read_connection, utcnow, valid_id
+from .db import RawSelect, UnitOfWork, chunks, read_connection, utcnow, valid_id
 from .errors import IdentityConflict, InvalidInput, NotFound, Refused
 from .models import (
     Actor,
@@ -49,6 +49,7 @@ from .resolution import (
     ID_CARD,
     MOBILE,
     Key,
+    external_key,
     fill_changes,
     match_record,
     record_keys,
@@ -266,30 +267,36 @@ def customer_by_key(session: Session | Connection, key: Key) -> Customer | None:
     return _build(conn, rows, [cid])[cid]
 
 
-def owners_of_keys(session: Session, keys: Iterable[Key]) -> dict[Key, int]:
-    """Which customer holds each key (identities and external references)."""
-    identity_keys = [k for k in keys if k[0] != EXTERNAL]
-    external = [k[1] for k in keys if k[0] == EXTERNAL]
+def owners_of_keys(session: Session | Connection, keys: Iterable[Key]) -> dict[Key, int]:
+    """Which customer holds each key (identities and external references): a few
+    indexed IN queries per kind, however many keys."""
+    conn = _connection(session)
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in keys:
+        by_kind.setdefault(kind, []).append(value)
     found: dict[Key, int] = {}
-    if identity_keys:
-        for kind, value, cid in session.execute(
-            select(IdentityRow.kind, IdentityRow.value, IdentityRow.customer_id).where(
-                tuple_(IdentityRow.kind, IdentityRow.value).in_(identity_keys)
-            )
-        ):
-            found[(kind, value)] = cid
-    for ext in external:
-        system, ext_id = ext.split("\x1f", 1)
-        # The survivor answers for a merged-away customer's reference (it keeps it
-        # when the survivor has its own; merges keep ``merged_into`` flat).
-        owner = session.scalar(
-            select(func.coalesce(CustomerRow.merged_into, CustomerRow.id)).where(
-                CustomerRow.source_system == system,
-                CustomerRow.external_id == ext_id,
-            )
-        )
-        if owner is not None:
-            found[(EXTERNAL, ext)] = owner
+    ic = IdentityRow.__table__.c
+    cc = CustomerRow.__table__.c
+    for kind, values in by_kind.items():
+        values.sort()
+        if kind == EXTERNAL:
+            pairs = [tuple(v.split("\x1f", 1)) for v in values]
+            for chunk in chunks(pairs):
+                # A merged-away customer keeps its reference when the survivor has one
+                # of its own: the reference resolves to the survivor (merges keep
+                # ``merged_into`` flat), else a row carrying it would hit the UNIQUE.
+                for system, ext_id, cid in conn.execute(
+                    select(
+                        cc.source_system, cc.external_id, func.coalesce(cc.merged_into, cc.id)
+                    ).where(tuple_(cc.source_system, cc.external_id).in_(chunk))
+                ):
+                    found[(EXTERNAL, external_key(system, ext_id))] = cid
+            continue
+        for part in chunks(values):
+            for value, cid in conn.execute(
+                select(ic.value, ic.customer_id).where(ic.kind == kind, ic.value.in_(part))
+            ):
+                found[(kind, value)] = cid
     return found
 
 

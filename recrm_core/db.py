@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
@@ -43,6 +43,8 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+_V = TypeVar("_V")
+
 #: ids are INTEGER columns: 32-bit on PostgreSQL, so anything larger names nothing
 MAX_ID = 2**31 - 1
 
@@ -50,6 +52,16 @@ MAX_ID = 2**31 - 1
 def valid_id(value: int) -> bool:
     """Whether ``value`` can be a row id (larger numbers would overflow the driver)."""
     return 0 < value <= MAX_ID
+
+
+#: values per IN list, well below SQLite's bound-variable limit
+IN_CHUNK = 500
+
+
+def chunks(values: list[_V], size: int = IN_CHUNK) -> Iterator[list[_V]]:
+    """``values`` in slices for ``IN (...)`` lists."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def utcnow() -> dt.datetime:

@@ -33,7 +33,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -45,8 +44,8 @@ from .csvsource import (
     ImportReadError,
     UnknownColumns,
 )
-from .customers import load_customers
-from .db import UnitOfWork, utcnow
+from .customers import load_customers, owners_of_keys
+from .db import UnitOfWork, chunks, utcnow
 from .errors import PluginError, RecrmError
 from .models import (
     Actor,
@@ -78,8 +77,6 @@ if TYPE_CHECKING:
 
 #: the ``field`` of a rejected row whose keys conflict
 CONFLICT_FIELD = "mobile,id_card"
-#: values per IN list: well below SQLite's and PostgreSQL's bind-parameter limits
-CHUNK = 500
 _RETRIES = 3
 _HOOK = "recrm_customers_imported"
 
@@ -184,11 +181,6 @@ class _Run:
                 self.created_runs[-1][1] = cid
             else:
                 self.created_runs.append([cid, cid])
-
-
-def _chunks(values: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 class ImportService:
@@ -339,7 +331,7 @@ class ImportService:
             rec_keys = record_keys(rec)
             keys_of.append(rec_keys)
             keys.update(rec_keys)
-        owners = _owners_of(conn, keys)
+        owners = owners_of_keys(conn, keys)
         existing = sorted(set(owners.values()))
         state = _customer_state(conn, existing)
         cards = _id_cards(conn, existing)
@@ -510,7 +502,7 @@ class ImportService:
         pids = {code: known[code] for code in codes if code in known}
         missing = sorted(codes - pids.keys())
         fresh: dict[str, int] = {}
-        for chunk in _chunks(missing):
+        for chunk in chunks(missing):
             for code, pid in conn.execute(
                 select(_PROJECTS.c.code, _PROJECTS.c.id).where(_PROJECTS.c.code.in_(chunk))
             ):
@@ -529,7 +521,7 @@ class ImportService:
         other = aliased(CustomerRow)
         total = 0
         with self.crm.unit_of_work(readonly=True) as uow:
-            for chunk in _chunks(run.created_runs, 100):
+            for chunk in chunks(run.created_runs, 100):
                 total += uow.session.scalar(
                     select(func.count())
                     .select_from(mine)
@@ -564,42 +556,11 @@ def validate_row(
 # -- batched reads --------------------------------------------------------------------------
 
 
-def _owners_of(conn: Connection, keys: set[Key]) -> dict[Key, int]:
-    """Which customer holds each key: a few indexed IN queries per kind."""
-    by_kind: dict[str, list[str]] = {}
-    for kind, value in keys:
-        by_kind.setdefault(kind, []).append(value)
-    found: dict[Key, int] = {}
-    ic = _IDENTITIES.c
-    cc = _CUSTOMERS.c
-    for kind, values in by_kind.items():
-        values.sort()
-        if kind == EXTERNAL:
-            pairs = [tuple(v.split("\x1f", 1)) for v in values]
-            for chunk in _chunks(pairs):
-                # A merged-away customer keeps its reference when the survivor has one
-                # of its own: the reference resolves to the survivor (merges keep
-                # ``merged_into`` flat), else a row carrying it would hit the UNIQUE.
-                for system, ext_id, cid in conn.execute(
-                    select(
-                        cc.source_system, cc.external_id, func.coalesce(cc.merged_into, cc.id)
-                    ).where(tuple_(cc.source_system, cc.external_id).in_(chunk))
-                ):
-                    found[(EXTERNAL, external_key(system, ext_id))] = cid
-            continue
-        for chunk in _chunks(values):
-            for value, cid in conn.execute(
-                select(ic.value, ic.customer_id).where(ic.kind == kind, ic.value.in_(chunk))
-            ):
-                found[(kind, value)] = cid
-    return found
-
-
 def _customer_state(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
     cc = _CUSTOMERS.c
     cols = [cc[name] for name in _STATE_FIELDS]
     state: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for cid, *values in conn.execute(select(cc.id, *cols).where(cc.id.in_(chunk))):
             state[cid] = dict(zip(_STATE_FIELDS, values, strict=True))
     return state
@@ -608,7 +569,7 @@ def _customer_state(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any
 def _id_cards(conn: Connection, ids: list[int]) -> dict[int, str]:
     ic = _IDENTITIES.c
     cards: dict[int, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for cid, value in conn.execute(
             select(ic.customer_id, ic.value).where(ic.kind == ID_CARD, ic.customer_id.in_(chunk))
         ):
@@ -624,7 +585,7 @@ def _links_of(
         return {}
     lc = _LINKS.c
     links: dict[tuple[int, int], _Link] = {}
-    for chunk in _chunks(customer_ids):
+    for chunk in chunks(customer_ids):
         for lid, cid, pid, owner, source in conn.execute(
             select(lc.id, lc.customer_id, lc.project_id, lc.owner_staff, lc.source).where(
                 and_(lc.customer_id.in_(chunk), lc.project_id.in_(project_ids))
@@ -663,7 +624,7 @@ def _created_models(
     project_ids = sorted({pid for cid, pid in new_links if cid < 0})
     projects = {
         pid: (code, name)
-        for chunk in _chunks(project_ids)
+        for chunk in chunks(project_ids)
         for pid, code, name in conn.execute(
             select(pc.id, pc.code, pc.name).where(pc.id.in_(chunk))
         )
@@ -703,7 +664,7 @@ def _created_models(
 
 def _load_many(session: Session, ids: list[int]) -> dict[int, Customer]:
     loaded: dict[int, Customer] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         loaded.update(load_customers(session, chunk))
     return loaded
 
