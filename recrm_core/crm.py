@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
 from .config import CoreSettings, load_settings
-from .db import Base, UnitOfWork, make_engine, unit_of_work
+from .db import Base, UnitOfWork, make_engine, read_engine, unit_of_work
 from .errors import ConfigError
 from .models import Actor, DeliveryResult, Message
 from .plugins import Hooks, PluginInfo, load_plugins, new_plugin_manager
@@ -108,8 +108,17 @@ class CRM:
 
     # -- database -----------------------------------------------------------------------
     def create_schema(self) -> None:
-        """Create every table of the core and of the loaded plugins (idempotent)."""
-        Base.metadata.create_all(self.engine)
+        """Create every table of the core and of the loaded plugins (idempotent).
+
+        The check runs in a read-only transaction and the write lock is taken only
+        when a table is missing: every CLI command calls this, and on SQLite a
+        ``customers count`` must not queue behind an import batch holding the lock."""
+        from sqlalchemy import inspect
+
+        with read_engine(self).connect() as conn:
+            existing = set(inspect(conn).get_table_names())
+        if any(table.name not in existing for table in Base.metadata.sorted_tables):
+            Base.metadata.create_all(self.engine)
 
     def unit_of_work(
         self, actor: Actor | None = None, *, readonly: bool = False

@@ -21,11 +21,11 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from . import identity
+from .contention import StateMoved, retrying
 from .db import RawSelect, UnitOfWork, chunks, read_connection, utcnow, valid_id
 from .errors import IdentityConflict, InvalidInput, NotFound, Refused
 from .models import (
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
 
 #: the interaction a stage change records (认购 / 签约 / 交房)
 STAGE_INTERACTIONS = {"subscriber": "subscription", "buyer": "contract", "owner": "handover"}
-_RETRIES = 3
 _T = TypeVar("_T")
 
 
@@ -419,6 +418,16 @@ def _check_stage_change(stage: str, project: str, amount: int | None) -> tuple[s
 # -- the service --------------------------------------------------------------------------
 
 
+def _refuse_merged(survivor_id: int, sid: int, duplicate_id: int, did: int) -> None:
+    """Refuse a merge of two ids that already resolve to one customer."""
+    if sid != did:
+        return
+    if survivor_id == duplicate_id:
+        raise Refused(f"cannot merge customer {survivor_id} into itself")
+    merged, into = (duplicate_id, did) if duplicate_id != did else (survivor_id, sid)
+    raise Refused(f"customer {merged} is already merged into {into}")
+
+
 class CustomerService:
     def __init__(self, crm: CRM) -> None:
         self.crm = crm
@@ -433,17 +442,16 @@ class CustomerService:
         return self._retrying(actor, lambda uow: self._add(uow, record))
 
     def _retrying(self, actor: Actor | None, work: Callable[[UnitOfWork], _T]) -> _T:
-        """Run ``work`` in a unit of work, again from scratch when a UNIQUE constraint
-        refuses it: another writer took a key (or created a link) between our read
-        and our write, so the decision must be made again against what it wrote."""
-        for attempt in range(_RETRIES):
-            try:
-                with self.crm.unit_of_work(actor) as uow:
-                    return work(uow)
-            except IntegrityError:
-                if attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        """Run ``work`` in a unit of work, again from scratch when a concurrent writer
+        won (a UNIQUE constraint refused a key it took between our read and our
+        write, a deadlock, rows that moved under our lock): the decision must be made
+        again against what it wrote."""
+
+        def attempt() -> _T:
+            with self.crm.unit_of_work(actor) as uow:
+                return work(uow)
+
+        return retrying(attempt)
 
     def _add(self, uow: UnitOfWork, record: CustomerIn) -> AddResult:
         session = uow.session
@@ -813,44 +821,58 @@ class CustomerService:
     def merge(self, survivor_id: int, duplicate_id: int, actor: Actor | None = None) -> Customer:
         """Merge ``duplicate_id`` into ``survivor_id``: identities, project links,
         interactions, cases and consents move; empty profile fields are filled; the
-        duplicate keeps resolving to the survivor; every plugin moves its rows."""
-        with self.crm.unit_of_work(actor) as uow:
-            session = uow.session
-            sid = resolve_id(session, survivor_id)
-            did = resolve_id(session, duplicate_id)
-            if sid == did:
-                raise Refused(f"customers {survivor_id} and {duplicate_id} are already one")
-            cards = id_cards_of(session, [sid, did])
-            if sid in cards and did in cards and cards[sid] != cards[did]:
-                raise IdentityConflict(
-                    f"customers {sid} and {did} hold different ID cards", [sid, did]
-                )
-            survivor = session.get_one(CustomerRow, sid)
-            duplicate = session.get_one(CustomerRow, did)
-            for name in ("name", "gender", "birth_date", "persona", "budget", "email"):
-                if getattr(survivor, name) is None and getattr(duplicate, name) is not None:
-                    setattr(survivor, name, getattr(duplicate, name))
-            if survivor.external_id is None and duplicate.external_id is not None:
-                ref = (duplicate.source_system, duplicate.external_id)
-                duplicate.source_system = duplicate.external_id = None
-                session.flush()
-                survivor.source_system, survivor.external_id = ref
-            session.execute(update(IdentityRow).where(IdentityRow.customer_id == did)
-                            .values(customer_id=sid))
-            self._merge_links(session, sid, did)
-            for table in (InteractionRow, CaseRow, ConsentRow):
-                session.execute(update(table).where(table.customer_id == did)
-                                .values(customer_id=sid))
-            # Keep chains flat: anything merged into the duplicate now points at the survivor.
-            session.execute(update(CustomerRow).where(CustomerRow.merged_into == did)
-                            .values(merged_into=sid))
-            duplicate.merged_into = sid
-            duplicate.updated_at = survivor.updated_at = utcnow()
+        duplicate keeps resolving to the survivor; every plugin moves its rows.
+
+        Both customers are locked in id order before anything is decided, so two
+        merges of overlapping customers at once run one after the other; the second
+        sees what the first did (``already merged into N``), never a loop."""
+        return self._retrying(actor, lambda uow: self._merge(uow, survivor_id, duplicate_id))
+
+    def _merge(self, uow: UnitOfWork, survivor_id: int, duplicate_id: int) -> Customer:
+        session = uow.session
+        sid = resolve_id(session, survivor_id)
+        did = resolve_id(session, duplicate_id)
+        _refuse_merged(survivor_id, sid, duplicate_id, did)
+        # Lock in id order (two merges of a and b in opposite orders would otherwise
+        # each hold one lock and wait for the other), then check that neither was
+        # merged away between the resolution above and the lock.
+        for cid in sorted((sid, did)):
+            merged_into = session.execute(
+                select(CustomerRow.merged_into).where(CustomerRow.id == cid).with_for_update()
+            ).scalar_one()
+            if merged_into is not None:
+                raise StateMoved(f"customer {cid} was merged meanwhile")
+        cards = id_cards_of(session, [sid, did])
+        if sid in cards and did in cards and cards[sid] != cards[did]:
+            raise IdentityConflict(
+                f"customers {sid} and {did} hold different ID cards", [sid, did]
+            )
+        survivor = session.get_one(CustomerRow, sid, populate_existing=True)
+        duplicate = session.get_one(CustomerRow, did, populate_existing=True)
+        for name in ("name", "gender", "birth_date", "persona", "budget", "email"):
+            if getattr(survivor, name) is None and getattr(duplicate, name) is not None:
+                setattr(survivor, name, getattr(duplicate, name))
+        if survivor.external_id is None and duplicate.external_id is not None:
+            ref = (duplicate.source_system, duplicate.external_id)
+            duplicate.source_system = duplicate.external_id = None
             session.flush()
-            recompute_stage(session, sid)
-            customer = load_customer(session, sid)
-            self.crm.hooks.customer_merged(uow, customer, did)
-            return customer
+            survivor.source_system, survivor.external_id = ref
+        session.execute(update(IdentityRow).where(IdentityRow.customer_id == did)
+                        .values(customer_id=sid))
+        self._merge_links(session, sid, did)
+        for table in (InteractionRow, CaseRow, ConsentRow):
+            session.execute(update(table).where(table.customer_id == did)
+                            .values(customer_id=sid))
+        # Keep chains flat: anything merged into the duplicate now points at the survivor.
+        session.execute(update(CustomerRow).where(CustomerRow.merged_into == did)
+                        .values(merged_into=sid))
+        duplicate.merged_into = sid
+        duplicate.updated_at = survivor.updated_at = utcnow()
+        session.flush()
+        recompute_stage(session, sid)
+        customer = load_customer(session, sid)
+        self.crm.hooks.customer_merged(uow, customer, did)
+        return customer
 
     @staticmethod
     def _merge_links(session: Session, sid: int, did: int) -> None:

@@ -7,6 +7,7 @@ naming convention gives constraints stable names (Alembic relies on them later).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,6 +100,12 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() != "sqlite":
+        # psycopg logs "error ignored terminating <Pipeline ...>" when a batch that lost
+        # a race (UNIQUE violation, deadlock) abandons its executemany pipeline; the
+        # primary error is raised and retried, so the secondary one is noise on
+        # stderr. A handler of our own keeps logging's last-resort printer away;
+        # an integrator who configures logging still sees it.
+        logging.getLogger("psycopg").addHandler(logging.NullHandler())
         try:
             return create_engine(parsed, pool_pre_ping=True)
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:

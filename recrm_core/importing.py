@@ -33,11 +33,12 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from .contention import retrying
 from .csvsource import (
     CsvSource,
     ImportFileError,
@@ -77,7 +78,6 @@ if TYPE_CHECKING:
 
 #: the ``field`` of a rejected row whose keys conflict
 CONFLICT_FIELD = "mobile,id_card"
-_RETRIES = 3
 _HOOK = "recrm_customers_imported"
 
 _CUSTOMERS = cast(Table, CustomerRow.__table__)
@@ -270,28 +270,25 @@ class ImportService:
     def _commit(self, run: _Run, batch: _Batch) -> None:
         if not batch.rows:
             return
-        applied: _Applied | None = None
-        for attempt in range(_RETRIES):
-            try:
-                with self.crm.unit_of_work(run.actor) as uow:
-                    applied = self._apply(uow, run, batch)
-                break
-            except IntegrityError:
-                # A concurrent writer took a key (or a project code) between our read
-                # and our write; the batch rolled back whole, so resolve it again.
-                if attempt == _RETRIES - 1:
-                    raise
-            except PluginError as exc:
-                done = run.result
-                raise ImportStopped(
-                    f"import stopped at rows {batch.first_row}-{batch.last_row}: {exc}; "
-                    f"that batch was rolled back, {done.rows} row(s) before it were committed"
-                    f" ({done.created} created, {done.merged} merged, {done.rejected}"
-                    " rejected); running the same import again is safe and finishes the rest",
-                    done.model_copy(),
-                    plugin=exc.plugin,
-                ) from exc
-        assert applied is not None
+        def attempt() -> _Applied:
+            with self.crm.unit_of_work(run.actor) as uow:
+                return self._apply(uow, run, batch)
+
+        try:
+            # A concurrent importer took a key (or a project code) between our read
+            # and our write, or the two deadlocked: the batch rolled back whole, so
+            # resolve it again against what the other one wrote.
+            applied = retrying(attempt)
+        except PluginError as exc:
+            done = run.result
+            raise ImportStopped(
+                f"import stopped at rows {batch.first_row}-{batch.last_row}: {exc}; "
+                f"that batch was rolled back, {done.rows} row(s) before it were committed"
+                f" ({done.created} created, {done.merged} merged, {done.rejected}"
+                " rejected); running the same import again is safe and finishes the rest",
+                done.model_copy(),
+                plugin=exc.plugin,
+            ) from exc
         result = run.result
         result.rows += batch.rows
         result.created += len(applied.created_ids)
@@ -443,12 +440,11 @@ class ImportService:
         )
         real: dict[int, int] = dict(zip(new_refs, created_ids, strict=True))
         if new_identities:
-            _RawInsert(
+            _insert_in_key_order(
                 conn, _IDENTITIES, ("customer_id", "kind", "value", "display"),
                 {"created_at": now},
-            ).execute(
-                conn, [(real.get(cid, cid), kind, value, value)
-                       for cid, kind, value in new_identities]
+                [(real.get(cid, cid), kind, value, value) for cid, kind, value in new_identities],
+                key=lambda row: (row[1], row[2]),
             )
         if touched:
             c = _CUSTOMERS.c
@@ -470,12 +466,12 @@ class ImportService:
                 ],
             )
         if new_links:
-            _RawInsert(
+            _insert_in_key_order(
                 conn, _LINKS, ("customer_id", "project_id", "owner_staff", "source"),
                 {"stage": "prospect", "first_seen_at": now, "stage_changed_at": now},
-            ).execute(
-                conn, [(real.get(cid, cid), pid, pending.owner_staff, pending.source)
-                       for (cid, pid), pending in new_links.items()]
+                [(real.get(cid, cid), pid, pending.owner_staff, pending.source)
+                 for (cid, pid), pending in new_links.items()],
+                key=lambda row: (row[0], row[1]),
             )
         if filled_links:
             lc = _LINKS.c
@@ -488,7 +484,7 @@ class ImportService:
                 ),
                 [
                     {"b_id": lid, "b_owner": held.owner_staff, "b_source": held.source}
-                    for lid, held in filled_links.items()
+                    for lid, held in sorted(filled_links.items())
                 ],
             )
         return created_ids
@@ -725,6 +721,35 @@ class _RawInsert:
         params = self.params(rows)
         if params:
             conn.exec_driver_sql(self.sql, params)
+
+
+def _insert_in_key_order(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    constants: dict[str, Any],
+    rows: list[tuple[Any, ...]],
+    key: Callable[[tuple[Any, ...]], Any],
+) -> None:
+    """Insert ``rows`` (in file order) into a table with a UNIQUE key.
+
+    On PostgreSQL each inserted key is locked in its unique index until commit, so
+    two batches inserting shared keys in different orders deadlock. Rows go in
+    sorted by ``key`` — one lock order for every importer — yet keep ids in file
+    order (a customer's first mobile stays first), because the ids are drawn from
+    the table's sequence beforehand and given out in file order. SQLite runs one
+    writer at a time and needs neither.
+    """
+    if conn.dialect.name == "sqlite":
+        _RawInsert(conn, table, columns, constants).execute(conn, rows)
+        return
+    ids = sorted(conn.execute(
+        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+        {"t": table.name, "n": len(rows)},
+    ).scalars())
+    numbered = sorted(((i, *row) for i, row in zip(ids, rows, strict=True)),
+                      key=lambda r: key(r[1:]))
+    _RawInsert(conn, table, ("id", *columns), constants).execute(conn, numbered)
 
 
 def _processed(process: Callable[[Any], Any] | None, value: Any) -> Any:

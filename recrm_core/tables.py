@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -24,7 +25,12 @@ from .db import Base, UTCDateTime, utcnow
 
 class CustomerRow(Base):
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("source_system", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("source_system", "external_id"),
+        # A merged customer points at another one: a row pointing at itself would
+        # vanish from every count and resolve to nothing.
+        CheckConstraint("merged_into IS NULL OR merged_into <> id", name="not_self_merged"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str | None] = mapped_column(String(100))
