@@ -661,13 +661,13 @@ class Membership:
             return member_model(uow.session, member)
 
     def get(self, customer_id: int) -> Member:
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             cid = self._customer_id(uow, customer_id)
             return member_model(uow.session, self._member(uow.session, cid))
 
     def show(self, customer_id: int, *, now: dt.datetime | None = None) -> MemberView:
         """The membership with its balance, ledger, tier changes, events and referrals."""
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             session = uow.session
             cid = self._customer_id(uow, customer_id)
             member = self._member(session, cid)
@@ -703,7 +703,7 @@ class Membership:
 
     # points --------------------------------------------------------------------------------
     def balance(self, customer_id: int, *, now: dt.datetime | None = None) -> Balance:
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             member = self._member(uow.session, self._customer_id(uow, customer_id))
             return balance_in(uow.session, member, now or utcnow())
 
@@ -903,7 +903,7 @@ class Membership:
             return referral_model(session, row)
 
     def referrals(self, *, project: str | None = None) -> list[Referral]:
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             query = select(ReferralRow).order_by(ReferralRow.id)
             if project is not None:
                 query = query.where(ReferralRow.project == project)
@@ -911,7 +911,7 @@ class Membership:
 
     # tiers and reports ----------------------------------------------------------------------
     def tiers(self) -> list[TierInfo]:
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             counts = _members_by_tier(uow.session)
         return [TierInfo(name=t.name, min_points=t.min_points, min_contracts=t.min_contracts,
                          members=counts.get(t.name, 0)) for t in self.settings.tiers]
@@ -921,7 +921,7 @@ class Membership:
         converted and the conversion rate per member and per project (``project``
         narrows the referral figures)."""
         code = _optional_project(project)
-        with self.crm.unit_of_work() as uow:
+        with self.crm.unit_of_work(readonly=True) as uow:
             session = uow.session
             by_tier = _members_by_tier(session)
             left = session.scalar(

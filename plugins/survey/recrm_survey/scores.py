@@ -193,7 +193,7 @@ def scores(
         .group_by(SurveyAnswer.id, SurveyAnswer.customer_id, SurveyAnswer.answered_at, *group)
         .having(func.count() == len(L3_ROLES))
     )
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(readonly=True) as uow:
         session = uow.session
         counted = _filtered(select(*group, func.count()), crm, survey, project, since, until)
         for s, p, m, n in session.execute(counted.group_by(*group)):
@@ -252,7 +252,7 @@ def drivers(
         .where(factor.role.in_(list(factors)))
         .group_by(factor.role)
     )
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(readonly=True) as uow:
         rows = uow.session.execute(_filtered(query, crm, survey, project, since, until)).all()
     found = [
         Driver(factor=str(role), n=int(n),

@@ -164,7 +164,7 @@ def definition_in(session: Session, crm: CRM, key: str) -> SurveyDefinition:
 
 
 def get_definition(crm: CRM, key: str) -> SurveyDefinition:
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(readonly=True) as uow:
         return definition_in(uow.session, crm, key)
 
 
@@ -214,7 +214,7 @@ def define_survey(crm: CRM, data: SurveyDefinition | Mapping[str, Any]) -> Surve
 
 
 def list_surveys(crm: CRM) -> list[SurveyInfo]:
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(readonly=True) as uow:
         session = uow.session
         defs: dict[str, tuple[SurveyDefinition, str]] = dict(code_definitions(crm))
         for row in session.scalars(select(SurveyDefinitionRow)):
@@ -379,7 +379,7 @@ def invitations(
         query = query.where(SurveyInvitation.survey_key == survey)
     if status is not None:
         query = query.where(SurveyInvitation.status == status)
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(readonly=True) as uow:
         return [_to_invitation(r) for r in uow.session.scalars(query)]
 
 
@@ -398,7 +398,7 @@ def due(crm: CRM, *, now: dt.datetime | None = None, limit: int | None = None) -
         raise InvalidInput("limit", f"limit must be from 1 to {MAX_LIMIT}")
     query = (select(SurveyInvitation).where(_due_clause(at))
              .order_by(SurveyInvitation.due_at, SurveyInvitation.id).limit(limit))
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(readonly=True) as uow:
         return [_to_invitation(r) for r in uow.session.scalars(query)]
 
 
@@ -652,7 +652,7 @@ def answers(crm: CRM, *, customer_id: int | None = None,
         query = query.where(SurveyAnswer.customer_id == customer_id)
     if survey is not None:
         query = query.where(SurveyAnswer.survey_key == survey)
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(readonly=True) as uow:
         return [Answer(id=r.id, invitation_id=r.invitation_id, customer_id=r.customer_id,
                        survey=r.survey_key, project=r.project, answered_at=r.answered_at,
                        answers=r.answers, case_id=r.case_id)
