@@ -106,7 +106,7 @@ from recrm_core import CRM, hookimpl
 
 class NoOp:
     @hookimpl
-    def recrm_customers_imported(self, uow, created, merged):
+    def recrm_customers_imported(self, uow, records, load):
         return None
 
 db, path, plugins = sys.argv[1], sys.argv[2], int(sys.argv[3])

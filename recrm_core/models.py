@@ -396,6 +396,22 @@ class CustomerView(BaseModel):
     consents: list[Consent]
 
 
+class ImportedCustomer(BaseModel):
+    """One customer an import batch created or matched, as ``recrm_customers_imported``
+    receives it: light, so a plugin that needs only ids pays for nothing more."""
+
+    customer_id: int = Field(description="the customer's id (the survivor's, for a merged one)")
+    created: bool = Field(description="True when this batch created the customer")
+    changed: list[str] = Field(
+        default_factory=list,
+        description="what the batch set or filled: profile field names, 'mobiles', "
+        "'id_card', 'projects' (a new link or a filled owner/source); empty when a "
+        "matched customer was left as it was",
+    )
+    rows: list[int] = Field(default_factory=list,
+                            description="the file rows that resolved to this customer")
+
+
 class ImportResult(BaseModel):
     rows: int = 0
     created: int = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Case,
         Customer,
         DeliveryResult,
+        ImportedCustomer,
         Interaction,
         Message,
         StageChange,
@@ -224,9 +225,12 @@ class Hooks:
         self._call("recrm_stage_changed", uow=uow, customer=customer, change=change)
 
     def customers_imported(
-        self, uow: UnitOfWork, created: list[Customer], merged: list[Customer]
+        self,
+        uow: UnitOfWork,
+        records: list[ImportedCustomer],
+        load: Callable[[Iterable[int]], dict[int, Customer]],
     ) -> None:
-        self._call("recrm_customers_imported", uow=uow, created=created, merged=merged)
+        self._call("recrm_customers_imported", uow=uow, records=records, load=load)
 
     def interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
         self._call("recrm_interaction_logged", uow=uow, interaction=interaction)

@@ -26,7 +26,7 @@ from recrm_core.csvsource import (
 from recrm_core.errors import IdentityConflict, InvalidInput
 from recrm_core.identity import id_card_check_character
 from recrm_core.importing import ImportStopped, validate_row
-from recrm_core.models import ImportResult, RejectedRow
+from recrm_core.models import ImportedCustomer, ImportResult, RejectedRow
 
 M1, M2, M3, M4 = "13812345678", "13912345678", "13712345678", "15012345678"
 
@@ -567,12 +567,14 @@ def test_csv_source_streams_rows(tmp_path: Path) -> None:
 
 class Recorder:
     def __init__(self) -> None:
-        self.calls: list[tuple[list[Customer], list[Customer], bool]] = []
+        self.calls: list[tuple[list[ImportedCustomer], dict[int, Customer], bool]] = []
 
     @hookimpl
-    def recrm_customers_imported(self, uow: Any, created: list[Customer],
-                                 merged: list[Customer]) -> None:
-        self.calls.append((created, merged, uow.session.in_transaction()))
+    def recrm_customers_imported(self, uow: Any, records: list[ImportedCustomer],
+                                 load: Callable[[list[int]], dict[int, Customer]]) -> None:
+        # Full models only for the customers this plugin cares about: the created ones.
+        models = load([r.customer_id for r in records if r.created])
+        self.calls.append((records, models, uow.session.in_transaction()))
 
 
 @pytest.mark.recrm_settings(import_batch_size=2)
@@ -589,17 +591,39 @@ def test_hook_recrm_customers_imported(
     result, _ = run(crm, tmp_path, text)
     assert counts(result) == (5, 2, 2, 1, 0)
     assert len(recorder.calls) == 3
-    (c1, m1, tx1), (c2, m2, _), (c3, m3, _) = recorder.calls
+    (r1, m1, tx1), (r2, m2, _), (r3, m3, _) = recorder.calls
     assert tx1
-    # A customer created in the batch is reported once, as created, in its final state.
-    assert [(c.name, c.email) for c in c1] == [("王伟", "w@x.cn")] and m1 == []
-    assert c2 == [] and [c.id for c in m2] == [existing.id]
-    assert [c.name for c in c3] == ["李娜"] and m3 == []
-    assert c1[0] == crm.customers.get(c1[0].id)
+    # A customer created in the batch is reported once, as created, with every field
+    # the batch set (the second row filled the email) and both of its rows.
+    (created,) = r1
+    assert created.created and created.rows == [1, 2]
+    assert created.changed == ["email", "mobiles", "name"]
+    assert [(c.name, c.email) for c in m1.values()] == [("王伟", "w@x.cn")]
+    assert m1[created.customer_id] == crm.customers.get(created.customer_id)
+    # A matched customer that the row left as it was: listed, nothing changed, no model.
+    assert [(r.customer_id, r.created, r.changed, r.rows) for r in r2] == [
+        (existing.id, False, [], [4])
+    ]
+    assert m2 == {}
+    assert [r.created for r in r3] == [True] and [c.name for c in m3.values()] == ["李娜"]
     # No per-row hooks during an import.
     names = {call.name for call in hook_recorder.calls}
     assert "recrm_customer_created" not in names and "recrm_customer_updated" not in names
     assert len(hook_recorder.named("recrm_customers_imported")) == 3
+
+
+@pytest.mark.recrm_settings(import_batch_size=10)
+def test_imported_records_name_what_a_merge_changed(
+    crm: CRM, tmp_path: Path, register_plugin: Callable[..., str]
+) -> None:
+    existing = crm.customers.add({"mobile": M4}).customer
+    recorder = Recorder()
+    register_plugin(recorder)
+    run(crm, tmp_path, f"name,mobile,project\n王五,{M4},XL1\n")
+    ((records, _, _),) = recorder.calls
+    assert [(r.customer_id, r.created, r.changed) for r in records] == [
+        (existing.id, False, ["name", "projects"])
+    ]
 
 
 class Exploder:
@@ -608,8 +632,7 @@ class Exploder:
         self.calls = 0
 
     @hookimpl
-    def recrm_customers_imported(self, uow: Any, created: list[Customer],
-                                 merged: list[Customer]) -> None:
+    def recrm_customers_imported(self, uow: Any) -> None:
         self.calls += 1
         if self.calls == self.fail_on_call:
             raise RuntimeError("loyalty service down")

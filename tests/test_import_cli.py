@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from recrm_core import CRM, Customer, hookimpl
+from recrm_core import CRM, Customer, ImportedCustomer, hookimpl
 from recrm_core.testing import RecrmCliRunner
 
 M1, M2 = "13812345678", "13912345678"
@@ -101,9 +101,10 @@ def test_undecodable_row_exit_1(crm: CRM, cli_runner: RecrmCliRunner, tmp_path: 
 
 class Broken:
     @hookimpl
-    def recrm_customers_imported(self, uow: Any, created: list[Customer],
-                                 merged: list[Customer]) -> None:
-        if any(c.name == "炸" for c in created):
+    def recrm_customers_imported(self, records: list[ImportedCustomer],
+                                 load: Callable[[list[int]], dict[int, Customer]]) -> None:
+        created = load([r.customer_id for r in records if r.created])
+        if any(c.name == "炸" for c in created.values()):
             raise ValueError("refused")
 
 

@@ -2,8 +2,8 @@
 
 - ``load_customers`` builds models from Core rows without validating them again;
   it is compared with the former construction (ORM rows, validated models);
-- the ``recrm_customers_imported`` hook gets models built from what the batch
-  wrote; they are compared with ``load_customers`` inside the hook;
+- the ``recrm_customers_imported`` hook's ``load`` gives the models the reference
+  loader reads, inside the hook;
 - ``find`` reads on a bare connection through ``RawSelect``;
 - ``set_stage`` recomputes the overall stage in one statement;
 - read-only units of work take no write lock on SQLite.
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 
-from recrm_core import CRM, Customer, hookimpl
+from recrm_core import CRM, Customer, ImportedCustomer, hookimpl
 from recrm_core.customers import load_customer, load_customers
 from recrm_core.errors import NotFound, Refused
 from recrm_core.identity import id_card_check_character
@@ -134,16 +134,17 @@ class CompareImported:
 
     @hookimpl
     def recrm_customers_imported(
-        self, uow: Any, created: list[Customer], merged: list[Customer]
+        self, uow: Any, records: list[ImportedCustomer],
+        load: Callable[[list[int]], dict[int, Customer]],
     ) -> None:
-        everyone = created + merged
-        slow = reference_load(uow.session, [c.id for c in everyone])
-        fast = load_customers(uow.session, [c.id for c in everyone])
-        for model in everyone:
-            assert_same(model, slow[model.id])
-            assert_same(fast[model.id], slow[model.id])
-        self.created += len(created)
-        self.merged += len(merged)
+        ids = [r.customer_id for r in records]
+        assert len(set(ids)) == len(ids)
+        slow = reference_load(uow.session, ids)
+        given = load(ids)
+        for cid in ids:
+            assert_same(given[cid], slow[cid])
+        self.created += sum(r.created for r in records)
+        self.merged += sum(not r.created for r in records)
 
 
 @DB_SETTINGS
