@@ -37,6 +37,7 @@ from .models import (
     DuplicatePair,
     IdentityEntry,
     Interaction,
+    OwnerChange,
     ProjectLink,
     StageChange,
     TimelineEntry,
@@ -320,9 +321,9 @@ def link_project(
     source: str | None,
     owner_staff: str | None,
     now: dt.datetime,
-) -> bool:
+) -> tuple[bool, OwnerChange | None]:
     """Link a customer to a project (prospect); fill source/owner when empty.
-    Returns whether anything changed."""
+    Returns whether anything changed, and the owner change if the owner did."""
     pid = ensure_project_id(session, code)
     link = session.scalar(
         select(CustomerProjectRow).where(
@@ -341,13 +342,24 @@ def link_project(
                 stage_changed_at=now,
             )
         )
-        return True
+        return True, _owner_change(customer_id, code, None, owner_staff, "first_link")
     changed = False
+    owner_change = None
     if link.owner_staff is None and owner_staff:
         link.owner_staff, changed = owner_staff, True
+        owner_change = _owner_change(customer_id, code, None, owner_staff, "filled")
     if link.source is None and source:
         link.source, changed = source, True
-    return changed
+    return changed, owner_change
+
+
+def _owner_change(
+    customer_id: int, project: str, old: str | None, new: str | None, reason: str
+) -> OwnerChange | None:
+    if old == new:
+        return None
+    return trusted(OwnerChange, {"customer_id": customer_id, "project": project,
+                                 "old_owner": old, "new_owner": new, "reason": reason})
 
 
 def email_twins(session: Session, customer_id: int, email: str | None) -> list[int]:
@@ -480,8 +492,9 @@ class CustomerService:
             session.add(row)
             session.flush()
             self._add_identities(session, row.id, record.mobiles, record.id_card, now)
+            owner_change = None
             if record.project:
-                link_project(
+                _, owner_change = link_project(
                     session, row.id, project_code(record.project), record.source,
                     record.owner_staff, now,
                 )
@@ -489,6 +502,7 @@ class CustomerService:
             customer = load_customer(session, row.id)
             twins = email_twins(session, row.id, record.email)
             self.crm.hooks.customer_created(uow, customer)
+            self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
             return AddResult(customer, created=True, changed=True, suspected_duplicate_of=twins)
 
         cid = match.customer_id
@@ -509,8 +523,9 @@ class CustomerService:
         if new_card:
             changes["id_card"] = (None, new_card)
         linked = False
+        owner_change = None
         if record.project:
-            linked = link_project(
+            linked, owner_change = link_project(
                 session, cid, project_code(record.project), record.source,
                 record.owner_staff, now,
             )
@@ -526,6 +541,7 @@ class CustomerService:
             self.crm.hooks.customer_updated(uow, customer, changes)
         else:
             customer = before
+        self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
         return AddResult(customer, created=False, changed=bool(changes))
 
     @staticmethod
@@ -780,15 +796,17 @@ class CustomerService:
                 f"customer {cid} is {old_stage} at {code}; moving back to {new_stage}"
                 " needs --force"
             )
+        owner_change = None
         if found:
             conn.execute(_MOVE_LINK, {"b_id": found[0][0], "b_stage": new_stage, "b_at": now})
         else:
+            owner = uow.actor.staff_id if uow.actor else None
             conn.execute(
                 _INSERT_LINK,
                 {"customer_id": cid, "project_id": pid, "stage": new_stage,
-                 "first_seen_at": now, "stage_changed_at": now,
-                 "owner_staff": uow.actor.staff_id if uow.actor else None},
+                 "first_seen_at": now, "stage_changed_at": now, "owner_staff": owner},
             )
+            owner_change = _owner_change(cid, code, None, owner, "first_link")
         # One statement: the overall stage recomputed over every link (so forced
         # backward moves are right too) and the customer marked updated.
         conn.execute(_RECOMPUTE_STAGE, {"b_cid": cid, "b_updated_at": utcnow()})
@@ -815,6 +833,7 @@ class CustomerService:
             occurred_at=now,
         )
         self.crm.hooks.stage_changed(uow, customer, change)
+        self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
         return customer
 
     # merge / reassign -------------------------------------------------------------------
@@ -859,7 +878,7 @@ class CustomerService:
             survivor.source_system, survivor.external_id = ref
         session.execute(update(IdentityRow).where(IdentityRow.customer_id == did)
                         .values(customer_id=sid))
-        self._merge_links(session, sid, did)
+        owner_changes = self._merge_links(session, sid, did)
         for table in (InteractionRow, CaseRow, ConsentRow):
             session.execute(update(table).where(table.customer_id == did)
                             .values(customer_id=sid))
@@ -872,30 +891,44 @@ class CustomerService:
         recompute_stage(session, sid)
         customer = load_customer(session, sid)
         self.crm.hooks.customer_merged(uow, customer, did)
+        self.crm.hooks.owners_changed(uow, owner_changes)
         return customer
 
     @staticmethod
-    def _merge_links(session: Session, sid: int, did: int) -> None:
+    def _merge_links(session: Session, sid: int, did: int) -> list[OwnerChange]:
+        """Move the duplicate's project links to the survivor (combining two links to
+        one project); the survivor's owner changes this makes."""
         mine = {
             link.project_id: link
             for link in session.scalars(
                 select(CustomerProjectRow).where(CustomerProjectRow.customer_id == sid)
             )
         }
-        for link in session.scalars(
+        theirs = session.scalars(
             select(CustomerProjectRow).where(CustomerProjectRow.customer_id == did)
-        ).all():
+        ).all()
+        codes = {pid: code for pid, code in session.execute(select(ProjectRow.id, ProjectRow.code)
+                 .where(ProjectRow.id.in_([link.project_id for link in theirs])))}
+        changes: list[OwnerChange] = []
+        for link in theirs:
             kept = mine.get(link.project_id)
             if kept is None:
                 link.customer_id = sid
-                continue
-            if STAGE_RANK[link.stage] > STAGE_RANK[kept.stage]:
-                kept.stage, kept.stage_changed_at = link.stage, link.stage_changed_at
-            kept.first_seen_at = min(kept.first_seen_at, link.first_seen_at)
-            kept.owner_staff = kept.owner_staff or link.owner_staff
-            kept.source = kept.source or link.source
-            session.delete(link)
+                change = _owner_change(sid, codes[link.project_id], None, link.owner_staff,
+                                       "merge")
+            else:
+                if STAGE_RANK[link.stage] > STAGE_RANK[kept.stage]:
+                    kept.stage, kept.stage_changed_at = link.stage, link.stage_changed_at
+                kept.first_seen_at = min(kept.first_seen_at, link.first_seen_at)
+                change = _owner_change(sid, codes[link.project_id], kept.owner_staff,
+                                       kept.owner_staff or link.owner_staff, "merge")
+                kept.owner_staff = kept.owner_staff or link.owner_staff
+                kept.source = kept.source or link.source
+                session.delete(link)
+            if change is not None:
+                changes.append(change)
         session.flush()
+        return changes
 
     def reassign(
         self, from_staff: str, to_staff: str, project: str | None = None,
@@ -917,10 +950,17 @@ class CustomerService:
                 if pid is None:
                     raise NotFound(f"no project {project!r}")
                 conditions.append(CustomerProjectRow.project_id == pid)
-            result = uow.session.execute(
+            moved = [(cid, pid) for cid, pid in uow.session.execute(
                 update(CustomerProjectRow).where(and_(*conditions)).values(owner_staff=target)
-            )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+                .returning(CustomerProjectRow.customer_id, CustomerProjectRow.project_id)
+            )]
+            codes = {pid: code for pid, code in uow.session.execute(
+                select(ProjectRow.id, ProjectRow.code)
+                .where(ProjectRow.id.in_({pid for _, pid in moved})))}
+            changes = [_owner_change(cid, codes[pid], source, target, "reassign")
+                       for cid, pid in sorted(moved)]
+            self.crm.hooks.owners_changed(uow, [c for c in changes if c is not None])
+            return len(moved)
 
     def stages(self) -> tuple[str, ...]:
         return STAGES

@@ -53,6 +53,7 @@ from .models import (
     CustomerIn,
     ImportedCustomer,
     ImportResult,
+    OwnerChange,
     RejectedRow,
     first_error,
     trusted,
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
 #: the ``field`` of a rejected row whose keys conflict
 CONFLICT_FIELD = "mobile,id_card"
 _HOOK = "recrm_customers_imported"
+_OWNERS_HOOK = "recrm_owners_changed"
 #: the ``changed`` name of each identity kind
 _KEY_FIELDS = {MOBILE: "mobiles", ID_CARD: "id_card"}
 
@@ -346,6 +348,7 @@ class ImportService:
         # What the hook is told: the rows behind each customer and the fields changed.
         rows_of: dict[int, list[int]] = {}
         changed_of: dict[int, set[str]] = {}
+        owner_events: list[tuple[int, int, str, str]] = []  # customer, project, new owner, why
 
         def link(cid: int, rec: CustomerIn) -> bool:
             """Link to the row's project, filling source/owner when empty; changed?"""
@@ -353,10 +356,15 @@ class ImportService:
             target = new_links.get((cid, pid)) or links.get((cid, pid))
             if target is None:
                 new_links[(cid, pid)] = _Link(None, rec.owner_staff, rec.source)
+                if rec.owner_staff:
+                    owner_events.append((cid, pid, rec.owner_staff, "first_link"))
                 return True
             changed = False
             if target.owner_staff is None and rec.owner_staff:
                 target.owner_staff, changed = rec.owner_staff, True
+                owner_events.append(
+                    (cid, pid, rec.owner_staff, "first_link" if target.id is None else "filled")
+                )
             if target.source is None and rec.source:
                 target.source, changed = rec.source, True
             if changed and target.id is not None:
@@ -423,6 +431,15 @@ class ImportService:
         created_ids = self._write(
             conn, now, new_refs, state, new_identities, new_links, filled_links, touched
         )
+        if owner_events and self.crm.hooks.implemented(_OWNERS_HOOK):
+            real_ids: dict[int, int] = dict(zip(new_refs, created_ids, strict=True))
+            code_of = {pid: code for code, pid in pids.items()}
+            self.crm.hooks.owners_changed(uow, [
+                trusted(OwnerChange, {"customer_id": real_ids.get(cid, cid),
+                                      "project": code_of[pid], "old_owner": None,
+                                      "new_owner": owner, "reason": why})
+                for cid, pid, owner, why in owner_events
+            ])
         if self.crm.hooks.implemented(_HOOK):
             # Customers created by this batch are reported as created only, even when
             # later rows of the batch matched them. Full models only on request: most

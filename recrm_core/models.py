@@ -292,6 +292,24 @@ class StageChange(BaseModel):
     occurred_at: dt.datetime | None = None
 
 
+#: why an owner changed: a new link with an owner, an empty owner filled by later
+#: data (an import row, an add), a bulk reassign, a merge moving a link, and the
+#: public pool (released by nobody following up, claimed by a consultant)
+OwnerChangeReason = Literal["first_link", "filled", "reassign", "merge", "released", "claimed"]
+
+
+class OwnerChange(BaseModel):
+    """One customer's owning consultant at one project changed; a list of these is
+    passed to ``recrm_owners_changed``."""
+
+    customer_id: int = Field(description="the customer (the survivor, after a merge)")
+    project: str = Field(description="the project's code")
+    old_owner: str | None = Field(description="the previous owner staff id; None when "
+                                  "the link had no owner or did not exist")
+    new_owner: str | None = Field(description="the new owner staff id; None when released")
+    reason: OwnerChangeReason = Field(description="why it changed")
+
+
 class Consent(BaseModel):
     customer_id: int
     channel: Channel

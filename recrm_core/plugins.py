@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         ImportedCustomer,
         Interaction,
         Message,
+        OwnerChange,
         StageChange,
         TimelineEntry,
     )
@@ -223,6 +224,10 @@ class Hooks:
 
     def stage_changed(self, uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
         self._call("recrm_stage_changed", uow=uow, customer=customer, change=change)
+
+    def owners_changed(self, uow: UnitOfWork, changes: list[OwnerChange]) -> None:
+        if changes:
+            self._call("recrm_owners_changed", uow=uow, changes=changes)
 
     def customers_imported(
         self,

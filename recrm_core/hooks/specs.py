@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ImportedCustomer,
         Interaction,
         Message,
+        OwnerChange,
         StageChange,
         TimelineEntry,
     )
@@ -49,6 +50,7 @@ __all__ = [
     "recrm_deliver_message",
     "recrm_demo",
     "recrm_interaction_logged",
+    "recrm_owners_changed",
     "recrm_register_commands",
     "recrm_register_settings",
     "recrm_segment_fields",
@@ -162,6 +164,26 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
         furthest stage over all projects).
     :param change: project code, old and new stage, unit, amount (CNY), whether
         the change was forced, and when it happened (``occurred_at``).
+    """
+
+
+@hookspec
+def recrm_owners_changed(uow: UnitOfWork, changes: list[OwnerChange]) -> None:
+    """Customers' owning consultants changed at some projects.
+
+    Fires inside the transaction of the operation that changed them, once per
+    operation with all of its changes, never once per row: ``customers.add`` (a new
+    link with an owner, or an empty owner filled), ``set_stage`` (a first link owned
+    by the acting staff), ``reassign`` (every link it moved), ``merge`` (links moved
+    to the survivor or an owner filled from the duplicate) and each import batch.
+    Only real changes are listed (``old_owner != new_owner``). Use it to keep what
+    depends on ownership in step, e.g. an agency's protection or a follow-up task's
+    owner.
+
+    :param uow: the operation's unit of work.
+    :param changes: the changes, each with customer id, project code, old and new
+        owner and the reason (``first_link``, ``filled``, ``reassign``, ``merge``,
+        ``released``, ``claimed``).
     """
 
 
