@@ -398,6 +398,8 @@ _MOVE_LINK = (
     .values(stage=bindparam("b_stage"), stage_changed_at=bindparam("b_at"))
 )
 _INSERT_LINK = insert(_LT)
+_TOUCH_CUSTOMER = update(_CT).where(_CT.c.id == bindparam("b_id")).values(
+    updated_at=bindparam("b_at"))
 _RECOMPUTE_STAGE = (
     update(_CT)
     .where(_CT.c.id == bindparam("b_cid"))
@@ -785,13 +787,16 @@ class CustomerService:
         pid = ensure_project_id(session, code)
         found = _RAW_LINK_STAGE.all(conn, {"cid": cid, "pid": pid})
         old_stage: str | None = found[0][1] if found else None
+        behind = old_stage is not None and STAGE_RANK[new_stage] <= STAGE_RANK[old_stage] \
+            and not (force and new_stage != old_stage)
+        if behind and unit and new_stage in STAGE_INTERACTIONS:
+            # Another unit at a stage the customer already reached (an investor signing
+            # for a second flat): the step is recorded for that unit, the stage stays.
+            return self._record_unit_step(uow, cid, pid, code, cast(str, old_stage),
+                                          new_stage, unit, amount, now)
         if old_stage == new_stage:
             return load_customers(conn, [cid])[cid]
-        if (
-            old_stage is not None
-            and STAGE_RANK[new_stage] < STAGE_RANK[old_stage]
-            and not force
-        ):
+        if behind:
             raise Refused(
                 f"customer {cid} is {old_stage} at {code}; moving back to {new_stage}"
                 " needs --force"
@@ -810,30 +815,64 @@ class CustomerService:
         # One statement: the overall stage recomputed over every link (so forced
         # backward moves are right too) and the customer marked updated.
         conn.execute(_RECOMPUTE_STAGE, {"b_cid": cid, "b_updated_at": utcnow()})
-        interaction: Interaction | None = None
+        interaction = None
         if new_stage in STAGE_INTERACTIONS:
-            data: dict[str, Any] = {"stage": new_stage}
-            if unit:
-                data["unit"] = unit
-            if amount is not None:
-                data["amount"] = amount
-            interaction = self.crm.interactions.append_in(
-                uow, cid, kind=STAGE_INTERACTIONS[new_stage], project=code, project_id=pid,
-                staff=uow.actor.staff_id if uow.actor else None,
-                occurred_at=now, data=data,
-                summary=f"{STAGE_INTERACTIONS[new_stage]} at {code}"
-                + (f", unit {unit}" if unit else ""),
-            )
+            interaction = self._record_step(uow, cid, pid, code, new_stage, unit, amount, now)
         customer = load_customers(_connection(session), [cid])[cid]
         change = StageChange(
             customer_id=cid, project=code, old_stage=old_stage,
-            new_stage=new_stage,
+            new_stage=new_stage, step=new_stage,
             unit=unit, amount=amount, forced=force,
             interaction_id=interaction.id if interaction else None,
             occurred_at=now,
         )
         self.crm.hooks.stage_changed(uow, customer, change)
         self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
+        return customer
+
+    def _record_step(
+        self, uow: UnitOfWork, cid: int, pid: int, code: str, step: str, unit: str | None,
+        amount: int | None, now: dt.datetime,
+    ) -> Interaction:
+        """The subscription/contract/handover interaction a step records."""
+        data: dict[str, Any] = {"stage": step}
+        if unit:
+            data["unit"] = unit
+        if amount is not None:
+            data["amount"] = amount
+        return self.crm.interactions.append_in(
+            uow, cid, kind=STAGE_INTERACTIONS[step], project=code, project_id=pid,
+            staff=uow.actor.staff_id if uow.actor else None,
+            occurred_at=now, data=data,
+            summary=f"{STAGE_INTERACTIONS[step]} at {code}" + (f", unit {unit}" if unit else ""),
+        )
+
+    def _record_unit_step(
+        self, uow: UnitOfWork, cid: int, pid: int, code: str, stage: str, step: str,
+        unit: str, amount: int | None, now: dt.datetime,
+    ) -> Customer:
+        """A step for ``unit`` at or behind the customer's ``stage`` at the project:
+        its interaction and a ``recrm_stage_changed`` with ``old_stage == new_stage``,
+        once per unit and step (the link row is locked, so two at once record one)."""
+        conn = _connection(uow.session)
+        kind = STAGE_INTERACTIONS[step]
+        recorded = uow.session.scalars(
+            select(InteractionRow.data).where(
+                InteractionRow.customer_id == cid, InteractionRow.project_id == pid,
+                InteractionRow.kind == kind,
+            )
+        )
+        if any((data or {}).get("unit") == unit for data in recorded):
+            return load_customers(conn, [cid])[cid]
+        interaction = self._record_step(uow, cid, pid, code, step, unit, amount, now)
+        conn.execute(_TOUCH_CUSTOMER, {"b_id": cid, "b_at": utcnow()})
+        customer = load_customers(conn, [cid])[cid]
+        change = StageChange(
+            customer_id=cid, project=code, old_stage=stage, new_stage=stage, step=step,
+            unit=unit, amount=amount, forced=False, interaction_id=interaction.id,
+            occurred_at=now,
+        )
+        self.crm.hooks.stage_changed(uow, customer, change)
         return customer
 
     # merge / reassign -------------------------------------------------------------------

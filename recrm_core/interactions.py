@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
@@ -144,8 +144,11 @@ class InteractionService:
             return self.list_in(uow.session, cid, limit)
 
     def list_in(
-        self, session: Session, customer_id: int, limit: int | None = None
+        self, session: Session, customer_id: int, limit: int | None = None,
+        kinds: Iterable[str] | None = None,
     ) -> builtins.list[Interaction]:
+        """The customer's interactions (of ``kinds``, when given), newest first,
+        inside the caller's transaction."""
         # builtins.list: inside this class ``list`` is the method above.
         query = (
             select(InteractionRow, ProjectRow.code)
@@ -153,6 +156,8 @@ class InteractionService:
             .where(InteractionRow.customer_id == customer_id)
             .order_by(InteractionRow.occurred_at.desc(), InteractionRow.id.desc())
         )
+        if kinds is not None:
+            query = query.where(InteractionRow.kind.in_(builtins.list(kinds)))
         if limit is not None:
             query = query.limit(limit)
         return [_to_model(row, code) for row, code in session.execute(query)]

@@ -284,6 +284,10 @@ class StageChange(BaseModel):
     project: str
     old_stage: Stage | None
     new_stage: Stage
+    #: the step recorded: ``new_stage`` when the stage moves; for another unit at a
+    #: stage the customer already reached (a second contract while ``owner``), the
+    #: step (``buyer``) while ``old_stage == new_stage``
+    step: Stage | None = None
     unit: str | None = None
     amount: int | None = None
     forced: bool = False

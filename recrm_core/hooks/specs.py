@@ -152,18 +152,27 @@ def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int
 
 @hookspec
 def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
-    """A customer's stage at one project changed (forward, or backward when forced).
+    """A customer's stage at one project changed (forward, or backward when forced),
+    or a step was recorded for another unit.
 
     Fires inside the transaction. A change to ``subscriber``, ``buyer`` or ``owner``
     is also recorded as an interaction (``subscription``, ``contract``,
     ``handover``) whose id is ``change.interaction_id``; that interaction fires
     :func:`recrm_interaction_logged` as well.
 
+    More than one unit at a project: a step for a unit at a stage at or behind the
+    customer's current stage there (an investor who is ``buyer`` for 3-1201 signs
+    for 3-1202) records that step's interaction for that unit and fires this hook
+    with ``old_stage == new_stage`` (the stage never moves backwards), ``step`` the
+    step taken (``buyer``) and ``unit`` the unit. The same step for the same unit
+    again fires nothing. Count contracts by ``(project, unit)``, not by project.
+
     :param uow: the operation's unit of work.
     :param customer: the customer after the change (``customer.stage`` is the
         furthest stage over all projects).
-    :param change: project code, old and new stage, unit, amount (CNY), whether
-        the change was forced, and when it happened (``occurred_at``).
+    :param change: project code, old and new stage, the step recorded (``step``),
+        unit, amount (CNY), whether the change was forced, and when it happened
+        (``occurred_at``).
     """
 
 

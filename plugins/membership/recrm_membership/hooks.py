@@ -70,8 +70,8 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
             member, _ = enrol_in(uow, customer, note=f"owner at {change.project}", at=at)
             if interaction is not None and conf.earn.get(interaction.kind):
                 award_interaction_in(uow, member, interaction, conf.earn[interaction.kind])
-    elif contracts_of(customer) != member.contracts:
-        member.contracts = contracts_of(customer)
+    elif (contracts := contracts_of(uow, customer)) != member.contracts:
+        member.contracts = contracts
         recompute_tier_in(session, conf, member, "contracts", at)
     old_rank = STAGE_ORDER.index(change.old_stage) if change.old_stage else -1
     if change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer"):

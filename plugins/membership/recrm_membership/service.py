@@ -92,8 +92,21 @@ def add_months(at: dt.datetime, months: int, zone: ZoneInfo) -> dt.datetime:
     return local.replace(year=year, month=month, day=day).astimezone(dt.UTC)
 
 
-def contracts_of(customer: Customer) -> int:
-    return sum(1 for p in customer.projects if p.stage in SIGNED)
+def contracts_of(uow: UnitOfWork, customer: Customer) -> int:
+    """Contracts the customer holds: one per unit at each project where the customer
+    is buyer or owner (an investor's second flat at the same project counts again; a
+    signed project whose contract named no unit counts once; a project moved back
+    before signing counts none)."""
+    units: dict[str, set[str]] = {}
+    for i in uow.crm.interactions.list_in(uow.session, customer.id,
+                                          kinds=("contract", "handover")):
+        if i.project:
+            units.setdefault(i.project, set()).add(str(i.data.get("unit") or ""))
+    total = 0
+    for link in customer.projects:
+        if link.stage in SIGNED:
+            total += max(1, len(units.get(link.project, set()) - {""}))
+    return total
 
 
 def _storable(value: str | None, field: str) -> str | None:
@@ -328,11 +341,11 @@ def enrol_in(
         if member.status == "active":
             return member, False
         member.status, member.left_at = "active", None
-        member.contracts = contracts_of(customer)
+        member.contracts = contracts_of(uow, customer)
         _event(session, member, "rejoin", note, uow.actor, now)
         recompute_tier_in(session, conf, member, "rejoin", now)
         return member, True
-    contracts = contracts_of(customer)
+    contracts = contracts_of(uow, customer)
     tier = conf.tier_for(0, contracts)
     member = MemberRow(customer_id=customer.id, status="active", tier=tier,
                        contracts=contracts, enrolled_at=now)
@@ -522,7 +535,7 @@ def merge_in(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
     reversed_for = _rekey_awards(uow, sid, did, now)
     _merge_referrals(session, sid, did)
     if kept is not None:
-        kept.contracts = contracts_of(survivor)
+        kept.contracts = contracts_of(uow, survivor)
         session.flush()
         recompute_tier_in(session, conf, kept, "merge", now)
     for customer_id in sorted(reversed_for - {sid}):

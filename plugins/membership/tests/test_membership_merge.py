@@ -25,7 +25,7 @@ def test_survivor_keeps_its_number_and_gets_the_duplicates_points(crm: CRM) -> N
     assert (member.number, member.status, member.balance, member.lifetime_points) == (
         "WK00000001", "active", 450, 500,
     )
-    assert member.contracts == 1  # contracts count projects: both records signed at XL2
+    assert member.contracts == 2  # contracts count units: 1-1-101 and 1-1-102 at XL2
     assert {cid for cid, _, _, _ in ledger(crm)} == {a.id}
     # the duplicate id still resolves to the survivor's membership
     assert svc.get(b.id).number == "WK00000001"
