@@ -206,9 +206,11 @@ class ImportService:
         ``errors_path`` receives one ``row,field,reason`` line per rejected row (UTF-8
         with BOM), written as batches commit; ``on_reject`` is called likewise.
 
-        Raises ImportFileError/UnknownColumns (exit 2) before writing anything,
-        ImportReadError (exit 1) at an unreadable row after committing the rows
-        before it, ImportStopped (exit 1) when a plugin fails.
+        Raises ImportFileError/UnknownColumns (exit 2) before writing anything (also
+        when the encoding cannot be decided within the first batch), ImportReadError
+        (exit 1) at an unreadable row after committing the rows before it,
+        ImportStopped (exit 1) when a plugin fails. A row with invalid bytes in a
+        mostly-UTF-8 file is rejected like an invalid one.
         """
         with CsvSource(path, encoding) as source:
             if errors_path is not None and _same_file(path, errors_path):
