@@ -1,9 +1,17 @@
 """Reading customer CSV files: encoding detection, streaming decoding, header mapping.
 
 What Excel writes depends on the machine: UTF-8 with a BOM ("CSV UTF-8"), or
-GB18030/GBK on Chinese Windows. The reader decides from the BOM or the first 64 KB,
-then decodes line by line, so an undecodable line further down stops the import at
-that row instead of at start-up or, worse, being silently replaced.
+GB18030/GBK on Chinese Windows. The reader decides from the BOM or a sample (see
+:func:`sniff_encoding`), then decodes line by line, so an undecodable line further
+down stops the import at that row instead of at start-up or, worse, being silently
+replaced. While the file is plain ASCII the choice does not matter (ASCII reads the
+same in both), so a file whose first 64 KB are ASCII is decided at its first row
+holding other bytes, without reading any row twice.
+
+Whatever the file holds, memory stays bounded: only regular files are read, a line is
+cut off at :data:`MAX_LINE_BYTES` while it is read, and a quoted field may run over
+several lines (a multi-line address) only up to :data:`MAX_QUOTED_LINES` lines and
+:data:`MAX_QUOTED_BYTES`, so that one unbalanced quote cannot swallow the file.
 
 Row numbers are 1-based data rows: the header is not counted and neither are blank
 lines (lines whose cells are all empty, such as ``,,,`` from Excel). Rejected-row
@@ -16,15 +24,26 @@ import codecs
 import csv
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .errors import RecrmError
+from .models import RejectedRow
 
 #: how much of the file decides between UTF-8 and GB18030
 SNIFF_BYTES = 64 * 1024
+#: a sample with this share of valid multi-byte sequences is UTF-8 with a few bad rows
+UTF8_VALID_SHARE = 0.95
+#: the longest line read; longer ones stop the import at their row
+MAX_LINE_BYTES = 1024 * 1024
+#: how far a quoted field may run over line breaks before it counts as never closed
+MAX_QUOTED_LINES = 100
+MAX_QUOTED_BYTES = 64 * 1024
+#: the reason of a row rejected for invalid bytes in a mostly-UTF-8 file
+INVALID_UTF8 = "not valid UTF-8"
 
 #: header (normalised: NFKC, trimmed, lower-case, spaces/dashes as ``_``) -> CustomerIn field
 HEADER_ALIASES: dict[str, str] = {
@@ -88,13 +107,21 @@ class UnknownColumns(ImportFileError):
 
 class ImportReadError(RecrmError):
     """A data row cannot be read (undecodable bytes, malformed CSV); the import stops
-    there (exit 1). ``row`` is the data row, numbered like rejected rows."""
+    there (exit 1). ``row`` is the data row, numbered like rejected rows; the rows
+    before ``stopped_at`` (``row`` unless said otherwise) can be imported."""
 
-    def __init__(self, row: int, reason: str) -> None:
+    def __init__(self, row: int, reason: str, stopped_at: int | None = None) -> None:
         where = "the header" if row == 0 else f"row {row}"
         super().__init__(f"{where}: {reason}")
         self.row = row
         self.reason = reason
+        self.stopped_at = row if stopped_at is None else stopped_at
+
+
+class UndecodableSample(ImportReadError):
+    """Neither UTF-8 nor GB18030 reads the sample that decides the encoding. The rows
+    from ``stopped_at`` (the sample's first row) on may be mis-read, so none of them
+    is imported; when that is the first batch, nothing is (exit 2)."""
 
 
 def normalise_header(cell: str) -> str:
@@ -104,31 +131,65 @@ def normalise_header(cell: str) -> str:
     return _SEPARATORS.sub("_", text)
 
 
-def sniff_encoding(head: bytes, complete: bool) -> str:
-    """``utf-8-sig`` for a BOM; else UTF-8 when ``head`` decodes as UTF-8, else GB18030.
+@dataclass(frozen=True)
+class EncodingGuess:
+    """What a sample says about the file's encoding."""
 
-    ``head`` is the start of the file; unless ``complete`` (the whole file), its last
-    character may be cut, which the incremental decoders tolerate.
+    #: None: the sample is plain ASCII and the file goes on, so a later row decides
+    encoding: str | None
+    #: mostly UTF-8: each row holding an invalid sequence is rejected, not the file
+    rejects_invalid: bool = False
+    #: neither UTF-8 nor GB18030 reads the sample; ``encoding`` is the one that read
+    #: further, so that the stop names the row of the first undecodable bytes
+    undecodable: bool = False
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]+")  # undecodable bytes, as surrogateescape writes them
+_MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
+
+
+def sniff_encoding(sample: bytes, complete: bool) -> EncodingGuess:
+    """Decide the encoding from ``sample``: the start of the file or, when that is plain
+    ASCII, the bytes from the first line holding anything else.
+
+    A BOM means UTF-8. Otherwise UTF-8 when the sample decodes as UTF-8, or when at
+    least :data:`UTF8_VALID_SHARE` of its non-ASCII sequences (each valid multi-byte
+    character, each run of invalid bytes) are valid UTF-8: a few damaged rows do not
+    make a UTF-8 file GB18030, which decodes almost any bytes and so proves nothing by
+    itself. Then GB18030 when it decodes the sample; else the sample is undecodable.
+    Unless ``complete`` (the sample ends the file), its last character may be cut,
+    which is tolerated.
     """
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if sample.startswith(codecs.BOM_UTF8):
+        return EncodingGuess("utf-8-sig")
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # Excel's "Unicode Text"; its lines cannot be split on b"\n" like the others.
         raise ImportFileError(
             "the file is UTF-16 (Excel 'Unicode Text'); save it as 'CSV UTF-8' and import that"
         )
-    best, reached = "utf-8", -1
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)("strict").decode(head, final=complete)
-        except UnicodeDecodeError as exc:
-            # Neither fits: keep the one that got further; the read then stops
-            # at the offending row with a clear message.
-            if exc.start > reached:
-                best, reached = encoding, exc.start
-            continue
-        return encoding
-    return best
+    if sample.isascii():
+        return EncodingGuess("utf-8" if complete else None)
+    utf8_stop = _decodes_to(sample, "utf-8", complete)
+    if utf8_stop is None:
+        return EncodingGuess("utf-8")
+    text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(sample, complete)
+    invalid = len(_ESCAPED.findall(text))
+    valid = len(_MULTIBYTE.findall(text))
+    if valid >= UTF8_VALID_SHARE * (valid + invalid):
+        return EncodingGuess("utf-8", rejects_invalid=True)
+    gb_stop = _decodes_to(sample, "gb18030", complete)
+    if gb_stop is None:
+        return EncodingGuess("gb18030")
+    return EncodingGuess("gb18030" if gb_stop > utf8_stop else "utf-8", undecodable=True)
+
+
+def _decodes_to(sample: bytes, encoding: str, complete: bool) -> int | None:
+    """None when ``sample`` decodes, else the offset of its first undecodable byte."""
+    try:
+        codecs.getincrementaldecoder(encoding)("strict").decode(sample, complete)
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
 
 
 def check_encoding(name: str) -> str:
@@ -149,9 +210,12 @@ def check_encoding(name: str) -> str:
     return info.name
 
 
-class _Undecodable(Exception):
-    def __init__(self, error: UnicodeDecodeError) -> None:
-        self.error = error
+class _Unreadable(Exception):
+    """Raised while reading lines; :meth:`CsvSource._records`, which knows the row,
+    turns it into ImportReadError. ``reason`` reads after "row N: "."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
 @dataclass
@@ -198,114 +262,180 @@ def map_header(cells: list[str]) -> Header:
 class CsvSource:
     """A customer CSV file, read as a stream of ``(row, {field: text})``.
 
-    Opening reads and maps the header (raising the exit-2 errors before anything is
-    written); iterating decodes line by line and raises :class:`ImportReadError` at
-    the first row that cannot be read.
+    Opening refuses anything but a regular file, reads and maps the header (raising
+    the exit-2 errors before anything is written); iterating decodes line by line and
+    raises :class:`ImportReadError` at the first row that cannot be read. A row
+    holding invalid bytes in a mostly-UTF-8 file comes as ``(row, RejectedRow)``.
     """
 
     def __init__(self, path: str | os.PathLike[str], encoding: str | None = None) -> None:
         self.path = os.fspath(path)
+        self._fh = _open_regular_file(self.path)
         try:
-            self._fh: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed by close()
-            self.total_bytes = os.fstat(self._fh.fileno()).st_size
-            head = self._fh.read(SNIFF_BYTES)
-            self._fh.seek(0)
-        except IsADirectoryError:
-            raise ImportFileError(f"cannot read {self.path!r}: it is a directory") from None
-        except OSError as exc:
-            raise ImportFileError(f"cannot read {self.path!r}: {exc.strerror}") from None
-        try:
+            try:
+                self.total_bytes = os.fstat(self._fh.fileno()).st_size
+                head = self._fh.read(SNIFF_BYTES)
+            except OSError as exc:
+                raise ImportFileError(f"cannot read {self.path!r}: {exc.strerror}") from None
             if encoding is not None:
-                self.encoding = check_encoding(encoding)
+                guess = EncodingGuess(check_encoding(encoding))
             else:
-                self.encoding = sniff_encoding(head, complete=len(head) < SNIFF_BYTES)
+                guess = sniff_encoding(head, complete=len(head) < SNIFF_BYTES)
             self.bytes_read = 0
             self.rows_read = 0
-            self._lines = self._decoded_lines()
-            self._reader: Iterator[list[str]] | None = None
+            #: the file's encoding; None while every line so far was plain ASCII
+            self.encoding: str | None = None
+            self._codec = "ascii"
+            self._rejects_invalid = False
+            #: the row from which rows are held back: an undecodable sample starts there
+            self._undecided_row: int | None = None
+            #: set while reading a row with invalid bytes (or held back): not yielded
+            self._hold = False
+            self._header_done = False
+            #: lines the reader had taken when it finished the last record
+            self._record_end = 0
+            bom = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+            if guess.encoding != "utf-8-sig":
+                bom = 0  # an explicit --encoding utf-8 keeps it: the header drops it
+            self._fh.seek(bom)
+            self.bytes_read = bom
+            self._decided(guess)
+            self._reader = csv.reader(self._decoded_lines(), delimiter=_delimiter(head))
             self.header = self._read_header()
+            self._fields = dict(self.header.columns) | dict.fromkeys(
+                self.header.mobile_columns, "mobile"
+            )
         except BaseException:
             self._fh.close()
             raise
 
     # -- decoding ---------------------------------------------------------------------
+    def _decided(self, guess: EncodingGuess) -> None:
+        if guess.encoding is None:
+            return
+        self.encoding = guess.encoding
+        # The BOM was skipped: decoding each line as utf-8-sig would drop a U+FEFF
+        # at the start of any line.
+        self._codec = "utf-8" if guess.encoding == "utf-8-sig" else guess.encoding
+        self._rejects_invalid = guess.rejects_invalid
+        if guess.undecodable:
+            self._undecided_row = self.rows_read + 1
+            self._hold = True
+
     def _decoded_lines(self) -> Iterator[str]:
-        # b"\n" never occurs inside a UTF-8 or GB18030 multi-byte character, so the
-        # file can be split into lines first and each line decoded on its own; the
-        # decoder's state still carries over for safety.
-        decode = codecs.getincrementaldecoder(self.encoding)("strict").decode
-        for raw in self._fh:
-            self.bytes_read += len(raw)
+        # b"\n" never occurs inside a character of an ASCII-safe encoding (see
+        # check_encoding), so the file is split into lines first and each line decoded
+        # on its own; a character cut at the end of the file fails its own line.
+        readline = self._fh.readline
+        limit = MAX_LINE_BYTES + 1
+        codec = self._codec
+        taken = 0  # lines given to the reader
+        record_bytes = 0  # bytes of the record being read, once it runs over lines
+        while raw := readline(limit):
+            size = len(raw)
+            if size > MAX_LINE_BYTES:
+                raise _Unreadable(f"has a line longer than {MAX_LINE_BYTES // 1024} KB")
+            self.bytes_read += size
             try:
-                yield decode(raw)
+                text = raw.decode(codec)
             except UnicodeDecodeError as exc:
-                raise _Undecodable(exc) from None
-        try:
-            tail = decode(b"", True)
-        except UnicodeDecodeError as exc:
-            raise _Undecodable(exc) from None
-        if tail:
-            yield tail
+                text = self._undecodable_line(raw, exc)
+                codec = self._codec
+            if taken > self._record_end:
+                # The reader asks for another line before finishing its record: only an
+                # open quoted field does that.
+                record_bytes += size
+                if taken - self._record_end >= MAX_QUOTED_LINES:
+                    raise _Unreadable(
+                        f"opens a quoted field that runs over more than {MAX_QUOTED_LINES}"
+                        " lines; close the quote"
+                    )
+                if record_bytes > MAX_QUOTED_BYTES:
+                    raise _Unreadable(
+                        f"opens a quoted field longer than {MAX_QUOTED_BYTES // 1024} KB"
+                        " over several lines; close the quote"
+                    )
+            else:
+                record_bytes = size
+            taken += 1
+            yield text
+        if taken > self._record_end:
+            raise _Unreadable("opens a quoted field that is never closed; close the quote")
+
+    def _undecodable_line(self, raw: bytes, exc: UnicodeDecodeError) -> str:
+        """The text of a line its codec refused, or _Unreadable."""
+        if self.encoding is None:
+            # The first line that is not plain ASCII: it and the bytes after it are
+            # the sample. They are peeked, then read as lines: no row is read twice.
+            back = self._fh.tell()
+            wanted = max(SNIFF_BYTES - len(raw), 0)
+            more = self._fh.read(wanted)
+            self._fh.seek(back)
+            self._decided(sniff_encoding(raw + more, complete=len(more) < wanted))
+            try:
+                return raw.decode(self._codec)
+            except UnicodeDecodeError as again:
+                exc = again
+        if self._rejects_invalid:
+            self._hold = True
+            return raw.decode(self._codec, "surrogateescape")
+        codec = self.encoding if self._undecided_row is None else "UTF-8 or GB18030"
+        raise _Unreadable(
+            f"cannot be decoded as {codec} (byte 0x{raw[exc.start]:02x});"
+            " fix the file or pass --encoding"
+        )
 
     def _records(self) -> Iterator[list[str]]:
         """Non-blank CSV records; ImportReadError numbered like data rows."""
-        assert self._reader is not None
+        reader = self._reader
         while True:
             try:
-                cells = next(self._reader)
+                cells = next(reader)
             except StopIteration:
                 return
-            except _Undecodable as exc:
-                raise ImportReadError(
-                    self.rows_read + 1 if self._header_done else 0,
-                    f"cannot be decoded as {self.encoding} "
-                    f"(byte 0x{exc.error.object[exc.error.start]:02x}); "
-                    "fix the file or pass --encoding",
-                ) from None
+            except _Unreadable as exc:
+                raise self._read_error(exc.reason) from None
             except csv.Error as exc:
-                raise ImportReadError(self.rows_read + 1, f"malformed CSV: {exc}") from None
+                raise self._read_error(f"is not valid CSV ({exc})") from None
+            self._record_end = reader.line_num
             # Excel writes ",,,," for rows it considers used; such rows are blank too.
             if not cells or not "".join(cells).strip():
                 continue
             yield cells
 
+    def _read_error(self, reason: str) -> ImportReadError:
+        if not self._header_done:
+            return ImportReadError(0, reason)
+        row = self.rows_read + 1
+        if self._undecided_row is not None:
+            return UndecodableSample(row, reason, stopped_at=self._undecided_row)
+        return ImportReadError(row, reason)
+
     def _read_header(self) -> Header:
         try:
-            first = next(self._lines, None)
-            while first is not None and not first.strip():
-                first = next(self._lines, None)
-        except _Undecodable:
-            # Nothing was imported and nothing could be: an unreadable file (exit 2).
-            raise ImportFileError(
-                f"{self.path!r}: the header cannot be decoded as {self.encoding}; "
-                "is it a CSV file? pass --encoding if it is"
-            ) from None
-        if first is None:
-            raise ImportFileError(f"{self.path!r} is empty: no header row")
-        delimiter = ","
-        if "," not in first:
-            for candidate in ("\t", ";"):
-                if candidate in first:
-                    delimiter = candidate
-                    break
-
-        def lines() -> Iterator[str]:
-            yield first
-            yield from self._lines
-
-        self._header_done = False
-        self._reader = csv.reader(lines(), delimiter=delimiter)
-        for cells in self._records():
-            self._header_done = True
-            return map_header(cells)
+            for cells in self._records():
+                if self._hold and self._undecided_row is None:
+                    raise ImportReadError(0, f"is {INVALID_UTF8}")
+                self._header_done = True
+                return map_header(cells)
+        except ImportReadError as exc:
+            # Nothing was imported and nothing could be: the file is unusable (exit 2).
+            raise ImportFileError(f"{self.path!r}: the header {exc.reason}") from None
         raise ImportFileError(f"{self.path!r} has no header row")
 
     # -- rows -------------------------------------------------------------------------
-    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any] | RejectedRow]]:
         columns = self.header.columns
         mobile_columns = self.header.mobile_columns
         for cells in self._records():
             self.rows_read += 1
+            if self._hold:
+                if self._undecided_row is not None:
+                    # The sample cannot be decoded: read on to the row that fails.
+                    continue
+                self._hold = False
+                yield self.rows_read, self._invalid_row(cells)
+                continue
             width = len(cells)
             values: dict[str, Any] = {}
             for index, name in columns:
@@ -317,6 +447,14 @@ class CsvSource:
                 values["mobiles"] = [cells[i] for i in mobile_columns if i < width and cells[i]]
             yield self.rows_read, values
 
+    def _invalid_row(self, cells: list[str]) -> RejectedRow:
+        """A row holding invalid bytes, rejected under the field of the first such cell."""
+        field = next(
+            (self._fields.get(i, "") for i, cell in enumerate(cells) if _ESCAPED.search(cell)),
+            "",
+        )
+        return RejectedRow(row=self.rows_read, field=field, reason=INVALID_UTF8)
+
     def close(self) -> None:
         self._fh.close()
 
@@ -325,3 +463,48 @@ class CsvSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _delimiter(head: bytes) -> str:
+    """``,`` unless the first non-blank line has none but a tab or a semicolon."""
+    first = next((line for line in head.split(b"\n") if line.strip()), b"")
+    if b"," not in first:
+        for candidate in ("\t", ";"):
+            if candidate.encode() in first:
+                return candidate
+    return ","
+
+
+_NOT_FILES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _open_regular_file(path: str) -> IO[bytes]:
+    """Open ``path`` for reading, or ImportFileError (exit 2) unless it is (or links to)
+    a regular file: /dev/zero never ends and a FIFO blocks until someone writes."""
+
+    def refuse_unless_regular(mode: int) -> None:
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _NOT_FILES if test(mode)), "not a regular file")
+            raise ImportFileError(f"cannot read {path!r}: it is {kind}, not a file")
+
+    try:
+        refuse_unless_regular(os.stat(path).st_mode)
+        # O_NONBLOCK: should a FIFO replace the file after the look, opening it must
+        # not wait for a writer; fstat below then refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {path!r}: {exc.strerror}") from None
+    except ValueError:  # a NUL in the path
+        raise ImportFileError(f"cannot read {path!r}: not a valid path") from None
+    try:
+        refuse_unless_regular(os.fstat(fd).st_mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

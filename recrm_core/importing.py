@@ -42,6 +42,7 @@ from .csvsource import (
     CsvSource,
     ImportFileError,
     ImportReadError,
+    UndecodableSample,
     UnknownColumns,
 )
 from .customers import load_customers, owners_of_keys
@@ -208,9 +209,11 @@ class ImportService:
         ``errors_path`` receives one ``row,field,reason`` line per rejected row (UTF-8
         with BOM), written as batches commit; ``on_reject`` is called likewise.
 
-        Raises ImportFileError/UnknownColumns (exit 2) before writing anything,
-        ImportReadError (exit 1) at an unreadable row after committing the rows
-        before it, ImportStopped (exit 1) when a plugin fails.
+        Raises ImportFileError/UnknownColumns (exit 2) before writing anything (also
+        when the encoding cannot be decided within the first batch), ImportReadError
+        (exit 1) at an unreadable row after committing the rows before it,
+        ImportStopped (exit 1) when a plugin fails. A row with invalid bytes in a
+        mostly-UTF-8 file is rejected like an invalid one.
         """
         with CsvSource(path, encoding) as source:
             if errors_path is not None and _same_file(path, errors_path):
@@ -239,7 +242,9 @@ class ImportService:
         return self._run(run, ((i, dict(r)) for i, r in enumerate(rows, start=1)))
 
     # -- the batch loop -----------------------------------------------------------------
-    def _run(self, run: _Run, rows: Iterator[tuple[int, dict[str, Any]]]) -> ImportResult:
+    def _run(
+        self, run: _Run, rows: Iterator[tuple[int, dict[str, Any] | RejectedRow]]
+    ) -> ImportResult:
         size = self.crm.config.import_batch_size
         region = self.crm.config.default_region
         batch = _Batch()
@@ -249,7 +254,8 @@ class ImportService:
                     batch.first_row = row
                 batch.last_row = row
                 batch.rows += 1
-                outcome = validate_row(row, data, region)
+                # The reader rejects a row it could not decode (RejectedRow).
+                outcome = data if isinstance(data, RejectedRow) else validate_row(row, data, region)
                 if isinstance(outcome, RejectedRow):
                     batch.rejected.append(outcome)
                 else:
@@ -258,13 +264,19 @@ class ImportService:
                     self._commit(run, batch)
                     batch = _Batch()
         except ImportReadError as exc:
+            if isinstance(exc, UndecodableSample) and not run.result.rows:
+                # The encoding is unknown before a batch was committed: refuse the file
+                # as a whole (exit 2) rather than import its first rows.
+                raise ImportFileError(str(exc)) from None
             # Everything before the unreadable row is imported, so that the message
             # is exact and a re-run after fixing the file just continues.
             self._commit(run, batch)
+            where = "there" if exc.stopped_at == exc.row else f"at row {exc.stopped_at}"
             raise ImportReadError(
                 exc.row,
-                f"{exc.reason}; the import stopped there, {run.result.rows} row(s) before it"
-                " were imported",
+                f"{exc.reason}; the import stopped {where}, {run.result.rows} row(s) before"
+                " it were imported",
+                stopped_at=exc.stopped_at,
             ) from None
         self._commit(run, batch)
         run.result.suspected_duplicates = self._suspected_duplicates(run)

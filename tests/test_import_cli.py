@@ -87,10 +87,10 @@ def test_empty_file_exit_2(cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
 
 @pytest.mark.recrm_settings(import_batch_size=500)
 def test_undecodable_row_exit_1(crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
-    # 3000 ASCII rows fill the 64 KB window (so: UTF-8), then a GBK row.
+    # 3000 Chinese rows fill the 64 KB window (so: UTF-8), then a GBK row.
     path = tmp_path / "mixed.csv"
     path.write_bytes(
-        ("name,mobile\n" + "".join(f"customer-{i},139{i:08d}\n" for i in range(3000))).encode()
+        ("name,mobile\n" + "".join(f"客户-{i},139{i:08d}\n" for i in range(3000))).encode()
         + "王伟,15012345678\n".encode("gbk")
     )
     result = cli_runner.invoke("customers", "import", str(path), "--json")
