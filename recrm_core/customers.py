@@ -694,9 +694,11 @@ class CustomerService:
             ]
             # A view is a read: whatever a timeline hook may have written is undone.
             session.rollback()
+            birthplace = identity.id_card_birthplace(customer.id_card) if customer.id_card \
+                else None
             return CustomerView(
-                customer=customer, identities=identities, timeline=timeline, cases=cases,
-                consents=consents,
+                customer=customer, identities=identities, birthplace=birthplace,
+                timeline=timeline, cases=cases, consents=consents,
             )
 
     # stages -------------------------------------------------------------------------------

@@ -391,6 +391,8 @@ class CustomerView(BaseModel):
 
     customer: Customer
     identities: list[IdentityEntry] = Field(default_factory=list)
+    #: where the ID card's region code points (GB/T 2260 via python-stdnum), if known
+    birthplace: str | None = None
     timeline: list[TimelineEntry]
     cases: list[Case]
     consents: list[Consent]
