@@ -19,6 +19,7 @@ from .errors import (
     PluginError,
     RecrmError,
     Refused,
+    UnknownProject,
 )
 from .hooks import hookimpl, hookspec
 from .identity import (
@@ -47,6 +48,7 @@ from .models import (
     InteractionIn,
     Message,
     Project,
+    ProjectIn,
     ProjectLink,
     RejectedRow,
     StageChange,
@@ -94,6 +96,7 @@ __all__ = [
     "NotFound",
     "PluginError",
     "Project",
+    "ProjectIn",
     "ProjectLink",
     "RecrmError",
     "Refused",
@@ -104,6 +107,7 @@ __all__ = [
     "UTCDateTime",
     "UnitOfWork",
     "UnknownColumns",
+    "UnknownProject",
     "__version__",
     "check_storable",
     "consent_granted_clause",
