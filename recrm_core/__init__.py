@@ -19,6 +19,7 @@ from .errors import (
     PluginError,
     RecrmError,
     Refused,
+    UnknownProject,
 )
 from .hooks import hookimpl, hookspec
 from .identity import (
@@ -49,6 +50,7 @@ from .models import (
     Message,
     OwnerChange,
     Project,
+    ProjectIn,
     ProjectLink,
     RejectedRow,
     StageChange,
@@ -98,6 +100,7 @@ __all__ = [
     "OwnerChange",
     "PluginError",
     "Project",
+    "ProjectIn",
     "ProjectLink",
     "RecrmError",
     "Refused",
@@ -108,6 +111,7 @@ __all__ = [
     "UTCDateTime",
     "UnitOfWork",
     "UnknownColumns",
+    "UnknownProject",
     "__version__",
     "check_storable",
     "consent_granted_clause",

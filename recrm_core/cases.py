@@ -35,7 +35,7 @@ from .db import MAX_ID, UnitOfWork, utcnow, valid_id
 from .errors import InvalidInput, NotFound, Refused
 from .identity import clean
 from .models import Actor, Case, CaseHistoryEntry, CaseIn, CaseStatus, Priority, first_error
-from .projects import ensure_project_id, project_code, project_id_of
+from .projects import known_project_id, project_code, project_id_in
 from .tables import CaseHistoryRow, CaseRow, ProjectRow
 from .values import optional_text
 
@@ -191,7 +191,8 @@ class CaseService:
         """Open a case for a customer (a merged id opens it on the survivor).
 
         ``opened_at`` back-dates the opening (imports from another system, the demo,
-        tests); the SLA is counted from it. The project is created if new.
+        tests); the SLA is counted from it. The project is created if new (while
+        ``auto_create_projects`` is on; else an unknown one is UnknownProject).
         Raises NotFound for an unknown customer, InvalidInput for bad data.
         """
         record = validate_case(data)
@@ -215,7 +216,7 @@ class CaseService:
         session = uow.session
         customer_id = resolve_id(session, record.customer_id)
         project_id = (
-            ensure_project_id(session, project_code(record.project)) if record.project else None
+            project_id_in(uow, project_code(record.project)) if record.project else None
         )
         hours = self.crm.config.sla.hours(record.category, record.priority)
         row = CaseRow(
@@ -421,7 +422,7 @@ class CaseService:
             if customer_id is not None:
                 query = query.where(CaseRow.customer_id == resolve_id(session, customer_id))
             if project is not None:
-                pid = project_id_of(session, project_code(project))
+                pid = known_project_id(session, project_code(project))
                 query = query.where(CaseRow.project_id == pid)
             query = query.order_by(CaseRow.sla_due_at, CaseRow.id)
             if limit is not None:

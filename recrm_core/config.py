@@ -60,6 +60,9 @@ class CoreSettings(BaseModel):
     timezone: str = "Asia/Shanghai"
     default_region: str = "CN"
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    #: whether naming an unknown project (an import row, customers add, a stage change,
+    #: an interaction, a case) creates it; when false only ``projects add`` does
+    auto_create_projects: bool = True
     sla: SlaPolicy = Field(default_factory=SlaPolicy)
 
     @field_validator("timezone")

@@ -44,7 +44,7 @@ from .models import (
     first_error,
     trusted,
 )
-from .projects import ensure_project_id, project_code
+from .projects import known_project_id, project_code, project_id_in
 from .resolution import (
     EXTERNAL,
     ID_CARD,
@@ -315,7 +315,7 @@ def id_cards_of(session: Session, customer_ids: Iterable[int]) -> dict[int, str]
 
 
 def link_project(
-    session: Session,
+    uow: UnitOfWork,
     customer_id: int,
     code: str,
     source: str | None,
@@ -324,7 +324,8 @@ def link_project(
 ) -> tuple[bool, OwnerChange | None]:
     """Link a customer to a project (prospect); fill source/owner when empty.
     Returns whether anything changed, and the owner change if the owner did."""
-    pid = ensure_project_id(session, code)
+    session = uow.session
+    pid = project_id_in(uow, code)
     link = session.scalar(
         select(CustomerProjectRow).where(
             CustomerProjectRow.customer_id == customer_id, CustomerProjectRow.project_id == pid
@@ -497,7 +498,7 @@ class CustomerService:
             owner_change = None
             if record.project:
                 _, owner_change = link_project(
-                    session, row.id, project_code(record.project), record.source,
+                    uow, row.id, project_code(record.project), record.source,
                     record.owner_staff, now,
                 )
             session.flush()
@@ -528,7 +529,7 @@ class CustomerService:
         owner_change = None
         if record.project:
             linked, owner_change = link_project(
-                session, cid, project_code(record.project), record.source,
+                uow, cid, project_code(record.project), record.source,
                 record.owner_staff, now,
             )
             if linked:
@@ -720,9 +721,11 @@ class CustomerService:
             ]
             # A view is a read: whatever a timeline hook may have written is undone.
             session.rollback()
+            birthplace = identity.id_card_birthplace(customer.id_card) if customer.id_card \
+                else None
             return CustomerView(
-                customer=customer, identities=identities, timeline=timeline, cases=cases,
-                consents=consents,
+                customer=customer, identities=identities, birthplace=birthplace,
+                timeline=timeline, cases=cases, consents=consents,
             )
 
     # stages -------------------------------------------------------------------------------
@@ -784,7 +787,7 @@ class CustomerService:
         conn = _connection(session)
         cid = resolve_id(conn, customer_id)
         now = occurred_at or utcnow()
-        pid = ensure_project_id(session, code)
+        pid = project_id_in(uow, code)
         found = _RAW_LINK_STAGE.all(conn, {"cid": cid, "pid": pid})
         old_stage: str | None = found[0][1] if found else None
         behind = old_stage is not None and STAGE_RANK[new_stage] <= STAGE_RANK[old_stage] \
@@ -983,11 +986,7 @@ class CustomerService:
         with self.crm.unit_of_work(actor) as uow:
             conditions = [CustomerProjectRow.owner_staff == source]
             if project is not None:
-                pid = uow.session.scalar(
-                    select(ProjectRow.id).where(ProjectRow.code == project_code(project))
-                )
-                if pid is None:
-                    raise NotFound(f"no project {project!r}")
+                pid = known_project_id(uow.session, project_code(project))
                 conditions.append(CustomerProjectRow.project_id == pid)
             moved = [(cid, pid) for cid, pid in uow.session.execute(
                 update(CustomerProjectRow).where(and_(*conditions)).values(owner_staff=target)

@@ -13,6 +13,19 @@ class NotFound(RecrmError):
     """No such customer, project or case."""
 
 
+class UnknownProject(NotFound):
+    """A project code that names no project; ``known`` lists the existing codes when
+    there are few enough to read (ten or fewer), else it is None."""
+
+    def __init__(self, code: str, known: list[str] | None = None) -> None:
+        message = f"no such project {code!r}"
+        if known is not None:
+            message += f" (known: {', '.join(known)})" if known else " (there are no projects)"
+        super().__init__(message)
+        self.code = code
+        self.known = known
+
+
 class Refused(RecrmError):
     """The state refuses the operation (a backward stage, a bad case transition)."""
 

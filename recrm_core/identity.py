@@ -22,6 +22,18 @@ Gender = Literal["male", "female"]
 
 ID_CARD_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CARD_CHECK_MAP = "10X98765432"
+#: The province-level codes of GB/T 2260 of the mainland.
+MAINLAND_PROVINCES = frozenset(
+    f"{code}"
+    for first, last in ((11, 15), (21, 23), (31, 37), (41, 46), (50, 54), (61, 65))
+    for code in range(first, last + 1)
+)
+#: What opens a resident ID-card number: a mainland province, 71 Taiwan, 81 Hong Kong
+#: and 82 Macao (their residents' residence permits) and 83 (Taiwan residents' permit).
+ID_CARD_PROVINCES = MAINLAND_PROVINCES | {"71", "81", "82", "83"}
+#: The first digit of the foreigners' permanent-residence card (2023), which shares the
+#: format and check character; the issuing mainland province follows it.
+PERMANENT_RESIDENCE_PREFIX = "9"
 
 # Characters people put between digits; anything else (letters, '#', '*', 转, ext)
 # means an extension or garbage and is refused rather than silently dropped. The
@@ -127,18 +139,58 @@ def parse_id_card(raw: object, today: dt.date | None = None) -> IdCard:
     body, check = text[:17], text[17]
     if not body.isdigit() or not body.isascii() or check not in "0123456789X":
         raise IdentityError("id_card", "ID card must be 17 digits and a check digit or X")
-    if body[0] == "0":
-        raise IdentityError("id_card", "ID card region code cannot start with 0")
     if id_card_check_character(body) != check:
         raise IdentityError("id_card", "ID card check character does not match")
+    if body[0] == PERMANENT_RESIDENCE_PREFIX:
+        if body[1:3] not in MAINLAND_PROVINCES:
+            raise IdentityError(
+                "id_card", f"permanent-residence card: issuing province {body[1:3]} is not a"
+                " mainland province of GB/T 2260",
+            )
+    elif body[:2] not in ID_CARD_PROVINCES:
+        raise IdentityError(
+            "id_card", f"ID card region code {body[:2]} is not a province of GB/T 2260"
+        )
     try:
         born = dt.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
     except ValueError:
         raise IdentityError("id_card", "ID card birth date is not a real date") from None
-    if born > (today or dt.date.today()) or born.year < 1900:
-        raise IdentityError("id_card", "ID card birth date is out of range")
+    # GB 11643 bounds the date only by being real: its own example was born in 1880.
+    if born > (today or dt.date.today()):
+        raise IdentityError("id_card", "ID card birth date is in the future")
     gender: Gender = "male" if int(body[16]) % 2 else "female"
     return IdCard(number=text, birth_date=born, gender=gender)
+
+
+def id_card_birthplace(number: str) -> str | None:
+    """Where the region code of a valid ID-card number points (``广东省 潮阳县``), as
+    python-stdnum's copy of GB/T 2260 names it; None where that copy does not know it.
+
+    A county renamed over the years is named as it was in the birth year (the code
+    was assigned then), else by its earliest name.
+    """
+    # Imported here: loading stdnum's place table costs ~70 ms, which every CLI call
+    # would pay at start-up while only the 360 view needs it.
+    from stdnum import numdb
+
+    info: dict[str, str] = {}
+    for _part, props in numdb.get("cn/loc").info(number[:6]):
+        info.update(props)
+    province = info.get("province")
+    if not province:
+        return None
+    if number[2:6] == "0000":
+        return province
+    year = int(number[6:10])
+    county: str | None = None
+    for variant in info.get("county", "").split(","):
+        name, start = variant, ""
+        if variant.startswith("["):
+            years, name = variant[1:].split("]", 1)
+            start = years.split("-", 1)[0]
+        if county is None or not start or int(start) <= year:
+            county = name
+    return f"{province} {county}" if county else province
 
 
 def normalise_id_card(raw: object) -> str:

@@ -47,7 +47,7 @@ from .csvsource import (
 )
 from .customers import load_customers, owners_of_keys
 from .db import UnitOfWork, chunks, utcnow
-from .errors import PluginError, RecrmError
+from .errors import PluginError, RecrmError, UnknownProject
 from .models import (
     Actor,
     Customer,
@@ -335,7 +335,9 @@ class ImportService:
         records = batch.records
 
         codes = {rec.project for _, rec in records if rec.project}
-        pids, new_projects = self._project_ids(session, conn, run.projects, codes)
+        pids, new_projects = self._project_ids(
+            session, conn, run.projects, codes, create=self.crm.config.auto_create_projects
+        )
 
         keys: set[Key] = set()
         keys_of: list[list[Key]] = []  # per record, computed once
@@ -384,6 +386,11 @@ class ImportService:
             return changed
 
         for (row, rec), rec_keys in zip(records, keys_of, strict=True):
+            if rec.project and rec.project not in pids:
+                conflicts.append(
+                    RejectedRow(row=row, field="project", reason=str(UnknownProject(rec.project)))
+                )
+                continue
             match = match_record(rec, owners.get, cards.get, rec_keys)
             if match.conflict:
                 conflicts.append(RejectedRow(row=row, field=CONFLICT_FIELD, reason=match.conflict))
@@ -541,10 +548,12 @@ class ImportService:
 
     @staticmethod
     def _project_ids(
-        session: Session, conn: Connection, known: dict[str, int], codes: set[str]
+        session: Session, conn: Connection, known: dict[str, int], codes: set[str],
+        *, create: bool,
     ) -> tuple[dict[str, int], dict[str, int]]:
-        """Code -> id for every project of the batch, creating new ones; also the
-        ids this batch resolved that are not yet known to be committed."""
+        """Code -> id for every project of the batch, creating new ones when
+        ``create`` (else unknown codes are left out); also the ids this batch
+        resolved that are not yet known to be committed."""
         pids = {code: known[code] for code in codes if code in known}
         missing = sorted(codes - pids.keys())
         fresh: dict[str, int] = {}
@@ -554,7 +563,7 @@ class ImportService:
             ):
                 fresh[code] = pid
         for code in missing:
-            if code not in fresh:
+            if code not in fresh and create:
                 fresh[code] = ensure_project_id(session, code)
         pids.update(fresh)
         return pids, fresh

@@ -15,7 +15,7 @@ from .customers import resolve_id
 from .db import UnitOfWork, utcnow
 from .errors import InvalidInput
 from .models import Actor, Interaction, InteractionIn, first_error
-from .projects import ensure_project_id, project_code
+from .projects import known_project_id, project_code, project_id_in
 from .tables import InteractionRow, ProjectRow
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class InteractionService:
     ) -> Interaction:
         """Append inside an existing unit of work (used by other services and plugins)."""
         code = project_code(project) if project else None
-        pid = ensure_project_id(uow.session, code) if code else None
+        pid = project_id_in(uow, code) if code else None
         return self.append_in(
             uow, customer_id, kind=kind, channel=channel, project=code, project_id=pid,
             staff=staff, occurred_at=occurred_at, summary=summary, data=data,
@@ -136,16 +136,20 @@ class InteractionService:
         return interaction
 
     def list(
-        self, customer_id: int, limit: int | None = None, actor: Actor | None = None
+        self, customer_id: int, limit: int | None = None, actor: Actor | None = None,
+        *, project: str | None = None,
     ) -> builtins.list[Interaction]:
-        """The customer's interactions, newest first."""
+        """The customer's interactions, newest first; only those at ``project`` when
+        given (an unknown project is UnknownProject)."""
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             cid = resolve_id(uow.session, customer_id)
-            return self.list_in(uow.session, cid, limit)
+            pid = known_project_id(uow.session, project_code(project)) if project is not None \
+                else None
+            return self.list_in(uow.session, cid, limit, project_id=pid)
 
     def list_in(
         self, session: Session, customer_id: int, limit: int | None = None,
-        kinds: Iterable[str] | None = None,
+        kinds: Iterable[str] | None = None, *, project_id: int | None = None,
     ) -> builtins.list[Interaction]:
         """The customer's interactions (of ``kinds``, when given), newest first,
         inside the caller's transaction."""
@@ -158,6 +162,8 @@ class InteractionService:
         )
         if kinds is not None:
             query = query.where(InteractionRow.kind.in_(builtins.list(kinds)))
+        if project_id is not None:
+            query = query.where(InteractionRow.project_id == project_id)
         if limit is not None:
             query = query.limit(limit)
         return [_to_model(row, code) for row, code in session.execute(query)]

@@ -233,9 +233,43 @@ class Customer(BaseModel):
 
 
 class Project(BaseModel):
+    """A project (楼盘) of the registry."""
+
     id: int
     code: str
     name: str
+    city: str | None = None
+    service_department: str | None = None
+
+
+class ProjectIn(_Model):
+    """A project to register: its code (a reference, changed only by a rename), the
+    name people know it by, and optionally its city and the department serving it."""
+
+    code: str
+    name: str
+    city: ShortText = None
+    service_department: ShortText = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code(cls, v: Any) -> str:
+        # Imported here: projects.py imports this module.
+        from .errors import InvalidInput
+        from .projects import project_code
+
+        try:
+            return project_code(v)
+        except InvalidInput as exc:
+            raise ValueError(exc.reason) from None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, v: Any) -> str:
+        text = values.optional_text(v, 200)
+        if text is None:
+            raise ValueError("project name is empty")
+        return text
 
 
 class InteractionIn(_Model):
@@ -413,6 +447,8 @@ class CustomerView(BaseModel):
 
     customer: Customer
     identities: list[IdentityEntry] = Field(default_factory=list)
+    #: where the ID card's region code points (GB/T 2260 via python-stdnum), if known
+    birthplace: str | None = None
     timeline: list[TimelineEntry]
     cases: list[Case]
     consents: list[Consent]

@@ -222,6 +222,9 @@ class Hooks:
     def customer_merged(self, uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
         self._call("recrm_customer_merged", uow=uow, survivor=survivor, duplicate_id=duplicate_id)
 
+    def project_renamed(self, uow: UnitOfWork, old_code: str, new_code: str) -> None:
+        self._call("recrm_project_renamed", uow=uow, old_code=old_code, new_code=new_code)
+
     def stage_changed(self, uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
         self._call("recrm_stage_changed", uow=uow, customer=customer, change=change)
 

@@ -68,6 +68,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -76,6 +77,7 @@ from .customers import load_customers
 from .errors import ConfigError, InvalidInput
 from .identity import clean, normalise_email, normalise_id_card, normalise_mobile
 from .models import Customer
+from .projects import known_project_id
 from .resolution import ID_CARD, MOBILE
 from .tables import CustomerProjectRow, CustomerRow, IdentityRow, ProjectRow
 from .values import (
@@ -714,16 +716,34 @@ class SegmentService:
         """A boolean expression over the customers table (``CustomerRow``) matching
         ``definition``; merged-away customers never match. Raises InvalidInput naming
         the place in the definition that is wrong."""
+        return _sql(self._parse(definition))
+
+    def _parse(self, definition: Mapping[str, Any]) -> _Node:
         ctx = _Context(self.crm.config.default_region, self.crm.config.zone)
-        node = _Parser(self._registry(), ctx).node(
+        return _Parser(self._registry(), ctx).node(
             dict(definition) if isinstance(definition, Mapping) else definition, ""
         )
-        cid = CustomerRow.id.expression
-        return and_(CustomerRow.merged_into.is_(None), _customer_sql(node, cid))
+
+    def _checked(
+        self, definition: Mapping[str, Any], session: Session | None = None
+    ) -> ColumnElement[bool]:
+        """``compile``, and every project the definition names by code must exist
+        (UnknownProject): a mistyped code would otherwise just match nobody."""
+        node = self._parse(definition)
+        codes = _named_projects(node)
+        if session is not None:
+            for code in codes:
+                known_project_id(session, code)
+        elif codes:
+            with self.crm.unit_of_work(readonly=True) as uow:
+                for code in codes:
+                    known_project_id(uow.session, code)
+        return _sql(node)
 
     def count(self, definition: Mapping[str, Any]) -> int:
-        condition = self.compile(definition)
+        """How many customers match; an unknown project code is UnknownProject."""
         with self.crm.unit_of_work(readonly=True) as uow:
+            condition = self._checked(definition, uow.session)
             query = select(func.count()).select_from(CustomerRow).where(condition)
             return uow.session.scalar(query) or 0
 
@@ -731,8 +751,9 @@ class SegmentService:
     def iter_ids(self, definition: Mapping[str, Any], batch_size: int = 1000) -> Iterator[int]:
         """Matching customer ids in id order, fetched ``batch_size`` at a time
         (keyset pagination: memory stays flat and no transaction stays open
-        between batches). The definition is checked before the first id."""
-        condition = self.compile(definition)
+        between batches). The definition is checked (projects too) before the first
+        id."""
+        condition = self._checked(definition)
         _check_batch_size(batch_size)
         return self._ids(condition, batch_size)
 
@@ -740,7 +761,7 @@ class SegmentService:
         self, definition: Mapping[str, Any], batch_size: int = 500
     ) -> Iterator[Customer]:
         """Matching customers as API models, in id order, ``batch_size`` at a time."""
-        condition = self.compile(definition)
+        condition = self._checked(definition)
         _check_batch_size(batch_size)
         return self._customers(condition, batch_size)
 
@@ -770,6 +791,23 @@ class SegmentService:
     def _customers(self, condition: ColumnElement[bool], size: int) -> Iterator[Customer]:
         for batch in self._batches(condition, size, load=True):
             yield from batch  # type: ignore[misc]
+
+
+def _sql(node: _Node) -> ColumnElement[bool]:
+    cid = CustomerRow.id.expression
+    return and_(CustomerRow.merged_into.is_(None), _customer_sql(node, cid))
+
+
+def _named_projects(node: _Node) -> list[str]:
+    """The project codes a definition names exactly (``eq``/``ne``/``in``/``not_in``
+    on ``project``), in order, each once."""
+    if isinstance(node, _Not):
+        return _named_projects(node.member)
+    if isinstance(node, _Group):
+        return list(dict.fromkeys(c for m in node.members for c in _named_projects(m)))
+    if node.field.name != "project" or node.op not in ("eq", "ne", "in", "not_in"):
+        return []
+    return list(node.value) if isinstance(node.value, list) else [node.value]
 
 
 def _check_batch_size(size: int) -> None:

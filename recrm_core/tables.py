@@ -71,6 +71,9 @@ class ProjectRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(64))
+    #: the department that serves the project's owners (物业/客服), for routing cases
+    service_department: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

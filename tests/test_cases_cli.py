@@ -215,6 +215,6 @@ def test_list(cli_runner: RecrmCliRunner, crm: CRM, cid: int) -> None:
 def test_list_errors(cli_runner: RecrmCliRunner, cid: int) -> None:
     _error(cli_runner.invoke("cases", "list", "--status", "pending"), 2, "--status")
     _error(cli_runner.invoke("cases", "list", "--limit", "0"), 2, "--limit")
-    _error(cli_runner.invoke("cases", "list", "--project", "nope"), 1, "no project 'nope'")
+    _error(cli_runner.invoke("cases", "list", "--project", "nope"), 1, "no such project 'nope'")
     _error(cli_runner.invoke("cases", "list", "--customer", "999", "--json"), 1,
            "no customer 999")

@@ -252,7 +252,8 @@ def test_show(cli_runner: RecrmCliRunner) -> None:
                          "--summary", "看样板间"))
     ok(cli_runner.invoke("consent", "grant", cid, "sms"))
     view = ok_json(cli_runner.invoke("customers", "show", cid, "--json"))
-    assert set(view) == {"customer", "identities", "timeline", "cases", "consents"}
+    assert set(view) == {"customer", "identities", "birthplace", "timeline", "cases",
+                         "consents"}
     assert [i["kind"] for i in view["identities"]] == ["mobile"]
     assert view["customer"]["name"] == "王伟"
     assert [(e["kind"], e["title"]) for e in view["timeline"]] == [("visit", "看样板间")]

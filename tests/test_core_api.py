@@ -39,7 +39,7 @@ def test_get_in_and_resolve_in_follow_merges(crm: CRM) -> None:
 def test_projects_get(crm: CRM) -> None:
     crm.projects.ensure("XL2", "星珑湾二期")
     assert crm.projects.get(" XL2 ").name == "星珑湾二期"
-    with pytest.raises(NotFound, match="no project 'YH9'"):
+    with pytest.raises(NotFound, match="no such project 'YH9'"):
         crm.projects.get("YH9")
 
 

@@ -7,6 +7,8 @@ against phonenumbers' own metadata and the GB 11643-1999 check rule.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 import phonenumbers
 import pytest
@@ -14,17 +16,21 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from recrm_core import CRM, RejectedRow
 from recrm_core.identity import (
     ID_CARD_CHECK_MAP,
+    ID_CARD_PROVINCES,
     ID_CARD_WEIGHTS,
     IdentityError,
     clean,
+    id_card_birthplace,
     id_card_check_character,
     normalise_email,
     normalise_id_card,
     normalise_mobile,
     parse_id_card,
 )
+from recrm_core.testing import RecrmCliRunner
 
 FULL_WIDTH = {chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)} | {" ": "\u3000"}
 
@@ -389,7 +395,7 @@ def test_leap_day_is_real() -> None:
 def test_embedded_birth_date_not_in_the_future() -> None:
     today = dt.date(2024, 6, 1)
     assert parse_id_card(make_id_card(110105, today, 1), today=today).birth_date == today
-    with pytest.raises(IdentityError, match="out of range"):
+    with pytest.raises(IdentityError, match="in the future"):
         parse_id_card(make_id_card(110105, today + dt.timedelta(days=1), 1), today=today)
     tomorrow = dt.date.today() + dt.timedelta(days=1)
     with pytest.raises(IdentityError):
@@ -402,10 +408,98 @@ def test_empty_id_card_is_rejected(raw: object) -> None:
         parse_id_card(raw)
 
 
+# -- the standard's own example, births before 1900, the region code --------------------
+
+
+def test_the_example_printed_in_gb_11643_is_valid() -> None:
+    # GB 11643-1999 prints this number (born 1880); the 1900 floor refused it.
+    card = parse_id_card("440524188001010014")
+    assert card.birth_date == dt.date(1880, 1, 1)
+    assert card.gender == "male"
+
+
+@pytest.mark.parametrize("born", [dt.date(1899, 12, 31), dt.date(1850, 6, 1), dt.date(1000, 1, 1)])
+def test_births_before_1900_are_real_dates(born: dt.date) -> None:
+    assert parse_id_card(make_id_card(310104, born, 1)).birth_date == born
+
+
+def test_year_zero_is_not_a_real_date() -> None:
+    body = "11010500000101001"
+    with pytest.raises(IdentityError, match="not a real date"):
+        parse_id_card(body + id_card_check_character(body))
+
+
+PROVINCES = ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35",
+             "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54",
+             "61", "62", "63", "64", "65", "71", "81", "82", "83"]
+NOT_PROVINCES = [f"{n:02d}" for n in range(90) if f"{n:02d}" not in PROVINCES]
+
+
+def test_the_province_list_is_gb_t_2260() -> None:
+    assert sorted(ID_CARD_PROVINCES) == PROVINCES
+
+
+@pytest.mark.parametrize("region", NOT_PROVINCES)
+def test_a_region_that_is_no_province_is_rejected(region: str) -> None:
+    number = make_id_card(int(region + "0101"), dt.date(1990, 5, 17), 1)
+    with pytest.raises(IdentityError, match=f"region code {region} is not a province") as info:
+        parse_id_card(number)
+    assert info.value.field == "id_card"
+
+
+@pytest.mark.parametrize("region", [990000, 900000, 971000, 981000, 916000])
+def test_a_random_number_with_region_9x_is_rejected(region: int) -> None:
+    # Valid check character and date: only the region gives it away. A leading 9 is
+    # a permanent-residence card only with a mainland issuing province after it.
+    number = make_id_card(region, dt.date(1990, 5, 17), 123)
+    with pytest.raises(IdentityError, match="is not a mainland province"):
+        parse_id_card(number)
+
+
+@pytest.mark.parametrize("region", PROVINCES)
+def test_every_province_is_accepted(region: str) -> None:
+    assert parse_id_card(make_id_card(int(region + "0000"), dt.date(1990, 5, 17), 1))
+
+
+@pytest.mark.parametrize("head", ["911", "931", "944", "965"])
+def test_the_foreigners_permanent_residence_card_is_accepted(head: str) -> None:
+    # 2023 format: 9, the issuing province, the nationality code, date, sequence, check.
+    number = make_id_card(int(head + "156"), dt.date(1985, 3, 4), 2)
+    assert parse_id_card(number).number == number
+
+
+@pytest.mark.parametrize(
+    ("number", "place"),
+    [
+        ("440524188001010014", "广东省 潮阳县"),
+        ("11010519491231002X", "北京市 朝阳区"),
+        (make_id_card(120110, dt.date(1990, 1, 1), 1), "天津市 东郊区"),  # named so in 1990
+        (make_id_card(120110, dt.date(2000, 1, 1), 1), "天津市 东丽区"),  # renamed in 1992
+        (make_id_card(710000, dt.date(1990, 1, 1), 1), "台湾省"),
+        (make_id_card(110000, dt.date(1990, 1, 1), 1), "北京市"),
+        (make_id_card(119999, dt.date(1990, 1, 1), 1), "北京市"),  # unknown county
+        (make_id_card(830000, dt.date(1990, 1, 1), 1), None),  # not in stdnum's table
+        (make_id_card(911156, dt.date(1990, 1, 1), 1), None),  # a foreigner's card
+    ],
+)
+def test_birthplace_is_what_gb_t_2260_names(number: str, place: str | None) -> None:
+    assert id_card_birthplace(parse_id_card(number).number) == place
+
+
+def test_stdnum_is_not_imported_at_start_up() -> None:
+    code = "import sys, recrm_core.cli; print('stdnum' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
 id_cards = st.builds(
-    make_id_card,
-    st.integers(min_value=110000, max_value=659999),
-    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date.today()),
+    lambda province, county, born, sequence: make_id_card(
+        int(province) * 10_000 + county, born, sequence
+    ),
+    st.sampled_from(PROVINCES),
+    st.integers(min_value=0, max_value=9999),
+    st.dates(min_value=dt.date(1800, 1, 1), max_value=dt.date.today()),
     st.integers(min_value=0, max_value=999),
 )
 
@@ -526,3 +620,55 @@ plain_looking_emails = st.builds(
 def test_email_fast_path_agrees_with_email_validator(address: str) -> None:
     """Whatever shortcut normalise_email takes, the answer is the library's."""
     assert ours_email(address) == library_email(address)
+
+
+# -- the standard's rules through the service and the CLI (both backends) --------------------
+
+
+def test_a_customer_born_in_1880_is_added_and_the_view_shows_the_birthplace(crm: CRM) -> None:
+    added = crm.customers.add({"name": "老王", "id_card": "440524188001010014"})
+    assert added.customer.birth_date == dt.date(1880, 1, 1)
+    assert crm.customers.view(added.customer.id).birthplace == "广东省 潮阳县"
+
+
+def test_the_view_has_no_birthplace_without_an_id_card_or_one_stdnum_lacks(crm: CRM) -> None:
+    plain = crm.customers.add({"mobile": "13812345678"}).customer
+    assert crm.customers.view(plain.id).birthplace is None
+    permit = crm.customers.add(
+        {"id_card": make_id_card(830000, dt.date(1990, 1, 1), 1)}
+    ).customer
+    assert crm.customers.view(permit.id).birthplace is None
+
+
+def test_an_import_row_with_region_99_is_rejected_with_that_reason(crm: CRM) -> None:
+    rejected: list[RejectedRow] = []
+    result = crm.importer.import_rows(
+        [{"name": "甲", "id_card": make_id_card(990000, dt.date(1990, 5, 17), 123)},
+         {"name": "乙", "id_card": "440524188001010014"}],
+        on_reject=rejected.append,
+    )
+    assert (result.created, result.rejected) == (1, 1)
+    assert [(r.row, r.field) for r in rejected] == [(1, "id_card")]
+    assert "not a mainland province of GB/T 2260" in rejected[0].reason
+
+
+def test_customers_show_prints_the_birthplace(cli_runner: RecrmCliRunner) -> None:
+    added = cli_runner.invoke("customers", "add", "--id-card", "440524188001010014", "--json")
+    assert added.exit_code == 0, added.stderr
+    cid = str(added.json()["customer"]["id"])
+    shown = cli_runner.invoke("customers", "show", cid, "--json")
+    assert shown.json()["birthplace"] == "广东省 潮阳县"
+    human = cli_runner.invoke("customers", "show", cid)
+    assert "广东省 潮阳县" in human.stdout
+    refused = cli_runner.invoke(
+        "customers", "add", "--id-card", make_id_card(200000, dt.date(1990, 1, 1), 1)
+    )
+    assert refused.exit_code == 2
+    assert "region code 20 is not a province" in refused.stderr
+
+
+def test_demo_id_cards_pass_the_region_rule() -> None:
+    from recrm_core.demo import _ID_REGIONS
+
+    for region in _ID_REGIONS:
+        assert parse_id_card(make_id_card(int(region), dt.date(1980, 1, 1), 1)), region

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Register the core's command groups (imported for their side effect on ``cli``).
-from . import cases, consent, customers, demo, importing, interactions, setup  # noqa: E402,F401
+from . import cases, consent, customers, demo, importing, interactions, projects, setup  # noqa: E402,F401
 
 __all__ = [
     "CliContext",

@@ -221,6 +221,7 @@ def render_view(crm: CRM, view: CustomerView) -> None:
             ("name", c.name),
             ("mobiles", ", ".join(c.mobiles)),
             ("ID card", c.id_card),
+            ("birthplace", view.birthplace),
             ("email", c.email),
             ("gender", c.gender),
             ("birth date", c.birth_date),

@@ -46,11 +46,16 @@ def log(crm: CRM, customer_id: int, kind: str, channel: str | None, project: str
 @interactions.command("list")
 @click.argument("customer_id", type=int)
 @click.option("--limit", type=click.IntRange(min=1))
+@click.option("--project", help="Only those at this project.")
 @json_option
 @pass_crm
-def list_cmd(crm: CRM, customer_id: int, limit: int | None, as_json: bool) -> None:
+def list_cmd(crm: CRM, customer_id: int, limit: int | None, project: str | None,
+             as_json: bool) -> None:
     """A customer's interactions, newest first."""
-    items = crm.interactions.list(customer_id, limit)
+    try:
+        items = crm.interactions.list(customer_id, limit, project=project)
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     if as_json:
         emit_json(items)
         return

@@ -51,6 +51,7 @@ __all__ = [
     "recrm_demo",
     "recrm_interaction_logged",
     "recrm_owners_changed",
+    "recrm_project_renamed",
     "recrm_register_commands",
     "recrm_register_settings",
     "recrm_segment_fields",
@@ -147,6 +148,22 @@ def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int
     :param survivor: the surviving customer after the merge.
     :param duplicate_id: the id of the merged-away customer (kept, with
         ``merged_into`` set).
+    """
+
+
+@hookspec
+def recrm_project_renamed(uow: UnitOfWork, old_code: str, new_code: str) -> None:
+    """A project's code changed from ``old_code`` to ``new_code`` (``recrm projects
+    rename``).
+
+    Fires inside the transaction, after the core changed the code. The core's own
+    rows hold the project's id and need nothing; a plugin that keeps project codes
+    in its tables must change ``old_code`` to ``new_code`` in them here, or those
+    rows lose their project.
+
+    :param uow: the operation's unit of work.
+    :param old_code: the code the project had.
+    :param new_code: the code it has now (no other project had it).
     """
 
 

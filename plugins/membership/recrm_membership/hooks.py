@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select, update
 
 from recrm_core import (
     CRM,
@@ -81,6 +81,17 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
 @hookimpl
 def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
     merge_in(uow, survivor, duplicate_id)
+
+
+@hookimpl
+def recrm_project_renamed(uow: UnitOfWork, old_code: str, new_code: str) -> None:
+    # A pending referral converts when the referred customer signs at its project, which
+    # the core then names by the new code. The ledger is append-only and keeps the code
+    # each entry was written with.
+    uow.session.execute(
+        update(ReferralRow).where(ReferralRow.project == old_code).values(project=new_code)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @hookimpl

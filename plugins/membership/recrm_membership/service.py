@@ -916,11 +916,20 @@ class Membership:
             return referral_model(session, row)
 
     def referrals(self, *, project: str | None = None) -> list[Referral]:
+        """Every referral, or those for ``project`` (UnknownProject if there is none)."""
+        code = self._known_project(project)
         with self.crm.unit_of_work(readonly=True) as uow:
             query = select(ReferralRow).order_by(ReferralRow.id)
-            if project is not None:
-                query = query.where(ReferralRow.project == project)
+            if code is not None:
+                query = query.where(ReferralRow.project == code)
             return [referral_model(uow.session, r) for r in uow.session.scalars(query).all()]
+
+    def _known_project(self, project: str | None) -> str | None:
+        """The code of the project a read names, as the core holds it: the core's
+        check, so an unknown or mistyped one is UnknownProject (exit 1), not an
+        empty report."""
+        code = _optional_project(project)
+        return None if code is None else self.crm.projects.get(code).code
 
     # tiers and reports ----------------------------------------------------------------------
     def tiers(self) -> list[TierInfo]:
@@ -932,8 +941,8 @@ class Membership:
     def report(self, *, project: str | None = None) -> Report:
         """Members by tier, points issued/redeemed/expired, and referrals made,
         converted and the conversion rate per member and per project (``project``
-        narrows the referral figures)."""
-        code = _optional_project(project)
+        narrows the referral figures; UnknownProject if there is no such project)."""
+        code = self._known_project(project)
         with self.crm.unit_of_work(readonly=True) as uow:
             session = uow.session
             by_tier = _members_by_tier(session)

@@ -8,7 +8,7 @@ import json
 import pytest
 from membership_helpers import T0, club, customer, owner
 
-from recrm_core import CRM
+from recrm_core import CRM, NotFound
 from recrm_core.testing import CliResult, RecrmCliRunner
 
 pytestmark = pytest.mark.recrm_plugins("membership")
@@ -139,6 +139,7 @@ def test_refer_tiers_report(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     assert report["referrals"] == {"made": 1, "converted": 1, "conversion_rate": 1.0}
     assert report["referrals_by_member"][0]["name"] == "王伟"
     assert report["points"]["issued"] == 500
+    crm.projects.add({"code": "YH1", "name": "御湖一期"})
     by_project = ok(cli_runner.invoke("member", "report", "--project", "YH1", "--json"))
     assert isinstance(by_project, dict) and by_project["referrals"]["made"] == 0
     for args in (("tiers",), ("report",)):
@@ -152,3 +153,27 @@ def test_help_lists_every_command(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     for name in ("enroll", "leave", "show", "points", "earn", "redeem", "adjust", "refer",
                  "tiers", "report"):
         assert name in result.stdout
+
+
+def test_report_for_an_unknown_project_exits_1(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    # It used to print an empty report, as if the mistyped project had no referrals.
+    crm.projects.add({"code": "XL2", "name": "星珑二期"})
+    failed(cli_runner.invoke("member", "report", "--project", "XL3", "--json"), 1,
+           "no such project 'XL3' (known: XL2)")
+    failed(cli_runner.invoke("member", "report", "--project", "XL3"), 1, "no such project")
+    with pytest.raises(NotFound, match="no such project 'XL3'"):
+        club(crm).referrals(project="XL3")
+
+
+def test_a_renamed_project_keeps_its_referrals(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    a = owner(crm, "13812345678", name="王伟")
+    friend = customer(crm, "13912345678")
+    ok(cli_runner.invoke("member", "refer", str(a.id), str(friend.id), "--project", "XL2",
+                         "--json"))
+    ok(cli_runner.invoke("projects", "rename", "XL2", "XL2B", "--json"))
+    # The referred customer signs at the project under its new code: the referral converts.
+    crm.customers.set_stage(friend.id, "buyer", "XL2B")
+    report = ok(cli_runner.invoke("member", "report", "--project", "XL2B", "--json"))
+    assert isinstance(report, dict)
+    assert report["referrals"] == {"made": 1, "converted": 1, "conversion_rate": 1.0}
+    assert [r.project for r in club(crm).referrals()] == ["XL2B"]

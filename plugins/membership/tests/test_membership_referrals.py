@@ -74,7 +74,7 @@ def test_refusals_say_why(crm: CRM) -> None:
         svc.refer(member.id, buyer.id, "XL2")
     with pytest.raises(NotFound, match=f"customer {stranger.id} is not a member"):
         svc.refer(stranger.id, prospect.id, "XL2")
-    with pytest.raises(NotFound, match="no project 'NOPE'"):
+    with pytest.raises(NotFound, match="no such project 'NOPE'"):
         svc.refer(member.id, prospect.id, "NOPE")
     with pytest.raises(NotFound, match="no customer 999"):
         svc.refer(member.id, 999, "XL2")
@@ -137,5 +137,8 @@ def test_report_counts_referrals_per_member_and_project(crm: CRM) -> None:
         "YH1", 2, 1,
     )
     assert {r.customer_id: r.made for r in narrowed.referrals_by_member} == {a.id: 1, b.id: 1}
+    crm.projects.ensure("ZZ9")  # a project nobody was referred for
     empty = svc.report(project="ZZ9")
     assert (empty.referrals.made, empty.referrals.conversion_rate) == (0, None)
+    with pytest.raises(NotFound, match="no such project 'ZZ8'"):
+        svc.report(project="ZZ8")

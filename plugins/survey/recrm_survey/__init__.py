@@ -133,6 +133,17 @@ def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int
         )
 
 
+@hookimpl
+def recrm_project_renamed(uow: UnitOfWork, old_code: str, new_code: str) -> None:
+    # Scores group by the code: without this the project's answers would stay under a
+    # code no project has. Dedupe keys stay, as on a merge: they record the trigger.
+    for table in (SurveyInvitation, SurveyAnswer):
+        uow.session.execute(
+            update(table).where(table.project == old_code).values(project=new_code)
+            .execution_options(synchronize_session=False)
+        )
+
+
 # -- reading -----------------------------------------------------------------------------------
 
 

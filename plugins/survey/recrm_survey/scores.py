@@ -117,6 +117,12 @@ def _check_period(period: str) -> None:
         raise InvalidInput("period", f"period {period!r} is not one of {', '.join(PERIODS)}")
 
 
+def _known_project(crm: CRM, project: str | None) -> str | None:
+    """The code of the project a score names, by the core's check: an unknown one is
+    UnknownProject (exit 1) rather than an empty table."""
+    return None if project is None else crm.projects.get(project).code
+
+
 def _filtered(
     query: _Q, crm: CRM, survey: str | None, project: str | None,
     since: dt.date | None, until: dt.date | None,
@@ -165,6 +171,7 @@ def scores(
     """
     _check_period(period)
     _check_range(since, until)
+    project = _known_project(crm, project)
     group = (SurveyAnswer.survey_key, SurveyAnswer.project, SurveyAnswer.period_month)
     out: dict[tuple[str, str | None, str], Score] = {}
 
@@ -240,6 +247,7 @@ def drivers(
 ) -> list[Driver]:
     """Correlation of each factor with overall satisfaction, strongest first."""
     _check_range(since, until)
+    project = _known_project(crm, project)
     factor, overall = aliased(SurveyScore), aliased(SurveyScore)
     x, y = factor.value, overall.value
     query = (

@@ -227,3 +227,23 @@ def test_scores_and_drivers(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     fails(cli_runner.invoke("survey", "scores", "--since", "yesterday"), 2, "--since")
     fails(cli_runner.invoke("survey", "drivers", "--since", "2025-05-01", "--until",
                             "2025-01-01", "--json"), 1, "since is after until")
+
+
+def test_scores_for_an_unknown_project_exit_1(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    # They used to print an empty table, as if the mistyped project had no answers.
+    cid = customer(crm, "13812345670")
+    answered(crm, cid, utc(2025, 4, 2, 4), checkin_values(10, 5, 5, 5, quality=5))
+    for command in ("scores", "drivers"):
+        fails(cli_runner.invoke("survey", command, "--project", "XL3", "--json"), 1,
+              "no such project 'XL3' (known: XL2)")
+        fails(cli_runner.invoke("survey", command, "--project", "XL3"), 1, "no such project")
+
+
+def test_a_renamed_project_keeps_its_scores(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    cid = customer(crm, "13812345670")
+    answered(crm, cid, utc(2025, 4, 2, 4), checkin_values(10, 5, 5, 5, quality=5))
+    assert cli_runner.invoke("projects", "rename", "XL2", "星珑二期").exit_code == 0
+    [row] = one_json_line(cli_runner.invoke("survey", "scores", "--project", "星珑二期",
+                                            "--json"))
+    assert (row["project"], row["answers"]) == ("星珑二期", 1)
+    assert [i.project for i in invitations(crm)] == ["星珑二期"]

@@ -141,5 +141,6 @@ def test_drivers_against_hand_computed_correlations(crm: CRM) -> None:
     found = {d.factor: (d.r, d.n) for d in drivers(crm)}
     assert found == {"quality": (0.9, 4), "service": (None, 4), "value": (None, 1)}
     assert [d.factor for d in drivers(crm)] == ["quality", "service", "value"]
+    crm.projects.ensure("YH1")  # a project without answers
     assert drivers(crm, project="YH1") == []
     assert [d.n for d in drivers(crm, until=dt.date(2025, 4, 3))] == [2, 2, 1]

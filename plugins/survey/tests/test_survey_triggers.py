@@ -313,7 +313,7 @@ def test_unknown_survey(crm: CRM) -> None:
         trigger_yearly(crm, survey="nope")
     with pytest.raises(NotFound, match="no survey 'nope'"):
         invite(crm, cid, "nope")
-    with pytest.raises(NotFound, match="no project 'ZZ'"):
+    with pytest.raises(NotFound, match="no such project 'ZZ'"):
         invite(crm, cid, "csat", project="ZZ")
     with pytest.raises(NotFound):
         invite(crm, 999, "csat")
