@@ -52,6 +52,7 @@ from .models import (
     StageChange,
     TimelineEntry,
 )
+from .plugins import PluginWarning
 from .projects import project_code
 from .segments import OPS, SegmentField
 from .values import PERSONAS, STAGES, check_storable
@@ -93,6 +94,7 @@ __all__ = [
     "Message",
     "NotFound",
     "PluginError",
+    "PluginWarning",
     "Project",
     "ProjectLink",
     "RecrmError",

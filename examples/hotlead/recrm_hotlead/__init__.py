@@ -27,7 +27,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from recrm_core import (
     CRM,
     Base,
-    ConfigError,
     Customer,
     Interaction,
     SegmentField,
@@ -76,12 +75,8 @@ class HotLead(BaseModel):
 
 
 def settings(crm: CRM) -> HotleadSettings:
-    try:
-        found: HotleadSettings = crm.settings_for(name)
-    except ConfigError:
-        # Registered on a CRM that was already built (the test fixture
-        # ``register_plugin``): the settings hook never ran, so use the defaults.
-        return HotleadSettings()
+    """The ``[hotlead]`` settings (the defaults when the section is absent)."""
+    found: HotleadSettings = crm.settings_for(name)
     return found
 
 
