@@ -166,20 +166,26 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="fail if hooks.md is out of date")
+def write_or_check(page: Path, text: str, doc: str | None, argv: list[str] | None) -> int:
+    """The command line of a page generator: rewrite ``page``, or with ``--check``
+    exit 1 when it differs from ``text``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--check", action="store_true", help=f"fail if {page.name} is out of date")
     args = parser.parse_args(argv)
-    text = render()
     if args.check:
-        current = HOOKS_MD.read_text(encoding="utf-8") if HOOKS_MD.exists() else ""
+        current = page.read_text(encoding="utf-8") if page.exists() else ""
         if current != text:
-            print(f"{HOOKS_MD} is out of date: run python docs/gen_hooks.py", file=sys.stderr)
+            print(f"{page} is out of date: run python docs/{Path(sys.argv[0]).name}",
+                  file=sys.stderr)
             return 1
         return 0
-    HOOKS_MD.write_text(text, encoding="utf-8")
-    print(f"wrote {HOOKS_MD}", file=sys.stderr)
+    page.write_text(text, encoding="utf-8")
+    print(f"wrote {page}", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_or_check(HOOKS_MD, render(), __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,10 @@ from .models import (
     StageChange,
     TimelineEntry,
 )
+from .plugins import PluginWarning
 from .projects import project_code
 from .segments import OPS, SegmentField
+from .upsert import insert_or_ignore, upsert
 from .values import PERSONAS, STAGES, check_storable
 
 __version__ = "0.1.0"
@@ -99,6 +101,7 @@ __all__ = [
     "NotFound",
     "OwnerChange",
     "PluginError",
+    "PluginWarning",
     "Project",
     "ProjectIn",
     "ProjectLink",
@@ -118,12 +121,14 @@ __all__ = [
     "consent_withdrawn_clause",
     "hookimpl",
     "hookspec",
+    "insert_or_ignore",
     "mask_mobile",
     "normalise_email",
     "normalise_id_card",
     "normalise_mobile",
     "project_code",
     "run_demo",
+    "upsert",
     "utcnow",
     "valid_id",
 ]

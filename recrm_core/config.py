@@ -26,11 +26,13 @@ class SlaPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    low: float = 168
-    normal: float = 72
-    high: float = 24
-    urgent: float = 4
-    categories: dict[str, dict[str, float]] = Field(default_factory=dict)
+    low: float = Field(default=168, description="hours for a low-priority case")
+    normal: float = Field(default=72, description="hours for a normal-priority case")
+    high: float = Field(default=24, description="hours for a high-priority case")
+    urgent: float = Field(default=4, description="hours for an urgent case")
+    categories: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="per category, hours overriding the priorities'"
+    )
 
     @field_validator("categories")
     @classmethod
@@ -55,15 +57,29 @@ class CoreSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    database_url: str = DEFAULT_DATABASE_URL
-    plugins: list[str] = Field(default_factory=list)
-    timezone: str = "Asia/Shanghai"
-    default_region: str = "CN"
-    import_batch_size: int = Field(default=2000, ge=1, le=100_000)
-    #: whether naming an unknown project (an import row, customers add, a stage change,
-    #: an interaction, a case) creates it; when false only ``projects add`` does
-    auto_create_projects: bool = True
-    sla: SlaPolicy = Field(default_factory=SlaPolicy)
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the database"
+    )
+    plugins: list[str] = Field(
+        default_factory=list, description="installed plugins to enable, by name"
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai", description="business time zone (IANA name); see `zone`"
+    )
+    default_region: str = Field(
+        default="CN", description="region of mobiles written without +country code"
+    )
+    import_batch_size: int = Field(
+        default=2000, ge=1, le=100_000, description="rows per import transaction"
+    )
+    auto_create_projects: bool = Field(
+        default=True,
+        description="whether naming an unknown project (an import row, customers add, a "
+        "stage change, an interaction, a case) creates it; when false only `projects add` does",
+    )
+    sla: SlaPolicy = Field(
+        default_factory=SlaPolicy, description="calendar hours to resolve a case"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -76,6 +92,9 @@ class CoreSettings(BaseModel):
 
     @property
     def zone(self) -> ZoneInfo:
+        """The business time zone as a ``ZoneInfo``. Times in models are UTC; show them
+        with ``at.astimezone(crm.config.zone)`` (``recrm_core.cli.local_time`` does), and
+        decide "which day" or "which month" in this zone."""
         return ZoneInfo(self.timezone)
 
     def plugin_section(self, name: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from .config import CoreSettings, load_settings
 from .db import Base, UnitOfWork, make_engine, read_engine, unit_of_work
 from .errors import ConfigError
 from .models import Actor, DeliveryResult, Message
-from .plugins import Hooks, PluginInfo, load_plugins, new_plugin_manager
+from .plugins import BUILTIN_PLUGINS, Hooks, PluginInfo, load_plugins, new_plugin_manager
 
 
 class CRM:
@@ -93,7 +93,12 @@ class CRM:
         return validated
 
     def settings_for(self, section: str) -> Any:
-        """The validated settings model of a plugin's ``[section]``."""
+        """The validated settings model of a plugin's ``[section]`` (its defaults when
+        the configuration has no such section); ``ConfigError`` if no plugin declares it."""
+        if section not in self._plugin_settings:
+            # A plugin registered after the CRM was built (the ``register_plugin``
+            # fixture): its settings hook has not run yet.
+            self._plugin_settings = self._validate_plugin_settings()
         try:
             return self._plugin_settings[section]
         except KeyError:
@@ -101,7 +106,8 @@ class CRM:
 
     @property
     def plugin_names(self) -> list[str]:
-        return [name for name, _ in self.pm.list_name_plugin()]
+        """The plugins this CRM runs, by name (not the core's own builtin modules)."""
+        return [name for name, _ in self.pm.list_name_plugin() if name not in BUILTIN_PLUGINS]
 
     def has_plugin(self, name: str) -> bool:
         return self.pm.has_plugin(name)

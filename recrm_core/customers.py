@@ -78,9 +78,13 @@ _T = TypeVar("_T")
 class AddResult:
     """What ``crm.customers.add`` did with one record."""
 
+    #: the customer the record created or merged into
     customer: Customer
+    #: a new customer was created
     created: bool
+    #: an existing customer gained data from the record
     changed: bool
+    #: other customers with the same email (never merged automatically)
     suspected_duplicate_of: list[int] = field(default_factory=list)
 
 

@@ -155,8 +155,11 @@ class UnitOfWork:
     everything commits together or rolls back together.
     """
 
+    #: the CRM running the operation (settings, services)
     crm: CRM
+    #: the operation's SQLAlchemy session: write your rows here
     session: Session
+    #: who performs the operation, if the caller said
     actor: Actor | None = None
     #: free-form scratch space shared by the hooks of one operation
     state: dict[str, Any] = field(default_factory=dict)

@@ -48,7 +48,9 @@ DEFAULT_CUSTOMERS = 3000
 class DemoSection:
     """A plugin's section of the demo summary: a title and (label, value) rows."""
 
+    #: the section's heading
     title: str
+    #: (label, value) lines of the section
     rows: list[tuple[str, str]] = field(default_factory=list)
 
 

@@ -58,8 +58,12 @@ class Actor(_Model):
 
     # Lengths of the history columns that record them: longer ids are a validation
     # error here, not a database error (PostgreSQL enforces VARCHAR lengths).
-    staff_id: str = Field(max_length=64)
-    role: str = Field(default="staff", max_length=32)
+    staff_id: str = Field(
+        max_length=64, description="id of the staff member acting (recorded in history rows)"
+    )
+    role: str = Field(
+        default="staff", max_length=32, description="their role, e.g. consultant, manager, service"
+    )
 
 
 def _wrap_identity(fn: Any) -> Any:
@@ -141,19 +145,43 @@ class CustomerIn(_Model):
     ``mobiles``.
     """
 
-    name: Text = None
-    mobiles: Mobiles = Field(default_factory=list)
-    id_card: IdCardNumber = None
-    email: Email = None
-    gender: GenderIn = None
-    birth_date: BirthDate = None
-    source: ShortText = None
-    project: ShortText = None
-    persona: PersonaIn = None
-    budget: Budget = None
-    owner_staff: ShortText = None
-    external_id: LongText = None
-    source_system: ShortText = None
+    name: Text = Field(default=None, description="full name, trimmed (at most 100 characters)")
+    mobiles: Mobiles = Field(
+        default_factory=list,
+        description="mobile numbers, normalised to E.164 (`mobile` takes a single one)",
+    )
+    id_card: IdCardNumber = Field(
+        default=None, description="18-character ID-card number, checked against GB 11643"
+    )
+    email: Email = Field(
+        default=None, description="email address, lower-cased; never merges two customers by itself"
+    )
+    gender: GenderIn = Field(
+        default=None, description="male or female (男/女, M/F accepted); agrees with the ID card"
+    )
+    birth_date: BirthDate = Field(
+        default=None,
+        description="date of birth (2024-01-02, 2024/1/2, 2024年1月2日); agrees with the ID card",
+    )
+    source: ShortText = Field(
+        default=None, description="where the lead came from (ad, call, agency ...), for `project`"
+    )
+    project: ShortText = Field(
+        default=None,
+        description="code of the project the record arrived for; links the customer to it",
+    )
+    persona: PersonaIn = Field(
+        default=None,
+        description="first_time, upgrader, investor, luxury or retiree (刚需/改善/投资/高端/养老)",
+    )
+    budget: Budget = Field(default=None, description="budget in CNY (`1,200,000`, `200万` too)")
+    owner_staff: ShortText = Field(
+        default=None, description="consultant who owns the customer at `project`"
+    )
+    external_id: LongText = Field(default=None, description="id of the record in `source_system`")
+    source_system: ShortText = Field(
+        default=None, description="the external system the record came from"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -191,65 +219,88 @@ class CustomerIn(_Model):
 class CustomerUpdate(_Model):
     """Fields to change on an existing customer; fields left unset are not touched."""
 
-    name: Text = None
-    email: Email = None
-    gender: GenderIn = None
-    birth_date: BirthDate = None
-    persona: PersonaIn = None
-    budget: Budget = None
-    add_mobiles: Mobiles = Field(default_factory=list)
+    name: Text = Field(default=None, description="new full name")
+    email: Email = Field(default=None, description="new email address")
+    gender: GenderIn = Field(default=None, description="new gender (must agree with the ID card)")
+    birth_date: BirthDate = Field(
+        default=None, description="new date of birth (must agree with the ID card)"
+    )
+    persona: PersonaIn = Field(default=None, description="new persona")
+    budget: Budget = Field(default=None, description="new budget in CNY")
+    add_mobiles: Mobiles = Field(
+        default_factory=list, description="mobiles to add to the customer's (existing ones stay)"
+    )
 
 
 class ProjectLink(BaseModel):
     """A customer's relationship with one project."""
 
-    project: str
-    project_name: str
-    stage: Stage
-    owner_staff: str | None = None
-    source: str | None = None
-    first_seen_at: dt.datetime
+    project: str = Field(description="project code")
+    project_name: str = Field(description="project name")
+    stage: Stage = Field(description="the customer's stage at this project")
+    owner_staff: str | None = Field(
+        default=None, description="consultant who owns the customer at this project, if any"
+    )
+    source: str | None = Field(
+        default=None, description="where the lead for this project came from"
+    )
+    first_seen_at: dt.datetime = Field(description="first contact with this project (UTC)")
 
 
 class Customer(BaseModel):
     """A customer as the API returns it."""
 
-    id: int
-    name: str | None = None
-    gender: Gender | None = None
-    birth_date: dt.date | None = None
-    persona: Persona | None = None
-    budget: int | None = None
-    email: str | None = None
-    mobiles: list[str] = Field(default_factory=list)
-    id_card: str | None = None
-    stage: Stage = "prospect"
-    projects: list[ProjectLink] = Field(default_factory=list)
-    source_system: str | None = None
-    external_id: str | None = None
-    merged_into: int | None = None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    id: int = Field(description="customer id (the survivor's id after a merge)")
+    name: str | None = Field(default=None, description="full name")
+    gender: Gender | None = Field(default=None, description="male or female")
+    birth_date: dt.date | None = Field(default=None, description="date of birth")
+    persona: Persona | None = Field(
+        default=None, description="segment: first_time, upgrader, investor, luxury or retiree"
+    )
+    budget: int | None = Field(default=None, description="budget in CNY")
+    email: str | None = Field(default=None, description="email address (lower-case)")
+    mobiles: list[str] = Field(
+        default_factory=list, description="mobile numbers in E.164"
+    )
+    id_card: str | None = Field(
+        default=None, description="ID-card number"
+    )
+    stage: Stage = Field(
+        default="prospect", description="furthest stage over all of the customer's projects"
+    )
+    projects: list[ProjectLink] = Field(
+        default_factory=list, description="the customer's relationship with each project"
+    )
+    source_system: str | None = Field(default=None, description="external system of `external_id`")
+    external_id: str | None = Field(default=None, description="id in the external system")
+    merged_into: int | None = Field(
+        default=None, description="the survivor's id when this record was merged away, else `None`"
+    )
+    created_at: dt.datetime = Field(description="when the customer was created (UTC)")
+    updated_at: dt.datetime = Field(description="when the profile last changed (UTC)")
 
 
 class Project(BaseModel):
     """A project (楼盘) of the registry."""
 
-    id: int
-    code: str
-    name: str
-    city: str | None = None
-    service_department: str | None = None
+    id: int = Field(description="project id")
+    code: str = Field(description="project code, e.g. XL2 (trimmed, NFKC-normalised)")
+    name: str = Field(description="project name, e.g. 星珑二期")
+    city: str | None = Field(default=None, description="the city it is in")
+    service_department: str | None = Field(
+        default=None, description="the department serving its owners")
 
 
 class ProjectIn(_Model):
     """A project to register: its code (a reference, changed only by a rename), the
     name people know it by, and optionally its city and the department serving it."""
 
-    code: str
-    name: str
-    city: ShortText = None
-    service_department: ShortText = None
+    code: str = Field(description="project code, e.g. XL2 (trimmed, NFKC-normalised, "
+                      "format characters removed)")
+    name: str = Field(description="project name, e.g. 星珑二期")
+    city: ShortText = Field(default=None, description="the city it is in")
+    service_department: ShortText = Field(
+        default=None, description="the department serving its owners")
 
     @field_validator("code", mode="before")
     @classmethod
@@ -273,13 +324,23 @@ class ProjectIn(_Model):
 
 
 class InteractionIn(_Model):
-    kind: str
-    channel: Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 32))] = None
-    project: str | None = None
-    staff: ShortText = None
-    occurred_at: dt.datetime | None = None
-    summary: BodyText = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    """A touch to log on a customer's timeline (``crm.interactions.log``)."""
+
+    kind: str = Field(
+        description="call, visit, sms, wechat, email, contract, handover, event ... (lower-cased)",
+    )
+    channel: Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 32))] = Field(
+        default=None, description="how it happened, if not implied by `kind`"
+    )
+    project: str | None = Field(default=None, description="project code it belongs to, if any")
+    staff: ShortText = Field(default=None, description="staff member involved")
+    occurred_at: dt.datetime | None = Field(
+        default=None, description="when it happened, with a time zone (default: now)"
+    )
+    summary: BodyText = Field(default=None, description="free text")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="structured details (JSON object)"
+    )
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -300,34 +361,56 @@ class InteractionIn(_Model):
 
 
 class Interaction(BaseModel):
-    id: int
-    customer_id: int
-    kind: str
-    channel: str | None = None
-    project: str | None = None
-    staff: str | None = None
-    occurred_at: dt.datetime
-    summary: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    """One touch on a customer's timeline; passed to ``recrm_interaction_logged``."""
+
+    id: int = Field(description="interaction id")
+    customer_id: int = Field(description="the customer's id")
+    kind: str = Field(
+        description="call, visit, sms, wechat, email, subscription, contract, handover, event ..."
+    )
+    channel: str | None = Field(default=None, description="how it happened, if recorded")
+    project: str | None = Field(default=None, description="project code, if any")
+    staff: str | None = Field(default=None, description="staff member involved, if any")
+    occurred_at: dt.datetime = Field(description="when it happened (UTC)")
+    summary: str | None = Field(default=None, description="free text")
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="structured details; a stage step's `unit` and `amount` are here",
+    )
 
 
 class StageChange(BaseModel):
     """What a stage change carried; passed to ``recrm_stage_changed``."""
 
-    customer_id: int
-    project: str
-    old_stage: Stage | None
-    new_stage: Stage
-    #: the step recorded: ``new_stage`` when the stage moves; for another unit at a
-    #: stage the customer already reached (a second contract while ``owner``), the
-    #: step (``buyer``) while ``old_stage == new_stage``
-    step: Stage | None = None
-    unit: str | None = None
-    amount: int | None = None
-    forced: bool = False
-    interaction_id: int | None = None
+    customer_id: int = Field(description="the customer's id")
+    project: str = Field(description="project code")
+    old_stage: Stage | None = Field(
+        description="stage before; `None` when the customer is first linked to the project",
+    )
+    new_stage: Stage = Field(description="stage after the change")
+    step: Stage | None = Field(
+        default=None,
+        description="the step recorded: `new_stage` when the stage moves; for another unit "
+        "at a stage the customer already reached (a second contract while `owner`), the step "
+        "(`buyer`) while `old_stage == new_stage`",
+    )
+    unit: str | None = Field(
+        default=None, description="the unit (e.g. 3-1201) of a subscription, contract or handover"
+    )
+    amount: int | None = Field(
+        default=None, description="the amount in CNY of a subscription or contract"
+    )
+    forced: bool = Field(
+        default=False, description="moved with `force=True` (allowed to skip or go back)"
+    )
+    interaction_id: int | None = Field(
+        default=None, description="the timeline entry recording the step, if one was logged"
+    )
     #: when the change happened (the contract date, the handover date, ...)
-    occurred_at: dt.datetime | None = None
+    occurred_at: dt.datetime | None = Field(
+        default=None,
+        description="when the change happened (the contract date, the handover date, ...)",
+    )
 
 
 #: why an owner changed: a new link with an owner, an empty owner filled by later
@@ -349,12 +432,16 @@ class OwnerChange(BaseModel):
 
 
 class Consent(BaseModel):
-    customer_id: int
-    channel: Channel
-    purpose: Purpose
-    granted: bool
-    source: str | None = None
-    recorded_at: dt.datetime
+    """One consent record: a grant or a withdrawal for a channel and purpose."""
+
+    customer_id: int = Field(description="the customer's id")
+    channel: Channel = Field(description="email, sms, phone or wechat")
+    purpose: Purpose = Field(description="marketing or surveys")
+    granted: bool = Field(description="`True` for a grant, `False` for a withdrawal")
+    source: str | None = Field(default=None, description="where the consent was given or withdrawn")
+    recorded_at: dt.datetime = Field(
+        description="when it was recorded (UTC); the newest record per channel and purpose decides"
+    )
 
 
 StaffText = ShortText
@@ -364,14 +451,18 @@ class CaseIn(_Model):
     """A new service case. Lengths match the ``cases`` columns, so a bad value is a
     validation error naming the field rather than a database error."""
 
-    customer_id: int
-    category: str
-    subject: str
-    priority: Annotated[Priority, BeforeValidator(lambda v: identity.clean(v).lower())] = "normal"
-    project: str | None = None
-    department: StaffText = None
-    assignee: StaffText = None
-    description: BodyText = None
+    customer_id: int = Field(description="the customer the case is about")
+    category: str = Field(
+        description="complaint, repair, inquiry ... (lower-cased, at most 32 characters)"
+    )
+    subject: str = Field(description="one line (at most 200 characters)")
+    priority: Annotated[Priority, BeforeValidator(lambda v: identity.clean(v).lower())] = Field(
+        default="normal", description="low, normal, high or urgent; decides the SLA"
+    )
+    project: str | None = Field(default=None, description="project code, if the case concerns one")
+    department: StaffText = Field(default=None, description="department handling it")
+    assignee: StaffText = Field(default=None, description="staff member handling it")
+    description: BodyText = Field(default=None, description="free text")
 
     @field_validator("category", mode="before")
     @classmethod
@@ -395,63 +486,90 @@ class CaseIn(_Model):
 
 
 class CaseHistoryEntry(BaseModel):
-    action: str
-    from_value: str | None = None
-    to_value: str | None = None
-    note: str | None = None
-    actor_staff: str | None = None
-    actor_role: str | None = None
-    at: dt.datetime
+    """One step in a service case's history (a status change, a hand-over ...)."""
+
+    action: str = Field(
+        description="open, start, resolve, close, reopen, transfer, escalate or priority"
+    )
+    from_value: str | None = Field(
+        default=None, description="value before (status, department or assignee)"
+    )
+    to_value: str | None = Field(default=None, description="value after")
+    note: str | None = Field(default=None, description="free text given with the action")
+    actor_staff: str | None = Field(default=None, description="who did it")
+    actor_role: str | None = Field(default=None, description="their role")
+    at: dt.datetime = Field(description="when (UTC)")
 
 
 class Case(BaseModel):
-    id: int
-    customer_id: int
-    project: str | None = None
-    category: str
-    priority: Priority
-    status: CaseStatus
-    subject: str
-    description: str | None = None
-    department: str | None = None
-    assignee: str | None = None
-    escalation_level: int = 0
-    sla_due_at: dt.datetime
-    overdue: bool = False
-    opened_at: dt.datetime
-    resolved_at: dt.datetime | None = None
-    closed_at: dt.datetime | None = None
-    history: list[CaseHistoryEntry] = Field(default_factory=list)
+    """A service case (complaint, repair, inquiry) with its SLA and history."""
+
+    id: int = Field(description="case id")
+    customer_id: int = Field(description="the customer's id")
+    project: str | None = Field(default=None, description="project code, if any")
+    category: str = Field(description="complaint, repair, inquiry ...")
+    priority: Priority = Field(description="low, normal, high or urgent")
+    status: CaseStatus = Field(description="open, in_progress, resolved, closed or reopened")
+    subject: str = Field(description="one line")
+    description: str | None = Field(default=None, description="free text")
+    department: str | None = Field(default=None, description="department handling it")
+    assignee: str | None = Field(default=None, description="staff member handling it")
+    escalation_level: int = Field(default=0, description="times the case was escalated")
+    sla_due_at: dt.datetime = Field(description="when it must be resolved (UTC)")
+    overdue: bool = Field(default=False, description="still active and past `sla_due_at`")
+    opened_at: dt.datetime = Field(description="when it was opened (UTC)")
+    resolved_at: dt.datetime | None = Field(
+        default=None, description="when it was last resolved (UTC)"
+    )
+    closed_at: dt.datetime | None = Field(default=None, description="when it was closed (UTC)")
+    history: list[CaseHistoryEntry] = Field(
+        default_factory=list,
+        description="every status change, hand-over and escalation, oldest first",
+    )
 
 
 class TimelineEntry(BaseModel):
     """One line of the 360 view's timeline; plugins add their own."""
 
-    at: dt.datetime
-    kind: str
-    title: str
-    source: str = "core"
-    data: dict[str, Any] = Field(default_factory=dict)
+    at: dt.datetime = Field(
+        description="when it happened (UTC); the timeline is ordered newest first"
+    )
+    kind: str = Field(
+        description="what happened (an interaction kind, or a plugin's own, e.g. hot_lead)"
+    )
+    title: str = Field(description="one line to show")
+    source: str = Field(
+        default="core", description="`core`, or the name of the plugin that added the entry"
+    )
+    data: dict[str, Any] = Field(default_factory=dict, description="structured details")
 
 
 class IdentityEntry(BaseModel):
     """One identifying key of a customer, as shown (not as matched)."""
 
-    kind: Literal["mobile", "id_card"]
-    value: str
-    since: dt.datetime
+    kind: Literal["mobile", "id_card"] = Field(description="mobile or id_card")
+    value: str = Field(description="the key as entered (not the normalised match key)")
+    since: dt.datetime = Field(description="when the key was added to the customer (UTC)")
 
 
 class CustomerView(BaseModel):
     """The 360 view of one customer."""
 
-    customer: Customer
-    identities: list[IdentityEntry] = Field(default_factory=list)
-    #: where the ID card's region code points (GB/T 2260 via python-stdnum), if known
-    birthplace: str | None = None
-    timeline: list[TimelineEntry]
-    cases: list[Case]
-    consents: list[Consent]
+    customer: Customer = Field(description="the customer")
+    identities: list[IdentityEntry] = Field(
+        default_factory=list, description="the customer's mobiles and ID cards"
+    )
+    birthplace: str | None = Field(
+        default=None,
+        description="where the ID card's region code points (GB/T 2260 via python-stdnum)",
+    )
+    timeline: list[TimelineEntry] = Field(
+        description="interactions and plugins' entries, newest first"
+    )
+    cases: list[Case] = Field(description="the customer's service cases")
+    consents: list[Consent] = Field(
+        description="the deciding consent record per channel and purpose"
+    )
 
 
 class ImportedCustomer(BaseModel):
@@ -471,36 +589,50 @@ class ImportedCustomer(BaseModel):
 
 
 class ImportResult(BaseModel):
-    rows: int = 0
-    created: int = 0
-    merged: int = 0
-    rejected: int = 0
-    suspected_duplicates: int = 0
+    """What a CSV import did, in counts."""
+
+    rows: int = Field(default=0, description="rows read (blank lines not counted)")
+    created: int = Field(default=0, description="customers created")
+    merged: int = Field(default=0, description="rows merged into an existing customer")
+    rejected: int = Field(default=0, description="rows rejected (see the errors file)")
+    suspected_duplicates: int = Field(
+        default=0, description="rows whose email matches another customer's"
+    )
 
 
 class RejectedRow(BaseModel):
-    row: int
-    field: str
-    reason: str
+    """One row an import rejected, and why."""
+
+    row: int = Field(description="row number, from 1 after the header")
+    field: str = Field(description="the field at fault")
+    reason: str = Field(description="why it was rejected")
 
 
 class Message(BaseModel):
     """One message to deliver through the transport hook."""
 
-    channel: Channel
-    to: str
-    subject: str | None = None
-    body: str
-    customer_id: int | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    channel: Channel = Field(description="email, sms, phone or wechat")
+    to: str = Field(description="address: an email address, or a mobile in E.164")
+    subject: str | None = Field(default=None, description="subject line (email)")
+    body: str = Field(description="the text")
+    customer_id: int | None = Field(default=None, description="the customer it is for, if any")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="extra headers (e.g. List-Unsubscribe)"
+    )
 
 
 class DeliveryResult(BaseModel):
-    transport: str
-    ok: bool = True
-    detail: str | None = None
+    """What a transport did with a message; returned by ``recrm_deliver_message``."""
+
+    transport: str = Field(description="name of the transport that took the message")
+    ok: bool = Field(
+        default=True, description="whether it was delivered (or accepted for delivery)"
+    )
+    detail: str | None = Field(default=None, description="the transport's message id or error")
 
 
 class DuplicatePair(BaseModel):
-    email: str
-    customer_ids: list[int]
+    """Customers sharing one email: suspected duplicates, never merged automatically."""
+
+    email: str = Field(description="the shared email address")
+    customer_ids: list[int] = Field(description="customers holding it")

@@ -6,9 +6,13 @@ with different plugins live side by side (and tests can build as many as they li
 
 from __future__ import annotations
 
+import difflib
+import functools
 import importlib.metadata as md
+import inspect
 import os
 import types
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,6 +45,13 @@ ENTRY_POINT_GROUP = "recrm"
 DISABLE_ENV = "RECRM_DISABLE_PLUGINS"
 #: plugins the core registers itself, written like any other plugin
 BUILTIN_PLUGINS = ("recrm_core.transports",)
+_HOOK_PREFIX = f"{_hooks.PROJECT_NAME}_"
+_IMPL_ATTR = f"{_hooks.PROJECT_NAME}_impl"
+_SPEC_ATTR = f"{_hooks.PROJECT_NAME}_spec"
+
+
+class PluginWarning(UserWarning):
+    """A plugin loads but looks wrong: a ``recrm_`` function without ``@hookimpl``."""
 
 
 @dataclass
@@ -52,6 +63,7 @@ class PluginInfo:
     enabled: bool
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def disabled_by_env() -> set[str]:
@@ -86,6 +98,89 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return sorted(c.name for c in callers)
 
 
+@functools.cache
+def _spec_arguments() -> dict[str, tuple[str, ...]]:
+    """Hook name -> the arguments its specification offers."""
+    return {
+        name: tuple(inspect.signature(obj).parameters)
+        for name, obj in vars(specs).items()
+        if callable(obj) and hasattr(obj, _SPEC_ATTR)
+    }
+
+
+def _required_arguments(function: Callable[..., Any]) -> list[str]:
+    """The arguments pluggy passes to an implementation: those without a default
+    (``self`` of a method is bound already, or named so on a plain class)."""
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    if params and params[0].name in ("self", "cls") and "." in function.__qualname__ \
+            and not inspect.ismethod(function):
+        params = params[1:]
+    return [
+        p.name for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+
+
+def check_plugin(name: str, plugin: object) -> list[str]:
+    """The one check every way of adding a plugin runs (``CRM(plugins=...)``, the
+    ``register_plugin`` fixture, ``recrm plugins list`` and ``recrm init``).
+
+    Raises :class:`PluginError` naming the plugin for a hook no specification has
+    (suggesting the nearest hook name) and for an argument its specification lacks:
+    pluggy would otherwise never call the first and only fail on the second. Returns
+    warnings for ``recrm_`` functions without ``@hookimpl``, which are never called.
+    """
+    known = _spec_arguments()
+    problems: list[str] = []
+    found: list[str] = []
+    for attr in sorted(dir(plugin)):
+        if not attr.startswith(_HOOK_PREFIX):
+            continue
+        try:
+            value = getattr(plugin, attr)
+        except Exception:  # a property that raises is not a hook
+            continue
+        opts = getattr(value, _IMPL_ATTR, None)
+        if not isinstance(opts, dict):
+            if inspect.isroutine(value):
+                found.append(f"{attr} has no @hookimpl, so it is never called")
+            continue
+        hook = opts.get("specname") or attr
+        offered = known.get(hook)
+        if offered is None:
+            close = difflib.get_close_matches(hook, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"unknown hook {hook!r}{hint}")
+            continue
+        extra = sorted(set(_required_arguments(value)) - set(offered))
+        if extra:
+            problems.append(
+                f"{attr} takes {{{', '.join(map(repr, extra))}}}, which {hook} does not "
+                f"offer (it offers {', '.join(offered)})"
+            )
+    if problems:
+        raise PluginError(name, "load", pluggy.PluginValidationError(plugin, "; ".join(problems)))
+    return found
+
+
+def register_plugin(pm: pluggy.PluginManager, plugin: object, name: str) -> list[str]:
+    """Check ``plugin`` and register it under ``name``; returns the check's warnings
+    (also issued as :class:`PluginWarning`)."""
+    found = check_plugin(name, plugin)
+    for warning in found:
+        warnings.warn(PluginWarning(f"plugin {name!r}: {warning}"), stacklevel=3)
+    try:
+        pm.register(plugin, name=name)
+    except ValueError as exc:  # already registered, or the name is taken
+        raise ConfigError(f"plugin {name!r}: {exc}") from None
+    except pluggy.PluginValidationError as exc:  # what pluggy checks beyond ours
+        raise PluginError(name, "load", exc) from exc
+    return found
+
+
 def new_plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(_hooks.PROJECT_NAME)
     pm.add_hookspecs(specs)
@@ -108,8 +203,8 @@ def load_plugins(
             name = plugin_name(item)
             if name in skip:
                 continue
-            _register(pm, item, name, hook="load")
-            infos.append(PluginInfo(name, None, True, _hooks_of(pm, item)))
+            found = register_plugin(pm, item, name)
+            infos.append(PluginInfo(name, None, True, _hooks_of(pm, item), warnings=found))
             continue
         if item in skip:
             continue
@@ -121,27 +216,9 @@ def load_plugins(
             plugin = ep.load()
         except Exception as exc:
             raise PluginError(item, "load", exc) from exc
-        _register(pm, plugin, item, hook="load")
-        infos.append(PluginInfo(item, _version(ep), True, _hooks_of(pm, plugin)))
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        # A misspelt hook name would otherwise never be called, silently.
-        culprit = plugin_name(exc.plugin) if exc.plugin is not None else "unknown"
-        for name, plugin in pm.list_name_plugin():
-            if plugin is exc.plugin:
-                culprit = name
-        raise PluginError(culprit, "load", exc) from exc
+        found = register_plugin(pm, plugin, item)
+        infos.append(PluginInfo(item, _version(ep), True, _hooks_of(pm, plugin), warnings=found))
     return infos
-
-
-def _register(pm: pluggy.PluginManager, plugin: object, name: str, hook: str) -> None:
-    try:
-        pm.register(plugin, name=name)
-    except ValueError as exc:  # already registered, or the name is taken
-        raise ConfigError(f"plugin {name!r}: {exc}") from None
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(name, hook, exc) from exc
 
 
 def describe_installed(enabled: Iterable[str]) -> list[PluginInfo]:
@@ -157,12 +234,33 @@ def describe_installed(enabled: Iterable[str]) -> list[PluginInfo]:
         try:
             plugin = ep.load()
             pm = new_plugin_manager()
-            pm.register(plugin, name=name)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PluginWarning)  # listed in the info instead
+                info.warnings = register_plugin(pm, plugin, name)
             info.hooks = _hooks_of(pm, plugin)
+        except PluginError as exc:
+            info.error = _describe(exc.error)
         except Exception as exc:  # a broken plugin must not take the CLI down
-            info.error = f"{type(exc).__name__}: {exc}"
+            info.error = _describe(exc)
         infos.append(info)
     return infos
+
+
+def describe_loaded(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """What a built CRM runs (plugin objects included) and the installed plugins it
+    does not: ``recrm plugins list`` for a CRM given to the CLI (the test harness)."""
+    loaded = {n: p for n, p in pm.list_name_plugin() if n not in BUILTIN_PLUGINS}
+    entry_points = installed_entry_points()
+    infos = [i for i in describe_installed([]) if i.name not in loaded]
+    for name, plugin in loaded.items():
+        ep = entry_points.get(name)
+        infos.append(PluginInfo(name, _version(ep) if ep else None, True, _hooks_of(pm, plugin),
+                                warnings=check_plugin(name, plugin)))
+    return sorted(infos, key=lambda i: i.name)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 class Hooks:
@@ -261,8 +359,24 @@ class Hooks:
         results = self._call("recrm_timeline", uow=uow, customer=customer)
         return [entry for batch in results if batch for entry in batch]
 
-    def segment_fields(self, register: Any) -> None:
-        self._call("recrm_segment_fields", register=register)
+    def segment_fields(self, register: Callable[[str, object], None]) -> None:
+        """``register(plugin_name, field)`` for every field a plugin registers.
+
+        Each plugin is called on its own, so the core knows which plugin registered
+        which field (to check its prefix and to name both sides of a clash).
+        """
+        hook = "recrm_segment_fields"
+        everyone = [impl.plugin for impl in getattr(self.pm.hook, hook).get_hookimpls()]
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            alone = self.pm.subset_hook_caller(
+                hook, remove_plugins=[p for p in everyone if p is not impl.plugin]
+            )
+            try:
+                alone(register=functools.partial(register, impl.plugin_name))
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(impl.plugin_name, hook, exc) from exc
 
     def demo(self, crm: CRM, rng: Any, customer_ids: list[int]) -> list[Any]:
         sections = self._call("recrm_demo", crm=crm, rng=rng, customer_ids=customer_ids)

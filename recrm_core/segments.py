@@ -648,10 +648,15 @@ def _customer_sql(node: _Node, cid: ColumnElement[int]) -> ColumnElement[bool]:
 # -- the service --------------------------------------------------------------------------------
 
 
-def _check_plugin_field(item: object, known: Mapping[str, SegmentField]) -> SegmentField:
+def _check_plugin_field(
+    plugin: str, item: object, owners: Mapping[str, str | None]
+) -> SegmentField:
+    """What ``plugin`` registered, checked; ``owners`` maps the fields known so far to
+    the plugin that registered each (``None``: the core)."""
     if not isinstance(item, SegmentField):
         raise ConfigError(
-            f"recrm_segment_fields: register() takes a SegmentField, got {type(item).__name__}"
+            f"plugin {plugin!r}: recrm_segment_fields: register() takes a SegmentField, "
+            f"got {type(item).__name__}"
         )
     name = item.name
     if not isinstance(name, str) or not _PLUGIN_FIELD_NAME.fullmatch(name):
@@ -661,8 +666,17 @@ def _check_plugin_field(item: object, known: Mapping[str, SegmentField]) -> Segm
         )
     if name.split(".", 1)[0] == "consent":
         raise ConfigError(f"segment field {name!r}: the 'consent.' prefix is the core's")
-    if name in known:
-        raise ConfigError(f"segment field {name!r} is registered twice")
+    if name in owners:
+        first = owners[name]
+        by = "the core" if first is None else f"plugin {first!r}"
+        raise ConfigError(
+            f"segment field {name!r} is registered twice: by {by} and by plugin {plugin!r}"
+        )
+    if not name.startswith(f"{plugin}."):
+        raise ConfigError(
+            f"segment field {name!r} of plugin {plugin!r}: its name must start with "
+            f"'{plugin}.', the plugin's name"
+        )
     if item.type not in TYPE_OPS:
         raise ConfigError(
             f"segment field {name!r}: unknown type {item.type!r} (known: {', '.join(TYPE_OPS)})"
@@ -699,11 +713,13 @@ class SegmentService:
         key = tuple(sorted(name for name, _ in self.crm.pm.list_name_plugin()))
         if self._fields is None or key != self._fields_key:
             fields = {f.name: f for f in CORE_FIELDS}
-            registered: list[object] = []
-            self.crm.hooks.segment_fields(registered.append)
-            for item in registered:
-                field = _check_plugin_field(item, fields)
-                fields[field.name] = field
+            owners: dict[str, str | None] = dict.fromkeys(fields)
+            registered: list[tuple[str, object]] = []
+            # Checked after the hook, so a bad field is a ConfigError, not the plugin's failure.
+            self.crm.hooks.segment_fields(lambda plugin, item: registered.append((plugin, item)))
+            for plugin, item in registered:
+                field = _check_plugin_field(plugin, item, owners)
+                fields[field.name], owners[field.name] = field, plugin
             self._fields, self._fields_key = fields, key
         return self._fields
 

@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from .crm import CRM
 from .hooks import hookimpl, specs
 from .plugins import plugin_name
+from .plugins import register_plugin as checked_register
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
@@ -86,6 +87,12 @@ def recrm_database_url(recrm_backend: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'recrm-test.db'}"
         return
     base = make_url(postgres_url())
+    try:
+        base.get_dialect().import_dbapi()
+    except ImportError as exc:
+        # Not a failure of the plugin under test: say what to install, in one line.
+        pytest.skip(f"PostgreSQL tests need the {exc.name or base.drivername} driver: "
+                    "pip install 'recrm[test]' (or pass --recrm-backends=sqlite)")
     schema = f"recrm_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
@@ -159,15 +166,17 @@ def crm(
 def register_plugin(crm: CRM) -> Iterator[Callable[..., str]]:
     """Register a plugin object on ``crm`` for this test only; returns its name.
 
-    Its tables (declared on ``recrm_core.Base``) are created. Settings hooks ran
-    when the CRM was built: for a plugin with settings use ``crm_factory(plugins=[obj])``.
+    Checked like ``CRM(plugins=[obj])`` checks it (a misspelt hook or argument is a
+    ``PluginError`` naming it); its tables (declared on ``recrm_core.Base``) are
+    created, and ``crm.settings_for`` gives its settings (the defaults, or the
+    section from ``recrm_settings``).
     """
     names: list[str] = []
 
     def register(plugin: object, name: str | None = None) -> str:
         # Named like CRM(plugins=[obj]) names it, so PluginError names it too.
-        registered = crm.pm.register(plugin, name=name or plugin_name(plugin))
-        assert registered is not None
+        registered = name or plugin_name(plugin)
+        checked_register(crm.pm, plugin, registered)
         names.append(registered)
         crm.create_schema()
         return registered

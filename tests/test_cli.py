@@ -462,7 +462,7 @@ def test_plugins_list_json(cli_runner: RecrmCliRunner) -> None:
     assert isinstance(listed, list)
     assert [p["name"] for p in listed] == sorted(installed_entry_points())
     for plugin in listed:
-        assert set(plugin) == {"name", "version", "enabled", "hooks", "error"}
+        assert set(plugin) == {"name", "version", "enabled", "hooks", "error", "warnings"}
         assert isinstance(plugin["enabled"], bool)
         assert all(h.startswith("recrm_") for h in plugin["hooks"])
 

@@ -137,6 +137,7 @@ def test_plugins_list_json_subprocess(site: Path, tmp_path: Path) -> None:
         "enabled": True,
         "hooks": ["recrm_customer_created", "recrm_timeline"],
         "error": None,
+        "warnings": [],
     }
     assert listed["broken"] == {
         "name": "broken",
@@ -144,6 +145,7 @@ def test_plugins_list_json_subprocess(site: Path, tmp_path: Path) -> None:
         "enabled": False,
         "hooks": [],
         "error": "ImportError: needs the sms-gateway package",
+        "warnings": [],
     }
 
 

@@ -573,6 +573,8 @@ def test_plugin_fields_are_validated(
     crm: CRM, register_plugin: Callable[..., str], bad: object, message: str
 ) -> None:
     class Broken:
+        name = "segtest"
+
         @hookimpl
         def recrm_segment_fields(self, register: Callable[[object], None]) -> None:
             register(bad)
@@ -587,7 +589,9 @@ def test_duplicate_plugin_fields_are_refused(
 ) -> None:
     register_plugin(SegTestPlugin())
     register_plugin(SegTestPlugin(), name="segtest-again")
-    with pytest.raises(ConfigError, match=re.escape("'segtest.tag' is registered twice")):
+    with pytest.raises(ConfigError, match=re.escape(
+        "'segtest.tag' is registered twice: by plugin 'segtest' and by plugin 'segtest-again'"
+    )):
         crm.segments.fields()
 
 

@@ -105,7 +105,7 @@ class RecrmGroup(click.Group):
         except RecrmError as exc:
             # A broken plugin must not take the CLI down; commands that need the CRM
             # report the error themselves, and `recrm plugins list` shows it.
-            ctx.meta["recrm.plugin_error"] = str(exc)
+            ctx.meta["recrm.plugin_error"] = exc
         ctx.meta["recrm.plugin_commands"] = scratch
         return scratch
 
@@ -151,10 +151,13 @@ class RecrmGroup(click.Group):
         if command is not None:
             return command
         command = self._plugin_group(ctx).get_command(ctx, cmd_name)
-        broken = ctx.meta.get("recrm.plugin_error")
-        if command is None and broken:
-            # The command may belong to the plugin that failed: say so, not just "no such".
-            raise click.UsageError(f"no command {cmd_name!r}; plugin commands failed: {broken}")
+        broken: RecrmError | None = ctx.meta.get("recrm.plugin_error")
+        if command is None and broken is not None:
+            # The command may belong to the plugin that failed: say so, not just "no such",
+            # with the failure's exit code (1: a plugin failed to load, 2: the configuration).
+            failed = RecrmError(f"no command {cmd_name!r}; plugin commands failed: {broken}")
+            failed.exit_code = broken.exit_code
+            raise failed
         if command is None:
             owner = _disabled_plugin_with_command(cmd_name)
             if owner is not None:

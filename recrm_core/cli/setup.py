@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..config import CONFIG_FILE, DEFAULT_DATABASE_URL, load_settings
-from ..plugins import describe_installed, installed_entry_points
+from ..plugins import describe_installed, describe_loaded
 from . import CliContext, cli, get_crm
 from .output import emit_json, info, table
 
@@ -28,7 +28,13 @@ def init(ctx: click.Context, db: str | None) -> None:
         info(f"{path} exists; left unchanged")
     else:
         url = obj.db or DEFAULT_DATABASE_URL
-        names = sorted(installed_entry_points())
+        names = []
+        # Enabling a plugin that fails to load would break every later command.
+        for plugin in describe_installed([]):
+            if plugin.error is None:
+                names.append(plugin.name)
+            else:
+                info(f"left out plugin {plugin.name!r}: {plugin.error}")
         # JSON string escapes are valid TOML basic strings (a Windows path's backslashes).
         plugins = ", ".join(json.dumps(n) for n in names)
         path.write_text(
@@ -56,14 +62,17 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
     """Installed plugins: enabled or not, their hooks, and the error of a broken one."""
     obj = ctx.find_object(CliContext)
     assert obj is not None
-    settings = load_settings(obj.config_path, search_cwd=obj.config_path is None)
-    infos = describe_installed(settings.plugins)
+    if obj.crm_factory is not None:  # a CRM given to the CLI (the test harness): describe it
+        infos = describe_loaded(obj.crm().pm)
+    else:
+        settings = load_settings(obj.config_path, search_cwd=obj.config_path is None)
+        infos = describe_installed(settings.plugins)
     if as_json:
         emit_json([vars(i) for i in infos])
         return
     table(
         "plugins",
-        ["name", "version", "enabled", "hooks", "error"],
-        [(i.name, i.version, "yes" if i.enabled else "no", ", ".join(i.hooks), i.error)
-         for i in infos],
+        ["name", "version", "enabled", "hooks", "error", "warnings"],
+        [(i.name, i.version, "yes" if i.enabled else "no", ", ".join(i.hooks), i.error,
+          "; ".join(i.warnings)) for i in infos],
     )

@@ -21,13 +21,11 @@ import click
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, ForeignKey, Integer, String, exists, func, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from recrm_core import (
     CRM,
     Base,
-    ConfigError,
     Customer,
     Interaction,
     SegmentField,
@@ -35,6 +33,7 @@ from recrm_core import (
     UnitOfWork,
     UTCDateTime,
     hookimpl,
+    upsert,
     utcnow,
 )
 from recrm_core.cli import emit_json, local_time, pass_crm, table
@@ -76,12 +75,8 @@ class HotLead(BaseModel):
 
 
 def settings(crm: CRM) -> HotleadSettings:
-    try:
-        found: HotleadSettings = crm.settings_for(name)
-    except ConfigError:
-        # Registered on a CRM that was already built (the test fixture
-        # ``register_plugin``): the settings hook never ran, so use the defaults.
-        return HotleadSettings()
+    """The ``[hotlead]`` settings (the defaults when the section is absent)."""
+    found: HotleadSettings = crm.settings_for(name)
     return found
 
 
@@ -141,17 +136,10 @@ def _count_visit(session: Session, customer_id: int) -> int:
     An upsert, so two sales offices logging visits of one customer at the same
     moment both count: the database serialises them on the primary key.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    upsert = (
-        insert(HotleadTag)
-        .values(customer_id=customer_id, visits=1)
-        .on_conflict_do_update(
-            index_elements=[HotleadTag.customer_id], set_={"visits": HotleadTag.visits + 1}
-        )
-        .returning(HotleadTag.visits)
-    )
-    return int(session.execute(upsert).scalar_one())
+    visits = upsert(session, HotleadTag, {"customer_id": customer_id, "visits": 1},
+                    on=[HotleadTag.customer_id], set_={"visits": HotleadTag.visits + 1},
+                    returning=HotleadTag.visits)
+    return int(visits)
 
 
 @hookimpl

@@ -26,7 +26,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +39,7 @@ from recrm_core import (
     Refused,
     UnitOfWork,
     check_storable,
+    insert_or_ignore,
     project_code,
     utcnow,
 )
@@ -269,25 +269,11 @@ def insert_entry(session: Session, **values: Any) -> int | None:
     for ours to commit and then inserts nothing, so no retry can award twice.
     """
     values.setdefault("recorded_at", utcnow())
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(LedgerRow).values(**values)
-        if values.get("event_kind") is not None:
-            stmt = stmt.on_conflict_do_nothing(
-                index_elements=["event_kind", "event_subject", "event_ref"]
-            )
-        new_id = session.execute(stmt.returning(LedgerRow.id)).scalar_one_or_none()
-        return None if new_id is None else int(new_id)
-    # Any other database: the UNIQUE constraint still decides, through a savepoint.
-    row = LedgerRow(**values)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row.id
+    # An entry without an award key has NULLs there, which never conflict.
+    new_id = insert_or_ignore(session, LedgerRow, values,
+                              on=["event_kind", "event_subject", "event_ref"],
+                              returning=LedgerRow.id)
+    return None if new_id is None else int(new_id)
 
 
 def keyed_entry(session: Session, kind: str, subject: int, ref: str) -> LedgerRow | None:

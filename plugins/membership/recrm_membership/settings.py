@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recrm_core import CRM, ConfigError
+from recrm_core import CRM
 
 #: the plugin's name: its settings section, table prefix and segment-field prefix
 NAME = "membership"
@@ -101,10 +101,6 @@ class MembershipSettings(BaseModel):
 
 
 def settings(crm: CRM) -> MembershipSettings:
-    """The CRM's ``[membership]`` settings (the defaults when the plugin was registered
-    on an already built CRM, so its settings hook never ran)."""
-    try:
-        found: MembershipSettings = crm.settings_for(NAME)
-    except ConfigError:
-        return MembershipSettings()
+    """The CRM's ``[membership]`` settings."""
+    found: MembershipSettings = crm.settings_for(NAME)
     return found

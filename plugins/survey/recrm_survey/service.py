@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import ColumnElement, Integer, column, func, literal, select, update, values
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +32,7 @@ from recrm_core import (
     UnitOfWork,
     consent_granted_clause,
     consent_withdrawn_clause,
+    insert_or_ignore,
     utcnow,
     valid_id,
 )
@@ -290,15 +290,8 @@ def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int
     ``ON CONFLICT DO NOTHING`` lets two triggers racing on one key both finish:
     the database keeps one, neither transaction fails.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(SurveyInvitation)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[SurveyInvitation.dedupe_key])
-        .returning(SurveyInvitation.id)
-    )
-    found = session.execute(stmt).scalar_one_or_none()
+    found = insert_or_ignore(session, SurveyInvitation, values,
+                             on=[SurveyInvitation.dedupe_key], returning=SurveyInvitation.id)
     return None if found is None else int(found)
 
 

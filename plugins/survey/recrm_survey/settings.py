@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from recrm_core import CRM, ConfigError
+from recrm_core import CRM
 
 from .definitions import SurveyBody
 
@@ -99,10 +99,6 @@ class SurveySettings(BaseModel):
 
 
 def settings(crm: CRM) -> SurveySettings:
-    try:
-        found: SurveySettings = crm.settings_for(NAME)
-    except ConfigError:
-        # Registered on an already-built CRM (``register_plugin``): the settings hook
-        # never ran, so the defaults apply.
-        return SurveySettings()
+    """The CRM's ``[survey]`` settings."""
+    found: SurveySettings = crm.settings_for(NAME)
     return found

@@ -1,0 +1,86 @@
+"""Insert-or-ignore and upsert (``INSERT ... ON CONFLICT``) on SQLite and PostgreSQL.
+
+The database decides uniqueness, so two writers racing on one key both finish: one
+inserts, the other ignores the row or updates it, and neither transaction fails.
+Plugins use these instead of switching on the dialect themselves::
+
+    from recrm_core import insert_or_ignore, upsert
+
+    new_id = insert_or_ignore(uow.session, Award, {"event": "signed:42", "points": 500},
+                              on=[Award.event], returning=Award.id)   # None: awarded before
+    visits = upsert(uow.session, Visits, {"customer_id": 42, "count": 1},
+                    on=[Visits.customer_id], set_={"count": Visits.count + 1},
+                    returning=Visits.count)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Insert, Table, literal
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from .db import Base
+from .errors import ConfigError
+
+Returned = ColumnElement[Any] | InstrumentedAttribute[Any]
+Column = str | Returned
+
+def insert_or_ignore(
+    session: Session,
+    table: type[Base] | Table,
+    values: Mapping[str, Any],
+    *,
+    on: Sequence[Column],
+    returning: Returned | None = None,
+) -> Any:
+    """Insert one row unless a row with the same ``on`` columns exists.
+
+    :param on: the columns of a primary key or unique constraint (the conflict target).
+    :param returning: a column of the new row to return.
+    :returns: that column's value, or ``None`` when the row existed; without
+        ``returning``, whether a row was inserted.
+    """
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(on))
+    return _execute(session, stmt.values(dict(values)), returning)
+
+
+def upsert(
+    session: Session,
+    table: type[Base] | Table,
+    values: Mapping[str, Any],
+    *,
+    on: Sequence[Column],
+    set_: Mapping[str, Any],
+    returning: Returned | None = None,
+) -> Any:
+    """Insert one row, or update the row with the same ``on`` columns.
+
+    :param on: the columns of a primary key or unique constraint (the conflict target).
+    :param set_: what to update on the existing row: values, or expressions on its
+        columns (``{"count": Visits.count + 1}``), evaluated under the row lock.
+    :param returning: a column of the row written to return.
+    :returns: that column's value; without ``returning``, ``True``.
+    """
+    stmt = _insert(session, table).on_conflict_do_update(
+        index_elements=list(on), set_=dict(set_)
+    )
+    return _execute(session, stmt.values(dict(values)), returning)
+
+
+def _insert(session: Session, table: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise ConfigError(f"insert_or_ignore/upsert support SQLite and PostgreSQL, not {dialect}")
+
+
+def _execute(session: Session, stmt: Insert, returning: Returned | None) -> Any:
+    if returning is not None:
+        return session.execute(stmt.returning(returning)).scalar_one_or_none()
+    # RETURNING rather than rowcount, which drivers report as -1 for such inserts.
+    return session.execute(stmt.returning(literal(1))).scalar_one_or_none() is not None

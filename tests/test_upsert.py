@@ -1,0 +1,98 @@
+"""``insert_or_ignore`` and ``upsert``: one statement on SQLite and PostgreSQL, and
+writers racing on one key in separate processes all finish, with the database
+deciding (one insert per key, no lost increment)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+
+from recrm_core import CRM, insert_or_ignore, upsert
+
+# Its own metadata: not one of the tables every CRM of the test run creates.
+METADATA = MetaData()
+AWARDS = Table(
+    "upserttest_awards", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("event", String(32), nullable=False, unique=True),
+    Column("points", Integer, nullable=False),
+)
+COUNTERS = Table(
+    "upserttest_counters", METADATA,
+    Column("key", String(32), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+WRITERS = 3
+ROUNDS = 15
+
+
+def test_insert_or_ignore_keeps_the_first_row(crm: CRM) -> None:
+    METADATA.create_all(crm.engine)
+    with crm.unit_of_work() as uow:
+        first = insert_or_ignore(uow.session, AWARDS, {"event": "signed:42", "points": 500},
+                                 on=[AWARDS.c.event], returning=AWARDS.c.id)
+        again = insert_or_ignore(uow.session, AWARDS, {"event": "signed:42", "points": 900},
+                                 on=["event"], returning=AWARDS.c.id)
+        assert isinstance(first, int) and again is None
+        assert insert_or_ignore(uow.session, AWARDS, {"event": "visit:7", "points": 5},
+                                on=[AWARDS.c.event]) is True
+        assert insert_or_ignore(uow.session, AWARDS, {"event": "visit:7", "points": 6},
+                                on=[AWARDS.c.event]) is False
+    with crm.unit_of_work() as uow:
+        rows = uow.session.execute(select(AWARDS.c.event, AWARDS.c.points)
+                                   .order_by(AWARDS.c.event)).all()
+    assert [tuple(r) for r in rows] == [("signed:42", 500), ("visit:7", 5)]
+
+
+def test_upsert_inserts_then_updates(crm: CRM) -> None:
+    METADATA.create_all(crm.engine)
+    counts = []
+    with crm.unit_of_work() as uow:
+        for _ in range(3):
+            counts.append(upsert(uow.session, COUNTERS, {"key": "k", "count": 1}, on=["key"],
+                                 set_={"count": COUNTERS.c.count + 1}, returning=COUNTERS.c.count))
+        assert upsert(uow.session, COUNTERS, {"key": "k", "count": 1}, on=[COUNTERS.c.key],
+                      set_={"count": 10}) is True
+        final = uow.session.scalar(select(COUNTERS.c.count).where(COUNTERS.c.key == "k"))
+    assert counts == [1, 2, 3] and final == 10
+
+
+def _writer(url: str, barrier: Any, results: Any) -> None:
+    """One process: its own interpreter, CRM, engine and connections."""
+    won: list[int] = []
+    try:
+        crm = CRM(database_url=url, plugins=[])
+        barrier.wait(timeout=120)
+        for n in range(ROUNDS):
+            with crm.unit_of_work() as uow:
+                upsert(uow.session, COUNTERS, {"key": "hits", "count": 1}, on=["key"],
+                       set_={"count": COUNTERS.c.count + 1})
+                if insert_or_ignore(uow.session, AWARDS, {"event": f"round:{n}", "points": 1},
+                                    on=["event"], returning=AWARDS.c.id) is not None:
+                    won.append(n)
+        crm.close()
+        results.put(("ok", won))
+    except BaseException as exc:  # reported to the parent, which fails the test
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def test_racing_processes_lose_nothing_and_insert_once(crm: CRM, recrm_database_url: str) -> None:
+    METADATA.create_all(crm.engine)
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(WRITERS)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(recrm_database_url, barrier, results))
+             for _ in range(WRITERS)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(kind == "ok" for kind, _ in outcomes), outcomes
+    won = sorted(n for _, rounds in outcomes for n in rounds)
+    assert won == list(range(ROUNDS))  # every round awarded exactly once
+    with crm.unit_of_work() as uow:
+        hits = uow.session.scalar(select(COUNTERS.c.count).where(COUNTERS.c.key == "hits"))
+    assert hits == WRITERS * ROUNDS
