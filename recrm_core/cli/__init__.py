@@ -21,7 +21,7 @@ from ..config import CONFIG_FILE, load_settings
 from ..crm import CRM
 from ..errors import ConfigError, RecrmError
 from ..plugins import Hooks, installed_entry_points, load_plugins, new_plugin_manager
-from .output import echo_error, emit_json, info, local_time, table
+from .output import cell, echo, echo_error, emit_json, info, local_time, table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -208,7 +208,9 @@ from . import cases, consent, customers, demo, importing, interactions, setup  #
 
 __all__ = [
     "CliContext",
+    "cell",
     "cli",
+    "echo",
     "emit_json",
     "get_crm",
     "info",
