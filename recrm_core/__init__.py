@@ -28,7 +28,7 @@ from .identity import (
     normalise_id_card,
     normalise_mobile,
 )
-from .importing import ImportProgress, ImportStopped
+from .importing import ImportInterrupted, ImportProgress, ImportStopped
 from .models import (
     Actor,
     Case,
@@ -83,6 +83,7 @@ __all__ = [
     "IdentityEntry",
     "IdentityError",
     "ImportFileError",
+    "ImportInterrupted",
     "ImportProgress",
     "ImportReadError",
     "ImportResult",
