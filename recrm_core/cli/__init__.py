@@ -145,7 +145,7 @@ def failure(exc: BaseException, debug: bool) -> Failure:
         return Interrupted(
             f"{operation} interrupted: {at_least}{exc.committed_rows} row(s) were committed"
             "; running the same import again is safe and finishes the rest")
-    if isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):  # Abort: at a prompt
         return Interrupted(f"{operation} interrupted")
     if debug:
         text = "".join(traceback.format_exception(exc))
@@ -165,7 +165,7 @@ class RecrmGroup(click.Group):
             raise
         except click.exceptions.Abort as exc:
             if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C at a prompt
-                raise failure(exc.__context__, False) from exc
+                raise failure(exc, False) from exc
             raise
         except (Exception, KeyboardInterrupt) as exc:
             # Here, not in main(): click turns a KeyboardInterrupt reaching main() into
