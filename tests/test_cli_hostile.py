@@ -152,13 +152,16 @@ def test_an_internal_database_error_prints_one_line_without_sql_or_data(
     crm.customers.add({"name": "王伟", "mobiles": [MOBILE]})
     crm.engine.dispose()  # nothing of ours holds the table while it is altered
     break_identities(recrm_database_url)
-    line = one_error_line(cli_runner.invoke("customers", "find", "--mobile", MOBILE), 1)
-    # the kind only: SQLAlchemy's OperationalError, or the driver's UndefinedColumn where
-    # a hot read runs on the driver's cursor
-    assert re.fullmatch(r"error: customers find: internal error: database error \(\w+\)"
-                        r" \(--debug or RECRM_DEBUG=1 shows the traceback\)", line), line
-    for leak in (MOBILE, "SELECT", "identities", "[SQL"):
-        assert leak not in line
+    for args in (("customers", "find", "--mobile", MOBILE),
+                 ("customers", "add", "--mobile", "13912345678", "--name", "李娜")):
+        line = one_error_line(cli_runner.invoke(*args), 1)
+        # the kind only: SQLAlchemy's OperationalError, or the driver's UndefinedColumn
+        # where a hot read runs on the driver's cursor
+        assert re.fullmatch(rf"error: {' '.join(args[:2])}: internal error: database error"
+                            r" \(\w+\) \(--debug or RECRM_DEBUG=1 shows the traceback\)",
+                            line), line
+        for leak in (MOBILE, "13912345678", "李娜", "SELECT", "identities", "[SQL"):
+            assert leak not in line
 
 
 def test_a_plugin_database_error_names_the_plugin_not_the_sql(
