@@ -29,7 +29,7 @@ from .identity import (
     normalise_id_card,
     normalise_mobile,
 )
-from .importing import ImportProgress, ImportStopped
+from .importing import ImportInterrupted, ImportProgress, ImportStopped
 from .models import (
     Actor,
     Case,
@@ -89,6 +89,7 @@ __all__ = [
     "IdentityEntry",
     "IdentityError",
     "ImportFileError",
+    "ImportInterrupted",
     "ImportProgress",
     "ImportReadError",
     "ImportResult",

@@ -97,10 +97,20 @@ class ImportFileError(RecrmError):
 class UnknownColumns(ImportFileError):
     """The header names columns the import does not know; nothing was written."""
 
+    #: how many unknown names the message lists, and how much of each
+    SHOWN = 10
+    NAME_LIMIT = 40
+
     def __init__(self, unknown: list[str], known: list[str]) -> None:
-        super().__init__(
-            f"unknown column(s): {', '.join(unknown)}; known columns: {', '.join(known)}"
+        # A header of 100,000 columns must not become a message of 100,000 names.
+        shown = ", ".join(
+            name if len(name) <= self.NAME_LIMIT else name[: self.NAME_LIMIT - 1] + "…"
+            for name in unknown[: self.SHOWN]
         )
+        more = len(unknown) - self.SHOWN
+        if more > 0:
+            shown += f" and {more} more ({len(unknown)} in all)"
+        super().__init__(f"unknown column(s): {shown}; known columns: {', '.join(known)}")
         self.unknown = unknown
         self.known = known
 

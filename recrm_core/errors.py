@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
+#: the top-level packages of the database drivers the core runs on
+_DRIVER_PACKAGES = frozenset({"sqlite3", "psycopg", "psycopg2"})
+
 
 class RecrmError(Exception):
     """Base class; ``exit_code`` is what the CLI exits with (1: refused by data/state)."""
@@ -57,7 +62,18 @@ class PluginError(RecrmError):
     """A plugin failed (raised in a hook, or could not load); names the plugin."""
 
     def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
-        super().__init__(f"plugin {plugin!r} failed in {hook}: {type(error).__name__}: {error}")
+        what = database_failure(error) or f"{type(error).__name__}: {error}"
+        super().__init__(f"plugin {plugin!r} failed in {hook}: {what}")
         self.plugin = plugin
         self.hook = hook
         self.error = error
+
+
+def database_failure(error: BaseException) -> str | None:
+    """``database error (IntegrityError)`` for an error of SQLAlchemy or a database
+    driver, else None. Their text holds the SQL, its parameters (customers' mobiles)
+    and the row a constraint refused, so a message shows only the kind."""
+    kind = type(error)
+    if isinstance(error, SQLAlchemyError) or kind.__module__.split(".")[0] in _DRIVER_PACKAGES:
+        return f"database error ({kind.__name__})"
+    return None

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -90,6 +93,8 @@ _LINKS = cast(Table, CustomerProjectRow.__table__)
 _PROJECTS = cast(Table, ProjectRow.__table__)
 _STATE_FIELDS = (*FILLABLE_FIELDS, "source_system", "external_id")
 RejectSink = Callable[[RejectedRow], None]
+#: what a reader yields: a row's number and values, or the row already rejected
+_SourceRow = tuple[int, dict[str, Any] | RejectedRow]
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,62 @@ class ImportStopped(RecrmError):
     @property
     def committed_rows(self) -> int:
         return self.result.rows
+
+
+class ImportInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or another KeyboardInterrupt) stopped the import; still a
+    KeyboardInterrupt for whoever catches one. ``result`` counts the rows of the
+    batches committed before it, so the CLI can say how far it got; running the same
+    import again is idempotent and finishes the rest.
+
+    In the main thread a first Ctrl-C takes effect once the batch being written has
+    committed, so the count is exact; a second one stops at once, and then the batch
+    in flight may have committed uncounted (``exact`` is False)."""
+
+    def __init__(self, result: ImportResult, *, exact: bool) -> None:
+        at_least = "" if exact else "at least "
+        super().__init__(f"import interrupted: {at_least}{result.rows} row(s) were committed")
+        self.result = result
+        self.exact = exact
+
+    @property
+    def committed_rows(self) -> int:
+        return self.result.rows
+
+
+@contextmanager
+def _interrupt_between_batches(run: _Run) -> Iterator[None]:
+    """Defer a first Ctrl-C to the end of the batch being written: inside its commit
+    the batch may be committed and not yet counted, and the count is what the person
+    needs to hear. Only where Python's own SIGINT handler is in place (the main
+    thread, no handler of the caller's)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    asked: list[bool] = []
+
+    def note(signum: int, frame: object) -> None:
+        asked.append(True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one: at once
+
+    report = run.progress
+
+    def after_batch(progress: ImportProgress) -> None:  # called once a batch is counted
+        if report is not None:
+            report(progress)
+        if asked:
+            raise ImportInterrupted(run.result.model_copy(), exact=True)
+
+    run.progress = after_batch
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+        if asked:  # during the last steps, after the last batch
+            raise ImportInterrupted(run.result.model_copy(), exact=True)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        run.progress = report
 
 
 class _NewRef(int):
@@ -242,9 +303,16 @@ class ImportService:
         return self._run(run, ((i, dict(r)) for i, r in enumerate(rows, start=1)))
 
     # -- the batch loop -----------------------------------------------------------------
-    def _run(
-        self, run: _Run, rows: Iterator[tuple[int, dict[str, Any] | RejectedRow]]
-    ) -> ImportResult:
+    def _run(self, run: _Run, rows: Iterator[_SourceRow]) -> ImportResult:
+        try:
+            with _interrupt_between_batches(run):
+                return self._batches(run, rows)
+        except ImportInterrupted:
+            raise
+        except KeyboardInterrupt as exc:
+            raise ImportInterrupted(run.result.model_copy(), exact=False) from exc
+
+    def _batches(self, run: _Run, rows: Iterator[_SourceRow]) -> ImportResult:
         size = self.crm.config.import_batch_size
         region = self.crm.config.default_region
         batch = _Batch()
@@ -827,6 +895,7 @@ def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 __all__ = [
     "CONFLICT_FIELD",
     "ImportFileError",
+    "ImportInterrupted",
     "ImportProgress",
     "ImportReadError",
     "ImportService",

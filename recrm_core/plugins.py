@@ -266,8 +266,8 @@ def _describe(exc: BaseException) -> str:
 class Hooks:
     """Typed call sites for every hook (tox's ``Plugin`` facade).
 
-    Always calls with keywords, and turns an exception raised in an
-    implementation into :class:`PluginError` naming the plugin.
+    Always calls with keywords, and turns an exception (or ``SystemExit``) raised in
+    an implementation into :class:`PluginError` naming the plugin.
     """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
@@ -283,7 +283,10 @@ class Hooks:
             return caller(**kwargs)
         except PluginError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # A plugin's sys.exit() is a failure of that plugin too: left alone it would
+            # end the CLI with the plugin's code and no word of who stopped it.
+            # KeyboardInterrupt stays what it is: the person at the terminal asked.
             raise PluginError(self._culprit(hook_name, exc), hook_name, exc) from exc
 
     def _culprit(self, hook_name: str, exc: BaseException) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .hooks import hookimpl
 from .models import DeliveryResult, Message
+from .terminal import printable
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -22,6 +23,7 @@ name = "console"
 def recrm_deliver_message(crm: CRM, message: Message) -> DeliveryResult:
     stream = crm.console_stream or sys.stderr
     subject = f" [{message.subject}]" if message.subject else ""
-    print(f"--- {message.channel} to {message.to}{subject}", file=stream)
-    print(message.body, file=stream)
+    # A merge field (a customer's name) must not reach the terminal as escapes.
+    print(printable(f"--- {message.channel} to {message.to}{subject}"), file=stream)
+    print(printable(message.body, lines=True), file=stream)
     return DeliveryResult(transport="console", ok=True)

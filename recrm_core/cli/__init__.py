@@ -1,8 +1,10 @@
 """The reference command line, ``recrm``.
 
-Exit codes: 0 success; 1 the data or state refused it; 2 a usage error. Errors are
-one line on stderr, never a traceback. ``--json`` puts exactly one compact JSON
-document on stdout. Plugins add sub-commands through ``recrm_register_commands``.
+Exit codes: 0 success; 1 the data or state refused it (or an internal error); 2 a
+usage error; 130 interrupted (Ctrl-C). Errors are one line on stderr, never a
+traceback unless ``--debug`` (or ``RECRM_DEBUG=1``) asks for one. ``--json`` puts
+exactly one compact JSON document on stdout. Plugins add sub-commands through
+``recrm_register_commands``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -19,9 +22,11 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..config import CONFIG_FILE, load_settings
 from ..crm import CRM
-from ..errors import ConfigError, RecrmError
+from ..errors import ConfigError, RecrmError, database_failure
+from ..importing import ImportInterrupted
 from ..plugins import Hooks, installed_entry_points, load_plugins, new_plugin_manager
-from .output import echo_error, emit_json, info, local_time, table
+from ..terminal import printable
+from .output import cell, echo, echo_error, emit_json, info, local_time, table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,12 +65,24 @@ def default_crm_factory(ctx: CliContext) -> CRM:
         crm.create_schema()
     except DatabaseError as exc:
         crm.close()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        reason = _driver_reason(exc)
         if isinstance(exc, OperationalError):  # unreachable, locked, no such directory
             raise RecrmError(f"cannot use the database: {reason}") from None
         raise ConfigError(f"{crm.config.database_url!r} is not a usable database: {reason}") \
             from None
     return crm
+
+
+def _driver_reason(exc: DatabaseError) -> str:
+    """What the driver said about an unusable database, without SQL or parameters:
+    the primary message (PostgreSQL's, without its DETAIL of row values), else the
+    driver's first line; SQLAlchemy's own text carries the statement, never used."""
+    orig = exc.orig
+    primary = getattr(getattr(orig, "diag", None), "message_primary", None)
+    if isinstance(primary, str) and primary.strip():
+        return primary.strip()
+    lines = str(orig).strip().splitlines() if orig is not None else []
+    return lines[0] if lines else type(orig or exc).__name__
 
 
 def get_crm(ctx: click.Context | None = None) -> CRM:
@@ -84,8 +101,76 @@ def pass_crm(f: F) -> F:
     return cast(F, functools.update_wrapper(wrapper, f))
 
 
+DEBUG_ENV = "RECRM_DEBUG"
+
+
+class Failure(click.ClickException):
+    """An error no command handled, already put into its one line; ``__cause__`` is
+    the original exception."""
+
+
+class Interrupted(Failure):
+    """Ctrl-C: the shell's convention for a process ended by SIGINT."""
+
+    exit_code = 130
+
+
+def _debug_from_env() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _operation(exc: BaseException) -> str:
+    """The command that was running, e.g. ``customers import``: the innermost click
+    context the exception passed through (the command's own context is gone by
+    the time the root group sees the exception)."""
+    leaf: click.Context | None = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        found = frame.f_locals.get("ctx")
+        if isinstance(found, click.Context):
+            leaf = found
+    names: list[str] = []
+    while leaf is not None and leaf.parent is not None:
+        names.append(leaf.info_name or "")
+        leaf = leaf.parent
+    return " ".join(reversed(names)) or "recrm"
+
+
+def failure(exc: BaseException, debug: bool) -> Failure:
+    """The one line for an exception no command handled: the operation and the kind
+    of failure only. Its text may hold SQL, parameters and personal data (a
+    constraint's refused row), so it is shown only by ``--debug``, with the traceback."""
+    operation = _operation(exc)
+    if isinstance(exc, ImportInterrupted):
+        at_least = "" if exc.exact else "at least "
+        return Interrupted(
+            f"{operation} interrupted: {at_least}{exc.committed_rows} row(s) were committed"
+            "; running the same import again is safe and finishes the rest")
+    if isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):  # Abort: at a prompt
+        return Interrupted(f"{operation} interrupted")
+    if debug:
+        text = "".join(traceback.format_exception(exc))
+        click.echo(printable(text, lines=True), err=True, nl=False)
+    kind = database_failure(exc) or type(exc).__name__
+    hint = "" if debug else f" (--debug or {DEBUG_ENV}=1 shows the traceback)"
+    return Failure(f"{operation}: internal error: {kind}{hint}")
+
+
 class RecrmGroup(click.Group):
     """Root group that adds the enabled plugins' commands once options are parsed."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, RecrmError):
+            raise
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C at a prompt
+                raise failure(exc, False) from exc
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            # Here, not in main(): click turns a KeyboardInterrupt reaching main() into
+            # a blank line and "Aborted", and the --debug option is known only here.
+            raise failure(exc, bool(ctx.params.get("debug")) or _debug_from_env()) from exc
 
     def _plugin_group(self, ctx: click.Context) -> click.Group:
         cached = ctx.meta.get("recrm.plugin_commands")
@@ -122,7 +207,10 @@ class RecrmGroup(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C while parsing
+                echo_error("interrupted")
+                sys.exit(Interrupted.exit_code)
             echo_error("aborted")
             sys.exit(1)
         except click.ClickException as exc:
@@ -131,14 +219,10 @@ class RecrmGroup(click.Group):
         except RecrmError as exc:
             echo_error(str(exc))
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            echo_error("interrupted")
-            sys.exit(130)
-        except Exception as exc:  # last resort: one line, not a traceback
-            if os.environ.get("RECRM_DEBUG"):
-                raise
-            echo_error(f"internal error: {type(exc).__name__}: {exc} (RECRM_DEBUG=1 shows more)")
-            sys.exit(1)
+        except (Exception, KeyboardInterrupt) as exc:  # outside a command: while parsing
+            last = failure(exc, _debug_from_env())
+            echo_error(last.format_message())
+            sys.exit(last.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -189,9 +273,11 @@ def _disabled_plugin_with_command(cmd_name: str) -> str | None:
               f"then {CONFIG_FILE}, then sqlite:///recrm.db).")
 @click.option("--config", "config_path", metavar="PATH", type=click.Path(dir_okay=False),
               help=f"Configuration file (default: ./{CONFIG_FILE}).")
+@click.option("--debug", is_flag=True, help=f"On an internal error, also print the "
+              f"traceback on stderr (also {DEBUG_ENV}=1).")
 @click.version_option(package_name="recrm")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, config_path: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool) -> None:
     """recrm — a customer-relationship system for real-estate developers."""
     obj = ctx.ensure_object(CliContext)
     if db is not None:
@@ -211,7 +297,9 @@ from . import cases, consent, customers, demo, importing, interactions, projects
 
 __all__ = [
     "CliContext",
+    "cell",
     "cli",
+    "echo",
     "emit_json",
     "get_crm",
     "info",

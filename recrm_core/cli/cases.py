@@ -15,7 +15,7 @@ from ..errors import InvalidInput
 from ..models import Actor, Case
 from . import cli, pass_crm
 from .customers import actor_of, actor_option, json_option
-from .output import console, emit_json, info, local_time, table
+from .output import cell, console, emit_json, info, local_time, table
 
 note_option = click.option("--note", help="Why (kept in the case history).")
 case_arg = click.argument("case_id", type=int)
@@ -40,8 +40,8 @@ def show_cases(crm: CRM, cases: list[Case], as_json: bool) -> None:
             c.status + ("\nOVERDUE" if c.overdue else ""),
             c.priority + (f" +{c.escalation_level}" if c.escalation_level else ""),
             local_time(c.sla_due_at, zone),
-            f"{c.department or '-'}/{c.assignee or '-'}",
-            f"{c.subject}\n{about}",
+            cell(f"{c.department or '-'}/{c.assignee or '-'}"),
+            cell(f"{c.subject}\n{about}"),
         )
     console().print(t)
 

@@ -22,7 +22,7 @@ from ..errors import Refused
 from ..plugins import describe_installed, disabled_by_env
 from ..values import STAGES
 from . import CliContext, cli
-from .output import console, emit_json, info
+from .output import cell, console, emit_json, info
 
 STAGE_LABELS = {"prospect": "意向 prospect", "visitor": "来访 visitor",
                 "subscriber": "认购 subscriber", "buyer": "签约 buyer", "owner": "交房 owner"}
@@ -111,7 +111,7 @@ def _cny(amount: int) -> str:
 
 
 def _table(title: str, columns: list[str], right_from: int = 1) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold")
+    table = Table(title=cell(title), title_justify="left", title_style="bold")
     for i, col in enumerate(columns):
         table.add_column(col, justify="right" if i >= right_from else "left")
     return table
@@ -152,7 +152,7 @@ def render(summary: DemoSummary, url: str) -> None:
     names = sorted({s for p in summary.projects for s in p.sources},
                    key=lambda s: -sum(p.sources.get(s, 0) for p in summary.projects))
     for name in names:
-        sources.add_row(name, *(str(p.sources.get(name, 0)) for p in summary.projects))
+        sources.add_row(cell(name), *(str(p.sources.get(name, 0)) for p in summary.projects))
     out.print(sources)
 
     timeline = ", ".join(f"{kind} {n}" for kind, n in summary.interactions.items())
@@ -182,8 +182,8 @@ def render(summary: DemoSummary, url: str) -> None:
     for section in summary.plugins:
         t = _table(section.title, ["", ""])
         t.show_header = False
-        for label, value in section.rows:
-            t.add_row(label, value)
+        for label, value in section.rows:  # a plugin's figures, shown as written
+            t.add_row(cell(label), cell(value))
         out.print(t)
     if not summary.plugins:
         out.print("No plugin added a section (plugins add one through the recrm_demo hook).\n")

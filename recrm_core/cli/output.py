@@ -1,4 +1,9 @@
-"""Output for the CLI: one-line errors, compact JSON, rich tables on stdout."""
+"""Output for the CLI: one-line errors, compact JSON, rich tables on stdout.
+
+Every value printed may come from a CSV file or another hand: it reaches the terminal
+only through these helpers, which show control characters as visible escapes
+(:func:`printable`) and never let rich read markup in a value (:func:`cell`).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,35 @@ import click
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from ..terminal import HOSTILE_RANGES, printable
+
+#: the longest error line printed; longer messages keep their head and tail
+ERROR_LINE_LIMIT = 500
+_ERROR_TAIL = 150
+
+
+def cell(value: object) -> Text:
+    """A value for a rich table or panel: printable, and never read as markup (a name
+    ``[/bold]`` would make rich fail, ``[link=...]`` would become a live link)."""
+    return Text("" if value is None else printable(value, lines=True))
+
+
+def one_line(message: object, limit: int = ERROR_LINE_LIMIT) -> str:
+    """``message`` printable on one line of at most ``limit`` characters; a longer one
+    keeps its head and its tail (where messages say what to do next)."""
+    line = printable(" ".join(str(message).split()))
+    if len(line) <= limit:
+        return line
+    marker = " … [{} characters left out] … "
+    head = limit - _ERROR_TAIL - len(marker.format(len(line)))
+    return line[:head] + marker.format(len(line) - head - _ERROR_TAIL) + line[-_ERROR_TAIL:]
 
 
 def echo_error(message: str) -> None:
-    line = " ".join(str(message).split())  # one line, always
-    click.echo(f"error: {line}", err=True)
+    """The one line an error prints on stderr: capped, and safe for a terminal."""
+    click.echo(f"error: {one_line(message)}", err=True)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -30,10 +59,18 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+#: JSON escapes for what json.dumps(ensure_ascii=False) leaves raw but a terminal would
+#: act on (C0 controls it escapes itself); outside strings JSON holds only ASCII, so
+#: the document stays exact JSON with the same values.
+_JSON_ESCAPES = {
+    code: f"\\u{code:04x}" for first, last in HOSTILE_RANGES for code in range(first, last + 1)
+}
+
+
 def emit_json(value: Any) -> None:
     """Exactly one compact JSON document on one line of stdout."""
     text = json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"), default=str)
-    click.echo(text)
+    click.echo(text.translate(_JSON_ESCAPES))
 
 
 #: columns for tables when stdout is not a terminal
@@ -54,14 +91,20 @@ def local_time(value: dt.datetime | None, zone: ZoneInfo) -> str:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    t = Table(title=title)
+    """A rich table on stdout; title, headers and values are shown as written."""
+    t = Table(title=None if title is None else cell(title))
     for col in columns:
-        t.add_column(col)
+        t.add_column(cell(col))
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        t.add_row(*(cell(v) for v in row))
     console().print(t)
 
 
 def info(message: str) -> None:
     """A human message: stderr, so --json stdout stays clean."""
-    click.echo(message, err=True)
+    click.echo(printable(message, lines=True), err=True)
+
+
+def echo(message: str) -> None:
+    """A line of text on stdout (what ``click.echo`` would print, made printable)."""
+    click.echo(printable(message, lines=True))

@@ -120,6 +120,18 @@ def test_cli_lists_hot_leads(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     assert human.exit_code == 0 and "李娜" in human.stdout
 
 
+def test_cli_shows_a_hostile_name_as_written(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    # The core's table() escapes for every plugin: no MarkupError, no live link, no
+    # terminal escape sequence from a customer's name.
+    name = "[/bold][link=http://evil.example/]x[/link]\x1b]0;pwned\x07"
+    c = crm.customers.add({"name": name, "mobile": "13812345678"}).customer
+    visit(crm, c.id, 3)
+    human = cli_runner.invoke("hotlead", "list")
+    assert human.exit_code == 0, human.stderr
+    assert "\x1b" not in human.stdout
+    assert r"[/bold][link=http://evil.example/]x[/link]\x1b]0;pwned\x07" in human.stdout
+
+
 def test_segment_field(crm: CRM) -> None:
     hot = crm.customers.add({"mobile": "13812345678"}).customer
     warm = crm.customers.add({"mobile": "13912345678"}).customer

@@ -14,7 +14,7 @@ import click
 from pydantic import ValidationError
 
 from recrm_core import CRM, Actor, InvalidInput
-from recrm_core.cli import emit_json, info, local_time, pass_crm, table
+from recrm_core.cli import echo, emit_json, info, local_time, pass_crm, table
 
 from .models import LedgerEntry, Member, Referral
 from .service import Membership
@@ -138,10 +138,10 @@ def show_cmd(crm: CRM, customer_id: int, as_json: bool) -> None:
         emit_json(view)
         return
     zone = crm.config.zone
-    click.echo(_member_line(crm, view.member))
+    echo(_member_line(crm, view.member))
     b = view.balance
-    click.echo(f"balance {b.balance}, lifetime {b.lifetime_points}, redeemed {b.redeemed}, "
-               f"expired {b.expired}, due to expire {b.due_to_expire}")
+    echo(f"balance {b.balance}, lifetime {b.lifetime_points}, redeemed {b.redeemed}, "
+         f"expired {b.expired}, due to expire {b.due_to_expire}")
     _ledger_table(crm, view.ledger)
     table("tier changes", ["when", "from", "to", "reason"],
           [(local_time(t.at, zone), t.old_tier, t.new_tier, t.reason)
@@ -149,7 +149,7 @@ def show_cmd(crm: CRM, customer_id: int, as_json: bool) -> None:
     table("history", ["when", "action", "number", "note"],
           [(local_time(e.at, zone), e.action, e.number, e.note) for e in view.events])
     for r in view.referrals_made + view.referred_by:
-        click.echo(_referral_line(r))
+        echo(_referral_line(r))
 
 
 @member_group.command("points")
@@ -180,8 +180,8 @@ def points_cmd(crm: CRM, customer_id: int | None, expire: bool, now: str | None,
     if as_json:
         emit_json({"balance": balance, "ledger": ledger})
         return
-    click.echo(f"member {balance.number}: {balance.balance} points "
-               f"(lifetime {balance.lifetime_points}, due to expire {balance.due_to_expire})")
+    echo(f"member {balance.number}: {balance.balance} points "
+         f"(lifetime {balance.lifetime_points}, due to expire {balance.due_to_expire})")
     _ledger_table(crm, ledger)
 
 

@@ -1,0 +1,42 @@
+"""Text made safe for a terminal: what a value may hold that a terminal would act on.
+
+Values come from CSV files, forms and other hands; whatever prints them (the CLI's
+output helpers, the console message transport) shows such characters as visible
+escapes instead of sending them to the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# What a terminal would act on rather than show: C0 controls, DEL and C1 controls
+# (ESC starts CSI/OSC sequences: clear screen, set title, hyperlinks; U+009B is a
+# one-character CSI on some terminals), the bidirectional embeddings, overrides and
+# isolates (text that displays in another order than it reads), and lone
+# surrogates (undecodable bytes kept by the shell; they cannot even be encoded).
+HOSTILE_RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069),
+                  (0xD800, 0xDFFF))
+_LINE_FEED = 0x0A
+
+
+def _char_class(ranges: Sequence[tuple[int, int]]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges) + "]")
+
+
+_HOSTILE = _char_class(HOSTILE_RANGES)
+_HOSTILE_BUT_LINE_FEED = _char_class(
+    [(0x00, _LINE_FEED - 1), (_LINE_FEED + 1, 0x1F), *HOSTILE_RANGES[1:]]
+)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: object, *, lines: bool = False) -> str:
+    """``text`` with every control character shown as an escape (ESC as ``\\x1b``);
+    ``lines`` keeps line feeds, for messages and cells laid out on several lines."""
+    pattern = _HOSTILE_BUT_LINE_FEED if lines else _HOSTILE
+    return pattern.sub(_escape_char, str(text))
