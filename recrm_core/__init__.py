@@ -1,68 +1,180 @@
 """recrm: a plugin-based customer-relationship SDK for real-estate developers.
 
 Everything public is re-exported here; other modules are implementation detail.
+
+The names are imported on first use (PEP 562), so ``import recrm_core`` — and every
+``recrm`` command — pays only for the modules it touches: a command that counts
+customers never imports the demo, the importer or Faker.
 """
 
 from __future__ import annotations
 
-from .consent import consent_granted_clause, consent_withdrawn_clause
-from .crm import CRM
-from .csvsource import ImportFileError, ImportReadError, UnknownColumns
-from .customers import AddResult
-from .db import Base, UnitOfWork, UTCDateTime, utcnow, valid_id
-from .demo import DemoSection, DemoSummary, run_demo
-from .errors import (
-    ConfigError,
-    IdentityConflict,
-    InvalidInput,
-    NotFound,
-    PluginError,
-    RecrmError,
-    Refused,
-    UnknownProject,
-)
-from .hooks import hookimpl, hookspec
-from .identity import (
-    IdentityError,
-    mask_mobile,
-    normalise_email,
-    normalise_id_card,
-    normalise_mobile,
-)
-from .importing import ImportInterrupted, ImportProgress, ImportStopped
-from .models import (
-    Actor,
-    Case,
-    CaseHistoryEntry,
-    CaseIn,
-    Consent,
-    Customer,
-    CustomerIn,
-    CustomerUpdate,
-    CustomerView,
-    DeliveryResult,
-    DuplicatePair,
-    IdentityEntry,
-    ImportedCustomer,
-    ImportResult,
-    Interaction,
-    InteractionIn,
-    Message,
-    OwnerChange,
-    Project,
-    ProjectIn,
-    ProjectLink,
-    RejectedRow,
-    StageChange,
-    TimelineEntry,
-)
-from .plugins import PluginWarning
-from .projects import project_code
-from .segments import OPS, SegmentField
-from .upsert import insert_or_ignore, upsert
-from .values import PERSONAS, STAGES, check_storable
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> the module (relative to this package) that defines it
+_EXPORTS: dict[str, str] = {
+    "consent_granted_clause": "consent",
+    "consent_withdrawn_clause": "consent",
+    "CRM": "crm",
+    "ImportFileError": "csvsource",
+    "ImportReadError": "csvsource",
+    "UnknownColumns": "csvsource",
+    "AddResult": "customers",
+    "Base": "db",
+    "UnitOfWork": "db",
+    "UTCDateTime": "db",
+    "utcnow": "db",
+    "valid_id": "db",
+    "DemoSection": "demo",
+    "DemoSummary": "demo",
+    "run_demo": "demo",
+    "ConfigError": "errors",
+    "IdentityConflict": "errors",
+    "InvalidInput": "errors",
+    "NotFound": "errors",
+    "PluginError": "errors",
+    "RecrmError": "errors",
+    "Refused": "errors",
+    "UnknownProject": "errors",
+    "hookimpl": "hooks",
+    "hookspec": "hooks",
+    "IdentityError": "identity",
+    "mask_mobile": "identity",
+    "normalise_email": "identity",
+    "normalise_id_card": "identity",
+    "normalise_mobile": "identity",
+    "ImportInterrupted": "importing",
+    "ImportProgress": "importing",
+    "ImportStopped": "importing",
+    "Actor": "models",
+    "Case": "models",
+    "CaseHistoryEntry": "models",
+    "CaseIn": "models",
+    "Consent": "models",
+    "Customer": "models",
+    "CustomerIn": "models",
+    "CustomerUpdate": "models",
+    "CustomerView": "models",
+    "DeliveryResult": "models",
+    "DuplicatePair": "models",
+    "IdentityEntry": "models",
+    "ImportedCustomer": "models",
+    "ImportResult": "models",
+    "Interaction": "models",
+    "InteractionIn": "models",
+    "Message": "models",
+    "OwnerChange": "models",
+    "Project": "models",
+    "ProjectIn": "models",
+    "ProjectLink": "models",
+    "RejectedRow": "models",
+    "StageChange": "models",
+    "TimelineEntry": "models",
+    "PluginWarning": "plugins",
+    "project_code": "projects",
+    "OPS": "segments",
+    "SegmentField": "segments",
+    "insert_or_ignore": "upserting",
+    "upsert": "upserting",
+    "PERSONAS": "values",
+    "STAGES": "values",
+    "check_storable": "values",
+}
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from .consent import (
+        consent_granted_clause,
+        consent_withdrawn_clause,
+    )
+    from .crm import CRM
+    from .csvsource import (
+        ImportFileError,
+        ImportReadError,
+        UnknownColumns,
+    )
+    from .customers import AddResult
+    from .db import (
+        Base,
+        UnitOfWork,
+        UTCDateTime,
+        utcnow,
+        valid_id,
+    )
+    from .demo import (
+        DemoSection,
+        DemoSummary,
+        run_demo,
+    )
+    from .errors import (
+        ConfigError,
+        IdentityConflict,
+        InvalidInput,
+        NotFound,
+        PluginError,
+        RecrmError,
+        Refused,
+        UnknownProject,
+    )
+    from .hooks import (
+        hookimpl,
+        hookspec,
+    )
+    from .identity import (
+        IdentityError,
+        mask_mobile,
+        normalise_email,
+        normalise_id_card,
+        normalise_mobile,
+    )
+    from .importing import (
+        ImportInterrupted,
+        ImportProgress,
+        ImportStopped,
+    )
+    from .models import (
+        Actor,
+        Case,
+        CaseHistoryEntry,
+        CaseIn,
+        Consent,
+        Customer,
+        CustomerIn,
+        CustomerUpdate,
+        CustomerView,
+        DeliveryResult,
+        DuplicatePair,
+        IdentityEntry,
+        ImportedCustomer,
+        ImportResult,
+        Interaction,
+        InteractionIn,
+        Message,
+        OwnerChange,
+        Project,
+        ProjectIn,
+        ProjectLink,
+        RejectedRow,
+        StageChange,
+        TimelineEntry,
+    )
+    from .plugins import PluginWarning
+    from .projects import project_code
+    from .segments import (
+        OPS,
+        SegmentField,
+    )
+    from .upserting import (
+        insert_or_ignore,
+        upsert,
+    )
+    from .values import (
+        PERSONAS,
+        STAGES,
+        check_storable,
+    )
 
 __all__ = [
     "CRM",
@@ -133,3 +245,18 @@ __all__ = [
     "utcnow",
     "valid_id",
 ]
+
+
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'recrm_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pluggy
 from pydantic import BaseModel, ValidationError
@@ -14,8 +15,17 @@ from sqlalchemy import Engine
 from .config import CoreSettings, load_settings
 from .db import Base, UnitOfWork, make_engine, read_engine, unit_of_work
 from .errors import ConfigError
-from .models import Actor, DeliveryResult, Message
 from .plugins import BUILTIN_PLUGINS, Hooks, PluginInfo, load_plugins, new_plugin_manager
+
+if TYPE_CHECKING:
+    from .cases import CaseService
+    from .consent import ConsentService
+    from .customers import CustomerService
+    from .importing import ImportService
+    from .interactions import InteractionService
+    from .models import Actor, DeliveryResult, Message
+    from .projects import ProjectService
+    from .segments import SegmentService
 
 
 class CRM:
@@ -54,24 +64,53 @@ class CRM:
         self._plugin_settings = self._validate_plugin_settings()
         self.engine: Engine = make_engine(self.config.database_url)
 
-        from .cases import CaseService
-        from .consent import ConsentService
-        from .customers import CustomerService
-        from .importing import ImportService
-        from .interactions import InteractionService
-        from .projects import ProjectService
-        from .segments import SegmentService
-
-        self.projects = ProjectService(self)
-        self.customers = CustomerService(self)
-        self.interactions = InteractionService(self)
-        self.consent = ConsentService(self)
-        self.cases = CaseService(self)
-        self.segments = SegmentService(self)
-        self.importer = ImportService(self)
         if create_schema:
             self.create_schema()
         self.hooks.startup(self)
+
+    # -- the services, each imported on first use: a command that counts customers
+    # does not pay for the importer, cases or segments ------------------------------
+    @functools.cached_property
+    def projects(self) -> ProjectService:
+        from .projects import ProjectService
+
+        return ProjectService(self)
+
+    @functools.cached_property
+    def customers(self) -> CustomerService:
+        from .customers import CustomerService
+
+        return CustomerService(self)
+
+    @functools.cached_property
+    def interactions(self) -> InteractionService:
+        from .interactions import InteractionService
+
+        return InteractionService(self)
+
+    @functools.cached_property
+    def consent(self) -> ConsentService:
+        from .consent import ConsentService
+
+        return ConsentService(self)
+
+    @functools.cached_property
+    def cases(self) -> CaseService:
+        from .cases import CaseService
+
+        return CaseService(self)
+
+    @functools.cached_property
+    def segments(self) -> SegmentService:
+        from .segments import SegmentService
+
+        return SegmentService(self)
+
+    @functools.cached_property
+    def importer(self) -> ImportService:
+        from .importing import ImportService
+
+        return ImportService(self)
 
     @classmethod
     def from_config(
@@ -120,6 +159,8 @@ class CRM:
         when a table is missing: every CLI command calls this, and on SQLite a
         ``customers count`` must not queue behind an import batch holding the lock."""
         from sqlalchemy import inspect
+
+        from . import tables  # noqa: F401  (the core's tables, declared on Base)
 
         with read_engine(self).connect() as conn:
             existing = set(inspect(conn).get_table_names())

@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from faker import Faker
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
@@ -212,6 +211,8 @@ class _Planner:
 
     def __init__(self, seed: int, count: int) -> None:
         self.rng = random.Random(seed)
+        from faker import Faker  # only the demo needs it, and it is slow to import
+
         self.fake = Faker("zh_CN")
         self.fake.seed_instance(seed)
         self.count = count

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-import email_validator
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+# phonenumbers and email_validator are imported on first use, where a value needs
+# them: a command that validates no mobile or email (and start-up) pays for neither.
 
 Gender = Literal["male", "female"]
 
@@ -66,6 +65,8 @@ def clean(value: object) -> str:
 
 @lru_cache(maxsize=8)
 def _mobile_pattern(region: str) -> re.Pattern[str] | None:
+    import phonenumbers
+
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     if metadata is None or metadata.mobile is None or not metadata.mobile.national_number_pattern:
         return None
@@ -97,6 +98,13 @@ def normalise_mobile(raw: object, region: str = "CN") -> str:
             if pattern.fullmatch(national):
                 return "+86" + national
             raise IdentityError("mobile", f"{text!r} is not a valid mobile number")
+    return _library_mobile(text, compact, region)
+
+
+def _library_mobile(text: str, compact: str, region: str) -> str:
+    """``normalise_mobile`` by phonenumbers itself, for what the fast path leaves."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(compact, region)
     except phonenumbers.NumberParseException:
@@ -205,6 +213,13 @@ _PLAIN_EMAIL = re.compile(
 )
 
 
+@lru_cache(maxsize=1)
+def _special_use_domains() -> tuple[str, ...]:
+    import email_validator
+
+    return tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+
+
 def _plain_email(text: str) -> str | None:
     """The normalised address when it is plainly valid, else None (use the library)."""
     lowered = text.lower()
@@ -213,7 +228,7 @@ def _plain_email(text: str) -> str | None:
     local, domain = lowered.rsplit("@", 1)
     if len(local) > 64 or len(domain) > 253 or "--" in domain:
         return None
-    for special in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+    for special in _special_use_domains():
         if domain == special or domain.endswith("." + special):
             return None
     return lowered
@@ -227,6 +242,8 @@ def normalise_email(raw: object) -> str:
     plain = _plain_email(text)
     if plain is not None:
         return plain
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         info = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

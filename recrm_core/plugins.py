@@ -78,6 +78,21 @@ def installed_entry_points() -> dict[str, md.EntryPoint]:
     return found
 
 
+def declared_commands(group: str) -> dict[str, str]:
+    """Command name -> plugin name, from the entry points in ``group`` with which
+    plugins name their command groups (the plugin is the ``recrm`` entry point of the
+    same distribution); read from metadata, importing nothing."""
+    declared: dict[str, str] = {}
+    for ep in md.entry_points(group=group):
+        dist = getattr(ep, "dist", None)
+        if dist is None:
+            continue
+        owners = [p.name for p in dist.entry_points if p.group == ENTRY_POINT_GROUP]
+        if owners:
+            declared.setdefault(ep.name, owners[0])
+    return declared
+
+
 def _version(ep: md.EntryPoint) -> str | None:
     dist = getattr(ep, "dist", None)
     return dist.version if dist is not None else None

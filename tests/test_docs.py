@@ -194,3 +194,24 @@ def test_every_documented_field_has_a_description() -> None:
 def test_plugin_guide_links_the_model_reference() -> None:
     guide = (DOCS / "plugins.md").read_text(encoding="utf-8")
     assert "](models.md" in guide
+
+
+def test_every_public_name_resolves_lazily() -> None:
+    """``recrm_core`` imports its names on first use: each one resolves to what its
+    module defines, and importing the package alone loads no service module."""
+    import subprocess
+    import sys
+
+    import recrm_core
+
+    for name in recrm_core.__all__:
+        value = getattr(recrm_core, name)
+        if name != "__version__":
+            module = recrm_core._EXPORTS[name]
+            assert value is getattr(__import__(f"recrm_core.{module}", fromlist=[name]), name)
+    probe = ("import sys, recrm_core; "
+             "print(sorted(m for m in sys.modules if m.startswith('recrm_core.')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout
+    for heavy in ("customers", "demo", "importing", "segments", "models"):
+        assert f"'recrm_core.{heavy}'" not in loaded, loaded

@@ -15,18 +15,47 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..config import CONFIG_FILE, load_settings
-from ..crm import CRM
 from ..errors import ConfigError, RecrmError, database_failure
-from ..importing import ImportInterrupted
-from ..plugins import Hooks, installed_entry_points, load_plugins, new_plugin_manager
 from ..terminal import printable
 from .output import cell, echo, echo_error, emit_json, info, local_time, table
+
+if TYPE_CHECKING:
+    from ..crm import CRM
+
+#: the core's commands: name -> (the modules defining it, its one-line help). Each is
+#: imported when it runs, so ``recrm --help`` and ``recrm customers count`` do not pay
+#: for the importer, the demo or Faker; ``tests/test_cli.py`` checks the help here
+#: against the commands' own.
+CORE_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "cases": (("cases",), "Service cases: open, transfer, escalate, resolve, close, reopen."),
+    "consent": (("consent",), "Consent by channel and purpose; the newest record decides."),
+    "customers": (("customers", "importing"),
+                  "Customers: add, import, find, show, stages, merge, reassign."),
+    "demo": (("demo",), "Build a demo developer company and print what it holds."),
+    "init": (("setup",), "Write a starter recrm.toml (if none exists) and create the schema."),
+    "interactions": (("interactions",), "The interaction timeline."),
+    "plugins": (("setup",), "Installed plugins."),
+    "projects": (("projects",), "Projects (楼盘): add, list, rename."),
+}
+
+#: entry-point group where a plugin may name its command groups, so that listing them
+#: (``recrm --help``) imports no plugin: ``member = "recrm_membership.cli:member"``
+COMMANDS_ENTRY_POINT_GROUP = "recrm.commands"
+
+
+def load_core_commands() -> None:
+    """Import every core command module (for tools that walk the whole CLI)."""
+    import importlib
+
+    for modules, _ in CORE_COMMANDS.values():
+        for module in modules:
+            importlib.import_module(f"{__name__}.{module}")
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,6 +85,10 @@ class CliContext:
 
 
 def default_crm_factory(ctx: CliContext) -> CRM:
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
+    from ..crm import CRM
+
     crm = CRM(
         database_url=ctx.db,
         config_path=ctx.config_path,
@@ -73,7 +106,7 @@ def default_crm_factory(ctx: CliContext) -> CRM:
     return crm
 
 
-def _driver_reason(exc: DatabaseError) -> str:
+def _driver_reason(exc: Any) -> str:
     """What the driver said about an unusable database, without SQL or parameters:
     the primary message (PostgreSQL's, without its DETAIL of row values), else the
     driver's first line; SQLAlchemy's own text carries the statement, never used."""
@@ -139,6 +172,8 @@ def failure(exc: BaseException, debug: bool) -> Failure:
     """The one line for an exception no command handled: the operation and the kind
     of failure only. Its text may hold SQL, parameters and personal data (a
     constraint's refused row), so it is shown only by ``--debug``, with the traceback."""
+    from ..importing import ImportInterrupted
+
     operation = _operation(exc)
     if isinstance(exc, ImportInterrupted):
         at_least = "" if exc.exact else "at least "
@@ -182,6 +217,8 @@ class RecrmGroup(click.Group):
             if obj is not None and obj.crm_factory is not None:
                 obj.crm().hooks.register_commands(scratch)
             else:
+                from ..plugins import Hooks, load_plugins, new_plugin_manager
+
                 config = ctx.params.get("config_path")
                 settings = load_settings(config, search_cwd=config is None)
                 pm = new_plugin_manager()
@@ -226,11 +263,66 @@ class RecrmGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = set(super().list_commands(ctx))
-        names.update(self._plugin_group(ctx).list_commands(ctx))
+        names = set(super().list_commands(ctx)) | set(CORE_COMMANDS)
+        declared = self._declared_plugin_commands(ctx)
+        if declared is not None:
+            names.update(declared)
+        else:
+            names.update(self._plugin_group(ctx).list_commands(ctx))
         return sorted(names)
 
+    def _declared_plugin_commands(self, ctx: click.Context) -> dict[str, str] | None:
+        """Command name -> plugin, for the enabled plugins that name their commands in
+        entry-point metadata; None when a plugin does not (it must be imported to
+        know), or when the CLI runs against a given CRM (tests)."""
+        obj = ctx.find_object(CliContext)
+        if obj is not None and obj.crm_factory is not None:
+            return None
+        from ..plugins import declared_commands, disabled_by_env
+
+        try:
+            config = ctx.params.get("config_path")
+            enabled = set(load_settings(config, search_cwd=config is None).plugins)
+        except RecrmError:
+            return None  # the commands that need the configuration report it
+        enabled -= disabled_by_env()
+        declared = declared_commands(COMMANDS_ENTRY_POINT_GROUP)
+        if not enabled <= set(declared.values()):
+            return None
+        return {name: plugin for name, plugin in declared.items() if plugin in enabled}
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``, without importing the commands: the core's
+        help comes from :data:`CORE_COMMANDS`, a declared plugin group's names its
+        plugin."""
+        declared = self._declared_plugin_commands(ctx) or {}
+        helps: list[tuple[str, str]] = []
+        for name in self.list_commands(ctx):
+            if name in self.commands:
+                command: click.Command | None = self.commands[name]
+            elif name in CORE_COMMANDS:
+                helps.append((name, CORE_COMMANDS[name][1]))
+                continue
+            elif name in declared:
+                helps.append((name, f"Commands of the {declared[name]} plugin."))
+                continue
+            else:
+                command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                helps.append((name, command.get_short_help_str(limit=1000)))
+        if helps:
+            # click's own layout: each help cut to what fits beside the longest name
+            limit = formatter.width - 6 - max(len(name) for name, _ in helps)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, _shortened(text, limit))
+                                    for name, text in helps])
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in CORE_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            for module in CORE_COMMANDS[cmd_name][0]:
+                importlib.import_module(f"{__name__}.{module}")
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
@@ -253,8 +345,18 @@ class RecrmGroup(click.Group):
         return command
 
 
+def _shortened(text: str, limit: int) -> str:
+    """``text`` cut at a word to at most ``limit`` characters, as click lists commands."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 3, 1)].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "..."
+
+
 def _disabled_plugin_with_command(cmd_name: str) -> str | None:
     """The installed, not enabled plugin that would add ``cmd_name``, if any."""
+    from ..plugins import Hooks, installed_entry_points, new_plugin_manager
+
     for name, ep in sorted(installed_entry_points().items()):
         scratch = click.Group("probe")
         try:
@@ -292,10 +394,8 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="recrm")
 
 
-# Register the core's command groups (imported for their side effect on ``cli``).
-from . import cases, consent, customers, demo, importing, interactions, projects, setup  # noqa: E402,F401
-
 __all__ = [
+    "CORE_COMMANDS",
     "CliContext",
     "cell",
     "cli",
@@ -303,6 +403,7 @@ __all__ = [
     "emit_json",
     "get_crm",
     "info",
+    "load_core_commands",
     "local_time",
     "main",
     "pass_crm",

@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from ..crm import CRM
-from ..importing import ImportProgress, ProgressCallback
 from . import pass_crm
 from .customers import actor_of, customers, json_option
 from .output import emit_json, info, table
+
+if TYPE_CHECKING:  # the importer is loaded when an import runs, not for every command
+    from ..crm import CRM
+    from ..importing import ImportProgress, ProgressCallback
 
 
 @contextmanager

@@ -11,16 +11,17 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ..terminal import HOSTILE_RANGES, printable
+
+if TYPE_CHECKING:  # rich is imported by the commands that print tables, not at start-up
+    from rich.console import Console
+    from rich.text import Text
 
 #: the longest error line printed; longer messages keep their head and tail
 ERROR_LINE_LIMIT = 500
@@ -30,6 +31,8 @@ _ERROR_TAIL = 150
 def cell(value: object) -> Text:
     """A value for a rich table or panel: printable, and never read as markup (a name
     ``[/bold]`` would make rich fail, ``[link=...]`` would become a live link)."""
+    from rich.text import Text
+
     return Text("" if value is None else printable(value, lines=True))
 
 
@@ -80,6 +83,8 @@ PIPE_WIDTH = 160
 def console() -> Console:
     # Piped or captured output has no terminal width; rich would assume 80 columns
     # and cut wide tables with ellipses, so give it room instead.
+    from rich.console import Console
+
     width = None if sys.stdout.isatty() else PIPE_WIDTH
     return Console(file=sys.stdout, soft_wrap=True, width=width)
 
@@ -92,6 +97,8 @@ def local_time(value: dt.datetime | None, zone: ZoneInfo) -> str:
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A rich table on stdout; title, headers and values are shown as written."""
+    from rich.table import Table
+
     t = Table(title=None if title is None else cell(title))
     for col in columns:
         t.add_column(cell(col))
