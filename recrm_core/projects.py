@@ -10,10 +10,9 @@ from sqlalchemy.orm import Session
 
 from .db import RawSelect
 from .errors import InvalidInput, NotFound
-from .identity import clean
 from .models import Project
 from .tables import ProjectRow
-from .values import check_storable
+from .values import optional_code
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -25,15 +24,14 @@ _RAW_PROJECT_ID = RawSelect(
 
 
 def project_code(raw: object) -> str:
-    code = clean(raw)
-    if not code:
-        raise InvalidInput("project", "project code is empty")
-    if len(code) > 64:
-        raise InvalidInput("project", "project code is longer than 64 characters")
+    """A project code as stored: trimmed, NFKC, without invisible format characters
+    (``XL\u200b1`` is ``XL1``, not a second project that prints the same)."""
     try:
-        check_storable(code)
+        code = optional_code(raw, 64)
     except ValueError as exc:
         raise InvalidInput("project", f"project code {exc}") from None
+    if code is None:
+        raise InvalidInput("project", "project code is empty")
     return code
 
 
