@@ -23,6 +23,7 @@ from .errors import (
 from .hooks import hookimpl, hookspec
 from .identity import (
     IdentityError,
+    clean_code,
     mask_mobile,
     normalise_email,
     normalise_id_card,
@@ -106,6 +107,7 @@ __all__ = [
     "UnknownColumns",
     "__version__",
     "check_storable",
+    "clean_code",
     "consent_granted_clause",
     "consent_withdrawn_clause",
     "hookimpl",

@@ -58,8 +58,8 @@ class Actor(_Model):
 
     # Lengths of the history columns that record them: longer ids are a validation
     # error here, not a database error (PostgreSQL enforces VARCHAR lengths).
-    staff_id: str = Field(max_length=64)
-    role: str = Field(default="staff", max_length=32)
+    staff_id: Annotated[str, BeforeValidator(lambda v: values.required_code(v, "staff id", 64))]
+    role: Annotated[str, BeforeValidator(lambda v: values.required_code(v, "role", 32))] = "staff"
 
 
 def _wrap_identity(fn: Any) -> Any:
@@ -117,11 +117,13 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
 
 # Reusable validated types: the API, the CLI and the import accept the same spellings.
 Text = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 100))]
-LongText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 128))]
 #: free text (summaries, descriptions): long, but storable
 BodyText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 20_000))]
-#: for the 64-character columns (codes, sources, staff ids)
-ShortText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 64))]
+#: codes and identifiers (sources, staff ids, departments) in 64-character columns:
+#: without invisible format characters, which would make look-alike keys
+Code = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 64))]
+#: an id in another system (128-character column), a code as well
+ExternalId = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 128))]
 Mobiles = Annotated[list[str], BeforeValidator(_mobile_list)]
 IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]
 Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
@@ -147,13 +149,13 @@ class CustomerIn(_Model):
     email: Email = None
     gender: GenderIn = None
     birth_date: BirthDate = None
-    source: ShortText = None
-    project: ShortText = None
+    source: Code = None
+    project: Code = None
     persona: PersonaIn = None
     budget: Budget = None
-    owner_staff: ShortText = None
-    external_id: LongText = None
-    source_system: ShortText = None
+    owner_staff: Code = None
+    external_id: ExternalId = None
+    source_system: Code = None
 
     @model_validator(mode="before")
     @classmethod
@@ -240,9 +242,9 @@ class Project(BaseModel):
 
 class InteractionIn(_Model):
     kind: str
-    channel: Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 32))] = None
+    channel: Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 32))] = None
     project: str | None = None
-    staff: ShortText = None
+    staff: Code = None
     occurred_at: dt.datetime | None = None
     summary: BodyText = None
     data: dict[str, Any] = Field(default_factory=dict)
@@ -250,12 +252,7 @@ class InteractionIn(_Model):
     @field_validator("kind", mode="before")
     @classmethod
     def _kind(cls, v: Any) -> str:
-        text = identity.clean(v).lower()
-        if not text:
-            raise ValueError("interaction kind is empty")
-        if len(text) > 32:
-            raise ValueError("interaction kind is longer than 32 characters")
-        return text
+        return values.required_code(v, "interaction kind", 32).lower()
 
     @field_validator("occurred_at")
     @classmethod
@@ -301,9 +298,6 @@ class Consent(BaseModel):
     recorded_at: dt.datetime
 
 
-StaffText = ShortText
-
-
 class CaseIn(_Model):
     """A new service case. Lengths match the ``cases`` columns, so a bad value is a
     validation error naming the field rather than a database error."""
@@ -313,19 +307,14 @@ class CaseIn(_Model):
     subject: str
     priority: Annotated[Priority, BeforeValidator(lambda v: identity.clean(v).lower())] = "normal"
     project: str | None = None
-    department: StaffText = None
-    assignee: StaffText = None
+    department: Code = None
+    assignee: Code = None
     description: BodyText = None
 
     @field_validator("category", mode="before")
     @classmethod
     def _category(cls, v: Any) -> str:
-        text = identity.clean(v).lower()
-        if not text:
-            raise ValueError("case category is empty")
-        if len(text) > 32:
-            raise ValueError("case category is longer than 32 characters")
-        return text
+        return values.required_code(v, "case category", 32).lower()
 
     @field_validator("subject", mode="before")
     @classmethod

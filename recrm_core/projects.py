@@ -12,7 +12,7 @@ from .db import RawSelect
 from .errors import InvalidInput, NotFound
 from .models import Project
 from .tables import ProjectRow
-from .values import optional_code
+from .values import required_code
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -27,12 +27,9 @@ def project_code(raw: object) -> str:
     """A project code as stored: trimmed, NFKC, without invisible format characters
     (``XL\u200b1`` is ``XL1``, not a second project that prints the same)."""
     try:
-        code = optional_code(raw, 64)
+        return required_code(raw, "project code", 64)
     except ValueError as exc:
-        raise InvalidInput("project", f"project code {exc}") from None
-    if code is None:
-        raise InvalidInput("project", "project code is empty")
-    return code
+        raise InvalidInput("project", str(exc)) from None
 
 
 def ensure_project_id(session: Session, code: str, name: str | None = None) -> int:

@@ -163,6 +163,18 @@ def optional_code(raw: object, limit: int) -> str | None:
     return _bounded(code, limit)
 
 
+def required_code(raw: object, what: str, limit: int) -> str:
+    """:func:`optional_code` for a code that must be given; ``what`` opens the reason
+    ("project code is empty")."""
+    try:
+        code = optional_code(raw, limit)
+    except ValueError as exc:
+        raise ValueError(f"{what} {exc}") from None
+    if code is None:
+        raise ValueError(f"{what} is empty")
+    return code
+
+
 def _bounded(text: str, limit: int) -> str:
     if len(text) > limit:
         raise ValueError(f"is longer than {limit} characters")

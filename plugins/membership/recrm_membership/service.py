@@ -40,6 +40,7 @@ from recrm_core import (
     Refused,
     UnitOfWork,
     check_storable,
+    clean_code,
     project_code,
     utcnow,
 )
@@ -108,8 +109,12 @@ def _storable(value: str | None, field: str) -> str | None:
     return value
 
 
-def _clean(value: object, field: str, limit: int, *, required: bool = True) -> str | None:
-    text = "" if value is None else " ".join(str(value).split())
+def _clean(value: object, field: str, limit: int, *, required: bool = True,
+           code: bool = False) -> str | None:
+    """Free text with its runs of whitespace collapsed, or with ``code`` a key (an
+    event kind or reference) without invisible characters, so that ``gift\u200b``
+    cannot award ``gift`` a second time."""
+    text = " ".join((clean_code(value) if code else "" if value is None else str(value)).split())
     _storable(text, field)
     if not text:
         if required:
@@ -148,9 +153,9 @@ def interaction_ref(interaction: Interaction) -> str:
     """The award key of an interaction: an integrator's ``data["event_key"]`` (an
     event id, an external contract number), else ``project/unit`` for 认购/签约/交房,
     else the interaction itself."""
-    given = interaction.data.get("event_key")
-    if given is not None and str(given).strip():
-        return str(given).strip()[:128]
+    given = clean_code(interaction.data.get("event_key"))
+    if given:
+        return given[:128]
     if interaction.kind in STAGE_KINDS and interaction.project:
         unit = interaction.data.get("unit") or ""
         return f"{interaction.project}/{unit}"[:128]
@@ -726,8 +731,8 @@ class Membership:
         """Award points for one event (``kind`` + ``ref``, e.g. ``event`` +
         ``2024-06 owners' day``): the default amount is ``[membership] earn[kind]``.
         The same event awards once, however often it is sent."""
-        kind_text = _clean(kind, "kind", 32)
-        ref_text = _clean(ref, "ref", 128)
+        kind_text = _clean(kind, "kind", 32, code=True)
+        ref_text = _clean(ref, "ref", 128, code=True)
         assert kind_text is not None and ref_text is not None
         kind_text = kind_text.lower()
         if kind_text in RESERVED_KINDS:
@@ -766,7 +771,7 @@ class Membership:
         """Spend points. Expired points are written off first; more than the balance
         is refused. With ``ref`` (an order number) a retried redemption deducts once."""
         points = _positive(points)
-        ref_text = _clean(ref, "ref", 128, required=False)
+        ref_text = _clean(ref, "ref", 128, required=False, code=True)
         at = now or utcnow()
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
