@@ -126,3 +126,13 @@ def test_the_cli_refuses_an_invisible_project_code(cli_runner: RecrmCliRunner) -
                              "--project", "X\u202eL1", "--json")
     assert done.exit_code == 0, done.stderr
     assert done.json()["customer"]["projects"][0]["project"] == "XL1"
+
+
+def test_segments_match_codes_as_they_are_stored(crm: CRM) -> None:
+    crm.customers.add({"mobile": "13812345678", "project": "XL1", "owner_staff": "zhang"})
+    assert crm.segments.count({"all": [
+        {"field": "project", "op": "eq", "value": "X\u202eL1"},
+        {"field": "owner_staff", "op": "in", "value": ["zh\u200bang"]},
+    ]}) == 1
+    with pytest.raises(InvalidInput, match=r"only invisible characters \(field 'project'\)"):
+        crm.segments.count({"field": "project", "op": "eq", "value": "\u200b"})
