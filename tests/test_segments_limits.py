@@ -45,15 +45,19 @@ def count(cli: RecrmCliRunner, definition: Definition | str) -> CliResult:
     return cli.invoke("customers", "count", "--segment", text, "--json")
 
 
-def nested(depth: int) -> str:
-    return '{"not": ' * depth + json.dumps(NAME) + "}" * depth
+def nested(depth: int, kind: str = "not") -> str:
+    if kind == "not":
+        return '{"not": ' * depth + json.dumps(NAME) + "}" * depth
+    return f'{{"{kind}": [' * depth + json.dumps(NAME) + "]}" * depth
 
 
 # -- depth ---------------------------------------------------------------------------------------
 
 
-def test_nesting_900_deep_is_a_usage_error(cli_runner: RecrmCliRunner) -> None:
-    line = usage_error(count(cli_runner, nested(900)))
+@pytest.mark.parametrize("kind", ["all", "any", "not"])
+def test_nesting_900_deep_is_a_usage_error(cli_runner: RecrmCliRunner, kind: str) -> None:
+    # two brackets a level: json.loads recursed 1,800 deep and raised RecursionError
+    line = usage_error(count(cli_runner, nested(900, kind)))
     assert f"nested deeper than {MAX_DEPTH} levels" in line
 
 
