@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "hookimpl": "hooks",
     "hookspec": "hooks",
     "IdentityError": "identity",
+    "clean_code": "identity",
     "mask_mobile": "identity",
     "normalise_email": "identity",
     "normalise_id_card": "identity",
@@ -124,6 +125,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     )
     from .identity import (
         IdentityError,
+        clean_code,
         mask_mobile,
         normalise_email,
         normalise_id_card,
@@ -230,6 +232,7 @@ __all__ = [
     "UnknownProject",
     "__version__",
     "check_storable",
+    "clean_code",
     "consent_granted_clause",
     "consent_withdrawn_clause",
     "hookimpl",

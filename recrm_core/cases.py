@@ -33,11 +33,11 @@ from sqlalchemy.orm import Session
 from .customers import resolve_id
 from .db import MAX_ID, UnitOfWork, utcnow, valid_id
 from .errors import InvalidInput, NotFound, Refused
-from .identity import clean
+from .identity import clean, clean_code
 from .models import Actor, Case, CaseHistoryEntry, CaseIn, CaseStatus, Priority, first_error
 from .projects import known_project_id, project_code, project_id_in
 from .tables import CaseHistoryRow, CaseRow, ProjectRow
-from .values import optional_text
+from .values import optional_code
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -89,9 +89,9 @@ def _aware(value: dt.datetime | None, field: str) -> dt.datetime:
     return value
 
 
-def _text(raw: str | None, field: str, limit: int) -> str | None:
+def _code(raw: str | None, field: str, limit: int) -> str | None:
     try:
-        return optional_text(raw, limit)
+        return optional_code(raw, limit)
     except ValueError as exc:
         raise InvalidInput(field, str(exc)) from None
 
@@ -284,8 +284,8 @@ class CaseService:
     ) -> Case:
         """:meth:`transfer` inside an existing unit of work (e.g. a routing plugin
         assigning a department from ``recrm_case_opened``)."""
-        department = _text(department, "department", 64)
-        assignee = _text(assignee, "assignee", 64)
+        department = _code(department, "department", 64)
+        assignee = _code(assignee, "assignee", 64)
         if department is None and assignee is None:
             raise InvalidInput("department,assignee", "give a department or an assignee")
         session = uow.session
@@ -412,9 +412,9 @@ class CaseService:
         if overdue:
             query = query.where(overdue_clause(at))
         if assignee is not None:
-            query = query.where(CaseRow.assignee == clean(assignee))
+            query = query.where(CaseRow.assignee == clean_code(assignee))
         if department is not None:
-            query = query.where(CaseRow.department == clean(department))
+            query = query.where(CaseRow.department == clean_code(department))
         if limit is not None and limit < 1:
             raise InvalidInput("limit", "limit must be at least 1")
         with self.crm.unit_of_work(actor, readonly=True) as uow:

@@ -13,6 +13,7 @@ from .errors import InvalidInput
 from .identity import clean
 from .models import Actor, Channel, Consent, Purpose
 from .tables import ConsentRow
+from .values import optional_code
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -88,9 +89,10 @@ class ConsentService:
     ) -> Consent:
         channel, purpose = clean(channel).lower(), clean(purpose).lower()
         _check(channel, purpose)
-        source = clean(source) or None
-        if source is not None and len(source) > 64:
-            raise InvalidInput("source", "source is longer than 64 characters")
+        try:
+            source = optional_code(source, 64)
+        except ValueError as exc:
+            raise InvalidInput("source", f"source {exc}") from None
         with self.crm.unit_of_work(actor) as uow:
             cid = resolve_id(uow.session, customer_id)
             row = ConsentRow(

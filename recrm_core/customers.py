@@ -64,7 +64,7 @@ from .tables import (
     InteractionRow,
     ProjectRow,
 )
-from .values import STAGE_RANK, STAGES, parse_stage
+from .values import STAGE_RANK, STAGES, parse_stage, required_code
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -982,11 +982,11 @@ class CustomerService:
     ) -> int:
         """Move ownership of every customer-project link from one consultant to another;
         returns how many links moved."""
-        source, target = identity.clean(from_staff), identity.clean(to_staff)
-        if not source or not target:
-            raise InvalidInput("staff", "both staff ids are required")
-        if len(target) > 64:
-            raise InvalidInput("staff", "a staff id is longer than 64 characters")
+        try:
+            source = required_code(from_staff, "staff id", 64)
+            target = required_code(to_staff, "staff id", 64)
+        except ValueError as exc:
+            raise InvalidInput("staff", str(exc)) from None
         with self.crm.unit_of_work(actor) as uow:
             conditions = [CustomerProjectRow.owner_staff == source]
             if project is not None:

@@ -37,8 +37,9 @@ PERMANENT_RESIDENCE_PREFIX = "9"
 # Characters people put between digits; anything else (letters, '#', '*', 转, ext)
 # means an extension or garbage and is refused rather than silently dropped. The
 # invisible format characters (zero-width space, the LRO/PDF marks phones and Windows
-# wrap copied numbers in, a stray BOM) survive NFKC and are dropped too.
-_MOBILE_SEPARATORS = re.compile(r"[\s\-.()\u200b-\u200f\u202a-\u202e\u2060\ufeff]")
+# wrap copied numbers in, a stray BOM) survive NFKC and go with every other code's
+# (clean_code).
+_MOBILE_SEPARATORS = re.compile(r"[\s\-.()]")
 _MOBILE_ALLOWED = re.compile(r"\+?[0-9]+")
 _PLAIN_CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[0-9]{10})")
 
@@ -63,6 +64,23 @@ def clean(value: object) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
+def strip_format(text: str) -> str:
+    """``text`` without Unicode format characters (category Cf): zero-width spaces and
+    joiners, bidirectional overrides and isolates, soft hyphens, a stray BOM. They are
+    invisible, so two codes that print alike would otherwise be two keys."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def clean_code(value: object) -> str:
+    """:func:`clean` for codes and identifiers (project codes, staff ids, sources,
+    categories, external ids): also without format characters, so ``XL\u200b1`` is
+    ``XL1``. Names and free text keep theirs (a ZWJ belongs in an emoji)."""
+    text = clean(value)
+    return text if text.isascii() else strip_format(text).strip()
+
+
 @lru_cache(maxsize=8)
 def _mobile_pattern(region: str) -> re.Pattern[str] | None:
     import phonenumbers
@@ -80,7 +98,7 @@ def normalise_mobile(raw: object, region: str = "CN") -> str:
     accepted; letters and extensions are refused; the number must be a valid
     *mobile* number of its country (foreign mobiles are fine).
     """
-    text = clean(raw)
+    text = clean_code(raw)
     if not text:
         raise IdentityError("mobile", "mobile is empty")
     compact = _MOBILE_SEPARATORS.sub("", text)

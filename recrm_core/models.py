@@ -58,11 +58,11 @@ class Actor(_Model):
 
     # Lengths of the history columns that record them: longer ids are a validation
     # error here, not a database error (PostgreSQL enforces VARCHAR lengths).
-    staff_id: str = Field(
-        max_length=64, description="id of the staff member acting (recorded in history rows)"
-    )
-    role: str = Field(
-        default="staff", max_length=32, description="their role, e.g. consultant, manager, service"
+    staff_id: Annotated[
+        str, BeforeValidator(lambda v: values.required_code(v, "staff id", 64))
+    ] = Field(description="id of the staff member acting (recorded in history rows)")
+    role: Annotated[str, BeforeValidator(lambda v: values.required_code(v, "role", 32))] = Field(
+        default="staff", description="their role, e.g. consultant, manager, service"
     )
 
 
@@ -121,11 +121,15 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
 
 # Reusable validated types: the API, the CLI and the import accept the same spellings.
 Text = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 100))]
-LongText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 128))]
 #: free text (summaries, descriptions): long, but storable
 BodyText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 20_000))]
-#: for the 64-character columns (codes, sources, staff ids)
-ShortText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 64))]
+#: codes and identifiers (sources, staff ids, departments) in 64-character columns:
+#: without invisible format characters, which would make look-alike keys
+Code = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 64))]
+#: a place name (a city): text, in a 64-character column
+PlaceText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 64))]
+#: an id in another system (128-character column), a code as well
+ExternalId = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 128))]
 Mobiles = Annotated[list[str], BeforeValidator(_mobile_list)]
 IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]
 Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
@@ -163,10 +167,10 @@ class CustomerIn(_Model):
         default=None,
         description="date of birth (2024-01-02, 2024/1/2, 2024年1月2日); agrees with the ID card",
     )
-    source: ShortText = Field(
+    source: Code = Field(
         default=None, description="where the lead came from (ad, call, agency ...), for `project`"
     )
-    project: ShortText = Field(
+    project: Code = Field(
         default=None,
         description="code of the project the record arrived for; links the customer to it",
     )
@@ -175,11 +179,11 @@ class CustomerIn(_Model):
         description="first_time, upgrader, investor, luxury or retiree (刚需/改善/投资/高端/养老)",
     )
     budget: Budget = Field(default=None, description="budget in CNY (`1,200,000`, `200万` too)")
-    owner_staff: ShortText = Field(
+    owner_staff: Code = Field(
         default=None, description="consultant who owns the customer at `project`"
     )
-    external_id: LongText = Field(default=None, description="id of the record in `source_system`")
-    source_system: ShortText = Field(
+    external_id: ExternalId = Field(default=None, description="id of the record in `source_system`")
+    source_system: Code = Field(
         default=None, description="the external system the record came from"
     )
 
@@ -298,8 +302,8 @@ class ProjectIn(_Model):
     code: str = Field(description="project code, e.g. XL2 (trimmed, NFKC-normalised, "
                       "format characters removed)")
     name: str = Field(description="project name, e.g. 星珑二期")
-    city: ShortText = Field(default=None, description="the city it is in")
-    service_department: ShortText = Field(
+    city: PlaceText = Field(default=None, description="the city it is in")
+    service_department: Code = Field(
         default=None, description="the department serving its owners")
 
     @field_validator("code", mode="before")
@@ -329,11 +333,11 @@ class InteractionIn(_Model):
     kind: str = Field(
         description="call, visit, sms, wechat, email, contract, handover, event ... (lower-cased)",
     )
-    channel: Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 32))] = Field(
+    channel: Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 32))] = Field(
         default=None, description="how it happened, if not implied by `kind`"
     )
     project: str | None = Field(default=None, description="project code it belongs to, if any")
-    staff: ShortText = Field(default=None, description="staff member involved")
+    staff: Code = Field(default=None, description="staff member involved")
     occurred_at: dt.datetime | None = Field(
         default=None, description="when it happened, with a time zone (default: now)"
     )
@@ -345,12 +349,7 @@ class InteractionIn(_Model):
     @field_validator("kind", mode="before")
     @classmethod
     def _kind(cls, v: Any) -> str:
-        text = identity.clean(v).lower()
-        if not text:
-            raise ValueError("interaction kind is empty")
-        if len(text) > 32:
-            raise ValueError("interaction kind is longer than 32 characters")
-        return text
+        return values.required_code(v, "interaction kind", 32).lower()
 
     @field_validator("occurred_at")
     @classmethod
@@ -444,9 +443,6 @@ class Consent(BaseModel):
     )
 
 
-StaffText = ShortText
-
-
 class CaseIn(_Model):
     """A new service case. Lengths match the ``cases`` columns, so a bad value is a
     validation error naming the field rather than a database error."""
@@ -460,19 +456,14 @@ class CaseIn(_Model):
         default="normal", description="low, normal, high or urgent; decides the SLA"
     )
     project: str | None = Field(default=None, description="project code, if the case concerns one")
-    department: StaffText = Field(default=None, description="department handling it")
-    assignee: StaffText = Field(default=None, description="staff member handling it")
+    department: Code = Field(default=None, description="department handling it")
+    assignee: Code = Field(default=None, description="staff member handling it")
     description: BodyText = Field(default=None, description="free text")
 
     @field_validator("category", mode="before")
     @classmethod
     def _category(cls, v: Any) -> str:
-        text = identity.clean(v).lower()
-        if not text:
-            raise ValueError("case category is empty")
-        if len(text) > 32:
-            raise ValueError("case category is longer than 32 characters")
-        return text
+        return values.required_code(v, "case category", 32).lower()
 
     @field_validator("subject", mode="before")
     @classmethod

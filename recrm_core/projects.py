@@ -20,10 +20,9 @@ from sqlalchemy.orm import Session
 
 from .db import RawSelect, UnitOfWork
 from .errors import InvalidInput, Refused, UnknownProject
-from .identity import clean
 from .models import Actor, Project, ProjectIn, first_error
 from .tables import ProjectRow
-from .values import check_storable
+from .values import required_code
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -37,16 +36,12 @@ KNOWN_LISTED = 10
 
 
 def project_code(raw: object) -> str:
-    code = clean(raw)
-    if not code:
-        raise InvalidInput("project", "project code is empty")
-    if len(code) > 64:
-        raise InvalidInput("project", "project code is longer than 64 characters")
+    """A project code as stored: trimmed, NFKC, without invisible format characters
+    (``XL\u200b1`` is ``XL1``, not a second project that prints the same)."""
     try:
-        check_storable(code)
+        return required_code(raw, "project code", 64)
     except ValueError as exc:
-        raise InvalidInput("project", f"project code {exc}") from None
-    return code
+        raise InvalidInput("project", str(exc)) from None
 
 
 def ensure_project_id(session: Session, code: str, name: str | None = None) -> int:

@@ -40,6 +40,12 @@ Rules, in the order people trip over them:
   match ``eq``/``in``/``contains``/... when *any* of the customer's values does;
   ``ne``/``not_in``/``is_null: true`` when none does.
 * Merged-away customers never match.
+* Limits, each refused as InvalidInput naming it: nesting deeper than
+  :data:`MAX_DEPTH` (checked on JSON text before it is decoded, by
+  :func:`parse_definition`), more than :data:`MAX_NODES` conditions and groups,
+  more than :data:`MAX_VALUES` values in the lists; text with a NUL or a lone
+  surrogate; whole numbers outside 64 bits. Long ``in`` lists are fine up to the
+  limit on both backends (they travel as one array parameter).
 
 Plugins add fields named ``<plugin>.<field>`` through the
 :func:`~recrm_core.hooks.specs.recrm_segment_fields` hook.
@@ -49,16 +55,24 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     ColumnElement,
+    Date,
+    Dialect,
     Integer,
     Select,
+    Text,
+    TypeDecorator,
     and_,
+    bindparam,
     exists,
     false,
     func,
@@ -67,15 +81,18 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import NullType, TypeEngine
 
 from .consent import CHANNELS, PURPOSES, consent_granted_clause
 from .customers import load_customers
+from .db import UTCDateTime
 from .errors import ConfigError, InvalidInput
-from .identity import clean, normalise_email, normalise_id_card, normalise_mobile
+from .identity import clean, clean_code, normalise_email, normalise_id_card, normalise_mobile
 from .models import Customer
 from .projects import known_project_id
 from .resolution import ID_CARD, MOBILE
@@ -83,6 +100,7 @@ from .tables import CustomerProjectRow, CustomerRow, IdentityRow, ProjectRow
 from .values import (
     STAGE_RANK,
     STAGES,
+    check_storable,
     parse_budget,
     parse_date,
     parse_gender,
@@ -95,7 +113,16 @@ if TYPE_CHECKING:
 
     from .crm import CRM
 
-__all__ = ["FIELD_TYPES", "OPS", "SegmentField", "SegmentService"]
+__all__ = [
+    "FIELD_TYPES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "MAX_VALUES",
+    "OPS",
+    "SegmentField",
+    "SegmentService",
+    "parse_definition",
+]
 
 OPS: tuple[str, ...] = (
     "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "contains", "is_null",
@@ -125,8 +152,28 @@ TYPE_OPS: dict[str, tuple[str, ...]] = {
 FIELD_TYPES: tuple[str, ...] = tuple(TYPE_OPS)
 _ORDER_OPS = ("gt", "gte", "lt", "lte", "between")
 # Deep enough for any hand-written or UI-built segment, shallow enough that a
-# hostile definition cannot exhaust the Python stack.
-_MAX_DEPTH = 32
+# hostile definition cannot exhaust the Python stack, nor SQLite's parser stack.
+MAX_DEPTH = 32
+#: conditions and groups in one definition: beyond a hand-built segment (a long list
+#: of values is one ``in``). PostgreSQL's planning time grows steeply with the
+#: EXISTS it joins: 100 conditions take ~1 s to plan, 256 more than 20 s.
+MAX_NODES = 100
+#: values in one definition, over all its lists; a list longer than _INLINE_VALUES
+#: travels as one array parameter, so no backend's bind-parameter limit applies
+MAX_VALUES = 100_000
+_INLINE_VALUES = 1000
+# A group's members are combined in balanced sub-groups of this many, so that a
+# wide `any` stays inside SQLite's expression-depth limit (1000).
+_GROUP_FAN_OUT = 32
+# Brackets per level of the definition ({"all": [ ... ]}), plus a condition's
+# list of values: deeper JSON is refused before json.loads, which recurses.
+_MAX_JSON_DEPTH = 2 * MAX_DEPTH + 3
+#: the longest definition text read (a list of MAX_VALUES long values fits)
+MAX_DEFINITION_BYTES = 16 * 1024 * 1024
+# A JSON string (skipped whole, so brackets inside it do not count) or a bracket.
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+#: core text fields holding codes, matched as codes are stored (clean_code)
+_CODE_FIELDS = frozenset({"project", "owner_staff", "source", "source_system", "external_id"})
 _PLUGIN_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _MOBILE_SEPARATORS = re.compile(r"[\s\-.()]")
 
@@ -309,17 +356,34 @@ def _describe(raw: object) -> str:
 def _text(raw: object) -> str:
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise ValueError(f"expected text, got {_describe(raw)}")
-    return clean(raw)
+    text = clean(raw)
+    # A NUL or a lone surrogate can be compared with nothing the database holds,
+    # and PostgreSQL refuses the parameter outright.
+    check_storable(text)
+    return text
+
+
+def _code(raw: object) -> str:
+    code = clean_code(_text(raw))
+    if not code:
+        raise ValueError("has only invisible characters")
+    return code
 
 
 def _coerce_int(raw: object) -> int:
+    value: int | None = None
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    if isinstance(raw, str) and re.fullmatch(r"[+-]?\d+", clean(raw)):
-        return int(clean(raw))
-    raise ValueError(f"expected a whole number, got {_describe(raw)}")
+        value = raw
+    elif isinstance(raw, float) and raw.is_integer():
+        value = int(raw)
+    elif isinstance(raw, str) and re.fullmatch(r"[+-]?\d{1,30}", clean(raw)):
+        value = int(clean(raw))
+    if value is None:
+        raise ValueError(f"expected a whole number, got {_describe(raw)}")
+    if not -(2**63) <= value < 2**63:
+        # No column holds it, and the drivers cannot send it.
+        raise ValueError(f"{value} is outside the 64-bit range")
+    return value
 
 
 def _coerce_money(raw: object) -> int:
@@ -369,7 +433,7 @@ def _coerce_bool(raw: object) -> bool:
 def _coerce_mobile(raw: object, op: str, region: str) -> str:
     if op != "contains":
         return normalise_mobile(_text(raw), region)
-    fragment = _MOBILE_SEPARATORS.sub("", _text(raw))
+    fragment = _MOBILE_SEPARATORS.sub("", clean_code(_text(raw)))
     if not re.fullmatch(r"\+?\d+", fragment):
         raise ValueError(f"a mobile fragment has digits only, got {_describe(raw)}")
     return fragment
@@ -383,7 +447,7 @@ def _coerce(field: SegmentField, op: str, raw: object, ctx: _Context) -> Any:
         raise ValueError("empty text; use op 'is_null' to find missing values")
     kind = field.type
     if kind == "str":
-        return _text(raw)
+        return _code(raw) if field.name in _CODE_FIELDS else _text(raw)
     if kind == "int":
         return _coerce_int(raw)
     if kind == "money":
@@ -421,11 +485,19 @@ class _Parser:
     def __init__(self, fields: Mapping[str, SegmentField], ctx: _Context) -> None:
         self.fields = fields
         self.ctx = ctx
+        self.nodes = 0
+        self.values = 0
 
     def node(self, raw: object, path: str, depth: int = 0) -> _Node:
         where = path or "segment"
-        if depth > _MAX_DEPTH:
-            raise InvalidInput(where, f"nested deeper than {_MAX_DEPTH} levels")
+        if depth > MAX_DEPTH:
+            raise InvalidInput(where, f"nested deeper than {MAX_DEPTH} levels")
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise InvalidInput(
+                where, f"more than {MAX_NODES} conditions and groups (use 'in' for a list "
+                "of values)",
+            )
         if not isinstance(raw, dict):
             raise InvalidInput(
                 where,
@@ -498,6 +570,10 @@ class _Parser:
         if op in ("in", "not_in"):
             if not isinstance(raw, list) or not raw:
                 raise InvalidInput(path, f"{op} takes a non-empty list, got {_describe(raw)}")
+            self.values += len(raw)
+            if self.values > MAX_VALUES:
+                raise InvalidInput(path, f"more than {MAX_VALUES} values in the definition's "
+                                   "lists")
             values = [self.scalar(field, op, v, f"{path}[{i}]") for i, v in enumerate(raw)]
             return list(dict.fromkeys(values))
         if op == "between":
@@ -537,7 +613,91 @@ def _combine(kind: str, parts: Sequence[ColumnElement[bool]]) -> ColumnElement[b
         return true() if kind == "all" else false()
     if len(parts) == 1:
         return parts[0]
+    if len(parts) > _GROUP_FAN_OUT:
+        # SQLite parses a flat "a OR b OR ..." into a chain as deep as it is long;
+        # parenthesised sub-groups keep the tree about log(n) deep.
+        size = -(-len(parts) // _GROUP_FAN_OUT)
+        parts = [_parenthesised(_combine(kind, parts[i : i + size]))
+                 for i in range(0, len(parts), size)]
     return and_(*parts) if kind == "all" else or_(*parts)
+
+
+class _parenthesised(FunctionElement[bool]):
+    """Its one clause in parentheses that SQLAlchemy keeps: it drops a Grouping of
+    an OR inside an OR, since the result means the same."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "parenthesised"
+
+
+@compiles(_parenthesised)
+def _parenthesised_sql(element: _parenthesised, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)})"
+
+
+class _ValueList(TypeDecorator[list[Any]]):
+    """A list of values as one bound parameter: an array on PostgreSQL, a JSON array
+    on SQLite (read back with ``json_each``), each item converted as ``item_type``
+    converts a single value. One parameter whatever the length, where an IN list
+    takes one per value and the drivers stop at 32,766 (SQLite) or 65,535."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, item_type: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.item_type = item_type
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(self.item_type))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        process = self.item_type._cached_bind_processor(dialect)
+        return json.dumps([process(v) for v in value] if process else value,
+                          ensure_ascii=False)
+
+
+class _in_values(FunctionElement[bool]):
+    """``x IN values`` with the values in one :class:`_ValueList` parameter."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "in_values"
+
+
+@compiles(_in_values)
+def _in_values_default(element: _in_values, compiler: SQLCompiler, **kw: Any) -> str:
+    x, values = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({x} = ANY({values}))"
+
+
+@compiles(_in_values, "sqlite")
+def _in_values_sqlite(element: _in_values, compiler: SQLCompiler, **kw: Any) -> str:
+    x, values = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({x} IN (SELECT value FROM json_each({values})))"
+
+
+def _in(x: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
+    if len(values) <= _INLINE_VALUES:
+        return x.in_(values)
+    item_type = x.type if not isinstance(x.type, NullType) else _item_type(values[0])
+    return _in_values(x, bindparam(None, values, type_=_ValueList(item_type)))
+
+
+def _item_type(value: Any) -> TypeEngine[Any]:
+    # A plugin expression of unknown type: the coerced values say what they are.
+    if isinstance(value, dt.datetime):
+        return UTCDateTime()
+    if isinstance(value, dt.date):
+        return Date()
+    if isinstance(value, int):
+        return BigInteger()
+    return Text()
 
 
 def _predicate(field: SegmentField, x: ColumnElement[Any], op: str, value: Any
@@ -567,9 +727,9 @@ def _predicate(field: SegmentField, x: ColumnElement[Any], op: str, value: Any
     elif op == "ne":
         result = x.is_distinct_from(value)
     elif op == "in":
-        result = x.in_(value)
+        result = _in(x, value)
     elif op == "not_in":
-        result = or_(x.is_(None), x.not_in(value))
+        result = or_(x.is_(None), not_(_in(x, value)))
     elif op == "gt":
         result = x > value
     elif op == "gte":
@@ -629,9 +789,10 @@ def _customer_sql(node: _Node, cid: ColumnElement[int]) -> ColumnElement[bool]:
     if _is_link(node):
         return _link_exists(_link_sql(node, cid), cid)
     if isinstance(node, _Not):
-        # Leaves may be NULL (unknown); NOT NULL is NULL, so make the inner value
-        # two-valued first and `not` is then the exact complement.
-        return not_(func.coalesce(_customer_sql(node.member, cid), false()))
+        # Leaves may be NULL (unknown) and NOT NULL is NULL; IS NOT TRUE is the exact
+        # two-valued complement (and nests less deeply in SQLite's parser than
+        # NOT coalesce(...)).
+        return _customer_sql(node.member, cid).is_not(true())
     if isinstance(node, _Group):
         links = [m for m in node.members if _is_link(m)]
         parts = [_customer_sql(m, cid) for m in node.members if not _is_link(m)]
@@ -643,6 +804,37 @@ def _customer_sql(node: _Node, cid: ColumnElement[int]) -> ColumnElement[bool]:
     if node.field.many:
         return _many(node.field, cid, node.op, node.value)
     return _predicate(node.field, _scalar(node.field.expression(cid)), node.op, node.value)
+
+
+# -- reading a definition from JSON text -------------------------------------------------------
+
+
+def parse_definition(text: str) -> dict[str, Any]:
+    """The definition held by JSON ``text`` (a command-line argument, a file, a saved
+    segment), checked for the depth limit *before* decoding: ``json.loads`` recurses
+    once per bracket, so a definition nested a thousand levels deep would exhaust the
+    stack before the parser could refuse it. InvalidInput says what is wrong."""
+    if len(text) > MAX_DEFINITION_BYTES:
+        raise InvalidInput("segment", f"longer than {MAX_DEFINITION_BYTES // 2**20} MiB")
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        bracket = token.group()
+        if bracket in ("{", "["):
+            depth += 1
+            if depth > _MAX_JSON_DEPTH:
+                raise InvalidInput("segment", f"nested deeper than {MAX_DEPTH} levels")
+        elif bracket in ("}", "]"):
+            depth -= 1
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("segment", f"not valid JSON: {exc.msg} at line {exc.lineno}") \
+            from None
+    except ValueError:  # a number of more than 4,300 digits
+        raise InvalidInput("segment", "not valid JSON: a number is too long") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("segment", "a segment definition is a JSON object")
+    return data
 
 
 # -- the service --------------------------------------------------------------------------------

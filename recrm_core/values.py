@@ -13,7 +13,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from .identity import clean
+from .identity import clean, clean_code
 
 Stage = Literal["prospect", "visitor", "subscriber", "buyer", "owner"]
 STAGES: tuple[Stage, ...] = ("prospect", "visitor", "subscriber", "buyer", "owner")
@@ -148,8 +148,36 @@ def optional_text(raw: object, limit: int) -> str | None:
     text = clean(raw)
     if not text:
         return None
+    return _bounded(text, limit)
+
+
+def optional_code(raw: object, limit: int) -> str | None:
+    """A code or identifier (project code, staff id, source, category, external id):
+    :func:`~recrm_core.identity.clean_code`, ``None`` when blank, refused when nothing
+    but invisible characters was given or it is longer than ``limit``."""
+    if not clean(raw):
+        return None
+    code = clean_code(raw)
+    if not code:
+        raise ValueError("has only invisible characters")
+    return _bounded(code, limit)
+
+
+def required_code(raw: object, what: str, limit: int) -> str:
+    """:func:`optional_code` for a code that must be given; ``what`` opens the reason
+    ("project code is empty")."""
+    try:
+        code = optional_code(raw, limit)
+    except ValueError as exc:
+        raise ValueError(f"{what} {exc}") from None
+    if code is None:
+        raise ValueError(f"{what} is empty")
+    return code
+
+
+def _bounded(text: str, limit: int) -> str:
     if len(text) > limit:
-        raise ValueError(f"longer than {limit} characters")
+        raise ValueError(f"is longer than {limit} characters")
     check_storable(text)
     return text
 

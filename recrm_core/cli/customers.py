@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -65,23 +64,26 @@ def show_customers(crm: CRM, customers: list[Customer], as_json: bool) -> None:
 
 def load_segment_argument(value: str) -> dict[str, Any]:
     """Inline JSON when it starts with '{', else a file path (usage error if bad)."""
+    from ..segments import MAX_DEFINITION_BYTES, parse_definition
+
     text = value.strip()
     if not text.startswith("{"):
         try:
-            text = Path(value).read_text(encoding="utf-8-sig")
+            with Path(value).open("rb") as file:
+                # Read one byte past the limit, never the whole of a huge file.
+                raw = file.read(MAX_DEFINITION_BYTES + 1)
+            text = raw.decode("utf-8-sig")
         except OSError as exc:
             raise click.BadParameter(
                 f"cannot read {value!r}: {exc.strerror}", param_hint="--segment"
             ) from None
+        except UnicodeDecodeError:
+            raise click.BadParameter(f"{value!r} is not UTF-8 text",
+                                     param_hint="--segment") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(
-            f"not valid JSON: {exc.msg} at line {exc.lineno}", param_hint="--segment"
-        ) from None
-    if not isinstance(data, dict):
-        raise click.BadParameter("a segment definition is a JSON object", param_hint="--segment")
-    return data
+        return parse_definition(text)
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.reason, param_hint="--segment") from None
 
 
 @cli.group()

@@ -7,13 +7,14 @@ human messages go to stderr; a refused operation exits 1, a bad value 2.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
 
-from recrm_core import CRM, Actor, InvalidInput
+from recrm_core import CRM, Actor, InvalidInput, Refused, utcnow
 from recrm_core.cli import echo, emit_json, info, local_time, pass_crm, table
 
 from .models import LedgerEntry, Member, Referral
@@ -158,21 +159,25 @@ def show_cmd(crm: CRM, customer_id: int, as_json: bool) -> None:
               help="Write off expired points (of CUSTOMER_ID, or of every member).")
 @click.option("--now", metavar="DATETIME",
               help="With --expire: the moment to expire at (default: now).")
+@click.option("--dry-run", is_flag=True,
+              help="With --expire: show what would expire and change nothing.")
+@click.option("--yes", is_flag=True, help="With --expire: do not ask for confirmation.")
+@click.option("--force", is_flag=True,
+              help="With --expire: accept a --now more than a day in the future.")
 @json_option
 @pass_crm
 def points_cmd(crm: CRM, customer_id: int | None, expire: bool, now: str | None,
-               as_json: bool) -> None:
+               dry_run: bool, yes: bool, force: bool, as_json: bool) -> None:
     """A member's balance and ledger; with --expire, run the expiry."""
     service = Membership(crm)
     if expire:
-        result = _call(service.expire, _parse_now(now, crm), customer_id=customer_id)
-        if as_json:
-            emit_json(result)
-        else:
-            info(f"expired {result.points} points of {result.members} members")
+        _expire(crm, service, customer_id, _future_checked(_parse_now(now, crm), force),
+                dry_run=dry_run, yes=yes, as_json=as_json)
         return
-    if now is not None:
-        raise click.UsageError("--now goes with --expire")
+    for given, option in ((now, "--now"), (dry_run, "--dry-run"), (yes, "--yes"),
+                          (force, "--force")):
+        if given:
+            raise click.UsageError(f"{option} goes with --expire")
     if customer_id is None:
         raise click.UsageError("give a CUSTOMER_ID, or --expire")
     balance = service.balance(customer_id)
@@ -183,6 +188,51 @@ def points_cmd(crm: CRM, customer_id: int | None, expire: bool, now: str | None,
     echo(f"member {balance.number}: {balance.balance} points "
          f"(lifetime {balance.lifetime_points}, due to expire {balance.due_to_expire})")
     _ledger_table(crm, ledger)
+
+
+def _future_checked(at: dt.datetime | None, force: bool) -> dt.datetime | None:
+    """An expiry run writes off for good whatever is due at ``at``: a mistyped year
+    (9999-12-31) would empty every member's balance, so the future needs --force."""
+    if at is not None and not force and at > utcnow() + dt.timedelta(days=1):
+        raise click.BadParameter(
+            "is more than a day in the future: that would expire points before they are "
+            "due (give --force if that is meant)",
+            param_hint="--now",
+        )
+    return at
+
+
+def on_terminal() -> bool:
+    """Whether a person can answer a question on stdin (not a pipe, cron or a test)."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _expire(crm: CRM, service: Membership, customer_id: int | None,
+            at: dt.datetime | None, *, dry_run: bool, yes: bool, as_json: bool) -> None:
+    # The preview is the run itself with writing switched off, at the same moment,
+    # so what is confirmed is what the rule will write off.
+    preview = _call(service.expire, at, customer_id=customer_id, dry_run=True)
+    what = f"{preview.points} points of {preview.members} members"
+    when = local_time(preview.now, crm.config.zone)
+    if dry_run or not preview.points:
+        if as_json:
+            emit_json(preview)
+        else:
+            info(f"would expire {what} at {when}; nothing was changed" if dry_run
+                 else f"expired {what}")
+        return
+    if not yes:
+        if not on_terminal():
+            raise Refused(f"would expire {what} at {when}; nothing was changed: "
+                          "no terminal to confirm on, give --yes")
+        info(f"this expires {what} at {when}, for good")
+        if not click.confirm("expire them?", default=False, err=True):
+            raise Refused(f"declined: nothing was changed ({what} not expired)")
+    result = _call(service.expire, preview.now, customer_id=customer_id)
+    if as_json:
+        emit_json(result)
+    else:
+        info(f"expired {result.points} points of {result.members} members")
 
 
 @member_group.command("earn")

@@ -130,6 +130,8 @@ class ExpiryResult(BaseModel):
     members: int
     points: int
     entries: list[ExpiredEntry] = Field(default_factory=list)
+    #: a preview: nothing was written
+    dry_run: bool = False
 
 
 class TierInfo(BaseModel):

@@ -39,6 +39,7 @@ from recrm_core import (
     Refused,
     UnitOfWork,
     check_storable,
+    clean_code,
     insert_or_ignore,
     project_code,
     utcnow,
@@ -121,8 +122,12 @@ def _storable(value: str | None, field: str) -> str | None:
     return value
 
 
-def _clean(value: object, field: str, limit: int, *, required: bool = True) -> str | None:
-    text = "" if value is None else " ".join(str(value).split())
+def _clean(value: object, field: str, limit: int, *, required: bool = True,
+           code: bool = False) -> str | None:
+    """Free text with its runs of whitespace collapsed, or with ``code`` a key (an
+    event kind or reference) without invisible characters, so that ``gift\u200b``
+    cannot award ``gift`` a second time."""
+    text = " ".join((clean_code(value) if code else "" if value is None else str(value)).split())
     _storable(text, field)
     if not text:
         if required:
@@ -161,9 +166,9 @@ def interaction_ref(interaction: Interaction) -> str:
     """The award key of an interaction: an integrator's ``data["event_key"]`` (an
     event id, an external contract number), else ``project/unit`` for 认购/签约/交房,
     else the interaction itself."""
-    given = interaction.data.get("event_key")
-    if given is not None and str(given).strip():
-        return str(given).strip()[:128]
+    given = clean_code(interaction.data.get("event_key"))
+    if given:
+        return given[:128]
     if interaction.kind in STAGE_KINDS and interaction.project:
         unit = interaction.data.get("unit") or ""
         return f"{interaction.project}/{unit}"[:128]
@@ -418,18 +423,22 @@ def fifo(session: Session, customer_id: int) -> list[tuple[LedgerRow, int]]:
     return left
 
 
-def expire_member_in(session: Session, customer_id: int, now: dt.datetime) -> list[ExpiredEntry]:
+def expire_member_in(session: Session, customer_id: int, now: dt.datetime, *,
+                     write: bool = True) -> list[ExpiredEntry]:
     """Write off what is left of every credit past its expiry, oldest first (call with
-    the member row locked). Idempotent: a second run finds nothing left to expire."""
+    the member row locked). Idempotent: a second run finds nothing left to expire.
+    ``write=False`` writes nothing and returns what a run would write off, so a
+    preview is decided by the very rule the run applies."""
     expired: list[ExpiredEntry] = []
     for credit, remaining in fifo(session, customer_id):
         if remaining <= 0 or credit.expires_at is None or credit.expires_at > now:
             continue
-        insert_entry(
-            session, customer_id=customer_id, kind="expire", points=-remaining,
-            source_entry_id=credit.id, occurred_at=credit.expires_at,
-            reason=f"points of entry {credit.id} expired",
-        )
+        if write:
+            insert_entry(
+                session, customer_id=customer_id, kind="expire", points=-remaining,
+                source_entry_id=credit.id, occurred_at=credit.expires_at,
+                reason=f"points of entry {credit.id} expired",
+            )
         expired.append(ExpiredEntry(customer_id=customer_id, points=remaining,
                                     source_entry_id=credit.id))
     return expired
@@ -725,8 +734,8 @@ class Membership:
         """Award points for one event (``kind`` + ``ref``, e.g. ``event`` +
         ``2024-06 owners' day``): the default amount is ``[membership] earn[kind]``.
         The same event awards once, however often it is sent."""
-        kind_text = _clean(kind, "kind", 32)
-        ref_text = _clean(ref, "ref", 128)
+        kind_text = _clean(kind, "kind", 32, code=True)
+        ref_text = _clean(ref, "ref", 128, code=True)
         assert kind_text is not None and ref_text is not None
         kind_text = kind_text.lower()
         if kind_text in RESERVED_KINDS:
@@ -765,7 +774,7 @@ class Membership:
         """Spend points. Expired points are written off first; more than the balance
         is refused. With ``ref`` (an order number) a retried redemption deducts once."""
         points = _positive(points)
-        ref_text = _clean(ref, "ref", 128, required=False)
+        ref_text = _clean(ref, "ref", 128, required=False, code=True)
         at = now or utcnow()
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
@@ -828,11 +837,14 @@ class Membership:
             return entry_model(session.get_one(LedgerRow, new_id))
 
     def expire(self, now: dt.datetime | None = None, *,
-               customer_id: int | None = None) -> ExpiryResult:
+               customer_id: int | None = None, dry_run: bool = False) -> ExpiryResult:
         """Write off, as ``expire`` ledger entries, every earned point older than
         ``[membership] expiry_months`` at ``now`` (default: the current time), oldest
         first. Safe to run repeatedly and concurrently: each member is expired under
-        its row lock, and what was written off is never written off again."""
+        its row lock, and what was written off is never written off again.
+
+        ``dry_run=True`` writes and locks nothing and returns what the run would
+        write off at ``now`` (the same code decides both)."""
         at = now or utcnow()
         if at.tzinfo is None:
             raise InvalidInput("now", "now needs a time zone")
@@ -840,7 +852,7 @@ class Membership:
             with self.crm.unit_of_work(readonly=True) as uow:
                 candidates: Sequence[int] = [self._customer_id(uow, customer_id)]
         else:
-            with self.crm.unit_of_work() as uow:
+            with self.crm.unit_of_work(readonly=dry_run) as uow:
                 candidates = uow.session.scalars(
                     select(LedgerRow.customer_id)
                     .where(LedgerRow.points > 0, LedgerRow.expires_at <= at)
@@ -848,12 +860,17 @@ class Membership:
                 ).all()
         entries: list[ExpiredEntry] = []
         for chunk in _chunks(candidates, 200):
-            with self.crm.unit_of_work() as uow:
+            with self.crm.unit_of_work(readonly=dry_run) as uow:
                 for cid in chunk:
-                    if lock_member(uow.session, cid) is not None:
-                        entries.extend(expire_member_in(uow.session, cid, at))
+                    member = (uow.session.scalar(select(MemberRow.id)
+                                                 .where(MemberRow.customer_id == cid))
+                              if dry_run else lock_member(uow.session, cid))
+                    if member is not None:
+                        entries.extend(expire_member_in(uow.session, cid, at,
+                                                        write=not dry_run))
         return ExpiryResult(now=at, members=len({e.customer_id for e in entries}),
-                            points=sum(e.points for e in entries), entries=entries)
+                            points=sum(e.points for e in entries), entries=entries,
+                            dry_run=dry_run)
 
     # referrals -------------------------------------------------------------------------------
     def refer(self, referrer_id: int, referred_id: int, project: str, *,

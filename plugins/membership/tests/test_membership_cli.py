@@ -102,7 +102,7 @@ def test_earn_redeem_adjust_points(crm: CRM, cli_runner: RecrmCliRunner) -> None
 def test_points_expire(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     c = owner(crm, "13812345678")
     club(crm).earn(c.id, "gift", "old", points=100, occurred_at=T0)
-    result = ok(cli_runner.invoke("member", "points", "--expire", "--now", "2025-02-01",
+    result = ok(cli_runner.invoke("member", "points", "--expire", "--now", "2025-02-01", "--yes",
                                   "--json"))
     assert isinstance(result, dict)
     assert (result["members"], result["points"]) == (1, 100)

@@ -218,3 +218,18 @@ def test_the_ledger_is_append_only(crm: CRM) -> None:
                  for r in uow.session.scalars(select(LedgerRow).order_by(LedgerRow.id))]
     assert after[: len(before)] == before and len(after) == len(before) + 2
     assert svc.balance(c.id).balance == sum(p for _, p, _, _ in after) == 370
+
+
+def test_an_invisible_character_does_not_make_another_event(crm: CRM) -> None:
+    # "owners'\u200bday" prints like "owners'day": it is the same event, awarded once
+    c = owner(crm, "13812345678")
+    svc = club(crm)
+    assert svc.earn(c.id, "event", "owners'day", points=10).awarded
+    assert not svc.earn(c.id, "ev\u200bent", "owners'\u200bday", points=10).awarded
+    assert not svc.earn(c.id, "event", "\u202eowners'day", points=10).awarded
+    crm.interactions.log(c.id, {"kind": "event", "data": {"event_key": "gala\u200b"}})
+    crm.interactions.log(c.id, {"kind": "event", "data": {"event_key": "\ufeffgala"}})
+    assert [key for _, _, _, key in ledger(crm)] == [
+        f"event:{c.id}:owners'day", f"event:{c.id}:gala"]
+    with pytest.raises(InvalidInput, match="ref is empty"):
+        svc.earn(c.id, "event", "\u200b", points=10)
