@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 CORE_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "cases": (("cases",), "Service cases: open, transfer, escalate, resolve, close, reopen."),
     "consent": (("consent",), "Consent by channel and purpose; the newest record decides."),
-    "customers": (("customers", "importing"),
+    "customers": (("customers",),
                   "Customers: add, import, find, show, stages, merge, reassign."),
     "demo": (("demo",), "Build a demo developer company and print what it holds."),
     "init": (("setup",), "Write a starter recrm.toml (if none exists) and create the schema."),

@@ -326,3 +326,8 @@ def duplicates(crm: CRM, limit: int | None, as_json: bool) -> None:
         return
     table("suspected duplicates", ["email", "customers"],
           [(p.email, ", ".join(map(str, p.customer_ids))) for p in pairs])
+
+
+# ``customers import`` lives in its own module; registering it here means every way
+# of reaching the ``customers`` group (the CLI, another command module) has it.
+from . import importing  # noqa: E402,F401
