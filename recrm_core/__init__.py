@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from .consent import consent_granted_clause, consent_withdrawn_clause
 from .crm import CRM
-from .csvsource import ImportFileError, ImportReadError, UnknownColumns
+from .csvsource import (
+    CUSTOMER_COLUMNS,
+    ImportFileError,
+    ImportReadError,
+    UnknownColumns,
+    Vocabulary,
+)
 from .customers import AddResult
 from .db import Base, UnitOfWork, UTCDateTime, utcnow, valid_id
 from .demo import DemoSection, DemoSummary, run_demo
@@ -20,6 +26,7 @@ from .errors import (
     RecrmError,
     Refused,
 )
+from .errorsfile import ErrorsFile
 from .hooks import hookimpl, hookspec
 from .identity import (
     IdentityError,
@@ -56,12 +63,14 @@ from .models import (
 )
 from .projects import project_code
 from .segments import OPS, SegmentField
+from .tabular import TableSource, open_table
 from .values import PERSONAS, STAGES, check_storable
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CRM",
+    "CUSTOMER_COLUMNS",
     "OPS",
     "PERSONAS",
     "STAGES",
@@ -81,6 +90,7 @@ __all__ = [
     "DemoSection",
     "DemoSummary",
     "DuplicatePair",
+    "ErrorsFile",
     "IdentityConflict",
     "IdentityEntry",
     "IdentityError",
@@ -104,10 +114,12 @@ __all__ = [
     "RejectedRow",
     "SegmentField",
     "StageChange",
+    "TableSource",
     "TimelineEntry",
     "UTCDateTime",
     "UnitOfWork",
     "UnknownColumns",
+    "Vocabulary",
     "__version__",
     "check_storable",
     "consent_granted_clause",
@@ -118,6 +130,7 @@ __all__ = [
     "normalise_email",
     "normalise_id_card",
     "normalise_mobile",
+    "open_table",
     "project_code",
     "run_demo",
     "utcnow",

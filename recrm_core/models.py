@@ -443,9 +443,14 @@ class ImportResult(BaseModel):
 
 
 class RejectedRow(BaseModel):
+    """A row an import did not take, and why. ``row`` counts data rows from 1 after the
+    header (blank and title rows not counted); for a workbook ``sheet_row`` is the row
+    number Excel shows."""
+
     row: int
     field: str
     reason: str
+    sheet_row: int | None = None
 
 
 class Message(BaseModel):
