@@ -519,6 +519,30 @@ def test_a_plugin_vocabulary_lists_its_own_names_when_refusing(tmp_path: Path) -
         assert list(source) == [(1, {"email": "a@x.cn", "mobile": "1"})]
 
 
+def docs_example() -> dict[str, Any]:
+    """The code of docs/plugins.md's "Importing your own lists", run."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text("utf-8")
+    section = text.split("## Importing your own lists", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/plugins.md", "exec"), namespace)
+    return namespace
+
+
+def test_the_plugin_docs_example_reads_a_workbook(tmp_path: Path) -> None:
+    read_mailing_list = docs_example()["read_mailing_list"]
+    rows: list[list[Any]] = [
+        ["订阅名单"], ["会员编号", "邮箱", "手机", "备用电话"], ["0012", "a@x.cn", M1, M2],
+        [12, "b@x.cn", M3, None], ["0014", None, M4, None],
+    ]
+    path = workbook(tmp_path / "list.xlsx", rows)
+    errors = tmp_path / "errors.csv"
+    assert read_mailing_list(path, errors) == [
+        {"member_no": "0012", "email": "a@x.cn", "phones": [M1, M2]}]
+    assert errors_of(errors)[1:] == [["2", "member_no", STORED_AS_NUMBER, "4"],
+                                     ["3", "email", "no email", "5"]]
+
+
 def test_xlsx_source_stops_with_the_row(tmp_path: Path) -> None:
     path = too_long_cell(workbook(tmp_path / "in.xlsx", [["mobile"], [M1], ["TOO-LONG"]]))
     with XlsxSource(path) as source, pytest.raises(ImportReadError) as info:
