@@ -14,8 +14,14 @@ import os
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from .csvsource import CUSTOMER_COLUMNS, CsvSource, Header, ImportFileError, Vocabulary
-from .csvsource import open_regular_file as open_regular_file
+from .csvsource import (
+    CUSTOMER_COLUMNS,
+    CsvSource,
+    Header,
+    ImportFileError,
+    Vocabulary,
+    open_regular_file,
+)
 from .models import RejectedRow
 
 #: how a zip archive (so an .xlsx workbook) starts; the second is an empty archive
@@ -87,7 +93,7 @@ def open_table(
                 raise ImportFileError(
                     f"{name!r} is an Excel workbook; an encoding applies to CSV files only"
                 )
-            from .xlsxsource import XlsxSource
+            from .xlsxsource import XlsxSource  # zipfile and XML only for workbooks
 
             return XlsxSource(name, sheet, vocabulary=vocabulary, file=fh)
         if sheet is not None:
@@ -98,4 +104,4 @@ def open_table(
         raise
 
 
-__all__ = ["OLE2_MAGIC", "ZIP_MAGIC", "TableSource", "open_regular_file", "open_table"]
+__all__ = ["OLE2_MAGIC", "ZIP_MAGIC", "TableSource", "open_table"]

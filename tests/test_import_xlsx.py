@@ -402,10 +402,13 @@ def test_a_device_named_xlsx_is_refused(cli_runner: RecrmCliRunner, tmp_path: Pa
 # -- title rows and headers, in both formats ---------------------------------------------------
 
 
+@pytest.mark.parametrize("sep", [",", "\t", ";"])
 def test_title_rows_before_a_csv_header(crm: CRM, cli_runner: RecrmCliRunner,
-                                        tmp_path: Path) -> None:
+                                        tmp_path: Path, sep: str) -> None:
+    # The delimiter comes from the first line holding one, not from the title.
     path = tmp_path / "in.csv"
-    path.write_text(f"客户名单\n导出日期：2024-05-03,,\n\n姓名,手机\n王伟,{M1}\n李娜,{M2}\n")
+    path.write_text(f"客户名单\n导出日期：2024-05-03{sep}{sep}\n\n姓名{sep}手机\n"
+                    f"王伟{sep}{M1}\n李娜{sep}{M2}\n")
     assert import_json(cli_runner, str(path))["created"] == 2
     assert crm.customers.find(mobile=M2)[0].name == "李娜"
 
