@@ -16,6 +16,11 @@ __version__ = "0.1.0"
 
 #: public name -> the module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
+    "CUSTOMER_COLUMNS": "csvsource",
+    "Vocabulary": "csvsource",
+    "ErrorsFile": "errorsfile",
+    "TableSource": "tabular",
+    "open_table": "tabular",
     "consent_granted_clause": "consent",
     "consent_withdrawn_clause": "consent",
     "CRM": "crm",
@@ -92,9 +97,11 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     )
     from .crm import CRM
     from .csvsource import (
+        CUSTOMER_COLUMNS,
         ImportFileError,
         ImportReadError,
         UnknownColumns,
+        Vocabulary,
     )
     from .customers import AddResult
     from .db import (
@@ -119,6 +126,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         Refused,
         UnknownProject,
     )
+    from .errorsfile import ErrorsFile
     from .hooks import (
         hookimpl,
         hookspec,
@@ -168,6 +176,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         OPS,
         SegmentField,
     )
+    from .tabular import TableSource, open_table
     from .upserting import (
         insert_or_ignore,
         upsert,
@@ -180,6 +189,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
 
 __all__ = [
     "CRM",
+    "CUSTOMER_COLUMNS",
     "OPS",
     "PERSONAS",
     "STAGES",
@@ -199,6 +209,7 @@ __all__ = [
     "DemoSection",
     "DemoSummary",
     "DuplicatePair",
+    "ErrorsFile",
     "IdentityConflict",
     "IdentityEntry",
     "IdentityError",
@@ -225,11 +236,13 @@ __all__ = [
     "RejectedRow",
     "SegmentField",
     "StageChange",
+    "TableSource",
     "TimelineEntry",
     "UTCDateTime",
     "UnitOfWork",
     "UnknownColumns",
     "UnknownProject",
+    "Vocabulary",
     "__version__",
     "check_storable",
     "clean_code",
@@ -242,6 +255,7 @@ __all__ = [
     "normalise_email",
     "normalise_id_card",
     "normalise_mobile",
+    "open_table",
     "project_code",
     "run_demo",
     "upsert",

@@ -14,8 +14,14 @@ several lines (a multi-line address) only up to :data:`MAX_QUOTED_LINES` lines a
 :data:`MAX_QUOTED_BYTES`, so that one unbalanced quote cannot swallow the file.
 
 Row numbers are 1-based data rows: the header is not counted and neither are blank
-lines (lines whose cells are all empty, such as ``,,,`` from Excel). Rejected-row
-numbers, the summary's ``rows`` and decoding errors all use this numbering.
+lines (lines whose cells are all empty, such as ``,,,`` from Excel) nor the title rows
+before the header (see :func:`find_header`). Rejected-row numbers, the summary's
+``rows`` and decoding errors all use this numbering.
+
+Which columns a table may have is a :class:`Vocabulary`; :data:`CUSTOMER_COLUMNS` is
+the customer import's, and a plugin reading its own lists passes its own. Workbooks
+are read by :mod:`recrm_core.xlsxsource` under the same header and row rules;
+:func:`recrm_core.tabular.open_table` picks the reader from the file's bytes.
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from .errors import RecrmError
 from .models import RejectedRow
@@ -44,6 +50,8 @@ MAX_QUOTED_LINES = 100
 MAX_QUOTED_BYTES = 64 * 1024
 #: the reason of a row rejected for invalid bytes in a mostly-UTF-8 file
 INVALID_UTF8 = "not valid UTF-8"
+#: how many title rows (report title, banner, export date) may precede the header
+MAX_TITLE_ROWS = 10
 
 #: header (normalised: NFKC, trimmed, lower-case, spaces/dashes as ``_``) -> CustomerIn field
 HEADER_ALIASES: dict[str, str] = {
@@ -228,32 +236,92 @@ class _Unreadable(Exception):
         self.reason = reason
 
 
+class Vocabulary:
+    """The columns a table may have: header names -> the field each one feeds.
+
+    ``aliases`` maps every accepted header spelling to its field (several spellings
+    may feed one field; names are compared as :func:`normalise_header` does, so
+    ``Birth Date`` == ``birth_date``). A field named in ``lists`` may be fed by several
+    columns (手机 and 联系电话): their values then come as one list under the name
+    ``lists`` gives it, while a single such column comes as a plain value. A field in
+    ``text_only`` holds digits a number-typed workbook cell has lost (Excel keeps 15
+    significant digits), so such a cell rejects its row.
+    """
+
+    def __init__(
+        self,
+        aliases: Mapping[str, str],
+        *,
+        lists: Mapping[str, str] | None = None,
+        text_only: Iterable[str] = (),
+    ) -> None:
+        self.aliases = {normalise_header(name): target for name, target in aliases.items()}
+        #: the spellings listed when a header is refused, in the order given
+        self.known: tuple[str, ...] = tuple(aliases)
+        self.lists = dict(lists or {})
+        self.text_only = frozenset(text_only)
+
+    def field_of(self, cell: str) -> str | None:
+        """The field a header cell names, or None when it names none."""
+        return self.aliases.get(normalise_header(cell))
+
+
+#: the customer import's columns
+CUSTOMER_COLUMNS = Vocabulary(HEADER_ALIASES, lists={"mobile": "mobiles"}, text_only=["id_card"])
+
+
 @dataclass
 class Header:
-    """The mapped header: which cell feeds which CustomerIn field."""
+    """The mapped header: which cell feeds which field."""
 
+    #: (column index, field) of each field fed by one column
     columns: list[tuple[int, str]]
-    #: several columns can hold mobiles (手机 and 联系电话): they all become ``mobiles``
-    mobile_columns: list[int] = field(default_factory=list)
+    #: list name -> the column indexes feeding it (a field fed by several columns)
+    lists: dict[str, list[int]] = field(default_factory=dict)
+    #: column index -> the field it feeds, for every mapped column
+    fields: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        """How many leading cells of a row hold mapped columns."""
+        return max(self.fields, default=-1) + 1
+
+    def field_at(self, index: int) -> str:
+        """The field column ``index`` feeds ("" for none), to name in a rejected row."""
+        return self.fields.get(index, "")
+
+    def values(self, cells: Sequence[str]) -> dict[str, Any]:
+        """A row's non-empty cells by field; cells beyond the header are ignored."""
+        width = len(cells)
+        values: dict[str, Any] = {}
+        for index, name in self.columns:
+            if index < width:
+                value = cells[index]
+                if value:
+                    values[name] = value
+        for name, indexes in self.lists.items():
+            values[name] = [cells[i] for i in indexes if i < width and cells[i]]
+        return values
 
 
-def map_header(cells: list[str]) -> Header:
+def map_header(cells: Sequence[str], vocabulary: Vocabulary = CUSTOMER_COLUMNS) -> Header:
     """Map header cells to fields; raise UnknownColumns / ImportFileError (exit 2)."""
     last = max((i for i, c in enumerate(cells) if normalise_header(c)), default=-1)
     if last < 0:
         raise ImportFileError("the file has no header row")
     columns: list[tuple[int, str]] = []
-    mobiles: list[int] = []
+    repeated: dict[str, list[int]] = {}
     unknown: list[str] = []
     seen: dict[str, str] = {}
+    fields: dict[int, str] = {}
     for index, cell in enumerate(cells[: last + 1]):
-        key = normalise_header(cell)
-        target = HEADER_ALIASES.get(key)
+        target = vocabulary.field_of(cell)
         if target is None:
             unknown.append(cell.strip() or f"(empty header, column {index + 1})")
             continue
-        if target == "mobile":
-            mobiles.append(index)
+        fields[index] = target
+        if target in vocabulary.lists:
+            repeated.setdefault(target, []).append(index)
             continue
         if target in seen:
             raise ImportFileError(
@@ -262,25 +330,90 @@ def map_header(cells: list[str]) -> Header:
         seen[target] = cell.strip()
         columns.append((index, target))
     if unknown:
-        raise UnknownColumns(unknown, list(KNOWN_HEADERS))
-    if len(mobiles) == 1:
-        columns.append((mobiles[0], "mobile"))
-        mobiles = []
-    return Header(columns=columns, mobile_columns=mobiles)
+        raise UnknownColumns(unknown, list(vocabulary.known))
+    lists: dict[str, list[int]] = {}
+    for target, indexes in repeated.items():
+        if len(indexes) == 1:
+            columns.append((indexes[0], target))
+        else:
+            lists[vocabulary.lists[target]] = indexes
+    return Header(columns=columns, lists=lists, fields=fields)
 
 
-class CsvSource:
-    """A customer CSV file, read as a stream of ``(row, {field: text})``.
+def find_header(rows: Iterable[Sequence[str]], vocabulary: Vocabulary = CUSTOMER_COLUMNS) -> Header:
+    """The header of a table whose non-blank ``rows`` are read from its top.
+
+    The header is the first row whose non-empty cells all name known columns; up to
+    :data:`MAX_TITLE_ROWS` rows before it (a report title, a merged banner, an export
+    date) are skipped. When none of those rows qualifies, the first one naming any
+    known column (else the first row) is the header that was meant, and its unknown
+    names are what :class:`UnknownColumns` reports. ``rows`` is left just after the
+    header, so the data rows follow.
+    """
+    meant: Sequence[str] | None = None
+    first: Sequence[str] | None = None
+    for taken, cells in enumerate(rows):
+        named = [vocabulary.field_of(c) for c in cells if normalise_header(c)]
+        if named and None not in named:
+            return map_header(cells, vocabulary)
+        if first is None:
+            first = cells
+        if meant is None and any(named):
+            meant = cells
+        if taken == MAX_TITLE_ROWS:
+            break
+    if first is None:
+        raise ImportFileError("the file has no header row")
+    return map_header(meant or first, vocabulary)
+
+
+class FileSource:
+    """What the CSV and the workbook readers share: the regular file they hold open
+    (``file``, when already opened by :func:`open_regular_file`; ``with`` closes it)
+    and the vocabulary naming the columns."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], vocabulary: Vocabulary, file: IO[bytes] | None
+    ) -> None:
+        self.path = os.fspath(path)
+        self.vocabulary = vocabulary
+        self._fh = open_regular_file(self.path) if file is None else file
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CsvSource(FileSource):
+    """A CSV file, read as a stream of ``(row, {field: text})``.
 
     Opening refuses anything but a regular file, reads and maps the header (raising
     the exit-2 errors before anything is written); iterating decodes line by line and
     raises :class:`ImportReadError` at the first row that cannot be read. A row
     holding invalid bytes in a mostly-UTF-8 file comes as ``(row, RejectedRow)``.
+    ``vocabulary`` names the columns (the customer import's by default); ``file`` is
+    the path already opened by :func:`open_regular_file`, which the source then owns.
     """
 
-    def __init__(self, path: str | os.PathLike[str], encoding: str | None = None) -> None:
-        self.path = os.fspath(path)
-        self._fh = _open_regular_file(self.path)
+    kind = "csv"
+    #: a CSV file has no sheet; see :class:`recrm_core.xlsxsource.XlsxSource`
+    sheet: str | None = None
+    sheet_row: int | None = None
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        encoding: str | None = None,
+        *,
+        vocabulary: Vocabulary = CUSTOMER_COLUMNS,
+        file: IO[bytes] | None = None,
+    ) -> None:
+        super().__init__(path, vocabulary, file)
         try:
             try:
                 self.total_bytes = os.fstat(self._fh.fileno()).st_size
@@ -312,9 +445,6 @@ class CsvSource:
             self._decided(guess)
             self._reader = csv.reader(self._decoded_lines(), delimiter=_delimiter(head))
             self.header = self._read_header()
-            self._fields = dict(self.header.columns) | dict.fromkeys(
-                self.header.mobile_columns, "mobile"
-            )
         except BaseException:
             self._fh.close()
             raise
@@ -422,21 +552,23 @@ class CsvSource:
         return ImportReadError(row, reason)
 
     def _read_header(self) -> Header:
-        try:
+        def readable() -> Iterator[list[str]]:
             for cells in self._records():
                 if self._hold and self._undecided_row is None:
                     raise ImportReadError(0, f"is {INVALID_UTF8}")
-                self._header_done = True
-                return map_header(cells)
+                yield cells
+
+        try:
+            header = find_header(readable(), self.vocabulary)
         except ImportReadError as exc:
             # Nothing was imported and nothing could be: the file is unusable (exit 2).
             raise ImportFileError(f"{self.path!r}: the header {exc.reason}") from None
-        raise ImportFileError(f"{self.path!r} has no header row")
+        self._header_done = True
+        return header
 
     # -- rows -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any] | RejectedRow]]:
-        columns = self.header.columns
-        mobile_columns = self.header.mobile_columns
+        values = self.header.values
         for cells in self._records():
             self.rows_read += 1
             if self._hold:
@@ -446,38 +578,23 @@ class CsvSource:
                 self._hold = False
                 yield self.rows_read, self._invalid_row(cells)
                 continue
-            width = len(cells)
-            values: dict[str, Any] = {}
-            for index, name in columns:
-                if index < width:
-                    value = cells[index]
-                    if value:
-                        values[name] = value
-            if mobile_columns:
-                values["mobiles"] = [cells[i] for i in mobile_columns if i < width and cells[i]]
-            yield self.rows_read, values
+            yield self.rows_read, values(cells)
 
     def _invalid_row(self, cells: list[str]) -> RejectedRow:
         """A row holding invalid bytes, rejected under the field of the first such cell."""
         field = next(
-            (self._fields.get(i, "") for i, cell in enumerate(cells) if _ESCAPED.search(cell)),
+            (self.header.field_at(i) for i, cell in enumerate(cells) if _ESCAPED.search(cell)),
             "",
         )
         return RejectedRow(row=self.rows_read, field=field, reason=INVALID_UTF8)
 
-    def close(self) -> None:
-        self._fh.close()
-
-    def __enter__(self) -> CsvSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _delimiter(head: bytes) -> str:
-    """``,`` unless the first non-blank line has none but a tab or a semicolon."""
-    first = next((line for line in head.split(b"\n") if line.strip()), b"")
+    """``,`` unless the first line holding a delimiter (a title row may hold none) has
+    no comma but a tab or a semicolon."""
+    first = next((line for line in head.split(b"\n") if any(d in line for d in b",\t;")),
+                 b"")
     if b"," not in first:
         for candidate in ("\t", ";"):
             if candidate.encode() in first:
@@ -494,7 +611,7 @@ _NOT_FILES = (
 )
 
 
-def _open_regular_file(path: str) -> IO[bytes]:
+def open_regular_file(path: str) -> IO[bytes]:
     """Open ``path`` for reading, or ImportFileError (exit 2) unless it is (or links to)
     a regular file: /dev/zero never ends and a FIFO blocks until someone writes."""
 

@@ -15,14 +15,13 @@ customer it created or filled, so nothing is created twice.
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import (
@@ -42,7 +41,6 @@ from sqlalchemy.orm import Session, aliased
 
 from .contention import retrying
 from .csvsource import (
-    CsvSource,
     ImportFileError,
     ImportReadError,
     UndecodableSample,
@@ -51,6 +49,7 @@ from .csvsource import (
 from .customers import load_customers, owners_of_keys
 from .db import UnitOfWork, chunks, utcnow
 from .errors import PluginError, RecrmError, UnknownProject
+from .errorsfile import ErrorsFile
 from .models import (
     Actor,
     Customer,
@@ -76,6 +75,7 @@ from .resolution import (
     record_keys,
 )
 from .tables import CustomerProjectRow, CustomerRow, IdentityRow, ProjectRow
+from .tabular import TableSource, open_table
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -216,6 +216,8 @@ class _Batch:
     rows: int = 0
     records: list[tuple[int, CustomerIn]] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
+    #: row -> its sheet row, when reading a workbook
+    sheet_rows: dict[int, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -234,7 +236,7 @@ class _Run:
     sinks: list[RejectSink]
     progress: ProgressCallback | None
     actor: Actor | None
-    source: CsvSource | None = None
+    source: TableSource | None = None
     #: project code -> id, for projects known to be committed
     projects: dict[str, int] = field(default_factory=dict)
     #: ids created by this import as [first, last] runs (usually one run per batch)
@@ -249,26 +251,30 @@ class _Run:
 
 
 class ImportService:
-    """``crm.importer``: bulk customer import from CSV files or rows."""
+    """``crm.importer``: bulk customer import from CSV files, workbooks or rows."""
 
     def __init__(self, crm: CRM) -> None:
         self.crm = crm
 
     # -- public API -------------------------------------------------------------------
-    def import_csv(
+    def import_file(
         self,
         path: str | os.PathLike[str],
         *,
         encoding: str | None = None,
+        sheet: str | None = None,
         errors_path: str | os.PathLike[str] | None = None,
         on_reject: RejectSink | None = None,
         progress: ProgressCallback | None = None,
         actor: Actor | None = None,
     ) -> ImportResult:
-        """Import a customer CSV file; see the module docstring for the rules.
+        """Import a customer CSV file or .xlsx workbook (told apart by its bytes, see
+        :func:`~recrm_core.tabular.open_table`); see the module docstring for the rules.
 
         ``errors_path`` receives one ``row,field,reason`` line per rejected row (UTF-8
-        with BOM), written as batches commit; ``on_reject`` is called likewise.
+        with BOM; a workbook's also gives ``sheet_row``), written as batches commit;
+        ``on_reject`` is called likewise. ``sheet`` names the workbook's sheet (default:
+        the first visible one); a missing one is ImportFileError, listing the sheets.
 
         Raises ImportFileError/UnknownColumns (exit 2) before writing anything (also
         when the encoding cannot be decided within the first batch), ImportReadError
@@ -276,18 +282,21 @@ class ImportService:
         ImportStopped (exit 1) when a plugin fails. A row with invalid bytes in a
         mostly-UTF-8 file is rejected like an invalid one.
         """
-        with CsvSource(path, encoding) as source:
+        with open_table(path, encoding=encoding, sheet=sheet) as source, ExitStack() as stack:
             if errors_path is not None and _same_file(path, errors_path):
                 # Opening the errors file for writing would truncate the file being read.
                 raise ImportFileError(
                     f"the errors file {os.fspath(errors_path)!r} is the file being imported"
                 )
             sinks: list[RejectSink] = [on_reject] if on_reject else []
-            with _errors_file(errors_path) as write_error:
-                if write_error is not None:
-                    sinks.append(write_error)
-                run = _Run(ImportResult(), sinks, progress, actor, source)
-                return self._run(run, iter(source))
+            if errors_path is not None:
+                errors = ErrorsFile(errors_path, sheet_rows=source.sheet is not None)
+                sinks.append(stack.enter_context(errors).write)
+            run = _Run(ImportResult(), sinks, progress, actor, source)
+            return self._run(run, iter(source))
+
+    #: the name this method had before workbooks were read; the same method
+    import_csv = import_file
 
     def import_rows(
         self,
@@ -316,12 +325,15 @@ class ImportService:
         size = self.crm.config.import_batch_size
         region = self.crm.config.default_region
         batch = _Batch()
+        sheet = run.source if run.source is not None and run.source.sheet is not None else None
         try:
             for row, data in rows:
                 if not batch.rows:
                     batch.first_row = row
                 batch.last_row = row
                 batch.rows += 1
+                if sheet is not None:
+                    batch.sheet_rows[row] = sheet.sheet_row
                 # The reader rejects a row it could not decode (RejectedRow).
                 outcome = data if isinstance(data, RejectedRow) else validate_row(row, data, region)
                 if isinstance(outcome, RejectedRow):
@@ -383,6 +395,8 @@ class ImportService:
         if run.sinks and rejected:
             rejected.sort(key=lambda r: r.row)
             for rej in rejected:
+                if rej.sheet_row is None and batch.sheet_rows:
+                    rej.sheet_row = batch.sheet_rows.get(rej.row)
                 for sink in run.sinks:
                     sink(rej)
         if run.progress is not None:
@@ -847,42 +861,6 @@ def _insert_customers(conn: Connection, now: Any, rows: list[list[Any]]) -> list
     if count != len(rows) or last != before + len(rows):
         raise RuntimeError("customer ids of an import batch are not consecutive")
     return list(range(before + 1, last + 1))
-
-
-# -- the errors file ------------------------------------------------------------------------
-
-
-class _ErrorsFile:
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
-        self.path = path
-        self.fh: IO[str] | None = None
-
-    def __enter__(self) -> RejectSink | None:
-        if self.path is None:
-            return None
-        try:
-            # UTF-8 with BOM, so that Excel shows the Chinese reasons.
-            self.fh = open(self.path, "w", encoding="utf-8-sig", newline="")
-        except OSError as exc:
-            raise ImportFileError(f"cannot write {os.fspath(self.path)!r}: {exc.strerror}") \
-                from None
-        writer = csv.writer(self.fh)
-        writer.writerow(["row", "field", "reason"])
-        fh = self.fh
-
-        def write(rej: RejectedRow) -> None:
-            writer.writerow([rej.row, rej.field, rej.reason])
-            fh.flush()
-
-        return write
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fh is not None:
-            self.fh.close()
-
-
-def _errors_file(path: str | os.PathLike[str] | None) -> _ErrorsFile:
-    return _ErrorsFile(path)
 
 
 def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

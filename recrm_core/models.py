@@ -592,11 +592,15 @@ class ImportResult(BaseModel):
 
 
 class RejectedRow(BaseModel):
-    """One row an import rejected, and why."""
+    """A row an import did not take, and why. ``row`` counts data rows from 1 after the
+    header (blank and title rows not counted); for a workbook ``sheet_row`` is the row
+    number Excel shows."""
 
     row: int = Field(description="row number, from 1 after the header")
     field: str = Field(description="the field at fault")
     reason: str = Field(description="why it was rejected")
+    sheet_row: int | None = Field(
+        default=None, description="for a workbook, the row number Excel shows")
 
 
 class Message(BaseModel):

@@ -1,4 +1,4 @@
-"""``recrm customers import FILE [--errors OUT] [--encoding E] [--json]``"""
+"""``recrm customers import FILE [--sheet NAME] [--errors OUT] [--encoding E] [--json]``"""
 
 from __future__ import annotations
 
@@ -53,25 +53,29 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
 @customers.command("import")
 # No click checks on FILE: the import refuses what is not a regular file, in one line.
 @click.argument("file", type=click.Path())
+@click.option("--sheet", metavar="NAME",
+              help="The workbook's sheet to read (default: the first visible one).")
 @click.option("--errors", "errors_path", metavar="OUT", type=click.Path(dir_okay=False),
-              help="Write rejected rows (row,field,reason; UTF-8 with BOM) to OUT.")
+              help="Write rejected rows (row,field,reason[,sheet_row]; UTF-8 with BOM) to OUT.")
 @click.option("--encoding", metavar="E",
-              help="File encoding (default: BOM => UTF-8, else UTF-8 or GB18030 by content).")
+              help="CSV encoding (default: BOM => UTF-8, else UTF-8 or GB18030 by content).")
 @click.option("--actor", metavar="STAFF", help="Staff id performing the import.")
 @json_option
 @pass_crm
-def import_cmd(crm: CRM, file: str, errors_path: str | None, encoding: str | None,
-               actor: str | None, as_json: bool) -> None:
-    """Import customers from a CSV file (English or Chinese headers).
+def import_cmd(crm: CRM, file: str, sheet: str | None, errors_path: str | None,
+               encoding: str | None, actor: str | None, as_json: bool) -> None:
+    """Import customers from a CSV file or an Excel .xlsx workbook (English or
+    Chinese headers; which it is, is read from the file, not its name).
 
     Rows are applied in file order, one transaction per batch; invalid rows are
     rejected whole and reported (--errors), the others are imported. Exit 0 when the
     import ran to the end, whatever it rejected.
     """
     with _progress_bar(sys.stderr.isatty()) as progress:
-        result = crm.importer.import_csv(
+        result = crm.importer.import_file(
             file,
             encoding=encoding,
+            sheet=sheet,
             errors_path=errors_path,
             progress=progress,
             actor=actor_of(actor),

@@ -1,0 +1,292 @@
+"""Reading Excel workbooks (.xlsx) under the CSV reader's rules.
+
+A sheet is streamed with openpyxl in read-only mode (imported only when a workbook is
+read: the CLI starts without it). Headers, title rows, blank rows and row numbers
+follow :mod:`recrm_core.csvsource`; cells are turned into the text a person would
+type, so that the very same value rules apply:
+
+- a number is its digits: a mobile stored as ``13812345678.0`` is ``13812345678``;
+  other numbers show 15 significant digits, as Excel does;
+- a date or date-time cell is its date (``2024-01-02``);
+- a number in a column of the vocabulary's ``text_only`` fields (the ID card) has
+  already lost digits, so its row is rejected with :data:`STORED_AS_NUMBER`.
+
+A workbook is a zip archive, and a hostile one must not exhaust memory: before
+openpyxl reads it, every member that would inflate more than :data:`MAX_INFLATION`
+times (beyond :data:`INFLATION_FLOOR`) is refused as a zip bomb, and the shared
+strings, which openpyxl holds in memory, may be :data:`MAX_SHARED_STRINGS_BYTES` at
+most (zipfile never inflates a member beyond its declared size). A sheet's declared
+dimension is ignored (a forged ``A1:XFD1048576`` would pad every row), rows are read
+only as wide as the header, and a cell longer than Excel's own limit of
+:data:`MAX_CELL_CHARS` characters stops the import at its row, like an over-long CSV
+line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import warnings
+import zipfile
+import zlib
+from collections.abc import Generator, Iterator
+from typing import IO, Any
+from xml.etree.ElementTree import ParseError
+
+from .csvsource import (
+    CUSTOMER_COLUMNS,
+    FileSource,
+    Header,
+    ImportFileError,
+    ImportReadError,
+    Vocabulary,
+    find_header,
+)
+from .models import RejectedRow
+
+#: Excel's own limit on the characters of a cell
+MAX_CELL_CHARS = 32_767
+#: how many times a member may inflate before it counts as a zip bomb...
+MAX_INFLATION = 100
+#: ...once it inflates beyond this many bytes (small members compress as they like)
+INFLATION_FLOOR = 16 * 1024 * 1024
+#: the largest shared-strings table read (openpyxl keeps it in memory)
+MAX_SHARED_STRINGS_BYTES = 128 * 1024 * 1024
+#: the reason of a row whose ID card (a ``text_only`` field) is a number cell
+STORED_AS_NUMBER = "stored as a number in Excel, which drops digits; format the column as text"
+#: how many sheet names a refused --sheet lists
+LISTED_SHEETS = 10
+
+# Exceptions whose text describes the archive or its XML, never a cell's content.
+_STRUCTURAL = (zipfile.BadZipFile, zlib.error, ParseError, EOFError)
+
+
+class XlsxSource(FileSource):
+    """One sheet of an Excel workbook, read as a stream of ``(row, {field: text})``.
+
+    Opening refuses anything but a regular file and anything but a readable .xlsx
+    workbook, picks the sheet (``sheet``, else the first visible one) and reads and
+    maps the header, raising the exit-2 errors before anything is written. Iterating
+    raises :class:`ImportReadError` at the first row that cannot be read; a row whose
+    ``text_only`` cell is a number comes as ``(row, RejectedRow)``. ``sheet_row`` is
+    the sheet row (as Excel numbers it) of the row last yielded.
+    """
+
+    kind = "xlsx"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        sheet: str | None = None,
+        *,
+        vocabulary: Vocabulary = CUSTOMER_COLUMNS,
+        file: IO[bytes] | None = None,
+    ) -> None:
+        super().__init__(path, vocabulary, file)
+        self._workbook: Any = None
+        self.rows_read = 0
+        #: the sheet row last read (0 before the first)
+        self.sheet_row = 0
+        self._header_done = False
+        try:
+            try:
+                self.total_bytes = os.fstat(self._fh.fileno()).st_size
+                self._fh.seek(0)
+                _check_archive(self._fh, self.path)
+                self._fh.seek(0)
+            except OSError as exc:
+                raise ImportFileError(f"cannot read {self.path!r}: {exc.strerror}") from None
+            self._workbook = _load(self._fh, self.path)
+            worksheet = _pick_sheet(self._workbook, sheet, self.path)
+            #: the name of the sheet being read
+            self.sheet: str = worksheet.title
+            # A forged dimension would make openpyxl pad each row to its width.
+            worksheet.reset_dimensions()
+            self._worksheet = worksheet
+            self.header = self._read_header()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def bytes_read(self) -> int:
+        """How far into the file reading has got (the sheet's compressed bytes)."""
+        try:
+            return min(self._fh.tell(), self.total_bytes)
+        except (OSError, ValueError):  # closed
+            return self.total_bytes
+
+    # -- rows of the sheet ----------------------------------------------------------------
+    def _sheet_rows(
+        self, first: int, width: int | None
+    ) -> Generator[tuple[Any, ...], None, None]:
+        """Non-blank rows from sheet row ``first`` on, ``width`` cells wide (None: as
+        wide as each row is), counting ``sheet_row``; ImportReadError when unreadable."""
+        rows = self._worksheet.iter_rows(min_row=first, max_col=width, values_only=True)
+        self.sheet_row = first - 1
+        try:
+            while True:
+                try:
+                    with warnings.catch_warnings():
+                        # openpyxl warns about parts it drops (extensions, legacy
+                        # drawings) on stderr; the import has nothing to say about them.
+                        warnings.simplefilter("ignore")
+                        cells = next(rows)
+                except StopIteration:
+                    return
+                except Exception as exc:  # a damaged sheet can make openpyxl raise anything
+                    raise self._read_error(f"cannot be read ({_why(exc)})") from None
+                self.sheet_row += 1
+                if cells.count(None) == len(cells):
+                    continue
+                blank = True
+                for cell in cells:
+                    if isinstance(cell, str):
+                        if len(cell) > MAX_CELL_CHARS:
+                            raise self._read_error(
+                                f"has a cell longer than {MAX_CELL_CHARS} characters"
+                                f" (sheet row {self.sheet_row})"
+                            )
+                        if blank and cell.strip():
+                            blank = False
+                    elif cell is not None:
+                        blank = False
+                if not blank:
+                    yield cells
+        finally:
+            rows.close()  # closes the sheet's stream in the archive
+
+    def _read_error(self, reason: str) -> ImportReadError:
+        if not self._header_done:
+            return ImportReadError(0, reason)
+        if "(sheet row" not in reason:
+            reason = f"{reason} (sheet row {self.sheet_row + 1})"
+        return ImportReadError(self.rows_read + 1, reason)
+
+    def _read_header(self) -> Header:
+        rows = self._sheet_rows(1, None)
+        try:
+            header = find_header(([cell_text(c) for c in cells] for cells in rows),
+                                 self.vocabulary)
+        except ImportReadError as exc:
+            # Nothing was imported and nothing could be: the file is unusable (exit 2).
+            raise ImportFileError(f"{self.path!r}: the header {exc.reason}") from None
+        finally:
+            rows.close()
+        self._header_row = self.sheet_row
+        self._header_done = True
+        return header
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any] | RejectedRow]]:
+        header = self.header
+        values = header.values
+        text_only = self.vocabulary.text_only
+        guarded = [(i, name) for i, name in header.fields.items() if name in text_only]
+        for cells in self._sheet_rows(self._header_row + 1, header.width):
+            self.rows_read += 1
+            for index, name in guarded:
+                if _is_number(cells[index]):
+                    yield self.rows_read, RejectedRow(
+                        row=self.rows_read, field=name, reason=STORED_AS_NUMBER,
+                        sheet_row=self.sheet_row,
+                    )
+                    break
+            else:
+                yield self.rows_read, values([cell_text(c) for c in cells])
+
+    def close(self) -> None:
+        if self._workbook is not None:
+            self._workbook.close()
+            self._workbook = None
+        super().close()
+
+
+def cell_text(value: object) -> str:
+    """A cell's value as the text a person would have typed for it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return format(value, ".15g")  # what Excel shows
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_archive(fh: IO[bytes], path: str) -> None:
+    """ImportFileError unless ``fh`` is a zip archive holding an .xlsx workbook that
+    inflates within bounds."""
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+        raise ImportFileError(f"{path!r} is a damaged workbook ({_why(exc)})") from None
+    names = {m.filename.lower() for m in members}
+    if "xl/workbook.xml" not in names:
+        kind = "a binary .xlsb workbook" if "xl/workbook.bin" in names else "not a workbook"
+        raise ImportFileError(
+            f"{path!r} is a zip archive but {kind}; save it as .xlsx or CSV and import that"
+        )
+    for member in members:
+        size = member.file_size
+        if size > INFLATION_FLOOR and size > MAX_INFLATION * max(member.compress_size, 1):
+            raise ImportFileError(
+                f"{path!r} is not a workbook Excel writes: {member.filename!r} would inflate"
+                f" {size // max(member.compress_size, 1)} times (a zip bomb)"
+            )
+        if member.filename.lower().endswith("sharedstrings.xml") \
+                and size > MAX_SHARED_STRINGS_BYTES:
+            raise ImportFileError(
+                f"{path!r}: its shared strings take {size // 2**20} MB, more than the"
+                f" {MAX_SHARED_STRINGS_BYTES // 2**20} MB read; save it as CSV and import that"
+            )
+
+
+def _load(fh: IO[bytes], path: str) -> Any:
+    from openpyxl import load_workbook  # only when a workbook is read: start-up time
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "no default style" and the like
+            return load_workbook(fh, read_only=True, data_only=True)
+    except Exception as exc:  # a damaged workbook can make openpyxl raise anything
+        raise ImportFileError(f"{path!r} is a damaged workbook ({_why(exc)})") from None
+
+
+def _pick_sheet(workbook: Any, name: str | None, path: str) -> Any:
+    sheets = list(workbook.worksheets)  # sheets of cells: chart sheets are not among them
+    if not sheets:
+        raise ImportFileError(f"{path!r} has no sheet of cells")
+    if name is None:
+        return next((s for s in sheets if s.sheet_state == "visible"), sheets[0])
+    # Excel itself takes sheet names case-insensitively.
+    found = next((s for s in sheets if s.title == name), None) or next(
+        (s for s in sheets if s.title.casefold() == name.casefold()), None
+    )
+    if found is not None:
+        return found
+    titles = [repr(s.title) for s in sheets]
+    more = len(titles) - LISTED_SHEETS
+    listed = ", ".join(titles[:LISTED_SHEETS]) + (f" and {more} more" if more > 0 else "")
+    raise ImportFileError(f"no sheet {name!r} in {path!r}; its sheets: {listed}")
+
+
+def _why(exc: BaseException) -> str:
+    """A one-line cause that never quotes a cell: the text only of structural errors."""
+    if isinstance(exc, _STRUCTURAL):
+        text = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return type(exc).__name__
