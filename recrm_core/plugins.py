@@ -393,7 +393,7 @@ class Hooks:
                 alone(register=functools.partial(register, impl.plugin_name))
             except PluginError:
                 raise
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # as in _call: sys.exit() is a failure
                 raise PluginError(impl.plugin_name, hook, exc) from exc
 
     def demo(self, crm: CRM, rng: Any, customer_ids: list[int]) -> list[Any]:

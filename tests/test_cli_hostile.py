@@ -230,6 +230,18 @@ def test_a_hook_raising_systemexit_is_a_plugin_error(
     assert caught.value.plugin == "quitter"
 
 
+def test_a_segment_field_hook_raising_systemexit_is_a_plugin_error(crm: CRM) -> None:
+    class Quitter:
+        @hookimpl
+        def recrm_segment_fields(self, register: Any) -> None:
+            raise SystemExit(4)
+
+    crm.pm.register(Quitter(), name="quitter")
+    with pytest.raises(PluginError) as caught:
+        crm.segments.count({"field": "stage", "op": "eq", "value": "owner"})
+    assert caught.value.plugin == "quitter"
+
+
 def test_a_keyboard_interrupt_exits_130_with_one_line(
     crm: CRM, cli_runner: RecrmCliRunner, register_plugin: Register
 ) -> None:
