@@ -68,6 +68,7 @@ HEADER_ALIASES: dict[str, str] = {
     "owner_staff": "owner_staff",
     "external_id": "external_id",
     "source_system": "source_system",
+    "wechat_unionid": "wechat_unionid",
     "姓名": "name",
     "客户姓名": "name",
     "手机": "mobile",
@@ -87,6 +88,7 @@ HEADER_ALIASES: dict[str, str] = {
     "客户类型": "persona",
     "预算": "budget",
     "置业顾问": "owner_staff",
+    "微信unionid": "wechat_unionid",
 }
 
 #: the names listed when a header is refused (English first, then Chinese)

@@ -48,7 +48,9 @@ from .projects import known_project_id, project_code, project_id_in
 from .resolution import (
     EXTERNAL,
     ID_CARD,
+    KEY_LABELS,
     MOBILE,
+    WECHAT,
     Key,
     external_key,
     fill_changes,
@@ -191,11 +193,14 @@ def _build(
         link_rows = conn.execute(_SELECT_LINKS[0], params)
     mobiles: dict[int, list[str]] = {}
     cards: dict[int, str] = {}
+    unionids: dict[int, list[str]] = {}
     for cid, kind, display in identities:
         if kind == MOBILE:
             mobiles.setdefault(cid, []).append(display)
         elif kind == ID_CARD:
             cards[cid] = display
+        elif kind == WECHAT:
+            unionids.setdefault(cid, []).append(display)
     links: dict[int, list[ProjectLink]] = {}
     for cid, code, pname, stage, owner, source, first_seen in link_rows:
         links.setdefault(cid, []).append(
@@ -216,6 +221,7 @@ def _build(
             "email": email,
             "mobiles": mobiles.get(cid, []),
             "id_card": cards.get(cid),
+            "wechat_unionids": unionids.get(cid, []),
             "stage": stage,
             "projects": links.get(cid, []),
             "source_system": source_system,
@@ -367,6 +373,22 @@ def _owner_change(
                                  "old_owner": old, "new_owner": new, "reason": reason})
 
 
+def _identity_changes(before: Customer, added: Sequence[Key]) -> dict[str, tuple[Any, Any]]:
+    """The ``changes`` entries (as the update hook gets them) for identities added to
+    the customer ``before`` was."""
+    changes: dict[str, tuple[Any, Any]] = {}
+    mobiles = [value for kind, value in added if kind == MOBILE]
+    if mobiles:
+        changes["mobiles"] = (before.mobiles, before.mobiles + mobiles)
+    cards = [value for kind, value in added if kind == ID_CARD]
+    if cards:
+        changes["id_card"] = (None, cards[0])
+    unionids = [value for kind, value in added if kind == WECHAT]
+    if unionids:
+        changes["wechat_unionids"] = (before.wechat_unionids, before.wechat_unionids + unionids)
+    return changes
+
+
 def email_twins(session: Session, customer_id: int, email: str | None) -> list[int]:
     if not email:
         return []
@@ -456,7 +478,8 @@ class CustomerService:
         self, data: CustomerIn | Mapping[str, Any], actor: Actor | None = None
     ) -> AddResult:
         """Add one record with identity resolution: create, or merge into the one
-        customer its mobile/ID card match. Raises InvalidInput or IdentityConflict."""
+        customer its mobile/ID card/WeChat unionid match. Raises InvalidInput or
+        IdentityConflict."""
         record = validate_record(data, self.crm.config.default_region)
         return self._retrying(actor, lambda uow: self._add(uow, record))
 
@@ -498,7 +521,7 @@ class CustomerService:
             )
             session.add(row)
             session.flush()
-            self._add_identities(session, row.id, record.mobiles, record.id_card, now)
+            self._add_identities(session, row.id, [k for k in keys if k[0] != EXTERNAL], now)
             owner_change = None
             if record.project:
                 _, owner_change = link_project(
@@ -521,14 +544,9 @@ class CustomerService:
         changes: dict[str, Any] = dict(fill_changes(current, record))
         for name, (_, new) in changes.items():
             setattr(row, name, new)
-        new_mobiles = [m for m in record.mobiles if (MOBILE, m) not in owners]
-        new_card = record.id_card if record.id_card and (ID_CARD, record.id_card) not in owners \
-            else None
-        self._add_identities(session, cid, new_mobiles, new_card, now)
-        if new_mobiles:
-            changes["mobiles"] = (before.mobiles, before.mobiles + new_mobiles)
-        if new_card:
-            changes["id_card"] = (None, new_card)
+        new_keys = [k for k in keys if k[0] != EXTERNAL and k not in owners]
+        self._add_identities(session, cid, new_keys, now)
+        changes.update(_identity_changes(before, new_keys))
         linked = False
         owner_change = None
         if record.project:
@@ -553,22 +571,20 @@ class CustomerService:
 
     @staticmethod
     def _add_identities(
-        session: Session, cid: int, mobiles: list[str], id_card: str | None, now: dt.datetime
+        session: Session, cid: int, keys: Iterable[Key], now: dt.datetime
     ) -> None:
-        for m in mobiles:
-            session.add(IdentityRow(customer_id=cid, kind=MOBILE, value=m, display=m,
+        for kind, value in keys:
+            session.add(IdentityRow(customer_id=cid, kind=kind, value=value, display=value,
                                     created_at=now))
-        if id_card:
-            session.add(IdentityRow(customer_id=cid, kind=ID_CARD, value=id_card,
-                                    display=id_card, created_at=now))
         session.flush()
 
     def update(
         self, customer_id: int, data: CustomerUpdate | Mapping[str, Any],
         actor: Actor | None = None,
     ) -> Customer:
-        """Overwrite the given profile fields; add mobiles. Fires the update hook only
-        when something changed."""
+        """Overwrite the given profile fields; add mobiles and WeChat unionids (one
+        another customer holds is a conflict). Fires the update hook only when
+        something changed."""
         if not isinstance(data, CustomerUpdate):
             try:
                 data = CustomerUpdate.model_validate(
@@ -582,7 +598,7 @@ class CustomerService:
             row = session.get_one(CustomerRow, cid)
             before = load_customers(session, [cid])[cid]
             changes: dict[str, Any] = {}
-            for name in data.model_fields_set - {"add_mobiles"}:
+            for name in data.model_fields_set - {"add_mobiles", "add_wechat_unionids"}:
                 new = getattr(data, name)
                 if new is not None and getattr(row, name) != new:
                     changes[name] = (getattr(row, name), new)
@@ -597,18 +613,20 @@ class CustomerService:
                             f"{name} {changes[name][1]} contradicts the ID card "
                             f"({getattr(card, name)})",
                         )
-            if data.add_mobiles:
-                owners = owners_of_keys(session, [(MOBILE, m) for m in data.add_mobiles])
-                taken = {k[1]: v for k, v in owners.items() if v != cid}
+            added = [(MOBILE, m) for m in data.add_mobiles] + [
+                (WECHAT, u) for u in data.add_wechat_unionids]
+            if added:
+                owners = owners_of_keys(session, added)
+                taken = [(key, other) for key, other in owners.items() if other != cid]
                 if taken:
-                    mobile, other = next(iter(taken.items()))
-                    raise IdentityConflict(
-                        f"mobile {mobile} belongs to customer {other}", [cid, other]
-                    )
-                fresh = [m for m in data.add_mobiles if (MOBILE, m) not in owners]
-                self._add_identities(session, cid, fresh, None, utcnow())
-                if fresh:
-                    changes["mobiles"] = (before.mobiles, before.mobiles + fresh)
+                    (kind, value), other = min(taken, key=lambda t: added.index(t[0]))
+                    # A mobile is shown (staff know it); a unionid is opaque, so not.
+                    shown = f"mobile {value}" if kind == MOBILE else KEY_LABELS[kind]
+                    raise IdentityConflict(f"{shown} belongs to customer {other}",
+                                           [cid, other])
+                fresh = [key for key in added if key not in owners]
+                self._add_identities(session, cid, fresh, utcnow())
+                changes.update(_identity_changes(before, fresh))
             if not changes:
                 return before
             row.updated_at = utcnow()
@@ -641,17 +659,21 @@ class CustomerService:
 
     def find(
         self, *, mobile: str | None = None, id_card: str | None = None,
-        email: str | None = None, actor: Actor | None = None,
+        email: str | None = None, wechat_unionid: str | None = None,
+        actor: Actor | None = None,
     ) -> list[Customer]:
-        """Customers matching a mobile, ID card or email (normalised first)."""
-        given = [v for v in (mobile, id_card, email) if v is not None]
+        """Customers matching a mobile, ID card, WeChat unionid or email (normalised
+        first)."""
+        given = [v for v in (mobile, id_card, email, wechat_unionid) if v is not None]
         if len(given) != 1:
-            raise InvalidInput("", "give exactly one of mobile, id_card, email")
+            raise InvalidInput("", "give exactly one of mobile, id_card, email, wechat_unionid")
         try:
             if mobile is not None:
                 key = (MOBILE, identity.normalise_mobile(mobile, self.crm.config.default_region))
             elif id_card is not None:
                 key = (ID_CARD, identity.normalise_id_card(id_card))
+            elif wechat_unionid is not None:
+                key = (WECHAT, identity.normalise_wechat_unionid(wechat_unionid))
             else:
                 mail = identity.normalise_email(email)
                 with self.crm.unit_of_work(actor, readonly=True) as uow:

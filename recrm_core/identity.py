@@ -275,3 +275,36 @@ def mask_mobile(e164: str) -> str:
     if len(digits) < 8:
         return "*" * len(digits)
     return digits[:3] + "****" + digits[-4:]
+
+
+# WeChat documents a unionid as an opaque string; the ones it issues are about 28
+# base64url characters (its docs' example: "o6_bmasdasdsad6_2sgVt7hMZOPfL"). The
+# bounds leave room for other lengths without letting a mobile number (11 digits) or a
+# name through as one.
+_WECHAT_UNIONID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_WECHAT_UNIONID_CHAR = re.compile(r"[A-Za-z0-9_-]")
+
+
+def normalise_wechat_unionid(raw: object) -> str:
+    """The unionid as WeChat issued it (case kept: it matches exactly) or IdentityError.
+
+    Cleaned like every code (:func:`clean_code`: trimmed, NFKC, format characters
+    dropped); it must then be 16 to 64 ASCII letters, digits, ``-`` or ``_``.
+    The reasons never repeat the value: a unionid is personal data.
+    """
+    text = clean_code(raw)
+    if not text:
+        raise IdentityError("wechat_unionid", "WeChat unionid is empty")
+    if _WECHAT_UNIONID.fullmatch(text):
+        return text
+    bad = next((ch for ch in text if not _WECHAT_UNIONID_CHAR.fullmatch(ch)), None)
+    if bad is not None:
+        shown = repr(bad) if bad.isprintable() and not bad.isspace() else f"U+{ord(bad):04X}"
+        raise IdentityError(
+            "wechat_unionid",
+            f"WeChat unionid contains {shown}; it holds only letters, digits, '-' and '_'",
+        )
+    raise IdentityError(
+        "wechat_unionid",
+        f"WeChat unionid must have 16 to 64 characters, got {len(text)}",
+    )

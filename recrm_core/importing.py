@@ -63,12 +63,15 @@ from .models import (
 )
 from .projects import ensure_project_id
 from .resolution import (
+    CONFLICT_FIELD,
     DEFAULT_SOURCE_SYSTEM,
     EXTERNAL,
     FILLABLE_FIELDS,
     ID_CARD,
     MOBILE,
+    WECHAT,
     Key,
+    conflict_field,
     external_key,
     fill_changes,
     match_record,
@@ -80,12 +83,10 @@ from .tabular import TableSource, open_table
 if TYPE_CHECKING:
     from .crm import CRM
 
-#: the ``field`` of a rejected row whose keys conflict
-CONFLICT_FIELD = "mobile,id_card"
 _HOOK = "recrm_customers_imported"
 _OWNERS_HOOK = "recrm_owners_changed"
 #: the ``changed`` name of each identity kind
-_KEY_FIELDS = {MOBILE: "mobiles", ID_CARD: "id_card"}
+_KEY_FIELDS = {MOBILE: "mobiles", ID_CARD: "id_card", WECHAT: "wechat_unionids"}
 
 _CUSTOMERS = cast(Table, CustomerRow.__table__)
 _IDENTITIES = cast(Table, IdentityRow.__table__)
@@ -475,7 +476,8 @@ class ImportService:
                 continue
             match = match_record(rec, owners.get, cards.get, rec_keys)
             if match.conflict:
-                conflicts.append(RejectedRow(row=row, field=CONFLICT_FIELD, reason=match.conflict))
+                conflicts.append(
+                    RejectedRow(row=row, field=conflict_field(rec), reason=match.conflict))
                 continue
             if match.customer_id is None:
                 ref = _NewRef(-(len(new_refs) + 1), row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -78,11 +79,9 @@ def _wrap_identity(fn: Any) -> Any:
     return check
 
 
-def _mobile_list(v: Any, info: ValidationInfo) -> list[str]:
-    """Normalise to distinct E.164 numbers; the default region comes from the
-    validation context (``context={"region": "HK"}``), CN when not given."""
-    region = str((info.context or {}).get("region") or "CN")
-    # A lone number (a JSON int, or a spreadsheet cell read as one) is one mobile, not an
+def _key_list(v: Any, normalise: Callable[[Any], str]) -> list[str]:
+    """Distinct normalised keys of a list field (mobiles, WeChat unionids); blanks skip."""
+    # A lone value (a JSON int, or a spreadsheet cell read as one) is one key, not an
     # iterable: list(13812345678) would escape pydantic as a TypeError.
     raw = list(v) if isinstance(v, list | tuple | set) else ([] if v is None else [v])
     out: list[str] = []
@@ -90,19 +89,35 @@ def _mobile_list(v: Any, info: ValidationInfo) -> list[str]:
         if identity.clean(item) == "":
             continue
         try:
-            e164 = identity.normalise_mobile(item, region)
+            key = normalise(item)
         except identity.IdentityError as exc:
             raise ValueError(exc.reason) from None
-        if e164 not in out:
-            out.append(e164)
+        if key not in out:
+            out.append(key)
     return out
+
+
+def _mobile_list(v: Any, info: ValidationInfo) -> list[str]:
+    """Normalise to distinct E.164 numbers; the default region comes from the
+    validation context (``context={"region": "HK"}``), CN when not given."""
+    region = str((info.context or {}).get("region") or "CN")
+    return _key_list(v, lambda item: identity.normalise_mobile(item, region))
+
+
+def _unionid_list(v: Any) -> list[str]:
+    return _key_list(v, identity.normalise_wechat_unionid)
 
 
 def _record_error(field: str, reason: str) -> PydanticCustomError:
     return PydanticCustomError("record", reason, {"field": field})
 
 
-_FIELD_ALIASES = {"mobiles": "mobile", "add_mobiles": "mobile"}
+_FIELD_ALIASES = {
+    "mobiles": "mobile", "add_mobiles": "mobile",
+    "wechat_unionids": "wechat_unionid", "add_wechat_unionids": "wechat_unionid",
+}
+#: the single-value spellings a record accepts beside its list fields
+_SINGULAR = {"mobile": "mobiles", "wechat_unionid": "wechat_unionids"}
 
 
 def first_error(exc: ValidationError) -> tuple[str, str]:
@@ -131,6 +146,7 @@ PlaceText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text
 #: an id in another system (128-character column), a code as well
 ExternalId = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 128))]
 Mobiles = Annotated[list[str], BeforeValidator(_mobile_list)]
+WechatUnionids = Annotated[list[str], BeforeValidator(_unionid_list)]
 IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]
 Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
 GenderIn = Annotated[Gender | None, BeforeValidator(values.parse_gender)]
@@ -146,7 +162,9 @@ class CustomerIn(_Model):
 
     Field order is the order in which errors are reported: the first failing field
     is the one an import names. ``mobile`` is accepted as a single-value alias of
-    ``mobiles``.
+    ``mobiles``, ``wechat_unionid`` of ``wechat_unionids``. A record needs one key:
+    a mobile, an ID card or a WeChat unionid (a mini-program lead may carry nothing
+    else).
     """
 
     name: Text = Field(default=None, description="full name, trimmed (at most 100 characters)")
@@ -156,6 +174,11 @@ class CustomerIn(_Model):
     )
     id_card: IdCardNumber = Field(
         default=None, description="18-character ID-card number, checked against GB 11643"
+    )
+    wechat_unionids: WechatUnionids = Field(
+        default_factory=list,
+        description="WeChat unionids, one per WeChat platform of the company: 16-64 letters, "
+        "digits, '-' or '_', matched exactly (`wechat_unionid` takes a single one)",
     )
     email: Email = Field(
         default=None, description="email address, lower-cased; never merges two customers by itself"
@@ -189,20 +212,26 @@ class CustomerIn(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _single_mobile(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "mobile" in data:
-            data = dict(data)
-            mobile = data.pop("mobile")
-            extra = data.get("mobiles")
-            given = [mobile] if not isinstance(mobile, list | tuple) else list(mobile)
+    def _single_values(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        copied = False
+        for single, plural in _SINGULAR.items():
+            if single not in data:
+                continue
+            if not copied:
+                data, copied = dict(data), True
+            value = data.pop(single)
+            extra = data.get(plural)
+            given = [value] if not isinstance(value, list | tuple) else list(value)
             more = [extra] if not isinstance(extra, list | tuple) else list(extra)
-            data["mobiles"] = [m for m in given + more if m not in (None, "")]
+            data[plural] = [v for v in given + more if v not in (None, "")]
         return data
 
     @model_validator(mode="after")
     def _keys_and_id_card(self) -> CustomerIn:
-        if not self.mobiles and self.id_card is None:
-            raise _record_error("mobile,id_card", "no mobile or ID card")
+        if not self.mobiles and self.id_card is None and not self.wechat_unionids:
+            raise _record_error("mobile,id_card", "no mobile, ID card or WeChat unionid")
         if self.id_card is not None:
             card = identity.parse_id_card(self.id_card)
             # gender before birth_date: errors are reported in field order
@@ -233,6 +262,11 @@ class CustomerUpdate(_Model):
     budget: Budget = Field(default=None, description="new budget in CNY")
     add_mobiles: Mobiles = Field(
         default_factory=list, description="mobiles to add to the customer's (existing ones stay)"
+    )
+    add_wechat_unionids: WechatUnionids = Field(
+        default_factory=list,
+        description="WeChat unionids to add to the customer's (one another customer holds "
+        "is a conflict)",
     )
 
 
@@ -268,6 +302,11 @@ class Customer(BaseModel):
     )
     id_card: str | None = Field(
         default=None, description="ID-card number"
+    )
+    wechat_unionids: list[str] = Field(
+        default_factory=list,
+        description="WeChat unionids, one per WeChat platform of the company that knows "
+        "the person (exactly as WeChat issued them)",
     )
     stage: Stage = Field(
         default="prospect", description="furthest stage over all of the customer's projects"
@@ -538,7 +577,8 @@ class TimelineEntry(BaseModel):
 class IdentityEntry(BaseModel):
     """One identifying key of a customer, as shown (not as matched)."""
 
-    kind: Literal["mobile", "id_card"] = Field(description="mobile or id_card")
+    kind: Literal["mobile", "id_card", "wechat"] = Field(
+        description="mobile, id_card or wechat (a WeChat unionid)")
     value: str = Field(description="the key as entered (not the normalised match key)")
     since: dt.datetime = Field(description="when the key was added to the customer (UTC)")
 
@@ -548,7 +588,8 @@ class CustomerView(BaseModel):
 
     customer: Customer = Field(description="the customer")
     identities: list[IdentityEntry] = Field(
-        default_factory=list, description="the customer's mobiles and ID cards"
+        default_factory=list,
+        description="the customer's mobiles, ID cards and WeChat unionids"
     )
     birthplace: str | None = Field(
         default=None,
@@ -572,8 +613,8 @@ class ImportedCustomer(BaseModel):
     changed: list[str] = Field(
         default_factory=list,
         description="what the batch set or filled: profile field names, 'mobiles', "
-        "'id_card', 'projects' (a new link or a filled owner/source); empty when a "
-        "matched customer was left as it was",
+        "'id_card', 'wechat_unionids', 'projects' (a new link or a filled owner/source); "
+        "empty when a matched customer was left as it was",
     )
     rows: list[int] = Field(default_factory=list,
                             description="the file rows that resolved to this customer")

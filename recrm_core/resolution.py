@@ -14,7 +14,13 @@ from .models import CustomerIn
 
 MOBILE = "mobile"
 ID_CARD = "id_card"
+WECHAT = "wechat"
 EXTERNAL = "external"
+#: how a conflict message names each kind of key
+KEY_LABELS = {MOBILE: "mobile", ID_CARD: "ID card", WECHAT: "WeChat unionid",
+              EXTERNAL: "external id"}
+#: the ``field`` of a record whose keys conflict (see :func:`conflict_field`)
+CONFLICT_FIELD = "mobile,id_card"
 #: the CSV/API default when an external id comes without its source system
 DEFAULT_SOURCE_SYSTEM = "default"
 
@@ -29,6 +35,7 @@ def record_keys(record: CustomerIn) -> list[Key]:
     keys: list[Key] = [(MOBILE, m) for m in record.mobiles]
     if record.id_card:
         keys.append((ID_CARD, record.id_card))
+    keys.extend((WECHAT, u) for u in record.wechat_unionids)
     if record.external_id:
         keys.append((EXTERNAL, external_key(record.source_system, record.external_id)))
     return keys
@@ -62,13 +69,19 @@ def match_record(
     Equal email never matches.
     """
     owners: list[int] = []
+    matched_by: list[str] = []  # labels of the kinds of keys that found a customer
     for key in record_keys(record) if keys is None else keys:
         owner = owner_of(key)
-        if owner is not None and owner not in owners:
+        if owner is None:
+            continue
+        if owner not in owners:
             owners.append(owner)
+        if KEY_LABELS[key[0]] not in matched_by:
+            matched_by.append(KEY_LABELS[key[0]])
     if len(owners) > 1:
         listed = " and ".join(str(o) for o in owners)
-        return Match(conflict=f"mobile/ID card belong to different customers ({listed})")
+        kinds = "/".join(matched_by) if len(matched_by) > 1 else f"{matched_by[0]}s"
+        return Match(conflict=f"{kinds} belong to different customers ({listed})")
     if not owners:
         return Match()
     customer_id = owners[0]
@@ -77,9 +90,15 @@ def match_record(
         if held is not None and held != record.id_card:
             return Match(
                 conflict=f"ID card differs from the ID card of customer {customer_id}"
-                " matched by mobile"
+                f" matched by {'/'.join(matched_by)}"
             )
     return Match(customer_id=customer_id)
+
+
+def conflict_field(record: CustomerIn) -> str:
+    """The ``field`` a conflicting record is rejected under: its identity fields,
+    ``wechat_unionid`` among them when it holds one."""
+    return CONFLICT_FIELD + ",wechat_unionid" if record.wechat_unionids else CONFLICT_FIELD
 
 
 def fill_changes(current: dict[str, Any], record: CustomerIn) -> dict[str, tuple[Any, Any]]:

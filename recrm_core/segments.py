@@ -36,9 +36,9 @@ Rules, in the order people trip over them:
   at the customer: ``{"not": {"field": "project", "op": "eq", "value": "XL2"}}``
   is "not linked to XL2".
 * ``bool`` fields test ``IS TRUE``: a missing flag counts as false.
-* Multi-valued fields (``mobile``, ``id_card``, plugin fields with ``many=True``)
-  match ``eq``/``in``/``contains``/... when *any* of the customer's values does;
-  ``ne``/``not_in``/``is_null: true`` when none does.
+* Multi-valued fields (``mobile``, ``id_card``, ``wechat_unionid``, plugin fields with
+  ``many=True``) match ``eq``/``in``/``contains``/... when *any* of the customer's
+  values does; ``ne``/``not_in``/``is_null: true`` when none does.
 * Merged-away customers never match.
 * Limits, each refused as InvalidInput naming it: nesting deeper than
   :data:`MAX_DEPTH` (checked on JSON text before it is decoded, by
@@ -92,10 +92,17 @@ from .consent import CHANNELS, PURPOSES, consent_granted_clause
 from .customers import load_customers
 from .db import UTCDateTime
 from .errors import ConfigError, InvalidInput
-from .identity import clean, clean_code, normalise_email, normalise_id_card, normalise_mobile
+from .identity import (
+    clean,
+    clean_code,
+    normalise_email,
+    normalise_id_card,
+    normalise_mobile,
+    normalise_wechat_unionid,
+)
 from .models import Customer
 from .projects import known_project_id
-from .resolution import ID_CARD, MOBILE
+from .resolution import ID_CARD, MOBILE, WECHAT
 from .tables import CustomerProjectRow, CustomerRow, IdentityRow, ProjectRow
 from .values import (
     STAGE_RANK,
@@ -148,6 +155,7 @@ TYPE_OPS: dict[str, tuple[str, ...]] = {
     "email": (*_ENUM_OPS, "contains"),
     "mobile": (*_ENUM_OPS, "contains"),
     "id_card": _ENUM_OPS,
+    "wechat_unionid": _ENUM_OPS,
 }
 FIELD_TYPES: tuple[str, ...] = tuple(TYPE_OPS)
 _ORDER_OPS = ("gt", "gte", "lt", "lte", "between")
@@ -263,6 +271,9 @@ CORE_FIELDS: tuple[SegmentField, ...] = (
     SegmentField("mobile", _identities(MOBILE), "mobile",
                  "any of the customer's mobiles (normalised to E.164)", many=True),
     SegmentField("id_card", _identities(ID_CARD), "id_card", "ID-card number", many=True),
+    SegmentField("wechat_unionid", _identities(WECHAT), "wechat_unionid",
+                 "any of the customer's WeChat unionids (is_null false: known on WeChat)",
+                 many=True),
     _LinkField("project", _column(ProjectRow.code.expression), "str", "project code"),
     _LinkField("project_name", _column(ProjectRow.name.expression), "str", "project name"),
     _LinkField("project_stage", _column(CustomerProjectRow.stage.expression), "stage",
@@ -470,6 +481,8 @@ def _coerce(field: SegmentField, op: str, raw: object, ctx: _Context) -> Any:
         return _coerce_mobile(raw, op, ctx.region)
     if kind == "id_card":
         return normalise_id_card(_text(raw))
+    if kind == "wechat_unionid":
+        return normalise_wechat_unionid(_text(raw))
     raise AssertionError(f"unchecked field type {kind!r}")  # registration checks types
 
 

@@ -38,7 +38,7 @@ def test_conflict_other_id_card(crm: CRM) -> None:
 
 
 def test_no_key_rejected(crm: CRM) -> None:
-    with pytest.raises(InvalidInput, match="no mobile or ID card"):
+    with pytest.raises(InvalidInput, match="no mobile, ID card or WeChat unionid"):
         crm.customers.add({"name": "王先生", "email": "a@b.cn"})
 
 

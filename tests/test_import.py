@@ -320,7 +320,7 @@ def test_first_failing_field_in_model_order(crm: CRM, tmp_path: Path) -> None:
     _, rejected = run(crm, tmp_path, text)
     assert [(r.row, r.field) for r in rejected] == [
         (1, "mobile"), (2, "mobile,id_card"), (3, "project"), (4, "project")]
-    assert rejected[1].reason == "no mobile or ID card"
+    assert rejected[1].reason == "no mobile, ID card or WeChat unionid"
 
 
 def test_id_card_fills_and_checks_birth_date_and_gender(crm: CRM, tmp_path: Path) -> None:

@@ -33,10 +33,11 @@ def error_of(data: dict[str, Any], model: type[CustomerIn | CustomerUpdate] = Cu
         {"mobile": "", "id_card": ""},
         {"mobile": "  ", "mobiles": [], "id_card": None},
         {"mobile": None},
+        {"wechat_unionid": " ", "wechat_unionids": [""]},
     ],
 )
 def test_a_record_needs_a_mobile_or_an_id_card(data: dict[str, Any]) -> None:
-    assert error_of(data) == ("mobile,id_card", "no mobile or ID card")
+    assert error_of(data) == ("mobile,id_card", "no mobile, ID card or WeChat unionid")
 
 
 def test_mobile_only_and_id_card_only_are_enough() -> None:

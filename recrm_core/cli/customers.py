@@ -43,6 +43,7 @@ def customer_rows(crm: CRM, customers: list[Customer]) -> list[tuple[Any, ...]]:
             c.name,
             ", ".join(c.mobiles),
             c.id_card,
+            ", ".join(c.wechat_unionids),
             c.email,
             c.stage,
             ", ".join(f"{p.project}:{p.stage}" for p in c.projects),
@@ -57,7 +58,7 @@ def show_customers(crm: CRM, customers: list[Customer], as_json: bool) -> None:
         return
     table(
         None,
-        ["id", "name", "mobiles", "id card", "email", "stage", "projects"],
+        ["id", "name", "mobiles", "id card", "WeChat", "email", "stage", "projects"],
         customer_rows(crm, customers),
     )
 
@@ -95,6 +96,7 @@ def customers() -> None:
 @click.option("--name")
 @click.option("--mobile", multiple=True, help="Mobile number (repeatable).")
 @click.option("--id-card")
+@click.option("--wechat", multiple=True, metavar="UNIONID", help="WeChat unionid (repeatable).")
 @click.option("--email")
 @click.option("--gender")
 @click.option("--birth-date")
@@ -109,14 +111,15 @@ def customers() -> None:
 @json_option
 @pass_crm
 def add(crm: CRM, actor: str | None, as_json: bool, mobile: tuple[str, ...],
-        **fields: Any) -> None:
-    """Add a customer, or merge into the one its mobile / ID card match."""
+        wechat: tuple[str, ...], **fields: Any) -> None:
+    """Add a customer, or merge into the one its mobile / ID card / WeChat unionid match."""
     data = {k: v for k, v in fields.items() if v is not None}
     data["mobiles"] = list(mobile)
+    data["wechat_unionids"] = list(wechat)
     try:
         result = crm.customers.add(data, actor=actor_of(actor))
     except InvalidInput as exc:
-        raise bad_value(exc) from None
+        raise bad_value(exc, {"wechat_unionid": "--wechat"}) from None
     outcome = "created" if result.created else ("merged" if result.changed else "unchanged")
     if as_json:
         emit_json({"outcome": outcome, "customer": result.customer,
@@ -138,21 +141,27 @@ def add(crm: CRM, actor: str | None, as_json: bool, mobile: tuple[str, ...],
 @click.option("--persona")
 @click.option("--budget")
 @click.option("--add-mobile", "add_mobiles", multiple=True)
+@click.option("--add-wechat", "add_wechat_unionids", multiple=True, metavar="UNIONID",
+              help="Add a WeChat unionid (repeatable).")
 @actor_option
 @json_option
 @pass_crm
 def update_cmd(crm: CRM, customer_id: int, actor: str | None, as_json: bool,
-               add_mobiles: tuple[str, ...], **fields: Any) -> None:
+               add_mobiles: tuple[str, ...], add_wechat_unionids: tuple[str, ...],
+               **fields: Any) -> None:
     """Change profile fields of a customer."""
     data: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     if add_mobiles:
         data["add_mobiles"] = list(add_mobiles)
+    if add_wechat_unionids:
+        data["add_wechat_unionids"] = list(add_wechat_unionids)
     if not data:
         raise click.UsageError("nothing to update: give at least one option")
     try:
         customer = crm.customers.update(customer_id, data, actor=actor_of(actor))
     except InvalidInput as exc:
-        raise bad_value(exc, {"mobile": "--add-mobile"}) from None
+        raise bad_value(exc, {"mobile": "--add-mobile",
+                              "wechat_unionid": "--add-wechat"}) from None
     if as_json:
         emit_json(customer)
     else:
@@ -163,18 +172,20 @@ def update_cmd(crm: CRM, customer_id: int, actor: str | None, as_json: bool,
 @click.option("--mobile")
 @click.option("--id-card")
 @click.option("--email")
+@click.option("--wechat", metavar="UNIONID", help="A WeChat unionid (matched exactly).")
 @json_option
 @pass_crm
 def find(crm: CRM, mobile: str | None, id_card: str | None, email: str | None,
-         as_json: bool) -> None:
-    """Find customers by exactly one of mobile, ID card or email."""
-    given = [v for v in (mobile, id_card, email) if v is not None]
+         wechat: str | None, as_json: bool) -> None:
+    """Find customers by exactly one of mobile, ID card, email or WeChat unionid."""
+    given = [v for v in (mobile, id_card, email, wechat) if v is not None]
     if len(given) != 1:
-        raise click.UsageError("give exactly one of --mobile, --id-card, --email")
+        raise click.UsageError("give exactly one of --mobile, --id-card, --email, --wechat")
     try:
-        found = crm.customers.find(mobile=mobile, id_card=id_card, email=email)
+        found = crm.customers.find(mobile=mobile, id_card=id_card, email=email,
+                                   wechat_unionid=wechat)
     except InvalidInput as exc:
-        raise bad_value(exc) from None
+        raise bad_value(exc, {"wechat_unionid": "--wechat"}) from None
     show_customers(crm, found, as_json)
 
 
@@ -224,6 +235,7 @@ def render_view(crm: CRM, view: CustomerView) -> None:
             ("mobiles", ", ".join(c.mobiles)),
             ("ID card", c.id_card),
             ("birthplace", view.birthplace),
+            ("WeChat unionids", ", ".join(c.wechat_unionids)),
             ("email", c.email),
             ("gender", c.gender),
             ("birth date", c.birth_date),

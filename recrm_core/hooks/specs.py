@@ -131,7 +131,8 @@ def recrm_customer_updated(uow: UnitOfWork, customer: Customer, changes: dict[st
     :param uow: the operation's unit of work.
     :param customer: the customer after the change.
     :param changes: field name -> ``(old, new)``; added mobiles appear as
-        ``"mobiles": (old_list, new_list)``.
+        ``"mobiles": (old_list, new_list)``, added WeChat unionids as
+        ``"wechat_unionids": (old_list, new_list)``.
     """
 
 
@@ -233,7 +234,8 @@ def recrm_customers_imported(
     :param records: each customer the batch created or matched, once, in file order
         (created ones first): ``customer_id``, ``created``, ``changed`` (the fields
         the batch set or filled — profile fields, ``"mobiles"``, ``"id_card"``,
-        ``"projects"``; empty for a matched customer left as it was) and ``rows``
+        ``"wechat_unionids"``, ``"projects"``; empty for a matched customer left as
+        it was) and ``rows``
         (the file rows behind it). A customer created by the batch is reported as
         created only, even when later rows of the batch matched it.
     :param load: ``load(ids)`` returns ``{id: Customer}`` read inside the batch's
