@@ -30,6 +30,7 @@ from recrm_core.importing import ImportStopped, validate_row
 from recrm_core.models import ImportedCustomer, ImportResult, RejectedRow
 
 M1, M2, M3, M4 = "13812345678", "13912345678", "13712345678", "15012345678"
+U1, U2 = "oAbCdEfGhIjKlMnOpQrStUvWx_12", "o6_bmasdasdsad6_2sgVt7hMZOPf"  # WeChat unionids
 
 
 def card(body: str) -> str:
@@ -453,8 +454,8 @@ def _customers_snapshot(crm: CRM) -> list[tuple[Any, ...]]:
 
         ids = uow.session.scalars(select(CustomerRow.id).order_by(CustomerRow.id)).all()
         for c in load_customers(uow.session, ids).values():
-            out.append((c.name, tuple(c.mobiles), c.id_card, c.email, c.gender, c.birth_date,
-                        c.budget, c.persona, c.external_id,
+            out.append((c.name, tuple(c.mobiles), c.id_card, tuple(c.wechat_unionids), c.email,
+                        c.gender, c.birth_date, c.budget, c.persona, c.external_id,
                         tuple((p.project, p.source, p.owner_staff) for p in c.projects)))
     return sorted(out, key=repr)
 
@@ -465,6 +466,8 @@ ROW = st.fixed_dictionaries(
         "name": st.sampled_from(["王伟", "李娜", "", "张三"]),
         "mobile": st.sampled_from([M1, M2, M3, "123", ""]),
         "id_card": st.sampled_from([CARD_F, CARD_M, ""]),
+        # two valid unionids, one differing only in case (the match is exact), a bad one
+        "wechat_unionid": st.sampled_from([U1, U2, U1.upper(), "o+bad", ""]),
         "email": st.sampled_from(["a@x.cn", "b@x.cn", "bad", ""]),
         "project": st.sampled_from(["A", "B", ""]),
         "source": st.sampled_from(["web", "call", ""]),
