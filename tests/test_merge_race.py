@@ -10,11 +10,11 @@ survivor along ``merged_into`` without a loop.
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 from collections.abc import Callable
 
 import pytest
+from race_processes import run_together
 from sqlalchemy import select
 
 from recrm_core import CRM, Refused
@@ -81,19 +81,8 @@ def test_concurrent_overlapping_merges_keep_one_survivor_per_group(
         for w in range(WORKERS):
             plan[w].append([shapes[w % len(shapes)]])
         attempted.extend(shapes[:WORKERS])
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(WORKERS)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_merge_worker, args=(recrm_database_url, plan[w], barrier, out))
-             for w in range(WORKERS)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    errors = [r[1] for r in results if r[0] == "error"]
-    assert not errors, errors
-    for _status, outcomes in results:
+    results = run_together(_merge_worker, [(recrm_database_url, plan[w]) for w in range(WORKERS)])
+    for outcomes in results:
         for o in outcomes:
             assert o == "merged" or "already" in o, o
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from race_processes import run_together
 from sqlalchemy import func, select
 
 from recrm_core import CRM, hookimpl
@@ -412,9 +412,9 @@ def _add_worker(url: str, record: dict[str, Any], barrier: Any, out: Any) -> Non
     try:
         barrier.wait(timeout=60)
         added = crm.customers.add(record)
-        out.put(("ok", added.customer.id, added.created))
+        out.put(("ok", (added.customer.id, added.created)))
     except BaseException as exc:  # reported to the parent, which fails the test
-        out.put(("error", f"{type(exc).__name__}: {exc}", False))
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
         barrier.abort()
     finally:
         crm.close()
@@ -432,20 +432,9 @@ def test_processes_adding_one_new_unionid_end_with_one_customer(
         {"wechat_unionids": [unionid, U2], "email": "w@example.com"},
         {"wechat_unionid": unionid, "source": "mini-program"},
     ][:WORKERS]
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(WORKERS)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_add_worker, args=(recrm_database_url, r, barrier, out))
-             for r in records]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    errors = [r[1] for r in results if r[0] == "error"]
-    assert not errors, errors
-    assert len({cid for _, cid, _ in results}) == 1
-    assert sum(created for _, _, created in results) == 1
+    results = run_together(_add_worker, [(recrm_database_url, r) for r in records])
+    assert len({cid for cid, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
     (customer,) = crm.customers.find(wechat_unionid=unionid)
     # every loser merged into the winner: all four records' data is there
     assert sorted(customer.wechat_unionids) == sorted([unionid, U2])
