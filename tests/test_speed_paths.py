@@ -60,6 +60,7 @@ def reference_load(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
     rows = session.scalars(select(CustomerRow).where(CustomerRow.id.in_(id_list))).all()
     mobiles: dict[int, list[str]] = {}
     cards: dict[int, str] = {}
+    unionids: dict[int, list[str]] = {}
     for cid, kind, display in session.execute(
         select(IdentityRow.customer_id, IdentityRow.kind, IdentityRow.display)
         .where(IdentityRow.customer_id.in_(id_list))
@@ -67,6 +68,8 @@ def reference_load(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
     ):
         if kind == "mobile":
             mobiles.setdefault(cid, []).append(display)
+        elif kind == "wechat":
+            unionids.setdefault(cid, []).append(display)
         else:
             cards[cid] = display
     links: dict[int, list[ProjectLink]] = {}
@@ -84,7 +87,8 @@ def reference_load(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
         r.id: Customer(
             id=r.id, name=r.name, gender=r.gender, birth_date=r.birth_date,
             persona=r.persona, budget=r.budget, email=r.email,
-            mobiles=mobiles.get(r.id, []), id_card=cards.get(r.id), stage=r.stage,
+            mobiles=mobiles.get(r.id, []), id_card=cards.get(r.id),
+            wechat_unionids=unionids.get(r.id, []), stage=r.stage,
             projects=links.get(r.id, []), source_system=r.source_system,
             external_id=r.external_id, merged_into=r.merged_into,
             created_at=r.created_at, updated_at=r.updated_at,
@@ -121,6 +125,7 @@ ROW = st.fixed_dictionaries(
         "source": st.sampled_from(["web", "call", ""]),
         "owner_staff": st.sampled_from(["s1", "s2", ""]),
         "external_id": st.sampled_from(["E1", "E2"]),
+        "wechat_unionid": st.sampled_from(["oAbCdEfGhIjKlMnOpQrStUvWx_12", ""]),
     },
 )
 
@@ -169,8 +174,10 @@ def rich_customers(crm: CRM) -> list[int]:
         "name": "王伟", "mobile": "13812345678", "id_card": card("11010519800101001"),
         "email": "w@x.cn", "persona": "投资", "budget": "1.5万", "project": "XL1",
         "source": "web", "owner_staff": "s1", "external_id": "E-1",
+        "wechat_unionid": "oAbCdEfGhIjKlMnOpQrStUvWx_12",
     }).customer
-    crm.customers.update(a.id, {"add_mobiles": ["13912345678"]})
+    crm.customers.update(a.id, {"add_mobiles": ["13912345678"],
+                                "add_wechat_unionids": ["o6_bmasdasdsad6_2sgVt7hMZOPf"]})
     crm.customers.set_stage(a.id, "buyer", "XL2", unit="3-1201", amount=10)
     b = crm.customers.add({"mobile": "13712345678", "gender": "女"}).customer
     c = crm.customers.add({"mobile": "15012345678", "project": "XL1"}).customer
