@@ -269,7 +269,8 @@ class Vocabulary:
 
 
 #: the customer import's columns
-CUSTOMER_COLUMNS = Vocabulary(HEADER_ALIASES, lists={"mobile": "mobiles"}, text_only=["id_card"])
+CUSTOMER_COLUMNS = Vocabulary(HEADER_ALIASES, lists={"mobile": "mobiles"},
+                              text_only=["id_card", "wechat_unionid"])
 
 
 @dataclass

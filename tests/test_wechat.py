@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from pydantic import ValidationError
 from race_processes import run_together
@@ -26,6 +27,7 @@ from recrm_core.identity import IdentityError, id_card_check_character, normalis
 from recrm_core.models import CustomerIn, ImportedCustomer, RejectedRow, first_error
 from recrm_core.tables import CustomerRow, IdentityRow
 from recrm_core.testing import HookRecorder, RecrmCliRunner
+from recrm_core.xlsxsource import STORED_AS_NUMBER
 
 # What WeChat issues: 28 characters of base64url.
 U1 = "oAbCdEfGhIjKlMnOpQrStUvWx_12"
@@ -335,6 +337,26 @@ def test_import_conflict_within_one_batch_names_the_rows(crm: CRM, tmp_path: Pat
     assert (conflict.row, conflict.field) == (3, "mobile,id_card,wechat_unionid")
     assert conflict.reason == ("mobile/WeChat unionid belong to different customers "
                                "(the new customer of row 1 and the new customer of row 2)")
+
+
+def test_workbook_column_and_a_number_cell(crm: CRM, tmp_path: Path) -> None:
+    """In a workbook the column reads as in a CSV; a unionid typed as a number has
+    lost digits (or never was one), so its row is rejected as an ID card's would be."""
+    path = tmp_path / "小程序线索.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in (["五月小程序线索"], ["姓名", "微信UnionID", "手机号"],
+                ["小程序用户", U1, None], ["王伟", 12345678901234567, M1]):
+        ws.append(row)
+    wb.save(path)
+    rejected: list[RejectedRow] = []
+    result = crm.importer.import_file(path, on_reject=rejected.append)
+    assert (result.rows, result.created, result.rejected) == (2, 1, 1)
+    (bad,) = rejected
+    assert (bad.row, bad.field, bad.sheet_row) == (2, "wechat_unionid", 4)
+    assert bad.reason == STORED_AS_NUMBER
+    assert [c.name for c in crm.customers.find(wechat_unionid=U1)] == ["小程序用户"]
 
 
 # -- the CLI ----------------------------------------------------------------------------------
