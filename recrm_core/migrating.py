@@ -175,15 +175,17 @@ def downgrade(crm: CRM, plugin: str, to: str) -> list[str]:
 def stamp(conn: Connection, script: ScriptDirectory, revisions: Sequence[str]) -> None:
     """Record ``revisions`` as applied without running them (a recognised baseline)."""
 
-    def fn(rev: Any, context: Any) -> Any:
-        return script._stamp_revs(tuple(revisions), rev)
-
-    _run(script, conn, fn)
+    for target in revisions:  # one by one: Alembic refuses a target another implies
+        _run(script, conn, lambda rev, _c, to=target: script._stamp_revs(to, rev))
 
 
 def upgrade_sql(crm: CRM) -> str:
     """The upgrade from where the database stands to the enabled heads, as SQL for a
     DBA to read (Alembic's offline mode; the database is only read)."""
+    if crm.engine.dialect.name == "sqlite":
+        # batch mode rebuilds SQLite tables from what it reflects on a live database
+        raise MigrationError("recrm db sql is for PostgreSQL: on SQLite the upgrade must "
+                             "read the live tables; run `recrm db upgrade` on a copy instead")
     script = script_directory()
     with crm.engine.connect() as conn:
         versions = read_versions(conn)
