@@ -27,6 +27,7 @@ from .schema import (
     REVISIONS_FILE,
     VERSION_TABLE,
     Branch,
+    applied_revisions,
     core_branch,
     enabled_branches,
     installed_branches,
@@ -45,11 +46,13 @@ class MigrationError(RecrmError):
     exit_code = 2
 
 
-def script_directory() -> ScriptDirectory:
-    """Every installed branch, enabled or not: a disabled plugin's revisions in the
-    revision table must still be known, or Alembic could not read it."""
-    locations = [str(core_branch().directory),
-                 *(str(b.directory) for b in installed_branches().values())]
+def script_directory(branches: Sequence[Branch] | None = None) -> ScriptDirectory:
+    """Every installed branch, enabled or not (a disabled plugin's revisions in the
+    revision table must still be known, or Alembic could not read it), or only
+    ``branches``."""
+    if branches is None:
+        branches = [core_branch(), *installed_branches().values()]
+    locations = [str(b.directory) for b in branches]
     return ScriptDirectory(str(ENVIRONMENT), version_locations=locations)
 
 
@@ -221,19 +224,16 @@ def history(crm: CRM) -> list[RevisionInfo]:
     script = script_directory()
     with crm.engine.connect() as conn:
         versions = read_versions(conn) or set()
-        applied: set[str] = set()
-        for rev in versions:
-            applied.update(r.revision for r in script.revision_map.iterate_revisions(
-                rev, "base", inclusive=True, implicit_base=True) if r is not None)
+    applied = applied_revisions(versions, [core_branch(), *installed_branches().values()])
     out: list[RevisionInfo] = []
     for branch in enabled_branches(crm):
         for rev_id in branch.revisions:
-            rev = script.get_revision(rev_id)
-            assert rev is not None
+            found = script.get_revision(rev_id)
+            assert found is not None
             out.append(RevisionInfo(
-                branch.name, rev.revision, _first(rev.down_revision),
-                list(_all(rev.dependencies)), (rev.doc or "").strip().splitlines()[0],
-                rev.revision in applied))
+                branch.name, found.revision, _first(found.down_revision),
+                list(_all(found.dependencies)), (found.doc or "").strip().splitlines()[0],
+                found.revision in applied))
     return out
 
 
@@ -319,14 +319,13 @@ def revisions_file_for(script: ScriptDirectory, branch: str) -> dict[str, Any]:
         heads[0].revision, "base", select_for_downgrade=True)
         if r is not None and branch in r.branch_labels]
     chain.reverse()
-    needed = {d for rev in chain for d in _all(script.get_revision(rev).dependencies)  # type: ignore[union-attr]
-              } - set(chain)
+    needs = {rev: sorted(_all(_revision(script, rev).dependencies))
+             for rev in chain}
+    needed = {d for deps in needs.values() for d in deps} - set(chain)
     from sqlalchemy import create_engine
 
     before = _tables_at(script, create_engine("sqlite://"), sorted(needed))
     after = _tables_at(script, create_engine("sqlite://"), heads[0].revision)
-    needs = {rev: sorted(_all(script.get_revision(rev).dependencies))  # type: ignore[union-attr]
-             for rev in chain}
     return {"branch": branch, "revisions": chain, "tables": sorted(after - before),
             "needs": {rev: deps for rev, deps in needs.items() if deps}}
 
@@ -368,15 +367,17 @@ def new_revision(crm: CRM, branch: str, message: str, *, autogenerate: bool = Fa
             raise MigrationError(f"plugin {branch!r} is not enabled or declares no "
                                  "recrm.migrations package")
         known = installed[branch]
-    script = script_directory()
+    # Autogenerate compares with a database at every head it knows: the enabled ones.
+    script = script_directory(enabled_branches(crm))
     first = not known.revisions
     rev_id = f"{branch}_{len(known.revisions) + 1:04d}"
     slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40]
     config = Config()
     config.set_main_option("script_location", str(ENVIRONMENT))
-    target = declared_metadata([known])
+    # the core's tables too, for the foreign keys; only the branch's are compared
+    target = declared_metadata([core_branch(), known])
     config.attributes.update(target_metadata=target, include_object=(
-        lambda _obj, name, kind, _reflected, _other: kind != "table" or name in target.tables))
+        lambda _obj, name, kind, _reflected, _other: kind != "table" or name in known.tables))
     revision_context = RevisionContext(
         config, script, {
             "message": message, "autogenerate": autogenerate, "rev_id": rev_id,
@@ -399,9 +400,17 @@ def new_revision(crm: CRM, branch: str, message: str, *, autogenerate: bool = Fa
                 return []
 
             _run(script, conn, fn_plain, config=config)
-    scripts = list(revision_context.generate_scripts())
-    path = Path(scripts[0].path)
+    written = next(iter(revision_context.generate_scripts()))
+    assert written is not None
+    path = Path(written.path)
     if slug:
         path = path.rename(path.with_name(f"{rev_id}_{slug}.py"))
     write_revisions_file(branch)
     return path
+
+
+def _revision(script: ScriptDirectory, rev: str) -> Any:
+    found = script.get_revision(rev)
+    if found is None:
+        raise MigrationError(f"no revision {rev!r}")
+    return found

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import importlib.util
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -136,7 +137,7 @@ def compare(versions: set[str] | None, table_names: set[str], branches: list[Bra
     everyone = [*branches, *others.values()]
     owner = {rev: b for b in everyone for rev in b.revisions}
     unknown = sorted(v for v in versions if v not in owner)
-    applied = _applied({v for v in versions if v in owner}, owner)
+    applied = applied_revisions(versions, everyone)
     at: dict[str, str | None] = {
         b.name: next((r for r in reversed(b.revisions) if r in applied), None)
         for b in branches}
@@ -155,10 +156,11 @@ def compare(versions: set[str] | None, table_names: set[str], branches: list[Bra
     return SchemaState("current", "", at)
 
 
-def _applied(stored: set[str], owner: dict[str, Branch]) -> set[str]:
-    """Every revision ``stored`` implies: Alembic keeps only heads in its table, and
-    a revision another depends on is not a head (``core_0001`` under a plugin's first
-    revision), nor are the earlier revisions of a branch."""
+def applied_revisions(stored: set[str], branches: Iterable[Branch]) -> set[str]:
+    """Every revision of ``branches`` that the revision table's ``stored`` implies:
+    Alembic keeps only heads there, and a revision another depends on is not a head
+    (``core_0001`` under a plugin's first revision), nor are a branch's earlier ones."""
+    owner = {rev: b for b in branches for rev in b.revisions}
     applied: set[str] = set()
     pending = list(stored)
     while pending:
