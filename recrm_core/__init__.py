@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "errors",
     "RecrmError": "errors",
     "Refused": "errors",
+    "SchemaMismatch": "errors",
     "UnknownProject": "errors",
     "hookimpl": "hooks",
     "hookspec": "hooks",
@@ -124,6 +125,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         PluginError,
         RecrmError,
         Refused,
+        SchemaMismatch,
         UnknownProject,
     )
     from .errorsfile import ErrorsFile
@@ -234,6 +236,7 @@ __all__ = [
     "RecrmError",
     "Refused",
     "RejectedRow",
+    "SchemaMismatch",
     "SegmentField",
     "StageChange",
     "TableSource",

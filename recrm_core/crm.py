@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
 from .config import CoreSettings, load_settings
-from .db import Base, UnitOfWork, make_engine, read_engine, unit_of_work
+from .db import UnitOfWork, make_engine, unit_of_work
 from .errors import ConfigError
 from .plugins import BUILTIN_PLUGINS, Hooks, PluginInfo, load_plugins, new_plugin_manager
 
@@ -153,19 +153,25 @@ class CRM:
 
     # -- database -----------------------------------------------------------------------
     def create_schema(self) -> None:
-        """Create every table of the core and of the loaded plugins (idempotent).
+        """Bring the database to the code's schema through the migrations (idempotent).
 
-        The check runs in a read-only transaction and the write lock is taken only
-        when a table is missing: every CLI command calls this, and on SQLite a
-        ``customers count`` must not queue behind an import batch holding the lock."""
-        from sqlalchemy import inspect
+        An empty database, or one behind the code (a plugin newly enabled, a newer
+        recrm), is upgraded, one made by ``create_all`` before migrations first
+        recognised and stamped; the tables of a plugin without a migration branch are
+        created directly. A database ahead of the code raises ``SchemaMismatch``.
+        When nothing is to do this is one read of the revision table, without a
+        write lock (on SQLite a ``customers count`` must not queue behind an import)."""
+        from .errors import SchemaMismatch
+        from .schema import create_unmigrated_tables, schema_state
 
-        from . import tables  # noqa: F401  (the core's tables, declared on Base)
+        state = schema_state(self)
+        if state.kind == "ahead":
+            raise SchemaMismatch(state.message)
+        if state.kind != "current":
+            from .migrating import upgrade
 
-        with read_engine(self).connect() as conn:
-            existing = set(inspect(conn).get_table_names())
-        if any(table.name not in existing for table in Base.metadata.sorted_tables):
-            Base.metadata.create_all(self.engine)
+            upgrade(self)
+        create_unmigrated_tables(self)
 
     def unit_of_work(
         self, actor: Actor | None = None, *, readonly: bool = False

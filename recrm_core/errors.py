@@ -35,6 +35,13 @@ class Refused(RecrmError):
     """The state refuses the operation (a backward stage, a bad case transition)."""
 
 
+class SchemaMismatch(RecrmError):
+    """The database is not at the revisions the code expects (behind, ahead, or made
+    before migrations): ``recrm db upgrade`` (or newer software) is needed."""
+
+    exit_code = 2
+
+
 class IdentityConflict(RecrmError):
     """A record's keys point to two different customers, or to another ID card."""
 

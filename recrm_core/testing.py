@@ -25,6 +25,7 @@ Options: ``--recrm-backends=sqlite,postgresql`` (or ``RECRM_TEST_BACKENDS``), an
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from .crm import CRM
@@ -124,11 +125,81 @@ def recrm_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     return dict(marker.kwargs) if marker else {}
 
 
+class SchemaTemplates:
+    """Databases migrated once per test run and copied into each test's database, so
+    the suite does not run the migrations per test: a SQLite file copied, on
+    PostgreSQL the upgrade's SQL (Alembic's offline script) replayed in the test's
+    fresh schema. One template per backend and set of migrated plugins."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._sqlite: dict[tuple[str, ...], Path] = {}
+        self._postgresql: dict[tuple[str, ...], str] = {}
+
+    def copy_into(self, url: str, plugins: Sequence[str | object]) -> None:
+        """Give the empty database at ``url`` the schema of the migrated ``plugins``
+        (a database that already holds tables is left alone)."""
+        from .schema import installed_branches
+
+        installed = installed_branches()
+        names = tuple(sorted({p for p in plugins if isinstance(p, str) and p in installed}))
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            target = Path(parsed.database or "")
+            if target.exists():
+                return
+            if names not in self._sqlite:
+                self._sqlite[names] = self._migrated_file(names)
+            shutil.copyfile(self._sqlite[names], target)
+            return
+        engine = create_engine(parsed)
+        try:
+            with engine.connect() as conn:
+                if inspect(conn).get_table_names():
+                    return
+                if names not in self._postgresql:
+                    self._postgresql[names] = self._offline_script(url, names)
+                raw: Any = conn.connection.dbapi_connection
+                with raw.cursor() as cursor:
+                    cursor.execute(self._postgresql[names])
+                raw.commit()
+        finally:
+            engine.dispose()
+
+    def _migrated_file(self, names: tuple[str, ...]) -> Path:
+        from .migrating import upgrade
+
+        path = self.directory / f"template-{'-'.join(names) or 'core'}.db"
+        with CRM(database_url=f"sqlite:///{path}", plugins=list(names)) as crm:
+            upgrade(crm)
+        # closing the last connection checkpointed the WAL into the file: one file to copy
+        return path
+
+    def _offline_script(self, url: str, names: tuple[str, ...]) -> str:
+        from .migrating import upgrade_sql
+
+        with CRM(database_url=url, plugins=list(names)) as crm:
+            script = upgrade_sql(crm)
+        # run as one transaction by the caller: drop the script's own BEGIN/COMMIT
+        return "\n".join(line for line in script.splitlines()
+                         if line.strip() not in ("BEGIN;", "COMMIT;"))
+
+
+@pytest.fixture(scope="session")
+def recrm_schema_templates(tmp_path_factory: pytest.TempPathFactory) -> SchemaTemplates:
+    """The run's migrated templates (see :class:`SchemaTemplates`)."""
+    return SchemaTemplates(tmp_path_factory.mktemp("recrm-templates"))
+
+
 @pytest.fixture
-def crm_factory(recrm_database_url: str) -> Iterator[Callable[..., CRM]]:
+def crm_factory(
+    recrm_database_url: str, recrm_schema_templates: SchemaTemplates
+) -> Iterator[Callable[..., CRM]]:
     """Build CRMs on the test's database: ``crm_factory(plugins=[...], settings={...})``.
 
-    Every CRM built shares the database; the schema is created for each.
+    Every CRM built shares the database. The first one copies the run's migrated
+    template of its plugins into it (when it is still empty); each then brings the
+    schema up to its own plugins (``create_schema``).
     """
     built: list[CRM] = []
 
@@ -137,6 +208,8 @@ def crm_factory(recrm_database_url: str) -> Iterator[Callable[..., CRM]]:
         settings: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> CRM:
+        if not built:
+            recrm_schema_templates.copy_into(recrm_database_url, plugins or [])
         crm = CRM(
             database_url=recrm_database_url,
             plugins=plugins or [],
@@ -263,6 +336,7 @@ __all__ = [
     "CliResult",
     "HookRecorder",
     "RecrmCliRunner",
+    "SchemaTemplates",
     "hookimpl",
     "postgres_url",
     "specs",

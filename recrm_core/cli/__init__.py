@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 CORE_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "cases": (("cases",), "Service cases: open, transfer, escalate, resolve, close, reopen."),
     "consent": (("consent",), "Consent by channel and purpose; the newest record decides."),
+    "db": (("db",), "Schema migrations: upgrade, downgrade, current, history, check, sql."),
     "customers": (("customers",),
                   "Customers: add, import, find, show, stages, merge, reassign."),
     "demo": (("demo",), "Build a demo developer company and print what it holds."),
@@ -71,6 +72,8 @@ class CliContext:
     db: str | None = None
     config_path: str | None = None
     crm_factory: Callable[[CliContext], CRM] | None = None
+    #: whether the database must be at the code's revisions (``recrm db`` turns it off)
+    check_schema: bool = True
     _crm: CRM | None = field(default=None, repr=False)
 
     def crm(self) -> CRM:
@@ -95,7 +98,13 @@ def default_crm_factory(ctx: CliContext) -> CRM:
         search_cwd=ctx.config_path is None,
     )
     try:
-        crm.create_schema()
+        if ctx.check_schema:
+            from ..schema import ensure_current
+
+            ensure_current(crm)
+    except RecrmError:
+        crm.close()
+        raise
     except DatabaseError as exc:
         crm.close()
         reason = _driver_reason(exc)

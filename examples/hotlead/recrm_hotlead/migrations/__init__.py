@@ -1,0 +1,1 @@
+"""The tutorial plugin's revisions: Alembic branch ``hotlead`` (see docs/plugins.md)."""

@@ -1,0 +1,1 @@
+"""The membership plugin's revisions: Alembic branch ``membership`` (see docs/plugins.md)."""

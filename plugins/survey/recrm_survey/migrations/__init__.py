@@ -1,0 +1,1 @@
+"""The survey plugin's revisions: Alembic branch ``survey`` (see docs/plugins.md)."""

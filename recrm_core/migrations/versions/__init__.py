@@ -1,0 +1,2 @@
+"""The core's revisions (branch ``core``); ``revisions.json`` lists them for the
+start-up check, which reads it instead of importing these scripts."""

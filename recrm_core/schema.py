@@ -1,0 +1,228 @@
+"""Where a database stands against the code, read without Alembic.
+
+Every command but ``recrm db ...`` asks this before it runs, so it costs one read of
+the revision table (no write lock) and the ``revisions.json`` files each migration
+branch ships beside its scripts: the core's and those of the enabled plugins, found
+through the entry-point group ``recrm.migrations`` without importing them. The
+files are written by ``recrm db revision`` and checked against the scripts by
+``tests/test_migrations.py``. Alembic itself is imported only by
+:mod:`recrm_core.migrating`, when something must be migrated.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import importlib.util
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import Connection, Table, inspect, text
+
+from .db import Base, read_connection
+from .errors import RecrmError, SchemaMismatch
+
+if TYPE_CHECKING:
+    from .crm import CRM
+
+#: the entry-point group where a plugin names the package holding its revisions:
+#: ``membership = "recrm_membership.migrations"`` (the name is the plugin's)
+MIGRATIONS_ENTRY_POINT_GROUP = "recrm.migrations"
+#: the core's branch label
+CORE_BRANCH = "core"
+#: Alembic's revision table
+VERSION_TABLE = "alembic_version"
+#: written beside a branch's scripts: its revisions, oldest first, and its tables at head
+REVISIONS_FILE = "revisions.json"
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One migration branch: the core's or a plugin's (labelled with its name)."""
+
+    name: str
+    #: the directory holding the revision scripts and ``revisions.json``
+    directory: Path
+    #: oldest first; the last is the head
+    revisions: tuple[str, ...]
+    #: the tables the branch creates, at its head
+    tables: frozenset[str]
+    #: revision -> the revisions of other branches it depends on
+    needs: dict[str, tuple[str, ...]]
+
+    @property
+    def head(self) -> str:
+        return self.revisions[-1]
+
+
+def read_branch(name: str, directory: Path) -> Branch:
+    path = directory / REVISIONS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Branch(name, directory, tuple(data["revisions"]), frozenset(data["tables"]),
+                      {k: tuple(v) for k, v in data.get("needs", {}).items()})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RecrmError(f"migration branch {name!r}: unreadable {path}: {exc}") from None
+
+
+def core_branch() -> Branch:
+    return read_branch(CORE_BRANCH, Path(__file__).with_name("migrations") / "versions")
+
+
+def _package_directory(dotted: str) -> Path | None:
+    """The directory of package ``dotted`` without importing it: its top-level
+    package is found, not imported, and the rest of the name is a path below it."""
+    top, _, rest = dotted.partition(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)), *rest.split(".") if rest else ())
+
+
+def installed_branches() -> dict[str, Branch]:
+    """Every installed plugin's branch by plugin name (enabled or not), from the
+    entry-point group :data:`MIGRATIONS_ENTRY_POINT_GROUP`."""
+    found: dict[str, Branch] = {}
+    for ep in md.entry_points(group=MIGRATIONS_ENTRY_POINT_GROUP):
+        if ep.name in found or ep.name == CORE_BRANCH:
+            continue
+        directory = _package_directory(ep.value.partition(":")[0])
+        if directory is None:
+            raise RecrmError(f"plugin {ep.name!r}: migrations package {ep.value!r} not found")
+        found[ep.name] = read_branch(ep.name, directory)
+    return found
+
+
+def enabled_branches(crm: CRM) -> list[Branch]:
+    """The core's branch, then those of the CRM's plugins that have one."""
+    installed = installed_branches()
+    return [core_branch(), *(installed[n] for n in crm.plugin_names if n in installed)]
+
+
+def read_versions(conn: Connection) -> set[str] | None:
+    """The revisions the database is at; None when it has no revision table."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return {row[0] for row in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))}
+
+
+StateKind = Literal["empty", "current", "behind", "ahead", "unversioned"]
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where the database stands; ``message`` says so in one line (empty if current)."""
+
+    kind: StateKind
+    message: str
+    #: enabled branch -> the revision the database holds (None: not migrated yet)
+    at: dict[str, str | None]
+
+
+def compare(versions: set[str] | None, table_names: set[str], branches: list[Branch],
+            others: dict[str, Branch]) -> SchemaState:
+    """The state of a database holding ``versions`` (None: no revision table) and,
+    when it has no revision table, ``table_names``; ``others`` are the installed
+    branches not enabled, whose revisions are ignored (a disabled plugin's tables
+    stay as they are)."""
+    if versions is None:
+        if not table_names:
+            return SchemaState("empty", "", {})
+        return SchemaState(
+            "unversioned",
+            "the database was created before recrm had migrations: run `recrm db upgrade`"
+            " to recognise its schema and bring it up to date", {})
+    everyone = [*branches, *others.values()]
+    owner = {rev: b for b in everyone for rev in b.revisions}
+    unknown = sorted(v for v in versions if v not in owner)
+    applied = applied_revisions(versions, everyone)
+    at: dict[str, str | None] = {
+        b.name: next((r for r in reversed(b.revisions) if r in applied), None)
+        for b in branches}
+    if unknown:
+        return SchemaState(
+            "ahead",
+            f"the database is ahead of this software (revision {', '.join(unknown)} is"
+            " unknown): run a recrm with those migrations, or downgrade the database", at)
+    behind = [f"{b.name} at {at[b.name] or 'nothing'}, code at {b.head}"
+              for b in branches if at[b.name] != b.head]
+    if behind:
+        return SchemaState(
+            "behind",
+            f"the database is behind the code ({'; '.join(behind)}): run `recrm db upgrade`",
+            at)
+    return SchemaState("current", "", at)
+
+
+def applied_revisions(stored: set[str], branches: Iterable[Branch]) -> set[str]:
+    """Every revision of ``branches`` that the revision table's ``stored`` implies:
+    Alembic keeps only heads there, and a revision another depends on is not a head
+    (``core_0001`` under a plugin's first revision), nor are a branch's earlier ones."""
+    owner = {rev: b for b in branches for rev in b.revisions}
+    applied: set[str] = set()
+    pending = list(stored)
+    while pending:
+        rev = pending.pop()
+        if rev in applied or rev not in owner:
+            continue
+        branch = owner[rev]
+        chain = branch.revisions[: branch.revisions.index(rev) + 1]
+        applied.update(chain)
+        pending.extend(d for r in chain for d in branch.needs.get(r, ()))
+    return applied
+
+
+def schema_state(crm: CRM) -> SchemaState:
+    """Where ``crm``'s database stands, from a read-only transaction."""
+    branches = enabled_branches(crm)
+    with read_connection(crm) as conn:
+        versions = read_versions(conn)
+        names = set(inspect(conn).get_table_names()) if versions is None else set()
+    enabled = {b.name for b in branches}
+    # A disabled plugin's revision in the table is not a newer one: read its branch
+    # (only then, so the common case reads no other plugin's file).
+    others = ({n: b for n, b in installed_branches().items() if n not in enabled}
+              if versions and not versions <= {r for b in branches for r in b.revisions}
+              else {})
+    return compare(versions, names, branches, others)
+
+
+def unmigrated_tables(crm: CRM) -> list[Table]:
+    """The declared tables no installed branch creates: those of plugins without a
+    migration branch (a quick experiment, a plugin registered in a test). A disabled
+    plugin's tables are never among them."""
+    from . import tables  # noqa: F401  (the core's tables, declared on Base)
+
+    owned = set(core_branch().tables)
+    for branch in installed_branches().values():
+        owned |= branch.tables
+    return [t for t in Base.metadata.sorted_tables if t.name not in owned]
+
+
+def create_unmigrated_tables(crm: CRM) -> None:
+    """Create the missing :func:`unmigrated_tables`; the write lock is taken only
+    when one is missing (SQLite readers must not queue behind an import)."""
+    wanted = unmigrated_tables(crm)
+    if not wanted:
+        return
+    with read_connection(crm) as conn:
+        existing = set(inspect(conn).get_table_names())
+    missing = [t for t in wanted if t.name not in existing]
+    if missing:
+        Base.metadata.create_all(crm.engine, tables=missing)
+
+
+def ensure_current(crm: CRM) -> None:
+    """What every command but ``recrm db ...`` runs first: an empty database is
+    migrated to head; one behind or ahead of the code, or made before migrations,
+    raises :class:`SchemaMismatch`."""
+    state = schema_state(crm)
+    if state.kind == "empty":
+        from .migrating import upgrade
+
+        upgrade(crm)
+    elif state.kind != "current":
+        raise SchemaMismatch(state.message)
+    create_unmigrated_tables(crm)
