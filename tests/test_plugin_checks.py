@@ -182,6 +182,18 @@ def test_init_enables_only_the_plugins_that_load(site: Path, tmp_path: Path) -> 
     assert json.loads(later.stdout) == {"count": 0}
 
 
+def test_an_enabled_plugins_warning_is_one_line_on_every_command(
+    site: Path, tmp_path: Path
+) -> None:
+    # Python's own display adds the file, line and source of the warn() call.
+    write_config(tmp_path, ["unmarked", "pinger", "hotlead"])
+    warning = "warning: plugin 'unmarked': recrm_timeline has no @hookimpl, so it is never called\n"
+    for args in (("customers", "count", "--json"), ("pinger", "1"), ("hotlead", "list", "--json")):
+        done = run_recrm(*args, site=site, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == warning, args
+
+
 # -- what the harness describes ------------------------------------------------------------
 
 
