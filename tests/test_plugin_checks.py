@@ -319,6 +319,20 @@ def test_plugin_command_exit_codes(site: Path, tmp_path: Path) -> None:
     assert_one_line_error(unknown.stderr, "'nope' is not installed")
 
 
+def test_a_group_run_without_a_command_shows_its_help(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # click raises its help as a usage error; squeezed into one error line, it was
+    # unreadable (and cut at 500 characters).
+    write_config(tmp_path, ["hotlead"])
+    monkeypatch.chdir(tmp_path)
+    for group in ([], ["customers"], ["hotlead"]):
+        shown = CliRunner().invoke(cli, group, prog_name="recrm")
+        assert shown.exit_code == 2
+        assert shown.stderr.startswith(f"Usage: recrm {' '.join([*group, ''])}"), shown.stderr
+        assert "\nCommands:\n" in shown.stderr and "error:" not in shown.stderr
+
+
 # -- the harness without a PostgreSQL driver -----------------------------------------------
 
 

@@ -251,6 +251,10 @@ class RecrmGroup(click.Group):
                 sys.exit(Interrupted.exit_code)
             echo_error("aborted")
             sys.exit(1)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # A group run bare: click's help, which is no error line (exit 2, as click).
+            exc.show()
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             echo_error(exc.format_message())
             sys.exit(exc.exit_code)
