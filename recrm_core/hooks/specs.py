@@ -96,12 +96,15 @@ def recrm_startup(crm: CRM) -> None:
 def recrm_register_commands(cli: click.Group) -> None:
     """Add sub-commands or sub-groups to the ``recrm`` command line.
 
-    Fires once when the CLI starts, for every enabled plugin; outside any
+    Fires for every enabled plugin when the CLI looks up a command that is not
+    the core's (and for ``recrm --help`` when a plugin names no groups in its
+    ``recrm.commands`` entry points), before a database is opened; outside any
     transaction. Inside a command, get the CRM with
     :func:`recrm_core.cli.get_crm` (or the ``@pass_crm`` decorator) so the
     ``--db``/``--config`` options apply.
 
-    :param cli: the root ``recrm`` click group; call ``cli.add_command(...)``.
+    :param cli: the group collecting the plugins' commands, which ``recrm`` runs as
+        its own; call ``cli.add_command(...)`` (the core's groups are not in it).
     """
 
 
