@@ -241,7 +241,7 @@ def recrm_customers_imported(
         created only, even when later rows of the batch matched it.
     :param load: ``load(ids)`` returns ``{id: Customer}`` read inside the batch's
         transaction (so it includes what the batch wrote), in three queries per 500
-        ids.
+        ids; only while the hook runs (afterwards it raises ``RuntimeError``).
 
     .. versionchanged:: 0.2
        Replaces the ``created``/``merged`` lists of full models.
