@@ -560,9 +560,19 @@ class ImportService:
                                            "rows": rows_of[cid]})
                 for cid in merged_existing
             ]
-            self.crm.hooks.customers_imported(
-                uow, records=imported, load=lambda ids: _load_many(session, list(ids))
-            )
+            running = True
+
+            def load(ids: Iterable[int]) -> dict[int, Customer]:
+                # Afterwards the session would begin a transaction that no one ends.
+                if not running:
+                    raise RuntimeError("load() works only while recrm_customers_imported"
+                                       " runs: its batch has been committed")
+                return _load_many(session, list(ids))
+
+            try:
+                self.crm.hooks.customers_imported(uow, records=imported, load=load)
+            finally:
+                running = False
         return _Applied(created_ids, merged_rows, conflicts, new_projects)
 
     def _write(

@@ -634,6 +634,19 @@ def test_imported_records_name_what_a_merge_changed(
     ]
 
 
+def test_load_refuses_after_its_batch(
+    crm: CRM, tmp_path: Path, register_plugin: Callable[..., str], hook_recorder: Any
+) -> None:
+    # Called later (from a test's hook_recorder, or kept by a plugin), load() used to
+    # open a transaction that nobody ended: on PostgreSQL it held its locks for good.
+    register_plugin(Recorder())
+    run(crm, tmp_path, f"name,mobile\n王伟,{M1}\n")
+    (call,) = hook_recorder.named("recrm_customers_imported")
+    with pytest.raises(RuntimeError, match="only while recrm_customers_imported runs"):
+        call.kwargs["load"]([1])
+    assert crm.customers.count() == 1  # and nothing waits on a lock left behind
+
+
 class Exploder:
     def __init__(self, fail_on_call: int) -> None:
         self.fail_on_call = fail_on_call

@@ -182,6 +182,18 @@ def test_init_enables_only_the_plugins_that_load(site: Path, tmp_path: Path) -> 
     assert json.loads(later.stdout) == {"count": 0}
 
 
+def test_an_enabled_plugins_warning_is_one_line_on_every_command(
+    site: Path, tmp_path: Path
+) -> None:
+    # Python's own display adds the file, line and source of the warn() call.
+    write_config(tmp_path, ["unmarked", "pinger", "hotlead"])
+    warning = "warning: plugin 'unmarked': recrm_timeline has no @hookimpl, so it is never called\n"
+    for args in (("customers", "count", "--json"), ("pinger", "1"), ("hotlead", "list", "--json")):
+        done = run_recrm(*args, site=site, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == warning, args
+
+
 # -- what the harness describes ------------------------------------------------------------
 
 
@@ -305,6 +317,20 @@ def test_plugin_command_exit_codes(site: Path, tmp_path: Path) -> None:
     unknown = runner.invoke(cli, ["--config", missing, "pinger", "2"])
     assert unknown.exit_code == 2
     assert_one_line_error(unknown.stderr, "'nope' is not installed")
+
+
+def test_a_group_run_without_a_command_shows_its_help(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # click raises its help as a usage error; squeezed into one error line, it was
+    # unreadable (and cut at 500 characters).
+    write_config(tmp_path, ["hotlead"])
+    monkeypatch.chdir(tmp_path)
+    for group in ([], ["customers"], ["hotlead"]):
+        shown = CliRunner().invoke(cli, group, prog_name="recrm")
+        assert shown.exit_code == 2
+        assert shown.stderr.startswith(f"Usage: recrm {' '.join([*group, ''])}"), shown.stderr
+        assert "\nCommands:\n" in shown.stderr and "error:" not in shown.stderr
 
 
 # -- the harness without a PostgreSQL driver -----------------------------------------------

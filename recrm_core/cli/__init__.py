@@ -13,6 +13,7 @@ import functools
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -22,7 +23,7 @@ import click
 from ..config import CONFIG_FILE, load_settings
 from ..errors import ConfigError, RecrmError, database_failure
 from ..terminal import printable
-from .output import cell, echo, echo_error, emit_json, info, local_time, table
+from .output import cell, echo, echo_error, emit_json, info, local_time, show_warning, table
 
 if TYPE_CHECKING:
     from ..crm import CRM
@@ -259,6 +260,10 @@ class RecrmGroup(click.Group):
                 sys.exit(Interrupted.exit_code)
             echo_error("aborted")
             sys.exit(1)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # A group run bare: click's help, which is no error line (exit 2, as click).
+            exc.show()
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             echo_error(exc.format_message())
             sys.exit(exc.exit_code)
@@ -400,6 +405,7 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    warnings.showwarning = show_warning  # this process is the CLI: its own display
     cli.main(args=argv, prog_name="recrm")
 
 

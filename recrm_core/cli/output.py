@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -50,6 +51,27 @@ def one_line(message: object, limit: int = ERROR_LINE_LIMIT) -> str:
 def echo_error(message: str) -> None:
     """The one line an error prints on stderr: capped, and safe for a terminal."""
     click.echo(f"error: {one_line(message)}", err=True)
+
+
+_shown_warnings: set[str] = set()
+_python_showwarning = warnings.showwarning
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` for the console script: a plugin's warning is one line
+    ``warning: ...`` on stderr, like the errors, and once per command although its
+    plugins are loaded twice (for their commands, then for the CRM); other warnings
+    are Python's, for developers."""
+    from ..plugins import PluginWarning
+
+    if not issubclass(category, PluginWarning):
+        _python_showwarning(message, category, filename, lineno, file, line)
+        return
+    text = one_line(message)
+    if text not in _shown_warnings:
+        _shown_warnings.add(text)
+        click.echo(f"warning: {text}", err=True)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -96,12 +96,15 @@ def recrm_startup(crm: CRM) -> None:
 def recrm_register_commands(cli: click.Group) -> None:
     """Add sub-commands or sub-groups to the ``recrm`` command line.
 
-    Fires once when the CLI starts, for every enabled plugin; outside any
+    Fires for every enabled plugin when the CLI looks up a command that is not
+    the core's (and for ``recrm --help`` when a plugin names no groups in its
+    ``recrm.commands`` entry points), before a database is opened; outside any
     transaction. Inside a command, get the CRM with
     :func:`recrm_core.cli.get_crm` (or the ``@pass_crm`` decorator) so the
     ``--db``/``--config`` options apply.
 
-    :param cli: the root ``recrm`` click group; call ``cli.add_command(...)``.
+    :param cli: the group collecting the plugins' commands, which ``recrm`` runs as
+        its own; call ``cli.add_command(...)`` (the core's groups are not in it).
     """
 
 
@@ -240,7 +243,7 @@ def recrm_customers_imported(
         created only, even when later rows of the batch matched it.
     :param load: ``load(ids)`` returns ``{id: Customer}`` read inside the batch's
         transaction (so it includes what the batch wrote), in three queries per 500
-        ids.
+        ids; only while the hook runs (afterwards it raises ``RuntimeError``).
 
     .. versionchanged:: 0.2
        Replaces the ``created``/``merged`` lists of full models.
