@@ -75,6 +75,10 @@ def run_environment(context: Any) -> None:
         context.run_migrations()
 
 
+#: the advisory lock key migrations hold on PostgreSQL ("recrm" in ASCII)
+_MIGRATION_LOCK = 0x7265_63726D
+
+
 @contextmanager
 def _write_connection(crm: CRM) -> Iterator[Connection]:
     """One transaction for the whole run. On SQLite foreign keys are off meanwhile
@@ -87,6 +91,11 @@ def _write_connection(crm: CRM) -> Iterator[Connection]:
             raw.execute("PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():
+                if not sqlite:
+                    # Two first commands on one empty database (or two `db upgrade`s)
+                    # run one after the other: the second then finds the revisions
+                    # the first applied. SQLite's BEGIN IMMEDIATE already does this.
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
                 yield conn
                 if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
                     raise RecrmError("migration left rows whose foreign keys point nowhere;"
