@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_import_xlsx import M1, M2, M3, errors_of, import_json, workbook
 
-from recrm_core import CRM, CUSTOMER_COLUMNS, UnknownColumns, open_table
+from recrm_core import CRM, CUSTOMER_COLUMNS, ImportReadError, UnknownColumns, open_table
 from recrm_core.testing import RecrmCliRunner
 
 # -- tables that do not start in column A -------------------------------------------------------
@@ -58,3 +58,14 @@ def test_the_reader_skips_the_margin_only(tmp_path: Path) -> None:
     gap = workbook(tmp_path / "gap.xlsx", [[None, "姓名", None, "手机"], [9, "王伟", "x", M1]])
     with pytest.raises(UnknownColumns, match="empty header, column 3"):
         open_table(gap, CUSTOMER_COLUMNS)
+
+
+def test_the_reader_stops_where_its_docs_say(tmp_path: Path) -> None:
+    # docs/plugins.md: the rows before .stopped_at were yielded. An undecodable sample
+    # holds back the rows read with it, so .row alone would over-count them.
+    path = tmp_path / "list.csv"
+    path.write_bytes("姓名,手机\n王伟,13812345678\n".encode("gb18030") + b"\xff\xff,1\n")
+    yielded = []
+    with pytest.raises(ImportReadError) as info, open_table(path, CUSTOMER_COLUMNS) as source:
+        yielded.extend(row for row, _ in source)
+    assert (info.value.row, info.value.stopped_at, yielded) == (2, 1, [])
