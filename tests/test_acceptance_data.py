@@ -65,7 +65,7 @@ def test_the_reader_stops_where_its_docs_say(tmp_path: Path) -> None:
     # holds back the rows read with it, so .row alone would over-count them.
     path = tmp_path / "list.csv"
     path.write_bytes("姓名,手机\n王伟,13812345678\n".encode("gb18030") + b"\xff\xff,1\n")
-    yielded = []
+    yielded: list[int] = []
     with pytest.raises(ImportReadError) as info, open_table(path, CUSTOMER_COLUMNS) as source:
         yielded.extend(row for row, _ in source)
     assert (info.value.row, info.value.stopped_at, yielded) == (2, 1, [])
