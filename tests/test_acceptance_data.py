@@ -8,9 +8,17 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from test_acceptance_core import one_line_error, recrm
 from test_import_xlsx import M1, M2, M3, errors_of, import_json, workbook
 
-from recrm_core import CRM, CUSTOMER_COLUMNS, ImportReadError, UnknownColumns, open_table
+from recrm_core import (
+    CRM,
+    CUSTOMER_COLUMNS,
+    ConfigError,
+    ImportReadError,
+    UnknownColumns,
+    open_table,
+)
 from recrm_core.testing import RecrmCliRunner
 
 # -- tables that do not start in column A -------------------------------------------------------
@@ -69,3 +77,21 @@ def test_the_reader_stops_where_its_docs_say(tmp_path: Path) -> None:
     with pytest.raises(ImportReadError) as info, open_table(path, CUSTOMER_COLUMNS) as source:
         yielded.extend(row for row, _ in source)
     assert (info.value.row, info.value.stopped_at, yielded) == (2, 1, [])
+
+
+# -- the auto_create_projects switch ----------------------------------------------------------
+
+
+def test_a_misspelt_setting_is_refused_not_ignored(tmp_path: Path) -> None:
+    # `auto_create_project = false` used to be accepted and ignored: projects went on
+    # being created from every typo, the very thing the setting is there to stop.
+    (tmp_path / "recrm.toml").write_text(
+        f'database_url = "sqlite:///{tmp_path / "crm.db"}"\nauto_create_project = false\n'
+        '[membership]\nauto_enrol = true\n', encoding="utf-8")
+    result = recrm(tmp_path, "projects", "list")
+    assert result.returncode == 2
+    assert one_line_error(result.stderr) == (
+        "error: configuration: unknown setting 'auto_create_project';"
+        " did you mean 'auto_create_projects'?")
+    with pytest.raises(ConfigError, match=r"unknown setting 'colour'$"):
+        CRM(database_url="sqlite://", settings={"colour": "red"}, search_cwd=False)
