@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -135,8 +136,17 @@ def load_settings(
         if value is not None:
             data[key] = value
     try:
-        return CoreSettings.model_validate(data)
+        settings = CoreSettings.model_validate(data)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"configuration: {where}: {err['msg']}") from None
+    for key, value in (settings.model_extra or {}).items():
+        # A table is a plugin's section, which its plugin validates; anything else is a
+        # mistyped core setting, which must not quietly keep its default (a misspelt
+        # auto_create_projects = false would go on creating projects).
+        if not isinstance(value, dict):
+            close = difflib.get_close_matches(key, list(CoreSettings.model_fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"configuration: unknown setting {key!r}{hint}")
+    return settings

@@ -308,16 +308,21 @@ class Header:
 
 
 def map_header(cells: Sequence[str], vocabulary: Vocabulary = CUSTOMER_COLUMNS) -> Header:
-    """Map header cells to fields; raise UnknownColumns / ImportFileError (exit 2)."""
-    last = max((i for i, c in enumerate(cells) if normalise_header(c)), default=-1)
-    if last < 0:
+    """Map header cells to fields; raise UnknownColumns / ImportFileError (exit 2).
+
+    Empty cells before the first name are a margin (a sheet laid out from column B, an
+    unlabelled 序号), not columns; an empty cell between names is a column whose name
+    was lost, and is reported."""
+    named = [i for i, c in enumerate(cells) if normalise_header(c)]
+    if not named:
         raise ImportFileError("the file has no header row")
+    first, last = named[0], named[-1]
     columns: list[tuple[int, str]] = []
     repeated: dict[str, list[int]] = {}
     unknown: list[str] = []
     seen: dict[str, str] = {}
     fields: dict[int, str] = {}
-    for index, cell in enumerate(cells[: last + 1]):
+    for index, cell in enumerate(cells[first : last + 1], start=first):
         target = vocabulary.field_of(cell)
         if target is None:
             unknown.append(cell.strip() or f"(empty header, column {index + 1})")

@@ -7,6 +7,7 @@ only public API, ``recrm_core`` and ``recrm_core.cli``, like any third-party plu
 - a table of its own, ``hotlead_tags``, declared on ``recrm_core.Base``;
 - ``recrm_interaction_logged`` counts visits inside the operation's transaction;
 - ``recrm_customer_merged`` combines the two customers' counts;
+- ``recrm_project_renamed`` moves the project code a tag keeps;
 - ``recrm_timeline`` adds a "hot lead" entry to the 360 view;
 - ``recrm_segment_fields`` registers ``hotlead.hot`` and ``hotlead.visits``;
 - ``recrm_register_commands`` adds ``recrm hotlead list [--json]``.
@@ -159,6 +160,14 @@ def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int
         kept.hot_since = utcnow()  # hot only by the visits the two records share
     session.delete(dup)
     session.flush()
+
+
+@hookimpl
+def recrm_project_renamed(uow: UnitOfWork, old_code: str, new_code: str) -> None:
+    # The tag keeps the code, not the project's id: it moves with the project.
+    uow.session.execute(
+        sql_update(HotleadTag).where(HotleadTag.project == old_code).values(project=new_code)
+    )
 
 
 @hookimpl

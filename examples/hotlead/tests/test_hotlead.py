@@ -95,6 +95,19 @@ def test_merge_combines_the_counts(crm: CRM) -> None:
         assert uow.session.scalars(select(HotleadTag.customer_id)).all() == [a.id]
 
 
+def test_a_renamed_project_keeps_its_hot_leads(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    # The tag keeps the project's code, so it must follow a rename (docs/plugins.md):
+    # the list used to go on naming XL2, a code no project has any more.
+    a = crm.customers.add({"mobile": "13812345678"}).customer
+    visit(crm, a.id, 3)
+    crm.projects.rename("XL2", "XL2B")
+    assert [lead.project for lead in hot_leads(crm)] == ["XL2B"]
+    [entry] = [e for e in crm.customers.view(a.id).timeline if e.kind == "hot_lead"]
+    assert entry.data["project"] == "XL2B"
+    listed = cli_runner.invoke("hotlead", "list", "--json")
+    assert listed.exit_code == 0 and listed.json()[0]["project"] == "XL2B"
+
+
 def test_merge_keeps_the_earlier_tag(crm: CRM) -> None:
     a = crm.customers.add({"mobile": "13812345678"}).customer
     b = crm.customers.add({"mobile": "13912345678"}).customer

@@ -748,13 +748,15 @@ class Membership:
         points = _positive(points)
         if occurred_at is not None and occurred_at.tzinfo is None:
             raise InvalidInput("occurred_at", "occurred_at needs a time zone")
+        # Points for a mistyped project would sit under a code no report can name.
+        code = self._known_project(project)
         with self.crm.unit_of_work(actor) as uow:
             cid = self._customer_id(uow, customer_id)
             member = self._member(uow.session, cid, active=True)
             new_id, row = credit_in(
                 uow, member, entry_kind="earn", event_kind=kind_text, subject=cid,
                 ref=ref_text, points=points, occurred_at=occurred_at or utcnow(),
-                project=_optional_project(project),
+                project=code,
                 reason=_clean(reason, "reason", 200, required=False) or kind_text,
             )
             return Award(awarded=new_id is not None,

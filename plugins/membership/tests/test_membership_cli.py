@@ -177,3 +177,21 @@ def test_a_renamed_project_keeps_its_referrals(crm: CRM, cli_runner: RecrmCliRun
     assert isinstance(report, dict)
     assert report["referrals"] == {"made": 1, "converted": 1, "conversion_rate": 1.0}
     assert [r.project for r in club(crm).referrals()] == ["XL2B"]
+
+
+@pytest.mark.recrm_settings({"auto_create_projects": False})
+def test_earn_for_an_unknown_project_exits_1(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    # It used to award the points against a project no registry holds, which
+    # `member report --project` then called unknown (issue 9: one convention).
+    crm.projects.add({"code": "XL2", "name": "星珑二期"})
+    c = owner(crm, "13812345678")
+    before = club(crm).balance(c.id).balance
+    failed(cli_runner.invoke("member", "earn", str(c.id), "--kind", "event", "--ref", "e1",
+                             "--points", "5", "--project", "XL3"), 1,
+           "no such project 'XL3' (known: XL2)")
+    assert club(crm).balance(c.id).balance == before
+    with pytest.raises(NotFound, match="no such project 'XL3'"):
+        club(crm).earn(c.id, "event", "e1", points=5, project="XL3")
+    award = ok(cli_runner.invoke("member", "earn", str(c.id), "--kind", "event", "--ref",
+                                 "e1", "--points", "5", "--project", " XL2 ", "--json"))
+    assert isinstance(award, dict) and award["entry"]["project"] == "XL2"
