@@ -50,8 +50,18 @@ def trusted(cls: type[_M], values: dict[str, Any], fields_set: set[str] | None =
     return obj
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Out(BaseModel):
+    """Base of the models the API returns. Validators are built on first use, not at
+    import: most commands validate a handful of these, and building all of them is
+    a tenth of every command's start-up."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Model(_Out):
+    """Base of the models the API takes: strict about unknown fields, trims text."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Actor(_Model):
@@ -270,7 +280,7 @@ class CustomerUpdate(_Model):
     )
 
 
-class ProjectLink(BaseModel):
+class ProjectLink(_Out):
     """A customer's relationship with one project."""
 
     project: str = Field(description="project code")
@@ -285,7 +295,7 @@ class ProjectLink(BaseModel):
     first_seen_at: dt.datetime = Field(description="first contact with this project (UTC)")
 
 
-class Customer(BaseModel):
+class Customer(_Out):
     """A customer as the API returns it."""
 
     id: int = Field(description="customer id (the survivor's id after a merge)")
@@ -323,7 +333,7 @@ class Customer(BaseModel):
     updated_at: dt.datetime = Field(description="when the profile last changed (UTC)")
 
 
-class Project(BaseModel):
+class Project(_Out):
     """A project (楼盘) of the registry."""
 
     id: int = Field(description="project id")
@@ -398,7 +408,7 @@ class InteractionIn(_Model):
         return v
 
 
-class Interaction(BaseModel):
+class Interaction(_Out):
     """One touch on a customer's timeline; passed to ``recrm_interaction_logged``."""
 
     id: int = Field(description="interaction id")
@@ -417,7 +427,7 @@ class Interaction(BaseModel):
     )
 
 
-class StageChange(BaseModel):
+class StageChange(_Out):
     """What a stage change carried; passed to ``recrm_stage_changed``."""
 
     customer_id: int = Field(description="the customer's id")
@@ -457,7 +467,7 @@ class StageChange(BaseModel):
 OwnerChangeReason = Literal["first_link", "filled", "reassign", "merge", "released", "claimed"]
 
 
-class OwnerChange(BaseModel):
+class OwnerChange(_Out):
     """One customer's owning consultant at one project changed; a list of these is
     passed to ``recrm_owners_changed``."""
 
@@ -469,7 +479,7 @@ class OwnerChange(BaseModel):
     reason: OwnerChangeReason = Field(description="why it changed")
 
 
-class Consent(BaseModel):
+class Consent(_Out):
     """One consent record: a grant or a withdrawal for a channel and purpose."""
 
     customer_id: int = Field(description="the customer's id")
@@ -515,7 +525,7 @@ class CaseIn(_Model):
         return text
 
 
-class CaseHistoryEntry(BaseModel):
+class CaseHistoryEntry(_Out):
     """One step in a service case's history (a status change, a hand-over ...)."""
 
     action: str = Field(
@@ -531,7 +541,7 @@ class CaseHistoryEntry(BaseModel):
     at: dt.datetime = Field(description="when (UTC)")
 
 
-class Case(BaseModel):
+class Case(_Out):
     """A service case (complaint, repair, inquiry) with its SLA and history."""
 
     id: int = Field(description="case id")
@@ -558,7 +568,7 @@ class Case(BaseModel):
     )
 
 
-class TimelineEntry(BaseModel):
+class TimelineEntry(_Out):
     """One line of the 360 view's timeline; plugins add their own."""
 
     at: dt.datetime = Field(
@@ -574,7 +584,7 @@ class TimelineEntry(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict, description="structured details")
 
 
-class IdentityEntry(BaseModel):
+class IdentityEntry(_Out):
     """One identifying key of a customer, as shown (not as matched)."""
 
     kind: Literal["mobile", "id_card", "wechat"] = Field(
@@ -583,7 +593,7 @@ class IdentityEntry(BaseModel):
     since: dt.datetime = Field(description="when the key was added to the customer (UTC)")
 
 
-class CustomerView(BaseModel):
+class CustomerView(_Out):
     """The 360 view of one customer."""
 
     customer: Customer = Field(description="the customer")
@@ -604,7 +614,7 @@ class CustomerView(BaseModel):
     )
 
 
-class ImportedCustomer(BaseModel):
+class ImportedCustomer(_Out):
     """One customer an import batch created or matched, as ``recrm_customers_imported``
     receives it: light, so a plugin that needs only ids pays for nothing more."""
 
@@ -620,7 +630,7 @@ class ImportedCustomer(BaseModel):
                             description="the file rows that resolved to this customer")
 
 
-class ImportResult(BaseModel):
+class ImportResult(_Out):
     """What a CSV import did, in counts."""
 
     rows: int = Field(default=0, description="rows read (blank lines not counted)")
@@ -632,7 +642,7 @@ class ImportResult(BaseModel):
     )
 
 
-class RejectedRow(BaseModel):
+class RejectedRow(_Out):
     """A row an import did not take, and why. ``row`` counts data rows from 1 after the
     header (blank and title rows not counted); for a workbook ``sheet_row`` is the row
     number Excel shows."""
@@ -644,7 +654,7 @@ class RejectedRow(BaseModel):
         default=None, description="for a workbook, the row number Excel shows")
 
 
-class Message(BaseModel):
+class Message(_Out):
     """One message to deliver through the transport hook."""
 
     channel: Channel = Field(description="email, sms, phone or wechat")
@@ -657,7 +667,7 @@ class Message(BaseModel):
     )
 
 
-class DeliveryResult(BaseModel):
+class DeliveryResult(_Out):
     """What a transport did with a message; returned by ``recrm_deliver_message``."""
 
     transport: str = Field(description="name of the transport that took the message")
@@ -667,7 +677,7 @@ class DeliveryResult(BaseModel):
     detail: str | None = Field(default=None, description="the transport's message id or error")
 
 
-class DuplicatePair(BaseModel):
+class DuplicatePair(_Out):
     """Customers sharing one email: suspected duplicates, never merged automatically."""
 
     email: str = Field(description="the shared email address")
