@@ -16,14 +16,16 @@ Plugins use these instead of switching on the dialect themselves::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Insert, Table, literal
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from .db import Base
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 Returned = ColumnElement[Any] | InstrumentedAttribute[Any]
 Column = str | Returned
@@ -71,6 +73,9 @@ def upsert(
 
 
 def _insert(session: Session, table: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
+    # The dialects' modules are imported here: importing this module is start-up.
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)

@@ -5,14 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MemberStatus = Literal["active", "left", "merged"]
 EntryKind = Literal["earn", "referral", "redeem", "expire", "adjust", "reversal"]
 ReferralStatus = Literal["pending", "converted", "superseded"]
 
 
-class Member(BaseModel):
+class _Out(BaseModel):
+    # Validators are built on first use: every recrm command imports this plugin,
+    # few of them return its models.
+    model_config = ConfigDict(defer_build=True)
+
+
+class Member(_Out):
     customer_id: int
     number: str
     status: MemberStatus
@@ -24,7 +30,7 @@ class Member(BaseModel):
     lifetime_points: int
 
 
-class LedgerEntry(BaseModel):
+class LedgerEntry(_Out):
     id: int
     customer_id: int
     kind: EntryKind
@@ -42,7 +48,7 @@ class LedgerEntry(BaseModel):
     recorded_at: dt.datetime
 
 
-class Balance(BaseModel):
+class Balance(_Out):
     """Points of one member, all derived from the ledger."""
 
     customer_id: int
@@ -58,7 +64,7 @@ class Balance(BaseModel):
     next_expiry_points: int = 0
 
 
-class Award(BaseModel):
+class Award(_Out):
     """The outcome of an earn: ``awarded`` is false when the event had already been
     awarded (``entry`` is then the earlier award) or the customer is not an active
     member (``entry`` is ``None``)."""
@@ -68,7 +74,7 @@ class Award(BaseModel):
     balance: int
 
 
-class Redemption(BaseModel):
+class Redemption(_Out):
     entry: LedgerEntry
     #: false when ``ref`` had been redeemed before (a retry): nothing was deducted
     redeemed: bool
@@ -77,7 +83,7 @@ class Redemption(BaseModel):
     expired_first: int = 0
 
 
-class TierChange(BaseModel):
+class TierChange(_Out):
     customer_id: int
     old_tier: str | None
     new_tier: str
@@ -87,7 +93,7 @@ class TierChange(BaseModel):
     at: dt.datetime
 
 
-class MemberEvent(BaseModel):
+class MemberEvent(_Out):
     customer_id: int
     number: str
     action: str
@@ -96,7 +102,7 @@ class MemberEvent(BaseModel):
     at: dt.datetime
 
 
-class Referral(BaseModel):
+class Referral(_Out):
     id: int
     referrer_id: int
     referred_id: int
@@ -107,7 +113,7 @@ class Referral(BaseModel):
     reward_points: int = 0
 
 
-class MemberView(BaseModel):
+class MemberView(_Out):
     """``recrm member show``: the membership, its balance and its whole history."""
 
     member: Member
@@ -119,13 +125,13 @@ class MemberView(BaseModel):
     referred_by: list[Referral]
 
 
-class ExpiredEntry(BaseModel):
+class ExpiredEntry(_Out):
     customer_id: int
     points: int
     source_entry_id: int
 
 
-class ExpiryResult(BaseModel):
+class ExpiryResult(_Out):
     now: dt.datetime
     members: int
     points: int
@@ -134,14 +140,14 @@ class ExpiryResult(BaseModel):
     dry_run: bool = False
 
 
-class TierInfo(BaseModel):
+class TierInfo(_Out):
     name: str
     min_points: int | None = None
     min_contracts: int | None = None
     members: int
 
 
-class ReferralStats(BaseModel):
+class ReferralStats(_Out):
     made: int
     converted: int
     #: converted / made, ``None`` when none were made
@@ -158,7 +164,7 @@ class ProjectReferralStats(ReferralStats):
     project: str
 
 
-class PointsTotals(BaseModel):
+class PointsTotals(_Out):
     #: every credit: earned, referral rewards and positive adjustments
     issued: int
     redeemed: int
@@ -168,7 +174,7 @@ class PointsTotals(BaseModel):
     outstanding: int
 
 
-class Report(BaseModel):
+class Report(_Out):
     project: str | None = None
     members: int
     left: int
