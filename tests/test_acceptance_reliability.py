@@ -14,6 +14,8 @@ open, each proven with real ``recrm`` processes or the public API on both backen
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,3 +52,44 @@ def test_many_short_in_lists_stay_within_the_parameter_limits(
                                           json.dumps(definition), "--json")
     assert result.exit_code == 0, result.stderr[:500]
     assert result.json() == {"count": 1}
+
+
+# -- a plugin exiting while it is imported ---------------------------------------------
+
+
+def _installed_plugin(tmp_path: Path, name: str, source: str) -> dict[str, str]:
+    """An environment in which ``name`` is an installed plugin (an entry point in the
+    group ``recrm``, found on PYTHONPATH) whose module is ``source``."""
+    site = tmp_path / "site"
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / f"{name}.py").write_text(source, encoding="utf-8")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n",
+                                   encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[recrm]\n{name} = {name}\n", encoding="utf-8")
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+def test_a_plugin_exiting_on_import_is_a_plugin_error(tmp_path: Path) -> None:
+    env = _installed_plugin(tmp_path, "exitonload", "import sys\nsys.exit(7)\n")
+    config = tmp_path / "recrm.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "x.db"}"\n'
+                      'plugins = ["exitonload"]\n', encoding="utf-8")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*_recrm(), "--config", str(config), *args], env=env,
+                              capture_output=True, text=True, timeout=PROMPT, cwd=tmp_path)
+
+    done = run("customers", "count")
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert "plugin 'exitonload' failed in load: SystemExit: 7" in _one_line(done.stderr)
+    listed = run("plugins", "list", "--json")
+    assert listed.returncode == 0, (listed.returncode, listed.stderr)
+    errors = {p["name"]: p["error"] for p in json.loads(listed.stdout)}
+    assert errors["exitonload"] == "SystemExit: 7"
+    # With the plugin installed but not enabled, the hint for an unknown command
+    # still imports it (to find whose command it is).
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "x.db"}"\n', encoding="utf-8")
+    typo = run("no-such-command")
+    assert typo.returncode == 2, (typo.returncode, typo.stderr)
+    assert "No such command 'no-such-command'" in _one_line(typo.stderr)
