@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from recrm_core import CRM
 from recrm_core.segments import MAX_NODES
 from recrm_core.testing import CliResult, RecrmCliRunner
@@ -93,3 +95,44 @@ def test_a_plugin_exiting_on_import_is_a_plugin_error(tmp_path: Path) -> None:
     typo = run("no-such-command")
     assert typo.returncode == 2, (typo.returncode, typo.stderr)
     assert "No such command 'no-such-command'" in _one_line(typo.stderr)
+
+
+# -- files that are not files: the configuration and a segment file --------------------
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "pipe.toml"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("where", ["fifo", "zero"])
+def test_a_configuration_that_is_not_a_file_is_refused(
+    tmp_path: Path, fifo: Path, where: str
+) -> None:
+    target = fifo if where == "fifo" else tmp_path / "zero.toml"
+    if where == "zero":
+        target.symlink_to("/dev/zero")
+    done = subprocess.run([*_recrm(), "--config", str(target), "customers", "count"],
+                          capture_output=True, text=True, timeout=PROMPT, cwd=tmp_path)
+    assert done.returncode == 2, (done.returncode, done.stderr[:500])
+    kind = "a FIFO (named pipe)" if where == "fifo" else "a character device"
+    assert f"it is {kind}, not a file" in _one_line(done.stderr)
+
+
+def test_a_configuration_not_in_utf8_is_a_configuration_error(tmp_path: Path) -> None:
+    config = tmp_path / "recrm.toml"
+    config.write_bytes('timezone = "Asia/Shanghai"  # 上海\n'.encode("gb18030"))
+    done = subprocess.run([*_recrm(), "customers", "count"], capture_output=True, text=True,
+                          timeout=PROMPT, cwd=tmp_path)
+    assert done.returncode == 2, (done.returncode, done.stderr[:500])
+    assert "not UTF-8 text" in _one_line(done.stderr)
+
+
+def test_a_segment_file_that_is_a_fifo_is_refused(tmp_path: Path, fifo: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    done = subprocess.run([*_recrm(), "--db", db, "customers", "count", "--segment", str(fifo)],
+                          capture_output=True, text=True, timeout=PROMPT, cwd=tmp_path)
+    assert done.returncode == 2, (done.returncode, done.stderr[:500])
+    assert "it is a FIFO (named pipe), not a file" in _one_line(done.stderr)
