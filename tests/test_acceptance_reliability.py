@@ -14,6 +14,7 @@ open, each proven with real ``recrm`` processes or the public API on both backen
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -136,3 +137,35 @@ def test_a_segment_file_that_is_a_fifo_is_refused(tmp_path: Path, fifo: Path) ->
                           capture_output=True, text=True, timeout=PROMPT, cwd=tmp_path)
     assert done.returncode == 2, (done.returncode, done.stderr[:500])
     assert "it is a FIFO (named pipe), not a file" in _one_line(done.stderr)
+
+
+# -- the first commands on an empty database, at once ----------------------------------
+
+STARTERS = 6
+
+
+def _start_worker(url: str, barrier: object, out: object) -> None:
+    try:
+        crm = CRM(database_url=url, plugins=["membership", "survey"])
+        try:
+            barrier.wait(timeout=120)  # type: ignore[attr-defined]
+            crm.create_schema()  # what every CLI command runs first
+            out.put(("ok", crm.customers.count()))  # type: ignore[attr-defined]
+        finally:
+            crm.close()
+    except BaseException as exc:  # reported to the parent, which fails the test
+        out.put(("error", f"{type(exc).__name__}: {exc}"[:300]))  # type: ignore[attr-defined]
+
+
+def test_first_commands_at_once_on_an_empty_database_all_run(recrm_database_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(STARTERS)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_start_worker, args=(recrm_database_url, barrier, out))
+             for _ in range(STARTERS)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert results == [("ok", 0)] * STARTERS, results
