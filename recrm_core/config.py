@@ -106,16 +106,30 @@ class CoreSettings(BaseModel):
         return section
 
 
+#: the longest configuration file read (a recrm.toml is a few hundred bytes)
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
+    from .regularfile import open_regular
+
+    if not path.exists():
+        raise ConfigError(f"configuration file {str(path)!r} not found")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {str(path)!r} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        # Only a regular file, and only so much of it: a FIFO would wait for a writer
+        # forever, /dev/zero would fill the memory.
+        with open_regular(str(path), ConfigError) as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: longer than {MAX_CONFIG_BYTES // 1024} KB, not a configuration")
+    try:
+        return tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
 def load_settings(

@@ -30,7 +30,6 @@ import codecs
 import csv
 import os
 import re
-import stat
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import IO, Any, Self
 
 from .errors import RecrmError
 from .models import RejectedRow
+from .regularfile import open_regular
 
 #: how much of the file decides between UTF-8 and GB18030
 SNIFF_BYTES = 64 * 1024
@@ -610,36 +610,7 @@ def _delimiter(head: bytes) -> str:
     return ","
 
 
-_NOT_FILES = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
 def open_regular_file(path: str) -> IO[bytes]:
     """Open ``path`` for reading, or ImportFileError (exit 2) unless it is (or links to)
-    a regular file: /dev/zero never ends and a FIFO blocks until someone writes."""
-
-    def refuse_unless_regular(mode: int) -> None:
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _NOT_FILES if test(mode)), "not a regular file")
-            raise ImportFileError(f"cannot read {path!r}: it is {kind}, not a file")
-
-    try:
-        refuse_unless_regular(os.stat(path).st_mode)
-        # O_NONBLOCK: should a FIFO replace the file after the look, opening it must
-        # not wait for a writer; fstat below then refuses it.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        raise ImportFileError(f"cannot read {path!r}: {exc.strerror}") from None
-    except ValueError:  # a NUL in the path
-        raise ImportFileError(f"cannot read {path!r}: not a valid path") from None
-    try:
-        refuse_unless_regular(os.fstat(fd).st_mode)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    a regular file."""
+    return open_regular(path, ImportFileError)

@@ -229,7 +229,7 @@ def load_plugins(
             raise ConfigError(f"plugin {item!r} is not installed (installed: {known})")
         try:
             plugin = ep.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() on import: name the plugin
             raise PluginError(item, "load", exc) from exc
         found = register_plugin(pm, plugin, item)
         infos.append(PluginInfo(item, _version(ep), True, _hooks_of(pm, plugin), warnings=found))
@@ -255,7 +255,7 @@ def describe_installed(enabled: Iterable[str]) -> list[PluginInfo]:
             info.hooks = _hooks_of(pm, plugin)
         except PluginError as exc:
             info.error = _describe(exc.error)
-        except Exception as exc:  # a broken plugin must not take the CLI down
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the CLI down
             info.error = _describe(exc)
         infos.append(info)
     return infos

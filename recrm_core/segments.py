@@ -169,7 +169,10 @@ MAX_NODES = 100
 #: values in one definition, over all its lists; a list longer than _INLINE_VALUES
 #: travels as one array parameter, so no backend's bind-parameter limit applies
 MAX_VALUES = 100_000
-_INLINE_VALUES = 1000
+# Short lists stay inline (one parameter per value); so many of them that MAX_NODES
+# lists of this length stay under SQLite's usual 32,766 parameters (PostgreSQL's
+# driver stops at 65,535): 99 lists of 1000 values failed there.
+_INLINE_VALUES = 300
 # A group's members are combined in balanced sub-groups of this many, so that a
 # wide `any` stays inside SQLite's expression-depth limit (1000).
 _GROUP_FAN_OUT = 32

@@ -377,7 +377,7 @@ def _disabled_plugin_with_command(cmd_name: str) -> str | None:
             pm = new_plugin_manager()
             pm.register(ep.load(), name=name)
             Hooks(pm).register_commands(scratch)
-        except Exception:  # a broken plugin simply adds no hint
+        except (Exception, SystemExit):  # a broken plugin simply adds no hint
             continue
         if cmd_name in scratch.commands:
             return name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import click
@@ -65,12 +64,15 @@ def show_customers(crm: CRM, customers: list[Customer], as_json: bool) -> None:
 
 def load_segment_argument(value: str) -> dict[str, Any]:
     """Inline JSON when it starts with '{', else a file path (usage error if bad)."""
+    from ..regularfile import open_regular
     from ..segments import MAX_DEFINITION_BYTES, parse_definition
 
     text = value.strip()
     if not text.startswith("{"):
         try:
-            with Path(value).open("rb") as file:
+            # A FIFO would wait for a writer forever: only a regular file is read.
+            with open_regular(value, lambda why: click.BadParameter(why, param_hint="--segment")
+                              ) as file:
                 # Read one byte past the limit, never the whole of a huge file.
                 raw = file.read(MAX_DEFINITION_BYTES + 1)
             text = raw.decode("utf-8-sig")

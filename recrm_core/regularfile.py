@@ -1,0 +1,47 @@
+"""Opening a file that must be a regular one (an import, a configuration, a segment).
+
+A path may name a directory, a FIFO or a device, or link to one: /dev/zero never
+ends and a FIFO blocks until someone writes, so whatever reads a file a person named
+refuses anything else first, in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from typing import IO
+
+_NOT_FILES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular(path: str, refuse: Callable[[str], Exception]) -> IO[bytes]:
+    """Open ``path`` for reading, or raise ``refuse(message)`` unless it is (or links
+    to) a regular file; the message reads ``cannot read 'PATH': why``."""
+
+    def refuse_unless_regular(mode: int) -> None:
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _NOT_FILES if test(mode)), "not a regular file")
+            raise refuse(f"cannot read {path!r}: it is {kind}, not a file")
+
+    try:
+        refuse_unless_regular(os.stat(path).st_mode)
+        # O_NONBLOCK: should a FIFO replace the file after the look, opening it must
+        # not wait for a writer; fstat below then refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise refuse(f"cannot read {path!r}: {exc.strerror}") from None
+    except ValueError:  # a NUL in the path
+        raise refuse(f"cannot read {path!r}: not a valid path") from None
+    try:
+        refuse_unless_regular(os.fstat(fd).st_mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
