@@ -7,8 +7,6 @@ open, each proven with real ``recrm`` processes or the public API on both backen
   plugin's code and no word, ``recrm plugins list`` included.
 - ``--config`` naming a FIFO waited forever, naming ``/dev/zero`` read until memory
   ran out; ``--segment`` naming a FIFO waited forever.
-- The first commands started at once on an empty PostgreSQL database raced to
-  create the tables: some exited 2 ("relation ... already exists").
 """
 
 from __future__ import annotations
