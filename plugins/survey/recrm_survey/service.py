@@ -322,7 +322,7 @@ def invite_in(
     now = utcnow()
     new_id = _insert_ignoring_duplicates(uow.session, {
         "customer_id": customer_id, "survey_key": survey_key, "trigger": trigger,
-        "dedupe_key": dedupe_key, "token": secrets.token_urlsafe(18),
+        "dedupe_key": dedupe_key, "token": new_token(),
         "project": project, "unit": unit, "case_id": case_id, "months_after": months_after,
         "year": year, "channel": conf.channel, "status": "pending", "created_at": now,
         "due_at": due_at,
@@ -374,6 +374,16 @@ def invitations(
         query = query.where(SurveyInvitation.status == status)
     with crm.unit_of_work(readonly=True) as uow:
         return [_to_invitation(r) for r in uow.session.scalars(query)]
+
+
+def new_token() -> str:
+    """An invitation's link token: 24 URL-safe characters (144 random bits), never
+    starting with ``-``, which a shell command such as ``recrm survey answer TOKEN``
+    would read as an option (one token in 64 did)."""
+    while True:
+        token = secrets.token_urlsafe(18)
+        if not token.startswith("-"):
+            return token
 
 
 def _due_clause(now: dt.datetime) -> Any:

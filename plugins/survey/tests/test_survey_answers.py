@@ -201,3 +201,13 @@ def test_the_case_is_opened_with_the_answer_time(crm: CRM) -> None:
     result = answer(crm, inv.id, {"satisfaction": 1, "resolved": "未解决"}, answered_at=at)
     assert result.case_id is not None
     assert crm.cases.get(result.case_id).opened_at == at
+
+
+def test_link_tokens_never_start_like_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # secrets.token_urlsafe starts with "-" one time in 64; `recrm survey answer -Sx…`
+    # then failed with "No such option '-S'" (a flaky CLI test found it).
+    from recrm_survey import service as survey_service
+
+    drawn = iter(["-Sabcdefghijklmnopqrstuvw", "_xabcdefghijklmnopqrstuv"])
+    monkeypatch.setattr(survey_service.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert survey_service.new_token() == "_xabcdefghijklmnopqrstuv"
