@@ -28,21 +28,21 @@ from .output import cell, echo, echo_error, emit_json, info, local_time, show_wa
 if TYPE_CHECKING:
     from ..crm import CRM
 
-#: the core's commands: name -> (the modules defining it, its one-line help). Each is
+#: the core's commands: name -> (the module defining it, its one-line help). Each is
 #: imported when it runs, so ``recrm --help`` and ``recrm customers count`` do not pay
 #: for the importer, the demo or Faker; ``tests/test_cli.py`` checks the help here
 #: against the commands' own.
-CORE_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "cases": (("cases",), "Service cases: open, transfer, escalate, resolve, close, reopen."),
-    "consent": (("consent",), "Consent by channel and purpose; the newest record decides."),
-    "db": (("db",), "Schema migrations: upgrade, downgrade, current, history, check, sql."),
-    "customers": (("customers",),
+CORE_COMMANDS: dict[str, tuple[str, str]] = {
+    "cases": ("cases", "Service cases: open, transfer, escalate, resolve, close, reopen."),
+    "consent": ("consent", "Consent by channel and purpose; the newest record decides."),
+    "db": ("db", "Schema migrations: upgrade, downgrade, current, history, check, sql."),
+    "customers": ("customers",
                   "Customers: add, import, find, show, stages, merge, reassign."),
-    "demo": (("demo",), "Build a demo developer company and print what it holds."),
-    "init": (("setup",), "Write a starter recrm.toml (if none exists) and create the schema."),
-    "interactions": (("interactions",), "The interaction timeline."),
-    "plugins": (("setup",), "Installed plugins."),
-    "projects": (("projects",), "Projects (楼盘): add, list, rename."),
+    "demo": ("demo", "Build a demo developer company and print what it holds."),
+    "init": ("setup", "Write a starter recrm.toml (if none exists) and create the schema."),
+    "interactions": ("interactions", "The interaction timeline."),
+    "plugins": ("setup", "Installed plugins."),
+    "projects": ("projects", "Projects (楼盘): add, list, rename."),
 }
 
 #: entry-point group where a plugin may name its command groups, so that listing them
@@ -54,9 +54,8 @@ def load_core_commands() -> None:
     """Import every core command module (for tools that walk the whole CLI)."""
     import importlib
 
-    for modules, _ in CORE_COMMANDS.values():
-        for module in modules:
-            importlib.import_module(f"{__name__}.{module}")
+    for module, _ in CORE_COMMANDS.values():
+        importlib.import_module(f"{__name__}.{module}")
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -289,6 +288,12 @@ class RecrmGroup(click.Group):
         """Command name -> plugin, for the enabled plugins that name their commands in
         entry-point metadata; None when a plugin does not (it must be imported to
         know), or when the CLI runs against a given CRM (tests)."""
+        if "recrm.declared_commands" not in ctx.meta:
+            ctx.meta["recrm.declared_commands"] = self._read_declared_commands(ctx)
+        return cast("dict[str, str] | None", ctx.meta["recrm.declared_commands"])
+
+    @staticmethod
+    def _read_declared_commands(ctx: click.Context) -> dict[str, str] | None:
         obj = ctx.find_object(CliContext)
         if obj is not None and obj.crm_factory is not None:
             return None
@@ -335,8 +340,7 @@ class RecrmGroup(click.Group):
         if cmd_name in CORE_COMMANDS and cmd_name not in self.commands:
             import importlib
 
-            for module in CORE_COMMANDS[cmd_name][0]:
-                importlib.import_module(f"{__name__}.{module}")
+            importlib.import_module(f"{__name__}.{CORE_COMMANDS[cmd_name][0]}")
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
