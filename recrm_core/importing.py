@@ -531,14 +531,14 @@ class ImportService:
                 if changed:
                     touched.add(cid)
 
-        created_ids = self._write(
+        real = self._write(
             conn, now, new_refs, state, new_identities, new_links, filled_links, touched
         )
+        created_ids = list(real.values())
         if owner_events and self.crm.hooks.implemented(_OWNERS_HOOK):
-            real_ids: dict[int, int] = dict(zip(new_refs, created_ids, strict=True))
             code_of = {pid: code for code, pid in pids.items()}
             self.crm.hooks.owners_changed(uow, [
-                trusted(OwnerChange, {"customer_id": real_ids.get(cid, cid),
+                trusted(OwnerChange, {"customer_id": real.get(cid, cid),
                                       "project": code_of[pid], "old_owner": None,
                                       "new_owner": owner, "reason": why})
                 for cid, pid, owner, why in owner_events
@@ -548,7 +548,6 @@ class ImportService:
             # later rows of the batch matched them. Full models only on request: most
             # plugins need the ids and what changed, and building models for every
             # merged customer cost a quarter of the import's speed.
-            real = dict(zip(new_refs, created_ids, strict=True))
             imported = [
                 trusted(ImportedCustomer, {"customer_id": real[ref], "created": True,
                                            "changed": sorted(changed_of[ref]),
@@ -585,7 +584,8 @@ class ImportService:
         new_links: dict[tuple[int, int], _Link],
         filled_links: dict[int, _Link],
         touched: set[int],
-    ) -> list[int]:
+    ) -> dict[int, int]:
+        """Write the batch; the id each new customer's reference stands for, in order."""
         created_ids = _insert_customers(
             conn, now, [[state[ref][name] for name in _STATE_FIELDS] for ref in new_refs]
         )
@@ -638,7 +638,7 @@ class ImportService:
                     for lid, held in sorted(filled_links.items())
                 ],
             )
-        return created_ids
+        return real
 
     @staticmethod
     def _project_ids(
