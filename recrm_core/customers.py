@@ -364,6 +364,12 @@ def link_project(
     return changed, owner_change
 
 
+def _project_codes(session: Session, project_ids: set[int]) -> dict[int, str]:
+    """Project id -> code for ``project_ids`` (the few projects an operation touched)."""
+    return {pid: code for pid, code in session.execute(
+        select(ProjectRow.id, ProjectRow.code).where(ProjectRow.id.in_(project_ids)))}
+
+
 def _owner_change(
     customer_id: int, project: str, old: str | None, new: str | None, reason: str
 ) -> OwnerChange | None:
@@ -975,8 +981,7 @@ class CustomerService:
         theirs = session.scalars(
             select(CustomerProjectRow).where(CustomerProjectRow.customer_id == did)
         ).all()
-        codes = {pid: code for pid, code in session.execute(select(ProjectRow.id, ProjectRow.code)
-                 .where(ProjectRow.id.in_([link.project_id for link in theirs])))}
+        codes = _project_codes(session, {link.project_id for link in theirs})
         changes: list[OwnerChange] = []
         for link in theirs:
             kept = mine.get(link.project_id)
@@ -1018,9 +1023,7 @@ class CustomerService:
                 update(CustomerProjectRow).where(and_(*conditions)).values(owner_staff=target)
                 .returning(CustomerProjectRow.customer_id, CustomerProjectRow.project_id)
             )]
-            codes = {pid: code for pid, code in uow.session.execute(
-                select(ProjectRow.id, ProjectRow.code)
-                .where(ProjectRow.id.in_({pid for _, pid in moved})))}
+            codes = _project_codes(uow.session, {pid for _, pid in moved})
             changes = [_owner_change(cid, codes[pid], source, target, "reassign")
                        for cid, pid in sorted(moved)]
             self.crm.hooks.owners_changed(uow, [c for c in changes if c is not None])
