@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 import recrm_core
-from recrm_core import models, values
+from recrm_core import models, roles, values
 from recrm_core.config import CoreSettings, SlaPolicy
 from recrm_core.segments import CORE_FIELDS, OPS, TYPE_OPS
 
@@ -49,11 +49,12 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ("What the API returns", "Besides the models above, service calls return these.", [
         models.CustomerView, models.IdentityEntry, models.Consent, models.Project,
         recrm_core.AddResult, models.ImportResult, models.RejectedRow, models.DuplicatePair,
+        models.Staff, models.Department, models.AuditEntry,
     ]),
     ("What the API takes", "Service calls validate their input with these (dicts work too); "
      "a bad value is an `InvalidInput` naming the field.", [
         models.Actor, models.CustomerIn, models.CustomerUpdate, models.InteractionIn,
-        models.CaseIn, models.ProjectIn,
+        models.CaseIn, models.ProjectIn, models.StaffIn, models.DepartmentIn,
     ]),
     ("Configuration: `crm.config`", "The core's settings from `recrm.toml`, validated; "
      "plugins read their own section with `crm.settings_for(section)`.", [
@@ -74,6 +75,11 @@ VALUE_TYPES: list[tuple[str, Any, str]] = [
      "高端 luxury, 养老 retiree (the Chinese names are accepted on input). "
      "`recrm_core.PERSONAS` holds them."),
     ("Gender", models.Gender, "男 and 女, M and F are accepted on input."),
+    ("Role", roles.Role,
+     "What an actor may see ([docs/access.md](access.md)): `admin` everything; `manager` "
+     "their department's projects (shown masked until they disclose); `sales` the customers "
+     "they own; `service` the customers of their cases; `partner` a masked name and mobile "
+     "only; `analyst` counts and masked lists. `consultant` and `staff` mean `sales`."),
     ("Channel", models.Channel, "How a message or consent reaches the customer."),
     ("Purpose", models.Purpose, "What a consent is for."),
     ("Priority", models.Priority, "A case's priority; decides its SLA (`[sla]` in recrm.toml)."),

@@ -50,6 +50,17 @@ _EXPORTS: dict[str, str] = {
     "IdentityError": "identity",
     "clean_code": "identity",
     "mask_mobile": "identity",
+    "mask_id_card": "identity",
+    "mask_email": "identity",
+    "mask_name": "identity",
+    "AuditEntry": "models",
+    "Department": "models",
+    "DepartmentIn": "models",
+    "Staff": "models",
+    "StaffIn": "models",
+    "KeyFileError": "keys",
+    "ROLES": "roles",
+    "HIDDEN": "access",
     "normalise_email": "identity",
     "normalise_id_card": "identity",
     "normalise_mobile": "identity",
@@ -92,6 +103,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from .access import HIDDEN
     from .consent import (
         consent_granted_clause,
         consent_withdrawn_clause,
@@ -136,7 +148,10 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .identity import (
         IdentityError,
         clean_code,
+        mask_email,
+        mask_id_card,
         mask_mobile,
+        mask_name,
         normalise_email,
         normalise_id_card,
         normalise_mobile,
@@ -146,8 +161,10 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         ImportProgress,
         ImportStopped,
     )
+    from .keys import KeyFileError
     from .models import (
         Actor,
+        AuditEntry,
         Case,
         CaseHistoryEntry,
         CaseIn,
@@ -157,6 +174,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         CustomerUpdate,
         CustomerView,
         DeliveryResult,
+        Department,
+        DepartmentIn,
         DuplicatePair,
         IdentityEntry,
         ImportedCustomer,
@@ -169,11 +188,14 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         ProjectIn,
         ProjectLink,
         RejectedRow,
+        Staff,
+        StaffIn,
         StageChange,
         TimelineEntry,
     )
     from .plugins import PluginWarning
     from .projects import project_code
+    from .roles import ROLES
     from .segments import (
         OPS,
         SegmentField,
@@ -192,11 +214,14 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
 __all__ = [
     "CRM",
     "CUSTOMER_COLUMNS",
+    "HIDDEN",
     "OPS",
     "PERSONAS",
+    "ROLES",
     "STAGES",
     "Actor",
     "AddResult",
+    "AuditEntry",
     "Base",
     "Case",
     "CaseHistoryEntry",
@@ -210,6 +235,8 @@ __all__ = [
     "DeliveryResult",
     "DemoSection",
     "DemoSummary",
+    "Department",
+    "DepartmentIn",
     "DuplicatePair",
     "ErrorsFile",
     "IdentityConflict",
@@ -225,6 +252,7 @@ __all__ = [
     "Interaction",
     "InteractionIn",
     "InvalidInput",
+    "KeyFileError",
     "Message",
     "NotFound",
     "OwnerChange",
@@ -238,6 +266,8 @@ __all__ = [
     "RejectedRow",
     "SchemaMismatch",
     "SegmentField",
+    "Staff",
+    "StaffIn",
     "StageChange",
     "TableSource",
     "TimelineEntry",
@@ -254,7 +284,10 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "insert_or_ignore",
+    "mask_email",
+    "mask_id_card",
     "mask_mobile",
+    "mask_name",
     "normalise_email",
     "normalise_id_card",
     "normalise_mobile",

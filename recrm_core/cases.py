@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
+from .access import case_for, scope_of
 from .customers import resolve_id
 from .db import MAX_ID, UnitOfWork, utcnow, valid_id
 from .errors import InvalidInput, NotFound, Refused
@@ -209,6 +210,7 @@ class CaseService:
         """Open a case inside an existing unit of work (for plugins, e.g. a survey
         that opens a case for a detractor's answer); fires ``recrm_case_opened``."""
         record = validate_case(data)
+        self.crm.directory.check(uow, [record.assignee])
         now = utcnow()
         opened = now if opened_at is None else _aware(opened_at, "opened_at")
         if opened > now:
@@ -288,6 +290,7 @@ class CaseService:
         assignee = _code(assignee, "assignee", 64)
         if department is None and assignee is None:
             raise InvalidInput("department,assignee", "give a department or an assignee")
+        self.crm.directory.check(uow, [assignee])
         session = uow.session
         row = _lock(session, case_id)
         if row.status not in ACTIVE:
@@ -340,7 +343,7 @@ class CaseService:
             row = uow.session.get(CaseRow, case_id) if valid_id(case_id) else None
             if row is None:
                 raise NotFound(f"no case {case_id}")
-            return _full_model(uow.session, row, at)
+            return case_for(scope_of(uow.session, actor), _full_model(uow.session, row, at))
 
     def list_for_customer(self, session: Session, customer_id: int) -> builtins.list[Case]:
         """A customer's cases, newest first, without history (for the 360 view)."""
@@ -428,7 +431,9 @@ class CaseService:
             if limit is not None:
                 # Beyond MAX_ID there cannot be more cases; a larger LIMIT would overflow.
                 query = query.limit(min(limit, MAX_ID))
-            return [_to_model(row, code, at) for row, code in session.execute(query)]
+            scope = scope_of(session, actor)
+            return [case_for(scope, _to_model(row, code, at))
+                    for row, code in session.execute(query)]
 
     # -- internals ------------------------------------------------------------------------
     def _transition(

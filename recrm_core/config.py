@@ -81,6 +81,22 @@ class CoreSettings(BaseModel):
     sla: SlaPolicy = Field(
         default_factory=SlaPolicy, description="calendar hours to resolve a case"
     )
+    require_known_staff: bool = Field(
+        default=False,
+        description="whether a staff id the directory lacks is refused wherever one is given "
+        "(owners, assignees, actors); when false unknown ids work and `staff list --unknown` "
+        "shows them",
+    )
+    key_file: str | None = Field(
+        default=None,
+        description="the key file (hashing, encryption and signing keys); default: "
+        "recrm.key beside recrm.toml, else beside the SQLite database; RECRM_KEY_FILE overrides",
+    )
+    audit_retention_years: int = Field(
+        default=3, ge=3, le=100,
+        description="years the audit log is kept at least (PIPL: three or more); "
+        "`audit prune` refuses anything younger",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -130,6 +146,16 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def found_config_file(config_path: str | os.PathLike[str] | None,
+                      search_cwd: bool) -> Path | None:
+    """The configuration file :func:`load_settings` reads, as an absolute path."""
+    if config_path is not None:
+        return Path(config_path).absolute()
+    if search_cwd and Path(CONFIG_FILE).is_file():
+        return Path(CONFIG_FILE).absolute()
+    return None
 
 
 def load_settings(

@@ -106,6 +106,8 @@ class ConsentService:
             )
             uow.session.add(row)
             uow.session.flush()
+            self.crm.audit.record(uow, "consent", customer_id=cid, details={
+                "channel": channel, "purpose": purpose, "granted": granted, "source": source})
             return _to_model(row)
 
     def grant(self, customer_id: int, channel: str, purpose: str = "marketing",

@@ -6,23 +6,28 @@ import functools
 import os
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import pluggy
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
-from .config import CoreSettings, load_settings
+from .config import CoreSettings, found_config_file, load_settings
 from .db import UnitOfWork, make_engine, unit_of_work
 from .errors import ConfigError
 from .plugins import BUILTIN_PLUGINS, Hooks, PluginInfo, load_plugins, new_plugin_manager
 
 if TYPE_CHECKING:
+    from .access import AccessService
+    from .audit import AuditService
     from .cases import CaseService
     from .consent import ConsentService
     from .customers import CustomerService
+    from .directory import DirectoryService
     from .importing import ImportService
     from .interactions import InteractionService
+    from .keys import Keys
     from .models import Actor, DeliveryResult, Message
     from .projects import ProjectService
     from .segments import SegmentService
@@ -56,6 +61,8 @@ class CRM:
         if database_url is not None:
             overrides["database_url"] = database_url
         self.config: CoreSettings = load_settings(config_path, overrides, search_cwd=search_cwd)
+        #: the configuration file read, if any (the key file's default place is beside it)
+        self.config_file: Path | None = found_config_file(config_path, search_cwd)
         self.console_stream = console_stream
         self.pm: pluggy.PluginManager = new_plugin_manager()
         names: Sequence[str | object] = self.config.plugins if plugins is None else plugins
@@ -111,6 +118,44 @@ class CRM:
         from .importing import ImportService
 
         return ImportService(self)
+
+    @functools.cached_property
+    def access(self) -> AccessService:
+        """Who sees what (``docs/access.md``): every read path asks it."""
+        from .access import AccessService
+
+        return AccessService(self)
+
+    @functools.cached_property
+    def directory(self) -> DirectoryService:
+        from .directory import DirectoryService
+
+        return DirectoryService(self)
+
+    @functools.cached_property
+    def audit(self) -> AuditService:
+        from .audit import AuditService
+
+        return AuditService(self)
+
+    @property
+    def key_file(self) -> Path | None:
+        """Where the key file is (None: PostgreSQL and no configuration to put it beside)."""
+        from .keys import key_file_path
+
+        return key_file_path(self.config.key_file, self.config_file, self.config.database_url)
+
+    @property
+    def keys(self) -> Keys:
+        """The keys of the key file (hashing, encryption, signing), loaded on first use:
+        commands that never need one work without it; one that does exits 2 when the
+        file is missing or bad."""
+        cached: Keys | None = self.__dict__.get("_keys")
+        if cached is None:
+            from .keys import load_keys
+
+            cached = self.__dict__["_keys"] = load_keys(self.key_file)
+        return cached
 
     @classmethod
     def from_config(

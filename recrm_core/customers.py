@@ -66,7 +66,7 @@ from .tables import (
     InteractionRow,
     ProjectRow,
 )
-from .values import STAGE_RANK, STAGES, parse_stage, required_code
+from .values import STAGE_RANK, STAGES, parse_stage, required_code, required_text
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -148,6 +148,9 @@ _RAW_LINKS = RawSelect(_SELECT_LINKS[1])
 _RAW_BY_KEY = RawSelect(_SELECT_BY_KEY)
 _RAW_MERGED_INTO = RawSelect(_SELECT_MERGED_INTO)
 _MERGED_INTO = _ROW_FIELDS.index("merged_into")
+#: the fields a loaded customer counts as set: all but ``masked``, which stays at its
+#: default as when the model is validated from the same values
+_FIELDS_SET = frozenset(Customer.model_fields) - {"masked"}
 
 
 def _connection(session: Session | Connection) -> Connection:
@@ -229,7 +232,8 @@ def _build(
             "merged_into": merged_into,
             "created_at": created_at,
             "updated_at": updated_at,
-        })
+            "masked": False,
+        }, set(_FIELDS_SET))
     return out
 
 
@@ -503,6 +507,7 @@ class CustomerService:
 
     def _add(self, uow: UnitOfWork, record: CustomerIn) -> AddResult:
         session = uow.session
+        self.crm.directory.check(uow, [record.owner_staff])
         keys = record_keys(record)
         owners = owners_of_keys(session, keys)
         match = match_record(
@@ -645,7 +650,8 @@ class CustomerService:
     def get(self, customer_id: int, actor: Actor | None = None) -> Customer:
         """The customer (the survivor, if ``customer_id`` was merged away)."""
         with self.crm.unit_of_work(actor, readonly=True) as uow:
-            return load_customer(uow.session, customer_id)
+            customer = load_customer(uow.session, customer_id)
+            return self.crm.access.present(actor, [customer], uow.session)[0]
 
     def get_in(self, uow: UnitOfWork, customer_id: int) -> Customer:
         """``get`` inside an existing unit of work (for hooks and plugin services)."""
@@ -661,7 +667,8 @@ class CustomerService:
         customer_ids = list(customer_ids)
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             found = load_customers(uow.session, customer_ids)
-            return [found[i] for i in customer_ids if i in found]
+            return self.crm.access.present(
+                actor, [found[i] for i in customer_ids if i in found], uow.session)
 
     def find(
         self, *, mobile: str | None = None, id_card: str | None = None,
@@ -690,11 +697,16 @@ class CustomerService:
                         .order_by(CustomerRow.id)
                     ).all()
                     found = load_customers(session, ids)
-                    return [found[i] for i in ids]
+                    return self.crm.access.present(actor, [found[i] for i in ids], session)
         except identity.IdentityError as exc:
             raise InvalidInput(exc.field, exc.reason) from None
+        if actor is not None:
+            with self.crm.unit_of_work(actor, readonly=True) as uow:
+                customer = customer_by_key(uow.session, key)
+                return self.crm.access.present(
+                    actor, [] if customer is None else [customer], uow.session)
         # No hook fires and nothing is written, so a bare connection does instead of a
-        # unit of work (the actor will matter once masking arrives).
+        # unit of work: the SDK's own look-up (no actor) sees everything.
         with read_connection(self.crm) as conn:
             customer = customer_by_key(conn, key)
             return [] if customer is None else [customer]
@@ -709,7 +721,10 @@ class CustomerService:
     def duplicates(
         self, limit: int | None = None, actor: Actor | None = None
     ) -> list[DuplicatePair]:
-        """Groups of active customers sharing an email: suspected duplicates to review."""
+        """Groups of active customers sharing an email: suspected duplicates to review
+        (the emails masked but for admins; partners, who never see an email, may not)."""
+        if actor is not None and actor.role == "partner":
+            raise Refused("role partner may not review duplicates (they are found by email)")
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
             shared = (
@@ -729,7 +744,9 @@ class CustomerService:
                     .where(CustomerRow.email == mail, CustomerRow.merged_into.is_(None))
                     .order_by(CustomerRow.id)
                 ).all()
-                pairs.append(DuplicatePair(email=mail, customer_ids=list(ids)))
+                shown = mail if actor is None or actor.role == "admin" \
+                    else identity.mask_email(mail or "")
+                pairs.append(DuplicatePair(email=shown, customer_ids=list(ids)))
             return pairs
 
     def view(self, customer_id: int, actor: Actor | None = None) -> CustomerView:
@@ -755,10 +772,25 @@ class CustomerService:
             session.rollback()
             birthplace = identity.id_card_birthplace(customer.id_card) if customer.id_card \
                 else None
-            return CustomerView(
+            view = CustomerView(
                 customer=customer, identities=identities, birthplace=birthplace,
                 timeline=timeline, cases=cases, consents=consents,
             )
+            return self.crm.access.view_for(actor, view, session)
+
+    def disclose(self, customer_id: int, reason: str, actor: Actor | None = None
+                 ) -> CustomerView:
+        """The 360 view in full, for a role allowed to see this customer in full that a
+        read showed masked (a manager); refused otherwise. Audited with the reason."""
+        try:
+            why = required_text(reason, "reason", 500)
+        except ValueError as exc:
+            raise InvalidInput("reason", str(exc)) from None
+        with self.crm.unit_of_work(actor) as uow:
+            customer = load_customer(uow.session, customer_id)
+            self.crm.access.require_full(actor, customer, uow.session)
+            self.crm.audit.record(uow, "disclose", customer_id=customer.id, reason=why)
+        return self.view(customer.id)
 
     # stages -------------------------------------------------------------------------------
     def set_stage(
@@ -840,7 +872,9 @@ class CustomerService:
         if found:
             conn.execute(_MOVE_LINK, {"b_id": found[0][0], "b_stage": new_stage, "b_at": now})
         else:
-            owner = uow.actor.staff_id if uow.actor else None
+            # A consultant moving a customer they are not linked to yet takes them on;
+            # a manager's or an admin's step makes nobody the owner.
+            owner = uow.actor.staff_id if uow.actor and uow.actor.role == "sales" else None
             conn.execute(
                 _INSERT_LINK,
                 {"customer_id": cid, "project_id": pid, "stage": new_stage,
@@ -964,6 +998,7 @@ class CustomerService:
         session.flush()
         recompute_stage(session, sid)
         customer = load_customer(session, sid)
+        self.crm.audit.record(uow, "merge", customer_id=sid, details={"duplicate_id": did})
         self.crm.hooks.customer_merged(uow, customer, did)
         self.crm.hooks.owners_changed(uow, owner_changes)
         return customer
@@ -1015,6 +1050,7 @@ class CustomerService:
         except ValueError as exc:
             raise InvalidInput("staff", str(exc)) from None
         with self.crm.unit_of_work(actor) as uow:
+            self.crm.directory.check(uow, [target])
             conditions = [CustomerProjectRow.owner_staff == source]
             if project is not None:
                 pid = known_project_id(uow.session, project_code(project))
@@ -1026,6 +1062,9 @@ class CustomerService:
             codes = _project_codes(uow.session, {pid for _, pid in moved})
             changes = [_owner_change(cid, codes[pid], source, target, "reassign")
                        for cid, pid in sorted(moved)]
+            self.crm.audit.record(uow, "reassign", details={
+                "from_staff": source, "to_staff": target, "project": project,
+                "links": len(moved), "customers": sorted({cid for cid, _ in moved})[:1000]})
             self.crm.hooks.owners_changed(uow, [c for c in changes if c is not None])
             return len(moved)
 

@@ -184,6 +184,12 @@ def unit_of_work(
     contention instead of waiting for the lock)."""
     bind = read_engine(crm) if readonly else crm.engine
     with Session(bind, expire_on_commit=False) as session, session.begin():
+        if actor is not None:
+            # An actor who left acts no more; with require_known_staff, one the
+            # directory lacks never acted.
+            from .directory import check_assignable
+
+            check_assignable(session, crm.config.require_known_staff, [actor.staff_id])
         yield UnitOfWork(crm=crm, session=session, actor=actor)
 
 

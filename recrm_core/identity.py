@@ -277,6 +277,35 @@ def mask_mobile(e164: str) -> str:
     return digits[:3] + "****" + digits[-4:]
 
 
+def mask_id_card(number: str) -> str:
+    """``11010119900307123X`` -> ``110101********123X``: the region (which the view
+    shows as the birthplace anyway) and the last four; the birth date is hidden."""
+    if len(number) < 10:
+        return "*" * len(number)
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+def mask_email(email: str) -> str:
+    """``zhang.wei@example.com`` -> ``z***@example.com``: the first character of the
+    local part and the domain (the domain tells a company mailbox from a private one)."""
+    local, at, domain = email.partition("@")
+    if not at:
+        return "***"
+    return (local[:1] or "") + "***@" + domain
+
+
+def mask_name(name: str) -> str:
+    """``王伟`` -> ``王*``, ``欧阳娜娜`` -> ``欧***``: the first character and one ``*``
+    for each other character (a one-character name stays as it is)."""
+    chars = list(name)
+    return chars[0] + "*" * (len(chars) - 1) if chars else ""
+
+
+def mask_wechat_unionid(unionid: str) -> str:
+    """The first four characters and ``****``: enough to tell two platforms apart."""
+    return unionid[:4] + "****"
+
+
 # WeChat documents a unionid as an opaque string; the ones it issues are about 28
 # base64url characters (its docs' example: "o6_bmasdasdsad6_2sgVt7hMZOPfL"). The
 # bounds leave room for other lengths without letting a mobile number (11 digits) or a

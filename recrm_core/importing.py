@@ -48,6 +48,7 @@ from .csvsource import (
 )
 from .customers import load_customers, owners_of_keys
 from .db import UnitOfWork, chunks, utcnow
+from .directory import refused_staff
 from .errors import PluginError, RecrmError, UnknownProject
 from .errorsfile import ErrorsFile
 from .models import (
@@ -316,11 +317,28 @@ class ImportService:
     def _run(self, run: _Run, rows: Iterator[_SourceRow]) -> ImportResult:
         try:
             with _interrupt_between_batches(run):
-                return self._batches(run, rows)
+                result = self._batches(run, rows)
         except ImportInterrupted:
             raise
         except KeyboardInterrupt as exc:
             raise ImportInterrupted(run.result.model_copy(), exact=False) from exc
+        except RecrmError:
+            if run.result.rows:
+                self._audit(run, "stopped")
+            raise
+        self._audit(run, "completed")
+        return result
+
+    def _audit(self, run: _Run, outcome: str) -> None:
+        """One audit entry per import: the counts, never a row's values (nor the file's
+        name, which may hold one)."""
+        r = run.result
+        self.crm.audit.append("import", actor=run.actor, details={
+            "outcome": outcome, "rows": r.rows, "created": r.created, "merged": r.merged,
+            "rejected": r.rejected,
+            "format": "xlsx" if run.source is not None and run.source.sheet is not None
+            else ("csv" if run.source is not None else "rows"),
+        })
 
     def _batches(self, run: _Run, rows: Iterator[_SourceRow]) -> ImportResult:
         size = self.crm.config.import_batch_size
@@ -468,11 +486,17 @@ class ImportService:
                 filled_links[target.id] = target
             return changed
 
+        bad_staff = refused_staff(conn, self.crm.config.require_known_staff,
+                                  (rec.owner_staff for _, rec in records))
         for (row, rec), rec_keys in zip(records, keys_of, strict=True):
             if rec.project and rec.project not in pids:
                 conflicts.append(
                     RejectedRow(row=row, field="project", reason=str(UnknownProject(rec.project)))
                 )
+                continue
+            if rec.owner_staff in bad_staff:
+                conflicts.append(RejectedRow(row=row, field="owner_staff",
+                                             reason=str(bad_staff[rec.owner_staff])))
                 continue
             match = match_record(rec, owners.get, cards.get, rec_keys)
             if match.conflict:

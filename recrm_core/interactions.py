@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from .access import interaction_for, scope_of
 from .customers import resolve_id
 from .db import UnitOfWork, utcnow
 from .errors import InvalidInput
@@ -55,6 +56,7 @@ class InteractionService:
             except ValidationError as exc:
                 raise InvalidInput(*first_error(exc)) from None
         with self.crm.unit_of_work(actor) as uow:
+            self.crm.directory.check(uow, [data.staff])
             cid = resolve_id(uow.session, customer_id)
             return self.log_in(
                 uow,
@@ -145,7 +147,9 @@ class InteractionService:
             cid = resolve_id(uow.session, customer_id)
             pid = known_project_id(uow.session, project_code(project)) if project is not None \
                 else None
-            return self.list_in(uow.session, cid, limit, project_id=pid)
+            scope = scope_of(uow.session, actor)
+            return [interaction_for(scope, i)
+                    for i in self.list_in(uow.session, cid, limit, project_id=pid)]
 
     def list_in(
         self, session: Session, customer_id: int, limit: int | None = None,

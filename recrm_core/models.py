@@ -19,6 +19,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from . import identity, values
+from .roles import Channel as ActorChannel
+from .roles import Role, parse_role
 from .values import Persona, Stage
 
 Channel = Literal["email", "sms", "phone", "wechat"]
@@ -72,8 +74,14 @@ class Actor(_Model):
     staff_id: Annotated[
         str, BeforeValidator(lambda v: values.required_code(v, "staff id", 64))
     ] = Field(description="id of the staff member acting (recorded in history rows)")
-    role: Annotated[str, BeforeValidator(lambda v: values.required_code(v, "role", 32))] = Field(
-        default="staff", description="their role, e.g. consultant, manager, service"
+    role: Annotated[Role, BeforeValidator(lambda v: parse_role(values.required_code(v, "role",
+                                                                                   32)))] = Field(
+        default="sales",
+        description="admin, manager, sales, service, partner or analyst (what they may see: "
+        "docs/access.md); the legacy names consultant and staff mean sales",
+    )
+    channel: ActorChannel = Field(
+        default="sdk", description="how the call arrived: cli, api or sdk (recorded in the audit)"
     )
 
 
@@ -331,6 +339,11 @@ class Customer(_Out):
     )
     created_at: dt.datetime = Field(description="when the customer was created (UTC)")
     updated_at: dt.datetime = Field(description="when the profile last changed (UTC)")
+    masked: bool = Field(
+        default=False,
+        description="whether identifying fields are masked (or left out) for the caller's "
+        "role; `customers disclose` asks for them in full where the role allows",
+    )
 
 
 class Project(_Out):
@@ -682,3 +695,82 @@ class DuplicatePair(_Out):
 
     email: str = Field(description="the shared email address")
     customer_ids: list[int] = Field(description="customers holding it")
+
+
+# -- the directory and the audit log --------------------------------------------------------
+
+
+class DepartmentIn(_Model):
+    """A department to add to the directory."""
+
+    code: Annotated[str, BeforeValidator(lambda v: values.required_code(v, "department code",
+                                                                        64))] = Field(
+        description="department code, e.g. XL-SALES (what staff and cases refer to)")
+    name: Annotated[str, BeforeValidator(lambda v: values.required_text(v, "department name",
+                                                                        200))] = Field(
+        description="its name, e.g. 星珑湾销售部")
+    email: Email = Field(default=None, description="a shared mailbox, for notifications")
+    projects: list[str] = Field(
+        default_factory=list,
+        description="codes of the projects it is responsible for (a manager's scope)")
+
+
+class Department(_Out):
+    """A department of the directory."""
+
+    code: str = Field(description="department code")
+    name: str = Field(description="its name")
+    email: str | None = Field(default=None, description="shared mailbox")
+    projects: list[str] = Field(default_factory=list,
+                                description="codes of the projects it is responsible for")
+
+
+class StaffIn(_Model):
+    """A member of staff to add to the directory."""
+
+    id: Annotated[str, BeforeValidator(lambda v: values.required_code(v, "staff id", 64))] = \
+        Field(description="staff id: what owners, case assignees and actors refer to")
+    name: Annotated[str, BeforeValidator(lambda v: values.required_text(v, "staff name",
+                                                                        100))] = Field(
+        description="full name")
+    role: Annotated[Role, BeforeValidator(parse_role)] = Field(
+        description="admin, manager, sales, service, partner or analyst")
+    department: Code = Field(default=None, description="department code, if any")
+    manager: Code = Field(default=None, description="staff id of their manager, if any")
+    email: Email = Field(default=None, description="work email, for notifications")
+    mobile: Annotated[str | None, BeforeValidator(
+        _wrap_identity(identity.normalise_mobile))] = Field(
+        default=None, description="work mobile, for notifications (E.164)")
+
+
+class Staff(_Out):
+    """A member of staff as the directory holds them."""
+
+    id: str = Field(description="staff id")
+    name: str = Field(description="full name")
+    role: Role = Field(description="their role")
+    department: str | None = Field(default=None, description="department code")
+    manager: str | None = Field(default=None, description="their manager's staff id")
+    email: str | None = Field(default=None, description="work email")
+    mobile: str | None = Field(default=None, description="work mobile (E.164)")
+    active: bool = Field(default=True, description="False once they left")
+    left_at: dt.datetime | None = Field(default=None, description="when they left (UTC)")
+
+
+class AuditEntry(_Out):
+    """One line of the append-only audit log."""
+
+    id: int = Field(description="entry id (ascending in time)")
+    at: dt.datetime = Field(description="when (UTC)")
+    actor_staff: str | None = Field(default=None,
+                                    description="staff id; None for the SDK's own calls")
+    actor_role: str = Field(description="their role, or `sdk`")
+    action: str = Field(description="disclose, export, erase, merge, reassign, consent, "
+                        "import, bulk_send, prune, or a plugin's registered action")
+    customer_id: int | None = Field(default=None, description="the customer concerned, if one")
+    channel: str = Field(description="cli, api or sdk")
+    reason: str | None = Field(default=None, description="the reason given, if any")
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what was done, without personal data in clear (identity values as "
+        "keyed hashes `h1:...`)")

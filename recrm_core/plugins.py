@@ -396,6 +396,9 @@ class Hooks:
             except (Exception, SystemExit) as exc:  # as in _call: sys.exit() is a failure
                 raise PluginError(impl.plugin_name, hook, exc) from exc
 
+    def register_audit_actions(self, register: Callable[[str, str], None]) -> None:
+        self._call("recrm_register_audit_actions", register=register)
+
     def demo(self, crm: CRM, rng: Any, customer_ids: list[int]) -> list[Any]:
         sections = self._call("recrm_demo", crm=crm, rng=rng, customer_ids=customer_ids)
         return [s for s in sections if s]

@@ -100,7 +100,7 @@ from .identity import (
     normalise_mobile,
     normalise_wechat_unionid,
 )
-from .models import Customer
+from .models import Actor, Customer
 from .projects import known_project_id
 from .resolution import ID_CARD, MOBILE, WECHAT
 from .tables import CustomerProjectRow, CustomerRow, IdentityRow, ProjectRow
@@ -982,15 +982,19 @@ class SegmentService:
         return self._ids(condition, batch_size)
 
     def iter_customers(
-        self, definition: Mapping[str, Any], batch_size: int = 500
+        self, definition: Mapping[str, Any] | None, batch_size: int = 500,
+        actor: Actor | None = None,
     ) -> Iterator[Customer]:
-        """Matching customers as API models, in id order, ``batch_size`` at a time."""
-        condition = self._checked(definition)
+        """Matching customers (every active one for ``None``) as API models, in id
+        order, ``batch_size`` at a time, as ``actor`` may see them (``crm.access``)."""
+        condition = CustomerRow.merged_into.is_(None) if definition is None \
+            else self._checked(definition)
         _check_batch_size(batch_size)
-        return self._customers(condition, batch_size)
+        return self._customers(condition, batch_size, actor)
 
     def _batches(
-        self, condition: ColumnElement[bool], size: int, load: bool = False
+        self, condition: ColumnElement[bool], size: int, load: bool = False,
+        actor: Actor | None = None,
     ) -> Iterator[list[int] | list[Customer]]:
         last: int | None = None
         while True:
@@ -1002,8 +1006,10 @@ class SegmentService:
             with self.crm.unit_of_work(readonly=True) as uow:
                 ids = list(uow.session.scalars(query))
                 customers = load_customers(uow.session, ids) if load and ids else {}
+                shown = self.crm.access.present(actor, [customers[cid] for cid in ids],
+                                                uow.session) if load else []
             if ids:
-                yield [customers[cid] for cid in ids] if load else ids
+                yield shown if load else ids
             if len(ids) < size:
                 return
             last = ids[-1]
@@ -1012,8 +1018,9 @@ class SegmentService:
         for batch in self._batches(condition, size):
             yield from batch  # type: ignore[misc]
 
-    def _customers(self, condition: ColumnElement[bool], size: int) -> Iterator[Customer]:
-        for batch in self._batches(condition, size, load=True):
+    def _customers(self, condition: ColumnElement[bool], size: int,
+                   actor: Actor | None) -> Iterator[Customer]:
+        for batch in self._batches(condition, size, load=True, actor=actor):
             yield from batch  # type: ignore[misc]
 
 

@@ -169,3 +169,69 @@ class CaseHistoryRow(Base):
     actor_staff: Mapped[str | None] = mapped_column(String(64))
     actor_role: Mapped[str | None] = mapped_column(String(32))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DepartmentRow(Base):
+    """A department of the directory (a sales office, a service desk, head office)."""
+
+    __tablename__ = "departments"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DepartmentProjectRow(Base):
+    """A project a department is responsible for: a manager's scope."""
+
+    __tablename__ = "department_projects"
+
+    department: Mapped[str] = mapped_column(
+        ForeignKey("departments.code", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class StaffRow(Base):
+    """A member of staff: what owners, assignees and actors refer to by ``id``."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
+    manager: Mapped[str | None] = mapped_column(ForeignKey("staff.id"))
+    #: work contacts, for notifications
+    email: Mapped[str | None] = mapped_column(String(254))
+    mobile: Mapped[str | None] = mapped_column(String(32))
+    #: when they left; history keeps them, new assignments are refused
+    left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditRow(Base):
+    """The append-only processing record (PIPL Art. 56). Nothing in the API updates or
+    deletes a row, but ``audit prune`` of entries past retention (and, with the privacy
+    issue, the redaction of an erased person's free text). ``details`` hold no personal
+    data in clear: identity values appear only as keyed hashes."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_customer_at", "customer_id", "at"),
+        Index("ix_audit_log_actor_at", "actor_staff", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_staff: Mapped[str | None] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    # No foreign key: an entry outlives a merge, and the record of an erasure must
+    # survive the erasure.
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(8))
+    #: free text a person gave (a disclosure's reason): redacted when they are erased
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

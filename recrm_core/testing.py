@@ -193,7 +193,7 @@ def recrm_schema_templates(tmp_path_factory: pytest.TempPathFactory) -> SchemaTe
 
 @pytest.fixture
 def crm_factory(
-    recrm_database_url: str, recrm_schema_templates: SchemaTemplates
+    recrm_database_url: str, recrm_schema_templates: SchemaTemplates, tmp_path: Path
 ) -> Iterator[Callable[..., CRM]]:
     """Build CRMs on the test's database: ``crm_factory(plugins=[...], settings={...})``.
 
@@ -210,6 +210,13 @@ def crm_factory(
     ) -> CRM:
         if not built:
             recrm_schema_templates.copy_into(recrm_database_url, plugins or [])
+        settings = dict(settings or {})
+        if "key_file" not in settings:
+            # The test's own keys (PostgreSQL has no file to put them beside).
+            from .keys import ensure_key_file
+
+            settings["key_file"] = str(tmp_path / "recrm-test.key")
+            ensure_key_file(Path(settings["key_file"]))
         crm = CRM(
             database_url=recrm_database_url,
             plugins=plugins or [],

@@ -151,6 +151,17 @@ def optional_text(raw: object, limit: int) -> str | None:
     return _bounded(text, limit)
 
 
+def required_text(raw: object, what: str, limit: int) -> str:
+    """:func:`optional_text` for text that must be given (a name)."""
+    try:
+        text = optional_text(raw, limit)
+    except ValueError as exc:
+        raise ValueError(f"{what} {exc}") from None
+    if text is None:
+        raise ValueError(f"{what} is empty")
+    return text
+
+
 def optional_code(raw: object, limit: int) -> str | None:
     """A code or identifier (project code, staff id, source, category, external id):
     :func:`~recrm_core.identity.clean_code`, ``None`` when blank, refused when nothing

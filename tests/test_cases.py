@@ -126,7 +126,7 @@ def test_merged_customer_opens_on_survivor_and_cases_move(crm: CRM) -> None:
 
 def test_lifecycle_with_history(crm: CRM, cid: int) -> None:
     case = _open(crm, cid, opened_at=T0)
-    actor = Actor(staff_id="gc07", role="engineer")
+    actor = Actor(staff_id="gc07", role="service")
     started = crm.cases.start(case.id, actor=actor, note="上门查看")
     assert started.status == "in_progress"
     resolved = crm.cases.resolve(case.id, note="换了水管", actor=actor)

@@ -27,6 +27,7 @@ from .output import cell, echo, echo_error, emit_json, info, local_time, show_wa
 
 if TYPE_CHECKING:
     from ..crm import CRM
+    from ..models import Actor
 
 #: the core's commands: name -> (the module defining it, its one-line help). Each is
 #: imported when it runs, so ``recrm --help`` and ``recrm customers count`` do not pay
@@ -37,12 +38,15 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "consent": ("consent", "Consent by channel and purpose; the newest record decides."),
     "db": ("db", "Schema migrations: upgrade, downgrade, current, history, check, sql."),
     "customers": ("customers",
-                  "Customers: add, import, find, show, stages, merge, reassign."),
+                  "Customers: add, import, find, show, disclose, export-list, merge, ..."),
     "demo": ("demo", "Build a demo developer company and print what it holds."),
     "init": ("setup", "Write a starter recrm.toml (if none exists) and create the schema."),
     "interactions": ("interactions", "The interaction timeline."),
     "plugins": ("setup", "Installed plugins."),
     "projects": ("projects", "Projects (楼盘): add, list, rename."),
+    "staff": ("directory", "The staff directory: add, list, leave."),
+    "departments": ("directory", "Departments and the projects they serve: add, list."),
+    "audit": ("audit", "The audit log: list, prune."),
 }
 
 #: entry-point group where a plugin may name its command groups, so that listing them
@@ -74,7 +78,10 @@ class CliContext:
     crm_factory: Callable[[CliContext], CRM] | None = None
     #: whether the database must be at the code's revisions (``recrm db`` turns it off)
     check_schema: bool = True
+    #: ``--as ROLE[:STAFF_ID]`` (or ``RECRM_AS``), as given
+    acting_as: str | None = None
     _crm: CRM | None = field(default=None, repr=False)
+    _actors: dict[str | None, Actor] = field(default_factory=dict, repr=False)
 
     def crm(self) -> CRM:
         if self._crm is None:
@@ -125,6 +132,62 @@ def _driver_reason(exc: Any) -> str:
         return primary.strip()
     lines = str(orig).strip().splitlines() if orig is not None else []
     return lines[0] if lines else type(orig or exc).__name__
+
+
+AS_ENV = "RECRM_AS"
+STAFF_ENV = "RECRM_STAFF"
+
+
+def current_actor(staff: str | None = None, option: str = "--actor") -> Actor:
+    """Who runs this command: ``--as ROLE[:STAFF_ID]`` (or ``RECRM_AS``), with the staff
+    id of a command's own ``--actor STAFF`` (``option``) when given. Without a role the
+    directory's role of the staff member is taken, else ``admin``; without a staff id,
+    ``RECRM_STAFF``, else the operating-system user. A role the directory contradicts
+    is refused (an admin of the directory may act in any role, to see what it sees)."""
+    ctx = click.get_current_context()
+    obj = cast(CliContext, ctx.find_object(CliContext))
+    if staff in obj._actors:
+        return obj._actors[staff]
+    actor = _resolve_actor(obj, staff, option)
+    obj._actors[staff] = actor
+    return actor
+
+
+def _resolve_actor(obj: CliContext, staff: str | None, option: str) -> Actor:
+    import getpass
+
+    from pydantic import ValidationError
+
+    from ..errors import Refused
+    from ..models import Actor, first_error
+    from ..roles import parse_role
+
+    role: str | None = None
+    given_staff: str | None = None
+    if obj.acting_as is not None and obj.acting_as.strip():
+        role_text, _, given_staff = obj.acting_as.partition(":")
+        try:
+            role = parse_role(role_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--as") from None
+        given_staff = given_staff.strip() or None
+    staff_id = staff or given_staff or os.environ.get(STAFF_ENV, "").strip() or None
+    if staff_id is None:
+        try:
+            staff_id = getpass.getuser()
+        except (KeyError, OSError):  # no user name for the uid (a bare container)
+            staff_id = "cli"
+    try:
+        probe = Actor(staff_id=staff_id, role=role or "admin", channel="cli")
+    except ValidationError as exc:
+        hint = option if staff else ("--as" if given_staff else STAFF_ENV)
+        raise click.BadParameter(first_error(exc)[1], param_hint=hint) from None
+    listed = obj.crm().directory.role_of(probe.staff_id)
+    if role is None:
+        role = listed or "admin"
+    elif listed is not None and listed not in (role, "admin"):
+        raise Refused(f"staff {probe.staff_id!r} is {listed} in the directory, not {role}")
+    return probe.model_copy(update={"role": role})
 
 
 def get_crm(ctx: click.Context | None = None) -> CRM:
@@ -395,11 +458,18 @@ def _disabled_plugin_with_command(cmd_name: str) -> str | None:
               help=f"Configuration file (default: ./{CONFIG_FILE}).")
 @click.option("--debug", is_flag=True, help=f"On an internal error, also print the "
               f"traceback on stderr (also {DEBUG_ENV}=1).")
+@click.option("--as", "acting_as", metavar="ROLE[:STAFF_ID]", envvar=AS_ENV,
+              help="Act in this role (admin, manager, sales, service, partner, analyst), as "
+              f"this staff id (default: {STAFF_ENV}, else the system user; the role: the "
+              f"directory's, else admin). Also {AS_ENV}.")
 @click.version_option(package_name="recrm")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool,
+        acting_as: str | None) -> None:
     """recrm — a customer-relationship system for real-estate developers."""
     obj = ctx.ensure_object(CliContext)
+    if acting_as is not None:
+        obj.acting_as = acting_as
     if db is not None:
         obj.db = db
     if config_path is not None:
@@ -418,6 +488,7 @@ __all__ = [
     "CliContext",
     "cell",
     "cli",
+    "current_actor",
     "echo",
     "emit_json",
     "get_crm",

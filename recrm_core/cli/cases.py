@@ -13,7 +13,7 @@ from ..cases import PRIORITIES, STATUSES
 from ..crm import CRM
 from ..errors import InvalidInput
 from ..models import Actor, Case
-from . import cli, pass_crm
+from . import cli, current_actor, pass_crm
 from .customers import actor_of, actor_option, json_option
 from .output import cell, console, emit_json, info, local_time, table
 
@@ -173,7 +173,7 @@ def transfer(crm: CRM, case_id: int, department: str | None, assignee: str | Non
 @pass_crm
 def show(crm: CRM, case_id: int, as_json: bool) -> None:
     """A case with its history (times in the business time zone)."""
-    show_case(crm, crm.cases.get(case_id), as_json)
+    show_case(crm, crm.cases.get(case_id, actor=current_actor()), as_json)
 
 
 @cases.command("list")
@@ -188,4 +188,4 @@ def show(crm: CRM, case_id: int, as_json: bool) -> None:
 @pass_crm
 def list_cmd(crm: CRM, as_json: bool, **filters: Any) -> None:
     """Cases matching the filters, earliest SLA due time first."""
-    show_cases(crm, crm.cases.list(**filters), as_json)
+    show_cases(crm, crm.cases.list(**filters, actor=current_actor()), as_json)

@@ -6,26 +6,21 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from ..crm import CRM
 from ..errors import InvalidInput
-from ..models import Actor, Customer, CustomerView, first_error
-from . import cli, pass_crm
+from ..models import Actor, Customer, CustomerView
+from . import cli, current_actor, pass_crm
 from .output import emit_json, info, local_time, table
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
 actor_option = click.option("--actor", metavar="STAFF", help="Staff id performing the change.")
 
 
-def actor_of(staff: str | None, option: str = "--actor") -> Actor | None:
-    """The Actor for a staff id given as ``option``; a bad one is a usage error."""
-    if not staff:
-        return None
-    try:
-        return Actor(staff_id=staff)
-    except ValidationError as exc:
-        raise click.BadParameter(first_error(exc)[1], param_hint=option) from None
+def actor_of(staff: str | None, option: str = "--actor") -> Actor:
+    """The command's actor (``--as``), with the staff id given as ``option`` if any; a
+    bad one is a usage error."""
+    return current_actor(staff or None, option)
 
 
 def bad_value(exc: InvalidInput, options: Mapping[str, str] | None = None) -> click.BadParameter:
@@ -91,7 +86,7 @@ def load_segment_argument(value: str) -> dict[str, Any]:
 
 @cli.group()
 def customers() -> None:
-    """Customers: add, import, find, show, stages, merge, reassign."""
+    """Customers: add, import, find, show, disclose, export-list, merge, ..."""
 
 
 @customers.command("add")
@@ -118,20 +113,22 @@ def add(crm: CRM, actor: str | None, as_json: bool, mobile: tuple[str, ...],
     data = {k: v for k, v in fields.items() if v is not None}
     data["mobiles"] = list(mobile)
     data["wechat_unionids"] = list(wechat)
+    who = actor_of(actor)
     try:
-        result = crm.customers.add(data, actor=actor_of(actor))
+        result = crm.customers.add(data, actor=who)
     except InvalidInput as exc:
         raise bad_value(exc, {"wechat_unionid": "--wechat"}) from None
     outcome = "created" if result.created else ("merged" if result.changed else "unchanged")
+    shown = crm.access.present(who, [result.customer])[0]
     if as_json:
-        emit_json({"outcome": outcome, "customer": result.customer,
+        emit_json({"outcome": outcome, "customer": shown,
                    "suspected_duplicate_of": result.suspected_duplicate_of})
         return
     info(f"{outcome}: customer {result.customer.id}")
     if result.suspected_duplicate_of:
         info("suspected duplicate of (same email): "
              + ", ".join(map(str, result.suspected_duplicate_of)))
-    show_customers(crm, [result.customer], False)
+    show_customers(crm, [shown], False)
 
 
 @customers.command("update")
@@ -159,13 +156,14 @@ def update_cmd(crm: CRM, customer_id: int, actor: str | None, as_json: bool,
         data["add_wechat_unionids"] = list(add_wechat_unionids)
     if not data:
         raise click.UsageError("nothing to update: give at least one option")
+    who = actor_of(actor)
     try:
-        customer = crm.customers.update(customer_id, data, actor=actor_of(actor))
+        customer = crm.customers.update(customer_id, data, actor=who)
     except InvalidInput as exc:
         raise bad_value(exc, {"mobile": "--add-mobile",
                               "wechat_unionid": "--add-wechat"}) from None
     if as_json:
-        emit_json(customer)
+        emit_json(crm.access.present(who, [customer])[0])
     else:
         info(f"updated customer {customer.id}")
 
@@ -185,7 +183,7 @@ def find(crm: CRM, mobile: str | None, id_card: str | None, email: str | None,
         raise click.UsageError("give exactly one of --mobile, --id-card, --email, --wechat")
     try:
         found = crm.customers.find(mobile=mobile, id_card=id_card, email=email,
-                                   wechat_unionid=wechat)
+                                   wechat_unionid=wechat, actor=current_actor())
     except InvalidInput as exc:
         raise bad_value(exc, {"wechat_unionid": "--wechat"}) from None
     show_customers(crm, found, as_json)
@@ -202,6 +200,9 @@ def count(crm: CRM, segment: str | None, as_json: bool) -> None:
         n = crm.customers.count()
     else:
         definition = load_segment_argument(segment)
+        from ..customerlist import check_definition
+
+        check_definition(current_actor(), definition)
         try:
             n = crm.segments.count(definition)
         except InvalidInput as exc:
@@ -219,7 +220,7 @@ def count(crm: CRM, segment: str | None, as_json: bool) -> None:
 @pass_crm
 def show(crm: CRM, customer_id: int, as_json: bool) -> None:
     """The 360 view: profile, identities, projects, timeline, cases, consents."""
-    view = crm.customers.view(customer_id)
+    view = crm.customers.view(customer_id, actor=current_actor())
     if as_json:
         emit_json(view)
         return
@@ -281,13 +282,14 @@ def stage(crm: CRM, customer_id: int, stage: str, project: str, unit: str | None
         raise click.BadParameter(
             f"{stage!r} is not one of {', '.join(crm.customers.stages())}", param_hint="STAGE"
         )
+    who = actor_of(actor)
     try:
         customer = crm.customers.set_stage(customer_id, stage, project, unit=unit,
-                                           amount=amount, force=force, actor=actor_of(actor))
+                                           amount=amount, force=force, actor=who)
     except InvalidInput as exc:
         raise bad_value(exc) from None
     if as_json:
-        emit_json(customer)
+        emit_json(crm.access.present(who, [customer])[0])
     else:
         info(f"customer {customer.id} is {stage.strip().lower()} at {project}")
 
@@ -301,9 +303,10 @@ def stage(crm: CRM, customer_id: int, stage: str, project: str, unit: str | None
 def merge(crm: CRM, survivor_id: int, duplicate_id: int, actor: str | None,
           as_json: bool) -> None:
     """Merge DUPLICATE_ID into SURVIVOR_ID."""
-    customer = crm.customers.merge(survivor_id, duplicate_id, actor=actor_of(actor))
+    who = actor_of(actor)
+    customer = crm.customers.merge(survivor_id, duplicate_id, actor=who)
     if as_json:
-        emit_json(customer)
+        emit_json(crm.access.present(who, [customer])[0])
     else:
         info(f"merged {duplicate_id} into {customer.id}")
 
@@ -334,12 +337,59 @@ def reassign(crm: CRM, from_staff: str, to_staff: str, project: str | None,
 @pass_crm
 def duplicates(crm: CRM, limit: int | None, as_json: bool) -> None:
     """Suspected duplicates: customers sharing an email, for review (never auto-merged)."""
-    pairs = crm.customers.duplicates(limit)
+    pairs = crm.customers.duplicates(limit, actor=current_actor())
     if as_json:
         emit_json(pairs)
         return
     table("suspected duplicates", ["email", "customers"],
           [(p.email, ", ".join(map(str, p.customer_ids))) for p in pairs])
+
+
+@customers.command("disclose")
+@click.argument("customer_id", type=int)
+@click.option("--reason", required=True, help="Why the full details are needed (audited).")
+@json_option
+@pass_crm
+def disclose(crm: CRM, customer_id: int, reason: str, as_json: bool) -> None:
+    """Show a customer in full, where your role allows it and a read showed them masked;
+    recorded in the audit log with the reason."""
+    try:
+        view = crm.customers.disclose(customer_id, reason, actor=current_actor())
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
+    if as_json:
+        emit_json(view)
+        return
+    render_view(crm, view)
+
+
+@customers.command("export-list")
+@click.option("--segment", metavar="JSON_OR_FILE",
+              help="A segment definition: inline JSON (starting with '{') or a file.")
+@click.option("--all", "everyone", is_flag=True, help="Every customer.")
+@click.option("--out", required=True, metavar="FILE",
+              help="The file to write: .csv (UTF-8 with BOM, for Excel) or .xlsx.")
+@json_option
+@pass_crm
+def export_list_cmd(crm: CRM, segment: str | None, everyone: bool, out: str,
+                    as_json: bool) -> None:
+    """Write a list of customers to CSV or XLSX, with the columns and masking your role
+    allows; audited with the row count."""
+    from ..customerlist import export_list
+
+    if (segment is None) == (not everyone):
+        raise click.UsageError("give exactly one of --segment or --all")
+    definition = load_segment_argument(segment) if segment is not None else None
+    try:
+        rows = export_list(crm, out, definition, actor=current_actor())
+    except InvalidInput as exc:
+        if exc.field == "--out":
+            raise click.BadParameter(exc.reason, param_hint="--out") from None
+        raise click.BadParameter(str(exc), param_hint="--segment") from None
+    if as_json:
+        emit_json({"rows": rows, "out": out})
+    else:
+        info(f"wrote {rows} customer(s) to {out}")
 
 
 # ``customers import`` lives in its own module; registering it here means every way

@@ -34,6 +34,9 @@ def upgrade(ctx: click.Context, plugin: str | None, to: str | None) -> None:
     applied = run_upgrade(crm, plugin, to)
     create_unmigrated_tables(crm)
     info(f"applied {', '.join(applied)}" if applied else "already up to date")
+    from .setup import provide_key_file
+
+    provide_key_file(crm, anywhere=False)
 
 
 @db.command("downgrade")

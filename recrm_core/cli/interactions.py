@@ -6,7 +6,7 @@ import click
 
 from ..crm import CRM
 from ..errors import InvalidInput
-from . import cli, pass_crm
+from . import cli, current_actor, pass_crm
 from .customers import actor_of, bad_value, json_option
 from .output import emit_json, info, local_time, table
 
@@ -53,7 +53,7 @@ def list_cmd(crm: CRM, customer_id: int, limit: int | None, project: str | None,
              as_json: bool) -> None:
     """A customer's interactions, newest first."""
     try:
-        items = crm.interactions.list(customer_id, limit, project=project)
+        items = crm.interactions.list(customer_id, limit, current_actor(), project=project)
     except InvalidInput as exc:
         raise bad_value(exc) from None
     if as_json:

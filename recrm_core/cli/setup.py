@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..config import CONFIG_FILE, DEFAULT_DATABASE_URL, load_settings
+from ..crm import CRM
 from ..plugins import describe_installed, describe_loaded
 from . import CliContext, cli, get_crm
 from .output import emit_json, info, table
@@ -48,6 +49,29 @@ def init(ctx: click.Context, db: str | None) -> None:
         obj.config_path = str(path)
     crm = get_crm(ctx)
     info(f"schema ready on {crm.engine.url.render_as_string(hide_password=True)}")
+    provide_key_file(crm, anywhere=True)
+
+
+def provide_key_file(crm: CRM, *, anywhere: bool) -> None:
+    """Create the key file when it is missing, and say so: where it is configured
+    (``anywhere``, for ``init``) or only in its default place (``db upgrade``: a
+    mistyped key_file must not quietly get a new key, which would match nothing)."""
+    from ..keys import create_key_file, default_key_path
+
+    path = crm.key_file
+    if path is None:
+        info("no key file: set key_file in recrm.toml (or RECRM_KEY_FILE); audited "
+             "exports and, later, encrypted ID numbers need it")
+        return
+    if path.exists():
+        return
+    if not anywhere and path != default_key_path(crm.config_file, crm.config.database_url):
+        info(f"key file {str(path)!r} not found (set by key_file or RECRM_KEY_FILE); "
+             "left to you")
+        return
+    create_key_file(path)
+    info(f"created the key file {path} (owner-only): keep a copy with your backups; "
+         "without it encrypted data cannot be read")
 
 
 @cli.group()

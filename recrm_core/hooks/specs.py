@@ -52,6 +52,7 @@ __all__ = [
     "recrm_interaction_logged",
     "recrm_owners_changed",
     "recrm_project_renamed",
+    "recrm_register_audit_actions",
     "recrm_register_commands",
     "recrm_register_settings",
     "recrm_segment_fields",
@@ -323,6 +324,25 @@ def recrm_segment_fields(register: Callable[[SegmentField], None]) -> None:
         the name must be ``<plugin>.<field>``; ``expression`` receives the
         customers' id column and returns a SQLAlchemy expression (usually a
         correlated scalar subquery) the operators apply to.
+    """
+
+
+# -- the audit log ----------------------------------------------------------------------
+
+
+@hookspec
+def recrm_register_audit_actions(register: Callable[[str, str], None]) -> None:
+    """Register the actions the plugin records in the audit log.
+
+    Fires once per CRM, the first time the audit log is written or its actions are
+    listed; outside any transaction. The core's actions (``disclose``, ``export``,
+    ``erase``, ``merge``, ``reassign``, ``consent``, ``import``, ``bulk_send``,
+    ``prune``) need no registration; ``crm.audit.record(uow, name, ...)`` refuses a
+    name nobody registered, so a typo cannot slip into a record kept for years.
+
+    :param register: call ``register(name, description)``; ``name`` is lower-case
+        letters, digits, ``_`` and ``.``, best prefixed with the plugin's name
+        (``membership.redeem``); registering a name twice (or a core one) is an error.
     """
 
 

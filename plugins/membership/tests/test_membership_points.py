@@ -14,7 +14,7 @@ from recrm_core import CRM, Actor, InvalidInput, NotFound, PluginError, Refused,
 
 pytestmark = pytest.mark.recrm_plugins("membership")
 
-BOSS = Actor(staff_id="kf.wangli", role="club_admin")
+BOSS = Actor(staff_id="kf.wangli", role="admin")
 
 
 def test_a_member_earns_for_a_contract(crm: CRM) -> None:

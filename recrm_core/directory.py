@@ -1,0 +1,219 @@
+"""The staff and department directory: who works where, in which role.
+
+Staff ids are what customer owners (``owner_staff``), case assignees and actors refer
+to. A member of staff who leaves stays in the directory (history names them) but takes
+no new assignment. With ``require_known_staff`` an id the directory lacks is refused
+wherever it is given; without it such ids keep working and :meth:`unknown_ids` lists
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, select, union
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .db import utcnow
+from .errors import InvalidInput, NotFound, RecrmError, Refused
+from .models import Actor, Department, DepartmentIn, Staff, StaffIn, first_error
+from .projects import project_code, project_id_in
+from .tables import (
+    AuditRow,
+    CaseHistoryRow,
+    CaseRow,
+    CustomerProjectRow,
+    DepartmentProjectRow,
+    DepartmentRow,
+    InteractionRow,
+    ProjectRow,
+    StaffRow,
+)
+
+if TYPE_CHECKING:
+    from .crm import CRM
+    from .db import UnitOfWork
+
+
+class NoSuchStaff(NotFound):
+    """A staff id the directory lacks, where ``require_known_staff`` asks for one."""
+
+    def __init__(self, staff_id: str) -> None:
+        super().__init__(f"no such staff {staff_id!r}")
+        self.staff_id = staff_id
+
+
+def refused_staff(session: Session | Connection, require_known: bool,
+                  staff_ids: Iterable[str | None]) -> dict[str, RecrmError]:
+    """Of ``staff_ids``, those that may take no new assignment, with the error saying
+    why: one who left (always), one the directory lacks (when ``require_known``).
+    The one rule every path naming a staff member as owner, assignee or actor asks."""
+    wanted = sorted({s for s in staff_ids if s})
+    if not wanted:
+        return {}
+    found = dict(session.execute(
+        select(StaffRow.id, StaffRow.left_at).where(StaffRow.id.in_(wanted))).all())
+    refused: dict[str, RecrmError] = {}
+    for staff_id in wanted:
+        if staff_id not in found:
+            if require_known:
+                refused[staff_id] = NoSuchStaff(staff_id)
+        elif found[staff_id] is not None:
+            refused[staff_id] = Refused(
+                f"staff {staff_id!r} has left; they take no new assignments")
+    return refused
+
+
+def check_assignable(session: Session | Connection, require_known: bool,
+                     staff_ids: Iterable[str | None]) -> None:
+    """Raise the first error :func:`refused_staff` finds."""
+    for error in refused_staff(session, require_known, staff_ids).values():
+        raise error
+
+
+def _staff_model(row: StaffRow) -> Staff:
+    return Staff(id=row.id, name=row.name, role=row.role, department=row.department,
+                 manager=row.manager, email=row.email, mobile=row.mobile,
+                 active=row.left_at is None, left_at=row.left_at)
+
+
+def _validated(model: Any, data: Any) -> Any:
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInput(*first_error(exc)) from None
+
+
+class DirectoryService:
+    """``crm.directory``: departments and staff."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    # -- departments ------------------------------------------------------------------------
+    def add_department(self, data: DepartmentIn | Mapping[str, Any],
+                       actor: Actor | None = None) -> Department:
+        """Add a department with the projects it is responsible for; an existing code
+        is refused."""
+        dept: DepartmentIn = _validated(DepartmentIn, data)
+        codes = list(dict.fromkeys(project_code(p) for p in dept.projects))
+        with self.crm.unit_of_work(actor) as uow:
+            if uow.session.get(DepartmentRow, dept.code) is not None:
+                raise Refused(f"department {dept.code!r} exists")
+            uow.session.add(DepartmentRow(code=dept.code, name=dept.name, email=dept.email,
+                                          created_at=utcnow()))
+            uow.session.flush()
+            for code in codes:
+                uow.session.add(DepartmentProjectRow(department=dept.code,
+                                                     project_id=project_id_in(uow, code)))
+            try:
+                uow.session.flush()
+            except IntegrityError:  # added by another process meanwhile
+                raise Refused(f"department {dept.code!r} exists") from None
+        return Department(code=dept.code, name=dept.name, email=dept.email, projects=codes)
+
+    def departments(self) -> list[Department]:
+        with self.crm.unit_of_work(readonly=True) as uow:
+            projects: dict[str, list[str]] = {}
+            for dept, code in uow.session.execute(
+                select(DepartmentProjectRow.department, ProjectRow.code)
+                .join(ProjectRow, ProjectRow.id == DepartmentProjectRow.project_id)
+                .order_by(ProjectRow.code)
+            ):
+                projects.setdefault(dept, []).append(code)
+            return [
+                Department(code=row.code, name=row.name, email=row.email,
+                           projects=projects.get(row.code, []))
+                for row in uow.session.scalars(select(DepartmentRow).order_by(DepartmentRow.code))
+            ]
+
+    # -- staff ------------------------------------------------------------------------------
+    def add_staff(self, data: StaffIn | Mapping[str, Any], actor: Actor | None = None) -> Staff:
+        """Add a member of staff; their department and manager must be in the directory."""
+        staff: StaffIn = _validated(StaffIn, data)
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            if session.get(StaffRow, staff.id) is not None:
+                raise Refused(f"staff {staff.id!r} exists")
+            if staff.department and session.get(DepartmentRow, staff.department) is None:
+                raise NotFound(f"no such department {staff.department!r}")
+            if staff.manager:
+                if staff.manager == staff.id:
+                    raise InvalidInput("manager", "a member of staff is not their own manager")
+                if session.get(StaffRow, staff.manager) is None:
+                    raise NoSuchStaff(staff.manager)
+            row = StaffRow(id=staff.id, name=staff.name, role=staff.role,
+                           department=staff.department, manager=staff.manager,
+                           email=staff.email, mobile=staff.mobile, created_at=utcnow())
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:  # added by another process meanwhile
+                raise Refused(f"staff {staff.id!r} exists") from None
+            return _staff_model(row)
+
+    def staff(self, department: str | None = None) -> list[Staff]:
+        """Everyone in the directory (those who left too), by id."""
+        with self.crm.unit_of_work(readonly=True) as uow:
+            query = select(StaffRow).order_by(StaffRow.id)
+            if department is not None:
+                if uow.session.get(DepartmentRow, department) is None:
+                    raise NotFound(f"no such department {department!r}")
+                query = query.where(StaffRow.department == department)
+            return [_staff_model(row) for row in uow.session.scalars(query)]
+
+    def get(self, staff_id: str) -> Staff:
+        with self.crm.unit_of_work(readonly=True) as uow:
+            row = uow.session.get(StaffRow, staff_id)
+            if row is None:
+                raise NoSuchStaff(staff_id)
+            return _staff_model(row)
+
+    def role_of(self, staff_id: str) -> str | None:
+        """The directory's role of ``staff_id`` (None if not in it)."""
+        with self.crm.unit_of_work(readonly=True) as uow:
+            return uow.session.scalar(select(StaffRow.role).where(StaffRow.id == staff_id))
+
+    def find(self, session: Session | Connection, staff_id: str) -> Staff | None:
+        """The member of staff ``staff_id`` inside a running operation, or None."""
+        row = session.execute(select(StaffRow).where(StaffRow.id == staff_id)).scalar()
+        return _staff_model(row) if isinstance(row, StaffRow) else None
+
+    def leave(self, staff_id: str, actor: Actor | None = None) -> Staff:
+        """Mark a member of staff as gone: history keeps them, new assignments are
+        refused. Leaving twice is refused."""
+        with self.crm.unit_of_work(actor) as uow:
+            row = uow.session.get(StaffRow, staff_id, with_for_update=True)
+            if row is None:
+                raise NoSuchStaff(staff_id)
+            if row.left_at is not None:
+                raise Refused(f"staff {staff_id!r} already left")
+            row.left_at = utcnow()
+            uow.session.flush()
+            return _staff_model(row)
+
+    def unknown_ids(self) -> list[str]:
+        """Staff ids in use (owners, interactions, cases and their history, the audit)
+        that the directory lacks."""
+        used = union(
+            select(CustomerProjectRow.owner_staff.label("sid")),
+            select(InteractionRow.staff),
+            select(CaseRow.assignee),
+            select(CaseHistoryRow.actor_staff),
+            select(AuditRow.actor_staff),
+        ).subquery()
+        with self.crm.unit_of_work(readonly=True) as uow:
+            return list(uow.session.scalars(
+                select(used.c.sid)
+                .where(used.c.sid.is_not(None), used.c.sid.not_in(select(StaffRow.id)))
+                .order_by(used.c.sid)
+            ))
+
+    def check(self, uow: UnitOfWork, staff_ids: Iterable[str | None]) -> None:
+        """Refuse staff ids that may take no new assignment (see :func:`check_assignable`)."""
+        check_assignable(uow.session, self.crm.config.require_known_staff, staff_ids)
