@@ -768,15 +768,16 @@ class CustomerService:
                     .order_by(IdentityRow.id)
                 )
             ]
-            # A view is a read: whatever a timeline hook may have written is undone.
-            session.rollback()
             birthplace = identity.id_card_birthplace(customer.id_card) if customer.id_card \
                 else None
             view = CustomerView(
                 customer=customer, identities=identities, birthplace=birthplace,
                 timeline=timeline, cases=cases, consents=consents,
             )
-            return self.crm.access.view_for(actor, view, session)
+            shown = self.crm.access.view_for(actor, view, session)
+            # A view is a read: whatever a timeline hook may have written is undone.
+            session.rollback()
+            return shown
 
     def disclose(self, customer_id: int, reason: str, actor: Actor | None = None
                  ) -> CustomerView:

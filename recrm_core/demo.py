@@ -447,6 +447,8 @@ class _Seeder:
     def run(self) -> list[int]:
         for project in PROJECTS:
             self.crm.projects.ensure(project.code, project.name)
+        self.say("the staff directory")
+        self.directory()
         self.say(f"{len(self.people)} customers")
         ids = self.load_customers()
         self.say("sales funnel: subscriptions, contracts, handovers")
@@ -458,6 +460,22 @@ class _Seeder:
         self.say("service cases")
         self.cases(ids)
         return ids
+
+    def directory(self) -> None:
+        """Departments and the staff the demo's links, cases and actors name, so every
+        role can be tried on the demo database (``recrm --as manager:li.na ...``)."""
+        codes = [p.code for p in PROJECTS]
+        for code, name, projects in (("销售部", "销售部", codes), ("客服中心", "客服中心", codes),
+                                     ("工程部", "工程部", codes)):
+            self.crm.directory.add_department({"code": code, "name": name, "projects": projects})
+        people = [("li.na", "李娜", "manager", "销售部"), ("data.he", "何数", "analyst", None),
+                  ("agent.xu", "许经纪", "partner", None)]
+        people += [(c, c, "sales", "销售部") for p in PROJECTS for c in p.consultants]
+        people += [(a, a, "service", dept) for _, dept, assignees, _ in _CASE_KINDS.values()
+                   if dept != "销售部" for a in assignees]
+        for staff_id, name, role, department in people:
+            self.crm.directory.add_staff({"id": staff_id, "name": name, "role": role,
+                                          "department": department})
 
     def load_customers(self) -> list[int]:
         """Write every person and their project links; returns ids in plan order.

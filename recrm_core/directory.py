@@ -54,8 +54,12 @@ def refused_staff(session: Session | Connection, require_known: bool,
     wanted = sorted({s for s in staff_ids if s})
     if not wanted:
         return {}
+    # FOR SHARE (PostgreSQL): a `leave` (FOR UPDATE) racing with this assignment waits
+    # for it to commit, or this waits for the leave and sees it; never an assignment to
+    # someone who left in between.
     found = dict(session.execute(
-        select(StaffRow.id, StaffRow.left_at).where(StaffRow.id.in_(wanted))).all())
+        select(StaffRow.id, StaffRow.left_at).where(StaffRow.id.in_(wanted))
+        .with_for_update(read=True)).all())
     refused: dict[str, RecrmError] = {}
     for staff_id in wanted:
         if staff_id not in found:

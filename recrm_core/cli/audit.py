@@ -40,10 +40,11 @@ def audit() -> None:
 @click.option("--action", help="Only this action (disclose, export, merge, ...).")
 @click.option("--from", "since", metavar="DATE", help="From this day (inclusive).")
 @click.option("--to", "until", metavar="DATE", help="To this day (inclusive).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many (the oldest).")
 @json_option
 @pass_crm
 def list_cmd(crm: CRM, customer_id: int | None, actor_staff: str | None, action: str | None,
-             since: str | None, until: str | None, as_json: bool) -> None:
+             since: str | None, until: str | None, limit: int | None, as_json: bool) -> None:
     """Audit entries, oldest first (days in the business time zone)."""
     require_role(current_actor(), AUDITORS, "read the audit log")
     zone = crm.config.zone
@@ -59,6 +60,7 @@ def list_cmd(crm: CRM, customer_id: int | None, actor_staff: str | None, action:
         since=dt.datetime.combine(first, dt.time(), zone) if first else None,
         until=dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone)
         if last else None,
+        limit=limit,
     )
     if as_json:
         emit_json(entries)
