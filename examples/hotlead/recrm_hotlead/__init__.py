@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from recrm_core import (
     CRM,
+    Actor,
     Base,
     Customer,
     Interaction,
@@ -37,7 +38,7 @@ from recrm_core import (
     upsert,
     utcnow,
 )
-from recrm_core.cli import emit_json, local_time, pass_crm, table
+from recrm_core.cli import current_actor, emit_json, local_time, pass_crm, table
 
 #: the plugin's name: its settings section, table prefix and segment-field prefix
 name = "hotlead"
@@ -81,15 +82,17 @@ def settings(crm: CRM) -> HotleadSettings:
     return found
 
 
-def hot_leads(crm: CRM) -> list[HotLead]:
-    """Every hot lead, earliest first."""
+def hot_leads(crm: CRM, actor: Actor | None = None) -> list[HotLead]:
+    """Every hot lead, earliest first, as ``actor`` may see them: the core's
+    ``get_many`` masks the names and mobiles the actor's role may not see in full."""
     with crm.unit_of_work() as uow:
         tags = uow.session.scalars(
             select(HotleadTag)
             .where(HotleadTag.hot_since.is_not(None))
             .order_by(HotleadTag.hot_since, HotleadTag.customer_id)
         ).all()
-    customers = {c.id: c for c in crm.customers.get_many([t.customer_id for t in tags])}
+    customers = {c.id: c for c in crm.customers.get_many([t.customer_id for t in tags],
+                                                          actor=actor)}
     leads: list[HotLead] = []
     for tag in tags:
         customer = customers[tag.customer_id]
@@ -221,8 +224,8 @@ def hotlead_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
 @pass_crm
 def list_command(crm: CRM, as_json: bool) -> None:
-    """List hot leads, earliest first."""
-    leads = hot_leads(crm)
+    """List hot leads, earliest first (masked as your role requires: ``--as``)."""
+    leads = hot_leads(crm, current_actor())
     if as_json:
         emit_json(leads)
         return

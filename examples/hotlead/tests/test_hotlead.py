@@ -133,6 +133,20 @@ def test_cli_lists_hot_leads(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     assert human.exit_code == 0 and "李娜" in human.stdout
 
 
+def test_hot_leads_are_masked_for_roles_that_may_not_see_them(
+        crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    c = crm.customers.add({"name": "李娜", "mobile": "13812345678", "project": "XL2",
+                           "owner_staff": "zhang"}).customer
+    visit(crm, c.id, 3)
+    partner = cli_runner.invoke("--as", "partner:agent1", "hotlead", "list", "--json")
+    assert partner.exit_code == 0, partner.stderr
+    [row] = partner.json()
+    assert (row["name"], row["mobiles"]) == ("李*", ["138****5678"])
+    assert "13812345678" not in partner.stdout
+    owner = cli_runner.invoke("--as", "sales:zhang", "hotlead", "list", "--json").json()
+    assert owner[0]["mobiles"] == ["+8613812345678"]
+
+
 def test_cli_shows_a_hostile_name_as_written(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     # The core's table() escapes for every plugin: no MarkupError, no live link, no
     # terminal escape sequence from a customer's name.
