@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -153,13 +154,7 @@ def optional_text(raw: object, limit: int) -> str | None:
 
 def required_text(raw: object, what: str, limit: int) -> str:
     """:func:`optional_text` for text that must be given (a name)."""
-    try:
-        text = optional_text(raw, limit)
-    except ValueError as exc:
-        raise ValueError(f"{what} {exc}") from None
-    if text is None:
-        raise ValueError(f"{what} is empty")
-    return text
+    return _required_of(optional_text, raw, what, limit)
 
 
 def optional_code(raw: object, limit: int) -> str | None:
@@ -177,13 +172,18 @@ def optional_code(raw: object, limit: int) -> str | None:
 def required_code(raw: object, what: str, limit: int) -> str:
     """:func:`optional_code` for a code that must be given; ``what`` opens the reason
     ("project code is empty")."""
+    return _required_of(optional_code, raw, what, limit)
+
+
+def _required_of(parse: Callable[[object, int], str | None], raw: object, what: str,
+                 limit: int) -> str:
     try:
-        code = optional_code(raw, limit)
+        value = parse(raw, limit)
     except ValueError as exc:
         raise ValueError(f"{what} {exc}") from None
-    if code is None:
+    if value is None:
         raise ValueError(f"{what} is empty")
-    return code
+    return value
 
 
 def _bounded(text: str, limit: int) -> str:
