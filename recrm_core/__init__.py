@@ -61,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "KeyFileError": "keys",
     "ROLES": "roles",
     "HIDDEN": "access",
+    "require_role": "access",
     "normalise_email": "identity",
     "normalise_id_card": "identity",
     "normalise_mobile": "identity",
@@ -103,7 +104,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from .access import HIDDEN
+    from .access import HIDDEN, require_role
     from .consent import (
         consent_granted_clause,
         consent_withdrawn_clause,
@@ -293,6 +294,7 @@ __all__ = [
     "normalise_mobile",
     "open_table",
     "project_code",
+    "require_role",
     "run_demo",
     "upsert",
     "utcnow",

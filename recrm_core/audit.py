@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, insert, select
 
 from .db import utcnow
 from .errors import InvalidInput, Refused
@@ -41,6 +41,7 @@ CORE_ACTIONS: dict[str, str] = {
     "prune": "audit entries past retention deleted",
 }
 _ACTION = re.compile(r"[a-z][a-z0-9_.]{0,63}")
+_INSERT = insert(cast(Table, AuditRow.__table__))
 #: kinds of identity values the details may carry, as keyed hashes only
 HASHED_KINDS = ("mobile", "id_card", "email", "wechat", "name")
 
@@ -86,16 +87,18 @@ class AuditService:
             raise InvalidInput("action", f"unknown audit action {action!r}; register it "
                                "with recrm_register_audit_actions")
         actor = uow.actor
-        uow.session.add(AuditRow(
-            at=utcnow(),
-            actor_staff=actor.staff_id if actor else None,
-            actor_role=actor.role if actor else "sdk",
-            action=action,
-            customer_id=customer_id,
-            channel=actor.channel if actor else "sdk",
-            reason=reason,
-            details=dict(details or {}),
-        ))
+        # A Core insert: one more row in every audited operation, at a fraction of an
+        # ORM object's flush.
+        uow.session.connection().execute(_INSERT, {
+            "at": utcnow(),
+            "actor_staff": actor.staff_id if actor else None,
+            "actor_role": actor.role if actor else "sdk",
+            "action": action,
+            "customer_id": customer_id,
+            "channel": actor.channel if actor else "sdk",
+            "reason": reason,
+            "details": dict(details or {}),
+        })
 
     def append(self, action: str, *, customer_id: int | None = None,
                details: Mapping[str, Any] | None = None, reason: str | None = None,

@@ -56,12 +56,14 @@ def row_of(customer: Customer, columns: tuple[str, ...]) -> list[object]:
 
 
 def check_definition(actor: Actor | None, definition: Mapping[str, Any] | None) -> None:
-    """Refuse a partner's segment on identifiers they never see: counting or listing by
-    an ID card would tell them what the masking hides."""
+    """Refuse a partner's segment on identifiers they never see, or on a plugin's data:
+    counting or listing by an ID card would tell them what the masking hides."""
     if actor is None or actor.role != "partner" or definition is None:
         return
     for name in _fields(definition):
-        if name in NO_IDENTIFIERS_FOR_PARTNER:
+        # A plugin's field (membership.points, survey.last_nps) selects on data the
+        # plugins refuse a partner: only the core's own fields, identifiers aside.
+        if name in NO_IDENTIFIERS_FOR_PARTNER or "." in name:
             raise Refused(f"role partner may not select customers by {name}")
 
 

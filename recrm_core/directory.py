@@ -10,14 +10,14 @@ them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select, union
+from sqlalchemy import Connection, Select, bindparam, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .db import utcnow
+from .db import RawSelect, utcnow
 from .errors import InvalidInput, NotFound, RecrmError, Refused
 from .models import Actor, Department, DepartmentIn, Staff, StaffIn, first_error
 from .projects import project_code, project_id_in
@@ -46,6 +46,13 @@ class NoSuchStaff(NotFound):
         self.staff_id = staff_id
 
 
+# FOR SHARE (PostgreSQL): a `leave` (FOR UPDATE) racing with an assignment waits for it
+# to commit, or the assignment waits for the leave and sees it; never an assignment to
+# someone who left in between.
+_STAFF_LEFT = select(StaffRow.id, StaffRow.left_at).with_for_update(read=True)
+_RAW_ONE_STAFF = RawSelect(cast("Select[Any]", _STAFF_LEFT.where(StaffRow.id == bindparam("id"))))
+
+
 def refused_staff(session: Session | Connection, require_known: bool,
                   staff_ids: Iterable[str | None]) -> dict[str, RecrmError]:
     """Of ``staff_ids``, those that may take no new assignment, with the error saying
@@ -54,12 +61,13 @@ def refused_staff(session: Session | Connection, require_known: bool,
     wanted = sorted({s for s in staff_ids if s})
     if not wanted:
         return {}
-    # FOR SHARE (PostgreSQL): a `leave` (FOR UPDATE) racing with this assignment waits
-    # for it to commit, or this waits for the leave and sees it; never an assignment to
-    # someone who left in between.
-    found = dict(session.execute(
-        select(StaffRow.id, StaffRow.left_at).where(StaffRow.id.in_(wanted))
-        .with_for_update(read=True)).all())
+    if len(wanted) == 1:
+        # The common case (an actor, an owner): a prebuilt statement on the driver's
+        # cursor, since every operation with an actor pays for it.
+        conn = session.connection() if isinstance(session, Session) else session
+        found = dict(_RAW_ONE_STAFF.all(conn, {"id": wanted[0]}))
+    else:
+        found = dict(session.execute(_STAFF_LEFT.where(StaffRow.id.in_(wanted))).all())
     refused: dict[str, RecrmError] = {}
     for staff_id in wanted:
         if staff_id not in found:

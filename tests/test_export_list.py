@@ -95,6 +95,11 @@ def test_a_partner_gets_their_columns_only(crm: CRM, cli_runner: RecrmCliRunner,
                                 "--segment", by_card, "--out", str(tmp_path / "x.csv"))
     assert refused.exit_code == 1 and "may not select customers by id_card" in refused.stderr
     assert not (tmp_path / "x.csv").exists()
+    by_plugin = json.dumps({"field": "membership.points", "op": "gte", "value": 1})
+    counted = cli_runner.invoke("--as", "partner:li", "customers", "count", "--segment",
+                                by_plugin)
+    assert counted.exit_code == 1
+    assert "may not select customers by membership.points" in counted.stderr
 
 
 def test_the_audit_entry_holds_no_identity_in_clear(crm: CRM, world: dict[str, int],
