@@ -22,9 +22,9 @@ analysts: masking cannot reach inside it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import Connection, or_, select
 from sqlalchemy.orm import Session
@@ -210,10 +210,13 @@ def _history_for(scope: Scope, entry: CaseHistoryEntry) -> CaseHistoryEntry:
 
 
 def interaction_for(scope: Scope, interaction: Interaction) -> Interaction:
-    """An interaction as the actor may read it (the summary is free text)."""
+    """An interaction as the actor may read it (the summary is free text, the details
+    may hold anything)."""
     if scope.free_text:
         return interaction
-    return interaction.model_copy(update={"summary": free_text(scope, interaction.summary)})
+    # The details too: a plugin or an integrator may have put a caller's number there.
+    return interaction.model_copy(update={"summary": free_text(scope, interaction.summary),
+                                          "data": {}})
 
 
 def timeline_entry_for(scope: Scope, entry: TimelineEntry) -> TimelineEntry:
@@ -311,6 +314,29 @@ def mask_view(scope: Scope, view: CustomerView, how: Presentation) -> CustomerVi
         "consents": [] if how == "minimal" else view.consents,
     })
 
+
+
+def check_segment(actor: Actor | None, definition: Mapping[str, Any] | None) -> None:
+    """Refuse a partner's segment on identifiers they never see, or on a plugin's data:
+    counting or listing by an ID card would tell them what the masking hides."""
+    if actor is None or actor.role != "partner" or definition is None:
+        return
+    for name in _fields(definition):
+        # A plugin's field (membership.points, survey.last_nps) selects on data the
+        # plugins refuse a partner: only the core's own fields, identifiers aside.
+        if name in NO_IDENTIFIERS_FOR_PARTNER or "." in name:
+            raise Refused(f"role partner may not select customers by {name}")
+
+
+def _fields(node: Any) -> Iterator[str]:
+    if isinstance(node, Mapping):
+        if isinstance(node.get("field"), str):
+            yield node["field"]
+        for value in node.values():
+            yield from _fields(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _fields(item)
 
 
 def require_role(actor: Actor | None, roles: Iterable[str], what: str) -> None:

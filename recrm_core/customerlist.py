@@ -5,11 +5,9 @@ as ``access.py`` decides, and recorded in the audit log with the row count."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .access import NO_IDENTIFIERS_FOR_PARTNER
-from .errors import Refused
 from .listexport import open_list_writer
 from .models import Actor, Customer
 
@@ -55,29 +53,6 @@ def row_of(customer: Customer, columns: tuple[str, ...]) -> list[object]:
     return [values[c] for c in columns]
 
 
-def check_definition(actor: Actor | None, definition: Mapping[str, Any] | None) -> None:
-    """Refuse a partner's segment on identifiers they never see, or on a plugin's data:
-    counting or listing by an ID card would tell them what the masking hides."""
-    if actor is None or actor.role != "partner" or definition is None:
-        return
-    for name in _fields(definition):
-        # A plugin's field (membership.points, survey.last_nps) selects on data the
-        # plugins refuse a partner: only the core's own fields, identifiers aside.
-        if name in NO_IDENTIFIERS_FOR_PARTNER or "." in name:
-            raise Refused(f"role partner may not select customers by {name}")
-
-
-def _fields(node: Any) -> Iterator[str]:
-    if isinstance(node, Mapping):
-        if isinstance(node.get("field"), str):
-            yield node["field"]
-        for value in node.values():
-            yield from _fields(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _fields(item)
-
-
 def audited_definition(crm: CRM, node: Any) -> Any:
     """``node`` with every identity value replaced by its keyed hash: the audit entry
     says which list was exported without holding a mobile in clear."""
@@ -100,7 +75,6 @@ def export_list(crm: CRM, path: str | os.PathLike[str], definition: Mapping[str,
     """Write the customers of ``definition`` (every active customer for None) to
     ``path`` (.csv: UTF-8 with BOM; .xlsx) as ``actor`` may see them; returns the rows
     written. Nothing is left under ``path`` when it fails; the export is audited."""
-    check_definition(actor, definition)
     columns = columns_for(actor)
     # Hash first: a missing key file stops the export before a file is written.
     audited = "all" if definition is None else audited_definition(crm, definition)

@@ -680,6 +680,9 @@ class CustomerService:
         given = [v for v in (mobile, id_card, email, wechat_unionid) if v is not None]
         if len(given) != 1:
             raise InvalidInput("", "give exactly one of mobile, id_card, email, wechat_unionid")
+        if actor is not None and actor.role == "partner" and mobile is None:
+            # Finding by a key they never see would tell them whose it is.
+            raise Refused("role partner may find customers by mobile only")
         try:
             if mobile is not None:
                 key = (MOBILE, identity.normalise_mobile(mobile, self.crm.config.default_region))

@@ -88,6 +88,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType, TypeEngine
 
+from .access import check_segment
 from .consent import CHANNELS, PURPOSES, consent_granted_clause
 from .customers import load_customers
 from .db import UTCDateTime
@@ -964,9 +965,11 @@ class SegmentService:
                     known_project_id(uow.session, code)
         return _sql(node)
 
-    def count(self, definition: Mapping[str, Any]) -> int:
-        """How many customers match; an unknown project code is UnknownProject."""
-        with self.crm.unit_of_work(readonly=True) as uow:
+    def count(self, definition: Mapping[str, Any], actor: Actor | None = None) -> int:
+        """How many customers match; an unknown project code is UnknownProject. A
+        partner may not select by what they never see (``access.check_segment``)."""
+        check_segment(actor, definition)
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             condition = self._checked(definition, uow.session)
             query = select(func.count()).select_from(CustomerRow).where(condition)
             return uow.session.scalar(query) or 0
@@ -987,6 +990,7 @@ class SegmentService:
     ) -> Iterator[Customer]:
         """Matching customers (every active one for ``None``) as API models, in id
         order, ``batch_size`` at a time, as ``actor`` may see them (``crm.access``)."""
+        check_segment(actor, definition)
         condition = CustomerRow.merged_into.is_(None) if definition is None \
             else self._checked(definition)
         _check_batch_size(batch_size)
