@@ -11,6 +11,9 @@
   first signs a contract for the project;
 - merges: the survivor keeps its number, the duplicate's ledger moves over, one
   award per event key;
+- who sees what: every read takes the ``actor`` and follows ``crm.access``
+  (partners are refused members' details, analysts read no free text); an expiry
+  run is recorded in the audit log as ``membership.expire``;
 - ``recrm member ...`` commands, timeline entries, segment fields
   (``membership.member``, ``membership.tier``, ``membership.points``,
   ``membership.number``) and a section in ``recrm demo``.
@@ -32,6 +35,7 @@ from .hooks import (
     recrm_demo,
     recrm_interaction_logged,
     recrm_project_renamed,
+    recrm_register_audit_actions,
     recrm_register_commands,
     recrm_register_settings,
     recrm_segment_fields,
@@ -98,6 +102,7 @@ __all__ = [
     "recrm_demo",
     "recrm_interaction_logged",
     "recrm_project_renamed",
+    "recrm_register_audit_actions",
     "recrm_register_commands",
     "recrm_register_settings",
     "recrm_segment_fields",

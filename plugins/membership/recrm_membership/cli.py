@@ -2,6 +2,11 @@
 
 Conventions of the core's CLI: ``--json`` prints one compact JSON line on stdout;
 human messages go to stderr; a refused operation exits 1, a bad value 2.
+
+Every command acts as ``recrm --as ROLE[:STAFF_ID]`` (``current_actor``; a command's
+``--actor STAFF`` names the staff id) and passes that actor to the service, which
+applies who sees what: partners are refused members' details, analysts read no
+free text, partners and analysts change nothing.
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 
 from recrm_core import CRM, Actor, InvalidInput, Refused, utcnow
-from recrm_core.cli import echo, emit_json, info, local_time, pass_crm, table
+from recrm_core.access import require_role
+from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
 
 from .models import LedgerEntry, Member, Referral
-from .service import Membership
+from .service import STAFF, Membership
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,15 +35,10 @@ def actor_option(required: bool = False) -> Callable[[F], F]:
                         help="Staff id performing the operation.")
 
 
-def _actor(staff: str | None) -> Actor | None:
-    if not staff:
-        return None
-    try:
-        return Actor(staff_id=staff)
-    except ValidationError as exc:
-        # e.g. longer than a staff id may be: the option's value, not the data, is wrong
-        reason = exc.errors(include_url=False)[0]["msg"]
-        raise click.BadParameter(reason, param_hint="--actor") from None
+def _actor(staff: str | None = None) -> Actor:
+    """Who runs the command: ``--as ROLE[:STAFF_ID]`` (or ``RECRM_AS``), with the staff
+    id of the command's ``--actor`` when given (a bad one is a usage error)."""
+    return current_actor(staff or None)
 
 
 def _usage(exc: InvalidInput) -> click.BadParameter:
@@ -134,7 +134,7 @@ def leave_cmd(crm: CRM, customer_id: int, reason: str | None, actor: str | None,
 @pass_crm
 def show_cmd(crm: CRM, customer_id: int, as_json: bool) -> None:
     """A member: tier, balance, ledger, tier changes, history and referrals."""
-    view = Membership(crm).show(customer_id)
+    view = Membership(crm).show(customer_id, actor=_actor())
     if as_json:
         emit_json(view)
         return
@@ -172,7 +172,7 @@ def points_cmd(crm: CRM, customer_id: int | None, expire: bool, now: str | None,
     service = Membership(crm)
     if expire:
         _expire(crm, service, customer_id, _future_checked(_parse_now(now, crm), force),
-                dry_run=dry_run, yes=yes, as_json=as_json)
+                dry_run=dry_run, yes=yes, as_json=as_json, actor=_actor())
         return
     for given, option in ((now, "--now"), (dry_run, "--dry-run"), (yes, "--yes"),
                           (force, "--force")):
@@ -180,8 +180,9 @@ def points_cmd(crm: CRM, customer_id: int | None, expire: bool, now: str | None,
             raise click.UsageError(f"{option} goes with --expire")
     if customer_id is None:
         raise click.UsageError("give a CUSTOMER_ID, or --expire")
-    balance = service.balance(customer_id)
-    ledger = service.ledger(customer_id)
+    actor = _actor()
+    balance = service.balance(customer_id, actor=actor)
+    ledger = service.ledger(customer_id, actor=actor)
     if as_json:
         emit_json({"balance": balance, "ledger": ledger})
         return
@@ -208,10 +209,15 @@ def on_terminal() -> bool:
 
 
 def _expire(crm: CRM, service: Membership, customer_id: int | None,
-            at: dt.datetime | None, *, dry_run: bool, yes: bool, as_json: bool) -> None:
+            at: dt.datetime | None, *, dry_run: bool, yes: bool, as_json: bool,
+            actor: Actor) -> None:
+    if not dry_run:
+        # Refused before the preview, so a role that may not expire is told that,
+        # not asked to confirm.
+        require_role(actor, STAFF, "change the club")
     # The preview is the run itself with writing switched off, at the same moment,
     # so what is confirmed is what the rule will write off.
-    preview = _call(service.expire, at, customer_id=customer_id, dry_run=True)
+    preview = _call(service.expire, at, customer_id=customer_id, dry_run=True, actor=actor)
     what = f"{preview.points} points of {preview.members} members"
     when = local_time(preview.now, crm.config.zone)
     if dry_run or not preview.points:
@@ -228,7 +234,7 @@ def _expire(crm: CRM, service: Membership, customer_id: int | None,
         info(f"this expires {what} at {when}, for good")
         if not click.confirm("expire them?", default=False, err=True):
             raise Refused(f"declined: nothing was changed ({what} not expired)")
-    result = _call(service.expire, preview.now, customer_id=customer_id)
+    result = _call(service.expire, preview.now, customer_id=customer_id, actor=actor)
     if as_json:
         emit_json(result)
     else:
@@ -291,10 +297,10 @@ def redeem_cmd(crm: CRM, customer_id: int, points: int, ref: str | None, reason:
 def adjust_cmd(crm: CRM, customer_id: int, points: int, reason: str, actor: str,
                as_json: bool) -> None:
     """Correct a balance by hand, with a reason and who did it."""
-    staff = _actor(actor)
-    if staff is None:
+    if not actor:
         raise click.BadParameter("an adjustment needs the staff who makes it",
                                  param_hint="--actor")
+    staff = _actor(actor)
     entry = _call(Membership(crm).adjust, customer_id, points, reason=reason, actor=staff)
     if as_json:
         emit_json(entry)
@@ -325,7 +331,7 @@ def refer_cmd(crm: CRM, referrer_id: int, referred_id: int, project: str, actor:
 @pass_crm
 def tiers_cmd(crm: CRM, as_json: bool) -> None:
     """The tiers from [membership] settings, with their member counts."""
-    tiers = Membership(crm).tiers()
+    tiers = Membership(crm).tiers(actor=_actor())
     if as_json:
         emit_json(tiers)
         return
@@ -339,7 +345,7 @@ def tiers_cmd(crm: CRM, as_json: bool) -> None:
 @pass_crm
 def report_cmd(crm: CRM, project: str | None, as_json: bool) -> None:
     """Members by tier, points issued/redeemed/expired, referral conversion."""
-    report = _call(Membership(crm).report, project=project)
+    report = _call(Membership(crm).report, project=project, actor=_actor())
     if as_json:
         emit_json(report)
         return

@@ -20,6 +20,7 @@ from recrm_core import (
 )
 
 from .service import (
+    EXPIRE_ACTION,
     SEEN_INTERACTIONS,
     SIGNED,
     award_interaction_in,
@@ -39,6 +40,12 @@ STAGE_ORDER = ("prospect", "visitor", "subscriber", "buyer", "owner")
 @hookimpl
 def recrm_register_settings(register: Any) -> None:
     register(NAME, MembershipSettings)
+
+
+@hookimpl
+def recrm_register_audit_actions(register: Any) -> None:
+    # An expiry run writes off points of many members at once: recorded, with counts.
+    register(EXPIRE_ACTION, "points past their expiry written off (members and points counted)")
 
 
 @hookimpl

@@ -44,6 +44,7 @@ from recrm_core import (
     project_code,
     utcnow,
 )
+from recrm_core.access import require_role
 
 from .models import (
     Award,
@@ -79,6 +80,17 @@ RESERVED_KINDS = ("referral", "redeem")
 #: where the interaction hook leaves the interactions of one operation
 #: (``uow.state``), for the stage hook that enrols an owner and awards the handover
 SEEN_INTERACTIONS = "membership.interactions"
+
+# Who sees what (``crm.access``). A member's points, ledger and history are details
+# of one customer: a partner (an agency) sees a customer's masked name and mobile
+# only, so none of them. Ledger reasons and event notes are free text (an
+# interaction's summary becomes the reason of its award): hidden from analysts.
+#: roles that may read a member's details and the club's reports
+READERS: tuple[str, ...] = ("admin", "manager", "sales", "service", "analyst")
+#: roles that may change the club: enrol, award, redeem, adjust, refer, expire
+STAFF: tuple[str, ...] = ("admin", "manager", "sales", "service")
+#: the audit action of an expiry run that wrote points off (registered by the plugin)
+EXPIRE_ACTION = "membership.expire"
 
 
 # -- small helpers -------------------------------------------------------------------------
@@ -646,6 +658,7 @@ class Membership:
                note: str | None = None) -> Member:
         """Enrol a customer (anyone may join), or re-join one who left: same number,
         history and points kept."""
+        require_role(actor, STAFF, "change the club")
         _storable(note, "note")
         with self.crm.unit_of_work(actor) as uow:
             customer = self._customer(uow, customer_id)
@@ -658,6 +671,7 @@ class Membership:
               actor: Actor | None = None) -> Member:
         """End a membership. Number, ledger and history stay; points can neither be
         earned nor redeemed until the member re-joins."""
+        require_role(actor, STAFF, "change the club")
         _storable(reason, "reason")
         with self.crm.unit_of_work(actor) as uow:
             cid = self._customer_id(uow, customer_id)
@@ -668,14 +682,21 @@ class Membership:
             uow.session.flush()
             return member_model(uow.session, member)
 
-    def get(self, customer_id: int) -> Member:
-        with self.crm.unit_of_work(readonly=True) as uow:
+    def get(self, customer_id: int, *, actor: Actor | None = None) -> Member:
+        """The membership of ``customer_id`` (NotFound for a non-member); refused to
+        partners."""
+        require_role(actor, READERS, "see membership details")
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             cid = self._customer_id(uow, customer_id)
             return member_model(uow.session, self._member(uow.session, cid))
 
-    def show(self, customer_id: int, *, now: dt.datetime | None = None) -> MemberView:
-        """The membership with its balance, ledger, tier changes, events and referrals."""
-        with self.crm.unit_of_work(readonly=True) as uow:
+    def show(self, customer_id: int, *, now: dt.datetime | None = None,
+             actor: Actor | None = None) -> MemberView:
+        """The membership with its balance, ledger, tier changes, events and referrals,
+        as ``actor`` may read it: refused to partners; ledger reasons and event notes
+        (free text) hidden from analysts."""
+        require_role(actor, READERS, "see membership details")
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
             cid = self._customer_id(uow, customer_id)
             member = self._member(session, cid)
@@ -702,22 +723,40 @@ class Membership:
             return MemberView(
                 member=member_model(session, member),
                 balance=balance_in(session, member, now or utcnow()),
-                ledger=[entry_model(r) for r in ledger],
+                ledger=self._entries_for(actor, [entry_model(r) for r in ledger]),
                 tier_changes=[_tier_change(r) for r in changes],
-                events=[_member_event(r) for r in events],
+                events=[self._event_for(actor, _member_event(r)) for r in events],
                 referrals_made=[referral_model(session, r) for r in made],
                 referred_by=[referral_model(session, r) for r in by],
             )
 
+    def _entries_for(self, actor: Actor | None,
+                     entries: list[LedgerEntry]) -> list[LedgerEntry]:
+        """Ledger entries as ``actor`` may read them: a reason is free text."""
+        if actor is None:
+            return entries
+        hide = self.crm.access.free_text
+        return [e.model_copy(update={"reason": hide(actor, e.reason)}) for e in entries]
+
+    def _event_for(self, actor: Actor | None, event: MemberEvent) -> MemberEvent:
+        """A history event as ``actor`` may read it: a note is free text."""
+        if actor is None:
+            return event
+        return event.model_copy(update={"note": self.crm.access.free_text(actor, event.note)})
+
     # points --------------------------------------------------------------------------------
-    def balance(self, customer_id: int, *, now: dt.datetime | None = None) -> Balance:
-        with self.crm.unit_of_work(readonly=True) as uow:
+    def balance(self, customer_id: int, *, now: dt.datetime | None = None,
+                actor: Actor | None = None) -> Balance:
+        """The member's points, all derived from the ledger; refused to partners."""
+        require_role(actor, READERS, "see membership details")
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             member = self._member(uow.session, self._customer_id(uow, customer_id))
             return balance_in(uow.session, member, now or utcnow())
 
-    def ledger(self, customer_id: int) -> list[LedgerEntry]:
-        """The member's ledger, in the order it was written."""
-        return self.show(customer_id).ledger
+    def ledger(self, customer_id: int, *, actor: Actor | None = None) -> list[LedgerEntry]:
+        """The member's ledger, in the order it was written (as :meth:`show` shows it
+        to ``actor``)."""
+        return self.show(customer_id, actor=actor).ledger
 
     def earn(
         self,
@@ -734,6 +773,7 @@ class Membership:
         """Award points for one event (``kind`` + ``ref``, e.g. ``event`` +
         ``2024-06 owners' day``): the default amount is ``[membership] earn[kind]``.
         The same event awards once, however often it is sent."""
+        require_role(actor, STAFF, "change the club")
         kind_text = _clean(kind, "kind", 32, code=True)
         ref_text = _clean(ref, "ref", 128, code=True)
         assert kind_text is not None and ref_text is not None
@@ -775,6 +815,7 @@ class Membership:
     ) -> Redemption:
         """Spend points. Expired points are written off first; more than the balance
         is refused. With ``ref`` (an order number) a retried redemption deducts once."""
+        require_role(actor, STAFF, "change the club")
         points = _positive(points)
         ref_text = _clean(ref, "ref", 128, required=False, code=True)
         at = now or utcnow()
@@ -817,6 +858,7 @@ class Membership:
         reason_text = _clean(reason, "reason", 200)
         if not isinstance(actor, Actor):
             raise InvalidInput("actor", "an adjustment needs the staff who makes it")
+        require_role(actor, STAFF, "change the club")
         with self.crm.unit_of_work(actor) as uow:
             session, now = uow.session, utcnow()
             cid = self._customer_id(uow, customer_id)
@@ -839,22 +881,32 @@ class Membership:
             return entry_model(session.get_one(LedgerRow, new_id))
 
     def expire(self, now: dt.datetime | None = None, *,
-               customer_id: int | None = None, dry_run: bool = False) -> ExpiryResult:
+               customer_id: int | None = None, dry_run: bool = False,
+               actor: Actor | None = None) -> ExpiryResult:
         """Write off, as ``expire`` ledger entries, every earned point older than
         ``[membership] expiry_months`` at ``now`` (default: the current time), oldest
         first. Safe to run repeatedly and concurrently: each member is expired under
         its row lock, and what was written off is never written off again.
 
         ``dry_run=True`` writes and locks nothing and returns what the run would
-        write off at ``now`` (the same code decides both)."""
+        write off at ``now`` (the same code decides both).
+
+        A run that wrote points off appends one ``membership.expire`` entry to the
+        audit log (members and points counted; the customer when ``customer_id``
+        narrowed it). A preview is refused to partners, a run to partners and
+        analysts."""
+        if dry_run:
+            require_role(actor, READERS, "see membership details")
+        else:
+            require_role(actor, STAFF, "change the club")
         at = now or utcnow()
         if at.tzinfo is None:
             raise InvalidInput("now", "now needs a time zone")
         if customer_id is not None:
-            with self.crm.unit_of_work(readonly=True) as uow:
+            with self.crm.unit_of_work(actor, readonly=True) as uow:
                 candidates: Sequence[int] = [self._customer_id(uow, customer_id)]
         else:
-            with self.crm.unit_of_work(readonly=dry_run) as uow:
+            with self.crm.unit_of_work(actor, readonly=dry_run) as uow:
                 candidates = uow.session.scalars(
                     select(LedgerRow.customer_id)
                     .where(LedgerRow.points > 0, LedgerRow.expires_at <= at)
@@ -862,7 +914,7 @@ class Membership:
                 ).all()
         entries: list[ExpiredEntry] = []
         for chunk in _chunks(candidates, 200):
-            with self.crm.unit_of_work(readonly=dry_run) as uow:
+            with self.crm.unit_of_work(actor, readonly=dry_run) as uow:
                 for cid in chunk:
                     member = (uow.session.scalar(select(MemberRow.id)
                                                  .where(MemberRow.customer_id == cid))
@@ -870,15 +922,27 @@ class Membership:
                     if member is not None:
                         entries.extend(expire_member_in(uow.session, cid, at,
                                                         write=not dry_run))
-        return ExpiryResult(now=at, members=len({e.customer_id for e in entries}),
-                            points=sum(e.points for e in entries), entries=entries,
-                            dry_run=dry_run)
+        result = ExpiryResult(now=at, members=len({e.customer_id for e in entries}),
+                              points=sum(e.points for e in entries), entries=entries,
+                              dry_run=dry_run)
+        if entries and not dry_run:
+            # One entry for the run, with counts only (no customer's points in the
+            # details), after its chunks committed.
+            self.crm.audit.append(
+                EXPIRE_ACTION, actor=actor,
+                customer_id=candidates[0] if customer_id is not None else None,
+                details={"scope": "member" if customer_id is not None else "all",
+                         "members": result.members, "points": result.points,
+                         "entries": len(entries), "at": at.astimezone(dt.UTC).isoformat()},
+            )
+        return result
 
     # referrals -------------------------------------------------------------------------------
     def refer(self, referrer_id: int, referred_id: int, project: str, *,
               actor: Actor | None = None) -> Referral:
         """A member refers a customer for a project (老带新). The referrer is rewarded
         once, when the referred customer first signs a contract there."""
+        require_role(actor, STAFF, "change the club")
         given = _clean(project, "project", 64)
         assert given is not None
         # Projects are never deleted, so this read needs no place in our transaction.
@@ -920,10 +984,13 @@ class Membership:
                 ) from None
             return referral_model(session, row)
 
-    def referrals(self, *, project: str | None = None) -> list[Referral]:
-        """Every referral, or those for ``project`` (UnknownProject if there is none)."""
+    def referrals(self, *, project: str | None = None,
+                  actor: Actor | None = None) -> list[Referral]:
+        """Every referral, or those for ``project`` (UnknownProject if there is none);
+        refused to partners (who referred whom is a detail of both customers)."""
+        require_role(actor, READERS, "see membership details")
         code = self._known_project(project)
-        with self.crm.unit_of_work(readonly=True) as uow:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             query = select(ReferralRow).order_by(ReferralRow.id)
             if code is not None:
                 query = query.where(ReferralRow.project == code)
@@ -937,18 +1004,25 @@ class Membership:
         return None if code is None else self.crm.projects.get(code).code
 
     # tiers and reports ----------------------------------------------------------------------
-    def tiers(self) -> list[TierInfo]:
-        with self.crm.unit_of_work(readonly=True) as uow:
+    def tiers(self, *, actor: Actor | None = None) -> list[TierInfo]:
+        """The tiers of the settings with their member counts: an aggregate, for every
+        role (no customer in it)."""
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             counts = _members_by_tier(uow.session)
         return [TierInfo(name=t.name, min_points=t.min_points, min_contracts=t.min_contracts,
                          members=counts.get(t.name, 0)) for t in self.settings.tiers]
 
-    def report(self, *, project: str | None = None) -> Report:
+    def report(self, *, project: str | None = None, actor: Actor | None = None) -> Report:
         """Members by tier, points issued/redeemed/expired, and referrals made,
         converted and the conversion rate per member and per project (``project``
-        narrows the referral figures; UnknownProject if there is no such project)."""
+        narrows the referral figures; UnknownProject if there is no such project).
+
+        The referrals per member name each referrer as ``actor`` may see them
+        (``crm.access``: masked unless the actor may see that customer in full); a
+        partner is refused (the lines are details of members)."""
+        require_role(actor, READERS, "see membership reports")
         code = self._known_project(project)
-        with self.crm.unit_of_work(readonly=True) as uow:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
             by_tier = _members_by_tier(session)
             left = session.scalar(
@@ -984,7 +1058,7 @@ class Membership:
                     .where(MemberRow.customer_id.in_(referrer_ids))
                 )
             }
-        names = {c.id: c.name for c in self.crm.customers.get_many(referrer_ids)}
+        names = {c.id: c.name for c in self.crm.customers.get_many(referrer_ids, actor=actor)}
         per_member: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         per_project: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for referrer, proj, status, n in counts:

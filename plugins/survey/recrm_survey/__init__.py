@@ -11,6 +11,9 @@ Written against the public API of ``recrm_core`` only, like any third-party plug
   claimed in the database first (an outbox), so none is sent twice;
 - an answer at or below the detractor threshold opens a service case in the
   answer's transaction (``crm.cases.open_in``);
+- who sees what: every read takes the ``actor`` and follows ``crm.access``
+  (partners are refused invitations and answers, analysts read no free text or
+  link tokens, only admins send; each send run is audited as ``bulk_send``);
 - ``recrm_timeline``, ``recrm_segment_fields`` (``survey.last_nps``,
   ``survey.last_csat``, ``survey.answers``), ``recrm_customer_merged`` and
   ``recrm_demo``.

@@ -1,4 +1,10 @@
-"""``recrm survey define|list|trigger|due|send|answer|scores|drivers``."""
+"""``recrm survey define|list|trigger|due|send|answer|scores|drivers``.
+
+Every command acts as ``recrm --as ROLE[:STAFF_ID]`` (``current_actor``) and passes
+that actor to the service, which applies who sees what (see ``service``): partners
+are refused invitations and answers, analysts read no free text or link tokens,
+partners and analysts change nothing, and only an admin sends.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,8 @@ from typing import Any
 
 import click
 
-from recrm_core import CRM
-from recrm_core.cli import emit_json, info, local_time, pass_crm, table
+from recrm_core import CRM, Actor
+from recrm_core.cli import current_actor, emit_json, info, local_time, pass_crm, table
 
 from . import service
 from .scores import PERIODS
@@ -21,6 +27,11 @@ from .settings import NAME
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _actor() -> Actor:
+    """Who runs the command: ``--as ROLE[:STAFF_ID]`` (or ``RECRM_AS``)."""
+    return current_actor()
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:
@@ -56,7 +67,7 @@ def define_command(crm: CRM, file: Path, as_json: bool) -> None:
     if not isinstance(data, dict):
         raise click.BadParameter(f"{file} does not hold one survey definition",
                                  param_hint="FILE")
-    definition = service.define_survey(crm, data)
+    definition = service.define_survey(crm, data, actor=_actor())
     if as_json:
         emit_json({"key": definition.key, "title": definition.title,
                    "questions": len(definition.questions)})
@@ -69,7 +80,7 @@ def define_command(crm: CRM, file: Path, as_json: bool) -> None:
 @pass_crm
 def list_command(crm: CRM, as_json: bool) -> None:
     """List the surveys: built-in, from recrm.toml and defined in the database."""
-    surveys = service.list_surveys(crm)
+    surveys = service.list_surveys(crm, actor=_actor())
     if as_json:
         emit_json(surveys)
         return
@@ -97,7 +108,7 @@ def trigger_command(crm: CRM, yearly: bool, year: int | None, customer_id: int |
     if yearly:
         if project is not None:
             raise click.UsageError("--project goes with --customer")
-        result = service.trigger_yearly(crm, year=year, survey=survey_key)
+        result = service.trigger_yearly(crm, year=year, survey=survey_key, actor=_actor())
         if as_json:
             emit_json(result.model_dump(exclude={"invitation_ids"}))
             return
@@ -109,7 +120,7 @@ def trigger_command(crm: CRM, yearly: bool, year: int | None, customer_id: int |
     if year is not None:
         raise click.UsageError("--year goes with --yearly")
     assert customer_id is not None
-    invitation = service.invite(crm, customer_id, survey_key, project=project)
+    invitation = service.invite(crm, customer_id, survey_key, project=project, actor=_actor())
     if as_json:
         emit_json(invitation)
         return
@@ -129,7 +140,7 @@ def _invitation_rows(crm: CRM, items: list[service.Invitation]) -> list[tuple[An
 @pass_crm
 def due_command(crm: CRM, limit: int | None, as_json: bool) -> None:
     """List invitations due for sending now."""
-    items = service.due(crm, limit=limit)
+    items = service.due(crm, limit=limit, actor=_actor())
     if as_json:
         emit_json(items)
         return
@@ -144,7 +155,7 @@ def due_command(crm: CRM, limit: int | None, as_json: bool) -> None:
 @pass_crm
 def send_command(crm: CRM, limit: int | None, as_json: bool) -> None:
     """Send the due invitations through the message transports, each exactly once."""
-    result = service.send_due(crm, limit=limit)
+    result = service.send_due(crm, limit=limit, actor=_actor())
     if as_json:
         emit_json(result.model_dump(exclude={"invitation_ids"}))
         return
@@ -185,7 +196,7 @@ def answer_command(crm: CRM, invitation: str, pairs: tuple[str, ...],
     values.update(_pairs(pairs))
     if not values:
         raise click.UsageError("give the answers with --answer QUESTION=VALUE or --answers JSON")
-    result = service.answer(crm, invitation, values)
+    result = service.answer(crm, invitation, values, actor=_actor())
     if as_json:
         emit_json(result)
         return
@@ -226,7 +237,7 @@ def scores_command(crm: CRM, survey_key: str | None, project: str | None,
                    as_json: bool) -> None:
     """NPS, CSAT and the L3 loyalty index per survey, project and period, with counts."""
     rows = score_table(crm, survey=survey_key, project=project, period=period,
-                          since=_date(since), until=_date(until))
+                       since=_date(since), until=_date(until), actor=_actor())
     if as_json:
         emit_json(rows)
         return
@@ -248,7 +259,7 @@ def drivers_command(crm: CRM, survey_key: str | None, project: str | None,
                     as_json: bool) -> None:
     """Which factors move overall satisfaction: Pearson's r with the number of answers."""
     rows = score_drivers(crm, survey=survey_key, project=project, since=_date(since),
-                           until=_date(until))
+                         until=_date(until), actor=_actor())
     if as_json:
         emit_json(rows)
         return

@@ -11,6 +11,10 @@
 - **Drivers**: Pearson's r between each factor rating and overall satisfaction
   over the answers holding both, with their number ``n``.
 
+Who sees what: scores and drivers are aggregates (counts, shares, correlations per
+survey, project and period) with no customer and no free text in them, so every
+role reads them; ``actor`` is the reader, passed to the unit of work.
+
 Counting and summing happen in SQL, grouped by survey, project and month (the
 month in the business time zone is stored with each answer, so no dialect-specific
 date function is needed); months fold into quarters and years afterwards.
@@ -29,7 +33,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import aliased
 
-from recrm_core import CRM, InvalidInput
+from recrm_core import CRM, Actor, InvalidInput
 
 from .definitions import FACTOR_ROLES, L3_ROLES
 from .tables import SurveyAnswer, SurveyScore
@@ -163,6 +167,7 @@ def scores(
     since: dt.date | None = None,
     until: dt.date | None = None,
     by_survey: bool = True,
+    actor: Actor | None = None,
 ) -> list[Score]:
     """Scores per (survey, project, period), sorted by survey, project, period.
 
@@ -200,7 +205,7 @@ def scores(
         .group_by(SurveyAnswer.id, SurveyAnswer.customer_id, SurveyAnswer.answered_at, *group)
         .having(func.count() == len(L3_ROLES))
     )
-    with crm.unit_of_work(readonly=True) as uow:
+    with crm.unit_of_work(actor, readonly=True) as uow:
         session = uow.session
         counted = _filtered(select(*group, func.count()), crm, survey, project, since, until)
         for s, p, m, n in session.execute(counted.group_by(*group)):
@@ -244,6 +249,7 @@ def drivers(
     since: dt.date | None = None,
     until: dt.date | None = None,
     factors: Iterable[str] = FACTOR_ROLES,
+    actor: Actor | None = None,
 ) -> list[Driver]:
     """Correlation of each factor with overall satisfaction, strongest first."""
     _check_range(since, until)
@@ -260,7 +266,7 @@ def drivers(
         .where(factor.role.in_(list(factors)))
         .group_by(factor.role)
     )
-    with crm.unit_of_work(readonly=True) as uow:
+    with crm.unit_of_work(actor, readonly=True) as uow:
         rows = uow.session.execute(_filtered(query, crm, survey, project, since, until)).all()
     found = [
         Driver(factor=str(role), n=int(n),

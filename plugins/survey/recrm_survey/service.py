@@ -5,6 +5,15 @@ operation already running (the hooks use them, so their writes commit or roll ba
 with the core's). Nothing here sends inside a transaction: ``send_due`` records
 the claim of an invitation in the database first (the outbox), commits, and only
 then hands the message to ``crm.send_message``.
+
+Who sees what (``crm.access``): every read takes the ``actor``. Invitations and
+answers are details of one customer, refused to partners (an agency sees a
+customer's masked name and mobile only); analysts read them without free text (a
+``text`` answer, a failure's detail) and without link tokens (a token answers as
+the customer). Surveys, scores and drivers are aggregates for every role. Writes are
+for staff (``STAFF``); ``send_due`` reads every recipient's address in full, so only
+an admin (or the integrator's code) runs it, and each run that sent or failed
+something appends one ``bulk_send`` entry (counts only) to the audit log.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from recrm_core import (
     CRM,
+    HIDDEN,
     Actor,
     Customer,
     InvalidInput,
@@ -36,6 +46,7 @@ from recrm_core import (
     utcnow,
     valid_id,
 )
+from recrm_core.access import require_role
 
 from .definitions import BUILTIN, SurveyDefinition, _storable, validate_answers, with_key
 from .settings import SurveySettings, settings
@@ -45,6 +56,15 @@ Outcome = Literal["invited", "already", "no_consent"]
 #: the largest id the INTEGER id columns hold on PostgreSQL
 #: the most rows one ``due``/``send`` may take (bound for LIMIT on every backend)
 MAX_LIMIT = 1_000_000_000
+#: roles that may read invitations and answers (details of one customer each)
+READERS: tuple[str, ...] = ("admin", "manager", "sales", "service", "analyst")
+#: roles that may define surveys, invite, trigger and record answers
+STAFF: tuple[str, ...] = ("admin", "manager", "sales", "service")
+#: roles that may send the due invitations: sending reads every recipient's name and
+#: address in full (and the console transport prints them), which only an admin sees
+SENDERS: tuple[str, ...] = ("admin",)
+#: the core's audit action of a send to many customers
+BULK_SEND = "bulk_send"
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -184,10 +204,12 @@ def parse_definition(data: SurveyDefinition | Mapping[str, Any]) -> SurveyDefini
                            err["msg"].removeprefix("Value error, ")) from None
 
 
-def define_survey(crm: CRM, data: SurveyDefinition | Mapping[str, Any]) -> SurveyDefinition:
+def define_survey(crm: CRM, data: SurveyDefinition | Mapping[str, Any], *,
+                  actor: Actor | None = None) -> SurveyDefinition:
     """Store a survey definition in the database (create, or replace one that has
     no invitations yet). Keys of built-in and configured surveys are refused: change
     those in ``recrm.toml``."""
+    require_role(actor, STAFF, "define surveys")
     definition = parse_definition(data)
     code = code_definitions(crm).get(definition.key)
     if code is not None:
@@ -195,7 +217,7 @@ def define_survey(crm: CRM, data: SurveyDefinition | Mapping[str, Any]) -> Surve
                       "choose another key (or change it in recrm.toml)")
     body = definition.model_dump(mode="json", exclude={"key"})
     now = utcnow()
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(actor) as uow:
         session = uow.session
         row = session.get(SurveyDefinitionRow, definition.key, with_for_update=True)
         if row is None:
@@ -213,8 +235,10 @@ def define_survey(crm: CRM, data: SurveyDefinition | Mapping[str, Any]) -> Surve
     return definition
 
 
-def list_surveys(crm: CRM) -> list[SurveyInfo]:
-    with crm.unit_of_work(readonly=True) as uow:
+def list_surveys(crm: CRM, *, actor: Actor | None = None) -> list[SurveyInfo]:
+    """Every survey with its counts of invitations and answers: an aggregate, for
+    every role."""
+    with crm.unit_of_work(actor, readonly=True) as uow:
         session = uow.session
         defs: dict[str, tuple[SurveyDefinition, str]] = dict(code_definitions(crm))
         for row in session.scalars(select(SurveyDefinitionRow)):
@@ -342,6 +366,7 @@ def invite(
 ) -> Invitation:
     """Invite one customer by hand (``recrm survey trigger --customer``). Refused
     when consent keeps the customer from surveys."""
+    require_role(actor, STAFF, "invite customers to surveys")
     due = _aware(due_at, "due_at")
     # Projects are never deleted: this read needs no place in our transaction.
     code = crm.projects.get(project).code if project is not None else None
@@ -363,8 +388,11 @@ def invitations(
     customer_id: int | None = None,
     survey: str | None = None,
     status: str | None = None,
+    actor: Actor | None = None,
 ) -> list[Invitation]:
-    """Invitations, oldest due first, filtered in SQL."""
+    """Invitations, oldest due first, filtered in SQL, as ``actor`` may read them
+    (:func:`invitation_for`); refused to partners."""
+    require_role(actor, READERS, "see survey invitations")
     query = select(SurveyInvitation).order_by(SurveyInvitation.due_at, SurveyInvitation.id)
     if customer_id is not None:
         query = query.where(SurveyInvitation.customer_id == customer_id)
@@ -372,8 +400,20 @@ def invitations(
         query = query.where(SurveyInvitation.survey_key == survey)
     if status is not None:
         query = query.where(SurveyInvitation.status == status)
-    with crm.unit_of_work(readonly=True) as uow:
-        return [_to_invitation(r) for r in uow.session.scalars(query)]
+    with crm.unit_of_work(actor, readonly=True) as uow:
+        return [invitation_for(crm, actor, _to_invitation(r))
+                for r in uow.session.scalars(query)]
+
+
+def invitation_for(crm: CRM, actor: Actor | None, invitation: Invitation) -> Invitation:
+    """An invitation as ``actor`` may read it: for a role that reads no free text
+    (analysts), the detail (a transport's words, which may quote an address) and the
+    link token (it answers as the customer) are hidden."""
+    if actor is None or crm.access.free_text(actor, "") != HIDDEN:
+        return invitation
+    return invitation.model_copy(update={
+        "detail": crm.access.free_text(actor, invitation.detail), "token": HIDDEN,
+    })
 
 
 def new_token() -> str:
@@ -394,24 +434,29 @@ def _due_clause(now: dt.datetime) -> Any:
     )
 
 
-def due(crm: CRM, *, now: dt.datetime | None = None, limit: int | None = None) -> list[Invitation]:
-    """Invitations waiting to be sent at ``now``: pending, due, not expired."""
+def due(crm: CRM, *, now: dt.datetime | None = None, limit: int | None = None,
+        actor: Actor | None = None) -> list[Invitation]:
+    """Invitations waiting to be sent at ``now``: pending, due, not expired, as
+    ``actor`` may read them (:func:`invitation_for`); refused to partners."""
+    require_role(actor, READERS, "see survey invitations")
     at = _aware(now, "now")
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput("limit", f"limit must be from 1 to {MAX_LIMIT}")
     query = (select(SurveyInvitation).where(_due_clause(at))
              .order_by(SurveyInvitation.due_at, SurveyInvitation.id).limit(limit))
-    with crm.unit_of_work(readonly=True) as uow:
-        return [_to_invitation(r) for r in uow.session.scalars(query)]
+    with crm.unit_of_work(actor, readonly=True) as uow:
+        return [invitation_for(crm, actor, _to_invitation(r))
+                for r in uow.session.scalars(query)]
 
 
 # -- sending (outbox) --------------------------------------------------------------------------
 
 
-def expire(crm: CRM, *, now: dt.datetime | None = None) -> int:
+def expire(crm: CRM, *, now: dt.datetime | None = None, actor: Actor | None = None) -> int:
     """Mark pending invitations whose window closed as expired; how many."""
+    require_role(actor, STAFF, "expire survey invitations")
     at = _aware(now, "now")
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(actor) as uow:
         result = uow.session.execute(
             update(SurveyInvitation)
             .where(SurveyInvitation.status == "pending", SurveyInvitation.expires_at <= at)
@@ -420,7 +465,8 @@ def expire(crm: CRM, *, now: dt.datetime | None = None) -> int:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _claim(crm: CRM, invitation_id: int, now: dt.datetime) -> tuple[str, SurveyInvitation | None]:
+def _claim(crm: CRM, invitation_id: int, now: dt.datetime,
+           actor: Actor | None = None) -> tuple[str, SurveyInvitation | None]:
     """Claim one invitation for sending, committed before anything is sent.
 
     The conditional UPDATE is the lock: of two senders only one sees rowcount 1
@@ -428,7 +474,7 @@ def _claim(crm: CRM, invitation_id: int, now: dt.datetime) -> tuple[str, SurveyI
     has one writer). A claimed invitation is never claimed again, so a crash after
     the claim loses at most that one message instead of sending it twice.
     """
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(actor) as uow:
         session = uow.session
         result = session.execute(
             update(SurveyInvitation)
@@ -447,8 +493,9 @@ def _claim(crm: CRM, invitation_id: int, now: dt.datetime) -> tuple[str, SurveyI
         return "claimed", row
 
 
-def _finish(crm: CRM, invitation_id: int, status: str, **values: Any) -> None:
-    with crm.unit_of_work() as uow:
+def _finish(crm: CRM, invitation_id: int, status: str, actor: Actor | None = None,
+            **values: Any) -> None:
+    with crm.unit_of_work(actor) as uow:
         uow.session.execute(
             update(SurveyInvitation)
             .where(SurveyInvitation.id == invitation_id, SurveyInvitation.status == "sending")
@@ -488,7 +535,8 @@ def invitation_message(
 
 
 def send_due(
-    crm: CRM, *, limit: int | None = None, now: dt.datetime | None = None
+    crm: CRM, *, limit: int | None = None, now: dt.datetime | None = None,
+    actor: Actor | None = None,
 ) -> SendResult:
     """Send every due invitation (at most ``limit``) through ``crm.send_message``.
 
@@ -497,44 +545,71 @@ def send_due(
     sender at the same moment never sends one twice. A transport that raises or
     answers ``ok=False`` marks the invitation ``failed`` with the reason; it is not
     retried automatically (the message may have left).
+
+    Only an admin (or the integrator's code, ``actor`` None) sends: a message needs
+    its recipient's name and address in full. A run that sent or failed anything
+    appends one ``bulk_send`` entry to the audit log: the surveys and the counts,
+    no customer and no address.
     """
+    require_role(actor, SENDERS, "send surveys")
     at = _aware(now, "now")
-    result = SendResult(expired=expire(crm, now=at))
+    result = SendResult(expired=expire(crm, now=at, actor=actor))
     conf = settings(crm)
-    candidates = [i.id for i in due(crm, now=at, limit=limit)]
-    for invitation_id in candidates:
-        state, row = _claim(crm, invitation_id, at)
-        if row is None:
-            if state == "cancelled":
-                result.cancelled += 1
+    candidates = [i.id for i in due(crm, now=at, limit=limit, actor=actor)]
+    per_survey: dict[str, dict[str, int]] = {}
+    try:
+        for invitation_id in candidates:
+            state, row = _claim(crm, invitation_id, at, actor)
+            if row is None:
+                if state == "cancelled":
+                    result.cancelled += 1
+                else:
+                    result.skipped += 1
+                continue
+            counts = per_survey.setdefault(row.survey_key, {"sent": 0, "failed": 0})
+            outcome = _deliver(crm, row, conf, actor)
+            counts[outcome] += 1
+            if outcome == "sent":
+                result.sent += 1
+                result.invitation_ids.append(row.id)
             else:
-                result.skipped += 1
-            continue
-        customer = crm.customers.get(row.customer_id)
-        message = invitation_message(crm, row, customer, get_definition(crm, row.survey_key),
-                                     conf)
-        if message is None:
-            _finish(crm, row.id, "failed", detail=f"customer has no {row.channel} address")
-            result.failed += 1
-            continue
-        try:
-            delivery = crm.send_message(message)
-        except Exception as exc:  # one broken message must not stop the batch
-            # A PluginError already names the transport plugin and the cause.
-            why = str(exc) if isinstance(exc, RecrmError) else f"{type(exc).__name__}: {exc}"
-            _finish(crm, row.id, "failed", detail=why[:300])
-            result.failed += 1
-            continue
-        if delivery.ok:
-            _finish(crm, row.id, "sent", sent_at=utcnow(), transport=delivery.transport,
-                    detail=delivery.detail)
-            result.sent += 1
-            result.invitation_ids.append(row.id)
-        else:
-            _finish(crm, row.id, "failed", transport=delivery.transport,
-                    detail=(delivery.detail or "the transport refused it")[:300])
-            result.failed += 1
+                result.failed += 1
+    finally:
+        # Also when a run is interrupted: what left before that is recorded.
+        if result.sent or result.failed:
+            crm.audit.append(BULK_SEND, actor=actor, details={
+                "plugin": "survey", "surveys": sorted(per_survey),
+                "sent": result.sent, "failed": result.failed,
+                "cancelled": result.cancelled, "expired": result.expired,
+                "skipped": result.skipped, "by_survey": per_survey,
+            })
     return result
+
+
+def _deliver(crm: CRM, row: SurveyInvitation, conf: SurveySettings,
+             actor: Actor | None) -> Literal["sent", "failed"]:
+    """Deliver one claimed invitation and mark it ``sent`` or ``failed``."""
+    # The recipient in full (no actor): the message goes to the real address.
+    customer = crm.customers.get(row.customer_id)
+    message = invitation_message(crm, row, customer, get_definition(crm, row.survey_key), conf)
+    if message is None:
+        _finish(crm, row.id, "failed", actor,
+                detail=f"customer has no {row.channel} address")
+        return "failed"
+    try:
+        delivery = crm.send_message(message)
+    except Exception as exc:  # one broken message must not stop the batch
+        # A PluginError already names the transport plugin and the cause.
+        why = str(exc) if isinstance(exc, RecrmError) else f"{type(exc).__name__}: {exc}"
+        _finish(crm, row.id, "failed", actor, detail=why[:300])
+        return "failed"
+    if delivery.ok:
+        _finish(crm, row.id, "sent", actor, sent_at=utcnow(), transport=delivery.transport,
+                detail=delivery.detail)
+        return "sent"
+    _finish(crm, row.id, "failed", actor, transport=delivery.transport,
+            detail=(delivery.detail or "the transport refused it")[:300])
+    return "failed"
 
 
 # -- answers -----------------------------------------------------------------------------------
@@ -590,6 +665,7 @@ def answer(
     satisfaction at or below ``low_rating_threshold`` opens a service case in the
     same transaction; its id is stored on the answer.
     """
+    require_role(actor, STAFF, "record survey answers")
     at = _aware(answered_at, "answered_at")
     if at > utcnow():
         raise InvalidInput("answered_at", "answered_at is in the future")
@@ -649,17 +725,48 @@ def answer(
 
 
 def answers(crm: CRM, *, customer_id: int | None = None,
-            survey: str | None = None) -> list[Answer]:
+            survey: str | None = None, actor: Actor | None = None) -> list[Answer]:
+    """Answers, oldest first, as ``actor`` may read them: refused to partners; the
+    answers to ``text`` questions (free text) hidden from analysts."""
+    require_role(actor, READERS, "see survey answers")
     query = select(SurveyAnswer).order_by(SurveyAnswer.answered_at, SurveyAnswer.id)
     if customer_id is not None:
         query = query.where(SurveyAnswer.customer_id == customer_id)
     if survey is not None:
         query = query.where(SurveyAnswer.survey_key == survey)
-    with crm.unit_of_work(readonly=True) as uow:
-        return [Answer(id=r.id, invitation_id=r.invitation_id, customer_id=r.customer_id,
-                       survey=r.survey_key, project=r.project, answered_at=r.answered_at,
-                       answers=r.answers, case_id=r.case_id)
-                for r in uow.session.scalars(query)]
+    with crm.unit_of_work(actor, readonly=True) as uow:
+        found = [Answer(id=r.id, invitation_id=r.invitation_id, customer_id=r.customer_id,
+                        survey=r.survey_key, project=r.project, answered_at=r.answered_at,
+                        answers=r.answers, case_id=r.case_id)
+                 for r in uow.session.scalars(query)]
+        if actor is None or crm.access.free_text(actor, "") != HIDDEN:
+            return found
+        texts: dict[str, set[str] | None] = {}
+        for a in found:
+            if a.survey not in texts:
+                texts[a.survey] = _text_questions(uow.session, crm, a.survey)
+        return [_answer_for(crm, actor, a, texts[a.survey]) for a in found]
+
+
+def _text_questions(session: Session, crm: CRM, key: str) -> set[str] | None:
+    """The ids of the ``text`` questions of survey ``key``; None when the survey is
+    unknown (a definition since removed from recrm.toml)."""
+    try:
+        definition = definition_in(session, crm, key)
+    except NotFound:
+        return None
+    return {q.id for q in definition.questions if q.type == "text"}
+
+
+def _answer_for(crm: CRM, actor: Actor, found: Answer, texts: set[str] | None) -> Answer:
+    """An answer as ``actor`` may read it: free text (the answers to ``text``
+    questions; every text of an answer whose survey is unknown) hidden."""
+    shown = {
+        qid: crm.access.free_text(actor, value)
+        if isinstance(value, str) and (texts is None or qid in texts) else value
+        for qid, value in found.answers.items()
+    }
+    return found.model_copy(update={"answers": shown})
 
 
 # -- triggers ----------------------------------------------------------------------------------
@@ -752,6 +859,7 @@ def trigger_yearly(
     same year invites nobody twice (the dedupe key is unique in the database, and
     a survivor of a merge who inherited an invitation is recognised too).
     """
+    require_role(actor, STAFF, "invite customers to surveys")
     at = _aware(now, "now")
     conf = settings(crm)
     key = survey or conf.yearly_survey
@@ -808,6 +916,7 @@ __all__ = [
     "due",
     "expire",
     "get_definition",
+    "invitation_for",
     "invitation_message",
     "invitations",
     "invite",
