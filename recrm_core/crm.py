@@ -152,9 +152,11 @@ class CRM:
         file is missing or bad."""
         cached: Keys | None = self.__dict__.get("_keys")
         if cached is None:
-            from .keys import load_keys
+            from .keys import load_keys, verify_keys
 
-            cached = self.__dict__["_keys"] = load_keys(self.key_file)
+            cached = load_keys(self.key_file)
+            verify_keys(self, cached)
+            self.__dict__["_keys"] = cached
         return cached
 
     @classmethod

@@ -24,13 +24,16 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .errors import ConfigError
 from .regularfile import open_regular
+
+if TYPE_CHECKING:
+    from .crm import CRM
 
 KEY_FILE_ENV = "RECRM_KEY_FILE"
 KEY_FILE_NAME = "recrm.key"
@@ -344,3 +347,38 @@ def ensure_key_file(path: Path | None) -> tuple[Keys, bool]:
         if not os.path.lexists(path):
             raise
     return load_keys(path), False
+
+
+#: the row of ``key_fingerprints`` that holds the key file's fingerprint
+FINGERPRINT_ROW = "key_file"
+
+
+def verify_keys(crm: CRM, keys: Keys) -> None:
+    """Refuse keys the database was not first used with (KeyFileError, exit 2): their
+    hashes would match nothing already stored. The first use records them."""
+    from sqlalchemy.exc import IntegrityError
+
+    from .tables import KeyFingerprintRow
+
+    mine = keys.fingerprint()
+    known = _recorded(crm)
+    if known is None:
+        try:
+            with crm.unit_of_work() as uow:
+                uow.session.add(KeyFingerprintRow(name=FINGERPRINT_ROW, fingerprint=mine))
+        except IntegrityError:  # another process recorded its keys first
+            known = _recorded(crm)
+    if known is not None and known != mine:
+        raise KeyFileError(
+            f"key file {_show(keys.path)} does not belong to this database (it was first "
+            "used with other keys); restore its own key file")
+
+
+def _recorded(crm: CRM) -> str | None:
+    from sqlalchemy import select
+
+    from .tables import KeyFingerprintRow
+
+    with crm.unit_of_work(readonly=True) as uow:
+        return uow.session.scalar(select(KeyFingerprintRow.fingerprint)
+                                  .where(KeyFingerprintRow.name == FINGERPRINT_ROW))

@@ -235,3 +235,15 @@ class AuditRow(Base):
     #: free text a person gave (a disclosure's reason): redacted when they are erased
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class KeyFingerprintRow(Base):
+    """The fingerprint of the key file a database was first used with, so a command
+    run with another installation's keys stops (exit 2) instead of writing hashes that
+    match nothing. ``db rotate-key`` (the privacy issue) moves it with the new key."""
+
+    __tablename__ = "key_fingerprints"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

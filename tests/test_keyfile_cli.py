@@ -52,6 +52,14 @@ def test_init_creates_the_key_file_owner_only(tmp_path: Path) -> None:
     hashed = entry["details"]["segment"]["value"]
     assert hashed.startswith("h1:") and "13812345678" not in json.dumps(entries)
     assert entry["channel"] == "cli" and entry["details"]["rows"] == 1
+    # Another installation's keys would hash to nothing this database holds: refused.
+    key.unlink()
+    from recrm_core.keys import create_key_file
+
+    create_key_file(key)
+    wrong = recrm(tmp_path, "customers", "export-list", "--segment", SEGMENT, "--out", str(out))
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1
+    assert "does not belong to this database" in wrong.stderr and "recrm.key" in wrong.stderr
 
 
 def test_a_missing_or_bad_key_file_stops_only_what_needs_it(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The directory (departments, their projects, staff) and the append-only audit log.
+"""The directory (departments, their projects, staff), the append-only audit log and
+the fingerprint of the database's key file.
 
 Revision ID: core_0005
 Revises: core_0004
@@ -74,9 +75,17 @@ def upgrade() -> None:
     op.create_index(op.f("ix_audit_log_action"), "audit_log", ["action"], unique=False)
     op.create_index("ix_audit_log_customer_at", "audit_log", ["customer_id", "at"], unique=False)
     op.create_index("ix_audit_log_actor_at", "audit_log", ["actor_staff", "at"], unique=False)
+    op.create_table(
+        "key_fingerprints",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("recorded_at", recrm_core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_key_fingerprints")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("key_fingerprints")
     op.drop_index("ix_audit_log_actor_at", table_name="audit_log")
     op.drop_index("ix_audit_log_customer_at", table_name="audit_log")
     op.drop_index(op.f("ix_audit_log_action"), table_name="audit_log")
