@@ -44,8 +44,9 @@ HIDDEN = "(hidden)"
 #: roles that never read free text about customers
 NO_FREE_TEXT = frozenset({"partner", "analyst"})
 #: what a partner never sees, so may not select customers by either
-NO_IDENTIFIERS_FOR_PARTNER = frozenset({"id_card", "email", "wechat_unionid", "birth_date",
-                                        "gender", "persona", "budget"})
+NO_IDENTIFIERS_FOR_PARTNER = frozenset({"name", "id_card", "email", "wechat_unionid",
+                                        "birth_date", "gender", "persona", "budget",
+                                        "external_id", "source_system"})
 #: roles shown masked data even where they may see it in full (they ``disclose``)
 DISCLOSE_TO_SEE = frozenset({"manager"})
 
@@ -282,6 +283,13 @@ class AccessService:
             return text
         return free_text(Scope(actor, actor.role, actor.staff_id, None, frozenset()), text)
 
+    def case_for(self, actor: Actor | None, case: Case) -> Case:
+        """A case as ``actor`` may read it (its free text hidden from partners and
+        analysts)."""
+        if actor is None:
+            return case
+        return case_for(Scope(actor, actor.role, actor.staff_id, None, frozenset()), case)
+
     def view_for(self, actor: Actor | None, view: CustomerView,
                  session: Session | Connection) -> CustomerView:
         """The 360 view as ``actor`` may see it."""
@@ -321,22 +329,38 @@ def check_segment(actor: Actor | None, definition: Mapping[str, Any] | None) -> 
     counting or listing by an ID card would tell them what the masking hides."""
     if actor is None or actor.role != "partner" or definition is None:
         return
-    for name in _fields(definition):
+    for name, op in _conditions(definition):
         # A plugin's field (membership.points, survey.last_nps) selects on data the
         # plugins refuse a partner: only the core's own fields, identifiers aside.
         if name in NO_IDENTIFIERS_FOR_PARTNER or "." in name:
             raise Refused(f"role partner may not select customers by {name}")
+        # A whole mobile they already know, yes; a part of one would uncover the
+        # masked digits one guess at a time.
+        if name == "mobile" and op == "contains":
+            raise Refused("role partner may select by whole mobiles only (no contains)")
 
 
-def _fields(node: Any) -> Iterator[str]:
+def _conditions(node: Any) -> Iterator[tuple[str, str]]:
+    """``(field, op)`` of every condition in a segment definition, however nested."""
     if isinstance(node, Mapping):
         if isinstance(node.get("field"), str):
-            yield node["field"]
+            yield node["field"], str(node.get("op", ""))
         for value in node.values():
-            yield from _fields(value)
+            yield from _conditions(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _fields(item)
+            yield from _conditions(item)
+
+
+#: the roles that change data; partners and analysts only read
+WRITERS = ("admin", "manager", "sales", "service")
+
+
+def check_writer(actor: Actor | None) -> None:
+    """Refuse a change by a role that only reads (partner, analyst): a write would also
+    tell them what they may not read (adding a record with an ID card says whose it is)."""
+    if actor is not None and actor.role not in WRITERS:
+        raise Refused(f"role {actor.role} may not change data (only {', '.join(WRITERS)})")
 
 
 def require_role(actor: Actor | None, roles: Iterable[str], what: str) -> None:

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from .access import case_for, scope_of
+from .access import case_for, check_writer, scope_of
 from .customers import resolve_id
 from .db import MAX_ID, UnitOfWork, utcnow, valid_id
 from .errors import InvalidInput, NotFound, Refused
@@ -196,6 +196,7 @@ class CaseService:
         ``auto_create_projects`` is on; else an unknown one is UnknownProject).
         Raises NotFound for an unknown customer, InvalidInput for bad data.
         """
+        check_writer(actor)
         record = validate_case(data)
         with self.crm.unit_of_work(actor) as uow:
             return self.open_in(uow, record, opened_at=opened_at)
@@ -273,6 +274,7 @@ class CaseService:
         already is. Moving to another department without naming an assignee leaves
         the case unassigned.
         """
+        check_writer(actor)
         with self.crm.unit_of_work(actor) as uow:
             return self.transfer_in(uow, case_id, department, assignee, note)
 
@@ -314,6 +316,7 @@ class CaseService:
     def escalate(self, case_id: int, note: str | None = None, actor: Actor | None = None) -> Case:
         """Raise the escalation level and the priority one step (see the module
         docstring for how the SLA follows). Refused for a resolved or closed case."""
+        check_writer(actor)
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
             row = _lock(session, case_id)
@@ -439,6 +442,7 @@ class CaseService:
     def _transition(
         self, case_id: int, action: str, note: str | None, actor: Actor | None
     ) -> Case:
+        check_writer(actor)
         sources, target = TRANSITIONS[action]
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, get_args
 from sqlalchemy import ColumnElement, and_, exists, literal, select
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
+from .access import NO_FREE_TEXT, check_writer, require_role
 from .customers import resolve_id
 from .db import utcnow
 from .errors import InvalidInput
@@ -87,6 +88,7 @@ class ConsentService:
         source: str | None = None,
         actor: Actor | None = None,
     ) -> Consent:
+        check_writer(actor)
         channel, purpose = clean(channel).lower(), clean(purpose).lower()
         _check(channel, purpose)
         try:
@@ -106,8 +108,9 @@ class ConsentService:
             )
             uow.session.add(row)
             uow.session.flush()
+            # Not the source: it is free text, and may name the person.
             self.crm.audit.record(uow, "consent", customer_id=cid, details={
-                "channel": channel, "purpose": purpose, "granted": granted, "source": source})
+                "channel": channel, "purpose": purpose, "granted": granted})
             return _to_model(row)
 
     def grant(self, customer_id: int, channel: str, purpose: str = "marketing",
@@ -120,8 +123,14 @@ class ConsentService:
 
     def current(self, customer_id: int, actor: Actor | None = None) -> list[Consent]:
         """The deciding (newest) record for each channel and purpose."""
+        require_role(actor, ("admin", "manager", "sales", "service", "analyst"),
+                     "see consent records")
         with self.crm.unit_of_work(actor, readonly=True) as uow:
-            return self.current_in(uow.session, resolve_id(uow.session, customer_id))
+            records = self.current_in(uow.session, resolve_id(uow.session, customer_id))
+        if actor is None or actor.role not in NO_FREE_TEXT:
+            return records
+        return [r.model_copy(update={"source": self.crm.access.free_text(actor, r.source)})
+                for r in records]
 
     def current_in(self, session: Session, customer_id: int) -> list[Consent]:
         rows = session.scalars(

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from . import identity
+from .access import check_writer
 from .contention import StateMoved, retrying
 from .db import RawSelect, UnitOfWork, chunks, read_connection, utcnow, valid_id
 from .errors import IdentityConflict, InvalidInput, NotFound, Refused
@@ -490,6 +491,7 @@ class CustomerService:
         """Add one record with identity resolution: create, or merge into the one
         customer its mobile/ID card/WeChat unionid match. Raises InvalidInput or
         IdentityConflict."""
+        check_writer(actor)
         record = validate_record(data, self.crm.config.default_region)
         return self._retrying(actor, lambda uow: self._add(uow, record))
 
@@ -596,6 +598,7 @@ class CustomerService:
         """Overwrite the given profile fields; add mobiles and WeChat unionids (one
         another customer holds is a conflict). Fires the update hook only when
         something changed."""
+        check_writer(actor)
         if not isinstance(data, CustomerUpdate):
             try:
                 data = CustomerUpdate.model_validate(
@@ -815,6 +818,7 @@ class CustomerService:
         interaction carrying ``unit`` and ``amount``. Setting the current stage again
         changes nothing and fires nothing.
         """
+        check_writer(actor)
         new_stage, code = _check_stage_change(stage, project, amount)
         return self._retrying(
             actor,
@@ -957,6 +961,7 @@ class CustomerService:
         Both customers are locked in id order before anything is decided, so two
         merges of overlapping customers at once run one after the other; the second
         sees what the first did (``already merged into N``), never a loop."""
+        check_writer(actor)
         return self._retrying(actor, lambda uow: self._merge(uow, survivor_id, duplicate_id))
 
     def _merge(self, uow: UnitOfWork, survivor_id: int, duplicate_id: int) -> Customer:
@@ -1048,6 +1053,7 @@ class CustomerService:
     ) -> int:
         """Move ownership of every customer-project link from one consultant to another;
         returns how many links moved."""
+        check_writer(actor)
         try:
             source = required_code(from_staff, "staff id", 64)
             target = required_code(to_staff, "staff id", 64)

@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from .access import check_writer
 from .contention import retrying
 from .csvsource import (
     ImportFileError,
@@ -284,6 +285,7 @@ class ImportService:
         ImportStopped (exit 1) when a plugin fails. A row with invalid bytes in a
         mostly-UTF-8 file is rejected like an invalid one.
         """
+        check_writer(actor)
         with open_table(path, encoding=encoding, sheet=sheet) as source, ExitStack() as stack:
             if errors_path is not None and _same_file(path, errors_path):
                 # Opening the errors file for writing would truncate the file being read.
@@ -310,6 +312,7 @@ class ImportService:
     ) -> ImportResult:
         """Import records given as mappings of CustomerIn fields (``mobile`` or
         ``mobiles``); row numbers are 1-based positions in ``rows``."""
+        check_writer(actor)
         run = _Run(ImportResult(), [on_reject] if on_reject else [], progress, actor)
         return self._run(run, ((i, dict(r)) for i, r in enumerate(rows, start=1)))
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from .access import interaction_for, scope_of
+from .access import check_writer, interaction_for, scope_of
 from .customers import resolve_id
 from .db import UnitOfWork, utcnow
 from .errors import InvalidInput
@@ -50,6 +50,7 @@ class InteractionService:
         actor: Actor | None = None,
     ) -> Interaction:
         """Append an interaction (call, visit, SMS, WeChat, email, event, ...)."""
+        check_writer(actor)
         if not isinstance(data, InteractionIn):
             try:
                 data = InteractionIn.model_validate(dict(data))

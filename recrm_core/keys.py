@@ -271,7 +271,8 @@ def load_keys(path: Path | None) -> Keys:
         if os.path.islink(path):
             raise KeyFileError(f"key file {shown} is a symbolic link to nothing") from None
         raise _KeyFileMissing(
-            f"key file {shown} not found; `recrm init` or `recrm db upgrade` creates one"
+            f"key file {shown} not found; `recrm init` creates one (`recrm db upgrade` too, "
+            "in the default place)"
         ) from None
     except (OSError, ValueError):
         pass  # open_regular below says what is wrong, in its own words

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .access import check_writer
 from .db import RawSelect, UnitOfWork
 from .errors import InvalidInput, Refused, UnknownProject
 from .models import Actor, Project, ProjectIn, first_error
@@ -113,6 +114,7 @@ class ProjectService:
     def add(self, data: ProjectIn | Mapping[str, Any], actor: Actor | None = None) -> Project:
         """Register a new project; Refused if the code exists (safe against a
         concurrent adder: the UNIQUE code decides)."""
+        check_writer(actor)
         record = _validate(data)
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
@@ -156,6 +158,7 @@ class ProjectService:
         """Give project ``old`` the code ``new``. Links hold the project's id, so every
         customer, interaction and case stays with it; ``recrm_project_renamed`` lets
         plugins move the codes they keep. Refused if ``new`` is taken."""
+        check_writer(actor)
         old_code, new_code = project_code(old), project_code(new)
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session

@@ -440,6 +440,23 @@ def test_write_commands_show_what_the_role_may_see(world: World, role: str) -> N
         assert [doc[k] for k in idents] == [shown[k] for k in idents]
         assert doc["mobiles"] == [PEOPLE[k].shown(how)["mobiles"][0] for k in mobiles]
 
+    writes = [("customers", "add", "--mobile", "138 1234 5678", "--json"),
+              ("customers", "update", a, "--budget", "500万"),
+              ("customers", "stage", a, "visitor", "--project", "XL1"),
+              ("customers", "merge", a, str(world.ids["C"])),
+              ("customers", "reassign", "zhang", "wang"),
+              ("interactions", "log", a, "--kind", "call"),
+              ("cases", "open", a, "--category", "repair", "--subject", "x"),
+              ("cases", "resolve", str(world.case_id)),
+              ("consent", "grant", a, "sms"),
+              ("projects", "add", "NEW", "--name", "新项目")]
+    if role in ("partner", "analyst"):
+        # roles that only read change nothing: a write would also tell them whose an
+        # ID card is (an add that merges), or show what a read hides (a case's text)
+        for args in writes:
+            refused(world.invoke(seen, *args), 1, f"role {role} may not change data")
+        assert world.crm.audit.entries(action="merge") == []
+        return
     added = world.run(seen, "customers", "add", "--mobile", "138 1234 5678", "--json").json()
     assert added["outcome"] == "unchanged"
     check(added["customer"])

@@ -238,7 +238,8 @@ def test_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError) as caught:
         load_keys(path)
     assert str(caught.value) == (
-        f"key file '{path}' not found; `recrm init` or `recrm db upgrade` creates one"
+        f"key file '{path}' not found; `recrm init` creates one (`recrm db upgrade` too, "
+        "in the default place)"
     )
     assert not path.exists()
 

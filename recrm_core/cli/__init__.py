@@ -469,6 +469,14 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
     """recrm — a customer-relationship system for real-estate developers."""
     obj = ctx.ensure_object(CliContext)
     if acting_as is not None:
+        # Checked here, whether or not the command asks who acts: a misspelt role
+        # must not pass quietly on the commands that happen not to look.
+        from ..roles import parse_role
+
+        try:
+            parse_role(acting_as.partition(":")[0])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--as") from None
         obj.acting_as = acting_as
     if db is not None:
         obj.db = db

@@ -8,6 +8,7 @@ import click
 
 from ..access import require_role
 from ..crm import CRM
+from ..db import MAX_ID
 from ..values import parse_date
 from . import cli, current_actor, pass_crm
 from .customers import json_option
@@ -15,6 +16,9 @@ from .output import emit_json, info, local_time, table
 
 #: who reads the processing record
 AUDITORS = ("admin",)
+#: the days a filter may name: a day and its midnight in any time zone stay storable
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(9998, 12, 31)
 
 
 def _date(value: str | None, option: str) -> dt.date | None:
@@ -26,6 +30,10 @@ def _date(value: str | None, option: str) -> dt.date | None:
         raise click.BadParameter(str(exc), param_hint=option) from None
     if day is None:
         raise click.BadParameter("is empty", param_hint=option)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise click.BadParameter(f"{day.isoformat()} is out of range "
+                                 f"({FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})",
+                                 param_hint=option)
     return day
 
 
@@ -35,12 +43,14 @@ def audit() -> None:
 
 
 @audit.command("list")
-@click.option("--customer", "customer_id", type=int, help="Only entries about this customer.")
+@click.option("--customer", "customer_id", type=click.IntRange(min=1, max=MAX_ID),
+              help="Only entries about this customer.")
 @click.option("--actor", "actor_staff", metavar="STAFF", help="Only this staff id's entries.")
 @click.option("--action", help="Only this action (disclose, export, merge, ...).")
 @click.option("--from", "since", metavar="DATE", help="From this day (inclusive).")
 @click.option("--to", "until", metavar="DATE", help="To this day (inclusive).")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many (the oldest).")
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_ID),
+              help="At most this many (the oldest).")
 @json_option
 @pass_crm
 def list_cmd(crm: CRM, customer_id: int | None, actor_staff: str | None, action: str | None,

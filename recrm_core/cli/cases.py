@@ -82,7 +82,8 @@ def show_case(crm: CRM, case: Case, as_json: bool) -> None:
 
 def _done(crm: CRM, case: Case, as_json: bool, verb: str) -> None:
     if as_json:
-        emit_json(case)
+        # What a write returns is read as any read: no free text for partners, analysts.
+        emit_json(crm.access.case_for(current_actor(), case))
         return
     info(f"case {case.id} {verb}: {case.status}, due "
          f"{local_time(case.sla_due_at, crm.config.zone)}")

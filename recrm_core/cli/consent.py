@@ -7,7 +7,7 @@ import click
 from ..consent import CHANNELS, PURPOSES
 from ..crm import CRM
 from ..errors import InvalidInput
-from . import cli, pass_crm
+from . import cli, current_actor, pass_crm
 from .customers import actor_of, actor_option, bad_value, json_option
 from .output import emit_json, info, local_time, table
 
@@ -64,7 +64,7 @@ def withdraw(crm: CRM, customer_id: int, channel: str, purpose: str, source: str
 @pass_crm
 def show(crm: CRM, customer_id: int, as_json: bool) -> None:
     """The deciding consent per channel and purpose."""
-    records = crm.consent.current(customer_id)
+    records = crm.consent.current(customer_id, actor=current_actor())
     if as_json:
         emit_json(records)
         return

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..crm import CRM
+from ..db import MAX_ID
 from ..errors import InvalidInput
 from ..models import Actor, Customer, CustomerView
 from . import cli, current_actor, pass_crm
@@ -329,7 +330,8 @@ def reassign(crm: CRM, from_staff: str, to_staff: str, project: str | None,
 
 
 @customers.command("duplicates")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many groups.")
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_ID),
+              help="At most this many groups.")
 @json_option
 @pass_crm
 def duplicates(crm: CRM, limit: int | None, as_json: bool) -> None:

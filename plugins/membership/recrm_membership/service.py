@@ -84,7 +84,9 @@ SEEN_INTERACTIONS = "membership.interactions"
 # Who sees what (``crm.access``). A member's points, ledger and history are details
 # of one customer: a partner (an agency) sees a customer's masked name and mobile
 # only, so none of them. Ledger reasons and event notes are free text (an
-# interaction's summary becomes the reason of its award): hidden from analysts.
+# interaction's summary becomes the reason of its award), and an award key names
+# its event (a contract's is ``contract:ID:PROJECT/UNIT``: with the customer, a home
+# address; a staff's ref is free text): all hidden from analysts.
 #: roles that may read a member's details and the club's reports
 READERS: tuple[str, ...] = ("admin", "manager", "sales", "service", "analyst")
 #: roles that may change the club: enrol, award, redeem, adjust, refer, expire
@@ -693,8 +695,8 @@ class Membership:
     def show(self, customer_id: int, *, now: dt.datetime | None = None,
              actor: Actor | None = None) -> MemberView:
         """The membership with its balance, ledger, tier changes, events and referrals,
-        as ``actor`` may read it: refused to partners; ledger reasons and event notes
-        (free text) hidden from analysts."""
+        as ``actor`` may read it: refused to partners; ledger reasons, award keys (a
+        contract's names the unit) and event notes hidden from analysts."""
         require_role(actor, READERS, "see membership details")
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
@@ -732,11 +734,14 @@ class Membership:
 
     def _entries_for(self, actor: Actor | None,
                      entries: list[LedgerEntry]) -> list[LedgerEntry]:
-        """Ledger entries as ``actor`` may read them: a reason is free text."""
+        """Ledger entries as ``actor`` may read them: a reason is free text, and an
+        award key names its event (a contract's, the unit: an address)."""
         if actor is None:
             return entries
         hide = self.crm.access.free_text
-        return [e.model_copy(update={"reason": hide(actor, e.reason)}) for e in entries]
+        return [e.model_copy(update={"reason": hide(actor, e.reason),
+                                     "event_key": hide(actor, e.event_key)})
+                for e in entries]
 
     def _event_for(self, actor: Actor | None, event: MemberEvent) -> MemberEvent:
         """A history event as ``actor`` may read it: a note is free text."""

@@ -3,7 +3,8 @@ service follows ``crm.access`` for the actor (``recrm --as ROLE[:STAFF_ID]``).
 
 - partners (agencies) are refused every member detail, and never get a full mobile;
 - analysts read details and reports without free text (ledger reasons, event
-  notes), with the referrers' names masked;
+  notes) or award keys (a contract's names the unit: with the customer, a home
+  address), with the referrers' names masked;
 - staff see what their role allows (names masked unless they may see the customer
   in full; a manager's masked until they disclose); admins see everything;
 - partners and analysts change nothing; writes record the actor and its channel;
@@ -31,6 +32,8 @@ FULL_MOBILES = ("13812345678", "+8613812345678", "13912345678", "+8613912345678"
 REASON = "腰椎手术后送按摩椅"
 NOTE = f"王伟的朋友，电话{MOBILE}"
 LONG_AGO = dt.datetime(2020, 1, 15, 4, 0, tzinfo=dt.UTC)
+#: a flat number: with the customer, a home address (a contract's award key names it)
+UNIT = "4-2302"
 
 PARTNER = Actor(staff_id="li.agency", role="partner")
 ANALYST = Actor(staff_id="an.bi", role="analyst")
@@ -57,6 +60,12 @@ def seeded(crm: CRM) -> Club:
     sign(crm, friend.id, "XL3")
     svc.enroll(friend.id, note=NOTE)
     return Club(referrer=referrer.id, friend=friend.id)
+
+
+def buys_a_flat(crm: CRM, member: int) -> str:
+    """The member signs for flat UNIT at YH1 (an award keyed by the unit); the key."""
+    crm.customers.set_stage(member, "buyer", "YH1", unit=UNIT, amount=3_000_000)
+    return f"contract:{member}:YH1/{UNIT}"
 
 
 def as_role(cli_runner: RecrmCliRunner, who: str, *args: str) -> CliResult:
@@ -148,21 +157,31 @@ def test_the_service_refuses_partners_every_detail(crm: CRM) -> None:
 
 def test_an_analyst_reads_details_without_free_text(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     c = seeded(crm)
+    buys_a_flat(crm, c.friend)
     view = as_role(cli_runner, "analyst:an.bi", "show", str(c.referrer), "--json")
     assert view.exit_code == 0, view.stderr
     data = view.json()
     assert data["balance"]["balance"] == 870
     assert [e["points"] for e in data["ledger"]] == [300, 70, 500]
     assert {e["reason"] for e in data["ledger"]} == {HIDDEN}
+    assert {e["event_key"] for e in data["ledger"]} == {HIDDEN}  # a ref is free text
     assert {e["note"] for e in data["events"] if e["note"] is not None} == {HIDDEN}
     assert REASON not in view.stdout
     friend = as_role(cli_runner, "analyst:an.bi", "show", str(c.friend), "--json")
     assert friend.exit_code == 0, friend.stderr
     notes = [e["note"] for e in friend.json()["events"]]
     assert notes == [HIDDEN] and NOTE not in friend.stdout
+    # the contract's award key names the flat: hidden like the reason
+    [award] = friend.json()["ledger"]
+    assert (award["kind"], award["points"], award["event_key"]) == ("earn", 1000, HIDDEN)
+    assert UNIT not in friend.stdout
     no_full_mobile(friend)
     human = as_role(cli_runner, "analyst:an.bi", "show", str(c.friend))
     assert human.exit_code == 0 and HIDDEN in human.stdout and NOTE not in human.stdout
+    assert UNIT not in human.stdout
+    for args in (["points", str(c.friend)], ["points", str(c.friend), "--json"]):
+        shown = as_role(cli_runner, "analyst:an.bi", *args)
+        assert shown.exit_code == 0 and UNIT not in shown.stdout, (args, shown.stdout)
     points = as_role(cli_runner, "analyst:an.bi", "points", str(c.referrer))
     assert points.exit_code == 0, points.stderr
     assert "870 points" in points.stdout
@@ -204,14 +223,19 @@ def test_an_analyst_previews_an_expiry_but_changes_nothing(
 
 def test_the_service_hides_free_text_from_analysts(crm: CRM) -> None:
     c = seeded(crm)
+    key = buys_a_flat(crm, c.friend)
     svc = club(crm)
     assert {e.reason for e in svc.ledger(c.referrer, actor=ANALYST)} == {HIDDEN}
+    assert {e.event_key for e in svc.ledger(c.referrer, actor=ANALYST)} == {HIDDEN}
+    assert [e.event_key for e in svc.ledger(c.friend, actor=ANALYST)] == [HIDDEN]
+    assert UNIT not in svc.show(c.friend, actor=ANALYST).model_dump_json()
     assert [e.note for e in svc.show(c.friend, actor=ANALYST).events] == [HIDDEN]
     assert svc.balance(c.referrer, actor=ANALYST).balance == 870
     assert [r.referrer_id for r in svc.referrals(actor=ANALYST)] == [c.referrer]
     assert [m.name for m in svc.report(actor=ANALYST).referrals_by_member] == ["王*"]
     # the integrator's own code (no actor) reads everything
     assert REASON in {e.reason for e in svc.ledger(c.referrer)}
+    assert [e.event_key for e in svc.ledger(c.friend)] == [key]
     assert [e.note for e in svc.show(c.friend).events] == [NOTE]
     assert [m.name for m in svc.report().referrals_by_member] == ["王伟"]
 
@@ -238,11 +262,16 @@ def test_the_club_on_the_360_view_follows_the_reader(
 
 def test_an_admin_sees_everything(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     c = seeded(crm)
+    key = buys_a_flat(crm, c.friend)
     view = as_role(cli_runner, "admin:boss", "show", str(c.referrer), "--json")
     assert view.exit_code == 0, view.stderr
     assert REASON in {e["reason"] for e in view.json()["ledger"]}
+    assert f"gift:{c.referrer}:chair" in {e["event_key"] for e in view.json()["ledger"]}
     friend = as_role(cli_runner, "admin:boss", "show", str(c.friend))
     assert friend.exit_code == 0 and NOTE in friend.stdout  # free text, as written
+    keyed = as_role(cli_runner, "admin:boss", "show", str(c.friend), "--json")
+    assert [e["event_key"] for e in keyed.json()["ledger"]] == [key]  # the unit, as recorded
+    assert UNIT in keyed.stdout
     report = as_role(cli_runner, "admin:boss", "report", "--json")
     assert [m["name"] for m in report.json()["referrals_by_member"]] == ["王伟"]
     points = as_role(cli_runner, "admin:boss", "points", str(c.referrer))

@@ -9,7 +9,8 @@ then hands the message to ``crm.send_message``.
 Who sees what (``crm.access``): every read takes the ``actor``. Invitations and
 answers are details of one customer, refused to partners (an agency sees a
 customer's masked name and mobile only); analysts read them without free text (a
-``text`` answer, a failure's detail) and without link tokens (a token answers as
+``text`` answer, a failure's detail), without units (a flat number with the
+customer is a home address) and without link tokens (a token answers as
 the customer). Surveys, scores and drivers are aggregates for every role. Writes are
 for staff (``STAFF``); ``send_due`` reads every recipient's address in full, so only
 an admin (or the integrator's code) runs it, and each run that sent or failed
@@ -407,11 +408,13 @@ def invitations(
 
 def invitation_for(crm: CRM, actor: Actor | None, invitation: Invitation) -> Invitation:
     """An invitation as ``actor`` may read it: for a role that reads no free text
-    (analysts), the detail (a transport's words, which may quote an address) and the
-    link token (it answers as the customer) are hidden."""
+    (analysts), the unit (a flat number: with the customer, a home address), the
+    detail (a transport's words, which may quote an address) and the link token (it
+    answers as the customer) are hidden."""
     if actor is None or crm.access.free_text(actor, "") != HIDDEN:
         return invitation
     return invitation.model_copy(update={
+        "unit": crm.access.free_text(actor, invitation.unit),
         "detail": crm.access.free_text(actor, invitation.detail), "token": HIDDEN,
     })
 

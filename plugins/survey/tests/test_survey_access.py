@@ -4,8 +4,9 @@ plugin's API follows ``crm.access`` for the actor (``recrm --as ROLE[:STAFF_ID]`
 - partners are refused invitations and answers (details of a customer) and every
   write; they read surveys, scores and drivers (aggregates, with no customer or free
   text in them) and never get a full mobile;
-- analysts read the same aggregates and the invitations without link tokens or a
-  transport's words, and answers without the text ones; they change nothing;
+- analysts read the same aggregates and the invitations without link tokens, units
+  (a flat number with the customer is a home address) or a transport's words, and
+  answers without the text ones; they change nothing;
 - only an admin sends (a message needs the recipient's address in full), and each
   send run appends one ``bulk_send`` audit entry with counts and no personal data.
 """
@@ -30,6 +31,8 @@ MOBILE = "13812345678"
 FULL_MOBILES = ("13812345678", "+8613812345678", "13912345678", "+8613912345678")
 #: a text answer: free text, which may hold anything (here: a mobile)
 COMMENT = f"卫生间漏水，请打我电话{MOBILE}"
+#: the flat handed over to the waiting owner: with the customer, a home address
+UNIT = "4-2302"
 
 PARTNER = Actor(staff_id="li.agency", role="partner")
 ANALYST = Actor(staff_id="an.bi", role="analyst")
@@ -57,7 +60,10 @@ class Seeded:
 
 
 def seeded(crm: CRM) -> Seeded:
-    waiting = owner(crm, MOBILE, handed_over=ago(100), name="王伟")
+    waiting = customer(crm, MOBILE, name="王伟")
+    crm.customers.set_stage(waiting, "buyer", "YH1", unit=UNIT, amount=3_000_000,
+                            occurred_at=ago(200))
+    crm.customers.set_stage(waiting, "owner", "YH1", unit=UNIT, occurred_at=ago(100))
     other = customer(crm, "13912345678", name="李娜")
     done = answered(crm, other, ago(2), checkin_values(3, 2, 2, 2, comment=COMMENT,
                                                        issues=["渗漏"]))
@@ -76,9 +82,10 @@ def refused(result: CliResult, role: str) -> None:
 
 
 def leaks_nothing(result: CliResult) -> None:
-    """No full mobile, no name, no free text in anything the command printed."""
+    """No full mobile, no name, no unit, no free text in anything the command
+    printed."""
     printed = result.stdout + result.stderr
-    for secret in (*FULL_MOBILES, "王伟", "李娜", "卫生间漏水"):
+    for secret in (*FULL_MOBILES, "王伟", "李娜", UNIT, "卫生间漏水"):
         assert secret not in printed, secret
 
 
@@ -155,13 +162,17 @@ def test_an_analyst_sees_invitations_without_tokens(crm: CRM, cli_runner: RecrmC
     listed = as_role(cli_runner, "analyst:an.bi", "due", "--json")
     assert listed.exit_code == 0, listed.stderr
     [item] = listed.json()
-    assert (item["customer_id"], item["survey"], item["token"]) == (
-        s.waiting, "handover_checkin", HIDDEN)
+    assert (item["customer_id"], item["survey"], item["token"], item["unit"]) == (
+        s.waiting, "handover_checkin", HIDDEN, HIDDEN)
+    assert item["project"] == "YH1"  # the project is no address; the unit is
     real = due(crm)[0].token
     assert real != HIDDEN and real not in listed.stdout
     leaks_nothing(listed)
     table = as_role(cli_runner, "analyst:an.bi", "due")
     assert table.exit_code == 0 and "handover_checkin" in table.stdout
+    leaks_nothing(table)
+    assert {i.unit for i in invitations(crm, customer_id=s.waiting, actor=ANALYST)} == {HIDDEN}
+    assert {i.unit for i in due(crm, actor=ANALYST)} == {HIDDEN}
     for command in (["send"], ["trigger", "--yearly"],
                     ["answer", str(s.invitation), "-a", "nps=9"]):
         refused(as_role(cli_runner, "analyst:an.bi", *command), "analyst")
@@ -200,6 +211,7 @@ def test_an_analyst_never_reads_a_transports_words(
     assert (hidden.detail, hidden.token) == (HIDDEN, HIDDEN)
     [staff] = invitations(crm, status="failed", actor=SALES)
     assert staff.detail == failed.detail and staff.token == failed.token
+    assert (failed.unit, hidden.unit, staff.unit) == (UNIT, HIDDEN, UNIT)
 
 
 # -- staff and admins -------------------------------------------------------------------------
@@ -232,6 +244,9 @@ def test_an_admin_sees_everything_and_a_send_is_audited(
     s = seeded(crm)
     listed = as_role(cli_runner, "admin:ops", "due", "--json")
     assert [i["token"] for i in listed.json()] == [i.token for i in due(crm)]
+    assert [i["unit"] for i in listed.json()] == [UNIT]
+    admin = Actor(staff_id="ops", role="admin")
+    assert {i.unit for i in invitations(crm, customer_id=s.waiting, actor=admin)} == {UNIT}
     sent = as_role(cli_runner, "admin:ops", "send", "--json")
     assert sent.exit_code == 0, sent.stderr
     assert (sent.json()["sent"], sent.json()["failed"]) == (1, 0)
