@@ -193,6 +193,8 @@ def render(summary: DemoSummary, url: str) -> None:
     out.print("[bold]Try next[/bold]")
     for line in (
         f"{db} customers show 1",
+        f"{db} --as partner:agent.xu customers show 1      # what an agency sees",
+        f"{db} --as manager:li.na customers disclose 1 --reason 投诉升级   # audited",
         f"{db} cases list --overdue",
         f"{db} customers duplicates",
         f"{db} customers count --segment {segment}",
