@@ -44,7 +44,7 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ]),
     ("What hooks return or register", "Build these in your hook implementations.", [
         models.TimelineEntry, recrm_core.SegmentField, models.DeliveryResult,
-        recrm_core.DemoSection,
+        recrm_core.DemoSection, models.ErasureStep,
     ]),
     ("What the API returns", "Besides the models above, service calls return these.", [
         models.CustomerView, models.IdentityEntry, models.Consent, models.Project,

@@ -757,6 +757,20 @@ class Staff(_Out):
     left_at: dt.datetime | None = Field(default=None, description="when they left (UTC)")
 
 
+class ErasureStep(_Out):
+    """What an erasure did to one table (``recrm_customer_erase`` returns these)."""
+
+    table: str = Field(description="the table, e.g. interactions or membership_ledger")
+    deleted: int = Field(default=0, description="rows deleted")
+    anonymised: int = Field(default=0, description="rows kept with the person's values removed")
+    retained: int = Field(default=0,
+                          description="rows kept as they were, for the reason in `basis`")
+    basis: str | None = Field(
+        default=None,
+        description="why rows were kept (a law or contract), e.g. 'signed contract: unit and "
+        "amount kept for the accounts, without the person's identifiers'")
+
+
 class AuditEntry(_Out):
     """One line of the append-only audit log."""
 

@@ -396,6 +396,36 @@ class Hooks:
             except (Exception, SystemExit) as exc:  # as in _call: sys.exit() is a failure
                 raise PluginError(impl.plugin_name, hook, exc) from exc
 
+    def per_plugin(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """``(plugin name, result)`` of each implementation of ``hook``, each called on
+        its own, so the core knows whose result is whose."""
+        everyone = [impl.plugin for impl in getattr(self.pm.hook, hook).get_hookimpls()]
+        results: list[tuple[str, Any]] = []
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            alone = self.pm.subset_hook_caller(
+                hook, remove_plugins=[p for p in everyone if p is not impl.plugin])
+            try:
+                answered = alone(**kwargs)
+            except PluginError:
+                raise
+            except (Exception, SystemExit) as exc:  # as in _call: sys.exit() is a failure
+                raise PluginError(impl.plugin_name, hook, exc) from exc
+            results.extend((impl.plugin_name, r) for r in answered)
+        return results
+
+    def customer_export(self, uow: UnitOfWork, customer: Customer) -> dict[str, Any]:
+        """Each plugin's export section, by plugin name (those that returned one)."""
+        return {name: data for name, data in
+                self.per_plugin("recrm_customer_export", uow=uow, customer=customer)
+                if data is not None}
+
+    def customer_erase(self, uow: UnitOfWork, customer: Customer,
+                       merged_ids: list[int]) -> list[tuple[str, Any]]:
+        """``(plugin name, its ErasureStep list)`` for each plugin that erased."""
+        return [(name, steps) for name, steps in
+                self.per_plugin("recrm_customer_erase", uow=uow, customer=customer,
+                                merged_ids=merged_ids) if steps]
+
     def register_audit_actions(self, register: Callable[[str, str], None]) -> None:
         self._call("recrm_register_audit_actions", register=register)
 

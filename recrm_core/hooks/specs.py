@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         Case,
         Customer,
         DeliveryResult,
+        ErasureStep,
         ImportedCustomer,
         Interaction,
         Message,
@@ -44,6 +45,8 @@ __all__ = [
     "recrm_case_opened",
     "recrm_case_status_changed",
     "recrm_customer_created",
+    "recrm_customer_erase",
+    "recrm_customer_export",
     "recrm_customer_merged",
     "recrm_customer_updated",
     "recrm_customers_imported",
@@ -324,6 +327,49 @@ def recrm_segment_fields(register: Callable[[SegmentField], None]) -> None:
         the name must be ``<plugin>.<field>``; ``expression`` receives the
         customers' id column and returns a SQLAlchemy expression (usually a
         correlated scalar subquery) the operators apply to.
+    """
+
+
+# -- privacy requests (PIPL Art. 45, 47) ---------------------------------------------------
+
+
+@hookspec
+def recrm_customer_export(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
+    """Contribute everything the plugin holds about one person to their data export.
+
+    Fires from ``crm.privacy.export`` / ``recrm customers export ID``, inside the
+    export's unit of work, which is read-only and rolled back: read through
+    ``uow.session``, never write. Every plugin that keeps rows about customers must
+    implement it (and :func:`recrm_customer_erase`).
+
+    :param uow: the unit of work of the export.
+    :param customer: the person (the survivor of any merge; ``customer.id`` is theirs).
+    :return: a JSON-serialisable dict (lists of your rows as dicts, dates as ISO text),
+        which the export puts under ``plugins.<your plugin's name>``; or ``None`` when
+        you hold nothing about them.
+    """
+
+
+@hookspec
+def recrm_customer_erase(uow: UnitOfWork, customer: Customer,
+                         merged_ids: list[int]) -> list[ErasureStep] | None:
+    """Erase the person's data from the plugin's tables.
+
+    Fires from ``crm.privacy.erase`` / ``recrm customers erase ID``, inside the
+    erasure's unit of work, after the core erased its own rows and before the
+    verification scans every text column of every table for the person's mobiles,
+    ID number, email and (in rows about them) name. Delete or anonymise every row
+    about them; keep what a law requires (say so in the step's ``basis``) without
+    their identifiers; keep aggregates anonymous (point totals, scores). A dry run
+    (``--dry-run``) runs exactly this and rolls back, so do the work: never branch on
+    it. Raising rolls the erasure back.
+
+    :param uow: the unit of work of the erasure.
+    :param customer: the person as they were before the erasure.
+    :param merged_ids: ids of the customers merged into this one, erased with it
+        (your rows follow merges, so they should hold none of these).
+    :return: one :class:`~recrm_core.models.ErasureStep` per table you touched
+        (rows deleted, anonymised, retained with their legal basis), or ``None``.
     """
 
 
