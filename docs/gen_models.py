@@ -27,7 +27,7 @@ from pydantic_core import PydanticUndefined
 
 import recrm_core
 from recrm_core import models, roles, values
-from recrm_core.config import CoreSettings, SlaPolicy
+from recrm_core.config import CoreSettings, PrivacySettings, SlaPolicy
 from recrm_core.segments import CORE_FIELDS, OPS, TYPE_OPS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, run as a script or not
@@ -58,7 +58,7 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ]),
     ("Configuration: `crm.config`", "The core's settings from `recrm.toml`, validated; "
      "plugins read their own section with `crm.settings_for(section)`.", [
-        CoreSettings, SlaPolicy,
+        CoreSettings, SlaPolicy, PrivacySettings,
     ]),
 ]
 

@@ -53,6 +53,17 @@ class SlaPolicy(BaseModel):
         return float(getattr(self, priority))
 
 
+class PrivacySettings(BaseModel):
+    """``[privacy]`` in recrm.toml: retention of prospects' data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retention_months: int | None = Field(
+        default=None, ge=1, le=1200,
+        description="erase prospects with no interaction for this many months "
+        "(`recrm privacy sweep`); off when not set")
+
+
 class CoreSettings(BaseModel):
     """The core's own settings (top level of ``recrm.toml``)."""
 
@@ -92,6 +103,8 @@ class CoreSettings(BaseModel):
         description="the key file (hashing, encryption and signing keys); default: "
         "recrm.key beside recrm.toml, else beside the SQLite database; RECRM_KEY_FILE overrides",
     )
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings, description="retention of prospects' data")
     audit_retention_years: int = Field(
         default=3, ge=3, le=100,
         description="years the audit log is kept at least (PIPL: three or more); "

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .interactions import InteractionService
     from .keys import Keys
     from .models import Actor, DeliveryResult, Message
+    from .privacy import PrivacyService
     from .projects import ProjectService
     from .segments import SegmentService
 
@@ -131,6 +132,13 @@ class CRM:
         from .directory import DirectoryService
 
         return DirectoryService(self)
+
+    @functools.cached_property
+    def privacy(self) -> PrivacyService:
+        """Privacy requests: a person's export, their erasure, retention."""
+        from .privacy import PrivacyService
+
+        return PrivacyService(self)
 
     @functools.cached_property
     def audit(self) -> AuditService:

@@ -115,7 +115,8 @@ _IDS: BindParameter[int] = bindparam("ids", expanding=True)
 _ONE: BindParameter[int] = bindparam("id")
 #: Customer fields read straight from the customers row, in column order
 _ROW_FIELDS = ("id", "name", "gender", "birth_date", "persona", "budget", "email", "stage",
-               "source_system", "external_id", "merged_into", "created_at", "updated_at")
+               "source_system", "external_id", "merged_into", "created_at", "updated_at",
+               "erased_at")
 _SELECT_ROWS = select(*(_CT.c[name] for name in _ROW_FIELDS)).where(_CT.c.id.in_(_IDS))
 _SELECT_ROW = select(*(_CT.c[name] for name in _ROW_FIELDS)).where(_CT.c.id == _ONE)
 _IDENTITIES_OF = select(_IT.c.customer_id, _IT.c.kind, _IT.c.display).order_by(_IT.c.id)
@@ -141,7 +142,7 @@ _SELECT_BY_KEY = (
     .join(_IT, _IT.c.customer_id == _CT.c.id)
     .where(_IT.c.kind == bindparam("kind"), _IT.c.value == bindparam("value"))
 )
-_SELECT_MERGED_INTO = select(_CT.c.merged_into).where(_CT.c.id == _ONE)
+_SELECT_MERGED_INTO = select(_CT.c.merged_into, _CT.c.erased_at).where(_CT.c.id == _ONE)
 # The single-customer statements run on the driver's cursor (see RawSelect).
 _RAW_ROW = RawSelect(_SELECT_ROW)
 _RAW_IDENTITIES = RawSelect(_SELECT_IDENTITIES[1])
@@ -149,6 +150,7 @@ _RAW_LINKS = RawSelect(_SELECT_LINKS[1])
 _RAW_BY_KEY = RawSelect(_SELECT_BY_KEY)
 _RAW_MERGED_INTO = RawSelect(_SELECT_MERGED_INTO)
 _MERGED_INTO = _ROW_FIELDS.index("merged_into")
+_ERASED_AT = _ROW_FIELDS.index("erased_at")
 #: the fields a loaded customer counts as set: all but ``masked``, which stays at its
 #: default as when the model is validated from the same values
 _FIELDS_SET = frozenset(Customer.model_fields) - {"masked"}
@@ -214,7 +216,9 @@ def _build(
         )
     out: dict[int, Customer] = {}
     for (cid, name, gender, birth_date, persona, budget, email, stage, source_system,
-         external_id, merged_into, created_at, updated_at) in rows:
+         external_id, merged_into, created_at, updated_at, erased_at) in rows:
+        if erased_at is not None:
+            continue  # an erased person is no customer any more
         out[cid] = trusted(Customer, {
             "id": cid,
             "name": name,
@@ -249,10 +253,17 @@ def resolve_id(session: Session | Connection, customer_id: int) -> int:
         merged_into = _RAW_MERGED_INTO.all(conn, {"id": current})
         if not merged_into:
             raise NotFound(f"no customer {customer_id}")
+        if merged_into[0][1] is not None:
+            raise erased(customer_id, merged_into[0][1])
         if merged_into[0][0] is None or current in seen:
             return current
         seen.add(current)
         current = merged_into[0][0]
+
+
+def erased(customer_id: int, at: dt.datetime) -> NotFound:
+    """The error naming an erased customer (every command naming them exits 1 with it)."""
+    return NotFound(f"customer {customer_id} was erased on {at.date().isoformat()}")
 
 
 def load_customer(session: Session | Connection, customer_id: int) -> Customer:
@@ -261,6 +272,8 @@ def load_customer(session: Session | Connection, customer_id: int) -> Customer:
         raise NotFound(f"no customer {customer_id}")
     conn = _connection(session)
     rows = _RAW_ROW.all(conn, {"id": customer_id})
+    if rows and rows[0][_ERASED_AT] is not None:
+        raise erased(customer_id, rows[0][_ERASED_AT])
     if rows and rows[0][_MERGED_INTO] is None:
         # Not merged away (the common case): the row just read is the customer's.
         return _build(conn, rows, [customer_id])[customer_id]
@@ -721,7 +734,7 @@ class CustomerService:
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             return uow.session.scalar(
                 select(func.count()).select_from(CustomerRow)
-                .where(CustomerRow.merged_into.is_(None))
+                .where(CustomerRow.merged_into.is_(None), CustomerRow.erased_at.is_(None))
             ) or 0
 
     def duplicates(

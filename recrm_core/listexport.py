@@ -116,6 +116,23 @@ def _create_temporary(path: str) -> tuple[str, IO[bytes]]:
         return temporary, os.fdopen(fd, "wb")
 
 
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+    """``text`` (UTF-8) at ``path``, whole or not at all: written beside it, then
+    renamed into place; InvalidInput when it cannot be written."""
+    target = os.fspath(path)
+    if os.path.isdir(target):
+        raise _cannot_write(target, "is a directory")
+    temporary, handle = _create_temporary(target)
+    try:
+        with handle:
+            handle.write(text.encode("utf-8"))
+        os.replace(temporary, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise _cannot_write(target, exc.strerror or str(exc)) from None
+
+
 class ListWriter(ABC):
     """Writes rows of values under ``columns`` to ``path``; get one from
     :func:`open_list_writer`.

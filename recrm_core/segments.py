@@ -991,7 +991,8 @@ class SegmentService:
         """Matching customers (every active one for ``None``) as API models, in id
         order, ``batch_size`` at a time, as ``actor`` may see them (``crm.access``)."""
         check_segment(actor, definition)
-        condition = CustomerRow.merged_into.is_(None) if definition is None \
+        condition = and_(CustomerRow.merged_into.is_(None), CustomerRow.erased_at.is_(None)) \
+            if definition is None \
             else self._checked(definition)
         _check_batch_size(batch_size)
         return self._customers(condition, batch_size, actor)
@@ -1030,7 +1031,8 @@ class SegmentService:
 
 def _sql(node: _Node) -> ColumnElement[bool]:
     cid = CustomerRow.id.expression
-    return and_(CustomerRow.merged_into.is_(None), _customer_sql(node, cid))
+    return and_(CustomerRow.merged_into.is_(None), CustomerRow.erased_at.is_(None),
+                _customer_sql(node, cid))
 
 
 def _named_projects(node: _Node) -> list[str]:

@@ -47,6 +47,9 @@ class CustomerRow(Base):
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: when the person was erased (PIPL Art. 47): the row stays, without personal data,
+    #: so the id resolves to "erased on ..." rather than to nothing or to someone else
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class IdentityRow(Base):

@@ -47,6 +47,7 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "staff": ("directory", "The staff directory: add, list, leave."),
     "departments": ("directory", "Departments and the projects they serve: add, list."),
     "audit": ("audit", "The audit log: list, prune."),
+    "privacy": ("privacy", "Privacy: retention sweep (export and erase: recrm customers)."),
 }
 
 #: entry-point group where a plugin may name its command groups, so that listing them

@@ -391,6 +391,49 @@ def export_list_cmd(crm: CRM, segment: str | None, everyone: bool, out: str,
         info(f"wrote {rows} customer(s) to {out}")
 
 
+@customers.command("export")
+@click.argument("customer_id", type=int)
+@click.option("--out", metavar="FILE", help="Write the JSON here (default: standard output).")
+@pass_crm
+def export_cmd(crm: CRM, customer_id: int, out: str | None) -> None:
+    """Everything held about one person, as one JSON document (PIPL Art. 45); audited."""
+    import json
+
+    from ..listexport import write_text_atomically
+
+    document = crm.privacy.export(customer_id, actor=current_actor())
+    if out is None:
+        emit_json(document)
+        return
+    try:
+        write_text_atomically(out, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.reason, param_hint="--out") from None
+    info(f"wrote the data of customer {document['customer']['id']} to {out}")
+
+
+@customers.command("erase")
+@click.argument("customer_id", type=int)
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--reason", help="Why (the request's reference; kept in the audit).")
+@json_option
+@pass_crm
+def erase_cmd(crm: CRM, customer_id: int, dry_run: bool, reason: str | None,
+              as_json: bool) -> None:
+    """Erase a person (PIPL Art. 47), with the customers merged into them: every plugin
+    takes part, then every column of every table is scanned for their values."""
+    report = crm.privacy.erase(customer_id, reason, dry_run=dry_run, actor=current_actor())
+    if as_json:
+        emit_json(report)
+        return
+    table(f"{'plan for erasing' if dry_run else 'erased'} customer {report.customer_id}",
+          ["from", "table", "deleted", "anonymised", "retained", "kept because"],
+          [(s["source"], s["table"], s["deleted"], s["anonymised"], s["retained"], s["basis"])
+           for s in report.steps])
+    info(f"verified: none of the person's values in {report.scanned_columns} text columns"
+         + ("; nothing was changed (--dry-run)" if dry_run else ""))
+
+
 # ``customers import`` lives in its own module; registering it here means every way
 # of reaching the ``customers`` group (the CLI, another command module) has it.
 from . import importing  # noqa: E402,F401

@@ -21,6 +21,7 @@ from typing import Any
 import click
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, ForeignKey, Integer, String, exists, func, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -29,6 +30,7 @@ from recrm_core import (
     Actor,
     Base,
     Customer,
+    ErasureStep,
     Interaction,
     SegmentField,
     TimelineEntry,
@@ -163,6 +165,26 @@ def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int
         kept.hot_since = utcnow()  # hot only by the visits the two records share
     session.delete(dup)
     session.flush()
+
+
+@hookimpl
+def recrm_customer_export(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
+    # A person's copy of their data (PIPL Art. 45): everything this plugin holds on them.
+    tag = uow.session.get(HotleadTag, customer.id)
+    if tag is None:
+        return None
+    return {"visits": tag.visits, "project": tag.project,
+            "hot_since": tag.hot_since.isoformat() if tag.hot_since else None}
+
+
+@hookimpl
+def recrm_customer_erase(uow: UnitOfWork, customer: Customer,
+                         merged_ids: list[int]) -> list[ErasureStep]:
+    # Erasure (PIPL Art. 47): the tag is about the person alone, so it goes whole. The
+    # core then scans every column of every table, ours included.
+    gone = uow.session.execute(
+        sql_delete(HotleadTag).where(HotleadTag.customer_id.in_([customer.id, *merged_ids])))
+    return [ErasureStep(table="hotlead_tags", deleted=int(getattr(gone, "rowcount", 0) or 0))]
 
 
 @hookimpl

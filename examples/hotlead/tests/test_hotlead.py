@@ -200,3 +200,13 @@ def test_segment_expressions_run_on_the_database(crm: CRM) -> None:
     with crm.unit_of_work() as uow:
         rows = [tuple(r) for r in uow.session.execute(query)]
     assert rows == [(hot.id, True, 3), (cold.id, False, 0)]
+
+
+def test_a_persons_export_and_erasure_include_the_hot_lead(crm: CRM) -> None:
+    c = crm.customers.add({"name": "李娜", "mobile": "13812345678"}).customer
+    visit(crm, c.id, 3)
+    assert crm.privacy.export(c.id)["plugins"]["hotlead"]["visits"] == 3
+    report = crm.privacy.erase(c.id)
+    assert {"source": "hotlead", "table": "hotlead_tags", "deleted": 1, "anonymised": 0,
+            "retained": 0, "basis": None} in report.steps
+    assert hot_leads(crm) == []

@@ -1,0 +1,365 @@
+"""Privacy requests (PIPL Art. 45, 47): a copy of everything about one person, and
+their erasure — which every plugin takes part in and a scan of every column proves.
+
+Export: one JSON document (the customer, identities, projects, interactions, cases with
+their history, consents, and each plugin's section through ``recrm_customer_export``).
+
+Erasure, in one transaction: the core removes the person's values from its tables
+(below), every plugin erases through ``recrm_customer_erase``, the audit's free text
+about them is redacted, and then every text column of every table is scanned for the
+person's mobiles (the national digits in any spelling), ID number and email — and, in
+the rows about them, their name. Any hit rolls the whole erasure back naming the table
+and column. A dry run is the same work, rolled back: its plan is what would happen.
+
+What the core keeps, and why:
+
+- the customer row, without a single personal value, so the id answers "erased on ...";
+- project links (stage, source, owner): the funnel's counts, no personal data;
+- subscription, contract and handover steps with their unit and amount, without the
+  person: the company's accounts and a signed contract's legal basis;
+- cases, with subject, description and notes removed: the service level's figures;
+- the audit's receipts (who did what, when) and keyed hashes: no value in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Connection,
+    String,
+    Table,
+    Text,
+    cast,
+    delete,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from .access import check_writer, require_role
+from .customers import load_customer, resolve_id
+from .db import Base, utcnow
+from .errors import Refused
+from .models import Actor, Customer, ErasureStep, _Out
+from .tables import (
+    AuditRow,
+    CaseHistoryRow,
+    CaseRow,
+    ConsentRow,
+    CustomerRow,
+    IdentityRow,
+    InteractionRow,
+)
+
+if TYPE_CHECKING:
+    from .crm import CRM
+
+#: interaction kinds that record a sale's steps: kept (unit, amount) without the person
+KEPT_STEPS = ("subscription", "contract", "handover")
+#: what the kept steps keep of their details
+KEPT_STEP_DATA = ("stage", "unit", "amount")
+#: what replaces text that was about the person
+ERASED = "(erased)"
+REDACTED = "(redacted)"
+#: roles that may export or erase a person's data
+PRIVACY_OFFICERS = ("admin",)
+
+
+class ErasureReport(_Out):
+    """What an erasure did (or, with ``dry_run``, would do)."""
+
+    customer_id: int = Field(description="the person erased")
+    merged_ids: list[int] = Field(default_factory=list,
+                                  description="customers merged into them, erased with them")
+    dry_run: bool = Field(description="True when nothing was changed")
+    steps: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="per table: source (core or a plugin), table, deleted, anonymised, "
+        "retained and the legal basis of what was retained")
+    verified: bool = Field(description="the scan found none of the person's values")
+    scanned_columns: int = Field(default=0, description="text columns the scan searched")
+
+
+class ErasureFailed(Refused):
+    """The scan found a value of the person after the erasure: it was rolled back."""
+
+
+@dataclass(frozen=True)
+class _Needles:
+    """What the scan looks for: the person's values, normalised."""
+
+    mobiles: tuple[str, ...]  # national digits
+    id_cards: tuple[str, ...]
+    emails: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+class PrivacyService:
+    """``crm.privacy``: export and erasure of one person's data, and retention."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    # -- export -------------------------------------------------------------------------
+    def export(self, customer_id: int, actor: Actor | None = None) -> dict[str, Any]:
+        """Everything held about the person, as one JSON-serialisable document."""
+        require_role(actor, PRIVACY_OFFICERS, "export a person's data")
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
+            session = uow.session
+            customer = load_customer(session, customer_id)
+            ids = [customer.id, *_merged_into(session, customer.id)]
+            view = self.crm.customers.view(customer.id)
+            interactions = self.crm.interactions.list_in(session, customer.id)
+            plugins = self.crm.hooks.customer_export(uow, customer)
+            session.rollback()
+        document: dict[str, Any] = {
+            "exported_at": utcnow().isoformat(),
+            "customer": customer.model_dump(mode="json", exclude={"masked"}),
+            "merged_ids": ids[1:],
+            "identities": [i.model_dump(mode="json") for i in view.identities],
+            "projects": [p.model_dump(mode="json") for p in customer.projects],
+            "interactions": [i.model_dump(mode="json") for i in interactions],
+            "cases": [self.crm.cases.get(c.id).model_dump(mode="json") for c in view.cases],
+            "consents": [c.model_dump(mode="json") for c in view.consents],
+            "plugins": {name: _jsonable(data) for name, data in sorted(plugins.items())},
+        }
+        self.crm.audit.append("export", customer_id=customer.id, actor=actor,
+                              details={"kind": "person", "plugins": sorted(plugins)})
+        return document
+
+    # -- erasure ------------------------------------------------------------------------
+    def erase(self, customer_id: int, reason: str | None = None, *, dry_run: bool = False,
+              actor: Actor | None = None, now: dt.datetime | None = None) -> ErasureReport:
+        """Erase the person (and the customers merged into them); ``dry_run`` does the
+        same work and rolls it back. Raises ErasureFailed (rolled back) when the scan
+        finds one of their values left anywhere."""
+        require_role(actor, PRIVACY_OFFICERS, "erase a person's data")
+        check_writer(actor)
+        at = now or utcnow()
+        with self.crm.unit_of_work(actor) as uow:
+            session = uow.session
+            cid = resolve_id(session, customer_id)
+            customer = load_customer(session, cid)
+            merged = _merged_into(session, cid)
+            ids = [cid, *merged]
+            needles = _needles(session, customer, ids)
+            steps = [("core", step) for step in _erase_core(session, ids, at)]
+            for plugin, plugin_steps in self.crm.hooks.customer_erase(uow, customer, merged):
+                steps.extend((plugin, ErasureStep.model_validate(s)) for s in plugin_steps)
+            steps.append(("core", _redact_audit(session, ids)))
+            self.crm.audit.record(uow, "erase", customer_id=cid, reason=reason, details={
+                "merged_ids": merged, "dry_run": dry_run,
+                "steps": [{"source": src, **s.model_dump()} for src, s in steps]})
+            session.flush()
+            scanned = self._verify(session, needles, ids)
+            report = ErasureReport(
+                customer_id=cid, merged_ids=merged, dry_run=dry_run, verified=True,
+                scanned_columns=scanned,
+                steps=[{"source": src, **s.model_dump()} for src, s in steps])
+            if dry_run:
+                session.rollback()
+        return report
+
+    def _verify(self, session: Session, needles: _Needles, ids: list[int]) -> int:
+        """Scan every text column of every table of this CRM for the person's values;
+        ErasureFailed naming the first table and column holding one."""
+        conn = session.connection()
+        present = set(inspect(conn).get_table_names())
+        scanned = 0
+        for table in Base.metadata.sorted_tables:
+            if table.name not in present:
+                continue
+            theirs = _rows_about(table, ids)
+            for column in _text_columns(table):
+                scanned += 1
+                key: list[ColumnElement[Any]] = list(table.primary_key.columns) or [literal(1)]
+                for what, condition in _hits(conn, column, needles, theirs):
+                    found = conn.execute(select(*key).select_from(table).where(condition)
+                                         .limit(1)).first()
+                    if found is not None:
+                        # Which row: another record's free text may name them (a friend's
+                        # note), and someone has to edit it before the erasure can go on.
+                        row = ", ".join(str(v) for v in found)
+                        raise ErasureFailed(
+                            f"erasure rolled back: {table.name}.{column.name} (row {row}) "
+                            f"still holds the person's {what}")
+        return scanned
+
+    # -- retention ----------------------------------------------------------------------
+    def due_for_retention(self, now: dt.datetime | None = None) -> list[int]:
+        """Prospects with no interaction for ``privacy.retention_months`` (none when the
+        setting is off), oldest first."""
+        months = self.crm.config.privacy.retention_months
+        if months is None:
+            return []
+        cutoff = (now or utcnow()) - dt.timedelta(days=round(months * 30.44))
+        last_touch = (
+            select(func.max(InteractionRow.occurred_at))
+            .where(InteractionRow.customer_id == CustomerRow.id)
+            .scalar_subquery()
+        )
+        with self.crm.unit_of_work(readonly=True) as uow:
+            return list(uow.session.scalars(
+                select(CustomerRow.id).where(
+                    CustomerRow.merged_into.is_(None), CustomerRow.erased_at.is_(None),
+                    CustomerRow.stage == "prospect", CustomerRow.created_at < cutoff,
+                    func.coalesce(last_touch, CustomerRow.created_at) < cutoff)
+                .order_by(CustomerRow.id)))
+
+    def sweep(self, *, dry_run: bool = False, actor: Actor | None = None,
+              now: dt.datetime | None = None) -> list[ErasureReport]:
+        """Erase every prospect past retention, each as its own audited erasure."""
+        return [self.erase(cid, "retention: no interaction for "
+                           f"{self.crm.config.privacy.retention_months} months",
+                           dry_run=dry_run, actor=actor, now=now)
+                for cid in self.due_for_retention(now)]
+
+
+# -- the core's own erasure -------------------------------------------------------------------
+
+
+def _merged_into(session: Session, cid: int) -> list[int]:
+    return list(session.scalars(select(CustomerRow.id).where(CustomerRow.merged_into == cid)
+                                .order_by(CustomerRow.id)))
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _erase_core(session: Session, ids: list[int], at: dt.datetime) -> list[ErasureStep]:
+    steps: list[ErasureStep] = []
+    removed = _count(session.execute(delete(IdentityRow).where(IdentityRow.customer_id.in_(ids))))
+    steps.append(ErasureStep(table="identities", deleted=removed))
+    kept = list(session.execute(select(InteractionRow.id, InteractionRow.data).where(
+        InteractionRow.customer_id.in_(ids), InteractionRow.kind.in_(KEPT_STEPS))))
+    for iid, data in kept:
+        session.execute(update(InteractionRow).where(InteractionRow.id == iid).values(
+            summary=None, channel=None,
+            data={k: v for k, v in (data or {}).items() if k in KEPT_STEP_DATA}))
+    gone = _count(session.execute(delete(InteractionRow).where(
+        InteractionRow.customer_id.in_(ids), InteractionRow.kind.not_in(KEPT_STEPS))))
+    steps.append(ErasureStep(
+        table="interactions", deleted=gone, anonymised=len(kept),
+        basis="subscription, contract and handover steps keep their unit and amount, "
+        "without the person, for the accounts" if kept else None))
+    case_ids = list(session.scalars(select(CaseRow.id).where(CaseRow.customer_id.in_(ids))))
+    if case_ids:
+        session.execute(update(CaseRow).where(CaseRow.id.in_(case_ids)).values(
+            subject=ERASED, description=None))
+        session.execute(update(CaseHistoryRow).where(CaseHistoryRow.case_id.in_(case_ids))
+                        .values(note=None))
+    steps.append(ErasureStep(
+        table="cases", anonymised=len(case_ids),
+        basis="kept without subject, description or notes, for the service-level figures"
+        if case_ids else None))
+    steps.append(ErasureStep(table="consents", deleted=_count(session.execute(
+        delete(ConsentRow).where(ConsentRow.customer_id.in_(ids))))))
+    session.execute(update(CustomerRow).where(CustomerRow.id.in_(ids)).values(
+        name=None, gender=None, birth_date=None, persona=None, budget=None, email=None,
+        source_system=None, external_id=None, erased_at=at, updated_at=at))
+    steps.append(ErasureStep(
+        table="customers", anonymised=len(ids),
+        basis="the row stays without personal data, so the id answers 'erased'"))
+    return steps
+
+
+def _redact_audit(session: Session, ids: list[int]) -> ErasureStep:
+    """The one change the audit allows: free text of the person's entries redacted
+    (recorded by the erase entry that follows)."""
+    redacted = _count(session.execute(
+        update(AuditRow).where(AuditRow.customer_id.in_(ids), AuditRow.reason.is_not(None))
+        .values(reason=REDACTED)))
+    return ErasureStep(table="audit_log", anonymised=redacted,
+                       basis="receipts kept (PIPL Art. 56), their free text redacted")
+
+
+# -- the verification scan -------------------------------------------------------------------
+
+
+def _needles(session: Session, customer: Customer, ids: list[int]) -> _Needles:
+    mobiles = [m[3:] if m.startswith("+86") else m.lstrip("+") for m in customer.mobiles]
+    cards = [customer.id_card] if customer.id_card else []
+    emails = [customer.email] if customer.email else []
+    names = [customer.name] if customer.name else []
+    # Merged-away records lost their identities to the survivor but keep their own
+    # profile values until erased with it.
+    for name, email in session.execute(select(CustomerRow.name, CustomerRow.email).where(
+            CustomerRow.id.in_(ids[1:]))):
+        if name:
+            names.append(name)
+        if email:
+            emails.append(email)
+    return _Needles(tuple(dict.fromkeys(mobiles)), tuple(dict.fromkeys(cards)),
+                    tuple(dict.fromkeys(e.lower() for e in emails)),
+                    tuple(dict.fromkeys(n for n in names if len(n) >= 2)))
+
+
+def _text_columns(table: Table) -> Iterator[Column[Any]]:
+    for column in table.columns:
+        if isinstance(column.type, String | Text | JSON):
+            yield column
+
+
+def _rows_about(table: Table, ids: list[int]) -> ColumnElement[bool] | None:
+    """The rows of ``table`` about the person: the customers rows themselves, or those
+    whose customer column (a foreign key to customers, or a ``customer_id``) is theirs."""
+    if table.name == CustomerRow.__tablename__:
+        return table.c.id.in_(ids)
+    refs = [c for c in table.columns
+            if c.name == "customer_id" or any(fk.column.table.name == "customers"
+                                              for fk in c.foreign_keys)]
+    if not refs:
+        return None
+    return or_(*(ref.in_(ids) for ref in refs))
+
+
+def _as_text(conn: Connection, column: Column[Any]) -> ColumnElement[str]:
+    return cast(column, Text) if isinstance(column.type, JSON) else column
+
+
+def _digits(conn: Connection, text: ColumnElement[str]) -> ColumnElement[str]:
+    if conn.dialect.name == "postgresql":
+        return func.regexp_replace(func.translate(text, "０１２３４５６７８９", "0123456789"),
+                                   "[^0-9]", "", "g")
+    return func.recrm_digits(text)
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _hits(conn: Connection, column: Column[Any], needles: _Needles,
+          theirs: ColumnElement[bool] | None) -> Iterator[tuple[str, ColumnElement[bool]]]:
+    """``(what, condition)`` for each value of the person the column must not hold."""
+    text = _as_text(conn, column)
+    for mobile in needles.mobiles:
+        yield "mobile", _digits(conn, text).like(_like(mobile), escape="\\")
+    for card in needles.id_cards:
+        yield "ID number", func.upper(text).like(_like(card.upper()), escape="\\")
+    for email in needles.emails:
+        yield "email", func.lower(text).like(_like(email), escape="\\")
+    if theirs is None:
+        return
+    for name in needles.names:
+        # JSON keeps non-ASCII escaped (\\u738b): look for both spellings.
+        for spelling in {name, json.dumps(name)[1:-1]}:
+            yield "name", theirs & text.like(_like(spelling), escape="\\")
+
+
+def _jsonable(data: Any) -> Any:
+    return json.loads(json.dumps(data, ensure_ascii=False, default=str))

@@ -1,0 +1,223 @@
+"""Privacy requests in the core: a person's export, their erasure with the scan that
+proves it, what an erased id answers, and retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from recrm_core import CRM, Actor, NotFound, Refused
+from recrm_core.privacy import ErasureFailed
+from recrm_core.tables import CaseRow, InteractionRow
+from recrm_core.testing import RecrmCliRunner
+
+ID_CARD = "11010519491231002X"
+
+
+def person(crm: CRM) -> tuple[int, int]:
+    """A person with data in every core table, and a duplicate merged into them."""
+    a = crm.customers.add({"name": "王伟", "mobile": "13912345678", "id_card": ID_CARD,
+                           "email": "wang.wei@example.com", "project": "XL1",
+                           "owner_staff": "zhang"}).customer
+    b = crm.customers.add({"name": "王伟伟", "mobile": "13812345678",
+                           "email": "ww@example.com"}).customer
+    crm.customers.merge(a.id, b.id)
+    crm.interactions.log(a.id, {"kind": "call", "summary": "看房 139 1234 5678",
+                                "data": {"caller": "13912345678"}})
+    crm.customers.set_stage(a.id, "buyer", "XL1", unit="3-1201", amount=2_500_000)
+    crm.cases.open({"customer_id": a.id, "category": "repair", "subject": "王伟家漏水",
+                    "description": "联系 wang.wei@example.com"})
+    crm.consent.grant(a.id, "sms", source="售楼处")
+    crm.customers.disclose(a.id, "王伟本人来电 13912345678",
+                           actor=Actor(staff_id="boss", role="admin"))
+    return a.id, b.id
+
+
+def test_export_holds_everything_about_the_person(crm: CRM) -> None:
+    a, b = person(crm)
+    doc = crm.privacy.export(b)  # a merged-away id exports its survivor
+    assert doc["customer"]["id"] == a and doc["merged_ids"] == [b]
+    assert doc["customer"]["id_card"] == ID_CARD
+    assert {i["kind"] for i in doc["identities"]} == {"mobile", "id_card"}
+    assert [p["project"] for p in doc["projects"]] == ["XL1"]
+    kinds = sorted(i["kind"] for i in doc["interactions"])
+    assert kinds == ["call", "contract"]
+    [case] = doc["cases"]
+    assert case["subject"] == "王伟家漏水" and case["history"][0]["action"] == "open"
+    assert doc["consents"][0]["channel"] == "sms"
+    assert doc["plugins"] == {} and dt.datetime.fromisoformat(doc["exported_at"])
+    json.dumps(doc)  # one JSON document
+    [entry] = crm.audit.entries(action="export")
+    assert entry.customer_id == a
+
+
+def test_erasure_leaves_none_of_the_persons_values(crm: CRM) -> None:
+    a, b = person(crm)
+    report = crm.privacy.erase(a, "PIPL request 2026-001")
+    assert report.verified and report.merged_ids == [b] and report.scanned_columns > 20
+    steps = {s["table"]: s for s in report.steps}
+    assert steps["identities"]["deleted"] == 3
+    assert steps["interactions"] == {"source": "core", "table": "interactions", "deleted": 1,
+                                     "anonymised": 1, "retained": 0,
+                                     "basis": steps["interactions"]["basis"]}
+    assert "unit and amount" in steps["interactions"]["basis"]
+    # the id answers, and so does the merged one
+    for cid in (a, b):
+        with pytest.raises(NotFound, match=f"customer {cid} was erased on "):
+            crm.customers.get(cid)
+    # aggregates survive: the contract's unit and amount, the case, the funnel
+    with crm.unit_of_work(readonly=True) as uow:
+        contract = uow.session.execute(select(InteractionRow.data, InteractionRow.summary)
+                                       .where(InteractionRow.kind == "contract")).one()
+        assert contract == ({"stage": "buyer", "unit": "3-1201", "amount": 2_500_000}, None)
+        assert uow.session.scalar(select(CaseRow.subject)) == "(erased)"
+    assert crm.customers.count() == 0
+    # the audit: receipts kept, the person's free text redacted, the erasure recorded
+    entries = crm.audit.entries(customer_id=a)
+    assert [e.action for e in entries][-1] == "erase"
+    disclose = next(e for e in entries if e.action == "disclose")
+    assert disclose.reason == "(redacted)"
+    assert entries[-1].reason == "PIPL request 2026-001"
+    # the same mobile later is a new person, with no link to the old record
+    again = crm.customers.add({"mobile": "139 1234 5678"})
+    assert again.created and again.customer.id not in (a, b)
+    assert again.customer.name is None and again.customer.projects == []
+
+
+def test_a_dry_run_is_the_plan_and_changes_nothing(crm: CRM) -> None:
+    a, _ = person(crm)
+    before = crm.privacy.export(a)
+    plan = crm.privacy.erase(a, dry_run=True)
+    assert plan.dry_run and plan.verified
+    assert {s["table"] for s in plan.steps} >= {"identities", "interactions", "cases",
+                                                "consents", "customers", "audit_log"}
+    after = crm.privacy.export(a)
+    assert after["customer"] == before["customer"]
+    assert after["interactions"] == before["interactions"]
+    assert crm.audit.entries(action="erase") == []
+
+
+@pytest.mark.parametrize("spelling", ["介绍朋友 １３９-１２３４-５６７８", "朋友电话139.1234.5678",
+                                      "wang.wei@EXAMPLE.com 来过", "证件 11010519491231002x"])
+def test_a_value_left_anywhere_rolls_the_erasure_back(crm: CRM, spelling: str) -> None:
+    a, _ = person(crm)
+    friend = crm.customers.add({"name": "李娜", "mobile": "13700000000"}).customer
+    crm.interactions.log(friend.id, {"kind": "note", "summary": spelling})
+    with pytest.raises(ErasureFailed, match=r"interactions\.summary \(row \d+\) still holds"):
+        crm.privacy.erase(a)
+    assert crm.customers.get(a).name == "王伟"  # rolled back whole
+    with crm.unit_of_work() as uow:
+        uow.session.execute(update(InteractionRow).where(
+            InteractionRow.customer_id == friend.id).values(summary="介绍了一位朋友"))
+    assert crm.privacy.erase(a).verified
+
+
+def test_only_admins_export_or_erase(crm: CRM) -> None:
+    a, _ = person(crm)
+    for role in ("manager", "sales", "service", "partner", "analyst"):
+        actor = Actor(staff_id="x", role=role)
+        with pytest.raises(Refused, match="may not export"):
+            crm.privacy.export(a, actor=actor)
+        with pytest.raises(Refused, match="may not erase"):
+            crm.privacy.erase(a, actor=actor)
+
+
+def test_commands(crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
+    a, _ = person(crm)
+    shown = cli_runner.invoke("customers", "export", str(a))
+    assert shown.exit_code == 0 and shown.json()["customer"]["name"] == "王伟"
+    out = tmp_path / "王伟.json"
+    written = cli_runner.invoke("customers", "export", str(a), "--out", str(out))
+    assert written.exit_code == 0, written.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["customer"]["id"] == a
+    plan = cli_runner.invoke("customers", "erase", str(a), "--dry-run", "--json")
+    assert plan.exit_code == 0 and plan.json()["dry_run"] is True
+    done = cli_runner.invoke("customers", "erase", str(a), "--reason", "request 7")
+    assert done.exit_code == 0, done.stderr
+    assert "verified: none of the person's values" in done.stderr
+    for args in (("customers", "show", str(a)), ("customers", "export", str(a)),
+                 ("interactions", "list", str(a)), ("customers", "erase", str(a))):
+        r = cli_runner.invoke(*args)
+        assert r.exit_code == 1 and r.stderr.startswith(f"error: customer {a} was erased on")
+        assert r.stderr.count("\n") == 1
+
+
+@pytest.mark.recrm_settings(privacy={"retention_months": 12})
+def test_retention_sweeps_idle_prospects(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    old = crm.customers.add({"name": "老客", "mobile": "13600000001"}).customer
+    buyer = crm.customers.add({"name": "买家", "mobile": "13600000002"}).customer
+    crm.customers.set_stage(buyer.id, "buyer", "XL1")
+    fresh = crm.customers.add({"name": "新客", "mobile": "13600000003"}).customer
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)
+    crm.interactions.log(fresh.id, {"kind": "call", "occurred_at": later})
+    assert crm.privacy.due_for_retention(later) == [old.id]
+    assert [r.customer_id for r in crm.privacy.sweep(dry_run=True, now=later)] == [old.id]
+    assert crm.customers.get(old.id).name == "老客"
+    [report] = crm.privacy.sweep(now=later)
+    assert report.customer_id == old.id
+    [entry] = crm.audit.entries(action="erase")
+    assert entry.reason == "retention: no interaction for 12 months"
+    assert crm.customers.get(buyer.id).name == "买家"
+
+
+def test_retention_is_off_by_default(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    crm.customers.add({"mobile": "13600000001"})
+    assert crm.privacy.due_for_retention() == []
+    r = cli_runner.invoke("privacy", "sweep")
+    assert r.exit_code == 2 and "retention is off" in r.stderr
+
+
+def test_hook_recrm_customer_export(crm: CRM, register_plugin) -> None:
+    from recrm_core import hookimpl
+
+    class Notes:
+        @hookimpl
+        def recrm_customer_export(self, uow, customer):
+            return {"note": f"prefers calls to {customer.mobiles[0]}"} if customer.mobiles \
+                else None
+
+    register_plugin(Notes(), name="notes")
+    a, _ = person(crm)
+    assert crm.privacy.export(a)["plugins"] == {"notes": {"note": "prefers calls to "
+                                                                  "+8613912345678"}}
+
+
+def test_hook_recrm_customer_erase(crm: CRM, register_plugin) -> None:
+    """A plugin's table is scanned like the core's: an erase hook that leaves the
+    person's mobile behind fails the erasure; one that deletes it lets it through."""
+    from sqlalchemy import Column, Integer, String, Table, delete, insert
+
+    from recrm_core import Base, ErasureStep, hookimpl
+
+    callbacks = Table("callbacks_test", Base.metadata, Column("id", Integer, primary_key=True),
+                      Column("customer_id", Integer), Column("number", String(32)))
+
+    class Callbacks:
+        careful = False
+
+        @hookimpl
+        def recrm_customer_erase(self, uow, customer, merged_ids):
+            if not self.careful:
+                return [ErasureStep(table="callbacks_test")]  # forgets its rows
+            gone = uow.session.execute(delete(callbacks).where(
+                callbacks.c.customer_id.in_([customer.id, *merged_ids])))
+            return [ErasureStep(table="callbacks_test", deleted=gone.rowcount)]
+
+    plugin = Callbacks()
+    try:
+        register_plugin(plugin, name="callbacks")
+        a, _ = person(crm)
+        with crm.unit_of_work() as uow:
+            uow.session.execute(insert(callbacks).values(customer_id=a, number="139 1234 5678"))
+        with pytest.raises(ErasureFailed, match=r"callbacks_test\.number \(row 1\)"):
+            crm.privacy.erase(a)
+        plugin.careful = True
+        report = crm.privacy.erase(a)
+        assert {"source": "callbacks", "table": "callbacks_test", "deleted": 1,
+                "anonymised": 0, "retained": 0, "basis": None} in report.steps
+    finally:
+        Base.metadata.remove(callbacks)
