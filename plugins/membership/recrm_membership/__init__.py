@@ -11,6 +11,9 @@
   first signs a contract for the project;
 - merges: the survivor keeps its number, the duplicate's ledger moves over, one
   award per event key;
+- privacy requests: ``recrm_customer_export`` (everything about the member) and
+  ``recrm_customer_erase`` (membership and history deleted; point totals and the other
+  side of referrals kept anonymously), see :mod:`recrm_membership.privacy`;
 - who sees what: every read takes the ``actor`` and follows ``crm.access``
   (partners are refused members' details, analysts read no free text); an expiry
   run is recorded in the audit log as ``membership.expire``;
@@ -31,6 +34,8 @@ The package is the plugin: the hook implementations below are what pluggy finds.
 from __future__ import annotations
 
 from .hooks import (
+    recrm_customer_erase,
+    recrm_customer_export,
     recrm_customer_merged,
     recrm_demo,
     recrm_interaction_logged,
@@ -98,6 +103,8 @@ __all__ = [
     "TierChangeRow",
     "TierInfo",
     "name",
+    "recrm_customer_erase",
+    "recrm_customer_export",
     "recrm_customer_merged",
     "recrm_demo",
     "recrm_interaction_logged",

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, exists, func, select, update
 from recrm_core import (
     CRM,
     Customer,
+    ErasureStep,
     Interaction,
     SegmentField,
     StageChange,
@@ -19,6 +20,7 @@ from recrm_core import (
     utcnow,
 )
 
+from .privacy import erase_in, export_in
 from .service import (
     EXPIRE_ACTION,
     SEEN_INTERACTIONS,
@@ -88,6 +90,20 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
 @hookimpl
 def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
     merge_in(uow, survivor, duplicate_id)
+
+
+@hookimpl
+def recrm_customer_export(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
+    # Member record, ledger, tier changes, history and referrals; see privacy.py.
+    return export_in(uow, customer)
+
+
+@hookimpl
+def recrm_customer_erase(uow: UnitOfWork, customer: Customer,
+                         merged_ids: list[int]) -> list[ErasureStep] | None:
+    # Membership and history deleted; ledger amounts and referrals kept anonymously for
+    # the club's totals and the other member's figures; see privacy.py.
+    return erase_in(uow, customer, merged_ids)
 
 
 @hookimpl

@@ -1063,11 +1063,16 @@ class Membership:
                     .where(MemberRow.customer_id.in_(referrer_ids))
                 )
             }
-        names = {c.id: c.name for c in self.crm.customers.get_many(referrer_ids, actor=actor)}
+        # A referrer without a membership row was erased (privacy.erase_in): their
+        # referrals count in the totals and per project, but get no line of their own.
+        listed = [cid for cid in referrer_ids if cid in numbers]
+        names = {c.id: c.name for c in self.crm.customers.get_many(listed, actor=actor)}
         per_member: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         per_project: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for referrer, proj, status, n in counts:
-            for bucket in (per_member[referrer], per_project[proj]):
+            buckets = [per_project[proj]] + ([per_member[referrer]] if referrer in numbers
+                                             else [])
+            for bucket in buckets:
                 bucket[0] += n
                 bucket[1] += n if status == "converted" else 0
         made = sum(v[0] for v in per_project.values())

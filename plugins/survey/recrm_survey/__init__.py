@@ -16,7 +16,9 @@ Written against the public API of ``recrm_core`` only, like any third-party plug
   link tokens, only admins send; each send run is audited as ``bulk_send``);
 - ``recrm_timeline``, ``recrm_segment_fields`` (``survey.last_nps``,
   ``survey.last_csat``, ``survey.answers``), ``recrm_customer_merged`` and
-  ``recrm_demo``.
+  ``recrm_demo``;
+- privacy requests: ``recrm_customer_export`` and ``recrm_customer_erase`` (answers
+  stay for the scores, anonymously; see :mod:`recrm_survey.privacy`).
 
 See ``README.md`` beside ``pyproject.toml`` for settings and decisions.
 """
@@ -34,6 +36,7 @@ from recrm_core import (
     Case,
     Customer,
     DemoSection,
+    ErasureStep,
     NotFound,
     SegmentField,
     StageChange,
@@ -53,6 +56,8 @@ from .definitions import (
     SurveyDefinition,
     validate_answers,
 )
+from .privacy import erase_in as _erase_in
+from .privacy import export_in as _export_in
 from .scores import Driver, Score, drivers, scores
 from .service import (
     Answer,
@@ -134,6 +139,20 @@ def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int
             .values(customer_id=survivor.id)
             .execution_options(synchronize_session=False)
         )
+
+
+@hookimpl
+def recrm_customer_export(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
+    # Invitations (without link tokens) and answers with their scores; see privacy.py.
+    return _export_in(uow, customer)
+
+
+@hookimpl
+def recrm_customer_erase(uow: UnitOfWork, customer: Customer,
+                         merged_ids: list[int]) -> list[ErasureStep] | None:
+    # Unanswered invitations deleted; answers kept for the scores with their text, unit,
+    # token and case link removed; see privacy.py.
+    return _erase_in(uow, customer, merged_ids)
 
 
 @hookimpl
