@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,13 +54,14 @@ from sqlalchemy.orm import Session
 from .access import check_writer, require_role
 from .customers import load_customer, resolve_id
 from .db import Base, utcnow
-from .errors import Refused
+from .errors import InvalidInput, Refused
 from .models import Actor, Customer, ErasureStep, _Out
 from .tables import (
     AuditRow,
     CaseHistoryRow,
     CaseRow,
     ConsentRow,
+    CustomerProjectRow,
     CustomerRow,
     IdentityRow,
     InteractionRow,
@@ -93,6 +96,16 @@ class ErasureReport(_Out):
     scanned_columns: int = Field(default=0, description="text columns the scan searched")
 
 
+class SweepResult(_Out):
+    """What a retention sweep did."""
+
+    dry_run: bool = Field(description="True when nothing was changed")
+    erased: list[ErasureReport] = Field(default_factory=list,
+                                        description="the erasures (or their plans)")
+    failed: dict[int, str] = Field(
+        default_factory=dict, description="customers the scan would not let go, and why")
+
+
 class ErasureFailed(Refused):
     """The scan found a value of the person after the erasure: it was rolled back."""
 
@@ -114,8 +127,11 @@ class PrivacyService:
         self.crm = crm
 
     # -- export -------------------------------------------------------------------------
-    def export(self, customer_id: int, actor: Actor | None = None) -> dict[str, Any]:
-        """Everything held about the person, as one JSON-serialisable document."""
+    def export(self, customer_id: int, actor: Actor | None = None, *,
+               deliver: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Everything held about the person, as one JSON-serialisable document. With
+        ``deliver`` (writing it to a file), the export is audited once it was delivered:
+        a copy that never left is no disclosure."""
         require_role(actor, PRIVACY_OFFICERS, "export a person's data")
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
@@ -136,6 +152,8 @@ class PrivacyService:
             "consents": [c.model_dump(mode="json") for c in view.consents],
             "plugins": {name: _jsonable(data) for name, data in sorted(plugins.items())},
         }
+        if deliver is not None:
+            deliver(document)
         self.crm.audit.append("export", customer_id=customer.id, actor=actor,
                               details={"kind": "person", "plugins": sorted(plugins)})
         return document
@@ -156,10 +174,15 @@ class PrivacyService:
             merged = _merged_into(session, cid)
             ids = [cid, *merged]
             needles = _needles(session, customer, ids)
+            if reason and _holds(reason, needles, name=True):
+                raise InvalidInput("reason", "holds the person's own values; give a request "
+                                   "reference instead (it is kept in the audit log)")
             steps = [("core", step) for step in _erase_core(session, ids, at)]
+            steps.extend(("core", step) for step in _redact_core_text(session, needles, ids))
             for plugin, plugin_steps in self.crm.hooks.customer_erase(uow, customer, merged):
                 steps.extend((plugin, ErasureStep.model_validate(s)) for s in plugin_steps)
             steps.append(("core", _redact_audit(session, ids)))
+            steps.sort(key=lambda pair: pair[0] != "core")
             self.crm.audit.record(uow, "erase", customer_id=cid, reason=reason, details={
                 "merged_ids": merged, "dry_run": dry_run,
                 "steps": [{"source": src, **s.model_dump()} for src, s in steps]})
@@ -185,17 +208,13 @@ class PrivacyService:
             theirs = _rows_about(table, ids)
             for column in _text_columns(table):
                 scanned += 1
-                key: list[ColumnElement[Any]] = list(table.primary_key.columns) or [literal(1)]
-                for what, condition in _hits(conn, column, needles, theirs):
-                    found = conn.execute(select(*key).select_from(table).where(condition)
-                                         .limit(1)).first()
-                    if found is not None:
-                        # Which row: another record's free text may name them (a friend's
-                        # note), and someone has to edit it before the erasure can go on.
-                        row = ", ".join(str(v) for v in found)
-                        raise ErasureFailed(
-                            f"erasure rolled back: {table.name}.{column.name} (row {row}) "
-                            f"still holds the person's {what}")
+                for what, found in _found(conn, table, column, needles, theirs):
+                    # Which row: a plugin's or a custom table's text may name them, and
+                    # someone has to look at it before the erasure can go on.
+                    row = ", ".join(str(v) for v in found)
+                    raise ErasureFailed(
+                        f"erasure of customer {ids[0]} rolled back: {table.name}.{column.name} "
+                        f"(row {row}) still holds the person's {what}")
         return scanned
 
     # -- retention ----------------------------------------------------------------------
@@ -220,15 +239,26 @@ class PrivacyService:
                 .order_by(CustomerRow.id)))
 
     def sweep(self, *, dry_run: bool = False, actor: Actor | None = None,
-              now: dt.datetime | None = None) -> list[ErasureReport]:
-        """Erase every prospect past retention, each as its own audited erasure."""
-        return [self.erase(cid, "retention: no interaction for "
-                           f"{self.crm.config.privacy.retention_months} months",
-                           dry_run=dry_run, actor=actor, now=now)
-                for cid in self.due_for_retention(now)]
+              now: dt.datetime | None = None) -> SweepResult:
+        """Erase every prospect past retention, each as its own audited erasure; one
+        that cannot be erased (a trace the scan found) is reported and the sweep goes
+        on with the others."""
+        result = SweepResult(dry_run=dry_run)
+        reason = f"retention: no interaction for {self.crm.config.privacy.retention_months} months"
+        for cid in self.due_for_retention(now):
+            try:
+                result.erased.append(self.erase(cid, reason, dry_run=dry_run, actor=actor,
+                                                now=now))
+            except ErasureFailed as exc:
+                result.failed[cid] = str(exc)
+        return result
 
 
 # -- the core's own erasure -------------------------------------------------------------------
+
+
+def cast_table(row: type[Base]) -> Table:
+    return row.__table__  # type: ignore[return-value]
 
 
 def _merged_into(session: Session, cid: int) -> list[int]:
@@ -257,15 +287,25 @@ def _erase_core(session: Session, ids: list[int], at: dt.datetime) -> list[Erasu
         basis="subscription, contract and handover steps keep their unit and amount, "
         "without the person, for the accounts" if kept else None))
     case_ids = list(session.scalars(select(CaseRow.id).where(CaseRow.customer_id.in_(ids))))
+    history = 0
     if case_ids:
         session.execute(update(CaseRow).where(CaseRow.id.in_(case_ids)).values(
             subject=ERASED, description=None))
-        session.execute(update(CaseHistoryRow).where(CaseHistoryRow.case_id.in_(case_ids))
-                        .values(note=None))
+        history = _count(session.execute(
+            update(CaseHistoryRow).where(CaseHistoryRow.case_id.in_(case_ids))
+            .values(note=None)))
     steps.append(ErasureStep(
         table="cases", anonymised=len(case_ids),
         basis="kept without subject, description or notes, for the service-level figures"
         if case_ids else None))
+    steps.append(ErasureStep(table="case_history", anonymised=history,
+                             basis="kept without notes: how each case was handled"
+                             if history else None))
+    links = session.scalar(select(func.count()).select_from(CustomerProjectRow).where(
+        CustomerProjectRow.customer_id.in_(ids))) or 0
+    steps.append(ErasureStep(table="customer_projects", retained=links,
+                             basis="project, stage, source and owner: the funnel's counts, "
+                             "no personal data" if links else None))
     steps.append(ErasureStep(table="consents", deleted=_count(session.execute(
         delete(ConsentRow).where(ConsentRow.customer_id.in_(ids))))))
     session.execute(update(CustomerRow).where(CustomerRow.id.in_(ids)).values(
@@ -350,7 +390,8 @@ def _hits(conn: Connection, column: Column[Any], needles: _Needles,
     for mobile in needles.mobiles:
         yield "mobile", _digits(conn, text).like(_like(mobile), escape="\\")
     for card in needles.id_cards:
-        yield "ID number", func.upper(text).like(_like(card.upper()), escape="\\")
+        # Its first 17 digits, whatever separates them (the check character may be X).
+        yield "ID number", _digits(conn, text).like(_like(card[:17]), escape="\\")
     for email in needles.emails:
         yield "email", func.lower(text).like(_like(email), escape="\\")
     if theirs is None:
@@ -359,6 +400,75 @@ def _hits(conn: Connection, column: Column[Any], needles: _Needles,
         # JSON keeps non-ASCII escaped (\\u738b): look for both spellings.
         for spelling in {name, json.dumps(name)[1:-1]}:
             yield "name", theirs & text.like(_like(spelling), escape="\\")
+
+
+#: the core's free-text columns (and the JSON details), with what replaces a value that
+#: names the person in another record: the friend's note goes, not the friend's record
+_REDACTABLE: tuple[tuple[Table, str, Any], ...] = (
+    (cast_table(InteractionRow), "summary", REDACTED),
+    (cast_table(InteractionRow), "data", {}),
+    (cast_table(CaseRow), "subject", REDACTED),
+    (cast_table(CaseRow), "description", REDACTED),
+    (cast_table(CaseHistoryRow), "note", REDACTED),
+    (cast_table(ConsentRow), "source", None),
+    (cast_table(CustomerProjectRow), "source", None),
+    (cast_table(AuditRow), "reason", REDACTED),
+)
+
+
+def _redact_core_text(session: Session, needles: _Needles, ids: list[int]
+                      ) -> list[ErasureStep]:
+    """Free text in the core's tables that names the person — a friend's interaction
+    ("介绍朋友 139 1234 5678"), a note on another case, their own name in a source — is
+    replaced, so the erasure can go through; the scan then proves nothing is left."""
+    conn = session.connection()
+    counts: dict[str, int] = {}
+    for table, name, replacement in _REDACTABLE:
+        column = table.c[name]
+        rows = {found for _, found in _found(conn, table, column, needles,
+                                             _rows_about(table, ids))}
+        for found in rows:
+            pk = dict(zip((c.name for c in table.primary_key.columns), found, strict=True))
+            conn.execute(update(table).filter_by(**pk).values({name: replacement}))
+        if rows:
+            counts[table.name] = counts.get(table.name, 0) + len(rows)
+    return [ErasureStep(table=t, anonymised=n,
+                        basis="other records kept, their words naming the person redacted")
+            for t, n in counts.items()]
+
+
+def _found(conn: Connection, table: Table, column: Column[Any], needles: _Needles,
+           theirs: ColumnElement[bool] | None) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """``(what, primary key)`` of the rows whose ``column`` holds a value of the person:
+    SQL narrows to candidates, :func:`_holds` confirms (a mobile's digits inside a longer
+    number are someone else's)."""
+    key: list[ColumnElement[Any]] = list(table.primary_key.columns) or [literal(1)]
+    text = _as_text(conn, column)
+    for what, condition in _hits(conn, column, needles, theirs):
+        for row in conn.execute(select(*key, text).select_from(table).where(condition)):
+            if _holds(str(row[-1]), needles, name=what == "name", only=what):
+                yield what, tuple(row[:-1])
+
+
+def _spelled(value: str) -> re.Pattern[str]:
+    """``value`` with up to two separators between its characters (``139 1234 5678``,
+    ``139-1234-5678``, ``110101 19900307 109X``), not inside a longer number."""
+    gap = r"[\s\-.()（）/]{0,2}"
+    return re.compile(r"(?<![0-9])" + gap.join(re.escape(ch) for ch in value) + r"(?![0-9])",
+                      re.IGNORECASE)
+
+
+def _holds(text: str, needles: _Needles, *, name: bool = False, only: str | None = None) -> bool:
+    """Whether ``text`` holds one of the person's values (in any spelling)."""
+    plain = unicodedata.normalize("NFKC", text)
+    checks: list[tuple[str, bool]] = [
+        *(("mobile", bool(_spelled(m).search(plain))) for m in needles.mobiles),
+        *(("ID number", bool(_spelled(c).search(plain))) for c in needles.id_cards),
+        *(("email", e in plain.lower()) for e in needles.emails),
+    ]
+    if name:
+        checks += [("name", n in plain or json.dumps(n)[1:-1] in plain) for n in needles.names]
+    return any(hit for what, hit in checks if only is None or what == only)
 
 
 def _jsonable(data: Any) -> Any:

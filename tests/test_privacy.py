@@ -94,6 +94,7 @@ def test_a_dry_run_is_the_plan_and_changes_nothing(crm: CRM) -> None:
     plan = crm.privacy.erase(a, dry_run=True)
     assert plan.dry_run and plan.verified
     assert {s["table"] for s in plan.steps} >= {"identities", "interactions", "cases",
+                                                "case_history", "customer_projects",
                                                 "consents", "customers", "audit_log"}
     after = crm.privacy.export(a)
     assert after["customer"] == before["customer"]
@@ -102,18 +103,43 @@ def test_a_dry_run_is_the_plan_and_changes_nothing(crm: CRM) -> None:
 
 
 @pytest.mark.parametrize("spelling", ["介绍朋友 １３９-１２３４-５６７８", "朋友电话139.1234.5678",
-                                      "wang.wei@EXAMPLE.com 来过", "证件 11010519491231002x"])
-def test_a_value_left_anywhere_rolls_the_erasure_back(crm: CRM, spelling: str) -> None:
+                                      "wang.wei@EXAMPLE.com 来过", "证件 110105 19491231 002x"])
+def test_another_records_words_naming_the_person_are_redacted(crm: CRM, spelling: str) -> None:
     a, _ = person(crm)
     friend = crm.customers.add({"name": "李娜", "mobile": "13700000000"}).customer
     crm.interactions.log(friend.id, {"kind": "note", "summary": spelling})
-    with pytest.raises(ErasureFailed, match=r"interactions\.summary \(row \d+\) still holds"):
+    crm.interactions.log(friend.id, {"kind": "note", "summary": "订单 9139123456780 已付"})
+    crm.consent.grant(friend.id, "sms", source="朋友 13912345678")
+    report = crm.privacy.erase(a)
+    steps = {(s["table"], s["basis"]): s for s in report.steps}
+    assert steps[("interactions", "other records kept, their words naming the person "
+                  "redacted")]["anonymised"] == 1
+    summaries = [i.summary for i in crm.interactions.list(friend.id)]
+    # the friend's note is redacted, an order number that merely contains the digits is not
+    assert sorted(summaries, key=str) == ["(redacted)", "订单 9139123456780 已付"]
+    assert crm.consent.current(friend.id)[0].source is None
+    assert crm.customers.get(friend.id).name == "李娜"
+
+
+def test_a_value_the_core_cannot_redact_rolls_the_erasure_back(crm: CRM) -> None:
+    """A table the core does not own (a project's name, a plugin's column) is only
+    scanned: a hit rolls everything back, naming the customer, table, column and row."""
+    a, _ = person(crm)
+    crm.projects.add({"code": "W1", "name": "王伟 13912345678 专属"})
+    with pytest.raises(ErasureFailed,
+                       match=rf"erasure of customer {a} rolled back: projects\.name \(row \d+\)"
+                             " still holds the person's mobile"):
         crm.privacy.erase(a)
     assert crm.customers.get(a).name == "王伟"  # rolled back whole
-    with crm.unit_of_work() as uow:
-        uow.session.execute(update(InteractionRow).where(
-            InteractionRow.customer_id == friend.id).values(summary="介绍了一位朋友"))
-    assert crm.privacy.erase(a).verified
+
+
+def test_a_reason_naming_the_person_is_refused(crm: CRM) -> None:
+    a, _ = person(crm)
+    from recrm_core import InvalidInput
+
+    with pytest.raises(InvalidInput, match="reason: holds the person's own values"):
+        crm.privacy.erase(a, "REQ 139-1234-5678")
+    assert crm.customers.get(a).name == "王伟"
 
 
 def test_only_admins_export_or_erase(crm: CRM) -> None:
@@ -134,6 +160,10 @@ def test_commands(crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
     written = cli_runner.invoke("customers", "export", str(a), "--out", str(out))
     assert written.exit_code == 0, written.stderr
     assert json.loads(out.read_text(encoding="utf-8"))["customer"]["id"] == a
+    failed = cli_runner.invoke("customers", "export", str(a), "--out",
+                               str(tmp_path / "no" / "x.json"))
+    assert failed.exit_code == 2 and "cannot write" in failed.stderr
+    assert len(crm.audit.entries(action="export")) == 2  # the failed one left no receipt
     plan = cli_runner.invoke("customers", "erase", str(a), "--dry-run", "--json")
     assert plan.exit_code == 0 and plan.json()["dry_run"] is True
     done = cli_runner.invoke("customers", "erase", str(a), "--reason", "request 7")
@@ -155,13 +185,27 @@ def test_retention_sweeps_idle_prospects(crm: CRM, cli_runner: RecrmCliRunner) -
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)
     crm.interactions.log(fresh.id, {"kind": "call", "occurred_at": later})
     assert crm.privacy.due_for_retention(later) == [old.id]
-    assert [r.customer_id for r in crm.privacy.sweep(dry_run=True, now=later)] == [old.id]
+    plan = crm.privacy.sweep(dry_run=True, now=later)
+    assert [r.customer_id for r in plan.erased] == [old.id] and plan.failed == {}
     assert crm.customers.get(old.id).name == "老客"
-    [report] = crm.privacy.sweep(now=later)
+    [report] = crm.privacy.sweep(now=later).erased
     assert report.customer_id == old.id
     [entry] = crm.audit.entries(action="erase")
     assert entry.reason == "retention: no interaction for 12 months"
     assert crm.customers.get(buyer.id).name == "买家"
+
+
+@pytest.mark.recrm_settings(privacy={"retention_months": 12})
+def test_a_sweep_goes_on_past_one_that_cannot_be_erased(
+        crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    stuck = crm.customers.add({"name": "甲", "mobile": "13600000001"}).customer
+    other = crm.customers.add({"name": "乙", "mobile": "13600000002"}).customer
+    crm.projects.add({"code": "P1", "name": "甲的项目 13600000001"})  # not the core's text
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)
+    result = crm.privacy.sweep(now=later)
+    assert [r.customer_id for r in result.erased] == [other.id]
+    assert list(result.failed) == [stuck.id] and "projects.name" in result.failed[stuck.id]
+    assert crm.customers.get(stuck.id).name == "甲"
 
 
 def test_retention_is_off_by_default(crm: CRM, cli_runner: RecrmCliRunner) -> None:

@@ -401,14 +401,18 @@ def export_cmd(crm: CRM, customer_id: int, out: str | None) -> None:
 
     from ..listexport import write_text_atomically
 
-    document = crm.privacy.export(customer_id, actor=current_actor())
     if out is None:
-        emit_json(document)
+        emit_json(crm.privacy.export(customer_id, actor=current_actor()))
         return
-    try:
-        write_text_atomically(out, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
-    except InvalidInput as exc:
-        raise click.BadParameter(exc.reason, param_hint="--out") from None
+
+    def write(document: dict[str, Any]) -> None:
+        try:
+            write_text_atomically(out, json.dumps(document, ensure_ascii=False, indent=2)
+                                  + "\n")
+        except InvalidInput as exc:
+            raise click.BadParameter(exc.reason, param_hint="--out") from None
+
+    document = crm.privacy.export(customer_id, actor=current_actor(), deliver=write)
     info(f"wrote the data of customer {document['customer']['id']} to {out}")
 
 
@@ -422,7 +426,10 @@ def erase_cmd(crm: CRM, customer_id: int, dry_run: bool, reason: str | None,
               as_json: bool) -> None:
     """Erase a person (PIPL Art. 47), with the customers merged into them: every plugin
     takes part, then every column of every table is scanned for their values."""
-    report = crm.privacy.erase(customer_id, reason, dry_run=dry_run, actor=current_actor())
+    try:
+        report = crm.privacy.erase(customer_id, reason, dry_run=dry_run, actor=current_actor())
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     if as_json:
         emit_json(report)
         return

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from ..crm import CRM
+from ..errors import Refused
 from . import cli, current_actor, pass_crm
 from .customers import json_option
-from .output import emit_json, info
+from .output import echo_error, emit_json, info
 
 
 @cli.group()
@@ -26,10 +27,17 @@ def sweep_cmd(crm: CRM, dry_run: bool, as_json: bool) -> None:
     if months is None:
         raise click.UsageError("retention is off: set retention_months under [privacy] in "
                                "recrm.toml")
-    reports = crm.privacy.sweep(dry_run=dry_run, actor=current_actor())
+    result = crm.privacy.sweep(dry_run=dry_run, actor=current_actor())
     if as_json:
-        emit_json({"dry_run": dry_run, "erased": [r.customer_id for r in reports]})
-        return
-    verb = "would erase" if dry_run else "erased"
-    info(f"{verb} {len(reports)} prospect(s) with no interaction for {months} months"
-         + (": " + ", ".join(str(r.customer_id) for r in reports[:50]) if reports else ""))
+        emit_json(result)
+    else:
+        verb = "would erase" if dry_run else "erased"
+        ids = [r.customer_id for r in result.erased]
+        info(f"{verb} {len(ids)} prospect(s) with no interaction for {months} months"
+             + (": " + ", ".join(map(str, ids[:50])) if ids else ""))
+        for why in result.failed.values():
+            echo_error(why)
+    if result.failed:
+        # cron must hear of it; the others were erased all the same
+        raise Refused(f"{len(result.failed)} prospect(s) could not be erased: "
+                      + ", ".join(map(str, sorted(result.failed)[:20])))
