@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from recrm_core import CRM, Actor, NotFound, Refused
 from recrm_core.privacy import ErasureFailed
