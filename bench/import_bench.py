@@ -47,12 +47,23 @@ HEADER = ["name", "mobile", "email", "gender", "birth_date", "source", "project"
           "budget", "owner_staff"]
 
 
-def generate(path: Path, rows: int, seed: int = 7) -> None:
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def id_card(rng: random.Random, birth: str) -> str:
+    """A valid 18-character ID number born on ``birth`` (Beijing, Dongcheng)."""
+    body = f"110101{birth.replace('-', '')}{rng.randrange(1000):03d}"
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
+
+
+def generate(path: Path, rows: int, seed: int = 7, id_cards: float = 0.0) -> None:
     rng = random.Random(seed)
+    # a second generator, so the other columns stay those of runs without ID cards
+    cards = random.Random(seed + 1)
     seen: list[str] = []
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(HEADER)
+        out.writerow(HEADER + (["id_card"] if id_cards else []))
         for i in range(rows):
             roll = rng.random()
             if seen and roll < 0.04:
@@ -72,11 +83,16 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             budget = rng.choice(
                 (f"{rng.randint(80, 900)}万", f"{rng.randint(8, 90) * 100_000:,}", "")
             )
-            out.writerow([
-                name, mobile, email, rng.choice(GENDERS) or "", birth,
-                rng.choice(SOURCES) or "", rng.choice(PROJECTS),
-                rng.choice(PERSONAS) or "", budget, f"s{rng.randint(1, 40):03d}",
-            ])
+            gender = rng.choice(GENDERS) or ""
+            row = [name, mobile, email, gender, birth, rng.choice(SOURCES) or "",
+                   rng.choice(PROJECTS), rng.choice(PERSONAS) or "", budget,
+                   f"s{rng.randint(1, 40):03d}"]
+            if id_cards:
+                card = id_card(cards, birth) if cards.random() < id_cards else ""
+                if card:
+                    row[3] = ""  # the ID number says the gender; a contradiction is refused
+                row.append(card)
+            out.writerow(row)
 
 
 BASELINE = r"""
@@ -95,7 +111,7 @@ with open(path, encoding="utf-8", newline="") as fh:
         conn.executemany(
             "INSERT OR IGNORE INTO customers (name, mobile, email, gender, birth_date, source,"
             " project, persona, budget, owner_staff) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            reader,
+            (row[:10] for row in reader),
         )
 conn.close()
 """
@@ -140,12 +156,14 @@ def main() -> None:
     parser.add_argument("--plugins", action="store_true",
                         help="also measure five no-op recrm_customers_imported plugins")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
+    parser.add_argument("--id-cards", type=float, default=0.0, metavar="FRACTION",
+                        help="give this fraction of the rows an ID number (0 to 1)")
     args = parser.parse_args()
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="recrm-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     data = work / "customers.csv"
-    generate(data, args.rows)
+    generate(data, args.rows, id_cards=args.id_cards)
     recrm = [str(Path(sys.executable).with_name("recrm"))]
 
     base_db = work / "baseline.db"
@@ -157,12 +175,20 @@ def main() -> None:
     db = work / "recrm.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    # The key file the ID numbers are hashed and encrypted with, where the CLI looks for
+    # it by default (beside the database file); a fresh one for the fresh database.
+    key_file = work / "recrm.key"
+    key_file.unlink(missing_ok=True)
+    from recrm_core.keys import create_key_file
+
+    create_key_file(key_file)
     recrm_s, recrm_rss, out, recrm_cpu = run_child(
         [*recrm, "--db", f"sqlite:///{db}", "customers", "import", str(data), "--json"]
     )
     summary = json.loads(out)
     report: dict[str, Any] = {
         "rows": args.rows,
+        "id_cards": args.id_cards,
         "baseline_rows_per_s": round(args.rows / base_s),
         "recrm_rows_per_s": round(args.rows / recrm_s),
         "ratio": round(base_s / recrm_s, 3),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pluggy
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.pool import Pool
 
 from .config import CoreSettings, found_config_file, load_settings
 from .db import UnitOfWork, make_engine, unit_of_work
@@ -32,6 +34,18 @@ if TYPE_CHECKING:
     from .privacy import PrivacyService
     from .projects import ProjectService
     from .segments import SegmentService
+
+
+# Which CRM owns an engine's pool: functions handed only a connection find its keys
+# here (``idcards.keys_of``). By pool, which the engine's ``execution_options``
+# copies (the read engine) share; weak both ways, so a dropped CRM is not kept.
+_OWNERS: weakref.WeakKeyDictionary[Pool, weakref.ref[CRM]] = weakref.WeakKeyDictionary()
+
+
+def crm_of(engine: Engine) -> CRM | None:
+    """The CRM that built ``engine`` (or the engine it was derived from), if alive."""
+    owner = _OWNERS.get(engine.pool)
+    return owner() if owner is not None else None
 
 
 class CRM:
@@ -71,6 +85,7 @@ class CRM:
         self.hooks = Hooks(self.pm)
         self._plugin_settings = self._validate_plugin_settings()
         self.engine: Engine = make_engine(self.config.database_url)
+        _OWNERS[self.engine.pool] = weakref.ref(self)
 
         if create_schema:
             self.create_schema()

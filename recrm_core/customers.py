@@ -29,6 +29,7 @@ from .access import check_writer
 from .contention import StateMoved, retrying
 from .db import RawSelect, UnitOfWork, chunks, read_connection, utcnow, valid_id
 from .errors import IdentityConflict, InvalidInput, NotFound, Refused
+from .idcards import decrypt_on, encrypt, keys_for_storing, match_value
 from .models import (
     Actor,
     Customer,
@@ -204,7 +205,9 @@ def _build(
         if kind == MOBILE:
             mobiles.setdefault(cid, []).append(display)
         elif kind == ID_CARD:
-            cards[cid] = display
+            # Decrypted here, where it is shown, and nowhere else (matching uses the
+            # stored hash); a wrong key raises rather than show a wrong number.
+            cards[cid] = decrypt_on(conn, display)
         elif kind == WECHAT:
             unionids.setdefault(cid, []).append(display)
     links: dict[int, list[ProjectLink]] = {}
@@ -397,16 +400,18 @@ def _owner_change(
                                  "old_owner": old, "new_owner": new, "reason": reason})
 
 
-def _identity_changes(before: Customer, added: Sequence[Key]) -> dict[str, tuple[Any, Any]]:
+def _identity_changes(
+    before: Customer, added: Sequence[Key], id_card: str | None
+) -> dict[str, tuple[Any, Any]]:
     """The ``changes`` entries (as the update hook gets them) for identities added to
-    the customer ``before`` was."""
+    the customer ``before`` was (``id_card``: the number in clear, as the hook shows
+    it; the key holds its hash)."""
     changes: dict[str, tuple[Any, Any]] = {}
     mobiles = [value for kind, value in added if kind == MOBILE]
     if mobiles:
         changes["mobiles"] = (before.mobiles, before.mobiles + mobiles)
-    cards = [value for kind, value in added if kind == ID_CARD]
-    if cards:
-        changes["id_card"] = (None, cards[0])
+    if any(kind == ID_CARD for kind, _ in added):
+        changes["id_card"] = (None, id_card)
     unionids = [value for kind, value in added if kind == WECHAT]
     if unionids:
         changes["wechat_unionids"] = (before.wechat_unionids, before.wechat_unionids + unionids)
@@ -506,6 +511,10 @@ class CustomerService:
         IdentityConflict."""
         check_writer(actor)
         record = validate_record(data, self.crm.config.default_region)
+        if record.id_card:
+            # Loaded before the transaction: their first use records the key file's
+            # fingerprint in a transaction of its own, which on SQLite would wait for ours.
+            keys_for_storing(self.crm)
         return self._retrying(actor, lambda uow: self._add(uow, record))
 
     def _retrying(self, actor: Actor | None, work: Callable[[UnitOfWork], _T]) -> _T:
@@ -523,7 +532,7 @@ class CustomerService:
     def _add(self, uow: UnitOfWork, record: CustomerIn) -> AddResult:
         session = uow.session
         self.crm.directory.check(uow, [record.owner_staff])
-        keys = record_keys(record)
+        keys = record_keys(record, self._id_card_key)
         owners = owners_of_keys(session, keys)
         match = match_record(
             record, owners.get, lambda cid: id_cards_of(session, [cid]).get(cid), keys
@@ -547,7 +556,8 @@ class CustomerService:
             )
             session.add(row)
             session.flush()
-            self._add_identities(session, row.id, [k for k in keys if k[0] != EXTERNAL], now)
+            self._add_identities(session, row.id, [k for k in keys if k[0] != EXTERNAL], now,
+                                 record.id_card)
             owner_change = None
             if record.project:
                 _, owner_change = link_project(
@@ -571,8 +581,8 @@ class CustomerService:
         for name, (_, new) in changes.items():
             setattr(row, name, new)
         new_keys = [k for k in keys if k[0] != EXTERNAL and k not in owners]
-        self._add_identities(session, cid, new_keys, now)
-        changes.update(_identity_changes(before, new_keys))
+        self._add_identities(session, cid, new_keys, now, record.id_card)
+        changes.update(_identity_changes(before, new_keys, record.id_card))
         linked = False
         owner_change = None
         if record.project:
@@ -595,12 +605,18 @@ class CustomerService:
         self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
         return AddResult(customer, created=False, changed=bool(changes))
 
-    @staticmethod
+    def _id_card_key(self, number: str) -> str:
+        return match_value(self.crm.keys, number)
+
     def _add_identities(
-        session: Session, cid: int, keys: Iterable[Key], now: dt.datetime
+        self, session: Session, cid: int, keys: Iterable[Key], now: dt.datetime,
+        id_card: str | None,
     ) -> None:
+        """``id_card``: the record's ID number in clear, encrypted for ``display`` (its
+        key's value is the hash)."""
         for kind, value in keys:
-            session.add(IdentityRow(customer_id=cid, kind=kind, value=value, display=value,
+            display = encrypt(self.crm.keys, cast(str, id_card)) if kind == ID_CARD else value
+            session.add(IdentityRow(customer_id=cid, kind=kind, value=value, display=display,
                                     created_at=now))
         session.flush()
 
@@ -652,8 +668,8 @@ class CustomerService:
                     raise IdentityConflict(f"{shown} belongs to customer {other}",
                                            [cid, other])
                 fresh = [key for key in added if key not in owners]
-                self._add_identities(session, cid, fresh, utcnow())
-                changes.update(_identity_changes(before, fresh))
+                self._add_identities(session, cid, fresh, utcnow(), None)
+                changes.update(_identity_changes(before, fresh, None))
             if not changes:
                 return before
             row.updated_at = utcnow()
@@ -703,7 +719,7 @@ class CustomerService:
             if mobile is not None:
                 key = (MOBILE, identity.normalise_mobile(mobile, self.crm.config.default_region))
             elif id_card is not None:
-                key = (ID_CARD, identity.normalise_id_card(id_card))
+                key = (ID_CARD, self._id_card_key(identity.normalise_id_card(id_card)))
             elif wechat_unionid is not None:
                 key = (WECHAT, identity.normalise_wechat_unionid(wechat_unionid))
             else:
@@ -779,8 +795,10 @@ class CustomerService:
             timeline.sort(key=lambda e: e.at, reverse=True)
             cases = self.crm.cases.list_for_customer(session, customer.id)
             consents = self.crm.consent.current_in(session, customer.id)
+            conn = session.connection()
             identities = [
-                IdentityEntry(kind=kind, value=display, since=since)
+                IdentityEntry(kind=kind, since=since,
+                              value=decrypt_on(conn, display) if kind == ID_CARD else display)
                 for kind, display, since in session.execute(
                     select(IdentityRow.kind, IdentityRow.display, IdentityRow.created_at)
                     .where(IdentityRow.customer_id == customer.id)

@@ -52,6 +52,7 @@ from .db import UnitOfWork, chunks, utcnow
 from .directory import refused_staff
 from .errors import PluginError, RecrmError, UnknownProject
 from .errorsfile import ErrorsFile
+from .idcards import encrypt, keys_for_storing, match_value
 from .models import (
     Actor,
     Customer,
@@ -387,6 +388,11 @@ class ImportService:
     def _commit(self, run: _Run, batch: _Batch) -> None:
         if not batch.rows:
             return
+        if any(rec.id_card for _, rec in batch.records):
+            # Loaded before the transaction: their first use records the key file's
+            # fingerprint in a transaction of its own, which on SQLite would wait for
+            # ours. A file without ID numbers needs no key file.
+            keys_for_storing(self.crm)
         def attempt() -> _Applied:
             with self.crm.unit_of_work(run.actor) as uow:
                 return self._apply(uow, run, batch)
@@ -432,6 +438,16 @@ class ImportService:
             )
 
     # -- one batch ----------------------------------------------------------------------
+    def _id_card_key(self, number: str) -> str:
+        return match_value(self.crm.keys, number)
+
+    def _display(self, key: Key, rec: CustomerIn) -> str:
+        """What an identity shows: the ID number encrypted (its value is the hash),
+        other kinds as they are."""
+        if key[0] == ID_CARD:
+            return encrypt(self.crm.keys, cast(str, rec.id_card))
+        return key[1]
+
     def _apply(self, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         session = uow.session
         conn = session.connection()
@@ -446,7 +462,7 @@ class ImportService:
         keys: set[Key] = set()
         keys_of: list[list[Key]] = []  # per record, computed once
         for _, rec in records:
-            rec_keys = record_keys(rec)
+            rec_keys = record_keys(rec, self._id_card_key)
             keys_of.append(rec_keys)
             keys.update(rec_keys)
         owners = owners_of_keys(conn, keys)
@@ -456,7 +472,7 @@ class ImportService:
         links = _links_of(conn, existing, sorted(set(pids.values())))
 
         new_refs: list[_NewRef] = []
-        new_identities: list[tuple[int, str, str]] = []
+        new_identities: list[tuple[int, str, str, str]] = []  # customer, kind, value, display
         new_links: dict[tuple[int, int], _Link] = {}
         filled_links: dict[int, _Link] = {}
         touched: set[int] = set()
@@ -518,9 +534,10 @@ class ImportService:
                 for key in rec_keys:
                     owners[key] = ref
                     if key[0] != EXTERNAL:
-                        new_identities.append((ref, key[0], key[1]))
-                if rec.id_card:
-                    cards[ref] = rec.id_card
+                        new_identities.append((ref, *key, self._display(key, rec)))
+                for kind, value in rec_keys:
+                    if kind == ID_CARD:
+                        cards[ref] = value  # the hash, as _id_cards reads them
                 if rec.project:
                     link(ref, rec)
                 rows_of[ref] = [row]
@@ -545,7 +562,7 @@ class ImportService:
             for key in rec_keys:
                 if key[0] != EXTERNAL and key not in owners:
                     owners[key] = cid
-                    new_identities.append((cid, key[0], key[1]))
+                    new_identities.append((cid, *key, self._display(key, rec)))
                     if key[0] == ID_CARD:
                         cards[cid] = key[1]
                     fields.add(_KEY_FIELDS[key[0]])
@@ -607,7 +624,7 @@ class ImportService:
         now: Any,
         new_refs: list[_NewRef],
         state: dict[int, dict[str, Any]],
-        new_identities: list[tuple[int, str, str]],
+        new_identities: list[tuple[int, str, str, str]],
         new_links: dict[tuple[int, int], _Link],
         filled_links: dict[int, _Link],
         touched: set[int],
@@ -621,7 +638,8 @@ class ImportService:
             _insert_in_key_order(
                 conn, _IDENTITIES, ("customer_id", "kind", "value", "display"),
                 {"created_at": now},
-                [(real.get(cid, cid), kind, value, value) for cid, kind, value in new_identities],
+                [(real.get(cid, cid), kind, value, display)
+                 for cid, kind, value, display in new_identities],
                 key=lambda row: (row[1], row[2]),
             )
         if touched:

@@ -33,6 +33,8 @@ from .errors import ConfigError
 from .regularfile import open_regular
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from .crm import CRM
 
 KEY_FILE_ENV = "RECRM_KEY_FILE"
@@ -370,9 +372,29 @@ def verify_keys(crm: CRM, keys: Keys) -> None:
         except IntegrityError:  # another process recorded its keys first
             known = _recorded(crm)
     if known is not None and known != mine:
-        raise KeyFileError(
-            f"key file {_show(keys.path)} does not belong to this database (it was first "
-            "used with other keys); restore its own key file")
+        raise _not_this_database(keys)
+
+
+def _not_this_database(keys: Keys) -> KeyFileError:
+    return KeyFileError(
+        f"key file {_show(keys.path)} does not belong to this database (it was first "
+        "used with other keys); restore its own key file")
+
+
+def verify_keys_on(conn: Connection, keys: Keys) -> None:
+    """:func:`verify_keys` inside a transaction already open on ``conn`` (a
+    migration's: on SQLite another transaction would wait for its lock)."""
+    from sqlalchemy import insert, select
+
+    from .tables import KeyFingerprintRow
+
+    known = conn.scalar(select(KeyFingerprintRow.fingerprint)
+                        .where(KeyFingerprintRow.name == FINGERPRINT_ROW))
+    if known is None:
+        conn.execute(insert(KeyFingerprintRow).values(name=FINGERPRINT_ROW,
+                                                      fingerprint=keys.fingerprint()))
+    elif known != keys.fingerprint():
+        raise _not_this_database(keys)
 
 
 def _recorded(crm: CRM) -> str | None:
@@ -383,3 +405,45 @@ def _recorded(crm: CRM) -> str | None:
     with crm.unit_of_work(readonly=True) as uow:
         return uow.session.scalar(select(KeyFingerprintRow.fingerprint)
                                   .where(KeyFingerprintRow.name == FINGERPRINT_ROW))
+
+
+def create_rotated_key_file(path: Path, keys: Keys) -> Keys:
+    """A new key file at ``path`` with ``keys``' hashing and signing keys and a fresh
+    encryption key (``recrm db rotate-key``): the hashes and the signed links already
+    given out stay valid; only what is encrypted moves to the new key."""
+    rotated = Keys(hashing=keys.hashing, encryption=secrets.token_bytes(KEY_BYTES),
+                   signing=keys.signing, path=path)
+    try:
+        _write_new(path, _encode(rotated))
+    except FileExistsError:
+        raise KeyFileError(f"key file {_show(path)} already exists") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot create key file {_show(path)}: {exc.strerror}") from None
+    return rotated
+
+
+def install_key_file(source: Path, target: Path) -> None:
+    """Move the key file ``source`` over ``target`` in one step (a rename on the same
+    file system: ``target`` is whole before and after, never half-written)."""
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        raise KeyFileError(f"cannot move key file {_show(source)} to {_show(target)}: "
+                           f"{exc.strerror}") from None
+    _sync_directory(target.parent)
+
+
+def record_fingerprint(crm: CRM, keys: Keys) -> None:
+    """Record ``keys`` as the database's own (after a rotation re-encrypted everything)."""
+    from sqlalchemy import delete
+
+    from .tables import KeyFingerprintRow
+
+    with crm.unit_of_work() as uow:
+        uow.session.execute(delete(KeyFingerprintRow)
+                            .where(KeyFingerprintRow.name == FINGERPRINT_ROW))
+        uow.session.add(KeyFingerprintRow(name=FINGERPRINT_ROW, fingerprint=keys.fingerprint()))
+
+
+def recorded_fingerprint(crm: CRM) -> str | None:
+    return _recorded(crm)

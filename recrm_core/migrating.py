@@ -36,6 +36,7 @@ from .schema import (
 
 if TYPE_CHECKING:
     from .crm import CRM
+    from .keys import Keys
 
 ENVIRONMENT = Path(__file__).with_name("migrations")
 
@@ -107,9 +108,12 @@ def _write_connection(crm: CRM) -> Iterator[Connection]:
 
 def _run(script: ScriptDirectory, conn: Connection | None, fn: Any, *,
          dialect_name: str | None = None, starting_rev: Any = None,
-         output: io.StringIO | None = None, config: Config | None = None) -> None:
+         output: io.StringIO | None = None, config: Config | None = None,
+         crm: CRM | None = None) -> None:
     config = config or Config()
-    config.attributes.update(connection=conn, dialect_name=dialect_name, output=output)
+    # The CRM, for the migrations that need its key file (migration_keys).
+    config.attributes.update(connection=conn, dialect_name=dialect_name, output=output,
+                             recrm_crm=crm)
     try:
         with EnvironmentContext(config, script, fn=fn, as_sql=conn is None,
                                 starting_rev=starting_rev):
@@ -155,7 +159,7 @@ def upgrade(crm: CRM, plugin: str | None = None, to: str | None = None) -> list[
             applied.extend(s.revision.revision for s in steps)
             return steps
 
-        _run(script, conn, fn)
+        _run(script, conn, fn, crm=crm)
     return applied
 
 
@@ -180,8 +184,29 @@ def downgrade(crm: CRM, plugin: str, to: str) -> list[str]:
             undone.extend(s.revision.revision for s in steps)
             return steps
 
-        _run(script, conn, fn)
+        _run(script, conn, fn, crm=crm)
     return undone
+
+
+def migration_keys(conn: Connection) -> Keys:
+    """The key file's keys, for a running migration that encrypts or decrypts (core_0007),
+    checked against the database's recorded fingerprint on the migration's own
+    connection. Loaded only when there is something to encrypt, so a database
+    without ID numbers migrates without a key file."""
+    from alembic import context
+
+    from .keys import load_keys, verify_keys_on
+
+    crm: CRM | None = context.config.attributes.get("recrm_crm")
+    if crm is None:
+        raise MigrationError("this migration encrypts ID numbers with the key file: run it "
+                             "with `recrm db upgrade`")
+    cached: Keys | None = crm.__dict__.get("_keys")
+    if cached is None:
+        cached = load_keys(crm.key_file)
+        verify_keys_on(conn, cached)
+        crm.__dict__["_keys"] = cached
+    return cached
 
 
 def stamp(conn: Connection, script: ScriptDirectory, revisions: Sequence[str]) -> None:
@@ -205,6 +230,9 @@ def upgrade_sql(crm: CRM) -> str:
     if unversioned:
         raise SchemaMismatch("the database was created before recrm had migrations: run "
                              "`recrm db upgrade` to recognise and stamp it first")
+    if _clear_id_numbers(crm):
+        raise MigrationError("the database holds ID numbers in clear: encrypting them needs "
+                             "the key file and cannot be done as SQL; run `recrm db upgrade`")
     destination = _targets(crm, None, None)
     output = io.StringIO()
 
@@ -214,6 +242,17 @@ def upgrade_sql(crm: CRM) -> str:
     _run(script, None, fn, dialect_name=crm.engine.dialect.name,
          starting_rev=sorted(versions or ()) or None, output=output)
     return output.getvalue()
+
+
+def _clear_id_numbers(crm: CRM) -> bool:
+    """Whether identities hold ID numbers not yet encrypted (core_0007 not applied)."""
+    from sqlalchemy import text
+
+    with crm.engine.connect() as conn:
+        if "identities" not in inspect(conn).get_table_names():
+            return False
+        return conn.execute(text("SELECT 1 FROM identities WHERE kind = 'id_card' AND "
+                                 "display NOT LIKE 'v1:%' LIMIT 1")).first() is not None
 
 
 @dataclass(frozen=True)

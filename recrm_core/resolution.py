@@ -30,11 +30,13 @@ FILLABLE_FIELDS = ("name", "gender", "birth_date", "persona", "budget", "email")
 Key = tuple[str, str]
 
 
-def record_keys(record: CustomerIn) -> list[Key]:
-    """Every key a record can match on, mobiles first."""
+def record_keys(record: CustomerIn, id_card_key: Callable[[str], str]) -> list[Key]:
+    """Every key a record can match on, mobiles first. ``id_card_key`` turns the ID
+    number into what identities store for it (its keyed hash: ``idcards.match_value``),
+    so ID numbers are matched without being stored or decrypted."""
     keys: list[Key] = [(MOBILE, m) for m in record.mobiles]
     if record.id_card:
-        keys.append((ID_CARD, record.id_card))
+        keys.append((ID_CARD, id_card_key(record.id_card)))
     keys.extend((WECHAT, u) for u in record.wechat_unionids)
     if record.external_id:
         keys.append((EXTERNAL, external_key(record.source_system, record.external_id)))
@@ -57,10 +59,11 @@ def match_record(
     record: CustomerIn,
     owner_of: Callable[[Key], int | None],
     id_card_of: Callable[[int], str | None],
-    keys: list[Key] | None = None,
+    keys: list[Key],
 ) -> Match:
-    """Apply the matching rules (``keys``: the record's ``record_keys``, when the
-    caller already has them).
+    """Apply the matching rules to the record's ``keys`` (its ``record_keys``);
+    ``id_card_of`` gives a customer's stored ID-card key (hash), compared with the
+    record's.
 
     - keys pointing to two different customers: conflict;
     - an ID card different from the ID card of the customer the other keys matched:
@@ -70,7 +73,7 @@ def match_record(
     """
     owners: list[int] = []
     matched_by: list[str] = []  # labels of the kinds of keys that found a customer
-    for key in record_keys(record) if keys is None else keys:
+    for key in keys:
         owner = owner_of(key)
         if owner is None:
             continue
@@ -85,9 +88,10 @@ def match_record(
     if not owners:
         return Match()
     customer_id = owners[0]
-    if record.id_card:
+    card = next((value for kind, value in keys if kind == ID_CARD), None)
+    if card is not None:
         held = id_card_of(customer_id)
-        if held is not None and held != record.id_card:
+        if held is not None and held != card:
             return Match(
                 conflict=f"ID card differs from the ID card of customer {customer_id}"
                 f" matched by {'/'.join(matched_by)}"

@@ -93,6 +93,7 @@ from .consent import CHANNELS, PURPOSES, consent_granted_clause
 from .customers import load_customers
 from .db import UTCDateTime
 from .errors import ConfigError, InvalidInput
+from .idcards import match_value
 from .identity import (
     clean,
     clean_code,
@@ -331,6 +332,9 @@ def _position_sqlite(element: _position, compiler: SQLCompiler, **kw: Any) -> st
 class _Context:
     region: str
     zone: ZoneInfo
+    #: an ID number -> what identities store for it (its keyed hash): segments
+    #: compare hashes, never the numbers, which are stored only encrypted
+    id_card_key: Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -484,7 +488,7 @@ def _coerce(field: SegmentField, op: str, raw: object, ctx: _Context) -> Any:
     if kind == "mobile":
         return _coerce_mobile(raw, op, ctx.region)
     if kind == "id_card":
-        return normalise_id_card(_text(raw))
+        return ctx.id_card_key(normalise_id_card(_text(raw)))
     if kind == "wechat_unionid":
         return normalise_wechat_unionid(_text(raw))
     raise AssertionError(f"unchecked field type {kind!r}")  # registration checks types
@@ -944,7 +948,8 @@ class SegmentService:
         return _sql(self._parse(definition))
 
     def _parse(self, definition: Mapping[str, Any]) -> _Node:
-        ctx = _Context(self.crm.config.default_region, self.crm.config.zone)
+        ctx = _Context(self.crm.config.default_region, self.crm.config.zone,
+                       lambda number: match_value(self.crm.keys, number))
         return _Parser(self._registry(), ctx).node(
             dict(definition) if isinstance(definition, Mapping) else definition, ""
         )

@@ -248,8 +248,13 @@ def _messy_rows() -> list[str]:
 
 
 def test_messy_gbk_file_through_the_real_command(
-    recrm_database_url: str, tmp_path: Path
+    recrm_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The file holds ID numbers, stored encrypted: PostgreSQL has no default key file.
+    from recrm_core.keys import create_key_file
+
+    create_key_file(tmp_path / "test.key")
+    monkeypatch.setenv("RECRM_KEY_FILE", str(tmp_path / "test.key"))
     path = tmp_path / "销售台账.csv"
     path.write_bytes("\r\n".join(_messy_rows()).encode("gbk") + b"\r\n")
     db = ["--db", recrm_database_url]

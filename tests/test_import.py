@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from recrm_core.csvsource import (
 from recrm_core.errors import IdentityConflict, InvalidInput
 from recrm_core.identity import id_card_check_character
 from recrm_core.importing import ImportStopped, validate_row
+from recrm_core.keys import create_key_file
 from recrm_core.models import ImportedCustomer, ImportResult, RejectedRow
 
 M1, M2, M3, M4 = "13812345678", "13912345678", "13712345678", "15012345678"
@@ -477,14 +480,24 @@ ROW = st.fixed_dictionaries(
 )
 
 
+@functools.cache
+def _key_file() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="recrm-keys-")) / "recrm.key"
+    create_key_file(path)
+    return path
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(ROW, max_size=8), batch=st.integers(min_value=1, max_value=4))
 def test_import_equals_adding_row_by_row(rows: list[dict[str, str]], batch: int) -> None:
     """The set-based import resolves exactly like crm.customers.add, row by row, and
     created + merged + rejected = rows, whatever the batch size."""
+    # in-memory databases have no place for a key file: one for the whole module
+    keys = {"key_file": str(_key_file())}
     with CRM(database_url="sqlite://", plugins=[], create_schema=True,
-             settings={"import_batch_size": batch}) as bulk, \
-            CRM(database_url="sqlite://", plugins=[], create_schema=True) as single:
+             settings={"import_batch_size": batch, **keys}) as bulk, \
+            CRM(database_url="sqlite://", plugins=[], create_schema=True,
+                settings=keys) as single:
         result = bulk.importer.import_rows(rows)
         created = merged = rejected = 0
         for row in rows:

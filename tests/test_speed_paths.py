@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from recrm_core import CRM, Customer, ImportedCustomer, hookimpl
 from recrm_core.customers import load_customer, load_customers
 from recrm_core.errors import NotFound, Refused
+from recrm_core.idcards import decrypt_on
 from recrm_core.identity import id_card_check_character
 from recrm_core.models import ProjectLink
 from recrm_core.tables import (
@@ -71,7 +72,8 @@ def reference_load(session: Session, ids: Iterable[int]) -> dict[int, Customer]:
         elif kind == "wechat":
             unionids.setdefault(cid, []).append(display)
         else:
-            cards[cid] = display
+            # stored encrypted (recrm_core.idcards): decrypted as load_customers does
+            cards[cid] = decrypt_on(session.connection(), display)
     links: dict[int, list[ProjectLink]] = {}
     for link, code, pname in session.execute(
         select(CustomerProjectRow, ProjectRow.code, ProjectRow.name)

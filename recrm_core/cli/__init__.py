@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "cases": ("cases", "Service cases: open, transfer, escalate, resolve, close, reopen."),
     "consent": ("consent", "Consent by channel and purpose; the newest record decides."),
-    "db": ("db", "Schema migrations: upgrade, downgrade, current, history, check, sql."),
+    "db": ("db",
+           "Schema migrations: upgrade, downgrade, current, history, check, sql; rotate-key."),
     "customers": ("customers",
                   "Customers: add, import, find, show, disclose, export-list, merge, ..."),
     "demo": ("demo", "Build a demo developer company and print what it holds."),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..errors import RecrmError
@@ -12,7 +14,7 @@ from .output import echo, emit_json, info, table
 @cli.group("db")
 @click.pass_context
 def db(ctx: click.Context) -> None:
-    """Schema migrations: upgrade, downgrade, current, history, check, sql."""
+    """Schema migrations: upgrade, downgrade, current, history, check, sql; rotate-key."""
     obj = ctx.find_object(CliContext)
     if obj is not None:
         # These commands are how a database behind or ahead of the code is mended.
@@ -132,3 +134,23 @@ def revision(ctx: click.Context, plugin: str, message: str, autogenerate: bool) 
 
     path = new_revision(get_crm(ctx), plugin, message, autogenerate=autogenerate)
     info(f"wrote {path}")
+
+
+@db.command("rotate-key")
+@click.option("--new-key-file", "new_key_file", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the new key file first (a rerun after a crash finds "
+              "it there and goes on); at the end it replaces the configured key file.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True,
+              help="ID numbers re-encrypted per committed transaction.")
+@click.pass_context
+def rotate_key(ctx: click.Context, new_key_file: Path, batch_size: int) -> None:
+    """Re-encrypt the ID numbers with a new encryption key (resumable); the hashing
+    and signing keys stay (matching and the links already sent keep working)."""
+    from ..rotation import rotate_key as run_rotation
+
+    crm = get_crm(ctx)
+    done = run_rotation(crm, new_key_file, batch_size=batch_size,
+                        after_batch=lambda n: info(f"re-encrypted {n} ID number(s)"))
+    info(f"the key file {str(done.key_file)!r} now holds encryption key {done.key_id} "
+         f"({done.reencrypted} ID number(s) re-encrypted); back it up")
