@@ -269,9 +269,15 @@ def normalise_email(raw: object) -> str:
     return info.normalized.lower()
 
 
+def national_digits(e164: str) -> str:
+    """``+8613812345678`` -> ``13812345678``: a mainland mobile as people write it; any
+    other number's digits with the country code."""
+    return e164[3:] if e164.startswith("+86") else e164.lstrip("+")
+
+
 def mask_mobile(e164: str) -> str:
     """``+8613812345678`` -> ``138****5678`` (national digits, middle four hidden)."""
-    digits = e164[3:] if e164.startswith("+86") else e164.lstrip("+")
+    digits = national_digits(e164)
     if len(digits) < 8:
         return "*" * len(digits)
     return digits[:3] + "****" + digits[-4:]

@@ -28,7 +28,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -51,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from . import identity
 from .access import check_writer, require_role
 from .customers import load_customer, resolve_id
 from .db import Base, utcnow
@@ -111,13 +112,44 @@ class ErasureFailed(Refused):
 
 
 @dataclass(frozen=True)
-class _Needles:
-    """What the scan looks for: the person's values, normalised."""
+class PersonValues:
+    """A person's values as the erasure looks for them in text: the one rule the core's
+    scan and redaction and the plugins' erase hooks share (``PersonValues.of(customer)
+    .named_in(text)``)."""
 
     mobiles: tuple[str, ...]  # national digits
     id_cards: tuple[str, ...]
-    emails: tuple[str, ...]
-    names: tuple[str, ...]
+    emails: tuple[str, ...]  # lower-case
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, customer: Customer, names: bool = True) -> PersonValues:
+        return cls(
+            tuple(dict.fromkeys(identity.national_digits(m) for m in customer.mobiles)),
+            (customer.id_card,) if customer.id_card else (),
+            (customer.email.lower(),) if customer.email else (),
+            (customer.name,) if names and customer.name and len(customer.name) >= 2 else ())
+
+    def __bool__(self) -> bool:
+        return bool(self.mobiles or self.id_cards or self.emails or self.names)
+
+    def named_in(self, text: str | None, *, name: bool = False, only: str | None = None
+                 ) -> bool:
+        """Whether ``text`` holds one of the values: a mobile or ID number in any spelling
+        (``139 1234 5678``, full-width digits) but not inside a longer number, the email
+        in any case, and with ``name`` the name; ``only`` narrows to one kind."""
+        if not text:
+            return False
+        plain = unicodedata.normalize("NFKC", text)
+        checks: list[tuple[str, bool]] = [
+            *(("mobile", bool(_spelled(m).search(plain))) for m in self.mobiles),
+            *(("ID number", bool(_spelled(c).search(plain))) for c in self.id_cards),
+            *(("email", e in plain.lower()) for e in self.emails),
+        ]
+        if name:
+            checks += [("name", n in plain or json.dumps(n)[1:-1] in plain)
+                       for n in self.names]
+        return any(hit for what, hit in checks if only is None or what == only)
 
 
 class PrivacyService:
@@ -174,7 +206,7 @@ class PrivacyService:
             merged = _merged_into(session, cid)
             ids = [cid, *merged]
             needles = _needles(session, customer, ids)
-            if reason and _holds(reason, needles, name=True):
+            if needles.named_in(reason, name=True):
                 raise InvalidInput("reason", "holds the person's own values; give a request "
                                    "reference instead (it is kept in the audit log)")
             steps = [("core", step) for step in _erase_core(session, ids, at)]
@@ -196,7 +228,7 @@ class PrivacyService:
                 session.rollback()
         return report
 
-    def _verify(self, session: Session, needles: _Needles, ids: list[int]) -> int:
+    def _verify(self, session: Session, needles: PersonValues, ids: list[int]) -> int:
         """Scan every text column of every table of this CRM for the person's values;
         ErasureFailed naming the first table and column holding one."""
         conn = session.connection()
@@ -330,22 +362,16 @@ def _redact_audit(session: Session, ids: list[int]) -> ErasureStep:
 # -- the verification scan -------------------------------------------------------------------
 
 
-def _needles(session: Session, customer: Customer, ids: list[int]) -> _Needles:
-    mobiles = [m[3:] if m.startswith("+86") else m.lstrip("+") for m in customer.mobiles]
-    cards = [customer.id_card] if customer.id_card else []
-    emails = [customer.email] if customer.email else []
-    names = [customer.name] if customer.name else []
+def _needles(session: Session, customer: Customer, ids: list[int]) -> PersonValues:
+    found = PersonValues.of(customer)
     # Merged-away records lost their identities to the survivor but keep their own
     # profile values until erased with it.
-    for name, email in session.execute(select(CustomerRow.name, CustomerRow.email).where(
-            CustomerRow.id.in_(ids[1:]))):
-        if name:
-            names.append(name)
-        if email:
-            emails.append(email)
-    return _Needles(tuple(dict.fromkeys(mobiles)), tuple(dict.fromkeys(cards)),
-                    tuple(dict.fromkeys(e.lower() for e in emails)),
-                    tuple(dict.fromkeys(n for n in names if len(n) >= 2)))
+    merged = session.execute(select(CustomerRow.name, CustomerRow.email).where(
+        CustomerRow.id.in_(ids[1:]))).all()
+    return replace(
+        found,
+        emails=tuple(dict.fromkeys([*found.emails, *(e.lower() for _, e in merged if e)])),
+        names=tuple(dict.fromkeys([*found.names, *(n for n, _ in merged if n and len(n) >= 2)])))
 
 
 def _text_columns(table: Table) -> Iterator[Column[Any]]:
@@ -383,7 +409,7 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
-def _hits(conn: Connection, column: Column[Any], needles: _Needles,
+def _hits(conn: Connection, column: Column[Any], needles: PersonValues,
           theirs: ColumnElement[bool] | None) -> Iterator[tuple[str, ColumnElement[bool]]]:
     """``(what, condition)`` for each value of the person the column must not hold."""
     text = _as_text(conn, column)
@@ -416,7 +442,7 @@ _REDACTABLE: tuple[tuple[Table, str, Any], ...] = (
 )
 
 
-def _redact_core_text(session: Session, needles: _Needles, ids: list[int]
+def _redact_core_text(session: Session, needles: PersonValues, ids: list[int]
                       ) -> list[ErasureStep]:
     """Free text in the core's tables that names the person — a friend's interaction
     ("介绍朋友 139 1234 5678"), a note on another case, their own name in a source — is
@@ -437,16 +463,16 @@ def _redact_core_text(session: Session, needles: _Needles, ids: list[int]
             for t, n in counts.items()]
 
 
-def _found(conn: Connection, table: Table, column: Column[Any], needles: _Needles,
+def _found(conn: Connection, table: Table, column: Column[Any], needles: PersonValues,
            theirs: ColumnElement[bool] | None) -> Iterator[tuple[str, tuple[Any, ...]]]:
     """``(what, primary key)`` of the rows whose ``column`` holds a value of the person:
-    SQL narrows to candidates, :func:`_holds` confirms (a mobile's digits inside a longer
-    number are someone else's)."""
+    SQL narrows to candidates, :meth:`PersonValues.named_in` confirms (a mobile's digits
+    inside a longer number are someone else's)."""
     key: list[ColumnElement[Any]] = list(table.primary_key.columns) or [literal(1)]
     text = _as_text(conn, column)
     for what, condition in _hits(conn, column, needles, theirs):
         for row in conn.execute(select(*key, text).select_from(table).where(condition)):
-            if _holds(str(row[-1]), needles, name=what == "name", only=what):
+            if needles.named_in(str(row[-1]), name=what == "name", only=what):
                 yield what, tuple(row[:-1])
 
 
@@ -456,19 +482,6 @@ def _spelled(value: str) -> re.Pattern[str]:
     gap = r"[\s\-.()（）/]{0,2}"
     return re.compile(r"(?<![0-9])" + gap.join(re.escape(ch) for ch in value) + r"(?![0-9])",
                       re.IGNORECASE)
-
-
-def _holds(text: str, needles: _Needles, *, name: bool = False, only: str | None = None) -> bool:
-    """Whether ``text`` holds one of the person's values (in any spelling)."""
-    plain = unicodedata.normalize("NFKC", text)
-    checks: list[tuple[str, bool]] = [
-        *(("mobile", bool(_spelled(m).search(plain))) for m in needles.mobiles),
-        *(("ID number", bool(_spelled(c).search(plain))) for c in needles.id_cards),
-        *(("email", e in plain.lower()) for e in needles.emails),
-    ]
-    if name:
-        checks += [("name", n in plain or json.dumps(n)[1:-1] in plain) for n in needles.names]
-    return any(hit for what, hit in checks if only is None or what == only)
 
 
 def _jsonable(data: Any) -> Any:

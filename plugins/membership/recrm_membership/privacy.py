@@ -29,15 +29,16 @@ email (a reason a consultant typed on another member's entry) is replaced by
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from recrm_core import Customer, ErasureStep, UnitOfWork, utcnow
+
+if TYPE_CHECKING:
+    from recrm_core.privacy import PersonValues
 
 from .service import (
     _member_event,
@@ -163,7 +164,11 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: Iterable[int]) -> 
     session.flush()
 
     # Free text in other members' rows that names their mobile, ID number or email.
-    needles = _needles(customer)
+    # The core's rule for "names the person" (any spelling, not inside a longer number);
+    # names are left to the core's scan of the person's own rows.
+    from recrm_core.privacy import PersonValues  # the erasure's module: not at start-up
+
+    needles = PersonValues.of(customer, names=False)
     redacted_ledger = _redact(uow, LedgerRow.reason, needles, ~theirs_ledger)
     redacted_events = _redact(uow, MemberEventRow.note, needles)
     redacted_referrals = _redact(uow, ReferralRow.note, needles)
@@ -196,41 +201,22 @@ def _deleted(uow: UnitOfWork, statement: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _needles(customer: Customer) -> tuple[list[str], list[str]]:
-    """``(digit strings, lower-case strings)`` that identify the person in free text:
-    mobiles as national digits (any spelling matches once the digits are pulled out),
-    the ID number and the email."""
-    digits = [m[3:] if m.startswith("+86") else m.lstrip("+") for m in customer.mobiles]
-    words = [v.lower() for v in (customer.id_card, customer.email) if v]
-    return [d for d in digits if d], words
-
-
-def names_person(text: str | None, needles: tuple[list[str], list[str]]) -> bool:
-    if not text:
-        return False
-    folded = unicodedata.normalize("NFKC", text)
-    digits, words = needles
-    only_digits = re.sub(r"\D", "", folded)
-    lowered = folded.lower()
-    return any(d in only_digits for d in digits) or any(w in lowered for w in words)
-
-
 def _redact(uow: UnitOfWork, column: InstrumentedAttribute[str | None],
-            needles: tuple[list[str], list[str]],
+            needles: PersonValues,
             where: ColumnElement[bool] | None = None) -> int:
     """Replace, in the rows ``where`` selects, each value of ``column`` that names the
     person; the number of rows changed."""
-    if not needles[0] and not needles[1]:
+    if not needles:
         return 0
     table = column.class_
     query = select(table.id, column).where(column.is_not(None))
     if where is not None:
         query = query.where(where)
-    hits = [row_id for row_id, text in uow.session.execute(query) if names_person(text, needles)]
+    hits = [row_id for row_id, text in uow.session.execute(query) if needles.named_in(text)]
     if hits:
         uow.session.execute(update(table).where(table.id.in_(hits)).values({column.key: REDACTED})
                             .execution_options(synchronize_session=False))
     return len(hits)
 
 
-__all__ = ["REDACTED", "erase_in", "export_in", "names_person"]
+__all__ = ["REDACTED", "erase_in", "export_in"]

@@ -23,9 +23,7 @@ names the person's mobile, ID number or email is replaced by ``(redacted)``.
 
 from __future__ import annotations
 
-import re
 import secrets
-import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -110,12 +108,15 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: Iterable[int]) -> 
         SurveyScore.answer_id.in_([a for a, _ in rows]))).all()
 
     # Other customers' free text that names the person's mobile, ID number or email.
-    needles = _needles(customer)
+    # The core's rule for "names the person" (any spelling, not inside a longer number).
+    from recrm_core.privacy import PersonValues  # the erasure's module: not at start-up
+
+    needles = PersonValues.of(customer, names=False)
     redacted_answers = redacted_invitations = 0
-    if needles[0] or needles[1]:
+    if needles:
         for answer_id, values in session.execute(select(SurveyAnswer.id, SurveyAnswer.answers)
                                                  .where(SurveyAnswer.customer_id.not_in(ids))):
-            cleaned = {k: REDACTED if isinstance(v, str) and names_person(v, needles) else v
+            cleaned = {k: REDACTED if isinstance(v, str) and needles.named_in(v) else v
                        for k, v in (values or {}).items()}
             if cleaned != values:
                 redacted_answers += 1
@@ -124,7 +125,7 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: Iterable[int]) -> 
                                 .execution_options(synchronize_session=False))
         hits = [i for i, detail in session.execute(
             select(SurveyInvitation.id, SurveyInvitation.detail)
-            .where(SurveyInvitation.detail.is_not(None))) if names_person(detail, needles)]
+            .where(SurveyInvitation.detail.is_not(None))) if needles.named_in(detail)]
         if hits:
             redacted_invitations = len(hits)
             session.execute(update(SurveyInvitation).where(SurveyInvitation.id.in_(hits))
@@ -163,22 +164,4 @@ def dead_token() -> str:
     return f"erased-{secrets.token_hex(16)}"
 
 
-def _needles(customer: Customer) -> tuple[list[str], list[str]]:
-    digits = [m[3:] if m.startswith("+86") else m.lstrip("+") for m in customer.mobiles]
-    words = [v.lower() for v in (customer.id_card, customer.email) if v]
-    return [d for d in digits if d], words
-
-
-def names_person(text: str | None, needles: tuple[list[str], list[str]]) -> bool:
-    """Whether ``text`` holds one of the person's mobiles (its digits in any spelling),
-    their ID number or email."""
-    if not text:
-        return False
-    folded = unicodedata.normalize("NFKC", text)
-    digits, words = needles
-    only_digits = re.sub(r"\D", "", folded)
-    lowered = folded.lower()
-    return any(d in only_digits for d in digits) or any(w in lowered for w in words)
-
-
-__all__ = ["REDACTED", "dead_token", "erase_in", "export_in", "names_person", "scale_answers"]
+__all__ = ["REDACTED", "dead_token", "erase_in", "export_in", "scale_answers"]
