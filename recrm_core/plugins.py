@@ -383,29 +383,25 @@ class Hooks:
         Each plugin is called on its own, so the core knows which plugin registered
         which field (to check its prefix and to name both sides of a clash).
         """
-        hook = "recrm_segment_fields"
-        everyone = [impl.plugin for impl in getattr(self.pm.hook, hook).get_hookimpls()]
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
-            alone = self.pm.subset_hook_caller(
-                hook, remove_plugins=[p for p in everyone if p is not impl.plugin]
-            )
-            try:
-                alone(register=functools.partial(register, impl.plugin_name))
-            except PluginError:
-                raise
-            except (Exception, SystemExit) as exc:  # as in _call: sys.exit() is a failure
-                raise PluginError(impl.plugin_name, hook, exc) from exc
+        self._each_alone("recrm_segment_fields",
+                         lambda name: {"register": functools.partial(register, name)})
 
     def per_plugin(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """``(plugin name, result)`` of each implementation of ``hook``, each called on
         its own, so the core knows whose result is whose."""
+        return self._each_alone(hook, lambda _name: kwargs)
+
+    def _each_alone(self, hook: str, kwargs_for: Callable[[str], dict[str, Any]]
+                    ) -> list[tuple[str, Any]]:
+        """Call each implementation of ``hook`` on its own, with the arguments
+        ``kwargs_for(plugin name)`` gives; ``(plugin name, result)`` of each."""
         everyone = [impl.plugin for impl in getattr(self.pm.hook, hook).get_hookimpls()]
         results: list[tuple[str, Any]] = []
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             alone = self.pm.subset_hook_caller(
                 hook, remove_plugins=[p for p in everyone if p is not impl.plugin])
             try:
-                answered = alone(**kwargs)
+                answered = alone(**kwargs_for(impl.plugin_name))
             except PluginError:
                 raise
             except (Exception, SystemExit) as exc:  # as in _call: sys.exit() is a failure
