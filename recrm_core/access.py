@@ -66,6 +66,12 @@ class Scope:
     #: codes of the projects of that department (a manager's scope)
     projects: frozenset[str]
 
+    @classmethod
+    def of_role(cls, actor: Actor) -> Scope:
+        """The scope of rules that need only the role (free text, partners, admins):
+        no look-up in the directory."""
+        return cls(actor, actor.role, actor.staff_id, None, frozenset())
+
     @property
     def sees_all(self) -> bool:
         return self.role in ("admin", "sdk")
@@ -85,7 +91,7 @@ def scope_of(session: Session | Connection | None, actor: Actor | None) -> Scope
         return Scope(None, "sdk", None, None, frozenset())
     if actor.role in ("admin", "partner", "analyst", "sales"):
         # Their rules need nothing from the directory.
-        return Scope(actor, actor.role, actor.staff_id, None, frozenset())
+        return Scope.of_role(actor)
     assert session is not None
     department = session.scalar(select(StaffRow.department).where(StaffRow.id == actor.staff_id))
     projects: frozenset[str] = frozenset()
@@ -281,14 +287,14 @@ class AccessService:
         """``text``, or ``(hidden)`` for partners and analysts."""
         if actor is None:
             return text
-        return free_text(Scope(actor, actor.role, actor.staff_id, None, frozenset()), text)
+        return free_text(Scope.of_role(actor), text)
 
     def case_for(self, actor: Actor | None, case: Case) -> Case:
         """A case as ``actor`` may read it (its free text hidden from partners and
         analysts)."""
         if actor is None:
             return case
-        return case_for(Scope(actor, actor.role, actor.staff_id, None, frozenset()), case)
+        return case_for(Scope.of_role(actor), case)
 
     def view_for(self, actor: Actor | None, view: CustomerView,
                  session: Session | Connection) -> CustomerView:
