@@ -26,8 +26,8 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 import recrm_core
-from recrm_core import models, roles, values
-from recrm_core.config import CoreSettings, PrivacySettings, SlaPolicy
+from recrm_core import actions, models, roles, values
+from recrm_core.config import ApiSettings, CoreSettings, PrivacySettings, SlaPolicy
 from recrm_core.segments import CORE_FIELDS, OPS, TYPE_OPS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, run as a script or not
@@ -49,16 +49,19 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ("What the API returns", "Besides the models above, service calls return these.", [
         models.CustomerView, models.IdentityEntry, models.Consent, models.Project,
         recrm_core.AddResult, models.ImportResult, models.RejectedRow, models.DuplicatePair,
-        models.Staff, models.Department, models.AuditEntry,
+        models.Staff, models.Department, models.AuditEntry, actions.ReassignResult,
+        actions.SegmentCount, actions.CustomerPage, actions.ApiKey, actions.ApiKeyCreated,
     ]),
     ("What the API takes", "Service calls validate their input with these (dicts work too); "
      "a bad value is an `InvalidInput` naming the field.", [
         models.Actor, models.CustomerIn, models.CustomerUpdate, models.InteractionIn,
         models.CaseIn, models.ProjectIn, models.StaffIn, models.DepartmentIn,
+        actions.MergeIn, actions.StageIn, actions.ReassignIn, actions.DiscloseIn,
+        actions.CaseActionIn, actions.ConsentIn, actions.SegmentQuery,
     ]),
     ("Configuration: `crm.config`", "The core's settings from `recrm.toml`, validated; "
      "plugins read their own section with `crm.settings_for(section)`.", [
-        CoreSettings, SlaPolicy, PrivacySettings,
+        CoreSettings, SlaPolicy, PrivacySettings, ApiSettings,
     ]),
 ]
 

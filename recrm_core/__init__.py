@@ -27,7 +27,7 @@ _EXPORTS: dict[str, str] = {
     "ImportFileError": "csvsource",
     "ImportReadError": "csvsource",
     "UnknownColumns": "csvsource",
-    "AddResult": "customers",
+    "AddResult": "models",
     "Base": "db",
     "UnitOfWork": "db",
     "UTCDateTime": "db",
@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "errors",
     "RecrmError": "errors",
     "Refused": "errors",
+    "Forbidden": "errors",
     "SchemaMismatch": "errors",
     "UnknownProject": "errors",
     "hookimpl": "hooks",
@@ -118,7 +119,6 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         UnknownColumns,
         Vocabulary,
     )
-    from .customers import AddResult
     from .db import (
         Base,
         UnitOfWork,
@@ -133,6 +133,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     )
     from .errors import (
         ConfigError,
+        Forbidden,
         IdentityConflict,
         InvalidInput,
         NotFound,
@@ -166,6 +167,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .keys import KeyFileError
     from .models import (
         Actor,
+        AddResult,
         AuditEntry,
         Case,
         CaseHistoryEntry,
@@ -242,6 +244,7 @@ __all__ = [
     "DuplicatePair",
     "ErasureStep",
     "ErrorsFile",
+    "Forbidden",
     "IdentityConflict",
     "IdentityEntry",
     "IdentityError",

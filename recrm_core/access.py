@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from . import identity
 from .db import chunks
-from .errors import Refused
+from .errors import Forbidden
 from .models import Actor, Case, CaseHistoryEntry, Customer, CustomerView, IdentityEntry
 
 if TYPE_CHECKING:
@@ -310,8 +310,8 @@ class AccessService:
         """Refuse unless ``actor`` may see ``customer`` in full."""
         if actor is None or self.may_see_full(actor, customer, session):
             return
-        raise Refused(f"role {actor.role} ({actor.staff_id}) may not see customer "
-                      f"{customer.id} in full")
+        raise Forbidden(f"role {actor.role} ({actor.staff_id}) may not see customer "
+                        f"{customer.id} in full")
 
 
 def mask_view(scope: Scope, view: CustomerView, how: Presentation) -> CustomerView:
@@ -339,11 +339,11 @@ def check_segment(actor: Actor | None, definition: Mapping[str, Any] | None) -> 
         # A plugin's field (membership.points, survey.last_nps) selects on data the
         # plugins refuse a partner: only the core's own fields, identifiers aside.
         if name in NO_IDENTIFIERS_FOR_PARTNER or "." in name:
-            raise Refused(f"role partner may not select customers by {name}")
+            raise Forbidden(f"role partner may not select customers by {name}")
         # A whole mobile they already know, yes; a part of one would uncover the
         # masked digits one guess at a time.
         if name == "mobile" and op == "contains":
-            raise Refused("role partner may select by whole mobiles only (no contains)")
+            raise Forbidden("role partner may select by whole mobiles only (no contains)")
 
 
 def _conditions(node: Any) -> Iterator[tuple[str, str]]:
@@ -366,11 +366,11 @@ def check_writer(actor: Actor | None) -> None:
     """Refuse a change by a role that only reads (partner, analyst): a write would also
     tell them what they may not read (adding a record with an ID card says whose it is)."""
     if actor is not None and actor.role not in WRITERS:
-        raise Refused(f"role {actor.role} may not change data (only {', '.join(WRITERS)})")
+        raise Forbidden(f"role {actor.role} may not change data (only {', '.join(WRITERS)})")
 
 
 def require_role(actor: Actor | None, roles: Iterable[str], what: str) -> None:
     """Refuse ``what`` unless ``actor`` (None: the integrator's code) has one of ``roles``."""
     allowed = tuple(roles)
     if actor is not None and actor.role not in allowed:
-        raise Refused(f"role {actor.role} may not {what} (only {', '.join(allowed)})")
+        raise Forbidden(f"role {actor.role} may not {what} (only {', '.join(allowed)})")

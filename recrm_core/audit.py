@@ -39,6 +39,7 @@ CORE_ACTIONS: dict[str, str] = {
     "import": "customers imported from a file, with the counts",
     "bulk_send": "messages sent to many customers",
     "prune": "audit entries past retention deleted",
+    "apikey": "an API key created or revoked (its prefix, staff and role)",
 }
 _ACTION = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 _INSERT = insert(cast(Table, AuditRow.__table__))

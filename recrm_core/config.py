@@ -64,6 +64,20 @@ class PrivacySettings(BaseModel):
         "(`recrm privacy sweep`); off when not set")
 
 
+class ApiSettings(BaseModel):
+    """``[api]`` in recrm.toml: limits of the HTTP API (``recrm serve``, docs/api.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=1_073_741_824,
+        description="the largest request body accepted (413 beyond it)")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=1, le=1_000_000,
+        description="requests a key may make per minute, counted per server process "
+        "(429 with Retry-After beyond it)")
+
+
 class CoreSettings(BaseModel):
     """The core's own settings (top level of ``recrm.toml``)."""
 
@@ -105,6 +119,8 @@ class CoreSettings(BaseModel):
     )
     privacy: PrivacySettings = Field(
         default_factory=PrivacySettings, description="retention of prospects' data")
+    api: ApiSettings = Field(
+        default_factory=ApiSettings, description="limits of the HTTP API")
     audit_retention_years: int = Field(
         default=3, ge=3, le=100,
         description="years the audit log is kept at least (PIPL: three or more); "

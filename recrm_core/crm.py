@@ -22,6 +22,7 @@ from .plugins import BUILTIN_PLUGINS, Hooks, PluginInfo, load_plugins, new_plugi
 
 if TYPE_CHECKING:
     from .access import AccessService
+    from .apikeys import ApiKeyService
     from .audit import AuditService
     from .cases import CaseService
     from .consent import ConsentService
@@ -154,6 +155,13 @@ class CRM:
         from .privacy import PrivacyService
 
         return PrivacyService(self)
+
+    @functools.cached_property
+    def apikeys(self) -> ApiKeyService:
+        """Keys of the HTTP API (``recrm apikey``, docs/api.md)."""
+        from .apikeys import ApiKeyService
+
+        return ApiKeyService(self)
 
     @functools.cached_property
     def audit(self) -> AuditService:

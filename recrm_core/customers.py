@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import ValidationError
@@ -28,10 +27,11 @@ from . import identity
 from .access import check_writer
 from .contention import StateMoved, retrying
 from .db import RawSelect, UnitOfWork, chunks, read_connection, utcnow, valid_id
-from .errors import IdentityConflict, InvalidInput, NotFound, Refused
+from .errors import Forbidden, IdentityConflict, InvalidInput, NotFound, Refused
 from .idcards import decrypt_on, encrypt, keys_for_storing, match_value
 from .models import (
     Actor,
+    AddResult,
     Customer,
     CustomerIn,
     CustomerUpdate,
@@ -54,6 +54,7 @@ from .resolution import (
     MOBILE,
     WECHAT,
     Key,
+    conflict_field,
     external_key,
     fill_changes,
     match_record,
@@ -76,20 +77,6 @@ if TYPE_CHECKING:
 #: the interaction a stage change records (认购 / 签约 / 交房)
 STAGE_INTERACTIONS = {"subscriber": "subscription", "buyer": "contract", "owner": "handover"}
 _T = TypeVar("_T")
-
-
-@dataclass
-class AddResult:
-    """What ``crm.customers.add`` did with one record."""
-
-    #: the customer the record created or merged into
-    customer: Customer
-    #: a new customer was created
-    created: bool
-    #: an existing customer gained data from the record
-    changed: bool
-    #: other customers with the same email (never merged automatically)
-    suspected_duplicate_of: list[int] = field(default_factory=list)
 
 
 def validate_record(data: CustomerIn | Mapping[str, Any], region: str = "CN") -> CustomerIn:
@@ -538,7 +525,8 @@ class CustomerService:
             record, owners.get, lambda cid: id_cards_of(session, [cid]).get(cid), keys
         )
         if match.conflict:
-            raise IdentityConflict(match.conflict, sorted(set(owners.values())))
+            raise IdentityConflict(match.conflict, sorted(set(owners.values())),
+                                   conflict_field(record))
         now = utcnow()
         if match.customer_id is None:
             row = CustomerRow(
@@ -569,7 +557,8 @@ class CustomerService:
             twins = email_twins(session, row.id, record.email)
             self.crm.hooks.customer_created(uow, customer)
             self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
-            return AddResult(customer, created=True, changed=True, suspected_duplicate_of=twins)
+            return AddResult(customer=customer, created=True, changed=True,
+                             suspected_duplicate_of=twins)
 
         cid = match.customer_id
         row = session.get_one(CustomerRow, cid)
@@ -603,7 +592,7 @@ class CustomerService:
         else:
             customer = before
         self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
-        return AddResult(customer, created=False, changed=bool(changes))
+        return AddResult(customer=customer, created=False, changed=bool(changes))
 
     def _id_card_key(self, number: str) -> str:
         return match_value(self.crm.keys, number)
@@ -665,8 +654,9 @@ class CustomerService:
                     (kind, value), other = min(taken, key=lambda t: added.index(t[0]))
                     # A mobile is shown (staff know it); a unionid is opaque, so not.
                     shown = f"mobile {value}" if kind == MOBILE else KEY_LABELS[kind]
-                    raise IdentityConflict(f"{shown} belongs to customer {other}",
-                                           [cid, other])
+                    raise IdentityConflict(
+                        f"{shown} belongs to customer {other}", [cid, other],
+                        "add_mobiles" if kind == MOBILE else "add_wechat_unionids")
                 fresh = [key for key in added if key not in owners]
                 self._add_identities(session, cid, fresh, utcnow(), None)
                 changes.update(_identity_changes(before, fresh, None))
@@ -714,7 +704,7 @@ class CustomerService:
             raise InvalidInput("", "give exactly one of mobile, id_card, email, wechat_unionid")
         if actor is not None and actor.role == "partner" and mobile is None:
             # Finding by a key they never see would tell them whose it is.
-            raise Refused("role partner may find customers by mobile only")
+            raise Forbidden("role partner may find customers by mobile only")
         try:
             if mobile is not None:
                 key = (MOBILE, identity.normalise_mobile(mobile, self.crm.config.default_region))
@@ -759,7 +749,7 @@ class CustomerService:
         """Groups of active customers sharing an email: suspected duplicates to review
         (the emails masked but for admins; partners, who never see an email, may not)."""
         if actor is not None and actor.role == "partner":
-            raise Refused("role partner may not review duplicates (they are found by email)")
+            raise Forbidden("role partner may not review duplicates (they are found by email)")
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
             shared = (
@@ -1012,8 +1002,7 @@ class CustomerService:
         cards = id_cards_of(session, [sid, did])
         if sid in cards and did in cards and cards[sid] != cards[did]:
             raise IdentityConflict(
-                f"customers {sid} and {did} hold different ID cards", [sid, did]
-            )
+                f"customers {sid} and {did} hold different ID cards", [sid, did], "id_card")
         survivor = session.get_one(CustomerRow, sid, populate_existing=True)
         duplicate = session.get_one(CustomerRow, did, populate_existing=True)
         for name in ("name", "gender", "birth_date", "persona", "budget", "email"):

@@ -35,6 +35,11 @@ class Refused(RecrmError):
     """The state refuses the operation (a backward stage, a bad case transition)."""
 
 
+class Forbidden(Refused):
+    """The actor's role may not do this (docs/access.md): the operation itself may be
+    fine for another role. The HTTP API answers 403, other refusals 409."""
+
+
 class SchemaMismatch(RecrmError):
     """The database is not at the revisions the code expects (behind, ahead, or made
     before migrations): ``recrm db upgrade`` (or newer software) is needed."""
@@ -45,9 +50,12 @@ class SchemaMismatch(RecrmError):
 class IdentityConflict(RecrmError):
     """A record's keys point to two different customers, or to another ID card."""
 
-    def __init__(self, message: str, customer_ids: list[int] | None = None) -> None:
+    def __init__(self, message: str, customer_ids: list[int] | None = None,
+                 field: str = "") -> None:
         super().__init__(message)
         self.customer_ids = customer_ids or []
+        #: the input field(s) holding the conflicting keys, e.g. ``mobile,id_card``
+        self.field = field
 
 
 class InvalidInput(RecrmError):

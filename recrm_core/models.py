@@ -346,6 +346,17 @@ class Customer(_Out):
     )
 
 
+class AddResult(_Out):
+    """What ``crm.customers.add`` (``POST /v1/customers``) did with one record."""
+
+    customer: Customer = Field(description="the customer the record created or merged into")
+    created: bool = Field(description="a new customer was created")
+    changed: bool = Field(description="an existing customer gained data from the record")
+    suspected_duplicate_of: list[int] = Field(
+        default_factory=list,
+        description="other customers with the same email (never merged automatically)")
+
+
 class Project(_Out):
     """A project (楼盘) of the registry."""
 

@@ -386,6 +386,12 @@ class Hooks:
         self._each_alone("recrm_segment_fields",
                          lambda name: {"register": functools.partial(register, name)})
 
+    def api_routes(self, crm: CRM, routes_for: Callable[[str], object]) -> None:
+        """``recrm_api_routes`` for each plugin on its own, with the routers
+        ``routes_for(plugin name)`` makes for it (``recrm_core.api.routes``)."""
+        self._each_alone("recrm_api_routes",
+                         lambda name: {"crm": crm, "routes": routes_for(name)})
+
     def per_plugin(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """``(plugin name, result)`` of each implementation of ``hook``, each called on
         its own, so the core knows whose result is whose."""

@@ -64,6 +64,7 @@ from .tables import (
     ConsentRow,
     CustomerProjectRow,
     CustomerRow,
+    IdempotencyRow,
     IdentityRow,
     InteractionRow,
 )
@@ -172,6 +173,13 @@ class PrivacyService:
             view = self.crm.customers.view(customer.id)
             interactions = self.crm.interactions.list_in(session, customer.id)
             plugins = self.crm.hooks.customer_export(uow, customer)
+            # Copies of API responses kept a day for retries (docs/api.md).
+            replays = [{"kept_at": at.isoformat(), "response": json.loads(body or "null")}
+                       for at, body in session.execute(
+                           select(IdempotencyRow.created_at, IdempotencyRow.body)
+                           .where(IdempotencyRow.customer_id.in_(ids),
+                                  IdempotencyRow.body.is_not(None))
+                           .order_by(IdempotencyRow.created_at))]
             session.rollback()
         document: dict[str, Any] = {
             "exported_at": utcnow().isoformat(),
@@ -182,6 +190,7 @@ class PrivacyService:
             "interactions": [i.model_dump(mode="json") for i in interactions],
             "cases": [self.crm.cases.get(c.id).model_dump(mode="json") for c in view.cases],
             "consents": [c.model_dump(mode="json") for c in view.consents],
+            "api_responses_kept": replays,
             "plugins": {name: _jsonable(data) for name, data in sorted(plugins.items())},
         }
         if deliver is not None:
@@ -211,6 +220,7 @@ class PrivacyService:
                                    "reference instead (it is kept in the audit log)")
             steps = [("core", step) for step in _erase_core(session, ids, at)]
             steps.extend(("core", step) for step in _redact_core_text(session, needles, ids))
+            steps.append(("core", _erase_replays(session, needles, ids)))
             for plugin, plugin_steps in self.crm.hooks.customer_erase(uow, customer, merged):
                 steps.extend((plugin, ErasureStep.model_validate(s)) for s in plugin_steps)
             steps.append(("core", _redact_audit(session, ids)))
@@ -347,6 +357,20 @@ def _erase_core(session: Session, ids: list[int], at: dt.datetime) -> list[Erasu
         table="customers", anonymised=len(ids),
         basis="the row stays without personal data, so the id answers 'erased'"))
     return steps
+
+
+def _erase_replays(session: Session, needles: PersonValues, ids: list[int]) -> ErasureStep:
+    """The HTTP API's kept responses (``Idempotency-Key`` replays, a day at most) about
+    the person or naming them: deleted, a retry then runs again."""
+    table = cast_table(IdempotencyRow)
+    gone = _count(session.execute(delete(IdempotencyRow).where(
+        IdempotencyRow.customer_id.in_(ids))))
+    doomed = {found for _, found in _found(session.connection(), table, table.c.body,
+                                           needles, None)}
+    for key_id, key in doomed:
+        gone += _count(session.execute(delete(IdempotencyRow).where(
+            IdempotencyRow.api_key_id == key_id, IdempotencyRow.key == key)))
+    return ErasureStep(table="api_idempotency", deleted=gone)
 
 
 def _redact_audit(session: Session, ids: list[int]) -> ErasureStep:

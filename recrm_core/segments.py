@@ -59,7 +59,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -995,18 +995,37 @@ class SegmentService:
     ) -> Iterator[Customer]:
         """Matching customers (every active one for ``None``) as API models, in id
         order, ``batch_size`` at a time, as ``actor`` may see them (``crm.access``)."""
-        check_segment(actor, definition)
-        condition = and_(CustomerRow.merged_into.is_(None), CustomerRow.erased_at.is_(None)) \
-            if definition is None \
-            else self._checked(definition)
+        condition = self._condition_for(definition, actor)
         _check_batch_size(batch_size)
         return self._customers(condition, batch_size, actor)
 
+    def page(
+        self, definition: Mapping[str, Any] | None, limit: int, after: int | None = None,
+        actor: Actor | None = None,
+    ) -> tuple[list[Customer], bool]:
+        """Up to ``limit`` matching customers with ids above ``after``, in id order, and
+        whether more follow: keyset pagination, so a page never shifts when customers
+        are added meanwhile (they get higher ids) and no OFFSET is scanned."""
+        condition = self._condition_for(definition, actor)
+        _check_batch_size(limit)
+        first = next(self._batches(condition, limit + 1, load=True, actor=actor,
+                                   after=after), [])
+        customers = cast(list[Customer], first)
+        return customers[:limit], len(customers) > limit
+
+    def _condition_for(self, definition: Mapping[str, Any] | None,
+                       actor: Actor | None) -> ColumnElement[bool]:
+        """The checked condition of ``definition`` (every active customer for None)."""
+        check_segment(actor, definition)
+        if definition is None:
+            return and_(CustomerRow.merged_into.is_(None), CustomerRow.erased_at.is_(None))
+        return self._checked(definition)
+
     def _batches(
         self, condition: ColumnElement[bool], size: int, load: bool = False,
-        actor: Actor | None = None,
+        actor: Actor | None = None, after: int | None = None,
     ) -> Iterator[list[int] | list[Customer]]:
-        last: int | None = None
+        last: int | None = after
         while True:
             query = select(CustomerRow.id).where(condition).order_by(CustomerRow.id).limit(size)
             if last is not None:

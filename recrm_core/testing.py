@@ -242,6 +242,77 @@ def crm(
     return crm_factory(plugins=recrm_plugins, settings=recrm_settings)
 
 
+def problem_of(response: Any, status: int) -> dict[str, Any]:
+    """The problem document of an HTTP API ``response`` that must have ``status``:
+    ``application/problem+json`` with a ``detail``, and nothing of a traceback or SQL
+    in it (``assert problem_of(client.get("/v1/customers/9"), 404)["detail"]``)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"] == "application/problem+json", response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["detail"], body
+    assert "Traceback" not in response.text and "SELECT " not in response.text, body
+    return body
+
+
+class ApiClients:
+    """``api_client(role, staff=...)``: an HTTP client of the ``crm`` fixture's API
+    (``recrm_core.api.create_app``, through httpx in-process), sending a new key of
+    ``staff`` (added to the directory with ``role`` when missing) in ``role``. The app
+    is built on the first call, so plugins registered before it serve their routes.
+    ``api_client.app`` is the app; ``api_client(None)`` sends no key."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+        self._app: Any = None
+        self._clients: list[Any] = []
+
+    @property
+    def app(self) -> Any:
+        if self._app is None:
+            from .api import create_app
+
+            self._app = create_app(self.crm)
+        return self._app
+
+    def key(self, role: str = "admin", staff: str | None = None) -> str:
+        """A new API key of ``staff`` (default ``<role>1``) acting as ``role``."""
+        from .directory import NoSuchStaff
+
+        staff_id = staff or f"{role}1"
+        try:
+            self.crm.directory.get(staff_id)
+        except NoSuchStaff:
+            self.crm.directory.add_staff({"id": staff_id, "name": staff_id, "role": role})
+        return self.crm.apikeys.create(staff_id, role=role).key
+
+    def __call__(self, role: str | None = "admin", staff: str | None = None,
+                 *, raise_server_exceptions: bool = True) -> Any:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+            from fastapi.testclient import TestClient
+
+        headers = {"Authorization": f"Bearer {self.key(role, staff)}"} if role else {}
+        client = TestClient(self.app, headers=headers,
+                            raise_server_exceptions=raise_server_exceptions)
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
+@pytest.fixture
+def api_client(crm: CRM) -> Iterator[ApiClients]:
+    """Clients of the HTTP API of ``crm`` (needs ``recrm[api]``): ``api_client("sales",
+    staff="s1").get("/v1/customers/1")``; see :class:`ApiClients`."""
+    clients = ApiClients(crm)
+    yield clients
+    clients.close()
+
+
 @pytest.fixture
 def register_plugin(crm: CRM) -> Iterator[Callable[..., str]]:
     """Register a plugin object on ``crm`` for this test only; returns its name.

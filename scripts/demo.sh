@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-pkgs=(-e .)
+pkgs=(-e ".[api]")
 for d in plugins/*/; do
   if [ -f "${d}pyproject.toml" ]; then pkgs+=(-e "${d%/}"); fi
 done

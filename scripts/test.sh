@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-pkgs=(-e ".[test,dev]")
+pkgs=(-e ".[api,test,dev]")
 for d in plugins/*/ examples/*/; do
   if [ -f "${d}pyproject.toml" ]; then pkgs+=(-e "${d%/}"); fi
 done

@@ -185,7 +185,7 @@ def test_the_migration_encrypts_existing_numbers(
             # offline SQL cannot encrypt: refused, naming the way that can
             with pytest.raises(MigrationError, match="recrm db upgrade"):
                 upgrade_sql(crm)
-        assert upgrade(crm) == ["core_0007"]
+        assert upgrade(crm, to="core_0007") == ["core_0007"]
         stored = database_text(crm)
         assert CARD_A not in stored and CARD_B not in stored
         assert "13812345678" in stored  # mobiles stay as they are
@@ -204,7 +204,7 @@ def test_the_migration_needs_no_key_file_without_id_numbers(
     with CRM(database_url=recrm_database_url,
              settings={"key_file": str(tmp_path / "absent.key")}) as crm:
         upgrade(crm, to="core_0006")
-        assert upgrade(crm) == ["core_0007"]
+        assert upgrade(crm, to="core_0007") == ["core_0007"]
         with crm.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM key_fingerprints")).scalar() == 0
 

@@ -49,6 +49,8 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "departments": ("directory", "Departments and the projects they serve: add, list."),
     "audit": ("audit", "The audit log: list, prune."),
     "privacy": ("privacy", "Privacy: retention sweep (export and erase: recrm customers)."),
+    "serve": ("api", "Serve the HTTP API (needs recrm[api]): /v1, /docs, /openapi.json, /healthz."),
+    "apikey": ("api", "API keys: create, list, revoke (admin)."),
 }
 
 #: entry-point group where a plugin may name its command groups, so that listing them

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import click
     from pydantic import BaseModel
 
+    from ..api.routes import ApiRoutes
     from ..crm import CRM
     from ..db import UnitOfWork
     from ..demo import DemoSection
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from ..segments import SegmentField
 
 __all__ = [
+    "recrm_api_routes",
     "recrm_case_opened",
     "recrm_case_status_changed",
     "recrm_customer_created",
@@ -383,12 +385,60 @@ def recrm_register_audit_actions(register: Callable[[str, str], None]) -> None:
     Fires once per CRM, the first time the audit log is written or its actions are
     listed; outside any transaction. The core's actions (``disclose``, ``export``,
     ``erase``, ``merge``, ``reassign``, ``consent``, ``import``, ``bulk_send``,
-    ``prune``) need no registration; ``crm.audit.record(uow, name, ...)`` refuses a
+    ``prune``, ``apikey``) need no registration; ``crm.audit.record(uow, name, ...)`` refuses a
     name nobody registered, so a typo cannot slip into a record kept for years.
 
     :param register: call ``register(name, description)``; ``name`` is lower-case
         letters, digits, ``_`` and ``.``, best prefixed with the plugin's name
         (``membership.redeem``); registering a name twice (or a core one) is an error.
+    """
+
+
+# -- the HTTP API -----------------------------------------------------------------------
+
+
+@hookspec
+def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
+    """Add routes to the HTTP API (``recrm serve``, ``recrm_core.api.create_app``).
+
+    Fires once per app, when ``create_app`` builds it, for each plugin on its own;
+    outside any transaction. Add FastAPI routes to two routers. Keep them in a
+    module of their own that the hook imports when it fires, so a CLI command
+    never pays for importing FastAPI::
+
+        # recrm_myplugin/hooks.py
+        @hookimpl
+        def recrm_api_routes(crm, routes):
+            from .api import add_routes
+
+            add_routes(crm, routes)
+
+        # recrm_myplugin/api.py
+        from recrm_core.api import CurrentActor
+
+        def add_routes(crm, routes):
+            @routes.api.get("/balance/{customer_id}", response_model=Balance)
+            def balance(customer_id: int, actor: CurrentActor) -> Balance:
+                return my_service(crm).balance(customer_id, actor=actor)
+
+    ``routes.api`` is served under ``/v1/<plugin>/`` with the plugin's OpenAPI tag
+    and needs an API key; declare ``actor: CurrentActor`` and pass it to the
+    services, so masking and the audit apply as in the CLI. ``routes.public`` is
+    served at the paths it declares and needs no key: pages and provider callbacks,
+    at a short prefix the plugin owns (``/s/{token}``); it may not use ``/v1``,
+    ``/docs``, ``/openapi.json`` or ``/healthz``. Raise the SDK's exceptions
+    (``NotFound`` → 404, ``Forbidden`` → 403, ``Refused`` → 409, ``InvalidInput`` →
+    422); responses are problem documents. Operation ids are
+    ``<plugin>_<function name>``, stable as long as the function keeps its name.
+    FastAPI reads the route functions' annotations: in a module with ``from
+    __future__ import annotations`` the names they use (``CurrentActor``, your
+    models) must be the module's globals, not local imports.
+    Two plugins (or a plugin and the core) declaring one method and path stop the
+    app from being built with an error naming both.
+
+    :param crm: the CRM the app serves.
+    :param routes: this plugin's :class:`recrm_core.api.ApiRoutes` (``api``,
+        ``public``).
     """
 
 

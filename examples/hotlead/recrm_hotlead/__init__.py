@@ -10,13 +10,15 @@ only public API, ``recrm_core`` and ``recrm_core.cli``, like any third-party plu
 - ``recrm_project_renamed`` moves the project code a tag keeps;
 - ``recrm_timeline`` adds a "hot lead" entry to the 360 view;
 - ``recrm_segment_fields`` registers ``hotlead.hot`` and ``hotlead.visits``;
-- ``recrm_register_commands`` adds ``recrm hotlead list [--json]``.
+- ``recrm_register_commands`` adds ``recrm hotlead list [--json]``;
+- ``recrm_api_routes`` adds ``GET /v1/hotlead/leads`` to the HTTP API (the route is in
+  ``recrm_hotlead.api``, imported by the hook only: FastAPI stays out of the CLI).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +43,9 @@ from recrm_core import (
     utcnow,
 )
 from recrm_core.cli import current_actor, emit_json, local_time, pass_crm, table
+
+if TYPE_CHECKING:
+    from recrm_core.api import ApiRoutes
 
 #: the plugin's name: its settings section, table prefix and segment-field prefix
 name = "hotlead"
@@ -87,7 +92,7 @@ def settings(crm: CRM) -> HotleadSettings:
 def hot_leads(crm: CRM, actor: Actor | None = None) -> list[HotLead]:
     """Every hot lead, earliest first, as ``actor`` may see them: the core's
     ``get_many`` masks the names and mobiles the actor's role may not see in full."""
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(actor, readonly=True) as uow:
         tags = uow.session.scalars(
             select(HotleadTag)
             .where(HotleadTag.hot_since.is_not(None))
@@ -263,6 +268,18 @@ def list_command(crm: CRM, as_json: bool) -> None:
 @hookimpl
 def recrm_register_commands(cli: click.Group) -> None:
     cli.add_command(hotlead_group)
+
+
+# -- HTTP API ------------------------------------------------------------------------------
+
+
+@hookimpl
+def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
+    # The route lives in recrm_hotlead/api.py, which imports FastAPI: only the app
+    # that serves it pays for that import, never a command.
+    from .api import add_routes
+
+    add_routes(crm, routes)
 
 
 __all__ = ["HotLead", "HotleadSettings", "HotleadTag", "hot_leads", "name", "settings"]

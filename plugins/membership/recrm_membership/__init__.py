@@ -17,6 +17,8 @@
 - who sees what: every read takes the ``actor`` and follows ``crm.access``
   (partners are refused members' details, analysts read no free text); an expiry
   run is recorded in the audit log as ``membership.expire``;
+- HTTP API routes under ``/v1/membership/`` (``recrm_api_routes``, see
+  :mod:`recrm_membership.api`): a member, their balance and ledger, a redemption;
 - ``recrm member ...`` commands, timeline entries, segment fields
   (``membership.member``, ``membership.tier``, ``membership.points``,
   ``membership.number``) and a section in ``recrm demo``.
@@ -34,6 +36,7 @@ The package is the plugin: the hook implementations below are what pluggy finds.
 from __future__ import annotations
 
 from .hooks import (
+    recrm_api_routes,
     recrm_customer_erase,
     recrm_customer_export,
     recrm_customer_merged,
@@ -60,6 +63,7 @@ from .models import (
     PointsTotals,
     ProjectReferralStats,
     Redemption,
+    RedemptionIn,
     Referral,
     ReferralStats,
     Report,
@@ -94,6 +98,7 @@ __all__ = [
     "PointsTotals",
     "ProjectReferralStats",
     "Redemption",
+    "RedemptionIn",
     "Referral",
     "ReferralRow",
     "ReferralStats",
@@ -103,6 +108,7 @@ __all__ = [
     "TierChangeRow",
     "TierInfo",
     "name",
+    "recrm_api_routes",
     "recrm_customer_erase",
     "recrm_customer_export",
     "recrm_customer_merged",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import ColumnElement, exists, func, select, update
@@ -35,6 +35,9 @@ from .service import (
 )
 from .settings import NAME, MembershipSettings, settings
 from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
+
+if TYPE_CHECKING:
+    from recrm_core.api import ApiRoutes
 
 STAGE_ORDER = ("prospect", "visitor", "subscriber", "buyer", "owner")
 
@@ -203,6 +206,14 @@ def recrm_register_commands(cli: click.Group) -> None:
     from .cli import member_group
 
     cli.add_command(member_group)
+
+
+@hookimpl
+def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
+    # /v1/membership/members/...: imported here, so no command pays for FastAPI.
+    from .api import add_routes
+
+    add_routes(crm, routes)
 
 
 @hookimpl

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .settings import MAX_POINTS
+
 MemberStatus = Literal["active", "left", "merged"]
 EntryKind = Literal["earn", "referral", "redeem", "expire", "adjust", "reversal"]
 ReferralStatus = Literal["pending", "converted", "superseded"]
@@ -81,6 +83,22 @@ class Redemption(_Out):
     balance: int
     #: points written off by the expiry that runs before every redemption
     expired_first: int = 0
+
+
+class RedemptionIn(BaseModel):
+    """A redemption through the HTTP API (``POST /v1/membership/members/{id}/redemptions``):
+    the arguments of ``Membership.redeem``, which checks them as for ``recrm member
+    redeem`` (a blank ``ref`` or ``reason`` is none; one too long or holding a NUL is 422)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    points: int = Field(strict=True, ge=1, le=MAX_POINTS,
+                        description="points to spend (at most the balance, else 409)")
+    ref: str | None = Field(default=None, description="the order number (at most 128 "
+                            "characters): a redemption retried with the same ref deducts "
+                            "once and answers 200 with redeemed false")
+    reason: str | None = Field(default=None, description="free text kept in the ledger "
+                               "(at most 200 characters)")
 
 
 class TierChange(_Out):

@@ -14,6 +14,8 @@ Written against the public API of ``recrm_core`` only, like any third-party plug
 - who sees what: every read takes the ``actor`` and follows ``crm.access``
   (partners are refused invitations and answers, analysts read no free text or
   link tokens, only admins send; each send run is audited as ``bulk_send``);
+- ``recrm_api_routes``: ``GET /v1/survey/scores`` and ``/v1/survey/drivers`` (see
+  :mod:`recrm_survey.api`);
 - ``recrm_timeline``, ``recrm_segment_fields`` (``survey.last_nps``,
   ``survey.last_csat``, ``survey.answers``), ``recrm_customer_merged`` and
   ``recrm_demo``;
@@ -26,7 +28,7 @@ See ``README.md`` beside ``pyproject.toml`` for settings and decisions.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import ColumnElement, func, select, update
@@ -89,6 +91,9 @@ from .service import (
 from .settings import NAME, SurveySettings, settings
 from .tables import SurveyAnswer, SurveyInvitation, SurveyScore
 
+if TYPE_CHECKING:
+    from recrm_core.api import ApiRoutes
+
 #: the plugin's name: settings section, table prefix, segment-field prefix
 name = NAME
 __version__ = "0.1.0"
@@ -107,6 +112,15 @@ def recrm_register_commands(cli: click.Group) -> None:
     from .cli import survey_group
 
     cli.add_command(survey_group)
+
+
+@hookimpl
+def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
+    # GET /v1/survey/scores and /v1/survey/drivers: imported here, so no command pays
+    # for FastAPI.
+    from .api import add_routes
+
+    add_routes(crm, routes)
 
 
 # -- triggers (inside the operation's transaction) ----------------------------------------------

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import aliased
 
-from recrm_core import CRM, Actor, InvalidInput
+from recrm_core import CRM, Actor, InvalidInput, check_storable
 
 from .definitions import FACTOR_ROLES, L3_ROLES
 from .tables import SurveyAnswer, SurveyScore
@@ -121,6 +121,16 @@ def _check_period(period: str) -> None:
         raise InvalidInput("period", f"period {period!r} is not one of {', '.join(PERIODS)}")
 
 
+def _check_survey(survey: str | None) -> None:
+    # A key no database can hold names no survey; PostgreSQL would fail on the NUL
+    # (an HTTP query string can carry one, a command line cannot).
+    if survey is not None:
+        try:
+            check_storable(survey)
+        except ValueError as exc:
+            raise InvalidInput("survey", f"survey key {exc}") from None
+
+
 def _known_project(crm: CRM, project: str | None) -> str | None:
     """The code of the project a score names, by the core's check: an unknown one is
     UnknownProject (exit 1) rather than an empty table."""
@@ -176,6 +186,7 @@ def scores(
     """
     _check_period(period)
     _check_range(since, until)
+    _check_survey(survey)
     project = _known_project(crm, project)
     group = (SurveyAnswer.survey_key, SurveyAnswer.project, SurveyAnswer.period_month)
     out: dict[tuple[str, str | None, str], Score] = {}
@@ -253,6 +264,7 @@ def drivers(
 ) -> list[Driver]:
     """Correlation of each factor with overall satisfaction, strongest first."""
     _check_range(since, until)
+    _check_survey(survey)
     project = _known_project(crm, project)
     factor, overall = aliased(SurveyScore), aliased(SurveyScore)
     x, y = factor.value, overall.value

@@ -1,0 +1,140 @@
+"""``/v1/customers``: add with identity resolution, find, the 360 view, update,
+merge, stage, reassign, disclose; a customer's interactions and consents."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from ..actions import ConsentIn, DiscloseIn, MergeIn, ReassignIn, ReassignResult, StageIn
+from ..crm import CRM
+from ..models import (
+    AddResult,
+    Consent,
+    Customer,
+    CustomerIn,
+    CustomerUpdate,
+    CustomerView,
+    Interaction,
+    InteractionIn,
+)
+from .auth import CurrentActor, crm_of
+from .idempotency import IdempotentRoute
+from .problems import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"], route_class=IdempotentRoute,
+                   responses=PROBLEM_RESPONSES)
+Crm = Annotated[CRM, Depends(crm_of)]
+#: an id as the database stores it (a larger one names no customer: 422, not a 500)
+CustomerId = Annotated[int, Path(ge=1, le=2**31 - 1, description="customer id")]
+
+
+@router.post("", response_model=AddResult, status_code=status.HTTP_201_CREATED,
+             responses={200: {"model": AddResult,
+                              "description": "merged into an existing customer"}})
+def customers_add(record: CustomerIn, response: Response, crm: Crm,
+                  actor: CurrentActor) -> AddResult:
+    """Add a record with identity resolution: 201 when it created a customer, 200 when
+    it merged into the one its mobile, ID card or WeChat unionid names; 409 when its
+    keys name different customers."""
+    result = crm.customers.add(record, actor=actor)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return result.model_copy(update={"customer": crm.access.present(actor, [result.customer])[0]})
+
+
+@router.get("", response_model=list[Customer])
+def customers_find(
+    crm: Crm, actor: CurrentActor,
+    mobile: Annotated[str | None, Query(max_length=64)] = None,
+    id_card: Annotated[str | None, Query(max_length=64)] = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    wechat: Annotated[str | None, Query(max_length=128,
+                                        description="WeChat unionid")] = None,
+) -> list[Customer]:
+    """Customers by exactly one of mobile, ID card, email or WeChat unionid (a partner
+    key: by mobile only)."""
+    return crm.customers.find(mobile=mobile, id_card=id_card, email=email,
+                              wechat_unionid=wechat, actor=actor)
+
+
+@router.post("/reassign", response_model=ReassignResult)
+def customers_reassign(body: ReassignIn, crm: Crm, actor: CurrentActor) -> ReassignResult:
+    """Move every customer of one consultant (at one project, or all) to another."""
+    moved = crm.customers.reassign(body.from_staff, body.to_staff, body.project, actor=actor)
+    return ReassignResult(moved=moved)
+
+
+@router.get("/{customer_id}", response_model=CustomerView)
+def customers_view(customer_id: CustomerId, crm: Crm, actor: CurrentActor) -> CustomerView:
+    """The 360 view: profile, identities, projects, timeline, cases, consents — as the
+    key's role may see it."""
+    return crm.customers.view(customer_id, actor=actor)
+
+
+@router.patch("/{customer_id}", response_model=Customer)
+def customers_update(customer_id: CustomerId, changes: CustomerUpdate, crm: Crm,
+                     actor: CurrentActor) -> Customer:
+    """Overwrite the given profile fields; add mobiles and WeChat unionids."""
+    updated = crm.customers.update(customer_id, changes, actor=actor)
+    return crm.access.present(actor, [updated])[0]
+
+
+@router.post("/{customer_id}/merge", response_model=Customer)
+def customers_merge(customer_id: CustomerId, body: MergeIn, crm: Crm,
+                    actor: CurrentActor) -> Customer:
+    """Merge ``duplicate_id`` into this customer (409 when their ID cards differ)."""
+    merged = crm.customers.merge(customer_id, body.duplicate_id, actor=actor)
+    return crm.access.present(actor, [merged])[0]
+
+
+@router.post("/{customer_id}/stage", response_model=Customer)
+def customers_set_stage(customer_id: CustomerId, body: StageIn, crm: Crm,
+                        actor: CurrentActor) -> Customer:
+    """Move the stage at a project: forward only unless ``force`` (409 otherwise)."""
+    moved = crm.customers.set_stage(customer_id, body.stage, body.project, unit=body.unit,
+                                    amount=body.amount, force=body.force,
+                                    occurred_at=body.occurred_at, actor=actor)
+    return crm.access.present(actor, [moved])[0]
+
+
+@router.post("/{customer_id}/disclose", response_model=CustomerView)
+def customers_disclose(customer_id: CustomerId, body: DiscloseIn, crm: Crm,
+                       actor: CurrentActor) -> CustomerView:
+    """The 360 view in full for a role that may see this customer in full but is shown
+    it masked (a manager); audited with the reason."""
+    return crm.customers.disclose(customer_id, body.reason, actor=actor)
+
+
+@router.post("/{customer_id}/interactions", response_model=Interaction,
+             status_code=status.HTTP_201_CREATED)
+def interactions_log(customer_id: CustomerId, body: InteractionIn, crm: Crm,
+                     actor: CurrentActor) -> Interaction:
+    """Append an interaction (call, visit, WeChat, ...) to the customer's timeline."""
+    return crm.interactions.log(customer_id, body, actor=actor)
+
+
+@router.get("/{customer_id}/interactions", response_model=list[Interaction])
+def interactions_list(
+    customer_id: CustomerId, crm: Crm, actor: CurrentActor,
+    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+    project: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[Interaction]:
+    """The customer's interactions, newest first."""
+    return crm.interactions.list(customer_id, limit, actor=actor, project=project)
+
+
+@router.get("/{customer_id}/consents", response_model=list[Consent])
+def consents_current(customer_id: CustomerId, crm: Crm, actor: CurrentActor) -> list[Consent]:
+    """The deciding (newest) consent record per channel and purpose."""
+    return crm.consent.current(customer_id, actor=actor)
+
+
+@router.post("/{customer_id}/consents", response_model=Consent,
+             status_code=status.HTTP_201_CREATED)
+def consents_record(customer_id: CustomerId, body: ConsentIn, crm: Crm,
+                    actor: CurrentActor) -> Consent:
+    """Grant or withdraw consent for a channel and purpose."""
+    return crm.consent.record(customer_id, body.channel, body.purpose, body.granted,
+                              body.source, actor=actor)

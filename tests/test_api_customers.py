@@ -1,0 +1,192 @@
+"""The HTTP API's customer resources, through httpx against the app, on SQLite and
+PostgreSQL: identity resolution, the 360 view, updates, merges, stages, reassignment,
+interactions, consents, cases, projects and staff, with problem documents for errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from recrm_core import CRM
+from recrm_core.testing import ApiClients
+from recrm_core.testing import problem_of as problem
+
+
+def test_add_creates_then_merges_with_the_outcome_in_the_body(api_client: ApiClients) -> None:
+    client = api_client("admin")
+    first = client.post("/v1/customers", json={"name": "王伟", "mobile": "138 1234 5678",
+                                                "project": "XL2"})
+    assert first.status_code == 201
+    assert first.json()["created"] is True
+    cid = first.json()["customer"]["id"]
+    again = client.post("/v1/customers", json={"mobile": "+86 13812345678",
+                                                "email": "WANG@example.cn"})
+    assert again.status_code == 200
+    body = again.json()
+    assert body["created"] is False and body["changed"] is True
+    assert body["customer"]["id"] == cid
+    assert body["customer"]["email"] == "wang@example.cn"
+
+
+def test_an_identity_conflict_is_409_naming_the_keys_and_customers(
+        api_client: ApiClients) -> None:
+    client = api_client("admin")
+    a = client.post("/v1/customers", json={"mobile": "13812345678"}).json()["customer"]["id"]
+    b = client.post("/v1/customers", json={"mobile": "13987654321"}).json()["customer"]["id"]
+    clash = client.post("/v1/customers", json={"mobiles": ["13812345678", "13987654321"]})
+    body = problem(clash, 409)
+    assert "mobile" in body["detail"] and "different customers" in body["detail"]
+    assert body["customer_ids"] == sorted([a, b])
+    assert body["field"].startswith("mobile")
+
+
+def test_invalid_input_is_422_with_the_field(api_client: ApiClients) -> None:
+    client = api_client("admin")
+    body = problem(client.post("/v1/customers", json={"mobile": "12345"}), 422)
+    assert body["field"] == "mobiles"
+    body = problem(client.post("/v1/customers", json={"mobile": "13812345678", "age": 3}), 422)
+    assert body["field"] == "age"
+    body = problem(client.post("/v1/customers", content=b"{not json",
+                               headers={"content-type": "application/json"}), 422)
+    assert body["field"] == "body"
+    body = problem(client.get("/v1/customers/0"), 422)
+    assert body["field"] == "customer_id"
+    body = problem(client.get("/v1/customers/99999999999"), 422)
+
+
+def test_find_view_update_and_unknown_ids(api_client: ApiClients) -> None:
+    client = api_client("admin")
+    cid = client.post("/v1/customers", json={"name": "李娜", "mobile": "13900001111",
+                                             "id_card": "11010519491231002X"}
+                      ).json()["customer"]["id"]
+    found = client.get("/v1/customers", params={"mobile": "139 0000 1111"}).json()
+    assert [c["id"] for c in found] == [cid]
+    assert [c["id"] for c in client.get(
+        "/v1/customers", params={"id_card": "11010519491231002x"}).json()] == [cid]
+    assert client.get("/v1/customers", params={"mobile": "13700000000"}).json() == []
+    problem(client.get("/v1/customers"), 422)
+    view = client.get(f"/v1/customers/{cid}").json()
+    assert view["customer"]["name"] == "李娜" and view["birthplace"]
+    updated = client.patch(f"/v1/customers/{cid}", json={"budget": "200万",
+                                                         "add_mobiles": ["13600002222"]})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["budget"] == 2_000_000
+    assert "+8613600002222" in updated.json()["mobiles"]
+    body = problem(client.get("/v1/customers/424242"), 404)
+    assert "424242" in body["detail"]
+    problem(client.patch("/v1/customers/424242", json={"name": "x"}), 404)
+
+
+def test_merge_stage_reassign_interactions_consents(api_client: ApiClients) -> None:
+    client = api_client("admin")
+    keep = client.post("/v1/customers", json={"mobile": "13800000001", "project": "XL2",
+                                              "owner_staff": "s1"}).json()["customer"]["id"]
+    dup = client.post("/v1/customers", json={"mobile": "13800000002"}).json()["customer"]["id"]
+    merged = client.post(f"/v1/customers/{keep}/merge", json={"duplicate_id": dup})
+    assert merged.status_code == 200 and "+8613800000002" in merged.json()["mobiles"]
+    problem(client.post(f"/v1/customers/{keep}/merge", json={"duplicate_id": dup}), 409)
+    # a merged-away id reads as its survivor
+    assert client.get(f"/v1/customers/{dup}").json()["customer"]["id"] == keep
+
+    moved = client.post(f"/v1/customers/{keep}/stage",
+                        json={"stage": "buyer", "project": "XL2", "unit": "3-1201",
+                              "amount": 2_000_000})
+    assert moved.status_code == 200 and moved.json()["stage"] == "buyer"
+    back = problem(client.post(f"/v1/customers/{keep}/stage",
+                               json={"stage": "visitor", "project": "XL2"}), 409)
+    assert "force" in back["detail"]
+
+    reassigned = client.post("/v1/customers/reassign",
+                             json={"from_staff": "s1", "to_staff": "s2"})
+    assert reassigned.json() == {"moved": 1}
+
+    logged = client.post(f"/v1/customers/{keep}/interactions",
+                         json={"kind": "call", "summary": "约周六看房"})
+    assert logged.status_code == 201 and logged.json()["customer_id"] == keep
+    kinds = [i["kind"] for i in client.get(f"/v1/customers/{keep}/interactions").json()]
+    assert "call" in kinds and "contract" in kinds
+
+    granted = client.post(f"/v1/customers/{keep}/consents",
+                          json={"channel": "sms", "granted": True, "source": "app"})
+    assert granted.status_code == 201
+    current = client.get(f"/v1/customers/{keep}/consents").json()
+    assert [(c["channel"], c["purpose"], c["granted"]) for c in current] == [
+        ("sms", "marketing", True)]
+    problem(client.post(f"/v1/customers/{keep}/consents",
+                        json={"channel": "fax", "granted": True}), 422)
+
+
+def test_case_lifecycle_and_refused_transition(api_client: ApiClients) -> None:
+    client = api_client("admin")
+    cid = client.post("/v1/customers", json={"mobile": "13800000003"}).json()["customer"]["id"]
+    opened = client.post("/v1/cases", json={"customer_id": cid, "category": "repair",
+                                            "subject": "厨房漏水", "priority": "high"})
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    assert client.post(f"/v1/cases/{case_id}/start").json()["status"] == "in_progress"
+    transferred = client.post(f"/v1/cases/{case_id}/transfer",
+                              json={"department": "property", "note": "物业处理"})
+    assert transferred.json()["department"] == "property"
+    problem(client.post(f"/v1/cases/{case_id}/start", json={"department": "x"}), 422)
+    assert client.post(f"/v1/cases/{case_id}/resolve", json={"note": "修好了"}
+                       ).json()["status"] == "resolved"
+    body = problem(client.post(f"/v1/cases/{case_id}/escalate"), 409)
+    assert "resolved" in body["detail"]
+    problem(client.post(f"/v1/cases/{case_id}/fly"), 422)
+    assert client.post(f"/v1/cases/{case_id}/close").json()["status"] == "closed"
+    history = [h["action"] for h in client.get(f"/v1/cases/{case_id}").json()["history"]]
+    assert history[-1] == "close" and "transfer" in history
+    assert [c["id"] for c in client.get("/v1/cases", params={"customer_id": cid}).json()] \
+        == [case_id]
+    problem(client.get("/v1/cases/777"), 404)
+
+
+def test_projects_and_staff(api_client: ApiClients, crm: CRM) -> None:
+    client = api_client("admin", staff="boss")
+    made = client.post("/v1/projects", json={"code": "XL3", "name": "星珑三期",
+                                             "city": "杭州"})
+    assert made.status_code == 201
+    problem(client.post("/v1/projects", json={"code": "XL3", "name": "again"}), 409)
+    assert [p["code"] for p in client.get("/v1/projects").json()] == ["XL3"]
+    assert client.get("/v1/projects/XL3").json()["name"] == "星珑三期"
+    problem(client.get("/v1/projects/NOPE"), 404)
+    assert "boss" in [s["id"] for s in client.get("/v1/staff").json()]
+    assert client.get("/v1/staff/boss").json()["role"] == "admin"
+    problem(client.get("/v1/staff/ghost"), 404)
+    problem(api_client("partner").get("/v1/staff"), 403)
+
+
+@pytest.mark.recrm_settings(require_known_staff=True)
+def test_unknown_staff_is_refused_when_required(api_client: ApiClients) -> None:
+    client = api_client("admin")
+    cid = client.post("/v1/customers", json={"mobile": "13800000004"}).json()["customer"]["id"]
+    body = problem(client.post(f"/v1/customers/{cid}/interactions",
+                               json={"kind": "call", "staff": "ghost"}), 404)
+    assert "ghost" in body["detail"]
+
+
+def test_health_is_public_and_reports_the_schema(api_client: ApiClients) -> None:
+    anonymous = api_client(None)
+    health = anonymous.get("/healthz")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert anonymous.get("/openapi.json").status_code == 200
+    assert anonymous.get("/docs").status_code == 200
+    problem(anonymous.get("/v1/projects"), 401)
+
+
+def test_operation_ids_are_stable(api_client: ApiClients) -> None:
+    """Generated clients name their methods after these: renaming one breaks them."""
+    spec = api_client.app.openapi()
+    ids = sorted(op["operationId"] for path in spec["paths"].values() for op in path.values())
+    assert ids == sorted([
+        "healthz", "customers_add", "customers_find", "customers_reassign", "customers_view",
+        "customers_update", "customers_merge", "customers_set_stage", "customers_disclose",
+        "interactions_log", "interactions_list", "consents_current", "consents_record",
+        "cases_open", "cases_list", "cases_get", "cases_act", "projects_list", "projects_add",
+        "projects_get", "staff_list", "staff_get", "segments_count", "segments_customers"])
+    add = spec["paths"]["/v1/customers"]["post"]
+    # the SDK's own models, not copies
+    assert add["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/CustomerIn")
+    assert add["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/AddResult")
