@@ -27,7 +27,13 @@ from pydantic_core import PydanticUndefined
 
 import recrm_core
 from recrm_core import actions, models, roles, values
-from recrm_core.config import ApiSettings, CoreSettings, PrivacySettings, SlaPolicy
+from recrm_core.config import (
+    ApiSettings,
+    CoreSettings,
+    PrivacySettings,
+    SlaPolicy,
+    WebhookSettings,
+)
 from recrm_core.segments import CORE_FIELDS, OPS, TYPE_OPS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, run as a script or not
@@ -61,7 +67,7 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ]),
     ("Configuration: `crm.config`", "The core's settings from `recrm.toml`, validated; "
      "plugins read their own section with `crm.settings_for(section)`.", [
-        CoreSettings, SlaPolicy, PrivacySettings, ApiSettings,
+        CoreSettings, SlaPolicy, PrivacySettings, ApiSettings, WebhookSettings,
     ]),
 ]
 

@@ -103,6 +103,8 @@ _EXPORTS: dict[str, str] = {
     "PERSONAS": "values",
     "STAGES": "values",
     "check_storable": "values",
+    "make_unsubscribe_token": "unsubscribe",
+    "unsubscribe_url": "unsubscribe",
 }
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
@@ -205,6 +207,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         SegmentField,
     )
     from .tabular import TableSource, open_table
+    from .unsubscribe import make_unsubscribe_token, unsubscribe_url
     from .upserting import (
         insert_or_ignore,
         upsert,
@@ -290,6 +293,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "insert_or_ignore",
+    "make_unsubscribe_token",
     "mask_email",
     "mask_id_card",
     "mask_mobile",
@@ -301,6 +305,7 @@ __all__ = [
     "project_code",
     "require_role",
     "run_demo",
+    "unsubscribe_url",
     "upsert",
     "utcnow",
     "valid_id",

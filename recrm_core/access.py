@@ -340,10 +340,10 @@ def check_segment(actor: Actor | None, definition: Mapping[str, Any] | None) -> 
         # plugins refuse a partner: only the core's own fields, identifiers aside.
         if name in NO_IDENTIFIERS_FOR_PARTNER or "." in name:
             raise Forbidden(f"role partner may not select customers by {name}")
-        # A whole mobile they already know, yes; a part of one would uncover the
-        # masked digits one guess at a time.
-        if name == "mobile" and op == "contains":
-            raise Forbidden("role partner may select by whole mobiles only (no contains)")
+        # One whole mobile they already know, yes; a part of one, or a list of
+        # candidates halved request by request, would uncover the masked digits.
+        if name == "mobile" and op != "eq":
+            raise Forbidden("role partner may select by one whole mobile only (op eq)")
 
 
 def _conditions(node: Any) -> Iterator[tuple[str, str]]:

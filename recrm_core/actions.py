@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .models import BodyText, Channel, Code, Customer, Purpose, Text, _Model, _Out
 from .roles import Role
-from .values import Stage
+from .values import Stage, zoned
 
 
 class MergeIn(_Model):
@@ -33,6 +33,11 @@ class StageIn(_Model):
     force: bool = Field(default=False, description="allow a move backwards")
     occurred_at: dt.datetime | None = Field(
         default=None, description="when it happened (with a UTC offset; default now)")
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _zoned(cls, v: dt.datetime | None) -> dt.datetime | None:
+        return zoned(v, "occurred_at")
 
 
 class ReassignIn(_Model):

@@ -40,6 +40,7 @@ CORE_ACTIONS: dict[str, str] = {
     "bulk_send": "messages sent to many customers",
     "prune": "audit entries past retention deleted",
     "apikey": "an API key created or revoked (its prefix, staff and role)",
+    "webhook": "a webhook added or removed (its id, host and event types)",
 }
 _ACTION = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 _INSERT = insert(cast(Table, AuditRow.__table__))

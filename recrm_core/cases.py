@@ -38,7 +38,7 @@ from .identity import clean, clean_code
 from .models import Actor, Case, CaseHistoryEntry, CaseIn, CaseStatus, Priority, first_error
 from .projects import known_project_id, project_code, project_id_in
 from .tables import CaseHistoryRow, CaseRow, ProjectRow
-from .values import optional_code
+from .values import optional_code, zoned
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -83,11 +83,10 @@ def validate_case(data: CaseIn | Mapping[str, Any]) -> CaseIn:
 
 
 def _aware(value: dt.datetime | None, field: str) -> dt.datetime:
-    if value is None:
-        return utcnow()
-    if value.tzinfo is None:
-        raise InvalidInput(field, f"{field} needs a time zone")
-    return value
+    try:
+        return zoned(value, field) or utcnow()
+    except ValueError as exc:
+        raise InvalidInput(field, str(exc)) from None
 
 
 def _code(raw: str | None, field: str, limit: int) -> str | None:

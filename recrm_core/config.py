@@ -76,6 +76,45 @@ class ApiSettings(BaseModel):
         default=600, ge=1, le=1_000_000,
         description="requests a key may make per minute, counted per server process "
         "(429 with Retry-After beyond it)")
+    max_upload_bytes: int = Field(
+        default=104_857_600, ge=1024, le=17_179_869_184,
+        description="the largest file `POST /v1/imports` accepts (413 beyond it); other "
+        "requests keep max_body_bytes")
+    job_retention_days: int = Field(
+        default=7, ge=1, le=3650,
+        description="days an import job's errors CSV is kept after the job ended")
+    job_directory: str | None = Field(
+        default=None,
+        description="where import jobs keep uploads and errors CSVs; default: recrm-jobs "
+        "beside recrm.toml, else beside the SQLite database, else beside the key file")
+    public_rate_limit_per_minute: int = Field(
+        default=60, ge=1, le=1_000_000,
+        description="requests one client address may make per minute to the public pages "
+        "(/s/..., /u/...), counted per server process (429 with Retry-After beyond it)")
+
+
+class WebhookSettings(BaseModel):
+    """``[webhooks]`` in recrm.toml: delivery of webhook events (``recrm webhook``,
+    docs/api.md#webhooks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retention_days: int = Field(
+        default=7, ge=1, le=3650,
+        description="days an event's payload is kept after its last delivery finished "
+        "(delivered or given up)")
+    max_attempts: int = Field(
+        default=10, ge=1, le=100,
+        description="attempts per delivery before it is marked failed")
+    retry_base_seconds: float = Field(
+        default=30, ge=0, le=86_400,
+        description="wait before the second attempt; doubled after each failure")
+    retry_max_seconds: float = Field(
+        default=3600, ge=0, le=7 * 86_400,
+        description="the longest wait between two attempts")
+    timeout_seconds: float = Field(
+        default=10, gt=0, le=300,
+        description="how long one request may take (connect and answer)")
 
 
 class CoreSettings(BaseModel):
@@ -121,6 +160,13 @@ class CoreSettings(BaseModel):
         default_factory=PrivacySettings, description="retention of prospects' data")
     api: ApiSettings = Field(
         default_factory=ApiSettings, description="limits of the HTTP API")
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings, description="delivery of webhook events")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="where people reach the server's public pages (survey and unsubscribe "
+        "links are built on it): an http or https URL without a trailing slash",
+    )
     audit_retention_years: int = Field(
         default=3, ge=3, le=100,
         description="years the audit log is kept at least (PIPL: three or more); "
@@ -134,6 +180,25 @@ class CoreSettings(BaseModel):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018 - a port that is no number raises here
+        except ValueError:
+            raise ValueError(f"{v!r} is not a URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an http:// or https:// URL")
+        if v.endswith("/"):
+            raise ValueError(f"{v!r} ends with '/'; give it without the trailing slash")
+        if parts.query or parts.fragment or not v.isprintable() or " " in v:
+            raise ValueError(f"{v!r}: a base URL has no query, fragment, space or "
+                             "control character")
         return v
 
     @property

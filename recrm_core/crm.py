@@ -29,12 +29,14 @@ if TYPE_CHECKING:
     from .customers import CustomerService
     from .directory import DirectoryService
     from .importing import ImportService
+    from .importjobs import ImportJobService
     from .interactions import InteractionService
     from .keys import Keys
     from .models import Actor, DeliveryResult, Message
     from .privacy import PrivacyService
     from .projects import ProjectService
     from .segments import SegmentService
+    from .webhooks.service import WebhookService
 
 
 # Which CRM owns an engine's pool: functions handed only a connection find its keys
@@ -162,6 +164,20 @@ class CRM:
         from .apikeys import ApiKeyService
 
         return ApiKeyService(self)
+
+    @functools.cached_property
+    def import_jobs(self) -> ImportJobService:
+        """Import jobs of the HTTP API (``POST /v1/imports``, docs/api.md)."""
+        from .importjobs import ImportJobService
+
+        return ImportJobService(self)
+
+    @functools.cached_property
+    def webhooks(self) -> WebhookService:
+        """Webhooks: subscriptions, events, delivery (``recrm webhook``, docs/api.md)."""
+        from .webhooks.service import WebhookService
+
+        return WebhookService(self)
 
     @functools.cached_property
     def audit(self) -> AuditService:

@@ -69,7 +69,7 @@ from .tables import (
     InteractionRow,
     ProjectRow,
 )
-from .values import STAGE_RANK, STAGES, parse_stage, required_code, required_text
+from .values import STAGE_RANK, STAGES, parse_stage, required_code, required_text, zoned
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -841,6 +841,10 @@ class CustomerService:
         """
         check_writer(actor)
         new_stage, code = _check_stage_change(stage, project, amount)
+        try:
+            zoned(occurred_at, "occurred_at")
+        except ValueError as exc:
+            raise InvalidInput("occurred_at", str(exc)) from None
         return self._retrying(
             actor,
             lambda uow: self._set_stage(uow, customer_id, new_stage, code, unit, amount,

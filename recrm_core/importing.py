@@ -109,6 +109,12 @@ class ImportProgress:
     bytes_read: int = 0
     #: the file's size, when importing a file
     total_bytes: int | None = None
+    #: data rows the reader has passed (rows skipped by ``start_after`` included)
+    rows_read: int = 0
+    #: of ``rows``: customers created, rows merged, rows rejected
+    created: int = 0
+    merged: int = 0
+    rejected: int = 0
 
 
 ProgressCallback = Callable[[ImportProgress], None]
@@ -271,6 +277,7 @@ class ImportService:
         on_reject: RejectSink | None = None,
         progress: ProgressCallback | None = None,
         actor: Actor | None = None,
+        start_after: int = 0,
     ) -> ImportResult:
         """Import a customer CSV file or .xlsx workbook (told apart by its bytes, see
         :func:`~recrm_core.tabular.open_table`); see the module docstring for the rules.
@@ -285,6 +292,11 @@ class ImportService:
         (exit 1) at an unreadable row after committing the rows before it,
         ImportStopped (exit 1) when a plugin fails. A row with invalid bytes in a
         mostly-UTF-8 file is rejected like an invalid one.
+
+        ``start_after`` skips the first data rows unread by the import (they are still
+        decoded): rows an interrupted run of the same file committed, so that resuming
+        it (the HTTP API's import jobs) counts only the rest. The result counts the rows
+        after it.
         """
         check_writer(actor)
         with open_table(path, encoding=encoding, sheet=sheet) as source, ExitStack() as stack:
@@ -298,7 +310,10 @@ class ImportService:
                 errors = ErrorsFile(errors_path, sheet_rows=source.sheet is not None)
                 sinks.append(stack.enter_context(errors).write)
             run = _Run(ImportResult(), sinks, progress, actor, source)
-            return self._run(run, iter(source))
+            rows: Iterator[_SourceRow] = iter(source)
+            if start_after > 0:
+                rows = (item for item in rows if item[0] > start_after)
+            return self._run(run, rows)
 
     #: the name this method had before workbooks were read; the same method
     import_csv = import_file
@@ -434,6 +449,10 @@ class ImportService:
                     rows=result.rows,
                     bytes_read=source.bytes_read if source else 0,
                     total_bytes=source.total_bytes if source else None,
+                    rows_read=source.rows_read if source else result.rows,
+                    created=result.created,
+                    merged=result.merged,
+                    rejected=result.rejected,
                 )
             )
 

@@ -427,9 +427,12 @@ class InteractionIn(_Model):
     @field_validator("occurred_at")
     @classmethod
     def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("occurred_at needs a time zone")
-        return v
+        return values.zoned(v, "occurred_at")
+
+    @field_validator("data")
+    @classmethod
+    def _finite(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return values.finite_json(v, "data")  # type: ignore[no-any-return]
 
 
 class Interaction(_Out):

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "recrm"
 DISABLE_ENV = "RECRM_DISABLE_PLUGINS"
 #: plugins the core registers itself, written like any other plugin
-BUILTIN_PLUGINS = ("recrm_core.transports",)
+BUILTIN_PLUGINS = ("recrm_core.transports", "recrm_core.webhooks.hooks")
 _HOOK_PREFIX = f"{_hooks.PROJECT_NAME}_"
 _IMPL_ATTR = f"{_hooks.PROJECT_NAME}_impl"
 _SPEC_ATTR = f"{_hooks.PROJECT_NAME}_spec"
@@ -430,6 +430,12 @@ class Hooks:
 
     def register_audit_actions(self, register: Callable[[str, str], None]) -> None:
         self._call("recrm_register_audit_actions", register=register)
+
+    def webhook_events(self, register: Callable[[str, str, str], None]) -> None:
+        """``register(plugin_name, name, description)`` for every webhook event type
+        a plugin registers (each plugin on its own, to check its prefix)."""
+        self._each_alone("recrm_webhook_events",
+                         lambda name: {"register": functools.partial(register, name)})
 
     def demo(self, crm: CRM, rng: Any, customer_ids: list[int]) -> list[Any]:
         sections = self._call("recrm_demo", crm=crm, rng=rng, customer_ids=customer_ids)

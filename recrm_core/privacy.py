@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session
 from . import identity
 from .access import check_writer, require_role
 from .customers import load_customer, resolve_id
-from .db import Base, utcnow
+from .db import Base, chunks, utcnow
 from .errors import InvalidInput, Refused
 from .models import Actor, Customer, ErasureStep, _Out
 from .tables import (
@@ -67,6 +67,8 @@ from .tables import (
     IdempotencyRow,
     IdentityRow,
     InteractionRow,
+    WebhookDeliveryRow,
+    WebhookEventRow,
 )
 
 if TYPE_CHECKING:
@@ -180,6 +182,10 @@ class PrivacyService:
                            .where(IdempotencyRow.customer_id.in_(ids),
                                   IdempotencyRow.body.is_not(None))
                            .order_by(IdempotencyRow.created_at))]
+            # Webhook events about them, until delivered and past retention.
+            webhook_events = [json.loads(body) for body in session.scalars(
+                select(WebhookEventRow.body).where(WebhookEventRow.customer_id.in_(ids))
+                .order_by(WebhookEventRow.created_at, WebhookEventRow.id))]
             session.rollback()
         document: dict[str, Any] = {
             "exported_at": utcnow().isoformat(),
@@ -191,6 +197,7 @@ class PrivacyService:
             "cases": [self.crm.cases.get(c.id).model_dump(mode="json") for c in view.cases],
             "consents": [c.model_dump(mode="json") for c in view.consents],
             "api_responses_kept": replays,
+            "webhook_events": webhook_events,
             "plugins": {name: _jsonable(data) for name, data in sorted(plugins.items())},
         }
         if deliver is not None:
@@ -221,6 +228,11 @@ class PrivacyService:
             steps = [("core", step) for step in _erase_core(session, ids, at)]
             steps.extend(("core", step) for step in _redact_core_text(session, needles, ids))
             steps.append(("core", _erase_replays(session, needles, ids)))
+            from .importjobs import erase_person as erase_from_import_jobs
+
+            jobs_step, rewrite_job_files = erase_from_import_jobs(self.crm, session, needles, ids)
+            steps.append(("core", jobs_step))
+            steps.append(("core", _erase_webhook_events(session, needles, ids)))
             for plugin, plugin_steps in self.crm.hooks.customer_erase(uow, customer, merged):
                 steps.extend((plugin, ErasureStep.model_validate(s)) for s in plugin_steps)
             steps.append(("core", _redact_audit(session, ids)))
@@ -236,6 +248,8 @@ class PrivacyService:
                 steps=[{"source": src, **s.model_dump()} for src, s in steps])
             if dry_run:
                 session.rollback()
+            else:  # the scan passed: the import jobs' files lose the person too
+                rewrite_job_files()
         return report
 
     def _verify(self, session: Session, needles: PersonValues, ids: list[int]) -> int:
@@ -371,6 +385,22 @@ def _erase_replays(session: Session, needles: PersonValues, ids: list[int]) -> E
         gone += _count(session.execute(delete(IdempotencyRow).where(
             IdempotencyRow.api_key_id == key_id, IdempotencyRow.key == key)))
     return ErasureStep(table="api_idempotency", deleted=gone)
+
+
+def _erase_webhook_events(session: Session, needles: PersonValues, ids: list[int]
+                          ) -> ErasureStep:
+    """Webhook events (the outbox, kept ``webhooks.retention_days`` after delivery)
+    about the person or naming them: deleted with their deliveries, so what is still
+    pending is never sent."""
+    table = cast_table(WebhookEventRow)
+    doomed = set(session.scalars(select(WebhookEventRow.id)
+                                 .where(WebhookEventRow.customer_id.in_(ids))))
+    doomed |= {found[0] for _, found in _found(session.connection(), table, table.c.body,
+                                               needles, None)}
+    for chunk in chunks(sorted(doomed)):
+        session.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.event_id.in_(chunk)))
+        session.execute(delete(WebhookEventRow).where(WebhookEventRow.id.in_(chunk)))
+    return ErasureStep(table="webhook_events", deleted=len(doomed))
 
 
 def _redact_audit(session: Session, ids: list[int]) -> ErasureStep:

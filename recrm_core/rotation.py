@@ -76,6 +76,10 @@ def rotate_key(crm: CRM, new_key_file: Path, *, batch_size: int = DEFAULT_BATCH,
             raise KeyFileError(f"key file {str(target)!r} does not belong to this database "
                                "(it was first used with other keys); restore its own key file")
         done = _reencrypt(crm, current, new, batch_size, after_batch)
+        # the webhooks' signing secrets are under the same key: a handful, at once
+        from .webhooks.secret_store import reencrypt as reencrypt_webhook_secrets
+
+        reencrypt_webhook_secrets(crm, current, new)
         record_fingerprint(crm, new)
     install_key_file(new_key_file, target)
     crm.__dict__.pop("_keys", None)  # the next use loads (and checks) the new file

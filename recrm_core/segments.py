@@ -440,7 +440,10 @@ def _coerce_datetime(raw: object, zone: ZoneInfo) -> dt.datetime:
     if value.tzinfo is None:
         # People write local business times; a bare date means its local midnight.
         value = value.replace(tzinfo=zone)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise ValueError(f"{text!r} is outside the dates a database keeps") from None
 
 
 def _coerce_bool(raw: object) -> bool:

@@ -285,3 +285,104 @@ class IdempotencyRow(Base):
     body: Mapped[str | None] = mapped_column(Text)
     customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class WebhookSubscriptionRow(Base):
+    """A webhook: where events of the listed types are POSTed (``recrm webhook add``).
+    ``secret`` is the signing secret encrypted under the key file's encryption key
+    (``v1:<key id>:...``, like ID numbers); it is never listed."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    #: event types, or ``["*"]`` for every type
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEventRow(Base):
+    """The outbox: one event, written in the transaction of the change it describes.
+    ``body`` is the JSON document POSTed (the same bytes on every retry); it holds
+    customer data, so an erasure deletes the events about (``customer_id``) or naming
+    the person, and retention deletes it ``webhooks.retention_days`` after delivery."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one subscription: pending until a 2xx answer (delivered) or the
+    last attempt (failed). ``locked_until`` is the lease of the ``webhook deliver``
+    process sending it, so two processes never send one delivery at the same time."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscription_id"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: when it was delivered or given up: retention counts from here
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class ImportJobRow(Base):
+    """An import of an uploaded file by the HTTP API (``POST /v1/imports``): queued,
+    running under a lease (``lease_owner`` until ``lease_until``, renewed while it
+    runs, so a crashed server's job is taken over and resumed), then done or failed.
+    ``upload_file`` and ``errors_file`` are names in the job directory; the upload is
+    deleted when the job ends, the errors CSV ``api.job_retention_days`` later.
+    ``filename`` and ``error`` may name a person: an erasure redacts them."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (Index("ix_import_jobs_status_lease_until", "status", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), index=True)
+    #: the actor the import runs as (channel api)
+    staff_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    #: the name the upload gave, shown back; never used as a path
+    filename: Mapped[str | None] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(8))
+    sheet: Mapped[str | None] = mapped_column(String(255))
+    encoding: Mapped[str | None] = mapped_column(String(32))
+    upload_file: Mapped[str | None] = mapped_column(String(64))
+    upload_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors_file: Mapped[str | None] = mapped_column(String(64))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_committed: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    suspected_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: when it ended: the errors CSV's retention counts from here
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -9,10 +9,11 @@ accept exactly the same spellings.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Any, Literal
 
 from .identity import clean, clean_code
 
@@ -203,3 +204,31 @@ def check_storable(text: str) -> None:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError("is not valid text (undecodable bytes)") from None
+
+
+def zoned(value: dt.datetime | None, field: str) -> dt.datetime | None:
+    """``value`` unchanged, or ValueError when it has no time zone: a naive time is
+    ambiguous (the business's zone? UTC?) and the database keeps UTC."""
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"{field} needs a time zone")
+    if value is not None:
+        try:
+            value.astimezone(dt.UTC)
+        except OverflowError:  # year 1 east of UTC, year 9999 west of it
+            raise ValueError(f"{field} is outside the dates a database keeps") from None
+    return value
+
+
+def finite_json(value: Any, field: str) -> Any:
+    """``value`` unchanged, or ValueError when a number in it is NaN or infinite: JSON
+    has no such numbers (PostgreSQL refuses them, SQLite would store null)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{field} holds a number JSON cannot carry ({item})")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return value

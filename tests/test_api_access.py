@@ -30,7 +30,7 @@ def _seed(api_client: ApiClients) -> dict[str, Any]:
         "customer_id": cid, "category": "complaint", "subject": f"投诉 {MOBILE}",
         "description": f"email {EMAIL}"}).json()["id"]
     return {"customer_id": cid, "case_id": case_id, "code": "XL2", "staff_id": "admin1",
-            "action": "start"}
+            "action": "start", "job_id": 1}
 
 
 #: a request for every operation: (method, path template, query, body)
@@ -59,6 +59,10 @@ CALLS: dict[str, tuple[dict[str, str] | None, Any]] = {
     "staff_get": (None, None),
     "segments_count": (None, {"definition": {"field": "mobile", "op": "eq", "value": MOBILE}}),
     "segments_customers": (None, {"definition": None}),
+    "imports_create": (None, {"file": "name,mobile"}),  # 403 before the body is read
+    "imports_list": (None, None),
+    "imports_get": (None, None),
+    "imports_errors": (None, None),
 }
 
 

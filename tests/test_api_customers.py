@@ -4,9 +4,12 @@ interactions, consents, cases, projects and staff, with problem documents for er
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from recrm_core import CRM
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from recrm_core import CRM, hookimpl
 from recrm_core.testing import ApiClients
 from recrm_core.testing import problem_of as problem
 
@@ -183,10 +186,70 @@ def test_operation_ids_are_stable(api_client: ApiClients) -> None:
         "customers_update", "customers_merge", "customers_set_stage", "customers_disclose",
         "interactions_log", "interactions_list", "consents_current", "consents_record",
         "cases_open", "cases_list", "cases_get", "cases_act", "projects_list", "projects_add",
-        "projects_get", "staff_list", "staff_get", "segments_count", "segments_customers"])
+        "projects_get", "staff_list", "staff_get", "segments_count", "segments_customers",
+        "imports_create", "imports_list", "imports_get", "imports_errors"])
     add = spec["paths"]["/v1/customers"]["post"]
     # the SDK's own models, not copies
     assert add["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/CustomerIn")
     assert add["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/AddResult")
+
+
+def test_times_without_a_zone_and_dates_out_of_range_are_422(api_client: ApiClients) -> None:
+    client = api_client("admin")
+    cid = client.post("/v1/customers", json={"mobile": "13800000009"}).json()["customer"]["id"]
+    body = problem(client.post(f"/v1/customers/{cid}/stage", json={
+        "stage": "buyer", "project": "XL2", "occurred_at": "2025-01-01T00:00:00"}), 422)
+    assert body["field"] == "occurred_at" and "time zone" in body["detail"]
+    for value in ("0001-01-01T00:00:00", "9999-12-31T23:59:59-12:00"):
+        body = problem(client.post("/v1/segments/count", json={"definition": {
+            "field": "created_at", "op": "gt", "value": value}}), 422)
+        assert "outside the dates" in body["detail"]
+
+
+def test_bodies_the_parser_cannot_read_are_problems(api_client: ApiClients) -> None:
+    client = api_client("admin")
+    deep = b'{"definition": ' + b'{"not": ' * 5000 + b"{}" + b"}" * 5001
+    body = problem(client.post("/v1/segments/count", content=deep,
+                               headers={"content-type": "application/json"}), 422)
+    assert body["field"] == "body"
+    problem(client.post("/v1/customers", content=b'{"name": "\xff\xfe"}',
+                        headers={"content-type": "application/json"}), 422)
+    body = problem(client.post("/v1/customers", content=b"mobile=13800000010",
+                               headers={"content-type": "application/x-www-form-urlencoded"}),
+                   415)
+    assert "application/json" in body["detail"]
+    key = api_client.key("admin", "a9")
+    twice = api_client(None).get("/v1/projects", headers=[("Authorization", f"Bearer {key}"),
+                                                          ("Authorization", f"Bearer {key}")])
+    problem(twice, 401)
+    one = problem(client.get("/v1/customers", params={"mobile": "1", "wechat": "x"}), 422)
+    assert "wechat" in one["detail"] and "wechat_unionid" not in one["detail"]
+
+
+class Failing:
+    """A plugin route failing the way code and databases fail."""
+
+    @hookimpl
+    def recrm_api_routes(self, crm: CRM, routes: Any) -> None:
+        @routes.api.get("/boom")
+        def boom() -> None:
+            raise RuntimeError("secret detail 13812345678")
+
+        @routes.api.get("/db-down")
+        def db_down() -> None:
+            raise OperationalError("SELECT * FROM customers", {"m": "13812345678"},
+                                   Exception("connection refused"))
+
+
+def test_an_unexpected_error_is_a_500_problem_and_the_connection_lives(
+        crm: CRM, register_plugin: Any, api_client: ApiClients) -> None:
+    register_plugin(Failing(), "failing")
+    client = api_client("admin")  # raising server exceptions: none reaches the client
+    body = problem(client.get("/v1/failing/boom"), 500)
+    assert body["detail"].startswith("internal error (RuntimeError)")
+    down = client.get("/v1/failing/db-down")
+    body = problem(down, 503)
+    assert down.headers["retry-after"] and "13812345678" not in down.text
+    assert client.get("/v1/projects").status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -11,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from .auth import RateLimiter
-from .problems import install, problem
+from .problems import ApiProblem, CatchAll, RejectNul, install, problem
 from .routes import mount_plugin_routes
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ _TAGS = [
     {"name": "cases", "description": "Service cases and their lifecycle."},
     {"name": "directory", "description": "Projects and staff."},
     {"name": "segments", "description": "Counting and listing customers by a segment."},
+    {"name": "imports", "description": "Importing a CSV file or workbook in the background."},
     {"name": "health", "description": "Is the service up (no key needed)."},
 ]
 
@@ -34,15 +36,24 @@ def _operation_id(route: APIRoute) -> str:
 
 
 class BodyLimit:
-    """413 for a request body larger than ``limit`` bytes, announced or streamed."""
+    """413 for a request body larger than ``limit`` bytes, announced or streamed.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    ``uploads`` maps the paths of upload routes (``POST /v1/imports``) to their own
+    limit: their bodies are not held here but counted as the route streams them to
+    disk, and the route answers 413 the moment the count goes over."""
+
+    def __init__(self, app: ASGIApp, limit: int,
+                 uploads: Mapping[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.uploads = dict(uploads or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get("method") == "POST" and scope.get("path") in self.uploads:
+            await self._upload(scope, receive, send, *self.uploads[scope["path"]])
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         too_large = problem(413, f"the request body is larger than {self.limit} bytes "
@@ -71,6 +82,25 @@ class BodyLimit:
                 break
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
+    async def _upload(self, scope: Scope, receive: Receive, send: Send, limit: int,
+                      setting: str) -> None:
+        detail = f"the request body is larger than {limit} bytes ({setting})"
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await problem(413, detail)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise ApiProblem(413, detail)
+            return message
+
+        await self.app(scope, counted, send)
+
 
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` giving ``body`` whole, then the connection's own messages (a
@@ -89,7 +119,7 @@ def create_app(crm: CRM) -> FastAPI:
     """The HTTP API of ``crm``: the core's resources under ``/v1``, the plugins'
     routes (``recrm_api_routes``), ``/healthz``, ``/openapi.json`` and ``/docs``.
     Mount it in your own ASGI server or serve it with ``recrm serve``."""
-    from . import cases, customers, directory, health, segments
+    from . import cases, customers, directory, health, imports, segments
 
     app = FastAPI(
         title="recrm", version=__version__, openapi_tags=_TAGS,
@@ -100,10 +130,17 @@ def create_app(crm: CRM) -> FastAPI:
     app.state.crm = crm
     app.state.rate_limiter = RateLimiter(crm.config.api.rate_limit_per_minute)
     install(app)
-    for module in (health, customers, cases, directory, segments):
+    from . import pages  # /u/<token> and the HTML error pages (docs/api.md, "Pages")
+
+    pages.install(app)
+    for module in (health, customers, cases, directory, segments, imports):
         app.include_router(module.router)
     mount_plugin_routes(app, crm)
-    app.add_middleware(BodyLimit, limit=crm.config.api.max_body_bytes)
+    imports.install_worker(app, crm)  # runs import jobs while the app is served
+    app.add_middleware(BodyLimit, limit=crm.config.api.max_body_bytes, uploads={
+        imports.PREFIX: (crm.config.api.max_upload_bytes, "[api] max_upload_bytes")})
+    app.add_middleware(RejectNul)
+    app.add_middleware(CatchAll)  # added last: the outermost of ours
     _quiet_body_alias_warnings()
     return app
 

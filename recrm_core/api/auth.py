@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,18 +31,28 @@ class Caller:
 
 
 class RateLimiter:
-    """A token bucket per key: ``per_minute`` requests, refilled evenly."""
+    """A token bucket per key (an API key's id, a client's address): ``per_minute``
+    requests, refilled evenly."""
+
+    #: buckets kept before the full ones (idle for a minute) are dropped
+    PRUNE_AT = 10_000
 
     def __init__(self, per_minute: int) -> None:
         self.capacity = float(per_minute)
         self.refill = per_minute / 60.0
-        self._buckets: dict[int, tuple[float, float]] = {}
+        self._buckets: dict[Hashable, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key_id: int) -> float:
+    def take(self, key_id: Hashable) -> float:
         """0 when the request may go on, else the seconds until it may."""
         now = time.monotonic()
         with self._lock:
+            if len(self._buckets) >= self.PRUNE_AT and key_id not in self._buckets:
+                # Keyed by client address the keys are unbounded: forget the buckets
+                # that have refilled (a new one starts full, so nothing changes).
+                idle = self.capacity / self.refill
+                self._buckets = {k: b for k, b in self._buckets.items()
+                                 if now - b[1] < idle}
             tokens, since = self._buckets.get(key_id, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - since) * self.refill)
             if tokens < 1.0:
@@ -66,7 +77,11 @@ def authenticate(request: Request) -> Caller:
     cached: Caller | None = getattr(request.state, "caller", None)
     if cached is not None:
         return cached
-    header = request.headers.get("authorization")
+    given = request.headers.getlist("authorization")
+    if len(given) > 1:  # which one would be meant? neither
+        raise ApiProblem(401, "send one Authorization header, not several",
+                         headers=_UNAUTHORISED)
+    header = given[0] if given else None
     if not header:
         raise ApiProblem(401, "this route needs an API key: send 'Authorization: Bearer KEY' "
                          "(recrm apikey create)", headers=_UNAUTHORISED)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from ..actions import ConsentIn, DiscloseIn, MergeIn, ReassignIn, ReassignResult, StageIn
 from ..crm import CRM
+from ..errors import InvalidInput
 from ..models import (
     AddResult,
     Consent,
@@ -55,6 +56,9 @@ def customers_find(
 ) -> list[Customer]:
     """Customers by exactly one of mobile, ID card, email or WeChat unionid (a partner
     key: by mobile only)."""
+    if sum(v is not None for v in (mobile, id_card, email, wechat)) != 1:
+        # The SDK's own message names its argument wechat_unionid; this one, ours.
+        raise InvalidInput("mobile", "give exactly one of mobile, id_card, email, wechat")
     return crm.customers.find(mobile=mobile, id_card=id_card, email=email,
                               wechat_unionid=wechat, actor=actor)
 

@@ -12,7 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import (
     ConfigError,
@@ -67,7 +69,7 @@ _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": _TITLES[status],
              "content": {PROBLEM_JSON: {}}}
-    for status in (401, 403, 404, 409, 413, 422, 429)
+    for status in (401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
 
 
@@ -126,10 +128,15 @@ def install(app: FastAPI) -> None:
         return problem(exc.status, exc.detail, field=exc.field, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
+    async def _invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if tuple(first.get("loc", ())) == ("body",) and kind and not kind.endswith("json") \
+                and not kind.startswith("multipart/"):
+            return problem(415, f"send the body as application/json, not {kind[:60]}",
+                           field="body")
         field = _validation_field(first.get("loc", ()))
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         if first.get("type") == "json_invalid":
@@ -139,12 +146,67 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body": bytes that are not UTF-8 JSON, or
+            # JSON nested deeper than the parser follows.
+            return problem(422, "the body could not be read as JSON (UTF-8, not nested "
+                           "too deeply)", field="body")
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
         return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        # The log has the traceback, the caller a line without SQL or data in it.
-        _log.exception("unexpected error")
-        what = database_failure(exc) or type(exc).__name__
-        return problem(500, f"internal error ({what}); the change, if any, was rolled back")
+
+class CatchAll:
+    """The outermost of the app's own middleware: an exception nothing handled becomes
+    a problem document (500; 503 while the database does not answer) on a connection
+    that stays usable. Starlette's last-resort handler would answer too, then re-raise
+    and make the server drop the connection under the client's next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            # The log has the traceback; the caller a line without SQL or data in it.
+            _log.exception("unexpected error in %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            if isinstance(exc, OperationalError | InterfaceError):
+                response = problem(503, "the database does not answer; retry later",
+                                   headers={"Retry-After": "5"})
+            else:
+                what = database_failure(exc) or type(exc).__name__
+                response = problem(500, f"internal error ({what}); the change, if any, "
+                                   "was rolled back")
+            await response(scope, receive, send)
+
+
+class RejectNul:
+    """422 for a NUL character in an API path or query: no text recrm keeps holds one,
+    and PostgreSQL refuses it with an error of its own (SQLite would just not match)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The JSON API's paths; a page answers a bad link with its own 404 page.
+        if scope["type"] == "http" and scope.get("path", "").startswith("/v1/") and (
+                "\0" in scope.get("path", "")
+                or b"%00" in scope.get("query_string", b"").lower()
+                or b"\0" in scope.get("query_string", b"")):
+            await problem(422, "the path or query holds a NUL character (%00)",
+                          field="path" if "\0" in scope.get("path", "") else "query"
+                          )(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -51,6 +51,8 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "privacy": ("privacy", "Privacy: retention sweep (export and erase: recrm customers)."),
     "serve": ("api", "Serve the HTTP API (needs recrm[api]): /v1, /docs, /openapi.json, /healthz."),
     "apikey": ("api", "API keys: create, list, revoke (admin)."),
+    "webhook": ("webhooks",
+                "Webhooks: add, list, remove, events, deliveries, deliver (admin)."),
 }
 
 #: entry-point group where a plugin may name its command groups, so that listing them

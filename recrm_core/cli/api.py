@@ -7,7 +7,7 @@ import os
 import click
 
 from ..crm import CRM
-from ..errors import ConfigError, InvalidInput
+from ..errors import ConfigError, InvalidInput, RecrmError
 from . import cli, current_actor, get_crm, pass_crm
 from .customers import bad_value, json_option
 from .output import emit_json, info, local_time, table
@@ -30,6 +30,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         import uvicorn
     except ImportError:
         raise ConfigError("recrm serve needs the api extra: pip install 'recrm[api]'") from None
+    _check_port_free(host, port)
     crm = get_crm()
     try:
         from ..api import create_app
@@ -50,6 +51,26 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     crm.close()
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, proxy_headers=False, server_header=False)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """One line, before anything starts, when the address cannot be listened on
+    (uvicorn would log its start-up, the error and its shutdown)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise click.BadParameter(f"cannot resolve {host!r}", param_hint="--host") from None
+    family, kind, proto, _, address = infos[0]
+    probe = socket.socket(family, kind, proto)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+    except OSError as exc:
+        raise RecrmError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    finally:
+        probe.close()
 
 
 @cli.group()

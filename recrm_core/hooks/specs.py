@@ -64,6 +64,7 @@ __all__ = [
     "recrm_stage_changed",
     "recrm_startup",
     "recrm_timeline",
+    "recrm_webhook_events",
 ]
 
 
@@ -385,12 +386,47 @@ def recrm_register_audit_actions(register: Callable[[str, str], None]) -> None:
     Fires once per CRM, the first time the audit log is written or its actions are
     listed; outside any transaction. The core's actions (``disclose``, ``export``,
     ``erase``, ``merge``, ``reassign``, ``consent``, ``import``, ``bulk_send``,
-    ``prune``, ``apikey``) need no registration; ``crm.audit.record(uow, name, ...)`` refuses a
-    name nobody registered, so a typo cannot slip into a record kept for years.
+    ``prune``, ``apikey``, ``webhook``) need no registration;
+    ``crm.audit.record(uow, name, ...)`` refuses a name nobody registered, so a typo
+    cannot slip into a record kept for years.
 
     :param register: call ``register(name, description)``; ``name`` is lower-case
         letters, digits, ``_`` and ``.``, best prefixed with the plugin's name
         (``membership.redeem``); registering a name twice (or a core one) is an error.
+    """
+
+
+# -- webhooks ---------------------------------------------------------------------------
+
+
+@hookspec
+def recrm_webhook_events(register: Callable[[str, str], None]) -> None:
+    """Declare the webhook event types the plugin sends (docs/api.md#webhooks).
+
+    Fires once per CRM, the first time event types are listed, a subscription is
+    added or an event is emitted; outside any transaction. Subscribers name these
+    types in ``recrm webhook add --events``; the plugin then writes each event inside
+    the unit of work of the change it describes, so it is sent only if the change
+    commits::
+
+        @hookimpl
+        def recrm_webhook_events(register):
+            register("sales.contract_signed", "a deal's contract was signed")
+
+        # in the service, inside the operation's unit of work
+        uow.crm.webhooks.emit(uow, "sales.contract_signed",
+                              {"deal_id": deal.id, "unit": deal.unit},
+                              customer_id=deal.customer_id)
+
+    ``emit`` writes nothing (and returns ``None``) when no subscription wants the
+    type. Pass the ``customer_id`` the event is about: an erasure deletes that
+    person's events, and the export lists them.
+
+    :param register: call ``register(name, description)``; ``name`` is
+        ``<plugin>.<event>`` (the plugin's own name, a dot, lower-case letters, digits
+        and ``_``), ``description`` says when it is sent (``recrm webhook events``
+        lists it). A name without the plugin's prefix, or registered twice, is a
+        :class:`~recrm_core.errors.PluginError` naming the plugin.
     """
 
 

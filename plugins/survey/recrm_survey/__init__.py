@@ -15,7 +15,8 @@ Written against the public API of ``recrm_core`` only, like any third-party plug
   (partners are refused invitations and answers, analysts read no free text or
   link tokens, only admins send; each send run is audited as ``bulk_send``);
 - ``recrm_api_routes``: ``GET /v1/survey/scores`` and ``/v1/survey/drivers`` (see
-  :mod:`recrm_survey.api`);
+  :mod:`recrm_survey.api`), and the survey page ``/s/<token>`` the invitation links
+  to (public, see :mod:`recrm_survey.pages`);
 - ``recrm_timeline``, ``recrm_segment_fields`` (``survey.last_nps``,
   ``survey.last_csat``, ``survey.answers``), ``recrm_customer_merged`` and
   ``recrm_demo``;
@@ -116,11 +117,13 @@ def recrm_register_commands(cli: click.Group) -> None:
 
 @hookimpl
 def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
-    # GET /v1/survey/scores and /v1/survey/drivers: imported here, so no command pays
-    # for FastAPI.
+    # GET /v1/survey/scores and /v1/survey/drivers, and the survey page /s/<token>
+    # (public): imported here, so no command pays for FastAPI or Jinja2.
     from .api import add_routes
+    from .pages import add_pages
 
     add_routes(crm, routes)
+    add_pages(crm, routes)
 
 
 # -- triggers (inside the operation's transaction) ----------------------------------------------

@@ -513,6 +513,13 @@ def _recipient(customer: Customer, channel: str) -> str | None:
     return customer.mobiles[0] if customer.mobiles else None
 
 
+def survey_link(crm: CRM, token: str, conf: SurveySettings | None = None) -> str:
+    """The link of an invitation's survey: ``link_template`` with its ``{token}`` and
+    ``{base}`` (the core's ``public_base_url``) filled in."""
+    conf = conf or settings(crm)
+    return conf.link_template.format(token=token, base=crm.config.public_base_url)
+
+
 def invitation_message(
     crm: CRM, row: SurveyInvitation | Invitation, customer: Customer,
     definition: SurveyDefinition, conf: SurveySettings,
@@ -527,7 +534,7 @@ def invitation_message(
     expires = row.expires_at.astimezone(crm.config.zone).strftime("%Y-%m-%d")
     body = definition.invitation_text.format(
         name=customer.name or "尊敬的业主", title=definition.title,
-        link=conf.link_template.format(token=token), project=row.project or "",
+        link=survey_link(crm, token, conf), project=row.project or "",
         expires=expires,
     )
     return Message(
@@ -651,6 +658,24 @@ def _low_score(definition: SurveyDefinition, values: Mapping[str, Any],
     return None
 
 
+#: whether an invitation may be answered (:func:`link_state`)
+LinkState = Literal["open", "answered", "cancelled", "not_due", "expired"]
+
+
+def link_state(row: SurveyInvitation | Invitation, at: dt.datetime) -> LinkState:
+    """Whether the invitation may be answered at ``at``: ``open``, or why not (what
+    :func:`answer` refuses; the survey page says it politely)."""
+    if row.status == "answered":
+        return "answered"
+    if row.status == "cancelled":
+        return "cancelled"
+    if at < row.due_at:
+        return "not_due"
+    if at >= row.expires_at:
+        return "expired"
+    return "open"
+
+
 def answer(
     crm: CRM,
     invitation: int | str,
@@ -676,14 +701,15 @@ def answer(
     with crm.unit_of_work(actor) as uow:
         session = uow.session
         row = _locked_invitation(session, invitation)
-        if row.status == "answered":
+        state = link_state(row, at)
+        if state == "answered":
             raise Refused(f"survey invitation {row.id} was answered already")
-        if row.status == "cancelled":
+        if state == "cancelled":
             raise Refused(f"survey invitation {row.id} was cancelled ({row.detail})")
-        if at < row.due_at:
+        if state == "not_due":
             raise Refused(f"survey invitation {row.id} is not due until "
                           f"{row.due_at.astimezone(crm.config.zone):%Y-%m-%d}")
-        if at >= row.expires_at:
+        if state == "expired":
             raise Refused(f"survey invitation {row.id} expired on "
                           f"{row.expires_at.astimezone(crm.config.zone):%Y-%m-%d}")
         definition = definition_in(session, crm, row.survey_key)
@@ -924,9 +950,11 @@ __all__ = [
     "invitations",
     "invite",
     "invite_in",
+    "link_state",
     "list_surveys",
     "parse_definition",
     "schedule_checkins_in",
     "send_due",
+    "survey_link",
     "trigger_yearly",
 ]

@@ -42,7 +42,11 @@ class SurveySettings(BaseModel):
     close_the_loop: bool = True
     case_category: str = Field(default="complaint", min_length=1, max_length=32)
     case_priority: Priority = "high"
-    link_template: str = "https://survey.example.com/s/{token}"
+    #: the survey link in the message: ``{token}`` is the invitation's link token,
+    #: ``{base}`` the core's ``public_base_url`` (where ``recrm serve`` answers
+    #: ``/s/<token>`` with the survey page); a template of your own survey site may
+    #: leave ``{base}`` out
+    link_template: str = "{base}/s/{token}"
     #: extra definitions, ``[survey.definitions.KEY]``; a key equal to a built-in
     #: survey replaces it (declared before the trigger keys, which are checked
     #: against it)
@@ -81,9 +85,9 @@ class SurveySettings(BaseModel):
         if "{token}" not in v:
             raise ValueError("the link must contain {token}")
         try:
-            v.format(token="t")
+            v.format(token="t", base="b")
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"only {{token}} may be used: {exc}") from None
+            raise ValueError(f"only {{token}} and {{base}} may be used: {exc}") from None
         return v
 
     @field_validator("definitions")

@@ -66,7 +66,7 @@ def test_plain_placeholders_are_sent(crm: CRM, register_plugin: Callable[..., st
     invite(crm, cid, "quick")
     assert send_due(crm).sent == 1
     [message] = capture.messages
-    assert message.body.startswith("王伟您好，请参加「快速回访」：https://")
+    assert message.body.startswith(f"王伟您好，请参加「快速回访」：{crm.config.public_base_url}/s/")
 
 
 def test_invitation_refs_that_cannot_exist_are_not_found(

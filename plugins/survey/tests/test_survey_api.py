@@ -125,10 +125,11 @@ def test_bad_options_are_problems(crm: CRM, panel: None, api_client: ApiClients)
     assert "no such project 'NOPE'" in problem(
         client.get("/v1/survey/scores", params={"project": "NOPE"}), 404)["detail"]
     problem(client.get("/v1/survey/drivers", params={"project": "NOPE"}), 404)
-    # a NUL names no survey (PostgreSQL cannot even compare with it): 422, not a 500
+    # a NUL names no survey (PostgreSQL cannot even compare with it): 422, not a 500;
+    # the API refuses it in any query before a route sees it
     for route in ("/v1/survey/scores", "/v1/survey/drivers"):
         assert problem(client.get(route, params={"survey": "csat\x00"}),
-                       422)["field"] == "survey"
+                       422)["field"] == "query"
     problem(client.get("/v1/survey/scores", params={"survey": "x" * 65}), 422)
 
 

@@ -46,7 +46,8 @@ def test_send_hands_each_due_invitation_to_the_transport_once(
     assert message.headers == {"X-Recrm-Survey": "handover_checkin",
                                "X-Recrm-Invitation": str(checkin.id)}
     assert message.body.startswith("王伟您好，诚邀您参加「业主入住回访」")
-    assert f"https://survey.example.com/s/{checkin.token}" in message.body
+    # the default link_template: the core's public_base_url and the survey page
+    assert f"http://127.0.0.1:8000/s/{checkin.token}" in message.body
     [sent] = invitations(crm, status="sent")
     assert sent.id == checkin.id and sent.sent_at is not None
     # a re-run sends nobody twice

@@ -1,0 +1,102 @@
+"""The core's events, written to the webhook outbox by the core's own hooks.
+
+A builtin plugin (``recrm_core.plugins.BUILTIN_PLUGINS``): each implementation runs
+inside the operation's unit of work, so the event commits or rolls back with the
+change. Cheap to import (it is loaded with every CRM); the outbox writer is imported
+on the first event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..hooks import hookimpl
+
+if TYPE_CHECKING:
+    from ..db import UnitOfWork
+    from ..models import Case, Customer, ImportedCustomer, Interaction, StageChange
+
+name = "webhooks"
+
+
+def _customer_event(uow: UnitOfWork, event_type: str, customer: Customer,
+                    **extra: Any) -> None:
+    from .events import customer_data, write
+
+    write(uow, event_type, [(customer.id, lambda: {"customer": customer_data(customer),
+                                                   **extra})])
+
+
+@hookimpl
+def recrm_customer_created(uow: UnitOfWork, customer: Customer) -> None:
+    _customer_event(uow, "customer.created", customer)
+
+
+@hookimpl
+def recrm_customer_updated(uow: UnitOfWork, customer: Customer, changes: dict[str, Any]) -> None:
+    # Field names only: the old values would keep what the change replaced in the
+    # outbox and in the receiver; the customer holds the new ones.
+    _customer_event(uow, "customer.updated", customer, changed=sorted(changes))
+
+
+@hookimpl
+def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
+    _customer_event(uow, "customer.merged", survivor, duplicate_id=duplicate_id)
+
+
+@hookimpl
+def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
+    _customer_event(uow, "stage.changed", customer,
+                    change=change.model_dump(mode="json"))
+
+
+@hookimpl
+def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
+    from .events import write
+
+    write(uow, "interaction.logged", [
+        (interaction.customer_id, lambda: {"interaction": interaction.model_dump(mode="json")})])
+
+
+@hookimpl
+def recrm_case_opened(uow: UnitOfWork, case: Case) -> None:
+    from .events import write
+
+    write(uow, "case.opened", [(case.customer_id, lambda: {"case": case.model_dump(mode="json")})])
+
+
+@hookimpl
+def recrm_case_status_changed(uow: UnitOfWork, case: Case, old_status: str,
+                              new_status: str) -> None:
+    from .events import write
+
+    write(uow, "case.status_changed", [(case.customer_id, lambda: {
+        "case": case.model_dump(mode="json"), "old_status": old_status,
+        "new_status": new_status})])
+
+
+@hookimpl
+def recrm_customers_imported(uow: UnitOfWork, records: list[ImportedCustomer],
+                             load: Callable[[Iterable[int]], dict[int, Customer]]) -> None:
+    """An import sends what ``customers add`` would: ``customer.created`` for each
+    customer a batch created, ``customer.updated`` for each it changed (with the
+    names of the fields it set), loaded only when a subscription wants them."""
+    from .events import customer_data, subscribers, write
+
+    created = [r for r in records if r.created]
+    changed = [r for r in records if not r.created and r.changed]
+    if created and not subscribers(uow, "customer.created"):
+        created = []
+    if changed and not subscribers(uow, "customer.updated"):
+        changed = []
+    if not created and not changed:
+        return
+    customers = load([r.customer_id for r in (*created, *changed)])
+
+    def data(record: ImportedCustomer) -> Callable[[], dict[str, Any]]:
+        extra = {} if record.created else {"changed": sorted(record.changed)}
+        return lambda: {"customer": customer_data(customers[record.customer_id]), **extra}
+
+    write(uow, "customer.created", [(r.customer_id, data(r)) for r in created])
+    write(uow, "customer.updated", [(r.customer_id, data(r)) for r in changed])
