@@ -52,7 +52,7 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("api", "Serve the HTTP API (needs recrm[api]): /v1, /docs, /openapi.json, /healthz."),
     "apikey": ("api", "API keys: create, list, revoke (admin)."),
     "webhook": ("webhooks",
-                "Webhooks: add, list, remove, events, deliveries, deliver (admin)."),
+                "Webhooks: add, list, remove, events, deliveries (admin); deliver (cron)."),
 }
 
 #: entry-point group where a plugin may name its command groups, so that listing them

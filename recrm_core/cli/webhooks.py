@@ -17,7 +17,7 @@ _OPTIONS = {"url": "URL", "events": "--events", "secret": "--secret",
 
 @cli.group()
 def webhook() -> None:
-    """Webhooks: add, list, remove, events, deliveries, deliver (admin)."""
+    """Webhooks: add, list, remove, events, deliveries (admin); deliver (cron)."""
 
 
 @webhook.command("add")
