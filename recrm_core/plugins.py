@@ -6,6 +6,7 @@ with different plugins live side by side (and tests can build as many as they li
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import functools
 import importlib.metadata as md
@@ -355,6 +356,32 @@ class Hooks:
         load: Callable[[Iterable[int]], dict[int, Customer]],
     ) -> None:
         self._call("recrm_customers_imported", uow=uow, records=records, load=load)
+
+    def withhold_referral_reward(
+        self,
+        uow: UnitOfWork,
+        customer: Customer,
+        project: str,
+        referrer_id: int,
+        referred_at: dt.datetime,
+        occurred_at: dt.datetime,
+    ) -> list[tuple[str, str]]:
+        """``(plugin name, reason)`` for each plugin that withholds the referral
+        reward (each asked on its own); empty: reward it. A plugin answering anything
+        but a reason (non-empty text) or ``None`` is a :class:`PluginError`."""
+        hook = "recrm_withhold_referral_reward"
+        answers = self.per_plugin(hook, uow=uow, customer=customer, project=project,
+                                  referrer_id=referrer_id, referred_at=referred_at,
+                                  occurred_at=occurred_at)
+        reasons: list[tuple[str, str]] = []
+        for name, reason in answers:
+            if reason is None:
+                continue
+            if not isinstance(reason, str) or not reason.strip():
+                raise PluginError(name, hook, TypeError(
+                    f"returned {reason!r}: a reason (non-empty text) or None"))
+            reasons.append((name, " ".join(reason.split())))
+        return reasons
 
     def interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
         self._call("recrm_interaction_logged", uow=uow, interaction=interaction)

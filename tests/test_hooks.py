@@ -2,7 +2,7 @@
 
 ``tests/test_docs.py`` fails when a hook in ``recrm_core.hooks.specs`` has no
 ``test_hook_<name>`` function; these are the ones for the configuration,
-customer, interaction, timeline and message hooks.
+customer, attribution, interaction, timeline and message hooks.
 """
 
 from __future__ import annotations
@@ -269,6 +269,100 @@ def test_hook_recrm_stage_changed(
     [contract] = [call.kwargs["interaction"] for call in
                   hook_recorder.named("recrm_interaction_logged")]
     assert (contract.kind, contract.id) == ("contract", changes[1].interaction_id)
+
+
+# -- attribution --------------------------------------------------------------------------
+
+
+@pytest.mark.recrm_plugins("membership")
+def test_hook_recrm_withhold_referral_reward(
+    crm: CRM, register_plugin: Register, cli_runner: RecrmCliRunner
+) -> None:
+    from recrm_membership import service as membership
+
+    class AgencyFirst:
+        """A channels plugin with ``referral_vs_agency = "agency"``: a customer an
+        agency registered at the project earns the agency its commission, not the
+        referrer a reward."""
+
+        name = "agencyfirst"
+
+        def __init__(self) -> None:
+            self.registrations: dict[tuple[int, str], str] = {}
+
+        @hookimpl
+        def recrm_withhold_referral_reward(
+            self, uow: UnitOfWork, customer: Customer, project: str, referrer_id: int
+        ) -> str | None:
+            write_log(uow, customer.id, "asked", f"{project} by {referrer_id}")
+            agency = self.registrations.get((customer.id, project))
+            if agency is None:
+                return None
+            return f"registered by agency {agency} (referral_vs_agency = agency)"
+
+    class Indifferent:
+        @hookimpl
+        def recrm_withhold_referral_reward(self) -> str | None:
+            return None
+
+    agencies = AgencyFirst()
+    register_plugin(agencies)
+    register_plugin(Indifferent())
+    club = membership(crm)
+    referrer = crm.customers.add({"mobile": "13812345678", "name": "王伟"}).customer
+    crm.customers.set_stage(referrer.id, "buyer", "XL2", unit="1-1-101", amount=3_000_000)
+    crm.customers.set_stage(referrer.id, "owner", "XL2", unit="1-1-101")  # enrolled
+    theirs = crm.customers.add({"mobile": "13912345678", "project": "XL2"}).customer
+    ours = crm.customers.add({"mobile": "13712345678", "project": "XL2"}).customer
+    agencies.registrations[(theirs.id, "XL2")] = "链家"
+    club.refer(referrer.id, theirs.id, "XL2")
+    club.refer(referrer.id, ours.id, "XL2")
+
+    crm.customers.set_stage(theirs.id, "buyer", "XL2", unit="2-1-1801", amount=4_000_000)
+    why = "reward withheld: registered by agency 链家 (referral_vs_agency = agency) (agencyfirst)"
+    view = club.show(referrer.id)
+    assert [e for e in view.ledger if e.kind == "referral"] == []
+    assert [(r.referred_id, r.status, r.reward_points, r.note) for r in view.referrals_made] \
+        == [(theirs.id, "converted", 0, why), (ours.id, "pending", 0, None)]
+    # Asked once, in the stage change's transaction, with the referral's details.
+    assert log_rows(crm) == [(theirs.id, "asked", f"XL2 by {referrer.id}")]
+
+    crm.customers.set_stage(ours.id, "buyer", "XL2", unit="2-1-1802", amount=4_000_000)
+    view = club.show(referrer.id)
+    assert [(e.kind, e.points) for e in view.ledger if e.kind == "referral"] \
+        == [("referral", 500)]
+    assert [(r.referred_id, r.reward_points, r.note) for r in view.referrals_made] \
+        == [(theirs.id, 0, why), (ours.id, 500, None)]
+    assert club.balance(referrer.id).balance == 500
+    # The reason shows in `recrm member show` and in the referrer's data export.
+    shown = cli_runner.invoke("member", "show", str(referrer.id))
+    assert shown.exit_code == 0, shown.stderr
+    assert f"referred customer {theirs.id} for XL2 (converted): {why}" in shown.stdout
+    exported = crm.privacy.export(referrer.id)["plugins"]["membership"]["referrals_made"]
+    assert [(r["reward_points"], r["note"]) for r in exported] == [(0, why), (500, None)]
+
+
+@pytest.mark.recrm_plugins("membership")
+def test_hook_recrm_withhold_referral_reward_answer_must_be_a_reason(
+    crm: CRM, register_plugin: Register
+) -> None:
+    from recrm_membership import service as membership
+
+    class Confused:
+        @hookimpl
+        def recrm_withhold_referral_reward(self) -> object:
+            return True
+
+    register_plugin(Confused())
+    referrer = crm.customers.add({"mobile": "13812345678"}).customer
+    crm.customers.set_stage(referrer.id, "owner", "XL2", unit="1-1-101")
+    friend = crm.customers.add({"mobile": "13912345678", "project": "XL2"}).customer
+    membership(crm).refer(referrer.id, friend.id, "XL2")
+    with pytest.raises(PluginError, match="'Confused' failed in recrm_withhold_referral_reward"):
+        crm.customers.set_stage(friend.id, "buyer", "XL2", unit="2-1-1801")
+    # The whole stage change rolled back: still a pending referral, no contract.
+    assert membership(crm).referrals()[0].status == "pending"
+    assert crm.customers.get(friend.id).stage == "prospect"
 
 
 # -- timeline -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ whole operation rolls back and the caller gets a
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,7 @@ __all__ = [
     "recrm_startup",
     "recrm_timeline",
     "recrm_webhook_events",
+    "recrm_withhold_referral_reward",
 ]
 
 
@@ -254,6 +256,56 @@ def recrm_customers_imported(
 
     .. versionchanged:: 0.2
        Replaces the ``created``/``merged`` lists of full models.
+    """
+
+
+# -- attribution ----------------------------------------------------------------------
+
+
+@hookspec
+def recrm_withhold_referral_reward(
+    uow: UnitOfWork,
+    customer: Customer,
+    project: str,
+    referrer_id: int,
+    referred_at: dt.datetime,
+    occurred_at: dt.datetime,
+) -> str | None:
+    """Asked before an owner's referral (老带新) is rewarded: should it be withheld?
+
+    Fires when a referred customer first signs at the project they were referred
+    for and the referral would earn its referrer a reward (the membership plugin
+    asks; not when no reward is at stake: a referrer who left the club, a
+    ``referral_reward`` of 0). Called inside the transaction of the stage change
+    that signs, before the reward is written.
+
+    Every implementation is asked, each on its own (no ``firstresult``): if any
+    returns a reason, the reward is withheld and the asking plugin records each
+    reason, with the name of the plugin that gave it, on its side (membership: in
+    the referral's note, shown by ``recrm member show`` / ``referrals`` and in the
+    customer's data export); the referral still counts as converted. ``None`` from
+    everyone (or no implementation at all) lets the reward through, as before.
+
+    Meant for a channels plugin whose agencies also register customers: when the
+    customer is at the same time an agency's confirmed registration at
+    ``project``, its ``referral_vs_agency`` setting (``agency``, ``referral``,
+    ``both``) decides who is rewarded. With ``agency`` it returns the reason
+    (``"registered by agency 链家 on 2024-03-01 (referral_vs_agency = agency)"``);
+    with ``referral`` or ``both`` it returns ``None``, and with ``referral`` it
+    records on its own side, through ``uow.session``, why the agency is not paid.
+    Write only your own rows here: another plugin may still withhold the reward,
+    and everything rolls back together if the stage change fails. Raising (or
+    returning anything but text or ``None``) rolls the stage change back with a
+    :class:`~recrm_core.errors.PluginError` naming the plugin.
+
+    :param uow: the unit of work of the stage change.
+    :param customer: the referred customer after the change.
+    :param project: the project code the customer signed at and was referred for.
+    :param referrer_id: the customer id of the member who referred them.
+    :param referred_at: when the referral was recorded.
+    :param occurred_at: when the customer signed (a back-dated contract's date).
+    :return: a short reason (one line, at most 200 characters) to withhold the
+        reward, or ``None`` to allow it.
     """
 
 

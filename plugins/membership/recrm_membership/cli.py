@@ -88,7 +88,7 @@ def _ledger_table(crm: CRM, entries: list[LedgerEntry]) -> None:
 
 def _referral_line(r: Referral) -> str:
     return (f"referral {r.id}: customer {r.referrer_id} referred customer {r.referred_id} "
-            f"for {r.project} ({r.status})")
+            f"for {r.project} ({r.status})" + (f": {r.note}" if r.note else ""))
 
 
 @click.group("member")

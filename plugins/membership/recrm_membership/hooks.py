@@ -87,7 +87,7 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
         recompute_tier_in(session, conf, member, "contracts", at)
     old_rank = STAGE_ORDER.index(change.old_stage) if change.old_stage else -1
     if change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer"):
-        convert_referral_in(uow, customer.id, change.project, at)
+        convert_referral_in(uow, customer, change.project, at)
 
 
 @hookimpl

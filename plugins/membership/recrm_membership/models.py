@@ -129,6 +129,9 @@ class Referral(_Out):
     created_at: dt.datetime
     converted_at: dt.datetime | None = None
     reward_points: int = 0
+    #: why there was no reward (``reward withheld: <reason> (<plugin>)``, a referrer
+    #: who had left) or why the referral was superseded; free text
+    note: str | None = None
 
 
 class MemberView(_Out):

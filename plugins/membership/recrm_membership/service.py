@@ -241,6 +241,7 @@ def referral_model(session: Session, row: ReferralRow) -> Referral:
         created_at=row.created_at,
         converted_at=row.converted_at,
         reward_points=reward,
+        note=row.note,
     )
 
 
@@ -491,22 +492,39 @@ def balance_in(session: Session, member: MemberRow, now: dt.datetime) -> Balance
     )
 
 
-def convert_referral_in(uow: UnitOfWork, customer_id: int, project: str,
+#: how a referral's note starts when another plugin withheld its reward
+WITHHELD = "reward withheld: "
+
+
+def withheld_note(reasons: list[tuple[str, str]]) -> str:
+    """The referral's note for the reasons plugins gave to withhold its reward
+    (``reward withheld: <reason> (<plugin>); ...``), cut to the column's 200."""
+    note = WITHHELD + "; ".join(f"{reason} ({plugin})" for plugin, reason in reasons)
+    return note if len(note) <= 200 else note[:199] + "…"
+
+
+def convert_referral_in(uow: UnitOfWork, customer: Customer, project: str,
                         at: dt.datetime) -> None:
-    """The referred customer signed at ``project``: reward the referrer, once."""
+    """The referred customer signed at ``project``: reward the referrer, once,
+    unless a plugin withholds it (``recrm_withhold_referral_reward``; the reasons go
+    into the referral's note)."""
     session, conf = uow.session, settings(uow.crm)
     referral = session.scalars(
         select(ReferralRow)
-        .where(ReferralRow.referred_id == customer_id, ReferralRow.project == project,
+        .where(ReferralRow.referred_id == customer.id, ReferralRow.project == project,
                ReferralRow.status == "pending")
         .with_for_update()
     ).one_or_none()
     if referral is None:
         return
+    customer_id = customer.id
     referral.status, referral.converted_at = "converted", at
     referrer = lock_member(session, referral.referrer_id)
     if referrer is None or referrer.status != "active":
         referral.note = "referrer is not an active member: no reward"
+    elif conf.referral_reward > 0 and (reasons := uow.crm.hooks.withhold_referral_reward(
+            uow, customer, project, referral.referrer_id, referral.created_at, at)):
+        referral.note = withheld_note(reasons)
     elif conf.referral_reward > 0:
         _, row = credit_in(
             uow, referrer, entry_kind="referral", event_kind="referral", subject=customer_id,
@@ -696,7 +714,7 @@ class Membership:
              actor: Actor | None = None) -> MemberView:
         """The membership with its balance, ledger, tier changes, events and referrals,
         as ``actor`` may read it: refused to partners; ledger reasons, award keys (a
-        contract's names the unit) and event notes hidden from analysts."""
+        contract's names the unit), event and referral notes hidden from analysts."""
         require_role(actor, READERS, "see membership details")
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
@@ -728,8 +746,10 @@ class Membership:
                 ledger=self._entries_for(actor, [entry_model(r) for r in ledger]),
                 tier_changes=[_tier_change(r) for r in changes],
                 events=[self._event_for(actor, _member_event(r)) for r in events],
-                referrals_made=[referral_model(session, r) for r in made],
-                referred_by=[referral_model(session, r) for r in by],
+                referrals_made=[self._referral_for(actor, referral_model(session, r))
+                                for r in made],
+                referred_by=[self._referral_for(actor, referral_model(session, r))
+                             for r in by],
             )
 
     def _entries_for(self, actor: Actor | None,
@@ -742,6 +762,13 @@ class Membership:
         return [e.model_copy(update={"reason": hide(actor, e.reason),
                                      "event_key": hide(actor, e.event_key)})
                 for e in entries]
+
+    def _referral_for(self, actor: Actor | None, referral: Referral) -> Referral:
+        """A referral as ``actor`` may read it: a note is free text."""
+        if actor is None:
+            return referral
+        return referral.model_copy(
+            update={"note": self.crm.access.free_text(actor, referral.note)})
 
     def _event_for(self, actor: Actor | None, event: MemberEvent) -> MemberEvent:
         """A history event as ``actor`` may read it: a note is free text."""
@@ -999,7 +1026,8 @@ class Membership:
             query = select(ReferralRow).order_by(ReferralRow.id)
             if code is not None:
                 query = query.where(ReferralRow.project == code)
-            return [referral_model(uow.session, r) for r in uow.session.scalars(query).all()]
+            return [self._referral_for(actor, referral_model(uow.session, r))
+                    for r in uow.session.scalars(query).all()]
 
     def _known_project(self, project: str | None) -> str | None:
         """The code of the project a read names, as the core holds it: the core's

@@ -1,0 +1,61 @@
+"""recrm-channels: agencies (中介/渠道) register customers (报备) for projects.
+
+- agencies and their agents (each agent is also staff of role ``partner``);
+- per-project rule versions (``[channels]`` gives version 0), each in force from its
+  time; a registration is judged under the version in force when it was made;
+- registrations stored whatever the outcome (``pending`` or ``rejected`` with the
+  reason), one active per mobile and project (a partial unique index);
+- 判客 as one pure function, :func:`recrm_channels.attribution.attribute`, run on
+  every visit and stage move through the core's hooks;
+- ``recrm channel ...`` commands, ``/v1/channels/`` routes for agencies' keys, and the
+  privacy hooks (export, erase).
+"""
+
+from __future__ import annotations
+
+from .attribution import Decision, Event, RuleBook, RuleVersion, attribute
+from .hooks import (
+    recrm_api_routes,
+    recrm_customer_erase,
+    recrm_customer_export,
+    recrm_interaction_logged,
+    recrm_register_commands,
+    recrm_register_settings,
+    recrm_stage_changed,
+)
+from .models import Agency, Agent, Explanation, Registration, RegistrationIn, RuleSet
+from .service import Channels, RegistrationRefused, service
+from .settings import NAME, ChannelsSettings, Rules, settings
+
+#: the plugin's name (``recrm.toml``, settings section, table and field prefix)
+name = NAME
+__version__ = "0.1.0"
+
+__all__ = [
+    "NAME",
+    "Agency",
+    "Agent",
+    "Channels",
+    "ChannelsSettings",
+    "Decision",
+    "Event",
+    "Explanation",
+    "Registration",
+    "RegistrationIn",
+    "RegistrationRefused",
+    "RuleBook",
+    "RuleSet",
+    "RuleVersion",
+    "Rules",
+    "attribute",
+    "name",
+    "recrm_api_routes",
+    "recrm_customer_erase",
+    "recrm_customer_export",
+    "recrm_interaction_logged",
+    "recrm_register_commands",
+    "recrm_register_settings",
+    "recrm_stage_changed",
+    "service",
+    "settings",
+]

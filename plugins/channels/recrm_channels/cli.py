@@ -1,0 +1,265 @@
+"""``recrm channel ...``: agencies, agents, rules and registrations on the command line.
+
+Conventions of the core's CLI: ``--json`` prints one compact JSON line on stdout; human
+messages go to stderr; a refused operation (a refused registration too) exits 1 with
+one line, a bad value 2. Every command acts as ``recrm --as ROLE[:STAFF_ID]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from recrm_core import CRM, InvalidInput
+from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
+from recrm_core.cli.output import echo_error
+
+from .models import Registration
+from .service import Channels, RegistrationRefused
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except InvalidInput as exc:
+        hint = f"--{exc.field.replace('_', '-')}" if exc.field else None
+        raise click.BadParameter(exc.reason, param_hint=hint) from None
+
+
+def _time(value: str | None, crm: CRM, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date-time (e.g. 2026-01-31T08:00)",
+                                 param_hint=option) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=crm.config.zone)
+    return parsed.astimezone(dt.UTC)
+
+
+def _line(crm: CRM, r: Registration) -> str:
+    zone = crm.config.zone
+    until = r.valid_until if r.state == "pending" else r.protected_until
+    tail = f" until {local_time(until, zone)}" if r.state in ("pending", "confirmed") else ""
+    return (f"registration {r.id}: {r.mobile} at {r.project} by {r.agent} ({r.agency}): "
+            f"{r.state}{tail}")
+
+
+@click.group("channel")
+def channel_group() -> None:
+    """Agencies (中介/渠道), their agents, registrations (报备) and 判客."""
+
+
+@channel_group.group("agency")
+def agency_group() -> None:
+    """Agencies: add, list, suspend."""
+
+
+@agency_group.command("add")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--contact")
+@json_option
+@pass_crm
+def agency_add(crm: CRM, code: str, name: str, contact: str | None, as_json: bool) -> None:
+    """Add an agency."""
+    agency = _call(Channels(crm).add_agency, code, name, contact, actor=current_actor())
+    emit_json(agency) if as_json else info(f"agency {agency.code} ({agency.name}) added")
+
+
+@agency_group.command("list")
+@json_option
+@pass_crm
+def agency_list(crm: CRM, as_json: bool) -> None:
+    """List agencies."""
+    found = Channels(crm).agencies(actor=current_actor())
+    if as_json:
+        emit_json(found)
+        return
+    table("agencies", ["code", "name", "status", "contact"],
+          [(a.code, a.name, a.status, a.contact) for a in found])
+
+
+@agency_group.command("suspend")
+@click.argument("code")
+@json_option
+@pass_crm
+def agency_suspend(crm: CRM, code: str, as_json: bool) -> None:
+    """Suspend an agency: it registers nobody until further notice."""
+    agency = Channels(crm).suspend_agency(code, actor=current_actor())
+    emit_json(agency) if as_json else info(f"agency {agency.code} suspended")
+
+
+@channel_group.group("agent")
+def agent_group() -> None:
+    """Agents: add, list (each is staff of role partner)."""
+
+
+@agent_group.command("add")
+@click.argument("agent_id")
+@click.option("--name", required=True)
+@click.option("--agency", required=True)
+@click.option("--mobile")
+@json_option
+@pass_crm
+def agent_add(crm: CRM, agent_id: str, name: str, agency: str, mobile: str | None,
+              as_json: bool) -> None:
+    """Add an agent of an agency (and a partner in the staff directory)."""
+    agent = _call(Channels(crm).add_agent, agent_id, name, agency, mobile,
+                  actor=current_actor())
+    emit_json(agent) if as_json else info(f"agent {agent.id} of {agent.agency} added")
+
+
+@agent_group.command("list")
+@click.option("--agency")
+@json_option
+@pass_crm
+def agent_list(crm: CRM, agency: str | None, as_json: bool) -> None:
+    """List agents."""
+    found = Channels(crm).agents(agency, actor=current_actor())
+    if as_json:
+        emit_json(found)
+        return
+    table("agents", ["id", "agency", "name"], [(a.id, a.agency, a.name) for a in found])
+
+
+@channel_group.group("rules")
+def rules_group() -> None:
+    """A project's registration rules, versioned."""
+
+
+@rules_group.command("set")
+@click.option("--project", required=True)
+@click.option("--file", "path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--from", "start", metavar="DATETIME", help="In force from (default: now).")
+@json_option
+@pass_crm
+def rules_set(crm: CRM, project: str, path: str, start: str | None, as_json: bool) -> None:
+    """Add a rule version for a project from a TOML file of rule keys."""
+    try:
+        values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"not TOML: {exc}", param_hint="--file") from None
+    result = _call(Channels(crm).set_rules, project, values, _time(start, crm, "--from"),
+                   actor=current_actor())
+    if as_json:
+        emit_json(result)
+    else:
+        info(f"rules v{result.version} for {result.project} from "
+             f"{local_time(result.effective_from, crm.config.zone)}")
+
+
+@rules_group.command("show")
+@click.option("--project", required=True)
+@json_option
+@pass_crm
+def rules_show(crm: CRM, project: str, as_json: bool) -> None:
+    """Every rule version of a project (v0: the [channels] defaults)."""
+    versions = Channels(crm).rules(project, actor=current_actor())
+    if as_json:
+        emit_json(versions)
+        return
+    for v in versions:
+        since = local_time(v.effective_from, crm.config.zone) or "always"
+        keys = ", ".join(f"{k}={val}" for k, val in v.rules.model_dump().items())
+        echo(f"v{v.version} from {since}: {keys}")
+
+
+@channel_group.command("register")
+@click.option("--agent")
+@click.option("--project", required=True)
+@click.option("--mobile", required=True)
+@click.option("--name")
+@json_option
+@pass_crm
+def register_cmd(crm: CRM, agent: str | None, project: str, mobile: str, name: str | None,
+                 as_json: bool) -> None:
+    """Register a customer's mobile for a project as an agent (报备)."""
+    try:
+        reg = _call(Channels(crm).register, agent, project, mobile, name,
+                    actor=current_actor())
+    except RegistrationRefused as exc:
+        if as_json:
+            emit_json(exc.registration)
+        echo_error(str(exc))
+        sys.exit(1)
+    emit_json(reg) if as_json else info(_line(crm, reg))
+
+
+@channel_group.command("visit")
+@click.option("--project", required=True)
+@click.option("--mobile", required=True)
+@click.option("--agent", help="The agent who came with the customer.")
+@click.option("--name")
+@click.option("--at", metavar="DATETIME", help="When (default: now).")
+@json_option
+@pass_crm
+def visit_cmd(crm: CRM, project: str, mobile: str, agent: str | None, name: str | None,
+              at: str | None, as_json: bool) -> None:
+    """Log a visit at the sales office and judge (判客)."""
+    reg = _call(Channels(crm).visit, project, mobile, agent, name,
+                at=_time(at, crm, "--at"), actor=current_actor())
+    if as_json:
+        emit_json(reg)
+    else:
+        info(_line(crm, reg) if reg else "visit logged; no registration at the project")
+
+
+@channel_group.command("explain")
+@click.argument("registration", type=int)
+@json_option
+@pass_crm
+def explain_cmd(crm: CRM, registration: int, as_json: bool) -> None:
+    """Why a registration is in its state."""
+    found = Channels(crm).explain(registration, actor=current_actor())
+    if as_json:
+        emit_json(found)
+        return
+    echo(_line(crm, found.registration))
+    echo(f"rule v{found.rule_version}: {found.explanation}")
+    for t in found.transitions:
+        echo(f"  {local_time(t.at, crm.config.zone)} {t.state}: {t.reason or ''}")
+
+
+@channel_group.command("sweep")
+@json_option
+@pass_crm
+def sweep_cmd(crm: CRM, as_json: bool) -> None:
+    """Write the expiries and releases that time brought (safe to run again)."""
+    result = Channels(crm).sweep(actor=current_actor())
+    if as_json:
+        emit_json(result)
+    else:
+        info(f"checked {result.checked}: {result.expired} expired, {result.released} released")
+
+
+@channel_group.command("registrations")
+@click.option("--agency")
+@click.option("--state", type=click.Choice(["pending", "confirmed", "converted", "expired",
+                                            "released", "rejected"]))
+@click.option("--project")
+@json_option
+@pass_crm
+def registrations_cmd(crm: CRM, agency: str | None, state: str | None, project: str | None,
+                      as_json: bool) -> None:
+    """Registrations as of now (partners: their agency's, masked)."""
+    found = Channels(crm).registrations(agency=agency, state=state, project=project,
+                                        actor=current_actor())
+    if as_json:
+        emit_json(found)
+        return
+    zone = crm.config.zone
+    table("registrations", ["id", "mobile", "project", "agency", "agent", "state", "until"],
+          [(r.id, r.mobile, r.project, r.agency, r.agent, r.state,
+            local_time(r.valid_until if r.state == "pending" else r.protected_until, zone))
+           for r in found])

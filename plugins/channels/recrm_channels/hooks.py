@@ -1,0 +1,70 @@
+"""The plugin's hook implementations (re-exported by the package, which is the plugin)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from recrm_core import (
+    CRM,
+    Customer,
+    ErasureStep,
+    Interaction,
+    StageChange,
+    UnitOfWork,
+    hookimpl,
+)
+
+from .attribution import CONVERTING
+from .privacy import erase_in, export_in
+from .service import judge_in
+from .settings import NAME, ChannelsSettings
+
+if TYPE_CHECKING:
+    from recrm_core.api import ApiRoutes
+
+
+@hookimpl
+def recrm_register_settings(register: Any) -> None:
+    register(NAME, ChannelsSettings)
+
+
+@hookimpl
+def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
+    # 判客 on every visit at a project: the customer's registrations there are replayed.
+    if interaction.kind == "visit" and interaction.project:
+        judge_in(uow, interaction.customer_id, interaction.project)
+
+
+@hookimpl
+def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
+    # A subscription, contract or handover may convert a confirmed registration.
+    if change.new_stage in CONVERTING or (change.step or "") in CONVERTING:
+        judge_in(uow, customer.id, change.project)
+
+
+@hookimpl
+def recrm_customer_export(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
+    return export_in(uow, customer)
+
+
+@hookimpl
+def recrm_customer_erase(uow: UnitOfWork, customer: Customer,
+                         merged_ids: list[int]) -> list[ErasureStep] | None:
+    return erase_in(uow, customer, merged_ids)
+
+
+@hookimpl
+def recrm_register_commands(cli: click.Group) -> None:
+    from .cli import channel_group
+
+    cli.add_command(channel_group)
+
+
+@hookimpl
+def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
+    # /v1/channels/...: imported here, so no command pays for FastAPI.
+    from .api import add_routes
+
+    add_routes(crm, routes)

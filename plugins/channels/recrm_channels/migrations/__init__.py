@@ -1,0 +1,1 @@
+"""The channels plugin's revisions: Alembic branch ``channels`` (see docs/plugins.md)."""

@@ -1,0 +1,56 @@
+"""Privacy requests: what the channels tables hold about one person, and its erasure.
+
+Registrations hold the mobile and the name an agent typed. They are found by the
+customer's id and by each of their mobiles. Erasure anonymises them: mobile and name
+removed, the link to the customer removed, the agency, project, dates and states kept
+(an agency's figures and any later commission stay as they were). Explanations and
+reasons never hold a mobile or a name, so they stay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from recrm_core import Customer, ErasureStep, UnitOfWork
+
+from .tables import RegistrationRow, TransitionRow
+
+
+def _rows(uow: UnitOfWork, customer: Customer, ids: list[int]) -> list[RegistrationRow]:
+    conditions = [RegistrationRow.customer_id.in_(ids)]
+    if customer.mobiles:
+        conditions.append(RegistrationRow.mobile.in_(customer.mobiles))
+    return list(uow.session.scalars(select(RegistrationRow).where(or_(*conditions))
+                                    .order_by(RegistrationRow.id)))
+
+
+def export_in(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
+    rows = _rows(uow, customer, [customer.id])
+    if not rows:
+        return None
+    registrations = []
+    for r in rows:
+        transitions = uow.session.scalars(select(TransitionRow).where(
+            TransitionRow.registration_id == r.id).order_by(TransitionRow.id))
+        registrations.append({
+            "id": r.id, "agency": r.agency, "agent": r.agent_id, "project": r.project,
+            "mobile": r.mobile, "name": r.name, "state": r.state, "reason": r.reason,
+            "rule_version": r.rule_version, "registered_at": r.registered_at.isoformat(),
+            "transitions": [{"state": t.state, "reason": t.reason, "at": t.at.isoformat()}
+                            for t in transitions],
+        })
+    return {"registrations": registrations}
+
+
+def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list[ErasureStep]:
+    rows = _rows(uow, customer, [customer.id, *merged_ids])
+    for r in rows:
+        r.mobile = None
+        r.name = None
+        r.customer_id = None
+    uow.session.flush()
+    return [ErasureStep(table=RegistrationRow.__tablename__, anonymised=len(rows),
+                        basis="agency figures: agency, project, dates and states kept "
+                        "without the person's mobile or name")] if rows else []

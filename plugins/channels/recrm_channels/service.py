@@ -1,0 +1,525 @@
+"""The channels service: agencies, agents, rule versions, registrations and 判客.
+
+Every write is one unit of work. A registration locks its agent's row (the cap) and,
+on PostgreSQL, an advisory lock on (mobile, project); SQLite's ``BEGIN IMMEDIATE``
+serialises writers. Stale pending rows of that mobile and project are decided under
+the lock before the insert, and the partial unique index
+``uq_channels_registrations_active`` keeps one active registration whatever happens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from recrm_core import (
+    CRM,
+    Actor,
+    Forbidden,
+    IdentityError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    UnitOfWork,
+    insert_or_ignore,
+    mask_mobile,
+    mask_name,
+    normalise_mobile,
+    project_code,
+    utcnow,
+)
+from recrm_core.access import require_role
+from recrm_core.contention import retrying
+
+from .attribution import ACTIVE, Decision, Event, RuleBook, RuleVersion, attribute
+from .models import (
+    Agency,
+    Agent,
+    Explanation,
+    Registration,
+    RuleSet,
+    SweepResult,
+    Transition,
+)
+from .settings import Rules, default_rules
+from .tables import AgencyRow, AgentRow, RegistrationRow, RuleSetRow, TransitionRow
+
+MANAGERS = ("admin", "manager")
+#: who may log a visit or register on an agent's behalf (partners register as themselves)
+OFFICE = ("admin", "manager", "sales")
+#: interaction kinds that record a stage step, and the stage they record
+STEP_STAGES = {"subscription": "subscriber", "contract": "buyer", "handover": "owner"}
+#: a stand-in id for the registration being judged before it is written
+_NEW = 2**62
+
+
+class RegistrationRefused(Refused):
+    """A registration was refused; it is stored (state ``rejected``) as ``registration``."""
+
+    def __init__(self, registration: Registration) -> None:
+        super().__init__(f"registration {registration.id} refused: {registration.reason}")
+        self.registration = registration
+
+
+def _agency(row: AgencyRow) -> Agency:
+    return Agency(code=row.code, name=row.name, status=row.status, contact=row.contact,
+                  created_at=row.created_at, suspended_at=row.suspended_at)
+
+
+def _agent(row: AgentRow) -> Agent:
+    return Agent(id=row.id, agency=row.agency, name=row.name, mobile=row.mobile)
+
+
+def _code(value: str, what: str) -> str:
+    cleaned = (value or "").strip()
+    if not cleaned or len(cleaned) > 64 or any(c.isspace() for c in cleaned):
+        raise InvalidInput(what, f"{what} must be 1 to 64 characters without spaces")
+    return cleaned
+
+
+def as_of(row: RegistrationRow, now: dt.datetime) -> tuple[str, str | None, dt.datetime | None]:
+    """The stored state read at ``now``: a window or a protection that ran out since
+    the last write reads as expired or released (what a sweep would write)."""
+    if row.state == "pending" and now > row.valid_until:
+        return "expired", "no visit within the registration window", row.valid_until
+    if row.state == "confirmed" and row.protected_until and now > row.protected_until:
+        return ("released", "protection ran out without a subscription or contract",
+                row.protected_until)
+    return row.state, row.reason, row.ended_at
+
+
+def registration_model(row: RegistrationRow, now: dt.datetime,
+                       actor: Actor | None = None) -> Registration:
+    state, reason, ended = as_of(row, now)
+    until = row.valid_until if state == "pending" else \
+        row.protected_until if state == "confirmed" else None
+    partner = actor is not None and actor.role == "partner"
+    return Registration(
+        id=row.id, agency=row.agency, agent=row.agent_id, project=row.project,
+        mobile=mask_mobile(row.mobile) if partner and row.mobile else row.mobile,
+        name=mask_name(row.name) if partner and row.name else row.name,
+        customer_id=None if partner else row.customer_id,
+        state=state, reason=reason, rule_version=row.rule_version,
+        registered_at=row.registered_at, valid_until=row.valid_until,
+        confirmed_at=row.confirmed_at, protected_until=row.protected_until,
+        converted_at=row.converted_at, ended_at=ended,
+        time_left_seconds=int((until - now).total_seconds()) if until else None,
+    )
+
+
+def rule_book(crm: CRM, session: Session, project: str) -> RuleBook:
+    rows = session.scalars(select(RuleSetRow).where(RuleSetRow.project == project)).all()
+    return RuleBook(default_rules(crm), tuple(
+        RuleVersion(r.version, r.effective_from, Rules.model_validate(r.rules)) for r in rows))
+
+
+def _agency_of_agents(session: Session) -> dict[str, str]:
+    return {agent: agency for agent, agency in session.execute(select(AgentRow.id,
+                                                                      AgentRow.agency))}
+
+
+def events_for(uow: UnitOfWork, mobile: str, project: str,
+               customer_id: int | None) -> list[Event]:
+    """Every event of the person with ``mobile`` at ``project``: the registrations not
+    refused, and the core's interactions and first link at the project."""
+    session = uow.session
+    events = [
+        Event("registration", r.registered_at, r.id, r.agency, r.agent_id,
+              rule_version=r.rule_version)
+        for r in session.scalars(select(RegistrationRow).where(
+            RegistrationRow.mobile == mobile, RegistrationRow.project == project,
+            RegistrationRow.state != "rejected"))
+    ]
+    if customer_id is None:
+        return events
+    agencies = _agency_of_agents(session)
+    for i in uow.crm.interactions.list_in(session, customer_id):
+        if i.project != project:
+            continue
+        if i.kind == "visit":
+            agent = i.data.get("agent") if isinstance(i.data.get("agent"), str) else None
+            agent = agent or (i.staff if i.staff in agencies else None)
+            events.append(Event("visit", i.occurred_at, i.id, agencies.get(agent or ""), agent))
+        elif i.kind in STEP_STAGES:
+            events.append(Event("stage", i.occurred_at, i.id, stage=STEP_STAGES[i.kind]))
+        else:
+            events.append(Event("contact", i.occurred_at, i.id))
+    customer = uow.crm.customers.get_in(uow, customer_id)
+    for link in customer.projects:
+        if link.project == project:
+            events.append(Event("contact", link.first_seen_at, 0))
+    return events
+
+
+def store_decision(uow: UnitOfWork, decision: Decision, customer_id: int | None,
+                   now: dt.datetime) -> None:
+    """Write each registration's decision (ended states first, so the partial unique
+    index never sees two active rows) and record each new state once."""
+    session = uow.session
+    outcomes = sorted((o for o in decision.outcomes if o.registration != _NEW),
+                      key=lambda o: o.state in ACTIVE)
+    for o in outcomes:
+        row = session.get(RegistrationRow, o.registration)
+        if row is None:
+            continue
+        changed = row.state != o.state
+        row.state = o.state
+        row.reason = o.explanation[:300]
+        row.explanation = o.explanation[:1000]
+        row.decided_version = o.rule or 0
+        row.decided_at = now
+        row.confirmed_at = o.times.get("confirmed_at")
+        row.protected_until = o.times.get("protected_until")
+        row.converted_at = o.times.get("converted_at")
+        row.ended_at = o.ended_at
+        if customer_id is not None and row.customer_id is None:
+            row.customer_id = customer_id
+        session.flush()
+        if changed:
+            at = o.times.get("converted_at") or o.ended_at or o.times.get("confirmed_at") or now
+            _transition(session, row.id, o.state, o.explanation, o.rule or 0, at, now)
+
+
+def _transition(session: Session, registration: int, state: str, reason: str | None,
+                version: int, at: dt.datetime, now: dt.datetime) -> None:
+    insert_or_ignore(session, TransitionRow, {
+        "registration_id": registration, "state": state, "reason": (reason or "")[:300],
+        "rule_version": version, "at": at, "recorded_at": now,
+    }, on=["registration_id", "state"])
+
+
+def judge_in(uow: UnitOfWork, customer_id: int, project: str,
+             now: dt.datetime | None = None) -> None:
+    """判客 for a customer at a project (a visit or a stage move happened): every
+    mobile of theirs with registrations there is replayed and the decisions stored."""
+    now = now or utcnow()
+    customer = uow.crm.customers.get_in(uow, customer_id)
+    for mobile in customer.mobiles:
+        has = uow.session.scalar(select(func.count()).select_from(RegistrationRow).where(
+            RegistrationRow.mobile == mobile, RegistrationRow.project == project))
+        if not has:
+            continue
+        book = rule_book(uow.crm, uow.session, project)
+        decision = attribute(events_for(uow, mobile, project, customer_id), book, now)
+        store_decision(uow, decision, customer_id, now)
+
+
+class Channels:
+    """``recrm_channels.service(crm)``: agencies, agents, rules and registrations."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    # agencies and agents -----------------------------------------------------------------
+    def add_agency(self, code: str, name: str, contact: str | None = None,
+                   actor: Actor | None = None) -> Agency:
+        require_role(actor, MANAGERS, "add agencies")
+        code = _code(code, "agency")
+        if not (name or "").strip():
+            raise InvalidInput("name", "an agency needs a name")
+        with self.crm.unit_of_work(actor) as uow:
+            if uow.session.get(AgencyRow, code) is not None:
+                raise Refused(f"agency {code!r} exists")
+            row = AgencyRow(code=code, name=name.strip()[:200], status="active",
+                            contact=(contact or None) and contact[:200], created_at=utcnow())
+            uow.session.add(row)
+            uow.session.flush()
+            return _agency(row)
+
+    def agencies(self, actor: Actor | None = None) -> list[Agency]:
+        require_role(actor, MANAGERS, "list agencies")
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
+            return [_agency(r) for r in uow.session.scalars(
+                select(AgencyRow).order_by(AgencyRow.code))]
+
+    def suspend_agency(self, code: str, actor: Actor | None = None) -> Agency:
+        require_role(actor, MANAGERS, "suspend agencies")
+        with self.crm.unit_of_work(actor) as uow:
+            row = uow.session.get(AgencyRow, code, with_for_update=True)
+            if row is None:
+                raise NotFound(f"no such agency {code!r}")
+            if row.status != "suspended":
+                row.status, row.suspended_at = "suspended", utcnow()
+            return _agency(row)
+
+    def add_agent(self, agent_id: str, name: str, agency: str, mobile: str | None = None,
+                  actor: Actor | None = None) -> Agent:
+        """An agent, added to the directory as staff of role ``partner`` (so an API key
+        can belong to them); a partner already in the directory is linked."""
+        require_role(actor, MANAGERS, "add agents")
+        agent_id = _code(agent_id, "agent")
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
+            if uow.session.get(AgencyRow, agency) is None:
+                raise NotFound(f"no such agency {agency!r}")
+            if uow.session.get(AgentRow, agent_id) is not None:
+                raise Refused(f"agent {agent_id!r} exists")
+            staff = self.crm.directory.find(uow.session, agent_id)
+        if staff is None:
+            staff = self.crm.directory.add_staff(
+                {"id": agent_id, "name": name, "role": "partner", "mobile": mobile}, actor=actor)
+        elif staff.role != "partner":
+            raise Refused(f"staff {agent_id!r} has role {staff.role}, not partner")
+        with self.crm.unit_of_work(actor) as uow:
+            row = AgentRow(id=agent_id, agency=agency, name=staff.name, mobile=staff.mobile,
+                           created_at=utcnow())
+            uow.session.add(row)
+            uow.session.flush()
+            return _agent(row)
+
+    def agents(self, agency: str | None = None, actor: Actor | None = None) -> list[Agent]:
+        require_role(actor, MANAGERS, "list agents")
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
+            query = select(AgentRow).order_by(AgentRow.id)
+            if agency:
+                query = query.where(AgentRow.agency == agency)
+            return [_agent(r) for r in uow.session.scalars(query)]
+
+    # rules ------------------------------------------------------------------------------
+    def set_rules(self, project: str, values: Mapping[str, Any],
+                  effective_from: dt.datetime | None = None,
+                  actor: Actor | None = None) -> RuleSet:
+        """A new rule version for ``project``, in force from ``effective_from`` (now or
+        later: history is never rewritten); keys left out take the [channels] defaults."""
+        require_role(actor, MANAGERS, "set registration rules")
+        code = project_code(project)
+        self.crm.projects.get(code)
+        now = utcnow()
+        start = effective_from or now
+        if start.tzinfo is None:
+            raise InvalidInput("from", "give the time with a time zone")
+        if start < now - dt.timedelta(minutes=1):
+            raise InvalidInput("from", "a rule set applies from now or later, never the past")
+        try:
+            rules = Rules.model_validate({**default_rules(self.crm).model_dump(), **values})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "rules"
+            raise InvalidInput("rules", f"{where}: {err['msg']}") from None
+        with self.crm.unit_of_work(actor) as uow:
+            last = uow.session.scalar(select(func.max(RuleSetRow.version))
+                                      .where(RuleSetRow.project == code)) or 0
+            uow.session.add(RuleSetRow(
+                project=code, version=last + 1, effective_from=start,
+                rules=rules.model_dump(), actor_staff=actor.staff_id if actor else None,
+                created_at=now))
+            return RuleSet(project=code, version=last + 1, effective_from=start, rules=rules)
+
+    def rules(self, project: str, at: dt.datetime | None = None,
+              actor: Actor | None = None) -> list[RuleSet]:
+        """Every version of the project's rules (version 0, the defaults, first)."""
+        code = project_code(project)
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
+            book = rule_book(self.crm, uow.session, code)
+        versions = [RuleSet(project=code, version=0, effective_from=None, rules=book.default)]
+        versions += [RuleSet(project=code, version=v.version, effective_from=v.effective_from,
+                             rules=v.rules) for v in sorted(book.versions,
+                                                            key=lambda v: v.version)]
+        return versions
+
+    # registrations ----------------------------------------------------------------------
+    def register(self, agent: str | None, project: str, mobile: str, name: str | None = None,
+                 *, actor: Actor | None = None, now: dt.datetime | None = None) -> Registration:
+        """Register ``mobile`` for ``project`` as ``agent`` (a partner registers as
+        themselves). The outcome is stored either way; a refusal raises
+        :class:`RegistrationRefused` after it is stored."""
+        if actor is not None and actor.role == "partner":
+            if agent not in (None, actor.staff_id):
+                raise Forbidden("a partner registers as themselves only")
+            agent = actor.staff_id
+        else:
+            require_role(actor, OFFICE, "register customers for an agent")
+        if not agent:
+            raise InvalidInput("agent", "name the agent")
+        try:
+            number = normalise_mobile(mobile, self.crm.config.default_region)
+        except IdentityError as exc:
+            raise InvalidInput("mobile", exc.reason) from None
+        code = project_code(project)
+        self.crm.projects.get(code)
+        if name is not None and len(name) > 100:
+            raise InvalidInput("name", "a name has at most 100 characters")
+        found = self.crm.customers.find(mobile=number)
+        customer_id = found[0].id if found else None
+
+        def attempt() -> RegistrationRow:
+            with self.crm.unit_of_work(actor) as uow:
+                return self._register_in(uow, agent, code, number, name, customer_id,
+                                         now or utcnow())
+
+        row = retrying(attempt)
+        result = registration_model(row, now or utcnow(), actor)
+        if row.state == "rejected":
+            raise RegistrationRefused(result)
+        return result
+
+    def _register_in(self, uow: UnitOfWork, agent_id: str, code: str, mobile: str,
+                     name: str | None, customer_id: int | None,
+                     now: dt.datetime) -> RegistrationRow:
+        session = uow.session
+        agent = session.get(AgentRow, agent_id, with_for_update=True)
+        if agent is None:
+            raise NotFound(f"no such agent {agent_id!r}")
+        agency = session.get(AgencyRow, agent.agency)
+        assert agency is not None
+        if session.get_bind().dialect.name == "postgresql":
+            key = zlib.crc32(f"{code}\x00{mobile}".encode()) - 2**31
+            session.execute(select(func.pg_advisory_xact_lock(1_751_000_000, key)))
+        book = rule_book(self.crm, session, code)
+        version = book.in_force(now)
+        rules = version.rules
+        events = events_for(uow, mobile, code, customer_id)
+        # Stale rows of this mobile and project are decided first, under the lock.
+        store_decision(uow, attribute(events, book, now), customer_id, now)
+        reason: str | None = None
+        if agency.status != "active":
+            reason = f"agency {agency.code} is suspended"
+        else:
+            held = session.scalars(select(RegistrationRow).where(
+                RegistrationRow.agent_id == agent_id,
+                RegistrationRow.state.in_(("pending", "confirmed")))).all()
+            active = sum(1 for r in held if as_of(r, now)[0] in ("pending", "confirmed"))
+            if active >= rules.max_active_per_agent:
+                reason = (f"agent over cap: {active} active registrations, at most "
+                          f"{rules.max_active_per_agent} (rule v{version.version})")
+        new = Event("registration", now, _NEW, agency.code, agent_id,
+                    rule_version=version.version)
+        outcome = attribute([*events, new], book, now).of(_NEW)
+        assert outcome is not None
+        if reason is None and outcome.state == "rejected":
+            reason = outcome.explanation
+        state = "rejected" if reason else outcome.state
+        row = RegistrationRow(
+            agent_id=agent_id, agency=agency.code, project=code, mobile=mobile,
+            name=(name or "").strip() or None, customer_id=customer_id, registered_at=now,
+            rule_version=version.version, state=state,
+            reason=(reason or outcome.explanation)[:300],
+            explanation=(reason or outcome.explanation)[:1000],
+            decided_version=version.version, decided_at=now,
+            valid_until=outcome.times["valid_until"],
+            confirmed_at=outcome.times.get("confirmed_at"),
+            protected_until=outcome.times.get("protected_until"),
+            ended_at=now if reason else outcome.ended_at,
+        )
+        session.add(row)
+        session.flush()
+        _transition(session, row.id, state, row.reason, version.version, now, now)
+        return row
+
+    def visit(self, project: str, mobile: str, agent: str | None = None,
+              name: str | None = None, *, at: dt.datetime | None = None,
+              actor: Actor | None = None) -> Registration | None:
+        """Log a visit at the sales office (the core's interaction, creating or matching
+        the customer by mobile), which judges; returns the registration it decided,
+        if any. A confirmed registration's agency becomes the customer's source at the
+        project."""
+        require_role(actor, OFFICE, "log visits")
+        code = project_code(project)
+        if agent is not None:
+            with self.crm.unit_of_work(actor, readonly=True) as uow:
+                if uow.session.get(AgentRow, agent) is None:
+                    raise NotFound(f"no such agent {agent!r}")
+        added = self.crm.customers.add({"mobile": mobile, "name": name}, actor=actor)
+        cid = added.customer.id
+        self.crm.interactions.log(cid, {
+            "kind": "visit", "project": code, "occurred_at": at,
+            "data": {"agent": agent} if agent else {},
+        }, actor=actor)
+        number = normalise_mobile(mobile, self.crm.config.default_region)
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
+            row = uow.session.scalars(
+                select(RegistrationRow).where(RegistrationRow.mobile == number,
+                                              RegistrationRow.project == code,
+                                              RegistrationRow.state != "rejected")
+                .order_by(RegistrationRow.registered_at.desc(), RegistrationRow.id.desc())
+            ).first()
+            result = registration_model(row, utcnow(), actor) if row else None
+        source = f"channel:{row.agency}" if row and row.confirmed_at else None
+        self.crm.customers.add({"mobile": mobile, "project": code, "source": source},
+                               actor=actor)
+        return result
+
+    def registrations(self, *, agency: str | None = None, state: str | None = None,
+                      project: str | None = None, actor: Actor | None = None,
+                      now: dt.datetime | None = None) -> list[Registration]:
+        """Registrations read as of now (newest first); a partner sees their own
+        agency's only, with masked mobiles and names."""
+        now = now or utcnow()
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
+            query = select(RegistrationRow).order_by(RegistrationRow.registered_at.desc(),
+                                                     RegistrationRow.id.desc())
+            if actor is not None and actor.role == "partner":
+                own = uow.session.get(AgentRow, actor.staff_id)
+                if own is None:
+                    raise Forbidden("only an agency's agents see its registrations")
+                query = query.where(RegistrationRow.agency == own.agency)
+            elif actor is not None:
+                require_role(actor, (*OFFICE, "analyst"), "list registrations")
+            if agency:
+                query = query.where(RegistrationRow.agency == agency)
+            if project:
+                query = query.where(RegistrationRow.project == project_code(project))
+            found = [registration_model(r, now, actor) for r in uow.session.scalars(query)]
+        return [r for r in found if state is None or r.state == state]
+
+    def explain(self, registration: int, *, actor: Actor | None = None,
+                now: dt.datetime | None = None) -> Explanation:
+        """Why a registration is in its state: the decision replayed from the events."""
+        require_role(actor, (*OFFICE, "analyst"), "explain registrations")
+        now = now or utcnow()
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
+            row = uow.session.get(RegistrationRow, registration)
+            if row is None:
+                raise NotFound(f"no such registration {registration}")
+            transitions = [
+                Transition(state=t.state, reason=t.reason, rule_version=t.rule_version, at=t.at)
+                for t in uow.session.scalars(select(TransitionRow).where(
+                    TransitionRow.registration_id == row.id).order_by(TransitionRow.id))]
+            model = registration_model(row, now, actor)
+            decided = None
+            if row.state != "rejected" and row.mobile is not None:
+                book = rule_book(self.crm, uow.session, row.project)
+                decided = attribute(events_for(uow, row.mobile, row.project, row.customer_id),
+                                    book, now).of(row.id)
+        if decided is None:
+            return Explanation(registration=model, state=model.state,
+                               rule_version=row.decided_version,
+                               explanation=row.explanation or model.reason or "",
+                               times={}, transitions=transitions)
+        return Explanation(registration=model, state=decided.state, rule_version=decided.rule,
+                           explanation=decided.explanation, times=decided.times,
+                           transitions=transitions)
+
+    def sweep(self, *, actor: Actor | None = None,
+              now: dt.datetime | None = None) -> SweepResult:
+        """Write the expiries and releases that time brought (idempotent: a second run
+        changes nothing)."""
+        require_role(actor, MANAGERS, "sweep registrations")
+        now = now or utcnow()
+        expired = released = checked = 0
+        with self.crm.unit_of_work(actor) as uow:
+            rows = uow.session.scalars(select(RegistrationRow).where(
+                RegistrationRow.state.in_(("pending", "confirmed")))
+                .order_by(RegistrationRow.id).with_for_update()).all()
+            for row in rows:
+                checked += 1
+                state, reason, ended = as_of(row, now)
+                if state == row.state:
+                    continue
+                row.state, row.reason, row.ended_at = state, reason, ended
+                row.decided_at = now
+                uow.session.flush()
+                _transition(uow.session, row.id, state, reason, row.rule_version,
+                            ended or now, now)
+                expired += state == "expired"
+                released += state == "released"
+        return SweepResult(checked=checked, expired=expired, released=released)
+
+
+def service(crm: CRM) -> Channels:
+    return Channels(crm)

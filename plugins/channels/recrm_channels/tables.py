@@ -1,0 +1,116 @@
+"""The plugin's tables, declared on ``recrm_core.Base`` and prefixed ``channels_``.
+
+A registration holds a mobile and a name (personal data: see privacy.py); it links to
+a core customer only once one exists (a visit), by ``customer_id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from recrm_core import Base, UTCDateTime
+
+#: the states that hold a customer: at most one per (mobile, project)
+ACTIVE_STATES = ("pending", "confirmed", "converted")
+_ACTIVE = text("state IN ('pending', 'confirmed', 'converted')")
+
+
+class AgencyRow(Base):
+    """An agency (中介/渠道) the developer works with."""
+
+    __tablename__ = "channels_agencies"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: active or suspended (a suspended agency registers nobody)
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    contact: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AgentRow(Base):
+    """An agent of an agency; ``id`` is also their staff id (role ``partner``)."""
+
+    __tablename__ = "channels_agents"
+
+    id: Mapped[str] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("channels_agencies.code"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    mobile: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class RuleSetRow(Base):
+    """One version of a project's rules, in force from ``effective_from`` until the
+    next version's."""
+
+    __tablename__ = "channels_rule_sets"
+    __table_args__ = (UniqueConstraint("project", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor_staff: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class RegistrationRow(Base):
+    """One registration (报备) as made, with its current decision.
+
+    A refused one is kept (state ``rejected``, with the reason). The partial unique
+    index lets the database hold one active registration per mobile and project,
+    whoever writes.
+    """
+
+    __tablename__ = "channels_registrations"
+    __table_args__ = (
+        Index("uq_channels_registrations_active", "mobile", "project", unique=True,
+              sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("channels_agents.id"), index=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("channels_agencies.code"), index=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    #: E.164; None once erased
+    mobile: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(100))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: the rule-set version in force when it was made (0: the [channels] defaults)
+    rule_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    #: the rule-set version of the last decision
+    decided_version: Mapped[int] = mapped_column(Integer)
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    protected_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    converted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    explanation: Mapped[str | None] = mapped_column(String(1000))
+
+
+class TransitionRow(Base):
+    """Every state a registration entered, with why and under which rule version."""
+
+    __tablename__ = "channels_transitions"
+    __table_args__ = (UniqueConstraint("registration_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("channels_registrations.id"), index=True)
+    state: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    #: when it happened (a window's end for an expiry), not when it was written
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

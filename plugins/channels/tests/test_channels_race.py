@@ -1,0 +1,74 @@
+"""Several processes register overlapping mobiles for one project at once: each mobile
+ends with exactly one active registration, and no process sees any error but the
+documented refusal. Each writer is its own spawned process with its own CRM (like
+agents at several desks); on PostgreSQL the agent row lock, the advisory lock on
+(mobile, project) and the partial unique index decide, on SQLite ``BEGIN IMMEDIATE``."""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+import pytest
+from channels_testkit import PROJECT, setup_agencies
+from recrm_channels import RegistrationRefused, service
+from recrm_channels.tables import RegistrationRow
+from sqlalchemy import func, select
+
+from recrm_core import CRM
+
+pytestmark = pytest.mark.recrm_plugins("channels")
+
+MOBILES = [f"1381234{i:04d}" for i in range(8)]
+AGENTS = ["a1", "a2", "b1", "c1"]
+
+
+def _writer(url: str, agent: str, mobiles: list[str], barrier: Any, out: Any) -> None:
+    outcomes: list[str] = []
+    try:
+        with CRM(database_url=url, plugins=["channels"]) as crm:
+            channels = service(crm)
+            barrier.wait(timeout=60)
+            for mobile in mobiles:
+                try:
+                    channels.register(agent, PROJECT, mobile)
+                    outcomes.append("pending")
+                except RegistrationRefused:
+                    outcomes.append("refused")
+    except BaseException as exc:
+        out.put(("error", repr(exc)))
+        barrier.abort()
+        return
+    out.put(("ok", outcomes))
+
+
+def test_processes_registering_at_once_leave_one_active_per_mobile(
+    crm: CRM, recrm_database_url: str
+) -> None:
+    channels = setup_agencies(crm)
+    channels.add_agency("C", "C")
+    channels.add_agent("c1", "Agent C1", "C")
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(AGENTS))
+    out = ctx.Queue()
+    # every writer takes the mobiles in its own order, so they collide everywhere
+    orders = [MOBILES[i:] + MOBILES[:i] for i in range(0, 2 * len(AGENTS), 2)]
+    procs = [ctx.Process(target=_writer, args=(recrm_database_url, agent, order, barrier, out))
+             for agent, order in zip(AGENTS, orders, strict=True)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert not [v for status, v in results if status == "error"], results
+    outcomes = [o for _, values in results for o in values]
+    assert outcomes.count("pending") == len(MOBILES)
+    assert outcomes.count("refused") == len(MOBILES) * (len(AGENTS) - 1)
+    with crm.unit_of_work() as uow:
+        active = dict(uow.session.execute(
+            select(RegistrationRow.mobile, func.count())
+            .where(RegistrationRow.state.in_(("pending", "confirmed", "converted")))
+            .group_by(RegistrationRow.mobile)).all())
+        total = uow.session.scalar(select(func.count()).select_from(RegistrationRow))
+    assert sorted(active.values()) == [1] * len(MOBILES)
+    assert total == len(MOBILES) * len(AGENTS)
