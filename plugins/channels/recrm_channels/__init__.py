@@ -18,10 +18,15 @@ from .hooks import (
     recrm_api_routes,
     recrm_customer_erase,
     recrm_customer_export,
+    recrm_demo,
     recrm_interaction_logged,
+    recrm_register_audit_actions,
     recrm_register_commands,
     recrm_register_settings,
+    recrm_segment_fields,
     recrm_stage_changed,
+    recrm_timeline,
+    recrm_withhold_referral_reward,
 )
 from .models import Agency, Agent, Explanation, Registration, RegistrationIn, RuleSet
 from .service import Channels, RegistrationRefused, service
@@ -52,10 +57,15 @@ __all__ = [
     "recrm_api_routes",
     "recrm_customer_erase",
     "recrm_customer_export",
+    "recrm_demo",
     "recrm_interaction_logged",
+    "recrm_register_audit_actions",
     "recrm_register_commands",
     "recrm_register_settings",
+    "recrm_segment_fields",
     "recrm_stage_changed",
+    "recrm_timeline",
+    "recrm_withhold_referral_reward",
     "service",
     "settings",
 ]

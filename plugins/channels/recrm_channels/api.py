@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from recrm_core.api import CurrentActor
 
+from .commission import CommissionEntry, Commissions
 from .models import Registration, RegistrationIn
 from .service import Channels, RegistrationRefused
 
@@ -46,3 +47,9 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
                       ) -> list[Registration]:
         """The registrations of the caller's agency (partners), masked, as of now."""
         return channels.registrations(state=state, actor=actor)
+
+    @api.get("/commissions", response_model=list[CommissionEntry])
+    def commissions(actor: CurrentActor) -> list[CommissionEntry]:
+        """The commission ledger of the caller's agency (partners), masked, oldest first:
+        amounts are exact decimal strings."""
+        return Commissions(crm).entries(actor=actor)

@@ -200,6 +200,24 @@ def _judge(reg: Event, version: RuleVersion, earlier: Sequence[Decision],
     return decision("confirmed", confirmed)
 
 
+def acceptance(outcome: Decision, version: RuleVersion, *, agency: str,
+               agency_active: bool, agent_active: int) -> str | None:
+    """Why a new registration is refused, or None when it is accepted: the agency is
+    suspended, the agent holds ``max_active_per_agent`` pending and confirmed
+    registrations already, or 判客 refused it (``outcome``, the new registration's own
+    decision from :func:`attribute` at its time). Pure: the service's write path and
+    ``simulate`` both decide with it."""
+    if not agency_active:
+        return f"agency {agency} is suspended"
+    cap = version.rules.max_active_per_agent
+    if agent_active >= cap:
+        return (f"agent over cap: {agent_active} active registrations, at most {cap} "
+                f"(rule v{version.version})")
+    if outcome.state == "rejected":
+        return outcome.explanation
+    return None
+
+
 def attribute(events: Iterable[Event], rules: RuleBook,
               now: dt.datetime | None = None) -> Decision:
     """Replay ``events`` (of one customer at one project) under ``rules`` as of ``now``

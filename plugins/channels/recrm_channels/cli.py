@@ -263,3 +263,8 @@ def registrations_cmd(crm: CRM, agency: str | None, state: str | None, project: 
           [(r.id, r.mobile, r.project, r.agency, r.agent, r.state,
             local_time(r.valid_until if r.state == "pending" else r.protected_until, zone))
            for r in found])
+
+
+# terms, commissions and report: their own module, registered on channel_group
+from . import cli_money as cli_money  # noqa: E402
+from . import cli_tools as cli_tools  # noqa: E402  (simulate: registered on channel_group)

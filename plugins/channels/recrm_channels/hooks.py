@@ -17,6 +17,8 @@ from recrm_core import (
 )
 
 from .attribution import CONVERTING
+from .commission import AUDIT_ACTIONS, accrue_in, on_stage_changed
+from .commission import recrm_withhold_referral_reward as recrm_withhold_referral_reward
 from .privacy import erase_in, export_in
 from .service import judge_in
 from .settings import NAME, ChannelsSettings
@@ -31,10 +33,19 @@ def recrm_register_settings(register: Any) -> None:
 
 
 @hookimpl
+def recrm_register_audit_actions(register: Any) -> None:
+    # Every audit action the plugin records (add new ones to AUDIT_ACTIONS or here).
+    for action, description in AUDIT_ACTIONS.items():
+        register(action, description)
+
+
+@hookimpl
 def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
     # 判客 on every visit at a project: the customer's registrations there are replayed.
     if interaction.kind == "visit" and interaction.project:
         judge_in(uow, interaction.customer_id, interaction.project)
+        accrue_in(uow, uow.crm.customers.get_in(uow, interaction.customer_id),
+                  interaction.project)
 
 
 @hookimpl
@@ -42,6 +53,8 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
     # A subscription, contract or handover may convert a confirmed registration.
     if change.new_stage in CONVERTING or (change.step or "") in CONVERTING:
         judge_in(uow, customer.id, change.project)
+    # The commission ledger: accrue what the step earned, or claw back a cancelled deal.
+    on_stage_changed(uow, customer, change)
 
 
 @hookimpl
@@ -68,3 +81,27 @@ def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
     from .api import add_routes
 
     add_routes(crm, routes)
+
+
+@hookimpl
+def recrm_segment_fields(register: Any) -> None:
+    # channels.agency and channels.state, read as of now (see segments.py).
+    from .segments import fields
+
+    for f in fields():
+        register(f)
+
+
+@hookimpl
+def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[Any] | None:
+    # Each registration's recorded states, with the reason (see timeline.py).
+    from .timeline import timeline_in
+
+    return timeline_in(uow, customer) or None
+
+
+@hookimpl
+def recrm_demo(crm: CRM, rng: Any, customer_ids: list[int]) -> Any:
+    from .demo import seed_demo
+
+    return seed_demo(crm, rng, customer_ids)

@@ -4,7 +4,9 @@ Registrations hold the mobile and the name an agent typed. They are found by the
 customer's id and by each of their mobiles. Erasure anonymises them: mobile and name
 removed, the link to the customer removed, the agency, project, dates and states kept
 (an agency's figures and any later commission stay as they were). Explanations and
-reasons never hold a mobile or a name, so they stay.
+reasons never hold a mobile or a name, so they stay. Commission entries hold the
+registration's id, amounts and notes written by the plugin (never a mobile or a name):
+exported with the registration, kept on erasure (the agency's ledger).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy import or_, select
 
 from recrm_core import Customer, ErasureStep, UnitOfWork
 
-from .tables import RegistrationRow, TransitionRow
+from .tables import CommissionEntryRow, RegistrationRow, TransitionRow
 
 
 def _rows(uow: UnitOfWork, customer: Customer, ids: list[int]) -> list[RegistrationRow]:
@@ -40,6 +42,11 @@ def export_in(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
             "rule_version": r.rule_version, "registered_at": r.registered_at.isoformat(),
             "transitions": [{"state": t.state, "reason": t.reason, "at": t.at.isoformat()}
                             for t in transitions],
+            "commissions": [{"kind": e.kind, "amount": str(e.amount), "unit": e.unit,
+                             "note": e.note, "at": e.at.isoformat()}
+                            for e in uow.session.scalars(select(CommissionEntryRow).where(
+                                CommissionEntryRow.registration_id == r.id)
+                                .order_by(CommissionEntryRow.id))],
         })
     return {"registrations": registrations}
 

@@ -36,8 +36,17 @@ from recrm_core import (
 )
 from recrm_core.access import require_role
 from recrm_core.contention import retrying
+from recrm_core.values import STAGE_RANK
 
-from .attribution import ACTIVE, Decision, Event, RuleBook, RuleVersion, attribute
+from .attribution import (
+    ACTIVE,
+    Decision,
+    Event,
+    RuleBook,
+    RuleVersion,
+    acceptance,
+    attribute,
+)
 from .models import (
     Agency,
     Agent,
@@ -139,6 +148,11 @@ def events_for(uow: UnitOfWork, mobile: str, project: str,
     if customer_id is None:
         return events
     agencies = _agency_of_agents(session)
+    customer = uow.crm.customers.get_in(uow, customer_id)
+    # A step beyond the customer's stage there now was cancelled (a forced move back):
+    # it converts nothing.
+    reached = max((STAGE_RANK[link.stage] for link in customer.projects
+                   if link.project == project), default=len(STAGE_RANK))
     for i in uow.crm.interactions.list_in(session, customer_id):
         if i.project != project:
             continue
@@ -147,10 +161,12 @@ def events_for(uow: UnitOfWork, mobile: str, project: str,
             agent = agent or (i.staff if i.staff in agencies else None)
             events.append(Event("visit", i.occurred_at, i.id, agencies.get(agent or ""), agent))
         elif i.kind in STEP_STAGES:
-            events.append(Event("stage", i.occurred_at, i.id, stage=STEP_STAGES[i.kind]))
+            if STAGE_RANK[STEP_STAGES[i.kind]] <= reached:
+                events.append(Event("stage", i.occurred_at, i.id, stage=STEP_STAGES[i.kind]))
+            else:  # still makes the customer known
+                events.append(Event("contact", i.occurred_at, i.id))
         else:
             events.append(Event("contact", i.occurred_at, i.id))
-    customer = uow.crm.customers.get_in(uow, customer_id)
     for link in customer.projects:
         if link.project == project:
             events.append(Event("contact", link.first_seen_at, 0))
@@ -372,27 +388,21 @@ class Channels:
             session.execute(select(func.pg_advisory_xact_lock(1_751_000_000, key)))
         book = rule_book(self.crm, session, code)
         version = book.in_force(now)
-        rules = version.rules
         events = events_for(uow, mobile, code, customer_id)
         # Stale rows of this mobile and project are decided first, under the lock.
         store_decision(uow, attribute(events, book, now), customer_id, now)
-        reason: str | None = None
-        if agency.status != "active":
-            reason = f"agency {agency.code} is suspended"
-        else:
+        active = 0
+        if agency.status == "active":
             held = session.scalars(select(RegistrationRow).where(
                 RegistrationRow.agent_id == agent_id,
                 RegistrationRow.state.in_(("pending", "confirmed")))).all()
             active = sum(1 for r in held if as_of(r, now)[0] in ("pending", "confirmed"))
-            if active >= rules.max_active_per_agent:
-                reason = (f"agent over cap: {active} active registrations, at most "
-                          f"{rules.max_active_per_agent} (rule v{version.version})")
         new = Event("registration", now, _NEW, agency.code, agent_id,
                     rule_version=version.version)
         outcome = attribute([*events, new], book, now).of(_NEW)
         assert outcome is not None
-        if reason is None and outcome.state == "rejected":
-            reason = outcome.explanation
+        reason = acceptance(outcome, version, agency=agency.code,
+                            agency_active=agency.status == "active", agent_active=active)
         state = "rejected" if reason else outcome.state
         row = RegistrationRow(
             agent_id=agent_id, agency=agency.code, project=code, mobile=mobile,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from recrm_core import CRM
@@ -41,9 +43,16 @@ class Rules(BaseModel):
 
 
 class ChannelsSettings(Rules):
-    """The ``[channels]`` section: the rule defaults, nothing else yet."""
+    """The ``[channels]`` section: the rule defaults, and who is rewarded for a customer
+    who is both an owner's referral and an agency's registration."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    referral_vs_agency: Literal["agency", "referral", "both"] = Field(
+        default="agency",
+        description="a customer both referred by an owner (老带新) and registered by an "
+        "agency: `agency` withholds the referral reward, `referral` skips the agency's "
+        "deal commission, `both` pays both")
 
 
 def settings(crm: CRM) -> ChannelsSettings:
@@ -53,4 +62,4 @@ def settings(crm: CRM) -> ChannelsSettings:
 
 
 def default_rules(crm: CRM) -> Rules:
-    return Rules.model_validate(settings(crm).model_dump())
+    return Rules.model_validate(settings(crm).model_dump(include=set(Rules.model_fields)))

@@ -7,9 +7,19 @@ a core customer only once one exists (a visit), by ``customer_id``.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recrm_core import Base, UTCDateTime
@@ -112,5 +122,48 @@ class TransitionRow(Base):
     reason: Mapped[str | None] = mapped_column(String(300))
     rule_version: Mapped[int] = mapped_column(Integer)
     #: when it happened (a window's end for an expiry), not when it was written
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class TermsRow(Base):
+    """An agency's commission terms at a project (one row per agency and project; a
+    new ``terms set`` replaces it, entries already written keep their amounts)."""
+
+    __tablename__ = "channels_terms"
+
+    agency: Mapped[str] = mapped_column(ForeignKey("channels_agencies.code"), primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the deal's commission: a percent of the contract amount, or a fixed sum
+    percent: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    fixed: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    visit_reward: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    subscription_reward: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    actor_staff: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CommissionEntryRow(Base):
+    """One entry of the commission ledger, written once (``key`` is unique): a
+    ``visit`` or ``subscription`` reward, a ``deal`` commission (once per unit), a
+    ``clawback`` reversing one of them, or a ``withheld`` note (amount 0)."""
+
+    __tablename__ = "channels_commission_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("channels_registrations.id"), index=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("channels_agencies.code"), index=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    unit: Mapped[str | None] = mapped_column(String(64))
+    #: the contract amount a deal's commission was computed from
+    deal_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    #: the entry a clawback reverses
+    reverses_id: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(300))
+    #: when it was earned or reversed (the stage move's time)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

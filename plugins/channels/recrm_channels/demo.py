@@ -1,0 +1,142 @@
+"""The channels part of ``recrm demo``.
+
+Three agencies and their agents bring leads to the project on sale (XL2) over the
+last six months, through the plugin's public service: registrations back-dated to
+when they were made, visits logged at the sales office (判客 runs on each), some
+subscriptions within the protection. So the demo holds every state: pending (recent,
+no visit yet), confirmed, converted, expired (no visit within the window), released
+(protection ran out), and rejected (another agency held the lead, or the person was a
+known customer of the project already). Commission terms are set for each agency
+when the commission module is there. Randomness comes only from ``rng``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from recrm_core import CRM, DemoSection, NotFound, Refused, utcnow
+from recrm_core.tables import InteractionRow, ProjectRow
+
+from .service import Channels, RegistrationRefused
+from .settings import NAME
+
+PROJECT = "XL2"
+#: (code, name, agents)
+AGENCIES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("LJ", "链家 Lianjia", (("lj.zhang", "张磊"), ("lj.wang", "王芳"), ("lj.li", "李强"))),
+    ("WAWJ", "我爱我家 5i5j", (("wawj.chen", "陈静"), ("wawj.zhou", "周杰"))),
+    ("ZY", "中原地产 Centaline", (("zy.huang", "黄敏"), ("zy.xu", "徐涛"))),
+)
+#: the agencies' weights (the first brings most leads)
+WEIGHTS = (0.5, 0.3, 0.2)
+LEADS = 140
+#: leads of the last two days nobody has visited yet (pending)
+FRESH = 6
+DAYS = 180
+
+
+def _setup(crm: CRM, channels: Channels) -> dict[str, list[str]]:
+    agents: dict[str, list[str]] = {}
+    for code, name, people in AGENCIES:
+        channels.add_agency(code, name, contact=f"{people[0][1]} (店长)")
+        for agent_id, agent_name in people:
+            channels.add_agent(agent_id, agent_name, code)
+        agents[code] = [a for a, _ in people]
+    try:
+        from .commission import Commissions
+    except ImportError:  # commission terms came later than the demo section
+        return agents
+    terms = Commissions(crm)
+    for (code, _, _), pct in zip(AGENCIES, ("1.5", "1.2", "1.8"), strict=True):
+        terms.set_terms(code, PROJECT, percent=pct, visit_reward="300",
+                        subscription_reward="2000")
+    return agents
+
+
+def _known_customers(crm: CRM, customer_ids: Sequence[int], now: dt.datetime,
+                     rng: random.Random) -> list[str]:
+    """Mobiles of up to 25 demo customers with an interaction at the project in the
+    last 60 days (an agency registering them is refused: known customer)."""
+    with crm.unit_of_work(readonly=True) as uow:
+        recent = set(uow.session.scalars(
+            select(InteractionRow.customer_id).join(
+                ProjectRow, ProjectRow.id == InteractionRow.project_id).where(
+                ProjectRow.code == PROJECT,
+                InteractionRow.occurred_at >= now - dt.timedelta(days=60))))
+    chosen = sorted(recent & set(customer_ids))
+    chosen = rng.sample(chosen, k=min(len(chosen), 25))
+    return [c.mobiles[0] for c in crm.customers.get_many(sorted(chosen)) if c.mobiles]
+
+
+def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
+    try:
+        crm.projects.get(PROJECT)
+    except NotFound:
+        crm.projects.ensure(PROJECT, "星珑湾二期")
+    channels = Channels(crm)
+    agents = _setup(crm, channels)
+    codes = [code for code, _, _ in AGENCIES]
+    now = utcnow()
+    # Leads: demo customers who never dealt with the project (so the demo's customer
+    # count stays as asked); the agencies bring them over the last six months.
+    customers = crm.customers.get_many(sorted(set(customer_ids)))
+    pool = [c for c in customers if c.mobiles and all(p.project != PROJECT
+                                                      for p in c.projects)]
+    people = rng.sample(pool, k=min(len(pool), LEADS + FRESH))
+    fresh = min(FRESH, len(people) // 10)
+    leads = sorted(now - dt.timedelta(days=DAYS * rng.random())
+                   for _ in range(len(people) - fresh))
+    leads += sorted(now - dt.timedelta(hours=rng.uniform(1, 47)) for _ in range(fresh))
+    refused = 0
+    for i, (at, person) in enumerate(zip(leads, people, strict=True)):
+        agency = rng.choices(codes, WEIGHTS)[0]
+        agent = rng.choice(agents[agency])
+        mobile, name = person.mobiles[0], person.name
+        channels.register(agent, PROJECT, mobile, name, now=at)
+        if rng.random() < 0.12:  # another agency tries a few hours later: refused
+            other = rng.choice([c for c in codes if c != agency])
+            try:
+                channels.register(rng.choice(agents[other]), PROJECT, mobile,
+                                  now=at + dt.timedelta(hours=rng.randint(2, 40)))
+            except RegistrationRefused:
+                refused += 1
+        if i >= len(leads) - fresh or rng.random() < 0.2:
+            continue  # not come (yet): pending, then expired
+        visit = at + dt.timedelta(hours=rng.uniform(1, 66))
+        if visit >= now:
+            continue
+        decided = channels.visit(PROJECT, mobile, agent if rng.random() < 0.7 else None,
+                                 name, at=visit)
+        if decided is None or decided.customer_id is None or rng.random() > 0.35:
+            continue
+        signed = visit + dt.timedelta(days=rng.uniform(1, 25))
+        if signed >= now:
+            continue
+        unit = f"{13 + i % 4}-{1 + (i // 4) % 2}-{(i // 8) % 30 + 2:02d}01"
+        try:
+            crm.customers.set_stage(decided.customer_id, "subscriber", PROJECT, unit=unit,
+                                    amount=50_000, occurred_at=signed)
+        except Refused:
+            continue
+    for mobile in _known_customers(crm, customer_ids, now, rng):  # refused: known
+        agency = rng.choice(codes)
+        try:
+            channels.register(rng.choice(agents[agency]), PROJECT, mobile, now=now)
+        except RegistrationRefused:
+            refused += 1
+    found = channels.registrations(project=PROJECT, now=now)
+    states = Counter(r.state for r in found)
+    rows: list[tuple[str, str]] = [("registrations", f"{len(found)} at {PROJECT}")]
+    rows += [(f"  {s}", str(states[s])) for s in ("pending", "confirmed", "converted",
+                                                   "expired", "released", "rejected")]
+    for code, name, _ in AGENCIES:
+        mine = Counter(r.state for r in found if r.agency == code)
+        rows.append((f"{code} {name}", f"{sum(mine.values())} registered, "
+                     f"{mine['confirmed'] + mine['converted'] + mine['released']} confirmed, "
+                     f"{mine['converted']} converted"))
+    return DemoSection(title=f"{NAME}: agencies and registrations (报备)", rows=rows)
