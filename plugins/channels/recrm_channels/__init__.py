@@ -7,6 +7,7 @@
   reason), one active per mobile and project (a partial unique index);
 - 判客 as one pure function, :func:`recrm_channels.attribution.attribute`, run on
   every visit and stage move through the core's hooks;
+- disputes (:class:`Disputes`): an upheld one is a ruling 判客 replays;
 - ``recrm channel ...`` commands, ``/v1/channels/`` routes for agencies' keys, and the
   privacy hooks (export, erase).
 """
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 from .attribution import Decision, Event, RuleBook, RuleVersion, attribute
+from .disputes import Dispute, Disputes
 from .hooks import (
     recrm_api_routes,
     recrm_customer_erase,
@@ -43,6 +45,8 @@ __all__ = [
     "Channels",
     "ChannelsSettings",
     "Decision",
+    "Dispute",
+    "Disputes",
     "Event",
     "Explanation",
     "Registration",

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from recrm_core.api import CurrentActor
 
 from .commission import CommissionEntry, Commissions
+from .disputes import Dispute, DisputeIn, Disputes, ResolveIn
 from .models import Registration, RegistrationIn
 from .service import Channels, RegistrationRefused
 
@@ -53,3 +54,23 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
         """The commission ledger of the caller's agency (partners), masked, oldest first:
         amounts are exact decimal strings."""
         return Commissions(crm).entries(actor=actor)
+
+    @api.post("/disputes", response_model=Dispute, status_code=status.HTTP_201_CREATED)
+    def open_dispute(body: DisputeIn, actor: CurrentActor) -> Dispute:
+        """Dispute a registration: the caller's agency's refused, expired or released one,
+        or (office staff, naming `agency`) another agency's that holds the customer."""
+        return Disputes(crm).open(body.registration, body.note, agency=body.agency,
+                                  actor=actor)
+
+    @api.get("/disputes", response_model=list[Dispute])
+    def disputes(actor: CurrentActor,
+                 state: str | None = Query(default=None, description="only this state"),
+                 ) -> list[Dispute]:
+        """Disputes, newest first (partners: their agency's)."""
+        return Disputes(crm).list(state=state, actor=actor)
+
+    @api.post("/disputes/{dispute}/resolve", response_model=Dispute)
+    def resolve_dispute(dispute: int, body: ResolveIn, actor: CurrentActor) -> Dispute:
+        """Uphold (re-attribute, move the commission) or dismiss an open dispute
+        (managers)."""
+        return Disputes(crm).resolve(dispute, uphold=body.uphold, note=body.note, actor=actor)

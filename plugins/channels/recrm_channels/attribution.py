@@ -21,6 +21,13 @@ Per registration, in order of registration time (ties: the lower id first):
 4. ``converted`` by a subscription, contract or handover within
    ``visit_protection_days`` of the confirming visit; ``released`` when protection
    runs out first.
+
+A ``ruling`` (an upheld dispute) is replayed at its time like any other event: the
+registration it awards is confirmed (by its first visit, else by the ruling itself),
+protected for ``visit_protection_days`` from the later of the two, and converted by a
+subscription or contract since it was made; every other registration holding the
+customer then ends ``released`` at the ruling. Registrations made after the ruling
+are judged against the awarded one.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from .settings import Rules
 
 #: ``contact``: any other interaction at the project, or the customer's first link to
 #: it (they only make the customer known)
-EventKind = Literal["registration", "visit", "stage", "contact"]
+EventKind = Literal["registration", "visit", "stage", "contact", "ruling"]
 State = Literal["none", "pending", "confirmed", "converted", "expired", "released", "rejected"]
 #: the stage moves that convert a confirmed registration
 CONVERTING = frozenset({"subscriber", "buyer", "owner"})
@@ -55,6 +62,11 @@ class Event:
     stage: str | None = None
     #: a registration's rule version (the one in force when it was made)
     rule_version: int | None = None
+    #: a registration refused when it was made (a suspended agency, an agent over the
+    #: cap): it stays refused for this reason in every replay
+    refused: str | None = None
+    #: a ruling's awarded registration (``ref`` is the dispute's id)
+    registration: int | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +174,8 @@ def _judge(reg: Event, version: RuleVersion, earlier: Sequence[Decision],
     def decision(state: State, why: str) -> Decision:
         return Decision(state, reg.ref, reg.agency, v, why, dict(times))
 
-    refusal = _refusal(reg, rules, v, earlier, [e for e in others if e.at < reg.at])
+    refusal = reg.refused or _refusal(reg, rules, v, earlier,
+                                      [e for e in others if e.at < reg.at])
     if refusal:
         times["ended_at"] = reg.at
         return decision("rejected", refusal)
@@ -218,23 +231,75 @@ def acceptance(outcome: Decision, version: RuleVersion, *, agency: str,
     return None
 
 
+def _award(ruling: Event, reg: Event, version: RuleVersion, others: Sequence[Event],
+           now: dt.datetime) -> Decision:
+    """The awarded registration's decision from ``ruling`` on."""
+    rules, v = version.rules, version.version
+    times = {"registered_at": reg.at, "ruled_at": ruling.at,
+             "valid_until": reg.at + dt.timedelta(hours=rules.registration_valid_hours)}
+    # The dispute's notes are free text (personal data); explanations never hold them.
+    why = f"dispute #{ruling.ref} upheld on {_iso(ruling.at)} for agency {ruling.agency}"
+    visit = next((e for e in others if e.kind == "visit" and e.at >= reg.at), None)
+    confirmed_at = visit.at if visit is not None else ruling.at
+    protected_until = max(confirmed_at, ruling.at) + dt.timedelta(
+        days=rules.visit_protection_days)
+    times |= {"confirmed_at": confirmed_at, "protected_until": protected_until}
+    why += (f"; confirmed by the visit on {_iso(confirmed_at)}" if visit is not None
+            else "; confirmed by the ruling") + f", protected until {_iso(protected_until)}"
+    stage = next((e for e in others if e.kind == "stage" and e.stage in CONVERTING
+                  and reg.at <= e.at <= protected_until), None)
+    if stage is not None:
+        times["converted_at"] = stage.at
+        return Decision("converted", reg.ref, reg.agency, v,
+                        f"{why}; converted by stage {stage.stage} on {_iso(stage.at)} "
+                        f"(rule v{v})", times)
+    if now > protected_until:
+        times["ended_at"] = protected_until
+        return Decision("released", reg.ref, reg.agency, v,
+                        f"{why}; released: no subscription or contract within "
+                        f"{rules.visit_protection_days} days (rule v{v})", times)
+    return Decision("confirmed", reg.ref, reg.agency, v, f"{why} (rule v{v})", times)
+
+
+def _overruled(o: Decision, ruling: Event) -> Decision:
+    times = {**o.times, "ended_at": ruling.at}
+    return Decision("released", o.registration, o.agency, o.rule,
+                    f"{o.explanation}; released on {_iso(ruling.at)}: dispute "
+                    f"#{ruling.ref} upheld for agency {ruling.agency}", times)
+
+
 def attribute(events: Iterable[Event], rules: RuleBook,
               now: dt.datetime | None = None) -> Decision:
     """Replay ``events`` (of one customer at one project) under ``rules`` as of ``now``
-    (default: the last event). Returns the decision about the customer: the latest
-    registration that was not refused (else the latest refused one), with every
-    registration's own decision in ``outcomes``."""
-    ordered = sorted(events, key=lambda e: (e.at, e.kind != "registration", e.ref))
+    (default: the last event). Returns the decision about the customer: the registration
+    that holds them (else the latest that was not refused, else the latest refused one),
+    with every registration's own decision in ``outcomes``."""
+    ordered = sorted(events, key=lambda e: (e.at, e.kind == "ruling",
+                                            e.kind != "registration", e.ref))
     if now is None:
         now = ordered[-1].at if ordered else dt.datetime.now(dt.UTC)
-    others = [e for e in ordered if e.kind != "registration"]
+    others = [e for e in ordered if e.kind not in ("registration", "ruling")]
     outcomes: list[Decision] = []
-    for reg in (e for e in ordered if e.kind == "registration"):
-        version = (rules.get(reg.rule_version) if reg.rule_version is not None
-                   else rules.in_force(reg.at))
-        outcomes.append(_judge(reg, version, outcomes, others, now))
+    registrations: dict[int, Event] = {}
+
+    def version_of(reg: Event) -> RuleVersion:
+        return (rules.get(reg.rule_version) if reg.rule_version is not None
+                else rules.in_force(reg.at))
+
+    for e in ordered:
+        if e.kind == "registration":
+            registrations[e.ref] = e
+            outcomes.append(_judge(e, version_of(e), outcomes, others, now))
+        elif e.kind == "ruling" and e.registration in registrations:
+            reg = registrations[e.registration]
+            outcomes = [
+                _award(e, reg, version_of(reg), others, now) if o.registration == reg.ref
+                else _overruled(o, e) if o.live_at(e.at) else o
+                for o in outcomes]
     accepted = [o for o in outcomes if o.state != "rejected"]
-    chosen = accepted[-1] if accepted else outcomes[-1] if outcomes else None
+    holding = [o for o in accepted if o.state in ACTIVE]
+    chosen = (holding[-1] if holding else accepted[-1] if accepted
+              else outcomes[-1] if outcomes else None)
     if chosen is not None:
         return Decision(chosen.state, chosen.registration, chosen.agency, chosen.rule,
                         chosen.explanation, chosen.times, tuple(outcomes))

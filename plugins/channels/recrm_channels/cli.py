@@ -229,6 +229,11 @@ def explain_cmd(crm: CRM, registration: int, as_json: bool) -> None:
     echo(f"rule v{found.rule_version}: {found.explanation}")
     for t in found.transitions:
         echo(f"  {local_time(t.at, crm.config.zone)} {t.state}: {t.reason or ''}")
+    from .disputes import Disputes
+
+    for d in Disputes(crm).list(registration=registration, actor=current_actor()):
+        echo(f"  dispute {d.id} by agency {d.agency} (claimant registration {d.claimant}): "
+             f"{d.state}")
 
 
 @channel_group.command("sweep")
@@ -266,5 +271,6 @@ def registrations_cmd(crm: CRM, agency: str | None, state: str | None, project: 
 
 
 # terms, commissions and report: their own module, registered on channel_group
+from . import cli_disputes as cli_disputes  # noqa: E402  (dispute: registered on channel_group)
 from . import cli_money as cli_money  # noqa: E402
 from . import cli_tools as cli_tools  # noqa: E402  (simulate: registered on channel_group)

@@ -6,8 +6,11 @@ when they were made, visits logged at the sales office (判客 runs on each), so
 subscriptions within the protection. So the demo holds every state: pending (recent,
 no visit yet), confirmed, converted, expired (no visit within the window), released
 (protection ran out), and rejected (another agency held the lead, or the person was a
-known customer of the project already). Commission terms are set for each agency
-when the commission module is there. Randomness comes only from ``rng``.
+known customer of the project already). Commission terms are set for each agency;
+some subscribers sign (the deal's commission), one deal is cancelled (a clawback), and
+two refused registrations are disputed: one upheld (the customer and the commission
+move), one dismissed. The section ends with the channel report. Randomness comes only
+from ``rng``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from sqlalchemy import select
 from recrm_core import CRM, DemoSection, NotFound, Refused, utcnow
 from recrm_core.tables import InteractionRow, ProjectRow
 
+from .commission import Commissions
+from .disputes import Disputes
+from .report import report
 from .service import Channels, RegistrationRefused
 from .settings import NAME
 
@@ -47,10 +53,6 @@ def _setup(crm: CRM, channels: Channels) -> dict[str, list[str]]:
         for agent_id, agent_name in people:
             channels.add_agent(agent_id, agent_name, code)
         agents[code] = [a for a, _ in people]
-    try:
-        from .commission import Commissions
-    except ImportError:  # commission terms came later than the demo section
-        return agents
     terms = Commissions(crm)
     for (code, _, _), pct in zip(AGENCIES, ("1.5", "1.2", "1.8"), strict=True):
         terms.set_terms(code, PROJECT, percent=pct, visit_reward="300",
@@ -93,6 +95,8 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
                    for _ in range(len(people) - fresh))
     leads += sorted(now - dt.timedelta(hours=rng.uniform(1, 47)) for _ in range(fresh))
     refused = 0
+    lost: list[int] = []  # refused for another agency's registration: disputable
+    signed_deals: list[int] = []
     for i, (at, person) in enumerate(zip(leads, people, strict=True)):
         agency = rng.choices(codes, WEIGHTS)[0]
         agent = rng.choice(agents[agency])
@@ -103,8 +107,9 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
             try:
                 channels.register(rng.choice(agents[other]), PROJECT, mobile,
                                   now=at + dt.timedelta(hours=rng.randint(2, 40)))
-            except RegistrationRefused:
+            except RegistrationRefused as exc:
                 refused += 1
+                lost.append(exc.registration.id)
         if i >= len(leads) - fresh or rng.random() < 0.2:
             continue  # not come (yet): pending, then expired
         visit = at + dt.timedelta(hours=rng.uniform(1, 66))
@@ -121,6 +126,12 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
         try:
             crm.customers.set_stage(decided.customer_id, "subscriber", PROJECT, unit=unit,
                                     amount=50_000, occurred_at=signed)
+            contract = signed + dt.timedelta(days=rng.uniform(3, 20))
+            if rng.random() < 0.6 and contract < now:
+                crm.customers.set_stage(decided.customer_id, "buyer", PROJECT, unit=unit,
+                                        amount=rng.randrange(2_400_000, 4_800_000, 10_000),
+                                        occurred_at=contract)
+                signed_deals.append(decided.customer_id)
         except Refused:
             continue
     for mobile in _known_customers(crm, customer_ids, now, rng):  # refused: known
@@ -129,6 +140,17 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
             channels.register(rng.choice(agents[agency]), PROJECT, mobile, now=now)
         except RegistrationRefused:
             refused += 1
+    if signed_deals:  # the first deal is cancelled: the agency's commission clawed back
+        crm.customers.set_stage(signed_deals[0], "subscriber", PROJECT, force=True)
+    disputes = Disputes(crm)
+    for n, registration in enumerate(lost[:2]):
+        try:
+            opened = disputes.open(registration, "经纪人称客户由本公司首先带看 (agent says "
+                                   "they brought the customer first)")
+        except Refused:
+            continue
+        disputes.resolve(opened.id, uphold=n == 0, note="查看案场登记与录像 (site log "
+                         "and CCTV checked)" if n == 0 else "无证据 (no evidence)")
     found = channels.registrations(project=PROJECT, now=now)
     states = Counter(r.state for r in found)
     rows: list[tuple[str, str]] = [("registrations", f"{len(found)} at {PROJECT}")]
@@ -139,4 +161,11 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
         rows.append((f"{code} {name}", f"{sum(mine.values())} registered, "
                      f"{mine['confirmed'] + mine['converted'] + mine['released']} confirmed, "
                      f"{mine['converted']} converted"))
+    ruled = Counter(d.state for d in disputes.list())
+    rows.append(("disputes", f"{ruled['upheld']} upheld, {ruled['dismissed']} dismissed"))
+    for r in report(crm, project=PROJECT):
+        rows.append((f"report {r.agency}", f"{r.registrations} registered, {r.confirmed} "
+                     f"visited, {r.subscribed} subscribed, {r.contracted} signed "
+                     f"({r.deal_amount} CNY); commission {r.accrued} accrued, "
+                     f"{r.clawed_back} clawed back"))
     return DemoSection(title=f"{NAME}: agencies and registrations (报备)", rows=rows)

@@ -6,7 +6,9 @@ removed, the link to the customer removed, the agency, project, dates and states
 (an agency's figures and any later commission stay as they were). Explanations and
 reasons never hold a mobile or a name, so they stay. Commission entries hold the
 registration's id, amounts and notes written by the plugin (never a mobile or a name):
-exported with the registration, kept on erasure (the agency's ledger).
+exported with the registration, kept on erasure (the agency's ledger). Disputes hold
+notes typed by people: exported with the registration (as claimant or disputed), their
+notes removed on erasure (the dispute, its agency, states and dates stay).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import or_, select
 
 from recrm_core import Customer, ErasureStep, UnitOfWork
 
-from .tables import CommissionEntryRow, RegistrationRow, TransitionRow
+from .tables import CommissionEntryRow, DisputeRow, RegistrationRow, TransitionRow
 
 
 def _rows(uow: UnitOfWork, customer: Customer, ids: list[int]) -> list[RegistrationRow]:
@@ -47,8 +49,18 @@ def export_in(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
                             for e in uow.session.scalars(select(CommissionEntryRow).where(
                                 CommissionEntryRow.registration_id == r.id)
                                 .order_by(CommissionEntryRow.id))],
+            "disputes": [{"id": d.id, "claimant": d.claimant_id, "state": d.state,
+                          "note": d.note, "resolution": d.resolution,
+                          "opened_at": d.opened_at.isoformat()}
+                         for d in _disputes(uow, [r.id])],
         })
     return {"registrations": registrations}
+
+
+def _disputes(uow: UnitOfWork, ids: list[int]) -> list[DisputeRow]:
+    return list(uow.session.scalars(select(DisputeRow).where(or_(
+        DisputeRow.registration_id.in_(ids), DisputeRow.claimant_id.in_(ids)))
+        .order_by(DisputeRow.id)))
 
 
 def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list[ErasureStep]:
@@ -57,7 +69,15 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list
         r.mobile = None
         r.name = None
         r.customer_id = None
+    disputes = _disputes(uow, [r.id for r in rows]) if rows else []
+    for d in disputes:
+        d.note = d.resolution = None
     uow.session.flush()
-    return [ErasureStep(table=RegistrationRow.__tablename__, anonymised=len(rows),
-                        basis="agency figures: agency, project, dates and states kept "
-                        "without the person's mobile or name")] if rows else []
+    steps = [ErasureStep(table=RegistrationRow.__tablename__, anonymised=len(rows),
+                         basis="agency figures: agency, project, dates and states kept "
+                         "without the person's mobile or name")] if rows else []
+    if disputes:
+        steps.append(ErasureStep(table=DisputeRow.__tablename__, anonymised=len(disputes),
+                                 basis="the ruling's record: agency, states and dates kept "
+                                 "without the notes"))
+    return steps

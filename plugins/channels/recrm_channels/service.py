@@ -57,7 +57,14 @@ from .models import (
     Transition,
 )
 from .settings import Rules, default_rules
-from .tables import AgencyRow, AgentRow, RegistrationRow, RuleSetRow, TransitionRow
+from .tables import (
+    AgencyRow,
+    AgentRow,
+    DisputeRow,
+    RegistrationRow,
+    RuleSetRow,
+    TransitionRow,
+)
 
 MANAGERS = ("admin", "manager")
 #: who may log a visit or register on an agent's behalf (partners register as themselves)
@@ -138,13 +145,26 @@ def events_for(uow: UnitOfWork, mobile: str, project: str,
     """Every event of the person with ``mobile`` at ``project``: the registrations not
     refused, and the core's interactions and first link at the project."""
     session = uow.session
+    rows = session.scalars(select(RegistrationRow).where(
+        RegistrationRow.mobile == mobile, RegistrationRow.project == project)).all()
+    rulings = session.scalars(select(DisputeRow).where(
+        DisputeRow.claimant_id.in_([r.id for r in rows]), DisputeRow.state == "upheld")
+        .order_by(DisputeRow.id)).all()
+    ruled = {d.claimant_id for d in rulings}
+    # A refused registration is no event, unless a ruling awarded it: then it stays
+    # refused, for the reason it was refused, until the ruling.
+    refusals = {reg: reason for reg, reason in session.execute(
+        select(TransitionRow.registration_id, TransitionRow.reason).where(
+            TransitionRow.registration_id.in_(ruled), TransitionRow.state == "rejected"))
+    } if ruled else {}
     events = [
         Event("registration", r.registered_at, r.id, r.agency, r.agent_id,
-              rule_version=r.rule_version)
-        for r in session.scalars(select(RegistrationRow).where(
-            RegistrationRow.mobile == mobile, RegistrationRow.project == project,
-            RegistrationRow.state != "rejected"))
+              rule_version=r.rule_version,
+              refused=(refusals.get(r.id) or "refused") if r.id in refusals else None)
+        for r in rows if r.state != "rejected" or r.id in ruled
     ]
+    events += [Event("ruling", d.resolved_at or d.opened_at, d.id, d.agency,
+                     registration=d.claimant_id) for d in rulings]
     if customer_id is None:
         return events
     agencies = _agency_of_agents(session)
@@ -208,6 +228,14 @@ def _transition(session: Session, registration: int, state: str, reason: str | N
         "registration_id": registration, "state": state, "reason": (reason or "")[:300],
         "rule_version": version, "at": at, "recorded_at": now,
     }, on=["registration_id", "state"])
+
+
+def lock_person(session: Session, project: str, mobile: str) -> None:
+    """Serialise the writers of one mobile at one project until the transaction ends
+    (PostgreSQL: an advisory lock; SQLite's ``BEGIN IMMEDIATE`` serialises already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = zlib.crc32(f"{project}\x00{mobile}".encode()) - 2**31
+        session.execute(select(func.pg_advisory_xact_lock(1_751_000_000, key)))
 
 
 def judge_in(uow: UnitOfWork, customer_id: int, project: str,
@@ -383,9 +411,7 @@ class Channels:
             raise NotFound(f"no such agent {agent_id!r}")
         agency = session.get(AgencyRow, agent.agency)
         assert agency is not None
-        if session.get_bind().dialect.name == "postgresql":
-            key = zlib.crc32(f"{code}\x00{mobile}".encode()) - 2**31
-            session.execute(select(func.pg_advisory_xact_lock(1_751_000_000, key)))
+        lock_person(session, code, mobile)
         book = rule_book(self.crm, session, code)
         version = book.in_force(now)
         events = events_for(uow, mobile, code, customer_id)

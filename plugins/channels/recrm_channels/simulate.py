@@ -9,27 +9,34 @@ same code the service writes with: :func:`~recrm_channels.attribution.attribute`
 suspended at the time, agent over cap at the time). Registrations made before the
 window keep their own rule versions and stored outcomes; they still hold customers.
 
-It reads only: nothing is written, no audit entry either. Commission is not simulated
-yet (a deal's commission depends on its contract, which the rules do not decide).
+Commission is compared too: what the ledger holds for the window's registrations (net
+of clawbacks) against what each simulated outcome would earn under the agency's terms
+today — the visit reward once confirmed, and while converted the subscription reward
+and each contract's commission (from the contract's recorded amount) inside visit
+protection. A referral that withheld a deal's commission is not replayed.
+
+It reads only: nothing is written, no audit entry either.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from recrm_core import CRM, Actor, InvalidInput, mask_mobile, project_code, utcnow
 from recrm_core.access import require_role
 
 from .attribution import Decision, Event, RuleBook, RuleVersion, acceptance, attribute
-from .service import MANAGERS, as_of, events_for, rule_book
+from .commission import deal_commission
+from .service import MANAGERS, STEP_STAGES, as_of, events_for, rule_book
 from .settings import Rules, default_rules
-from .tables import AgencyRow, RegistrationRow
+from .tables import AgencyRow, CommissionEntryRow, RegistrationRow, TermsRow
 
 #: states that give the customer to the registration's agency
 ATTRIBUTED = ("confirmed", "converted", "released")
@@ -61,6 +68,15 @@ class AttributionChange(_Out):
     simulated_agency: str | None
 
 
+class CommissionComparison(_Out):
+    """An agency's commission on the window's registrations: the ledger's against the
+    simulated outcomes' (exact decimals)."""
+
+    agency: str
+    commission: Decimal = Field(description="the ledger's net (entries less clawbacks)")
+    simulated_commission: Decimal
+
+
 class Simulation(_Out):
     """``recrm channel simulate``: the window, the rules compared and what changes."""
 
@@ -78,6 +94,9 @@ class Simulation(_Out):
     simulated_states: dict[str, int]
     changes: list[SimulatedChange]
     attributions: list[AttributionChange]
+    commission: Decimal = Field(description="the ledger's net on the window's registrations")
+    simulated_commission: Decimal
+    commissions: list[CommissionComparison] = Field(description="per agency")
 
 
 def proposed_rules(crm: CRM, values: Mapping[str, Any]) -> Rules:
@@ -108,6 +127,32 @@ def _simulated_holds(o: Decision, at: dt.datetime) -> bool:
         return False
     converted = o.times.get("converted_at")
     return converted is None or at < converted
+
+
+#: a step the customer took: (stage, time, unit, contract amount)
+Step = tuple[str, dt.datetime, str | None, int | None]
+
+
+def earned(o: Decision, terms: TermsRow | None, steps: Sequence[Step]) -> Decimal:
+    """What a (simulated) outcome would earn under ``terms``: the visit reward once
+    confirmed; while converted, the subscription reward and each contract's commission
+    inside visit protection."""
+    if terms is None or o.state == "rejected" or "confirmed_at" not in o.times:
+        return Decimal("0.00")
+    total = terms.visit_reward
+    if o.state != "converted":
+        return total
+    start, end = o.times["confirmed_at"], o.times.get("protected_until")
+    inside = [s for s in steps if start <= s[1] and (end is None or s[1] <= end)]
+    if any(stage == "subscriber" for stage, *_ in inside):
+        total += terms.subscription_reward
+    units: set[str | None] = set()
+    for stage, _, unit, amount in inside:
+        # once per unit, as the ledger (a contract without a unit counts once)
+        if stage == "buyer" and unit not in units:
+            units.add(unit)
+            total += deal_commission(terms, None if amount is None else Decimal(amount))
+    return total
 
 
 def simulate(crm: CRM, project: str, values: Mapping[str, Any], *, days: int = 30,
@@ -143,11 +188,28 @@ def simulate(crm: CRM, project: str, values: Mapping[str, Any], *, days: int = 3
     proposed = max((v.version for v in book.versions), default=0) + 1
     sim_book = RuleBook(book.default, (*book.versions, RuleVersion(proposed, None, rules)))
     version = sim_book.get(proposed)
-    # The non-registration events and the earlier registrations of each mobile.
+    # The non-registration events and the earlier registrations of each mobile; the
+    # steps (with their units and amounts) and the ledger for the commission.
     with crm.unit_of_work(actor, readonly=True) as uow:
         base = {mobile: [e for e in events_for(uow, mobile, code, cid)
                          if e.kind != "registration" or e.at < since]
                 for mobile, cid in sorted(customer.items())}
+        steps: dict[str, list[Step]] = {}
+        for mobile, cid in customer.items():
+            recorded = {i.id: i for i in crm.interactions.list_in(
+                uow.session, cid, kinds=STEP_STAGES)} if cid is not None else {}
+            steps[mobile] = [
+                (e.stage, e.at, recorded[e.ref].data.get("unit"),
+                 recorded[e.ref].data.get("amount"))
+                for e in base[mobile] if e.kind == "stage" and e.stage and e.ref in recorded]
+        terms = {(t.agency, t.project): t for t in uow.session.scalars(
+            select(TermsRow).where(TermsRow.project == code))}
+        uow.session.expunge_all()  # the terms outlive the unit of work, loaded
+        ledger: dict[int, Decimal] = {reg: total for reg, total in uow.session.execute(
+            select(CommissionEntryRow.registration_id, func.sum(CommissionEntryRow.amount))
+            .where(CommissionEntryRow.project == code,
+                   CommissionEntryRow.registration_id.in_([r.id for r in window]))
+            .group_by(CommissionEntryRow.registration_id))}
     agent_of = {r.id: r.agent_id for r in window}
     accepted: dict[str, list[Event]] = {m: [] for m in base}
     refused: dict[int, str] = {}
@@ -200,6 +262,17 @@ def simulate(crm: CRM, project: str, values: Mapping[str, Any], *, days: int = 3
                 mobile=mask_mobile(row.mobile), registered_at=row.registered_at,
                 state=state, simulated_state=sim_state, reason=reason,
                 simulated_reason=sim_reason))
+    actual: defaultdict[str, Decimal] = defaultdict(Decimal)
+    would: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for row in window:
+        assert row.mobile is not None
+        actual[row.agency] += Decimal(ledger.get(row.id) or 0)
+        fin = finals.get(row.id)
+        if fin is not None and row.id not in refused:
+            would[row.agency] += earned(fin, terms.get((row.agency, code)), steps[row.mobile])
+    commissions = [CommissionComparison(agency=a, commission=actual[a].quantize(Decimal("0.01")),
+                                        simulated_commission=would[a].quantize(Decimal("0.01")))
+                   for a in sorted(set(actual) | set(would))]
     attributions = [
         AttributionChange(mobile=mask_mobile(m), agency=holder.get(m),
                           simulated_agency=sim_holder.get(m))
@@ -212,5 +285,9 @@ def simulate(crm: CRM, project: str, values: Mapping[str, Any], *, days: int = 3
         simulated_accepted=sum(n for s, n in simulated.items() if s != "rejected"),
         simulated_rejected=simulated["rejected"],
         states=dict(sorted(states.items())), simulated_states=dict(sorted(simulated.items())),
-        changes=changes, attributions=attributions)
+        changes=changes, attributions=attributions,
+        commission=sum((c.commission for c in commissions), Decimal("0.00")),
+        simulated_commission=sum((c.simulated_commission for c in commissions),
+                                 Decimal("0.00")),
+        commissions=commissions)
 

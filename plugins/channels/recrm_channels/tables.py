@@ -167,3 +167,37 @@ class CommissionEntryRow(Base):
     #: when it was earned or reversed (the stage move's time)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+_OPEN = text("state = 'open'")
+
+
+class DisputeRow(Base):
+    """A dispute over who brought a customer: ``claimant_id`` (a registration of the
+    disputing agency) asks to hold the customer. An upheld dispute is a ruling that
+    every later replay of 判客 honours; the notes are free text (personal data: see
+    privacy.py)."""
+
+    __tablename__ = "channels_disputes"
+    __table_args__ = (
+        Index("uq_channels_disputes_open", "claimant_id", unique=True,
+              sqlite_where=_OPEN, postgresql_where=_OPEN),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the registration disputed (the claimant's own, or another agency's)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("channels_registrations.id"), index=True)
+    #: the disputing agency's registration, awarded when upheld
+    claimant_id: Mapped[int] = mapped_column(ForeignKey("channels_registrations.id"),
+                                             index=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("channels_agencies.code"), index=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    #: open, upheld or dismissed
+    state: Mapped[str] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(String(500))
+    opened_by: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    resolution: Mapped[str | None] = mapped_column(String(500))
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -54,3 +54,77 @@ def test_other_roles(crm: CRM, api_client: ApiClients) -> None:
     admin = api_client("admin")
     problem_of(admin.post("/v1/channels/registrations",
                           json={"project": PROJECT, "mobile": "13812345678"}), 422)
+
+
+def test_disputes_through_the_api(crm: CRM, api_client: ApiClients) -> None:
+    setup_agencies(crm)
+    a1 = api_client("partner", staff="a1")
+    b1 = api_client("partner", staff="b1")
+    held = a1.post("/v1/channels/registrations",
+                   json={"project": PROJECT, "mobile": "13812345678"}).json()
+    lost = problem_of(b1.post("/v1/channels/registrations",
+                              json={"project": PROJECT, "mobile": "13812345678"}), 409)
+    # a partner cannot reach another agency's registration, even by id
+    problem_of(b1.post("/v1/channels/disputes",
+                       json={"registration": held["id"], "note": "ours"}), 404)
+    opened = b1.post("/v1/channels/disputes",
+                     json={"registration": lost["registration"], "note": "we came first"})
+    assert opened.status_code == 201, opened.text
+    dispute = opened.json()
+    problem_of(b1.post("/v1/channels/disputes",
+                       json={"registration": lost["registration"], "note": "again"}), 409)
+    problem_of(b1.post("/v1/channels/disputes",
+                       json={"registration": lost["registration"], "note": ""}), 422)
+    assert [d["id"] for d in b1.get("/v1/channels/disputes").json()] == [dispute["id"]]
+    assert a1.get("/v1/channels/disputes").json() == []
+    problem_of(b1.post(f"/v1/channels/disputes/{dispute['id']}/resolve",
+                       json={"uphold": True, "note": "mine"}), 403)
+    manager = api_client("manager", staff="m1")
+    ruled = manager.post(f"/v1/channels/disputes/{dispute['id']}/resolve",
+                         json={"uphold": True, "note": "phone log"})
+    assert ruled.status_code == 200 and ruled.json()["state"] == "upheld"
+    mine = {r["id"]: r["state"] for r in b1.get("/v1/channels/registrations").json()}
+    assert mine[lost["registration"]] == "confirmed"
+    problem_of(manager.post(f"/v1/channels/disputes/{dispute['id']}/resolve",
+                            json={"uphold": False, "note": "x"}), 409)
+
+
+def test_every_partner_endpoint_is_masked_and_own_agency(crm: CRM,
+                                                         api_client: ApiClients) -> None:
+    """Each GET route under /v1/channels (found in the OpenAPI document, so a new one is
+    checked too) with data of both agencies: a partner sees no full mobile, name, email
+    or ID card and nothing of the other agency."""
+    from recrm_channels import service
+    from recrm_channels.commission import Commissions
+    from recrm_channels.disputes import Disputes
+
+    channels = setup_agencies(crm)
+    Commissions(crm).set_terms("A", PROJECT, fixed="10000", visit_reward="100")
+    Commissions(crm).set_terms("B", PROJECT, fixed="10000", visit_reward="100")
+    secrets = ("13812345678", "13900000009", "王伟", "李娜", "wang@example.com",
+               "11010519491231002X", "li@example.com")
+    for agent, mobile, name, email in (("a1", "13812345678", "王伟", "wang@example.com"),
+                                       ("b1", "13900000009", "李娜", "li@example.com")):
+        channels.register(agent, PROJECT, mobile, name)
+        channels.visit(PROJECT, mobile, name=name)
+        crm.customers.add({"mobile": mobile, "email": email})
+    crm.customers.add({"mobile": "13812345678", "id_card": "11010519491231002X"})
+    from recrm_channels import RegistrationRefused
+
+    with pytest.raises(RegistrationRefused) as lost:
+        channels.register("b1", PROJECT, "13812345678")
+    Disputes(crm).open(lost.value.registration.id, "B's note")
+    paths = [path for path, ops in api_client("admin").get("/openapi.json").json()[
+        "paths"].items() if path.startswith("/v1/channels/") and "get" in ops]
+    assert {"/v1/channels/registrations", "/v1/channels/commissions",
+            "/v1/channels/disputes"} <= set(paths)
+    a1 = api_client("partner", staff="a1")
+    for path in paths:
+        assert "{" not in path, f"{path}: give the test a value for its parameter"
+        got = a1.get(path)
+        assert got.status_code == 200, (path, got.text)
+        for secret in secrets:
+            assert secret not in got.text, (path, secret)
+        for item in got.json():
+            assert item["agency"] == "A", (path, item)
+    assert service(crm).registrations(agency="A")

@@ -70,3 +70,38 @@ def test_bad_rules_file_is_a_usage_error(crm: CRM, cli_runner: RecrmCliRunner,
     result = cli_runner.invoke("channel", "rules", "set", "--project", PROJECT,
                                "--file", str(rules))
     assert result.exit_code == 2 and "no_such_key" in result.stderr
+
+
+def test_disputes_on_the_command_line(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    from channels_testkit import setup_agencies
+
+    setup_agencies(crm)
+    run = cli_runner.invoke
+    held = ok(run("channel", "register", "--agent", "a1", "--project", PROJECT,
+                  "--mobile", "13812345678", "--json"))
+    refused = run("channel", "register", "--agent", "b1", "--project", PROJECT,
+                  "--mobile", "13812345678", "--json")
+    assert refused.exit_code == 1
+    lost = refused.json()["id"]
+    opened = ok(run("--as", "partner:b1", "channel", "dispute", "open", str(lost),
+                    "--note", "我们先带看", "--json"))
+    assert opened["state"] == "open" and opened["claimant"] == lost  # type: ignore[index]
+    again = run("--as", "partner:b1", "channel", "dispute", "open", str(lost), "--note", "x")
+    assert again.exit_code == 1 and "open already" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    usage = run("channel", "dispute", "resolve", str(opened["id"]), "--note", "x")  # type: ignore[index]
+    assert usage.exit_code == 2 and "--uphold or --dismiss" in usage.stderr
+    forbidden = run("--as", "sales:s1", "channel", "dispute", "resolve",
+                    str(opened["id"]), "--uphold", "--note", "x")  # type: ignore[index]
+    assert forbidden.exit_code == 1 and "Traceback" not in forbidden.stderr
+    ruled = ok(run("channel", "dispute", "resolve", str(opened["id"]), "--uphold",  # type: ignore[index]
+                   "--note", "phone log", "--json"))
+    assert ruled["state"] == "upheld"  # type: ignore[index]
+    states = {r["id"]: r["state"] for r in ok(run("channel", "registrations", "--json"))}  # type: ignore[union-attr]
+    assert (states[held["id"]], states[lost]) == ("released", "confirmed")  # type: ignore[index]
+    human = run("channel", "explain", str(lost))
+    assert human.exit_code == 0 and f"dispute {opened['id']} by agency B" in human.stdout  # type: ignore[index]
+    assert f"dispute #{opened['id']} upheld" in human.stdout  # type: ignore[index]
+    listed = ok(run("channel", "dispute", "list", "--state", "upheld", "--json"))
+    assert [d["id"] for d in listed] == [opened["id"]]  # type: ignore[index, union-attr]
+    assert ok(run("--as", "partner:a1", "channel", "dispute", "list", "--json")) == []

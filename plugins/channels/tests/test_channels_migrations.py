@@ -19,7 +19,7 @@ def test_branch_builds_the_declared_tables_and_goes_back(recrm_database_url: str
         assert {t for t in at_head if t.startswith("channels_")} == {
             "channels_agencies", "channels_agents", "channels_registrations",
             "channels_rule_sets", "channels_transitions", "channels_terms",
-            "channels_commission_entries"}
+            "channels_commission_entries", "channels_disputes"}
         downgrade(crm, "channels", "base")
         with crm.engine.connect() as conn:
             assert not {t for t in shape(conn) if t.startswith("channels_")}

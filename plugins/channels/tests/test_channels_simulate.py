@@ -125,3 +125,34 @@ def test_simulate_on_the_command_line(crm: CRM, cli_runner: RecrmCliRunner,
     refused = cli_runner.invoke("channel", "simulate", "--project", PROJECT, "--rules",
                                 str(bad))
     assert refused.exit_code == 2
+
+
+def test_commission_is_compared_per_agency(crm: CRM) -> None:
+    from decimal import Decimal
+
+    from recrm_channels.commission import Commissions
+
+    setup_agencies(crm)
+    money = Commissions(crm)
+    money.set_terms("A", PROJECT, percent="1", visit_reward="100", subscription_reward="300")
+    money.set_terms("B", PROJECT, fixed="20000", visit_reward="200")
+    from recrm_channels import service
+
+    t0 = utcnow() - dt.timedelta(days=10)
+    svc = service(crm)
+    svc.register("a1", PROJECT, M1, now=t0)
+    svc.visit(PROJECT, M1, at=t0 + dt.timedelta(hours=30))
+    svc.register("a2", PROJECT, M3, now=t0)
+    svc.visit(PROJECT, M3, at=t0 + dt.timedelta(hours=1))
+    [customer] = crm.customers.find(mobile=M1)
+    crm.customers.set_stage(customer.id, "subscriber", PROJECT, unit="3-1201", amount=50_000)
+    crm.customers.set_stage(customer.id, "buyer", PROJECT, unit="3-1201", amount=2_000_000)
+    same = simulate(crm, PROJECT, {})
+    assert same.commission == same.simulated_commission == Decimal("20500.00")
+    shorter = simulate(crm, PROJECT, SHORTER)
+    [a] = shorter.commissions
+    assert (a.agency, a.commission, a.simulated_commission) == (
+        "A", Decimal("20500.00"), Decimal("100.00"))
+    # a visit-is-king rule (no agent came along): nobody earns
+    king = simulate(crm, PROJECT, {"visit_is_king": True})
+    assert king.simulated_commission == Decimal("0.00")
