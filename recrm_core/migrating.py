@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, MetaData, inspect
+from sqlalchemy import Connection, MetaData, RootTransaction, inspect
+from sqlalchemy.exc import OperationalError
 
 from .db import NAMING_CONVENTION, Base
 from .errors import RecrmError, SchemaMismatch
@@ -78,6 +80,23 @@ def run_environment(context: Any) -> None:
 
 #: the advisory lock key migrations hold on PostgreSQL ("recrm" in ASCII)
 _MIGRATION_LOCK = 0x7265_63726D
+#: how long a migration on SQLite waits for another process's to finish
+MIGRATION_WAIT_SECONDS = 600
+
+
+def _begin(conn: Connection, sqlite: bool) -> RootTransaction:
+    """``conn.begin()``; on SQLite, waiting as long as another process migrates. The busy
+    timeout (30 s) suits a unit of work, but several first commands on one empty
+    database each run every migration in turn under BEGIN IMMEDIATE, which on a loaded
+    machine takes longer; a failed BEGIN leaves no transaction, so it is tried again."""
+    deadline = time.monotonic() + MIGRATION_WAIT_SECONDS
+    while True:
+        try:
+            return conn.begin()
+        except OperationalError as exc:
+            if not sqlite or "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 @contextmanager
@@ -91,7 +110,7 @@ def _write_connection(crm: CRM) -> Iterator[Connection]:
         if sqlite:
             raw.execute("PRAGMA foreign_keys=OFF")
         try:
-            with conn.begin():
+            with _begin(conn, sqlite):
                 if not sqlite:
                     # Two first commands on one empty database (or two `db upgrade`s)
                     # run one after the other: the second then finds the revisions

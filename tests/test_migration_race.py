@@ -41,3 +41,36 @@ def test_first_commands_at_once_upgrade_the_database_once(tmp_path: Path) -> Non
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_sqlite_migration_waits_for_another_writer_past_the_busy_timeout(
+        tmp_path: Path) -> None:
+    """Several first commands on one empty SQLite file take turns under BEGIN IMMEDIATE;
+    on a loaded machine the turn can take longer than a unit of work's busy timeout.
+    Here the busy timeout is 50 ms and another writer holds the file for 1 s: the
+    migration waits its turn instead of failing with "database is locked"."""
+    import sqlite3
+    import threading
+
+    from sqlalchemy import event
+
+    from recrm_core import CRM
+    from recrm_core.migrating import upgrade
+    from recrm_core.schema import schema_state
+
+    path = tmp_path / "turns.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode=WAL")  # as every recrm connection sets it
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as another migrating process
+    with CRM(database_url=f"sqlite:///{path}", plugins=[]) as crm:
+        event.listen(crm.engine, "connect",
+                     lambda dbapi, _record: dbapi.execute("PRAGMA busy_timeout=50"))
+        crm.engine.dispose()
+        released = threading.Timer(1.0, holder.commit)
+        released.start()
+        try:
+            upgrade(crm)
+        finally:
+            released.join()
+        assert schema_state(crm).kind == "current"
+    holder.close()
