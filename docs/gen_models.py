@@ -26,11 +26,13 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 import recrm_core
-from recrm_core import actions, models, roles, values
+from recrm_core import actions, incidents, models, roles, values
 from recrm_core.config import (
     ApiSettings,
     CoreSettings,
     PrivacySettings,
+    RoutingRule,
+    SlaLevel,
     SlaPolicy,
     WebhookSettings,
 )
@@ -57,17 +59,19 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
         recrm_core.AddResult, models.ImportResult, models.RejectedRow, models.DuplicatePair,
         models.Staff, models.Department, models.AuditEntry, actions.ReassignResult,
         actions.SegmentCount, actions.CustomerPage, actions.ApiKey, actions.ApiKeyCreated,
+        incidents.Incident,
     ]),
     ("What the API takes", "Service calls validate their input with these (dicts work too); "
      "a bad value is an `InvalidInput` naming the field.", [
         models.Actor, models.CustomerIn, models.CustomerUpdate, models.InteractionIn,
         models.CaseIn, models.ProjectIn, models.StaffIn, models.DepartmentIn,
         actions.MergeIn, actions.StageIn, actions.ReassignIn, actions.DiscloseIn,
-        actions.CaseActionIn, actions.ConsentIn, actions.SegmentQuery,
+        actions.CaseActionIn, actions.ConsentIn, actions.SegmentQuery, incidents.IncidentIn,
     ]),
     ("Configuration: `crm.config`", "The core's settings from `recrm.toml`, validated; "
      "plugins read their own section with `crm.settings_for(section)`.", [
-        CoreSettings, SlaPolicy, PrivacySettings, ApiSettings, WebhookSettings,
+        CoreSettings, SlaPolicy, SlaLevel, RoutingRule, PrivacySettings, ApiSettings,
+        WebhookSettings,
     ]),
 ]
 
@@ -94,6 +98,10 @@ VALUE_TYPES: list[tuple[str, Any, str]] = [
     ("Priority", models.Priority, "A case's priority; decides its SLA (`[sla]` in recrm.toml)."),
     ("CaseStatus", models.CaseStatus,
      "open → in_progress → resolved → closed, or reopened from resolved or closed."),
+    ("IntakeChannel", models.IntakeChannel,
+     "How a case came in: the hotline, WeChat, the sales-office mailbox, the owners' forum, "
+     "the chairman's column (董事长专栏), the property desk, a walk-in, a survey (a "
+     "detractor's case), or other."),
 ]
 _ALIASES = {str(tp): name for name, tp, _ in VALUE_TYPES}
 _CLASS_NAMES = {cls: cls.__name__ for _, _, classes in GROUPS for cls in classes}

@@ -3,14 +3,19 @@ with a history row for every change and who made it.
 
 Statuses: ``open → in_progress → resolved → closed``; ``resolved/closed → reopened →
 in_progress/resolved`` (a case may also be resolved straight from ``open``). The SLA
-due time is the clock start plus the policy's calendar hours for the case's category
-and priority (``crm.config.sla``). Decisions the issue left open:
+due time is the clock start plus the policy's hours for the case's category and
+priority (``crm.config.sla``), counted on the category's clock: calendar hours, or
+working hours on China's working days (workingtime.py). A case opened without an
+assignee is routed by the ``[[routing]]`` rules (caserouting.py); escalation moves it up
+the ``[[sla.levels]]`` (escalation.py); incidents group cases (incidents.py).
+Decisions the issue left open:
 
 * **Reopening restarts the SLA clock**: the customer's problem is back, so the case
   gets a full allowance from the moment it is reopened (otherwise every reopened
   case would be overdue at once and the overdue list would stop meaning "late").
 * **Escalation raises the priority one step** (``low → normal → high → urgent``; an
-  urgent case only gains a level) and recomputes the due time for the new priority
+  urgent case only gains a level), hands the case to the new level's department and
+  recomputes the due time for the new priority
   from the clock start (``opened_at``, or the last reopening). The due time never
   moves later, even where a category override would give the higher priority more
   hours: escalating must not relax a deadline.
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import ValidationError
@@ -110,6 +115,7 @@ def _to_model(
     code: str | None,
     now: dt.datetime,
     history: builtins.list[CaseHistoryEntry] | None = None,
+    levels: Sequence[str] = (),
 ) -> Case:
     return Case(
         id=row.id,
@@ -123,6 +129,9 @@ def _to_model(
         department=row.department,
         assignee=row.assignee,
         escalation_level=row.escalation_level,
+        level=levels[min(row.escalation_level, len(levels) - 1)] if levels else None,
+        channel=row.channel,
+        incident_id=row.incident_id,
         sla_due_at=row.sla_due_at,
         overdue=row.status in ACTIVE and row.sla_due_at < now,
         opened_at=row.opened_at,
@@ -151,11 +160,12 @@ def _history_of(session: Session, case_id: int) -> builtins.list[CaseHistoryEntr
     ]
 
 
-def _full_model(session: Session, row: CaseRow, now: dt.datetime) -> Case:
+def _full_model(session: Session, row: CaseRow, now: dt.datetime,
+                levels: Sequence[str] = ()) -> Case:
     code = None
     if row.project_id is not None:
         code = session.scalar(select(ProjectRow.code).where(ProjectRow.id == row.project_id))
-    return _to_model(row, code, now, _history_of(session, row.id))
+    return _to_model(row, code, now, _history_of(session, row.id), levels)
 
 
 def _lock(session: Session, case_id: int) -> CaseRow:
@@ -220,7 +230,6 @@ class CaseService:
         project_id = (
             project_id_in(uow, project_code(record.project)) if record.project else None
         )
-        hours = self.crm.config.sla.hours(record.category, record.priority)
         row = CaseRow(
             customer_id=customer_id,
             project_id=project_id,
@@ -232,14 +241,21 @@ class CaseService:
             department=record.department,
             assignee=record.assignee,
             escalation_level=0,
-            sla_due_at=opened + dt.timedelta(hours=hours),
+            sla_due_at=self._due(opened, record.category, record.priority),
             opened_at=opened,
             updated_at=now,
+            channel=record.channel,
+            level_since=opened,
         )
         session.add(row)
         session.flush()
-        self._record(uow, row, "open", None, "open", None, opened)
-        self.crm.hooks.case_opened(uow, _full_model(session, row, now))
+        self.record(uow, row, "open", None, "open", None, opened)
+        if row.assignee is None:
+            from .caserouting import route_in
+
+            route_in(self.crm, uow, row, record.project and project_code(record.project),
+                     keep_department=record.department is not None, at=opened)
+        self.crm.hooks.case_opened(uow, _full_model(session, row, now, self.level_names()))
         return self._reloaded(session, row, now)
 
     def start(self, case_id: int, actor: Actor | None = None, note: str | None = None) -> Case:
@@ -308,32 +324,61 @@ class CaseService:
             raise Refused(f"case {row.id} is already with {old_place}")
         now = utcnow()
         row.department, row.assignee, row.updated_at = new_department, new_assignee, now
-        self._record(uow, row, "transfer", old_place, _place(new_department, new_assignee),
+        self.record(uow, row, "transfer", old_place, _place(new_department, new_assignee),
                      note, now)
         return self._reloaded(session, row, now)
 
     def escalate(self, case_id: int, note: str | None = None, actor: Actor | None = None) -> Case:
-        """Raise the escalation level and the priority one step (see the module
-        docstring for how the SLA follows). Refused for a resolved or closed case."""
+        """Move the case one level up ``[[sla.levels]]``: the priority one step up (see
+        the module docstring for how the SLA follows), the case handed to the level's
+        department, its owners notified (after the commit). Refused for a resolved or
+        closed case and at the top level."""
+        from .escalation import escalate_in, send_notices
+
+        check_writer(actor)
+        with self.crm.unit_of_work(actor) as uow:
+            row = _lock(uow.session, case_id)
+            now = utcnow()
+            notices = escalate_in(self.crm, uow, row, note, now)
+            case = self._reloaded(uow.session, row, now)
+        send_notices(self.crm, notices)
+        return case
+
+    def route(self, case_id: int, actor: Actor | None = None) -> Case:
+        """Route the case again by the ``[[routing]]`` rules (its department and, in
+        turn, an assignee); refused when no rule matches or the case is not active."""
+        from .caserouting import route_in
+
         check_writer(actor)
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
             row = _lock(session, case_id)
             if row.status not in ACTIVE:
-                raise _refuse(row, "escalate")
+                raise _refuse(row, "route")
+            code = session.scalar(select(ProjectRow.code).where(
+                ProjectRow.id == row.project_id)) if row.project_id else None
             now = utcnow()
-            old_level = row.escalation_level
-            row.escalation_level = old_level + 1
-            row.updated_at = now
-            self._record(uow, row, "escalate", str(old_level), str(old_level + 1), note, now)
-            priority = _raised(row.priority)
-            if priority != row.priority:
-                hours = self.crm.config.sla.hours(row.category, priority)
-                due = self._clock_start(session, row) + dt.timedelta(hours=hours)
-                self._record(uow, row, "priority", row.priority, priority, None, now)
-                row.priority = priority
-                row.sla_due_at = min(row.sla_due_at, due)
+            if not route_in(self.crm, uow, row, code, keep_department=False, at=now):
+                raise Refused(f"case {row.id}: no routing rule matches category "
+                              f"{row.category!r}" + (f" at {code}" if code else ""))
             return self._reloaded(session, row, now)
+
+    def sweep(self, *, now: dt.datetime | None = None,
+              actor: Actor | None = None) -> dict[str, int]:
+        """Escalate every overdue case that has been at its level longer than the level's
+        window without a status change; at the top level, notify its owners again after
+        each window (for cron; a second run at the same time changes nothing). Returns
+        ``{"checked", "escalated", "notified"}``."""
+        from .escalation import sweep
+
+        check_writer(actor)
+        return sweep(self.crm, _aware(now, "now"), actor)
+
+    def level_names(self) -> builtins.list[str]:
+        return [level.name for level in self.crm.config.sla.levels]
+
+    def _due(self, start: dt.datetime, category: str, priority: str) -> dt.datetime:
+        return self.crm.config.sla.due(start, category, priority, self.crm.config.zone)
 
     # -- reading --------------------------------------------------------------------------
     def get(
@@ -345,24 +390,34 @@ class CaseService:
             row = uow.session.get(CaseRow, case_id) if valid_id(case_id) else None
             if row is None:
                 raise NotFound(f"no case {case_id}")
-            return case_for(scope_of(uow.session, actor), _full_model(uow.session, row, at))
+            return case_for(scope_of(uow.session, actor),
+                            _full_model(uow.session, row, at, self.level_names()))
 
     def list_for_customer(self, session: Session, customer_id: int) -> builtins.list[Case]:
         """A customer's cases, newest first, without history (for the 360 view)."""
+        return self._listed(session, CaseRow.customer_id == customer_id)
+
+    def list_linked(self, session: Session, incident_id: int) -> builtins.list[Case]:
+        """An incident's cases, newest first, without history."""
+        return self._listed(session, CaseRow.incident_id == incident_id)
+
+    def _listed(self, session: Session, where: ColumnElement[bool]) -> builtins.list[Case]:
         now = utcnow()
         query = (
             select(CaseRow, ProjectRow.code)
             .outerjoin(ProjectRow, ProjectRow.id == CaseRow.project_id)
-            .where(CaseRow.customer_id == customer_id)
+            .where(where)
             .order_by(CaseRow.opened_at.desc(), CaseRow.id.desc())
         )
-        return [_to_model(row, code, now) for row, code in session.execute(query)]
+        levels = self.level_names()
+        return [_to_model(row, code, now, None, levels) for row, code in session.execute(query)]
 
     def summary(self, now: dt.datetime | None = None) -> dict[str, Any]:
         """Counts for dashboards and the demo::
 
             {"total": N, "by_status": {"open": N, "in_progress": N, "resolved": N,
-             "closed": N, "reopened": N}, "unresolved": N, "overdue": N}
+             "closed": N, "reopened": N}, "unresolved": N, "overdue": N,
+             "by_channel": {"hotline": N, ...}, "by_level": {"head office": N, ...}}
 
         ``unresolved`` counts the active statuses (open, in_progress, reopened);
         ``overdue`` those of them past their SLA due time at ``now``.
@@ -379,12 +434,25 @@ class CaseService:
             overdue = session.scalar(
                 select(func.count()).select_from(CaseRow).where(overdue_clause(at))
             )
+            channels = {c: int(n) for c, n in session.execute(
+                select(CaseRow.channel, func.count()).group_by(CaseRow.channel)
+                .order_by(CaseRow.channel))}
+            levels = {level: int(n) for level, n in session.execute(
+                select(CaseRow.escalation_level, func.count())
+                .group_by(CaseRow.escalation_level))}
         by_status = {s: counts.get(s, 0) for s in STATUSES}
+        names = self.level_names()
+        by_level: dict[str, int] = {}
+        for level, n in sorted(levels.items()):
+            name = names[min(level, len(names) - 1)]
+            by_level[name] = by_level.get(name, 0) + int(n)
         return {
             "total": sum(by_status.values()),
             "by_status": by_status,
             "unresolved": sum(by_status[s] for s in ACTIVE),
             "overdue": int(overdue or 0),
+            "by_channel": channels,
+            "by_level": by_level,
         }
 
     def list(
@@ -434,7 +502,8 @@ class CaseService:
                 # Beyond MAX_ID there cannot be more cases; a larger LIMIT would overflow.
                 query = query.limit(min(limit, MAX_ID))
             scope = scope_of(session, actor)
-            return [case_for(scope, _to_model(row, code, at))
+            levels = self.level_names()
+            return [case_for(scope, _to_model(row, code, at, None, levels))
                     for row, code in session.execute(query)]
 
     # -- internals ------------------------------------------------------------------------
@@ -442,31 +511,38 @@ class CaseService:
         self, case_id: int, action: str, note: str | None, actor: Actor | None
     ) -> Case:
         check_writer(actor)
-        sources, target = TRANSITIONS[action]
         with self.crm.unit_of_work(actor) as uow:
-            session = uow.session
-            row = _lock(session, case_id)
-            old = row.status
-            if old not in sources:
-                raise _refuse(row, action)
-            now = utcnow()
-            row.status = target
-            row.updated_at = now
-            if action == "resolve":
-                row.resolved_at = now
-            elif action == "close":
-                row.closed_at = now
-            elif action == "reopen":
-                row.resolved_at = row.closed_at = None
-                row.sla_due_at = now + dt.timedelta(
-                    hours=self.crm.config.sla.hours(row.category, row.priority)
-                )
-            self._record(uow, row, action, old, target, note, now)
-            self.crm.hooks.case_status_changed(uow, _full_model(session, row, now), old, target)
-            return self._reloaded(session, row, now)
+            row = _lock(uow.session, case_id)
+            return self.transition_in(uow, row, action, note)
+
+    def transition_in(self, uow: UnitOfWork, row: CaseRow, action: str,
+                      note: str | None) -> Case:
+        """One status change of a locked case inside ``uow`` (start, resolve, close,
+        reopen); fires ``recrm_case_status_changed``."""
+        sources, target = TRANSITIONS[action]
+        session = uow.session
+        old = row.status
+        if old not in sources:
+            raise _refuse(row, action)
+        now = utcnow()
+        row.status = target
+        row.updated_at = now
+        # A status change restarts the level's window (escalation.py).
+        row.level_since = now
+        if action == "resolve":
+            row.resolved_at = now
+        elif action == "close":
+            row.closed_at = now
+        elif action == "reopen":
+            row.resolved_at = row.closed_at = None
+            row.sla_due_at = self._due(now, row.category, row.priority)
+        self.record(uow, row, action, old, target, note, now)
+        self.crm.hooks.case_status_changed(
+            uow, _full_model(session, row, now, self.level_names()), old, target)
+        return self._reloaded(session, row, now)
 
     @staticmethod
-    def _record(
+    def record(
         uow: UnitOfWork,
         row: CaseRow,
         action: str,
@@ -490,7 +566,7 @@ class CaseService:
         uow.session.flush()
 
     @staticmethod
-    def _clock_start(session: Session, row: CaseRow) -> dt.datetime:
+    def clock_start(session: Session, row: CaseRow) -> dt.datetime:
         """When the SLA started counting: the last reopening, else the opening."""
         reopened = session.scalar(
             select(CaseHistoryRow.at)
@@ -500,10 +576,9 @@ class CaseService:
         )
         return reopened if reopened is not None else row.opened_at
 
-    @staticmethod
-    def _reloaded(session: Session, row: CaseRow, now: dt.datetime) -> Case:
+    def _reloaded(self, session: Session, row: CaseRow, now: dt.datetime) -> Case:
         # A hook may have changed the case through the unit of work (ORM or Core);
         # read it back so the caller sees what will be committed.
         session.flush()
         session.refresh(row)
-        return _full_model(session, row, now)
+        return _full_model(session, row, now, self.level_names())

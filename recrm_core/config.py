@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,11 +19,41 @@ DATABASE_ENV = "RECRM_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///recrm.db"
 
 
-class SlaPolicy(BaseModel):
-    """Calendar hours to resolve a case, by priority, with per-category overrides.
+#: the priorities a category may override
+_PRIORITY_KEYS = {"low", "normal", "high", "urgent"}
 
-    ``[sla]`` in recrm.toml: ``urgent = 4`` etc. for the defaults, and
-    ``[sla.categories.complaint] urgent = 2`` for a category.
+
+class SlaLevel(BaseModel):
+    """One escalation level (``[[sla.levels]]``): a case at it belongs to ``department``
+    and moves up when overdue and at the level longer than ``window_hours``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="e.g. project service desk")
+    department: str = Field(
+        min_length=1, max_length=64,
+        description="a department code, or `project` for the case's project's "
+        "service_department (project registry)")
+    window_hours: float = Field(gt=0, description="hours (of the case's SLA clock) at this "
+                                "level before an overdue case moves up")
+
+
+def _default_levels() -> list[SlaLevel]:
+    return [
+        SlaLevel(name="project service desk", department="project", window_hours=24),
+        SlaLevel(name="city customer-relations centre", department="CRC", window_hours=48),
+        SlaLevel(name="head office", department="HQ", window_hours=72),
+    ]
+
+
+class SlaPolicy(BaseModel):
+    """Hours to resolve a case, by priority, with per-category overrides; the clock they
+    count on; the escalation levels.
+
+    ``[sla]`` in recrm.toml: ``urgent = 4`` etc. for the defaults, ``clock = "working"``
+    and ``working_hours = ["09:00", "18:00"]``; ``[sla.categories.complaint] urgent = 2``
+    and ``clock = "calendar"`` for a category; ``[[sla.levels]]`` tables with ``name``,
+    ``department`` and ``window_hours``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -31,26 +62,84 @@ class SlaPolicy(BaseModel):
     normal: float = Field(default=72, description="hours for a normal-priority case")
     high: float = Field(default=24, description="hours for a high-priority case")
     urgent: float = Field(default=4, description="hours for an urgent case")
-    categories: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="per category, hours overriding the priorities'"
-    )
+    clock: Literal["calendar", "working"] = Field(
+        default="calendar",
+        description="calendar hours, or working hours on China's working days (public "
+        "holidays off, make-up days on, from chinese-calendar)")
+    working_hours: tuple[str, str] = Field(
+        default=("09:00", "18:00"),
+        description="the working day in the business time zone, for the working clock")
+    categories: dict[str, dict[str, float | str]] = Field(
+        default_factory=dict,
+        description="per category, hours overriding the priorities', and `clock`")
+    levels: list[SlaLevel] = Field(
+        default_factory=_default_levels, min_length=1,
+        description="escalation levels, lowest first (default: project service desk, "
+        "city customer-relations centre CRC, head office HQ)")
 
     @field_validator("categories")
     @classmethod
-    def _priorities(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    def _priorities(cls, v: dict[str, dict[str, float | str]]) -> dict[str, dict[str, float | str]]:
         for category, table in v.items():
-            unknown = set(table) - {"low", "normal", "high", "urgent"}
+            unknown = set(table) - _PRIORITY_KEYS - {"clock"}
             if unknown:
-                raise ValueError(f"sla.categories.{category}: unknown priority {sorted(unknown)}")
-            if any(h <= 0 for h in table.values()):
-                raise ValueError(f"sla.categories.{category}: hours must be positive")
+                raise ValueError(f"sla.categories.{category}: unknown key {sorted(unknown)}")
+            if table.get("clock", "calendar") not in ("calendar", "working"):
+                raise ValueError(f"sla.categories.{category}: clock is calendar or working")
+            hours = [h for k, h in table.items() if k in _PRIORITY_KEYS]
+            if any(isinstance(h, str) or h <= 0 for h in hours):
+                raise ValueError(f"sla.categories.{category}: hours must be positive numbers")
+        return v
+
+    @field_validator("working_hours")
+    @classmethod
+    def _working_day(cls, v: tuple[str, str]) -> tuple[str, str]:
+        from .workingtime import parse_hhmm
+
+        start, end = parse_hhmm(v[0]), parse_hhmm(v[1])
+        if start >= end:
+            raise ValueError("working_hours: the day ends after it starts")
         return v
 
     def hours(self, category: str, priority: str) -> float:
         override = self.categories.get(category, {})
         if priority in override:
-            return override[priority]
+            return float(override[priority])
         return float(getattr(self, priority))
+
+    def clock_of(self, category: str) -> Literal["calendar", "working"]:
+        clock = self.categories.get(category, {}).get("clock", self.clock)
+        return "working" if clock == "working" else "calendar"
+
+    def after(self, start: dt.datetime, hours: float, category: str,
+              zone: ZoneInfo) -> dt.datetime:
+        """``start`` plus ``hours`` on the category's clock."""
+        from .workingtime import add_hours, parse_hhmm
+
+        return add_hours(start, hours, clock=self.clock_of(category), zone=zone,
+                         day_start=parse_hhmm(self.working_hours[0]),
+                         day_end=parse_hhmm(self.working_hours[1]))
+
+    def due(self, start: dt.datetime, category: str, priority: str,
+            zone: ZoneInfo) -> dt.datetime:
+        """The resolution due time of a case whose clock started at ``start``."""
+        return self.after(start, self.hours(category, priority), category, zone)
+
+
+class RoutingRule(BaseModel):
+    """``[[routing]]``: a case of ``category`` (at ``project``, when given) opened without
+    an assignee goes to ``department``, and to one of its active staff in turn
+    (``assign = "round_robin"``) or to the department's desk (``assign = "desk"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str = Field(min_length=1, max_length=32, description="the case category")
+    project: str | None = Field(default=None, max_length=64,
+                                description="only cases of this project (a project code)")
+    department: str = Field(min_length=1, max_length=64, description="the department code")
+    assign: Literal["round_robin", "desk"] = Field(
+        default="round_robin", description="round_robin: its active staff in turn; desk: "
+        "no assignee, the department's desk picks it up")
 
 
 class PrivacySettings(BaseModel):
@@ -143,8 +232,12 @@ class CoreSettings(BaseModel):
         "stage change, an interaction, a case) creates it; when false only `projects add` does",
     )
     sla: SlaPolicy = Field(
-        default_factory=SlaPolicy, description="calendar hours to resolve a case"
+        default_factory=SlaPolicy, description="hours to resolve a case, and escalation levels"
     )
+    routing: list[RoutingRule] = Field(
+        default_factory=list,
+        description="rules routing a new case without an assignee (first match: category "
+        "and project, then category alone)")
     require_known_staff: bool = Field(
         default=False,
         description="whether a staff id the directory lacks is refused wherever one is given "

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .directory import DirectoryService
     from .importing import ImportService
     from .importjobs import ImportJobService
+    from .incidents import IncidentService
     from .interactions import InteractionService
     from .keys import Keys
     from .models import Actor, DeliveryResult, Message
@@ -125,6 +126,12 @@ class CRM:
         from .cases import CaseService
 
         return CaseService(self)
+
+    @functools.cached_property
+    def incidents(self) -> IncidentService:
+        from .incidents import IncidentService
+
+        return IncidentService(self)
 
     @functools.cached_property
     def segments(self) -> SegmentService:

@@ -24,10 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from . import identity
+from .config import RoutingRule
 from .consent import CHANNELS, PURPOSES, consent_granted_clause
 from .db import utcnow
 from .models import Actor
@@ -142,6 +143,16 @@ _CASE_KINDS: dict[str, tuple[tuple[float, ...], str, tuple[str, ...], tuple[str,
                 ("咨询产权证办理进度", "咨询贷款审批进度", "咨询装修规定", "咨询车位出售")),
 }
 _PRIORITIES = ("low", "normal", "high", "urgent")
+#: how cases come in, dealt in turn (the hotline and WeChat most)
+_INTAKE = ("hotline", "wechat", "property_desk", "hotline", "walk_in", "wechat", "mailbox",
+           "hotline", "forum", "wechat", "chairman", "hotline")
+#: the demo's service centre when recrm.toml routes nothing: repairs go to engineering in
+#: turn, complaints to the service centre in turn, inquiries to the sales desk
+DEMO_ROUTING = (("repair", "工程部", "round_robin"), ("complaint", "客服中心", "round_robin"),
+                ("inquiry", "销售部", "desk"))
+#: the escalation levels' departments above the projects' desks, with their staff
+_LEVEL_STAFF = (("CRC", "城市公司客户关系中心", "crc.sun", "孙琳"),
+                ("HQ", "集团总部客户关系部", "hq.zhou", "周总"))
 #: outcomes are dealt in this order rather than drawn, so even a small demo has
 #: open, in-progress, resolved and closed cases (about 40 % still active)
 _CASE_OUTCOMES = ("open", "closed", "in_progress", "closed", "resolved", "open", "closed",
@@ -194,8 +205,8 @@ class _PlannedCase:
     days_ago: int
     #: fraction of the SLA already used by an on-time open case
     sla_used: float
-    transfer_to: tuple[str, str] | None = None
     escalate: bool = False
+    channel: str = "other"
 
 
 @dataclass
@@ -402,6 +413,7 @@ class _Planner:
             category = "inquiry"
         weights, department, assignees, subjects = _CASE_KINDS[category]
         outcome = _CASE_OUTCOMES[self.cases % len(_CASE_OUTCOMES)]
+        channel = _INTAKE[self.cases % len(_INTAKE)]
         self.cases += 1
         active = outcome in ("in_progress", "open")
         if active:
@@ -417,11 +429,8 @@ class _Planner:
             overdue=active and self.active_cases % 2 == 1,  # every other active case
             days_ago=rng.randint(3, 120),
             sla_used=rng.uniform(0.05, 0.5),
+            channel=channel,
         )
-        if category == "repair":
-            # Repairs arrive at the service desk and go to engineering: a recorded hand-over.
-            case.transfer_to = (department, case.assignee)
-            case.assignee = "kf.wangli"
         case.escalate = case.overdue and rng.random() < 0.4
         person.cases.append(case)
 
@@ -473,6 +482,9 @@ class _Seeder:
         people += [(c, c, "sales", "销售部") for p in PROJECTS for c in p.consultants]
         people += [(a, a, "service", dept) for _, dept, assignees, _ in _CASE_KINDS.values()
                    if dept != "销售部" for a in assignees]
+        for code, name, staff_id, staff_name in _LEVEL_STAFF:
+            self.crm.directory.add_department({"code": code, "name": name})
+            people.append((staff_id, staff_name, "manager", code))
         for staff_id, name, role, department in people:
             self.crm.directory.add_staff({"id": staff_id, "name": name, "role": role,
                                           "department": department})
@@ -555,9 +567,17 @@ class _Seeder:
                     self.crm.consent.withdraw(cid, channel, purpose, source="客户退订")
 
     def cases(self, ids: list[int]) -> None:
+        """Cases through the service centre: opened from their intake channel, repairs
+        and complaints routed in turn by the rules (``DEMO_ROUTING`` unless recrm.toml
+        has its own), some escalated by hand, then one sweep escalates the overdue ones
+        whose level's window has passed, as cron would."""
         now = utcnow()
         sla = self.crm.config.sla
         desk = Actor(staff_id="kf.wangli", role="service")
+        if not self.crm.config.routing:
+            self.crm.config.routing = [
+                RoutingRule(category=c, department=d, assign=a)
+                for c, d, a in DEMO_ROUTING]
         for cid, person in zip(ids, self.people, strict=True):
             for plan in person.cases:
                 hours = sla.hours(plan.category, plan.priority)
@@ -567,20 +587,19 @@ class _Seeder:
                     opened = now - dt.timedelta(hours=hours * plan.sla_used)
                 else:
                     opened = now - dt.timedelta(days=plan.days_ago)
+                # A repair or a complaint is routed: no department or assignee given.
+                routed = plan.category in ("repair", "complaint")
                 case = self.crm.cases.open(
                     {"customer_id": cid, "category": plan.category, "subject": plan.subject,
                      "priority": plan.priority, "project": plan.project,
-                     "department": plan.department, "assignee": plan.assignee},
+                     "department": None if routed else plan.department,
+                     "assignee": None if routed else plan.assignee,
+                     "channel": plan.channel},
                     desk, opened_at=opened,
                 )
-                if plan.transfer_to is not None:
-                    department, assignee = plan.transfer_to
-                    self.crm.cases.transfer(case.id, department=department, assignee=assignee,
-                                            note="转工程部维修", actor=desk)
                 if plan.outcome == "open":
                     continue
-                worker = Actor(staff_id=plan.transfer_to[1] if plan.transfer_to
-                               else plan.assignee, role="service")
+                worker = Actor(staff_id=case.assignee or desk.staff_id, role="service")
                 self.crm.cases.start(case.id, worker)
                 if plan.escalate:
                     self.crm.cases.escalate(case.id, note="超时未处理，升级", actor=desk)
@@ -591,6 +610,7 @@ class _Seeder:
                     self.crm.cases.close(case.id, note="客户确认", actor=desk)
                 elif plan.outcome == "reopened":
                     self.crm.cases.reopen(case.id, note="客户反馈问题仍在", actor=desk)
+        self.crm.cases.sweep(now=now)
 
 
 # -- the summary ----------------------------------------------------------------------------
@@ -623,6 +643,9 @@ class CasesSummary(BaseModel):
     open: int
     overdue: int
     breakdown: list[CaseCount]
+    #: cases at each escalation level, and by intake channel
+    by_level: dict[str, int] = Field(default_factory=dict)
+    by_channel: dict[str, int] = Field(default_factory=dict)
 
 
 class ConsentCount(BaseModel):
@@ -809,6 +832,8 @@ def _case_summary(crm: CRM, now: dt.datetime) -> CasesSummary:
         open=int(counts["unresolved"]),
         overdue=int(counts["overdue"]),
         breakdown=sorted(rows.values(), key=lambda r: (r.category, rank.get(r.priority, 9))),
+        by_level=counts["by_level"],
+        by_channel=counts["by_channel"],
     )
 
 

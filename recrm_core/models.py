@@ -27,6 +27,10 @@ Channel = Literal["email", "sms", "phone", "wechat"]
 Purpose = Literal["marketing", "surveys"]
 Priority = Literal["low", "normal", "high", "urgent"]
 CaseStatus = Literal["open", "in_progress", "resolved", "closed", "reopened"]
+#: how a case came in: the hotline, WeChat, the sales-office mailbox, the owners' forum,
+#: the chairman's column, the property desk, a walk-in, a survey (a detractor's case)
+IntakeChannel = Literal["hotline", "wechat", "mailbox", "forum", "chairman", "property_desk",
+                        "walk_in", "survey", "other"]
 Gender = Literal["male", "female"]
 
 
@@ -533,8 +537,12 @@ class CaseIn(_Model):
     )
     project: str | None = Field(default=None, description="project code, if the case concerns one")
     department: Code = Field(default=None, description="department handling it")
-    assignee: Code = Field(default=None, description="staff member handling it")
+    assignee: Code = Field(default=None, description="staff member handling it; without "
+                           "one the case is routed by the `[[routing]]` rules")
     description: BodyText = Field(default=None, description="free text")
+    channel: Annotated[IntakeChannel, BeforeValidator(lambda v: identity.clean(v).lower())] = (
+        Field(default="other", description="how it came in: hotline, wechat, mailbox, forum, "
+              "chairman, property_desk, walk_in, survey or other"))
 
     @field_validator("category", mode="before")
     @classmethod
@@ -556,7 +564,8 @@ class CaseHistoryEntry(_Out):
     """One step in a service case's history (a status change, a hand-over ...)."""
 
     action: str = Field(
-        description="open, start, resolve, close, reopen, transfer, escalate or priority"
+        description="open, start, resolve, close, reopen, transfer, escalate, priority, "
+        "route, notify or incident"
     )
     from_value: str | None = Field(
         default=None, description="value before (status, department or assignee)"
@@ -581,7 +590,11 @@ class Case(_Out):
     description: str | None = Field(default=None, description="free text")
     department: str | None = Field(default=None, description="department handling it")
     assignee: str | None = Field(default=None, description="staff member handling it")
-    escalation_level: int = Field(default=0, description="times the case was escalated")
+    escalation_level: int = Field(
+        default=0, description="its escalation level: the index in `[[sla.levels]]` (0 first)")
+    level: str | None = Field(default=None, description="the level's name, e.g. head office")
+    channel: IntakeChannel = Field(default="other", description="how it came in")
+    incident_id: int | None = Field(default=None, description="the incident it belongs to")
     sla_due_at: dt.datetime = Field(description="when it must be resolved (UTC)")
     overdue: bool = Field(default=False, description="still active and past `sla_due_at`")
     opened_at: dt.datetime = Field(description="when it was opened (UTC)")

@@ -18,6 +18,8 @@ What the core keeps, and why:
 - subscription, contract and handover steps with their unit and amount, without the
   person: the company's accounts and a signed contract's legal basis;
 - cases, with subject, description and notes removed: the service level's figures;
+- incidents whose every case is theirs, with title, description and resolution
+  removed (an incident shared with other customers' cases stays as it is);
 - the audit's receipts (who did what, when) and keyed hashes: no value in clear.
 """
 
@@ -66,6 +68,7 @@ from .tables import (
     CustomerRow,
     IdempotencyRow,
     IdentityRow,
+    IncidentRow,
     InteractionRow,
     WebhookDeliveryRow,
     WebhookEventRow,
@@ -195,6 +198,9 @@ class PrivacyService:
             "projects": [p.model_dump(mode="json") for p in customer.projects],
             "interactions": [i.model_dump(mode="json") for i in interactions],
             "cases": [self.crm.cases.get(c.id).model_dump(mode="json") for c in view.cases],
+            "incidents": [self.crm.incidents.get(i).model_dump(mode="json", exclude={"cases"})
+                          for i in sorted({c.incident_id for c in view.cases
+                                           if c.incident_id is not None})],
             "consents": [c.model_dump(mode="json") for c in view.consents],
             "api_responses_kept": replays,
             "webhook_events": webhook_events,
@@ -357,6 +363,17 @@ def _erase_core(session: Session, ids: list[int], at: dt.datetime) -> list[Erasu
     steps.append(ErasureStep(table="case_history", anonymised=history,
                              basis="kept without notes: how each case was handled"
                              if history else None))
+    # An incident whose every case is this person's is about them: its free text goes.
+    # One shared with other customers' cases describes an event of theirs too: it stays.
+    theirs = select(CaseRow.incident_id).where(CaseRow.id.in_(case_ids)).distinct()
+    others = select(CaseRow.incident_id).where(CaseRow.customer_id.not_in(ids),
+                                               CaseRow.incident_id.is_not(None))
+    incidents = _count(session.execute(update(IncidentRow).where(
+        IncidentRow.id.in_(theirs), IncidentRow.id.not_in(others)).values(
+        title=ERASED, description=None, resolution=None))) if case_ids else 0
+    steps.append(ErasureStep(table="incidents", anonymised=incidents,
+                             basis="kept without title, description or resolution: the "
+                             "incident's cases and dates" if incidents else None))
     links = session.scalar(select(func.count()).select_from(CustomerProjectRow).where(
         CustomerProjectRow.customer_id.in_(ids))) or 0
     steps.append(ErasureStep(table="customer_projects", retained=links,

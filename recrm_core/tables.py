@@ -150,12 +150,19 @@ class CaseRow(Base):
     description: Mapped[str | None] = mapped_column(Text)
     department: Mapped[str | None] = mapped_column(String(64))
     assignee: Mapped[str | None] = mapped_column(String(64))
+    #: the index of its level in ``[[sla.levels]]`` (0: the first)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     sla_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: how the case came in (hotline, wechat, mailbox, ...)
+    channel: Mapped[str] = mapped_column(String(16), default="other", server_default="other")
+    #: since when the level's window runs: the case reached its level, changed status,
+    #: or (at the top level) its owners were last notified
+    level_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
 
 
 class CaseHistoryRow(Base):
@@ -172,6 +179,35 @@ class CaseHistoryRow(Base):
     actor_staff: Mapped[str | None] = mapped_column(String(64))
     actor_role: Mapped[str | None] = mapped_column(String(32))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IncidentRow(Base):
+    """One event behind many cases (a leaking building, a delayed handover), with its
+    own status and owner."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    #: open or closed
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    owner: Mapped[str | None] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class RoutingTurnRow(Base):
+    """Whose turn it is in a department's round robin: the last staff routed a case."""
+
+    __tablename__ = "routing_turns"
+
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_staff: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DepartmentRow(Base):

@@ -187,7 +187,9 @@ def test_operation_ids_are_stable(api_client: ApiClients) -> None:
         "interactions_log", "interactions_list", "consents_current", "consents_record",
         "cases_open", "cases_list", "cases_get", "cases_act", "projects_list", "projects_add",
         "projects_get", "staff_list", "staff_get", "segments_count", "segments_customers",
-        "imports_create", "imports_list", "imports_get", "imports_errors"])
+        "imports_create", "imports_list", "imports_get", "imports_errors",
+        "incidents_open", "incidents_list", "incidents_get", "incidents_link",
+        "incidents_close"])
     add = spec["paths"]["/v1/customers"]["post"]
     # the SDK's own models, not copies
     assert add["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(

@@ -256,15 +256,36 @@ def test_escalate_raises_priority_and_recomputes_sla_from_opening(crm: CRM, cid:
     first = crm.cases.escalate(case.id, note="客户投诉升级", actor=Actor(staff_id="kf01"))
     assert (first.escalation_level, first.priority) == (1, "normal")
     assert first.sla_due_at == T0 + 72 * H
+    # one level up: the priority one step, the case handed to the level's department
+    # (the default levels: the project's desk, CRC, HQ), its owners notified
     assert [(h.action, h.from_value, h.to_value) for h in first.history[1:]] == [
         ("escalate", "0", "1"),
         ("priority", "low", "normal"),
+        ("transfer", "-/-", "CRC/-"),
+        ("notify", None, "-"),
     ]
     assert first.history[1].note == "客户投诉升级"
-    crm.cases.escalate(case.id)
-    crm.cases.escalate(case.id)
+    assert (first.level, first.department) == ("city customer-relations centre", "CRC")
     top = crm.cases.escalate(case.id)
-    # urgent is the top: the level still rises, the priority and due time stay
+    assert (top.escalation_level, top.level, top.department) == (2, "head office", "HQ")
+    assert (top.priority, top.sla_due_at) == ("high", T0 + 24 * H)
+    # the top level: no further
+    with pytest.raises(Refused, match="at the top level \\(head office\\)"):
+        crm.cases.escalate(case.id)
+    assert crm.cases.get(case.id).escalation_level == 2
+
+
+@pytest.mark.recrm_settings(sla={"levels": [
+    {"name": "desk", "department": "project", "window_hours": 1},
+    {"name": "a", "department": "A", "window_hours": 1},
+    {"name": "b", "department": "B", "window_hours": 1},
+    {"name": "c", "department": "C", "window_hours": 1},
+    {"name": "d", "department": "D", "window_hours": 1}]})
+def test_escalating_to_urgent_only_raises_the_level(crm: CRM, cid: int) -> None:
+    case = _open(crm, cid, opened_at=T0, priority="low")
+    for _ in range(4):
+        top = crm.cases.escalate(case.id)
+    # urgent is the top priority: the level still rises, the priority and due time stay
     assert (top.escalation_level, top.priority, top.sla_due_at) == (4, "urgent", T0 + 4 * H)
     assert _actions(top).count("priority") == 3
 
@@ -355,6 +376,8 @@ def test_summary(crm: CRM, seeded: dict[str, int]) -> None:
         "by_status": {"open": 2, "in_progress": 1, "resolved": 1, "closed": 0, "reopened": 0},
         "unresolved": 3,
         "overdue": 2,
+        "by_channel": {"other": 4},
+        "by_level": {"project service desk": 4},
     }
     assert crm.cases.summary(now=T0)["overdue"] == 0
 

@@ -119,7 +119,9 @@ def test_escalate(cli_runner: RecrmCliRunner, crm: CRM, cid: int) -> None:
                                      "--actor", "kf01", "--json"))
     assert (got["escalation_level"], got["priority"]) == (1, "high")
     assert got["sla_due_at"] == "2024-05-02T00:00:00Z"
-    assert [h["action"] for h in got["history"]] == ["open", "escalate", "priority"]
+    assert [h["action"] for h in got["history"]] == ["open", "escalate", "priority",
+                                                     "transfer", "notify"]
+    assert (got["level"], got["department"]) == ("city customer-relations centre", "CRC")
     crm.cases.resolve(case_id)
     _error(cli_runner.invoke("cases", "escalate", str(case_id)), 1, "cannot escalate")
     _error(cli_runner.invoke("cases", "escalate", "404"), 1, "no case 404")

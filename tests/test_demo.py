@@ -115,6 +115,14 @@ def test_cases_are_overdue_against_the_real_clock(crm: CRM, cli_runner: RecrmCli
     assert sum(r["overdue"] for r in summary["cases"]["breakdown"]) == len(overdue)
     assert {c.category for c in cases} <= {"repair", "complaint", "inquiry"}
     assert any(c.status == "closed" for c in cases)
+    # the service centre: routed, escalated (by hand and by the sweep), intake channels
+    assert sum(summary["cases"]["by_level"].values()) == len(cases)
+    assert summary["cases"]["by_level"]["city customer-relations centre"] > 0
+    assert len(summary["cases"]["by_channel"]) >= 5
+    repairs = [crm.cases.get(c.id) for c in cases if c.category == "repair"]
+    assert repairs and all(c.history[1].action == "route" for c in repairs)
+    assert {c.assignee for c in repairs if c.escalation_level == 0} == {"gc.lihua",
+                                                                   "gc.zhangwei"}  # in turn
 
 
 def test_same_seed_same_summary(

@@ -22,6 +22,7 @@ _TAGS = [
     {"name": "customers", "description": "Customers, identity resolution, the 360 view, "
      "stages, merges, interactions, consent."},
     {"name": "cases", "description": "Service cases and their lifecycle."},
+    {"name": "incidents", "description": "Incidents: one event behind many cases."},
     {"name": "directory", "description": "Projects and staff."},
     {"name": "segments", "description": "Counting and listing customers by a segment."},
     {"name": "imports", "description": "Importing a CSV file or workbook in the background."},
@@ -119,7 +120,7 @@ def create_app(crm: CRM) -> FastAPI:
     """The HTTP API of ``crm``: the core's resources under ``/v1``, the plugins'
     routes (``recrm_api_routes``), ``/healthz``, ``/openapi.json`` and ``/docs``.
     Mount it in your own ASGI server or serve it with ``recrm serve``."""
-    from . import cases, customers, directory, health, imports, segments
+    from . import cases, customers, directory, health, imports, incidents, segments
 
     app = FastAPI(
         title="recrm", version=__version__, openapi_tags=_TAGS,
@@ -133,7 +134,7 @@ def create_app(crm: CRM) -> FastAPI:
     from . import pages  # /u/<token> and the HTML error pages (docs/api.md, "Pages")
 
     pages.install(app)
-    for module in (health, customers, cases, directory, segments, imports):
+    for module in (health, customers, cases, incidents, directory, segments, imports):
         app.include_router(module.router)
     mount_plugin_routes(app, crm)
     imports.install_worker(app, crm)  # runs import jobs while the app is served

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=IdempotentRou
                    responses=PROBLEM_RESPONSES)
 Crm = Annotated[CRM, Depends(crm_of)]
 CaseId = Annotated[int, Path(ge=1, le=2**31 - 1, description="case id")]
-CaseAction = Literal["start", "resolve", "close", "reopen", "escalate", "transfer"]
+CaseAction = Literal["start", "resolve", "close", "reopen", "escalate", "transfer", "route"]
 
 
 @router.post("", response_model=Case, status_code=status.HTTP_201_CREATED)
@@ -54,8 +54,9 @@ def cases_get(case_id: CaseId, crm: Crm, actor: CurrentActor) -> Case:
 @router.post("/{case_id}/{action}", response_model=Case)
 def cases_act(case_id: CaseId, action: CaseAction, crm: Crm, actor: CurrentActor,
               body: CaseActionIn | None = None) -> Case:
-    """A lifecycle action: start, resolve, close, reopen, escalate, or transfer (to a
-    ``department`` and/or ``assignee``); 409 when the case's status refuses it."""
+    """A lifecycle action: start, resolve, close, reopen, escalate (one level up), route
+    (again, by the routing rules), or transfer (to a ``department`` and/or
+    ``assignee``); 409 when the case's status (or level, or the rules) refuses it."""
     given = body or CaseActionIn()
     if action != "transfer" and (given.department or given.assignee):
         raise InvalidInput("department" if given.department else "assignee",
@@ -65,6 +66,8 @@ def cases_act(case_id: CaseId, action: CaseAction, crm: Crm, actor: CurrentActor
         cases.transfer(case_id, given.department, given.assignee, given.note, actor=actor)
     elif action == "escalate":
         cases.escalate(case_id, given.note, actor=actor)
+    elif action == "route":
+        cases.route(case_id, actor=actor)
     elif action == "start":
         cases.start(case_id, actor=actor, note=given.note)
     else:

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 #: for the importer, the demo or Faker; ``tests/test_cli.py`` checks the help here
 #: against the commands' own.
 CORE_COMMANDS: dict[str, tuple[str, str]] = {
-    "cases": ("cases", "Service cases: open, transfer, escalate, resolve, close, reopen."),
+    "cases": ("cases", "Service cases: open, route, transfer, escalate, sweep, resolve, ..."),
+    "incidents": ("incidents", "Incidents behind many cases: open, link, show, list, close."),
     "consent": ("consent", "Consent by channel and purpose; the newest record decides."),
     "db": ("db",
            "Schema migrations: upgrade, downgrade, current, history, check, sql; rotate-key."),

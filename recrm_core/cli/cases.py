@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import click
 from rich import box
@@ -12,7 +12,7 @@ from rich.table import Table
 from ..cases import PRIORITIES, STATUSES
 from ..crm import CRM
 from ..errors import InvalidInput
-from ..models import Actor, Case
+from ..models import Actor, Case, IntakeChannel
 from . import cli, current_actor, pass_crm
 from .customers import actor_of, actor_option, json_option
 from .output import cell, console, emit_json, info, local_time, table
@@ -62,7 +62,10 @@ def show_case(crm: CRM, case: Case, as_json: bool) -> None:
         ("description", case.description),
         ("department", case.department),
         ("assignee", case.assignee),
-        ("escalation level", case.escalation_level),
+        ("level", f"{case.escalation_level}: {case.level}" if case.level
+         else case.escalation_level),
+        ("intake channel", case.channel),
+        ("incident", case.incident_id),
         ("opened", local_time(case.opened_at, zone)),
         ("SLA due", local_time(case.sla_due_at, zone) + ("  OVERDUE" if case.overdue else "")),
         ("resolved", local_time(case.resolved_at, zone)),
@@ -91,7 +94,7 @@ def _done(crm: CRM, case: Case, as_json: bool, verb: str) -> None:
 
 @cli.group()
 def cases() -> None:
-    """Service cases: open, transfer, escalate, resolve, close, reopen."""
+    """Service cases: open, route, transfer, escalate, sweep, resolve, ..."""
 
 
 @cases.command("open")
@@ -102,8 +105,10 @@ def cases() -> None:
               default="normal", show_default=True)
 @click.option("--project", help="Project code (created if new).")
 @click.option("--department")
-@click.option("--assignee", help="Staff id.")
+@click.option("--assignee", help="Staff id (without one, the [[routing]] rules route it).")
 @click.option("--description")
+@click.option("--channel", type=click.Choice(get_args(IntakeChannel), case_sensitive=False),
+              help="How it came in (default: other).")
 @actor_option
 @json_option
 @pass_crm
@@ -145,6 +150,32 @@ _status_command("reopen", "reopened",
                 lambda crm, cid, note, actor: crm.cases.reopen(cid, note=note, actor=actor))
 _status_command("escalate", "escalated",
                 lambda crm, cid, note, actor: crm.cases.escalate(cid, note=note, actor=actor))
+
+
+@cases.command("route")
+@case_arg
+@actor_option
+@json_option
+@pass_crm
+def route(crm: CRM, case_id: int, actor: str | None, as_json: bool) -> None:
+    """Route a case again by the [[routing]] rules (refused, exit 1, when none matches)."""
+    case = crm.cases.route(case_id, actor=actor_of(actor))
+    _done(crm, case, as_json, f"routed to {case.department or '-'}/{case.assignee or '-'}")
+
+
+@cases.command("sweep")
+@actor_option
+@json_option
+@pass_crm
+def sweep(crm: CRM, actor: str | None, as_json: bool) -> None:
+    """Escalate overdue cases whose level's window has passed; notify the top level again
+    after each window (for cron; running it again changes nothing)."""
+    result = crm.cases.sweep(actor=actor_of(actor))
+    if as_json:
+        emit_json(result)
+    else:
+        info(f"checked {result['checked']} overdue cases: {result['escalated']} escalated, "
+             f"{result['notified']} notified at the top level")
 
 
 @cases.command("transfer")

@@ -168,6 +168,10 @@ def render(summary: DemoSummary, url: str) -> None:
                       str(row.total), str(row.open), overdue)
     table.caption = f"{cases.total} cases in all: {by_status}"
     out.print(table)
+    levels = ", ".join(f"{name} {n}" for name, n in cases.by_level.items())
+    intake = ", ".join(f"{name} {n}" for name, n in cases.by_channel.items())
+    out.print(f"[bold]Escalation[/bold] (cases by level): {cell(levels)}")
+    out.print(f"[bold]Intake[/bold] (cases by channel): {cell(intake)}\n")
 
     consents = _table("Consents: customers who may be contacted", ["channel", "purpose",
                                                                    "opted in"], right_from=2)

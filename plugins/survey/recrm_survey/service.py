@@ -743,6 +743,7 @@ def answer(
                 "priority": conf.case_priority,
                 "project": row.project,
                 "subject": f"{definition.title}: {reason}"[:200],
+                "channel": "survey",
                 "description": "\n".join([*comments, f"survey answer {record.id} "
                                           f"(invitation {row.id}, survey {row.survey_key})"]),
             }, opened_at=at)

@@ -124,7 +124,7 @@ def test_a_detractor_opens_a_linked_service_case(crm: CRM, checkin: int) -> None
     case = crm.cases.get(result.case_id)
     assert (case.customer_id, case.project, case.category, case.priority, case.status) == (
         result.customer_id, "XL2", "complaint", "high", "open")
-    assert case.subject == "业主入住回访: NPS 6"
+    assert case.subject == "业主入住回访: NPS 6" and case.channel == "survey"
     assert case.description is not None and "卫生间渗水" in case.description
     assert f"survey answer {result.id}" in case.description
     assert answers(crm)[0].case_id == case.id
