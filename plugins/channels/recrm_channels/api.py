@@ -8,7 +8,7 @@ the stored registration's id (``registration``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Query, status
 from fastapi.responses import JSONResponse
@@ -17,7 +17,7 @@ from recrm_core.api import CurrentActor
 
 from .commission import CommissionEntry, Commissions
 from .disputes import Dispute, DisputeIn, Disputes, ResolveIn
-from .models import Registration, RegistrationIn
+from .models import Registration, RegistrationIn, RegistrationState
 from .service import Channels, RegistrationRefused
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
 
     @api.get("/registrations", response_model=list[Registration])
     def registrations(actor: CurrentActor,
-                      state: str | None = Query(default=None, description="only this state"),
+                      state: Annotated[RegistrationState | None,
+                                       Query(description="only this state")] = None,
                       ) -> list[Registration]:
         """The registrations of the caller's agency (partners), masked, as of now."""
         return channels.registrations(state=state, actor=actor)
@@ -64,7 +65,8 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
 
     @api.get("/disputes", response_model=list[Dispute])
     def disputes(actor: CurrentActor,
-                 state: str | None = Query(default=None, description="only this state"),
+                 state: Annotated[Literal["open", "upheld", "dismissed"] | None,
+                                  Query(description="only this state")] = None,
                  ) -> list[Dispute]:
         """Disputes, newest first (partners: their agency's)."""
         return Disputes(crm).list(state=state, actor=actor)

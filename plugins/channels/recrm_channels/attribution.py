@@ -143,7 +143,9 @@ def _refusal(reg: Event, rules: Rules, version: int, earlier: Sequence[Decision]
     for o in earlier:
         if o.live_at(reg.at):
             whose = "your agency" if o.agency == reg.agency else "another agency"
-            return f"already registered by {whose} until {_iso(o.holds_until())}"
+            until = o.holds_until()
+            return (f"already registered by {whose} until {_iso(until)}" if until else
+                    f"already registered by {whose}, which converted the customer")
     cooldown = dt.timedelta(days=rules.reregister_cooldown_days)
     for o in earlier:
         if (o.agency == reg.agency and o.state in ("expired", "released")
@@ -156,7 +158,9 @@ def _refusal(reg: Event, rules: Rules, version: int, earlier: Sequence[Decision]
             what = {"visit": "a visit", "stage": f"stage {e.stage}"}.get(e.kind, "a contact")
             return (f"known customer of the project: {what} on {_iso(e.at)} "
                     f"(within {rules.known_customer_days} days, rule v{version})")
-    for o in earlier:
+    # Under visit is king a registration protects no one: another agency's earlier one
+    # does not make the customer known (the first accompanied visit decides).
+    for o in () if rules.visit_is_king else earlier:
         if o.state != "rejected" and o.agency != reg.agency \
                 and since <= o.times["registered_at"] <= reg.at:
             return (f"known customer of the project: registered by another agency on "

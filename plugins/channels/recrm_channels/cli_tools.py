@@ -42,6 +42,10 @@ def simulate_cmd(crm: CRM, project: str, path: str, days: int, as_json: bool) ->
     states = sorted(set(result.states) | set(result.simulated_states))
     echo("states: " + ", ".join(f"{s} {result.states.get(s, 0)} → "
                                 f"{result.simulated_states.get(s, 0)}" for s in states))
+    echo(f"commission: {result.commission} → {result.simulated_commission} CNY")
+    if result.commissions:
+        table("commission per agency (ledger → simulated)", ["agency", "now", "would be"],
+              [(c.agency, c.commission, c.simulated_commission) for c in result.commissions])
     if not result.changes and not result.attributions:
         echo("nothing would change")
         return

@@ -94,6 +94,10 @@ def money(value: Decimal | int | str | None, what: str,
         raise InvalidInput(what, f"{value!r} is not an amount") from None
     if not parsed.is_finite() or parsed < 0 or parsed >= Decimal("1e12"):
         raise InvalidInput(what, "an amount is 0 or more and below 10^12")
+    if parsed != parsed.quantize(exponent, rounding=ROUND_HALF_UP):
+        # Never rounded silently: 0.001 CNY is a typing mistake, not 0.00.
+        places = -exponent.as_tuple().exponent  # type: ignore[operator]
+        raise InvalidInput(what, f"{value!r} has more than {places} decimal places")
     return parsed.quantize(exponent, rounding=ROUND_HALF_UP)
 
 

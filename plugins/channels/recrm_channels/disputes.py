@@ -24,7 +24,6 @@ from recrm_core import (
     CRM,
     Actor,
     Forbidden,
-    InvalidInput,
     NotFound,
     Refused,
     StageChange,
@@ -32,6 +31,7 @@ from recrm_core import (
     utcnow,
 )
 from recrm_core.access import require_role
+from recrm_core.db import valid_id
 
 from .attribution import CONVERTING, attribute
 from .commission import KINDS, accrue_registration, clawback_in
@@ -44,6 +44,7 @@ from .service import (
     lock_person,
     rule_book,
     store_decision,
+    text_of,
 )
 from .tables import AgentRow, DisputeRow, RegistrationRow, TermsRow
 
@@ -96,12 +97,7 @@ def _model(row: DisputeRow) -> Dispute:
 
 
 def _note(note: str, what: str = "note") -> str:
-    cleaned = (note or "").strip()
-    if not cleaned:
-        raise InvalidInput(what, "say why in a note")
-    if len(cleaned) > 500:
-        raise InvalidInput(what, "a note has at most 500 characters")
-    return cleaned
+    return text_of(note, what, 500, required=True) or ""
 
 
 def _own_agency(uow: UnitOfWork, actor: Actor | None) -> str | None:
@@ -163,7 +159,7 @@ class Disputes:
             own = _own_agency(uow, actor)
             if own is not None and agency not in (None, own):
                 raise Forbidden("a partner disputes for their own agency only")
-            row = session.get(RegistrationRow, registration)
+            row = session.get(RegistrationRow, registration) if valid_id(registration) else None
             # A partner never learns of another agency's registration, not even its id.
             if row is None or (own is not None and row.agency != own):
                 raise NotFound(f"no such registration {registration}")
@@ -212,6 +208,8 @@ class Disputes:
         require_role(actor, MANAGERS, "resolve disputes")
         text = _note(note)
         now = now or utcnow()
+        if not valid_id(dispute):
+            raise NotFound(f"no such dispute {dispute}")
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             mobile = uow.session.scalar(select(RegistrationRow.mobile).join(
                 DisputeRow, DisputeRow.claimant_id == RegistrationRow.id)

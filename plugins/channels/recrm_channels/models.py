@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +45,11 @@ class RegistrationIn(BaseModel):
     project: str = Field(description="project code")
     mobile: str = Field(description="the customer's mobile")
     name: str | None = Field(default=None, max_length=100, description="the customer's name")
+
+
+#: a registration's states, as read now
+RegistrationState = Literal["pending", "confirmed", "converted", "expired", "released",
+                            "rejected"]
 
 
 class Registration(_Out):

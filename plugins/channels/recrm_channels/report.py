@@ -16,7 +16,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 
-from recrm_core import CRM, Actor, project_code
+from recrm_core import CRM, Actor, InvalidInput, project_code
 from recrm_core.access import require_role
 from recrm_core.tables import InteractionRow, ProjectRow
 
@@ -66,6 +66,10 @@ def report(crm: CRM, *, project: str | None = None, start: dt.datetime | None = 
     """The figures per (agency, project), sorted by both; ``end`` is exclusive."""
     require_role(actor, (*OFFICE, "analyst"), "see the channels report")
     code = project_code(project) if project else None
+    if code is not None:
+        crm.projects.get(code)  # an unknown project is NotFound, not an empty report
+    if start is not None and end is not None and start >= end:
+        raise InvalidInput("from", "the period ends before it starts")
     regs = [RegistrationRow.project == code] if code else []
     if start:
         regs.append(RegistrationRow.registered_at >= start)

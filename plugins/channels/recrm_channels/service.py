@@ -9,7 +9,9 @@ the lock before the insert, and the partial unique index
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import unicodedata
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -36,7 +38,8 @@ from recrm_core import (
 )
 from recrm_core.access import require_role
 from recrm_core.contention import retrying
-from recrm_core.values import STAGE_RANK
+from recrm_core.db import valid_id
+from recrm_core.values import STAGE_RANK, optional_text
 
 from .attribution import (
     ACTIVE,
@@ -58,6 +61,7 @@ from .models import (
 )
 from .settings import Rules, default_rules
 from .tables import (
+    ACTIVE_STATES,
     AgencyRow,
     AgentRow,
     DisputeRow,
@@ -94,9 +98,28 @@ def _agent(row: AgentRow) -> Agent:
 
 def _code(value: str, what: str) -> str:
     cleaned = (value or "").strip()
-    if not cleaned or len(cleaned) > 64 or any(c.isspace() for c in cleaned):
-        raise InvalidInput(what, f"{what} must be 1 to 64 characters without spaces")
+    if not cleaned or len(cleaned) > 64 or any(c.isspace() for c in cleaned) \
+            or any(unicodedata.category(c) in ("Cc", "Cf") for c in cleaned):
+        raise InvalidInput(what, f"{what} must be 1 to 64 characters without spaces or "
+                           "control characters")
     return cleaned
+
+
+def text_of(value: str | None, what: str, limit: int, *, required: bool = False) -> str | None:
+    """Free text the plugin stores (a name, a note): trimmed and NFKC-normalised, refused
+    (never cut) when longer than ``limit``, empty when ``required``, or holding control
+    characters (NUL, which PostgreSQL cannot store, among them)."""
+    try:
+        text = optional_text(value, limit)
+    except ValueError as exc:
+        raise InvalidInput(what, f"{what} {exc}") from None
+    if text is None:
+        if required:
+            raise InvalidInput(what, f"{what} is empty")
+        return None
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise InvalidInput(what, f"{what} contains control characters")
+    return text
 
 
 def as_of(row: RegistrationRow, now: dt.datetime) -> tuple[str, str | None, dt.datetime | None]:
@@ -218,8 +241,24 @@ def store_decision(uow: UnitOfWork, decision: Decision, customer_id: int | None,
             row.customer_id = customer_id
         session.flush()
         if changed:
-            at = o.times.get("converted_at") or o.ended_at or o.times.get("confirmed_at") or now
-            _transition(session, row.id, o.state, o.explanation, o.rule or 0, at, now)
+            _transition(session, row.id, o.state, o.explanation, o.rule or 0,
+                        _entered_at(session, row.id, o, now), now)
+
+
+def _entered_at(session: Session, registration: int, o: Decision,
+                now: dt.datetime) -> dt.datetime:
+    """When the registration entered ``o.state``: the decision's time for that state (a
+    ruling's time when a ruling put it there); ``now`` when it enters a state again (a
+    deal cancelled, back to confirmed)."""
+    again = session.scalar(select(func.count()).select_from(TransitionRow).where(
+        TransitionRow.registration_id == registration, TransitionRow.state == o.state))
+    if again:
+        return now
+    times = o.times
+    at = {"pending": times.get("registered_at"), "confirmed": times.get("confirmed_at"),
+          "converted": times.get("converted_at")}.get(o.state, o.ended_at) or now
+    ruled = times.get("ruled_at")
+    return max(at, ruled) if ruled is not None else at
 
 
 def _transition(session: Session, registration: int, state: str, reason: str | None,
@@ -227,7 +266,7 @@ def _transition(session: Session, registration: int, state: str, reason: str | N
     insert_or_ignore(session, TransitionRow, {
         "registration_id": registration, "state": state, "reason": (reason or "")[:300],
         "rule_version": version, "at": at, "recorded_at": now,
-    }, on=["registration_id", "state"])
+    }, on=["registration_id", "state", "at"])
 
 
 def lock_person(session: Session, project: str, mobile: str) -> None:
@@ -265,13 +304,13 @@ class Channels:
                    actor: Actor | None = None) -> Agency:
         require_role(actor, MANAGERS, "add agencies")
         code = _code(code, "agency")
-        if not (name or "").strip():
-            raise InvalidInput("name", "an agency needs a name")
+        name = text_of(name, "name", 200, required=True) or ""
+        contact = text_of(contact, "contact", 200)
         with self.crm.unit_of_work(actor) as uow:
             if uow.session.get(AgencyRow, code) is not None:
                 raise Refused(f"agency {code!r} exists")
-            row = AgencyRow(code=code, name=name.strip()[:200], status="active",
-                            contact=(contact or None) and contact[:200], created_at=utcnow())
+            row = AgencyRow(code=code, name=name, status="active", contact=contact,
+                            created_at=utcnow())
             uow.session.add(row)
             uow.session.flush()
             return _agency(row)
@@ -386,8 +425,7 @@ class Channels:
             raise InvalidInput("mobile", exc.reason) from None
         code = project_code(project)
         self.crm.projects.get(code)
-        if name is not None and len(name) > 100:
-            raise InvalidInput("name", "a name has at most 100 characters")
+        name = text_of(name, "name", 100)
         found = self.crm.customers.find(mobile=number)
         customer_id = found[0].id if found else None
 
@@ -420,7 +458,7 @@ class Channels:
         active = 0
         if agency.status == "active":
             held = session.scalars(select(RegistrationRow).where(
-                RegistrationRow.agent_id == agent_id,
+                RegistrationRow.agent_id == agent_id, RegistrationRow.project == code,
                 RegistrationRow.state.in_(("pending", "confirmed")))).all()
             active = sum(1 for r in held if as_of(r, now)[0] in ("pending", "confirmed"))
         new = Event("registration", now, _NEW, agency.code, agent_id,
@@ -453,20 +491,31 @@ class Channels:
         """Log a visit at the sales office (the core's interaction, creating or matching
         the customer by mobile), which judges; returns the registration it decided,
         if any. A confirmed registration's agency becomes the customer's source at the
-        project."""
+        project.
+
+        Under ``visit_is_king`` a visit accompanied by an agent whose agency holds no
+        registration of the customer registers them for that agent at the visit's time:
+        the first accompanied visit decides, whoever registered before."""
         require_role(actor, OFFICE, "log visits")
         code = project_code(project)
+        now = utcnow()
+        if at is not None and at.tzinfo is not None and at > now + dt.timedelta(minutes=1):
+            raise InvalidInput("at", "a visit cannot be in the future")
         if agent is not None:
             with self.crm.unit_of_work(actor, readonly=True) as uow:
                 if uow.session.get(AgentRow, agent) is None:
                     raise NotFound(f"no such agent {agent!r}")
+                king = rule_book(self.crm, uow.session, code).in_force(
+                    at or now).rules.visit_is_king
         added = self.crm.customers.add({"mobile": mobile, "name": name}, actor=actor)
         cid = added.customer.id
-        self.crm.interactions.log(cid, {
+        logged = self.crm.interactions.log(cid, {
             "kind": "visit", "project": code, "occurred_at": at,
             "data": {"agent": agent} if agent else {},
         }, actor=actor)
         number = normalise_mobile(mobile, self.crm.config.default_region)
+        if agent is not None and king:
+            self._king_registers(agent, code, number, name, logged.occurred_at, actor)
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             row = uow.session.scalars(
                 select(RegistrationRow).where(RegistrationRow.mobile == number,
@@ -479,6 +528,20 @@ class Channels:
         self.crm.customers.add({"mobile": mobile, "project": code, "source": source},
                                actor=actor)
         return result
+
+    def _king_registers(self, agent: str, code: str, mobile: str, name: str | None,
+                        at: dt.datetime, actor: Actor | None) -> None:
+        with self.crm.unit_of_work(actor, readonly=True) as uow:
+            agency = uow.session.scalar(select(AgentRow.agency).where(AgentRow.id == agent))
+            holds = uow.session.scalar(select(func.count()).select_from(RegistrationRow).where(
+                RegistrationRow.mobile == mobile, RegistrationRow.project == code,
+                RegistrationRow.agency == agency,
+                RegistrationRow.state.in_(ACTIVE_STATES)))
+        if holds:
+            return
+        # A refusal (a suspended agency, an agent over the cap) is stored with its reason.
+        with contextlib.suppress(RegistrationRefused):
+            self.register(agent, code, mobile, name, actor=actor, now=at)
 
     def registrations(self, *, agency: str | None = None, state: str | None = None,
                       project: str | None = None, actor: Actor | None = None,
@@ -509,7 +572,8 @@ class Channels:
         require_role(actor, (*OFFICE, "analyst"), "explain registrations")
         now = now or utcnow()
         with self.crm.unit_of_work(actor, readonly=True) as uow:
-            row = uow.session.get(RegistrationRow, registration)
+            row = uow.session.get(RegistrationRow, registration) \
+                if valid_id(registration) else None
             if row is None:
                 raise NotFound(f"no such registration {registration}")
             transitions = [

@@ -14,9 +14,10 @@ NAME = "channels"
 
 class Rules(BaseModel):
     """One project's registration rules (报备规则). A rule set file holds these keys;
-    a key it leaves out takes the ``[channels]`` default."""
+    a key it leaves out takes the ``[channels]`` default. Strict: a TOML file says
+    ``true`` or ``72``, so ``"yes"`` or ``true`` for a number of hours is a mistake."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     registration_valid_hours: int = Field(
         default=72, ge=1, le=24 * 365,

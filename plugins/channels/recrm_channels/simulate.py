@@ -133,10 +133,12 @@ def _simulated_holds(o: Decision, at: dt.datetime) -> bool:
 Step = tuple[str, dt.datetime, str | None, int | None]
 
 
-def earned(o: Decision, terms: TermsRow | None, steps: Sequence[Step]) -> Decimal:
+def earned(o: Decision, terms: TermsRow | None, steps: Sequence[Step],
+           counted: set[str]) -> Decimal:
     """What a (simulated) outcome would earn under ``terms``: the visit reward once
     confirmed; while converted, the subscription reward and each contract's commission
-    inside visit protection."""
+    inside visit protection — once per unit, as the ledger: ``counted`` holds the units
+    already paid in this simulation (co-buyers' registrations share one)."""
     if terms is None or o.state == "rejected" or "confirmed_at" not in o.times:
         return Decimal("0.00")
     total = terms.visit_reward
@@ -146,11 +148,11 @@ def earned(o: Decision, terms: TermsRow | None, steps: Sequence[Step]) -> Decima
     inside = [s for s in steps if start <= s[1] and (end is None or s[1] <= end)]
     if any(stage == "subscriber" for stage, *_ in inside):
         total += terms.subscription_reward
-    units: set[str | None] = set()
     for stage, _, unit, amount in inside:
-        # once per unit, as the ledger (a contract without a unit counts once)
-        if stage == "buyer" and unit not in units:
-            units.add(unit)
+        # a contract without a unit is its registration's own deal, as in the ledger
+        key = unit if unit else f"registration {o.registration}"
+        if stage == "buyer" and key not in counted:
+            counted.add(key)
             total += deal_commission(terms, None if amount is None else Decimal(amount))
     return total
 
@@ -191,9 +193,16 @@ def simulate(crm: CRM, project: str, values: Mapping[str, Any], *, days: int = 3
     # The non-registration events and the earlier registrations of each mobile; the
     # steps (with their units and amounts) and the ledger for the commission.
     with crm.unit_of_work(actor, readonly=True) as uow:
-        base = {mobile: [e for e in events_for(uow, mobile, code, cid)
-                         if e.kind != "registration" or e.at < since]
-                for mobile, cid in sorted(customer.items())}
+        everything = {mobile: events_for(uow, mobile, code, cid)
+                      for mobile, cid in sorted(customer.items())}
+        base = {mobile: [e for e in found if e.kind != "registration" or e.at < since]
+                for mobile, found in everything.items()}
+        # A registration an upheld dispute awarded is replayed as stored (refused when it
+        # was, until the ruling), not judged again: the ruling decides it.
+        ruled = {e.registration: e for found in everything.values() for e in found
+                 if e.kind == "ruling"}
+        stored = {e.ref: e for found in everything.values() for e in found
+                  if e.kind == "registration" and e.ref in ruled}
         steps: dict[str, list[Step]] = {}
         for mobile, cid in customer.items():
             recorded = {i.id: i for i in crm.interactions.list_in(
@@ -218,7 +227,15 @@ def simulate(crm: CRM, project: str, values: Mapping[str, Any], *, days: int = 3
         assert row.mobile is not None
         at = row.registered_at
         new = Event("registration", at, row.id, row.agency, row.agent_id,
-                    rule_version=proposed)
+                    rule_version=proposed,
+                    refused=stored[row.id].refused if row.id in stored else None)
+        if row.id in stored:
+            accepted[row.mobile].append(new)
+            for o in attribute([*base[row.mobile], *accepted[row.mobile]], sim_book,
+                               now).outcomes:
+                if o.registration is not None:
+                    decided[o.registration] = o
+            continue
         seen = [e for e in [*base[row.mobile], *accepted[row.mobile]] if e.at <= at]
         outcome = attribute([*seen, new], sim_book, at).of(row.id)
         assert outcome is not None
@@ -264,12 +281,14 @@ def simulate(crm: CRM, project: str, values: Mapping[str, Any], *, days: int = 3
                 simulated_reason=sim_reason))
     actual: defaultdict[str, Decimal] = defaultdict(Decimal)
     would: defaultdict[str, Decimal] = defaultdict(Decimal)
+    counted: set[str] = set()
     for row in window:
         assert row.mobile is not None
         actual[row.agency] += Decimal(ledger.get(row.id) or 0)
         fin = finals.get(row.id)
         if fin is not None and row.id not in refused:
-            would[row.agency] += earned(fin, terms.get((row.agency, code)), steps[row.mobile])
+            would[row.agency] += earned(fin, terms.get((row.agency, code)), steps[row.mobile],
+                                        counted)
     commissions = [CommissionComparison(agency=a, commission=actual[a].quantize(Decimal("0.01")),
                                         simulated_commission=would[a].quantize(Decimal("0.01")))
                    for a in sorted(set(actual) | set(would))]

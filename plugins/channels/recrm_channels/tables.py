@@ -113,7 +113,8 @@ class TransitionRow(Base):
     """Every state a registration entered, with why and under which rule version."""
 
     __tablename__ = "channels_transitions"
-    __table_args__ = (UniqueConstraint("registration_id", "state"),)
+    #: a state may be entered again later (a cancelled deal, converted again)
+    __table_args__ = (UniqueConstraint("registration_id", "state", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     registration_id: Mapped[int] = mapped_column(

@@ -47,7 +47,7 @@ def test_a_ruling_awards_its_registration_and_releases_the_holder() -> None:
     assert loser.live_at(T0 + 11 * D)
     later = d.of(3)
     assert later is not None and later.state == "rejected"
-    assert "already registered by another agency until for good" in later.explanation
+    assert "already registered by another agency, which converted" in later.explanation
 
 
 def test_a_ruling_without_a_visit_confirms_from_the_ruling() -> None:
