@@ -40,7 +40,16 @@ from .customers import resolve_id
 from .db import MAX_ID, UnitOfWork, utcnow, valid_id
 from .errors import InvalidInput, NotFound, Refused
 from .identity import clean, clean_code
-from .models import Actor, Case, CaseHistoryEntry, CaseIn, CaseStatus, Priority, first_error
+from .models import (
+    Actor,
+    Case,
+    CaseHistoryEntry,
+    CaseIn,
+    CaseStatus,
+    IntakeChannel,
+    Priority,
+    first_error,
+)
 from .projects import known_project_id, project_code, project_id_in
 from .tables import CaseHistoryRow, CaseRow, ProjectRow
 from .values import optional_code, zoned
@@ -49,6 +58,7 @@ if TYPE_CHECKING:
     from .crm import CRM
 
 STATUSES: tuple[str, ...] = get_args(CaseStatus)
+INTAKE_CHANNELS: tuple[str, ...] = get_args(IntakeChannel)
 PRIORITIES: tuple[str, ...] = get_args(Priority)
 #: statuses in which the SLA runs (a case in them can be overdue, moved or escalated)
 ACTIVE: tuple[str, ...] = ("open", "in_progress", "reopened")
@@ -146,18 +156,13 @@ def _history_of(session: Session, case_id: int) -> builtins.list[CaseHistoryEntr
     rows = session.scalars(
         select(CaseHistoryRow).where(CaseHistoryRow.case_id == case_id).order_by(CaseHistoryRow.id)
     )
-    return [
-        CaseHistoryEntry(
-            action=r.action,
-            from_value=r.from_value,
-            to_value=r.to_value,
-            note=r.note,
-            actor_staff=r.actor_staff,
-            actor_role=r.actor_role,
-            at=r.at,
-        )
-        for r in rows
-    ]
+    return [_entry(r) for r in rows]
+
+
+def _entry(r: CaseHistoryRow) -> CaseHistoryEntry:
+    return CaseHistoryEntry(action=r.action, from_value=r.from_value, to_value=r.to_value,
+                            note=r.note, actor_staff=r.actor_staff, actor_role=r.actor_role,
+                            at=r.at)
 
 
 def _full_model(session: Session, row: CaseRow, now: dt.datetime,
@@ -372,6 +377,7 @@ class CaseService:
         from .escalation import sweep
 
         check_writer(actor)
+        # ``now`` is for a fixed clock (tests, a replay); cron runs it with the real time.
         return sweep(self.crm, _aware(now, "now"), actor)
 
     def level_names(self) -> builtins.list[str]:
@@ -394,8 +400,15 @@ class CaseService:
                             _full_model(uow.session, row, at, self.level_names()))
 
     def list_for_customer(self, session: Session, customer_id: int) -> builtins.list[Case]:
-        """A customer's cases, newest first, without history (for the 360 view)."""
-        return self._listed(session, CaseRow.customer_id == customer_id)
+        """A customer's cases, newest first, each with its escalations (for the 360 view,
+        which shows the level and how the case got there)."""
+        cases = self._listed(session, CaseRow.customer_id == customer_id)
+        escalations: dict[int, builtins.list[CaseHistoryEntry]] = {}
+        for r in session.scalars(select(CaseHistoryRow).where(
+                CaseHistoryRow.case_id.in_([c.id for c in cases]),
+                CaseHistoryRow.action == "escalate").order_by(CaseHistoryRow.id)):
+            escalations.setdefault(r.case_id, []).append(_entry(r))
+        return [c.model_copy(update={"history": escalations.get(c.id, [])}) for c in cases]
 
     def list_linked(self, session: Session, incident_id: int) -> builtins.list[Case]:
         """An incident's cases, newest first, without history."""
@@ -464,6 +477,7 @@ class CaseService:
         project: str | None = None,
         assignee: str | None = None,
         department: str | None = None,
+        channel: str | None = None,
         limit: int | None = None,
         now: dt.datetime | None = None,
         actor: Actor | None = None,
@@ -488,6 +502,12 @@ class CaseService:
             query = query.where(CaseRow.assignee == clean_code(assignee))
         if department is not None:
             query = query.where(CaseRow.department == clean_code(department))
+        if channel is not None:
+            wanted_channel = clean(channel).lower()
+            if wanted_channel not in INTAKE_CHANNELS:
+                raise InvalidInput("channel", f"channel {wanted_channel!r} is not one of "
+                                   f"{', '.join(INTAKE_CHANNELS)}")
+            query = query.where(CaseRow.channel == wanted_channel)
         if limit is not None and limit < 1:
             raise InvalidInput("limit", "limit must be at least 1")
         with self.crm.unit_of_work(actor, readonly=True) as uow:

@@ -19,6 +19,9 @@ DATABASE_ENV = "RECRM_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///recrm.db"
 
 
+#: the longest SLA or level window: a year of hours (a larger one is a typing mistake,
+#: and would overflow the date arithmetic)
+_MAX_HOURS = 24 * 366
 #: the priorities a category may override
 _PRIORITY_KEYS = {"low", "normal", "high", "urgent"}
 
@@ -34,7 +37,8 @@ class SlaLevel(BaseModel):
         min_length=1, max_length=64,
         description="a department code, or `project` for the case's project's "
         "service_department (project registry)")
-    window_hours: float = Field(gt=0, description="hours (of the case's SLA clock) at this "
+    window_hours: float = Field(gt=0, le=_MAX_HOURS,
+                                description="hours (of the case's SLA clock) at this "
                                 "level before an overdue case moves up")
 
 
@@ -58,10 +62,14 @@ class SlaPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    low: float = Field(default=168, description="hours for a low-priority case")
-    normal: float = Field(default=72, description="hours for a normal-priority case")
-    high: float = Field(default=24, description="hours for a high-priority case")
-    urgent: float = Field(default=4, description="hours for an urgent case")
+    low: float = Field(default=168, gt=0, le=_MAX_HOURS,
+                       description="hours for a low-priority case")
+    normal: float = Field(default=72, gt=0, le=_MAX_HOURS,
+                          description="hours for a normal-priority case")
+    high: float = Field(default=24, gt=0, le=_MAX_HOURS,
+                        description="hours for a high-priority case")
+    urgent: float = Field(default=4, gt=0, le=_MAX_HOURS,
+                          description="hours for an urgent case")
     clock: Literal["calendar", "working"] = Field(
         default="calendar",
         description="calendar hours, or working hours on China's working days (public "
@@ -87,8 +95,9 @@ class SlaPolicy(BaseModel):
             if table.get("clock", "calendar") not in ("calendar", "working"):
                 raise ValueError(f"sla.categories.{category}: clock is calendar or working")
             hours = [h for k, h in table.items() if k in _PRIORITY_KEYS]
-            if any(isinstance(h, str) or h <= 0 for h in hours):
-                raise ValueError(f"sla.categories.{category}: hours must be positive numbers")
+            if any(isinstance(h, str) or not 0 < h <= _MAX_HOURS for h in hours):
+                raise ValueError(f"sla.categories.{category}: hours must be positive numbers "
+                                 f"up to {_MAX_HOURS}")
         return v
 
     @field_validator("working_hours")

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .cases import ACTIVE, _lock, _place, _raised, _refuse, overdue_clause
+from .config import SlaLevel
 from .db import UnitOfWork
 from .errors import Refused
 from .models import Actor, Message
@@ -76,10 +77,10 @@ def _notice(crm: CRM, uow: UnitOfWork, row: CaseRow, why: str, now: dt.datetime)
     from .cases import CaseService
 
     to = recipients(uow.session, row.department)
-    level = crm.config.sla.levels[row.escalation_level].name
+    level = _level(crm, row).name
     CaseService.record(uow, row, "notify", None, ", ".join(to) or "-", why, now)
     due = row.sla_due_at.astimezone(crm.config.zone).strftime("%Y-%m-%d %H:%M")
-    return Notice(row.id, to, f"[recrm] case {row.id} escalated to {level}",
+    return Notice(row.id, to, f"[recrm] case {row.id} overdue at {level}",
                   f"Case {row.id} ({row.category}, priority {row.priority}) is now with "
                   f"{level} ({row.department or '-'}): {why}. It was due {due}.\n"
                   f"Subject: {row.subject}")
@@ -134,8 +135,15 @@ def send_notices(crm: CRM, notices: list[Notice]) -> int:
     return sent
 
 
+def _level(crm: CRM, row: CaseRow) -> SlaLevel:
+    """The case's level; a case above the top (the settings lost levels since) is at the
+    top."""
+    levels = crm.config.sla.levels
+    return levels[min(row.escalation_level, len(levels) - 1)]
+
+
 def _window_ended(crm: CRM, row: CaseRow, now: dt.datetime) -> bool:
-    level = crm.config.sla.levels[min(row.escalation_level, len(crm.config.sla.levels) - 1)]
+    level = _level(crm, row)
     since = row.level_since or row.opened_at
     return crm.config.sla.after(since, level.window_hours, row.category,
                                 crm.config.zone) <= now
@@ -157,7 +165,7 @@ def sweep(crm: CRM, now: dt.datetime, actor: Actor | None) -> dict[str, int]:
             if row.status not in ACTIVE or row.sla_due_at >= now \
                     or not _window_ended(crm, row, now):
                 continue
-            window = crm.config.sla.levels[min(row.escalation_level, top)].window_hours
+            window = _level(crm, row).window_hours
             if row.escalation_level < top:
                 notices = escalate_in(crm, uow, row, f"automatic: overdue and {window:g} h "
                                       "at its level without a status change", now)

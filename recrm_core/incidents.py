@@ -23,10 +23,10 @@ from .access import case_for, check_writer, scope_of
 from .cases import ACTIVE, _lock
 from .db import UnitOfWork, utcnow, valid_id
 from .errors import Forbidden, InvalidInput, NotFound, Refused
-from .identity import clean
 from .models import Actor, BodyText, Case, Code, _Model, _Out, first_error
 from .projects import project_code, project_id_in
 from .tables import CaseRow, IncidentRow, ProjectRow
+from .values import optional_text, required_text
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -44,12 +44,7 @@ class IncidentIn(_Model):
     @field_validator("title", mode="before")
     @classmethod
     def _title(cls, v: Any) -> str:
-        text = clean(v)
-        if not text:
-            raise ValueError("incident title is empty")
-        if len(text) > 200:
-            raise ValueError("incident title is longer than 200 characters")
-        return text
+        return required_text(v, "incident title", 200)
 
 
 class Incident(_Out):
@@ -66,6 +61,13 @@ class Incident(_Out):
     closed_at: dt.datetime | None = Field(default=None, description="when it was closed (UTC)")
     resolution: str | None = Field(default=None, description="the note it was closed with")
     cases: list[Case] = Field(default_factory=list, description="linked cases, no history")
+
+
+def _note(note: str | None) -> str | None:
+    try:
+        return optional_text(note, 20_000)
+    except ValueError as exc:
+        raise InvalidInput("note", f"note {exc}") from None
 
 
 def _reader(actor: Actor | None) -> None:
@@ -105,6 +107,7 @@ class IncidentService:
         from .cases import CaseService
 
         check_writer(actor)
+        note = _note(note)
         ids = sorted(set(case_ids))
         if not ids:
             raise InvalidInput("cases", "name at least one case")
@@ -129,14 +132,15 @@ class IncidentService:
         """Close an open incident; ``resolve_cases`` resolves its active cases together,
         each with its own history row (``incident N closed``)."""
         check_writer(actor)
+        note = _note(note)
         with self.crm.unit_of_work(actor) as uow:
             row = self._lock(uow, incident_id)
             if row.status != "open":
                 raise Refused(f"incident {row.id} is closed already")
             now = utcnow()
-            row.status, row.closed_at, row.resolution = "closed", now, clean(note) or None
+            row.status, row.closed_at, row.resolution = "closed", now, note
             if resolve_cases:
-                why = f"incident {row.id} closed" + (f": {clean(note)}" if clean(note) else "")
+                why = f"incident {row.id} closed" + (f": {note}" if note else "")
                 for case_id in uow.session.scalars(select(CaseRow.id).where(
                         CaseRow.incident_id == row.id, CaseRow.status.in_(ACTIVE))
                         .order_by(CaseRow.id)):

@@ -552,12 +552,7 @@ class CaseIn(_Model):
     @field_validator("subject", mode="before")
     @classmethod
     def _subject(cls, v: Any) -> str:
-        text = identity.clean(v)
-        if not text:
-            raise ValueError("case subject is empty")
-        if len(text) > 200:
-            raise ValueError("case subject is longer than 200 characters")
-        return text
+        return values.required_text(v, "case subject", 200)
 
 
 class CaseHistoryEntry(_Out):

@@ -354,3 +354,44 @@ def test_the_api_routes_cases_and_keeps_incidents(crm: CRM, cid: int, api_client
     assert [i["id"] for i in client.get("/v1/incidents?status=closed").json()] == [
         incident["id"]]
     problem_of(api_client("partner", staff="p1").get("/v1/incidents"), 403)
+
+
+def test_review_edges(crm: CRM, cid: int, api_client: Any, cli_runner: RecrmCliRunner) -> None:
+    """A case above the top level (the settings lost levels) is swept as at the top; NUL
+    in a subject, title or note is refused; absurd hours are a settings error; cases are
+    listed by intake channel; the 360 view shows level and escalations."""
+    from pydantic import ValidationError
+
+    from recrm_core.config import SlaPolicy
+    from recrm_core.testing import problem_of
+
+    _levels(crm)
+    case = _open(crm, cid, T0)
+    crm.cases.escalate(case.id)
+    crm.cases.escalate(case.id)
+    crm.config.sla = SlaPolicy.model_validate(
+        {"levels": [{"name": "only", "department": "HQ", "window_hours": 1}]})
+    assert crm.cases.sweep(now=dt.datetime.now(dt.UTC) + 2 * H)["notified"] == 1
+    for bad in ({"subject": "a\x00b"}, {"channel": "a\x00"}):
+        with pytest.raises(InvalidInput):
+            _open(crm, cid, T0, **bad)
+    with pytest.raises(InvalidInput):
+        crm.incidents.open({"title": "a\x00b"})
+    incident = crm.incidents.open({"title": "漏水"})
+    with pytest.raises(InvalidInput):
+        crm.incidents.close(incident.id, note="a\x00b")
+    problem_of(api_client("admin").post("/v1/incidents", json={"title": "a\u0000b"}), 422)
+    for hours in ({"normal": 1e12}, {"levels": [{"name": "x", "department": "D",
+                                                 "window_hours": 1e9}]},
+                  {"categories": {"repair": {"high": 1e400}}}):
+        with pytest.raises(ValidationError):
+            SlaPolicy.model_validate(hours)
+    _open(crm, cid, T0, channel="chairman")
+    assert [c.channel for c in crm.cases.list(channel="chairman")] == ["chairman"]
+    listed = api_client("admin").get("/v1/cases?channel=chairman").json()
+    assert [c["channel"] for c in listed] == ["chairman"]
+    shown = cli_runner.invoke("customers", "show", str(cid))
+    assert shown.exit_code == 0 and "escalations" in shown.stdout and "only" in shown.stdout
+    view = crm.customers.view(cid)
+    escalated = next(c for c in view.cases if c.id == case.id)
+    assert [h.action for h in escalated.history] == ["escalate", "escalate"]

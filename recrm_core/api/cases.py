@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from ..actions import CaseActionIn
 from ..crm import CRM
 from ..errors import InvalidInput
-from ..models import Case, CaseIn, CaseStatus
+from ..models import Case, CaseIn, CaseStatus, IntakeChannel
 from .auth import CurrentActor, crm_of
 from .idempotency import IdempotentRoute
 from .problems import PROBLEM_RESPONSES
@@ -37,12 +37,13 @@ def cases_list(
     project: Annotated[str | None, Query(max_length=64)] = None,
     assignee: Annotated[str | None, Query(max_length=64)] = None,
     department: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[IntakeChannel | None, Query(description="how it came in")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Case]:
     """Cases matching every filter, earliest due first, without history."""
     return crm.cases.list(status=status, overdue=overdue, customer_id=customer_id,
                           project=project, assignee=assignee, department=department,
-                          limit=limit, actor=actor)
+                          channel=channel, limit=limit, actor=actor)
 
 
 @router.get("/{case_id}", response_model=Case)

@@ -34,7 +34,8 @@ def show_cases(crm: CRM, cases: list[Case], as_json: bool) -> None:
     t.add_column("with", overflow="fold")
     t.add_column("subject", overflow="fold")
     for c in cases:
-        about = " · ".join(x for x in (c.category, c.project, f"customer {c.customer_id}") if x)
+        about = " · ".join(x for x in (c.category, c.project, f"customer {c.customer_id}",
+                                       f"via {c.channel}") if x)
         t.add_row(
             str(c.id),
             c.status + ("\nOVERDUE" if c.overdue else ""),
@@ -215,6 +216,8 @@ def show(crm: CRM, case_id: int, as_json: bool) -> None:
 @click.option("--project")
 @click.option("--assignee")
 @click.option("--department")
+@click.option("--channel", type=click.Choice(get_args(IntakeChannel), case_sensitive=False),
+              help="Only cases that came in this way.")
 @click.option("--limit", type=click.IntRange(min=1))
 @json_option
 @pass_crm

@@ -254,9 +254,14 @@ def render_view(crm: CRM, view: CustomerView) -> None:
     table("timeline", ["when", "kind", "what", "from"],
           [(local_time(e.at, zone), e.kind, e.title, e.source) for e in view.timeline])
     if view.cases:
-        table("cases", ["id", "category", "priority", "status", "subject", "due"],
-              [(k.id, k.category, k.priority, k.status, k.subject,
+        table("cases", ["id", "category", "priority", "status", "level", "subject", "due"],
+              [(k.id, k.category, k.priority, k.status, k.level, k.subject,
                 local_time(k.sla_due_at, zone)) for k in view.cases])
+        escalations = [(k.id, local_time(h.at, zone), h.from_value, h.to_value, h.note)
+                       for k in view.cases for h in k.history if h.action == "escalate"]
+        if escalations:
+            table("escalations", ["case", "when", "from level", "to level", "note"],
+                  escalations)
     if view.consents:
         table("consents", ["channel", "purpose", "granted", "since"],
               [(k.channel, k.purpose, "yes" if k.granted else "no",
