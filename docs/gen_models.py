@@ -26,10 +26,12 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 import recrm_core
-from recrm_core import actions, incidents, models, roles, values
+from recrm_core import actions, incidents, models, pool, roles, tasks, values
 from recrm_core.config import (
     ApiSettings,
     CoreSettings,
+    FollowupSettings,
+    PoolSettings,
     PrivacySettings,
     RoutingRule,
     SlaLevel,
@@ -48,7 +50,7 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ("What hooks receive", "Arguments of the hooks in the [hook reference](hooks.md).", [
         recrm_core.UnitOfWork, models.Customer, models.ProjectLink, models.StageChange,
         models.OwnerChange, models.ImportedCustomer, models.Interaction, models.Case,
-        models.CaseHistoryEntry, models.Message,
+        models.CaseHistoryEntry, models.Message, models.Task,
     ]),
     ("What hooks return or register", "Build these in your hook implementations.", [
         models.TimelineEntry, recrm_core.SegmentField, models.DeliveryResult,
@@ -60,6 +62,8 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
         models.Staff, models.Department, models.AuditEntry, actions.ReassignResult,
         actions.SegmentCount, actions.CustomerPage, actions.ApiKey, actions.ApiKeyCreated,
         incidents.Incident,
+        tasks.TaskSweep, tasks.TaskReportRow, pool.PoolEntry, pool.PoolEvent,
+        pool.PoolRelease, pool.PoolSweep, pool.PoolReportRow, pool.ReleaseResult,
     ]),
     ("What the API takes", "Service calls validate their input with these (dicts work too); "
      "a bad value is an `InvalidInput` naming the field.", [
@@ -67,11 +71,12 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
         models.CaseIn, models.ProjectIn, models.StaffIn, models.DepartmentIn,
         actions.MergeIn, actions.StageIn, actions.ReassignIn, actions.DiscloseIn,
         actions.CaseActionIn, actions.ConsentIn, actions.SegmentQuery, incidents.IncidentIn,
+        tasks.TaskIn, tasks.TaskDoneIn, tasks.TaskCancelIn, pool.ClaimIn, pool.ReleaseIn,
     ]),
     ("Configuration: `crm.config`", "The core's settings from `recrm.toml`, validated; "
      "plugins read their own section with `crm.settings_for(section)`.", [
         CoreSettings, SlaPolicy, SlaLevel, RoutingRule, PrivacySettings, ApiSettings,
-        WebhookSettings,
+        WebhookSettings, FollowupSettings, PoolSettings,
     ]),
 ]
 
@@ -94,7 +99,10 @@ VALUE_TYPES: list[tuple[str, Any, str]] = [
      "they own; `service` the customers of their cases; `partner` a masked name and mobile "
      "only; `analyst` counts and masked lists. `consultant` and `staff` mean `sales`."),
     ("Channel", models.Channel, "How a message or consent reaches the customer."),
-    ("Purpose", models.Purpose, "What a consent is for."),
+    ("Purpose", models.CorePurpose,
+     "What a consent is for: the core's purposes, and any an enabled plugin registers "
+     "through [`recrm_consent_purposes`](hooks.md#recrm_consent_purposes) (the newsletter "
+     "plugin adds `newsletter`); `crm.consent.purposes()` lists them."),
     ("Priority", models.Priority, "A case's priority; decides its SLA (`[sla]` in recrm.toml)."),
     ("CaseStatus", models.CaseStatus,
      "open → in_progress → resolved → closed, or reopened from resolved or closed."),
@@ -102,6 +110,9 @@ VALUE_TYPES: list[tuple[str, Any, str]] = [
      "How a case came in: the hotline, WeChat, the sales-office mailbox, the owners' forum, "
      "the chairman's column (董事长专栏), the property desk, a walk-in, a survey (a "
      "detractor's case), or other."),
+    ("TaskStatus", models.TaskStatus,
+     "A follow-up task is open until done (by the interaction that did it, when known) "
+     "or cancelled (with a reason)."),
 ]
 _ALIASES = {str(tp): name for name, tp, _ in VALUE_TYPES}
 _CLASS_NAMES = {cls: cls.__name__ for _, _, classes in GROUPS for cls in classes}

@@ -93,7 +93,12 @@ _EXPORTS: dict[str, str] = {
     "ProjectLink": "models",
     "RejectedRow": "models",
     "StageChange": "models",
+    "Task": "models",
     "TimelineEntry": "models",
+    "TaskIn": "tasks",
+    "ClaimIn": "pool",
+    "PoolEntry": "pool",
+    "PoolEvent": "pool",
     "PluginWarning": "plugins",
     "project_code": "projects",
     "OPS": "segments",
@@ -197,9 +202,11 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         Staff,
         StaffIn,
         StageChange,
+        Task,
         TimelineEntry,
     )
     from .plugins import PluginWarning
+    from .pool import ClaimIn, PoolEntry, PoolEvent
     from .projects import project_code
     from .roles import ROLES
     from .segments import (
@@ -207,6 +214,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         SegmentField,
     )
     from .tabular import TableSource, open_table
+    from .tasks import TaskIn
     from .unsubscribe import make_unsubscribe_token, unsubscribe_url
     from .upserting import (
         insert_or_ignore,
@@ -233,6 +241,7 @@ __all__ = [
     "Case",
     "CaseHistoryEntry",
     "CaseIn",
+    "ClaimIn",
     "ConfigError",
     "Consent",
     "Customer",
@@ -267,6 +276,8 @@ __all__ = [
     "OwnerChange",
     "PluginError",
     "PluginWarning",
+    "PoolEntry",
+    "PoolEvent",
     "Project",
     "ProjectIn",
     "ProjectLink",
@@ -279,6 +290,8 @@ __all__ = [
     "StaffIn",
     "StageChange",
     "TableSource",
+    "Task",
+    "TaskIn",
     "TimelineEntry",
     "UTCDateTime",
     "UnitOfWork",

@@ -36,7 +36,7 @@ from .models import Actor, Case, CaseHistoryEntry, Customer, CustomerView, Ident
 
 if TYPE_CHECKING:
     from .crm import CRM
-    from .models import Interaction, TimelineEntry
+    from .models import Interaction, Task, TimelineEntry
 
 Presentation = Literal["full", "masked", "minimal"]
 #: what stands in for free text a role may not read
@@ -216,6 +216,15 @@ def _history_for(scope: Scope, entry: CaseHistoryEntry) -> CaseHistoryEntry:
     return entry.model_copy(update={"note": free_text(scope, entry.note)})
 
 
+def task_for(scope: Scope, task: Task) -> Task:
+    """A follow-up task as ``scope`` may read it: no note or reason for partners and
+    analysts."""
+    if scope.free_text:
+        return task
+    return task.model_copy(update={"note": free_text(scope, task.note),
+                                   "cancel_reason": free_text(scope, task.cancel_reason)})
+
+
 def interaction_for(scope: Scope, interaction: Interaction) -> Interaction:
     """An interaction as the actor may read it (the summary is free text, the details
     may hold anything)."""
@@ -326,6 +335,7 @@ def mask_view(scope: Scope, view: CustomerView, how: Presentation) -> CustomerVi
         "timeline": [timeline_entry_for(scope, e) for e in view.timeline],
         "cases": [case_for(scope, c) for c in view.cases],
         "consents": [] if how == "minimal" else view.consents,
+        "tasks": [] if how == "minimal" else [task_for(scope, t) for t in view.tasks],
     })
 
 

@@ -74,7 +74,8 @@ class ConsentIn(_Model):
     """Grant or withdraw consent for a channel and purpose; the newest record decides."""
 
     channel: Channel = Field(description="email, sms, phone or wechat")
-    purpose: Purpose = Field(default="marketing", description="marketing or surveys")
+    purpose: Purpose = Field(default="marketing",
+                             description="marketing, surveys or a plugin's purpose")
     granted: bool = Field(description="true to grant, false to withdraw")
     source: Code = Field(default=None, description="where it was given, e.g. mini_program")
 

@@ -35,6 +35,7 @@ CORE_ACTIONS: dict[str, str] = {
     "erase": "a customer's personal data erased",
     "merge": "two customer records merged",
     "reassign": "customers moved from one consultant to another",
+    "pool": "customers released to the public pool or claimed from it",
     "consent": "a consent granted or withdrawn",
     "import": "customers imported from a file, with the counts",
     "bulk_send": "messages sent to many customers",

@@ -215,6 +215,43 @@ class WebhookSettings(BaseModel):
         description="how long one request may take (connect and answer)")
 
 
+class FollowupSettings(BaseModel):
+    """``[followup]`` in recrm.toml: the rules that create follow-up tasks
+    (``recrm tasks sweep``; the visit rule also fires when the visit is logged)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_visit_hours: float = Field(
+        default=24, gt=0, le=24 * 365,
+        description="after a customer's first visit to a project, a call is due within "
+        "this many hours (owned by the project's owning consultant, else whoever "
+        "received the visit)")
+    prospect_days: int = Field(
+        default=7, ge=1, le=3650,
+        description="a prospect with no interaction at a project for this many days gets "
+        "a call task for its owning consultant")
+
+
+class PoolSettings(BaseModel):
+    """``[pool]`` in recrm.toml: the public pool (公海, ``recrm pool``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    idle_days: int = Field(
+        default=15, ge=1, le=3650,
+        description="a customer's link to a project whose owner logged no interaction "
+        "there for this many days is released to the project's pool (`recrm pool sweep`); "
+        "a subscription or contract stops the clock for good")
+    reclaim_days: int = Field(
+        default=7, ge=0, le=3650,
+        description="days after a release during which the owner it was taken from may "
+        "not claim it back")
+    max_owned: int = Field(
+        default=500, ge=1, le=10_000_000,
+        description="the most customers a consultant may own at one project; a claim "
+        "beyond it is refused")
+
+
 class CoreSettings(BaseModel):
     """The core's own settings (top level of ``recrm.toml``)."""
 
@@ -264,6 +301,10 @@ class CoreSettings(BaseModel):
         default_factory=ApiSettings, description="limits of the HTTP API")
     webhooks: WebhookSettings = Field(
         default_factory=WebhookSettings, description="delivery of webhook events")
+    followup: FollowupSettings = Field(
+        default_factory=FollowupSettings, description="the rules that create follow-up tasks")
+    pool: PoolSettings = Field(
+        default_factory=PoolSettings, description="the public pool (公海)")
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="where people reach the server's public pages (survey and unsubscribe "

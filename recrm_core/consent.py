@@ -1,7 +1,13 @@
-"""Consent records: per customer, channel and purpose; the newest record decides."""
+"""Consent records: per customer, channel and purpose; the newest record decides.
+
+The purposes are a registry: the core's ``marketing`` and ``surveys``, and those the
+enabled plugins register through ``recrm_consent_purposes`` (``crm.consent.purposes()``).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from typing import TYPE_CHECKING, get_args
 
 from sqlalchemy import ColumnElement, and_, exists, literal, select
@@ -10,9 +16,9 @@ from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from .access import NO_FREE_TEXT, check_writer, require_role
 from .customers import resolve_id
 from .db import utcnow
-from .errors import InvalidInput
+from .errors import ConfigError, InvalidInput
 from .identity import clean
-from .models import Actor, Channel, Consent, Purpose
+from .models import Actor, Channel, Consent, CorePurpose
 from .tables import ConsentRow
 from .values import optional_code
 
@@ -20,14 +26,23 @@ if TYPE_CHECKING:
     from .crm import CRM
 
 CHANNELS: tuple[str, ...] = get_args(Channel)
-PURPOSES: tuple[str, ...] = get_args(Purpose)
+#: the core's purposes (a CRM's plugins may add more: ``crm.consent.purposes()``)
+PURPOSES: tuple[str, ...] = get_args(CorePurpose)
+#: what each core purpose means, as the unsubscribe page names it
+CORE_PURPOSES: dict[str, str] = {"marketing": "营销信息", "surveys": "调查问卷"}
+_PURPOSE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
-def _check(channel: str, purpose: str) -> None:
+def _check(channel: str, purpose: str, purposes: Collection[str] | None = None) -> None:
+    """``channel`` is known and ``purpose`` is one of ``purposes`` (without them: a
+    well-formed purpose name, for SQL built where no CRM is at hand)."""
     if channel not in CHANNELS:
         raise InvalidInput("channel", f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
-    if purpose not in PURPOSES:
-        raise InvalidInput("purpose", f"purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
+    known = purpose in purposes if purposes is not None else (
+        isinstance(purpose, str) and _PURPOSE_NAME.fullmatch(purpose) is not None)
+    if not known:
+        listed = ", ".join(purposes if purposes is not None else PURPOSES)
+        raise InvalidInput("purpose", f"purpose {purpose!r} is not one of {listed}")
 
 
 def consent_state_clause(
@@ -78,6 +93,33 @@ def consent_withdrawn_clause(
 class ConsentService:
     def __init__(self, crm: CRM) -> None:
         self.crm = crm
+        self._purposes: dict[str, str] | None = None
+        self._plugins_key: tuple[str, ...] = ()
+
+    def purposes(self) -> dict[str, str]:
+        """Every consent purpose, name → what it means (the unsubscribe page shows it):
+        the core's, then those the enabled plugins register."""
+        # Rebuilt when the set of plugins changes (a test's register_plugin).
+        key = tuple(sorted(name for name, _ in self.crm.pm.list_name_plugin()))
+        if self._purposes is None or key != self._plugins_key:
+            found = dict(CORE_PURPOSES)
+            registered: list[tuple[str, str, str]] = []
+            self.crm.hooks.consent_purposes(
+                lambda plugin, name, label: registered.append((plugin, name, label)))
+            for plugin, name, label in registered:
+                if not isinstance(name, str) or not _PURPOSE_NAME.fullmatch(name):
+                    raise ConfigError(f"plugin {plugin!r} registered the consent purpose "
+                                      f"{name!r}: not a lower-case name of up to 32 characters")
+                if name in found:
+                    raise ConfigError(f"plugin {plugin!r} registered the consent purpose "
+                                      f"{name!r}, which is already registered")
+                found[name] = str(label)
+            self._purposes, self._plugins_key = found, key
+        return self._purposes
+
+    def check(self, channel: str, purpose: str) -> None:
+        """:class:`InvalidInput` unless ``channel`` and ``purpose`` are known here."""
+        _check(channel, purpose, self.purposes())
 
     def record(
         self,
@@ -90,7 +132,7 @@ class ConsentService:
     ) -> Consent:
         check_writer(actor)
         channel, purpose = clean(channel).lower(), clean(purpose).lower()
-        _check(channel, purpose)
+        self.check(channel, purpose)
         try:
             source = optional_code(source, 64)
         except ValueError as exc:
@@ -144,7 +186,7 @@ class ConsentService:
         return [_to_model(r) for _, r in sorted(newest.items())]
 
     def allowed(self, customer_id: int, channel: str, purpose: str = "marketing") -> bool:
-        _check(channel, purpose)
+        self.check(channel, purpose)
         with self.crm.unit_of_work(readonly=True) as uow:
             cid = resolve_id(uow.session, customer_id)
             clause = consent_granted_clause(literal(cid), channel, purpose)

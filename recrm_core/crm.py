@@ -34,9 +34,11 @@ if TYPE_CHECKING:
     from .interactions import InteractionService
     from .keys import Keys
     from .models import Actor, DeliveryResult, Message
+    from .pool import PoolService
     from .privacy import PrivacyService
     from .projects import ProjectService
     from .segments import SegmentService
+    from .tasks import TaskService
     from .webhooks.service import WebhookService
 
 
@@ -132,6 +134,20 @@ class CRM:
         from .incidents import IncidentService
 
         return IncidentService(self)
+
+    @functools.cached_property
+    def tasks(self) -> TaskService:
+        """Follow-up tasks (``recrm tasks``): add, list, done, cancel, sweep, report."""
+        from .tasks import TaskService
+
+        return TaskService(self)
+
+    @functools.cached_property
+    def pool(self) -> PoolService:
+        """The public pool (公海, ``recrm pool``): sweep, list, claim, report."""
+        from .pool import PoolService
+
+        return PoolService(self)
 
     @functools.cached_property
     def segments(self) -> SegmentService:

@@ -800,6 +800,7 @@ class CustomerService:
             view = CustomerView(
                 customer=customer, identities=identities, birthplace=birthplace,
                 timeline=timeline, cases=cases, consents=consents,
+                tasks=self.crm.tasks.open_for_customer_in(session, customer.id),
             )
             shown = self.crm.access.view_for(actor, view, session)
             # A view is a read: whatever a timeline hook may have written is undone.
@@ -1084,23 +1085,28 @@ class CustomerService:
         except ValueError as exc:
             raise InvalidInput("staff", str(exc)) from None
         with self.crm.unit_of_work(actor) as uow:
-            self.crm.directory.check(uow, [target])
-            conditions = [CustomerProjectRow.owner_staff == source]
-            if project is not None:
-                pid = known_project_id(uow.session, project_code(project))
-                conditions.append(CustomerProjectRow.project_id == pid)
-            moved = [(cid, pid) for cid, pid in uow.session.execute(
-                update(CustomerProjectRow).where(and_(*conditions)).values(owner_staff=target)
-                .returning(CustomerProjectRow.customer_id, CustomerProjectRow.project_id)
-            )]
-            codes = _project_codes(uow.session, {pid for _, pid in moved})
-            changes = [_owner_change(cid, codes[pid], source, target, "reassign")
-                       for cid, pid in sorted(moved)]
-            self.crm.audit.record(uow, "reassign", details={
-                "from_staff": source, "to_staff": target, "project": project,
-                "links": len(moved), "customers": sorted({cid for cid, _ in moved})[:1000]})
-            self.crm.hooks.owners_changed(uow, [c for c in changes if c is not None])
-            return len(moved)
+            return self.reassign_in(uow, source, target, project)
+
+    def reassign_in(self, uow: UnitOfWork, source: str, target: str,
+                    project: str | None = None) -> int:
+        """:meth:`reassign` inside a running operation (``staff leave --reassign-to``)."""
+        self.crm.directory.check(uow, [target])
+        conditions = [CustomerProjectRow.owner_staff == source]
+        if project is not None:
+            pid = known_project_id(uow.session, project_code(project))
+            conditions.append(CustomerProjectRow.project_id == pid)
+        moved = [(cid, pid) for cid, pid in uow.session.execute(
+            update(CustomerProjectRow).where(and_(*conditions)).values(owner_staff=target)
+            .returning(CustomerProjectRow.customer_id, CustomerProjectRow.project_id)
+        )]
+        codes = _project_codes(uow.session, {pid for _, pid in moved})
+        changes = [_owner_change(cid, codes[pid], source, target, "reassign")
+                   for cid, pid in sorted(moved)]
+        self.crm.audit.record(uow, "reassign", details={
+            "from_staff": source, "to_staff": target, "project": project,
+            "links": len(moved), "customers": sorted({cid for cid, _ in moved})[:1000]})
+        self.crm.hooks.owners_changed(uow, [c for c in changes if c is not None])
+        return len(moved)
 
     def stages(self) -> tuple[str, ...]:
         return STAGES

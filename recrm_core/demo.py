@@ -25,15 +25,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 
 from . import identity
 from .config import RoutingRule
 from .consent import CHANNELS, PURPOSES, consent_granted_clause
 from .db import utcnow
+from .errors import Refused
 from .models import Actor
 from .resolution import MOBILE
-from .tables import CustomerProjectRow, CustomerRow, IdentityRow, InteractionRow, ProjectRow
+from .tables import (
+    CustomerProjectRow,
+    CustomerRow,
+    IdentityRow,
+    InteractionRow,
+    ProjectRow,
+    TaskRow,
+)
 from .values import PERSONAS, STAGE_RANK, STAGES
 
 if TYPE_CHECKING:
@@ -468,6 +477,8 @@ class _Seeder:
         self.consents(ids)
         self.say("service cases")
         self.cases(ids)
+        self.say("follow-up tasks and the public pool")
+        self.pool()
         return ids
 
     def directory(self) -> None:
@@ -566,6 +577,26 @@ class _Seeder:
                 if withdrawn:
                     self.crm.consent.withdraw(cid, channel, purpose, source="客户退订")
 
+    def pool(self) -> None:
+        """The public pool (公海): the first consultant of XL2 moved to another office
+        and their customers there went to the pool; every third of them was claimed by
+        a colleague (the follow-up tasks came with the visits, through the core's own
+        visit rule). Deterministic: no random draw, so the summary stays the seed's."""
+        project = PROJECTS[0]
+        leaver, *colleagues = project.consultants
+        self.crm.pool.release_staff(leaver, project.code)
+        pooled = sorted(e.customer_id for e in self.crm.pool.list(project.code)
+                        if e.released_from == leaver)
+        full: set[str] = set()  # colleagues at pool.max_owned (a large demo) claim no more
+        for n, cid in enumerate(pooled[::3]):
+            turn = colleagues[n % len(colleagues):] + colleagues[:n % len(colleagues)]
+            for colleague in (c for c in turn if c not in full):
+                try:
+                    self.crm.pool.claim(cid, project.code, colleague)
+                    break
+                except Refused:
+                    full.add(colleague)
+
     def cases(self, ids: list[int]) -> None:
         """Cases through the service centre: opened from their intake channel, repairs
         and complaints routed in turn by the rules (``DEMO_ROUTING`` unless recrm.toml
@@ -654,6 +685,32 @@ class ConsentCount(BaseModel):
     customers: int
 
 
+class ConsultantFollowups(BaseModel):
+    """One consultant's open follow-up tasks in the demo summary."""
+
+    staff: str
+    open: int
+    overdue: int
+
+
+class PoolCount(BaseModel):
+    project: str
+    in_pool: int
+    released: int
+    claimed: int
+
+
+class FollowupsSummary(BaseModel):
+    """Follow-up tasks and the public pool. ``overdue`` counts the open tasks due before
+    today (business time zone): a figure that does not change with the time of day."""
+
+    open: int = 0
+    done: int = 0
+    overdue: int = 0
+    by_consultant: list[ConsultantFollowups] = []
+    pool: list[PoolCount] = []
+
+
 class DemoSummary(BaseModel):
     """What ``recrm demo`` prints (``--json`` prints exactly this)."""
 
@@ -666,6 +723,7 @@ class DemoSummary(BaseModel):
     cases: CasesSummary
     consents: list[ConsentCount]
     suspected_duplicates: int
+    followups: FollowupsSummary = FollowupsSummary()
     plugins: list[DemoSection]
 
 
@@ -809,8 +867,33 @@ def summarise(
         cases=_case_summary(crm, now),
         consents=[c for c in consents if c.customers],
         suspected_duplicates=len(crm.customers.duplicates()),
+        followups=_followups_summary(crm, now),
         plugins=list(sections),
     )
+
+
+def _followups_summary(crm: CRM, now: dt.datetime) -> FollowupsSummary:
+    """Open and overdue tasks per consultant (overdue: due before today), the pool."""
+    zone = crm.config.zone
+    today = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), zone)
+    counts: dict[str, ConsultantFollowups] = {}
+    status: Counter[str] = Counter()
+    with crm.unit_of_work(readonly=True) as uow:
+        overdue = func.coalesce(func.sum(sql_case((TaskRow.due_at < today, 1), else_=0)), 0)
+        for staff, state, n, late in uow.session.execute(
+            select(TaskRow.owner_staff, TaskRow.status, func.count(), overdue)
+            .group_by(TaskRow.owner_staff, TaskRow.status)
+        ):
+            status[state] += n
+            if state == "open":
+                counts[staff] = ConsultantFollowups(staff=staff, open=n, overdue=late)
+    pool = [PoolCount(project=r.project, in_pool=r.in_pool, released=r.released,
+                      claimed=r.claimed) for r in crm.pool.report()]
+    return FollowupsSummary(
+        open=status["open"], done=status["done"],
+        overdue=sum(c.overdue for c in counts.values()),
+        by_consultant=sorted(counts.values(), key=lambda c: (-c.overdue, c.staff)),
+        pool=pool)
 
 
 def _case_summary(crm: CRM, now: dt.datetime) -> CasesSummary:
@@ -845,9 +928,12 @@ __all__ = [
     "CaseCount",
     "CasesSummary",
     "ConsentCount",
+    "ConsultantFollowups",
     "DemoProject",
     "DemoSection",
     "DemoSummary",
+    "FollowupsSummary",
+    "PoolCount",
     "ProjectSummary",
     "plugin_rng",
     "run_demo",

@@ -32,6 +32,7 @@ from .tables import (
     ProjectRow,
     StaffRow,
 )
+from .values import required_code
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -196,15 +197,31 @@ class DirectoryService:
         row = session.execute(select(StaffRow).where(StaffRow.id == staff_id)).scalar()
         return _staff_model(row) if isinstance(row, StaffRow) else None
 
-    def leave(self, staff_id: str, actor: Actor | None = None) -> Staff:
+    def leave(self, staff_id: str, actor: Actor | None = None, *,
+              reassign_to: str | None = None, to_pool: bool = False) -> Staff:
         """Mark a member of staff as gone: history keeps them, new assignments are
-        refused. Leaving twice is refused."""
+        refused. Leaving twice is refused. In the same transaction, their customers
+        move to ``reassign_to`` or, with ``to_pool``, are released to the public pool
+        (reason ``staff_left``)."""
+        if reassign_to is not None and to_pool:
+            raise InvalidInput("reassign_to", "give a colleague or the pool, not both")
+        if reassign_to is not None:
+            try:
+                reassign_to = required_code(reassign_to, "staff id", 64)
+            except ValueError as exc:
+                raise InvalidInput("reassign_to", str(exc)) from None
+        if reassign_to == staff_id:
+            raise InvalidInput("reassign_to", "a colleague who stays, not the one leaving")
         with self.crm.unit_of_work(actor) as uow:
             row = uow.session.get(StaffRow, staff_id, with_for_update=True)
             if row is None:
                 raise NoSuchStaff(staff_id)
             if row.left_at is not None:
                 raise Refused(f"staff {staff_id!r} already left")
+            if reassign_to is not None:
+                self.crm.customers.reassign_in(uow, staff_id, reassign_to)
+            elif to_pool:
+                self.crm.pool.release_staff_in(uow, staff_id, None, "staff_left", utcnow())
             row.left_at = utcnow()
             uow.session.flush()
             return _staff_model(row)

@@ -24,7 +24,11 @@ from .roles import Role, parse_role
 from .values import Persona, Stage
 
 Channel = Literal["email", "sms", "phone", "wechat"]
-Purpose = Literal["marketing", "surveys"]
+#: the core's consent purposes; plugins register more with ``recrm_consent_purposes``
+CorePurpose = Literal["marketing", "surveys"]
+#: a consent purpose: the core's or one an enabled plugin registered (checked by
+#: ``crm.consent``, which knows the plugins)
+Purpose = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Priority = Literal["low", "normal", "high", "urgent"]
 CaseStatus = Literal["open", "in_progress", "resolved", "closed", "reopened"]
 #: how a case came in: the hotline, WeChat, the sales-office mailbox, the owners' forum,
@@ -515,7 +519,7 @@ class Consent(_Out):
 
     customer_id: int = Field(description="the customer's id")
     channel: Channel = Field(description="email, sms, phone or wechat")
-    purpose: Purpose = Field(description="marketing or surveys")
+    purpose: Purpose = Field(description="marketing, surveys or a plugin's purpose")
     granted: bool = Field(description="`True` for a grant, `False` for a withdrawal")
     source: str | None = Field(default=None, description="where the consent was given or withdrawn")
     recorded_at: dt.datetime = Field(
@@ -628,6 +632,31 @@ class IdentityEntry(_Out):
     since: dt.datetime = Field(description="when the key was added to the customer (UTC)")
 
 
+TaskStatus = Literal["open", "done", "cancelled"]
+
+
+class Task(_Out):
+    """A follow-up task; passed to ``recrm_task_created`` and ``recrm_task_done``."""
+
+    id: int = Field(description="task id")
+    customer_id: int = Field(description="the customer")
+    project: str = Field(description="the project's code")
+    kind: str = Field(description="call, visit, wechat, ...")
+    owner_staff: str = Field(description="who is to do it")
+    due_at: dt.datetime = Field(description="when it is due (UTC)")
+    note: str | None = Field(default=None, description="free text")
+    status: TaskStatus = Field(description="open, done or cancelled")
+    rule: str | None = Field(default=None, description="the rule that created it "
+                             "(`after_visit`, `prospect_idle`); none: added by hand")
+    interaction_id: int | None = Field(default=None, description="the interaction that did it")
+    cancel_reason: str | None = Field(default=None, description="why it was cancelled")
+    created_by: str | None = Field(default=None, description="who added it (none: a rule)")
+    created_at: dt.datetime = Field(description="when it was added (UTC)")
+    closed_at: dt.datetime | None = Field(default=None, description="when it was done or "
+                                          "cancelled (done: when the interaction happened)")
+    overdue: bool = Field(default=False, description="open and past its due time")
+
+
 class CustomerView(_Out):
     """The 360 view of one customer."""
 
@@ -646,6 +675,10 @@ class CustomerView(_Out):
     cases: list[Case] = Field(description="the customer's service cases")
     consents: list[Consent] = Field(
         description="the deciding consent record per channel and purpose"
+    )
+    tasks: list[Task] = Field(
+        default_factory=list, description="the customer's open follow-up tasks, earliest "
+        "due first"
     )
 
 
@@ -696,6 +729,8 @@ class Message(_Out):
     to: str = Field(description="address: an email address, or a mobile in E.164")
     subject: str | None = Field(default=None, description="subject line (email)")
     body: str = Field(description="the text")
+    html: str | None = Field(default=None,
+                             description="an HTML alternative of the body (email), if any")
     customer_id: int | None = Field(default=None, description="the customer it is for, if any")
     headers: dict[str, str] = Field(
         default_factory=dict, description="extra headers (e.g. List-Unsubscribe)"

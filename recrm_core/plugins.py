@@ -39,13 +39,14 @@ if TYPE_CHECKING:
         Message,
         OwnerChange,
         StageChange,
+        Task,
         TimelineEntry,
     )
 
 ENTRY_POINT_GROUP = "recrm"
 DISABLE_ENV = "RECRM_DISABLE_PLUGINS"
 #: plugins the core registers itself, written like any other plugin
-BUILTIN_PLUGINS = ("recrm_core.transports", "recrm_core.webhooks.hooks")
+BUILTIN_PLUGINS = ("recrm_core.transports", "recrm_core.webhooks.hooks", "recrm_core.followups")
 _HOOK_PREFIX = f"{_hooks.PROJECT_NAME}_"
 _IMPL_ATTR = f"{_hooks.PROJECT_NAME}_impl"
 _SPEC_ATTR = f"{_hooks.PROJECT_NAME}_spec"
@@ -386,6 +387,12 @@ class Hooks:
     def interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
         self._call("recrm_interaction_logged", uow=uow, interaction=interaction)
 
+    def task_created(self, uow: UnitOfWork, task: Task) -> None:
+        self._call("recrm_task_created", uow=uow, task=task)
+
+    def task_done(self, uow: UnitOfWork, task: Task) -> None:
+        self._call("recrm_task_done", uow=uow, task=task)
+
     def case_opened(self, uow: UnitOfWork, case: Case) -> None:
         self._call("recrm_case_opened", uow=uow, case=case)
 
@@ -457,6 +464,23 @@ class Hooks:
 
     def register_audit_actions(self, register: Callable[[str, str], None]) -> None:
         self._call("recrm_register_audit_actions", register=register)
+
+    def message_fields(self, uow: UnitOfWork, customers: list[Customer]
+                       ) -> dict[int, dict[str, dict[str, Any]]]:
+        """``{customer id: {plugin name: {field: value}}}`` from ``recrm_message_fields``
+        (each plugin on its own, its fields under its name)."""
+        found: dict[int, dict[str, dict[str, Any]]] = {}
+        for name, result in self.per_plugin("recrm_message_fields", uow=uow,
+                                            customers=customers):
+            for cid, fields in (result or {}).items():
+                found.setdefault(cid, {})[name] = dict(fields)
+        return found
+
+    def consent_purposes(self, register: Callable[[str, str, str], None]) -> None:
+        """``register(plugin_name, name, label)`` for every consent purpose a plugin
+        registers (each plugin on its own, so a clash names the plugin)."""
+        self._each_alone("recrm_consent_purposes",
+                         lambda name: {"register": functools.partial(register, name)})
 
     def webhook_events(self, register: Callable[[str, str, str], None]) -> None:
         """``register(plugin_name, name, description)`` for every webhook event type

@@ -2,7 +2,8 @@
 their erasure — which every plugin takes part in and a scan of every column proves.
 
 Export: one JSON document (the customer, identities, projects, interactions, cases with
-their history, consents, and each plugin's section through ``recrm_customer_export``).
+their history, consents, follow-up tasks, the public pool's history, and each plugin's
+section through ``recrm_customer_export``).
 
 Erasure, in one transaction: the core removes the person's values from its tables
 (below), every plugin erases through ``recrm_customer_erase``, the audit's free text
@@ -20,6 +21,8 @@ What the core keeps, and why:
 - cases, with subject, description and notes removed: the service level's figures;
 - incidents whose every case is theirs, with title, description and resolution
   removed (an incident shared with other customers' cases stays as it is);
+- follow-up tasks, without note or reason (open ones cancelled), and the public pool's
+  history (codes and staff ids only): the consultants' and the pool's figures;
 - the audit's receipts (who did what, when) and keyed hashes: no value in clear.
 """
 
@@ -189,6 +192,10 @@ class PrivacyService:
             webhook_events = [json.loads(body) for body in session.scalars(
                 select(WebhookEventRow.body).where(WebhookEventRow.customer_id.in_(ids))
                 .order_by(WebhookEventRow.created_at, WebhookEventRow.id))]
+            # Follow-up tasks and the public pool's history (releases, claims).
+            tasks = self.crm.tasks.export_in(session, ids)
+            pool_history = [e.model_dump(mode="json")
+                            for e in self.crm.pool.history_in(session, ids)]
             session.rollback()
         document: dict[str, Any] = {
             "exported_at": utcnow().isoformat(),
@@ -204,6 +211,8 @@ class PrivacyService:
             "consents": [c.model_dump(mode="json") for c in view.consents],
             "api_responses_kept": replays,
             "webhook_events": webhook_events,
+            "tasks": tasks,
+            "pool_history": pool_history,
             "plugins": {name: _jsonable(data) for name, data in sorted(plugins.items())},
         }
         if deliver is not None:
@@ -239,6 +248,11 @@ class PrivacyService:
             jobs_step, rewrite_job_files = erase_from_import_jobs(self.crm, session, needles, ids)
             steps.append(("core", jobs_step))
             steps.append(("core", _erase_webhook_events(session, needles, ids)))
+            from .pool import pool_erasure
+            from .tasks import erase_tasks
+
+            steps.append(("core", erase_tasks(session, ids, at)))
+            steps.append(("core", pool_erasure(session, ids)))
             for plugin, plugin_steps in self.crm.hooks.customer_erase(uow, customer, merged):
                 steps.extend((plugin, ErasureStep.model_validate(s)) for s in plugin_steps)
             steps.append(("core", _redact_audit(session, ids)))

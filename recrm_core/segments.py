@@ -250,6 +250,14 @@ def _consent(channel: str, purpose: str) -> Callable[[ColumnElement[int]], Colum
     return lambda cid: consent_granted_clause(cid, channel, purpose)
 
 
+def _consent_fields(purposes: Sequence[str]) -> list[SegmentField]:
+    """``consent.<channel>.<purpose>`` for every channel and each of ``purposes``."""
+    return [SegmentField(f"consent.{channel}.{purpose}", _consent(channel, purpose), "bool",
+                         f"the newest {channel} consent for {purpose} grants it",
+                         ops=("eq", "ne"))
+            for channel in CHANNELS for purpose in purposes]
+
+
 CORE_FIELDS: tuple[SegmentField, ...] = (
     SegmentField("id", _column(CustomerRow.id.expression), "int", "customer id"),
     SegmentField("name", _column(CustomerRow.name.expression), "str", "name"),
@@ -292,13 +300,7 @@ CORE_FIELDS: tuple[SegmentField, ...] = (
     _LinkField("project_stage_changed_at",
                _column(CustomerProjectRow.stage_changed_at.expression), "datetime",
                "when the stage at the project last changed"),
-    *(
-        SegmentField(f"consent.{channel}.{purpose}", _consent(channel, purpose), "bool",
-                     f"the newest {channel} consent for {purpose} grants it",
-                     ops=("eq", "ne"))
-        for channel in CHANNELS
-        for purpose in PURPOSES
-    ),
+    *_consent_fields(PURPOSES),
 )
 _CORE_NAMES = frozenset(f.name for f in CORE_FIELDS)
 
@@ -929,6 +931,9 @@ class SegmentService:
         key = tuple(sorted(name for name, _ in self.crm.pm.list_name_plugin()))
         if self._fields is None or key != self._fields_key:
             fields = {f.name: f for f in CORE_FIELDS}
+            # consent.<channel>.<purpose> for the purposes plugins register too
+            added = [p for p in self.crm.consent.purposes() if p not in PURPOSES]
+            fields.update((f.name, f) for f in _consent_fields(added))
             owners: dict[str, str | None] = dict.fromkeys(fields)
             registered: list[tuple[str, object]] = []
             # Checked after the hook, so a bad field is a ConfigError, not the plugin's failure.

@@ -98,6 +98,9 @@ class CustomerProjectRow(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     stage_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: when the current owner got the link (kept by the core's ``recrm_owners_changed``
+    #: implementation); the public pool's idle clock starts here. None: before core_0011
+    owner_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class InteractionRow(Base):
@@ -422,3 +425,60 @@ class ImportJobRow(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: when it ended: the errors CSV's retention counts from here
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class TaskRow(Base):
+    """A follow-up task (``recrm tasks``): a planned contact with a customer at a
+    project, owned by a member of staff, ``open`` until done (by the interaction that
+    did it, when known) or cancelled. ``rule_key`` is set on the tasks the follow-up
+    rules create, so a sweep run twice creates nothing twice (UNIQUE; NULLs for
+    tasks added by hand). ``note`` and ``cancel_reason`` are free text: an erasure
+    clears them."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_owner_staff_status_due_at", "owner_staff", "status", "due_at"),
+        Index("ix_tasks_customer_project_status", "customer_id", "project_id", "status"),
+        Index("ix_tasks_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    owner_staff: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    #: the rule that created it (``after_visit``, ``prospect_idle``); None: by hand
+    rule: Mapped[str | None] = mapped_column(String(32))
+    rule_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interactions.id", ondelete="SET NULL"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class PoolEventRow(Base):
+    """The public pool's history (公海): a customer's link to a project released to the
+    pool (``staff`` the owner it was taken from, ``reason`` why) or claimed from it
+    (``staff`` the new owner, ``pooled_at`` when it had entered the pool). No free
+    text: reasons are codes, so an erasure keeps these rows for the pool's figures."""
+
+    __tablename__ = "pool_events"
+    __table_args__ = (
+        Index("ix_pool_events_customer_project_at", "customer_id", "project_id", "at"),
+        Index("ix_pool_events_project_at", "project_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    action: Mapped[str] = mapped_column(String(12))
+    staff: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    pooled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    actor_staff: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

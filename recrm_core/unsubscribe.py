@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import literal, select
 
-from .consent import CHANNELS, PURPOSES, consent_withdrawn_clause
+from .consent import consent_withdrawn_clause
 from .customers import resolve_id
 from .db import valid_id
 from .errors import InvalidInput, NotFound
@@ -41,7 +41,7 @@ _LABEL = b"recrm unsubscribe 1\x1f"
 _MAC_BYTES = 16
 #: the longest token taken apart (a real one is about 50 characters)
 _MAX_TOKEN = 200
-_PAYLOAD = re.compile(r"([1-9][0-9]{0,18}):([a-z]{1,16}):([a-z]{1,16})")
+_PAYLOAD = re.compile(r"([1-9][0-9]{0,18}):([a-z]{1,16}):([a-z][a-z0-9_]{0,31})")
 
 State = Literal["subscribed", "unsubscribed", "erased"]
 
@@ -74,10 +74,7 @@ def make_unsubscribe_token(crm: CRM, customer_id: int, channel: str,
     if isinstance(customer_id, bool) or not isinstance(customer_id, int) \
             or not valid_id(customer_id):
         raise InvalidInput("customer_id", f"{customer_id!r} is not a customer id")
-    if channel not in CHANNELS:
-        raise InvalidInput("channel", f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
-    if purpose not in PURPOSES:
-        raise InvalidInput("purpose", f"purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
+    crm.consent.check(channel, purpose)  # the core's purposes and the plugins'
     payload = f"{customer_id}:{channel}:{purpose}".encode("ascii")
     return f"{_b64(payload)}.{_b64(_mac(crm.keys.signing, payload))}"
 
@@ -110,8 +107,12 @@ def read_unsubscribe_token(crm: CRM, token: str) -> UnsubscribeLink:
         raise unknown
     # Signed by us, so well formed; checked all the same (a key shared by mistake).
     found = _PAYLOAD.fullmatch(payload.decode("ascii", "replace"))
-    if found is None or found[2] not in CHANNELS or found[3] not in PURPOSES:
+    if found is None:
         raise unknown
+    try:
+        crm.consent.check(found[2], found[3])  # a purpose whose plugin is gone: unknown
+    except InvalidInput:
+        raise unknown from None
     return UnsubscribeLink(int(found[1]), found[2], found[3])
 
 

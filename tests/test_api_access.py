@@ -30,7 +30,7 @@ def _seed(api_client: ApiClients) -> dict[str, Any]:
         "customer_id": cid, "category": "complaint", "subject": f"投诉 {MOBILE}",
         "description": f"email {EMAIL}"}).json()["id"]
     return {"customer_id": cid, "case_id": case_id, "code": "XL2", "staff_id": "admin1",
-            "action": "start", "job_id": 1}
+            "action": "start", "job_id": 1, "task_id": 1}
 
 
 #: a request for every operation: (method, path template, query, body)
@@ -63,6 +63,19 @@ CALLS: dict[str, tuple[dict[str, str] | None, Any]] = {
     "imports_list": (None, None),
     "imports_get": (None, None),
     "imports_errors": (None, None),
+    "tasks_add": (None, {"customer_id": 1, "project": "XL2", "kind": "call",
+                         "due_at": "2030-01-01T00:00:00Z"}),
+    "tasks_list": (None, None),
+    "tasks_sweep": (None, None),
+    "tasks_report": (None, None),
+    "tasks_get": (None, None),
+    "tasks_done": (None, None),
+    "tasks_cancel": (None, {"reason": "x"}),
+    "pool_list": ({"project": "XL2"}, None),
+    "pool_claim": (None, {"customer_id": 1, "project": "XL2"}),
+    "pool_release": (None, {"from_staff": "sales1"}),
+    "pool_sweep": (None, None),
+    "pool_report": (None, None),
 }
 
 

@@ -189,7 +189,9 @@ def test_operation_ids_are_stable(api_client: ApiClients) -> None:
         "projects_get", "staff_list", "staff_get", "segments_count", "segments_customers",
         "imports_create", "imports_list", "imports_get", "imports_errors",
         "incidents_open", "incidents_list", "incidents_get", "incidents_link",
-        "incidents_close"])
+        "incidents_close",
+        "tasks_add", "tasks_list", "tasks_sweep", "tasks_report", "tasks_get", "tasks_done",
+        "tasks_cancel", "pool_list", "pool_claim", "pool_release", "pool_sweep", "pool_report"])
     add = spec["paths"]["/v1/customers"]["post"]
     # the SDK's own models, not copies
     assert add["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(

@@ -253,7 +253,7 @@ def test_show(cli_runner: RecrmCliRunner) -> None:
     ok(cli_runner.invoke("consent", "grant", cid, "sms"))
     view = ok_json(cli_runner.invoke("customers", "show", cid, "--json"))
     assert set(view) == {"customer", "identities", "birthplace", "timeline", "cases",
-                         "consents"}
+                         "consents", "tasks"}
     assert [i["kind"] for i in view["identities"]] == ["mobile"]
     assert view["customer"]["name"] == "王伟"
     assert [(e["kind"], e["title"]) for e in view["timeline"]] == [("visit", "看样板间")]

@@ -454,3 +454,46 @@ def test_hook_recrm_deliver_message(crm_factory: CrmFactory) -> None:
     assert crm.send_message(mail).transport == "console"
     assert capture.sent == [sms]
     assert "月刊" in console.getvalue() and "第 3 期" in console.getvalue()
+
+
+# -- consent ------------------------------------------------------------------------------
+
+
+def test_hook_recrm_consent_purposes(crm_factory: CrmFactory) -> None:
+    from recrm_core import InvalidInput
+    from recrm_core.unsubscribe import make_unsubscribe_token, read_unsubscribe_token
+
+    class Club:
+        name = "club"
+
+        @hookimpl
+        def recrm_consent_purposes(self, register: Callable[[str, str], None]) -> None:
+            register("club_events", "会员活动")
+
+    plain = crm_factory()
+    c = plain.customers.add({"name": "王伟", "mobile": "13812345678"}).customer
+    with pytest.raises(InvalidInput, match="club_events"):
+        plain.consent.grant(c.id, "sms", "club_events")
+
+    crm = crm_factory(plugins=[Club()])
+    assert crm.consent.purposes() == {"marketing": "营销信息", "surveys": "调查问卷",
+                                      "club_events": "会员活动"}
+    c = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer
+    crm.consent.grant(c.id, "sms", "club_events", source="form")
+    assert crm.consent.allowed(c.id, "sms", "club_events")
+    assert not crm.consent.allowed(c.id, "sms", "marketing")
+    link = read_unsubscribe_token(crm, make_unsubscribe_token(crm, c.id, "sms", "club_events"))
+    assert link.purpose == "club_events"
+    # segments select by it like by the core's purposes
+    assert crm.segments.count({"field": "consent.sms.club_events", "op": "eq",
+                               "value": True}) == 1
+
+    class Clash:
+        name = "clash"
+
+        @hookimpl
+        def recrm_consent_purposes(self, register: Callable[[str, str], None]) -> None:
+            register("marketing", "again")
+
+    with pytest.raises(ConfigError, match=r"clash.*marketing"):
+        crm_factory(plugins=[Clash()]).consent.purposes()

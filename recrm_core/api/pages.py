@@ -148,7 +148,6 @@ async def form_fields(request: Request) -> list[tuple[str, str]]:
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 _CHANNELS = {"email": "邮件", "sms": "短信", "phone": "电话", "wechat": "微信"}
-_PURPOSES = {"marketing": "营销信息", "surveys": "调查问卷"}
 #: RFC 8058: the body a one-click unsubscription POSTs
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 
@@ -162,11 +161,16 @@ def _link(request: Request, token: str) -> UnsubscribeLink:
         raise not_found() from None
 
 
-def _done(link: UnsubscribeLink, state: str, *, already: bool) -> HTMLResponse:
+def _purpose(request: Request, link: UnsubscribeLink) -> str:
+    """What the link's purpose means: the core's and the plugins' labels."""
+    return crm_of(request).consent.purposes().get(link.purpose, link.purpose)
+
+
+def _done(link: UnsubscribeLink, state: str, *, already: bool, purpose: str) -> HTMLResponse:
     if state == "erased":
         return message_page(200, "无需退订",
                             "您的个人信息已按要求删除，我们不会再向您发送任何信息。")
-    what = f"{_CHANNELS[link.channel]}{_PURPOSES[link.purpose]}"
+    what = f"{_CHANNELS[link.channel]}{purpose}"
     if already:
         return message_page(200, "您已退订", f"您此前已退订{what}，无需再次操作。")
     return message_page(200, "已退订", f"您已成功退订{what}，今后不会再收到此类消息。",
@@ -185,11 +189,11 @@ def unsubscribe_page(request: Request, token: str, _limit: ByAddress) -> HTMLRes
     except NotFound:
         raise not_found() from None
     if state != "subscribed":
-        return _done(link, state, already=True)
+        return _done(link, state, already=True, purpose=_purpose(request, link))
     return core_pages.render(
         "recrm/unsubscribe.html", title="退订确认", token=token,
         action=str(request.url.path), channel=_CHANNELS[link.channel],
-        purpose=_PURPOSES[link.purpose])
+        purpose=_purpose(request, link))
 
 
 @router.post("/u/{token}", response_class=HTMLResponse, name="unsubscribe_confirm")
@@ -209,7 +213,8 @@ async def unsubscribe_confirm(request: Request, token: str, _limit: ByAddress) -
         before, _record = await run_in_threadpool(unsubscribe, crm_of(request), link)
     except NotFound:
         raise not_found() from None
-    return _done(link, before, already=before == "unsubscribed")
+    return _done(link, before, already=before == "unsubscribed",
+                 purpose=_purpose(request, link))
 
 
 def install(app: FastAPI) -> None:

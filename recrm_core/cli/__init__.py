@@ -47,6 +47,8 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("setup", "Installed plugins."),
     "projects": ("projects", "Projects (楼盘): add, list, rename."),
     "staff": ("directory", "The staff directory: add, list, leave."),
+    "tasks": ("tasks", "Follow-up tasks: add, list, done, cancel; sweep (cron), report."),
+    "pool": ("pool", "The public pool (公海): sweep (cron), list, claim, history, report."),
     "departments": ("directory", "Departments and the projects they serve: add, list."),
     "audit": ("audit", "The audit log: list, prune."),
     "privacy": ("privacy", "Privacy: retention sweep (export and erase: recrm customers)."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..consent import CHANNELS, PURPOSES
+from ..consent import CHANNELS
 from ..crm import CRM
 from ..errors import InvalidInput
 from . import cli, current_actor, pass_crm
@@ -12,8 +12,10 @@ from .customers import actor_of, actor_option, bad_value, json_option
 from .output import emit_json, info, local_time, table
 
 channel_arg = click.argument("channel", type=click.Choice(CHANNELS))
-purpose_opt = click.option("--purpose", type=click.Choice(PURPOSES), default="marketing",
-                           show_default=True)
+# Not a fixed choice: plugins register purposes (recrm_consent_purposes); the service
+# checks the name against the CRM's registry (a bad one exits 2 naming the known ones).
+purpose_opt = click.option("--purpose", default="marketing", show_default=True,
+                           help="marketing, surveys, or a purpose an enabled plugin adds")
 source_opt = click.option("--source", help="Where the consent was given (form, call, ...).")
 
 

@@ -266,6 +266,10 @@ def render_view(crm: CRM, view: CustomerView) -> None:
         table("consents", ["channel", "purpose", "granted", "since"],
               [(k.channel, k.purpose, "yes" if k.granted else "no",
                 local_time(k.recorded_at, zone)) for k in view.consents])
+    if view.tasks:
+        table("open follow-up tasks", ["id", "due", "kind", "project", "staff", "note"],
+              [(t.id, local_time(t.due_at, zone) + ("  OVERDUE" if t.overdue else ""), t.kind,
+                t.project, t.owner_staff, t.note) for t in view.tasks])
 
 
 @customers.command("stage")
@@ -316,20 +320,31 @@ def merge(crm: CRM, survivor_id: int, duplicate_id: int, actor: str | None,
 
 @customers.command("reassign")
 @click.argument("from_staff")
-@click.argument("to_staff")
+@click.argument("to_staff", required=False)
+@click.option("--to-pool", is_flag=True, help="Release them to the public pool instead.")
 @click.option("--project", help="Only this project.")
 @actor_option
 @json_option
 @pass_crm
-def reassign(crm: CRM, from_staff: str, to_staff: str, project: str | None,
-             actor: str | None, as_json: bool) -> None:
-    """Move every customer owned by FROM_STAFF to TO_STAFF."""
+def reassign(crm: CRM, from_staff: str, to_staff: str | None, to_pool: bool,
+             project: str | None, actor: str | None, as_json: bool) -> None:
+    """Move every customer owned by FROM_STAFF to TO_STAFF, or with --to-pool release
+    them to the public pool."""
+    if (to_staff is None) == (not to_pool):
+        raise click.UsageError("give TO_STAFF or --to-pool (one of them)")
     try:
-        moved = crm.customers.reassign(from_staff, to_staff, project, actor=actor_of(actor))
+        if to_pool:
+            moved = crm.pool.release_staff(from_staff, project, actor=actor_of(actor))
+        else:
+            assert to_staff is not None
+            moved = crm.customers.reassign(from_staff, to_staff, project,
+                                           actor=actor_of(actor))
     except InvalidInput as exc:
         raise click.UsageError(exc.reason) from None
     if as_json:
-        emit_json({"reassigned": moved})
+        emit_json({"released" if to_pool else "reassigned": moved})
+    elif to_pool:
+        info(f"released {moved} customer-project link(s) of {from_staff} to the pool")
     else:
         info(f"reassigned {moved} customer-project link(s) from {from_staff} to {to_staff}")
 

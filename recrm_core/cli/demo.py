@@ -183,6 +183,20 @@ def render(summary: DemoSummary, url: str) -> None:
                   "customers (families): suspected duplicates to review, never merged "
                   "automatically.\n")
 
+    follow = summary.followups
+    tasks = _table(f"Follow-up tasks: {follow.open} open, of which {follow.overdue} overdue "
+                   "(due before today)", ["consultant", "open", "overdue"])
+    for person in follow.by_consultant:
+        tasks.add_row(cell(person.staff), str(person.open),
+                      f"[red]{person.overdue}[/red]" if person.overdue else "0")
+    tasks.caption = f"{follow.done} done; calls after a first visit come from the visit rule"
+    out.print(tasks)
+    pool = _table("Public pool (公海)", ["project", "in the pool", "released", "claimed"])
+    for counted in follow.pool:
+        pool.add_row(counted.project, str(counted.in_pool), str(counted.released),
+                     str(counted.claimed))
+    out.print(pool)
+
     for section in summary.plugins:
         t = _table(section.title, ["", ""])
         t.show_header = False
@@ -200,6 +214,8 @@ def render(summary: DemoSummary, url: str) -> None:
         f"{db} --as partner:agent.xu customers show 1      # what an agency sees",
         f"{db} --as manager:li.na customers disclose 1 --reason 投诉升级   # audited",
         f"{db} cases list --overdue",
+        f"{db} tasks list --overdue",
+        f"{db} pool list --project XL2",
         f"{db} customers duplicates",
         f"{db} customers count --segment {segment}",
     ):

@@ -85,12 +85,22 @@ def _staff_table(crm: CRM, people: list[Staff]) -> None:
 
 @staff.command("leave")
 @click.argument("staff_id", metavar="ID")
+@click.option("--reassign-to", metavar="STAFF", help="Move all their customers to this "
+              "colleague.")
+@click.option("--to-pool", is_flag=True, help="Release all their customers to the public pool.")
 @json_option
 @pass_crm
-def leave_cmd(crm: CRM, staff_id: str, as_json: bool) -> None:
-    """Mark a member of staff as gone: history keeps them, new assignments are refused."""
+def leave_cmd(crm: CRM, staff_id: str, reassign_to: str | None, to_pool: bool,
+              as_json: bool) -> None:
+    """Mark a member of staff as gone: history keeps them, new assignments are refused;
+    their customers go to --reassign-to or, with --to-pool, to the public pool."""
+    if reassign_to is not None and to_pool:
+        raise click.UsageError("give --reassign-to or --to-pool, not both")
     require_role(current_actor(), DIRECTORY_KEEPERS, "change the staff directory")
-    gone = crm.directory.leave(staff_id)
+    try:
+        gone = crm.directory.leave(staff_id, reassign_to=reassign_to, to_pool=to_pool)
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     if as_json:
         emit_json(gone)
     else:

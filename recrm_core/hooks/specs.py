@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         Message,
         OwnerChange,
         StageChange,
+        Task,
         TimelineEntry,
     )
     from ..segments import SegmentField
@@ -47,6 +48,7 @@ __all__ = [
     "recrm_api_routes",
     "recrm_case_opened",
     "recrm_case_status_changed",
+    "recrm_consent_purposes",
     "recrm_customer_created",
     "recrm_customer_erase",
     "recrm_customer_export",
@@ -56,6 +58,7 @@ __all__ = [
     "recrm_deliver_message",
     "recrm_demo",
     "recrm_interaction_logged",
+    "recrm_message_fields",
     "recrm_owners_changed",
     "recrm_project_renamed",
     "recrm_register_audit_actions",
@@ -64,6 +67,8 @@ __all__ = [
     "recrm_segment_fields",
     "recrm_stage_changed",
     "recrm_startup",
+    "recrm_task_created",
+    "recrm_task_done",
     "recrm_timeline",
     "recrm_webhook_events",
     "recrm_withhold_referral_reward",
@@ -352,6 +357,40 @@ def recrm_case_status_changed(
     """
 
 
+# -- follow-up tasks -------------------------------------------------------------------
+
+
+@hookspec
+def recrm_task_created(uow: UnitOfWork, task: Task) -> None:
+    """A follow-up task was created: added by hand (``crm.tasks.add``, ``recrm tasks
+    add``, ``POST /v1/tasks``) or by a follow-up rule (the visit rule when a first visit
+    is logged, ``recrm tasks sweep``).
+
+    Fires inside the transaction that creates it; raising rolls the operation back (for
+    the visit rule: the visit's logging). Use it to notify the owner (a WeChat Work
+    message, an SMS through ``crm.send_message``) or to add your own reminder.
+
+    :param uow: the operation's unit of work.
+    :param task: the new task (``rule`` says which rule made it; ``None``: by hand).
+    """
+
+
+@hookspec
+def recrm_task_done(uow: UnitOfWork, task: Task) -> None:
+    """A follow-up task was done: its owner logged an interaction of its kind for its
+    customer and project (the oldest open task it fulfils is closed), or it was marked
+    done (``crm.tasks.done``, ``recrm tasks done``, ``POST /v1/tasks/{id}/done``).
+
+    Fires inside the transaction that closes it (for an interaction: the
+    interaction's), so raising rolls that back. Not fired for a cancelled task. Use it
+    to award a consultant's activity points or to schedule the next step.
+
+    :param uow: the operation's unit of work.
+    :param task: the task after the change (``interaction_id`` the interaction that did
+        it, when known; ``closed_at`` when).
+    """
+
+
 @hookspec
 def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
     """Contribute entries to a customer's 360 view.
@@ -428,6 +467,61 @@ def recrm_customer_erase(uow: UnitOfWork, customer: Customer,
     """
 
 
+# -- consent ------------------------------------------------------------------------------
+
+
+@hookspec
+def recrm_consent_purposes(register: Callable[[str, str], None]) -> None:
+    """Register the consent purposes the plugin asks customers to agree to.
+
+    Fires once per CRM, the first time a consent record is written or checked, an
+    unsubscribe link is made or read, or ``crm.consent.purposes()`` is called (and
+    again when the set of plugins changes); outside any transaction. The core's
+    purposes are ``marketing`` and ``surveys``; a registered purpose is accepted by
+    ``crm.consent``, ``recrm consent grant|withdraw --purpose``, the API and the
+    unsubscribe links and page exactly like those::
+
+        @hookimpl
+        def recrm_consent_purposes(register):
+            register("newsletter", "业主刊物")
+
+    :param register: call ``register(name, label)``; ``name`` is lower-case letters,
+        digits and ``_`` (at most 32), best the plugin's own name or prefixed with it;
+        ``label`` is what the unsubscribe page calls it (the customer reads it). A
+        malformed name, or one already registered (by the core or another plugin), is a
+        :class:`~recrm_core.errors.ConfigError` naming the plugin.
+    """
+
+
+# -- messages' merge fields ------------------------------------------------------------------
+
+
+@hookspec
+def recrm_message_fields(uow: UnitOfWork,
+                         customers: list[Customer]) -> dict[int, dict[str, Any]] | None:
+    """Add merge fields to the messages built for these customers (newsletters and
+    campaigns, and any plugin building messages from templates).
+
+    Fires when a sender builds a batch of messages (and for a preview or a test
+    message), inside a read-only unit of work: read through ``uow.session``, never
+    write. Templates reach a plugin's fields under its name, so two plugins never
+    clash: the membership plugin's ``{"tier": "金卡"}`` is ``{{ membership.tier }}``.
+    A customer you return nothing for gets empty fields (render ``{{
+    membership.tier or "业主" }}`` for a fallback)::
+
+        @hookimpl
+        def recrm_message_fields(uow, customers):
+            rows = uow.session.execute(select(Member.customer_id, Member.tier).where(
+                Member.customer_id.in_([c.id for c in customers])))
+            return {cid: {"tier": tier} for cid, tier in rows}
+
+    :param uow: a read-only unit of work.
+    :param customers: the customers (up to a sender's batch) messages are built for.
+    :return: ``{customer id: {field: value}}`` for the customers you have fields
+        for (values as templates show them: text or numbers), or ``None``.
+    """
+
+
 # -- the audit log ----------------------------------------------------------------------
 
 
@@ -437,8 +531,8 @@ def recrm_register_audit_actions(register: Callable[[str, str], None]) -> None:
 
     Fires once per CRM, the first time the audit log is written or its actions are
     listed; outside any transaction. The core's actions (``disclose``, ``export``,
-    ``erase``, ``merge``, ``reassign``, ``consent``, ``import``, ``bulk_send``,
-    ``prune``, ``apikey``, ``webhook``) need no registration;
+    ``erase``, ``merge``, ``reassign``, ``pool``, ``consent``, ``import``,
+    ``bulk_send``, ``prune``, ``apikey``, ``webhook``) need no registration;
     ``crm.audit.record(uow, name, ...)`` refuses a name nobody registered, so a typo
     cannot slip into a record kept for years.
 

@@ -221,3 +221,13 @@ def recrm_demo(crm: CRM, rng: Any, customer_ids: list[int]) -> Any:
     from .demo import seed_demo
 
     return seed_demo(crm, rng, customer_ids)
+
+
+@hookimpl
+def recrm_message_fields(uow: UnitOfWork, customers: list[Customer]) -> dict[int, Any] | None:
+    # {{ membership.tier }} and {{ membership.number }} in newsletters: active members.
+    rows = uow.session.execute(
+        select(MemberRow.customer_id, MemberRow.tier, MemberRow.number)
+        .where(MemberRow.customer_id.in_([c.id for c in customers]),
+               MemberRow.status == "active"))
+    return {cid: {"tier": tier, "number": number} for cid, tier, number in rows} or None

@@ -1,8 +1,8 @@
 """The service centre: a case's intake channel, level clock and incident; incidents;
 the routing round robin.
 
-Revision ID: core_0011
-Revises: core_0010
+Revision ID: core_0012
+Revises: core_0011
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import recrm_core.db
 
-revision: str = "core_0011"
-down_revision: str | None = "core_0010"
+revision: str = "core_0012"
+down_revision: str | None = "core_0011"
 branch_labels: tuple[str, ...] | None = None
 depends_on: tuple[str, ...] | str | None = None
 

@@ -1,0 +1,61 @@
+"""recrm-newsletter: campaigns and the owners' magazine (一份报) to consented audiences.
+
+- saved segments (the core's JSON definitions, by name) and static lists (CSV/XLSX,
+  by mobile or ID card);
+- campaigns and publications with numbered issues, templated in Jinja2's sandbox,
+  each message carrying its way out (unsubscribe link and RFC 8058 headers, 回T退订);
+- an outbox with leases (:mod:`recrm_newsletter.outbox`): resumable, and never sent
+  twice by two senders; consent, suppressions and the frequency cap checked at send
+  time; quiet hours for SMS;
+- transports behind the core's ``recrm_deliver_message``: SMTP, files, an HTTP SMS
+  provider; the ``newsletter`` consent purpose; ``recrm newsletter ...``; the
+  privacy hooks (export, erase).
+"""
+
+from __future__ import annotations
+
+from .content import sms_length
+from .hooks import (
+    recrm_api_routes,
+    recrm_consent_purposes,
+    recrm_customer_erase,
+    recrm_customer_export,
+    recrm_customer_merged,
+    recrm_deliver_message,
+    recrm_demo,
+    recrm_register_commands,
+    recrm_register_settings,
+)
+from .models import BounceResult, RunResult, Send, SendReport, Suppression
+from .outbox import Sender
+from .service import Newsletter, service
+from .settings import NAME, NewsletterSettings, settings
+
+#: the plugin's name (``recrm.toml``, settings section, table prefix, consent purpose)
+name = NAME
+__version__ = "0.1.0"
+
+__all__ = [
+    "NAME",
+    "BounceResult",
+    "Newsletter",
+    "NewsletterSettings",
+    "RunResult",
+    "Send",
+    "SendReport",
+    "Sender",
+    "Suppression",
+    "name",
+    "recrm_api_routes",
+    "recrm_consent_purposes",
+    "recrm_customer_erase",
+    "recrm_customer_export",
+    "recrm_customer_merged",
+    "recrm_deliver_message",
+    "recrm_demo",
+    "recrm_register_commands",
+    "recrm_register_settings",
+    "service",
+    "settings",
+    "sms_length",
+]

@@ -1,0 +1,1 @@
+"""The newsletter plugin's revisions: Alembic branch ``newsletter`` (see docs/plugins.md)."""

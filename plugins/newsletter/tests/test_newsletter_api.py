@@ -1,0 +1,60 @@
+"""The SMS provider's reply callback and the send report over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from newsletter_testkit import add_customers
+
+from recrm_core import CRM
+from recrm_core.testing import ApiClients
+
+pytestmark = [pytest.mark.recrm_plugins("newsletter"),
+              pytest.mark.recrm_settings(newsletter={"inbound_secret": "cb-s3cret"})]
+
+
+def test_an_sms_reply_td_withdraws_sms_marketing(crm: CRM, api_client: ApiClients) -> None:
+    [cid] = add_customers(crm, 1, channel="sms")
+    public = api_client(None)
+    assert public.post("/nl/sms/wrong", json={"from": "13812340000", "text": "TD"}
+                       ).status_code == 404
+    hello = public.post("/nl/sms/cb-s3cret", json={"from": "13812340000", "text": "你好"})
+    assert hello.json() == {"unsubscribed": 0} and crm.consent.allowed(cid, "sms")
+    td = public.post("/nl/sms/cb-s3cret", json={"from": "+86 138 1234 0000", "text": " td "})
+    assert td.json() == {"unsubscribed": 1}
+    assert not crm.consent.allowed(cid, "sms")
+    assert crm.consent.current(cid)[-1].source == "sms_reply"
+
+
+def test_send_report_route(crm: CRM, api_client: ApiClients) -> None:
+    from newsletter_testkit import HTML, SEGMENT
+    from recrm_newsletter import service
+
+    news = service(crm)
+    news.save_segment("p", SEGMENT)
+    news.create_campaign("launch", channel="email", segment="p", subject="s", html=HTML)
+    got = api_client("admin").get("/v1/newsletter/sends/launch")
+    assert got.status_code == 200 and got.json()["send"]["state"] == "draft"
+    assert api_client("admin").get("/v1/newsletter/sends/nope").status_code == 404
+
+
+def test_the_state_machine_over_http(crm: CRM, api_client: ApiClients) -> None:
+    import io
+
+    from newsletter_testkit import HTML, SEGMENT
+    from recrm_newsletter import service
+
+    crm.console_stream = io.StringIO()
+    add_customers(crm, 2)
+    news = service(crm)
+    news.save_segment("p", SEGMENT)
+    news.create_campaign("launch", channel="email", segment="p", subject="s", html=HTML)
+    admin = api_client("admin")
+    assert admin.post("/v1/newsletter/sends/launch/pause").status_code == 409
+    got = admin.post("/v1/newsletter/sends/launch/schedule", json={})
+    assert got.status_code == 200 and got.json()["state"] == "scheduled"
+    assert admin.post("/v1/newsletter/sends/launch/pause").json()["state"] == "paused"
+    assert admin.post("/v1/newsletter/sends/launch/resume").json()["state"] == "scheduled"
+    ran = admin.post("/v1/newsletter/run")
+    assert ran.json()["sent"] == 2
+    assert [s["state"] for s in admin.get("/v1/newsletter/sends").json()] == ["sent"]
+    assert api_client("sales", staff="s1").post("/v1/newsletter/run").status_code == 403

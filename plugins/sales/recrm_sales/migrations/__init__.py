@@ -1,0 +1,1 @@
+"""The sales plugin's revisions: Alembic branch ``sales`` (see docs/plugins.md)."""

@@ -1,0 +1,99 @@
+"""How units, customers and staff are named on every command, and who may do what.
+
+A unit is ``PROJECT/BUILDING-ROOM`` (``XL2/3-1201``: building ``3``, room ``1201``;
+the building is everything before the first ``-``) or its numeric id. A customer is a
+customer id or a mobile, resolved by the core's identity rules (a mobile nobody has
+yet adds the customer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recrm_core import (
+    CRM,
+    Actor,
+    InvalidInput,
+    NotFound,
+    UnitOfWork,
+    project_code,
+)
+
+from .tables import BuildingRow, UnitRow
+
+#: who runs the sales office's daily work (holds, tickets, subscriptions, payments)
+OFFICE = ("admin", "manager", "sales")
+#: who may change a deal after the fact (退房, 换房, 更名) and import the 销控表
+MANAGERS = ("admin", "manager")
+#: who may read the inventory, deals and reports
+READERS = (*OFFICE, "analyst")
+
+
+def unit_name(project: str, building: str, room: str) -> str:
+    return f"{project}/{building}-{room}"
+
+
+def parse_unit(ref: str) -> tuple[str, str, str] | int:
+    """``(project, building, room)`` of a unit name, or the id a number gives."""
+    text = (ref or "").strip()
+    if text.isdigit():
+        return int(text)
+    project, slash, rest = text.partition("/")
+    building, dash, room = rest.partition("-")
+    if not (slash and dash and project and building and room):
+        raise InvalidInput("unit", f"{ref[:60]!r} is no unit: give PROJECT/BUILDING-ROOM "
+                           "(e.g. XL2/3-1201) or the unit's id")
+    return project_code(project), building.strip(), room.strip()
+
+
+def find_unit(session: Session, ref: str | int, *, lock: bool = False) -> UnitRow:
+    """The unit ``ref`` names, locked for update when ``lock``; NotFound if none."""
+    parsed = parse_unit(str(ref))
+    if isinstance(parsed, int):
+        row = session.get(UnitRow, parsed, with_for_update=lock or None)
+    else:
+        project, building, room = parsed
+        query = select(UnitRow).join(BuildingRow, BuildingRow.id == UnitRow.building_id).where(
+            BuildingRow.project == project, BuildingRow.code == building, UnitRow.room == room)
+        row = session.scalars(query.with_for_update(of=UnitRow) if lock else query).first()
+    if row is None:
+        raise NotFound(f"no unit {str(ref)[:60]!r}")
+    return row
+
+
+def name_of(session: Session, unit: UnitRow) -> str:
+    building = session.get_one(BuildingRow, unit.building_id)
+    return unit_name(unit.project, building.code, unit.room)
+
+
+def customer_id(crm: CRM, ref: str | int, actor: Actor | None = None) -> int:
+    """A customer id for ``ref``: an id (a merged one gives the survivor), or a mobile
+    found or added by the core's identity rules."""
+    text = str(ref).strip()
+    if text.isdigit() and len(text) < 10:
+        with crm.unit_of_work(actor, readonly=True) as uow:
+            try:
+                return crm.customers.resolve_in(uow, int(text))
+            except NotFound:
+                raise NotFound(f"no customer {text}") from None
+    if not text:
+        raise InvalidInput("customer", "name the customer (an id or a mobile)")
+    return crm.customers.add({"mobile": text}, actor=actor).customer.id
+
+
+def check_staff(uow: UnitOfWork, staff: str | None) -> str | None:
+    """The staff id acting (the actor's own when none is given); NotFound for an
+    unknown one."""
+    if staff is None:
+        return uow.actor.staff_id if uow.actor is not None else None
+    if uow.crm.directory.find(uow.session, staff) is None:
+        raise NotFound(f"no staff {staff[:64]!r}")
+    return staff
+
+
+def local_date(crm: CRM, at: dt.datetime) -> dt.date:
+    """The date at the company's time zone."""
+    return at.astimezone(crm.config.zone).date()

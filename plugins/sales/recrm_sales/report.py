@@ -1,0 +1,63 @@
+"""``recrm sales report``: the sales-control table (units by state per building),
+sell-through, deal amount, average price per ㎡ and receivables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from recrm_core import CRM, Actor, project_code, require_role, utcnow
+
+from .inventory import UNIT_STATES, units_in
+from .models import BuildingLine, SalesReport
+from .money import CENT, ZERO
+from .payments import receivables_in
+from .refs import READERS, local_date
+from .tables import ACTIVE_DEAL_STATES, BuildingRow, DealRow, UnitRow
+
+SOLD = ("subscribed", "contracted", "handed_over")
+
+
+def report(crm: CRM, *, project: str | None = None, actor: Actor | None = None,
+           now: dt.datetime | None = None) -> SalesReport:
+    require_role(actor, READERS, "read the sales report")
+    at = now or utcnow()
+    today = local_date(crm, at)
+    code = project_code(project) if project else None
+    with crm.unit_of_work(actor, readonly=True) as uow:
+        session = uow.session
+        query = select(UnitRow, BuildingRow.code).join(
+            BuildingRow, BuildingRow.id == UnitRow.building_id).order_by(
+            UnitRow.project, BuildingRow.code)
+        deals = select(DealRow).where(DealRow.state.in_(ACTIVE_DEAL_STATES))
+        if code:
+            query = query.where(UnitRow.project == code)
+            deals = deals.where(DealRow.project == code)
+        units = units_in(session, session.execute(query).all(), at)
+        active = list(session.scalars(deals))
+        owed = receivables_in(session, today, project=code)
+    per: dict[tuple[str, str], Counter[str]] = {}
+    for u in units:
+        per.setdefault((u.project, u.building), Counter())[u.status] += 1
+    buildings = [BuildingLine(project=p, building=b, units=sum(c.values()),
+                              states={s: c[s] for s in UNIT_STATES})
+                 for (p, b), c in per.items()]
+    for_sale = sum(1 for u in units if u.status != "withheld")
+    sold = sum(1 for u in units if u.status in SOLD)
+    area = {u.id: u.gross_area for u in units}
+    amount = sum((d.total if d.total is not None else d.amount for d in active), ZERO)
+    sold_area = sum((area.get(d.unit_id, ZERO) for d in active), ZERO)
+    return SalesReport(
+        project=code, buildings=buildings, units=len(units), for_sale=for_sale, sold=sold,
+        sell_through_percent=(Decimal(sold * 100) / for_sale).quantize(CENT) if for_sale
+        else ZERO,
+        deal_amount=amount,
+        average_price_per_m2=(amount / sold_area).quantize(CENT) if sold_area else None,
+        signing_overdue=sum(1 for d in active if d.state == "subscribed"
+                            and today > d.sign_by),
+        receivables_due=sum((r.outstanding for r in owed if not r.overdue), ZERO),
+        receivables_overdue=sum((r.outstanding for r in owed if r.overdue), ZERO),
+    )

@@ -1,0 +1,102 @@
+"""Several processes at once: holding the same units leaves exactly one hold per unit
+(the unit's row lock, the expiry under it and the partial unique index
+``uq_sales_holds_active``), and issuing tickets at one project gives gapless, unique
+numbers (the sequence row's lock). Each writer is its own spawned process with its own
+CRM, like consultants at several desks on opening day."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from recrm_sales import service
+from recrm_sales.tables import HoldRow, TicketRow
+from sales_testkit import PROJECT, customer, setup_units
+from sqlalchemy import func, select
+
+from recrm_core import CRM, Refused
+
+pytestmark = pytest.mark.recrm_plugins("sales")
+
+UNITS = ["XL2/3-1201", "XL2/3-1202", "XL2/3-1203"]
+WRITERS = 4
+TICKETS_EACH = 6
+
+
+def _holder(url: str, cid: int, units: list[str], barrier: Any, out: Any) -> None:
+    outcomes: list[str] = []
+    try:
+        with CRM(database_url=url, plugins=["sales"]) as crm:
+            sales = service(crm)
+            barrier.wait(timeout=60)
+            for unit in units:
+                try:
+                    sales.units.hold(unit, cid)
+                    outcomes.append("held")
+                except Refused:
+                    outcomes.append("refused")
+    except BaseException as exc:
+        out.put(("error", repr(exc)))
+        barrier.abort()
+        return
+    out.put(("ok", outcomes))
+
+
+def _issuer(url: str, cid: int, barrier: Any, out: Any) -> None:
+    try:
+        with CRM(database_url=url, plugins=["sales"]) as crm:
+            sales = service(crm)
+            barrier.wait(timeout=60)
+            numbers = [sales.tickets.issue(PROJECT, cid, "20000").number
+                       for _ in range(TICKETS_EACH)]
+    except BaseException as exc:
+        out.put(("error", repr(exc)))
+        barrier.abort()
+        return
+    out.put(("ok", numbers))
+
+
+def _run(target: Any, args: list[tuple[Any, ...]]) -> list[Any]:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(args))
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, barrier, out)) for a in args]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert not [v for status, v in results if status == "error"], results
+    return [v for _, v in results]
+
+
+def test_processes_holding_the_same_units_leave_one_hold_each(
+        crm: CRM, recrm_database_url: str, tmp_path: Path) -> None:
+    setup_units(crm, tmp_path)
+    ids = [customer(crm, f"1390000000{i}") for i in range(WRITERS)]
+    orders = [UNITS[i % 3:] + UNITS[:i % 3] for i in range(WRITERS)]
+    results = _run(_holder, [(recrm_database_url, cid, order)
+                             for cid, order in zip(ids, orders, strict=True)])
+    outcomes = [o for values in results for o in values]
+    assert outcomes.count("held") == len(UNITS)
+    assert outcomes.count("refused") == len(UNITS) * (WRITERS - 1)
+    with crm.unit_of_work() as uow:
+        active: dict[int, int] = dict(uow.session.execute(
+            select(HoldRow.unit_id, func.count()).where(HoldRow.state == "active")
+            .group_by(HoldRow.unit_id)).all())
+    assert sorted(active.values()) == [1] * len(UNITS)
+    assert {u.status for u in service(crm).units.list(building="3")} == {"held"}
+
+
+def test_processes_issuing_tickets_get_gapless_unique_numbers(
+        crm: CRM, recrm_database_url: str, tmp_path: Path) -> None:
+    setup_units(crm, tmp_path)
+    cid = customer(crm, "13900000001")
+    results = _run(_issuer, [(recrm_database_url, cid) for _ in range(WRITERS)])
+    numbers = sorted(n for values in results for n in values)
+    assert numbers == list(range(1, WRITERS * TICKETS_EACH + 1))
+    with crm.unit_of_work() as uow:
+        stored = sorted(uow.session.scalars(select(TicketRow.number)))
+    assert stored == numbers
