@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Select, bindparam, select, union
+from sqlalchemy import Connection, Select, bindparam, func, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -225,6 +225,12 @@ class DirectoryService:
             row.left_at = utcnow()
             uow.session.flush()
             return _staff_model(row)
+
+    def owned_links(self, staff_id: str) -> int:
+        """How many customer-project links ``staff_id`` owns (what leaving hands over)."""
+        with self.crm.unit_of_work(readonly=True) as uow:
+            return uow.session.scalar(select(func.count()).select_from(CustomerProjectRow)
+                                      .where(CustomerProjectRow.owner_staff == staff_id)) or 0
 
     def unknown_ids(self) -> list[str]:
         """Staff ids in use (owners, interactions, cases and their history, the audit)

@@ -46,7 +46,7 @@ from .models import (
 )
 from .projects import known_project_id, project_code
 from .tables import CustomerProjectRow, InteractionRow, ProjectRow, StaffRow, TaskRow
-from .values import required_code, required_text, zoned
+from .values import optional_code, required_code, required_text, zoned
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -353,6 +353,10 @@ class TaskService:
             raise InvalidInput("status", f"one of {', '.join(STATUSES)}")
         query = _select()
         if staff is not None:
+            try:
+                staff = optional_code(staff, 64)
+            except ValueError as exc:
+                raise InvalidInput("staff", f"staff {exc}") from None
             query = query.where(TaskRow.owner_staff == staff)
         if overdue:
             query = query.where(TaskRow.status == "open", TaskRow.due_at < at)

@@ -326,3 +326,21 @@ def test_a_second_ctrl_c_stops_at_once(crm: CRM) -> None:
     assert caught.value.committed_rows == 200 == crm.customers.count()
     assert "at least 200 row(s)" in str(caught.value)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_reader_that_goes_away_is_no_internal_error(tmp_path: Path) -> None:
+    """``recrm ... | head``: the pipe closes early; the command stops quietly."""
+    import sys
+
+    recrm = str(Path(sys.executable).with_name("recrm"))
+    db = f"sqlite:///{tmp_path / 'pipe.db'}"
+    for i in range(3):
+        subprocess.run([recrm, "--db", db, "customers", "add", "--mobile", f"1381234567{i}",
+                        "--name", "王伟"], check=True, capture_output=True)
+    proc = subprocess.Popen([recrm, "--db", db, "customers", "find", "--mobile",
+                             "13812345670", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # type: ignore[union-attr]
+    err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert proc.wait() in (0, 1, 141)
+    assert "internal error" not in err and "Traceback" not in err

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from recrm_core import CRM
+from recrm_core import CRM, InvalidInput
 from recrm_core.testing import CliResult, RecrmCliRunner
 
 
@@ -135,3 +135,17 @@ def test_staff_leave(cli_runner: RecrmCliRunner, crm: CRM, cid: int) -> None:
     ok_json(cli_runner.invoke("staff", "leave", "li", "--to-pool", "--json"))
     assert crm.customers.get(cid).projects[0].owner_staff is None
     assert [e.reason for e in crm.pool.history(cid)] == ["staff_left"]
+
+
+def test_leaving_with_customers_needs_a_destination(crm: CRM,
+                                                   cli_runner: RecrmCliRunner) -> None:
+    crm.directory.add_staff({"id": "wang", "name": "王", "role": "sales"})
+    crm.directory.add_staff({"id": "quiet", "name": "静", "role": "sales"})
+    crm.customers.add({"mobile": "13812345678", "project": "XL1", "owner_staff": "wang"})
+    refused = cli_runner.invoke("staff", "leave", "wang")
+    assert refused.exit_code == 2 and "--reassign-to STAFF or --to-pool" in refused.stderr
+    assert crm.directory.get("wang").left_at is None
+    assert cli_runner.invoke("staff", "leave", "quiet").exit_code == 0  # owns nobody
+    assert cli_runner.invoke("staff", "leave", "wang", "--to-pool").exit_code == 0
+    with pytest.raises(InvalidInput):
+        crm.tasks.list(staff="b\x00")

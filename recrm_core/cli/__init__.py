@@ -1,8 +1,9 @@
 """The reference command line, ``recrm``.
 
 Exit codes: 0 success; 1 the data or state refused it (or an internal error); 2 a
-usage error; 130 interrupted (Ctrl-C). Errors are one line on stderr, never a
-traceback unless ``--debug`` (or ``RECRM_DEBUG=1``) asks for one. ``--json`` puts
+usage error; 130 interrupted (Ctrl-C); 141, silently, when the reader of stdout went
+away (``recrm ... | head``), as a shell shows a pipe closed early. Errors are one line
+on stderr, never a traceback unless ``--debug`` (or ``RECRM_DEBUG=1``) asks for one. ``--json`` puts
 exactly one compact JSON document on stdout. Plugins add sub-commands through
 ``recrm_register_commands``.
 """
@@ -271,6 +272,10 @@ def failure(exc: BaseException, debug: bool) -> Failure:
     return Failure(f"{operation}: internal error: {kind}{hint}")
 
 
+#: the exit code when stdout's reader went away (128 + SIGPIPE, as a shell reports it)
+PIPE_CLOSED = 141
+
+
 class RecrmGroup(click.Group):
     """Root group that adds the enabled plugins' commands once options are parsed."""
 
@@ -283,6 +288,12 @@ class RecrmGroup(click.Group):
             if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C at a prompt
                 raise failure(exc, False) from exc
             raise
+        except BrokenPipeError:
+            # The reader (``| head``) took what it wanted: no error of ours. Stdout goes
+            # to /dev/null so the interpreter's final flush does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(PIPE_CLOSED)
         except (Exception, KeyboardInterrupt) as exc:
             # Here, not in main(): click turns a KeyboardInterrupt reaching main() into
             # a blank line and "Aborted", and the --debug option is known only here.

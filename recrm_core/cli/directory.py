@@ -97,6 +97,12 @@ def leave_cmd(crm: CRM, staff_id: str, reassign_to: str | None, to_pool: bool,
     if reassign_to is not None and to_pool:
         raise click.UsageError("give --reassign-to or --to-pool, not both")
     require_role(current_actor(), DIRECTORY_KEEPERS, "change the staff directory")
+    if reassign_to is None and not to_pool:
+        owned = crm.directory.owned_links(staff_id)
+        if owned:
+            # Their customers must go somewhere: nobody follows up a departed owner's.
+            raise click.UsageError(f"{staff_id} owns {owned} customer links: give "
+                                   "--reassign-to STAFF or --to-pool")
     try:
         gone = crm.directory.leave(staff_id, reassign_to=reassign_to, to_pool=to_pool)
     except InvalidInput as exc:
