@@ -30,7 +30,7 @@ def _seed(api_client: ApiClients) -> dict[str, Any]:
         "customer_id": cid, "category": "complaint", "subject": f"投诉 {MOBILE}",
         "description": f"email {EMAIL}"}).json()["id"]
     return {"customer_id": cid, "case_id": case_id, "code": "XL2", "staff_id": "admin1",
-            "action": "start", "job_id": 1, "task_id": 1}
+            "action": "start", "job_id": 1, "task_id": 1, "incident_id": 1}
 
 
 #: a request for every operation: (method, path template, query, body)
@@ -76,6 +76,11 @@ CALLS: dict[str, tuple[dict[str, str] | None, Any]] = {
     "pool_release": (None, {"from_staff": "sales1"}),
     "pool_sweep": (None, None),
     "pool_report": (None, None),
+    "incidents_open": (None, {"title": f"漏水 {MOBILE}"}),
+    "incidents_list": (None, None),
+    "incidents_get": (None, None),
+    "incidents_link": (None, {"cases": [1]}),
+    "incidents_close": (None, None),
 }
 
 
