@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Query, status
+from fastapi import Path, Query, status
 from pydantic import BaseModel, Field
 
 from recrm_core.api import CurrentActor
+from recrm_core.db import MAX_ID
 
 from .models import Deal, Hold, PartyIn, Receipt, Receivable, SalesReport, Ticket, Unit
+from .money import Exact
 from .report import report
 from .service import Sales
 
 if TYPE_CHECKING:
     from recrm_core import CRM
     from recrm_core.api import ApiRoutes
+
+#: a deal id in a path: the core's id range (422 outside it), as for the core's ids
+DealId = Annotated[int, Path(ge=1, le=MAX_ID, description="deal id")]
 
 
 class HoldIn(BaseModel):
@@ -35,20 +40,20 @@ class SubscribeIn(BaseModel):
     unit: str = Field(description="unit id or PROJECT/BUILDING-ROOM")
     buyer: str = Field(description="customer id or mobile")
     parties: list[PartyIn] = Field(default_factory=list)
-    price: Decimal | None = None
-    discount: Decimal = Decimal("0")
-    deposit: Decimal
-    ticket: int | None = None
+    price: Exact | None = None
+    discount: Exact = Decimal("0")
+    deposit: Exact
+    ticket: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class SignIn(BaseModel):
     contract_no: str
-    total: Decimal
+    total: Exact
     payment: str = Field(description="full, mortgage or instalments")
 
 
 class ReceiveIn(BaseModel):
-    amount: Decimal
+    amount: Exact
     date: dt.date
     ref: str | None = Field(default=None, description="recorded once per deal")
 
@@ -68,7 +73,7 @@ class HandoverIn(BaseModel):
 class ChangeUnitIn(BaseModel):
     unit: str
     reason: str
-    price: Decimal | None = None
+    price: Exact | None = None
 
 
 class ChangeBuyerIn(BaseModel):
@@ -80,7 +85,7 @@ class ChangeBuyerIn(BaseModel):
 class TicketIn(BaseModel):
     project: str
     customer: str = Field(description="customer id or mobile")
-    amount: Decimal
+    amount: Exact
 
 
 class CallIn(BaseModel):
@@ -119,34 +124,34 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
                                      deposit=body.deposit, ticket=body.ticket, actor=actor)
 
     @api.get("/deals/{deal}", response_model=Deal)
-    def show(deal: int, actor: CurrentActor) -> Deal:
+    def show(deal: DealId, actor: CurrentActor) -> Deal:
         """A deal with its parties, history, schedule, receipts and balance."""
         return sales.deals.show(deal, actor=actor)
 
     @api.post("/deals/{deal}/sign", response_model=Deal)
-    def sign(deal: int, body: SignIn, actor: CurrentActor) -> Deal:
+    def sign(deal: DealId, body: SignIn, actor: CurrentActor) -> Deal:
         """Sign a subscribed deal (签约)."""
         return sales.deals.sign(deal, contract_no=body.contract_no, total=body.total,
                                 payment=body.payment, actor=actor)
 
     @api.post("/deals/{deal}/cancel", response_model=Deal)
-    def cancel(deal: int, body: ReasonIn, actor: CurrentActor) -> Deal:
+    def cancel(deal: DealId, body: ReasonIn, actor: CurrentActor) -> Deal:
         """Cancel a deal (退房; managers)."""
         return sales.deals.cancel(deal, reason=body.reason, actor=actor)
 
     @api.post("/deals/{deal}/handover", response_model=Deal)
-    def handover(deal: int, body: HandoverIn, actor: CurrentActor) -> Deal:
+    def handover(deal: DealId, body: HandoverIn, actor: CurrentActor) -> Deal:
         """Hand over a contracted deal's unit (交房)."""
         return sales.deals.handover(deal, date=body.date, actor=actor)
 
     @api.post("/deals/{deal}/change-unit", response_model=Deal)
-    def change_unit(deal: int, body: ChangeUnitIn, actor: CurrentActor) -> Deal:
+    def change_unit(deal: DealId, body: ChangeUnitIn, actor: CurrentActor) -> Deal:
         """Move a deal to another unit (换房; managers)."""
         return sales.deals.change_unit(deal, body.unit, reason=body.reason, price=body.price,
                                        actor=actor)
 
     @api.post("/deals/{deal}/change-buyer", response_model=Deal)
-    def change_buyer(deal: int, body: ChangeBuyerIn, actor: CurrentActor) -> Deal:
+    def change_buyer(deal: DealId, body: ChangeBuyerIn, actor: CurrentActor) -> Deal:
         """Change or add a deal's parties (更名; managers)."""
         return sales.deals.change_buyer(deal, body.buyer, parties=body.parties,
                                         reason=body.reason, actor=actor)
@@ -168,14 +173,14 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
         return sales.tickets.list(project=project, state=state, actor=actor)
 
     @api.post("/deals/{deal}/schedule", response_model=Deal)
-    def schedule(deal: int, body: ScheduleIn, actor: CurrentActor) -> Deal:
+    def schedule(deal: DealId, body: ScheduleIn, actor: CurrentActor) -> Deal:
         """Set the deal's payment schedule from a built-in plan."""
         sales.payments.schedule(deal, body.plan, actor=actor)
         return sales.deals.show(deal, actor=actor)
 
     @api.post("/deals/{deal}/receipts", response_model=Receipt,
               status_code=status.HTTP_201_CREATED)
-    def receive(deal: int, body: ReceiveIn, actor: CurrentActor) -> Receipt:
+    def receive(deal: DealId, body: ReceiveIn, actor: CurrentActor) -> Receipt:
         """Record money received (the same `ref` again returns the first receipt)."""
         return sales.payments.receive(deal, body.amount, date=body.date, ref=body.ref,
                                       actor=actor)

@@ -19,6 +19,7 @@ from recrm_core import CRM, InvalidInput
 from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
 from recrm_core.cli.customers import bad_value
 from recrm_core.cli.output import echo_error
+from recrm_core.db import MAX_ID
 
 from .models import Deal
 from .report import report
@@ -31,12 +32,18 @@ party_option = click.option(
     "percent; repeatable. The buyer holds the rest of 100.")
 
 
-def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``fn(...)``, a value it refuses as invalid being a usage error (exit 2)."""
+#: a command's positional UNIT (``--unit`` only on ``deal change-unit``)
+UNIT_ARG = {"unit": "UNIT"}
+
+
+def _call(fn: Callable[..., Any], *args: Any, _options: dict[str, str] | None = None,
+          **kwargs: Any) -> Any:
+    """``fn(...)``, a value it refuses as invalid being a usage error (exit 2), named
+    by its option or argument (``_options`` maps a field to it where they differ)."""
     try:
         return fn(*args, **kwargs)
     except InvalidInput as exc:
-        raise bad_value(exc) from None
+        raise bad_value(exc, _options) from None
 
 
 def _date(value: str | None, option: str) -> dt.date | None:
@@ -132,7 +139,8 @@ def units_list(crm: CRM, project: str | None, building: str | None, status: str 
 @pass_crm
 def units_hold(crm: CRM, unit: str, customer: str, staff: str | None, as_json: bool) -> None:
     """Hold an available unit for a customer ([sales] hold_minutes)."""
-    hold = _call(Sales(crm).units.hold, unit, customer, staff=staff, actor=current_actor())
+    hold = _call(Sales(crm).units.hold, unit, customer, staff=staff, actor=current_actor(),
+                 _options=UNIT_ARG)
     if as_json:
         emit_json(hold)
     else:
@@ -146,7 +154,7 @@ def units_hold(crm: CRM, unit: str, customer: str, staff: str | None, as_json: b
 @pass_crm
 def units_release(crm: CRM, unit: str, as_json: bool) -> None:
     """Release a unit's hold."""
-    hold = _call(Sales(crm).units.release, unit, actor=current_actor())
+    hold = _call(Sales(crm).units.release, unit, actor=current_actor(), _options=UNIT_ARG)
     emit_json(hold) if as_json else info(f"{hold.unit} released")
 
 
@@ -184,7 +192,7 @@ def tickets_call(crm: CRM, project: str, count: int, as_json: bool) -> None:
 
 
 @tickets_group.command("refund")
-@click.argument("number", type=click.IntRange(1, 2**31 - 1))
+@click.argument("number", type=click.IntRange(1, MAX_ID))
 @click.option("--project", help="Needed when two projects have a ticket of that number.")
 @json_option
 @pass_crm
@@ -223,7 +231,7 @@ def deal_group() -> None:
 @click.option("--price", help="The subscribed price (default: the list price).")
 @click.option("--discount", default="0", show_default=True)
 @click.option("--deposit", required=True, help="The deposit paid (定金), CNY.")
-@click.option("--ticket", type=click.IntRange(1, 2**31 - 1),
+@click.option("--ticket", type=click.IntRange(1, MAX_ID),
               help="A called ticket of the buyer's, converted into the deal.")
 @click.option("--staff", metavar="S", help="The consultant (default: yourself).")
 @json_option
@@ -234,12 +242,12 @@ def deal_subscribe(crm: CRM, unit: str, buyer: str, parties: tuple[str, ...],
     """Subscribe a unit (认购) for a buyer and co-buyers."""
     deal = _call(Sales(crm).deals.subscribe, unit, buyer, parties=list(parties), price=price,
                  discount=discount, deposit=deposit, ticket=ticket, staff=staff,
-                 actor=current_actor())
+                 actor=current_actor(), _options=UNIT_ARG)
     emit_json(deal) if as_json else info(_deal_line(crm, deal) + f"; sign by {deal.sign_by}")
 
 
 @deal_group.command("sign")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--contract-no", required=True)
 @click.option("--total", required=True, help="The contract's total, CNY.")
 @click.option("--payment", required=True, type=click.Choice(["full", "mortgage",
@@ -255,7 +263,7 @@ def deal_sign(crm: CRM, deal: int, contract_no: str, total: str, payment: str,
 
 
 @deal_group.command("handover")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--date", "day", metavar="DATE", help="The handover date (default: today).")
 @json_option
 @pass_crm
@@ -267,7 +275,7 @@ def deal_handover(crm: CRM, deal: int, day: str | None, as_json: bool) -> None:
 
 
 @deal_group.command("show")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @json_option
 @pass_crm
 def deal_show(crm: CRM, deal: int, as_json: bool) -> None:
@@ -289,7 +297,7 @@ def deal_show(crm: CRM, deal: int, as_json: bool) -> None:
 
 @deal_group.command("list")
 @click.option("--project")
-@click.option("--customer", type=click.IntRange(1, 2**31 - 1))
+@click.option("--customer", type=click.IntRange(1, MAX_ID))
 @click.option("--state", type=click.Choice(["subscribed", "contracted", "handed_over",
                                             "cancelled"]))
 @json_option
@@ -308,7 +316,7 @@ def deal_list(crm: CRM, project: str | None, customer: int | None, state: str | 
 
 
 @deal_group.command("cancel")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--reason", required=True)
 @json_option
 @pass_crm
@@ -319,7 +327,7 @@ def deal_cancel(crm: CRM, deal: int, reason: str, as_json: bool) -> None:
 
 
 @deal_group.command("change-unit")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--unit", required=True, help="The new unit.")
 @click.option("--price", help="The new price (default: unchanged).")
 @click.option("--reason", required=True)
@@ -334,7 +342,7 @@ def deal_change_unit(crm: CRM, deal: int, unit: str, price: str | None, reason: 
 
 
 @deal_group.command("change-buyer")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--buyer", required=True, metavar="C", help="The primary buyer after the change.")
 @party_option
 @click.option("--reason", required=True)
@@ -355,7 +363,7 @@ def payments_group() -> None:
 
 
 @payments_group.command("schedule")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--plan", required=True, metavar="full|mortgage|instalments:N|FILE",
               help="A built-in plan, or a TOML file of [[payment]] kind, due, amount.")
 @json_option
@@ -371,7 +379,7 @@ def payments_schedule(crm: CRM, deal: int, plan: str, as_json: bool) -> None:
 
 
 @payments_group.command("receive")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--amount", required=True)
 @click.option("--date", "day", required=True, metavar="DATE")
 @click.option("--ref", help="The bank's or cashier's reference (recorded once).")
@@ -386,7 +394,7 @@ def payments_receive(crm: CRM, deal: int, amount: str, day: str, ref: str | None
 
 
 @payments_group.command("balance")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @json_option
 @pass_crm
 def payments_balance(crm: CRM, deal: int, as_json: bool) -> None:
@@ -402,7 +410,7 @@ def payments_balance(crm: CRM, deal: int, as_json: bool) -> None:
 
 
 @payments_group.command("adjust-area")
-@click.argument("deal", type=click.IntRange(1, 2**31 - 1))
+@click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--final-area", required=True, help="The measured area (实测面积), ㎡.")
 @click.option("--due", required=True, metavar="DATE")
 @json_option

@@ -29,6 +29,7 @@ from recrm_core import (
     UnitOfWork,
     require_role,
     utcnow,
+    valid_id,
 )
 from recrm_core.contention import retrying
 from recrm_core.values import STAGE_RANK
@@ -48,7 +49,15 @@ from .refs import (
     parse_unit,
 )
 from .settings import settings
-from .tables import ACTIVE_DEAL_STATES, DealEventRow, DealRow, PartyRow, TicketRow, UnitRow
+from .tables import (
+    ACTIVE_DEAL_STATES,
+    DealEventRow,
+    DealRow,
+    PartyRow,
+    ReceiptRow,
+    TicketRow,
+    UnitRow,
+)
 from .tickets import convert_in
 
 #: the core stage each deal state holds its parties at
@@ -56,6 +65,8 @@ STAGE_OF = {"subscribed": "subscriber", "contracted": "buyer", "handed_over": "o
 #: the lowest stage a cancellation moves a party back to
 FLOOR = "visitor"
 PAYMENTS = ("full", "mortgage", "instalments")
+#: the reference of the receipt a subscription records for its deposit (定金), paid then
+DEPOSIT_REF = "deposit"
 HUNDRED = Decimal("100.00")
 
 
@@ -68,7 +79,10 @@ def parse_party(text: str) -> PartyIn:
     who, role, share = (p.strip() for p in parts)
     if role not in ("buyer", "co_owner", "spouse"):
         raise InvalidInput("party", f"{role[:20]!r}: a role is buyer, co_owner or spouse")
-    value = amount(share, "share", positive=True)
+    try:
+        value = amount(share, "share", positive=True)
+    except InvalidInput as exc:  # named by the option it was given in
+        raise InvalidInput("party", exc.reason) from None
     if value >= HUNDRED:
         raise InvalidInput("party", "a co-buyer's share is below 100 (the buyer holds the rest)")
     return PartyIn(customer=who, role=role, share=value)
@@ -83,9 +97,9 @@ def resolve_parties(crm: CRM, buyer: str | int, parties: Sequence[PartyIn | str]
     if total >= HUNDRED:
         raise Refused(f"the co-buyers' shares sum to {total}%, leaving the buyer nothing: "
                       "the shares of all parties must sum to 100")
-    resolved = [(customer_id(crm, buyer, actor), "buyer", HUNDRED - total)]
+    resolved = [(customer_id(crm, buyer, actor, "buyer"), "buyer", HUNDRED - total)]
     for p in given:
-        resolved.append((customer_id(crm, p.customer, actor), p.role,
+        resolved.append((customer_id(crm, p.customer, actor, "party"), p.role,
                          amount(p.share, "share", positive=True)))
     ids = [cid for cid, _, _ in resolved]
     if len(set(ids)) != len(ids):
@@ -201,7 +215,7 @@ def load_deal(session: Session, deal: int, *, lock: bool = True,
               active: bool = False) -> DealRow:
     """The deal, locked for update when ``lock``; NotFound if none, and with ``active``
     Refused unless it is subscribed, contracted or handed over."""
-    row = session.get(DealRow, deal, with_for_update=lock or None)
+    row = session.get(DealRow, deal, with_for_update=lock or None) if valid_id(deal) else None
     if row is None:
         raise NotFound(f"no deal {deal}")
     if active and row.state not in ACTIVE_DEAL_STATES:
@@ -245,7 +259,8 @@ class Deals:
                 row = find_unit(session, unit, lock=True)
                 expire_stale(session, row, at)
                 # the buyer's or a co-buyer's own hold is converted
-                hold = refuse_taken(session, row, at, {cid for cid, _, _ in resolved})
+                hold = refuse_taken(session, row, at, {cid for cid, _, _ in resolved},
+                                    zone=self.crm.config.zone)
                 listed = asked if asked is not None else row.list_price
                 if off >= listed:
                     raise InvalidInput("discount", "the discount is the whole price or more")
@@ -261,6 +276,10 @@ class Deals:
                 session.flush()
                 for i, (cid, role, share) in enumerate(resolved):
                     add_party(uow, deal, cid, role, share, i == 0, at)
+                # the deposit is paid at subscription: it is received money from then on
+                session.add(ReceiptRow(deal_id=deal.id, amount=paid,
+                                       received_on=self._today(at), ref=DEPOSIT_REF,
+                                       staff=deal.staff, recorded_at=at))
                 if hold is not None:
                     hold.state, hold.ended_at = "converted", at
                 if ticket is not None:
@@ -414,7 +433,8 @@ class Deals:
                 old, new = locked[row.unit_id], locked[target.id]
                 expire_stale(session, new, at)
                 hold = refuse_taken(session, new, at,
-                                    {p.customer_id for p in current_parties(session, row.id)})
+                                    {p.customer_id for p in current_parties(session, row.id)},
+                                    zone=self.crm.config.zone)
                 if hold is not None:
                     hold.state, hold.ended_at = "converted", at
                 was = name_of(session, old)

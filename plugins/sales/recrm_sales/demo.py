@@ -6,8 +6,8 @@ public services: tickets (认筹) are issued at XL2 and the first ones called on
 day; holders subscribe with their tickets, some with a spouse as co-buyer; some sign;
 other units are held (one hold lapsed); one deal is cancelled (退房), one changes
 unit (换房); YH1's deals are signed and handed over. Signed deals get payment
-schedules and their deposits received. The section ends with the sales-control table:
-units by state per building. Randomness comes only from ``rng``.
+schedules (each deposit was received at subscription). The section ends with the
+sales-control table: units by state per building. Randomness comes only from ``rng``.
 """
 
 from __future__ import annotations
@@ -103,8 +103,6 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
                                        payment=plan, now=at))
         sales.payments.schedule(d.id, "instalments:6" if plan == "instalments" else plan,
                                 now=at)
-        sales.payments.receive(d.id, d.deposit, date=d.subscribed_at.date(),
-                               ref=f"DEP-{d.id}", now=at)
     if len(deals) > 6:
         sales.deals.cancel(deals[6].id, reason="客户贷款未获批 (mortgage refused)",
                            now=now - dt.timedelta(days=5))

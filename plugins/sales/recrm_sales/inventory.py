@@ -345,6 +345,8 @@ class Inventory:
         require_role(actor, READERS, "list units")
         if status is not None and status not in UNIT_STATES:
             raise InvalidInput("status", f"a status is one of {', '.join(UNIT_STATES)}")
+        if project:
+            self.crm.projects.get(project)  # UnknownProject: "no such project"
         now = now or utcnow()
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             query = select(UnitRow, BuildingRow.code).join(
@@ -388,7 +390,7 @@ class Inventory:
         session = uow.session
         row = find_unit(session, unit, lock=True)
         expire_stale(session, row, now)
-        refuse_taken(session, row, now)
+        refuse_taken(session, row, now, zone=uow.crm.config.zone)
         held = HoldRow(unit_id=row.id, customer_id=cid, staff=staff, state="active",
                        held_at=now, expires_at=now + dt.timedelta(minutes=minutes))
         session.add(held)
@@ -429,9 +431,11 @@ class Inventory:
 
 
 def refuse_taken(session: Session, unit: UnitRow, now: dt.datetime,
-                 customers: Collection[int | None] = ()) -> HoldRow | None:
+                 customers: Collection[int | None] = (), *,
+                 zone: dt.tzinfo) -> HoldRow | None:
     """Refused unless the unit is free: not withheld, no deal, and no hold but one for
-    one of ``customers`` (which is returned, for the caller to convert)."""
+    one of ``customers`` (which is returned, for the caller to convert). A hold's
+    expiry is named at the business time zone ``zone``, as the CLI shows it."""
     label = f"unit {name_of(session, unit)}"
     if unit.status == "withheld":
         raise Refused(f"{label} is withheld (销控), not for sale")
@@ -443,5 +447,5 @@ def refuse_taken(session: Session, unit: UnitRow, now: dt.datetime,
         return None
     if hold.customer_id in customers:
         return hold
-    until = hold.expires_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    until = hold.expires_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     raise Refused(f"{label} is held for another customer until {until}")

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recrm_core import RejectedRow
 
+from .money import Exact
+
 UnitState = Literal["withheld", "available", "held", "subscribed", "contracted",
                     "handed_over"]
 DealState = Literal["subscribed", "contracted", "handed_over", "cancelled"]
@@ -87,7 +89,7 @@ class PartyIn(BaseModel):
 
     customer: str = Field(description="customer id, or a mobile resolved by the core")
     role: PartyRole = "co_owner"
-    share: Decimal = Field(gt=0, lt=100)
+    share: Exact = Field(gt=0, lt=100)
 
 
 class Party(_Out):
@@ -152,7 +154,8 @@ class Deal(_Out):
     receipts: list[Receipt] = Field(default_factory=list)
     received: Decimal = Decimal("0.00")
     balance: Decimal = Field(default=Decimal("0.00"),
-                             description="scheduled less received")
+                             description="the total (and any area adjustment) less "
+                                         "received, with or without a schedule")
     next_due: Instalment | None = Field(default=None,
                                         description="the next line with money outstanding")
 

@@ -58,7 +58,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
 def plan_lines(plan: str, deal: DealRow, start: dt.date,
                subscribed: dt.date) -> list[dict[str, Any]]:
     """The lines of a built-in plan over the deal's total (the contract's, else the
-    subscribed amount): the deposit as paid at subscription, then the rest."""
+    subscribed amount): the deposit (received at subscription), then the rest."""
     total = deal.total if deal.total is not None else deal.amount
     lines: list[dict[str, Any]] = [{"kind": "deposit", "due": subscribed,
                                     "amount": deal.deposit}]
@@ -136,6 +136,14 @@ def allocate(lines: Sequence[InstalmentRow], received: Decimal,
     return out
 
 
+def owed(deal: DealRow, lines: Sequence[InstalmentRow]) -> Decimal:
+    """What the deal comes to: the contract's total (before signing the subscribed
+    amount) and any area adjustment (补差) — with or without a schedule."""
+    total = deal.total if deal.total is not None else deal.amount
+    return total + sum((line.amount for line in lines if line.kind == "area_adjustment"),
+                       ZERO)
+
+
 def schedule_of(session: Session, deal: DealRow, today: dt.date) -> dict[str, Any]:
     """The deal's schedule, receipts, balance and next due line (for the Deal model)."""
     lines = list(session.scalars(select(InstalmentRow).where(InstalmentRow.deal_id == deal.id)))
@@ -143,12 +151,11 @@ def schedule_of(session: Session, deal: DealRow, today: dt.date) -> dict[str, An
                                     .order_by(ReceiptRow.received_on, ReceiptRow.id)))
     received = sum((r.amount for r in receipts), ZERO)
     schedule = allocate(lines, received, today)
-    scheduled = sum((line.amount for line in lines), ZERO)
     return {
         "schedule": schedule,
         "receipts": [Receipt(id=r.id, amount=r.amount, received_on=r.received_on, ref=r.ref,
                              recorded_at=r.recorded_at) for r in receipts],
-        "received": received, "balance": scheduled - received,
+        "received": received, "balance": owed(deal, lines) - received,
         "next_due": next((line for line in schedule if line.outstanding > 0), None)
         if deal.state in ACTIVE_DEAL_STATES else None,
     }
@@ -237,7 +244,8 @@ class Payments:
                 ref: str | None = None, actor: Actor | None = None,
                 now: dt.datetime | None = None) -> Receipt:
         """Record money received; the same ``ref`` again returns the first receipt (a
-        different amount under it is refused)."""
+        different amount under it is refused). More than the deal's balance is
+        Refused (no overpayment)."""
         require_role(actor, OFFICE, "record payments")
         money = amount(value, "amount", positive=True)
         key = (ref or "").strip() or f"auto-{uuid.uuid4().hex}"
@@ -246,7 +254,18 @@ class Payments:
         at = now or utcnow()
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
-            row = self._deal(session, deal)
+            row = self._deal(session, deal)  # locked: receipts of a deal one at a time
+            found = session.scalars(select(ReceiptRow).where(
+                ReceiptRow.deal_id == row.id, ReceiptRow.ref == key)).first()
+            if found is None:  # the same reference again is the same receipt, not more
+                lines = session.scalars(select(InstalmentRow).where(
+                    InstalmentRow.deal_id == row.id)).all()
+                received = session.scalar(select(func.sum(ReceiptRow.amount)).where(
+                    ReceiptRow.deal_id == row.id)) or ZERO
+                outstanding = owed(row, lines) - Decimal(received)
+                if money > outstanding:
+                    raise Refused(f"deal {deal} has {max(outstanding, ZERO)} outstanding; a "
+                                  f"receipt of {money} is more than that")
             insert_or_ignore(session, ReceiptRow, {
                 "deal_id": row.id, "amount": money, "received_on": date, "ref": key,
                 "staff": actor.staff_id if actor else None, "recorded_at": at,

@@ -20,6 +20,7 @@ from recrm_core import (
     NotFound,
     UnitOfWork,
     project_code,
+    valid_id,
 )
 
 from .tables import BuildingRow, UnitRow
@@ -37,9 +38,10 @@ def unit_name(project: str, building: str, room: str) -> str:
 
 
 def parse_unit(ref: str) -> tuple[str, str, str] | int:
-    """``(project, building, room)`` of a unit name, or the id a number gives."""
+    """``(project, building, room)`` of a unit name, or the id a number gives (any
+    number: :func:`find_unit` finds none outside the core's id range)."""
     text = (ref or "").strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     project, slash, rest = text.partition("/")
     building, dash, room = rest.partition("-")
@@ -53,7 +55,10 @@ def find_unit(session: Session, ref: str | int, *, lock: bool = False) -> UnitRo
     """The unit ``ref`` names, locked for update when ``lock``; NotFound if none."""
     parsed = parse_unit(str(ref))
     if isinstance(parsed, int):
-        row = session.get(UnitRow, parsed, with_for_update=lock or None)
+        # the core's id rule (as for deals and tickets): a number outside 1..2^31-1
+        # names no row, and is never sent to the driver (it would overflow)
+        row = session.get(UnitRow, parsed, with_for_update=lock or None) \
+            if valid_id(parsed) else None
     else:
         project, building, room = parsed
         query = select(UnitRow).join(BuildingRow, BuildingRow.id == UnitRow.building_id).where(
@@ -69,9 +74,11 @@ def name_of(session: Session, unit: UnitRow) -> str:
     return unit_name(unit.project, building.code, unit.room)
 
 
-def customer_id(crm: CRM, ref: str | int, actor: Actor | None = None) -> int:
+def customer_id(crm: CRM, ref: str | int, actor: Actor | None = None,
+                what: str = "customer") -> int:
     """A customer id for ``ref``: an id (a merged one gives the survivor), or a mobile
-    found or added by the core's identity rules."""
+    found or added by the core's identity rules. A value that is neither is refused
+    as InvalidInput naming ``what`` (the option or field it was given as)."""
     text = str(ref).strip()
     if text.isdigit() and len(text) < 10:
         with crm.unit_of_work(actor, readonly=True) as uow:
@@ -80,8 +87,11 @@ def customer_id(crm: CRM, ref: str | int, actor: Actor | None = None) -> int:
             except NotFound:
                 raise NotFound(f"no customer {text}") from None
     if not text:
-        raise InvalidInput("customer", "name the customer (an id or a mobile)")
-    return crm.customers.add({"mobile": text}, actor=actor).customer.id
+        raise InvalidInput(what, f"name the {what} (a customer id or a mobile)")
+    try:
+        return crm.customers.add({"mobile": text}, actor=actor).customer.id
+    except InvalidInput as exc:
+        raise InvalidInput(what, exc.reason) from None
 
 
 def check_staff(uow: UnitOfWork, staff: str | None) -> str | None:

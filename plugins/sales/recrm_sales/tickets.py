@@ -25,6 +25,7 @@ from recrm_core import (
     project_code,
     require_role,
     utcnow,
+    valid_id,
 )
 from recrm_core.contention import retrying
 
@@ -47,7 +48,8 @@ def find_ticket(session: Session, number: int, project: str | None,
     query = select(TicketRow).where(TicketRow.number == number)
     if project:
         query = query.where(TicketRow.project == project_code(project))
-    rows = session.scalars(query.with_for_update() if lock else query).all()
+    rows = session.scalars(query.with_for_update() if lock else query).all() \
+        if valid_id(number) else []
     if not rows:
         raise NotFound(f"no ticket {number}" + (f" at {project_code(project)}" if project
                                                else ""))

@@ -72,13 +72,15 @@ def test_schedule_receive_and_receivables(crm: CRM, tmp_path: Path) -> None:
     pay.receive(deal, "41000", date=dt.date(2026, 3, 10), ref="BANK-2")
     later = dt.datetime(2026, 3, 20, 2, tzinfo=dt.UTC)
     shown = service(crm).deals.show(deal, now=later)
-    assert shown.received == Decimal("91000.00")
-    assert shown.balance == Decimal("1879000.00")
+    # the deposit was received at subscription (a receipt of its own): 50000 + 91000
+    assert shown.received == Decimal("141000.00")
+    assert shown.receipts[0].ref == "deposit"
+    assert shown.balance == Decimal("1829000.00")
     assert shown.next_due is not None and shown.next_due.kind == "down_payment"
-    assert shown.next_due.outstanding == Decimal("500000.00") and shown.next_due.overdue
+    assert shown.next_due.outstanding == Decimal("450000.00") and shown.next_due.overdue
     owed = pay.receivables(project=PROJECT, now=later)
     assert [(r.kind, r.outstanding, r.overdue) for r in owed][:2] == [
-        ("down_payment", Decimal("500000.00"), True),
+        ("down_payment", Decimal("450000.00"), True),
         ("instalment", Decimal("459666.67"), False)]
     assert [r.kind for r in pay.receivables(overdue=True, now=later)] == ["down_payment"]
     assert all(r.customer_id == wang for r in owed)
@@ -115,13 +117,14 @@ def test_remind_writes_the_event_once_and_360_shows_what_is_due(
     pay = service(crm).payments
     pay.schedule(deal, "mortgage", now=NOW)
     crm.webhooks.add("https://example.com/hook", "sales.payment_due")
-    assert pay.remind(days=7, now=dt.datetime(2026, 3, 1, tzinfo=dt.UTC)) == 1  # deposit
+    # the deposit was paid at subscription: nothing to announce for it
+    assert pay.remind(days=7, now=dt.datetime(2026, 3, 1, tzinfo=dt.UTC)) == 0
     at = dt.datetime(2026, 3, 6, 2, tzinfo=dt.UTC)
     assert pay.remind(days=7, now=at) == 1  # the down payment due 03-11, once
     assert pay.remind(days=7, now=at) == 0
     view = crm.customers.view(wang)
     due = [e for e in view.timeline if e.kind == "sales_payment_due"]
-    assert len(due) == 1 and due[0].data["kind"] == "deposit"
-    assert "50000.00" in due[0].title
+    assert len(due) == 1 and due[0].data["kind"] == "down_payment"
+    assert "541000.00" in due[0].title
     assert {e.kind for e in view.timeline} >= {"sales_subscribe", "sales_sign",
                                                "sales_schedule"}
