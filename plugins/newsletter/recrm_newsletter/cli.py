@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from recrm_core import CRM, InvalidInput
+from recrm_core import CRM, InvalidInput, Refused
 from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
 from recrm_core.cli.customers import bad_value, load_segment_argument
 
@@ -30,10 +30,14 @@ channel_option = click.option("--channel", type=click.Choice(["email", "sms"]), 
 
 
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """A bad value is a usage error (exit 2) naming its option, as in the core's CLI."""
+    """A bad value is a usage error (exit 2) naming its option, as in the core's CLI;
+    a template's problem (a syntax error, an unknown field, too much output or work)
+    names the template."""
     try:
         return fn(*args, **kwargs)
     except InvalidInput as exc:
+        if exc.field == "template":
+            raise click.BadParameter(f"the template: {exc.reason}") from None
         raise bad_value(exc) from None
 
 
@@ -149,7 +153,9 @@ def list_import(crm: CRM, name: str, file: str, as_json: bool) -> None:
         emit_json(counts)
     else:
         info(f"list {name}: {counts['added']} added from {counts['rows']} row(s); "
-             f"{counts['unknown']} named nobody, {counts['rejected']} rejected")
+             f"{counts['unknown']} named nobody, {counts['rejected']} rejected"
+             + ("; ignored column(s): " + ", ".join(counts["ignored_columns"])
+                if counts["ignored_columns"] else ""))
 
 
 @list_group.command("show")
@@ -250,7 +256,12 @@ def campaign_send(crm: CRM, name: str, as_json: bool) -> None:
     """Schedule NAME now (if a draft) and send it; prints its report."""
     news = _news(crm)
     actor = current_actor()
-    if _call(news.get, name).state == "draft":
+    state = _call(news.get, name).state
+    if state in ("sent", "cancelled"):
+        raise Refused(f"{name} is {state}: it cannot be sent again")
+    if state == "paused":
+        raise Refused(f"{name} is paused: resume it first (campaign resume)")
+    if state == "draft":
         _call(news.schedule, name, actor=actor)
     _run(crm, name, None, as_json=False, quiet=as_json)
     _show_report(crm, news.report(name), as_json)
@@ -386,7 +397,7 @@ def bounce_ingest(crm: CRM, path: str, as_json: bool) -> None:
         emit_json(result)
     else:
         info(f"{result.reports} report(s), {result.suppressed} newly suppressed, "
-             f"{result.unreadable} unreadable")
+             f"{result.unreadable} unreadable, {result.already_read} already read")
 
 
 # -- the sender -----------------------------------------------------------------------------

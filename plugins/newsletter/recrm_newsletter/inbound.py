@@ -5,13 +5,17 @@
 - ``recrm newsletter bounce ingest PATH``: RFC 3464 delivery reports (an mbox file or a
   directory of ``.eml``), RFC 5965 complaint reports, or JSON lines
   ``{"address", "type": "hard|soft|complaint", "at"}``. A hard bounce or a complaint
-  suppresses the address at once; three soft bounces within 30 days do.
+  suppresses the address at once; three soft bounces within 30 days do. A report is
+  recorded once: read again (the same file twice, an mbox re-delivered), it is a no-op.
+  Its identity is its ``Message-ID`` (or, without one, the whole report) for a mail,
+  the line's fields (an ``id`` if it has one, the type and ``at``) for a JSON line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email
+import hashlib
 import hmac
 import json
 import mailbox
@@ -22,11 +26,11 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from recrm_core import CRM, InvalidInput, NotFound, utcnow
+from recrm_core import CRM, InvalidInput, NotFound, insert_or_ignore, utcnow
 
 from .models import BounceResult
 from .service import Newsletter, address_hash, normalise_address
-from .settings import settings
+from .settings import NAME, settings
 from .tables import BounceRow, RecipientRow
 
 REFUSALS = {"T", "TD", "退订", "N"}
@@ -52,29 +56,47 @@ def handle_reply(crm: CRM, secret: str, sender: str, text: str) -> int:
 
 
 def record_bounce(crm: CRM, channel: str, address: str, kind: str,
-                  at: dt.datetime | None = None) -> bool:
-    """Record one bounce or complaint; True when it suppressed the address."""
+                  at: dt.datetime | None = None, report: str | None = None) -> bool:
+    """Record one bounce or complaint; True when it suppressed the address.
+    ``report``: the report's own identity (see :func:`report_key`); a report already
+    recorded for the address is not recorded again (False, nothing changes)."""
+    return _record(crm, channel, address, kind, at, report)[1]
+
+
+def _record(crm: CRM, channel: str, address: str, kind: str, at: dt.datetime | None,
+            report: str | None) -> tuple[bool, bool]:
+    """(whether the report was new, whether it suppressed the address)."""
     if kind not in ("hard", "soft", "complaint"):
         raise InvalidInput("type", f"bounce type {kind!r} is not hard, soft or complaint")
     when = at or utcnow()
     digest = address_hash(crm, channel, address)
+    key = report_key(crm, kind, report) if report is not None else None
     news = Newsletter(crm)
     found = crm.customers.find(email=address) if channel == "email" \
         else crm.customers.find(mobile=address)
     with crm.unit_of_work() as uow:
-        uow.session.add(BounceRow(channel=channel, address_hash=digest, kind=kind, at=when))
-        uow.session.flush()
+        if not insert_or_ignore(uow.session, BounceRow, {
+                "channel": channel, "address_hash": digest, "kind": kind, "at": when,
+                "report_key": key}, on=[BounceRow.channel, BounceRow.address_hash,
+                                        BounceRow.report_key]):
+            return False, False  # read before: a no-op
         softs = uow.session.scalar(select(func.count()).where(
             BounceRow.channel == channel, BounceRow.address_hash == digest,
             BounceRow.kind == "soft", BounceRow.at > when - SOFT_WINDOW)) or 0
         _mark_bounced(uow.session, channel, [c.id for c in found])
     if kind == "hard":
-        return news.suppress(channel, address, "hard_bounce", at=when)
+        return True, news.suppress(channel, address, "hard_bounce", at=when)
     if kind == "complaint":
-        return news.suppress(channel, address, "complaint", at=when)
+        return True, news.suppress(channel, address, "complaint", at=when)
     if softs >= SOFT_LIMIT:
-        return news.suppress(channel, address, "soft_bounces", at=when)
-    return False
+        return True, news.suppress(channel, address, "soft_bounces", at=when)
+    return True, False
+
+
+def report_key(crm: CRM, kind: str, identity: str) -> str:
+    """What ``newsletter_bounces.report_key`` keeps of a report's identity: a keyed
+    hash (a JSON line's identity holds the address)."""
+    return crm.keys.keyed_hash(f"{NAME}.bounce", f"{kind}\x1f{identity}")
 
 
 def _mark_bounced(session: Session, channel: str, ids: list[int]) -> None:
@@ -94,24 +116,27 @@ def ingest(crm: CRM, path: str | Path) -> BounceResult:
     source = Path(path)
     if not source.exists():
         raise NotFound(f"no such file or directory: {str(path)!r}")
-    reports = suppressed = unreadable = 0
+    reports = suppressed = unreadable = already = 0
     for found in _reports(source):
         if found is None:
             unreadable += 1
             continue
-        channel, address, kind, at = found
+        channel, address, kind, at, identity = found
         try:
             normalise_address(crm, channel, address)
         except InvalidInput:
             unreadable += 1
             continue
         reports += 1
-        if record_bounce(crm, channel, address, kind, at):
-            suppressed += 1
-    return BounceResult(reports=reports, suppressed=suppressed, unreadable=unreadable)
+        new, suppressing = _record(crm, channel, address, kind, at, identity)
+        already += not new
+        suppressed += suppressing
+    return BounceResult(reports=reports, suppressed=suppressed, unreadable=unreadable,
+                        already_read=already)
 
 
-Report = tuple[str, str, str, dt.datetime | None]
+#: channel, address, kind, time, and the report's own identity
+Report = tuple[str, str, str, dt.datetime | None, str]
 
 
 def _reports(source: Path) -> Iterator[Report | None]:
@@ -144,7 +169,10 @@ def _from_json(line: str) -> Report | None:
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
     channel = "email" if "@" in address else "sms"
-    return channel, address, kind, at
+    # the line's own fields, spelled one way: the same line read again is the same report
+    identity = "json\x1f" + json.dumps(data, sort_keys=True, ensure_ascii=False,
+                                        default=str)
+    return channel, address, kind, at, identity
 
 
 def _from_mail(mail: MailMessage) -> Iterator[Report | None]:
@@ -153,6 +181,9 @@ def _from_mail(mail: MailMessage) -> Iterator[Report | None]:
         yield None
         return
     report_type = mail.get_param("report-type") or ""
+    message_id = (mail.get("Message-ID") or "").strip()
+    identity = f"mail\x1f{message_id}" if message_id else \
+        "mail\x1f" + hashlib.sha256(mail.as_bytes()).hexdigest()
     found = False
     for part in mail.walk():
         kind = part.get_content_type()
@@ -161,7 +192,7 @@ def _from_mail(mail: MailMessage) -> Iterator[Report | None]:
             address = fields.get("original-rcpt-to") or fields.get("removal-recipient")
             if address:
                 found = True
-                yield "email", address.strip(), "complaint", None
+                yield "email", address.strip(), "complaint", None, identity
         elif kind == "message/delivery-status":
             for block in _status_blocks(part):
                 recipient = block.get("final-recipient") or block.get("original-recipient")
@@ -172,7 +203,7 @@ def _from_mail(mail: MailMessage) -> Iterator[Report | None]:
                 address = recipient.split(";", 1)[-1].strip()
                 found = True
                 hard = action == "failed" and status.startswith("5")
-                yield "email", address, "hard" if hard else "soft", None
+                yield "email", address, "hard" if hard else "soft", None, identity
     if not found:
         yield None
 

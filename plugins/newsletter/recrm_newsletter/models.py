@@ -72,3 +72,5 @@ class BounceResult(_Out):
     reports: int = Field(description="bounce and complaint reports read")
     suppressed: int = Field(description="addresses newly suppressed")
     unreadable: int = Field(description="files or lines that were not a report")
+    already_read: int = Field(default=0, description="reports recorded before (read "
+                              "again: nothing changed)")

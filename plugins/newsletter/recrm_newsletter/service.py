@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from recrm_core import (
     CRM,
+    CUSTOMER_COLUMNS,
     Actor,
     Customer,
     DeliveryResult,
@@ -23,6 +24,7 @@ from recrm_core import (
     Message,
     NotFound,
     Refused,
+    Vocabulary,
     insert_or_ignore,
     normalise_email,
     normalise_mobile,
@@ -51,6 +53,9 @@ CHANNELS = ("email", "sms")
 #: the magazine's consent purpose (campaigns use the core's ``marketing``)
 PURPOSE = NAME
 FINAL = ("sent", "cancelled")
+#: the unsubscribe token of a test message: not a signed token, so the page answers
+#: 404 and nobody's consent is withdrawn
+TEST_TOKEN = "TEST-MESSAGE-NO-UNSUBSCRIBE"
 
 
 def _name(value: object, what: str, limit: int = 64) -> str:
@@ -138,20 +143,23 @@ class Newsletter:
 
     # -- static lists --------------------------------------------------------------------
     def import_list(self, name: str, path: str | Path,
-                    actor: Actor | None = None) -> dict[str, int]:
+                    actor: Actor | None = None) -> dict[str, Any]:
         """Add the customers a CSV or XLSX file names (by mobile or ID card, resolved as
         the core resolves identities) to list ``name``; rows naming nobody are counted,
-        not added. Idempotent: a row already on the list is not added twice."""
+        not added. Idempotent: a row already on the list is not added twice. Columns
+        the customer import does not know (备注) are ignored and named in
+        ``ignored_columns``."""
         require_role(actor, SENDERS, "import lists")
         name = _name(name, "list name")
         counts = {"rows": 0, "added": 0, "unknown": 0, "rejected": 0}
+        columns = _ListColumns()
         with self.crm.unit_of_work(actor) as uow:
             list_id = insert_or_ignore(uow.session, ListRow,
                                        {"name": name, "created_at": utcnow()},
                                        on=[ListRow.name], returning=ListRow.id)
             if list_id is None:
                 list_id = uow.session.scalar(select(ListRow.id).where(ListRow.name == name))
-        source = open_table(path)
+        source = open_table(path, columns)
         try:
             for _line, row in source:
                 counts["rows"] += 1
@@ -169,7 +177,7 @@ class Newsletter:
                         counts["added"] += 1
         finally:
             source.close()
-        return counts
+        return {**counts, "ignored_columns": columns.ignored}
 
     def _resolve(self, row: Mapping[str, Any]) -> int | None:
         mobiles = row.get("mobiles", row.get("mobile"))
@@ -406,24 +414,34 @@ class Newsletter:
         return {c.id: {n: Blank(found.get(c.id, {}).get(n, {})) for n in names}
                 for c in customers}
 
+    def test_link(self) -> str:
+        """The unsubscribe link of a test message: it withdraws nobody's consent."""
+        return f"{self.crm.config.public_base_url}/u/{TEST_TOKEN}"
+
     def fields_for(self, customer: Customer, row: SendRow | Send,
-                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The merge fields of one customer's message (``extra``: the plugins')."""
+                   extra: Mapping[str, Any] | None = None,
+                   test: bool = False) -> dict[str, Any]:
+        """The merge fields of one customer's message (``extra``: the plugins').
+        ``test``: a test message, whose link is :meth:`test_link` (no token is signed)."""
         project = customer.projects[0].project if customer.projects else ""
+        link = self.test_link() if test else unsubscribe_url(
+            self.crm, customer.id, row.channel, row.purpose)
         return {
             **(extra or {}),
             "name": customer.name or POLITE_NAME, "project": project,
             "customer_id": customer.id, "issue": row.issue_number or 0,
-            "unsubscribe_url": unsubscribe_url(self.crm, customer.id, row.channel,
-                                               row.purpose),
+            "unsubscribe_url": link,
         }
 
     def message_for(self, customer: Customer, row: SendRow | Send, to: str,
                     message_id: str | None, subject: str | None, html: str | None,
-                    text: str | None, extra: Mapping[str, Any] | None = None) -> Message:
-        """One customer's message: rendered, with its way out and its stable id."""
+                    text: str | None, extra: Mapping[str, Any] | None = None,
+                    test: bool = False) -> Message:
+        """One customer's message: rendered, with its way out and its stable id
+        (``test``: a test message, for nobody, with a link that withdraws nothing)."""
         conf = self.conf
-        fields = self.fields_for(customer, row, extra)
+        fields = self.fields_for(customer, row, extra, test)
+        owner = None if test else customer.id
         headers: dict[str, str] = {}
         if row.channel == "email":
             link = fields["unsubscribe_url"]
@@ -434,13 +452,13 @@ class Newsletter:
             body_html = render(html, fields, html=True) if html else None
             body = render(text, fields) if text else _text_of(body_html or "", link)
             return Message(channel="email", to=to, subject=render(subject or "", fields),
-                           body=body, html=body_html, customer_id=customer.id,
+                           body=body, html=body_html, customer_id=owner,
                            headers=headers)
         if message_id:
             headers["Idempotency-Key"] = message_id
         return Message(channel="sms", to=to, body=sms_text(render(text or "", fields),
                                                            conf.sms_signature),
-                       customer_id=customer.id, headers=headers)
+                       customer_id=owner, headers=headers)
 
     def preview(self, name: str, customer_id: int, actor: Actor | None = None) -> Message:
         """The message one customer would get (nothing is sent or recorded)."""
@@ -457,7 +475,9 @@ class Newsletter:
     def test_send(self, name: str, address: str, customer_id: int | None = None,
                   actor: Actor | None = None) -> DeliveryResult:
         """Send the message to one address (merge fields of ``customer_id``, or the
-        polite fallbacks); recorded nowhere."""
+        polite fallbacks); recorded nowhere. Its unsubscribe link (body and
+        ``List-Unsubscribe``) is :meth:`test_link`: no token is signed for anyone, so
+        whoever clicks it withdraws nobody's consent."""
         require_role(actor, SENDERS, "send test messages")
         with self.crm.unit_of_work(readonly=True) as uow:
             row = self._row(uow.session, name)
@@ -467,10 +487,12 @@ class Newsletter:
             customer = self.crm.customers.get(customer_id)
         else:
             now = utcnow()
+            # a stand-in for the merge fields only: no token is signed (test=True)
             customer = Customer(id=1, created_at=now, updated_at=now)
         extra = self.plugin_fields([customer]).get(customer.id) if customer_id else None
         message = self.message_for(customer, row, to, None, row.subject, row.html, row.text,
-                                   extra or {k: Blank() for k in self._field_plugins()})
+                                   extra or {k: Blank() for k in self._field_plugins()},
+                                   test=True)
         if row.channel == "email":
             message = message.model_copy(update={"subject": f"[测试] {message.subject}"})
         return self.crm.send_message(message)
@@ -507,6 +529,30 @@ class Newsletter:
     def archive(self, code: str) -> list[SendReport]:
         """Every issue of publication ``code``, oldest first, with who got it."""
         return [self.report(s.name) for s in self.sends(publication=code)]
+
+
+class _ListColumns(Vocabulary):
+    """The customer import's columns, where an unknown column (备注) is ignored (fed to
+    a field nothing reads) and remembered in ``ignored``, not a refusal of the file."""
+
+    IGNORED = "_ignored"
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.aliases = dict(CUSTOMER_COLUMNS.aliases)
+        self.known = CUSTOMER_COLUMNS.known
+        self.lists = {**CUSTOMER_COLUMNS.lists, self.IGNORED: self.IGNORED}
+        self.text_only = CUSTOMER_COLUMNS.text_only
+        self.ignored: list[str] = []
+
+    def field_of(self, cell: str) -> str | None:
+        found = super().field_of(cell)
+        if found is not None:
+            return found
+        label = cell.strip()
+        if label and label not in self.ignored:
+            self.ignored.append(label)
+        return self.IGNORED
 
 
 class Blank(dict[str, Any]):

@@ -70,6 +70,16 @@ class NewsletterSettings(BaseModel):
         default=300, ge=5, le=86_400,
         description="a claimed batch not finished in this time is taken by the next run")
 
+    @field_validator("sms_refusal")
+    @classmethod
+    def _refusal(cls, value: str) -> str:
+        # MIIT: every marketing SMS must say how to refuse more; an empty refusal text
+        # would let SMS go out without one
+        if not value.strip():
+            raise ValueError("must not be empty: every marketing SMS must end with how to "
+                             "refuse more (e.g. 回T退订)")
+        return value.strip()
+
     @field_validator("quiet_hours")
     @classmethod
     def _times(cls, value: tuple[str, str] | None) -> tuple[str, str] | None:

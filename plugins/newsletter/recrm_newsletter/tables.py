@@ -135,14 +135,19 @@ class SuppressionRow(Base):
 
 
 class BounceRow(Base):
-    """One bounce or complaint report, by the address's keyed hash."""
+    """One bounce or complaint report, by the address's keyed hash; a report read
+    again (the same ``report_key``) is not recorded twice."""
 
     __tablename__ = "newsletter_bounces"
     __table_args__ = (Index("ix_newsletter_bounces_channel_address_hash_at",
-                            "channel", "address_hash", "at"),)
+                            "channel", "address_hash", "at"),
+                      UniqueConstraint("channel", "address_hash", "report_key"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(8))
     address_hash: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(10))  # hard, soft or complaint
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: the report's own identity (a digest of its message id, or of the report itself,
+    #: with the kind); None for a bounce recorded without one (newsletter_0002)
+    report_key: Mapped[str | None] = mapped_column(String(64))
