@@ -19,6 +19,7 @@ import click
 from recrm_core import CRM, InvalidInput, Refused
 from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
 from recrm_core.cli.customers import bad_value, load_segment_argument
+from recrm_core.terminal import printable
 
 from .content import sms_length
 from .models import SendReport
@@ -403,16 +404,37 @@ def bounce_ingest(crm: CRM, path: str, as_json: bool) -> None:
 # -- the sender -----------------------------------------------------------------------------
 
 
+def _on_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
 def _run(crm: CRM, only: str | None, now: dt.datetime | None, *, as_json: bool,
          quiet: bool = False) -> None:
     progress = None
-    if not quiet and not as_json and sys.stderr.isatty():
-        def progress(name: str, done: int, skipped: int) -> None:
-            click.echo(f"\r{name}: {done} sent/failed, {skipped} skipped", err=True, nl=False)
+    bar: Any = None
+    if not quiet and not as_json and _on_terminal():
+        # A bar on a terminal only (rich, imported here: cron and pipes never pay for it).
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    result = Sender(crm, actor=current_actor(), progress=progress).run(now=now, only=only)
-    if progress is not None:
-        click.echo("", err=True)
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                       console=Console(stderr=True), transient=True)
+        tasks: dict[str, Any] = {}
+
+        def progress(name: str, done: int, skipped: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=None)
+            shown = escape(printable(name))
+            bar.update(tasks[name],
+                       description=f"{shown}: {done} sent or failed, {skipped} skipped")
+
+        bar.start()
+    try:
+        result = Sender(crm, actor=current_actor(), progress=progress).run(now=now, only=only)
+    finally:
+        if bar is not None:
+            bar.stop()
     if as_json:
         emit_json(result)
     elif not quiet:

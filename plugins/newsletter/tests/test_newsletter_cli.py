@@ -4,6 +4,7 @@ line and exit 1, a bad value's exit 2, and terminal values escaped."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from newsletter_testkit import HTML, add_customers
@@ -89,3 +90,31 @@ def test_magazine_on_the_command_line(crm: CRM, cli_runner: RecrmCliRunner,
     assert sent.exit_code == 0 and "audience 2, sent 2" in sent.stdout
     archive = ok(run("newsletter", "magazine", "archive", "XLJ", "--json"))
     assert [(r["send"]["issue_number"], r["sent"]) for r in archive] == [(12, 2)]  # type: ignore[union-attr]
+
+
+def test_a_terminal_gets_a_progress_bar(crm: CRM, cli_runner: RecrmCliRunner,
+                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal, `campaign send` shows a rich progress bar on stderr (a pipe or cron
+    gets none); the bar is gone when the send ends, the summary line stays."""
+    add_customers(crm, 3)
+    run = cli_runner.invoke
+    ok(run("newsletter", "segment", "save", "prospects",
+           '{"field": "stage", "op": "eq", "value": "prospect"}'))
+    html = tmp_path / "body.html"
+    html.write_text(HTML, encoding="utf-8")
+    ok(run("newsletter", "campaign", "create", "launch[bold]", "--channel", "email",
+           "--segment", "prospects", "--subject", "开盘", "--html", str(html)))
+    seen: list[str] = []
+    import rich.progress
+
+    real_update = rich.progress.Progress.update
+
+    def update(self: rich.progress.Progress, task: Any, **kwargs: Any) -> None:
+        seen.append(str(kwargs.get("description")))
+        real_update(self, task, **kwargs)
+
+    monkeypatch.setattr(rich.progress.Progress, "update", update)
+    monkeypatch.setattr("recrm_newsletter.cli._on_terminal", lambda: True)
+    sent = run("newsletter", "campaign", "send", "launch[bold]")
+    assert sent.exit_code == 0, sent.stderr
+    assert seen and seen[-1] == "launch\\[bold]: 3 sent or failed, 0 skipped"
