@@ -532,3 +532,34 @@ __all__ = [
     "save_screenshot",
     "specs",
 ]
+
+
+def run_together(target: Callable[..., None], args: Sequence[tuple[Any, ...]],
+                 timeout: float = 300) -> list[Any]:
+    """Race test helper: run ``target(*a, barrier, out)`` in one spawned process per
+    ``a`` in ``args`` — each its own CRM and connections, as staff at several desks would
+    be (threads would share one interpreter and hide what separate connections racing on
+    the database show).
+
+    Each worker waits on ``barrier`` (a ``multiprocessing.Barrier`` for all of them)
+    before its racing step and puts exactly one ``(status, value)`` on ``out``:
+    ``("ok", value)``, or ``("error", message)`` after aborting the barrier so the
+    others do not wait for it. Returns the values, in no particular order; an error in
+    any worker fails the calling test. ``target`` must be importable by the spawned
+    processes (a module-level function of the test module).
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(args))
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, barrier, out)) for a in args]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=timeout) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    errors = [value for status, value in results if status == "error"]
+    assert not errors, errors
+    return [value for _, value in results]
+

@@ -6,7 +6,6 @@ agents at several desks); on PostgreSQL the agent row lock, the advisory lock on
 
 from __future__ import annotations
 
-import multiprocessing
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from recrm_channels.tables import RegistrationRow
 from sqlalchemy import func, select
 
 from recrm_core import CRM
+from recrm_core.testing import run_together
 
 pytestmark = pytest.mark.recrm_plugins("channels")
 
@@ -48,20 +48,11 @@ def test_processes_registering_at_once_leave_one_active_per_mobile(
     channels = setup_agencies(crm)
     channels.add_agency("C", "C")
     channels.add_agent("c1", "Agent C1", "C")
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(AGENTS))
-    out = ctx.Queue()
     # every writer takes the mobiles in its own order, so they collide everywhere
     orders = [MOBILES[i:] + MOBILES[:i] for i in range(0, 2 * len(AGENTS), 2)]
-    procs = [ctx.Process(target=_writer, args=(recrm_database_url, agent, order, barrier, out))
-             for agent, order in zip(AGENTS, orders, strict=True)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert not [v for status, v in results if status == "error"], results
-    outcomes = [o for _, values in results for o in values]
+    results = run_together(_writer, [(recrm_database_url, agent, order)
+                                     for agent, order in zip(AGENTS, orders, strict=True)])
+    outcomes = [o for values in results for o in values]
     assert outcomes.count("pending") == len(MOBILES)
     assert outcomes.count("refused") == len(MOBILES) * (len(AGENTS) - 1)
     with crm.unit_of_work() as uow:

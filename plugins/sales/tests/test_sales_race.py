@@ -6,7 +6,6 @@ CRM, like consultants at several desks on opening day."""
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from sales_testkit import PROJECT, customer, setup_units
 from sqlalchemy import func, select
 
 from recrm_core import CRM, Refused
+from recrm_core.testing import run_together
 
 pytestmark = pytest.mark.recrm_plugins("sales")
 
@@ -58,26 +58,12 @@ def _issuer(url: str, cid: int, barrier: Any, out: Any) -> None:
     out.put(("ok", numbers))
 
 
-def _run(target: Any, args: list[tuple[Any, ...]]) -> list[Any]:
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(args))
-    out = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*a, barrier, out)) for a in args]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert not [v for status, v in results if status == "error"], results
-    return [v for _, v in results]
-
-
 def test_processes_holding_the_same_units_leave_one_hold_each(
         crm: CRM, recrm_database_url: str, tmp_path: Path) -> None:
     setup_units(crm, tmp_path)
     ids = [customer(crm, f"1390000000{i}") for i in range(WRITERS)]
     orders = [UNITS[i % 3:] + UNITS[:i % 3] for i in range(WRITERS)]
-    results = _run(_holder, [(recrm_database_url, cid, order)
+    results = run_together(_holder, [(recrm_database_url, cid, order)
                              for cid, order in zip(ids, orders, strict=True)])
     outcomes = [o for values in results for o in values]
     assert outcomes.count("held") == len(UNITS)
@@ -94,7 +80,7 @@ def test_processes_issuing_tickets_get_gapless_unique_numbers(
         crm: CRM, recrm_database_url: str, tmp_path: Path) -> None:
     setup_units(crm, tmp_path)
     cid = customer(crm, "13900000001")
-    results = _run(_issuer, [(recrm_database_url, cid) for _ in range(WRITERS)])
+    results = run_together(_issuer, [(recrm_database_url, cid) for _ in range(WRITERS)])
     numbers = sorted(n for values in results for n in values)
     assert numbers == list(range(1, WRITERS * TICKETS_EACH + 1))
     with crm.unit_of_work() as uow:
