@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .pool import PoolService
     from .privacy import PrivacyService
     from .projects import ProjectService
+    from .reports.registry import ReportService
     from .segments import SegmentService
     from .tasks import TaskService
     from .webhooks.service import WebhookService
@@ -148,6 +149,13 @@ class CRM:
         from .pool import PoolService
 
         return PoolService(self)
+
+    @functools.cached_property
+    def reports(self) -> ReportService:
+        """Management reports (``recrm report``): list the registered ones, run one."""
+        from .reports.registry import ReportService
+
+        return ReportService(self)
 
     @functools.cached_property
     def segments(self) -> SegmentService:

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "recrm"
 DISABLE_ENV = "RECRM_DISABLE_PLUGINS"
 #: plugins the core registers itself, written like any other plugin
-BUILTIN_PLUGINS = ("recrm_core.transports", "recrm_core.webhooks.hooks", "recrm_core.followups")
+BUILTIN_PLUGINS = ("recrm_core.transports", "recrm_core.webhooks.hooks", "recrm_core.followups",
+                   "recrm_core.reports.builtin")
 _HOOK_PREFIX = f"{_hooks.PROJECT_NAME}_"
 _IMPL_ATTR = f"{_hooks.PROJECT_NAME}_impl"
 _SPEC_ATTR = f"{_hooks.PROJECT_NAME}_spec"
@@ -480,6 +481,12 @@ class Hooks:
         """``register(plugin_name, name, label)`` for every consent purpose a plugin
         registers (each plugin on its own, so a clash names the plugin)."""
         self._each_alone("recrm_consent_purposes",
+                         lambda name: {"register": functools.partial(register, name)})
+
+    def reports(self, register: Callable[[str, object], None]) -> None:
+        """``register(plugin_name, spec)`` for every report a plugin registers (each
+        plugin on its own, to check its prefix and name both sides of a clash)."""
+        self._each_alone("recrm_reports",
                          lambda name: {"register": functools.partial(register, name)})
 
     def webhook_events(self, register: Callable[[str, str, str], None]) -> None:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         Task,
         TimelineEntry,
     )
+    from ..reports import ReportSpec
     from ..segments import SegmentField
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "recrm_register_audit_actions",
     "recrm_register_commands",
     "recrm_register_settings",
+    "recrm_reports",
     "recrm_segment_fields",
     "recrm_stage_changed",
     "recrm_startup",
@@ -573,6 +575,49 @@ def recrm_webhook_events(register: Callable[[str, str], None]) -> None:
         and ``_``), ``description`` says when it is sent (``recrm webhook events``
         lists it). A name without the plugin's prefix, or registered twice, is a
         :class:`~recrm_core.errors.PluginError` naming the plugin.
+    """
+
+
+# -- reports ----------------------------------------------------------------------------
+
+
+@hookspec
+def recrm_reports(register: Callable[[ReportSpec], None]) -> None:
+    """Register the plugin's management reports (``recrm report list``).
+
+    Fires once per CRM, the first time reports are listed or one is run (and again
+    when the set of plugins changes); outside any transaction. Each registered report
+    runs from ``recrm report NAME``, ``crm.reports.run(NAME, request)``,
+    ``GET /v1/reports/NAME`` and the dashboard (``recrm report dashboard``), with
+    every output (table, ``--json``, ``--csv``, ``--xlsx``, ``--svg``, ``--png``)
+    made from the :class:`~recrm_core.reports.Report` it returns::
+
+        from recrm_core.reports import Chart, Column, Report, ReportSpec, Series
+
+        def _points(crm, request):
+            rows = ...  # aggregates computed in SQL, honouring request.project,
+                        # request.start/end (inclusive days) and request.by
+            return Report(name="membership.points", title="Points by month",
+                          columns=[Column(key="period", title="Period"),
+                                   Column(key="earned", title="Earned", kind="int")],
+                          rows=rows,
+                          chart=Chart(kind="line", x="period",
+                                      series=(Series(column="earned"),)))
+
+        @hookimpl
+        def recrm_reports(register):
+            register(ReportSpec(name="membership.points", title="Points",
+                                description="points earned and spent per period",
+                                run=_points))
+
+    :param register: call ``register(spec)`` with a
+        :class:`~recrm_core.reports.ReportSpec`; its ``name`` is ``<plugin>.<name>``
+        (the plugin's own name first). A name without the prefix, or one registered
+        twice, is a :class:`~recrm_core.errors.ConfigError` naming the plugin. The
+        ``run`` function receives the CRM and a
+        :class:`~recrm_core.reports.ReportRequest` and must respect
+        ``request.actor`` (a partner sees only what it may) and keep personal data
+        out of aggregates.
     """
 
 
