@@ -252,6 +252,19 @@ class PoolSettings(BaseModel):
         "beyond it is refused")
 
 
+class ReportSettings(BaseModel):
+    """``[reports]`` in recrm.toml: how reports are drawn (``recrm report``,
+    docs/reports.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    font: str | None = Field(
+        default=None, max_length=4096,
+        description="the font PNG charts are drawn with: a font file or an installed "
+        "family with Chinese characters; default: the first CJK font found (Debian: "
+        "fonts-wqy-microhei)")
+
+
 class CoreSettings(BaseModel):
     """The core's own settings (top level of ``recrm.toml``)."""
 
@@ -305,6 +318,8 @@ class CoreSettings(BaseModel):
         default_factory=FollowupSettings, description="the rules that create follow-up tasks")
     pool: PoolSettings = Field(
         default_factory=PoolSettings, description="the public pool (公海)")
+    reports: ReportSettings = Field(
+        default_factory=ReportSettings, description="how reports are drawn")
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="where people reach the server's public pages (survey and unsubscribe "

@@ -119,13 +119,18 @@ def _create_temporary(path: str) -> tuple[str, IO[bytes]]:
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
     """``text`` (UTF-8) at ``path``, whole or not at all: written beside it, then
     renamed into place; InvalidInput when it cannot be written."""
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+    """``data`` at ``path``, whole or not at all (see :func:`write_text_atomically`)."""
     target = os.fspath(path)
     if os.path.isdir(target):
         raise _cannot_write(target, "is a directory")
     temporary, handle = _create_temporary(target)
     try:
         with handle:
-            handle.write(text.encode("utf-8"))
+            handle.write(data)
         os.replace(temporary, target)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -256,6 +261,9 @@ class _CsvWriter(ListWriter):
 
 
 class _XlsxWriter(ListWriter):
+    #: the title of the workbook's only sheet
+    sheet_title = SHEET_TITLE
+
     def _start(self) -> None:
         # Here, not at the top: the CLI must start without loading openpyxl.
         from openpyxl import Workbook
@@ -264,7 +272,7 @@ class _XlsxWriter(ListWriter):
 
         self._cell_type = WriteOnlyCell
         self._workbook = Workbook(write_only=True)
-        self._sheet = self._workbook.create_sheet(SHEET_TITLE)
+        self._sheet = self._workbook.create_sheet(self.sheet_title)
         bold = Font(bold=True)
         header = []
         for column in self.columns:

@@ -27,6 +27,7 @@ _TAGS = [
     {"name": "directory", "description": "Projects and staff."},
     {"name": "segments", "description": "Counting and listing customers by a segment."},
     {"name": "imports", "description": "Importing a CSV file or workbook in the background."},
+    {"name": "reports", "description": "Management reports: run one, or draw its chart."},
     {"name": "health", "description": "Is the service up (no key needed)."},
 ]
 
@@ -121,7 +122,17 @@ def create_app(crm: CRM) -> FastAPI:
     """The HTTP API of ``crm``: the core's resources under ``/v1``, the plugins'
     routes (``recrm_api_routes``), ``/healthz``, ``/openapi.json`` and ``/docs``.
     Mount it in your own ASGI server or serve it with ``recrm serve``."""
-    from . import cases, customers, directory, health, imports, incidents, segments, tasks
+    from . import (
+        cases,
+        customers,
+        directory,
+        health,
+        imports,
+        incidents,
+        reports,
+        segments,
+        tasks,
+    )
 
     app = FastAPI(
         title="recrm", version=__version__, openapi_tags=_TAGS,
@@ -135,7 +146,8 @@ def create_app(crm: CRM) -> FastAPI:
     from . import pages  # /u/<token> and the HTML error pages (docs/api.md, "Pages")
 
     pages.install(app)
-    for module in (health, customers, cases, incidents, tasks, directory, segments, imports):
+    for module in (health, customers, cases, incidents, tasks, directory, segments, imports,
+                   reports):
         app.include_router(module.router)
     mount_plugin_routes(app, crm)
     imports.install_worker(app, crm)  # runs import jobs while the app is served

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 #: plugin names that may not be a path segment under /v1 (the core's resources)
 CORE_SEGMENTS = frozenset({"customers", "cases", "projects", "staff", "segments", "imports",
-                           "webhooks"})
+                           "webhooks", "reports"})
 _SEGMENT = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 

@@ -55,6 +55,8 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "privacy": ("privacy", "Privacy: retention sweep (export and erase: recrm customers)."),
     "serve": ("api", "Serve the HTTP API (needs recrm[api]): /v1, /docs, /openapi.json, /healthz."),
     "apikey": ("api", "API keys: create, list, revoke (admin)."),
+    "report": ("reports", "Management reports: list, run one (table, JSON, CSV, XLSX, SVG, "
+                          "PNG), dashboard."),
     "webhook": ("webhooks",
                 "Webhooks: add, list, remove, events, deliveries (admin); deliver (cron)."),
 }

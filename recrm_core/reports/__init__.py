@@ -18,14 +18,15 @@ if TYPE_CHECKING:
         Chart,
         Column,
         Report,
+        ReportInfo,
         ReportOption,
         ReportRequest,
         ReportSpec,
         Series,
     )
 
-__all__ = ["BY_CHOICES", "By", "Cell", "Chart", "Column", "Report", "ReportOption",
-           "ReportRequest", "ReportSpec", "Series"]
+__all__ = ["BY_CHOICES", "By", "Cell", "Chart", "Column", "Report", "ReportInfo",
+           "ReportOption", "ReportRequest", "ReportSpec", "Series"]
 
 
 def __getattr__(name: str) -> Any:
