@@ -34,8 +34,13 @@ class ReportService:
         # Rebuilt when the set of plugins changes (a test's register_plugin).
         key = tuple(sorted(name for name, _ in self.crm.pm.list_name_plugin()))
         if self._specs is None or key != self._plugins_key:
+            registered: list[tuple[str, object]] = []
+            # Checked once the hook returned: a refusal raised inside it would reach the
+            # caller as the plugin's failure (exit 1), not as the configuration's (exit 2).
+            self.crm.hooks.reports(lambda plugin, spec: registered.append((plugin, spec)))
             found: dict[str, ReportSpec] = {}
-            self.crm.hooks.reports(lambda plugin, spec: self._add(found, plugin, spec))
+            for plugin, spec in registered:
+                self._add(found, plugin, spec)
             self._specs, self._plugins_key = found, key
         return self._specs
 
