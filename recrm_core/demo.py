@@ -920,10 +920,33 @@ def _case_summary(crm: CRM, now: dt.datetime) -> CasesSummary:
     )
 
 
+#: the dashboard the demo writes beside its database
+DASHBOARD_FILE = "recrm-demo-dashboard.html"
+#: the reports the demo prints (``recrm report NAME`` runs them again)
+DEMO_REPORTS = ("funnel", "scorecard")
+
+
+def write_demo_dashboard(crm: CRM) -> str:
+    """Every report on one page (``recrm report dashboard``), beside the demo's SQLite
+    database, else in the working directory; returns where."""
+    import os
+
+    from .reports.dashboard import write_dashboard
+
+    database = crm.engine.url.database if crm.engine.dialect.name == "sqlite" else None
+    beside = os.path.dirname(os.path.abspath(database)) \
+        if database and database != ":memory:" else os.getcwd()
+    path = os.path.join(beside, DASHBOARD_FILE)
+    write_dashboard(crm, path)
+    return path
+
+
 __all__ = [
+    "DASHBOARD_FILE",
     "DEFAULT_CUSTOMERS",
     "DEFAULT_SEED",
     "DEMO_DB_FILE",
+    "DEMO_REPORTS",
     "PROJECTS",
     "CaseCount",
     "CasesSummary",
@@ -939,4 +962,5 @@ __all__ = [
     "run_demo",
     "seed_demo",
     "summarise",
+    "write_demo_dashboard",
 ]

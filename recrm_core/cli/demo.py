@@ -14,15 +14,18 @@ from ..demo import (
     DEFAULT_CUSTOMERS,
     DEFAULT_SEED,
     DEMO_DB_FILE,
+    DEMO_REPORTS,
     PROJECTS,
     DemoSummary,
     run_demo,
+    write_demo_dashboard,
 )
 from ..errors import Refused
 from ..plugins import describe_installed, disabled_by_env
 from ..values import STAGES
 from . import CliContext, cli
 from .output import cell, console, emit_json, info
+from .reports import show_report
 
 STAGE_LABELS = {"prospect": "意向 prospect", "visitor": "来访 visitor",
                 "subscriber": "认购 subscriber", "buyer": "签约 buyer", "owner": "交房 owner"}
@@ -97,10 +100,15 @@ def demo(ctx: click.Context, seed: int, customer_count: int, as_json: bool) -> N
     summary = run_demo(crm, seed=seed, customers=customer_count,
                        progress=lambda step: info(f"  {step}"))
     info(f"done in {time.perf_counter() - started:.1f} s")
+    dashboard = write_demo_dashboard(crm)
     if as_json:
         emit_json(summary)
+        info(f"dashboard: {dashboard}")
         return
     render(summary, url)
+    for name in DEMO_REPORTS:
+        show_report(crm.reports.run(name))
+    info(f"dashboard (every report, charts and tables): {dashboard}")
 
 
 def _cny(amount: int) -> str:

@@ -88,7 +88,7 @@ def sections(crm: CRM, request: ReportRequest) -> list[Section]:
     section (a plugin's error names the plugin; an internal error only its kind)."""
     from markupsafe import Markup
 
-    from .charts import svg_text
+    from .charts import chart_of, svg_text
 
     found: list[Section] = []
     for spec in crm.reports.available(request.actor):
@@ -96,7 +96,9 @@ def sections(crm: CRM, request: ReportRequest) -> list[Section]:
         found.append(section)
         try:
             report = crm.reports.run(spec.name, request_for(spec, request))
-            section.svg = Markup(svg_text(report))  # noqa: S704 - matplotlib escapes its text
+            if report.rows and chart_of(report) is not None:
+                # matplotlib escapes the text it writes into the SVG
+                section.svg = Markup(svg_text(report))  # noqa: S704
         except RecrmError as exc:
             section.error = str(exc)
             continue

@@ -1,0 +1,169 @@
+"""The dashboard: one self-contained HTML page with every report's chart and table,
+from ``recrm report dashboard`` and ``write_dashboard``, on SQLite and PostgreSQL; a
+failing report shows its error in its section; and the page in headless Chromium
+(Debian's, as ``tests/test_pages_browser.py`` drives it), loading nothing from
+anywhere, with its screenshot kept (under the test's tmp_path, and in
+``$RECRM_ARTIFACTS`` when set) for a person to look at."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from report_plugin import NOTE, LeadStats, seed
+
+from recrm_core import CRM, hookimpl
+from recrm_core.reports import Column, Report, ReportRequest, ReportSpec
+from recrm_core.reports.dashboard import write_dashboard
+from recrm_core.testing import RecrmCliRunner, save_screenshot
+
+Register = Callable[..., str]
+ARTIFACTS_ENV = "RECRM_ARTIFACTS"
+
+
+def _broken(crm: CRM, request: ReportRequest) -> Report:
+    raise RuntimeError("the plugin's database view is missing")
+
+
+def _hostile(crm: CRM, request: ReportRequest) -> Report:
+    return Report(name="shaky.hostile", title="<script>alert(1)</script>标题",
+                  columns=[Column(key="a", title="<b>a</b>")],
+                  rows=[{"a": '<img src="http://evil.example/x.png">'}])
+
+
+class Shaky:
+    """A plugin with a report that fails and one whose text is markup."""
+
+    name = "shaky"
+
+    @hookimpl
+    def recrm_reports(self, register: Callable[[ReportSpec], None]) -> None:
+        register(ReportSpec(name="shaky.broken", title="坏报表 Broken", description="fails",
+                            run=_broken))
+        register(ReportSpec(name="shaky.hostile", title="Hostile", description="markup",
+                            run=_hostile))
+
+
+@pytest.fixture
+def leads(crm: CRM, register_plugin: Register) -> CRM:
+    register_plugin(LeadStats())
+    register_plugin(Shaky())
+    seed(crm)
+    return crm
+
+
+def section(html: str, name: str) -> str:
+    anchor = "report-" + re.sub(r"[^a-z0-9_-]", "-", name)
+    found = re.search(rf'<section id="{anchor}">(.*?)</section>', html, re.S)
+    assert found, name
+    return found.group(1)
+
+
+def test_dashboard_from_the_command_line(leads: CRM, cli_runner: RecrmCliRunner,
+                                         tmp_path: Path) -> None:
+    path = tmp_path / "dashboard.html"
+    done = cli_runner.invoke("report", "dashboard", "--html", str(path), "--project", "XL2")
+    assert done.exit_code == 0, done.stderr
+    assert "warning: report shaky.broken: plugin 'shaky' failed" in done.stderr
+    assert f"wrote {path}" in done.stderr
+    html = path.read_text(encoding="utf-8")
+    assert "project XL2" in html
+    mine = section(html, "leadstats.sources")
+    assert "<svg" in mine and "线索来源" in mine and NOTE in mine
+    # XL2's rows as the table reads them: 抖音 2 of which 1 visited, 老带新 2/1, 中介 1/1
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", mine)
+    assert cells == ["all", "抖音", "2", "1", "50.0%", "all", "老带新", "2", "1", "50.0%",
+                     "all", "中介", "1", "1", "100.0%"]
+    broken = section(html, "shaky.broken")
+    assert "RuntimeError: the plugin&#39;s database view is missing" in broken
+    assert "<svg" not in broken and "<table" not in broken
+    # a report's text is shown, never run
+    hostile = section(html, "shaky.hostile")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;标题" in hostile
+    assert "&lt;img src=&#34;http://evil.example/x.png&#34;&gt;" in hostile
+    assert "<script" not in html and "<img" not in html
+    # nothing is fetched from anywhere: no source or link outside the page
+    assert not re.findall(r'(?:src|href)="(?!#)[^"]*"', html)
+    assert "default-src 'none'" in html
+
+
+def test_write_dashboard_sdk(leads: CRM, tmp_path: Path) -> None:
+    found = write_dashboard(leads, tmp_path / "d.html", ReportRequest(by="month"))
+    by_name = {s.spec.name: s for s in found}
+    assert by_name["leadstats.sources"].error is None
+    assert by_name["leadstats.sources"].report is not None
+    assert [r["period"] for r in by_name["leadstats.sources"].report.rows] == [
+        "2026-01", "2026-02", "2026-02", "2026-03"]
+    assert by_name["shaky.broken"].error is not None
+    assert "plugin 'shaky'" in by_name["shaky.broken"].error
+    html = (tmp_path / "d.html").read_text(encoding="utf-8")
+    assert "by month" in html
+
+
+def test_a_partner_gets_an_empty_dashboard(leads: CRM, cli_runner: RecrmCliRunner,
+                                           tmp_path: Path) -> None:
+    path = tmp_path / "p.html"
+    done = cli_runner.invoke("--as", "partner:agent1", "report", "dashboard", "--html",
+                             str(path))
+    assert done.exit_code == 0, done.stderr
+    assert "0 report(s)" in done.stderr
+    assert "<section" not in path.read_text(encoding="utf-8")
+
+
+def test_the_dashboard_in_chromium(leads: CRM, browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    path = tmp_path / "dashboard.html"
+    write_dashboard(leads, path, ReportRequest(by="quarter"))
+    browser.set_window_size(1100, 900)
+    browser.get(path.as_uri())
+    assert "管理报表" in browser.find_element(By.TAG_NAME, "h1").text
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "线索来源 Lead sources" in body and "老带新" in body and "坏报表 Broken" in body
+    assert "plugin 'shaky' failed" in body
+    # the chart's Chinese is text the browser laid out, not pictures of it
+    texts = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#report-leadstats-sources svg text'))"
+        ".map(t => t.textContent)")
+    assert "线索来源 Lead sources" in texts and "抖音" in texts
+    width = browser.execute_script(
+        "const t = Array.from(document.querySelectorAll('#report-leadstats-sources svg text'))"
+        ".find(t => t.textContent === '老带新'); return t.getBBox().width")
+    assert width > 10  # drawn with a font that has the characters
+    # nothing was fetched besides the page itself
+    assert browser.execute_script(
+        "return performance.getEntriesByType('resource').length") == 0
+    shot = save_screenshot(browser, tmp_path / "dashboard.png")
+    assert shot.stat().st_size > 10_000
+    artifacts = os.environ.get(ARTIFACTS_ENV)
+    if artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        kept = Path(artifacts) / f"reports-dashboard-{leads.engine.dialect.name}.png"
+        shutil.copyfile(shot, kept)
+        print(f"screenshot kept: {kept}")
+
+
+def test_the_demo_prints_reports_and_writes_its_dashboard(
+        crm: CRM, register_plugin: Register, cli_runner: RecrmCliRunner, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import recrm_core.cli.demo as demo_cli
+    from recrm_core.demo import DASHBOARD_FILE
+
+    register_plugin(LeadStats())
+    monkeypatch.chdir(tmp_path)  # PostgreSQL has no file to write beside
+    # The demo prints the core's funnel and scorecard; here a plugin's report stands in
+    # for them, so the test does not depend on their figures.
+    monkeypatch.setattr(demo_cli, "DEMO_REPORTS", ("leadstats.sources",))
+    done = cli_runner.invoke("demo", "--customers", "30")
+    assert done.exit_code == 0, done.stderr
+    assert "线索来源 Lead sources" in done.stdout and NOTE in done.stdout
+    where = (Path(str(crm.engine.url.database)).resolve().parent
+             if crm.engine.dialect.name == "sqlite" else tmp_path)
+    page = where / DASHBOARD_FILE
+    assert f"dashboard (every report, charts and tables): {page}" in done.stderr
+    assert "线索来源" in page.read_text(encoding="utf-8")
