@@ -33,11 +33,13 @@ from recrm_core.config import (
     FollowupSettings,
     PoolSettings,
     PrivacySettings,
+    ReportSettings,
     RoutingRule,
     SlaLevel,
     SlaPolicy,
     WebhookSettings,
 )
+from recrm_core.reports import model as reports
 from recrm_core.segments import CORE_FIELDS, OPS, TYPE_OPS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, run as a script or not
@@ -54,7 +56,8 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ]),
     ("What hooks return or register", "Build these in your hook implementations.", [
         models.TimelineEntry, recrm_core.SegmentField, models.DeliveryResult,
-        recrm_core.DemoSection, models.ErasureStep,
+        recrm_core.DemoSection, models.ErasureStep, reports.ReportSpec, reports.ReportOption,
+        reports.Report, reports.Column, reports.Chart, reports.Series,
     ]),
     ("What the API returns", "Besides the models above, service calls return these.", [
         models.CustomerView, models.IdentityEntry, models.Consent, models.Project,
@@ -64,6 +67,7 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
         incidents.Incident,
         tasks.TaskSweep, tasks.TaskReportRow, pool.PoolEntry, pool.PoolEvent,
         pool.PoolRelease, pool.PoolSweep, pool.PoolReportRow, pool.ReleaseResult,
+        reports.ReportInfo,
     ]),
     ("What the API takes", "Service calls validate their input with these (dicts work too); "
      "a bad value is an `InvalidInput` naming the field.", [
@@ -72,11 +76,12 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
         actions.MergeIn, actions.StageIn, actions.ReassignIn, actions.DiscloseIn,
         actions.CaseActionIn, actions.ConsentIn, actions.SegmentQuery, incidents.IncidentIn,
         tasks.TaskIn, tasks.TaskDoneIn, tasks.TaskCancelIn, pool.ClaimIn, pool.ReleaseIn,
+        reports.ReportRequest,
     ]),
     ("Configuration: `crm.config`", "The core's settings from `recrm.toml`, validated; "
      "plugins read their own section with `crm.settings_for(section)`.", [
         CoreSettings, SlaPolicy, SlaLevel, RoutingRule, PrivacySettings, ApiSettings,
-        WebhookSettings, FollowupSettings, PoolSettings,
+        WebhookSettings, FollowupSettings, PoolSettings, ReportSettings,
     ]),
 ]
 
@@ -141,6 +146,10 @@ def type_name(tp: Any) -> str:
         return "None"
     if tp is Any:
         return "Any"
+    if tp is Ellipsis:  # tuple[X, ...]
+        return "..."
+    if isinstance(tp, list):  # a Callable's arguments
+        return "[" + ", ".join(type_name(a) for a in tp) + "]"
     if str(tp) in _ALIASES:
         name = _ALIASES[str(tp)]
         return f"[{name}](#{anchor(name)})"

@@ -34,7 +34,7 @@ def show(value: Cell, kind: str) -> str:
         return f"{value:,.2f}"
     if kind in ("days", "hours"):
         return f"{value:,.1f}"
-    if isinstance(value, int) or kind == "int" and math.isfinite(value) \
-            and value == int(value):
+    if isinstance(value, int) or (kind == "int" and math.isfinite(value) \
+            and value == int(value)):
         return f"{int(value):,}"
     return f"{value:,.2f}".rstrip("0").rstrip(".")

@@ -107,9 +107,9 @@ def find_cjk_font(setting: str | None = None) -> Font:
                 continue
         if _has_chinese(path):
             return Font(family=_family_of(path), path=str(path))
-    for path in CJK_FONT_FILES:
-        if os.path.isfile(path) and _has_chinese(path):
-            return Font(family=_family_of(path), path=str(path))
+    for known in CJK_FONT_FILES:
+        if os.path.isfile(known) and _has_chinese(known):
+            return Font(family=_family_of(known), path=known)
     raise NoCjkFont(f"--png needs a font with Chinese characters and none is installed: "
                     f"{install}")
 
@@ -164,7 +164,7 @@ def render(report: Report, fmt: Literal["svg", "png"], font: Font | None = None)
     if fmt == "png" and font is None:
         raise ValueError("a PNG needs a font with Chinese characters (find_cjk_font)")
     families = [font.family] if font is not None else []
-    rc: dict[str, Any] = {
+    rc: Any = {
         "svg.fonttype": "none", "svg.hashsalt": report.name,  # the same report, same file
         "font.family": ["sans-serif"],
         "font.sans-serif": list(dict.fromkeys([*families, *SVG_FONTS])),

@@ -41,13 +41,13 @@ class ReportOption(_Model):
     """An option of a report beyond the standard ones (e.g. ``department``)."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$",
-                      description="the option's name: ``--name`` on the command line, "
-                                  "``?name=`` in the API")
-    help: str = Field(description="one line for ``--help`` and the API's reference")
+                      description="the option's name: `--name` on the command line, "
+                                  "`?name=` in the API")
+    help: str = Field(description="one line for `--help` and the API's reference")
     kind: Literal["text", "int", "date", "choice"] = Field(
         default="text", description="what values it takes (checked before the report "
                                     "runs): text, a whole number, a day, or one of "
-                                    "``choices``")
+                                    "`choices`")
     choices: tuple[str, ...] = Field(default=(), description="the values of a choice")
     default: str | None = Field(default=None, description="the value when none is given "
                                                           "(filled in before it runs)")
@@ -61,9 +61,9 @@ class Column(_Model):
     kind: Literal["text", "int", "number", "percent", "money", "days", "hours",
                   "date", "bool"] = Field(
         default="text",
-        description="how values are shown and typed in XLSX: ``percent`` holds a "
-                    "fraction (0.25 shows as 25.0%), ``money`` yuan, ``days`` and "
-                    "``hours`` a number of them")
+        description="how values are shown and typed in XLSX: `percent` holds a "
+                    "fraction (0.25 shows as 25.0%), `money` yuan, `days` and "
+                    "`hours` a number of them")
 
 
 class Series(_Model):
@@ -77,7 +77,9 @@ class Series(_Model):
 class Chart(_Model):
     """How a report is drawn.
 
-    - ``funnel``: one horizontal bar per row, widest first (``x`` names the stage);
+    - ``funnel``: one centred horizontal bar per row, the first on top, each labelled
+      with its share of the one above (``x`` names the stage; with ``group`` or
+      several series: grouped horizontal bars);
     - ``bar``: grouped bars, one group per row, one bar per series;
     - ``line``: a trend, one point per row (``x`` is a period), one line per series,
       or one line per value of ``group`` when set (e.g. per project);
@@ -88,7 +90,8 @@ class Chart(_Model):
     kind: Literal["funnel", "bar", "line", "grid"] = Field(
         description="funnel, bar, line or grid (above)")
     x: str = Field(description="key of the column giving the categories or periods")
-    series: tuple[Series, ...] = ()
+    series: tuple[Series, ...] = Field(default=(), description="what is drawn against "
+                                                               "`x`")
     group: str | None = Field(default=None, description="key of a column that splits "
                                                         "the rows into separate lines")
     title: str | None = Field(default=None, description="above the chart (default: the "
@@ -129,10 +132,10 @@ class Report(BaseModel):
                                  f"{', '.join(map(repr, unknown))}, not among its columns")
         kinds = {c.key: c.kind for c in self.columns}
         for row in self.rows:
-            unknown = set(row) - keys
-            if unknown:
+            strangers = set(row) - keys
+            if strangers:
                 raise ValueError(f"report {self.name!r}: a row holds "
-                                 f"{', '.join(map(repr, sorted(unknown)))}, not among "
+                                 f"{', '.join(map(repr, sorted(strangers)))}, not among "
                                  "its columns")
             for key, value in row.items():
                 row[key] = _plain(value, kinds[key])
@@ -162,8 +165,8 @@ class ReportRequest(_Model):
     actor: Actor | None = Field(default=None, description="who asks (None: the "
                                                           "integrator's code)")
     project: str | None = Field(default=None, description="only this project's (its code)")
-    start: dt.date | None = Field(default=None, description="the first day (``--from``)")
-    end: dt.date | None = Field(default=None, description="the last day (``--to``)")
+    start: dt.date | None = Field(default=None, description="the first day (`--from`)")
+    end: dt.date | None = Field(default=None, description="the last day (`--to`)")
     by: By = Field(default="all", description="one row per month, quarter, year, or all "
                                               "together")
     options: dict[str, str] = Field(default_factory=dict,
@@ -177,21 +180,22 @@ class ReportSpec(_Model):
                               defer_build=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$",
-                      description="the core's are plain (``funnel``); a plugin's are "
-                                  "``<plugin>.<name>``")
-    title: str = Field(description="a few words (``recrm report list``)")
+                      description="the core's are plain (`funnel`); a plugin's are "
+                                  "`<plugin>.<name>`")
+    title: str = Field(description="a few words (`recrm report list`)")
     description: str = Field(description="what it shows, in one line")
     standard: tuple[StandardOption, ...] = Field(
         default=("project", "from", "to", "by"),
-        description="the standard options it takes (``--project``, ``--from``, ``--to``, "
-                    "``--by``); a request with another is refused")
-    options: tuple[ReportOption, ...] = ()
+        description="the standard options it takes (`--project`, `--from`, `--to`, "
+                    "`--by`); a request with another is refused")
+    options: tuple[ReportOption, ...] = Field(
+        default=(), description="its own options (`--name value`, `?name=value`)")
     roles: tuple[Role, ...] = Field(
         default=("admin", "manager", "analyst"),
         description="who may run it (an actor of another role is refused; aggregates "
                     "of the whole company are for managers)")
     run: Callable[[Any, ReportRequest], Report] = Field(
-        description="``run(crm, request)`` returning the :class:`Report`")
+        description="`run(crm, request)` returning the `Report`")
     plugin: str | None = Field(default=None, description="who registered it; set by "
                                                          "the registry")
 
@@ -201,8 +205,8 @@ class ReportInfo(_Model):
     """A registered report as ``recrm report list --json`` and ``GET /v1/reports``
     describe it (its spec without the function)."""
 
-    name: str = Field(description="what to run: ``recrm report NAME``, "
-                                  "``GET /v1/reports/NAME``")
+    name: str = Field(description="what to run: `recrm report NAME`, "
+                                  "`GET /v1/reports/NAME`")
     title: str = Field(description="a few words")
     description: str = Field(description="what it shows, in one line")
     plugin: str | None = Field(description="the plugin that registered it (None: the core)")

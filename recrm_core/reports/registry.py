@@ -97,8 +97,8 @@ class ReportService:
         given = {"project": request.project, "from": request.start, "to": request.end,
                  "by": None if request.by == "all" else request.by}
         day_range(request.start, request.end)  # a period ending before it starts
-        for standard, value in given.items():
-            if value is not None and standard not in spec.standard:
+        for standard, asked in given.items():
+            if asked is not None and standard not in spec.standard:
                 raise InvalidInput(standard, f"report {name!r} takes no {standard}")
         filled = {o.name: o.default for o in spec.options if o.default is not None}
         request = request.model_copy(update={"options": filled | dict(request.options)})
