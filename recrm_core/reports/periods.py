@@ -27,7 +27,7 @@ def period_label(column: Any, by: By, dialect: str) -> ColumnElement[str]:
         return func.to_char(column, pattern)
     if by == "quarter":
         month = cast(func.strftime("%m", column), String)
-        quarter = (cast(month, _int()) + 2) / 3
+        quarter = (cast(month, _int()) + 2) // 3
         return func.strftime("%Y", column) + "-Q" + cast(quarter, String)
     return func.strftime({"month": "%Y-%m", "year": "%Y"}[by], column)
 

@@ -184,7 +184,7 @@ def _read(crm: CRM, request: ReportRequest,
     with crm.unit_of_work(request.actor, readonly=True) as uow:
         lines = compute(uow.session, project=project, start=request.start, end=request.end,
                         by=request.by)
-    parameters = {"by": request.by}
+    parameters: dict[str, str] = {"by": request.by}
     for key, value in (("project", project), ("from", request.start), ("to", request.end)):
         if value is not None:
             parameters[key] = str(value)

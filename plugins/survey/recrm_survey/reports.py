@@ -54,7 +54,7 @@ def run(crm: CRM, request: ReportRequest) -> Report:
     rows = scores(crm, survey=survey, project=request.project, period=request.by,
                   since=request.start, until=request.end, by_survey=False,
                   actor=request.actor)
-    parameters = {"by": request.by}
+    parameters: dict[str, str] = {"by": request.by}
     for key, value in (("project", request.project), ("from", request.start),
                        ("to", request.end), ("survey", survey)):
         if value is not None:
