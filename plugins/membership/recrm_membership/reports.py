@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from recrm_core import InvalidInput
 from recrm_core.access import require_role
 from recrm_core.reports import (
     By,
@@ -43,7 +44,7 @@ from recrm_core.reports import (
     Series,
 )
 from recrm_core.reports import Report as Table
-from recrm_core.reports.periods import day_range, period_label
+from recrm_core.reports.periods import period_label
 
 from .service import READERS, WITHHELD
 from .service import _rate as rate
@@ -78,14 +79,24 @@ class ReferralLine(BaseModel):
     conversion_rate: float | None = None
 
 
-def bounds(start: dt.date | None, end: dt.date | None
+def bounds(crm: CRM, start: dt.date | None, end: dt.date | None
            ) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """The inclusive days as aware instants ``[start, end + 1 day)`` (the core's
-    ``day_range``; its instants are UTC, as the periods' labels are)."""
-    lo, hi = day_range(start, end)
-    return tuple(  # type: ignore[return-value]
-        None if t is None else t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
-        for t in (lo, hi))
+    """The inclusive days as the instants ``[start, end + 1 day)``, the days of the
+    CRM's time zone (as ``survey scores`` and ``channel report`` take them). A day
+    at the edge of the calendar bounds nothing."""
+    if start is not None and end is not None and end < start:
+        raise InvalidInput("to", f"the period ends ({end}) before it starts ({start})")
+
+    def instant(day: dt.date | None, after: bool) -> dt.datetime | None:
+        if day is None:
+            return None
+        try:
+            return dt.datetime.combine(day + dt.timedelta(days=int(after)), dt.time(),
+                                       crm.config.zone).astimezone(dt.UTC)
+        except OverflowError:
+            return None
+
+    return instant(start, False), instant(end, True)
 
 
 def _sum(expression: Any) -> Any:
@@ -93,11 +104,11 @@ def _sum(expression: Any) -> Any:
 
 
 def points_by_period(session: Session, *, project: str | None = None,
-                     start: dt.date | None = None, end: dt.date | None = None,
+                     lo: dt.datetime | None = None, hi: dt.datetime | None = None,
                      by: By = "all") -> list[PointsLine]:
-    """Points earned, redeemed, expired and deducted per project and period, with
-    the balance at the end of each; sorted by project (None first) and period."""
-    lo, hi = bounds(start, end)
+    """Points earned, redeemed, expired and deducted per project and period (entries
+    from ``lo`` to before ``hi``), with the balance at the end of each; sorted by
+    project (None first) and period."""
     label = period_label(LedgerRow.occurred_at, by, session.get_bind().dialect.name)
     # by "all" the label is a constant: neither grouped nor ordered by
     group = [LedgerRow.project] if by == "all" else [LedgerRow.project, label]
@@ -138,11 +149,11 @@ def points_by_period(session: Session, *, project: str | None = None,
 
 
 def referrals_by_period(session: Session, *, project: str | None = None,
-                        start: dt.date | None = None, end: dt.date | None = None,
+                        lo: dt.datetime | None = None, hi: dt.datetime | None = None,
                         by: By = "all") -> list[ReferralLine]:
-    """Referrals made, converted, rewarded and withheld per project and period (of
-    the referral), sorted by project and period."""
-    lo, hi = bounds(start, end)
+    """Referrals made (from ``lo`` to before ``hi``), converted, rewarded and
+    withheld per project and period (of the referral), sorted by project and
+    period."""
     label = period_label(ReferralRow.created_at, by, session.get_bind().dialect.name)
 
     def count(condition: Any) -> Any:
@@ -181,9 +192,9 @@ def _read(crm: CRM, request: ReportRequest,
     period; the rows and the parameters the report ran with."""
     require_role(request.actor, READERS, "see membership reports")
     project = None if request.project is None else crm.projects.get(request.project).code
+    lo, hi = bounds(crm, request.start, request.end)
     with crm.unit_of_work(request.actor, readonly=True) as uow:
-        lines = compute(uow.session, project=project, start=request.start, end=request.end,
-                        by=request.by)
+        lines = compute(uow.session, project=project, lo=lo, hi=hi, by=request.by)
     parameters: dict[str, str] = {"by": request.by}
     for key, value in (("project", project), ("from", request.start), ("to", request.end)):
         if value is not None:

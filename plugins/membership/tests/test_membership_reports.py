@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from membership_helpers import club, customer
 
-from recrm_core import CRM, Actor, Customer, Forbidden, NotFound, hookimpl
+from recrm_core import CRM, Actor, Customer, Forbidden, InvalidInput, NotFound, hookimpl
 from recrm_core.reports import ReportRequest
 from recrm_core.testing import RecrmCliRunner
 
@@ -179,6 +179,13 @@ def test_role_rules_and_project_check(crm: CRM, club_ledger: dict[str, int]) -> 
             crm.reports.run(name, ReportRequest(actor=Actor(staff_id="lj", role="partner")))
         with pytest.raises(NotFound, match="no such project 'NOPE'"):
             crm.reports.run(name, ReportRequest(project="NOPE"))
+        with pytest.raises(InvalidInput, match=r"ends .* before it starts"):
+            crm.reports.run(name, ReportRequest(start=dt.date(2025, 5, 2),
+                                                end=dt.date(2025, 5, 1)))
+    # the days are the CRM's (Asia/Shanghai): 2025-01-10 04:00 UTC is noon on the
+    # 10th there, and the calendar's last day bounds nothing
+    assert run(crm, "membership.points", POINTS, project="XL2", start=dt.date(2025, 1, 10),
+               end=dt.date.max)[0][2] == 1550
 
 
 def test_registered_only_when_the_plugin_is_enabled(
