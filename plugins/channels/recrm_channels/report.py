@@ -69,12 +69,15 @@ def _step(kind: str) -> ColumnElement[bool]:
         InteractionRow.occurred_at >= RegistrationRow.confirmed_at)
 
 
-def instant(crm: CRM, day: dt.date, *, after: bool = False) -> dt.datetime:
+def instant(crm: CRM, day: dt.date, *, after: bool = False) -> dt.datetime | None:
     """The start of ``day`` (of the next day with ``after``, for an inclusive last
-    day) in the CRM's time zone, as UTC."""
-    if after:
-        day += dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time(), crm.config.zone).astimezone(dt.UTC)
+    day) in the CRM's time zone, as UTC; None (no bound) for a day at the edge of
+    the calendar, which has no such instant."""
+    try:
+        return dt.datetime.combine(day + dt.timedelta(days=int(after)), dt.time(),
+                                   crm.config.zone).astimezone(dt.UTC)
+    except OverflowError:
+        return None
 
 
 def report(crm: CRM, *, project: str | None = None, start: dt.datetime | None = None,

@@ -72,6 +72,7 @@ def test_hand_computed_figures(crm: CRM, agencies: None) -> None:
     assert [r[:3] for r in rows(crm, by="month")] == [
         ("A", PROJECT, f"{utc_today:%Y-%m}"), ("B", PROJECT, f"{utc_today:%Y-%m}")]
     assert rows(crm, start=today, end=today, project=PROJECT) == [a, b]
+    assert rows(crm, start=dt.date.min, end=dt.date.max) == [a, b]
     assert rows(crm, end=today - dt.timedelta(days=1)) == []
     assert rows(crm, start=today + dt.timedelta(days=1)) == []
 
