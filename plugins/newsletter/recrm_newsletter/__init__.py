@@ -10,7 +10,7 @@
 - transports behind the core's ``recrm_deliver_message``: SMTP, files, an HTTP SMS
   provider; the ``newsletter`` consent purpose; ``recrm newsletter ...``; the
   privacy hooks (export, erase);
-- the report ``newsletter.sends`` (``recrm_reports``): ``newsletter report``'s
+- the report ``newsletter.sends`` (``recrm_reports``): ``campaign status``'s
   figures for every send started in the period (see :mod:`recrm_newsletter.reports`).
 """
 

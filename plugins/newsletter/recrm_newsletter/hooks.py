@@ -57,7 +57,7 @@ def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int
 
 @hookimpl
 def recrm_reports(register: Any) -> None:
-    # newsletter.sends: `newsletter report` for every send started in the period;
+    # newsletter.sends: `campaign status` for every send started in the period;
     # imported here, so start-up does not load it
     from .reports import SPEC
 

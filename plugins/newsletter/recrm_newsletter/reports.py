@@ -1,10 +1,10 @@
-"""``newsletter.sends``: the figures of ``recrm newsletter report NAME`` for every
+"""``newsletter.sends``: the figures of ``recrm newsletter campaign status NAME`` for every
 send started in the period, one line each, registered with ``recrm_reports``.
 
 Each line is :meth:`~recrm_newsletter.service.Newsletter.report_in`, the function
-behind ``newsletter report``, so the two cannot drift. *Delivered* is sent less
+behind ``campaign status``, so the two cannot drift. *Delivered* is sent less
 bounced. A send counts by the day it started (the CRM's time zone); drafts and
-sends not yet started have no line. Like ``newsletter report``, the figures are
+sends not yet started have no line. Like ``campaign status``, the figures are
 counts with no customer in them, read by every role.
 """
 
@@ -94,7 +94,7 @@ SPEC = ReportSpec(
     name=NAME, title="Newsletter sends",
     description="per campaign or issue started in the period: audience, sent, "
                 "delivered, bounced, unsubscribed, failed and skipped "
-                "(recrm newsletter report)",
+                "(recrm newsletter campaign status)",
     standard=("from", "to"),
     run=run,
 )

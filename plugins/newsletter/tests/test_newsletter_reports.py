@@ -1,5 +1,5 @@
 """``newsletter.sends``, the plugin's registered report (``recrm_reports``): the
-figures of ``newsletter report NAME`` for every send started in the period (one
+figures of ``newsletter campaign status NAME`` for every send started in the period (one
 function), hand-checked; registered only when the plugin is enabled.
 
 (Named ``test_newsletter_reports.py``: every test directory shares one namespace.)
