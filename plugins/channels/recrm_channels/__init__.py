@@ -9,7 +9,9 @@
   every visit and stage move through the core's hooks;
 - disputes (:class:`Disputes`): an upheld one is a ruling 判客 replays;
 - ``recrm channel ...`` commands, ``/v1/channels/`` routes for agencies' keys, and the
-  privacy hooks (export, erase).
+  privacy hooks (export, erase);
+- the report ``channels.commission`` (``recrm_reports``): ``recrm channel report``'s
+  figures per agency, project and period (see :mod:`recrm_channels.reports`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .hooks import (
     recrm_register_audit_actions,
     recrm_register_commands,
     recrm_register_settings,
+    recrm_reports,
     recrm_segment_fields,
     recrm_stage_changed,
     recrm_timeline,
@@ -66,6 +69,7 @@ __all__ = [
     "recrm_register_audit_actions",
     "recrm_register_commands",
     "recrm_register_settings",
+    "recrm_reports",
     "recrm_segment_fields",
     "recrm_stage_changed",
     "recrm_timeline",

@@ -8,10 +8,11 @@ import click
 
 from recrm_core import CRM
 from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
+from recrm_core.reports import BY_CHOICES, By
 
 from .cli import _call, channel_group, json_option
 from .commission import Commissions
-from .report import report
+from .report import instant, report
 
 
 @channel_group.group("terms")
@@ -84,30 +85,30 @@ def _day(value: str | None, crm: CRM, option: str, after: bool = False) -> dt.da
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (e.g. 2026-01-31)",
                                  param_hint=option) from None
-    if after:
-        day += dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time(), crm.config.zone).astimezone(dt.UTC)
+    return instant(crm, day, after=after)
 
 
 @channel_group.command("report")
 @click.option("--project")
 @click.option("--from", "start", metavar="DATE", help="First day (in the CRM's zone).")
 @click.option("--to", "end", metavar="DATE", help="Last day, included.")
+@click.option("--by", type=click.Choice(BY_CHOICES), default="all",
+              show_default=True, help="A line per agency, project and period.")
 @json_option
 @pass_crm
-def report_cmd(crm: CRM, project: str | None, start: str | None, end: str | None,
+def report_cmd(crm: CRM, project: str | None, start: str | None, end: str | None, by: By,
                as_json: bool) -> None:
-    """Per agency and project: registrations, refusals by reason, visits, conversions,
-    deal amount, commission accrued and clawed back."""
+    """Per agency, project (and period): registrations, refusals by reason, visits,
+    conversions, deal amount, commission accrued and clawed back."""
     found = _call(report, crm, project=project, start=_day(start, crm, "--from"),
-                  end=_day(end, crm, "--to", after=True), actor=current_actor())
+                  end=_day(end, crm, "--to", after=True), by=by, actor=current_actor())
     if as_json:
         emit_json(found)
         return
-    table("channels report", ["agency", "project", "registered", "rejected", "visited",
-                              "subscribed", "contracted", "deal amount", "accrued",
-                              "clawed back"],
-          [(r.agency, r.project, r.registrations,
+    table("channels report", ["agency", "project", "period", "registered", "rejected",
+                              "visited", "subscribed", "contracted", "deal amount",
+                              "accrued", "clawed back"],
+          [(r.agency, r.project, r.period, r.registrations,
             ", ".join(f"{k} {v}" for k, v in sorted(r.rejected.items())) or "0",
             r.confirmed, r.subscribed, r.contracted, r.deal_amount, r.accrued,
             r.clawed_back) for r in found])

@@ -84,6 +84,15 @@ def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
 
 
 @hookimpl
+def recrm_reports(register: Any) -> None:
+    # channels.commission: `recrm channel report` as a registered report; imported
+    # here, so start-up does not load it
+    from .reports import SPEC
+
+    register(SPEC)
+
+
+@hookimpl
 def recrm_segment_fields(register: Any) -> None:
     # channels.agency and channels.state, read as of now (see segments.py).
     from .segments import fields

@@ -1,4 +1,6 @@
-"""``recrm channel report``: per agency and project, computed in SQL aggregates.
+"""``recrm channel report``: per agency, project and period, computed in SQL
+aggregates; the same figures are the registered report ``channels.commission``
+(``recrm report channels.commission``, see :mod:`recrm_channels.reports`).
 
 Registrations made in the period (by ``registered_at``): how many, the refused ones by
 reason, the confirmed visits, the converted ones that subscribed and that signed a
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
@@ -21,6 +24,9 @@ from recrm_core.access import require_role
 from recrm_core.tables import InteractionRow, ProjectRow
 
 from .service import OFFICE
+
+if TYPE_CHECKING:
+    from recrm_core.reports import By
 from .tables import CommissionEntryRow, RegistrationRow
 
 ZERO = Decimal("0.00")
@@ -37,6 +43,8 @@ REASONS = (
 class ReportRow(BaseModel):
     agency: str
     project: str
+    #: ``2026-03``, ``2026-Q1``, ``2026`` or ``all`` (``by``)
+    period: str = "all"
     registrations: int
     rejected: dict[str, int]
     confirmed: int
@@ -61,9 +69,25 @@ def _step(kind: str) -> ColumnElement[bool]:
         InteractionRow.occurred_at >= RegistrationRow.confirmed_at)
 
 
+def instant(crm: CRM, day: dt.date, *, after: bool = False) -> dt.datetime | None:
+    """The start of ``day`` (of the next day with ``after``, for an inclusive last
+    day) in the CRM's time zone, as UTC; None (no bound) for a day at the edge of
+    the calendar, which has no such instant."""
+    try:
+        return dt.datetime.combine(day + dt.timedelta(days=int(after)), dt.time(),
+                                   crm.config.zone).astimezone(dt.UTC)
+    except OverflowError:
+        return None
+
+
 def report(crm: CRM, *, project: str | None = None, start: dt.datetime | None = None,
-           end: dt.datetime | None = None, actor: Actor | None = None) -> list[ReportRow]:
-    """The figures per (agency, project), sorted by both; ``end`` is exclusive."""
+           end: dt.datetime | None = None, by: By = "all",
+           actor: Actor | None = None) -> list[ReportRow]:
+    """The figures per (agency, project, period), sorted by the three; ``end`` is
+    exclusive; ``by`` is ``month``, ``quarter``, ``year`` or ``all``."""
+    # imported here: the command line loads this module at start-up
+    from recrm_core.reports.periods import period_label
+
     require_role(actor, (*OFFICE, "analyst"), "see the channels report")
     code = project_code(project) if project else None
     if code is not None:
@@ -87,44 +111,52 @@ def report(crm: CRM, *, project: str | None = None, start: dt.datetime | None = 
 
     with crm.unit_of_work(actor, readonly=True) as uow:
         session = uow.session
-        key = (RegistrationRow.agency, RegistrationRow.project)
+        dialect = session.get_bind().dialect.name
+        reg_period = period_label(RegistrationRow.registered_at, by, dialect)
+        entry_period = period_label(CommissionEntryRow.at, by, dialect)
+        key = (RegistrationRow.agency, RegistrationRow.project, reg_period)
+        # by "all" the period is a constant: not grouped by
+        grouped = key if by != "all" else key[:2]
         counts = session.execute(select(
             *key, func.count(),
             count_if(RegistrationRow.confirmed_at.is_not(None)),
             count_if(and_(converted, _step("subscription"))),
             count_if(and_(converted, _step("contract"))),
-        ).where(*regs).group_by(*key)).all()
-        refused = select(*key, _reason().label("why")).where(
+        ).where(*regs).group_by(*grouped)).all()
+        refused = select(*key[:2], reg_period.label("period"), _reason().label("why")).where(
             *regs, RegistrationRow.state == "rejected").subquery()
         rejected = session.execute(select(
-            refused.c.agency, refused.c.project, refused.c.why, func.count())
-            .group_by(refused.c.agency, refused.c.project, refused.c.why)).all()
+            refused.c.agency, refused.c.project, refused.c.period, refused.c.why, func.count())
+            .group_by(refused.c.agency, refused.c.project, refused.c.period,
+                      refused.c.why)).all()
         reversed_ids = select(CommissionEntryRow.reverses_id).where(
             CommissionEntryRow.reverses_id.is_not(None)).scalar_subquery()
         e = CommissionEntryRow
         money = session.execute(select(
-            e.agency, e.project,
+            e.agency, e.project, entry_period,
             func.sum(case((and_(e.kind == "deal", e.id.not_in(reversed_ids)), e.deal_amount),
                           else_=None)),
             func.sum(case((e.kind.in_(("visit", "subscription", "deal")), e.amount),
                           else_=None)),
             func.sum(case((e.kind == "clawback", -e.amount), else_=None)),
-        ).where(*entries).group_by(e.agency, e.project)).all()
-    rows: dict[tuple[str, str], ReportRow] = {}
+        ).where(*entries).group_by(e.agency, e.project,
+                                   *([entry_period] if by != "all" else []))).all()
+    rows: dict[tuple[str, str, str], ReportRow] = {}
 
-    def row(agency: str, proj: str) -> ReportRow:
-        return rows.setdefault((agency, proj), ReportRow(
-            agency=agency, project=proj, registrations=0, rejected={}, confirmed=0,
-            subscribed=0, contracted=0, deal_amount=ZERO, accrued=ZERO, clawed_back=ZERO))
+    def row(agency: str, proj: str, period: str) -> ReportRow:
+        return rows.setdefault((agency, proj, period), ReportRow(
+            agency=agency, project=proj, period=period, registrations=0, rejected={},
+            confirmed=0, subscribed=0, contracted=0, deal_amount=ZERO, accrued=ZERO,
+            clawed_back=ZERO))
 
-    for agency, proj, n, confirmed, subscribed, contracted in counts:
-        r = row(agency, proj)
+    for agency, proj, period, n, confirmed, subscribed, contracted in counts:
+        r = row(agency, proj, period)
         r.registrations, r.confirmed = int(n), int(confirmed)
         r.subscribed, r.contracted = int(subscribed), int(contracted)
-    for agency, proj, reason, n in rejected:
-        row(agency, proj).rejected[reason] = int(n)
-    for agency, proj, deals, accrued, clawed in money:
-        r = row(agency, proj)
+    for agency, proj, period, reason, n in rejected:
+        row(agency, proj, period).rejected[reason] = int(n)
+    for agency, proj, period, deals, accrued, clawed in money:
+        r = row(agency, proj, period)
         r.deal_amount = Decimal(deals or 0).quantize(Decimal("0.01"))
         r.accrued = Decimal(accrued or 0).quantize(Decimal("0.01"))
         r.clawed_back = Decimal(clawed or 0).quantize(Decimal("0.01"))

@@ -19,6 +19,9 @@
   run is recorded in the audit log as ``membership.expire``;
 - HTTP API routes under ``/v1/membership/`` (``recrm_api_routes``, see
   :mod:`recrm_membership.api`): a member, their balance and ledger, a redemption;
+- reports registered with ``recrm_reports`` (``recrm report list``):
+  ``membership.points`` and ``membership.referrals``, per project and period, the
+  figures of ``recrm member report`` (see :mod:`recrm_membership.reports`);
 - ``recrm member ...`` commands, timeline entries, segment fields
   (``membership.member``, ``membership.tier``, ``membership.points``,
   ``membership.number``) and a section in ``recrm demo``.
@@ -47,6 +50,7 @@ from .hooks import (
     recrm_register_audit_actions,
     recrm_register_commands,
     recrm_register_settings,
+    recrm_reports,
     recrm_segment_fields,
     recrm_stage_changed,
     recrm_timeline,
@@ -120,6 +124,7 @@ __all__ = [
     "recrm_register_audit_actions",
     "recrm_register_commands",
     "recrm_register_settings",
+    "recrm_reports",
     "recrm_segment_fields",
     "recrm_stage_changed",
     "recrm_timeline",

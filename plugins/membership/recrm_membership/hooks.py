@@ -48,6 +48,16 @@ def recrm_register_settings(register: Any) -> None:
 
 
 @hookimpl
+def recrm_reports(register: Any) -> None:
+    # membership.points and membership.referrals, the figures of `member report`
+    # per project and period; imported here, so start-up does not load them.
+    from .reports import SPECS
+
+    for spec in SPECS:
+        register(spec)
+
+
+@hookimpl
 def recrm_register_audit_actions(register: Any) -> None:
     # An expiry run writes off points of many members at once: recorded, with counts.
     register(EXPIRE_ACTION, "points past their expiry written off (members and points counted)")

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1053,6 +1053,8 @@ class Membership:
         The referrals per member name each referrer as ``actor`` may see them
         (``crm.access``: masked unless the actor may see that customer in full); a
         partner is refused (the lines are details of members)."""
+        from .reports import points_by_period, referrals_by_period
+
         require_role(actor, READERS, "see membership reports")
         code = self._known_project(project)
         with self.crm.unit_of_work(actor, readonly=True) as uow:
@@ -1061,30 +1063,20 @@ class Membership:
             left = session.scalar(
                 select(func.count()).select_from(MemberRow).where(MemberRow.status == "left")
             ) or 0
-            sums = select(
-                func.coalesce(func.sum(case(
-                    ((LedgerRow.points > 0) & LedgerRow.duplicate_of.is_(None), LedgerRow.points),
-                    else_=0)), 0),
-                func.coalesce(func.sum(case((LedgerRow.kind == "redeem", -LedgerRow.points),
-                                            else_=0)), 0),
-                func.coalesce(func.sum(case((LedgerRow.kind == "expire", -LedgerRow.points),
-                                            else_=0)), 0),
-                func.coalesce(func.sum(case(
-                    ((LedgerRow.kind == "adjust") & (LedgerRow.points < 0), -LedgerRow.points),
-                    else_=0)), 0),
-                func.coalesce(func.sum(LedgerRow.points), 0),
-            )
-            issued, redeemed, expired, deducted, outstanding = session.execute(sums).one()
+            # The points totals and the referrals per project are those of the
+            # registered reports (membership.points, membership.referrals): one
+            # computation, so `member report` and `recrm report` cannot drift.
+            points = points_by_period(session)
+            by_project = referrals_by_period(session, project=code)
             query = (
-                select(ReferralRow.referrer_id, ReferralRow.project, ReferralRow.status,
-                       func.count())
+                select(ReferralRow.referrer_id, ReferralRow.status, func.count())
                 .where(ReferralRow.status != "superseded")
-                .group_by(ReferralRow.referrer_id, ReferralRow.project, ReferralRow.status)
+                .group_by(ReferralRow.referrer_id, ReferralRow.status)
             )
             if code is not None:
                 query = query.where(ReferralRow.project == code)
-            counts = [(int(r), str(p), str(s), int(n)) for r, p, s, n in session.execute(query)]
-            referrer_ids = sorted({r for r, _, _, _ in counts})
+            counts = [(int(r), str(s), int(n)) for r, s, n in session.execute(query)]
+            referrer_ids = sorted({r for r, _, _ in counts})
             numbers: dict[int, str | None] = {
                 int(cid): number for cid, number in session.execute(
                     select(MemberRow.customer_id, MemberRow.number)
@@ -1096,15 +1088,12 @@ class Membership:
         listed = [cid for cid in referrer_ids if cid in numbers]
         names = {c.id: c.name for c in self.crm.customers.get_many(listed, actor=actor)}
         per_member: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        per_project: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for referrer, proj, status, n in counts:
-            buckets = [per_project[proj]] + ([per_member[referrer]] if referrer in numbers
-                                             else [])
-            for bucket in buckets:
-                bucket[0] += n
-                bucket[1] += n if status == "converted" else 0
-        made = sum(v[0] for v in per_project.values())
-        converted = sum(v[1] for v in per_project.values())
+        for referrer, status, n in counts:
+            if referrer in numbers:
+                per_member[referrer][0] += n
+                per_member[referrer][1] += n if status == "converted" else 0
+        made = sum(line.made for line in by_project)
+        converted = sum(line.converted for line in by_project)
         return Report(
             project=code,
             members=sum(by_tier.values()),
@@ -1112,8 +1101,11 @@ class Membership:
             members_by_tier={t.name: by_tier.get(t.name, 0) for t in self.settings.tiers}
             | {k: v for k, v in by_tier.items() if k not in {t.name for t in
                                                              self.settings.tiers}},
-            points=PointsTotals(issued=int(issued), redeemed=int(redeemed), expired=int(expired),
-                                deducted=int(deducted), outstanding=int(outstanding)),
+            points=PointsTotals(issued=sum(p.earned for p in points),
+                                redeemed=sum(p.redeemed for p in points),
+                                expired=sum(p.expired for p in points),
+                                deducted=sum(p.deducted for p in points),
+                                outstanding=sum(p.net for p in points)),
             referrals=ReferralStats(made=made, converted=converted,
                                     conversion_rate=_rate(converted, made)),
             referrals_by_member=[
@@ -1124,8 +1116,10 @@ class Membership:
                                           key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
             ],
             referrals_by_project=[
-                ProjectReferralStats(project=p, made=m, converted=c, conversion_rate=_rate(c, m))
-                for p, (m, c) in sorted(per_project.items())
+                ProjectReferralStats(project=line.project, made=line.made,
+                                     converted=line.converted,
+                                     conversion_rate=line.conversion_rate)
+                for line in by_project
             ],
         )
 

@@ -9,7 +9,9 @@
   time; quiet hours for SMS;
 - transports behind the core's ``recrm_deliver_message``: SMTP, files, an HTTP SMS
   provider; the ``newsletter`` consent purpose; ``recrm newsletter ...``; the
-  privacy hooks (export, erase).
+  privacy hooks (export, erase);
+- the report ``newsletter.sends`` (``recrm_reports``): ``campaign status``'s
+  figures for every send started in the period (see :mod:`recrm_newsletter.reports`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .hooks import (
     recrm_demo,
     recrm_register_commands,
     recrm_register_settings,
+    recrm_reports,
 )
 from .models import BounceResult, RunResult, Send, SendReport, Suppression
 from .outbox import Sender
@@ -55,6 +58,7 @@ __all__ = [
     "recrm_demo",
     "recrm_register_commands",
     "recrm_register_settings",
+    "recrm_reports",
     "service",
     "settings",
     "sms_length",

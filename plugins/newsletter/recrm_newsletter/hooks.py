@@ -56,6 +56,15 @@ def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int
 
 
 @hookimpl
+def recrm_reports(register: Any) -> None:
+    # newsletter.sends: `campaign status` for every send started in the period;
+    # imported here, so start-up does not load it
+    from .reports import SPEC
+
+    register(SPEC)
+
+
+@hookimpl
 def recrm_register_commands(cli: click.Group) -> None:
     from .cli import newsletter_group
 

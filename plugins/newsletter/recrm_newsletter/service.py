@@ -360,24 +360,28 @@ class Newsletter:
     def report(self, name: str) -> SendReport:
         """Audience, skipped (by reason), sent, failed, bounced, unsubscribed."""
         with self.crm.unit_of_work(readonly=True) as uow:
-            session = uow.session
-            row = self._row(session, name)
-            by = dict(session.execute(
-                select(RecipientRow.state, func.count())
-                .where(RecipientRow.send_id == row.id).group_by(RecipientRow.state)).all())
-            skipped = dict(session.execute(
-                select(RecipientRow.reason, func.count())
-                .where(RecipientRow.send_id == row.id, RecipientRow.state == "skipped")
-                .group_by(RecipientRow.reason)).all())
-            bounced = session.scalar(select(func.count()).where(
-                RecipientRow.send_id == row.id, RecipientRow.bounced.is_(True))) or 0
-            unsubscribed = self._unsubscribed(session, row)
-            return SendReport(
-                send=self._model(session, row), audience=sum(by.values()),
-                pending=by.get("pending", 0) + by.get("claimed", 0),
-                sent=by.get("sent", 0), failed=by.get("failed", 0),
-                skipped={str(k): int(v) for k, v in sorted(skipped.items())},
-                bounced=bounced, unsubscribed=unsubscribed)
+            return self.report_in(uow.session, self._row(uow.session, name))
+
+    @classmethod
+    def report_in(cls, session: Session, row: SendRow) -> SendReport:
+        """:meth:`report` of a send's row, in a unit of work (also the registered
+        report ``newsletter.sends``, one line per send)."""
+        by = dict(session.execute(
+            select(RecipientRow.state, func.count())
+            .where(RecipientRow.send_id == row.id).group_by(RecipientRow.state)).all())
+        skipped = dict(session.execute(
+            select(RecipientRow.reason, func.count())
+            .where(RecipientRow.send_id == row.id, RecipientRow.state == "skipped")
+            .group_by(RecipientRow.reason)).all())
+        bounced = session.scalar(select(func.count()).where(
+            RecipientRow.send_id == row.id, RecipientRow.bounced.is_(True))) or 0
+        unsubscribed = cls._unsubscribed(session, row)
+        return SendReport(
+            send=cls._model(session, row), audience=sum(by.values()),
+            pending=by.get("pending", 0) + by.get("claimed", 0),
+            sent=by.get("sent", 0), failed=by.get("failed", 0),
+            skipped={str(k): int(v) for k, v in sorted(skipped.items())},
+            bounced=bounced, unsubscribed=unsubscribed)
 
     @staticmethod
     def _unsubscribed(session: Session, row: SendRow) -> int:

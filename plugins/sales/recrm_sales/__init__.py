@@ -12,7 +12,9 @@ co-buyers, changes after signing, payment schedules and receivables.
 - payment schedules, receipts (idempotent on a reference), receivables, what is due
   next on the 360 view, the ``sales.payment_due`` webhook event;
 - ``recrm sales ...`` commands, ``/v1/sales/`` routes, the privacy hooks and a demo
-  section.
+  section;
+- the report ``sales.deals`` (``recrm_reports``): units sold, deal amounts, receipts
+  and receivables per project and period (see :mod:`recrm_sales.reports`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .hooks import (
     recrm_register_audit_actions,
     recrm_register_commands,
     recrm_register_settings,
+    recrm_reports,
     recrm_timeline,
     recrm_webhook_events,
 )
@@ -71,6 +74,7 @@ __all__ = [
     "recrm_register_audit_actions",
     "recrm_register_commands",
     "recrm_register_settings",
+    "recrm_reports",
     "recrm_timeline",
     "recrm_webhook_events",
     "service",

@@ -68,6 +68,15 @@ def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[Any] | None:
 
 
 @hookimpl
+def recrm_reports(register: Any) -> None:
+    # sales.deals: deals, receipts and receivables per project and period (the
+    # figures of `sales report`); imported here, so start-up does not load it
+    from .reports import SPEC
+
+    register(SPEC)
+
+
+@hookimpl
 def recrm_register_commands(cli: click.Group) -> None:
     from .cli import sales_group
 

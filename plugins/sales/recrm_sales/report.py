@@ -1,5 +1,7 @@
 """``recrm sales report``: the sales-control table (units by state per building),
-sell-through, deal amount, average price per ㎡ and receivables."""
+sell-through, deal amount, average price per ㎡ and receivables (the deal amount and
+receivables are those of the registered report ``sales.deals``, see
+:mod:`recrm_sales.reports`)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from recrm_core import CRM, Actor, project_code, require_role, utcnow
 from .inventory import UNIT_STATES, units_in
 from .models import BuildingLine, SalesReport
 from .money import CENT, ZERO
-from .payments import receivables_in
 from .refs import READERS, local_date
+from .reports import deal_lines_in
 from .tables import ACTIVE_DEAL_STATES, BuildingRow, DealRow, UnitRow
 
 SOLD = ("subscribed", "contracted", "handed_over")
@@ -38,7 +40,9 @@ def report(crm: CRM, *, project: str | None = None, actor: Actor | None = None,
             deals = deals.where(DealRow.project == code)
         units = units_in(session, session.execute(query).all(), at)
         active = list(session.scalars(deals))
-        owed = receivables_in(session, today, project=code)
+        # the deal amount and receivables of the registered report sales.deals: one
+        # computation, so `sales report` and `recrm report sales.deals` cannot drift
+        lines = deal_lines_in(session, crm.config.zone, today, project=code)
     per: dict[tuple[str, str], Counter[str]] = {}
     for u in units:
         per.setdefault((u.project, u.building), Counter())[u.status] += 1
@@ -48,7 +52,7 @@ def report(crm: CRM, *, project: str | None = None, actor: Actor | None = None,
     for_sale = sum(1 for u in units if u.status != "withheld")
     sold = sum(1 for u in units if u.status in SOLD)
     area = {u.id: u.gross_area for u in units}
-    amount = sum((d.total if d.total is not None else d.amount for d in active), ZERO)
+    amount = sum((line.deal_amount for line in lines), ZERO)
     sold_area = sum((area.get(d.unit_id, ZERO) for d in active), ZERO)
     return SalesReport(
         project=code, buildings=buildings, units=len(units), for_sale=for_sale, sold=sold,
@@ -58,6 +62,6 @@ def report(crm: CRM, *, project: str | None = None, actor: Actor | None = None,
         average_price_per_m2=(amount / sold_area).quantize(CENT) if sold_area else None,
         signing_overdue=sum(1 for d in active if d.state == "subscribed"
                             and today > d.sign_by),
-        receivables_due=sum((r.outstanding for r in owed if not r.overdue), ZERO),
-        receivables_overdue=sum((r.outstanding for r in owed if r.overdue), ZERO),
+        receivables_due=sum((line.receivables_due for line in lines), ZERO),
+        receivables_overdue=sum((line.receivables_overdue for line in lines), ZERO),
     )

@@ -17,6 +17,8 @@ Written against the public API of ``recrm_core`` only, like any third-party plug
 - ``recrm_api_routes``: ``GET /v1/survey/scores`` and ``/v1/survey/drivers`` (see
   :mod:`recrm_survey.api`), and the survey page ``/s/<token>`` the invitation links
   to (public, see :mod:`recrm_survey.pages`);
+- ``recrm_reports``: ``survey.scores``, the NPS/CSAT/L3 trends per project and
+  period (``recrm report survey.scores``; see :mod:`recrm_survey.reports`);
 - ``recrm_timeline``, ``recrm_segment_fields`` (``survey.last_nps``,
   ``survey.last_csat``, ``survey.answers``), ``recrm_customer_merged`` and
   ``recrm_demo``;
@@ -124,6 +126,15 @@ def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
 
     add_routes(crm, routes)
     add_pages(crm, routes)
+
+
+@hookimpl
+def recrm_reports(register: Any) -> None:
+    # survey.scores: the scores of `recrm survey scores` as a registered report;
+    # imported here, so start-up does not load the report model.
+    from .reports import SPEC
+
+    register(SPEC)
 
 
 # -- triggers (inside the operation's transaction) ----------------------------------------------

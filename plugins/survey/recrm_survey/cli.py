@@ -207,8 +207,12 @@ def answer_command(crm: CRM, invitation: str, pairs: tuple[str, ...],
 _FILTERS = [
     click.option("--survey", "survey_key", callback=_text, help="Only this survey."),
     click.option("--project", callback=_text, help="Only this project (code)."),
-    click.option("--since", type=_DATE, help="From this day (YYYY-MM-DD)."),
-    click.option("--until", type=_DATE, help="Up to and including this day."),
+    # --from/--to/--by are the spelling every report command uses (issue 20);
+    # --since/--until/--period, the first spelling, stay as aliases.
+    click.option("--from", "--since", "since", type=_DATE,
+                 help="From this day (YYYY-MM-DD; --since is an alias)."),
+    click.option("--to", "--until", "until", type=_DATE,
+                 help="Up to and including this day (--until is an alias)."),
 ]
 
 
@@ -228,8 +232,8 @@ def _show(value: float | int | None, suffix: str = "") -> str:
 
 @survey_group.command("scores")
 @_with_filters
-@click.option("--period", type=click.Choice(PERIODS), default="quarter",
-              show_default=True)
+@click.option("--by", "--period", "period", type=click.Choice(PERIODS), default="quarter",
+              show_default=True, help="The period of each line (--period is an alias).")
 @_JSON
 @pass_crm
 def scores_command(crm: CRM, survey_key: str | None, project: str | None,
