@@ -46,8 +46,9 @@ def day_range(start: dt.date | None, end: dt.date | None
     if start is not None and end is not None and end < start:
         raise InvalidInput("to", f"the period ends ({end}) before it starts ({start})")
     lo = dt.datetime.combine(start, dt.time()) if start is not None else None
-    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time()) if end is not None \
-        else None
+    # The calendar's last day bounds nothing (there is no day after it to stop at).
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time()) \
+        if end is not None and end < dt.date.max else None
     return lo, hi
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from recrm_core.reports import Chart, Column, Report, ReportRequest, ReportSpec, Series
 
 from .report import instant, report
+from .service import OFFICE
 
 if TYPE_CHECKING:
     from recrm_core import CRM
@@ -67,6 +68,7 @@ SPEC = ReportSpec(
     description="per agency, project and period: registrations, refusals, visits, "
                 "subscriptions and contracts, the deal amount and the commission "
                 "accrued and clawed back (recrm channel report)",
+    roles=(*OFFICE, "analyst"),  # as ``channel report``
     run=run,
 )
 

@@ -254,11 +254,11 @@ SPECS = (
     ReportSpec(name="membership.points", title="Membership points",
                description="points earned, redeemed, expired and deducted per project "
                            "and period, with the balance at each period's end",
-               run=run_points),
+               roles=READERS, run=run_points),
     ReportSpec(name="membership.referrals", title="Referrals",
                description="referrals made, converted, rewarded and withheld per "
                            "project and period, with the conversion rate",
-               run=run_referrals),
+               roles=READERS, run=run_referrals),
 )
 
 __all__ = ["SPECS", "PointsLine", "ReferralLine", "points_by_period",

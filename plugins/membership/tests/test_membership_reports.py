@@ -175,7 +175,7 @@ def test_role_rules_and_project_check(crm: CRM, club_ledger: dict[str, int]) -> 
     analyst = Actor(staff_id="ana", role="analyst")
     assert run(crm, "membership.points", POINTS, actor=analyst)[1][0] == "XL2"
     for name in ("membership.points", "membership.referrals"):
-        with pytest.raises(Forbidden, match="role partner may not see membership reports"):
+        with pytest.raises(Forbidden, match="role partner may not run the report"):
             crm.reports.run(name, ReportRequest(actor=Actor(staff_id="lj", role="partner")))
         with pytest.raises(NotFound, match="no such project 'NOPE'"):
             crm.reports.run(name, ReportRequest(project="NOPE"))

@@ -63,7 +63,7 @@ def test_one_line_per_started_send_with_the_reports_figures(crm: CRM, sent: list
     with pytest.raises(InvalidInput, match="before it starts"):
         crm.reports.run("newsletter.sends", ReportRequest(start=today,
                                                           end=today - dt.timedelta(days=1)))
-    with pytest.raises(InvalidInput, match="not per project"):
+    with pytest.raises(InvalidInput, match="takes no project"):
         crm.reports.run("newsletter.sends", ReportRequest(project="XL2"))
 
 

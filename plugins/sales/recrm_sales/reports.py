@@ -177,6 +177,7 @@ SPEC = ReportSpec(
     name=NAME, title="Deals and receivables",
     description="units sold, contracts signed, the deal amount, money received and "
                 "receivables (due and overdue) per project and period",
+    roles=READERS,  # as ``sales report``
     run=run,
 )
 

@@ -55,8 +55,9 @@ def rows(crm: CRM, **request: Any) -> list[tuple[Any, ...]]:
     return [tuple(row[k] for k in KEYS) for row in report_.rows]
 
 
-def money(text: str) -> Decimal:
-    return Decimal(text)
+def money(text: str) -> float:
+    # a report's money cells are floats on both backends (aggregates for reading)
+    return float(Decimal(text))
 
 
 def test_hand_computed_figures(crm: CRM, deals: None) -> None:
@@ -103,7 +104,7 @@ def test_the_same_figures_as_sales_report(
 
 def test_role_rule_and_bad_requests(crm: CRM, deals: None) -> None:
     assert rows(crm, actor=Actor(staff_id="an", role="analyst"))[0][2] == 2
-    with pytest.raises(Forbidden, match="may not read the sales report"):
+    with pytest.raises(Forbidden, match=r"may not run the report 'sales\.deals'"):
         rows(crm, actor=Actor(staff_id="p", role="partner"))
     with pytest.raises(NotFound, match="NOPE"):
         rows(crm, project="NOPE")

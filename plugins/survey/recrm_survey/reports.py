@@ -11,7 +11,7 @@ customer and no free text).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recrm_core.reports import (
     Chart,
@@ -22,6 +22,7 @@ from recrm_core.reports import (
     ReportSpec,
     Series,
 )
+from recrm_core.roles import ROLES
 
 from .scores import scores
 
@@ -38,13 +39,24 @@ COLUMNS = [
     Column(key="promoters", title="Promoters", kind="int"),
     Column(key="passives", title="Passives", kind="int"),
     Column(key="detractors", title="Detractors", kind="int"),
-    Column(key="csat", title="CSAT %", kind="percent"),
+    Column(key="csat", title="CSAT", kind="percent"),
     Column(key="satisfied", title="Satisfied", kind="int"),
     Column(key="csat_answers", title="Rated", kind="int"),
-    Column(key="l3", title="L3 %", kind="percent"),
+    Column(key="l3", title="L3", kind="percent"),
     Column(key="loyal", title="Loyal", kind="int"),
     Column(key="l3_respondents", title="L3 respondents", kind="int"),
 ]
+
+
+def _row(score: Any) -> dict[str, Any]:
+    row = {c.key: getattr(score, c.key) for c in COLUMNS}
+    # ``survey scores`` prints percentages (0-100); a report's ``percent`` column
+    # holds the fraction, as every report's does (the scorecard compares it with
+    # ``kpi.csat`` and ``kpi.l3``, fractions too).
+    for key in ("csat", "l3"):
+        if row[key] is not None:
+            row[key] = row[key] / 100
+    return row
 
 
 def run(crm: CRM, request: ReportRequest) -> Report:
@@ -63,11 +75,10 @@ def run(crm: CRM, request: ReportRequest) -> Report:
         name=NAME,
         title="Survey scores: NPS, CSAT and L3",
         columns=COLUMNS,
-        rows=[{c.key: getattr(s, c.key) for c in COLUMNS} for s in rows],
-        chart=Chart(kind="line", x="period", group="project",
-                    series=(Series(column="nps", label="NPS"),
-                            Series(column="csat", label="CSAT %"),
-                            Series(column="l3", label="L3 %"))),
+        rows=[_row(s) for s in rows],
+        # One scale per chart: NPS runs -100..100, CSAT and L3 are shares.
+        chart=Chart(kind="line", x="period", group="project", title="NPS by period",
+                    series=(Series(column="nps", label="NPS"),)),
         notes=["NPS: % promoters (9-10) - % detractors (0-6); CSAT: % of 4-5 "
                "overall-satisfaction ratings; L3: % loyal (top of the scale on all "
                "three L3 questions), each customer once per period"],
@@ -81,6 +92,7 @@ SPEC = ReportSpec(
     description="NPS, CSAT and the L3 loyalty index per project and period, with the "
                 "counts behind them (recrm survey scores, every survey pooled)",
     options=(ReportOption(name="survey", help="only this survey (its key)"),),
+    roles=ROLES,  # aggregates with no customer and no free text in them
     run=run,
 )
 

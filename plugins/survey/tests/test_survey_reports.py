@@ -57,20 +57,22 @@ def test_scores_report_with_hand_computed_numbers(crm: CRM, panel: None) -> None
     assert {"csat", "l3"} <= set(keys)
     # XL2, every survey pooled: 5 answers. NPS over the 4 check-ins: promoters 10, 9;
     # detractor 3: (2 - 1) / 4 = 25. CSAT 4-5 of overall satisfaction: 5, 4 and the
-    # CSAT answer's 5 = 3 of 5 = 60.0. L3 (check-ins only): all-top 1 of 4 = 25.0.
+    # CSAT answer's 5 = 3 of 5 = 0.6. L3 (check-ins only): all-top 1 of 4 = 0.25.
     # YH1: promoter 10, passive 8: 50; CSAT 2 of 2; L3 1 of 2.
     assert figures(report.rows) == [
-        ("XL2", "all", 5, 25, 60.0, 25.0),
-        ("YH1", "all", 2, 50, 100.0, 50.0),
+        ("XL2", "all", 5, 25, 0.6, 0.25),
+        ("YH1", "all", 2, 50, 1.0, 0.5),
     ]
     assert report.rows[0]["promoters"] == 2 and report.rows[0]["l3_respondents"] == 4
     assert report.chart is not None
     assert (report.chart.kind, report.chart.x, report.chart.group) == ("line", "period",
                                                                        "project")
-    # the same figures as `recrm survey scores` pooled (one computation)
+    # the same figures as `recrm survey scores` pooled (one computation), whose
+    # CSAT and L3 are percentages where a report's percent column holds the fraction
     pooled = scores(crm, period="all", by_survey=False)
-    assert figures(report.rows) == [(s.project, s.period, s.answers, s.nps, s.csat, s.l3)
-                                    for s in pooled]
+    assert figures(report.rows) == [
+        (s.project, s.period, s.answers, s.nps, s.csat and s.csat / 100,
+         s.l3 and s.l3 / 100) for s in pooled]
 
 
 def test_project_period_and_survey_options(crm: CRM, panel: None) -> None:
@@ -80,19 +82,19 @@ def test_project_period_and_survey_options(crm: CRM, panel: None) -> None:
     # April: 10/5/5/5 and 9/4/5/5: NPS 100, CSAT 100, L3 1 of 2.
     # May: 7/3/3/3 and 3/2/2/2: NPS (0 - 1) / 2 = -50, CSAT 0, L3 0.
     assert run(project="XL2", by="month") == [
-        ("XL2", "2025-04", 2, 100, 100.0, 50.0),
+        ("XL2", "2025-04", 2, 100, 1.0, 0.5),
         ("XL2", "2025-05", 2, -50, 0.0, 0.0),
-        ("XL2", "2025-09", 1, None, 100.0, None),
+        ("XL2", "2025-09", 1, None, 1.0, None),
     ]
     assert run(project="XL2", by="quarter", start=dt.date(2025, 5, 1),
                end=dt.date(2025, 5, 31)) == [("XL2", "2025-Q2", 2, -50, 0.0, 0.0)]
-    assert run(by="year", options={"survey": "csat"}) == [("XL2", "2025", 1, None, 100.0,
+    assert run(by="year", options={"survey": "csat"}) == [("XL2", "2025", 1, None, 1.0,
                                                            None)]
     report = crm.reports.run("survey.scores", ReportRequest(by="year", project="YH1"))
     assert report.parameters == {"by": "year", "project": "YH1"}
     with pytest.raises(InvalidInput, match=r"report 'survey\.scores' has no option 'team'"):
         crm.reports.run("survey.scores", ReportRequest(options={"team": "x"}))
-    with pytest.raises(InvalidInput, match="since is after until"):
+    with pytest.raises(InvalidInput, match=r"the period ends \(2025-04-01\) before it starts"):
         run(start=dt.date(2025, 5, 1), end=dt.date(2025, 4, 1))
 
 
