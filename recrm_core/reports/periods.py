@@ -27,7 +27,8 @@ def period_label(column: Any, by: By, dialect: str) -> ColumnElement[str]:
         return func.to_char(column, pattern)
     if by == "quarter":
         month = cast(func.strftime("%m", column), String)
-        quarter = (cast(month, _int()) + 2) / 3
+        # floor division: SQLAlchemy 2 renders "/" as true division (2026-Q4.67)
+        quarter = (cast(month, _int()) + 2) // 3
         return func.strftime("%Y", column) + "-Q" + cast(quarter, String)
     return func.strftime({"month": "%Y-%m", "year": "%Y"}[by], column)
 
