@@ -36,7 +36,7 @@ from ..projects import known_project_id, project_code
 from ..tables import DepartmentProjectRow, ProjectRow
 from ..tasks import period_conditions
 from .model import By, ReportRequest
-from .periods import period_label
+from .periods import fold, period_label
 
 #: which roles may run which report (partners none); see the module docstring
 READERS: dict[str, tuple[str, ...]] = {
@@ -147,6 +147,19 @@ def period_days(label: str, by: By, start: dt.date | None, end: dt.date | None
     if lo is None or hi is None:
         return None
     return max((hi - lo).days + 1, 0)
+
+
+def period_labels(by: By, start: dt.date, end: dt.date) -> list[str]:
+    """Every period's label from ``start`` to ``end``, in order (those without data
+    too: a month nobody called anyone is a month they are behind in)."""
+    labels: list[str] = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        label = fold(f"{year:04d}-{month:02d}", by)
+        if not labels or labels[-1] != label:
+            labels.append(label)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return labels
 
 
 # -- durations and percentiles ---------------------------------------------------------
