@@ -218,7 +218,7 @@ def rounded(value: Any, digits: int = 1) -> float | None:
 
 
 def project_codes(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(ProjectRow.id, ProjectRow.code)).tuples().all())
+    return dict(session.execute(select(ProjectRow.id, ProjectRow.code)).all())
 
 
 def parameters_of(request: ReportRequest) -> dict[str, str]:

@@ -103,14 +103,14 @@ def measure(crm: CRM, session: Session, reach: Reach, request: ReportRequest
         select(CustomerProjectRow.project_id, func.count())
         .where(CustomerProjectRow.stage == "owner",
                *reach.projects(CustomerProjectRow.project_id))
-        .group_by(CustomerProjectRow.project_id)).tuples().all())
+        .group_by(CustomerProjectRow.project_id)).all())
     complaints = dict(session.execute(
         select(CaseRow.project_id, func.count())
         .where(CaseRow.category == "complaint", CaseRow.project_id.is_not(None),
                *reach.projects(CaseRow.project_id),
                *time_conditions(CaseRow.opened_at, whole, zone))
-        .group_by(CaseRow.project_id)).tuples().all())
-    ids = dict(session.execute(select(ProjectRow.code, ProjectRow.id)).tuples().all())
+        .group_by(CaseRow.project_id)).all())
+    ids = dict(session.execute(select(ProjectRow.code, ProjectRow.id)).all())
     service = case_report.figures(session, case_report.case_rows(
         reach, whole, "project", dialect, zone))
     steps = funnel.figures(session, reach, whole, dialect, zone)
@@ -178,7 +178,7 @@ def run(crm: CRM, request: ReportRequest) -> Report:
         reach = reach_of(session, "scorecard", request)
         now = measure(crm, session, reach, now_request)
         then = measure(crm, session, reach, then_request)
-        codes = dict(session.execute(select(ProjectRow.id, ProjectRow.code)).tuples().all())
+        codes = dict(session.execute(select(ProjectRow.id, ProjectRow.code)).all())
         departments: dict[int, list[str]] = {}
         for department, pid in session.execute(
                 select(DepartmentProjectRow.department, DepartmentProjectRow.project_id)
