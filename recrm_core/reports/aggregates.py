@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Float, Select, cast, func, literal, select
+from sqlalchemy import ColumnElement, Float, Select, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
@@ -191,18 +191,14 @@ def percentiles(source: Subquery, keys: Sequence[str], value: str,
         lo_rank = (n - 1) * p // 100
         lo = func.max(_when(r == lo_rank, val))
         hi = func.coalesce(func.max(_when(r == lo_rank + 1, val)), lo)
-        fraction = func.max(((n - 1) * p % 100)) * 0.01
+        fraction = func.max((n - 1) * p % 100) * 0.01
         columns.append((lo + fraction * (hi - lo)).label(f"p{p}"))
         wanted += [r == lo_rank, r == lo_rank + 1]
-    from sqlalchemy import or_
-
     return (select(*[ranked.c[k] for k in keys], func.max(n).label("n"), *columns)
             .where(or_(*wanted)).group_by(*[ranked.c[k] for k in keys]))
 
 
 def _when(condition: ColumnElement[bool], value: Any) -> Any:
-    from sqlalchemy import case
-
     return case((condition, value))
 
 

@@ -17,8 +17,8 @@ Higher is better but for complaints and response hours (``ok`` at or below targe
 
 The period: ``--from``/``--to`` (``--to`` defaults to today); the previous period
 ends the day before it and is as long: as many whole months when the period is whole
-months (March is compared with February), else as many days. Without either, the last full quarter, compared
-with the quarter before it.
+months (March is compared with February), else as many days. Without either, the
+last full quarter, compared with the quarter before it.
 """
 
 from __future__ import annotations

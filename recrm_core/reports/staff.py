@@ -125,8 +125,9 @@ def run(crm: CRM, request: ReportRequest) -> Report:
                    *(reach.projects(TaskRow.project_id) if request.project is not None
                      else []))
             .group_by(TaskRow.owner_staff))}
-    contacts: dict[tuple[str, str], tuple[int, int, int]] = {
-        (sid, per): (n, people_n, int(minutes)) for sid, per, n, people_n, minutes in touched}
+    contacts: dict[tuple[str | None, str], tuple[int, int, int]] = {
+        (sid, per): (n, people_n, int(minutes or 0))
+        for sid, per, n, people_n, minutes in touched}
     assert request.start is not None and request.end is not None
     periods = period_labels(request.by, request.start, request.end)
     rows: list[dict[str, Any]] = []
