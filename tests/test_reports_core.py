@@ -458,3 +458,16 @@ def test_migration_keeps_interactions(recrm_database_url: str) -> None:
         assert [(i.kind, i.minutes) for i in listed] == [("call", None)]
         crm.interactions.log(1, {"kind": "call", "minutes": 15})
         assert sorted(i.minutes or 0 for i in crm.interactions.list(1)) == [0, 15]
+
+
+def test_api_takes_minutes(crm: CRM, api_client: Any) -> None:
+    cid = customer(crm, 1)
+    client = api_client("admin", staff="boss")
+    done = client.post(f"/v1/customers/{cid}/interactions", json={"kind": "call", "minutes": 20})
+    assert done.status_code == 201, done.text
+    assert done.json()["minutes"] == 20
+    refused = client.post(f"/v1/customers/{cid}/interactions",
+                          json={"kind": "call", "minutes": -3})
+    assert refused.status_code == 422 and "minutes" in refused.text
+    listed = client.get(f"/v1/customers/{cid}/interactions").json()
+    assert [i["minutes"] for i in listed] == [20]
