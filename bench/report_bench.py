@@ -144,7 +144,7 @@ def seeded(url: str, n: int) -> bool:
     try:
         with engine.connect() as conn:
             return conn.execute(text(f"SELECT n FROM {MARK}")).scalar() == n
-    except Exception:  # noqa: BLE001 - no table yet: not seeded
+    except Exception:  # no table yet: not seeded
         return False
     finally:
         engine.dispose()
@@ -284,7 +284,8 @@ def measure(url: str, dialect: str, rounds: int) -> dict[str, Any]:
     request = ReportRequest(start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31), by="month")
     lo_t, hi_t = "'2024-12-31 16:00:00'", "'2025-12-31 16:00:00'"
     if dialect == "postgresql":
-        lo_t, hi_t = "'2024-12-31 16:00:00+00'::timestamptz", "'2025-12-31 16:00:00+00'::timestamptz"
+        lo_t, hi_t = ("'2024-12-31 16:00:00+00'::timestamptz",
+                      "'2025-12-31 16:00:00+00'::timestamptz")
     sql = baselines(dialect, lo_t, hi_t)
     # the scorecard covers a quarter and the one before it, per project
     q_lo, q_mid, q_hi = (("'2025-06-30 16:00:00'", "'2025-09-30 16:00:00'",

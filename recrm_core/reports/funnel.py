@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, func, literal, select, union_all
+from sqlalchemy import CTE, ColumnElement, Integer, and_, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
@@ -52,7 +52,7 @@ STAGE_EVENTS = {"visitor": "visit", "subscriber": "subscription", "buyer": "cont
                 "owner": "handover"}
 
 
-def reach_times(reach: Reach) -> Subquery:
+def reach_times(reach: Reach) -> CTE:
     """One row per customer-project link within ``reach``: ``customer_id``,
     ``project_id``, ``source``, ``owner_staff``, ``stage_rank`` and ``t0`` .. ``t4``, when
     it reached each stage (NULL: not reached)."""
@@ -95,7 +95,10 @@ def reach_times(reach: Reach) -> Subquery:
         keep = [c[k] for k in carried] + [c[k] for k in done]
         extra = [c.first_seen_at, c.stage_changed_at,
                  *[c[s] for s in list(STAGE_EVENTS)[:max(index - 1, 0)]]] if index else []
-        current = select(*keep, *extra, value.label(f"t{index}")).subquery(f"t{index}")
+        query = select(*keep, *extra, value.label(f"t{index}"))
+        # the last as a CTE: the funnel reads it once per stage, and both databases
+        # compute a CTE read more than once only once
+        current = query.cte("reach_times") if index == 0 else query.subquery(f"t{index}")
         done.append(f"t{index}")
     return current  # type: ignore[no-any-return]
 
