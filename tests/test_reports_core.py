@@ -343,6 +343,12 @@ def test_staff_by_month_and_targets_from_settings(team: CRM, crm_factory: Any) -
     only = team.reports.run("staff", ReportRequest(
         actor=Actor(staff_id="wang", role="sales"), start=D(2026, 3, 1)))
     assert [r["staff"] for r in only.rows] == ["wang"]
+    own = team.reports.run("funnel", ReportRequest(actor=Actor(staff_id="wang", role="sales")))
+    assert one(own, stage="prospect")["customers"] == 2  # c1 and c2 are wang's; c3 is not
+    assert [r["staff"] for r in team.reports.run("staff", ReportRequest(
+        start=D(2026, 3, 1), options={"department": "S1"})).rows] == ["li", "wang", "zhou"]
+    with pytest.raises(NotFound):
+        team.reports.run("staff", ReportRequest(options={"department": "S9"}))
 
 
 def test_kpi_settings_are_strict(crm_factory: Any) -> None:

@@ -65,7 +65,7 @@ def case_rows(reach: Reach, request: ReportRequest, group: str, dialect: str, zo
                 "category": c.category, "channel": c.channel,
                 "project": func.coalesce(ProjectRow.code, NONE)}[group]
     where = [*time_conditions(c.opened_at, request, zone), *(conditions or [])]
-    where += _reach_conditions(reach)
+    where += _reach_conditions(reach, widen=request.project is None)
     now = utcnow()
     decided = or_(c.resolved_at.is_not(None), and_(c.status.in_(ACTIVE), c.sla_due_at < now))
     return (select(
@@ -86,14 +86,16 @@ def case_rows(reach: Reach, request: ReportRequest, group: str, dialect: str, zo
         .where(*where).subquery("case_rows"))
 
 
-def _reach_conditions(reach: Reach) -> list[ColumnElement[bool]]:
+def _reach_conditions(reach: Reach, widen: bool) -> list[ColumnElement[bool]]:
     if reach.role == "service":
         mine = [CaseRow.assignee == reach.owner]
         if reach.department:
             mine.append(CaseRow.department == reach.department)
         return [or_(*mine), *reach.projects(CaseRow.project_id)]
-    if reach.role == "manager" and reach.project_ids is not None and reach.department:
-        # their projects' cases, and their department's cases wherever they are
+    if reach.role == "manager" and widen and reach.project_ids is not None \
+            and reach.department:
+        # their projects' cases, and their department's cases wherever they are (unless
+        # they asked for one project)
         return [or_(*reach.projects(CaseRow.project_id), CaseRow.department == reach.department)]
     return reach.projects(CaseRow.project_id)
 

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import case, distinct, func, or_, select
 
 from ..db import utcnow
-from ..tables import CustomerProjectRow, InteractionRow, StaffRow, TaskRow
+from ..errors import NotFound
+from ..tables import CustomerProjectRow, DepartmentRow, InteractionRow, StaffRow, TaskRow
 from ..values import STAGE_RANK
 from .aggregates import (
     parameters_of,
@@ -93,6 +94,8 @@ def run(crm: CRM, request: ReportRequest) -> Report:
                 *time_conditions(StaffRow.left_at, request.model_copy(update={"end": None}),
                                  zone)))
         if department is not None:
+            if session.get(DepartmentRow, department) is None:
+                raise NotFound(f"no department {department!r} in the staff directory")
             people = people.where(StaffRow.department == department)
         if reach.role == "sales":
             people = people.where(StaffRow.id == reach.owner)
