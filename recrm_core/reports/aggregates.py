@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Float, Select, case, cast, func, literal, or_, select
+from sqlalchemy import CTE, ColumnElement, Float, Select, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
@@ -170,7 +170,7 @@ def seconds_between(start: Any, end: Any, dialect: str) -> ColumnElement[float]:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def percentiles(source: Subquery, keys: Sequence[str], value: str,
+def percentiles(source: Subquery | CTE, keys: Sequence[str], value: str,
                 percents: Sequence[int]) -> Select[Any]:
     """One row per group of ``keys`` in ``source``: the keys, ``n`` (values that are not
     NULL) and ``p<percent>`` for each of ``percents``, interpolated as PostgreSQL's

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import CTE, ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Subquery
 
 from ..cases import ACTIVE
 from ..db import utcnow
@@ -47,7 +46,7 @@ NONE = "(none)"
 
 
 def case_rows(reach: Reach, request: ReportRequest, group: str, dialect: str, zone: Any,
-              conditions: list[ColumnElement[bool]] | None = None) -> Subquery:
+              conditions: list[ColumnElement[bool]] | None = None) -> CTE:
     """One row per case opened in the period: ``grp``, ``period``, its flags and its
     ``resolution``/``response`` seconds."""
     c = CaseRow
@@ -83,7 +82,7 @@ def case_rows(reach: Reach, request: ReportRequest, group: str, dialect: str, zo
         .outerjoin(ProjectRow, ProjectRow.id == c.project_id)
         .outerjoin(counted, counted.c.case_id == c.id)
         .outerjoin(responded, responded.c.case_id == c.id)
-        .where(*where).subquery("case_rows"))
+        .where(*where).cte("case_rows"))
 
 
 def _reach_conditions(reach: Reach, widen: bool) -> list[ColumnElement[bool]]:
@@ -100,29 +99,35 @@ def _reach_conditions(reach: Reach, widen: bool) -> list[ColumnElement[bool]]:
     return reach.projects(CaseRow.project_id)
 
 
-def figures(session: Session, rows: Subquery) -> dict[tuple[str, str], dict[str, Any]]:
-    """``(group, period) -> figures`` of :func:`case_rows`."""
+def figures(session: Session, rows: CTE) -> dict[tuple[str, str], dict[str, Any]]:
+    """``(group, period) -> figures`` of :func:`case_rows`, in one statement (the case
+    rows computed once for the counts and both percentiles)."""
     r = rows.c
+    totals = select(
+        r.grp, r.period, func.count().label("n"), func.sum(r.decided).label("decided"),
+        func.sum(r.on_time).label("on_time"), func.sum(r.resolved).label("resolved"),
+        func.sum(r.ever_resolved).label("ever"), func.sum(r.reopened).label("reopened"),
+        func.sum(r.escalated).label("escalated"), func.sum(r.escalations).label("moves"),
+    ).group_by(r.grp, r.period).subquery("totals")
+    keys = ["grp", "period"]
+    resolution = percentiles(rows, keys, "resolution", [50, 90]).subquery("resolution")
+    response = percentiles(rows, keys, "response", [50]).subquery("response")
+    t = totals.c
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for grp, period, n, decided, on_time, resolved, ever, reopened, escalated, moves in \
-            session.execute(select(
-                r.grp, r.period, func.count(), func.sum(r.decided), func.sum(r.on_time),
-                func.sum(r.resolved), func.sum(r.ever_resolved), func.sum(r.reopened),
-                func.sum(r.escalated), func.sum(r.escalations))
-                .group_by(r.grp, r.period)):
-        found[(grp, period)] = {
-            "cases": n, "resolved": int(resolved or 0),
-            "on_time_rate": rate(on_time, decided),
-            "reopen_rate": rate(reopened, ever), "escalated": int(escalated or 0),
-            "escalations": int(moves or 0)}
-    for key, value in (("resolution", "resolution"), ("response", "response")):
-        for row in session.execute(percentiles(rows, ["grp", "period"], value, [50, 90])):
-            figures_of = found.get((row.grp, row.period))
-            if figures_of is None:
-                continue
-            figures_of[f"median_{key}_hours"] = rounded(row.p50)
-            if key == "resolution":
-                figures_of["p90_resolution_hours"] = rounded(row.p90)
+    for row in session.execute(
+            select(t.grp, t.period, t.n, t.decided, t.on_time, t.resolved, t.ever,
+                   t.reopened, t.escalated, t.moves, resolution.c.p50, resolution.c.p90,
+                   response.c.p50.label("response"))
+            .outerjoin(resolution, and_(*[resolution.c[k] == t[k] for k in keys]))
+            .outerjoin(response, and_(*[response.c[k] == t[k] for k in keys]))):
+        found[(row.grp, row.period)] = {
+            "cases": row.n, "resolved": int(row.resolved or 0),
+            "on_time_rate": rate(row.on_time, row.decided),
+            "median_resolution_hours": rounded(row.p50),
+            "p90_resolution_hours": rounded(row.p90),
+            "median_response_hours": rounded(row.response),
+            "reopen_rate": rate(row.reopened, row.ever),
+            "escalated": int(row.escalated or 0), "escalations": int(row.moves or 0)}
     return found
 
 

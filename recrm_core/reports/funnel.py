@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CTE, ColumnElement, Integer, and_, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Subquery
 
 from ..tables import CustomerProjectRow, InteractionRow
 from ..values import STAGES
@@ -103,7 +102,7 @@ def reach_times(reach: Reach) -> CTE:
     return current  # type: ignore[no-any-return]
 
 
-def steps(reach: Reach, request: ReportRequest, dialect: str, zone: Any) -> Subquery:
+def steps(reach: Reach, request: ReportRequest, dialect: str, zone: Any) -> CTE:
     """One row per link and stage reached within the request's days: ``project_id``,
     ``stage_rank``, ``period``, ``days`` since the stage before (NULL for prospect)."""
     times = reach_times(reach)
@@ -116,21 +115,23 @@ def steps(reach: Reach, request: ReportRequest, dialect: str, zone: Any) -> Subq
                             period_of(at, request.by, dialect, zone).label("period"),
                             days.label("days"))
                      .where(at.is_not(None), *time_conditions(at, request, zone)))
-    return union_all(*parts).subquery("steps")
+    return union_all(*parts).cte("steps")
 
 
 def figures(session: Session, reach: Reach, request: ReportRequest, dialect: str,
             zone: Any) -> dict[tuple[int, str, int], tuple[int, float | None]]:
     """``(project_id, period, stage_rank) -> (customers, median days since the stage
-    before)``."""
+    before)``, in one statement (the steps computed once for both)."""
     found = steps(reach, request, dialect, zone)
-    counts = session.execute(
-        select(found.c.project_id, found.c.period, found.c.stage_rank, func.count())
-        .group_by(found.c.project_id, found.c.period, found.c.stage_rank)).all()
-    medians = {(pid, period, rank): p50 for pid, period, rank, _n, p50 in session.execute(
-        percentiles(found, ["project_id", "period", "stage_rank"], "days", [50]))}
-    return {(pid, period, rank): (n, medians.get((pid, period, rank)))
-            for pid, period, rank, n in counts}
+    keys = ["project_id", "period", "stage_rank"]
+    counts = (select(*[found.c[k] for k in keys], func.count().label("n"))
+              .group_by(*[found.c[k] for k in keys]).subquery("counts"))
+    medians = percentiles(found, keys, "days", [50]).subquery("medians")
+    rows = session.execute(
+        select(counts.c.project_id, counts.c.period, counts.c.stage_rank, counts.c.n,
+               medians.c.p50)
+        .outerjoin(medians, and_(*[medians.c[k] == counts.c[k] for k in keys])))
+    return {(pid, period, rank): (n, p50) for pid, period, rank, n, p50 in rows}
 
 
 COLUMNS = [
