@@ -416,6 +416,12 @@ def test_scorecard_periods() -> None:
         periods(ReportRequest(end=D(2026, 3, 1)), zone)
 
 
+def test_scorecard_has_no_by(crm: CRM) -> None:
+    assert "by" not in crm.reports.get("scorecard").standard
+    with pytest.raises(InvalidInput, match="by"):
+        crm.reports.run("scorecard", ReportRequest(by="month"))
+
+
 # -- interactions' minutes ----------------------------------------------------------------
 def test_interactions_log_minutes_cli(crm: CRM, cli_runner: Any) -> None:
     cid = customer(crm, 1)

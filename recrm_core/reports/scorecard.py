@@ -169,6 +169,9 @@ def target_of(kpi: KpiSettings, key: str) -> float:
 
 
 def run(crm: CRM, request: ReportRequest) -> Report:
+    if request.by != "all":
+        raise InvalidInput("by", "the scorecard is one period against the one before it: "
+                                 "choose the period with --from and --to")
     zone = crm.config.zone
     (start, end), (before, before_end) = periods(request, zone)
     now_request = request.model_copy(update={"start": start, "end": end, "by": "all"})
