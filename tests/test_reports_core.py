@@ -483,3 +483,40 @@ def test_api_takes_minutes(crm: CRM, api_client: Any) -> None:
     assert refused.status_code == 422 and "minutes" in refused.text
     listed = client.get(f"/v1/customers/{cid}/interactions").json()
     assert [i["minutes"] for i in listed] == [20]
+
+
+def test_percentiles_match_percentile_cont(crm: CRM, recrm_backend: str) -> None:
+    """The window-function percentiles against numbers worked out like PostgreSQL's
+    ``percentile_cont`` (and against it, on PostgreSQL)."""
+    import random
+
+    from sqlalchemy import Float, String, func, literal, select, union_all
+
+    from recrm_core.reports.aggregates import percentiles
+
+    rng = random.Random(5)
+    data = [(g, float(rng.randint(0, 1000))) for g in ("a", "b", "c") for _ in range(
+        {"a": 1, "b": 2, "c": 37}[g])]
+    source = union_all(*[select(literal(g, String).label("g"), literal(v, Float).label("v"))
+                         for g, v in data]).subquery()
+
+    def cont(xs: list[float], p: float) -> float:
+        xs = sorted(xs)
+        rank = (len(xs) - 1) * p
+        lo = int(rank)
+        hi = min(lo + 1, len(xs) - 1)
+        return xs[lo] + (rank - lo) * (xs[hi] - xs[lo])
+
+    with crm.engine.connect() as conn:
+        got = {row.g: (row.n, row.p50, row.p90) for row in conn.execute(
+            percentiles(source, ["g"], "v", [50, 90]))}
+        for g in ("a", "b", "c"):
+            xs = [v for k, v in data if k == g]
+            assert got[g][0] == len(xs)
+            assert got[g][1] == pytest.approx(cont(xs, 0.5))
+            assert got[g][2] == pytest.approx(cont(xs, 0.9))
+        if recrm_backend == "postgresql":
+            for g, p50, p90 in conn.execute(select(
+                    source.c.g, func.percentile_cont(0.5).within_group(source.c.v),
+                    func.percentile_cont(0.9).within_group(source.c.v)).group_by(source.c.g)):
+                assert (got[g][1], got[g][2]) == (pytest.approx(p50), pytest.approx(p90))
