@@ -295,6 +295,7 @@ def team(crm: CRM) -> CRM:
     c1 = customer(crm, 1, owner="wang")
     c2 = customer(crm, 2, owner="wang")
     c3 = customer(crm, 3, owner="zhou")
+    customer(crm, 4, owner="ghost")  # an id the directory lacks
     visit(crm, c1, at(2, 1))
     crm.customers.set_stage(c1, "buyer", "XL1", occurred_at=at(2, 10))
     visit(crm, c2, at(2, 2))
@@ -314,7 +315,9 @@ def team(crm: CRM) -> CRM:
 def test_staff_figures_and_who_is_behind(team: CRM) -> None:
     report = team.reports.run("staff", ReportRequest(start=D(2026, 3, 1), end=D(2026, 3, 31)))
     got = {r["staff"]: r for r in report.rows}
-    assert set(got) == {"li", "wang", "zhou"}  # no partners
+    assert set(got) == {"li", "wang", "zhou", "ghost"}  # no partners
+    assert (got["ghost"]["role"], got["ghost"]["customers_owned"], got["ghost"]["status"]) \
+        == ("(not in directory)", 1, "behind")
     wang = got["wang"]
     assert (wang["customers_owned"], wang["interactions"], wang["customers_contacted"],
             wang["contact_minutes"], wang["open_followups"], wang["overdue_followups"]) == \
@@ -325,7 +328,7 @@ def test_staff_figures_and_who_is_behind(team: CRM) -> None:
     li = got["li"]
     assert (li["customers_contacted"], li["target"], li["target_unit"], li["status"]) == \
         (1, 0.8, "customers", "ok")  # 10 × 31 / 365 = 0.85
-    assert report.notes[-1] == "behind: zhou: 1 of 2.7 hours"
+    assert report.notes[-1] == "behind: zhou: 1 of 2.7 hours; ghost: 0 of 2.7 hours"
 
 
 def test_staff_by_month_and_targets_from_settings(team: CRM, crm_factory: Any) -> None:

@@ -12,6 +12,9 @@ it starts on the first day of the current quarter, without ``--to`` it ends toda
 (business time zone), so the targets always have a length to be prorated to. With
 ``--by`` each period's row has its own share.
 
+Staff ids the figures name but the directory lacks (with ``require_known_staff``
+off) are listed too, with the hours target, unless a department is asked for.
+
 Owned customers, open and overdue tasks and the conversion are as they stand now;
 interactions and contacts are those in the period. Conversion: of the customers the
 person owns who have visited, the share who signed (stage buyer or owner).
@@ -42,6 +45,9 @@ from .model import Chart, Column, Report, ReportRequest, Series
 if TYPE_CHECKING:
     from ..config import KpiSettings
     from ..crm import CRM
+
+#: the role shown for an id the directory lacks (its target: contact hours)
+UNKNOWN = "(not in directory)"
 
 COLUMNS = [
     Column(key="staff", title="Staff"),
@@ -101,8 +107,16 @@ def run(crm: CRM, request: ReportRequest) -> Report:
             people = people.where(StaffRow.id == reach.owner)
         elif reach.role == "manager":
             people = people.where(StaffRow.department == reach.department)
-        staff = {sid: (name, dep, role) for sid, name, dep, role in session.execute(
-            people.order_by(StaffRow.department, StaffRow.id))}
+        staff: dict[str, tuple[str | None, str | None, str]] = {
+            sid: (name, dep, role) for sid, name, dep, role in session.execute(
+                people.order_by(StaffRow.department, StaffRow.id))}
+        # Everyone's report also lists the ids the figures name but the directory lacks
+        # (``require_known_staff`` off): their customers must not vanish from it.
+        everyone = department is None and reach.role not in ("sales", "manager")
+        directory = set(session.scalars(select(StaffRow.id))) if everyone else set()
+
+        def listed(column: Any) -> Any:
+            return column.is_not(None) if everyone else column.in_(list(staff))
         only_project = reach.projects(CustomerProjectRow.project_id) \
             if request.project is not None else []
         link = CustomerProjectRow
@@ -111,26 +125,30 @@ def run(crm: CRM, request: ReportRequest) -> Report:
             select(link.owner_staff, func.count(),
                    func.sum(case((rank >= STAGE_RANK["visitor"], 1), else_=0)),
                    func.sum(case((rank >= STAGE_RANK["buyer"], 1), else_=0)))
-            .where(link.owner_staff.in_(list(staff)), *only_project)
+            .where(listed(link.owner_staff), *only_project)
             .group_by(link.owner_staff))}
         ix = InteractionRow
         period = period_of(ix.occurred_at, request.by, dialect, zone)
         touched = session.execute(
             select(ix.staff, period, func.count(), func.count(distinct(ix.customer_id)),
                    func.coalesce(func.sum(ix.minutes), 0))
-            .where(ix.staff.in_(list(staff)), *time_conditions(ix.occurred_at, request, zone),
+            .where(listed(ix.staff), *time_conditions(ix.occurred_at, request, zone),
                    *(reach.projects(ix.project_id) if request.project is not None else []))
             .group_by(ix.staff, period)).all()
         tasks = {sid: (n, late) for sid, n, late in session.execute(
             select(TaskRow.owner_staff, func.count(),
                    func.sum(case((TaskRow.due_at < now, 1), else_=0)))
-            .where(TaskRow.owner_staff.in_(list(staff)), TaskRow.status == "open",
+            .where(listed(TaskRow.owner_staff), TaskRow.status == "open",
                    *(reach.projects(TaskRow.project_id) if request.project is not None
                      else []))
             .group_by(TaskRow.owner_staff))}
     contacts: dict[tuple[str | None, str], tuple[int, int, int]] = {
         (sid, per): (n, people_n, int(minutes or 0))
         for sid, per, n, people_n, minutes in touched}
+    unknown = ({*owned, *tasks, *(sid for sid, _ in contacts)} - directory) if everyone \
+        else set()
+    for sid in sorted(s for s in unknown if s is not None):
+        staff[sid] = (None, None, UNKNOWN)
     assert request.start is not None and request.end is not None
     periods = period_labels(request.by, request.start, request.end)
     rows: list[dict[str, Any]] = []
