@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import random
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -360,6 +361,8 @@ def main() -> None:
         engine.dispose()
         out[backend] = {"seed_or_reuse_s": seed_s, "rows": sizes,
                         "reports": measure(url, backend, args.rounds)}
+        # each backend's figures as soon as they are known: a million rows take a while
+        print(json.dumps({backend: out[backend]}), file=sys.stderr, flush=True)
     print(json.dumps(out, indent=2))
 
 
