@@ -31,6 +31,7 @@ from recrm_core.config import (
     ApiSettings,
     CoreSettings,
     FollowupSettings,
+    KpiSettings,
     PoolSettings,
     PrivacySettings,
     ReportSettings,
@@ -81,7 +82,7 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ("Configuration: `crm.config`", "The core's settings from `recrm.toml`, validated; "
      "plugins read their own section with `crm.settings_for(section)`.", [
         CoreSettings, SlaPolicy, SlaLevel, RoutingRule, PrivacySettings, ApiSettings,
-        WebhookSettings, FollowupSettings, PoolSettings, ReportSettings,
+        WebhookSettings, FollowupSettings, PoolSettings, ReportSettings, KpiSettings,
     ]),
 ]
 

@@ -265,6 +265,47 @@ class ReportSettings(BaseModel):
         "fonts-wqy-microhei)")
 
 
+class KpiSettings(BaseModel):
+    """``[kpi]`` in recrm.toml: the contact targets of the staff report and the
+    balanced scorecard's targets (``recrm report staff``, ``recrm report scorecard``).
+
+    A rate is a fraction (``0.9`` is 90%). The contact targets are per year and per
+    quarter and are prorated to the period a report covers (by days: a month's share
+    of a year's 10 customers is 10 × 31 / 365)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manager_customers_per_year: int = Field(
+        default=10, ge=0, le=100_000,
+        description="distinct customers each manager (role manager in the staff "
+        "directory) is in touch with in a year")
+    staff_contact_hours_per_quarter: float = Field(
+        default=8, ge=0, le=24 * 92,
+        description="hours each other member of staff spends in contact with customers "
+        "in a quarter (interactions' minutes)")
+    nps: float = Field(default=30, ge=-100, le=100,
+                       description="scorecard: the lowest acceptable NPS (-100 to 100)")
+    csat: float = Field(default=0.85, ge=0, le=1,
+                        description="scorecard: the lowest acceptable CSAT (share of "
+                        "satisfied answers)")
+    l3: float = Field(default=0.3, ge=0, le=1,
+                      description="scorecard: the lowest acceptable L3 loyalty index "
+                      "(share of loyal customers)")
+    complaints_per_100_owners: float = Field(
+        default=5, ge=0, le=100_000,
+        description="scorecard: the most complaints opened in the period per 100 owners")
+    on_time_rate: float = Field(default=0.9, ge=0, le=1,
+                                description="scorecard: the lowest acceptable share of "
+                                "cases resolved within their SLA")
+    response_hours: float = Field(default=4, gt=0, le=24 * 366,
+                                  description="scorecard: the longest acceptable median "
+                                  "hours from a case's opening to its assignee's first "
+                                  "action")
+    sales_conversion: float = Field(default=0.1, ge=0, le=1,
+                                    description="scorecard: the lowest acceptable share of "
+                                    "visitors who sign a contract")
+
+
 class CoreSettings(BaseModel):
     """The core's own settings (top level of ``recrm.toml``)."""
 
@@ -320,6 +361,9 @@ class CoreSettings(BaseModel):
         default_factory=PoolSettings, description="the public pool (公海)")
     reports: ReportSettings = Field(
         default_factory=ReportSettings, description="how reports are drawn")
+    kpi: KpiSettings = Field(
+        default_factory=KpiSettings,
+        description="contact targets (staff report) and the scorecard's targets")
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="where people reach the server's public pages (survey and unsubscribe "

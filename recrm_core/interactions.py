@@ -18,6 +18,7 @@ from .errors import InvalidInput
 from .models import Actor, Interaction, InteractionIn, first_error
 from .projects import known_project_id, project_code, project_id_in
 from .tables import InteractionRow, ProjectRow
+from .values import MAX_MINUTES
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -36,6 +37,7 @@ def _to_model(row: InteractionRow, code: str | None) -> Interaction:
         occurred_at=row.occurred_at,
         summary=row.summary,
         data=row.data or {},
+        minutes=row.minutes,
     )
 
 
@@ -69,6 +71,7 @@ class InteractionService:
                 occurred_at=data.occurred_at,
                 summary=data.summary,
                 data=data.data,
+                minutes=data.minutes,
             )
 
     def log_in(
@@ -83,13 +86,14 @@ class InteractionService:
         occurred_at: dt.datetime | None = None,
         summary: str | None = None,
         data: dict[str, Any] | None = None,
+        minutes: int | None = None,
     ) -> Interaction:
         """Append inside an existing unit of work (used by other services and plugins)."""
         code = project_code(project) if project else None
         pid = project_id_in(uow, code) if code else None
         return self.append_in(
             uow, customer_id, kind=kind, channel=channel, project=code, project_id=pid,
-            staff=staff, occurred_at=occurred_at, summary=summary, data=data,
+            staff=staff, occurred_at=occurred_at, summary=summary, data=data, minutes=minutes,
         )
 
     def append_in(
@@ -105,8 +109,12 @@ class InteractionService:
         occurred_at: dt.datetime | None = None,
         summary: str | None = None,
         data: dict[str, Any] | None = None,
+        minutes: int | None = None,
     ) -> Interaction:
         """``log_in`` for a caller that already holds the project's code and id."""
+        if minutes is not None and not 0 <= minutes <= MAX_MINUTES:
+            raise InvalidInput("minutes", f"minutes must be from 0 to {MAX_MINUTES}, "
+                                          f"not {minutes}")
         session = uow.session
         # Pending ORM changes first, as an ORM flush would have written them.
         session.flush()
@@ -120,6 +128,7 @@ class InteractionService:
             "summary": summary,
             "data": data or {},
             "created_at": utcnow(),
+            "minutes": minutes,
         }
         # A Core insert: an ORM object and its flush cost several times more, and
         # nothing here needs the row object afterwards.
@@ -134,6 +143,7 @@ class InteractionService:
             occurred_at=values["occurred_at"],
             summary=summary,
             data=values["data"],
+            minutes=minutes,
         )
         self.crm.hooks.interaction_logged(uow, interaction)
         return interaction

@@ -426,6 +426,10 @@ class InteractionIn(_Model):
     data: dict[str, Any] = Field(
         default_factory=dict, description="structured details (JSON object)"
     )
+    minutes: int | None = Field(
+        default=None, ge=0, le=values.MAX_MINUTES,
+        description="how long the contact took, in minutes (the staff report's contact "
+        "hours); at most a day")
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -460,6 +464,8 @@ class Interaction(_Out):
         default_factory=dict,
         description="structured details; a stage step's `unit` and `amount` are here",
     )
+    minutes: int | None = Field(default=None,
+                                description="how long the contact took, in minutes, if told")
 
 
 class StageChange(_Out):

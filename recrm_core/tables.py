@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, UTCDateTime, utcnow
+from .values import MAX_MINUTES
 
 
 class CustomerRow(Base):
@@ -107,7 +108,11 @@ class InteractionRow(Base):
     """Append-only timeline entry."""
 
     __tablename__ = "interactions"
-    __table_args__ = (Index("ix_interactions_customer_occurred", "customer_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_interactions_customer_occurred", "customer_id", "occurred_at"),
+        CheckConstraint(f"minutes IS NULL OR (minutes >= 0 AND minutes <= {MAX_MINUTES})",
+                        name="minutes_in_range"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
@@ -119,6 +124,8 @@ class InteractionRow(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: how long the contact took, when told (the staff report's contact minutes)
+    minutes: Mapped[int | None] = mapped_column(Integer)
 
 
 class ConsentRow(Base):

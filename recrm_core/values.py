@@ -20,6 +20,9 @@ from .identity import clean, clean_code
 Stage = Literal["prospect", "visitor", "subscriber", "buyer", "owner"]
 STAGES: tuple[Stage, ...] = ("prospect", "visitor", "subscriber", "buyer", "owner")
 STAGE_RANK: dict[str, int] = {s: i for i, s in enumerate(STAGES)}
+#: the longest interaction recorded, in minutes: a day (a longer figure is a typing
+#: mistake, and would swamp the staff report's contact hours)
+MAX_MINUTES = 1440
 
 Persona = Literal["first_time", "upgrader", "investor", "luxury", "retiree"]
 PERSONAS: tuple[Persona, ...] = ("first_time", "upgrader", "investor", "luxury", "retiree")

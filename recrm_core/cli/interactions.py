@@ -6,6 +6,7 @@ import click
 
 from ..crm import CRM
 from ..errors import InvalidInput
+from ..values import MAX_MINUTES
 from . import cli, current_actor, pass_crm
 from .customers import actor_of, bad_value, json_option
 from .output import emit_json, info, local_time, table
@@ -23,16 +24,18 @@ def interactions() -> None:
 @click.option("--project")
 @click.option("--staff")
 @click.option("--summary")
+@click.option("--minutes", type=click.IntRange(0, MAX_MINUTES),
+              help="How long the contact took (the staff report's contact hours).")
 @json_option
 @pass_crm
 def log(crm: CRM, customer_id: int, kind: str, channel: str | None, project: str | None,
-        staff: str | None, summary: str | None, as_json: bool) -> None:
+        staff: str | None, summary: str | None, minutes: int | None, as_json: bool) -> None:
     """Append an interaction to a customer's timeline."""
     try:
         interaction = crm.interactions.log(
             customer_id,
             {"kind": kind, "channel": channel, "project": project, "staff": staff,
-             "summary": summary},
+             "summary": summary, "minutes": minutes},
             actor=actor_of(staff, "--staff"),
         )
     except InvalidInput as exc:

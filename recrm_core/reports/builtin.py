@@ -67,4 +67,6 @@ def recrm_reports(register: Callable[[ReportSpec], None]) -> None:
                     "rate, response time and sales conversion per department and "
                     "project, against targets, with the change from the previous "
                     "period",
+        # one period against the one before it: no --by
+        standard=("project", "from", "to"),
         run=_lazy("scorecard")))
