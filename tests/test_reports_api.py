@@ -84,7 +84,7 @@ def test_roles_without_reports_get_403(leads: CRM, api_client: ApiClients, role:
     client = api_client(role, staff=f"{role}9")
     problem = problem_of(client.get(f"/v1/reports/{NAME}"), 403)
     assert f"role {role} may not run the report" in problem["detail"]
-    problem_of(client.get("/v1/reports/funnel.svg"), 403)
+    problem_of(client.get("/v1/reports/scorecard.svg"), 403)
 
 
 def test_without_a_key_401(leads: CRM, api_client: ApiClients) -> None:

@@ -370,7 +370,10 @@ class FakeSurvey:
         def scores(_crm: Any, request: ReportRequest) -> Report:
             march = request.start == D(2026, 3, 1)
             return Report(name="survey.scores", title="Scores",
-                          columns=[Column(key="nps", title="NPS", kind="number")],
+                          columns=[Column(key="project", title="Project"),
+                                   Column(key="nps", title="NPS", kind="number"),
+                                   Column(key="csat", title="CSAT", kind="percent"),
+                                   Column(key="l3", title="L3", kind="percent")],
                           rows=[{"project": request.project, "nps": 40 if march else 20,
                                  "csat": 0.9, "l3": None}])
 

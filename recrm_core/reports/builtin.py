@@ -33,19 +33,23 @@ def _lazy(module: str) -> Callable[[CRM, ReportRequest], Report]:
 def recrm_reports(register: Callable[[ReportSpec], None]) -> None:
     from .model import ReportOption, ReportSpec
 
+    # Who may run each; within it, aggregates.py narrows what each role sees (a
+    # consultant their own customers, service staff their department's cases).
+    sales_side = ("admin", "manager", "analyst", "sales")
+    service_side = ("admin", "manager", "analyst", "service")
     # Each module named here defines ``run(crm, request) -> Report``.
     register(ReportSpec(
-        name="funnel", title="Sales funnel",
+        name="funnel", roles=sales_side, title="Sales funnel",
         description="customers reaching each stage, conversion between stages and the "
                     "median days between them, per project and period",
         run=_lazy("funnel")))
     register(ReportSpec(
-        name="sources", title="Lead sources",
+        name="sources", roles=sales_side, title="Lead sources",
         description="customers, visits, subscriptions and contracts by lead source, "
                     "with conversion per source",
         run=_lazy("sources")))
     register(ReportSpec(
-        name="cases", title="Service levels",
+        name="cases", roles=service_side, title="Service levels",
         description="on-time rate against the SLA, resolution and response times, "
                     "reopen rate and escalations, by department, category, intake "
                     "channel and project",
@@ -55,7 +59,7 @@ def recrm_reports(register: Callable[[ReportSpec], None]) -> None:
                               default="department"),),
         run=_lazy("cases")))
     register(ReportSpec(
-        name="staff", title="Staff and contact targets",
+        name="staff", roles=sales_side, title="Staff and contact targets",
         description="per consultant and department: customers owned, interactions, "
                     "customers contacted, contact minutes, follow-ups, conversion, "
                     "and who is behind the contact targets",
