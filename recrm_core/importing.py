@@ -34,11 +34,11 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Session, aliased
 
+from . import bulkcopy
 from .access import check_writer
 from .contention import retrying
 from .csvsource import (
@@ -770,6 +770,8 @@ def validate_row(
 
 
 def _customer_state(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    if conn.dialect.name == "postgresql":
+        return bulkcopy.customer_state(conn, ids, _STATE_FIELDS) if ids else {}
     cc = _CUSTOMERS.c
     cols = [cc[name] for name in _STATE_FIELDS]
     state: dict[int, dict[str, Any]] = {}
@@ -780,6 +782,8 @@ def _customer_state(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any
 
 
 def _id_cards(conn: Connection, ids: list[int]) -> dict[int, str]:
+    if conn.dialect.name == "postgresql":
+        return bulkcopy.id_cards(conn, ids, ID_CARD) if ids else {}
     ic = _IDENTITIES.c
     cards: dict[int, str] = {}
     for chunk in chunks(ids):
@@ -796,8 +800,12 @@ def _links_of(
     """(customer, project) -> the existing link, for the batch's projects."""
     if not customer_ids or not project_ids:
         return {}
-    lc = _LINKS.c
     links: dict[tuple[int, int], _Link] = {}
+    if conn.dialect.name == "postgresql":
+        for lid, cid, pid, owner, source in bulkcopy.links(conn, customer_ids, project_ids):
+            links[(cid, pid)] = _Link(lid, owner, source)
+        return links
+    lc = _LINKS.c
     for chunk in chunks(customer_ids):
         for lid, cid, pid, owner, source in conn.execute(
             select(lc.id, lc.customer_id, lc.project_id, lc.owner_staff, lc.source).where(
@@ -887,21 +895,15 @@ def _insert_in_key_order(
 
     On PostgreSQL each inserted key is locked in its unique index until commit, so
     two batches inserting shared keys in different orders deadlock. Rows go in
-    sorted by ``key`` — one lock order for every importer — yet keep ids in file
-    order (a customer's first mobile stays first), because the ids are drawn from
-    the table's sequence beforehand and given out in file order. SQLite runs one
+    (by COPY) sorted by ``key`` — one lock order for every importer — yet keep ids in
+    file order (a customer's first mobile stays first), because the ids are drawn
+    from the table's sequence beforehand and given out in file order. SQLite runs one
     writer at a time and needs neither.
     """
     if conn.dialect.name == "sqlite":
         _RawInsert(conn, table, columns, constants).execute(conn, rows)
         return
-    ids = sorted(conn.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-        {"t": table.name, "n": len(rows)},
-    ).scalars())
-    numbered = sorted(((i, *row) for i, row in zip(ids, rows, strict=True)),
-                      key=lambda r: key(r[1:]))
-    _RawInsert(conn, table, ("id", *columns), constants).execute(conn, numbered)
+    bulkcopy.copy_numbered(conn, table, columns, constants, rows, key=key)
 
 
 def _processed(process: Callable[[Any], Any] | None, value: Any) -> Any:
@@ -914,15 +916,10 @@ def _insert_customers(conn: Connection, now: Any, rows: list[list[Any]]) -> list
         return []
     cc = _CUSTOMERS.c
     if conn.dialect.name != "sqlite":
-        params = [
-            dict(zip(_STATE_FIELDS, row, strict=True))
-            | {"stage": "prospect", "created_at": now, "updated_at": now}
-            for row in rows
-        ]
-        return list(
-            conn.execute(
-                insert(_CUSTOMERS).returning(cc.id, sort_by_parameter_order=True), params
-            ).scalars()
+        return bulkcopy.copy_numbered(
+            conn, _CUSTOMERS, _STATE_FIELDS,
+            {"stage": "prospect", "created_at": now, "updated_at": now},
+            [tuple(row) for row in rows],
         )
     # SQLite gives a new row max(rowid) + 1, and our open write transaction keeps
     # everyone else out, so the batch gets the next len(rows) ids; checked, not assumed.
