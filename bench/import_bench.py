@@ -172,13 +172,18 @@ print(json.dumps(crm.importer.import_csv(path).model_dump()))
 
 
 def run_child(
-    argv: list[str], env: dict[str, str] | None = None
+    argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> tuple[float, float, str, float]:
-    """Wall seconds, peak RSS in MB, stdout and CPU seconds of one child process."""
+    """Wall seconds, peak RSS in MB, stdout and CPU seconds of one child process.
+    With ``cwd`` it runs there, without the caller's RECRM_* variables (a recrm.toml
+    or settings of the caller's would change what is measured)."""
+    if cwd is not None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RECRM_")} | (env or {})
+    elif env:
+        env = {**os.environ, **env}
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE,
-                                env={**os.environ, **env} if env else None)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -244,7 +249,8 @@ def bench_postgresql(args: argparse.Namespace, work: Path, data: Path) -> dict[s
             upgrade(crm)
         env_key = {"RECRM_KEY_FILE": str(key_file)}
         recrm_s, recrm_rss, out, recrm_cpu = run_child(
-            [recrm, "--db", url, "customers", "import", str(data), "--json"], env=env_key
+            [recrm, "--db", url, "customers", "import", str(data), "--json"],
+            env=env_key, cwd=work,
         )
         report |= {
             "copy_rows_per_s": round(args.rows / copy_s),
@@ -261,7 +267,7 @@ def bench_postgresql(args: argparse.Namespace, work: Path, data: Path) -> dict[s
             generate(second, args.rows, seed=8, id_cards=args.id_cards)
             second_s, _, out2, second_cpu = run_child(
                 [recrm, "--db", url, "customers", "import", str(second), "--json"],
-                env=env_key,
+                env=env_key, cwd=work,
             )
             report |= {
                 "second_rows_per_s": round(args.rows / second_s),

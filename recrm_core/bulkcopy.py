@@ -33,37 +33,52 @@ from sqlalchemy.exc import DBAPIError
 
 from .resolution import EXTERNAL, Key, external_key
 
-#: the owner of each (kind, value) key; ``k.ord`` keeps the statement's rows apart
+# Each lookup is a LATERAL subquery per key of the batch: a lateral reference can
+# only be run as a nested loop, one index probe per key, so no estimate of the
+# table's size (without statistics, one from its pages) can turn it into a hash
+# join over a scan of the whole table, as it did a plain join on ``unnest``
+# (measured: 60,000 identities read for 100 keys). LIMIT 1 keeps the subquery from
+# being pulled up into a plain join.
+
+#: the owner of each (kind, value) key, on UNIQUE(kind, value)
 _IDENTITY_OWNERS = text(
-    "SELECT i.kind, i.value, i.customer_id FROM identities AS i"
-    " JOIN unnest(CAST(:kinds AS varchar[]), CAST(:values AS varchar[])) AS k(kind, value)"
-    " ON i.kind = k.kind AND i.value = k.value"
+    "SELECT k.kind, k.value, o.customer_id"
+    " FROM unnest(CAST(:kinds AS varchar[]), CAST(:values AS varchar[])) AS k(kind, value)"
+    " CROSS JOIN LATERAL (SELECT i.customer_id FROM identities AS i"
+    " WHERE i.kind = k.kind AND i.value = k.value LIMIT 1) AS o"
 )
-#: a merged-away customer's reference resolves to its survivor (merges keep
-#: ``merged_into`` flat), as in :func:`recrm_core.customers.owners_of_keys`
+#: on UNIQUE(source_system, external_id); a merged-away customer's reference resolves
+#: to its survivor (merges keep ``merged_into`` flat), as in
+#: :func:`recrm_core.customers.owners_of_keys`
 _EXTERNAL_OWNERS = text(
-    "SELECT c.source_system, c.external_id, COALESCE(c.merged_into, c.id) FROM customers AS c"
-    " JOIN unnest(CAST(:systems AS varchar[]), CAST(:ids AS varchar[])) AS k(system, ext_id)"
-    " ON c.source_system = k.system AND c.external_id = k.ext_id"
+    "SELECT k.system, k.ext_id, o.owner"
+    " FROM unnest(CAST(:systems AS varchar[]), CAST(:ids AS varchar[])) AS k(system, ext_id)"
+    " CROSS JOIN LATERAL (SELECT COALESCE(c.merged_into, c.id) AS owner FROM customers AS c"
+    " WHERE c.source_system = k.system AND c.external_id = k.ext_id LIMIT 1) AS o"
 )
-#: the batch's matched customers: their fillable state, ID-card hash and project links
+#: the batch's matched customers: their fillable state (on the primary key), ID-card
+#: hash (on the identities' customer_id index) and links (on UNIQUE(customer_id,
+#: project_id))
 _STATE = (
-    "SELECT c.id, {columns} FROM customers AS c"
-    " JOIN unnest(CAST(:ids AS integer[])) AS k(id) ON c.id = k.id"
+    "SELECT c.id, {columns} FROM unnest(CAST(:ids AS integer[])) AS k(id)"
+    " CROSS JOIN LATERAL (SELECT * FROM customers AS c WHERE c.id = k.id LIMIT 1) AS c"
 )
 _ID_CARDS = text(
-    "SELECT i.customer_id, i.value FROM identities AS i"
-    " JOIN unnest(CAST(:ids AS integer[])) AS k(id) ON i.customer_id = k.id"
-    " WHERE i.kind = :kind"
+    "SELECT k.id, o.value FROM unnest(CAST(:ids AS integer[])) AS k(id)"
+    " CROSS JOIN LATERAL (SELECT i.value FROM identities AS i"
+    " WHERE i.customer_id = k.id AND i.kind = :kind LIMIT 1) AS o"
 )
 _LINKS = text(
     "SELECT l.id, l.customer_id, l.project_id, l.owner_staff, l.source"
-    " FROM customer_projects AS l"
-    " JOIN unnest(CAST(:ids AS integer[])) AS k(id) ON l.customer_id = k.id"
-    " WHERE l.project_id = ANY(CAST(:projects AS integer[]))"
+    " FROM unnest(CAST(:ids AS integer[])) AS k(id)"
+    " CROSS JOIN LATERAL (SELECT * FROM customer_projects AS l WHERE l.customer_id = k.id"
+    " AND l.project_id = ANY(CAST(:projects AS integer[])) OFFSET 0) AS l"
 )
+#: the sequence is looked up once (materialized), not per row: a third of the time
 _NEXT_IDS = text(
-    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+    "WITH s AS MATERIALIZED"
+    " (SELECT CAST(pg_get_serial_sequence(:table, 'id') AS regclass) AS seq)"
+    " SELECT nextval(s.seq) FROM s, generate_series(1, :n)"
 )
 
 
