@@ -154,6 +154,50 @@ with psycopg.connect(dsn, options=f"-csearch_path={schema}") as conn, \
         )
 """
 
+#: the floor for recrm on PostgreSQL: the same rows COPY'd into recrm's own three
+#: tables and their indexes (a customer, its mobile, its project link), ids from the
+#: sequences, repeated mobiles skipped in memory; no validation, no normalising
+PG_OWN_SCHEMA = r"""
+import csv, datetime, sys, psycopg
+dsn, schema, path = sys.argv[1], sys.argv[2], sys.argv[3]
+now = datetime.datetime.now(datetime.timezone.utc)
+with psycopg.connect(dsn, options=f"-csearch_path={schema}") as conn, \
+        open(path, encoding="utf-8", newline="") as fh:
+    reader = csv.reader(fh)
+    next(reader)
+    projects = {}
+    for code in ("XL1", "XL2", "HB-ONE", "JD3", "YH-PARK"):
+        projects[code] = conn.execute(
+            "INSERT INTO projects (code, name, created_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            (code, code, now)).fetchone()[0]
+    seen = {m for (m,) in conn.execute("SELECT value FROM identities WHERE kind = 'mobile'")}
+    rows = []
+    for row in reader:
+        if row[1] in seen:
+            continue
+        seen.add(row[1])
+        rows.append(row)
+    ids = [i for (i,) in conn.execute(
+        "SELECT nextval(pg_get_serial_sequence('customers', 'id'))"
+        " FROM generate_series(1, %s)", (len(rows),))]
+    with conn.cursor() as cur:
+        with cur.copy("COPY customers (id, name, email, persona, stage, created_at,"
+                      " updated_at) FROM STDIN") as copy:
+            for cid, row in zip(ids, rows):
+                copy.write_row((cid, row[0], row[2] or None, row[7] or None, "prospect",
+                                now, now))
+        with cur.copy("COPY identities (customer_id, kind, value, display, created_at)"
+                      " FROM STDIN") as copy:
+            for cid, row in zip(ids, rows):
+                copy.write_row((cid, "mobile", row[1], row[1], now))
+        with cur.copy("COPY customer_projects (customer_id, project_id, stage, owner_staff,"
+                      " source, first_seen_at, stage_changed_at) FROM STDIN") as copy:
+            for cid, row in zip(ids, rows):
+                copy.write_row((cid, projects[row[6]], "prospect", row[9] or None,
+                                row[5] or None, now, now))
+"""
+
 API_CHILD = r"""
 import json, sys
 from recrm_core import CRM, hookimpl
@@ -241,6 +285,18 @@ def bench_postgresql(args: argparse.Namespace, work: Path, data: Path) -> dict[s
         ])
         many_s, _, _, _ = run_child([sys.executable, "-c", PG_EXECUTEMANY, dsn, bschema,
                                      str(data)])
+    with pg_schema(args.postgres_url) as (oschema, ourl):
+        with CRM(database_url=ourl, plugins=[]) as crm:
+            upgrade(crm)
+        own_s, _, _, _ = run_child([sys.executable, "-c", PG_OWN_SCHEMA, dsn, oschema,
+                                    str(data)])
+        if args.second_file:
+            second = work / "customers-2.csv"
+            generate(second, args.rows, seed=8, id_cards=args.id_cards)
+            own2_s, _, _, _ = run_child([sys.executable, "-c", PG_OWN_SCHEMA, dsn, oschema,
+                                         str(second)])
+            report["own_schema_second_over_first"] = round(own_s / own2_s, 3)
+    report["own_schema_copy_rows_per_s"] = round(args.rows / own_s)
     with pg_schema(args.postgres_url) as (_, url):
         key_file = work / "recrm.key"
         key_file.unlink(missing_ok=True)
@@ -258,13 +314,12 @@ def bench_postgresql(args: argparse.Namespace, work: Path, data: Path) -> dict[s
             "recrm_rows_per_s": round(args.rows / recrm_s),
             "ratio_to_copy": round(copy_s / recrm_s, 3),
             "ratio_to_executemany": round(many_s / recrm_s, 3),
+            "ratio_to_own_schema_copy": round(own_s / recrm_s, 3),
             "recrm_cpu_s": round(recrm_cpu, 2),
             "recrm_peak_rss_mb": round(recrm_rss, 1),
             "recrm_summary": json.loads(out),
         }
         if args.second_file:
-            second = work / "customers-2.csv"
-            generate(second, args.rows, seed=8, id_cards=args.id_cards)
             second_s, _, out2, second_cpu = run_child(
                 [recrm, "--db", url, "customers", "import", str(second), "--json"],
                 env=env_key, cwd=work,

@@ -734,20 +734,27 @@ class ImportService:
         other = aliased(CustomerRow)
         total = 0
         with self.crm.unit_of_work(readonly=True) as uow:
+            lateral = uow.session.get_bind().dialect.name == "postgresql"
             for chunk in chunks(run.created_runs, 100):
-                total += uow.session.scalar(
-                    select(func.count())
-                    .select_from(mine)
-                    .where(
-                        or_(*(mine.id.between(first, last) for first, last in chunk)),
-                        mine.email.is_not(None),
-                        exists().where(
-                            other.email == mine.email,
-                            other.id != mine.id,
-                            other.merged_into.is_(None),
-                        ),
-                    )
-                ) or 0
+                if lateral:
+                    # One probe of the email index per customer. Without statistics
+                    # the planner took the table for a few rows and ran the EXISTS
+                    # as a scan of the index on merged_into (every active customer)
+                    # per customer: 3.3 s for 5,000 rows into 5,000, quadratic. A
+                    # LATERAL subquery fenced by OFFSET runs once per row, keeps the
+                    # conditions outside it, and has only the email index to use.
+                    probe = select(other.id, other.merged_into).where(
+                        other.email == mine.email).offset(0).lateral()
+                    query = select(func.count(mine.id.distinct())).select_from(mine).join(
+                        probe, and_(probe.c.id != mine.id, probe.c.merged_into.is_(None)))
+                else:
+                    query = select(func.count()).select_from(mine).where(exists().where(
+                        other.email == mine.email, other.id != mine.id,
+                        other.merged_into.is_(None)))
+                total += uow.session.scalar(query.where(
+                    or_(*(mine.id.between(first, last) for first, last in chunk)),
+                    mine.email.is_not(None),
+                )) or 0
         return total
 
 
