@@ -7,8 +7,9 @@ every key of the batch are fetched with a few indexed queries, the rows are appl
 strictly in file order in memory (a row sees what earlier rows created or filled,
 in this batch or an earlier one), and the result is written with bulk inserts and
 updates (on PostgreSQL the lookups and inserts go through :mod:`recrm_core.bulkcopy`:
-index probes bound to one array parameter, and COPY). ``recrm_customers_imported`` fires once per batch inside its transaction;
-the per-row created/updated hooks do not fire during an import.
+index probes bound to one array parameter, and COPY). ``recrm_customers_imported``
+fires once per batch inside its transaction; the per-row created/updated hooks do not
+fire during an import.
 
 Re-running an import is idempotent: every row of a committed batch now matches the
 customer it created or filled, so nothing is created twice.
