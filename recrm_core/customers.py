@@ -289,6 +289,10 @@ def owners_of_keys(session: Session | Connection, keys: Iterable[Key]) -> dict[K
     """Which customer holds each key (identities and external references): a few
     indexed IN queries per kind, however many keys."""
     conn = _connection(session)
+    if conn.dialect.name == "postgresql":
+        from . import bulkcopy  # the import's module; a single add needs it only here
+
+        return bulkcopy.owners_of_keys(conn, keys)
     by_kind: dict[str, list[str]] = {}
     for kind, value in keys:
         by_kind.setdefault(kind, []).append(value)
