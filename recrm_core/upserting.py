@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Insert, Table, literal
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ClauseElement
 
 from .db import Base
 from .errors import ConfigError
@@ -45,6 +46,10 @@ def insert_or_ignore(
     :returns: that column's value, or ``None`` when the row existed; without
         ``returning``, whether a row was inserted.
     """
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        # A SQL expression among the values cannot travel as a parameter.
+        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(on))
+        return _execute(session, stmt.values(dict(values)), returning)
     dialect = session.get_bind().dialect.name
     key = (dialect, table, tuple(on), returning, tuple(values))
     stmt = _IGNORING.get(key)
