@@ -570,12 +570,17 @@ class _Seeder:
                         occurred_at=self.at(item.days_ago, item.hour), summary=item.summary,
                     )
 
-    def consents(self, ids: list[int]) -> None:
-        for cid, person in zip(ids, self.people, strict=True):
-            for channel, purpose, source, withdrawn in person.consents:
-                self.crm.consent.grant(cid, channel, purpose, source=source)
-                if withdrawn:
-                    self.crm.consent.withdraw(cid, channel, purpose, source="客户退订")
+    def consents(self, ids: list[int], batch: int = 500) -> None:
+        planned = list(zip(ids, self.people, strict=True))
+        # As a bulk load of consent records would: one unit of work per batch.
+        for start in range(0, len(planned), batch):
+            with self.crm.unit_of_work() as uow:
+                for cid, person in planned[start : start + batch]:
+                    for channel, purpose, source, withdrawn in person.consents:
+                        self.crm.consent.record_in(uow, cid, channel, purpose, True, source)
+                        if withdrawn:
+                            self.crm.consent.record_in(uow, cid, channel, purpose, False,
+                                                       "客户退订")
 
     def pool(self) -> None:
         """The public pool (公海): the first consultant of XL2 moved to another office

@@ -802,12 +802,30 @@ def _link_sql(node: _Node, cid: ColumnElement[int]) -> ColumnElement[bool]:
     return _combine(node.kind, [_link_sql(m, cid) for m in node.members])
 
 
-def _link_exists(condition: ColumnElement[bool], cid: ColumnElement[int]
-                 ) -> ColumnElement[bool]:
-    return exists().where(
-        CustomerProjectRow.customer_id == cid,
-        ProjectRow.id == CustomerProjectRow.project_id,
-        condition,
+def _link_exists(condition: ColumnElement[bool], cid: ColumnElement[int],
+                 correlated: bool = False) -> ColumnElement[bool]:
+    """Some relationship of the customer satisfies ``condition``.
+
+    As ``id IN (the customers of the matching relationships)`` by default: link
+    conditions never mention the customer, so the subquery runs once (a hash or an
+    index of ids) where a correlated EXISTS runs once per customer (5x slower on a
+    million customers for a segment on project fields alone). ``correlated`` for an
+    ``all`` group whose customer conditions narrow the candidates first: then one
+    index probe per remaining customer beats collecting every matching relationship
+    (2x on SQLite, measured in bench/segment_bench.py). ``correlate(None)``: the IN
+    subquery stays whole inside a query that joins ``customer_projects`` itself.
+    """
+    if correlated:
+        return exists().where(
+            CustomerProjectRow.customer_id == cid,
+            ProjectRow.id == CustomerProjectRow.project_id,
+            condition,
+        )
+    return cid.in_(
+        select(CustomerProjectRow.customer_id)
+        .join(ProjectRow, ProjectRow.id == CustomerProjectRow.project_id)
+        .where(condition)
+        .correlate(None)
     )
 
 
@@ -825,7 +843,7 @@ def _customer_sql(node: _Node, cid: ColumnElement[int]) -> ColumnElement[bool]:
         if links:
             # Siblings in one group describe the same relationship: one EXISTS.
             inner = _combine(node.kind, [_link_sql(m, cid) for m in links])
-            parts.append(_link_exists(inner, cid))
+            parts.append(_link_exists(inner, cid, correlated=node.kind == "all" and bool(parts)))
         return _combine(node.kind, parts)
     if node.field.many:
         return _many(node.field, cid, node.op, node.value)

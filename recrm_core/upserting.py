@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Insert, Table, literal
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ClauseElement
 
 from .db import Base
 from .errors import ConfigError
@@ -45,8 +46,28 @@ def insert_or_ignore(
     :returns: that column's value, or ``None`` when the row existed; without
         ``returning``, whether a row was inserted.
     """
-    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(on))
-    return _execute(session, stmt.values(dict(values)), returning)
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        # A SQL expression among the values cannot travel as a parameter.
+        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(on))
+        return _execute(session, stmt.values(dict(values)), returning)
+    dialect = session.get_bind().dialect.name
+    key = (dialect, table, tuple(on), returning, tuple(values))
+    stmt = _IGNORING.get(key)
+    if stmt is None:
+        # Built once per table, conflict target and set of columns, then run with the
+        # row as parameters: building it per row (``.values(row)`` coerces every
+        # value into a bound parameter) cost more than the insert in hooks that run
+        # once per stage change.
+        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(on))
+        stmt = stmt.returning(returning if returning is not None else literal(1))
+        if len(_IGNORING) < 1024:
+            _IGNORING[key] = stmt
+    found = session.execute(stmt, dict(values)).scalar_one_or_none()
+    return found if returning is not None else found is not None
+
+
+#: prebuilt INSERT ... ON CONFLICT DO NOTHING RETURNING statements of insert_or_ignore
+_IGNORING: dict[tuple[Any, ...], Any] = {}
 
 
 def upsert(

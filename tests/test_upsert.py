@@ -7,7 +7,7 @@ from __future__ import annotations
 import multiprocessing
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, literal, select
 
 from recrm_core import CRM, insert_or_ignore, upsert
 
@@ -96,3 +96,15 @@ def test_racing_processes_lose_nothing_and_insert_once(crm: CRM, recrm_database_
     with crm.unit_of_work() as uow:
         hits = uow.session.scalar(select(COUNTERS.c.count).where(COUNTERS.c.key == "hits"))
     assert hits == WRITERS * ROUNDS
+
+
+def test_insert_or_ignore_takes_a_sql_expression_among_the_values(crm: CRM) -> None:
+    # A value may be SQL (evaluated by the database), not only a Python value.
+    METADATA.create_all(crm.engine)
+    with crm.unit_of_work() as uow:
+        assert insert_or_ignore(uow.session, AWARDS, {"event": "sql:1", "points": literal(2) + 3},
+                                on=[AWARDS.c.event]) is True
+        assert insert_or_ignore(uow.session, AWARDS, {"event": "sql:1", "points": 9},
+                                on=[AWARDS.c.event]) is False
+        assert uow.session.execute(
+            select(AWARDS.c.points).where(AWARDS.c.event == "sql:1")).scalar_one() == 5

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from recrm_core import (
@@ -277,6 +277,11 @@ def lock_person(session: Session, project: str, mobile: str) -> None:
         session.execute(select(func.pg_advisory_xact_lock(1_751_000_000, key)))
 
 
+# Prebuilt: every visit and stage move asks it, mostly of customers no agency registered.
+_HAS_REGISTRATION = select(func.count()).select_from(RegistrationRow).where(
+    RegistrationRow.mobile == bindparam("mobile"), RegistrationRow.project == bindparam("project"))
+
+
 def judge_in(uow: UnitOfWork, customer_id: int, project: str,
              now: dt.datetime | None = None) -> None:
     """判客 for a customer at a project (a visit or a stage move happened): every
@@ -284,8 +289,7 @@ def judge_in(uow: UnitOfWork, customer_id: int, project: str,
     now = now or utcnow()
     customer = uow.crm.customers.get_in(uow, customer_id)
     for mobile in customer.mobiles:
-        has = uow.session.scalar(select(func.count()).select_from(RegistrationRow).where(
-            RegistrationRow.mobile == mobile, RegistrationRow.project == project))
+        has = uow.session.scalar(_HAS_REGISTRATION, {"mobile": mobile, "project": project})
         if not has:
             continue
         book = rule_book(uow.crm, uow.session, project)

@@ -26,7 +26,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import ColumnElement, Integer, column, func, literal, select, update, values
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    column,
+    func,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -286,11 +296,20 @@ def consent_blocks_clause(
     return consent_withdrawn_clause(customer_id, channel, "surveys")
 
 
+#: (channel, require_opt_in) -> the prebuilt ``SELECT <blocks>`` for one customer
+_BLOCKS_QUERIES: dict[tuple[str, bool], Select[Any]] = {}
+
+
 def consent_blocks(uow: UnitOfWork, customer_id: int, channel: str) -> bool:
     """Whether consent keeps ``customer_id`` from a survey on ``channel``."""
-    clause = consent_blocks_clause(literal(customer_id), channel,
-                                   settings(uow.crm).require_opt_in)
-    return bool(uow.session.scalar(select(clause)))
+    opt_in = settings(uow.crm).require_opt_in
+    query = _BLOCKS_QUERIES.get((channel, opt_in))
+    if query is None:
+        # Built once per channel and setting (building the clause costs more than
+        # running it) and run with the customer as a parameter.
+        query = _BLOCKS_QUERIES[(channel, opt_in)] = select(
+            consent_blocks_clause(bindparam("cid", type_=Integer), channel, opt_in))
+    return bool(uow.session.scalar(query, {"cid": customer_id}))
 
 
 def blocked_of(uow: UnitOfWork, customer_ids: list[int], channel: str) -> set[int]:
@@ -816,16 +835,18 @@ def schedule_checkins_in(
     if conf.handover_survey is None or not conf.handover_schedule_months:
         return None
     result = TriggerResult(survey=conf.handover_survey)
+    definition_in(uow.session, uow.crm, conf.handover_survey)  # unknown: an error first
+    if consent_blocks(uow, customer_id, conf.channel):
+        # One answer for the whole schedule, asked once rather than per check-in.
+        return _count(result, "no_consent", None)
     for months in conf.handover_schedule_months:
         outcome, new_id = invite_in(
             uow, customer_id, conf.handover_survey, trigger="handover",
             dedupe_key=handover_key(customer_id, project, unit, months, conf.handover_survey),
             due_at=add_months(handed_over_at, months, uow.crm), project=project, unit=unit,
-            months_after=months,
+            months_after=months, check_consent=False,
         )
         _count(result, outcome, new_id)
-        if outcome == "no_consent":
-            break  # one answer for the whole schedule
     return result
 
 
