@@ -48,8 +48,8 @@ def insert_or_ignore(
     """
     if any(isinstance(v, ClauseElement) for v in values.values()):
         # A SQL expression among the values cannot travel as a parameter.
-        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(on))
-        return _execute(session, stmt.values(dict(values)), returning)
+        ignoring = _insert(session, table).on_conflict_do_nothing(index_elements=list(on))
+        return _execute(session, ignoring.values(dict(values)), returning)
     dialect = session.get_bind().dialect.name
     key = (dialect, table, tuple(on), returning, tuple(values))
     stmt = _IGNORING.get(key)
