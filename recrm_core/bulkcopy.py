@@ -1,13 +1,14 @@
 """PostgreSQL's bulk paths: key lookups bound to one array parameter, writes by COPY.
 
 The one place recrm leaves SQLAlchemy's usual statements for PostgreSQL's own bulk
-interfaces, because the usual ones cost the import two orders of magnitude on a
-large table (figures in ``bench/README.md``, "PostgreSQL import"):
+interfaces, because the usual ones cost the import a factor of 3 to 5 on a large
+table and slowed it as the table grew (figures in ``bench/README.md``, "PostgreSQL
+import"):
 
-- **Lookups** join the identities (or customers) against ``unnest`` of the batch's
-  keys, passed as one array parameter per column. The plan is a nested loop over
-  the UNIQUE index whatever the table's statistics: the row count of ``unnest``
-  comes from the array itself. ``kind = $1 AND value IN ($2, … $501)`` was planned
+- **Lookups** probe the index once per key of the batch (a LATERAL subquery over
+  ``unnest`` of the keys, passed as one array parameter per column): a nested loop
+  of index probes whatever the table's statistics (see the comment above
+  ``_IDENTITY_OWNERS``). ``kind = $1 AND value IN ($2, … $501)`` was planned
   without statistics (autovacuum lags a long import, and is off on the test
   server) as a scan of the index on ``kind`` alone, reading every mobile for each
   batch. One short statement text also lets psycopg and SQLAlchemy cache it, where
