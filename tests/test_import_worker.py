@@ -5,11 +5,19 @@ and the validators' single parse of an ID card."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from recrm_core import CRM, importrows
 from recrm_core.csvsource import SNIFF_BYTES, ImportReadError
@@ -176,3 +184,58 @@ def test_id_card_facts() -> None:
 
 def test_current_date_is_today() -> None:
     assert current_date() == dt.date.today()
+
+
+def _customers_in(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM customers")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_ctrl_c_from_a_terminal_reaches_the_worker_too_and_counts_exactly(
+    recrm_database_url: str, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C goes to the whole process group, the validation worker
+    included: the worker ignores it, the import stops after the batch being written
+    and says exactly how many rows were committed (exit 130)."""
+    rows = 200_000  # ~4 MB: validated by the worker
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("name,mobile\n")
+        fh.writelines(f"客户{i},139{i:08d}\n" for i in range(rows))
+    assert path.stat().st_size >= importrows.PARALLEL_MIN_BYTES
+    config = tmp_path / "recrm.toml"
+    config.write_text(f"database_url = {json.dumps(recrm_database_url)}\n"
+                      "import_batch_size = 500\n", encoding="utf-8")
+    script = Path(sys.executable).with_name("recrm")
+    command = [str(script)] if script.exists() else [
+        sys.executable, "-c", "from recrm_core.cli import main; main()"]
+    env = {k: v for k, v in os.environ.items() if k not in ("RECRM_DATABASE_URL", "RECRM_DEBUG")}
+    ready = subprocess.run([*command, "--config", str(config), "customers", "count"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert ready.returncode == 0, ready.stderr
+    proc = subprocess.Popen(
+        [*command, "--config", str(config), "customers", "import", str(path)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _customers_in(recrm_database_url) == 0:  # some batches are committed
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert (proc.returncode, out) == (130, ""), stderr
+    match = re.fullmatch(
+        r"error: customers import interrupted: (\d+) row\(s\) were committed;"
+        r" running the same import again is safe and finishes the rest\n", stderr)
+    assert match, stderr
+    committed = int(match.group(1))
+    assert 0 < committed < rows and committed % 500 == 0
+    assert committed == _customers_in(recrm_database_url)
