@@ -21,17 +21,14 @@ cost more than it saves.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import pickle
 import signal
 import sys
 from collections import deque
 from collections.abc import Generator, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
@@ -39,6 +36,9 @@ from .csvsource import ImportReadError
 from .errors import RecrmError
 from .models import CustomerIn, RejectedRow, first_error, trusted
 from .tabular import TableSource
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 #: a CSV file this large (about 12,000 rows) or larger is validated by a worker process
 PARALLEL_MIN_BYTES = 1_000_000
@@ -158,6 +158,11 @@ def _in_process(
 def _in_worker(
     rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None
 ) -> Generator[Batch, None, None]:
+    # imported here: a command that imports no big file does not load them
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     pool = ProcessPoolExecutor(
         1, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupts
     )
