@@ -25,6 +25,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -103,8 +104,8 @@ def _parallel(source: TableSource | None) -> bool:
         and source.sheet is None
         and (source.total_bytes or 0) >= PARALLEL_MIN_BYTES
         and (os.cpu_count() or 1) > 1
-        # fork: the worker starts in milliseconds with the validators already imported
-        # (spawn would import pydantic, the models and phonenumbers again, ~0.5 s)
+        # fork (or a fork server) is what starts the worker cheaply (_start_method);
+        # elsewhere spawning one would cost more than small and mid-sized files gain
         and sys.platform == "linux"
     )
 
@@ -164,7 +165,8 @@ def _in_worker(
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupts
+        1, mp_context=multiprocessing.get_context(_start_method()),
+        initializer=_ignore_interrupts,
     )
     pending: deque[tuple[Batch, Future[bytes]]] = deque()
     read = _read(rows, size, source)
@@ -193,6 +195,15 @@ def _in_worker(
             yield batch
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_method() -> str:
+    """``fork`` in a single-threaded process (the CLI): the worker starts in
+    milliseconds with the validators already imported. With other threads running (the
+    HTTP API's import jobs, a progress bar) forking could copy a lock another thread
+    holds, so a fork server (a fresh single-threaded process) forks the worker instead,
+    at the cost of importing the validators once more (~0.5 s, on the other core)."""
+    return "fork" if threading.active_count() == 1 else "forkserver"
 
 
 def _ignore_interrupts() -> None:

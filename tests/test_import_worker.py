@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,3 +240,29 @@ def test_ctrl_c_from_a_terminal_reaches_the_worker_too_and_counts_exactly(
     committed = int(match.group(1))
     assert 0 < committed < rows and committed % 500 == 0
     assert committed == _customers_in(recrm_database_url)
+
+
+def test_batches_in_a_threaded_process_use_a_fork_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With other threads alive (the API's import jobs) the worker comes from a fork
+    server, not a fork of this process; the batches are the same."""
+    monkeypatch.setattr(importrows, "PARALLEL_MIN_BYTES", 0)
+    got: list[list[Batch]] = []
+    methods: list[str] = []
+    original = importrows._start_method
+
+    def noted() -> str:
+        methods.append(original())
+        return methods[-1]
+
+    monkeypatch.setattr(importrows, "_start_method", noted)
+    thread = threading.Thread(
+        target=lambda: got.append(list(batches(_rows(7), 3, "CN", _Source()))))  # type: ignore[arg-type]
+    thread.start()
+    thread.join(120)
+    assert methods == ["forkserver"]
+    [result] = got
+    assert [[r for r, _ in b.records] for b in result] == [[1, 2, 3], [5], [7]]
+    assert [[(r.row, r.field) for r in b.rejected] for b in result] == [
+        [], [(4, "name"), (6, "mobile")], []]
