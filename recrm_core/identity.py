@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -77,7 +78,11 @@ def clean_code(value: object) -> str:
     """:func:`clean` for codes and identifiers (project codes, staff ids, sources,
     categories, external ids): also without format characters, so ``XL\u200b1`` is
     ``XL1``. Names and free text keep theirs (a ZWJ belongs in an emoji)."""
-    text = clean(value)
+    return code_of(clean(value))
+
+
+def code_of(text: str) -> str:
+    """:func:`clean_code` of a value :func:`clean` already gave (not cleaned twice)."""
     return text if text.isascii() else strip_format(text).strip()
 
 
@@ -178,14 +183,36 @@ def parse_id_card(raw: object, today: dt.date | None = None) -> IdCard:
             "id_card", f"ID card region code {body[:2]} is not a province of GB/T 2260"
         )
     try:
-        born = dt.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
+        card = id_card_facts(text)
     except ValueError:
         raise IdentityError("id_card", "ID card birth date is not a real date") from None
     # GB 11643 bounds the date only by being real: its own example was born in 1880.
-    if born > (today or dt.date.today()):
+    if card.birth_date > (today or current_date()):
         raise IdentityError("id_card", "ID card birth date is in the future")
-    gender: Gender = "male" if int(body[16]) % 2 else "female"
-    return IdCard(number=text, birth_date=born, gender=gender)
+    return card
+
+
+def id_card_facts(number: str) -> IdCard:
+    """What a normalised ID-card number encodes, read without checking it again: for a
+    number :func:`parse_id_card` already accepted (a validated record's ``id_card``).
+    ValueError when its birth date is not a real date."""
+    born = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    gender: Gender = "male" if int(number[16]) % 2 else "female"
+    return IdCard(number=number, birth_date=born, gender=gender)
+
+
+_today: tuple[int, dt.date] = (-1, dt.date.min)
+
+
+def current_date() -> dt.date:
+    """``date.today()``, asked of the clock once a second at most: validating an import
+    row bounds two dates by it (birth date, ID card), and the local date can only
+    change on a second's boundary."""
+    global _today
+    second = int(time.time())
+    if _today[0] != second:
+        _today = (second, dt.date.today())
+    return _today[1]
 
 
 def id_card_birthplace(number: str) -> str | None:

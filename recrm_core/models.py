@@ -95,10 +95,12 @@ class Actor(_Model):
 
 def _wrap_identity(fn: Any) -> Any:
     def check(v: Any) -> Any:
-        if identity.clean(v) == "":
+        text = identity.clean(v)
+        if not text:
             return None
         try:
-            return fn(v)
+            # cleaned text: the normaliser's own clean() then takes its short path
+            return fn(text)
         except identity.IdentityError as exc:
             raise ValueError(exc.reason) from None
 
@@ -177,7 +179,8 @@ IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.nor
 Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
 GenderIn = Annotated[Gender | None, BeforeValidator(values.parse_gender)]
 BirthDate = Annotated[
-    dt.date | None, BeforeValidator(lambda v: values.parse_date(v, not_after=dt.date.today()))
+    dt.date | None,
+    BeforeValidator(lambda v: values.parse_date(v, not_after=identity.current_date())),
 ]
 PersonaIn = Annotated[Persona | None, BeforeValidator(values.parse_persona)]
 Budget = Annotated[int | None, BeforeValidator(values.parse_budget)]
@@ -259,7 +262,8 @@ class CustomerIn(_Model):
         if not self.mobiles and self.id_card is None and not self.wechat_unionids:
             raise _record_error("mobile,id_card", "no mobile, ID card or WeChat unionid")
         if self.id_card is not None:
-            card = identity.parse_id_card(self.id_card)
+            # the field's validator parsed it already: read what it encodes
+            card = identity.id_card_facts(self.id_card)
             # gender before birth_date: errors are reported in field order
             if self.gender is not None and self.gender != card.gender:
                 raise _record_error(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from .identity import clean, clean_code
+from .identity import clean, code_of
 
 Stage = Literal["prospect", "visitor", "subscriber", "buyer", "owner"]
 STAGES: tuple[Stage, ...] = ("prospect", "visitor", "subscriber", "buyer", "owner")
@@ -165,9 +165,10 @@ def optional_code(raw: object, limit: int) -> str | None:
     """A code or identifier (project code, staff id, source, category, external id):
     :func:`~recrm_core.identity.clean_code`, ``None`` when blank, refused when nothing
     but invisible characters was given or it is longer than ``limit``."""
-    if not clean(raw):
+    text = clean(raw)
+    if not text:
         return None
-    code = clean_code(raw)
+    code = code_of(text)
     if not code:
         raise ValueError("has only invisible characters")
     return _bounded(code, limit)
