@@ -1,6 +1,9 @@
-"""Import benchmark: ``recrm customers import`` against raw ``sqlite3.executemany``.
+"""Import benchmark: ``recrm customers import`` against raw inserts of the same file.
 
-    python bench/import_bench.py --rows 100000 [--plugins] [--keep DIR]
+    python bench/import_bench.py --rows 100000 [--data FILE] [--runs N] [--batch N]
+        [--id-cards FRACTION] [--plugins] [--keep DIR]
+    python bench/import_bench.py --backend postgresql --rows 200000 [--second-file]
+        [--postgres-url URL]
 
 Generates one CSV of N realistic customers (Chinese names, ~4% repeated mobiles that
 merge, ~1% invalid rows, a project column), then times, as whole processes on that
@@ -10,11 +13,23 @@ same file:
 - a baseline that reads the file with the ``csv`` module and inserts every row with
   ``sqlite3.executemany`` into an equivalent table (UNIQUE on mobile, one
   transaction, no validation);
+- the own-schema baseline: raw ``sqlite3.executemany`` into recrm's own empty schema
+  (its tables and indexes, its connection settings, ``--batch`` rows a transaction);
 - with ``--plugins``: the import through the API with no plugin, one and five no-op
   plugins implementing ``recrm_customers_imported`` (the hook's overhead), compared
   on CPU time.
 
-Prints one JSON object. Peak memory is the child's own ``ru_maxrss`` (``os.wait4``).
+With ``--backend postgresql`` the database is a fresh schema of ``--postgres-url``
+(migrated before timing, dropped afterwards) and the baselines, in the same run, are
+``psql \\copy`` of the file into one table, psycopg's ``executemany`` into one
+table with UNIQUE(mobile) and COPY into recrm's own schema. ``--second-file`` then
+imports a second, different file into the database that holds the first
+(``second_over_first``: its rows/s over the first's; flat is 1). ``--runs``,
+``--batch`` and ``--plugins`` are SQLite's only.
+
+The recrm children run in the work directory without the caller's ``RECRM_*``
+variables. Prints one JSON object. Peak memory is the child's own ``ru_maxrss``
+(``os.wait4``).
 """
 
 from __future__ import annotations
@@ -28,6 +43,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +191,75 @@ with open(path, encoding="utf-8", newline="") as fh:
 conn.close()
 """
 
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+#: the one-table PostgreSQL baselines: the CSV's columns as text, no validation
+PG_TABLE = (
+    "CREATE TABLE {name} (id BIGSERIAL PRIMARY KEY, name TEXT, mobile TEXT {unique},"
+    " email TEXT, gender TEXT, birth_date TEXT, source TEXT, project TEXT, persona TEXT,"
+    " budget TEXT, owner_staff TEXT, id_card TEXT)"
+)
+
+PG_EXECUTEMANY = r"""
+import csv, sys, psycopg
+dsn, schema, path = sys.argv[1], sys.argv[2], sys.argv[3]
+with psycopg.connect(dsn, options=f"-csearch_path={schema}") as conn, \
+        open(path, encoding="utf-8", newline="") as fh:
+    reader = csv.reader(fh)
+    next(reader)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO baseline_many (name, mobile, email, gender, birth_date, source,"
+            " project, persona, budget, owner_staff) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+            " ON CONFLICT (mobile) DO NOTHING",
+            [row[:10] for row in reader],
+        )
+"""
+
+#: the floor for recrm on PostgreSQL: the same rows COPY'd into recrm's own three
+#: tables and their indexes (a customer, its mobile, its project link), ids from the
+#: sequences, repeated mobiles skipped in memory; no validation, no normalising
+PG_OWN_SCHEMA = r"""
+import csv, datetime, sys, psycopg
+dsn, schema, path = sys.argv[1], sys.argv[2], sys.argv[3]
+now = datetime.datetime.now(datetime.timezone.utc)
+with psycopg.connect(dsn, options=f"-csearch_path={schema}") as conn, \
+        open(path, encoding="utf-8", newline="") as fh:
+    reader = csv.reader(fh)
+    next(reader)
+    projects = {}
+    for code in ("XL1", "XL2", "HB-ONE", "JD3", "YH-PARK"):
+        projects[code] = conn.execute(
+            "INSERT INTO projects (code, name, created_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            (code, code, now)).fetchone()[0]
+    seen = {m for (m,) in conn.execute("SELECT value FROM identities WHERE kind = 'mobile'")}
+    rows = []
+    for row in reader:
+        if row[1] in seen:
+            continue
+        seen.add(row[1])
+        rows.append(row)
+    ids = [i for (i,) in conn.execute(
+        "SELECT nextval(pg_get_serial_sequence('customers', 'id'))"
+        " FROM generate_series(1, %s)", (len(rows),))]
+    with conn.cursor() as cur:
+        with cur.copy("COPY customers (id, name, email, persona, stage, created_at,"
+                      " updated_at) FROM STDIN") as copy:
+            for cid, row in zip(ids, rows):
+                copy.write_row((cid, row[0], row[2] or None, row[7] or None, "prospect",
+                                now, now))
+        with cur.copy("COPY identities (customer_id, kind, value, display, created_at)"
+                      " FROM STDIN") as copy:
+            for cid, row in zip(ids, rows):
+                copy.write_row((cid, "mobile", row[1], row[1], now))
+        with cur.copy("COPY customer_projects (customer_id, project_id, stage, owner_staff,"
+                      " source, first_seen_at, stage_changed_at) FROM STDIN") as copy:
+            for cid, row in zip(ids, rows):
+                copy.write_row((cid, projects[row[6]], "prospect", row[9] or None,
+                                row[5] or None, now, now))
+"""
+
 API_CHILD = r"""
 import json, sys
 from recrm_core import CRM, hookimpl
@@ -190,11 +277,19 @@ print(json.dumps(crm.importer.import_csv(path).model_dump()))
 """
 
 
-def run_child(argv: list[str]) -> tuple[float, float, str, float]:
-    """Wall seconds, peak RSS in MB, stdout and CPU seconds of one child process."""
+def run_child(
+    argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float, str, float]:
+    """Wall seconds, peak RSS in MB, stdout and CPU seconds of one child process.
+    With ``cwd`` it runs there, without the caller's RECRM_* variables (a recrm.toml
+    or settings of the caller's would change what is measured)."""
+    if cwd is not None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RECRM_")} | (env or {})
+    elif env:
+        env = {**os.environ, **env}
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -207,32 +302,141 @@ def run_child(argv: list[str]) -> tuple[float, float, str, float]:
         return elapsed, usage.ru_maxrss / 1024, out.read().decode(), cpu
 
 
+@contextmanager
+def pg_schema(url: str) -> Iterator[tuple[str, str]]:
+    """A fresh schema: (its name, the SQLAlchemy URL that uses it); dropped on exit."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    schema = f"recrm_import_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield schema, scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def bench_postgresql(
+    args: argparse.Namespace, work: Path, data: Path, rows: int
+) -> dict[str, Any]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from recrm_core import CRM
+    from recrm_core.keys import create_key_file
+    from recrm_core.migrating import upgrade
+
+    recrm = str(Path(sys.executable).with_name("recrm"))
+    plain = make_url(args.postgres_url)
+    dsn = plain.set(drivername="postgresql").render_as_string(hide_password=False)
+    report: dict[str, Any] = {"rows": rows, "backend": "postgresql",
+                              "id_cards": args.id_cards}
+    # The baselines' tables in a schema of their own: recrm's must hold only its tables.
+    with pg_schema(args.postgres_url) as (bschema, burl):
+        engine = create_engine(burl, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(PG_TABLE.format(name="baseline_copy", unique="")))
+            conn.execute(text(PG_TABLE.format(name="baseline_many", unique="UNIQUE")))
+        engine.dispose()
+        # the file's own columns: with --id-cards it has an eleventh
+        with data.open(encoding="utf-8", newline="") as fh:
+            columns = ", ".join(next(csv.reader(fh)))
+        copy_s, _, _, _ = run_child([
+            "psql", "-q", "-v", "ON_ERROR_STOP=1", dsn, "-c", f"SET search_path TO {bschema}",
+            "-c", f"\\copy baseline_copy ({columns}) FROM '{data}' WITH (FORMAT csv, HEADER)",
+        ])
+        many_s, _, _, _ = run_child([sys.executable, "-c", PG_EXECUTEMANY, dsn, bschema,
+                                     str(data)])
+    with pg_schema(args.postgres_url) as (oschema, ourl):
+        with CRM(database_url=ourl, plugins=[]) as crm:
+            upgrade(crm)
+        own_s, _, _, _ = run_child([sys.executable, "-c", PG_OWN_SCHEMA, dsn, oschema,
+                                    str(data)])
+        if args.second_file:
+            second = work / "customers-2.csv"
+            generate(second, rows, seed=8, id_cards=args.id_cards)
+            own2_s, _, _, _ = run_child([sys.executable, "-c", PG_OWN_SCHEMA, dsn, oschema,
+                                         str(second)])
+            report["own_schema_second_over_first"] = round(own_s / own2_s, 3)
+    report["own_schema_copy_rows_per_s"] = round(rows / own_s)
+    with pg_schema(args.postgres_url) as (_, url):
+        key_file = work / "recrm.key"
+        key_file.unlink(missing_ok=True)
+        create_key_file(key_file)
+        with CRM(database_url=url, plugins=[]) as crm:
+            upgrade(crm)
+        env_key = {"RECRM_KEY_FILE": str(key_file)}
+        recrm_s, recrm_rss, out, recrm_cpu = run_child(
+            [recrm, "--db", url, "customers", "import", str(data), "--json"],
+            env=env_key, cwd=work,
+        )
+        report |= {
+            "copy_rows_per_s": round(rows / copy_s),
+            "executemany_rows_per_s": round(rows / many_s),
+            "recrm_rows_per_s": round(rows / recrm_s),
+            "ratio_to_copy": round(copy_s / recrm_s, 3),
+            "ratio_to_executemany": round(many_s / recrm_s, 3),
+            "ratio_to_own_schema_copy": round(own_s / recrm_s, 3),
+            "recrm_cpu_s": round(recrm_cpu, 2),
+            "recrm_peak_rss_mb": round(recrm_rss, 1),
+            "recrm_summary": json.loads(out),
+        }
+        if args.second_file:
+            second_s, _, out2, second_cpu = run_child(
+                [recrm, "--db", url, "customers", "import", str(second), "--json"],
+                env=env_key, cwd=work,
+            )
+            report |= {
+                "second_rows_per_s": round(rows / second_s),
+                "second_over_first": round(recrm_s / second_s, 3),
+                "second_cpu_s": round(second_cpu, 2),
+                "second_summary": json.loads(out2),
+            }
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--plugins", action="store_true",
-                        help="also measure five no-op recrm_customers_imported plugins")
+                        help="SQLite: also measure 0, 1 and 5 no-op recrm_customers_imported"
+                        " plugins")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
     parser.add_argument("--data", metavar="FILE",
                         help="import this CSV (written by an earlier run) instead of a new one")
-    parser.add_argument("--runs", type=int, default=1, help="best of N alternating runs")
+    parser.add_argument("--runs", type=int, default=1, help="SQLite: best of N alternating runs")
     parser.add_argument("--batch", type=int, default=2000,
-                        help="rows per transaction of the own-schema baseline (recrm's"
+                        help="SQLite: rows per transaction of the own-schema baseline (recrm's"
                         " import_batch_size)")
     parser.add_argument("--id-cards", type=float, default=0.0, metavar="FRACTION",
                         help="give this fraction of the rows an ID number (0 to 1)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL,
+                        help="PostgreSQL: the server and database (a fresh schema in it)")
+    parser.add_argument("--second-file", action="store_true",
+                        help="PostgreSQL: also import a second file into the same database")
     args = parser.parse_args()
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="recrm-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    # absolute paths: recrm's children run in the work directory
+    work = work.resolve()
     if args.data:
-        data = Path(args.data)
+        data = Path(args.data).resolve()
         with data.open(encoding="utf-8") as fh:
             rows = sum(1 for _ in fh) - 1
     else:
         data = work / "customers.csv"
         generate(data, args.rows, id_cards=args.id_cards)
         rows = args.rows
+    if args.backend == "postgresql":
+        print(json.dumps(bench_postgresql(args, work, data, rows)))
+        return
     recrm = [str(Path(sys.executable).with_name("recrm"))]
     from recrm_core import CRM
     from recrm_core.keys import create_key_file
@@ -264,7 +468,8 @@ def main() -> None:
         key_file.unlink(missing_ok=True)
         create_key_file(key_file)
         mine.append(run_child(
-            [*recrm, "--db", f"sqlite:///{db}", "customers", "import", str(data), "--json"]
+            [*recrm, "--db", f"sqlite:///{db}", "customers", "import", str(data), "--json"],
+            cwd=work,
         ))
     base_s, base_rss, _, base_cpu = min(base)
     own_s, own_rss, _, own_cpu = min(own)
@@ -302,7 +507,8 @@ def main() -> None:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{pdb}{suffix}").unlink(missing_ok=True)
                 _, _, _, secs = run_child(
-                    [sys.executable, "-c", API_CHILD, f"sqlite:///{pdb}", str(data), str(count)]
+                    [sys.executable, "-c", API_CHILD, f"sqlite:///{pdb}", str(data), str(count)],
+                    cwd=work,
                 )
                 best = secs if best is None else min(best, secs)
             assert best is not None
