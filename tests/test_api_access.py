@@ -30,7 +30,8 @@ def _seed(api_client: ApiClients) -> dict[str, Any]:
         "customer_id": cid, "category": "complaint", "subject": f"投诉 {MOBILE}",
         "description": f"email {EMAIL}"}).json()["id"]
     return {"customer_id": cid, "case_id": case_id, "code": "XL2", "staff_id": "admin1",
-            "action": "start", "job_id": 1, "task_id": 1, "incident_id": 1}
+            "action": "start", "job_id": 1, "task_id": 1, "incident_id": 1,
+            "name": "funnel"}
 
 
 #: a request for every operation: (method, path template, query, body)
@@ -81,6 +82,9 @@ CALLS: dict[str, tuple[dict[str, str] | None, Any]] = {
     "incidents_get": (None, None),
     "incidents_link": (None, {"cases": [1]}),
     "incidents_close": (None, None),
+    "reports_list": (None, None),
+    "reports_run": ({"by": "month"}, None),
+    "reports_chart": (None, None),
 }
 
 

@@ -191,7 +191,8 @@ def test_operation_ids_are_stable(api_client: ApiClients) -> None:
         "incidents_open", "incidents_list", "incidents_get", "incidents_link",
         "incidents_close",
         "tasks_add", "tasks_list", "tasks_sweep", "tasks_report", "tasks_get", "tasks_done",
-        "tasks_cancel", "pool_list", "pool_claim", "pool_release", "pool_sweep", "pool_report"])
+        "tasks_cancel", "pool_list", "pool_claim", "pool_release", "pool_sweep", "pool_report",
+        "reports_list", "reports_run", "reports_chart"])
     add = spec["paths"]["/v1/customers"]["post"]
     # the SDK's own models, not copies
     assert add["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
