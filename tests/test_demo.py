@@ -44,6 +44,12 @@ def all_customers(crm: CRM) -> list[Any]:
     return crm.customers.get_many(ids)
 
 
+@pytest.fixture(autouse=True)
+def _in_a_scratch_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On PostgreSQL the demo writes its dashboard to the working directory.
+    monkeypatch.chdir(tmp_path)
+
+
 def test_demo_prints_a_readable_summary(cli_runner: RecrmCliRunner) -> None:
     result = cli_runner.invoke("demo", "--customers", "200", "--seed", "7")
     assert result.exit_code == 0, result.stderr

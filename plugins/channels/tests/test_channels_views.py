@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,7 +104,9 @@ def test_demo_section_has_every_state(crm: CRM) -> None:
     assert any(k.startswith("report ") and "clawed back" in v for k, v in rows.items())
 
 
-def test_recrm_demo_prints_the_channels_section(cli_runner: RecrmCliRunner) -> None:
+def test_recrm_demo_prints_the_channels_section(
+        cli_runner: RecrmCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # on PostgreSQL the demo's dashboard goes there
     result = cli_runner.invoke("demo", "--customers", "120", "--json")
     assert result.exit_code == 0, result.stderr
     [section] = [s for s in result.json()["plugins"] if s["title"].startswith("channels")]
