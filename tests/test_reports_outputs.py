@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import os
 from collections.abc import Callable
@@ -513,7 +514,20 @@ def test_bars_of_the_same_category_stand_side_by_side() -> None:
     spans = sorted(_bar_positions(figure))
     assert len(spans) == 2 and spans[0][1] <= spans[1][0]  # none drawn over another
     assert [round(p.get_height()) for p in ax.patches] == [100, 300]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["XL2", "YH1"]
+    # one period: the projects are the categories (not a legend over one "all" bar)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["XL2", "YH1"]
+    # several series and several projects of one period: a bar each, side by side
+    two = _periods_report("bar", "period", "project", "period", rows).model_copy(
+        update={"chart": Chart(kind="bar", x="period", group="project", period="period",
+                               series=(Series(column="amount"), Series(column="hours")))})
+    two = two.model_copy(update={"columns": [
+        c.model_copy(update={"kind": "money"}) if c.key == "hours" else c
+        for c in two.columns]})  # one kind: one panel, two series per project
+    figure = charts_module.draw(two)
+    (ax,) = figure.axes
+    spans = sorted(_bar_positions(figure))
+    assert len(spans) == 4 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Amount", "Hours"]
     # a chart naming no group: the rows' other text column still tells them apart
     plain = _periods_report("bar", "period", None, None, rows)
     spans = sorted(_bar_positions(charts_module.draw(plain)))

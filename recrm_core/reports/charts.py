@@ -230,10 +230,10 @@ def draw(report: Report) -> Figure:
     from .layout import panels
 
     found, notes = panels(report, chart)
-    per_row = 3 if chart.kind == "funnel" and len(found) > 1 else 1
+    per_row = min(3, len(found)) if chart.kind == "funnel" else 1
     n_rows = math.ceil(len(found) / per_row)
     each = 2.4 if chart.kind == "funnel" else 3.6
-    figure = Figure(figsize=(WIDTH_INCHES if per_row == 1 else 11.0,
+    figure = Figure(figsize=(WIDTH_INCHES if per_row < 3 else 11.0,
                              0.6 + each * n_rows + 0.25 * len(notes)),
                     layout="constrained")
     figure.suptitle(title, x=0.01, ha="left", fontweight="bold")

@@ -14,8 +14,10 @@ The rules that keep a chart right for any number of projects and periods:
   such rows apart) is its own bar or line;
 - periods (``2026-03``, ``2026-Q1``, ``2026``) are ordered in time; other categories
   keep the rows' order;
-- at most :data:`MAX_FACETS` funnels, :data:`MAX_CATEGORIES` categories and
-  :data:`MAX_TRACES` bars or lines per category are drawn, with a note saying how
+- a single period ("all") on the axis gives way to what varies (the projects);
+- at most :data:`MAX_FACETS` funnels, :data:`MAX_BARS` bars per panel (at least
+  :data:`MAX_CATEGORIES` categories) and :data:`MAX_TRACES` bars or lines per
+  category are drawn, with a note saying how
   many more the table holds.
 """
 
@@ -33,6 +35,8 @@ from .model import Cell, Chart, Column, Report
 MAX_FACETS = 12
 MAX_CATEGORIES = 12
 MAX_TRACES = 8
+#: bars per panel: fewer categories are drawn when each has several bars
+MAX_BARS = 36
 #: a period label as every report writes it (``--by`` month, quarter, year)
 PERIOD = re.compile(r"^\d{4}(-\d{2}|-Q[1-4])?$")
 
@@ -83,7 +87,8 @@ def panels(report: Report, chart: Chart) -> tuple[list[Panel], list[str]]:
 
 
 def _text(row: dict[str, Cell], key: str, columns: dict[str, Column]) -> str:
-    return show(row.get(key), columns[key].kind)
+    """The cell as a category, a legend entry or a funnel's title names it."""
+    return show(row.get(key), columns[key].kind) or "(none)"
 
 
 def _funnels(report: Report, chart: Chart, columns: dict[str, Column]
@@ -98,7 +103,7 @@ def _funnels(report: Report, chart: Chart, columns: dict[str, Column]
         values = {_text(r, chart.x, columns): number(r.get(series.key)) if series else
                   math.nan for r in rows}
         label = series.title if series else ""
-        found.append(Panel(kind="funnel", title=" · ".join(v or "–" for v in key),
+        found.append(Panel(kind="funnel", title=" · ".join(key),
                            categories=list(values), traces=[Trace(label, values)],
                            value_kind=series.kind if series else "number"))
     notes = [] if len(facets) <= MAX_FACETS else [
@@ -115,6 +120,12 @@ def _plots(report: Report, chart: Chart, columns: dict[str, Column]
     dims = [k for k in (chart.x, chart.group, chart.period) if k and k != axis]
     dims = list(dict.fromkeys(dims))
     dims += _hidden_dimensions(report, axis, dims, columns)
+    varying = [k for k in dims if _varies(report, k, columns)]
+    if varying and not _varies(report, axis, columns):
+        # one period ("all") on the axis: the projects (or whatever varies) are the
+        # categories, as bars; a line of one point would be a dot
+        dims = [*(k for k in dims if k != varying[0]), axis]
+        axis, trend = varying[0], False
     # split by kind: customers and hours on one axis would flatten one of them; a
     # trend of several projects (or departments) gets a panel per series, so that each
     # panel's legend names only them
@@ -128,10 +139,13 @@ def _plots(report: Report, chart: Chart, columns: dict[str, Column]
         categories = in_time_order(categories)
     notes: list[str] = []
     shown = categories
-    if len(categories) > MAX_CATEGORIES and not trend:
-        shown = categories[:MAX_CATEGORIES]
-        notes.append(f"first {MAX_CATEGORIES} of {columns[axis].title.lower()}; "
-                     + _more(len(categories) - MAX_CATEGORIES))
+    per_category = max(len(_labels(report, chart, indexes, dims, columns))
+                       for indexes in by_kind.values()) if by_kind else 1
+    cap = max(MAX_CATEGORIES, MAX_BARS // max(1, min(per_category, MAX_TRACES)))
+    if len(categories) > cap and not trend:
+        shown = categories[:cap]
+        notes.append(f"first {cap} of {columns[axis].title.lower()}; "
+                     + _more(len(categories) - cap))
     found: list[Panel] = []
     kind: Literal["bar", "line"] = "line" if trend else "bar"
     left_out = 0
@@ -142,15 +156,10 @@ def _plots(report: Report, chart: Chart, columns: dict[str, Column]
             category = _text(row, axis, columns)
             if category not in shown:
                 continue
-            split = " · ".join(_text(row, k, columns) or "(none)" for k in dims
-                               if _varies(report, k, columns))
-            for i in indexes:
-                s = chart.series[i]
-                name = s.label or columns[s.column].title
-                label = (f"{split} — {name}" if split and len(indexes) > 1
-                         else split or name)
+            for i, label in zip(indexes, _row_labels(report, chart, row, indexes, dims,
+                                                     columns), strict=True):
                 traces.setdefault(label, Trace(label)).values[category] = number(
-                    row.get(s.column))
+                    row.get(chart.series[i].column))
         kept = list(traces.values())
         left_out += max(0, len(kept) - MAX_TRACES)
         titles = [chart.series[i].label or columns[chart.series[i].column].title
@@ -162,6 +171,26 @@ def _plots(report: Report, chart: Chart, columns: dict[str, Column]
         notes.append(f"first {MAX_TRACES} {'lines' if trend else 'bars'} per chart; "
                      + _more(left_out, "lines" if trend else "bars"))
     return found, notes
+
+
+def _row_labels(report: Report, chart: Chart, row: dict[str, Cell], indexes: list[int],
+                dims: list[str], columns: dict[str, Column]) -> list[str]:
+    """The legend label of each of the row's series: the values of the dimensions that
+    vary, and the series' name when the panel has several."""
+    split = " · ".join(_text(row, k, columns) for k in dims
+                       if _varies(report, k, columns))
+    labels = []
+    for i in indexes:
+        s = chart.series[i]
+        name = s.label or columns[s.column].title
+        labels.append(f"{split} — {name}" if split and len(indexes) > 1 else split or name)
+    return labels
+
+
+def _labels(report: Report, chart: Chart, indexes: list[int], dims: list[str],
+            columns: dict[str, Column]) -> set[str]:
+    return {label for row in report.rows
+            for label in _row_labels(report, chart, row, indexes, dims, columns)}
 
 
 def _kind_of(chart: Chart, indexes: list[int], columns: dict[str, Column]) -> str:
