@@ -233,7 +233,7 @@ def draw(report: Report) -> Figure:
     per_row = min(3, len(found)) if chart.kind == "funnel" else 1
     n_rows = math.ceil(len(found) / per_row)
     each = 2.4 if chart.kind == "funnel" else 3.6
-    figure = Figure(figsize=(WIDTH_INCHES if per_row < 3 else 11.0,
+    figure = Figure(figsize=(WIDTH_INCHES if per_row < 3 else 9.0,
                              0.6 + each * n_rows + 0.25 * len(notes)),
                     layout="constrained")
     figure.suptitle(title, x=0.01, ha="left", fontweight="bold")
@@ -331,6 +331,8 @@ def _lines(ax: Axes, panel: Panel) -> None:
     positions = {c: j for j, c in enumerate(panel.categories)}
     for i, trace in enumerate(panel.traces):
         points = sorted((positions[c], v) for c, v in trace.values.items())
+        if all(math.isnan(v) for _, v in points):
+            continue  # nothing to draw: no legend entry for an empty line either
         ax.plot([p for p, _ in points], [v for _, v in points], marker="o",
                 markersize=3, label=trace.label, color=PALETTE[i % len(PALETTE)],
                 linestyle="-" if i < len(PALETTE) else "--")
