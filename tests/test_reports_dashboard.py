@@ -167,3 +167,45 @@ def test_the_demo_prints_reports_and_writes_its_dashboard(
     page = where / DASHBOARD_FILE
     assert f"dashboard (every report, charts and tables): {page}" in done.stderr
     assert "线索来源" in page.read_text(encoding="utf-8")
+
+
+def test_a_dashboard_of_an_unknown_project_is_refused(leads: CRM, cli_runner: RecrmCliRunner,
+                                                     tmp_path: Path) -> None:
+    path = tmp_path / "nope.html"
+    done = cli_runner.invoke("report", "dashboard", "--html", str(path), "--project", "NOPE")
+    # as `report funnel --project NOPE` says it: one line, no page, no warnings
+    assert done.exit_code == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: no such project 'NOPE' (known: HP1, XL2)"]
+    assert not path.exists()
+    from recrm_core.errors import UnknownProject
+
+    with pytest.raises(UnknownProject):
+        write_dashboard(leads, path, ReportRequest(project="NOPE"))
+
+
+def test_report_list_shows_what_the_actor_may_run(leads: CRM,
+                                                  cli_runner: RecrmCliRunner) -> None:
+    import json
+
+    def names(*who: str) -> list[str]:
+        done = cli_runner.invoke(*who, "report", "list", "--json")
+        assert done.exit_code == 0, done.stderr
+        return [r["name"] for r in json.loads(done.stdout)]
+
+    assert names("--as", "partner:agent1") == []  # GET /v1/reports lists none either
+    assert names("--as", "sales:li.na") == ["funnel", "sources", "staff"]
+    assert names() == ["funnel", "sources", "cases", "staff", "scorecard",
+                       "leadstats.sources", "shaky.broken", "shaky.hostile"]
+
+
+def test_a_standard_option_given_as_option_names_its_flag(leads: CRM,
+                                                          cli_runner: RecrmCliRunner) -> None:
+    done = cli_runner.invoke("report", "funnel", "--option", "project=XL2")
+    assert done.exit_code == 2
+    assert ("Invalid value for --option: 'project' is not an option of the report's own: "
+            "give it as --project") in done.stderr
+    done = cli_runner.invoke("report", "leadstats.sources", "--option", "nope=1")
+    assert done.exit_code == 2
+    assert "Invalid value for --option: report 'leadstats.sources' has no option 'nope'" \
+        in done.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import os
 from collections.abc import Callable
@@ -402,3 +403,173 @@ def test_a_report_without_rows_or_chart_still_draws() -> None:
     assert charts_module.chart_of(plain) == Chart(kind="bar", x="a",
                                                   series=(Series(column="n"),))
     assert "甲" in charts_module.render(plain, "svg").decode("utf-8")
+
+
+# -- charts of several projects and periods (the review's defects 1-3) -----------------
+
+
+def _axes_texts(ax: Any) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def _funnels(projects: dict[str, dict[str, tuple[int, ...]]]) -> Report:
+    rows = [{"project": p, "period": per, "stage": stage, "customers": n}
+            for p, periods in projects.items() for per, counts in periods.items()
+            for stage, n in zip(("意向", "来访", "签约"), counts, strict=True)]
+    return Report(name="f", title="漏斗", rows=rows,
+                  columns=[Column(key="project", title="Project"),
+                           Column(key="period", title="Period"),
+                           Column(key="stage", title="Stage"),
+                           Column(key="customers", title="Customers", kind="int")],
+                  chart=Chart(kind="funnel", x="stage", series=(Series(column="customers"),),
+                              facets=("project", "period")))
+
+
+def test_a_funnel_per_project_and_period_with_shares_within_it() -> None:
+    report = _funnels({"XL2": {"2026-Q1": (100, 40, 10), "2026-Q2": (50, 25, 5)},
+                       "YH1": {"2026-Q1": (200, 20, 20), "2026-Q2": (10, 5, 1)}})
+    figure = charts_module.draw(report)
+    drawn = {ax.get_title(loc="left"): _axes_texts(ax) for ax in figure.axes
+             if ax.get_title(loc="left")}
+    # hand-computed: each stage over the one above in the same funnel; the first stage
+    # of a funnel has no share (YH1's 200 is not 2000% of XL2's 10)
+    assert drawn == {"XL2 · 2026-Q1": ["100", "40  (40%)", "10  (25%)"],
+                     "XL2 · 2026-Q2": ["50", "25  (50%)", "5  (20%)"],
+                     "YH1 · 2026-Q1": ["200", "20  (10%)", "20  (100%)"],
+                     "YH1 · 2026-Q2": ["10", "5  (50%)", "1  (20%)"]}
+    for ax in figure.axes:
+        if ax.get_title(loc="left"):
+            assert [t.get_text() for t in ax.get_yticklabels()] == ["意向", "来访", "签约"]
+    svg = charts_module.render(report, "svg").decode("utf-8")
+    for title in drawn:
+        assert title in svg
+
+
+def test_funnels_beyond_the_cap_are_left_to_the_table() -> None:
+    from recrm_core.reports.layout import MAX_FACETS
+
+    report = _funnels({f"P{i:02d}": {"all": (10, 5, 1)} for i in range(MAX_FACETS + 2)})
+    figure = charts_module.draw(report)
+    titles = [ax.get_title(loc="left") for ax in figure.axes if ax.get_title(loc="left")]
+    assert titles == [f"P{i:02d} · all" for i in range(MAX_FACETS)]
+    assert "and 2 more in the table" in charts_module.render(report, "svg").decode("utf-8")
+
+
+def _periods_report(kind: str, x: str, group: str | None, period: str | None,
+                    rows: list[tuple[str, str, float, float]]) -> Report:
+    return Report(name="p", title="p", columns=[
+        Column(key="project", title="Project"), Column(key="period", title="Period"),
+        Column(key="amount", title="Amount", kind="money"),
+        Column(key="hours", title="Hours", kind="hours")],
+        rows=[{"project": p, "period": per, "amount": a, "hours": h} for p, per, a, h in rows],
+        chart=Chart(kind=kind, x=x, group=group, period=period,  # type: ignore[arg-type]
+                    series=(Series(column="amount"),)))
+
+
+def _lines_of(figure: Any) -> dict[str, list[str]]:
+    """Each drawn line's label and the x labels of its points, left to right."""
+    found = {}
+    for ax in figure.axes:
+        ticks = {round(t): label.get_text() for t, label in
+                 zip(ax.get_xticks(), ax.get_xticklabels(), strict=True)}
+        for line in ax.get_lines():
+            if not line.get_label().startswith("_"):
+                found[line.get_label()] = [ticks[round(x)] for x in line.get_xdata()]
+    return found
+
+
+def test_trend_lines_run_in_time_order() -> None:
+    # rows as PostgreSQL may hand them over: not in time order
+    rows = [("XL2", "2026-Q4", 4, 0), ("XL2", "2026-Q1", 1, 0), ("YH1", "2025-Q3", 9, 0),
+            ("XL2", "2026-Q2", 2, 0), ("YH1", "2026-Q1", 8, 0), ("XL2", "2026-Q3", 3, 0)]
+    figure = charts_module.draw(_periods_report("line", "period", "project", None, rows))
+    assert _lines_of(figure) == {"XL2": ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"],
+                                 "YH1": ["2025-Q3", "2026-Q1"]}
+    (ax,) = figure.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "2025-Q3", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]
+    line = {ln.get_label(): ln for ln in ax.get_lines()}["XL2"]
+    assert list(line.get_ydata()) == [1, 2, 3, 4]
+    # months and years sort in time as text too; other categories keep their order
+    from recrm_core.reports.layout import in_time_order
+
+    assert in_time_order(["2026-10", "2026-02", "2025-12"]) == ["2025-12", "2026-02",
+                                                                "2026-10"]
+    assert in_time_order(["2027", "2026"]) == ["2026", "2027"]
+    assert in_time_order(["销售部", "工程部", "all"]) == ["销售部", "工程部", "all"]
+
+
+def _bar_positions(figure: Any) -> list[tuple[float, float]]:
+    from matplotlib.patches import Rectangle
+
+    return [(round(p.get_x(), 6), round(p.get_x() + p.get_width(), 6))
+            for ax in figure.axes for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def test_bars_of_the_same_category_stand_side_by_side() -> None:
+    # sales.deals with --by all: every row's x is the period "all", one per project
+    rows = [("XL2", "all", 100, 1), ("YH1", "all", 300, 2)]
+    figure = charts_module.draw(_periods_report("bar", "period", "project", "period", rows))
+    (ax,) = figure.axes
+    spans = sorted(_bar_positions(figure))
+    assert len(spans) == 2 and spans[0][1] <= spans[1][0]  # none drawn over another
+    assert [round(p.get_height()) for p in ax.patches] == [100, 300]
+    # one period: the projects are the categories (not a legend over one "all" bar)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["XL2", "YH1"]
+    # several series and several projects of one period: a bar each, side by side
+    two = _periods_report("bar", "period", "project", "period", rows).model_copy(
+        update={"chart": Chart(kind="bar", x="period", group="project", period="period",
+                               series=(Series(column="amount"), Series(column="hours")))})
+    two = two.model_copy(update={"columns": [
+        c.model_copy(update={"kind": "money"}) if c.key == "hours" else c
+        for c in two.columns]})  # one kind: one panel, two series per project
+    figure = charts_module.draw(two)
+    (ax,) = figure.axes
+    spans = sorted(_bar_positions(figure))
+    assert len(spans) == 4 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Amount", "Hours"]
+    # a chart naming no group: the rows' other text column still tells them apart
+    plain = _periods_report("bar", "period", None, None, rows)
+    spans = sorted(_bar_positions(charts_module.draw(plain)))
+    assert len(spans) == 2 and spans[0][1] <= spans[1][0]
+
+
+def test_bars_of_several_periods_become_a_trend() -> None:
+    rows = [("XL2", "2026-Q2", 5, 0), ("XL2", "2026-Q1", 4, 0), ("YH1", "2026-Q1", 7, 0)]
+    figure = charts_module.draw(_periods_report("bar", "project", None, "period", rows))
+    assert _bar_positions(figure) == []
+    assert _lines_of(figure) == {"XL2": ["2026-Q1", "2026-Q2"], "YH1": ["2026-Q1"]}
+
+
+def test_series_of_different_kinds_get_an_axis_each() -> None:
+    # the staff chart: customers contacted (~250) and hours (0-1) never share an axis
+    report = Report(name="s", title="s", columns=[
+        Column(key="staff", title="Staff"), Column(key="period", title="Period"),
+        Column(key="contacted", title="Customers contacted", kind="int"),
+        Column(key="hours", title="Contact hours", kind="hours")],
+        rows=[{"staff": "li.na", "period": "all", "contacted": 250, "hours": 0.5},
+              {"staff": "wang.fang", "period": "all", "contacted": 240, "hours": 1.0}],
+        chart=Chart(kind="bar", x="staff", period="period",
+                    series=(Series(column="contacted"), Series(column="hours"))))
+    figure = charts_module.draw(report)
+    assert [ax.get_title(loc="left") for ax in figure.axes] == ["Customers contacted",
+                                                               "Contact hours"]
+    heights = [[p.get_height() for p in ax.patches] for ax in figure.axes]
+    assert heights == [[250, 240], [0.5, 1.0]]
+    assert figure.axes[1].get_ylim()[1] < 2  # hours on their own scale
+
+
+def test_xlsx_formula_like_text_is_quoted_by_style_not_by_an_apostrophe(
+        tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from recrm_core.reports.files import write_xlsx
+
+    report = Report(name="x", title="x", columns=[Column(key="a", title="A")],
+                    rows=[{"a": '=HYPERLINK("http://evil.example","点我")'}, {"a": "-12.5"},
+                          {"a": "王芳"}])
+    write_xlsx(report, tmp_path / "x.xlsx")
+    cells = [row[0] for row in load_workbook(tmp_path / "x.xlsx")["x"].iter_rows(min_row=2)]
+    assert [(c.value, c.data_type, bool(c.quotePrefix)) for c in cells] == [
+        ('=HYPERLINK("http://evil.example","点我")', "s", True), ("-12.5", "s", False),
+        ("王芳", "s", False)]

@@ -16,6 +16,7 @@ import click
 from ..errors import InvalidInput, NotFound
 from ..listexport import OUT_FIELD
 from ..reports.model import BY_CHOICES
+from ..reports.registry import RESERVED_OPTIONS
 from . import cli, current_actor, get_crm
 from .customers import bad_value, json_option
 from .output import cell, console, echo, emit_json, info
@@ -102,16 +103,24 @@ def report_command(spec: ReportSpec) -> click.Command:
     def run(**given: Any) -> None:
         options = {name[4:]: str(value) for name, value in given.items()
                    if name.startswith("own_") and value is not None}
+        hints = dict(own)
         for raw in given["raw_options"]:
             key, sep, value = raw.partition("=")
-            if not sep or not key.strip():
+            name = key.strip().replace("-", "_")
+            if not sep or not name:
                 raise click.BadParameter(f"{raw!r} is not NAME=VALUE", param_hint="--option")
-            options[key.strip().replace("-", "_")] = value
+            if name in RESERVED_OPTIONS:
+                # a standard option or an output has its own flag; --option is for the
+                # report's own ones
+                raise click.BadParameter(f"{name!r} is not an option of the report's own: "
+                                         f"give it as --{name}", param_hint="--option")
+            options[name] = value
+            hints.setdefault(name, "--option")
         crm = get_crm()
         try:
             report = crm.reports.run(spec.name, _request(current_actor(), given, options))
         except InvalidInput as exc:
-            raise bad_value(exc, own) from None
+            raise bad_value(exc, hints) from None
         files = {name: given[name] for name in OUTPUTS if given.get(name)}
         if given["as_json"]:
             emit_json(report)
@@ -168,8 +177,9 @@ def report() -> None:
 @report.command("list")
 @json_option
 def list_cmd(as_json: bool) -> None:
-    """The registered reports: the core's, then each enabled plugin's."""
-    specs = get_crm().reports.specs().values()
+    """The reports you may run (as `--as` says): the core's, then each enabled
+    plugin's."""
+    specs = get_crm().reports.available(current_actor())
     if as_json:
         from ..reports import ReportInfo
 

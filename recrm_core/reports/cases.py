@@ -168,7 +168,7 @@ def run(crm: CRM, request: ReportRequest) -> Report:
     return Report(
         name="cases", title="Service levels",
         columns=[Column(key=group, title=TITLES[group]), *COLUMNS_AFTER], rows=rows,
-        chart=Chart(kind="bar", x=group, series=(
+        chart=Chart(kind="bar", x=group, period="period", series=(
             Series(column="median_resolution_hours"),
             Series(column="median_response_hours"))),
         notes=["cases opened in the period; on time: resolved by the SLA due time, "

@@ -24,16 +24,17 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
 from .cells import NUMERIC, show
-from .model import Cell, Chart, Column, Report
+from .model import Chart, Column, Report
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from .layout import Panel
 
 #: the Debian package with a small CJK font (what ``.ci/run`` installs)
 FONT_PACKAGE = "fonts-wqy-microhei"
@@ -204,50 +205,49 @@ def chart_of(report: Report) -> Chart | None:
 
 
 def draw(report: Report) -> Figure:
-    """The report's chart as a matplotlib figure (no canvas state, no pyplot)."""
+    """The report's chart as a matplotlib figure (no canvas state, no pyplot): a grid,
+    or the panels :func:`~recrm_core.reports.layout.panels` lays out."""
     from matplotlib.figure import Figure
 
     chart = chart_of(report)
     columns = {c.key: c for c in report.columns}
-    rows = len(report.rows)
-    if chart is not None and chart.kind == "grid":
-        height = 1.0 + 1.1 * max(1, _grid_shape(report, chart)[0])
-    elif chart is not None and chart.kind == "funnel":
-        height = 1.2 + 0.45 * max(rows, 3)
-    else:
-        height = 4.5
-    figure = Figure(figsize=(WIDTH_INCHES, height), layout="constrained")
-    ax = figure.add_subplot()
-    ax.set_title((chart.title if chart else None) or report.title, loc="left",
-                 fontweight="bold")
+    title = (chart.title if chart else None) or report.title
     if chart is None or not report.rows:
+        figure = Figure(figsize=(WIDTH_INCHES, 2.0), layout="constrained")
+        ax = figure.add_subplot()
+        ax.set_title(title, loc="left", fontweight="bold")
         ax.axis("off")
         ax.text(0.5, 0.5, "no data" if not report.rows else "no chart", ha="center",
                 va="center", transform=ax.transAxes, color="#777777")
         return figure
-    {"funnel": _funnel, "bar": _bars, "line": _lines, "grid": _grid}[chart.kind](
-        ax, report, chart, columns)
+    if chart.kind == "grid":
+        figure = Figure(figsize=(WIDTH_INCHES, 1.0 + 1.1 * max(1, _grid_shape(
+            report, chart)[0])), layout="constrained")
+        ax = figure.add_subplot()
+        ax.set_title(title, loc="left", fontweight="bold")
+        _grid(ax, report, chart, columns)
+        return figure
+    from .layout import panels
+
+    found, notes = panels(report, chart)
+    per_row = min(3, len(found)) if chart.kind == "funnel" else 1
+    n_rows = math.ceil(len(found) / per_row)
+    each = 2.4 if chart.kind == "funnel" else 3.6
+    figure = Figure(figsize=(WIDTH_INCHES if per_row < 3 else 9.0,
+                             0.6 + each * n_rows + 0.25 * len(notes)),
+                    layout="constrained")
+    figure.suptitle(title, x=0.01, ha="left", fontweight="bold")
+    axes = figure.subplots(n_rows, per_row, squeeze=False)
+    for ax, panel in zip(axes.flat, found, strict=False):
+        if panel.title:
+            ax.set_title(panel.title, loc="left", fontsize=10)
+        {"funnel": _funnel, "bar": _bars, "line": _lines}[panel.kind](ax, panel)
+    for ax in list(axes.flat)[len(found):]:
+        ax.axis("off")
+    if notes:
+        figure.supxlabel("; ".join(notes), x=0.01, ha="left", fontsize=8,
+                         color="#555555")
     return figure
-
-
-def _number(value: Cell) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return math.nan
-    return float(value)
-
-
-def _series_kind(chart: Chart, columns: dict[str, Column]) -> str:
-    kinds = {columns[s.column].kind for s in chart.series}
-    return kinds.pop() if len(kinds) == 1 else "number"
-
-
-def _label(series_column: Column, label: str | None) -> str:
-    return label or series_column.title
-
-
-def _categories(report: Report, key: str, columns: dict[str, Column]) -> list[str]:
-    """The distinct values of ``key`` in row order, as read."""
-    return list(dict.fromkeys(show(row.get(key), columns[key].kind) for row in report.rows))
 
 
 def _axis_format(ax: Axes, kind: str, axis: Literal["x", "y"]) -> None:
@@ -259,29 +259,28 @@ def _axis_format(ax: Axes, kind: str, axis: Literal["x", "y"]) -> None:
     target.set_major_formatter(FuncFormatter(lambda v, _pos: show(v, kind)))
 
 
-def _funnel(ax: Axes, report: Report, chart: Chart, columns: dict[str, Column]) -> None:
-    """Centred horizontal bars, the first row on top: each stage's width, with its count
-    and its share of the stage above."""
-    if chart.group is not None or len(chart.series) != 1:
-        _bars(ax, report, chart, columns, horizontal=True)
-        return
-    series = columns[chart.series[0].column]
-    labels = [show(row.get(chart.x), columns[chart.x].kind) for row in report.rows]
-    values = [_number(row.get(series.key)) for row in report.rows]
-    widest = max((v for v in values if not math.isnan(v)), default=0.0) or 1.0
-    positions = list(range(len(values)))
+def _shown(value: float, kind: str) -> str:
+    return show(None if math.isnan(value) else value, kind)
+
+
+def _funnel(ax: Axes, panel: Panel) -> None:
+    """Centred horizontal bars, the first stage on top: each stage's width, with its
+    count and its share of the stage above in this funnel."""
+    values = [panel.traces[0].values.get(c, math.nan) for c in panel.categories]
     widths = [0.0 if math.isnan(v) else v for v in values]
+    widest = max(widths, default=0.0) or 1.0
+    positions = list(range(len(values)))
     ax.barh(positions, widths, left=[(widest - w) / 2 for w in widths], height=0.72,
             color=PALETTE[0])
     previous: float | None = None
     for y, value, raw in zip(positions, widths, values, strict=True):
-        text = show(raw if not math.isnan(raw) else None, series.kind)
+        text = _shown(raw, panel.value_kind)
         if previous:
             text += f"  ({value / previous:.0%})"
-        ax.text(widest / 2, y, text, ha="center", va="center", color="white"
-                if value > widest * 0.3 else "#222222", fontweight="bold")
+        ax.text(widest / 2, y, text, ha="center", va="center", fontsize=8,
+                color="white" if value > widest * 0.45 else "#222222", fontweight="bold")
         previous = value
-    ax.set_yticks(positions, labels)
+    ax.set_yticks(positions, panel.categories, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, widest)
     ax.set_xticks([])
@@ -289,74 +288,62 @@ def _funnel(ax: Axes, report: Report, chart: Chart, columns: dict[str, Column]) 
     ax.tick_params(axis="y", length=0)
 
 
-def _bars(ax: Axes, report: Report, chart: Chart, columns: dict[str, Column],
-          horizontal: bool = False) -> None:
-    """One group of bars per category (``x``), one bar per series, or per value of
-    ``group`` when the chart splits its rows."""
-    categories = _categories(report, chart.x, columns)
-    groups = _groups(report, chart, columns)
-    count = max(len(groups), 1)
+def _bars(ax: Axes, panel: Panel) -> None:
+    """One group of bars per category, side by side: one bar per trace."""
+    count = max(len(panel.traces), 1)
     width = 0.8 / count
-    kind = _series_kind(chart, columns)
-    for i, (label, points) in enumerate(groups):
-        offsets = [categories.index(x) - 0.4 + width * (i + 0.5) for x, _ in points]
-        heights = [0.0 if math.isnan(v) else v for _, v in points]
-        draw = ax.barh if horizontal else ax.bar
-        bars = draw(offsets, heights, width * 0.92, label=label,
-                    color=PALETTE[i % len(PALETTE)])
-        if len(categories) * count <= 24:
-            ax.bar_label(bars, labels=[show(v if not math.isnan(v) else None, kind)
-                                       for _, v in points], fontsize=8, padding=2)
-    ticks = list(range(len(categories)))
-    if horizontal:
-        ax.set_yticks(ticks, categories)
-        ax.invert_yaxis()
-        _axis_format(ax, kind, "x")
-    else:
-        long_labels = sum(len(c) for c in categories) > 60
-        ax.set_xticks(ticks, categories, rotation=30 if long_labels else 0,
-                      ha="right" if long_labels else "center")
-        _axis_format(ax, kind, "y")
-        ax.margins(y=0.12)
-    if len(groups) > 1:
-        ax.legend(frameon=False, fontsize=8)
+    for i, trace in enumerate(panel.traces):
+        offsets = [j - 0.4 + width * (i + 0.5) for j in range(len(panel.categories))]
+        values = [trace.values.get(c, math.nan) for c in panel.categories]
+        bars = ax.bar(offsets, [0.0 if math.isnan(v) else v for v in values],
+                      width * 0.92, label=trace.label, color=PALETTE[i % len(PALETTE)])
+        if len(panel.categories) * count <= 16:
+            ax.bar_label(bars, labels=[_shown(v, panel.value_kind) for v in values],
+                         fontsize=7, padding=2)
+    long_labels = sum(len(c) for c in panel.categories) > 50
+    ax.set_xticks(range(len(panel.categories)), panel.categories,
+                  rotation=30 if long_labels else 0, ha="right" if long_labels else "center",
+                  fontsize=8)
+    _axis_format(ax, panel.value_kind, "y")
+    ax.margins(y=0.12)
+    _from_zero(ax, panel)
+    if count > 1:
+        _legend(ax, count)
 
 
-def _groups(report: Report, chart: Chart, columns: dict[str, Column]
-            ) -> list[tuple[str, list[tuple[str, float]]]]:
-    """(legend label, [(category, value)]) per drawn series: one per series, or one
-    per value of ``group`` (of the first series) when set."""
-    x_kind = columns[chart.x].kind
-    if chart.group is None:
-        return [(_label(columns[s.column], s.label),
-                 [(show(row.get(chart.x), x_kind), _number(row.get(s.column)))
-                  for row in report.rows])
-                for s in chart.series]
-    first = chart.series[0].column if chart.series else None
-    split: dict[str, list[tuple[str, float]]] = {}
-    for row in report.rows:
-        name = show(row.get(chart.group), columns[chart.group].kind)
-        value = _number(row.get(first)) if first else math.nan
-        split.setdefault(name, []).append((show(row.get(chart.x), x_kind), value))
-    return list(split.items())
+def _from_zero(ax: Axes, panel: Panel) -> None:
+    """Nothing but zeros (or nothing) still gets an axis from 0 up, not -0.1 to 0.1."""
+    values = [v for t in panel.traces for v in t.values.values() if not math.isnan(v)]
+    if not any(values):
+        ax.set_ylim(0, 1)
+    elif min(values) >= 0:
+        ax.set_ylim(bottom=0)
 
 
-def _lines(ax: Axes, report: Report, chart: Chart, columns: dict[str, Column]) -> None:
-    """A trend: one point per period (``x``, in row order), one line per series or per
-    value of ``group``."""
-    periods = _categories(report, chart.x, columns)
-    kind = _series_kind(chart, columns)
-    groups = _groups(report, chart, columns)
-    for i, (label, points) in enumerate(groups):
-        ax.plot([periods.index(x) for x, _ in points], [v for _, v in points],
-                marker="o", label=label, color=PALETTE[i % len(PALETTE)])
-    step = max(1, math.ceil(len(periods) / 12))
-    ticks = list(range(0, len(periods), step))
-    ax.set_xticks(ticks, [periods[t] for t in ticks])
-    _axis_format(ax, kind, "y")
+def _legend(ax: Axes, count: int) -> None:
+    # beside the plot, so it never hides a bar or a line
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+              ncols=1 if count <= 12 else 2)
+
+
+def _lines(ax: Axes, panel: Panel) -> None:
+    """A trend: the periods in time order, one line per trace."""
+    positions = {c: j for j, c in enumerate(panel.categories)}
+    for i, trace in enumerate(panel.traces):
+        points = sorted((positions[c], v) for c, v in trace.values.items())
+        if all(math.isnan(v) for _, v in points):
+            continue  # nothing to draw: no legend entry for an empty line either
+        ax.plot([p for p, _ in points], [v for _, v in points], marker="o",
+                markersize=3, label=trace.label, color=PALETTE[i % len(PALETTE)],
+                linestyle="-" if i < len(PALETTE) else "--")
+    step = max(1, math.ceil(len(panel.categories) / 12))
+    ticks = list(range(0, len(panel.categories), step))
+    ax.set_xticks(ticks, [panel.categories[t] for t in ticks], fontsize=8)
+    _axis_format(ax, panel.value_kind, "y")
+    _from_zero(ax, panel)
     ax.grid(axis="y", color="#dddddd")
-    if len(groups) > 1:
-        ax.legend(frameon=False, fontsize=8)
+    if len(panel.traces) > 1:
+        _legend(ax, len(panel.traces))
 
 
 def _grid_shape(report: Report, chart: Chart) -> tuple[int, int]:
@@ -380,7 +367,7 @@ def _grid(ax: Axes, report: Report, chart: Chart, columns: dict[str, Column]) ->
         group_kind = columns[chart.group].kind
         row_names = list(dict.fromkeys(show(r.get(chart.group), group_kind)
                                        for r in report.rows))
-        col_names = _categories(report, chart.x, columns)
+        col_names = list(dict.fromkeys(show(r.get(chart.x), x_kind) for r in report.rows))
         left = 1.0
         places = [(row_names.index(show(r.get(chart.group), group_kind)),
                    col_names.index(show(r.get(chart.x), x_kind))) for r in report.rows]
@@ -402,7 +389,7 @@ def _grid(ax: Axes, report: Report, chart: Chart, columns: dict[str, Column]) ->
         for k, s in enumerate(chart.series):
             column = columns[s.column]
             value = show(row.get(s.column), column.kind) or "–"
-            lines.append(value if k == 0 else f"{_label(column, s.label)}: {value}")
+            lines.append(value if k == 0 else f"{s.label or column.title}: {value}")
         ax.text(left + j + 0.5, -i - 0.5, "\n".join(lines), ha="center", va="center",
                 fontsize=9, linespacing=1.4)
     ax.set_xlim(0, left + n_cols)

@@ -126,6 +126,17 @@ def _scope(request: ReportRequest) -> str:
     return " · ".join(parts)
 
 
+def _check(crm: CRM, request: ReportRequest) -> None:
+    """Refused before any report runs, as one report would refuse it: a period ending
+    before it starts (InvalidInput), a project that does not exist (UnknownProject),
+    rather than a page of sections each saying so."""
+    from .periods import day_range
+
+    day_range(request.start, request.end)
+    if request.project is not None:
+        crm.projects.get(request.project)
+
+
 def render_dashboard(crm: CRM, request: ReportRequest | None = None,
                      now: dt.datetime | None = None,
                      found: list[Section] | None = None) -> str:
@@ -133,10 +144,10 @@ def render_dashboard(crm: CRM, request: ReportRequest | None = None,
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     from .. import __version__
-    from .periods import day_range
 
     request = request or ReportRequest()
-    day_range(request.start, request.end)  # a period ending before it starts: refused
+    if found is None:
+        _check(crm, request)
     env = Environment(loader=PackageLoader("recrm_core.reports", "templates"),
                       autoescape=select_autoescape(default=True), trim_blocks=True,
                       lstrip_blocks=True, auto_reload=False)
@@ -154,10 +165,9 @@ def write_dashboard(crm: CRM, path: str | os.PathLike[str],
     """Write the dashboard page to ``path`` (whole or not at all; InvalidInput when it
     cannot be written); returns its sections (``section.error`` for those that failed)."""
     from ..listexport import write_text_atomically
-    from .periods import day_range
 
     request = request or ReportRequest()
-    day_range(request.start, request.end)  # refused before any report runs
+    _check(crm, request)
     found = sections(crm, request)
     write_text_atomically(path, render_dashboard(crm, request, now, found))
     return found

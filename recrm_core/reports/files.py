@@ -24,6 +24,13 @@ from .model import Report
 __all__ = ["write_chart", "write_csv", "write_xlsx"]
 
 
+def plain_text(value: object) -> str:
+    """``value`` as text before :func:`spreadsheet_text` quotes it."""
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
 def _rows(report: Report) -> list[list[object]]:
     keys = [c.key for c in report.columns]
     return [[row.get(key) for key in keys] for row in report.rows]
@@ -62,7 +69,21 @@ class _ReportXlsx(_XlsxWriter):
             cell = self._cell_type(self._sheet, value=value)
             cell.number_format = XLSX_FORMATS["date"]
             return cell
-        return self._cell(value)
+        return self._text_cell(value)
+
+    def _text_cell(self, value: object) -> Any:
+        """Text as a string cell; formula-like text keeps its characters and gets the
+        quotePrefix style instead of a visible ``'`` (a string cell is never run as a
+        formula; the style also keeps Excel from making one of it when edited)."""
+        cell = self._cell(value)
+        if cell is None:
+            return None
+        quoted = spreadsheet_text(value)
+        if quoted != plain_text(value):
+            cell.value = workbook_text(quoted[1:])
+            cell.data_type = "s"
+            cell.quotePrefix = True
+        return cell
 
     def _finish(self) -> None:
         if self.notes:

@@ -165,7 +165,8 @@ def run(crm: CRM, request: ReportRequest) -> Report:
             before = n
     return Report(
         name="funnel", title="Sales funnel", columns=COLUMNS, rows=rows,
-        chart=Chart(kind="funnel", x="stage", series=(Series(column="customers"),)),
+        chart=Chart(kind="funnel", x="stage", series=(Series(column="customers"),),
+                    facets=("project", "period")),
         notes=["a stage counts in the period the customer reached it (its first visit, "
                "subscription, contract or handover at the project)"],
         parameters=parameters_of(request))

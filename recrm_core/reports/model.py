@@ -77,12 +77,13 @@ class Series(_Model):
 class Chart(_Model):
     """How a report is drawn.
 
-    - ``funnel``: one centred horizontal bar per row, the first on top, each labelled
-      with its share of the one above (``x`` names the stage; with ``group`` or
-      several series: grouped horizontal bars);
-    - ``bar``: grouped bars, one group per row, one bar per series;
-    - ``line``: a trend, one point per row (``x`` is a period), one line per series,
-      or one line per value of ``group`` when set (e.g. per project);
+    - ``funnel``: one small funnel per value of ``facets`` (e.g. per project and
+      period): a centred horizontal bar per stage (``x``), the first on top, each
+      labelled with its share of the stage above in the same funnel;
+    - ``bar``: grouped bars, one group per value of ``x``, one bar per series and
+      value of ``group``; when the rows span several periods (``period``), a trend;
+    - ``line``: a trend, periods (``x``) in time order, one line per series and value
+      of ``group`` (e.g. per project);
     - ``grid``: a scorecard: one cell per row, coloured by ``status`` (``ok``,
       ``behind``, ``none``) when the report has such a column.
     """
@@ -96,6 +97,12 @@ class Chart(_Model):
                                                         "the rows into separate lines")
     title: str | None = Field(default=None, description="above the chart (default: the "
                                                         "report's title)")
+    facets: tuple[str, ...] = Field(default=(), description="keys of columns splitting "
+                                    "a funnel's rows into one funnel each (e.g. "
+                                    "project and period)")
+    period: str | None = Field(default=None, description="key of the column holding "
+                               "each row's period (`--by`): bars of several periods "
+                               "are drawn as a trend")
 
 
 class Report(BaseModel):
@@ -124,8 +131,8 @@ class Report(BaseModel):
             raise ValueError(f"report {self.name!r}: two columns have the same key")
         if self.chart is not None:
             named = [self.chart.x, *(s.column for s in self.chart.series)]
-            if self.chart.group is not None:
-                named.append(self.chart.group)
+            named += [k for k in (self.chart.group, self.chart.period) if k is not None]
+            named += self.chart.facets
             unknown = [k for k in named if k not in keys]
             if unknown:
                 raise ValueError(f"report {self.name!r}: its chart names "

@@ -62,7 +62,7 @@ def run(crm: CRM, request: ReportRequest) -> Report:
         for src, per, n, v, s, c in found]
     return Report(
         name="sources", title="Lead sources", columns=COLUMNS, rows=rows,
-        chart=Chart(kind="bar", x="source", series=(
+        chart=Chart(kind="bar", x="source", period="period", series=(
             Series(column="customers"), Series(column="visitors"),
             Series(column="contracts"))),
         notes=["customers who came in in the period, by source; visited, subscribed and "

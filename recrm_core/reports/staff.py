@@ -178,6 +178,6 @@ def run(crm: CRM, request: ReportRequest) -> Report:
              "behind: " + "; ".join(behind) if behind else "nobody is behind"]
     return Report(
         name="staff", title="Staff and contact targets", columns=COLUMNS, rows=rows,
-        chart=Chart(kind="bar", x="staff", series=(
+        chart=Chart(kind="bar", x="staff", period="period", series=(
             Series(column="customers_contacted"), Series(column="contact_hours"))),
         notes=notes, parameters=parameters_of(request))

@@ -55,7 +55,7 @@ def run(crm: CRM, request: ReportRequest) -> Report:
         name=NAME, title="Agencies: registrations and commission", columns=COLUMNS,
         rows=[{**r.model_dump(exclude={"rejected"}), "rejected": sum(r.rejected.values())}
               for r in found],
-        chart=Chart(kind="bar", x="agency",
+        chart=Chart(kind="bar", x="agency", group="project", period="period",
                     series=(Series(column="accrued"), Series(column="clawed_back"))),
         notes=["refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refusals.items()))]
         if refusals else [],

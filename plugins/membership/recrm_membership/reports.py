@@ -229,7 +229,7 @@ def run_points(crm: CRM, request: ReportRequest) -> Table:
     return Table(
         name="membership.points", title="Membership points", columns=POINTS_COLUMNS,
         rows=rows, parameters=parameters,
-        chart=Chart(kind="bar", x="period",
+        chart=Chart(kind="bar", x="period", group="project", period="period",
                     series=(Series(column="earned"), Series(column="redeemed"),
                             Series(column="expired"))),
         notes=["a line without a project holds the entries naming none (redemptions, "
@@ -242,7 +242,7 @@ def run_referrals(crm: CRM, request: ReportRequest) -> Table:
     return Table(
         name="membership.referrals", title="Referrals (老带新)", columns=REFERRAL_COLUMNS,
         rows=rows, parameters=parameters,
-        chart=Chart(kind="bar", x="project",
+        chart=Chart(kind="bar", x="project", period="period",
                     series=(Series(column="made"), Series(column="converted"),
                             Series(column="rewarded"))),
         notes=["each referral counts in the period it was made; converted: the "

@@ -166,7 +166,7 @@ def run(crm: CRM, request: ReportRequest) -> Report:
     return Report(
         name=NAME, title="Sales: deals, receipts and receivables", columns=COLUMNS,
         rows=rows, parameters=parameters,
-        chart=Chart(kind="bar", x="period",
+        chart=Chart(kind="bar", x="period", group="project", period="period",
                     series=(Series(column="deal_amount"), Series(column="received"))),
         notes=[f"deals counted when subscribed; receivables by the day they fall due, "
                f"overdue as of {today}"],
