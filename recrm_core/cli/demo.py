@@ -18,6 +18,7 @@ from ..demo import (
     DEMO_REPORTS,
     PROJECTS,
     DemoSummary,
+    demo_request,
     run_demo,
     write_demo_dashboard,
 )
@@ -136,7 +137,7 @@ def demo(ctx: click.Context, seed: int, customer_count: int, as_json: bool) -> N
         return
     render(summary, url, _key_prefix(crm))
     for name in DEMO_REPORTS:
-        show_report(crm.reports.run(name))
+        show_report(crm.reports.run(name, demo_request(crm, name)))
     info(f"dashboard (every report, charts and tables): {dashboard}")
 
 
