@@ -317,6 +317,7 @@ def scored(kpi: KpiSettings, now: Figures, then: Figures, keys: list[str]
     judged_any = False
     for key, title, kind, lower in METRICS:
         if key not in keys:
+            row[key] = None  # the whole project's measure: on its own row
             continue
         value, previous = now.get(key), then.get(key)
         row[key] = value
