@@ -303,7 +303,10 @@ def run(crm: CRM, request: ReportRequest) -> Report:
                  else "nobody is behind")
     return Report(
         name="scorecard", title="Balanced scorecard", columns=columns(kpi), rows=rows,
+        # a cell per department (rows) and project (columns), or period with --by
+        # (one project's, with --project: several would share a cell)
         chart=Chart(kind="grid", x="period" if request.by != "all" else "project",
+                    group="department",
                     series=tuple(Series(column=k) for k, *_ in METRICS)),
         notes=notes, parameters=parameters_of(request))
 
