@@ -12,7 +12,14 @@ Time: the summary never shows a time, and the wall clock only places the history
 always looks current). Cases are the exception that needs the real clock: an
 "overdue" case must be overdue now, so open cases are back-dated from the real
 current time: overdue ones by their SLA plus at least a day, on-time ones by at most
-half of it, which keeps the counts the same whatever the time of day.
+half of it, which keeps the counts the same whatever the time of day. The case
+service records its own clock for taking up and resolving a case (no time can be
+given), so resolved cases are opened shortly before now: most a few hours before
+(within their SLA), one in eight past it, and their response and resolution times
+read as a service centre's (the survey plugin's call-backs, closing cases its answers
+opened weeks ago, stay long: they are closed now too).
+The import likewise stamps every project link's ``first_seen_at`` with the time it
+ran: the funnel and sources reports count the demo's prospects as arriving today.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from .values import PERSONAS, STAGE_RANK, STAGES
 
 if TYPE_CHECKING:
     from .crm import CRM
+    from .reports.model import ReportRequest
 
 DEMO_DB_FILE = "recrm-demo.db"
 DEFAULT_SEED = 2024
@@ -435,7 +443,7 @@ class _Planner:
             department=department if category != "repair" else "客服中心",
             assignee=rng.choice(assignees),
             outcome=outcome,
-            overdue=active and self.active_cases % 2 == 1,  # every other active case
+            overdue=active and self.active_cases % 4 == 1,  # every fourth active case
             days_ago=rng.randint(3, 120),
             sla_used=rng.uniform(0.05, 0.5),
             channel=channel,
@@ -445,6 +453,22 @@ class _Planner:
 
 
 # -- writing the plan ---------------------------------------------------------------------
+
+#: how long a contact of each kind lasts, in minutes (the staff report's contact hours);
+#: a web lead is a form, nobody's time
+_MINUTES = {"visit": (30, 90), "call": (3, 15), "wechat": (2, 10)}
+
+
+def _minutes(item: _PlannedInteraction, customer_id: int) -> int | None:
+    """A duration within the kind's range, spread by the interaction's own figures
+    rather than drawn: another draw from the plan's random stream would change every
+    customer after it, and so the seed's summary."""
+    span = _MINUTES.get(item.kind)
+    if span is None:
+        return None
+    lo, hi = span
+    return lo + (customer_id * 7 + item.days_ago * 13 + item.hour * 5) % (hi - lo + 1)
+
 
 
 class _Seeder:
@@ -568,6 +592,7 @@ class _Seeder:
                         uow, cid, kind=item.kind, channel=item.channel,
                         project=link.project.code, staff=link.consultant,
                         occurred_at=self.at(item.days_ago, item.hour), summary=item.summary,
+                        minutes=_minutes(item, cid),
                     )
 
     def consents(self, ids: list[int], batch: int = 500) -> None:
@@ -619,10 +644,16 @@ class _Seeder:
                 hours = sla.hours(plan.category, plan.priority)
                 if plan.overdue:
                     opened = now - dt.timedelta(hours=hours, days=1 + plan.days_ago % 20)
-                elif plan.outcome in ("in_progress", "open"):
+                elif plan.outcome == "open":
                     opened = now - dt.timedelta(hours=hours * plan.sla_used)
+                elif plan.outcome != "in_progress" and plan.days_ago % 8 == 0:
+                    # Taken up and resolved now (the case API records its own clock):
+                    # one in eight past its SLA ...
+                    opened = now - dt.timedelta(hours=hours * (1.1 + plan.sla_used))
                 else:
-                    opened = now - dt.timedelta(days=plan.days_ago)
+                    # ... the others taken up within a few hours, inside their SLA.
+                    opened = now - dt.timedelta(
+                        hours=min(hours * plan.sla_used, 1 + plan.days_ago % 6))
                 # A repair or a complaint is routed: no department or assignee given.
                 routed = plan.category in ("repair", "complaint")
                 case = self.crm.cases.open(
@@ -931,6 +962,18 @@ DASHBOARD_FILE = "recrm-demo-dashboard.html"
 DEMO_REPORTS = ("funnel", "scorecard")
 
 
+def demo_request(crm: CRM, name: str) -> ReportRequest:
+    """How the demo runs ``name``: the scorecard over the last 90 days (against the 90
+    before them), which hold the demo's service cases, resolved shortly before now;
+    the others with their defaults."""
+    from .reports.model import ReportRequest
+
+    if name != "scorecard":
+        return ReportRequest()
+    today = dt.datetime.now(crm.config.zone).date()
+    return ReportRequest(start=today - dt.timedelta(days=89), end=today)
+
+
 def write_demo_dashboard(crm: CRM) -> str:
     """Every report on one page (``recrm report dashboard``), beside the demo's SQLite
     database, else in the working directory; returns where."""
@@ -963,6 +1006,7 @@ __all__ = [
     "FollowupsSummary",
     "PoolCount",
     "ProjectSummary",
+    "demo_request",
     "plugin_rng",
     "run_demo",
     "seed_demo",

@@ -135,3 +135,37 @@ def test_postgresql_without_configuration_names_the_setting(tmp_path: Path) -> N
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_the_demo_on_postgresql_keeps_its_key_file_in_the_working_directory(
+        tmp_path: Path) -> None:
+    """``recrm --db postgresql://… demo`` in a fresh directory, as on SQLite: no
+    recrm.toml, no RECRM_KEY_FILE; the key file lands in the working directory and
+    the "try next" commands name it."""
+    pytest.importorskip("psycopg")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(postgres_url())
+    schema = f"recrm_d_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+        built = recrm(tmp_path, "--db", url, "demo", "--customers", "60")
+        assert built.returncode == 0, built.stderr[-2000:]
+        key = tmp_path / "recrm.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert f"RECRM_KEY_FILE={key} recrm --db" in built.stdout
+        # the key file is the database's: a command needing it works when pointed at it
+        shown = recrm(tmp_path, "--db", url, "customers", "show", "1",
+                      env={"RECRM_KEY_FILE": str(key)})
+        assert shown.returncode == 0, shown.stderr
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -331,6 +331,16 @@ def test_staff_figures_and_who_is_behind(team: CRM) -> None:
     assert report.notes[-1] == "behind: zhou: 1 of 2.7 hours; ghost: 0 of 2.7 hours"
 
 
+def test_staff_rows_in_the_same_order_on_both_databases(team: CRM) -> None:
+    """By department, staff without one after those with one (PostgreSQL and SQLite
+    sort NULL differently unless told), then the ids the directory lacks."""
+    team.directory.add_department({"code": "A0", "name": "Analysts"})
+    team.directory.add_staff({"id": "an", "name": "An", "role": "analyst"})
+    team.directory.add_staff({"id": "bo", "name": "Bo", "role": "sales", "department": "A0"})
+    report = team.reports.run("staff", ReportRequest(start=D(2026, 3, 1), end=D(2026, 3, 31)))
+    assert [r["staff"] for r in report.rows] == ["bo", "li", "wang", "zhou", "an", "ghost"]
+
+
 def test_staff_by_month_and_targets_from_settings(team: CRM, crm_factory: Any) -> None:
     report = team.reports.run("staff", ReportRequest(
         start=D(2026, 3, 1), end=D(2026, 4, 15), by="month"))
@@ -380,6 +390,13 @@ class FakeSurvey:
         register(ReportSpec(name="survey.scores", title="Scores", description="d", run=scores))
 
 
+def whole(report: Report, project: str, period: str = "all") -> dict[str, Any]:
+    """A project's own scorecard row (department ``all (…)``)."""
+    [row] = [r for r in report.rows if r["project"] == project and r["period"] == period
+             and str(r["department"]).startswith("all")]
+    return row
+
+
 def test_scorecard(service: CRM, register_plugin: Any) -> None:
     cid = customer(service, 9, project="XL2")
     service.customers.set_stage(cid, "owner", "XL2", force=True)
@@ -388,23 +405,59 @@ def test_scorecard(service: CRM, register_plugin: Any) -> None:
     assert report.chart is not None and report.chart.kind == "grid"
     assert "compared with 2026-02-01 to 2026-02-28" in report.notes[0]
     assert any("no survey plugin" in n for n in report.notes)
-    xl2 = {r["metric"]: r for r in rows(report, project="XL2")}
-    assert (xl2["Complaints per 100 owners"]["value"],
-            xl2["Complaints per 100 owners"]["status"]) == (200.0, "behind")
-    assert xl2["NPS"]["status"] == "none"
-    xl1 = {r["metric"]: r for r in rows(report, project="XL1")}
-    assert xl1["Cases on time"]["value"] == pytest.approx(0.6667, abs=1e-4)
-    assert xl1["Cases on time"]["status"] == "behind"
-    assert (xl1["Median response hours"]["value"], xl1["Median response hours"]["status"]) \
-        == (1.5, "ok")
+    kinds = {c.key: c.kind for c in report.columns}
+    assert (kinds["on_time_rate"], kinds["csat"], kinds["l3"], kinds["sales_conversion"],
+            kinds["nps"], kinds["complaints_per_100_owners"], kinds["response_hours"]) == (
+        "percent", "percent", "percent", "percent", "number", "number", "hours")
+    titles = {c.key: c.title for c in report.columns}
+    assert titles["on_time_rate"] == "Cases on time (≥ 90.0%)"
+    # XL2: one owner, two complaints handled by CRC (resolved in 2 and 5 hours, both
+    # within 24: on time; the resolution is the assignee's first action)
+    xl2 = whole(report, "XL2")
+    assert (xl2["complaints_per_100_owners"], xl2["status"], xl2["nps"]) == (
+        200.0, "behind", None)
+    assert "Complaints per 100 owners" in xl2["behind"]
+    crc = one(report, project="XL2", department="CRC")
+    assert (crc["complaints_per_100_owners"], crc["on_time_rate"], crc["response_hours"],
+            crc["nps"], crc["sales_conversion"]) == (200.0, 1.0, 3.5, None, None)
+    # XL1: SVC's six March cases, 4 on time; response 0.5, 1, 1.5, 2, 3: median 1.5;
+    # no owners, so no complaints rate; CRC's April case is another period
+    xl1 = whole(report, "XL1")
+    assert xl1["on_time_rate"] == pytest.approx(0.6667, abs=1e-4)
+    assert (xl1["response_hours"], xl1["status"]) == (1.5, "behind")
+    svc = one(report, project="XL1", department="SVC")
+    assert (svc["on_time_rate"], svc["response_hours"], svc["complaints_per_100_owners"]) \
+        == (pytest.approx(0.6667, abs=1e-4), 1.5, None)
+    assert not rows(report, project="XL1", department="CRC")
+    assert xl1["changes"] is None  # February had nothing to compare with
     register_plugin(FakeSurvey(), name="survey")
     report = service.reports.run("scorecard", ReportRequest(start=D(2026, 3, 1),
                                                             end=D(2026, 3, 31)))
-    nps = one(report, project="XL1", metric="NPS")
-    assert (nps["value"], nps["previous"], nps["change"], nps["status"]) == \
-        (40.0, 20.0, 20.0, "ok")
-    assert one(report, project="XL1", metric="L3 loyalty")["status"] == "none"
+    xl1 = whole(report, "XL1")
+    assert (xl1["nps"], xl1["csat"], xl1["l3"]) == (40.0, 0.9, None)
+    assert "NPS +20" in xl1["changes"] and "CSAT +0.0 pts" in xl1["changes"]
     assert not any("no survey plugin" in n for n in report.notes)
+
+
+def test_scorecard_by_month(service: CRM) -> None:
+    """March and April, each against the month before: XL1's own row in April holds
+    CRC's one case (100 hours, due in 24: late; resolved by its assignee)."""
+    report = service.reports.run("scorecard", ReportRequest(
+        start=D(2026, 3, 10), end=D(2026, 4, 20), by="month"))
+    assert "months 2026-03 to 2026-04" in report.notes[0]
+    assert sorted({r["period"] for r in report.rows}) == ["2026-03", "2026-04"]
+    march, april = whole(report, "XL1", "2026-03"), whole(report, "XL1", "2026-04")
+    assert march["on_time_rate"] == pytest.approx(0.6667, abs=1e-4)
+    assert (april["on_time_rate"], april["response_hours"]) == (0.0, 100.0)
+    assert april["changes"] == "Cases on time -66.7 pts; Median response +98.5"
+    crc = one(report, project="XL1", department="CRC", period="2026-04")
+    assert (crc["on_time_rate"], crc["response_hours"]) == (0.0, 100.0)
+    # SVC had cases in March only: its April row says so (no value), after March's
+    svc = rows(report, project="XL1", department="SVC")
+    assert [(r["period"], r["status"]) for r in svc] == [("2026-03", "behind"),
+                                                         ("2026-04", "none")]
+    assert [r["department"] for r in rows(report, project="XL1", period="2026-04")][1:] \
+        == ["CRC", "SVC"]
 
 
 def test_scorecard_periods() -> None:
@@ -422,10 +475,23 @@ def test_scorecard_periods() -> None:
         periods(ReportRequest(end=D(2026, 3, 1)), zone)
 
 
-def test_scorecard_has_no_by(crm: CRM) -> None:
-    assert "by" not in crm.reports.get("scorecard").standard
-    with pytest.raises(InvalidInput, match="by"):
-        crm.reports.run("scorecard", ReportRequest(by="month"))
+def test_scorecard_by_periods() -> None:
+    from recrm_core.reports.scorecard import by_periods
+
+    quarters = by_periods(ReportRequest(start=D(2026, 2, 10), end=D(2026, 7, 1),
+                                        by="quarter"), SH)
+    assert quarters == [("2025-Q4", D(2025, 10, 1), D(2025, 12, 31)),
+                        ("2026-Q1", D(2026, 1, 1), D(2026, 3, 31)),
+                        ("2026-Q2", D(2026, 4, 1), D(2026, 6, 30)),
+                        ("2026-Q3", D(2026, 7, 1), D(2026, 9, 30))]
+    years = by_periods(ReportRequest(start=D(2025, 6, 1), end=D(2025, 6, 2), by="year"), SH)
+    assert years == [("2024", D(2024, 1, 1), D(2024, 12, 31)),
+                     ("2025", D(2025, 1, 1), D(2025, 12, 31))]
+    default = by_periods(ReportRequest(by="month"), SH)
+    assert len(default) == 5  # the last four full months and the one before them
+    assert default[-1][2] < dt.datetime.now(SH).date() and default[-1][2].day >= 28
+    with pytest.raises(InvalidInput):
+        by_periods(ReportRequest(end=D(2026, 3, 1), by="month"), SH)
 
 
 # -- interactions' minutes ----------------------------------------------------------------

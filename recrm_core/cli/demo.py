@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ..demo import (
     DEMO_REPORTS,
     PROJECTS,
     DemoSummary,
+    demo_request,
     run_demo,
     write_demo_dashboard,
 )
@@ -26,6 +28,7 @@ from ..values import STAGES
 from . import CliContext, cli
 from .output import cell, console, emit_json, info
 from .reports import show_report
+from .setup import provide_key_file
 
 STAGE_LABELS = {"prospect": "意向 prospect", "visitor": "来访 visitor",
                 "subscriber": "认购 subscriber", "buyer": "签约 buyer", "owner": "交房 owner"}
@@ -66,9 +69,33 @@ def _build_crm(ctx: click.Context, obj: CliContext) -> tuple[CRM, str]:
     # Settings come only from an explicit --config: a recrm.toml in the working
     # directory describes the user's own CRM, not the demo's.
     crm = CRM(database_url=url, plugins=_demo_plugins(), config_path=obj.config_path,
-              create_schema=True)
+              create_schema=True, settings=_demo_key_setting(url, obj.config_path))
     ctx.call_on_close(crm.close)
     return crm, url
+
+
+def _demo_key_setting(url: str, config_path: str | None) -> dict[str, str]:
+    """A server database (PostgreSQL) has no file to put the key file beside: without
+    --config or RECRM_KEY_FILE the demo keeps it in the working directory, where the
+    SQLite demo puts its database and key file."""
+    from ..keys import KEY_FILE_ENV, KEY_FILE_NAME, default_key_path
+
+    if config_path is not None or os.environ.get(KEY_FILE_ENV) \
+            or default_key_path(None, url) is not None:
+        return {}
+    return {"key_file": str(Path.cwd() / KEY_FILE_NAME)}
+
+
+def _key_prefix(crm: CRM) -> str:
+    """What the demo's "try next" commands need before ``recrm`` to find its key file
+    when it is not in its default place (beside the SQLite file)."""
+    from ..keys import default_key_path
+
+    path = crm.key_file
+    if path is None or path == default_key_path(crm.config_file, crm.config.database_url) \
+            or crm.config_file is not None:
+        return ""
+    return f"RECRM_KEY_FILE={path} "
 
 
 @cli.command()
@@ -95,6 +122,9 @@ def demo(ctx: click.Context, seed: int, customer_count: int, as_json: bool) -> N
             f"the database already holds {existing} customers; the demo needs an empty one "
             f"(run it without --db to use ./{DEMO_DB_FILE})"
         )
+    # The database is empty, so a key file created now is the one it records
+    # (an existing one at the path is used as it is).
+    provide_key_file(crm, anywhere=True)
     started = time.perf_counter()
     info(f"building the demo company (seed {seed}, {customer_count} customers) in {url} ...")
     summary = run_demo(crm, seed=seed, customers=customer_count,
@@ -105,9 +135,9 @@ def demo(ctx: click.Context, seed: int, customer_count: int, as_json: bool) -> N
         emit_json(summary)
         info(f"dashboard: {dashboard}")
         return
-    render(summary, url)
+    render(summary, url, _key_prefix(crm))
     for name in DEMO_REPORTS:
-        show_report(crm.reports.run(name))
+        show_report(crm.reports.run(name, demo_request(crm, name)))
     info(f"dashboard (every report, charts and tables): {dashboard}")
 
 
@@ -125,7 +155,7 @@ def _table(title: str, columns: list[str], right_from: int = 1) -> Table:
     return table
 
 
-def render(summary: DemoSummary, url: str) -> None:
+def render(summary: DemoSummary, url: str, prefix: str = "") -> None:
     """The summary for a person: funnel, sales, cases, consents, plugins, next steps."""
     out = console()
     known = {p.code: p for p in PROJECTS}
@@ -214,7 +244,7 @@ def render(summary: DemoSummary, url: str) -> None:
     if not summary.plugins:
         out.print("No plugin added a section (plugins add one through the recrm_demo hook).\n")
 
-    db = f"recrm --db {url}"
+    db = f"{prefix}recrm --db {url}"
     segment = '\'{"all": [{"field": "stage", "op": "eq", "value": "owner"}]}\''
     out.print("[bold]Try next[/bold]")
     for line in (

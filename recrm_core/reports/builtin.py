@@ -70,7 +70,5 @@ def recrm_reports(register: Callable[[ReportSpec], None]) -> None:
         description="satisfaction and loyalty, complaints per 100 owners, on-time "
                     "rate, response time and sales conversion per department and "
                     "project, against targets, with the change from the previous "
-                    "period",
-        # one period against the one before it: no --by
-        standard=("project", "from", "to"),
+                    "period (--by: each period against the one before it)",
         run=_lazy("scorecard")))

@@ -1,30 +1,41 @@
-"""``scorecard``: a balanced scorecard per project (and its departments) for a period,
-each figure against its ``[kpi]`` target, with the change from the previous period.
+"""``scorecard``: a balanced scorecard per project and department, one row per period,
+each figure against its ``[kpi]`` target, with the change from the period before.
 
-The figures, per project:
+Rows, per project and period:
 
-- ``nps``, ``csat``, ``l3``: from the survey plugin's registered ``survey.scores``
-  report (run for the project and period, ``by=all``; the first row with a value,
-  when it has a row per survey); without the plugin: no value, status ``none``;
-- complaints per 100 owners: cases of category ``complaint`` opened in the period
-  over the customers at stage ``owner`` at the project now, times 100;
-- on-time rate and median response hours: as the ``cases`` report computes them for
-  the cases opened in the period;
-- sales conversion: customers who signed a contract in the period over those who
-  first visited in it (the ``funnel`` report's counts).
+- ``all``: the project as a whole, answered for by its departments together (the
+  staff directory's departments serving it, named in the cell): satisfaction and
+  loyalty (``nps``, ``csat``, ``l3`` from the survey plugin's registered
+  ``survey.scores`` report, run for the project and period; without the plugin: no
+  value), sales conversion (customers who signed a contract in the period over those
+  who first visited in it, the ``funnel`` report's counts), and the service figures of
+  all the project's cases;
+- one row per department that handled cases of the project (the case's department:
+  the service centre's routing, transfers and escalations decide it), in either the
+  period or the one before: complaints per 100 owners (its complaints opened in the
+  period over the project's owners now, times 100: the departments' figures add up to
+  the project's), on-time rate and median response hours, as the ``cases`` report
+  computes them for the cases opened in the period.
 
-Higher is better but for complaints and response hours (``ok`` at or below target).
+One ``[kpi]`` target per measure, the same for every department; its column's title
+says it. Higher is better but for complaints and response hours (``ok`` at or below
+target). ``status``: ``behind`` when any measure is behind, ``ok`` when every measure
+with a value meets its target, ``none`` without any value; ``behind`` names them and
+``changes`` gives each measure's change from the period before.
 
-The period: ``--from``/``--to`` (``--to`` defaults to today); the previous period
-ends the day before it and is as long: as many whole months when the period is whole
-months (March is compared with February), else as many days. Without either, the
-last full quarter, compared with the quarter before it.
+The periods: with ``--by all`` (the default) one period, ``--from``/``--to``
+(``--to`` defaults to today), against the period before it, which ends the day
+before and is as long: as many whole months when the period is whole months (March
+is compared with February), else as many days; without either, the last full
+quarter. With ``--by month|quarter|year``: every whole such period the days
+``--from``..``--to`` touch (default: the last four full ones), each against the one
+before it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,35 +44,45 @@ from ..errors import InvalidInput
 from ..tables import CaseRow, CustomerProjectRow, DepartmentProjectRow, ProjectRow
 from . import cases as case_report
 from . import funnel
-from .aggregates import Reach, parameters_of, reach_of, time_conditions
-from .model import Chart, Column, Report, ReportRequest
+from .aggregates import Reach, parameters_of, rate, reach_of, time_conditions
+from .cells import show
+from .model import Chart, Column, Report, ReportRequest, Series
 
 if TYPE_CHECKING:
     from ..config import KpiSettings
     from ..crm import CRM
 
-#: (key, title, whether lower is better)
-METRICS: tuple[tuple[str, str, bool], ...] = (
-    ("nps", "NPS", False),
-    ("csat", "CSAT", False),
-    ("l3", "L3 loyalty", False),
-    ("complaints_per_100_owners", "Complaints per 100 owners", True),
-    ("on_time_rate", "Cases on time", False),
-    ("response_hours", "Median response hours", True),
-    ("sales_conversion", "Visit to contract", False),
+#: (key, title, column kind, whether lower is better)
+METRICS: tuple[tuple[str, str, str, bool], ...] = (
+    ("nps", "NPS", "number", False),
+    ("csat", "CSAT", "percent", False),
+    ("l3", "L3 loyalty", "percent", False),
+    ("complaints_per_100_owners", "Complaints per 100 owners", "number", True),
+    ("on_time_rate", "Cases on time", "percent", False),
+    ("response_hours", "Median response", "hours", True),
+    ("sales_conversion", "Visit to contract", "percent", False),
 )
+#: the measures a department's row holds (the others are the whole project's)
+DEPARTMENT_METRICS = ("complaints_per_100_owners", "on_time_rate", "response_hours")
 SURVEY_REPORT = "survey.scores"
+#: the department cell of a project's own row
+WHOLE = "all"
+#: how many full periods ``--by`` shows without ``--from``/``--to``
+DEFAULT_PERIODS = 4
 
-COLUMNS = [
-    Column(key="department", title="Department"),
-    Column(key="project", title="Project"),
-    Column(key="metric", title="Measure"),
-    Column(key="value", title="Value", kind="number"),
-    Column(key="target", title="Target", kind="number"),
-    Column(key="status", title="Status"),
-    Column(key="previous", title="Previous period", kind="number"),
-    Column(key="change", title="Change", kind="number"),
-]
+Figures = dict[str, float | None]
+
+
+def columns(kpi: KpiSettings) -> list[Column]:
+    """The table's columns; each measure's title names its target."""
+    measures = [Column(key=key, title=f"{title} ({'≤' if lower else '≥'} "
+                                      f"{show(target_of(kpi, key), kind)})", kind=kind)
+                for key, title, kind, lower in METRICS]
+    return [Column(key="project", title="Project"), Column(key="department",
+                                                           title="Department"),
+            Column(key="period", title="Period"), *measures,
+            Column(key="status", title="Status"), Column(key="behind", title="Behind"),
+            Column(key="changes", title="Change from the period before")]
 
 
 def periods(request: ReportRequest, zone: dt.tzinfo
@@ -92,41 +113,96 @@ def periods(request: ReportRequest, zone: dt.tzinfo
     return (start, end), (start - length, start - dt.timedelta(days=1))
 
 
+def by_periods(request: ReportRequest, zone: dt.tzinfo) -> list[tuple[str, dt.date, dt.date]]:
+    """``--by month|quarter|year``: (label, first day, last day) of every whole period
+    the request's days touch, oldest first, the one before the first leading (it is
+    compared with, not shown)."""
+    by = request.by
+    today = dt.datetime.now(zone).date()
+    step = {"month": 1, "quarter": 3, "year": 12}[by]
+
+    def first_of(day: dt.date) -> int:  # months since year 0 of the period's start
+        months = day.year * 12 + day.month - 1
+        return months - (months % step if by != "year" else day.month - 1)
+
+    if request.start is None and request.end is None:
+        last = first_of(today) - step  # the last full period
+        first = last - (DEFAULT_PERIODS - 1) * step
+    else:
+        end = request.end or today
+        if request.start is None:
+            raise InvalidInput("from", "give --from with --to (or neither: the last "
+                                       f"{DEFAULT_PERIODS} full periods)")
+        if end < request.start:
+            raise InvalidInput("to", f"the period ends ({end}) before it starts "
+                                     f"({request.start})")
+        first, last = first_of(request.start), first_of(end)
+    found: list[tuple[str, dt.date, dt.date]] = []
+    for months in range(first - step, last + 1, step):
+        lo = dt.date(months // 12, months % 12 + 1, 1)
+        after = months + step
+        hi = dt.date(after // 12, after % 12 + 1, 1) - dt.timedelta(days=1)
+        found.append((period_label_of(lo, by), lo, hi))
+    return found
+
+
+def period_label_of(day: dt.date, by: str) -> str:
+    """The label of the period ``day`` starts, as the other reports write it."""
+    from .periods import fold
+
+    return fold(f"{day.year:04d}-{day.month:02d}", by)  # type: ignore[arg-type]
+
+
 def measure(crm: CRM, session: Session, reach: Reach, request: ReportRequest
-            ) -> dict[int, dict[str, float | None]]:
-    """Every figure but the survey's, per project id, for ``request``'s days."""
+            ) -> dict[tuple[int, str], Figures]:
+    """Every figure but the survey's for ``request``'s days, per (project id,
+    department): :data:`WHOLE` for the project's own row."""
     dialect = crm.engine.dialect.name
     zone = crm.config.zone
     whole = request.model_copy(update={"by": "all"})
-    found: dict[int, dict[str, float | None]] = {}
     owners = dict(session.execute(
         select(CustomerProjectRow.project_id, func.count())
         .where(CustomerProjectRow.stage == "owner",
                *reach.projects(CustomerProjectRow.project_id))
         .group_by(CustomerProjectRow.project_id)).all())
-    complaints = dict(session.execute(
-        select(CaseRow.project_id, func.count())
-        .where(CaseRow.category == "complaint", CaseRow.project_id.is_not(None),
-               *reach.projects(CaseRow.project_id),
-               *time_conditions(CaseRow.opened_at, whole, zone))
-        .group_by(CaseRow.project_id)).all())
-    ids = dict(session.execute(select(ProjectRow.code, ProjectRow.id)).all())
+    department = func.coalesce(CaseRow.department, case_report.NONE)
+    complaints: dict[tuple[int, str], int] = {
+        (cast(int, pid), dep): n for pid, dep, n in session.execute(
+            select(CaseRow.project_id, department, func.count())
+            .where(CaseRow.category == "complaint", CaseRow.project_id.is_not(None),
+                   *reach.projects(CaseRow.project_id),
+                   *time_conditions(CaseRow.opened_at, whole, zone))
+            .group_by(CaseRow.project_id, department))}
+    codes = dict(session.execute(select(ProjectRow.id, ProjectRow.code)).all())
     service = case_report.figures(session, case_report.case_rows(
         reach, whole, "project", dialect, zone))
     steps = funnel.figures(session, reach, whole, dialect, zone)
+    found: dict[tuple[int, str], Figures] = {}
     for pid in _project_ids(session, reach):
         n_owners = owners.get(pid, 0)
-        figures: dict[str, float | None] = {
-            "complaints_per_100_owners":
-                round(100 * complaints.get(pid, 0) / n_owners, 2) if n_owners else None}
-        code = next((c for c, i in ids.items() if i == pid), None)
-        cases_here = service.get((code or "", "all"), {})
-        figures["on_time_rate"] = cases_here.get("on_time_rate")
-        figures["response_hours"] = cases_here.get("median_response_hours")
+
+        def per_100(n: int) -> float | None:
+            return round(100 * n / n_owners, 2) if n_owners else None  # noqa: B023
+
+        here = service.get((codes.get(pid, ""), "all"), {})
         visitors = steps.get((pid, "all", 1), (0, None))[0]
         buyers = steps.get((pid, "all", 3), (0, None))[0]
-        figures["sales_conversion"] = round(buyers / visitors, 4) if visitors else None
-        found[pid] = figures
+        found[(pid, WHOLE)] = {
+            "complaints_per_100_owners": per_100(sum(
+                n for (p, _), n in complaints.items() if p == pid)),
+            "on_time_rate": here.get("on_time_rate"),
+            "response_hours": here.get("median_response_hours"),
+            "sales_conversion": rate(buyers, visitors)}
+        # The departments that handled the project's cases, one query per project:
+        # the case report's own rows, limited to it.
+        by_department = case_report.figures(session, case_report.case_rows(
+            reach, whole, "department", dialect, zone,
+            conditions=[CaseRow.project_id == pid]))
+        for (dep, _), figures in by_department.items():
+            found[(pid, dep)] = {
+                "complaints_per_100_owners": per_100(complaints.get((pid, dep), 0)),
+                "on_time_rate": figures.get("on_time_rate"),
+                "response_hours": figures.get("median_response_hours")}
     return found
 
 
@@ -169,49 +245,95 @@ def target_of(kpi: KpiSettings, key: str) -> float:
 
 
 def run(crm: CRM, request: ReportRequest) -> Report:
-    if request.by != "all":
-        raise InvalidInput("by", "the scorecard is one period against the one before it: "
-                                 "choose the period with --from and --to")
     zone = crm.config.zone
-    (start, end), (before, before_end) = periods(request, zone)
-    now_request = request.model_copy(update={"start": start, "end": end, "by": "all"})
-    then_request = request.model_copy(update={"start": before, "end": before_end, "by": "all"})
+    if request.by == "all":
+        (start, end), (before, before_end) = periods(request, zone)
+        spans = [("before", before, before_end), ("all", start, end)]
+        notes = [f"period {start} to {end}, compared with {before} to {before_end}"]
+    else:
+        spans = by_periods(request, zone)
+        notes = [f"{request.by}s {spans[1][0]} to {spans[-1][0]} (whole periods), each "
+                 f"compared with the one before"]
+    kpi = crm.config.kpi
     with crm.unit_of_work(request.actor, readonly=True) as uow:
         session = uow.session
         reach = reach_of(session, "scorecard", request)
-        now = measure(crm, session, reach, now_request)
-        then = measure(crm, session, reach, then_request)
+        measured = [measure(crm, session, reach, request.model_copy(
+            update={"start": lo, "end": hi, "by": "all"})) for _, lo, hi in spans]
         codes = dict(session.execute(select(ProjectRow.id, ProjectRow.code)).all())
-        departments: dict[int, list[str]] = {}
-        for department, pid in session.execute(
+        serving: dict[int, list[str]] = {}
+        for dep, pid in session.execute(
                 select(DepartmentProjectRow.department, DepartmentProjectRow.project_id)
                 .order_by(DepartmentProjectRow.department)):
-            departments.setdefault(pid, []).append(department)
-    kpi = crm.config.kpi
+            serving.setdefault(pid, []).append(dep)
+    no_survey = SURVEY_REPORT not in crm.reports.specs()
+    for (_, lo, hi), figures in zip(spans, measured, strict=True):
+        for (pid, dep), values in figures.items():
+            if dep == WHOLE:
+                values.update(survey(crm, request, codes[pid], (lo, hi))
+                              or {"nps": None, "csat": None, "l3": None})
+    # every (project, department) seen in any period, the project's own row first
+    units = sorted({unit for figures in measured for unit in figures},
+                   key=lambda u: (codes[u[0]], u[1] != WHOLE, u[1]))
     rows: list[dict[str, Any]] = []
-    no_survey = False
-    for pid, figures in now.items():
-        code = codes[pid]
-        for days, into in (((start, end), figures), ((before, before_end), then[pid])):
-            scores = survey(crm, request, code, days)
-            no_survey = scores is None
-            into.update(scores or {"nps": None, "csat": None, "l3": None})
-        for key, title, lower in METRICS:
-            value, previous = figures.get(key), then[pid].get(key)
-            target = target_of(kpi, key)
-            rows.append({
-                "department": ", ".join(departments.get(pid, [])) or None, "project": code,
-                "metric": title, "value": value, "target": target,
-                "status": judged(value, target, lower), "previous": previous,
-                "change": round(value - previous, 4)
-                if value is not None and previous is not None else None})
-    notes = [f"period {start} to {end}, compared with {before} to {before_end}"]
+    behind_notes: list[str] = []
+    for n in range(1, len(spans)):
+        label = spans[n][0]
+        for pid, dep in units:
+            now = measured[n].get((pid, dep), {})
+            then = measured[n - 1].get((pid, dep), {})
+            keys = [k for k, *_ in METRICS if dep == WHOLE or k in DEPARTMENT_METRICS]
+            if dep != WHOLE and all(now.get(k) is None for k in keys) \
+                    and all(then.get(k) is None for k in keys):
+                continue
+            row = scored(kpi, now, then, keys)
+            where = f"{codes[pid]} {dep}" if dep != WHOLE else codes[pid]
+            if row["behind"]:
+                behind_notes.append(
+                    f"{where}{'' if label == 'all' else f' ({label})'}: {row['behind']}")
+            rows.append({"project": codes[pid],
+                         "department": dep if dep != WHOLE
+                         else f"{WHOLE} ({', '.join(serving.get(pid, [])) or '-'})",
+                         "period": label, **row})
     if no_survey:
         notes.append("no survey plugin: NPS, CSAT and L3 have no value")
-    behind = sorted({f"{r['project']}: {r['metric']}" for r in rows if r["status"] == "behind"})
-    if behind:
-        notes.append("behind: " + "; ".join(behind))
+    notes.append("department all: the whole project; the other rows: the departments "
+                 "that handled its cases")
+    notes.append("behind: " + "; ".join(behind_notes) if behind_notes
+                 else "nobody is behind")
     return Report(
-        name="scorecard", title="Balanced scorecard", columns=COLUMNS, rows=rows,
-        chart=Chart(kind="grid", x="metric", group="project"),
+        name="scorecard", title="Balanced scorecard", columns=columns(kpi), rows=rows,
+        # a cell per department (rows) and project (columns), or period with --by
+        # (one project's, with --project: several would share a cell)
+        chart=Chart(kind="grid", x="period" if request.by != "all" else "project",
+                    group="department",
+                    series=tuple(Series(column=k) for k, *_ in METRICS)),
         notes=notes, parameters=parameters_of(request))
+
+
+def scored(kpi: KpiSettings, now: Figures, then: Figures, keys: list[str]
+           ) -> dict[str, Any]:
+    """One row's measures (``keys``), its status, what is behind and the changes."""
+    row: dict[str, Any] = {}
+    behind: list[str] = []
+    changes: list[str] = []
+    judged_any = False
+    for key, title, kind, lower in METRICS:
+        if key not in keys:
+            row[key] = None  # the whole project's measure: on its own row
+            continue
+        value, previous = now.get(key), then.get(key)
+        row[key] = value
+        status = judged(value, target_of(kpi, key), lower)
+        judged_any = judged_any or status != "none"
+        if status == "behind":
+            behind.append(title)
+        if value is not None and previous is not None:
+            change = round(value - previous, 4)
+            # a share's change reads in percentage points
+            text = f"{change * 100:+.1f} pts" if kind == "percent" else f"{change:+g}"
+            changes.append(f"{title} {text}")
+    row["status"] = "behind" if behind else "ok" if judged_any else "none"
+    row["behind"] = ", ".join(behind) or None
+    row["changes"] = "; ".join(changes) or None
+    return row

@@ -107,9 +107,10 @@ def run(crm: CRM, request: ReportRequest) -> Report:
             people = people.where(StaffRow.id == reach.owner)
         elif reach.role == "manager":
             people = people.where(StaffRow.department == reach.department)
+        # NULLS LAST spelled out: PostgreSQL sorts NULL last ascending, SQLite first.
         staff: dict[str, tuple[str | None, str | None, str]] = {
             sid: (name, dep, role) for sid, name, dep, role in session.execute(
-                people.order_by(StaffRow.department, StaffRow.id))}
+                people.order_by(StaffRow.department.nulls_last(), StaffRow.id))}
         # Everyone's report also lists the ids the figures name but the directory lacks
         # (``require_known_staff`` off): their customers must not vanish from it.
         everyone = department is None and reach.role not in ("sales", "manager")

@@ -220,7 +220,7 @@ REFERRAL_COLUMNS = [
     Column(key="converted", title="Converted", kind="int"),
     Column(key="rewarded", title="Rewarded", kind="int"),
     Column(key="withheld", title="Withheld", kind="int"),
-    Column(key="conversion_rate", title="Conversion (share)", kind="number"),
+    Column(key="conversion_rate", title="Conversion", kind="percent"),
 ]
 
 

@@ -158,7 +158,10 @@ def test_member_report_shows_the_same_figures(
                        ("expired", "expired"), ("deducted", "deducted"),
                        ("balance", "outstanding")):
         assert sum(int(str(row[key])) for row in points) == getattr(report.points, total)
-    referrals = crm.reports.run("membership.referrals", ReportRequest()).rows
+    referral_report = crm.reports.run("membership.referrals", ReportRequest())
+    # a share: a percent column holding the fraction (0.6667 reads 66.7%)
+    assert {c.key: c.kind for c in referral_report.columns}["conversion_rate"] == "percent"
+    referrals = referral_report.rows
     assert [(p.project, p.made, p.converted, p.conversion_rate)
             for p in report.referrals_by_project] == [
         (r["project"], r["made"], r["converted"], r["conversion_rate"]) for r in referrals]
