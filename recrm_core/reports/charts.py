@@ -386,11 +386,14 @@ def _grid(ax: Axes, report: Report, chart: Chart, columns: dict[str, Column]) ->
                                facecolor=STATUS_COLOURS.get(status, STATUS_COLOURS["none"]),
                                edgecolor="white"))
         lines = [] if chart.group is not None else [show(row.get(chart.x), x_kind)]
+        many = len(chart.series) > 1
         for k, s in enumerate(chart.series):
             column = columns[s.column]
             value = show(row.get(s.column), column.kind) or "–"
-            lines.append(value if k == 0 else f"{s.label or column.title}: {value}")
+            # A lone first value speaks for itself; among several, each is named.
+            lines.append(f"{s.label or column.title}: {value}" if many or k else value)
+        # A scorecard cell holds every measure: smaller type keeps it inside the cell.
         ax.text(left + j + 0.5, -i - 0.5, "\n".join(lines), ha="center", va="center",
-                fontsize=9, linespacing=1.4)
+                fontsize=9 if len(lines) <= 4 else 6.5, linespacing=1.3)
     ax.set_xlim(0, left + n_cols)
     ax.set_ylim(-n_rows, 0.6 if chart.group is not None else 0)
