@@ -208,6 +208,8 @@ def _gc_paused() -> Iterator[None]:
     holds them to the end: the collector ran over and over during it, walking
     every one of them and the whole heap of the process. What the batch leaves in
     cycles is collected at the next collection after it, so memory stays flat.
+    The switch is process-wide: if something else already turned the collector off
+    it is left alone (and so never turned on early by us).
     """
     if not gc.isenabled():
         yield
