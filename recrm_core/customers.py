@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from . import identity
+from . import identity, sqlitebatch
 from .access import check_writer
 from .contention import StateMoved, retrying
 from .db import RawSelect, UnitOfWork, chunks, read_engine, utcnow, valid_id
@@ -345,7 +345,6 @@ def owners_of_keys(session: Session | Connection, keys: Iterable[Key]) -> dict[K
     for kind, value in keys:
         by_kind.setdefault(kind, []).append(value)
     found: dict[Key, int] = {}
-    ic = IdentityRow.__table__.c
     cc = CustomerRow.__table__.c
     for kind, values in by_kind.items():
         values.sort()
@@ -362,11 +361,8 @@ def owners_of_keys(session: Session | Connection, keys: Iterable[Key]) -> dict[K
                 ):
                     found[(EXTERNAL, external_key(system, ext_id))] = cid
             continue
-        for part in chunks(values):
-            for value, cid in conn.execute(
-                select(ic.value, ic.customer_id).where(ic.kind == kind, ic.value.in_(part))
-            ):
-                found[(kind, value)] = cid
+        for value, cid in sqlitebatch.identity_owners(conn, kind, values).items():
+            found[(kind, value)] = cid
     return found
 
 

@@ -17,13 +17,15 @@ customer it created or filled, so nothing is created twice.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from operator import attrgetter, itemgetter
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from sqlalchemy import (
     Connection,
@@ -39,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from . import bulkcopy
+from . import bulkcopy, sqlitebatch
 from .access import check_writer
 from .contention import retrying
 from .csvsource import (
@@ -77,6 +79,7 @@ from .resolution import (
     MOBILE,
     WECHAT,
     Key,
+    Match,
     conflict_field,
     external_key,
     fill_changes,
@@ -99,6 +102,9 @@ _IDENTITIES = cast(Table, IdentityRow.__table__)
 _LINKS = cast(Table, CustomerProjectRow.__table__)
 _PROJECTS = cast(Table, ProjectRow.__table__)
 _STATE_FIELDS = (*FILLABLE_FIELDS, "source_system", "external_id")
+_fillable = attrgetter(*FILLABLE_FIELDS)
+_state_values = itemgetter(*_STATE_FIELDS)
+_NEW = Match()
 RejectSink = Callable[[RejectedRow], None]
 
 
@@ -194,6 +200,27 @@ def _interrupt_between_batches(run: _Run) -> Iterator[None]:
         run.progress = report
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is resolved and written.
+
+    The batch allocates ~15 objects a row (its keys, state, links, references) and
+    holds them to the end: the collector ran over and over during it, walking
+    every one of them and the whole heap of the process. What the batch leaves in
+    cycles is collected at the next collection after it, so memory stays flat.
+    The switch is process-wide: if something else already turned the collector off
+    it is left alone (and so never turned on early by us).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 class _NewRef(int):
     """Stands for a customer created by an earlier row of the batch, before it has an
     id; negative so it never equals a real id, and named after its row in messages."""
@@ -218,6 +245,51 @@ class _Link:
     id: int | None
     owner_staff: str | None
     source: str | None
+
+
+class _LazyRecords(Sequence[ImportedCustomer]):
+    """``recrm_customers_imported``'s records, built on first access (read-only).
+
+    A batch's records cost ~10 % of the importing process, and the core's own
+    webhooks implement the hook whether or not a subscription wants its events; an
+    implementation that does not read them pays nothing. Its length is known without
+    building them. Equal to any sequence of the same records (e.g. a list).
+    """
+
+    __slots__ = ("_build", "_items", "_len")
+
+    def __init__(self, build: Callable[[], list[ImportedCustomer]], length: int) -> None:
+        self._build: Callable[[], list[ImportedCustomer]] | None = build
+        self._items: list[ImportedCustomer] = []
+        self._len = length
+
+    def _all(self) -> list[ImportedCustomer]:
+        if self._build is not None:
+            self._items, self._build = self._build(), None
+        return self._items
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> ImportedCustomer: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ImportedCustomer]: ...
+    def __getitem__(self, index: int | slice) -> ImportedCustomer | list[ImportedCustomer]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[ImportedCustomer]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return self._all() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._all())
 
 
 @dataclass
@@ -391,7 +463,8 @@ class ImportService:
             # A concurrent importer took a key (or a project code) between our read
             # and our write, or the two deadlocked: the batch rolled back whole, so
             # resolve it again against what the other one wrote.
-            applied = retrying(attempt)
+            with _gc_paused():
+                applied = retrying(attempt)
         except PluginError as exc:
             done = run.result
             raise ImportStopped(
@@ -477,11 +550,12 @@ class ImportService:
         # What the hook is told: the rows behind each customer and the fields changed.
         rows_of: dict[int, list[int]] = {}
         changed_of: dict[int, set[str]] = {}
+        new_info: list[tuple[list[Key], bool]] = []  # per new_refs: its keys, a project?
         owner_events: list[tuple[int, int, str, str]] = []  # customer, project, new owner, why
 
         def link(cid: int, rec: CustomerIn) -> bool:
             """Link to the row's project, filling source/owner when empty; changed?"""
-            pid = pids[cast(str, rec.project)]
+            pid = pids[rec.project]  # type: ignore[index]  # only called with one
             target = new_links.get((cid, pid)) or links.get((cid, pid))
             if target is None:
                 new_links[(cid, pid)] = _Link(None, rec.owner_staff, rec.source)
@@ -512,7 +586,12 @@ class ImportService:
                 conflicts.append(RejectedRow(row=row, field="owner_staff",
                                              reason=str(bad_staff[rec.owner_staff])))
                 continue
-            match = match_record(rec, owners.get, cards.get, rec_keys)
+            for key in rec_keys:
+                if key in owners:
+                    match = match_record(rec, owners.get, cards.get, rec_keys)
+                    break
+            else:  # no key is known: what match_record would say, without its work
+                match = _NEW
             if match.conflict:
                 conflicts.append(
                     RejectedRow(row=row, field=conflict_field(rec), reason=match.conflict))
@@ -520,7 +599,7 @@ class ImportService:
             if match.customer_id is None:
                 ref = _NewRef(-(len(new_refs) + 1), row)
                 new_refs.append(ref)
-                values = {name: getattr(rec, name) for name in FILLABLE_FIELDS}
+                values = dict(zip(FILLABLE_FIELDS, _fillable(rec), strict=True))
                 values["external_id"] = rec.external_id
                 values["source_system"] = (
                     (rec.source_system or DEFAULT_SOURCE_SYSTEM) if rec.external_id else None
@@ -528,17 +607,18 @@ class ImportService:
                 state[ref] = values
                 for key in rec_keys:
                     owners[key] = ref
-                    if key[0] != EXTERNAL:
-                        new_identities.append((ref, *key, self._display(key, rec)))
-                for kind, value in rec_keys:
+                    kind = key[0]
                     if kind == ID_CARD:
-                        cards[ref] = value  # the hash, as _id_cards reads them
+                        cards[ref] = key[1]  # the hash, as _id_cards reads them
+                        new_identities.append((ref, kind, key[1], self._display(key, rec)))
+                    elif kind != EXTERNAL:
+                        new_identities.append((ref, kind, key[1], key[1]))
                 if rec.project:
                     link(ref, rec)
-                rows_of[ref] = [row]
-                changed_of[ref] = {name for name, v in values.items() if v is not None} | {
-                    _KEY_FIELDS[kind] for kind, _ in rec_keys if kind in _KEY_FIELDS
-                } | ({"projects"} if rec.project else set())
+                # What the hook is told about it (its first row is ref.row; later rows
+                # of the batch that match it go to rows_of/changed_of): built only if
+                # the records are read.
+                new_info.append((rec_keys, bool(rec.project)))
                 continue
 
             cid = match.customer_id
@@ -586,18 +666,31 @@ class ImportService:
             # Customers created by this batch are reported as created only, even when
             # later rows of the batch matched them. Full models only on request: most
             # plugins need the ids and what changed, and building models for every
-            # merged customer cost a quarter of the import's speed.
-            imported = [
-                trusted(ImportedCustomer, {"customer_id": real[ref], "created": True,
-                                           "changed": sorted(changed_of[ref]),
-                                           "rows": rows_of[ref]})
-                for ref in new_refs
-            ] + [
-                trusted(ImportedCustomer, {"customer_id": cid, "created": False,
-                                           "changed": sorted(changed_of[cid]),
-                                           "rows": rows_of[cid]})
-                for cid in merged_existing
-            ]
+            # merged customer cost a quarter of the import's speed. The records
+            # themselves are built on first access: the core's webhooks implement this
+            # hook and, with no subscription wanting the events, never read them
+            # (building them was ~10 % of the importing process).
+            def build() -> list[ImportedCustomer]:
+                out = []
+                for ref, (ref_keys, has_project) in zip(new_refs, new_info, strict=True):
+                    fields = {name for name, v in state[ref].items() if v is not None}
+                    fields.update(_KEY_FIELDS[kind] for kind, _ in ref_keys
+                                  if kind in _KEY_FIELDS)
+                    if has_project:
+                        fields.add("projects")
+                    fields.update(changed_of.get(ref, ()))
+                    out.append(trusted(ImportedCustomer, {
+                        "customer_id": real[ref], "created": True,
+                        "changed": sorted(fields), "rows": [ref.row, *rows_of.get(ref, ())]}))
+                out.extend(
+                    trusted(ImportedCustomer, {"customer_id": cid, "created": False,
+                                               "changed": sorted(changed_of[cid]),
+                                               "rows": rows_of[cid]})
+                    for cid in merged_existing
+                )
+                return out
+
+            imported = _LazyRecords(build, len(new_refs) + len(merged_existing))
             running = True
 
             def load(ids: Iterable[int]) -> dict[int, Customer]:
@@ -625,9 +718,7 @@ class ImportService:
         touched: set[int],
     ) -> dict[int, int]:
         """Write the batch; the id each new customer's reference stands for, in order."""
-        created_ids = _insert_customers(
-            conn, now, [[state[ref][name] for name in _STATE_FIELDS] for ref in new_refs]
-        )
+        created_ids = _insert_customers(conn, now, [_state_values(state[ref]) for ref in new_refs])
         real: dict[int, int] = dict(zip(new_refs, created_ids, strict=True))
         if new_identities:
             _insert_in_key_order(
@@ -738,33 +829,24 @@ class ImportService:
 
 
 def _customer_state(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
     if conn.dialect.name == "postgresql":
-        return bulkcopy.customer_state(conn, ids, _STATE_FIELDS) if ids else {}
-    cc = _CUSTOMERS.c
-    cols = [cc[name] for name in _STATE_FIELDS]
-    state: dict[int, dict[str, Any]] = {}
-    for chunk in chunks(ids):
-        for cid, *values in conn.execute(select(cc.id, *cols).where(cc.id.in_(chunk))):
-            state[cid] = dict(zip(_STATE_FIELDS, values, strict=True))
-    return state
+        return bulkcopy.customer_state(conn, ids, _STATE_FIELDS)
+    return sqlitebatch.customer_state(conn, ids, _STATE_FIELDS)
 
 
 def _id_cards(conn: Connection, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
     if conn.dialect.name == "postgresql":
-        return bulkcopy.id_cards(conn, ids, ID_CARD) if ids else {}
-    ic = _IDENTITIES.c
-    cards: dict[int, str] = {}
-    for chunk in chunks(ids):
-        # The kind is filtered here, not in SQL: with ``kind = 'id_card'`` in the WHERE
-        # clause SQLite (without statistics) searches the UNIQUE (kind, value) index on
-        # kind alone and reads every ID card of the table per batch, which made a 1M
-        # import ever slower; by customer_id it reads the batch's few identities.
-        for cid, kind, value in conn.execute(
-            select(ic.customer_id, ic.kind, ic.value).where(ic.customer_id.in_(chunk))
-        ):
-            if kind == ID_CARD:
-                cards[cid] = value
-    return cards
+        return bulkcopy.id_cards(conn, ids, ID_CARD)
+    # The kind is filtered here, not in SQL: with ``kind = 'id_card'`` in the WHERE
+    # clause SQLite (without statistics) searches the UNIQUE (kind, value) index on
+    # kind alone and reads every ID card of the table per batch, which made a 1M
+    # import ever slower; by customer_id it reads the batch's few identities.
+    return {cid: value for cid, kind, value in sqlitebatch.identities_of(conn, ids)
+            if kind == ID_CARD}
 
 
 def _links_of(
@@ -773,20 +855,10 @@ def _links_of(
     """(customer, project) -> the existing link, for the batch's projects."""
     if not customer_ids or not project_ids:
         return {}
-    links: dict[tuple[int, int], _Link] = {}
-    if conn.dialect.name == "postgresql":
-        for lid, cid, pid, owner, source in bulkcopy.links(conn, customer_ids, project_ids):
-            links[(cid, pid)] = _Link(lid, owner, source)
-        return links
-    lc = _LINKS.c
-    for chunk in chunks(customer_ids):
-        for lid, cid, pid, owner, source in conn.execute(
-            select(lc.id, lc.customer_id, lc.project_id, lc.owner_staff, lc.source).where(
-                and_(lc.customer_id.in_(chunk), lc.project_id.in_(project_ids))
-            )
-        ):
-            links[(cid, pid)] = _Link(lid, owner, source)
-    return links
+    found = (bulkcopy.links(conn, customer_ids, project_ids)
+             if conn.dialect.name == "postgresql"
+             else sqlitebatch.links(conn, customer_ids, project_ids))
+    return {(cid, pid): _Link(lid, owner, source) for lid, cid, pid, owner, source in found}
 
 
 def _load_many(session: Session, ids: list[int]) -> dict[int, Customer]:
@@ -850,7 +922,7 @@ class _RawInsert:
                 out.append(full)
         return out
 
-    def execute(self, conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         params = self.params(rows)
         if params:
             conn.exec_driver_sql(self.sql, params)
@@ -883,7 +955,7 @@ def _processed(process: Callable[[Any], Any] | None, value: Any) -> Any:
     return value if process is None else process(value)
 
 
-def _insert_customers(conn: Connection, now: Any, rows: list[list[Any]]) -> list[int]:
+def _insert_customers(conn: Connection, now: Any, rows: list[tuple[Any, ...]]) -> list[int]:
     """Insert customers (``_STATE_FIELDS`` values); their new ids, in order."""
     if not rows:
         return []
@@ -892,7 +964,7 @@ def _insert_customers(conn: Connection, now: Any, rows: list[list[Any]]) -> list
         return bulkcopy.copy_numbered(
             conn, _CUSTOMERS, _STATE_FIELDS,
             {"stage": "prospect", "created_at": now, "updated_at": now},
-            [tuple(row) for row in rows],
+            rows,
         )
     # SQLite gives a new row max(rowid) + 1, and our open write transaction keeps
     # everyone else out, so the batch gets the next len(rows) ids; checked, not assumed.
@@ -900,7 +972,7 @@ def _insert_customers(conn: Connection, now: Any, rows: list[list[Any]]) -> list
     _RawInsert(
         conn, _CUSTOMERS, _STATE_FIELDS,
         {"stage": "prospect", "created_at": now, "updated_at": now},
-    ).execute(conn, (tuple(row) for row in rows))
+    ).execute(conn, rows)
     last, count = conn.execute(
         select(func.max(cc.id), func.count()).where(cc.id > before)
     ).one()

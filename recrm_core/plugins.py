@@ -354,7 +354,7 @@ class Hooks:
     def customers_imported(
         self,
         uow: UnitOfWork,
-        records: list[ImportedCustomer],
+        records: Sequence[ImportedCustomer],
         load: Callable[[Iterable[int]], dict[int, Customer]],
     ) -> None:
         self._call("recrm_customers_imported", uow=uow, records=records, load=load)

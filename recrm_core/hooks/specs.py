@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import hookspec
@@ -236,7 +236,7 @@ def recrm_owners_changed(uow: UnitOfWork, changes: list[OwnerChange]) -> None:
 @hookspec
 def recrm_customers_imported(
     uow: UnitOfWork,
-    records: list[ImportedCustomer],
+    records: Sequence[ImportedCustomer],
     load: Callable[[Iterable[int]], dict[int, Customer]],
 ) -> None:
     """One batch of an import was applied.
@@ -250,7 +250,10 @@ def recrm_customers_imported(
     plugins that only need ids. Ask ``load`` for the models you need.
 
     :param uow: the batch's unit of work.
-    :param records: each customer the batch created or matched, once, in file order
+    :param records: a read-only sequence (``len``, indexing, iteration; equal to a
+        list of the same records; ``list(records)`` for a list of your own), built on
+        first access so that implementations that do not read it cost nothing, of
+        each customer the batch created or matched, once, in file order
         (created ones first): ``customer_id``, ``created``, ``changed`` (the fields
         the batch set or filled — profile fields, ``"mobiles"``, ``"id_card"``,
         ``"wechat_unionids"``, ``"projects"``; empty for a matched customer left as
@@ -262,7 +265,8 @@ def recrm_customers_imported(
         ids; only while the hook runs (afterwards it raises ``RuntimeError``).
 
     .. versionchanged:: 0.2
-       Replaces the ``created``/``merged`` lists of full models.
+       Replaces the ``created``/``merged`` lists of full models with ``records``, a
+       lazy read-only sequence of light records (not a ``list``).
     """
 
 

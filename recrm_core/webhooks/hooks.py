@@ -8,7 +8,7 @@ on the first event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..hooks import hookimpl
@@ -77,19 +77,22 @@ def recrm_case_status_changed(uow: UnitOfWork, case: Case, old_status: str,
 
 
 @hookimpl
-def recrm_customers_imported(uow: UnitOfWork, records: list[ImportedCustomer],
+def recrm_customers_imported(uow: UnitOfWork, records: Sequence[ImportedCustomer],
                              load: Callable[[Iterable[int]], dict[int, Customer]]) -> None:
     """An import sends what ``customers add`` would: ``customer.created`` for each
     customer a batch created, ``customer.updated`` for each it changed (with the
-    names of the fields it set), loaded only when a subscription wants them."""
+    names of the fields it set), loaded only when a subscription wants them.
+
+    The subscriptions are asked first: with none wanting these events the records
+    are never read, so their lazy sequence is never built."""
     from .events import customer_data, subscribers, write
 
-    created = [r for r in records if r.created]
-    changed = [r for r in records if not r.created and r.changed]
-    if created and not subscribers(uow, "customer.created"):
-        created = []
-    if changed and not subscribers(uow, "customer.updated"):
-        changed = []
+    want_created = bool(subscribers(uow, "customer.created"))
+    want_updated = bool(subscribers(uow, "customer.updated"))
+    if not want_created and not want_updated:
+        return
+    created = [r for r in records if r.created] if want_created else []
+    changed = [r for r in records if not r.created and r.changed] if want_updated else []
     if not created and not changed:
         return
     customers = load([r.customer_id for r in (*created, *changed)])
