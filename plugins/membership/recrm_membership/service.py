@@ -535,6 +535,15 @@ def withheld_note(reasons: list[tuple[str, str]]) -> str:
     return note if len(note) <= 200 else note[:199] + "…"
 
 
+# Prebuilt: every signing asks it, mostly of customers nobody referred.
+_PENDING_REFERRAL = (
+    select(ReferralRow)
+    .where(ReferralRow.referred_id == bindparam("cid"),
+           ReferralRow.project == bindparam("project"), ReferralRow.status == "pending")
+    .with_for_update()
+)
+
+
 def convert_referral_in(uow: UnitOfWork, customer: Customer, project: str,
                         at: dt.datetime) -> None:
     """The referred customer signed at ``project``: reward the referrer, once,
@@ -542,10 +551,7 @@ def convert_referral_in(uow: UnitOfWork, customer: Customer, project: str,
     into the referral's note)."""
     session, conf = uow.session, settings(uow.crm)
     referral = session.scalars(
-        select(ReferralRow)
-        .where(ReferralRow.referred_id == customer.id, ReferralRow.project == project,
-               ReferralRow.status == "pending")
-        .with_for_update()
+        _PENDING_REFERRAL, {"cid": customer.id, "project": project}
     ).one_or_none()
     if referral is None:
         return
