@@ -58,8 +58,12 @@ def insert_or_ignore(
         # row as parameters: building it per row (``.values(row)`` coerces every
         # value into a bound parameter) cost more than the insert in hooks that run
         # once per stage change.
-        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(on))
-        stmt = stmt.returning(returning if returning is not None else literal(1))
+        # On the Core table with plain columns: an ORM-enabled INSERT runs through the
+        # ORM's bulk-insert machinery, ~5x the cost of the Core statement (120 us a
+        # row, measured), for nothing this function needs (no objects, no events).
+        stmt = _insert(session, _core_table(table)).on_conflict_do_nothing(
+            index_elements=[_plain(c) for c in on])
+        stmt = stmt.returning(_plain(returning) if returning is not None else literal(1))
         if len(_IGNORING) < 1024:
             _IGNORING[key] = stmt
     found = session.execute(stmt, dict(values)).scalar_one_or_none()
@@ -68,6 +72,21 @@ def insert_or_ignore(
 
 #: prebuilt INSERT ... ON CONFLICT DO NOTHING RETURNING statements of insert_or_ignore
 _IGNORING: dict[tuple[Any, ...], Any] = {}
+
+
+def _core_table(table: type[Base] | Table) -> Table:
+    """The Core table of a mapped class (see insert_or_ignore: the ORM's INSERT path
+    costs ~5x the Core one)."""
+    core = table if isinstance(table, Table) else table.__table__
+    assert isinstance(core, Table)
+    return core
+
+
+def _plain(column: Any) -> Any:
+    """The table column behind an ORM attribute; anything else as it is."""
+    if isinstance(column, InstrumentedAttribute):
+        return column.property.columns[0]
+    return column
 
 
 def upsert(
@@ -87,10 +106,11 @@ def upsert(
     :param returning: a column of the row written to return.
     :returns: that column's value; without ``returning``, ``True``.
     """
-    stmt = _insert(session, table).on_conflict_do_update(
-        index_elements=list(on), set_=dict(set_)
+    stmt = _insert(session, _core_table(table)).on_conflict_do_update(
+        index_elements=[_plain(c) for c in on], set_=dict(set_)
     )
-    return _execute(session, stmt.values(dict(values)), returning)
+    return _execute(session, stmt.values(dict(values)),
+                    _plain(returning) if returning is not None else None)
 
 
 def _insert(session: Session, table: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:

@@ -20,7 +20,7 @@ from .attribution import CONVERTING
 from .commission import AUDIT_ACTIONS, accrue_in, on_stage_changed
 from .commission import recrm_withhold_referral_reward as recrm_withhold_referral_reward
 from .privacy import erase_in, export_in
-from .service import judge_in
+from .service import judge_customer_in, registered_at
 from .settings import NAME, ChannelsSettings
 
 if TYPE_CHECKING:
@@ -43,16 +43,20 @@ def recrm_register_audit_actions(register: Any) -> None:
 def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
     # 判客 on every visit at a project: the customer's registrations there are replayed.
     if interaction.kind == "visit" and interaction.project:
-        judge_in(uow, interaction.customer_id, interaction.project)
-        accrue_in(uow, uow.crm.customers.get_in(uow, interaction.customer_id),
-                  interaction.project)
+        customer = uow.crm.customers.get_in(uow, interaction.customer_id)
+        if not registered_at(uow, customer, interaction.project):
+            return
+        judge_customer_in(uow, customer, interaction.project)
+        accrue_in(uow, customer, interaction.project)
 
 
 @hookimpl
 def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
+    if not registered_at(uow, customer, change.project):
+        return  # no agency registration to judge, accrue or claw back
     # A subscription, contract or handover may convert a confirmed registration.
     if change.new_stage in CONVERTING or (change.step or "") in CONVERTING:
-        judge_in(uow, customer.id, change.project)
+        judge_customer_in(uow, customer, change.project)
     # The commission ledger: accrue what the step earned, or claw back a cancelled deal.
     on_stage_changed(uow, customer, change)
 

@@ -17,12 +17,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from recrm_core import (
     CRM,
     Actor,
+    Customer,
     Forbidden,
     IdentityError,
     InvalidInput,
@@ -286,15 +287,37 @@ def judge_in(uow: UnitOfWork, customer_id: int, project: str,
              now: dt.datetime | None = None) -> None:
     """判客 for a customer at a project (a visit or a stage move happened): every
     mobile of theirs with registrations there is replayed and the decisions stored."""
+    judge_customer_in(uow, uow.crm.customers.get_in(uow, customer_id), project, now)
+
+
+def judge_customer_in(uow: UnitOfWork, customer: Customer, project: str,
+                      now: dt.datetime | None = None) -> None:
+    """``judge_in`` for a customer the caller has read already."""
     now = now or utcnow()
-    customer = uow.crm.customers.get_in(uow, customer_id)
     for mobile in customer.mobiles:
         has = uow.session.scalar(_HAS_REGISTRATION, {"mobile": mobile, "project": project})
         if not has:
             continue
         book = rule_book(uow.crm, uow.session, project)
-        decision = attribute(events_for(uow, mobile, project, customer_id), book, now)
-        store_decision(uow, decision, customer_id, now)
+        decision = attribute(events_for(uow, mobile, project, customer.id), book, now)
+        store_decision(uow, decision, customer.id, now)
+
+
+def registered_at(uow: UnitOfWork, customer: Customer, project: str) -> bool:
+    """Whether any registration at ``project`` names the customer or one of their
+    mobiles: without one, neither 判客 nor the commission ledger has anything to do.
+    The hooks ask this first, since most visits and stage moves are of customers no
+    agency brought (in the demo, 14,000 hook calls for 190 registrations)."""
+    return bool(uow.session.scalar(_ANY_REGISTRATION, {
+        "cid": customer.id, "project": project, "mobiles": list(customer.mobiles)}))
+
+
+# An empty expanding IN matches nothing, so a customer without mobiles needs no variant.
+_ANY_REGISTRATION = select(RegistrationRow.id).where(
+    RegistrationRow.project == bindparam("project"),
+    or_(RegistrationRow.customer_id == bindparam("cid"),
+        RegistrationRow.mobile.in_(bindparam("mobiles", expanding=True))),
+).limit(1)
 
 
 class Channels:

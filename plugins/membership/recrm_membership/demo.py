@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from recrm_core import CRM, Customer, DemoSection, Refused, utcnow
 
-from .service import Membership, award_interaction_in, credit_in, lock_member
+from .service import Membership, award_in, award_interaction_in, lock_member
 from .settings import NAME
 from .tables import MemberRow
 
@@ -77,9 +77,9 @@ def _attend(crm: CRM, member_ids: Sequence[int], rng: random.Random, points: int
                 if rng.random() < 0.35:
                     member = lock_member(uow.session, cid)
                     assert member is not None
-                    credit_in(uow, member, entry_kind="earn", event_kind="event", subject=cid,
-                              ref=title, points=points, occurred_at=at,
-                              reason=f"attended {title}")
+                    award_in(uow, member, entry_kind="earn", event_kind="event", subject=cid,
+                             ref=title, points=points, occurred_at=at,
+                             reason=f"attended {title}")
 
 
 def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:

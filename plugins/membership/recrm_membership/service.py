@@ -268,22 +268,22 @@ _LOCK_MEMBER = (
 
 
 def points_of(session: Session, customer_id: int) -> int:
-    total = session.scalar(
-        select(func.coalesce(func.sum(LedgerRow.points), 0)).where(
-            LedgerRow.customer_id == customer_id
-        )
-    )
-    return int(total or 0)
+    return int(session.scalar(_POINTS, {"cid": customer_id}) or 0)
 
 
 def lifetime_of(session: Session, customer_id: int) -> int:
-    total = session.scalar(
-        select(func.coalesce(func.sum(LedgerRow.points), 0)).where(
-            LedgerRow.customer_id == customer_id, LedgerRow.kind.not_in(SPENDING),
-            LedgerRow.duplicate_of.is_(None),
-        )
-    )
-    return int(total or 0)
+    return int(session.scalar(_LIFETIME, {"cid": customer_id}) or 0)
+
+
+# Prebuilt, like the member lock: every credit recomputes the tier from the lifetime
+# sum, and building these per call cost more than running them.
+_POINTS = select(func.coalesce(func.sum(LedgerRow.points), 0)).where(
+    LedgerRow.customer_id == bindparam("cid")
+)
+_LIFETIME = select(func.coalesce(func.sum(LedgerRow.points), 0)).where(
+    LedgerRow.customer_id == bindparam("cid"), LedgerRow.kind.not_in(SPENDING),
+    LedgerRow.duplicate_of.is_(None),
+)
 
 
 def insert_entry(session: Session, **values: Any) -> int | None:
@@ -303,12 +303,15 @@ def insert_entry(session: Session, **values: Any) -> int | None:
 
 def keyed_entry(session: Session, kind: str, subject: int, ref: str) -> LedgerRow | None:
     return session.scalars(
-        select(LedgerRow).where(
-            LedgerRow.event_kind == kind,
-            LedgerRow.event_subject == subject,
-            LedgerRow.event_ref == ref,
-        )
+        _KEYED_ENTRY, {"kind": kind, "subject": subject, "ref": ref}
     ).one_or_none()
+
+
+_KEYED_ENTRY = select(LedgerRow).where(
+    LedgerRow.event_kind == bindparam("kind"),
+    LedgerRow.event_subject == bindparam("subject"),
+    LedgerRow.event_ref == bindparam("ref"),
+)
 
 
 def recompute_tier_in(
@@ -379,7 +382,7 @@ def enrol_in(
     return member, True
 
 
-def credit_in(
+def award_in(
     uow: UnitOfWork,
     member: MemberRow,
     *,
@@ -392,9 +395,10 @@ def credit_in(
     project: str | None = None,
     interaction_id: int | None = None,
     reason: str | None = None,
-) -> tuple[int | None, LedgerRow | None]:
-    """Award ``points`` to a (locked) member for one event. Returns the new entry id
-    (``None`` when the event was awarded before) and the award row."""
+) -> int | None:
+    """Award ``points`` to a (locked) member for one event. Returns the new entry id,
+    or ``None`` when the event was awarded before. ``credit_in`` when the caller needs
+    the award row too; this one skips reading it back (interaction awards, bulk)."""
     session, conf = uow.session, settings(uow.crm)
     expires = (
         add_months(occurred_at, conf.expiry_months, uow.crm.config.zone)
@@ -411,19 +415,42 @@ def credit_in(
     )
     if new_id is not None:
         recompute_tier_in(session, conf, member, "points")
-    return new_id, keyed_entry(session, event_kind, subject, ref)
+    return new_id
+
+
+def credit_in(
+    uow: UnitOfWork,
+    member: MemberRow,
+    *,
+    entry_kind: str,
+    event_kind: str,
+    subject: int,
+    ref: str,
+    points: int,
+    occurred_at: dt.datetime,
+    project: str | None = None,
+    interaction_id: int | None = None,
+    reason: str | None = None,
+) -> tuple[int | None, LedgerRow | None]:
+    """``award_in``, returning the new entry id (``None`` when the event was awarded
+    before) and the award row."""
+    new_id = award_in(
+        uow, member, entry_kind=entry_kind, event_kind=event_kind, subject=subject,
+        ref=ref, points=points, occurred_at=occurred_at, project=project,
+        interaction_id=interaction_id, reason=reason,
+    )
+    return new_id, keyed_entry(uow.session, event_kind, subject, ref)
 
 
 def award_interaction_in(uow: UnitOfWork, member: MemberRow, interaction: Interaction,
                          points: int) -> int | None:
-    new_id, _ = credit_in(
+    return award_in(
         uow, member, entry_kind="earn", event_kind=interaction.kind,
         subject=interaction.customer_id, ref=interaction_ref(interaction), points=points,
         occurred_at=interaction.occurred_at, project=interaction.project,
         interaction_id=interaction.id,
         reason=interaction.summary[:200] if interaction.summary else interaction.kind,
     )
-    return new_id
 
 
 def fifo(session: Session, customer_id: int) -> list[tuple[LedgerRow, int]]:
@@ -508,6 +535,15 @@ def withheld_note(reasons: list[tuple[str, str]]) -> str:
     return note if len(note) <= 200 else note[:199] + "…"
 
 
+# Prebuilt: every signing asks it, mostly of customers nobody referred.
+_PENDING_REFERRAL = (
+    select(ReferralRow)
+    .where(ReferralRow.referred_id == bindparam("cid"),
+           ReferralRow.project == bindparam("project"), ReferralRow.status == "pending")
+    .with_for_update()
+)
+
+
 def convert_referral_in(uow: UnitOfWork, customer: Customer, project: str,
                         at: dt.datetime) -> None:
     """The referred customer signed at ``project``: reward the referrer, once,
@@ -515,10 +551,7 @@ def convert_referral_in(uow: UnitOfWork, customer: Customer, project: str,
     into the referral's note)."""
     session, conf = uow.session, settings(uow.crm)
     referral = session.scalars(
-        select(ReferralRow)
-        .where(ReferralRow.referred_id == customer.id, ReferralRow.project == project,
-               ReferralRow.status == "pending")
-        .with_for_update()
+        _PENDING_REFERRAL, {"cid": customer.id, "project": project}
     ).one_or_none()
     if referral is None:
         return
