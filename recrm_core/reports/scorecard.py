@@ -7,8 +7,8 @@ Rows, per project and period:
   staff directory's departments serving it, named in the cell): satisfaction and
   loyalty (``nps``, ``csat``, ``l3`` from the survey plugin's registered
   ``survey.scores`` report, run for the project and period; without the plugin: no
-  value), sales conversion (customers who signed a contract in the period over those
-  who first visited in it, the ``funnel`` report's counts), and the service figures of
+  value), sales conversion (of the customers who first visited in the period, the share
+  who have signed a contract since), and the service figures of
   all the project's cases;
 - one row per department that handled cases of the project (the case's department:
   the service centre's routing, transfers and escalations decide it), in either the
@@ -176,7 +176,7 @@ def measure(crm: CRM, session: Session, reach: Reach, request: ReportRequest
     codes = dict(session.execute(select(ProjectRow.id, ProjectRow.code)).all())
     service = case_report.figures(session, case_report.case_rows(
         reach, whole, "project", dialect, zone))
-    steps = funnel.figures(session, reach, whole, dialect, zone)
+    signed = _visitors_who_signed(session, reach, whole, zone)
     found: dict[tuple[int, str], Figures] = {}
     for pid in _project_ids(session, reach):
         n_owners = owners.get(pid, 0)
@@ -185,14 +185,12 @@ def measure(crm: CRM, session: Session, reach: Reach, request: ReportRequest
             return round(100 * n / n_owners, 2) if n_owners else None  # noqa: B023
 
         here = service.get((codes.get(pid, ""), "all"), {})
-        visitors = steps.get((pid, "all", 1), (0, None))[0]
-        buyers = steps.get((pid, "all", 3), (0, None))[0]
         found[(pid, WHOLE)] = {
             "complaints_per_100_owners": per_100(sum(
                 n for (p, _), n in complaints.items() if p == pid)),
             "on_time_rate": here.get("on_time_rate"),
             "response_hours": here.get("median_response_hours"),
-            "sales_conversion": rate(buyers, visitors)}
+            "sales_conversion": signed.get(pid)}
         # The departments that handled the project's cases, one query per project:
         # the case report's own rows, limited to it.
         by_department = case_report.figures(session, case_report.case_rows(
@@ -231,6 +229,20 @@ def survey(crm: CRM, request: ReportRequest, code: str, days: tuple[dt.date, dt.
                     and not isinstance(value, bool):
                 found[key] = float(value)
     return found
+
+
+def _visitors_who_signed(session: Session, reach: Reach, whole: Any, zone: Any
+                         ) -> dict[int, float | None]:
+    """Per project: of the customers whose first visit fell in the period, the share
+    who have signed a contract since (a cohort, so never above 100%, unlike the
+    funnel's flow of contracts over visits within one period)."""
+    times = funnel.reach_times(reach)
+    visited = times.c.t1
+    rows = session.execute(
+        select(times.c.project_id, func.count(), func.count(times.c.t3))
+        .where(visited.is_not(None), *time_conditions(visited, whole, zone))
+        .group_by(times.c.project_id))
+    return {pid: rate(n_signed, n) for pid, n, n_signed in rows}
 
 
 def judged(value: float | None, target: float, lower_is_better: bool) -> str:
