@@ -31,6 +31,10 @@ ROOT = BENCH.parent
 #: (entry name, script, arguments) run by default: minutes, not hours
 MODEST: list[tuple[str, str, list[str]]] = [
     ("import_bench", "import_bench.py", ["--rows", "20000"]),
+    ("import_bench_postgresql", "import_bench.py",
+     ["--rows", "20000", "--backend", "postgresql", "--second-file"]),
+    ("demo_bench", "demo_bench.py", ["--runs", "1"]),
+    ("report_bench", "report_bench.py", ["--customers", "20000"]),
     ("lookup_bench", "lookup_bench.py", ["--rows", "100000", "--lookups", "1000"]),
     ("startup_bench", "startup_bench.py", ["--runs", "3"]),
     ("api_bench", "api_bench.py", ["--seconds", "2", "--rounds", "1"]),
@@ -42,6 +46,12 @@ MODEST: list[tuple[str, str, list[str]]] = [
 FULL: list[tuple[str, str, list[str]]] = [
     ("import_bench_200k", "import_bench.py", ["--rows", "200000"]),
     ("import_bench_1m", "import_bench.py", ["--rows", "1000000"]),
+    ("import_bench_postgresql_200k", "import_bench.py",
+     ["--rows", "200000", "--backend", "postgresql", "--second-file"]),
+    ("import_bench_postgresql_1m", "import_bench.py",
+     ["--rows", "1000000", "--backend", "postgresql", "--second-file"]),
+    ("demo_bench", "demo_bench.py", ["--runs", "3"]),
+    ("report_bench", "report_bench.py", ["--customers", "1000000"]),
     ("lookup_bench", "lookup_bench.py", ["--rows", "1000000"]),
     ("startup_bench", "startup_bench.py", []),
     ("api_bench", "api_bench.py", []),
