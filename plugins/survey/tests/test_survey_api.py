@@ -148,9 +148,16 @@ def test_operation_ids_and_tags_in_the_openapi_document(api_client: ApiClients) 
         "survey_scores", "survey_drivers")
     assert scores_op["tags"] == drivers_op["tags"] == ["survey"]
     params = {p["name"]: p for p in scores_op["parameters"]}
-    assert set(params) == {"survey", "project", "period", "since", "until"}
-    assert params["period"]["schema"]["enum"] == ["month", "quarter", "year", "all"]
-    assert params["period"]["schema"]["default"] == "quarter"
+    # the reports' vocabulary, with the first spellings kept as aliases
+    assert set(params) == {"survey", "project", "from", "to", "by", "period", "since",
+                           "until"}
+    assert params["from"]["schema"]["anyOf"][0]["format"] == "date"
+    # either spelling may be given (not both), so neither has a default in the schema;
+    # the handler falls back to quarter
+    for name in ("period", "by"):
+        assert params[name]["schema"]["anyOf"][0]["enum"] == ["month", "quarter", "year",
+                                                              "all"]
+    assert "quarter" in params["period"]["description"]
     assert params["since"]["schema"]["anyOf"][0]["format"] == "date"
     assert scores_op["responses"]["200"]["content"]["application/json"]["schema"][
         "items"]["$ref"].endswith("/Score")
