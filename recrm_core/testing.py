@@ -521,6 +521,34 @@ def save_screenshot(driver: Any, path: Path) -> Path:
     return path
 
 
+def submit_and_wait(driver: Any, selector: str = "button[type=submit]",
+                    timeout: float = 20) -> None:
+    """Click ``selector`` and wait until the browser has replaced the page.
+
+    Selenium's ``staleness_of`` expects a stale-element error; while Chromium swaps the
+    document it may instead answer "Node with given id does not belong to the
+    document", which means the same thing (and made page tests flaky)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, selector).click()
+
+    def replaced(_driver: Any) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc) or "No node" in str(exc):
+                return True
+            raise
+        return False
+
+    WebDriverWait(driver, timeout).until(replaced)
+
+
 __all__ = [
     "CliResult",
     "HookRecorder",
@@ -531,6 +559,7 @@ __all__ = [
     "postgres_url",
     "save_screenshot",
     "specs",
+    "submit_and_wait",
 ]
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from recrm_core import CRM
-from recrm_core.testing import ApiClients, save_screenshot
+from recrm_core.testing import ApiClients, save_screenshot, submit_and_wait
 from recrm_core.unsubscribe import unsubscribe_url
 
 
@@ -24,8 +24,6 @@ def recrm_settings(live_port: int) -> dict[str, Any]:
 def test_a_reader_unsubscribes_on_a_phone(crm: CRM, live_server: str, browser: Any,
                                           api_client: ApiClients, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     cid = crm.customers.add({"name": "王伟", "mobile": "13812345678",
                              "email": "wang@example.com"}).customer.id
@@ -37,9 +35,7 @@ def test_a_reader_unsubscribes_on_a_phone(crm: CRM, live_server: str, browser: A
     assert browser.find_element(By.TAG_NAME, "h1").text == "退订确认"
     assert "不再通过邮件向您发送营销信息" in browser.find_element(By.TAG_NAME, "body").text
     save_screenshot(browser, tmp_path / "unsubscribe-confirm.png")
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(page))
+    submit_and_wait(browser)
     assert browser.find_element(By.TAG_NAME, "h1").text == "已退订"
     save_screenshot(browser, tmp_path / "unsubscribe-done.png")
 

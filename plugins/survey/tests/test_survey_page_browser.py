@@ -22,7 +22,7 @@ from recrm_survey import answers, send_due
 from survey_testkit import Capture, ago, owner
 
 from recrm_core import CRM
-from recrm_core.testing import ApiClients, save_screenshot
+from recrm_core.testing import ApiClients, save_screenshot, submit_and_wait
 
 pytestmark = pytest.mark.recrm_plugins("survey")
 
@@ -58,13 +58,7 @@ def _tap(browser: Any, question: str, label: str) -> None:
 
 def _submit(browser: Any) -> None:
     """Tap the submit button and wait for the next page."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(page))
+    submit_and_wait(browser)
 
 
 def test_owner_fills_in_the_survey_on_a_phone(
