@@ -25,6 +25,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from .crm import CRM
     from .models import Actor
+    from .plugins import HookBatch
 
 #: execution option marking a connection's transactions as read-only
 READONLY_OPTION = "recrm_readonly"
@@ -175,6 +176,9 @@ class UnitOfWork:
     actor: Actor | None = None
     #: free-form scratch space shared by the hooks of one operation
     state: dict[str, Any] = field(default_factory=dict)
+    #: the batch hooks' pending changes while ``crm.hooks.batched(self)`` is open
+    #: (``None`` otherwise: each change is then a batch of its own)
+    hook_batch: HookBatch | None = field(default=None, init=False, repr=False)
 
 
 def read_engine(crm: CRM) -> Engine:

@@ -506,6 +506,15 @@ class StageChange(_Out):
     )
 
 
+
+class CustomerStageChange(_Out):
+    """One stage change with the customer after it; a sequence of these is passed to
+    ``recrm_stages_changed``."""
+
+    customer: Customer = Field(description="the customer right after this change")
+    change: StageChange = Field(description="what the change carried")
+
+
 #: why an owner changed: a new link with an owner, an empty owner filled by later
 #: data (an import row, an add), a bulk reassign, a merge moving a link, and the
 #: public pool (released by nobody following up, claimed by a consultant)

@@ -14,7 +14,8 @@ import inspect
 import os
 import types
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .models import (
         Case,
         Customer,
+        CustomerStageChange,
         DeliveryResult,
         ImportedCustomer,
         Interaction,
@@ -142,6 +144,13 @@ def _required_arguments(function: Callable[..., Any]) -> list[str]:
     ]
 
 
+#: per-change hooks and their batch forms (a plugin implements one of each pair)
+BATCH_FORMS = {
+    "recrm_stage_changed": "recrm_stages_changed",
+    "recrm_interaction_logged": "recrm_interactions_logged",
+}
+
+
 def check_plugin(name: str, plugin: object) -> list[str]:
     """The one check every way of adding a plugin runs (``CRM(plugins=...)``, the
     ``register_plugin`` fixture, ``recrm plugins list`` and ``recrm init``).
@@ -179,6 +188,14 @@ def check_plugin(name: str, plugin: object) -> list[str]:
                 f"{attr} takes {{{', '.join(map(repr, extra))}}}, which {hook} does not "
                 f"offer (it offers {', '.join(offered)})"
             )
+    implemented = {
+        (getattr(getattr(plugin, attr, None), _IMPL_ATTR, None) or {}).get("specname") or attr
+        for attr in dir(plugin) if attr.startswith(_HOOK_PREFIX)
+    }
+    for single, batch in BATCH_FORMS.items():
+        if single in implemented and batch in implemented:
+            problems.append(f"implements both {single!r} and {batch!r}: implement one "
+                            "(each change would be handled twice)")
     if problems:
         raise PluginError(name, "load", pluggy.PluginValidationError(plugin, "; ".join(problems)))
     return found
@@ -281,6 +298,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@dataclass
+class HookBatch:
+    """What the batch hooks will receive when :meth:`Hooks.batched` ends."""
+
+    interactions: list[Interaction] = field(default_factory=list)
+    stages: list[CustomerStageChange] = field(default_factory=list)
+
+
 class Hooks:
     """Typed call sites for every hook (tox's ``Plugin`` facade).
 
@@ -345,7 +370,42 @@ class Hooks:
         self._call("recrm_project_renamed", uow=uow, old_code=old_code, new_code=new_code)
 
     def stage_changed(self, uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
-        self._call("recrm_stage_changed", uow=uow, customer=customer, change=change)
+        """``recrm_stage_changed`` now, and ``recrm_stages_changed`` now as a batch of
+        one or, inside :meth:`batched`, when the batch ends."""
+        if self.implemented("recrm_stage_changed"):
+            self._call("recrm_stage_changed", uow=uow, customer=customer, change=change)
+        if not self.implemented("recrm_stages_changed"):
+            return
+        from .models import CustomerStageChange
+
+        item = CustomerStageChange(customer=customer, change=change)
+        if uow.hook_batch is not None:
+            uow.hook_batch.stages.append(item)
+        else:
+            self._call("recrm_stages_changed", uow=uow, changes=(item,))
+
+    @contextmanager
+    def batched(self, uow: UnitOfWork) -> Iterator[None]:
+        """Collect the batch hooks' changes made inside the block and deliver them
+        once at its end (interactions, then stage changes), each batch hook called
+        once. The per-change hooks still fire as each change is made. Nested blocks
+        join the outer one; nothing is delivered if the block raises (the unit of work
+        rolls back)."""
+        if uow.hook_batch is not None:
+            yield
+            return
+        batch = uow.hook_batch = HookBatch()
+        try:
+            yield
+        finally:
+            # Detached first: what a batch implementation changes itself is a batch
+            # of its own, never appended to the one being delivered.
+            uow.hook_batch = None
+        if batch.interactions:
+            self._call("recrm_interactions_logged", uow=uow,
+                       interactions=tuple(batch.interactions))
+        if batch.stages:
+            self._call("recrm_stages_changed", uow=uow, changes=tuple(batch.stages))
 
     def owners_changed(self, uow: UnitOfWork, changes: list[OwnerChange]) -> None:
         if changes:
@@ -386,7 +446,16 @@ class Hooks:
         return reasons
 
     def interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
-        self._call("recrm_interaction_logged", uow=uow, interaction=interaction)
+        """``recrm_interaction_logged`` now, and ``recrm_interactions_logged`` now as a
+        batch of one or, inside :meth:`batched`, when the batch ends."""
+        if self.implemented("recrm_interaction_logged"):
+            self._call("recrm_interaction_logged", uow=uow, interaction=interaction)
+        if not self.implemented("recrm_interactions_logged"):
+            return
+        if uow.hook_batch is not None:
+            uow.hook_batch.interactions.append(interaction)
+        else:
+            self._call("recrm_interactions_logged", uow=uow, interactions=(interaction,))
 
     def task_created(self, uow: UnitOfWork, task: Task) -> None:
         self._call("recrm_task_created", uow=uow, task=task)

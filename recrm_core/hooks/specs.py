@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..models import (
         Case,
         Customer,
+        CustomerStageChange,
         DeliveryResult,
         ErasureStep,
         ImportedCustomer,
@@ -59,6 +60,7 @@ __all__ = [
     "recrm_deliver_message",
     "recrm_demo",
     "recrm_interaction_logged",
+    "recrm_interactions_logged",
     "recrm_message_fields",
     "recrm_owners_changed",
     "recrm_project_renamed",
@@ -68,6 +70,7 @@ __all__ = [
     "recrm_reports",
     "recrm_segment_fields",
     "recrm_stage_changed",
+    "recrm_stages_changed",
     "recrm_startup",
     "recrm_task_created",
     "recrm_task_done",
@@ -214,6 +217,31 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
 
 
 @hookspec
+def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]) -> None:
+    """The batch form of :func:`recrm_stage_changed`: every stage change of one
+    operation at once, so a plugin can answer them with one set-based statement
+    (one query for the customers a rule concerns) instead of one per change.
+
+    Fires inside the transaction, once per operation that changed stages, after all
+    of its changes (and after each change's :func:`recrm_stage_changed`): once for a
+    ``set_stage`` (a batch of one), once for ``crm.customers.set_stages`` with all of
+    its moves, once for everything done inside ``crm.hooks.batched(uow)``. Never
+    with an empty batch. The same changes, in the same order, as
+    :func:`recrm_stage_changed` receives one by one; implement one of the two, not
+    both (a plugin implementing both is refused when it is registered).
+
+    A stage change that a batch implementation makes itself (through
+    ``set_stage_in``) is not added to the batch being delivered: it fires this hook
+    again as a batch of its own.
+
+    :param uow: the operation's unit of work.
+    :param changes: a read-only sequence, in the order the changes were made, of
+        ``customer`` (the customer right after that change; a customer changed
+        twice appears twice) and ``change`` (as :func:`recrm_stage_changed`'s).
+    """
+
+
+@hookspec
 def recrm_owners_changed(uow: UnitOfWork, changes: list[OwnerChange]) -> None:
     """Customers' owning consultants changed at some projects.
 
@@ -332,6 +360,28 @@ def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
 
     :param uow: the operation's unit of work.
     :param interaction: the new interaction.
+    """
+
+
+@hookspec
+def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
+    """The batch form of :func:`recrm_interaction_logged`: every interaction one
+    operation appended, at once (a batch of visits answered with one query instead
+    of one per visit).
+
+    Fires inside the transaction, once per operation that appended interactions,
+    after all of them (and after each one's :func:`recrm_interaction_logged`): once
+    for ``crm.interactions.log`` (a batch of one), once for
+    ``crm.interactions.log_many``, once for everything done inside
+    ``crm.hooks.batched(uow)`` (stage changes' own interactions included). Never
+    with an empty batch. Implement this or :func:`recrm_interaction_logged`, not
+    both (a plugin implementing both is refused when it is registered). An
+    interaction a batch implementation appends itself fires this hook again as a
+    batch of its own.
+
+    :param uow: the operation's unit of work.
+    :param interactions: a read-only sequence of the new interactions, in the order
+        they were appended.
     """
 
 
