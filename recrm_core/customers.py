@@ -28,7 +28,7 @@ from .access import check_writer
 from .contention import StateMoved, retrying
 from .db import RawSelect, UnitOfWork, chunks, read_engine, utcnow, valid_id
 from .errors import Forbidden, IdentityConflict, InvalidInput, NotFound, Refused
-from .idcards import decrypt_on, encrypt, keys_for_storing, match_value
+from .idcards import decrypt, decrypt_on, encrypt, keys_for_storing, match_value
 from .models import (
     Actor,
     AddResult,
@@ -295,22 +295,38 @@ def load_customer(session: Session | Connection, customer_id: int) -> Customer:
 
 def customer_by_key(session: Session | Connection, key: Key) -> Customer | None:
     """The customer holding an identity key (the survivor, should the holder have
-    been merged away), or None: three indexed queries."""
+    been merged away), or None: one indexed query."""
     conn = _connection(session)
     rows = _RAW_BY_KEY.all(conn, {"kind": key[0], "value": key[1]})
+    if rows and _moved(rows[0]):
+        return _moved_holder(conn, rows[0][0])
+    return _holder_of(rows, lambda text: decrypt_on(conn, text))
+
+
+def _moved(row: Sequence[Any]) -> bool:
+    """Whether a key's holder (``_SELECT_BY_KEY``'s row) was merged away or erased."""
+    return row[_MERGED_INTO] is not None or row[_ERASED_AT] is not None
+
+
+def _moved_holder(conn: Connection, cid: int) -> Customer:
+    """The survivor of a key's holder merged away (or NotFound for an erased one).
+    Merges move identities to the survivor, so this is only a safety net. Its several
+    reads share one snapshot, whether or not the caller opened one."""
+    if not conn.in_transaction():
+        with conn.begin():
+            return load_customer(conn, cid)
+    return load_customer(conn, cid)
+
+
+def _holder_of(
+    rows: Sequence[Sequence[Any]], decrypt_card: Callable[[str], str]
+) -> Customer | None:
+    """The customer of ``_SELECT_BY_KEY``'s rows (the holder neither merged away nor
+    erased), or None for none: the row comes with every identity and link of the
+    customer (a row per identity and link pair, usually one), each kept once, in id
+    order."""
     if not rows:
         return None
-    first = rows[0]
-    cid = first[0]
-    if first[_MERGED_INTO] is not None or first[_ERASED_AT] is not None:
-        # Merges move identities to the survivor, so this is only a safety net. Its
-        # several reads share one snapshot, whether or not the caller opened one.
-        if isinstance(conn, Connection) and not conn.in_transaction():
-            with conn.begin():
-                return load_customer(conn, cid)
-        return load_customer(conn, cid)
-    # One round trip: the row comes with every identity and link of the customer
-    # (a row per identity and link pair, usually one), each kept once, in id order.
     width = len(_ROW_FIELDS)
     identities: dict[int, tuple[str, str]] = {}
     links: dict[int, ProjectLink] = {}
@@ -325,9 +341,9 @@ def customer_by_key(session: Session | Connection, key: Key) -> Customer | None:
     ordered = [identities[i] for i in sorted(identities)]
     cards = [display for kind, display in ordered if kind == ID_CARD]
     return _model_of(
-        first[:width],
+        rows[0][:width],
         [display for kind, display in ordered if kind == MOBILE],
-        decrypt_on(conn, cards[0]) if cards else None,
+        decrypt_card(cards[0]) if cards else None,
         [display for kind, display in ordered if kind == WECHAT],
         [links[i] for i in sorted(links)],
     )
@@ -806,13 +822,17 @@ class CustomerService:
                 customer = customer_by_key(uow.session, key)
                 return self.crm.access.present(
                     actor, [] if customer is None else [customer], uow.session)
-        # No hook fires and nothing is written, so a bare connection does instead of a
+        # No hook fires and nothing is written, so a pool connection does instead of a
         # unit of work: the SDK's own look-up (no actor) sees everything. No BEGIN
-        # either: customer_by_key reads the customer in one statement, which is
-        # atomic on its own (it opens a transaction for its rare second read).
-        with read_engine(self.crm).connect() as conn:
-            customer = customer_by_key(conn, key)
-            return [] if customer is None else [customer]
+        # either: the customer comes in one statement, which is atomic on its own.
+        engine = read_engine(self.crm)
+        rows = _RAW_BY_KEY.pooled(engine, {"kind": key[0], "value": key[1]})
+        if rows and _moved(rows[0]):
+            with engine.connect() as conn:
+                customer = _moved_holder(conn, rows[0][0])
+        else:
+            customer = _holder_of(rows, lambda text: decrypt(self.crm.keys, text))
+        return [] if customer is None else [customer]
 
     def count(self, actor: Actor | None = None) -> int:
         with self.crm.unit_of_work(actor, readonly=True) as uow:
