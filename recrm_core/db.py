@@ -225,7 +225,8 @@ class RawSelect:
     still built and compiled by SQLAlchemy (never string-built) and every column's
     result processing (dates on SQLite, aware UTC datetimes) is the type's own; what
     is skipped is the per-execution machinery, including ``*_cursor_execute``
-    events. Runs inside the connection's current transaction.
+    events. :meth:`all` runs inside a connection's current transaction, :meth:`pooled`
+    on a pool connection of its own.
     """
 
     def __init__(self, statement: Select[Any]) -> None:

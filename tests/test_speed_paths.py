@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, event, select
+from sqlalchemy import column, delete, event, select, table, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from recrm_core import CRM, Customer, ImportedCustomer, hookimpl
 from recrm_core.customers import load_customer, load_customers
+from recrm_core.db import RawSelect, utcnow
 from recrm_core.errors import NotFound, Refused
 from recrm_core.idcards import decrypt_on
 from recrm_core.identity import id_card_check_character
@@ -225,6 +227,35 @@ def test_find_equals_get(crm: CRM) -> None:
     with crm.unit_of_work() as uow:
         slow = reference_load(uow.session, [ids[2]])[ids[2]]
     assert_same(crm.customers.find(mobile="15012345678")[0], slow)
+
+
+
+def test_find_on_a_holder_merged_away_or_erased(crm: CRM) -> None:
+    """The key's holder marked merged away while still holding it (merges move the
+    identities, so only a safety net catches this) is found as its survivor; an
+    erased holder is NotFound, as ``get`` says."""
+    holder = crm.customers.add({"mobile": "13812345678"}).customer.id
+    survivor = crm.customers.add({"mobile": "13912345678"}).customer.id
+    with crm.engine.begin() as conn:
+        conn.execute(update(CustomerRow).where(CustomerRow.id == holder)
+                     .values(merged_into=survivor))
+    assert_same(crm.customers.find(mobile="13812345678")[0], crm.customers.get(survivor))
+    with crm.engine.begin() as conn:
+        conn.execute(update(CustomerRow).where(CustomerRow.id == holder)
+                     .values(merged_into=None, erased_at=utcnow()))
+    with pytest.raises(NotFound, match="was erased"):
+        crm.customers.find(mobile="13812345678")
+    with pytest.raises(NotFound, match="was erased"):
+        crm.customers.get(holder)
+
+
+def test_pooled_raw_select_raises_sqlalchemy_errors(crm: CRM) -> None:
+    """A driver error on the pool connection comes as SQLAlchemy's, as through a
+    ``Connection`` (the HTTP API answers 503 to an ``OperationalError``)."""
+    missing = RawSelect(select(column("x")).select_from(table("no_such_table")))
+    with pytest.raises(DBAPIError):
+        missing.pooled(crm.engine, {})
+    assert crm.customers.find(mobile="13812345678") == []  # the connection went back
 
 
 STAGE_STEP = st.tuples(st.sampled_from(["A", "B", "C"]), st.sampled_from(STAGES), st.booleans())
