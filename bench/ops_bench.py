@@ -16,7 +16,10 @@ channels, newsletter, sales), on a fresh database each time, times N of each:
 
 each raw operation in a transaction of its own on the driver (``sqlite3`` with the
 pragmas recrm sets, ``psycopg``), into the same database. Output: one JSON object with
-ops/s of both and ``ratio`` (API / raw; the aim is at least 0.3 with no plugins).
+ops/s of both and ``ratio`` (API / raw; the aim is at least 0.3 with no plugins), and
+the CPU milliseconds per operation of both with ``cpu_ratio`` (raw CPU / API CPU, the
+same sense as ``ratio``: steadier on a loaded machine, and on PostgreSQL it leaves
+out the server's share).
 The raw side does no validation, identity resolution, hooks or reading back: the
 ratio is what the API's guarantees cost per call.
 """
@@ -43,35 +46,50 @@ def mobile(n: int, base: int) -> str:
     return f"139{base + n:08d}"
 
 
-def api_round(crm: CRM, n: int, base: int) -> dict[str, float]:
-    """Seconds for n of each API operation (the customers made by ``add`` are used by
-    the others)."""
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
+class Clock:
+    """Wall and CPU seconds of each operation's block."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, tuple[float, float]] = {}
+        self._started = (0.0, 0.0)
+
+    def start(self) -> None:
+        self._started = (time.perf_counter(), time.process_time())
+
+    def stop(self, op: str) -> None:
+        wall, cpu = self._started
+        self.seconds[op] = (time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def api_round(crm: CRM, n: int, base: int) -> dict[str, tuple[float, float]]:
+    """Wall and CPU seconds for n of each API operation (the customers made by
+    ``add`` are used by the others)."""
+    clock = Clock()
+    clock.start()
     ids = [crm.customers.add({"name": f"客户{i}", "mobile": mobile(i, base)}).customer.id
            for i in range(n)]
-    seconds["customers.add"] = time.perf_counter() - started
-    started = time.perf_counter()
+    clock.stop("customers.add")
+    clock.start()
     for cid in ids:
         crm.interactions.log(cid, {"kind": "call", "channel": "phone", "summary": "回访"})
-    seconds["interactions.log"] = time.perf_counter() - started
-    started = time.perf_counter()
+    clock.stop("interactions.log")
+    clock.start()
     for cid in ids:
         crm.customers.set_stage(cid, "visitor", "P1")
-    seconds["set_stage"] = time.perf_counter() - started
-    started = time.perf_counter()
+    clock.stop("set_stage")
+    clock.start()
     for cid in ids:
         crm.cases.open({"customer_id": cid, "category": "inquiry", "subject": "咨询",
                         "department": "客服中心", "assignee": "kf.wang"})
-    seconds["cases.open"] = time.perf_counter() - started
-    return seconds
+    clock.stop("cases.open")
+    return clock.seconds
 
 
 class Raw:
     """The equivalent writes on the driver, one transaction per operation."""
 
     def __init__(self, execute: Callable[[str, tuple[Any, ...]], Any],
-                 commit: Callable[[], None], begin: Callable[[], None], mark: str,
+                 commit: Callable[[], object], begin: Callable[[], object], mark: str,
                  returning_id: Callable[[Any], int], project_id: int, now: Any) -> None:
         self.execute, self.commit, self.begin, self.mark = execute, commit, begin, mark
         self.returning_id, self.project_id, self.now = returning_id, project_id, now
@@ -79,9 +97,9 @@ class Raw:
     def sql(self, text: str) -> str:
         return text.replace("?", self.mark)
 
-    def round(self, n: int, base: int) -> dict[str, float]:
-        q, now, seconds = self.sql, self.now, {}
-        started = time.perf_counter()
+    def round(self, n: int, base: int) -> dict[str, tuple[float, float]]:
+        q, now, clock = self.sql, self.now, Clock()
+        clock.start()
         ids = []
         for i in range(n):
             self.begin()
@@ -93,16 +111,16 @@ class Raw:
                          (cid, "+86" + mobile(i, base), "+86" + mobile(i, base), now))
             self.commit()
             ids.append(cid)
-        seconds["customers.add"] = time.perf_counter() - started
-        started = time.perf_counter()
+        clock.stop("customers.add")
+        clock.start()
         for cid in ids:
             self.begin()
             self.execute(q("INSERT INTO interactions (customer_id, kind, channel, occurred_at,"
                            " summary, data, created_at) VALUES (?, 'call', 'phone', ?, ?,"
                            " '{}', ?)"), (cid, now, "回访", now))
             self.commit()
-        seconds["interactions.log"] = time.perf_counter() - started
-        started = time.perf_counter()
+        clock.stop("interactions.log")
+        clock.start()
         for cid in ids:
             self.begin()
             self.execute(q("INSERT INTO customer_projects (customer_id, project_id, stage,"
@@ -111,8 +129,8 @@ class Raw:
             self.execute(q("UPDATE customers SET stage = 'visitor', updated_at = ?"
                            " WHERE id = ?"), (now, cid))
             self.commit()
-        seconds["set_stage"] = time.perf_counter() - started
-        started = time.perf_counter()
+        clock.stop("set_stage")
+        clock.start()
         for cid in ids:
             self.begin()
             case_id = self.returning_id(self.execute(q(
@@ -124,8 +142,8 @@ class Raw:
             self.execute(q("INSERT INTO case_history (case_id, action, to_value, at)"
                            " VALUES (?, 'open', 'open', ?)"), (case_id, now))
             self.commit()
-        seconds["cases.open"] = time.perf_counter() - started
-        return seconds
+        clock.stop("cases.open")
+        return clock.seconds
 
 
 def raw_sqlite(db: Path, project_id: int) -> tuple[Raw, Callable[[], None]]:
@@ -192,9 +210,12 @@ def run_backend(backend: str, plugins: list[str], ops: int, work: Path,
                 conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     out: dict[str, Any] = {}
     for op in OPS:
-        api_rate, raw_rate = ops / api[op], ops / base[op]
+        api_rate, raw_rate = ops / api[op][0], ops / base[op][0]
         out[op] = {"api_ops_per_s": round(api_rate), "raw_ops_per_s": round(raw_rate),
-                   "ratio": round(api_rate / raw_rate, 2)}
+                   "ratio": round(api_rate / raw_rate, 2),
+                   "api_cpu_ms": round(api[op][1] / ops * 1e3, 3),
+                   "raw_cpu_ms": round(base[op][1] / ops * 1e3, 3),
+                   "cpu_ratio": round(base[op][1] / api[op][1], 2)}
     return out
 
 
