@@ -11,22 +11,26 @@ A builtin plugin (``recrm_core.plugins.BUILTIN_PLUGINS``), written like any othe
 - a merge moves the duplicate's tasks and pool history to the survivor;
 - the 360 view's timeline shows the pool's releases and claims.
 
-Each runs inside the operation's unit of work. Cheap to import (loaded with every
+The interaction rules answer the batch hook (``recrm_interactions_logged``): the
+batch's open tasks and earlier visits are read once, then each interaction is handled
+in order as if it had been logged alone. Each runs inside the operation's unit of work. Cheap to import (loaded with every
 CRM); the services are imported on first use.
 """
 
 from __future__ import annotations
 
-import functools
+import datetime as dt
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select, update
 
 from .hooks import hookimpl
 
 if TYPE_CHECKING:
-    from .db import RawSelect, UnitOfWork
+    from .db import UnitOfWork
     from .models import Customer, Interaction, OwnerChange, TimelineEntry
 
 name = "followups"
@@ -36,53 +40,76 @@ name = "followups"
 _CLOCK_RESTARTS = ("filled", "reassign", "merge")
 
 
-@functools.cache
-def _statements() -> tuple[RawSelect, RawSelect]:
-    """The two reads every interaction with a project pays for, compiled once and run
-    on the driver's cursor (``RawSelect``): the oldest open task it fulfils, and an
-    earlier visit at the project (is this the first one?). No LIMIT: it would be a
-    parameter of its own, and a customer has few of either."""
-    from sqlalchemy import bindparam
+@dataclass
+class _OpenTask:
+    """An open task as the batch sees it (kept in step as it closes and creates tasks)."""
 
-    from .db import RawSelect
-    from .tables import InteractionRow, TaskRow
+    id: int
+    owner: str
+    kind: str
+    due_at: dt.datetime
 
-    tasks = TaskRow.__table__.c
-    visits = InteractionRow.__table__.c
-    fulfilled = RawSelect(
-        select(tasks.id).where(
-            tasks.customer_id == bindparam("cid"), tasks.project_id == bindparam("pid"),
-            tasks.status == bindparam("open"), tasks.owner_staff == bindparam("staff"),
-            tasks.kind == bindparam("kind"))
-        .order_by(tasks.due_at, tasks.id))
-    earlier = RawSelect(
-        select(visits.id).where(
-            visits.customer_id == bindparam("cid"), visits.project_id == bindparam("pid"),
-            visits.kind == bindparam("visit"), visits.id != bindparam("iid"),
-            visits.occurred_at <= bindparam("at", type_=visits.occurred_at.type)))
-    return fulfilled, earlier
+
+def _of_pairs(uow: UnitOfWork, table: Any, pairs: set[tuple[int, int]], columns: list[Any],
+              *where: Any) -> dict[tuple[int, int], list[tuple[Any, ...]]]:
+    """``columns`` of the rows of ``table`` (tasks, interactions) matching ``where`` at
+    the (customer, project) ``pairs``: one read per few hundred customers."""
+    from .db import chunks
+
+    found: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    pids = sorted({pid for _, pid in pairs})
+    for part in chunks(sorted({cid for cid, _ in pairs})):
+        for cid, pid, *values in uow.session.execute(
+                select(table.customer_id, table.project_id, *columns)
+                .where(table.customer_id.in_(part), table.project_id.in_(pids), *where)):
+            if (cid, pid) in pairs:
+                found[cid, pid].append(tuple(values))
+    return found
 
 
 @hookimpl
-def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
-    if interaction.project is None:
+def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
+    """Each interaction with a project, in order, as if it had been logged alone: it
+    closes the oldest open task it fulfils, and a first visit creates the visit
+    rule's call. The batch's open tasks and visits are read once, then kept in step
+    with what the batch does."""
+    at_projects = [i for i in interactions if i.project is not None]
+    if not at_projects:
         return
     from .projects import known_project_id
+    from .tables import InteractionRow, TaskRow
 
-    session = uow.session
-    cid = interaction.customer_id
-    pid = known_project_id(session, interaction.project)
-    fulfilled, earlier = _statements()
-    conn = session.connection()
-    if interaction.staff is not None:
-        found = fulfilled.all(conn, {"cid": cid, "pid": pid, "staff": interaction.staff,
-                                     "kind": interaction.kind, "open": "open"})
-        if found:
-            uow.crm.tasks.close_in(uow, found[0][0], interaction.id, interaction.occurred_at)
-    if interaction.kind == "visit" and not earlier.all(
-            conn, {"cid": cid, "pid": pid, "iid": interaction.id, "visit": "visit",
-                   "at": interaction.occurred_at}):
-        uow.crm.tasks.after_visit_in(uow, cid, pid, interaction.occurred_at, interaction.staff)
+    pids = {code: known_project_id(uow.session, code)
+            for code in dict.fromkeys(cast(str, i.project) for i in at_projects)}
+    keyed = [((i.customer_id, pids[cast(str, i.project)]), i) for i in at_projects]
+    tasks: dict[tuple[int, int], list[_OpenTask]] = defaultdict(list)
+    for key, rows in _of_pairs(
+            uow, TaskRow, {key for key, i in keyed if i.staff is not None or i.kind == "visit"},
+            [TaskRow.id, TaskRow.owner_staff, TaskRow.kind, TaskRow.due_at],
+            TaskRow.status == "open").items():
+        tasks[key] = [_OpenTask(*row) for row in rows]
+    visits = _of_pairs(uow, InteractionRow, {key for key, i in keyed if i.kind == "visit"},
+                       [InteractionRow.id, InteractionRow.occurred_at],
+                       InteractionRow.kind == "visit")
+    # A visit later in the batch was not written yet when an earlier one was logged.
+    position = {i.id: n for n, (_, i) in enumerate(keyed) if i.kind == "visit"}
+    for n, (key, interaction) in enumerate(keyed):
+        open_tasks = tasks[key]
+        if interaction.staff is not None:
+            fulfilled = [t for t in open_tasks
+                         if t.owner == interaction.staff and t.kind == interaction.kind]
+            if fulfilled:
+                oldest = min(fulfilled, key=lambda t: (t.due_at, t.id))
+                uow.crm.tasks.close_in(uow, oldest.id, interaction.id, interaction.occurred_at)
+                open_tasks.remove(oldest)
+        if interaction.kind == "visit" and not any(
+                iid != interaction.id and at <= interaction.occurred_at
+                and position.get(iid, -1) <= n for iid, at in visits[key]):
+            created = uow.crm.tasks.after_visit_in(uow, key[0], key[1],
+                                                   interaction.occurred_at, interaction.staff)
+            if created is not None:
+                tasks[key].append(_OpenTask(created.id, created.owner_staff, created.kind,
+                                            created.due_at))
 
 
 @hookimpl

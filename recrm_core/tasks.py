@@ -5,7 +5,7 @@ A task has an owner (a member of staff), a kind (call, visit, wechat, ...), a du
 and a note; it is ``open`` until ``done`` (by the interaction that did it, when known)
 or ``cancelled`` (with a reason). Logging an interaction of the task's kind for its
 customer and project by its owner closes the oldest open task it fulfils (the core's
-own ``recrm_interaction_logged`` implementation, :mod:`recrm_core.followups`).
+own ``recrm_interactions_logged`` implementation, :mod:`recrm_core.followups`).
 
 Two rules create tasks (``[followup]`` settings): after a customer's first visit to a
 project, a call within ``after_visit_hours`` (at once, when the visit is logged, and
