@@ -548,11 +548,12 @@ class _Move:
     amount: int | None
     force: bool
     occurred_at: dt.datetime | None
+    staff: str | None
 
 
 def _checked_move(
     customer_id: int, stage: str, project: str, unit: str | None, amount: int | None,
-    force: bool, occurred_at: dt.datetime | None,
+    force: bool, occurred_at: dt.datetime | None, staff: str | None,
 ) -> _Move:
     """The move with its stage parsed and its project code as stored, or InvalidInput
     (the one check of ``set_stage``, ``set_stage_in`` and the batch forms)."""
@@ -567,7 +568,7 @@ def _checked_move(
         zoned(occurred_at, "occurred_at")
     except ValueError as exc:
         raise InvalidInput("occurred_at", str(exc)) from None
-    return _Move(customer_id, new_stage, code, unit, amount, force, occurred_at)
+    return _Move(customer_id, new_stage, code, unit, amount, force, occurred_at, staff)
 
 
 def _checked_moves(moves: Iterable[StageMove | Mapping[str, Any]]) -> list[_Move]:
@@ -583,7 +584,8 @@ def _checked_moves(moves: Iterable[StageMove | Mapping[str, Any]]) -> list[_Move
             else:
                 raise InvalidInput("", "a move is a StageMove or a mapping of its fields")
             checked.append(_checked_move(move.customer_id, move.stage, move.project, move.unit,
-                                         move.amount, move.force, move.occurred_at))
+                                         move.amount, move.force, move.occurred_at,
+                                         move.staff))
         except ValidationError as exc:
             field, reason = first_error(exc)
             raise InvalidInput(f"moves[{n}].{field}", reason) from None
@@ -980,16 +982,18 @@ class CustomerService:
         amount: int | None = None,
         force: bool = False,
         occurred_at: dt.datetime | None = None,
+        staff: str | None = None,
         actor: Actor | None = None,
     ) -> Customer:
         """Move the customer's stage at ``project``: forward only unless ``force``.
 
         A change to subscriber/buyer/owner records a subscription/contract/handover
-        interaction carrying ``unit`` and ``amount``. Setting the current stage again
-        changes nothing and fires nothing.
+        interaction carrying ``unit`` and ``amount``, by ``staff`` (default: the
+        actor). Setting the current stage again changes nothing and fires nothing.
         """
         check_writer(actor)
-        move = _checked_move(customer_id, stage, project, unit, amount, force, occurred_at)
+        move = _checked_move(customer_id, stage, project, unit, amount, force, occurred_at,
+                             staff)
         return self._retrying(actor, lambda uow: self._set_stages(uow, [move]))[0]
 
     def set_stage_in(
@@ -1003,10 +1007,12 @@ class CustomerService:
         amount: int | None = None,
         force: bool = False,
         occurred_at: dt.datetime | None = None,
+        staff: str | None = None,
     ) -> Customer:
         """``set_stage`` inside an existing unit of work (its actor acts), for plugins
         and bulk jobs that move many stages in one transaction."""
-        move = _checked_move(customer_id, stage, project, unit, amount, force, occurred_at)
+        move = _checked_move(customer_id, stage, project, unit, amount, force, occurred_at,
+                             staff)
         return self._set_stages(uow, [move])[0]
 
     def set_stages(
@@ -1031,6 +1037,8 @@ class CustomerService:
     def _set_stages(self, uow: UnitOfWork, moves: Sequence[_Move]) -> list[Customer]:
         """Every move in order inside one ``hooks.batched`` block; then the owner
         changes, once for the operation."""
+        # The staff moves name, once for all (as ``interactions.log`` checks its staff).
+        self.crm.directory.check(uow, {move.staff for move in moves if move.staff})
         moved: list[Customer] = []
         owner_changes: list[OwnerChange] = []
         with self.crm.hooks.batched(uow):
@@ -1057,8 +1065,8 @@ class CustomerService:
         if behind and unit and new_stage in STAGE_INTERACTIONS:
             # Another unit at a stage the customer already reached (an investor signing
             # for a second flat): the step is recorded for that unit, the stage stays.
-            return self._record_unit_step(uow, cid, pid, code, cast(str, old_stage),
-                                          new_stage, unit, amount, now), None
+            return self._record_unit_step(uow, cid, pid, cast(str, old_stage), move,
+                                          now), None
         if old_stage == new_stage:
             return load_customers(conn, [cid])[cid], None
         if behind:
@@ -1084,7 +1092,7 @@ class CustomerService:
         conn.execute(_RECOMPUTE_STAGE, {"b_cid": cid, "b_updated_at": utcnow()})
         interaction = None
         if new_stage in STAGE_INTERACTIONS:
-            interaction = self._record_step(uow, cid, pid, code, new_stage, unit, amount, now)
+            interaction = self._record_step(uow, cid, pid, new_stage, move, now)
         customer = load_customers(_connection(session), [cid])[cid]
         change = StageChange(
             customer_id=cid, project=code, old_stage=old_stage,
@@ -1097,10 +1105,10 @@ class CustomerService:
         return customer, owner_change
 
     def _record_step(
-        self, uow: UnitOfWork, cid: int, pid: int, code: str, step: str, unit: str | None,
-        amount: int | None, now: dt.datetime,
+        self, uow: UnitOfWork, cid: int, pid: int, step: str, move: _Move, now: dt.datetime,
     ) -> Interaction:
         """The subscription/contract/handover interaction a step records."""
+        code, unit, amount = move.project, move.unit, move.amount
         data: dict[str, Any] = {"stage": step}
         if unit:
             data["unit"] = unit
@@ -1108,19 +1116,20 @@ class CustomerService:
             data["amount"] = amount
         return self.crm.interactions.append_in(
             uow, cid, kind=STAGE_INTERACTIONS[step], project=code, project_id=pid,
-            staff=uow.actor.staff_id if uow.actor else None,
+            staff=move.staff or (uow.actor.staff_id if uow.actor else None),
             occurred_at=now, data=data,
             summary=f"{STAGE_INTERACTIONS[step]} at {code}" + (f", unit {unit}" if unit else ""),
         )
 
     def _record_unit_step(
-        self, uow: UnitOfWork, cid: int, pid: int, code: str, stage: str, step: str,
-        unit: str, amount: int | None, now: dt.datetime,
+        self, uow: UnitOfWork, cid: int, pid: int, stage: str, move: _Move, now: dt.datetime,
     ) -> Customer:
-        """A step for ``unit`` at or behind the customer's ``stage`` at the project:
-        its interaction and a ``recrm_stage_changed`` with ``old_stage == new_stage``,
-        once per unit and step (the link row is locked, so two at once record one)."""
+        """A step (``move.stage``) for ``move.unit`` at or behind the customer's
+        ``stage`` at the project: its interaction and a ``recrm_stage_changed`` with
+        ``old_stage == new_stage``, once per unit and step (the link row is locked, so
+        two at once record one)."""
         conn = _connection(uow.session)
+        step, unit = move.stage, move.unit
         kind = STAGE_INTERACTIONS[step]
         recorded = uow.session.scalars(
             select(InteractionRow.data).where(
@@ -1130,13 +1139,13 @@ class CustomerService:
         )
         if any((data or {}).get("unit") == unit for data in recorded):
             return load_customers(conn, [cid])[cid]
-        interaction = self._record_step(uow, cid, pid, code, step, unit, amount, now)
+        interaction = self._record_step(uow, cid, pid, step, move, now)
         conn.execute(_TOUCH_CUSTOMER, {"b_id": cid, "b_at": utcnow()})
         customer = load_customers(conn, [cid])[cid]
         change = StageChange(
-            customer_id=cid, project=code, old_stage=stage, new_stage=stage, step=step,
-            unit=unit, amount=amount, forced=False, interaction_id=interaction.id,
-            occurred_at=now,
+            customer_id=cid, project=move.project, old_stage=stage, new_stage=stage,
+            step=step, unit=unit, amount=move.amount, forced=False,
+            interaction_id=interaction.id, occurred_at=now,
         )
         self.crm.hooks.stage_changed(uow, customer, change)
         return customer

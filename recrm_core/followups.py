@@ -13,7 +13,9 @@ A builtin plugin (``recrm_core.plugins.BUILTIN_PLUGINS``), written like any othe
 
 The interaction rules answer the batch hook (``recrm_interactions_logged``): the
 batch's open tasks and earlier visits are read once, then each interaction is handled
-in order as if it had been logged alone. Each runs inside the operation's unit of work. Cheap to import (loaded with every
+in order as if it had been logged alone.
+
+Each runs inside the operation's unit of work. Cheap to import (loaded with every
 CRM); the services are imported on first use.
 """
 

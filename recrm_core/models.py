@@ -520,6 +520,9 @@ class StageMove(_Model):
     force: bool = Field(default=False, description="allow skipping or going back")
     occurred_at: dt.datetime | None = Field(
         default=None, description="when it happened, with a time zone (default: now)")
+    staff: Code = Field(default=None, description="who did the step, recorded on its "
+                        "interaction (a sales assistant entering the consultants' contracts); "
+                        "default: the actor")
 
 
 class CustomerInteractionIn(InteractionIn):
