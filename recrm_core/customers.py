@@ -282,6 +282,8 @@ def resolve_ids(session: Session | Connection, customer_ids: Iterable[int]) -> d
     merged id then follows its chain); the error is the first failing id's, in order."""
     wanted = list(dict.fromkeys(customer_ids))
     conn = _connection(session)
+    if len(wanted) == 1:
+        return {wanted[0]: resolve_id(conn, wanted[0])}
     rows: dict[int, tuple[int | None, dt.datetime | None]] = {}
     for part in chunks([cid for cid in wanted if valid_id(cid)]):
         rows.update((cid, (into, at)) for cid, into, at in

@@ -22,17 +22,18 @@ CRM); the services are imported on first use.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from .hooks import hookimpl
 
 if TYPE_CHECKING:
-    from .db import UnitOfWork
+    from .db import RawSelect, UnitOfWork
     from .models import Customer, Interaction, OwnerChange, TimelineEntry
 
 name = "followups"
@@ -52,20 +53,56 @@ class _OpenTask:
     due_at: dt.datetime
 
 
-def _of_pairs(uow: UnitOfWork, table: Any, pairs: set[tuple[int, int]], columns: list[Any],
-              *where: Any) -> dict[tuple[int, int], list[tuple[Any, ...]]]:
-    """``columns`` of the rows of ``table`` (tasks, interactions) matching ``where`` at
-    the (customer, project) ``pairs``: one read per few hundred customers."""
+@functools.cache
+def _reads() -> dict[str, tuple[RawSelect, Select[Any], dict[str, str]]]:
+    """The batch's two reads at (customer, project) pairs, built once: the open tasks
+    and the visits. Each for one pair (a single ``log``, the common case: a prebuilt
+    statement on the driver's cursor, see ``RawSelect``) and with IN lists for many."""
+    from sqlalchemy import bindparam
+
+    from .db import RawSelect
+    from .tables import InteractionRow, TaskRow
+
+    def reads(table: Any, columns: list[Any], condition: Any, params: dict[str, str]
+              ) -> tuple[RawSelect, Select[Any], dict[str, str]]:
+        c = table.__table__.c
+        base = select(c.customer_id, c.project_id, *columns).where(condition)
+        one = base.where(c.customer_id == bindparam("cid"), c.project_id == bindparam("pid"))
+        many = base.where(c.customer_id.in_(bindparam("cids", expanding=True)),
+                          c.project_id.in_(bindparam("pids", expanding=True)))
+        return RawSelect(one), many, params
+
+    tasks = TaskRow.__table__.c
+    visits = InteractionRow.__table__.c
+    return {
+        "tasks": reads(TaskRow, [tasks.id, tasks.owner_staff, tasks.kind, tasks.due_at],
+                       tasks.status == bindparam("status"), {"status": "open"}),
+        "visits": reads(InteractionRow, [visits.id, visits.occurred_at],
+                        visits.kind == bindparam("kind"), {"kind": "visit"}),
+    }
+
+
+def _of_pairs(uow: UnitOfWork, read: str, pairs: set[tuple[int, int]]
+              ) -> dict[tuple[int, int], list[tuple[Any, ...]]]:
+    """The rows of ``_reads()[read]`` at the (customer, project) ``pairs``: one read
+    per few hundred customers."""
     from .db import chunks
 
     found: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
-    pids = sorted({pid for _, pid in pairs})
-    for part in chunks(sorted({cid for cid, _ in pairs})):
-        for cid, pid, *values in uow.session.execute(
-                select(table.customer_id, table.project_id, *columns)
-                .where(table.customer_id.in_(part), table.project_id.in_(pids), *where)):
-            if (cid, pid) in pairs:
-                found[cid, pid].append(tuple(values))
+    if not pairs:
+        return found
+    one, many, params = _reads()[read]
+    conn = uow.session.connection()
+    if len(pairs) == 1:
+        [(cid, pid)] = pairs
+        rows: Iterable[Any] = one.all(conn, {"cid": cid, "pid": pid, **params})
+    else:
+        pids = sorted({pid for _, pid in pairs})
+        rows = [row for part in chunks(sorted({cid for cid, _ in pairs}))
+                for row in conn.execute(many, {"cids": part, "pids": pids, **params})]
+    for cid, pid, *values in rows:
+        if (cid, pid) in pairs:
+            found[cid, pid].append(tuple(values))
     return found
 
 
@@ -79,20 +116,16 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
     if not at_projects:
         return
     from .projects import known_project_id
-    from .tables import InteractionRow, TaskRow
 
     pids = {code: known_project_id(uow.session, code)
             for code in dict.fromkeys(cast(str, i.project) for i in at_projects)}
     keyed = [((i.customer_id, pids[cast(str, i.project)]), i) for i in at_projects]
     tasks: dict[tuple[int, int], list[_OpenTask]] = defaultdict(list)
-    for key, rows in _of_pairs(
-            uow, TaskRow, {key for key, i in keyed if i.staff is not None or i.kind == "visit"},
-            [TaskRow.id, TaskRow.owner_staff, TaskRow.kind, TaskRow.due_at],
-            TaskRow.status == "open").items():
+    for key, rows in _of_pairs(uow, "tasks", {key for key, i in keyed
+                                             if i.staff is not None or i.kind == "visit"}
+                               ).items():
         tasks[key] = [_OpenTask(*row) for row in rows]
-    visits = _of_pairs(uow, InteractionRow, {key for key, i in keyed if i.kind == "visit"},
-                       [InteractionRow.id, InteractionRow.occurred_at],
-                       InteractionRow.kind == "visit")
+    visits = _of_pairs(uow, "visits", {key for key, i in keyed if i.kind == "visit"})
     # A visit later in the batch was not written yet when an earlier one was logged.
     position = {i.id: n for n, (_, i) in enumerate(keyed) if i.kind == "visit"}
     for n, (key, interaction) in enumerate(keyed):
