@@ -188,10 +188,14 @@ def check_plugin(name: str, plugin: object) -> list[str]:
                 f"{attr} takes {{{', '.join(map(repr, extra))}}}, which {hook} does not "
                 f"offer (it offers {', '.join(offered)})"
             )
-    implemented = {
-        (getattr(getattr(plugin, attr, None), _IMPL_ATTR, None) or {}).get("specname") or attr
-        for attr in dir(plugin) if attr.startswith(_HOOK_PREFIX)
-    }
+    implemented = set()
+    for attr in dir(plugin):
+        try:  # any name: pluggy registers a marked function with ``specname`` under it
+            opts = getattr(getattr(plugin, attr), _IMPL_ATTR, None)
+        except Exception:
+            continue
+        if isinstance(opts, dict):
+            implemented.add(opts.get("specname") or attr)
     for single, batch in BATCH_FORMS.items():
         if single in implemented and batch in implemented:
             problems.append(f"implements both {single!r} and {batch!r}: implement one "
