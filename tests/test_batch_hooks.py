@@ -454,6 +454,23 @@ def test_log_many_gives_what_log_gives_one_by_one(
     assert [i.id for i in batch_hook.kwargs["interactions"]] == [i.id for i in batched]
 
 
+def test_log_many_shows_a_per_change_hook_the_database_as_of_its_change(
+    crm: CRM, register_plugin: Register
+) -> None:
+    seen: list[int] = []
+
+    class Counter:
+        @hookimpl
+        def recrm_interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
+            seen.append(len(uow.crm.interactions.list_in(uow.session,
+                                                         interaction.customer_id)))
+
+    register_plugin(Counter(), name="counter")
+    a = twins(crm, 1)[0][0]
+    crm.interactions.log_many([{"customer_id": a, "kind": "call"}] * 3)
+    assert seen == [1, 2, 3]  # not three rows at once, then three hooks
+
+
 def test_log_many_checks_like_log(crm: CRM) -> None:
     a = twins(crm, 1)[0][0]
     crm.directory.add_staff({"id": "wu", "name": "吴", "role": "sales"})
