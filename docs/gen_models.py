@@ -52,8 +52,8 @@ MODELS_MD = Path(__file__).with_name("models.md")
 GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ("What hooks receive", "Arguments of the hooks in the [hook reference](hooks.md).", [
         recrm_core.UnitOfWork, models.Customer, models.ProjectLink, models.StageChange,
-        models.OwnerChange, models.ImportedCustomer, models.Interaction, models.Case,
-        models.CaseHistoryEntry, models.Message, models.Task,
+        models.CustomerStageChange, models.OwnerChange, models.ImportedCustomer,
+        models.Interaction, models.Case, models.CaseHistoryEntry, models.Message, models.Task,
     ]),
     ("What hooks return or register", "Build these in your hook implementations.", [
         models.TimelineEntry, recrm_core.SegmentField, models.DeliveryResult,
@@ -73,7 +73,8 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ("What the API takes", "Service calls validate their input with these (dicts work too); "
      "a bad value is an `InvalidInput` naming the field.", [
         models.Actor, models.CustomerIn, models.CustomerUpdate, models.InteractionIn,
-        models.CaseIn, models.ProjectIn, models.StaffIn, models.DepartmentIn,
+        models.CustomerInteractionIn, models.StageMove, models.CaseIn, models.ProjectIn,
+        models.StaffIn, models.DepartmentIn,
         actions.MergeIn, actions.StageIn, actions.ReassignIn, actions.DiscloseIn,
         actions.CaseActionIn, actions.ConsentIn, actions.SegmentQuery, incidents.IncidentIn,
         tasks.TaskIn, tasks.TaskDoneIn, tasks.TaskCancelIn, pool.ClaimIn, pool.ReleaseIn,

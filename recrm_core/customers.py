@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import ValidationError
@@ -42,6 +43,7 @@ from .models import (
     OwnerChange,
     ProjectLink,
     StageChange,
+    StageMove,
     TimelineEntry,
     first_error,
     trusted,
@@ -141,6 +143,8 @@ _SELECT_BY_KEY = (
     .where(_KEY.c.kind == bindparam("kind"), _KEY.c.value == bindparam("value"))
 )
 _SELECT_MERGED_INTO = select(_CT.c.merged_into, _CT.c.erased_at).where(_CT.c.id == _ONE)
+_SELECT_MANY_MERGED_INTO = select(_CT.c.id, _CT.c.merged_into, _CT.c.erased_at).where(
+    _CT.c.id.in_(_IDS))
 # The single-customer statements run on the driver's cursor (see RawSelect).
 _RAW_ROW = RawSelect(_SELECT_ROW)
 _RAW_IDENTITIES = RawSelect(_SELECT_IDENTITIES[1])
@@ -271,6 +275,29 @@ def resolve_id(session: Session | Connection, customer_id: int) -> int:
             return current
         seen.add(current)
         current = merged_into[0][0]
+
+
+def resolve_ids(session: Session | Connection, customer_ids: Iterable[int]) -> dict[int, int]:
+    """:func:`resolve_id` for many ids, with one read per few hundred of them (a
+    merged id then follows its chain); the error is the first failing id's, in order."""
+    wanted = list(dict.fromkeys(customer_ids))
+    conn = _connection(session)
+    if len(wanted) == 1:
+        return {wanted[0]: resolve_id(conn, wanted[0])}
+    rows: dict[int, tuple[int | None, dt.datetime | None]] = {}
+    for part in chunks([cid for cid in wanted if valid_id(cid)]):
+        rows.update((cid, (into, at)) for cid, into, at in
+                    conn.execute(_SELECT_MANY_MERGED_INTO, {"ids": part}))
+    resolved: dict[int, int] = {}
+    for cid in wanted:
+        found = rows.get(cid)
+        if found is None:
+            raise NotFound(f"no customer {cid}")
+        into, at = found
+        if at is not None:
+            raise erased(cid, at)
+        resolved[cid] = cid if into is None else resolve_id(conn, cid)
+    return resolved
 
 
 def erased(customer_id: int, at: dt.datetime) -> NotFound:
@@ -528,15 +555,62 @@ _RECOMPUTE_STAGE = (
 )
 
 
-def _check_stage_change(stage: str, project: str, amount: int | None) -> tuple[str, str]:
-    """The parsed stage and project code of a stage change, or InvalidInput."""
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """A stage move whose arguments passed the checks every move gets."""
+
+    customer_id: int
+    stage: str
+    project: str
+    unit: str | None
+    amount: int | None
+    force: bool
+    occurred_at: dt.datetime | None
+    staff: str | None
+
+
+def _checked_move(
+    customer_id: int, stage: str, project: str, unit: str | None, amount: int | None,
+    force: bool, occurred_at: dt.datetime | None, staff: str | None,
+) -> _Move:
+    """The move with its stage parsed and its project code as stored, or InvalidInput
+    (the one check of ``set_stage``, ``set_stage_in`` and the batch forms)."""
     try:
         new_stage = parse_stage(stage)
     except ValueError as exc:
         raise InvalidInput("stage", str(exc)) from None
     if amount is not None and amount < 0:
         raise InvalidInput("amount", "amount cannot be negative")
-    return new_stage, project_code(project)
+    code = project_code(project)
+    try:
+        zoned(occurred_at, "occurred_at")
+    except ValueError as exc:
+        raise InvalidInput("occurred_at", str(exc)) from None
+    return _Move(customer_id, new_stage, code, unit, amount, force, occurred_at, staff)
+
+
+def _checked_moves(moves: Iterable[StageMove | Mapping[str, Any]]) -> list[_Move]:
+    """``set_stages``' moves validated and checked; InvalidInput names the move by its
+    position (``moves[2].stage``)."""
+    checked: list[_Move] = []
+    for n, raw in enumerate(moves):
+        try:
+            if isinstance(raw, StageMove):
+                move = raw
+            elif isinstance(raw, Mapping):
+                move = StageMove.model_validate(dict(raw))
+            else:
+                raise InvalidInput("", "a move is a StageMove or a mapping of its fields")
+            checked.append(_checked_move(move.customer_id, move.stage, move.project, move.unit,
+                                         move.amount, move.force, move.occurred_at,
+                                         move.staff))
+        except ValidationError as exc:
+            field, reason = first_error(exc)
+            raise InvalidInput(f"moves[{n}].{field}", reason) from None
+        except InvalidInput as exc:
+            where = f"moves[{n}].{exc.field}" if exc.field else f"moves[{n}]"
+            raise InvalidInput(where, exc.reason) from None
+    return checked
 
 
 # -- the service --------------------------------------------------------------------------
@@ -930,25 +1004,19 @@ class CustomerService:
         amount: int | None = None,
         force: bool = False,
         occurred_at: dt.datetime | None = None,
+        staff: str | None = None,
         actor: Actor | None = None,
     ) -> Customer:
         """Move the customer's stage at ``project``: forward only unless ``force``.
 
         A change to subscriber/buyer/owner records a subscription/contract/handover
-        interaction carrying ``unit`` and ``amount``. Setting the current stage again
-        changes nothing and fires nothing.
+        interaction carrying ``unit`` and ``amount``, by ``staff`` (default: the
+        actor). Setting the current stage again changes nothing and fires nothing.
         """
         check_writer(actor)
-        new_stage, code = _check_stage_change(stage, project, amount)
-        try:
-            zoned(occurred_at, "occurred_at")
-        except ValueError as exc:
-            raise InvalidInput("occurred_at", str(exc)) from None
-        return self._retrying(
-            actor,
-            lambda uow: self._set_stage(uow, customer_id, new_stage, code, unit, amount,
-                                        force, occurred_at),
-        )
+        move = _checked_move(customer_id, stage, project, unit, amount, force, occurred_at,
+                             staff)
+        return self._retrying(actor, lambda uow: self._set_stages(uow, [move]))[0]
 
     def set_stage_in(
         self,
@@ -961,40 +1029,68 @@ class CustomerService:
         amount: int | None = None,
         force: bool = False,
         occurred_at: dt.datetime | None = None,
+        staff: str | None = None,
     ) -> Customer:
         """``set_stage`` inside an existing unit of work (its actor acts), for plugins
         and bulk jobs that move many stages in one transaction."""
-        new_stage, code = _check_stage_change(stage, project, amount)
-        return self._set_stage(uow, customer_id, new_stage, code, unit, amount, force,
-                               occurred_at)
+        move = _checked_move(customer_id, stage, project, unit, amount, force, occurred_at,
+                             staff)
+        return self._set_stages(uow, [move])[0]
 
-    def _set_stage(
-        self,
-        uow: UnitOfWork,
-        customer_id: int,
-        new_stage: str,
-        code: str,
-        unit: str | None,
-        amount: int | None,
-        force: bool,
-        occurred_at: dt.datetime | None,
-    ) -> Customer:
+    def set_stages(
+        self, moves: Iterable[StageMove | Mapping[str, Any]], actor: Actor | None = None
+    ) -> list[Customer]:
+        """Many ``set_stage`` calls in one unit of work, in order (a customer moved
+        twice is moved twice): the same rows, results and ``recrm_stage_changed``
+        calls as one call per move, the batch hooks called once for all of them
+        (inside ``crm.hooks.batched``) and ``recrm_owners_changed`` once with every
+        owner change. Returns each move's customer, in the moves' order. A move the
+        state refuses (a backward move without ``force``) rolls back all of them."""
+        check_writer(actor)
+        checked = _checked_moves(moves)
+        return self._retrying(actor, lambda uow: self._set_stages(uow, checked))
+
+    def set_stages_in(
+        self, uow: UnitOfWork, moves: Iterable[StageMove | Mapping[str, Any]]
+    ) -> list[Customer]:
+        """``set_stages`` inside an existing unit of work (its actor acts)."""
+        return self._set_stages(uow, _checked_moves(moves))
+
+    def _set_stages(self, uow: UnitOfWork, moves: Sequence[_Move]) -> list[Customer]:
+        """Every move in order inside one ``hooks.batched`` block; then the owner
+        changes, once for the operation."""
+        # The staff moves name, once for all (as ``interactions.log`` checks its staff).
+        self.crm.directory.check(uow, {move.staff for move in moves if move.staff})
+        moved: list[Customer] = []
+        owner_changes: list[OwnerChange] = []
+        with self.crm.hooks.batched(uow):
+            for move in moves:
+                customer, owner_change = self._set_stage(uow, move)
+                moved.append(customer)
+                if owner_change is not None:
+                    owner_changes.append(owner_change)
+        self.crm.hooks.owners_changed(uow, owner_changes)
+        return moved
+
+    def _set_stage(self, uow: UnitOfWork, move: _Move) -> tuple[Customer, OwnerChange | None]:
+        """One move: the customer after it, and the owner change it made, if any."""
         session = uow.session
         conn = _connection(session)
-        cid = resolve_id(conn, customer_id)
-        now = occurred_at or utcnow()
+        cid = resolve_id(conn, move.customer_id)
+        new_stage, code, unit, amount = move.stage, move.project, move.unit, move.amount
+        now = move.occurred_at or utcnow()
         pid = project_id_in(uow, code)
         found = _RAW_LINK_STAGE.all(conn, {"cid": cid, "pid": pid})
         old_stage: str | None = found[0][1] if found else None
         behind = old_stage is not None and STAGE_RANK[new_stage] <= STAGE_RANK[old_stage] \
-            and not (force and new_stage != old_stage)
+            and not (move.force and new_stage != old_stage)
         if behind and unit and new_stage in STAGE_INTERACTIONS:
             # Another unit at a stage the customer already reached (an investor signing
             # for a second flat): the step is recorded for that unit, the stage stays.
-            return self._record_unit_step(uow, cid, pid, code, cast(str, old_stage),
-                                          new_stage, unit, amount, now)
+            return self._record_unit_step(uow, cid, pid, cast(str, old_stage), move,
+                                          now), None
         if old_stage == new_stage:
-            return load_customers(conn, [cid])[cid]
+            return load_customers(conn, [cid])[cid], None
         if behind:
             raise Refused(
                 f"customer {cid} is {old_stage} at {code}; moving back to {new_stage}"
@@ -1018,24 +1114,23 @@ class CustomerService:
         conn.execute(_RECOMPUTE_STAGE, {"b_cid": cid, "b_updated_at": utcnow()})
         interaction = None
         if new_stage in STAGE_INTERACTIONS:
-            interaction = self._record_step(uow, cid, pid, code, new_stage, unit, amount, now)
+            interaction = self._record_step(uow, cid, pid, new_stage, move, now)
         customer = load_customers(_connection(session), [cid])[cid]
         change = StageChange(
             customer_id=cid, project=code, old_stage=old_stage,
             new_stage=new_stage, step=new_stage,
-            unit=unit, amount=amount, forced=force,
+            unit=unit, amount=amount, forced=move.force,
             interaction_id=interaction.id if interaction else None,
             occurred_at=now,
         )
         self.crm.hooks.stage_changed(uow, customer, change)
-        self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
-        return customer
+        return customer, owner_change
 
     def _record_step(
-        self, uow: UnitOfWork, cid: int, pid: int, code: str, step: str, unit: str | None,
-        amount: int | None, now: dt.datetime,
+        self, uow: UnitOfWork, cid: int, pid: int, step: str, move: _Move, now: dt.datetime,
     ) -> Interaction:
         """The subscription/contract/handover interaction a step records."""
+        code, unit, amount = move.project, move.unit, move.amount
         data: dict[str, Any] = {"stage": step}
         if unit:
             data["unit"] = unit
@@ -1043,19 +1138,20 @@ class CustomerService:
             data["amount"] = amount
         return self.crm.interactions.append_in(
             uow, cid, kind=STAGE_INTERACTIONS[step], project=code, project_id=pid,
-            staff=uow.actor.staff_id if uow.actor else None,
+            staff=move.staff or (uow.actor.staff_id if uow.actor else None),
             occurred_at=now, data=data,
             summary=f"{STAGE_INTERACTIONS[step]} at {code}" + (f", unit {unit}" if unit else ""),
         )
 
     def _record_unit_step(
-        self, uow: UnitOfWork, cid: int, pid: int, code: str, stage: str, step: str,
-        unit: str, amount: int | None, now: dt.datetime,
+        self, uow: UnitOfWork, cid: int, pid: int, stage: str, move: _Move, now: dt.datetime,
     ) -> Customer:
-        """A step for ``unit`` at or behind the customer's ``stage`` at the project:
-        its interaction and a ``recrm_stage_changed`` with ``old_stage == new_stage``,
-        once per unit and step (the link row is locked, so two at once record one)."""
+        """A step (``move.stage``) for ``move.unit`` at or behind the customer's
+        ``stage`` at the project: its interaction and a ``recrm_stage_changed`` with
+        ``old_stage == new_stage``, once per unit and step (the link row is locked, so
+        two at once record one)."""
         conn = _connection(uow.session)
+        step, unit = move.stage, move.unit
         kind = STAGE_INTERACTIONS[step]
         recorded = uow.session.scalars(
             select(InteractionRow.data).where(
@@ -1065,13 +1161,13 @@ class CustomerService:
         )
         if any((data or {}).get("unit") == unit for data in recorded):
             return load_customers(conn, [cid])[cid]
-        interaction = self._record_step(uow, cid, pid, code, step, unit, amount, now)
+        interaction = self._record_step(uow, cid, pid, step, move, now)
         conn.execute(_TOUCH_CUSTOMER, {"b_id": cid, "b_at": utcnow()})
         customer = load_customers(conn, [cid])[cid]
         change = StageChange(
-            customer_id=cid, project=code, old_stage=stage, new_stage=stage, step=step,
-            unit=unit, amount=amount, forced=False, interaction_id=interaction.id,
-            occurred_at=now,
+            customer_id=cid, project=move.project, old_stage=stage, new_stage=stage,
+            step=step, unit=unit, amount=move.amount, forced=False,
+            interaction_id=interaction.id, occurred_at=now,
         )
         self.crm.hooks.stage_changed(uow, customer, change)
         return customer

@@ -40,7 +40,7 @@ from .config import RoutingRule
 from .consent import CHANNELS, PURPOSES, consent_granted_clause
 from .db import utcnow
 from .errors import Refused
-from .models import Actor
+from .models import Actor, CustomerInteractionIn, StageMove
 from .resolution import MOBILE
 from .tables import (
     CustomerProjectRow,
@@ -558,42 +558,46 @@ class _Seeder:
                     owner[value] = cid
         return [owner[m] for m in mobiles]
 
-    def stages(self, ids: list[int]) -> None:
+    def stages(self, ids: list[int], batch: int = 300) -> None:
+        """The funnel's steps through ``set_stages``, a few hundred per call, as the
+        sales manager enters the consultants' subscriptions, contracts and handovers
+        (each step's staff is its consultant). In plan order: plugins number what
+        they create in the order the steps come, and the seed's summary depends on it."""
+        manager = Actor(staff_id="li.na", role="manager")
+        moves: list[StageMove] = []
         for cid, person in zip(ids, self.people, strict=True):
             for link in person.links:
-                actor = Actor(staff_id=link.consultant, role="consultant")
                 for step, event in enumerate(link.events[1:], start=1):
                     if event.stage == "visitor" and link.stage != "visitor":
                         # The visit is on the timeline; the stage moves straight on to
                         # the subscription (one stage change fewer: the demo stays fast).
                         continue
                     carries = event.stage in ("subscriber", "buyer", "owner")
-                    self.crm.customers.set_stage(
-                        cid, event.stage, link.project.code,
+                    moves.append(StageMove(
+                        customer_id=cid, stage=event.stage, project=link.project.code,
                         unit=link.unit if carries else None,
                         amount=link.amount if event.stage in ("subscriber", "buyer") else None,
                         occurred_at=self.at(event.days_ago, 9 + 2 * step),
-                        actor=actor,
-                    )
+                        staff=link.consultant,
+                    ))
+        for start in range(0, len(moves), batch):
+            self.crm.customers.set_stages(moves[start : start + batch], actor=manager)
 
     def interactions(self, ids: list[int], batch: int = 500) -> None:
-        planned = [
-            (cid, link, item)
+        entries = [
+            CustomerInteractionIn(
+                customer_id=cid, kind=item.kind, channel=item.channel,
+                project=link.project.code, staff=link.consultant,
+                occurred_at=self.at(item.days_ago, item.hour), summary=item.summary,
+                minutes=_minutes(item, cid),
+            )
             for cid, person in zip(ids, self.people, strict=True)
             for link in person.links
             for item in link.interactions
         ]
-        # Many small appends: one unit of work per batch (the hooks still fire per
-        # interaction, inside it), instead of one transaction each.
-        for start in range(0, len(planned), batch):
-            with self.crm.unit_of_work() as uow:
-                for cid, link, item in planned[start : start + batch]:
-                    self.crm.interactions.log_in(
-                        uow, cid, kind=item.kind, channel=item.channel,
-                        project=link.project.code, staff=link.consultant,
-                        occurred_at=self.at(item.days_ago, item.hour), summary=item.summary,
-                        minutes=_minutes(item, cid),
-                    )
+        # Many small appends: one unit of work and one batch of hooks per few hundred.
+        for start in range(0, len(entries), batch):
+            self.crm.interactions.log_many(entries[start : start + batch])
 
     def consents(self, ids: list[int], batch: int = 500) -> None:
         planned = list(zip(ids, self.people, strict=True))

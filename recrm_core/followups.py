@@ -11,17 +11,24 @@ A builtin plugin (``recrm_core.plugins.BUILTIN_PLUGINS``), written like any othe
 - a merge moves the duplicate's tasks and pool history to the survivor;
 - the 360 view's timeline shows the pool's releases and claims.
 
+The interaction rules answer the batch hook (``recrm_interactions_logged``): the
+batch's open tasks and earlier visits are read once, then each interaction is handled
+in order as if it had been logged alone.
+
 Each runs inside the operation's unit of work. Cheap to import (loaded with every
 CRM); the services are imported on first use.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from .hooks import hookimpl
 
@@ -36,53 +43,108 @@ name = "followups"
 _CLOCK_RESTARTS = ("filled", "reassign", "merge")
 
 
+@dataclass
+class _OpenTask:
+    """An open task as the batch sees it (kept in step as it closes and creates tasks)."""
+
+    id: int
+    owner: str
+    kind: str
+    due_at: dt.datetime
+
+
 @functools.cache
-def _statements() -> tuple[RawSelect, RawSelect]:
-    """The two reads every interaction with a project pays for, compiled once and run
-    on the driver's cursor (``RawSelect``): the oldest open task it fulfils, and an
-    earlier visit at the project (is this the first one?). No LIMIT: it would be a
-    parameter of its own, and a customer has few of either."""
+def _reads() -> dict[str, tuple[RawSelect, Select[Any], dict[str, str]]]:
+    """The batch's two reads at (customer, project) pairs, built once: the open tasks
+    and the visits. Each for one pair (a single ``log``, the common case: a prebuilt
+    statement on the driver's cursor, see ``RawSelect``) and with IN lists for many."""
     from sqlalchemy import bindparam
 
     from .db import RawSelect
     from .tables import InteractionRow, TaskRow
 
+    def reads(table: Any, columns: list[Any], condition: Any, params: dict[str, str]
+              ) -> tuple[RawSelect, Select[Any], dict[str, str]]:
+        c = table.__table__.c
+        base = select(c.customer_id, c.project_id, *columns).where(condition)
+        one = base.where(c.customer_id == bindparam("cid"), c.project_id == bindparam("pid"))
+        many = base.where(c.customer_id.in_(bindparam("cids", expanding=True)),
+                          c.project_id.in_(bindparam("pids", expanding=True)))
+        return RawSelect(one), many, params
+
     tasks = TaskRow.__table__.c
     visits = InteractionRow.__table__.c
-    fulfilled = RawSelect(
-        select(tasks.id).where(
-            tasks.customer_id == bindparam("cid"), tasks.project_id == bindparam("pid"),
-            tasks.status == bindparam("open"), tasks.owner_staff == bindparam("staff"),
-            tasks.kind == bindparam("kind"))
-        .order_by(tasks.due_at, tasks.id))
-    earlier = RawSelect(
-        select(visits.id).where(
-            visits.customer_id == bindparam("cid"), visits.project_id == bindparam("pid"),
-            visits.kind == bindparam("visit"), visits.id != bindparam("iid"),
-            visits.occurred_at <= bindparam("at", type_=visits.occurred_at.type)))
-    return fulfilled, earlier
+    return {
+        "tasks": reads(TaskRow, [tasks.id, tasks.owner_staff, tasks.kind, tasks.due_at],
+                       tasks.status == bindparam("status"), {"status": "open"}),
+        "visits": reads(InteractionRow, [visits.id, visits.occurred_at],
+                        visits.kind == bindparam("kind"), {"kind": "visit"}),
+    }
+
+
+def _of_pairs(uow: UnitOfWork, read: str, pairs: set[tuple[int, int]]
+              ) -> dict[tuple[int, int], list[tuple[Any, ...]]]:
+    """The rows of ``_reads()[read]`` at the (customer, project) ``pairs``: one read
+    per few hundred customers."""
+    from .db import chunks
+
+    found: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    if not pairs:
+        return found
+    one, many, params = _reads()[read]
+    conn = uow.session.connection()
+    if len(pairs) == 1:
+        [(cid, pid)] = pairs
+        rows: Iterable[Any] = one.all(conn, {"cid": cid, "pid": pid, **params})
+    else:
+        pids = sorted({pid for _, pid in pairs})
+        rows = [row for part in chunks(sorted({cid for cid, _ in pairs}))
+                for row in conn.execute(many, {"cids": part, "pids": pids, **params})]
+    for cid, pid, *values in rows:
+        if (cid, pid) in pairs:
+            found[cid, pid].append(tuple(values))
+    return found
 
 
 @hookimpl
-def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
-    if interaction.project is None:
+def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
+    """Each interaction with a project, in order, as if it had been logged alone: it
+    closes the oldest open task it fulfils, and a first visit creates the visit
+    rule's call. The batch's open tasks and visits are read once, then kept in step
+    with what the batch does."""
+    at_projects = [i for i in interactions if i.project is not None]
+    if not at_projects:
         return
     from .projects import known_project_id
 
-    session = uow.session
-    cid = interaction.customer_id
-    pid = known_project_id(session, interaction.project)
-    fulfilled, earlier = _statements()
-    conn = session.connection()
-    if interaction.staff is not None:
-        found = fulfilled.all(conn, {"cid": cid, "pid": pid, "staff": interaction.staff,
-                                     "kind": interaction.kind, "open": "open"})
-        if found:
-            uow.crm.tasks.close_in(uow, found[0][0], interaction.id, interaction.occurred_at)
-    if interaction.kind == "visit" and not earlier.all(
-            conn, {"cid": cid, "pid": pid, "iid": interaction.id, "visit": "visit",
-                   "at": interaction.occurred_at}):
-        uow.crm.tasks.after_visit_in(uow, cid, pid, interaction.occurred_at, interaction.staff)
+    pids = {code: known_project_id(uow.session, code)
+            for code in dict.fromkeys(cast(str, i.project) for i in at_projects)}
+    keyed = [((i.customer_id, pids[cast(str, i.project)]), i) for i in at_projects]
+    tasks: dict[tuple[int, int], list[_OpenTask]] = defaultdict(list)
+    for key, rows in _of_pairs(uow, "tasks", {key for key, i in keyed
+                                             if i.staff is not None or i.kind == "visit"}
+                               ).items():
+        tasks[key] = [_OpenTask(*row) for row in rows]
+    visits = _of_pairs(uow, "visits", {key for key, i in keyed if i.kind == "visit"})
+    # A visit later in the batch was not written yet when an earlier one was logged.
+    position = {i.id: n for n, (_, i) in enumerate(keyed) if i.kind == "visit"}
+    for n, (key, interaction) in enumerate(keyed):
+        open_tasks = tasks[key]
+        if interaction.staff is not None:
+            fulfilled = [t for t in open_tasks
+                         if t.owner == interaction.staff and t.kind == interaction.kind]
+            if fulfilled:
+                oldest = min(fulfilled, key=lambda t: (t.due_at, t.id))
+                uow.crm.tasks.close_in(uow, oldest.id, interaction.id, interaction.occurred_at)
+                open_tasks.remove(oldest)
+        if interaction.kind == "visit" and not any(
+                iid != interaction.id and at <= interaction.occurred_at
+                and position.get(iid, -1) <= n for iid, at in visits[key]):
+            created = uow.crm.tasks.after_visit_in(uow, key[0], key[1],
+                                                   interaction.occurred_at, interaction.staff)
+            if created is not None:
+                tasks[key].append(_OpenTask(created.id, created.owner_staff, created.kind,
+                                            created.due_at))
 
 
 @hookimpl

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
@@ -12,10 +13,10 @@ from sqlalchemy import Integer, Select, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from .access import check_writer, interaction_for, scope_of
-from .customers import resolve_id
+from .customers import resolve_id, resolve_ids
 from .db import UnitOfWork, utcnow
 from .errors import InvalidInput
-from .models import Actor, Interaction, InteractionIn, first_error
+from .models import Actor, CustomerInteractionIn, Interaction, InteractionIn, first_error
 from .projects import known_project_id, project_code, project_id_in
 from .tables import InteractionRow, ProjectRow
 from .values import MAX_MINUTES
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
     from .crm import CRM
 
 _INSERT = insert(cast(Table, InteractionRow.__table__))
+_INSERT_MANY = insert(cast(Table, InteractionRow.__table__)).returning(
+    InteractionRow.__table__.c.id, sort_by_parameter_order=True)
+
+
+def _model_of(row: _Row, interaction_id: int) -> Interaction:
+    """The API model of an interaction just written, from the values written."""
+    v = row.values
+    return Interaction(
+        id=interaction_id, customer_id=v["customer_id"], kind=v["kind"], channel=v["channel"],
+        project=row.project, staff=v["staff"], occurred_at=v["occurred_at"],
+        summary=v["summary"], data=v["data"], minutes=v["minutes"],
+    )
 
 
 def _to_model(row: InteractionRow, code: str | None) -> Interaction:
@@ -41,6 +54,44 @@ def _to_model(row: InteractionRow, code: str | None) -> Interaction:
     )
 
 
+def _validated(data: InteractionIn | Mapping[str, Any]) -> InteractionIn:
+    if isinstance(data, InteractionIn):
+        return data
+    try:
+        return InteractionIn.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInput(*first_error(exc)) from None
+
+
+def _validated_entries(
+    entries: Iterable[CustomerInteractionIn | Mapping[str, Any]],
+) -> builtins.list[CustomerInteractionIn]:
+    """``log_many``'s entries validated; InvalidInput names the entry by its position
+    (``entries[3].kind``)."""
+    checked: builtins.list[CustomerInteractionIn] = []
+    for n, raw in enumerate(entries):
+        if isinstance(raw, CustomerInteractionIn):
+            checked.append(raw)
+            continue
+        if not isinstance(raw, Mapping):
+            raise InvalidInput(f"entries[{n}]", "an entry is a CustomerInteractionIn or a "
+                                                "mapping of its fields")
+        try:
+            checked.append(CustomerInteractionIn.model_validate(dict(raw)))
+        except ValidationError as exc:
+            field, reason = first_error(exc)
+            raise InvalidInput(f"entries[{n}].{field}", reason) from None
+    return checked
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One interaction to append: its columns and its project's code."""
+
+    values: dict[str, Any]
+    project: str | None
+
+
 class InteractionService:
     def __init__(self, crm: CRM) -> None:
         self.crm = crm
@@ -53,26 +104,53 @@ class InteractionService:
     ) -> Interaction:
         """Append an interaction (call, visit, SMS, WeChat, email, event, ...)."""
         check_writer(actor)
-        if not isinstance(data, InteractionIn):
-            try:
-                data = InteractionIn.model_validate(dict(data))
-            except ValidationError as exc:
-                raise InvalidInput(*first_error(exc)) from None
+        entry = _validated(data)
         with self.crm.unit_of_work(actor) as uow:
-            self.crm.directory.check(uow, [data.staff])
-            cid = resolve_id(uow.session, customer_id)
-            return self.log_in(
-                uow,
-                cid,
-                kind=data.kind,
-                channel=data.channel,
-                project=data.project,
-                staff=data.staff or (actor.staff_id if actor else None),
-                occurred_at=data.occurred_at,
-                summary=data.summary,
-                data=data.data,
-                minutes=data.minutes,
-            )
+            return self._log(uow, [(customer_id, entry)])[0]
+
+    def log_many(
+        self, entries: Iterable[CustomerInteractionIn | Mapping[str, Any]],
+        actor: Actor | None = None,
+    ) -> builtins.list[Interaction]:
+        """``log`` for many customers' interactions in one unit of work, in order: the
+        same rows and ``recrm_interaction_logged`` calls as one ``log`` per entry,
+        ``recrm_interactions_logged`` once for all of them. Returns the interactions
+        in the entries' order."""
+        check_writer(actor)
+        checked = _validated_entries(entries)
+        with self.crm.unit_of_work(actor) as uow:
+            return self._log(uow, [(e.customer_id, e) for e in checked])
+
+    def log_many_in(
+        self, uow: UnitOfWork, entries: Iterable[CustomerInteractionIn | Mapping[str, Any]]
+    ) -> builtins.list[Interaction]:
+        """``log_many`` inside an existing unit of work (its actor acts)."""
+        return self._log(uow, [(e.customer_id, e) for e in _validated_entries(entries)])
+
+    def _log(
+        self, uow: UnitOfWork, entries: Sequence[tuple[int, InteractionIn]]
+    ) -> builtins.list[Interaction]:
+        """What ``log`` and ``log_many`` append: staff checked once for all, customers
+        resolved (a merged id logs on its survivor), inside one ``hooks.batched``."""
+        self.crm.directory.check(uow, dict.fromkeys(e.staff for _, e in entries))
+        ids = resolve_ids(uow.session, [cid for cid, _ in entries])
+        by_staff = uow.actor.staff_id if uow.actor else None
+        projects: dict[str, int] = {}
+        rows: builtins.list[_Row] = []
+        for cid, entry in entries:
+            code = project_code(entry.project) if entry.project else None
+            pid = None
+            if code is not None:
+                pid = projects.get(code)
+                if pid is None:
+                    pid = projects[code] = project_id_in(uow, code)
+            rows.append(self._row(ids[cid], kind=entry.kind, channel=entry.channel,
+                                  project=code, project_id=pid,
+                                  staff=entry.staff or by_staff, occurred_at=entry.occurred_at,
+                                  summary=entry.summary, data=entry.data,
+                                  minutes=entry.minutes))
+        with self.crm.hooks.batched(uow):
+            return self._append(uow, rows)
 
     def log_in(
         self,
@@ -112,41 +190,64 @@ class InteractionService:
         minutes: int | None = None,
     ) -> Interaction:
         """``log_in`` for a caller that already holds the project's code and id."""
+        row = self._row(customer_id, kind=kind, channel=channel, project=project,
+                        project_id=project_id, staff=staff, occurred_at=occurred_at,
+                        summary=summary, data=data, minutes=minutes)
+        return self._append(uow, [row])[0]
+
+    @staticmethod
+    def _row(
+        customer_id: int, *, kind: str, channel: str | None, project: str | None,
+        project_id: int | None, staff: str | None, occurred_at: dt.datetime | None,
+        summary: str | None, data: dict[str, Any] | None, minutes: int | None,
+    ) -> _Row:
+        """The columns of one interaction to append (InvalidInput for its minutes)."""
         if minutes is not None and not 0 <= minutes <= MAX_MINUTES:
             raise InvalidInput("minutes", f"minutes must be from 0 to {MAX_MINUTES}, "
                                           f"not {minutes}")
-        session = uow.session
-        # Pending ORM changes first, as an ORM flush would have written them.
-        session.flush()
-        values = {
+        now = utcnow()
+        return _Row({
             "customer_id": customer_id,
             "kind": kind,
             "channel": channel,
             "project_id": project_id,
             "staff": staff,
-            "occurred_at": occurred_at or utcnow(),
+            "occurred_at": occurred_at or now,
             "summary": summary,
             "data": data or {},
-            "created_at": utcnow(),
+            "created_at": now,
             "minutes": minutes,
-        }
-        # A Core insert: an ORM object and its flush cost several times more, and
-        # nothing here needs the row object afterwards.
-        result = session.connection().execute(_INSERT, values)
-        interaction = Interaction(
-            id=result.inserted_primary_key[0],  # type: ignore[index]
-            customer_id=customer_id,
-            kind=kind,
-            channel=channel,
-            project=project,
-            staff=staff,
-            occurred_at=values["occurred_at"],
-            summary=summary,
-            data=values["data"],
-            minutes=minutes,
-        )
-        self.crm.hooks.interaction_logged(uow, interaction)
-        return interaction
+        }, project)
+
+    def _append(self, uow: UnitOfWork, rows: Sequence[_Row]) -> builtins.list[Interaction]:
+        """Insert ``rows`` in order and fire the interaction hooks for each.
+
+        A Core insert: an ORM object and its flush cost several times more, and
+        nothing here needs the row object afterwards. Several rows go in one call
+        (one statement on PostgreSQL; on SQLite, whose RETURNING order is not
+        guaranteed, SQLAlchemy runs it row by row, still 1.8x cheaper than one call a
+        row: 500 rows, 9 ms against 17 ms), unless a plugin implements the per-change
+        hook, which must see the database as it was right after its own interaction."""
+        if not rows:
+            return []
+        session = uow.session
+        # Pending ORM changes first, as an ORM flush would have written them.
+        session.flush()
+        conn = session.connection()
+        hooks = self.crm.hooks
+        if len(rows) == 1 or hooks.implemented("recrm_interaction_logged"):
+            logged = []
+            for row in rows:
+                result = conn.execute(_INSERT, row.values)
+                interaction = _model_of(row, result.inserted_primary_key[0])  # type: ignore[index]
+                hooks.interaction_logged(uow, interaction)
+                logged.append(interaction)
+            return logged
+        ids = conn.execute(_INSERT_MANY, [row.values for row in rows]).scalars().all()
+        logged = [_model_of(row, iid) for row, iid in zip(rows, ids, strict=True)]
+        for interaction in logged:
+            hooks.interaction_logged(uow, interaction)
+        return logged
 
     def list(
         self, customer_id: int, limit: int | None = None, actor: Actor | None = None,

@@ -505,6 +505,31 @@ class StageChange(_Out):
         description="when the change happened (the contract date, the handover date, ...)",
     )
 
+class StageMove(_Model):
+    """One move of ``crm.customers.set_stages``: what ``set_stage`` takes, for one
+    customer (checked as ``set_stage`` checks its arguments)."""
+
+    customer_id: int = Field(description="the customer")
+    stage: str = Field(description="the stage to move to (prospect, visitor, subscriber, "
+                       "buyer, owner)")
+    project: str = Field(description="the project's code")
+    unit: str | None = Field(
+        default=None, description="the unit of a subscription, contract or handover")
+    amount: int | None = Field(
+        default=None, description="the amount in CNY of a subscription or contract")
+    force: bool = Field(default=False, description="allow skipping or going back")
+    occurred_at: dt.datetime | None = Field(
+        default=None, description="when it happened, with a time zone (default: now)")
+    staff: Code = Field(default=None, description="who did the step, recorded on its "
+                        "interaction (a sales assistant entering the consultants' contracts); "
+                        "default: the actor")
+
+
+class CustomerInteractionIn(InteractionIn):
+    """One entry of ``crm.interactions.log_many``: the customer and what
+    ``crm.interactions.log`` takes for them."""
+
+    customer_id: int = Field(description="the customer")
 
 
 class CustomerStageChange(_Out):

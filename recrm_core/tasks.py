@@ -5,7 +5,7 @@ A task has an owner (a member of staff), a kind (call, visit, wechat, ...), a du
 and a note; it is ``open`` until ``done`` (by the interaction that did it, when known)
 or ``cancelled`` (with a reason). Logging an interaction of the task's kind for its
 customer and project by its owner closes the oldest open task it fulfils (the core's
-own ``recrm_interaction_logged`` implementation, :mod:`recrm_core.followups`).
+own ``recrm_interactions_logged`` implementation, :mod:`recrm_core.followups`).
 
 Two rules create tasks (``[followup]`` settings): after a customer's first visit to a
 project, a call within ``after_visit_hours`` (at once, when the visit is logged, and
@@ -136,6 +136,18 @@ def _from_columns(row: Mapping[str, Any], code: str, now: dt.datetime) -> Task:
 
 _RAW_PROJECT_CODE = RawSelect(cast("Select[Any]", select(ProjectRow.__table__.c.code).where(
     ProjectRow.__table__.c.id == bindparam("id"))))
+
+
+_TASKS = TaskRow.__table__.c
+_CLOSE_TASK = (
+    update(TaskRow).where(_TASKS.id == bindparam("b_id"), _TASKS.status == bindparam("b_open"))
+    .values(status=bindparam("b_done"), interaction_id=bindparam("b_iid"),
+            closed_at=bindparam("b_at"))
+    .returning(*_TASKS)
+)
+_LINKS = CustomerProjectRow.__table__.c
+_RAW_LINK_OWNER = RawSelect(cast("Select[Any]", select(_LINKS.owner_staff).where(
+    _LINKS.customer_id == bindparam("cid"), _LINKS.project_id == bindparam("pid"))))
 
 
 def _project_code(session: Session, project_id: int) -> str:
@@ -278,11 +290,12 @@ class TaskService:
                  closed_at: dt.datetime, now: dt.datetime | None = None) -> Task:
         """Mark the open task ``task_id`` done inside a running operation (guarded: a
         task someone else closed meanwhile is Refused) and fire ``recrm_task_done``."""
-        row = uow.session.execute(
-            update(TaskRow).where(TaskRow.id == task_id, TaskRow.status == "open")
-            .values(status="done", interaction_id=interaction_id, closed_at=closed_at)
-            .returning(*TaskRow.__table__.c)
-            .execution_options(synchronize_session=False)).mappings().first()
+        # Pending ORM changes first, as the ORM statement's autoflush would have
+        # written them; then one prebuilt statement (every fulfilling interaction runs it).
+        uow.session.flush()
+        row = uow.session.connection().execute(_CLOSE_TASK, {
+            "b_id": task_id, "b_open": "open", "b_done": "done", "b_iid": interaction_id,
+            "b_at": closed_at}).mappings().first()
         if row is None:
             raise Refused(f"task {task_id} is not open")
         task = _from_columns(dict(row), _project_code(uow.session, row["project_id"]),
@@ -400,9 +413,9 @@ class TaskService:
         """The visit rule for a customer's first visit to a project: a call for the
         project's owning consultant (else whoever received the visit), due
         ``after_visit_hours`` after it; None when nobody owns it or it fired before."""
-        owner = uow.session.scalar(select(CustomerProjectRow.owner_staff).where(
-            CustomerProjectRow.customer_id == customer_id,
-            CustomerProjectRow.project_id == project_id))
+        owners = _RAW_LINK_OWNER.all(uow.session.connection(),
+                                     {"cid": customer_id, "pid": project_id})
+        owner = owners[0][0] if owners else None
         # Nobody who left is given new work: whoever received the visit, then nobody.
         candidates = [s for s in (owner, visit_staff) if s is not None]
         gone = refused_staff(uow.session, False, candidates)

@@ -15,7 +15,7 @@ from ..hooks import hookimpl
 
 if TYPE_CHECKING:
     from ..db import UnitOfWork
-    from ..models import Case, Customer, ImportedCustomer, Interaction, StageChange
+    from ..models import Case, Customer, CustomerStageChange, ImportedCustomer, Interaction
 
 name = "webhooks"
 
@@ -46,17 +46,24 @@ def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int
 
 
 @hookimpl
-def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
-    _customer_event(uow, "stage.changed", customer,
-                    change=change.model_dump(mode="json"))
+def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]) -> None:
+    from .events import customer_data, write
+
+    def data(item: CustomerStageChange) -> Callable[[], dict[str, Any]]:
+        return lambda: {"customer": customer_data(item.customer),
+                        "change": item.change.model_dump(mode="json")}
+
+    write(uow, "stage.changed", [(item.customer.id, data(item)) for item in changes])
 
 
 @hookimpl
-def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
+def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
     from .events import write
 
-    write(uow, "interaction.logged", [
-        (interaction.customer_id, lambda: {"interaction": interaction.model_dump(mode="json")})])
+    def data(interaction: Interaction) -> Callable[[], dict[str, Any]]:
+        return lambda: {"interaction": interaction.model_dump(mode="json")}
+
+    write(uow, "interaction.logged", [(i.customer_id, data(i)) for i in interactions])
 
 
 @hookimpl
