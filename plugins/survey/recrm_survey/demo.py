@@ -27,6 +27,8 @@ from .scores import drivers as score_drivers
 from .scores import scores as score_table
 
 ANSWER_SHARE = 0.45
+#: answers recorded per transaction
+ANSWER_BATCH = 200
 #: how strongly each factor follows the customer's overall satisfaction
 FACTOR_WEIGHT: dict[str, float] = {
     "quality": 0.9, "service": 0.8, "handover_readiness": 0.7, "value": 0.6,
@@ -96,7 +98,7 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     definitions: dict[str, SurveyDefinition] = {}
 
     def answer_some(items: list[service.Invitation], open_before: dt.datetime) -> int:
-        count = 0
+        batch: list[service.AnswerItem] = []
         for inv in items:
             if inv.due_at >= open_before or rng.random() >= ANSWER_SHARE:
                 continue
@@ -111,10 +113,12 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
             definition = definitions.get(inv.survey)
             if definition is None:
                 definition = definitions[inv.survey] = service.get_definition(crm, inv.survey)
-            service.answer(crm, inv.id, _values(definition, _Respondent(rng, level)),
-                           answered_at=at)
-            count += 1
-        return count
+            batch.append(service.AnswerItem(
+                inv.id, _values(definition, _Respondent(rng, level)), at))
+        # One transaction per batch: the values were drawn above in the same order.
+        for start in range(0, len(batch), ANSWER_BATCH):
+            service.answer_many(crm, batch[start:start + ANSWER_BATCH])
+        return len(batch)
 
     pending = service.invitations(crm, status="pending")
     # Check-ins whose day has come, and the yearly survey of this run.
