@@ -334,6 +334,11 @@ def blocked_of(uow: UnitOfWork, customer_ids: list[int], channel: str) -> set[in
     query for a whole batch."""
     if not customer_ids:
         return set()
+    if len(customer_ids) == 1:
+        # The prebuilt statement: building the batch's VALUES costs more than the
+        # query for one customer (a hook's batch of one).
+        [cid] = customer_ids
+        return {cid} if consent_blocks(uow, cid, channel) else set()
     # A CTE, not VALUES in FROM: SQLite does not accept column names on a derived table.
     batch = values(column("customer_id", Integer), name="batch").data(
         [(cid,) for cid in customer_ids]
@@ -953,27 +958,47 @@ def handover_key(customer_id: int, project: str, unit: str | None, months: int,
     return f"handover:{customer_id}:{project}:{unit or '-'}:{months}:{survey}"
 
 
+class Handover(NamedTuple):
+    """One handover (a step to ``owner`` at a project) that schedules check-ins."""
+
+    customer_id: int
+    project: str
+    unit: str | None
+    handed_over_at: dt.datetime
+
+
 def schedule_checkins_in(
     uow: UnitOfWork, customer_id: int, project: str, unit: str | None,
     handed_over_at: dt.datetime,
 ) -> TriggerResult | None:
     """Check-ins at every month of ``handover_schedule_months`` after the handover."""
+    return schedule_handovers_in(uow, [Handover(customer_id, project, unit, handed_over_at)])
+
+
+def schedule_handovers_in(uow: UnitOfWork,
+                          handovers: Sequence[Handover]) -> TriggerResult | None:
+    """:func:`schedule_checkins_in` for many handovers, in order, with one consent
+    query for the batch; the counts over all of them."""
     conf = settings(uow.crm)
     if conf.handover_survey is None or not conf.handover_schedule_months:
         return None
     result = TriggerResult(survey=conf.handover_survey)
     definition_in(uow.session, uow.crm, conf.handover_survey)  # unknown: an error first
-    if consent_blocks(uow, customer_id, conf.channel):
-        # One answer for the whole schedule, asked once rather than per check-in.
-        return _count(result, "no_consent", None)
-    for months in conf.handover_schedule_months:
-        outcome, new_id = invite_in(
-            uow, customer_id, conf.handover_survey, trigger="handover",
-            dedupe_key=handover_key(customer_id, project, unit, months, conf.handover_survey),
-            due_at=add_months(handed_over_at, months, uow.crm), project=project, unit=unit,
-            months_after=months, check_consent=False,
-        )
-        _count(result, outcome, new_id)
+    blocked = blocked_of(uow, sorted({h.customer_id for h in handovers}), conf.channel)
+    for h in handovers:
+        if h.customer_id in blocked:
+            # One answer for the whole schedule, asked once rather than per check-in.
+            _count(result, "no_consent", None)
+            continue
+        for months in conf.handover_schedule_months:
+            outcome, new_id = invite_in(
+                uow, h.customer_id, conf.handover_survey, trigger="handover",
+                dedupe_key=handover_key(h.customer_id, h.project, h.unit, months,
+                                        conf.handover_survey),
+                due_at=add_months(h.handed_over_at, months, uow.crm), project=h.project,
+                unit=h.unit, months_after=months, check_consent=False,
+            )
+            _count(result, outcome, new_id)
     return result
 
 
@@ -1079,6 +1104,7 @@ def trigger_yearly(
 __all__ = [
     "Answer",
     "AnswerItem",
+    "Handover",
     "Invitation",
     "SendResult",
     "SurveyInfo",
@@ -1105,6 +1131,7 @@ __all__ = [
     "list_surveys",
     "parse_definition",
     "schedule_checkins_in",
+    "schedule_handovers_in",
     "send_due",
     "survey_link",
     "trigger_yearly",
