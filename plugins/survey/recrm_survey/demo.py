@@ -136,22 +136,19 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
 def _close_old_loop_cases(crm: CRM, now: dt.datetime) -> int:
     """Cases detractors opened more than 30 days ago were called back and closed."""
     closed = 0
-    for ans in service.answers(crm):
-        if ans.case_id is None or now - ans.answered_at < dt.timedelta(days=30):
+    for case_id, answered_at in service.loop_cases(crm):
+        if now - answered_at < dt.timedelta(days=30):
             continue
-        crm.cases.resolve(ans.case_id, note="回访后已处理")
-        crm.cases.close(ans.case_id)
+        crm.cases.resolve(case_id, note="回访后已处理")
+        crm.cases.close(case_id)
         closed += 1
     return closed
 
 
 def summary(crm: CRM, *, yearly_invited: int = 0, called_back: int = 0) -> DemoSection:
-    every = service.invitations(crm)
-    by_status: dict[str, int] = {}
-    for inv in every:
-        by_status[inv.status] = by_status.get(inv.status, 0) + 1
+    by_status = service.status_counts(crm)
     rows: list[tuple[str, str]] = [
-        ("invitations", f"{len(every)} ({by_status.get('answered', 0)} answered, "
+        ("invitations", f"{sum(by_status.values())} ({by_status.get('answered', 0)} answered, "
                         f"{len(service.due(crm))} due now, {by_status.get('expired', 0)} "
                         f"expired, {yearly_invited} yearly this run)"),
     ]
@@ -167,7 +164,7 @@ def summary(crm: CRM, *, yearly_invited: int = 0, called_back: int = 0) -> DemoS
     strongest = [d for d in score_drivers(crm) if d.r is not None][:3]
     rows.append(("strongest drivers", ", ".join(f"{d.factor} r={d.r:.2f} (n={d.n})"
                                                 for d in strongest) or "-"))
-    opened = sum(1 for a in service.answers(crm) if a.case_id is not None)
+    opened = len(service.loop_cases(crm))
     rows.append(("cases from detractors", f"{opened} opened, {called_back} called back "
                                           "and closed"))
     return DemoSection(title="Surveys: NPS, CSAT, L3 loyalty", rows=rows)

@@ -447,6 +447,13 @@ def invitations(
                 for r in uow.session.scalars(query)]
 
 
+def status_counts(crm: CRM, *, actor: Actor | None = None) -> dict[str, int]:
+    """How many invitations are in each status: an aggregate, for every role."""
+    with crm.unit_of_work(actor, readonly=True) as uow:
+        return {str(status): int(n) for status, n in uow.session.execute(
+            select(SurveyInvitation.status, func.count()).group_by(SurveyInvitation.status))}
+
+
 def invitation_for(crm: CRM, actor: Actor | None, invitation: Invitation) -> Invitation:
     """An invitation as ``actor`` may read it: for a role that reads no free text
     (analysts), the unit (a flat number: with the customer, a home address), the
@@ -929,6 +936,17 @@ def answers(crm: CRM, *, customer_id: int | None = None,
         return [_answer_for(crm, actor, a, texts[a.survey]) for a in found]
 
 
+def loop_cases(crm: CRM, *, actor: Actor | None = None) -> list[tuple[int, dt.datetime]]:
+    """The service cases answers opened (closing the loop), with when the answer
+    was given, oldest first; refused to partners, like the answers."""
+    require_role(actor, READERS, "see survey answers")
+    with crm.unit_of_work(actor, readonly=True) as uow:
+        return [(case_id, at) for case_id, at in uow.session.execute(
+            select(SurveyAnswer.case_id, SurveyAnswer.answered_at)
+            .where(SurveyAnswer.case_id.is_not(None))
+            .order_by(SurveyAnswer.answered_at, SurveyAnswer.id)) if case_id is not None]
+
+
 def _text_questions(session: Session, crm: CRM, key: str) -> set[str] | None:
     """The ids of the ``text`` questions of survey ``key``; None when the survey is
     unknown (a definition since removed from recrm.toml)."""
@@ -1129,10 +1147,12 @@ __all__ = [
     "invite_in",
     "link_state",
     "list_surveys",
+    "loop_cases",
     "parse_definition",
     "schedule_checkins_in",
     "schedule_handovers_in",
     "send_due",
+    "status_counts",
     "survey_link",
     "trigger_yearly",
 ]

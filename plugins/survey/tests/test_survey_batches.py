@@ -1,6 +1,6 @@
 """The batch paths: ``recrm_stages_changed`` (a batch of handovers) gives the same
 check-ins as the same changes one at a time, and ``answer_many`` records what
-``answer`` would, all or none."""
+``answer`` would, all or none; the counts the demo's summary reads."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 from recrm_survey import AnswerItem, answer, answer_many, answers, invitations
+from recrm_survey.service import loop_cases, status_counts
 from recrm_survey.tables import SurveyScore
 from sqlalchemy import func, select
 from survey_testkit import ago, checkin_values, customer, owner
 
-from recrm_core import CRM, InvalidInput, NotFound, Refused
+from recrm_core import CRM, Actor, InvalidInput, NotFound, Refused
 
 pytestmark = pytest.mark.recrm_plugins("survey")
 
 HANDED = ago(100)
+PARTNER = Actor(staff_id="li.agency", role="partner")
 #: when the other changes happened (fixed, so both runs compute the same due dates)
 LATER = ago(60)
 
@@ -169,3 +171,19 @@ def test_answer_many_is_all_or_none(crm: CRM, bad: str, error: type[Exception],
 
 def test_answer_many_of_nothing(crm: CRM) -> None:
     assert answer_many(crm, []) == []
+
+
+# -- the demo's counts -------------------------------------------------------------------------
+
+
+def test_status_counts_and_loop_cases(crm: CRM) -> None:
+    first, second, third = _due_checkins(crm, 3, "1381234")
+    at = ago(2)
+    answer_many(crm, [AnswerItem(first, VALUES[1], at), AnswerItem(second, VALUES[0]),
+                      AnswerItem(third, VALUES[1])])
+    assert status_counts(crm) == {"pending": 9, "answered": 3}
+    assert status_counts(crm, actor=PARTNER) == status_counts(crm)  # an aggregate
+    opened = [(a.case_id, a.answered_at) for a in answers(crm) if a.case_id is not None]
+    assert loop_cases(crm) == opened and len(opened) == 2 and opened[0][1] == at
+    with pytest.raises(Refused, match="see survey answers"):
+        loop_cases(crm, actor=PARTNER)
