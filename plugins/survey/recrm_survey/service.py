@@ -69,6 +69,8 @@ Outcome = Literal["invited", "already", "no_consent"]
 #: the largest id the INTEGER id columns hold on PostgreSQL
 #: the most rows one ``due``/``send`` may take (bound for LIMIT on every backend)
 MAX_LIMIT = 1_000_000_000
+#: values bound per ``IN`` list (well under every backend's limit of parameters)
+_IN_CHUNK = 500
 #: roles that may read invitations and answers (details of one customer each)
 READERS: tuple[str, ...] = ("admin", "manager", "sales", "service", "analyst")
 #: roles that may define surveys, invite, trigger and record answers
@@ -361,6 +363,62 @@ def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int
     return None if found is None else int(found)
 
 
+#: below this many rows, one ``ON CONFLICT DO NOTHING`` insert per row costs no more
+#: than the batch's read, savepoint and executemany
+_FEW = 8
+_INVITATIONS = cast(Table, SurveyInvitation.__table__)
+_INSERT_INVITATION = insert(_INVITATIONS).returning(_INVITATIONS.c.id,
+                                                     sort_by_parameter_order=True)
+_KNOWN_KEYS = select(SurveyInvitation.dedupe_key).where(
+    SurveyInvitation.dedupe_key.in_(bindparam("keys", expanding=True)))
+
+
+def _insert_all_ignoring_duplicates(session: Session,
+                                    rows: list[dict[str, Any]]) -> list[int | None]:
+    """:func:`_insert_ignoring_duplicates` for many rows, in order: per row the new
+    id, or None when its ``dedupe_key`` exists (or came earlier in ``rows``).
+
+    The keys already stored are read in one query and the rest inserted in one
+    executemany, in a savepoint: a key that another transaction stored in between
+    rolls the savepoint back, and those rows go one by one as above, so racing
+    triggers still both finish."""
+    if len(rows) < _FEW:
+        return [_insert_ignoring_duplicates(session, row) for row in rows]
+    keys = [row["dedupe_key"] for row in rows]
+    known: set[str] = set()
+    for start in range(0, len(keys), _IN_CHUNK):
+        known.update(session.scalars(_KNOWN_KEYS, {"keys": keys[start:start + _IN_CHUNK]}))
+    fresh: dict[str, dict[str, Any]] = {}
+    for key, row in zip(keys, rows, strict=True):
+        if key not in known:
+            fresh.setdefault(key, row)
+    ids: list[int | None] = []
+    if fresh:
+        try:
+            with session.begin_nested():
+                ids = [int(i) for i in session.scalars(_INSERT_INVITATION, list(fresh.values()))]
+        except IntegrityError:
+            ids = [_insert_ignoring_duplicates(session, row) for row in fresh.values()]
+    new = dict(zip(fresh, ids, strict=True))
+    # The first row of a key gets its id; a later row with the same key was "already".
+    return [new.pop(key, None) if fresh.get(key) is row else None
+            for key, row in zip(keys, rows, strict=True)]
+
+
+class NewInvitation(NamedTuple):
+    """One invitation to create (:func:`invite_many_in`)."""
+
+    customer_id: int
+    trigger: str
+    dedupe_key: str
+    due_at: dt.datetime
+    project: str | None = None
+    unit: str | None = None
+    case_id: int | None = None
+    months_after: int | None = None
+    year: int | None = None
+
+
 def invite_in(
     uow: UnitOfWork,
     customer_id: int,
@@ -380,21 +438,33 @@ def invite_in(
     None)`` when ``dedupe_key`` was used before, or ``("no_consent", None)``.
     ``check_consent=False`` for a caller that filtered its customers already
     (``blocked_of``)."""
+    definition_in(uow.session, uow.crm, survey_key)  # an unknown survey is an error here
+    if check_consent and consent_blocks(uow, customer_id, settings(uow.crm).channel):
+        return "no_consent", None
+    [found] = invite_many_in(uow, survey_key, [NewInvitation(
+        customer_id, trigger, dedupe_key, due_at, project, unit, case_id, months_after, year)])
+    return found
+
+
+def invite_many_in(uow: UnitOfWork, survey_key: str,
+                   items: Sequence[NewInvitation]) -> list[tuple[Outcome, int | None]]:
+    """Create invitations to ``survey_key`` inside ``uow`` (customers filtered for
+    consent by the caller), in order: per item ``("invited", id)``, or ``("already",
+    None)`` when its ``dedupe_key`` was used before (earlier in ``items`` too)."""
     crm = uow.crm
     conf = settings(crm)
     definition_in(uow.session, crm, survey_key)  # an unknown survey is an error here
-    if check_consent and consent_blocks(uow, customer_id, conf.channel):
-        return "no_consent", None
     now = utcnow()
-    new_id = _insert_ignoring_duplicates(uow.session, {
-        "customer_id": customer_id, "survey_key": survey_key, "trigger": trigger,
-        "dedupe_key": dedupe_key, "token": new_token(),
-        "project": project, "unit": unit, "case_id": case_id, "months_after": months_after,
-        "year": year, "channel": conf.channel, "status": "pending", "created_at": now,
-        "due_at": due_at,
-        "expires_at": due_at + dt.timedelta(days=conf.invitation_expiry_days),
-    })
-    return ("already", None) if new_id is None else ("invited", new_id)
+    expiry = dt.timedelta(days=conf.invitation_expiry_days)
+    rows = [{
+        "customer_id": item.customer_id, "survey_key": survey_key, "trigger": item.trigger,
+        "dedupe_key": item.dedupe_key, "token": new_token(), "project": item.project,
+        "unit": item.unit, "case_id": item.case_id, "months_after": item.months_after,
+        "year": item.year, "channel": conf.channel, "status": "pending", "created_at": now,
+        "due_at": item.due_at, "expires_at": item.due_at + expiry,
+    } for item in items]
+    return [("already", None) if new_id is None else ("invited", new_id)
+            for new_id in _insert_all_ignoring_duplicates(uow.session, rows)]
 
 
 def invite(
@@ -698,8 +768,6 @@ _LOCK_INVITATIONS = (
     .order_by(SurveyInvitation.id)
     .with_for_update()
 )
-#: references looked up per lock query (bound parameters stay well under every limit)
-_LOCK_CHUNK = 500
 
 
 def _locked_invitations(session: Session,
@@ -709,8 +777,8 @@ def _locked_invitations(session: Session,
     nothing."""
     keys = [_invitation_ref(ref) for ref in refs]
     found: dict[int | str, SurveyInvitation] = {}
-    for start in range(0, len(keys), _LOCK_CHUNK):
-        chunk = keys[start:start + _LOCK_CHUNK]
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start:start + _IN_CHUNK]
         for row in session.scalars(_LOCK_INVITATIONS, {
             "ids": [k for k in chunk if isinstance(k, int)],
             "tokens": [k for k in chunk if isinstance(k, str)],
@@ -1003,20 +1071,21 @@ def schedule_handovers_in(uow: UnitOfWork,
     result = TriggerResult(survey=conf.handover_survey)
     definition_in(uow.session, uow.crm, conf.handover_survey)  # unknown: an error first
     blocked = blocked_of(uow, sorted({h.customer_id for h in handovers}), conf.channel)
+    survey = conf.handover_survey
+    wanted: list[NewInvitation] = []
     for h in handovers:
         if h.customer_id in blocked:
             # One answer for the whole schedule, asked once rather than per check-in.
             _count(result, "no_consent", None)
             continue
-        for months in conf.handover_schedule_months:
-            outcome, new_id = invite_in(
-                uow, h.customer_id, conf.handover_survey, trigger="handover",
-                dedupe_key=handover_key(h.customer_id, h.project, h.unit, months,
-                                        conf.handover_survey),
-                due_at=add_months(h.handed_over_at, months, uow.crm), project=h.project,
-                unit=h.unit, months_after=months, check_consent=False,
-            )
-            _count(result, outcome, new_id)
+        wanted.extend(NewInvitation(
+            h.customer_id, "handover", handover_key(h.customer_id, h.project, h.unit, months,
+                                                    survey),
+            add_months(h.handed_over_at, months, uow.crm), project=h.project, unit=h.unit,
+            months_after=months,
+        ) for months in conf.handover_schedule_months)
+    for outcome, new_id in invite_many_in(uow, survey, wanted):
+        _count(result, outcome, new_id)
     return result
 
 
@@ -1103,6 +1172,7 @@ def trigger_yearly(
                 )
             ))
             blocked = blocked_of(uow, [c.id for c in batch], conf.channel)
+            wanted: list[NewInvitation] = []
             for customer in batch:
                 if customer.id in invited_before:
                     result.already += 1
@@ -1110,11 +1180,10 @@ def trigger_yearly(
                 if customer.id in blocked:
                     result.no_consent += 1
                     continue
-                outcome, new_id = invite_in(
-                    uow, customer.id, key, trigger="yearly",
-                    dedupe_key=f"yearly:{customer.id}:{key}:{year}", due_at=due_at,
-                    project=_owner_project(customer), year=year, check_consent=False,
-                )
+                wanted.append(NewInvitation(
+                    customer.id, "yearly", f"yearly:{customer.id}:{key}:{year}", due_at,
+                    project=_owner_project(customer), year=year))
+            for outcome, new_id in invite_many_in(uow, key, wanted):
                 _count(result, outcome, new_id)
     return result
 
@@ -1124,6 +1193,7 @@ __all__ = [
     "AnswerItem",
     "Handover",
     "Invitation",
+    "NewInvitation",
     "SendResult",
     "SurveyInfo",
     "TriggerResult",
@@ -1145,6 +1215,7 @@ __all__ = [
     "invitations",
     "invite",
     "invite_in",
+    "invite_many_in",
     "link_state",
     "list_surveys",
     "loop_cases",

@@ -8,10 +8,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from recrm_survey import AnswerItem, answer, answer_many, answers, invitations
+from recrm_survey import AnswerItem, answer, answer_many, answers, invitations, service
 from recrm_survey.service import loop_cases, status_counts
-from recrm_survey.tables import SurveyScore
-from sqlalchemy import func, select
+from recrm_survey.tables import SurveyInvitation, SurveyScore
+from sqlalchemy import bindparam, false, func, select
 from survey_testkit import ago, checkin_values, customer, owner
 
 from recrm_core import CRM, Actor, InvalidInput, NotFound, Refused
@@ -187,3 +187,37 @@ def test_status_counts_and_loop_cases(crm: CRM) -> None:
     assert loop_cases(crm) == opened and len(opened) == 2 and opened[0][1] == at
     with pytest.raises(Refused, match="see survey answers"):
         loop_cases(crm, actor=PARTNER)
+
+
+# -- invitations in one executemany ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("blind", [False, True])
+def test_many_handovers_insert_each_key_once(crm: CRM, monkeypatch: pytest.MonkeyPatch,
+                                             blind: bool) -> None:
+    known, twice, new = (customer(crm, f"1381234{i:04d}") for i in range(3))
+    crm.customers.set_stage(known, "owner", "XL2", unit="1-101", occurred_at=HANDED)
+    before = {i.id for i in invitations(crm)}
+    one_by_one: list[str] = []
+    single = service._insert_ignoring_duplicates
+    monkeypatch.setattr(service, "_insert_ignoring_duplicates", lambda session, values: (
+        one_by_one.append(values["dedupe_key"]), single(session, values))[1])
+    if blind:
+        # As if another transaction stored the keys after the batch read them: the
+        # executemany fails on the unique key and the rows go one by one.
+        monkeypatch.setattr(service, "_KNOWN_KEYS", select(SurveyInvitation.dedupe_key).where(
+            SurveyInvitation.dedupe_key.in_(bindparam("keys", expanding=True)) & false()))
+    with crm.unit_of_work() as uow:
+        result = service.schedule_handovers_in(uow, [
+            service.Handover(known, "XL2", "1-101", HANDED),
+            service.Handover(twice, "XL2", "2-201", LATER),
+            service.Handover(new, "XL2", "3-301", LATER),
+            service.Handover(twice, "XL2", "2-201", LATER),
+        ])
+    assert result is not None
+    assert (result.invited, result.already, result.no_consent) == (8, 8, 0)
+    assert len(one_by_one) == (12 if blind else 0)
+    made = [i for i in invitations(crm) if i.id not in before]
+    assert sorted(i.id for i in made) == result.invitation_ids
+    assert sorted((i.customer_id, i.months_after) for i in made) == sorted(
+        (cid, m) for cid in (twice, new) for m in (3, 11, 23, 35))
