@@ -364,8 +364,9 @@ def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int
 
 
 #: below this many rows, one ``ON CONFLICT DO NOTHING`` insert per row costs no more
-#: than the batch's read, savepoint and executemany
-_FEW = 8
+#: than the batch's read, savepoint and executemany (SQLite, CPU per row: 80 vs 90 us
+#: at 16 rows, equal at 32, 66 vs 43 us at 128; a handover's four check-ins stay per row)
+_FEW = 32
 _INVITATIONS = cast(Table, SurveyInvitation.__table__)
 _INSERT_INVITATION = insert(_INVITATIONS).returning(_INVITATIONS.c.id,
                                                      sort_by_parameter_order=True)

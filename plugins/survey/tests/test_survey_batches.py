@@ -192,9 +192,9 @@ def test_status_counts_and_loop_cases(crm: CRM) -> None:
 # -- invitations in one executemany ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("blind", [False, True])
+@pytest.mark.parametrize("path", ["per_row", "executemany", "raced"])
 def test_many_handovers_insert_each_key_once(crm: CRM, monkeypatch: pytest.MonkeyPatch,
-                                             blind: bool) -> None:
+                                             path: str) -> None:
     known, twice, new = (customer(crm, f"1381234{i:04d}") for i in range(3))
     crm.customers.set_stage(known, "owner", "XL2", unit="1-101", occurred_at=HANDED)
     before = {i.id for i in invitations(crm)}
@@ -202,7 +202,8 @@ def test_many_handovers_insert_each_key_once(crm: CRM, monkeypatch: pytest.Monke
     single = service._insert_ignoring_duplicates
     monkeypatch.setattr(service, "_insert_ignoring_duplicates", lambda session, values: (
         one_by_one.append(values["dedupe_key"]), single(session, values))[1])
-    if blind:
+    monkeypatch.setattr(service, "_FEW", 100 if path == "per_row" else 1)
+    if path == "raced":
         # As if another transaction stored the keys after the batch read them: the
         # executemany fails on the unique key and the rows go one by one.
         monkeypatch.setattr(service, "_KNOWN_KEYS", select(SurveyInvitation.dedupe_key).where(
@@ -216,7 +217,7 @@ def test_many_handovers_insert_each_key_once(crm: CRM, monkeypatch: pytest.Monke
         ])
     assert result is not None
     assert (result.invited, result.already, result.no_consent) == (8, 8, 0)
-    assert len(one_by_one) == (12 if blind else 0)
+    assert len(one_by_one) == {"per_row": 16, "executemany": 0, "raced": 12}[path]
     made = [i for i in invitations(crm) if i.id not in before]
     assert sorted(i.id for i in made) == result.invitation_ids
     assert sorted((i.customer_id, i.months_after) for i in made) == sorted(
