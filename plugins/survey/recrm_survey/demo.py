@@ -25,6 +25,7 @@ from . import service
 from .definitions import FACTOR_ROLES, Question, SurveyDefinition
 from .scores import drivers as score_drivers
 from .scores import scores as score_table
+from .settings import settings
 
 ANSWER_SHARE = 0.45
 #: answers recorded per transaction
@@ -126,7 +127,8 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     answer_some([i for i in pending if i.trigger == "yearly"], now + dt.timedelta(seconds=1))
     called_back = _close_old_loop_cases(crm, now)
     # Closing those cases sent CSAT invitations; answer some with the others.
-    csat = service.invitations(crm, status="pending")
+    # Only the CSAT survey's: a case's invitation is always to it (csat_for_case_in).
+    csat = service.invitations(crm, status="pending", survey=settings(crm).csat_survey)
     now = utcnow()  # the call-backs were just closed: every CSAT is due by now
     answer_some([i for i in csat if i.trigger == "case"], now + dt.timedelta(seconds=1))
     service.expire(crm, now=today)
