@@ -12,6 +12,7 @@ from recrm_survey import AnswerItem, answer, answer_many, answers, invitations, 
 from recrm_survey.service import loop_cases, status_counts
 from recrm_survey.tables import SurveyInvitation, SurveyScore
 from sqlalchemy import bindparam, false, func, select
+from sqlalchemy.orm import Session
 from survey_testkit import ago, checkin_values, customer, owner
 
 from recrm_core import CRM, Actor, InvalidInput, NotFound, Refused
@@ -128,7 +129,7 @@ def test_answer_many_records_what_answer_would(crm: CRM) -> None:
     assert _stored(crm, batch) == _stored(crm, singles)
     # the detractor's case, linked both ways, with the answer's id in its description
     [unhappy] = [a for a in found if a.case_id is not None]
-    assert unhappy.invitation_id == batch[1]
+    assert unhappy.invitation_id == batch[1] and unhappy.case_id is not None
     case = crm.cases.get(unhappy.case_id)
     assert f"survey answer {unhappy.id} (invitation {batch[1]}" in (case.description or "")
     assert {i.id: i.status for i in invitations(crm) if i.id in batch} == dict.fromkeys(
@@ -200,8 +201,12 @@ def test_many_handovers_insert_each_key_once(crm: CRM, monkeypatch: pytest.Monke
     before = {i.id for i in invitations(crm)}
     one_by_one: list[str] = []
     single = service._insert_ignoring_duplicates
-    monkeypatch.setattr(service, "_insert_ignoring_duplicates", lambda session, values: (
-        one_by_one.append(values["dedupe_key"]), single(session, values))[1])
+
+    def counted(session: Session, values: dict[str, Any]) -> int | None:
+        one_by_one.append(values["dedupe_key"])
+        return single(session, values)
+
+    monkeypatch.setattr(service, "_insert_ignoring_duplicates", counted)
     monkeypatch.setattr(service, "_FEW", 100 if path == "per_row" else 1)
     if path == "raced":
         # As if another transaction stored the keys after the batch read them: the
