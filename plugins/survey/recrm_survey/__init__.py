@@ -4,7 +4,7 @@ index, and closing the loop on unhappy answers.
 Written against the public API of ``recrm_core`` only, like any third-party plugin:
 
 - ``recrm_case_status_changed``: a case closed -> a CSAT invitation;
-- ``recrm_stage_changed``: a handover (stage ``owner``) -> check-ins at 3, 11, 23
+- ``recrm_stages_changed``: a handover (stage ``owner``) -> check-ins at 3, 11, 23
   and 35 months, carrying the project and unit;
 - ``recrm survey trigger --yearly``: every owner once a year;
 - ``recrm survey send``: due invitations leave through ``crm.send_message``, each
@@ -31,6 +31,7 @@ See ``README.md`` beside ``pyproject.toml`` for settings and decisions.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -44,7 +45,6 @@ from recrm_core import (
     ErasureStep,
     NotFound,
     SegmentField,
-    StageChange,
     TimelineEntry,
     UnitOfWork,
     hookimpl,
@@ -66,11 +66,14 @@ from .privacy import export_in as _export_in
 from .scores import Driver, Score, drivers, scores
 from .service import (
     Answer,
+    AnswerItem,
+    Handover,
     Invitation,
     SendResult,
     SurveyInfo,
     TriggerResult,
     answer,
+    answer_many,
     answers,
     define_survey,
     due,
@@ -89,13 +92,16 @@ from .service import (
     definition_in as _definition_in,
 )
 from .service import (
-    schedule_checkins_in as _schedule_checkins_in,
+    schedule_handovers_in as _schedule_handovers_in,
 )
 from .settings import NAME, SurveySettings, settings
 from .tables import SurveyAnswer, SurveyInvitation, SurveyScore
 
 if TYPE_CHECKING:
+    # CustomerStageChange: the batch hook's item; the core does not export it at
+    # the top level yet.
     from recrm_core.api import ApiRoutes
+    from recrm_core.models import CustomerStageChange
 
 #: the plugin's name: settings section, table prefix, segment-field prefix
 name = NAME
@@ -141,13 +147,19 @@ def recrm_reports(register: Any) -> None:
 
 
 @hookimpl
-def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
-    if change.new_stage != "owner" or change.old_stage == "owner":
-        return
-    # A back-dated handover schedules back-dated check-ins. The core always says when
-    # the change happened; a StageChange built by hand may not.
-    handed_over = change.occurred_at or utcnow()
-    _schedule_checkins_in(uow, customer.id, change.project, change.unit, handed_over)
+def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]) -> None:
+    # Only a step to owner from another stage schedules: every other change is left
+    # here, without a query. A back-dated handover schedules back-dated check-ins;
+    # the core always says when the change happened, a StageChange built by hand
+    # may not.
+    handovers = [
+        Handover(item.customer.id, item.change.project, item.change.unit,
+                 item.change.occurred_at or utcnow())
+        for item in changes
+        if item.change.new_stage == "owner" and item.change.old_stage != "owner"
+    ]
+    if handovers:
+        _schedule_handovers_in(uow, handovers)
 
 
 @hookimpl
@@ -295,6 +307,7 @@ __all__ = [
     "L3_ROLES",
     "ROLES",
     "Answer",
+    "AnswerItem",
     "Driver",
     "Invitation",
     "Question",
@@ -306,6 +319,7 @@ __all__ = [
     "SurveySettings",
     "TriggerResult",
     "answer",
+    "answer_many",
     "answers",
     "define_survey",
     "drivers",

@@ -25,8 +25,11 @@ from . import service
 from .definitions import FACTOR_ROLES, Question, SurveyDefinition
 from .scores import drivers as score_drivers
 from .scores import scores as score_table
+from .settings import settings
 
 ANSWER_SHARE = 0.45
+#: answers recorded per transaction
+ANSWER_BATCH = 200
 #: how strongly each factor follows the customer's overall satisfaction
 FACTOR_WEIGHT: dict[str, float] = {
     "quality": 0.9, "service": 0.8, "handover_readiness": 0.7, "value": 0.6,
@@ -96,7 +99,7 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     definitions: dict[str, SurveyDefinition] = {}
 
     def answer_some(items: list[service.Invitation], open_before: dt.datetime) -> int:
-        count = 0
+        batch: list[service.AnswerItem] = []
         for inv in items:
             if inv.due_at >= open_before or rng.random() >= ANSWER_SHARE:
                 continue
@@ -111,10 +114,12 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
             definition = definitions.get(inv.survey)
             if definition is None:
                 definition = definitions[inv.survey] = service.get_definition(crm, inv.survey)
-            service.answer(crm, inv.id, _values(definition, _Respondent(rng, level)),
-                           answered_at=at)
-            count += 1
-        return count
+            batch.append(service.AnswerItem(
+                inv.id, _values(definition, _Respondent(rng, level)), at))
+        # One transaction per batch: the values were drawn above in the same order.
+        for start in range(0, len(batch), ANSWER_BATCH):
+            service.answer_many(crm, batch[start:start + ANSWER_BATCH])
+        return len(batch)
 
     pending = service.invitations(crm, status="pending")
     # Check-ins whose day has come, and the yearly survey of this run.
@@ -122,7 +127,8 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     answer_some([i for i in pending if i.trigger == "yearly"], now + dt.timedelta(seconds=1))
     called_back = _close_old_loop_cases(crm, now)
     # Closing those cases sent CSAT invitations; answer some with the others.
-    csat = service.invitations(crm, status="pending")
+    # Only the CSAT survey's: a case's invitation is always to it (csat_for_case_in).
+    csat = service.invitations(crm, status="pending", survey=settings(crm).csat_survey)
     now = utcnow()  # the call-backs were just closed: every CSAT is due by now
     answer_some([i for i in csat if i.trigger == "case"], now + dt.timedelta(seconds=1))
     service.expire(crm, now=today)
@@ -132,22 +138,19 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
 def _close_old_loop_cases(crm: CRM, now: dt.datetime) -> int:
     """Cases detractors opened more than 30 days ago were called back and closed."""
     closed = 0
-    for ans in service.answers(crm):
-        if ans.case_id is None or now - ans.answered_at < dt.timedelta(days=30):
+    for case_id, answered_at in service.loop_cases(crm):
+        if now - answered_at < dt.timedelta(days=30):
             continue
-        crm.cases.resolve(ans.case_id, note="回访后已处理")
-        crm.cases.close(ans.case_id)
+        crm.cases.resolve(case_id, note="回访后已处理")
+        crm.cases.close(case_id)
         closed += 1
     return closed
 
 
 def summary(crm: CRM, *, yearly_invited: int = 0, called_back: int = 0) -> DemoSection:
-    every = service.invitations(crm)
-    by_status: dict[str, int] = {}
-    for inv in every:
-        by_status[inv.status] = by_status.get(inv.status, 0) + 1
+    by_status = service.status_counts(crm)
     rows: list[tuple[str, str]] = [
-        ("invitations", f"{len(every)} ({by_status.get('answered', 0)} answered, "
+        ("invitations", f"{sum(by_status.values())} ({by_status.get('answered', 0)} answered, "
                         f"{len(service.due(crm))} due now, {by_status.get('expired', 0)} "
                         f"expired, {yearly_invited} yearly this run)"),
     ]
@@ -163,7 +166,7 @@ def summary(crm: CRM, *, yearly_invited: int = 0, called_back: int = 0) -> DemoS
     strongest = [d for d in score_drivers(crm) if d.r is not None][:3]
     rows.append(("strongest drivers", ", ".join(f"{d.factor} r={d.r:.2f} (n={d.n})"
                                                 for d in strongest) or "-"))
-    opened = sum(1 for a in service.answers(crm) if a.case_id is not None)
+    opened = len(service.loop_cases(crm))
     rows.append(("cases from detractors", f"{opened} opened, {called_back} called back "
                                           "and closed"))
     return DemoSection(title="Surveys: NPS, CSAT, L3 loyalty", rows=rows)

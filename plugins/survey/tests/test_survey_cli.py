@@ -53,7 +53,7 @@ def test_the_plugin_is_installed_with_its_commands(crm: CRM, cli_runner: RecrmCl
     listed = {p["name"]: p for p in one_json_line(cli_runner.invoke(
         "plugins", "list", "--json"))}
     assert listed["survey"]["error"] is None and listed["survey"]["version"] == "0.1.0"
-    assert {"recrm_case_status_changed", "recrm_stage_changed", "recrm_timeline",
+    assert {"recrm_case_status_changed", "recrm_stages_changed", "recrm_timeline",
             "recrm_segment_fields", "recrm_customer_merged", "recrm_demo"} <= set(
         listed["survey"]["hooks"])
     help_text = cli_runner.invoke("survey", "--help").stdout
