@@ -176,7 +176,7 @@ def test_installed_through_the_entry_point(crm: CRM, cli_runner: RecrmCliRunner)
     assert info.version == "0.1.0"
     listed = {p["name"]: p for p in cli_runner.invoke("plugins", "list", "--json").json()}
     assert listed["hotlead"]["error"] is None
-    assert {"recrm_interaction_logged", "recrm_customer_merged", "recrm_segment_fields"} <= set(
+    assert {"recrm_interactions_logged", "recrm_customer_merged", "recrm_segment_fields"} <= set(
         listed["hotlead"]["hooks"]
     )
 

@@ -236,7 +236,7 @@ def cancel_in(uow: UnitOfWork, customer: Customer, change: StageChange,
 
 
 def on_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
-    """From the plugin's ``recrm_stage_changed``, after 判客."""
+    """From the plugin's ``recrm_stages_changed`` (per change), after 判客."""
     old = STAGE_RANK[change.old_stage] if change.old_stage else -1
     if change.forced and STAGE_RANK[change.new_stage] < old:
         cancel_in(uow, customer, change)
