@@ -24,8 +24,8 @@ from .service import judge_customer_in, registered_pairs
 from .settings import NAME, ChannelsSettings
 
 if TYPE_CHECKING:
-    from recrm_core.models import CustomerStageChange
     from recrm_core.api import ApiRoutes
+    from recrm_core.models import CustomerStageChange
 
 
 @hookimpl
@@ -43,16 +43,20 @@ def recrm_register_audit_actions(register: Any) -> None:
 @hookimpl
 def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
     # 判客 on every visit at a project: the customer's registrations there are replayed.
-    visits = [i for i in interactions if i.kind == "visit" and i.project]
+    visits = [(i, i.project) for i in interactions if i.kind == "visit" and i.project]
     if not visits:
         return
-    registered = registered_pairs(uow, ((i.customer_id, i.project) for i in visits))
-    for i in visits:
-        if (i.customer_id, i.project) not in registered:
+    registered = registered_pairs(uow, ((i.customer_id, project) for i, project in visits))
+    last = {i.customer_id: i.id for i in interactions}
+    for i, project in visits:
+        if (i.customer_id, project) not in registered:
             continue
         customer = uow.crm.customers.get_in(uow, i.customer_id)
-        judge_customer_in(uow, customer, i.project)
-        accrue_in(uow, customer, i.project)
+        # Judged as it was when logged: without the customer's later interactions of
+        # the batch.
+        judge_customer_in(uow, customer, project,
+                          upto=i.id if last[i.customer_id] != i.id else None)
+        accrue_in(uow, customer, project)
 
 
 @hookimpl
@@ -61,6 +65,7 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
     # claw back; the rest cost one query per batch between them.
     registered = registered_pairs(uow, ((c.customer.id, c.change.project) for c in changes))
     for item in changes:
+        # ``customer`` as right after this change: judged at the stage it had then.
         customer, change = item.customer, item.change
         if (customer.id, change.project) not in registered:
             continue

@@ -13,11 +13,11 @@ import contextlib
 import datetime as dt
 import unicodedata
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, func, select, union
+from sqlalchemy import CompoundSelect, bindparam, func, select, union
 from sqlalchemy.orm import Session
 
 from recrm_core import (
@@ -156,26 +156,42 @@ def registration_model(row: RegistrationRow, now: dt.datetime,
 
 
 def rule_book(crm: CRM, session: Session, project: str) -> RuleBook:
-    rows = session.scalars(select(RuleSetRow).where(RuleSetRow.project == project)).all()
+    rows = session.scalars(_RULE_SETS, {"project": project}).all()
     return RuleBook(default_rules(crm), tuple(
         RuleVersion(r.version, r.effective_from, Rules.model_validate(r.rules)) for r in rows))
 
 
 def _agency_of_agents(session: Session) -> dict[str, str]:
-    return {agent: agency for agent, agency in session.execute(select(AgentRow.id,
-                                                                      AgentRow.agency))}
+    return {agent: agency for agent, agency in session.execute(_AGENCY_OF_AGENTS)}
 
 
-def events_for(uow: UnitOfWork, mobile: str, project: str,
-               customer_id: int | None) -> list[Event]:
+# Prebuilt: 判客 runs them on every judged visit, stage move and registration, and
+# building them per call cost about as much as running them.
+_RULE_SETS = select(RuleSetRow).where(RuleSetRow.project == bindparam("project"))
+_AGENCY_OF_AGENTS = select(AgentRow.id, AgentRow.agency)
+_REGISTRATIONS_OF = select(RegistrationRow).where(
+    RegistrationRow.mobile.in_(bindparam("mobiles", expanding=True)),
+    RegistrationRow.project == bindparam("project"))
+_RULINGS = select(DisputeRow).where(
+    DisputeRow.claimant_id.in_(bindparam("ids", expanding=True)),
+    DisputeRow.state == "upheld").order_by(DisputeRow.id)
+
+
+def events_for(uow: UnitOfWork, mobile: str, project: str, customer_id: int | None, *,
+               customer: Customer | None = None, upto: int | None = None,
+               rows: Sequence[RegistrationRow] | None = None) -> list[Event]:
     """Every event of the person with ``mobile`` at ``project``: the registrations not
-    refused, and the core's interactions and first link at the project."""
+    refused, and the core's interactions and first link at the project.
+
+    ``customer`` (the customer ``customer_id`` as of the change being judged, else read
+    now) and ``upto`` (the last interaction id that change saw, else all) judge one
+    change of a batch as it was judged alone; ``rows``: the mobile's registrations at
+    the project, when the caller read them already."""
     session = uow.session
-    rows = session.scalars(select(RegistrationRow).where(
-        RegistrationRow.mobile == mobile, RegistrationRow.project == project)).all()
-    rulings = session.scalars(select(DisputeRow).where(
-        DisputeRow.claimant_id.in_([r.id for r in rows]), DisputeRow.state == "upheld")
-        .order_by(DisputeRow.id)).all()
+    if rows is None:
+        rows = session.scalars(_REGISTRATIONS_OF, {"mobiles": [mobile],
+                                                   "project": project}).all()
+    rulings = session.scalars(_RULINGS, {"ids": [r.id for r in rows]}).all()
     ruled = {d.claimant_id for d in rulings}
     # A refused registration is no event, unless a ruling awarded it: then it stays
     # refused, for the reason it was refused, until the ruling.
@@ -194,13 +210,14 @@ def events_for(uow: UnitOfWork, mobile: str, project: str,
     if customer_id is None:
         return events
     agencies = _agency_of_agents(session)
-    customer = uow.crm.customers.get_in(uow, customer_id)
+    if customer is None:
+        customer = uow.crm.customers.get_in(uow, customer_id)
     # A step beyond the customer's stage there now was cancelled (a forced move back):
     # it converts nothing.
     reached = max((STAGE_RANK[link.stage] for link in customer.projects
                    if link.project == project), default=len(STAGE_RANK))
     for i in uow.crm.interactions.list_in(session, customer_id):
-        if i.project != project:
+        if i.project != project or (upto is not None and i.id > upto):
             continue
         if i.kind == "visit":
             agent = i.data.get("agent") if isinstance(i.data.get("agent"), str) else None
@@ -280,11 +297,6 @@ def lock_person(session: Session, project: str, mobile: str) -> None:
         session.execute(select(func.pg_advisory_xact_lock(1_751_000_000, key)))
 
 
-# Prebuilt: every visit and stage move asks it, mostly of customers no agency registered.
-_HAS_REGISTRATION = select(func.count()).select_from(RegistrationRow).where(
-    RegistrationRow.mobile == bindparam("mobile"), RegistrationRow.project == bindparam("project"))
-
-
 def judge_in(uow: UnitOfWork, customer_id: int, project: str,
              now: dt.datetime | None = None) -> None:
     """判客 for a customer at a project (a visit or a stage move happened): every
@@ -293,16 +305,26 @@ def judge_in(uow: UnitOfWork, customer_id: int, project: str,
 
 
 def judge_customer_in(uow: UnitOfWork, customer: Customer, project: str,
-                      now: dt.datetime | None = None) -> None:
-    """``judge_in`` for a customer the caller has read already."""
+                      now: dt.datetime | None = None, *, upto: int | None = None) -> None:
+    """``judge_in`` for a customer the caller has read already (as of the change being
+    judged; ``upto``: the last interaction id that change saw, see ``events_for``)."""
     now = now or utcnow()
+    if not customer.mobiles:
+        return
+    # One read of every registration of the customer's mobiles at the project, one
+    # of the rules; a mobile's decisions touch only that mobile's rows.
+    found = uow.session.scalars(_REGISTRATIONS_OF, {"mobiles": list(customer.mobiles),
+                                                    "project": project}).all()
+    if not found:
+        return
+    book = rule_book(uow.crm, uow.session, project)
     for mobile in customer.mobiles:
-        has = uow.session.scalar(_HAS_REGISTRATION, {"mobile": mobile, "project": project})
-        if not has:
+        rows = [r for r in found if r.mobile == mobile]
+        if not rows:
             continue
-        book = rule_book(uow.crm, uow.session, project)
-        decision = attribute(events_for(uow, mobile, project, customer.id), book, now)
-        store_decision(uow, decision, customer.id, now)
+        events = events_for(uow, mobile, project, customer.id, customer=customer,
+                            upto=upto, rows=rows)
+        store_decision(uow, attribute(events, book, now), customer.id, now)
 
 
 def registered_pairs(uow: UnitOfWork,
@@ -325,7 +347,7 @@ def registered_pairs(uow: UnitOfWork,
 #: customer ids per query: far below SQLite's and PostgreSQL's parameter limits
 _CHUNK = 500
 # Prebuilt: by the registration's customer, or by a mobile the customer holds now.
-_REGISTERED = union(
+_REGISTERED: CompoundSelect[Any] = union(
     select(RegistrationRow.customer_id, RegistrationRow.project).where(
         RegistrationRow.customer_id.in_(bindparam("cids", expanding=True)),
         RegistrationRow.project.in_(bindparam("projects", expanding=True))),
