@@ -9,7 +9,6 @@ the lock before the insert, and the partial unique index
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import unicodedata
 import zlib
@@ -40,6 +39,7 @@ from recrm_core import (
 from recrm_core.access import require_role
 from recrm_core.contention import retrying
 from recrm_core.db import valid_id
+from recrm_core.projects import known_project_id
 from recrm_core.resolution import MOBILE
 from recrm_core.tables import IdentityRow
 from recrm_core.values import STAGE_RANK, optional_text
@@ -169,6 +169,9 @@ def _agency_of_agents(session: Session) -> dict[str, str]:
 # building them per call cost about as much as running them.
 _RULE_SETS = select(RuleSetRow).where(RuleSetRow.project == bindparam("project"))
 _AGENCY_OF_AGENTS = select(AgentRow.id, AgentRow.agency)
+_HELD_BY_AGENCY = select(func.count()).select_from(RegistrationRow).where(
+    RegistrationRow.mobile == bindparam("mobile"), RegistrationRow.project == bindparam("project"),
+    RegistrationRow.agency == bindparam("agency"), RegistrationRow.state.in_(ACTIVE_STATES))
 _REGISTRATIONS_OF = select(RegistrationRow).where(
     RegistrationRow.mobile.in_(bindparam("mobiles", expanding=True)),
     RegistrationRow.project == bindparam("project"))
@@ -489,33 +492,47 @@ class Channels:
             number = normalise_mobile(mobile, self.crm.config.default_region)
         except IdentityError as exc:
             raise InvalidInput("mobile", exc.reason) from None
-        code = project_code(project)
-        self.crm.projects.get(code)
-        name = text_of(name, "name", 100)
-        found = self.crm.customers.find(mobile=number)
-        customer_id = found[0].id if found else None
-
-        def attempt() -> RegistrationRow:
-            with self.crm.unit_of_work(actor) as uow:
-                return self._register_in(uow, agent, code, number, name, customer_id,
-                                         now or utcnow())
-
-        row = retrying(attempt)
+        row = self._register(agent, project_code(project), number, text_of(name, "name", 100),
+                             actor, now)
+        assert row is not None  # only a visit's registration may be skipped
         result = registration_model(row, now or utcnow(), actor)
         if row.state == "rejected":
             raise RegistrationRefused(result)
         return result
 
+    def _register(self, agent: str, code: str, mobile: str, name: str | None,
+                  actor: Actor | None, now: dt.datetime | None, *,
+                  unless_held: bool = False) -> RegistrationRow | None:
+        """The registration stored (``unless_held``: none when the agent's agency
+        holds an active one of ``mobile`` at ``code`` already)."""
+        found = self.crm.customers.find(mobile=mobile)
+        customer_id = found[0].id if found else None
+
+        def attempt() -> RegistrationRow | None:
+            # "now" taken again on a retry: a writer that won meanwhile registered
+            # later than a time taken before it.
+            with self.crm.unit_of_work(actor) as uow:
+                return self._register_in(uow, agent, code, mobile, name, customer_id,
+                                         now or utcnow(), unless_held=unless_held)
+
+        return retrying(attempt)
+
     def _register_in(self, uow: UnitOfWork, agent_id: str, code: str, mobile: str,
                      name: str | None, customer_id: int | None,
-                     now: dt.datetime) -> RegistrationRow:
+                     now: dt.datetime, *, unless_held: bool = False) -> RegistrationRow | None:
         session = uow.session
         agent = session.get(AgentRow, agent_id, with_for_update=True)
+        # The project checked in the registration's own transaction (one fewer than a
+        # crm.projects.get), and still before the agent.
+        known_project_id(session, code)
         if agent is None:
             raise NotFound(f"no such agent {agent_id!r}")
         agency = session.get(AgencyRow, agent.agency)
         assert agency is not None
         lock_person(session, code, mobile)
+        if unless_held and session.scalar(_HELD_BY_AGENCY, {
+                "mobile": mobile, "project": code, "agency": agency.code}):
+            return None
         book = rule_book(self.crm, session, code)
         version = book.in_force(now)
         events = events_for(uow, mobile, code, customer_id)
@@ -597,17 +614,9 @@ class Channels:
 
     def _king_registers(self, agent: str, code: str, mobile: str, name: str | None,
                         at: dt.datetime, actor: Actor | None) -> None:
-        with self.crm.unit_of_work(actor, readonly=True) as uow:
-            agency = uow.session.scalar(select(AgentRow.agency).where(AgentRow.id == agent))
-            holds = uow.session.scalar(select(func.count()).select_from(RegistrationRow).where(
-                RegistrationRow.mobile == mobile, RegistrationRow.project == code,
-                RegistrationRow.agency == agency,
-                RegistrationRow.state.in_(ACTIVE_STATES)))
-        if holds:
-            return
         # A refusal (a suspended agency, an agent over the cap) is stored with its reason.
-        with contextlib.suppress(RegistrationRefused):
-            self.register(agent, code, mobile, name, actor=actor, now=at)
+        self._register(agent, code, mobile, text_of(name, "name", 100), actor, at,
+                       unless_held=True)
 
     def registrations(self, *, agency: str | None = None, state: str | None = None,
                       project: str | None = None, actor: Actor | None = None,

@@ -53,13 +53,13 @@ def _scenario(crm: CRM, channels: Channels, project: str, prefix: str,
         channels.register(agent, project, f"{prefix}{n:04d}", now=_at(n / 24))
 
     def visit(uow: UnitOfWork | None, n: int, day: float) -> None:
-        data = {"kind": "visit", "project": project, "occurred_at": _at(day),
-                "data": {"agent": "a1"} if n == 0 else {}}
+        agent: dict[str, Any] = {"agent": "a1"} if n == 0 else {}
         if uow is None:
-            crm.interactions.log(cids[n], data)
+            crm.interactions.log(cids[n], {"kind": "visit", "project": project,
+                                           "occurred_at": _at(day), "data": agent})
         else:
             crm.interactions.log_in(uow, cids[n], kind="visit", project=project,
-                                    occurred_at=_at(day), data=data["data"])
+                                    occurred_at=_at(day), data=agent)
 
     def move(uow: UnitOfWork | None, n: int, stage: str, day: float, **kw: Any) -> None:
         if uow is None:
