@@ -273,8 +273,7 @@ def _entered_at(session: Session, registration: int, o: Decision,
     """When the registration entered ``o.state``: the decision's time for that state (a
     ruling's time when a ruling put it there); ``now`` when it enters a state again (a
     deal cancelled, back to confirmed)."""
-    again = session.scalar(select(func.count()).select_from(TransitionRow).where(
-        TransitionRow.registration_id == registration, TransitionRow.state == o.state))
+    again = session.scalar(_TIMES_ENTERED, {"registration": registration, "state": o.state})
     if again:
         return now
     times = o.times
@@ -282,6 +281,11 @@ def _entered_at(session: Session, registration: int, o: Decision,
           "converted": times.get("converted_at")}.get(o.state, o.ended_at) or now
     ruled = times.get("ruled_at")
     return max(at, ruled) if ruled is not None else at
+
+
+_TIMES_ENTERED = select(func.count()).select_from(TransitionRow).where(
+    TransitionRow.registration_id == bindparam("registration"),
+    TransitionRow.state == bindparam("state"))
 
 
 def _transition(session: Session, registration: int, state: str, reason: str | None,
