@@ -304,17 +304,12 @@ def lock_person(session: Session, project: str, mobile: str) -> None:
         session.execute(select(func.pg_advisory_xact_lock(1_751_000_000, key)))
 
 
-def judge_in(uow: UnitOfWork, customer_id: int, project: str,
-             now: dt.datetime | None = None) -> None:
-    """判客 for a customer at a project (a visit or a stage move happened): every
-    mobile of theirs with registrations there is replayed and the decisions stored."""
-    judge_customer_in(uow, uow.crm.customers.get_in(uow, customer_id), project, now)
-
-
 def judge_customer_in(uow: UnitOfWork, customer: Customer, project: str,
                       now: dt.datetime | None = None, *, upto: int | None = None) -> None:
-    """``judge_in`` for a customer the caller has read already (as of the change being
-    judged; ``upto``: the last interaction id that change saw, see ``events_for``)."""
+    """判客 for ``customer`` (as of the change being judged) at ``project`` (a visit or a
+    stage move happened): every mobile of theirs with registrations there is replayed
+    and the decisions stored. ``upto``: the last interaction id that change saw (see
+    ``events_for``)."""
     now = now or utcnow()
     if not customer.mobiles:
         return
