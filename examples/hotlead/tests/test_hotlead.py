@@ -63,7 +63,8 @@ def _visits_then_tags(crm: CRM, mobiles: list[str], batched: bool) -> list[objec
             for i in ids]
 
 
-def test_a_batch_of_visits_counts_as_the_visits_one_by_one(crm: CRM) -> None:
+def test_hook_recrm_interactions_logged(crm: CRM) -> None:
+    # The tutorial's batch hook: a batch of visits counts as the same visits one by one.
     alone = _visits_then_tags(crm, ["13812345678", "13812345679", "13812345670"], False)
     batch = _visits_then_tags(crm, ["13912345678", "13912345679", "13912345670"], True)
     assert batch == alone

@@ -106,7 +106,8 @@ def _outcome(crm: CRM, project: str) -> list[Any]:
     return out
 
 
-def test_a_batch_judges_and_accrues_as_the_changes_one_by_one(crm: CRM) -> None:
+def test_hook_recrm_stages_changed(crm: CRM) -> None:
+    # Both batch hooks: a batch judges and accrues as the same changes one by one.
     channels = setup_agencies(crm)
     alone = _scenario(crm, channels, "XL2", "1381234", batched=False)
     batch = _scenario(crm, channels, "XL3", "1391234", batched=True)
