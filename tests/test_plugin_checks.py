@@ -214,7 +214,7 @@ def test_cli_runner_plugins_list_describes_the_crm_under_test(
     assert result.exit_code == 0, result.stderr
     listed = by_name(result.json())
     assert listed["hotlead"]["enabled"] is True and listed["hotlead"]["version"] == "0.1.0"
-    assert "recrm_interaction_logged" in listed["hotlead"]["hooks"]
+    assert "recrm_interactions_logged" in listed["hotlead"]["hooks"]
     assert listed["greeter"] == {
         "name": "greeter", "version": None, "enabled": True,
         "hooks": ["recrm_customer_created"], "error": None, "warnings": [],

@@ -5,7 +5,7 @@ only public API, ``recrm_core`` and ``recrm_core.cli``, like any third-party plu
 
 - settings: ``[hotlead] threshold = 3`` (visits that make a hot lead);
 - a table of its own, ``hotlead_tags``, declared on ``recrm_core.Base``;
-- ``recrm_interaction_logged`` counts visits inside the operation's transaction;
+- ``recrm_interactions_logged`` counts visits inside the operation's transaction;
 - ``recrm_customer_merged`` combines the two customers' counts;
 - ``recrm_project_renamed`` moves the project code a tag keeps;
 - ``recrm_timeline`` adds a "hot lead" entry to the 360 view;
@@ -18,6 +18,7 @@ only public API, ``recrm_core`` and ``recrm_core.cli``, like any third-party plu
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -126,31 +127,38 @@ def recrm_register_settings(register: Any) -> None:
 
 
 @hookimpl
-def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
-    if interaction.kind != "visit":
-        return
-    visits = _count_visit(uow.session, interaction.customer_id)
-    if visits >= settings(uow.crm).threshold:
+def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
+    # The batch form: one call per operation (a single visit, or every visit of a
+    # batch), so the counting is one upsert per customer, not one per visit.
+    visits: dict[int, list[Interaction]] = {}
+    for interaction in interactions:
+        if interaction.kind == "visit":
+            visits.setdefault(interaction.customer_id, []).append(interaction)
+    threshold = settings(uow.crm).threshold
+    for customer_id, theirs in visits.items():
+        count = _count_visits(uow.session, customer_id, len(theirs))
+        if count < threshold:
+            continue
+        # The visit that reached the threshold (the first of the batch if the count
+        # had reached it before): hot since then, unless hot already.
+        made_hot = theirs[max(threshold - (count - len(theirs)), 1) - 1]
         uow.session.execute(
             sql_update(HotleadTag)
-            .where(
-                HotleadTag.customer_id == interaction.customer_id,
-                HotleadTag.hot_since.is_(None),
-            )
-            .values(hot_since=interaction.occurred_at, project=interaction.project)
+            .where(HotleadTag.customer_id == customer_id, HotleadTag.hot_since.is_(None))
+            .values(hot_since=made_hot.occurred_at, project=made_hot.project)
         )
 
 
-def _count_visit(session: Session, customer_id: int) -> int:
-    """Add one visit and return the new count.
+def _count_visits(session: Session, customer_id: int, visits: int) -> int:
+    """Add ``visits`` visits and return the new count.
 
     An upsert, so two sales offices logging visits of one customer at the same
     moment both count: the database serialises them on the primary key.
     """
-    visits = upsert(session, HotleadTag, {"customer_id": customer_id, "visits": 1},
-                    on=[HotleadTag.customer_id], set_={"visits": HotleadTag.visits + 1},
-                    returning=HotleadTag.visits)
-    return int(visits)
+    count = upsert(session, HotleadTag, {"customer_id": customer_id, "visits": visits},
+                   on=[HotleadTag.customer_id], set_={"visits": HotleadTag.visits + visits},
+                   returning=HotleadTag.visits)
+    return int(count)
 
 
 @hookimpl

@@ -6,6 +6,7 @@ so these tests also prove the distribution is installed and discoverable.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
@@ -33,6 +34,43 @@ def test_third_visit_makes_a_hot_lead(crm: CRM) -> None:
     [lead] = hot_leads(crm)
     assert (lead.customer_id, lead.name, lead.visits, lead.project) == (c.id, "王伟", 3, "XL2")
     assert lead.mobiles == ["+8613812345678"]
+
+
+START = dt.datetime(2026, 5, 1, 9, tzinfo=dt.UTC)
+
+
+def _visits_then_tags(crm: CRM, mobiles: list[str], batched: bool) -> list[object]:
+    """Visits of three customers (one hot before, one hot within, one not), each with
+    its own time and project, made one by one or as one batch; the tags they leave."""
+    ids = [crm.customers.add({"mobile": m}).customer.id for m in mobiles]
+    visit(crm, ids[0], 2)  # before the batch: two visits
+    plan = [(ids[n], f"XL{k}", START + dt.timedelta(hours=k))
+            for k, n in enumerate((1, 0, 1, 2, 1, 0, 1, 1))]
+    if batched:
+        with crm.unit_of_work() as uow, crm.hooks.batched(uow):
+            for cid, project, at in plan:
+                crm.interactions.log_in(uow, cid, kind="visit", project=project,
+                                        occurred_at=at)
+                crm.interactions.log_in(uow, cid, kind="call")  # only visits count
+    else:
+        for cid, project, at in plan:
+            crm.interactions.log(cid, {"kind": "visit", "project": project,
+                                       "occurred_at": at})
+            crm.interactions.log(cid, {"kind": "call"})
+    with crm.unit_of_work(readonly=True) as uow:
+        tags = {t.customer_id: t for t in uow.session.scalars(select(HotleadTag))}
+    return [(tags[i].visits, tags[i].hot_since, tags[i].project) if i in tags else None
+            for i in ids]
+
+
+def test_hook_recrm_interactions_logged(crm: CRM) -> None:
+    # The tutorial's batch hook: a batch of visits counts as the same visits one by one.
+    alone = _visits_then_tags(crm, ["13812345678", "13812345679", "13812345670"], False)
+    batch = _visits_then_tags(crm, ["13912345678", "13912345679", "13912345670"], True)
+    assert batch == alone
+    # hot at the first visit of the batch, at the third of five, and not at all
+    assert [t and t[2] for t in alone] == ["XL1", "XL4", None]  # type: ignore[index]
+    assert alone[1] == (5, START + dt.timedelta(hours=4), "XL4")
 
 
 @pytest.mark.recrm_settings(hotlead={"threshold": 2})
@@ -176,7 +214,7 @@ def test_installed_through_the_entry_point(crm: CRM, cli_runner: RecrmCliRunner)
     assert info.version == "0.1.0"
     listed = {p["name"]: p for p in cli_runner.invoke("plugins", "list", "--json").json()}
     assert listed["hotlead"]["error"] is None
-    assert {"recrm_interaction_logged", "recrm_customer_merged", "recrm_segment_fields"} <= set(
+    assert {"recrm_interactions_logged", "recrm_customer_merged", "recrm_segment_fields"} <= set(
         listed["hotlead"]["hooks"]
     )
 

@@ -41,7 +41,7 @@ from recrm_core import (
 from recrm_core.access import require_role
 from recrm_core.values import STAGE_RANK
 
-from .service import MANAGERS, OFFICE, as_of, judge_in
+from .service import MANAGERS, OFFICE, as_of, judge_customer_in
 from .settings import settings
 from .tables import AgencyRow, AgentRow, CommissionEntryRow, RegistrationRow, TermsRow
 
@@ -229,14 +229,14 @@ def cancel_in(uow: UnitOfWork, customer: Customer, change: StageChange,
     if not kinds:
         return
     regs = _held(uow, customer, change.project, now)
-    judge_in(uow, customer.id, change.project, now)
+    judge_customer_in(uow, customer, change.project, now)
     why = f"cancelled: stage moved back from {change.old_stage} to {change.new_stage}"
     for reg in regs:
         clawback_in(uow, reg, kinds, why, change.occurred_at or now)
 
 
 def on_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
-    """From the plugin's ``recrm_stage_changed``, after 判客."""
+    """From the plugin's ``recrm_stages_changed`` (per change), after 判客."""
     old = STAGE_RANK[change.old_stage] if change.old_stage else -1
     if change.forced and STAGE_RANK[change.new_stage] < old:
         cancel_in(uow, customer, change)

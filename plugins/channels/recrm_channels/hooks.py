@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,7 +12,6 @@ from recrm_core import (
     Customer,
     ErasureStep,
     Interaction,
-    StageChange,
     UnitOfWork,
     hookimpl,
 )
@@ -20,11 +20,12 @@ from .attribution import CONVERTING
 from .commission import AUDIT_ACTIONS, accrue_in, on_stage_changed
 from .commission import recrm_withhold_referral_reward as recrm_withhold_referral_reward
 from .privacy import erase_in, export_in
-from .service import judge_customer_in, registered_at
+from .service import judge_customer_in, registered_pairs
 from .settings import NAME, ChannelsSettings
 
 if TYPE_CHECKING:
     from recrm_core.api import ApiRoutes
+    from recrm_core.models import CustomerStageChange
 
 
 @hookimpl
@@ -40,25 +41,39 @@ def recrm_register_audit_actions(register: Any) -> None:
 
 
 @hookimpl
-def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
+def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
     # 判客 on every visit at a project: the customer's registrations there are replayed.
-    if interaction.kind == "visit" and interaction.project:
-        customer = uow.crm.customers.get_in(uow, interaction.customer_id)
-        if not registered_at(uow, customer, interaction.project):
-            return
-        judge_customer_in(uow, customer, interaction.project)
-        accrue_in(uow, customer, interaction.project)
+    visits = [(i, i.project) for i in interactions if i.kind == "visit" and i.project]
+    if not visits:
+        return
+    registered = registered_pairs(uow, ((i.customer_id, project) for i, project in visits))
+    last = {i.customer_id: i.id for i in interactions}
+    for i, project in visits:
+        if (i.customer_id, project) not in registered:
+            continue
+        customer = uow.crm.customers.get_in(uow, i.customer_id)
+        # Judged as it was when logged: without the customer's later interactions of
+        # the batch.
+        judge_customer_in(uow, customer, project,
+                          upto=i.id if last[i.customer_id] != i.id else None)
+        accrue_in(uow, customer, project)
 
 
 @hookimpl
-def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
-    if not registered_at(uow, customer, change.project):
-        return  # no agency registration to judge, accrue or claw back
-    # A subscription, contract or handover may convert a confirmed registration.
-    if change.new_stage in CONVERTING or (change.step or "") in CONVERTING:
-        judge_customer_in(uow, customer, change.project)
-    # The commission ledger: accrue what the step earned, or claw back a cancelled deal.
-    on_stage_changed(uow, customer, change)
+def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]) -> None:
+    # Only changes with an agency registration have anything to judge, accrue or
+    # claw back; the rest cost one query per batch between them.
+    registered = registered_pairs(uow, ((c.customer.id, c.change.project) for c in changes))
+    for item in changes:
+        # ``customer`` as right after this change: judged at the stage it had then.
+        customer, change = item.customer, item.change
+        if (customer.id, change.project) not in registered:
+            continue
+        # A subscription, contract or handover may convert a confirmed registration.
+        if change.new_stage in CONVERTING or (change.step or "") in CONVERTING:
+            judge_customer_in(uow, customer, change.project)
+        # The commission ledger: accrue what the step earned, or claw back a cancelled deal.
+        on_stage_changed(uow, customer, change)
 
 
 @hookimpl

@@ -9,15 +9,14 @@ the lock before the insert, and the partial unique index
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import unicodedata
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import CompoundSelect, bindparam, func, select, union
 from sqlalchemy.orm import Session
 
 from recrm_core import (
@@ -40,6 +39,9 @@ from recrm_core import (
 from recrm_core.access import require_role
 from recrm_core.contention import retrying
 from recrm_core.db import valid_id
+from recrm_core.projects import known_project_id
+from recrm_core.resolution import MOBILE
+from recrm_core.tables import IdentityRow
 from recrm_core.values import STAGE_RANK, optional_text
 
 from .attribution import (
@@ -154,26 +156,45 @@ def registration_model(row: RegistrationRow, now: dt.datetime,
 
 
 def rule_book(crm: CRM, session: Session, project: str) -> RuleBook:
-    rows = session.scalars(select(RuleSetRow).where(RuleSetRow.project == project)).all()
+    rows = session.scalars(_RULE_SETS, {"project": project}).all()
     return RuleBook(default_rules(crm), tuple(
         RuleVersion(r.version, r.effective_from, Rules.model_validate(r.rules)) for r in rows))
 
 
 def _agency_of_agents(session: Session) -> dict[str, str]:
-    return {agent: agency for agent, agency in session.execute(select(AgentRow.id,
-                                                                      AgentRow.agency))}
+    return {agent: agency for agent, agency in session.execute(_AGENCY_OF_AGENTS)}
 
 
-def events_for(uow: UnitOfWork, mobile: str, project: str,
-               customer_id: int | None) -> list[Event]:
+# Prebuilt: 判客 runs them on every judged visit, stage move and registration, and
+# building them per call cost about as much as running them.
+_RULE_SETS = select(RuleSetRow).where(RuleSetRow.project == bindparam("project"))
+_AGENCY_OF_AGENTS = select(AgentRow.id, AgentRow.agency)
+_HELD_BY_AGENCY = select(func.count()).select_from(RegistrationRow).where(
+    RegistrationRow.mobile == bindparam("mobile"), RegistrationRow.project == bindparam("project"),
+    RegistrationRow.agency == bindparam("agency"), RegistrationRow.state.in_(ACTIVE_STATES))
+_REGISTRATIONS_OF = select(RegistrationRow).where(
+    RegistrationRow.mobile.in_(bindparam("mobiles", expanding=True)),
+    RegistrationRow.project == bindparam("project"))
+_RULINGS = select(DisputeRow).where(
+    DisputeRow.claimant_id.in_(bindparam("ids", expanding=True)),
+    DisputeRow.state == "upheld").order_by(DisputeRow.id)
+
+
+def events_for(uow: UnitOfWork, mobile: str, project: str, customer_id: int | None, *,
+               customer: Customer | None = None, upto: int | None = None,
+               rows: Sequence[RegistrationRow] | None = None) -> list[Event]:
     """Every event of the person with ``mobile`` at ``project``: the registrations not
-    refused, and the core's interactions and first link at the project."""
+    refused, and the core's interactions and first link at the project.
+
+    ``customer`` (the customer ``customer_id`` as of the change being judged, else read
+    now) and ``upto`` (the last interaction id that change saw, else all) judge one
+    change of a batch as it was judged alone; ``rows``: the mobile's registrations at
+    the project, when the caller read them already."""
     session = uow.session
-    rows = session.scalars(select(RegistrationRow).where(
-        RegistrationRow.mobile == mobile, RegistrationRow.project == project)).all()
-    rulings = session.scalars(select(DisputeRow).where(
-        DisputeRow.claimant_id.in_([r.id for r in rows]), DisputeRow.state == "upheld")
-        .order_by(DisputeRow.id)).all()
+    if rows is None:
+        rows = session.scalars(_REGISTRATIONS_OF, {"mobiles": [mobile],
+                                                   "project": project}).all()
+    rulings = session.scalars(_RULINGS, {"ids": [r.id for r in rows]}).all()
     ruled = {d.claimant_id for d in rulings}
     # A refused registration is no event, unless a ruling awarded it: then it stays
     # refused, for the reason it was refused, until the ruling.
@@ -192,13 +213,14 @@ def events_for(uow: UnitOfWork, mobile: str, project: str,
     if customer_id is None:
         return events
     agencies = _agency_of_agents(session)
-    customer = uow.crm.customers.get_in(uow, customer_id)
+    if customer is None:
+        customer = uow.crm.customers.get_in(uow, customer_id)
     # A step beyond the customer's stage there now was cancelled (a forced move back):
     # it converts nothing.
     reached = max((STAGE_RANK[link.stage] for link in customer.projects
                    if link.project == project), default=len(STAGE_RANK))
     for i in uow.crm.interactions.list_in(session, customer_id):
-        if i.project != project:
+        if i.project != project or (upto is not None and i.id > upto):
             continue
         if i.kind == "visit":
             agent = i.data.get("agent") if isinstance(i.data.get("agent"), str) else None
@@ -251,8 +273,7 @@ def _entered_at(session: Session, registration: int, o: Decision,
     """When the registration entered ``o.state``: the decision's time for that state (a
     ruling's time when a ruling put it there); ``now`` when it enters a state again (a
     deal cancelled, back to confirmed)."""
-    again = session.scalar(select(func.count()).select_from(TransitionRow).where(
-        TransitionRow.registration_id == registration, TransitionRow.state == o.state))
+    again = session.scalar(_TIMES_ENTERED, {"registration": registration, "state": o.state})
     if again:
         return now
     times = o.times
@@ -260,6 +281,11 @@ def _entered_at(session: Session, registration: int, o: Decision,
           "converted": times.get("converted_at")}.get(o.state, o.ended_at) or now
     ruled = times.get("ruled_at")
     return max(at, ruled) if ruled is not None else at
+
+
+_TIMES_ENTERED = select(func.count()).select_from(TransitionRow).where(
+    TransitionRow.registration_id == bindparam("registration"),
+    TransitionRow.state == bindparam("state"))
 
 
 def _transition(session: Session, registration: int, state: str, reason: str | None,
@@ -278,46 +304,75 @@ def lock_person(session: Session, project: str, mobile: str) -> None:
         session.execute(select(func.pg_advisory_xact_lock(1_751_000_000, key)))
 
 
-# Prebuilt: every visit and stage move asks it, mostly of customers no agency registered.
-_HAS_REGISTRATION = select(func.count()).select_from(RegistrationRow).where(
-    RegistrationRow.mobile == bindparam("mobile"), RegistrationRow.project == bindparam("project"))
-
-
-def judge_in(uow: UnitOfWork, customer_id: int, project: str,
-             now: dt.datetime | None = None) -> None:
-    """判客 for a customer at a project (a visit or a stage move happened): every
-    mobile of theirs with registrations there is replayed and the decisions stored."""
-    judge_customer_in(uow, uow.crm.customers.get_in(uow, customer_id), project, now)
-
-
 def judge_customer_in(uow: UnitOfWork, customer: Customer, project: str,
-                      now: dt.datetime | None = None) -> None:
-    """``judge_in`` for a customer the caller has read already."""
+                      now: dt.datetime | None = None, *, upto: int | None = None) -> None:
+    """判客 for ``customer`` (as of the change being judged) at ``project`` (a visit or a
+    stage move happened): every mobile of theirs with registrations there is replayed
+    and the decisions stored. ``upto``: the last interaction id that change saw (see
+    ``events_for``)."""
     now = now or utcnow()
+    if not customer.mobiles:
+        return
+    # One read of every registration of the customer's mobiles at the project, one
+    # of the rules; a mobile's decisions touch only that mobile's rows.
+    found = uow.session.scalars(_REGISTRATIONS_OF, {"mobiles": list(customer.mobiles),
+                                                    "project": project}).all()
+    if not found:
+        return
+    book = rule_book(uow.crm, uow.session, project)
     for mobile in customer.mobiles:
-        has = uow.session.scalar(_HAS_REGISTRATION, {"mobile": mobile, "project": project})
-        if not has:
+        rows = [r for r in found if r.mobile == mobile]
+        if not rows:
             continue
-        book = rule_book(uow.crm, uow.session, project)
-        decision = attribute(events_for(uow, mobile, project, customer.id), book, now)
-        store_decision(uow, decision, customer.id, now)
+        events = events_for(uow, mobile, project, customer.id, customer=customer,
+                            upto=upto, rows=rows)
+        store_decision(uow, attribute(events, book, now), customer.id, now)
 
 
-def registered_at(uow: UnitOfWork, customer: Customer, project: str) -> bool:
-    """Whether any registration at ``project`` names the customer or one of their
-    mobiles: without one, neither 判客 nor the commission ledger has anything to do.
-    The hooks ask this first, since most visits and stage moves are of customers no
-    agency brought (in the demo, 14,000 hook calls for 190 registrations)."""
-    return bool(uow.session.scalar(_ANY_REGISTRATION, {
-        "cid": customer.id, "project": project, "mobiles": list(customer.mobiles)}))
+def registered_pairs(uow: UnitOfWork,
+                     wanted: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which ``(customer id, project)`` of ``wanted`` have a registration at the project
+    naming the customer or one of their mobiles: without one, neither 判客 nor the
+    commission ledger has anything to do. The batch hooks ask this once per batch
+    (not once per change), since most visits and stage moves are of customers no
+    agency brought (in the demo, 14,000 changes for 190 registrations)."""
+    wanted = set(wanted)
+    conn = uow.session.connection()
+    if len(wanted) == 1:  # a batch of one (a single set_stage or log): no IN lists
+        [(cid, project)] = wanted
+        return wanted if conn.execute(_REGISTERED_ONE, {"cid": cid, "project": project}
+                                      ).first() else set()
+    found: set[tuple[int, str]] = set()
+    cids = sorted({cid for cid, _ in wanted})
+    projects = sorted({project for _, project in wanted})
+    for start in range(0, len(cids), _CHUNK):
+        found.update((cid, project) for cid, project in conn.execute(_REGISTERED, {
+            "cids": cids[start:start + _CHUNK], "projects": projects}))
+    return found & wanted
 
 
-# An empty expanding IN matches nothing, so a customer without mobiles needs no variant.
-_ANY_REGISTRATION = select(RegistrationRow.id).where(
-    RegistrationRow.project == bindparam("project"),
-    or_(RegistrationRow.customer_id == bindparam("cid"),
-        RegistrationRow.mobile.in_(bindparam("mobiles", expanding=True))),
-).limit(1)
+def _registered(customers: Any, projects: Any) -> CompoundSelect[Any]:
+    """Registrations by the registration's customer, or by a mobile the customer holds
+    now (run on the connection: the ORM adds nothing to two plain columns)."""
+    return union(
+        select(RegistrationRow.customer_id, RegistrationRow.project).where(
+            customers(RegistrationRow.customer_id), projects(RegistrationRow.project)),
+        select(IdentityRow.customer_id, RegistrationRow.project)
+        .join(RegistrationRow, RegistrationRow.mobile == IdentityRow.value)
+        .where(IdentityRow.kind == MOBILE, customers(IdentityRow.customer_id),
+               projects(RegistrationRow.project)),
+    )
+
+
+#: customer ids per query: far below SQLite's and PostgreSQL's parameter limits
+_CHUNK = 500
+# Prebuilt. Expanding IN lists are rendered again on every execution (half of this
+# query's time in the demo's profile, where most batches are of one change), so a
+# batch of one has its own statement.
+_REGISTERED = _registered(lambda c: c.in_(bindparam("cids", expanding=True)),
+                          lambda p: p.in_(bindparam("projects", expanding=True)))
+_REGISTERED_ONE = _registered(lambda c: c == bindparam("cid"),
+                              lambda p: p == bindparam("project"))
 
 
 class Channels:
@@ -450,33 +505,47 @@ class Channels:
             number = normalise_mobile(mobile, self.crm.config.default_region)
         except IdentityError as exc:
             raise InvalidInput("mobile", exc.reason) from None
-        code = project_code(project)
-        self.crm.projects.get(code)
-        name = text_of(name, "name", 100)
-        found = self.crm.customers.find(mobile=number)
-        customer_id = found[0].id if found else None
-
-        def attempt() -> RegistrationRow:
-            with self.crm.unit_of_work(actor) as uow:
-                return self._register_in(uow, agent, code, number, name, customer_id,
-                                         now or utcnow())
-
-        row = retrying(attempt)
+        row = self._register(agent, project_code(project), number, text_of(name, "name", 100),
+                             actor, now)
+        assert row is not None  # only a visit's registration may be skipped
         result = registration_model(row, now or utcnow(), actor)
         if row.state == "rejected":
             raise RegistrationRefused(result)
         return result
 
+    def _register(self, agent: str, code: str, mobile: str, name: str | None,
+                  actor: Actor | None, now: dt.datetime | None, *,
+                  unless_held: bool = False) -> RegistrationRow | None:
+        """The registration stored (``unless_held``: none when the agent's agency
+        holds an active one of ``mobile`` at ``code`` already)."""
+        found = self.crm.customers.find(mobile=mobile)
+        customer_id = found[0].id if found else None
+
+        def attempt() -> RegistrationRow | None:
+            # "now" taken again on a retry: a writer that won meanwhile registered
+            # later than a time taken before it.
+            with self.crm.unit_of_work(actor) as uow:
+                return self._register_in(uow, agent, code, mobile, name, customer_id,
+                                         now or utcnow(), unless_held=unless_held)
+
+        return retrying(attempt)
+
     def _register_in(self, uow: UnitOfWork, agent_id: str, code: str, mobile: str,
                      name: str | None, customer_id: int | None,
-                     now: dt.datetime) -> RegistrationRow:
+                     now: dt.datetime, *, unless_held: bool = False) -> RegistrationRow | None:
         session = uow.session
         agent = session.get(AgentRow, agent_id, with_for_update=True)
+        # The project checked in the registration's own transaction (one fewer than a
+        # crm.projects.get), and still before the agent.
+        known_project_id(session, code)
         if agent is None:
             raise NotFound(f"no such agent {agent_id!r}")
         agency = session.get(AgencyRow, agent.agency)
         assert agency is not None
         lock_person(session, code, mobile)
+        if unless_held and session.scalar(_HELD_BY_AGENCY, {
+                "mobile": mobile, "project": code, "agency": agency.code}):
+            return None
         book = rule_book(self.crm, session, code)
         version = book.in_force(now)
         events = events_for(uow, mobile, code, customer_id)
@@ -558,17 +627,9 @@ class Channels:
 
     def _king_registers(self, agent: str, code: str, mobile: str, name: str | None,
                         at: dt.datetime, actor: Actor | None) -> None:
-        with self.crm.unit_of_work(actor, readonly=True) as uow:
-            agency = uow.session.scalar(select(AgentRow.agency).where(AgentRow.id == agent))
-            holds = uow.session.scalar(select(func.count()).select_from(RegistrationRow).where(
-                RegistrationRow.mobile == mobile, RegistrationRow.project == code,
-                RegistrationRow.agency == agency,
-                RegistrationRow.state.in_(ACTIVE_STATES)))
-        if holds:
-            return
         # A refusal (a suspended agency, an agent over the cap) is stored with its reason.
-        with contextlib.suppress(RegistrationRefused):
-            self.register(agent, code, mobile, name, actor=actor, now=at)
+        self._register(agent, code, mobile, text_of(name, "name", 100), actor, at,
+                       unless_held=True)
 
     def registrations(self, *, agency: str | None = None, state: str | None = None,
                       project: str | None = None, actor: Actor | None = None,

@@ -1,0 +1,131 @@
+"""The batch hooks (``recrm_interactions_logged``, ``recrm_stages_changed``): visits and
+stage moves delivered as one batch judge, accrue and claw back exactly as the same
+changes made one at a time (several customers, one unregistered; one customer with
+two visits, one with a subscription and a contract, one with a deal cancelled, one
+with a visit and a subscription, in one batch)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from channels_testkit import setup_agencies
+from recrm_channels import Channels
+from recrm_channels.commission import Commissions
+from recrm_channels.tables import CommissionEntryRow, RegistrationRow, TransitionRow
+from sqlalchemy import event, select
+
+from recrm_core import CRM, UnitOfWork, utcnow
+
+pytestmark = pytest.mark.recrm_plugins("channels")
+
+START = utcnow().replace(microsecond=0) - dt.timedelta(days=20)
+#: everything the scenario dates happens before this; later times come from the clock
+CLOCK = START + dt.timedelta(days=10)
+
+
+def _at(days: float) -> dt.datetime:
+    return START + dt.timedelta(days=days)
+
+
+@contextmanager
+def _operation(crm: CRM, batched: bool) -> Iterator[UnitOfWork | None]:
+    """One unit of work delivering its changes as one batch, or none (each change its
+    own operation, a batch of one)."""
+    if not batched:
+        yield None
+        return
+    with crm.unit_of_work() as uow, crm.hooks.batched(uow):
+        yield uow
+
+
+def _scenario(crm: CRM, channels: Channels, project: str, prefix: str,
+              batched: bool) -> list[Any]:
+    crm.projects.ensure(project, project)
+    for agency in ("A", "B"):
+        Commissions(crm).set_terms(agency, project, percent="1.5", visit_reward="300",
+                                   subscription_reward="2000")
+    cids = [crm.customers.add({"mobile": f"{prefix}{n:04d}"}).customer.id for n in range(5)]
+    for n, agent in ((0, "a1"), (1, "b1"), (3, "a2"), (4, "b1")):  # customer 2: no registration
+        channels.register(agent, project, f"{prefix}{n:04d}", now=_at(n / 24))
+
+    def visit(uow: UnitOfWork | None, n: int, day: float) -> None:
+        agent: dict[str, Any] = {"agent": "a1"} if n == 0 else {}
+        if uow is None:
+            crm.interactions.log(cids[n], {"kind": "visit", "project": project,
+                                           "occurred_at": _at(day), "data": agent})
+        else:
+            crm.interactions.log_in(uow, cids[n], kind="visit", project=project,
+                                    occurred_at=_at(day), data=agent)
+
+    def move(uow: UnitOfWork | None, n: int, stage: str, day: float, **kw: Any) -> None:
+        if uow is None:
+            crm.customers.set_stage(cids[n], stage, project, occurred_at=_at(day), **kw)
+        else:
+            crm.customers.set_stage_in(uow, cids[n], stage, project, occurred_at=_at(day),
+                                       **kw)
+
+    with _operation(crm, batched) as uow:
+        for n, day in ((0, 1), (1, 1.5), (2, 1), (3, 2), (0, 2.5), (4, 1)):
+            visit(uow, n, day)
+        # a visit and a subscription in one batch: the visit judged without it
+        move(uow, 4, "subscriber", 2, unit="1-105", amount=50_000)
+    with _operation(crm, batched) as uow:
+        move(uow, 0, "subscriber", 3, unit="1-101", amount=50_000)
+        move(uow, 0, "buyer", 4, unit="1-101", amount=2_000_000)
+        move(uow, 1, "buyer", 4, unit="1-102", amount=3_000_000)
+        move(uow, 2, "buyer", 4, unit="1-103", amount=1_000_000)
+        move(uow, 3, "buyer", 4, unit="1-104", amount=2_500_000)
+        move(uow, 3, "visitor", 5, force=True)
+    return _outcome(crm, project)
+
+
+def _outcome(crm: CRM, project: str) -> list[Any]:
+    """Every row the plugin wrote at ``project``, registrations numbered in order; a
+    time taken from the clock (a state entered again "now") reads "now"."""
+    with crm.unit_of_work(readonly=True) as uow:
+        regs = uow.session.scalars(select(RegistrationRow).where(
+            RegistrationRow.project == project).order_by(RegistrationRow.id)).all()
+        number = {r.id: n for n, r in enumerate(regs)}
+        out: list[Any] = [(number[r.id], r.agency, r.state, r.reason, r.explanation,
+                           r.confirmed_at, r.protected_until, r.converted_at, r.ended_at)
+                          for r in regs]
+        out += [(number[t.registration_id], t.state, t.reason, t.rule_version,
+                 "now" if t.at > CLOCK else t.at)
+                for t in uow.session.scalars(select(TransitionRow).where(
+                    TransitionRow.registration_id.in_(number)).order_by(TransitionRow.id))]
+        entries = uow.session.scalars(select(CommissionEntryRow).where(
+            CommissionEntryRow.project == project).order_by(CommissionEntryRow.id)).all()
+        entry = {e.id: n for n, e in enumerate(entries)}
+        out += [(number[e.registration_id], e.kind, e.amount, e.unit, e.deal_amount, e.note,
+                 entry.get(e.reverses_id) if e.reverses_id else None, e.at)
+                for e in entries]
+    return out
+
+
+def test_hook_recrm_stages_changed(crm: CRM) -> None:
+    # Both batch hooks: a batch judges and accrues as the same changes one by one.
+    channels = setup_agencies(crm)
+    alone = _scenario(crm, channels, "XL2", "1381234", batched=False)
+    batch = _scenario(crm, channels, "XL3", "1391234", batched=True)
+    assert batch == alone
+    kinds = [row[1] for row in alone if len(row) == 8]
+    # the scenario reaches every branch: visit rewards, a subscription, deals, a clawback
+    assert sorted(set(kinds)) == ["clawback", "deal", "subscription", "visit"]
+
+
+def test_a_batch_without_registrations_asks_once(crm: CRM) -> None:
+    # Customers no agency brought cost one query per batch, whatever its size.
+    setup_agencies(crm)
+    cids = [crm.customers.add({"mobile": f"1371234{n:04d}"}).customer.id for n in range(30)]
+    statements: list[str] = []
+    with crm.unit_of_work() as uow, crm.hooks.batched(uow):
+        for cid in cids:
+            crm.interactions.log_in(uow, cid, kind="visit", project="XL2")
+        # from here on: what the batch hooks run when the block ends
+        event.listen(uow.session.connection(), "before_cursor_execute",
+                     lambda *args: statements.append(args[2]))
+    assert sum("channels_registrations" in s for s in statements) == 1
