@@ -7,6 +7,7 @@ anywhere, with its screenshot kept (under the test's tmp_path, and in
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -18,12 +19,14 @@ import pytest
 from report_plugin import NOTE, LeadStats, seed
 
 from recrm_core import CRM, hookimpl
-from recrm_core.reports import Column, Report, ReportRequest, ReportSpec
+from recrm_core.reports import Column, Report, ReportRequest, ReportSpec, charts, drawing
 from recrm_core.reports.dashboard import write_dashboard
+from recrm_core.reports.drawing import ChartWorker, Drawer
 from recrm_core.testing import RecrmCliRunner, save_screenshot
 
 Register = Callable[..., str]
 ARTIFACTS_ENV = "RECRM_ARTIFACTS"
+NOW = dt.datetime(2026, 4, 1, 9, 30, tzinfo=dt.UTC)
 
 
 def _broken(crm: CRM, request: ReportRequest) -> Report:
@@ -209,3 +212,41 @@ def test_a_standard_option_given_as_option_names_its_flag(leads: CRM,
     assert done.exit_code == 2
     assert "Invalid value for --option: report 'leadstats.sources' has no option 'nope'" \
         in done.stderr
+
+
+def _page(crm: CRM, path: Path, drawer: Drawer | None = None) -> str:
+    write_dashboard(crm, path, ReportRequest(by="month"), now=NOW, drawer=drawer)
+    return path.read_text(encoding="utf-8")
+
+
+def test_a_chart_worker_draws_the_same_page(leads: CRM, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    draw = charts.draw
+
+    def undrawable(report: Report) -> Any:
+        if report.name == "leadstats.sources":
+            raise KeyError("x")
+        return draw(report)
+
+    drawn = _page(leads, tmp_path / "drawn.html").count("<svg")
+    # A chart that fails to be drawn (here, and in the worker, forked after this)...
+    monkeypatch.setattr(charts, "draw", undrawable)
+    here = _page(leads, tmp_path / "here.html")
+    # ... shows the error alone, as a report that fails to run
+    failed = section(here, "leadstats.sources")
+    assert "internal error: KeyError" in failed
+    assert "<svg" not in failed and "<table" not in failed
+    assert here.count("<svg") == drawn - 1
+    with ChartWorker() as worker:
+        assert worker.running  # this machine has the two cores it needs
+        assert _page(leads, tmp_path / "worker.html", worker) == here
+    # a worker that died: every chart is drawn here
+    with ChartWorker() as worker:
+        assert worker.running
+        worker._pool.submit(os._exit, 1)  # type: ignore[union-attr]
+        assert _page(leads, tmp_path / "died.html", worker) == here
+    # on one core no worker is started
+    monkeypatch.setattr(drawing, "_cores", lambda: 1)
+    with ChartWorker() as worker:
+        assert not worker.running
+        assert _page(leads, tmp_path / "one.html", worker) == here

@@ -57,6 +57,27 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
+def _started() -> None:
+    """The worker leaves Ctrl-C to the caller, which then closes it (interrupted, it
+    would print a traceback of its own), and ends with the caller: killed, the caller
+    could not close it, and the worker would wait for charts forever."""
+    import multiprocessing
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _end_with(sentinel: int) -> None:
+    from multiprocessing.connection import wait
+
+    wait([sentinel])  # ready once the caller has ended
+    os._exit(1)
+
+
 def _warm() -> None:
     """The worker's first task: what every chart needs, loaded before the first."""
     import importlib
@@ -84,11 +105,17 @@ class ChartWorker:
         # already); elsewhere the platform's default (spawn on macOS and Windows).
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
         try:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context,
+                                             initializer=_started)
             self._pool.submit(_warm)  # starts the worker now
         except (OSError, RuntimeError) as exc:  # no process to be had: draw here
             log.debug("no chart worker: %s", exc)
             self.close()
+
+    @property
+    def running(self) -> bool:
+        """Whether a worker was started (else every chart is drawn here)."""
+        return self._pool is not None
 
     def submit(self, report: Report) -> Drawn:
         if self._pool is not None:
