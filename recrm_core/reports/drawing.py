@@ -10,9 +10,10 @@ takes the dashboard's 1.3 s of matplotlib (its import and eleven charts) off the
 main process; bench/README.md has the figures.
 
 The worker only saves time, it never changes the page: it draws with the same
-function (the same bytes), and whatever it cannot do (one core only, no process
-could be started, the worker died, or drawing raised) is drawn here instead, so
-the page and its errors are those of :data:`HERE`.
+function (the same bytes), and whatever it cannot do (one core only, no fork, no
+process could be started, the worker died, or drawing raised) is drawn here
+instead, so the page and its errors are those of :data:`HERE`. It ignores Ctrl-C
+(the caller decides and closes it) and ends with its caller.
 """
 
 from __future__ import annotations
@@ -50,22 +51,23 @@ class _Here:
 HERE: Drawer = _Here()
 
 
-def _cores() -> int:
-    """The cores this process may run on (fewer than the machine's in a container)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def _worthwhile() -> bool:
+    """A worker pays on a second core, started by fork (or a fork server: the import
+    worker's rule, :func:`recrm_core.importrows._start_method`); elsewhere spawning
+    one costs about what it saves."""
+    return (os.cpu_count() or 1) > 1 and sys.platform == "linux"
 
 
 def _started() -> None:
-    """The worker leaves Ctrl-C to the caller, which then closes it (interrupted, it
-    would print a traceback of its own), and ends with the caller: killed, the caller
-    could not close it, and the worker would wait for charts forever."""
+    """In the worker: Ctrl-C is left to the caller, which then closes it (as the
+    import worker does), and the worker ends with the caller: killed, the caller could
+    not close it, and the worker would wait for charts forever."""
     import multiprocessing
-    import signal
     import threading
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from ..importrows import _ignore_interrupts
+
+    _ignore_interrupts()
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True).start()
@@ -89,24 +91,23 @@ def _warm() -> None:
 class ChartWorker:
     """Draws charts in one worker process (see the module's doc); close it when done.
 
-    Started at once, so it loads matplotlib while the caller goes on; on a single
-    core it would only take turns with the caller, so there it starts nothing and
-    draws here.
+    Started at once, so it loads matplotlib while the caller goes on; where it would
+    not pay (:func:`_worthwhile`) it starts nothing and every chart is drawn here.
     """
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
-        if _cores() < 2:
+        if not _worthwhile():
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        # fork where it is safe and cheap (Linux: the worker shares what is imported
-        # already); elsewhere the platform's default (spawn on macOS and Windows).
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+        from ..importrows import _start_method
+
         try:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context,
-                                             initializer=_started)
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context(_start_method()),
+                initializer=_started)
             self._pool.submit(_warm)  # starts the worker now
         except (OSError, RuntimeError) as exc:  # no process to be had: draw here
             log.debug("no chart worker: %s", exc)
