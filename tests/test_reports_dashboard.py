@@ -11,6 +11,9 @@ import datetime as dt
 import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -260,3 +263,31 @@ def test_a_chart_worker_draws_the_same_page(leads: CRM, register_plugin: Registe
     with ChartWorker() as worker:
         assert not worker.running
         assert _page(leads, tmp_path / "one.html", worker) == here
+
+
+@pytest.mark.skipif(sys.platform != "linux" or (os.cpu_count() or 1) < 2,
+                    reason="a chart worker runs on Linux with two cores")
+def test_the_chart_worker_ends_with_its_caller() -> None:
+    # a caller killed (here: gone without closing it) leaves no worker behind
+    script = ("import os, time\n"
+              "from recrm_core.reports.drawing import ChartWorker\n"
+              "worker = ChartWorker()\n"
+              "time.sleep(0.5)\n"
+              "print(*worker._pool._processes, flush=True)\n"
+              "os._exit(0)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True)
+    (pid,) = map(int, done.stdout.split())
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # an ended child of the script's process is reaped by init, not left a zombie
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
