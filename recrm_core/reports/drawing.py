@@ -38,6 +38,8 @@ Drawn = Callable[[], str]
 
 
 class Drawer(Protocol):
+    """What draws the page's charts: asked for each as its report has run."""
+
     def submit(self, report: Report) -> Drawn: ...
 
 
