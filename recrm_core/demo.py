@@ -54,6 +54,7 @@ from .values import PERSONAS, STAGE_RANK, STAGES
 
 if TYPE_CHECKING:
     from .crm import CRM
+    from .reports.drawing import Drawer
     from .reports.model import ReportRequest
 
 DEMO_DB_FILE = "recrm-demo.db"
@@ -978,9 +979,10 @@ def demo_request(crm: CRM, name: str) -> ReportRequest:
     return ReportRequest(start=today - dt.timedelta(days=89), end=today)
 
 
-def write_demo_dashboard(crm: CRM) -> str:
+def write_demo_dashboard(crm: CRM, drawer: Drawer | None = None) -> str:
     """Every report on one page (``recrm report dashboard``), beside the demo's SQLite
-    database, else in the working directory; returns where."""
+    database, else in the working directory, its charts drawn by ``drawer`` (default:
+    here); returns where."""
     import os
 
     from .reports.dashboard import write_dashboard
@@ -989,7 +991,7 @@ def write_demo_dashboard(crm: CRM) -> str:
     beside = os.path.dirname(os.path.abspath(database)) \
         if database and database != ":memory:" else os.getcwd()
     path = os.path.join(beside, DASHBOARD_FILE)
-    write_dashboard(crm, path)
+    write_dashboard(crm, path, drawer=drawer)
     return path
 
 

@@ -7,9 +7,14 @@ anywhere, with its screenshot kept (under the test's tmp_path, and in
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,12 +23,14 @@ import pytest
 from report_plugin import NOTE, LeadStats, seed
 
 from recrm_core import CRM, hookimpl
-from recrm_core.reports import Column, Report, ReportRequest, ReportSpec
+from recrm_core.reports import Column, Report, ReportRequest, ReportSpec, drawing
 from recrm_core.reports.dashboard import write_dashboard
+from recrm_core.reports.drawing import ChartWorker, Drawer
 from recrm_core.testing import RecrmCliRunner, save_screenshot
 
 Register = Callable[..., str]
 ARTIFACTS_ENV = "RECRM_ARTIFACTS"
+NOW = dt.datetime(2026, 4, 1, 9, 30, tzinfo=dt.UTC)
 
 
 def _broken(crm: CRM, request: ReportRequest) -> Report:
@@ -209,3 +216,81 @@ def test_a_standard_option_given_as_option_names_its_flag(leads: CRM,
     assert done.exit_code == 2
     assert "Invalid value for --option: report 'leadstats.sources' has no option 'nope'" \
         in done.stderr
+
+
+def _page(crm: CRM, path: Path, drawer: Drawer | None = None) -> str:
+    write_dashboard(crm, path, ReportRequest(by="month"), now=NOW, drawer=drawer)
+    return path.read_text(encoding="utf-8")
+
+
+def _undrawable(crm: CRM, request: ReportRequest) -> Report:
+    # matplotlib reads text between two $ as mathematics, and refuses this one
+    return Report(name="undrawable.chart", title="Undrawable",
+                  columns=[Column(key="a", title="a"), Column(key="n", title="n", kind="int")],
+                  rows=[{"a": "$\\nosuch$", "n": 1}])
+
+
+class Undrawable:
+    """A report that runs, and whose chart cannot be drawn."""
+
+    name = "undrawable"
+
+    @hookimpl
+    def recrm_reports(self, register: Callable[[ReportSpec], None]) -> None:
+        register(ReportSpec(name="undrawable.chart", title="Undrawable", description="x",
+                            run=_undrawable))
+
+
+def test_a_chart_worker_draws_the_same_page(leads: CRM, register_plugin: Register,
+                                            tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    register_plugin(Undrawable())
+    here = _page(leads, tmp_path / "here.html")
+    # a chart that cannot be drawn shows the error alone, as a report that fails to run
+    failed = section(here, "undrawable.chart")
+    assert "internal error: ValueError" in failed
+    assert "<svg" not in failed and "<table" not in failed
+    assert "<svg" in section(here, "leadstats.sources")
+    with ChartWorker() as worker:
+        assert worker.running  # this machine has the two cores it needs
+        assert _page(leads, tmp_path / "worker.html", worker) == here
+    # a worker that died: every chart is drawn here
+    with ChartWorker() as worker:
+        assert worker.running
+        worker._pool.submit(os._exit, 1)  # type: ignore[union-attr]
+        assert _page(leads, tmp_path / "died.html", worker) == here
+    # on one core (or without fork) no worker is started
+    monkeypatch.setattr(drawing, "_worthwhile", lambda: False)
+    with ChartWorker() as worker:
+        assert not worker.running
+        assert _page(leads, tmp_path / "one.html", worker) == here
+
+
+@pytest.mark.skipif(sys.platform != "linux" or (os.cpu_count() or 1) < 2,
+                    reason="a chart worker runs on Linux with two cores")
+def test_the_chart_worker_ends_with_its_caller() -> None:
+    # a caller killed (here: gone without closing it) leaves no worker behind
+    script = ("import os, time\n"
+              "from recrm_core.reports.drawing import ChartWorker\n"
+              "worker = ChartWorker()\n"
+              "time.sleep(0.5)\n"
+              "print(*worker._pool._processes, flush=True)\n"
+              "os._exit(0)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True)
+    (pid,) = map(int, done.stdout.split())
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)  # not left behind by a failing test either
+        pytest.fail("the chart worker outlived its caller")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # an ended child of the script's process is reaped by init, not left a zombie
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"

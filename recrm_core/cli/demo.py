@@ -115,6 +115,12 @@ def demo(ctx: click.Context, seed: int, customer_count: int, as_json: bool) -> N
     """
     obj = ctx.find_object(CliContext)
     assert obj is not None
+    from ..reports.drawing import ChartWorker
+
+    # Started first, so the worker loads matplotlib while this process seeds (and a
+    # forked one holds no connection of the CRM built next).
+    charts = ChartWorker()
+    ctx.call_on_close(charts.close)
     crm, url = _build_crm(ctx, obj)
     existing = crm.customers.count()
     if existing:
@@ -130,7 +136,8 @@ def demo(ctx: click.Context, seed: int, customer_count: int, as_json: bool) -> N
     summary = run_demo(crm, seed=seed, customers=customer_count,
                        progress=lambda step: info(f"  {step}"))
     info(f"done in {time.perf_counter() - started:.1f} s")
-    dashboard = write_demo_dashboard(crm)
+    dashboard = write_demo_dashboard(crm, charts)
+    charts.close()
     if as_json:
         emit_json(summary)
         info(f"dashboard: {dashboard}")

@@ -14,10 +14,12 @@ A report that fails shows its error in its own section; the others still show::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
     from ..crm import CRM
+    from .drawing import Drawer, Drawn
 
 log = logging.getLogger(__name__)
 
@@ -83,36 +86,55 @@ def request_for(spec: ReportSpec, request: ReportRequest) -> ReportRequest:
     return request.model_copy(update=update)
 
 
-def sections(crm: CRM, request: ReportRequest) -> list[Section]:
-    """Every report ``request.actor`` may run, run and drawn; a failure is kept in its
-    section (a plugin's error names the plugin; an internal error only its kind)."""
+def sections(crm: CRM, request: ReportRequest, drawer: Drawer | None = None) -> list[Section]:
+    """Every report ``request.actor`` may run, run and drawn (by ``drawer``, else in
+    this process); a failure is kept in its section (a plugin's error names the
+    plugin; an internal error only its kind)."""
     from markupsafe import Markup
 
-    from .charts import chart_of, svg_text
+    from .charts import chart_of
+    from .drawing import HERE
 
+    drawer = drawer or HERE
     found: list[Section] = []
+    # Every report runs before any chart is taken, so a worker draws one chart while
+    # the next report runs.
+    charts: list[tuple[Section, Drawn]] = []
     for spec in crm.reports.available(request.actor):
         section = Section(spec)
         found.append(section)
-        try:
+        with _kept_in(section):
             report = crm.reports.run(spec.name, request_for(spec, request))
+            section.report = report
+            kinds = [c.kind for c in report.columns]
+            section.rows = [[(show(row.get(c.key), c.kind), kind in NUMERIC)
+                             for c, kind in zip(report.columns, kinds, strict=True)]
+                            for row in report.rows]
             if report.rows and chart_of(report) is not None:
-                # matplotlib escapes the text it writes into the SVG
-                section.svg = Markup(svg_text(report))
-        except RecrmError as exc:
-            section.error = str(exc)
-            continue
-        except Exception as exc:
-            # debug: the CLI prints the section's one line; a server's log may want more
-            log.debug("report %s failed on the dashboard", spec.name, exc_info=True)
-            section.error = f"internal error: {type(exc).__name__}"
-            continue
-        section.report = report
-        kinds = [c.kind for c in report.columns]
-        section.rows = [[(show(row.get(c.key), c.kind), kind in NUMERIC)
-                         for c, kind in zip(report.columns, kinds, strict=True)]
-                        for row in report.rows]
+                charts.append((section, drawer.submit(report)))
+    for section, drawn in charts:
+        with _kept_in(section):
+            # matplotlib escapes the text it writes into the SVG
+            section.svg = Markup(drawn())
     return found
+
+
+@contextlib.contextmanager
+def _kept_in(section: Section) -> Iterator[None]:
+    """A report's failure, running or drawing, as its section's error: the section
+    then shows neither table nor chart."""
+    try:
+        yield
+    except RecrmError as exc:
+        section.error = str(exc)
+    except Exception as exc:
+        # debug: the CLI prints the section's one line; a server's log may want more
+        log.debug("report %s failed on the dashboard", section.spec.name, exc_info=True)
+        section.error = f"internal error: {type(exc).__name__}"
+    else:
+        return
+    section.report = None
+    section.rows = []
 
 
 def _scope(request: ReportRequest) -> str:
@@ -161,13 +183,15 @@ def render_dashboard(crm: CRM, request: ReportRequest | None = None,
 
 def write_dashboard(crm: CRM, path: str | os.PathLike[str],
                     request: ReportRequest | None = None,
-                    now: dt.datetime | None = None) -> list[Section]:
+                    now: dt.datetime | None = None,
+                    drawer: Drawer | None = None) -> list[Section]:
     """Write the dashboard page to ``path`` (whole or not at all; InvalidInput when it
-    cannot be written); returns its sections (``section.error`` for those that failed)."""
+    cannot be written), its charts drawn by ``drawer`` (default: here); returns its
+    sections (``section.error`` for those that failed)."""
     from ..listexport import write_text_atomically
 
     request = request or ReportRequest()
     _check(crm, request)
-    found = sections(crm, request)
+    found = sections(crm, request, drawer)
     write_text_atomically(path, render_dashboard(crm, request, now, found))
     return found
