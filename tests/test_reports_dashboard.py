@@ -23,7 +23,7 @@ import pytest
 from report_plugin import NOTE, LeadStats, seed
 
 from recrm_core import CRM, hookimpl
-from recrm_core.reports import Column, Report, ReportRequest, ReportSpec, drawing
+from recrm_core.reports import Column, Report, ReportRequest, ReportSpec, charts, drawing
 from recrm_core.reports.dashboard import write_dashboard
 from recrm_core.reports.drawing import ChartWorker, Drawer
 from recrm_core.testing import RecrmCliRunner, save_screenshot
@@ -224,10 +224,25 @@ def _page(crm: CRM, path: Path, drawer: Drawer | None = None) -> str:
 
 
 def _undrawable(crm: CRM, request: ReportRequest) -> Report:
-    # matplotlib reads text between two $ as mathematics, and refuses this one
+    # text between two $ is data, not mathematics for matplotlib (which refuses this)
     return Report(name="undrawable.chart", title="Undrawable",
                   columns=[Column(key="a", title="a"), Column(key="n", title="n", kind="int")],
                   rows=[{"a": "$\\nosuch$", "n": 1}])
+
+
+def _refusing(draw: Callable[[Report], Any]) -> Callable[[Report], Any]:
+    """``charts.draw`` failing for the undrawable report alone (a worker forked after
+    the patch inherits it)."""
+    def patched(report: Report) -> Any:
+        if report.name == "undrawable.chart":
+            raise ValueError("this chart cannot be drawn")
+        return draw(report)
+    return patched
+
+
+def test_dollar_signs_in_labels_are_text(tmp_path: Path) -> None:
+    svg = charts.render(_undrawable(None, ReportRequest()), "svg").decode()  # type: ignore[arg-type]
+    assert "$\\nosuch$" in svg
 
 
 class Undrawable:
@@ -241,10 +256,13 @@ class Undrawable:
                             run=_undrawable))
 
 
+@pytest.mark.skipif(sys.platform != "linux" or (os.cpu_count() or 1) < 2,
+                    reason="a chart worker runs on Linux with two cores")
 def test_a_chart_worker_draws_the_same_page(leads: CRM, register_plugin: Register,
                                             tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     register_plugin(Undrawable())
+    monkeypatch.setattr(charts, "draw", _refusing(charts.draw))
     here = _page(leads, tmp_path / "here.html")
     # a chart that cannot be drawn shows the error alone, as a report that fails to run
     failed = section(here, "undrawable.chart")

@@ -170,6 +170,8 @@ def render(report: Report, fmt: Literal["svg", "png"], font: Font | None = None)
         "font.family": ["sans-serif"],
         "font.sans-serif": list(dict.fromkeys([*families, *SVG_FONTS])),
         "axes.unicode_minus": False, "axes.spines.top": False, "axes.spines.right": False,
+        # Labels are data: a project named "$A$ 区" is text, never mathematics.
+        "text.parse_math": False,
     }
     with _drawing, _quiet(), matplotlib.rc_context(rc):
         figure = draw(report)
