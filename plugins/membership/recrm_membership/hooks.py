@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -25,12 +26,15 @@ from .service import (
     EXPIRE_ACTION,
     SEEN_INTERACTIONS,
     SIGNED,
+    active_members,
     award_interaction_in,
     contracts_of,
     convert_referral_in,
     enrol_in,
     lock_member,
+    membership_rows,
     merge_in,
+    pending_referrals,
     recompute_tier_in,
 )
 from .settings import NAME, MembershipSettings, settings
@@ -38,6 +42,7 @@ from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChang
 
 if TYPE_CHECKING:
     from recrm_core.api import ApiRoutes
+    from recrm_core.models import CustomerStageChange
 
 STAGE_ORDER = ("prospect", "visitor", "subscriber", "buyer", "owner")
 
@@ -64,22 +69,58 @@ def recrm_register_audit_actions(register: Any) -> None:
 
 
 @hookimpl
-def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
-    # Remember it: a handover that makes a customer an owner is logged before the
-    # stage hook enrols them, which then awards it (see recrm_stage_changed); the
+def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
+    # Remember them: a handover that makes a customer an owner is logged before the
+    # stage hook enrols them, which then awards it (see recrm_stages_changed); the
     # stage change names the interaction by id only.
-    uow.state.setdefault(SEEN_INTERACTIONS, {})[interaction.id] = interaction
-    points = settings(uow.crm).earn.get(interaction.kind)
-    if not points:
+    seen: dict[int, Interaction] = uow.state.setdefault(SEEN_INTERACTIONS, {})
+    earn = settings(uow.crm).earn
+    earning: list[tuple[Interaction, int]] = []
+    for interaction in interactions:
+        seen[interaction.id] = interaction
+        if points := earn.get(interaction.kind):
+            earning.append((interaction, points))
+    if not earning:
         return
-    member = lock_member(uow.session, interaction.customer_id)
-    if member is None or member.status != "active":
-        return
-    award_interaction_in(uow, member, interaction, points)
+    # One query for which of the batch's customers are active members (nothing in a
+    # batch of ours enrols anyone); each award then locks its member and checks again.
+    members = active_members(uow.session, {i.customer_id for i, _ in earning})
+    for interaction, points in earning:
+        if interaction.customer_id not in members:
+            continue
+        member = lock_member(uow.session, interaction.customer_id)
+        if member is None or member.status != "active":
+            continue  # left in a transaction that committed after the query
+        award_interaction_in(uow, member, interaction, points)
 
 
 @hookimpl
-def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
+def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]) -> None:
+    conf = settings(uow.crm)
+    # What can concern the club at all: any change of a customer with a membership
+    # row (their contracts), a new owner (enrolment), a first signing (a referral).
+    members = membership_rows(uow.session, {item.customer.id for item in changes})
+    signings = [item for item in changes if _first_signing(item.change)]
+    pending = pending_referrals(
+        uow.session, {(item.customer.id, item.change.project) for item in signings})
+    for item in changes:
+        customer, change = item.customer, item.change
+        concerned = (customer.id in members
+                     or (change.new_stage == "owner" and conf.auto_enrol)
+                     or (customer.id, change.project) in pending)
+        # An enrolment makes the customer's later changes in the batch concern us.
+        if concerned and _stage_changed(uow, customer, change):
+            members.add(customer.id)
+
+
+def _first_signing(change: StageChange) -> bool:
+    old_rank = STAGE_ORDER.index(change.old_stage) if change.old_stage else -1
+    return change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer")
+
+
+def _stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> bool:
+    """One stage change, under the member's lock; returns whether the customer has a
+    membership row afterwards."""
     session, conf = uow.session, settings(uow.crm)
     seen: dict[int, Interaction] = uow.state.get(SEEN_INTERACTIONS, {})
     interaction = seen.get(change.interaction_id) if change.interaction_id else None
@@ -95,9 +136,9 @@ def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange
     elif (contracts := contracts_of(uow, customer)) != member.contracts:
         member.contracts = contracts
         recompute_tier_in(session, conf, member, "contracts", at)
-    old_rank = STAGE_ORDER.index(change.old_stage) if change.old_stage else -1
-    if change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer"):
+    if _first_signing(change):
         convert_referral_in(uow, customer, change.project, at)
+    return member is not None
 
 
 @hookimpl

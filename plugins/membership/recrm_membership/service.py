@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -265,6 +265,33 @@ _LOCK_MEMBER = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
+
+
+def membership_rows(session: Session, customer_ids: Iterable[int]) -> set[int]:
+    """Those of ``customer_ids`` with a membership row (active, left or merged):
+    the batch hooks' one question before they lock anything."""
+    return _members_among(session, customer_ids, _HAS_ROW)
+
+
+def active_members(session: Session, customer_ids: Iterable[int]) -> set[int]:
+    """Those of ``customer_ids`` who are active members (read without a lock)."""
+    return _members_among(session, customer_ids, _ACTIVE)
+
+
+def _members_among(session: Session, customer_ids: Iterable[int],
+                   query: Select[int]) -> set[int]:
+    ids = sorted(set(customer_ids))
+    found: set[int] = set()
+    # Chunked: a batch may name more customers than a statement takes parameters.
+    for chunk in _chunks(ids, 500):
+        found.update(session.scalars(query, {"ids": list(chunk)}))
+    return found
+
+
+# Prebuilt, like the member lock: every batch of stage changes and interactions asks.
+_HAS_ROW = select(MemberRow.customer_id).where(
+    MemberRow.customer_id.in_(bindparam("ids", expanding=True)))
+_ACTIVE = _HAS_ROW.where(MemberRow.status == "active")
 
 
 def points_of(session: Session, customer_id: int) -> int:
@@ -542,6 +569,24 @@ _PENDING_REFERRAL = (
            ReferralRow.project == bindparam("project"), ReferralRow.status == "pending")
     .with_for_update()
 )
+
+
+def pending_referrals(session: Session,
+                      signings: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Those of ``(customer id, project)`` with a pending referral: one query for a
+    batch of signings, mostly of customers nobody referred."""
+    wanted = set(signings)
+    found: set[tuple[int, str]] = set()
+    ids = sorted({cid for cid, _ in wanted})
+    for chunk in _chunks(ids, 500):
+        found.update((int(cid), str(project)) for cid, project in session.execute(
+            _PENDING_AMONG, {"ids": list(chunk)}))
+    return found & wanted
+
+
+_PENDING_AMONG = select(ReferralRow.referred_id, ReferralRow.project).where(
+    ReferralRow.referred_id.in_(bindparam("ids", expanding=True)),
+    ReferralRow.status == "pending")
 
 
 def convert_referral_in(uow: UnitOfWork, customer: Customer, project: str,
