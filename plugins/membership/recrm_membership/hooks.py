@@ -70,14 +70,15 @@ def recrm_register_audit_actions(register: Any) -> None:
 
 @hookimpl
 def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
-    # Remember them: a handover that makes a customer an owner is logged before the
-    # stage hook enrols them, which then awards it (see recrm_stages_changed); the
-    # stage change names the interaction by id only.
-    seen: dict[int, Interaction] = uow.state.setdefault(SEEN_INTERACTIONS, {})
+    # Remember them by customer: a handover that makes a customer an owner is logged
+    # before the stage hook enrols them, which then awards it and what the batch
+    # logged for them after it (see _stage_changed); a stage change names its
+    # interaction by id only.
+    seen: dict[int, list[Interaction]] = uow.state.setdefault(SEEN_INTERACTIONS, {})
     earn = settings(uow.crm).earn
     earning: list[tuple[Interaction, int]] = []
     for interaction in interactions:
-        seen[interaction.id] = interaction
+        seen.setdefault(interaction.customer_id, []).append(interaction)
         if points := earn.get(interaction.kind):
             earning.append((interaction, points))
     if not earning:
@@ -122,18 +123,24 @@ def _stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> 
     """One stage change, under the member's lock; returns whether the customer has a
     membership row afterwards."""
     session, conf = uow.session, settings(uow.crm)
-    seen: dict[int, Interaction] = uow.state.get(SEEN_INTERACTIONS, {})
-    interaction = seen.get(change.interaction_id) if change.interaction_id else None
+    seen: dict[int, list[Interaction]] = uow.state.get(SEEN_INTERACTIONS, {})
     # The core always says when the change happened (a back-dated contract at its
     # date); a StageChange built by hand may not.
     at = change.occurred_at or utcnow()
+    upto = change.interaction_id
     member = lock_member(session, customer.id)
     if member is None:
         if change.new_stage == "owner" and conf.auto_enrol:
-            member, _ = enrol_in(uow, customer, note=f"owner at {change.project}", at=at)
-            if interaction is not None and conf.earn.get(interaction.kind):
-                award_interaction_in(uow, member, interaction, conf.earn[interaction.kind])
-    elif (contracts := contracts_of(uow, customer)) != member.contracts:
+            member, _ = enrol_in(uow, customer, note=f"owner at {change.project}", at=at,
+                                 upto=upto)
+            # The handover, and what the batch logged for the customer after it: a
+            # batch delivers its interactions before its stage changes, so their
+            # hook found no member yet (one operation at a time, nothing is later).
+            for later in seen.get(customer.id, ()):
+                if upto is not None and later.id >= upto and (
+                        points := conf.earn.get(later.kind)):
+                    award_interaction_in(uow, member, later, points)
+    elif (contracts := contracts_of(uow, customer, upto)) != member.contracts:
         member.contracts = contracts
         recompute_tier_in(session, conf, member, "contracts", at)
     if _first_signing(change):
