@@ -98,20 +98,49 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
 @hookimpl
 def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]) -> None:
     conf = settings(uow.crm)
+    seen: dict[int, list[Interaction]] = uow.state.get(SEEN_INTERACTIONS, {})
     # What can concern the club at all: any change of a customer with a membership
     # row (their contracts), a new owner (enrolment), a first signing (a referral).
     members = membership_rows(uow.session, {item.customer.id for item in changes})
     signings = [item for item in changes if _first_signing(item.change)]
     pending = pending_referrals(
         uow.session, {(item.customer.id, item.change.project) for item in signings})
+    # Customers this batch enrolled: their row and the last of their interactions
+    # considered. A batch delivers its interactions before its stage changes, so their
+    # hook found no member in what such a customer was logged after the enrolment:
+    # awarded here, each before the next stage change of theirs, as one operation at
+    # a time would have (then there is nothing after the enrolment to award).
+    enrolled: dict[int, tuple[MemberRow, int]] = {}
     for item in changes:
         customer, change = item.customer, item.change
-        concerned = (customer.id in members
-                     or (change.new_stage == "owner" and conf.auto_enrol)
-                     or (customer.id, change.project) in pending)
-        # An enrolment makes the customer's later changes in the batch concern us.
-        if concerned and _stage_changed(uow, customer, change):
+        if customer.id in enrolled and change.interaction_id is not None:
+            _award_seen(uow, seen, enrolled, customer.id, upto=change.interaction_id)
+        if not (customer.id in members
+                or (change.new_stage == "owner" and conf.auto_enrol)
+                or (customer.id, change.project) in pending):
+            continue
+        member, new = _stage_changed(uow, customer, change, seen)
+        if member is not None:
             members.add(customer.id)
+        if new and member is not None:
+            mine = [i.id for i in seen.get(customer.id, ())]
+            enrolled[customer.id] = (member, change.interaction_id or max(mine, default=0))
+    for customer_id in list(enrolled):
+        _award_seen(uow, seen, enrolled, customer_id, upto=None)
+
+
+def _award_seen(uow: UnitOfWork, seen: dict[int, list[Interaction]],
+                enrolled: dict[int, tuple[MemberRow, int]], customer_id: int,
+                upto: int | None) -> None:
+    """Award the earning interactions of a customer enrolled by this batch logged
+    after the last one considered, up to ``upto`` (all: ``None``)."""
+    member, after = enrolled[customer_id]
+    earn = settings(uow.crm).earn
+    for interaction in seen.get(customer_id, ()):
+        if after < interaction.id and (upto is None or interaction.id <= upto) and (
+                points := earn.get(interaction.kind)):
+            award_interaction_in(uow, member, interaction, points)
+    enrolled[customer_id] = (member, upto if upto is not None else after)
 
 
 def _first_signing(change: StageChange) -> bool:
@@ -119,33 +148,32 @@ def _first_signing(change: StageChange) -> bool:
     return change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer")
 
 
-def _stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> bool:
-    """One stage change, under the member's lock; returns whether the customer has a
-    membership row afterwards."""
+def _stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange,
+                   seen: dict[int, list[Interaction]]) -> tuple[MemberRow | None, bool]:
+    """One stage change, under the member's lock: the customer's membership row
+    afterwards and whether this change enrolled them."""
     session, conf = uow.session, settings(uow.crm)
-    seen: dict[int, list[Interaction]] = uow.state.get(SEEN_INTERACTIONS, {})
+    interaction = next((i for i in seen.get(customer.id, ()) if i.id == change.interaction_id),
+                       None) if change.interaction_id else None
     # The core always says when the change happened (a back-dated contract at its
     # date); a StageChange built by hand may not.
     at = change.occurred_at or utcnow()
+    # Contracts as of this change: a batch is answered after all of its changes.
     upto = change.interaction_id
+    new = False
     member = lock_member(session, customer.id)
     if member is None:
         if change.new_stage == "owner" and conf.auto_enrol:
-            member, _ = enrol_in(uow, customer, note=f"owner at {change.project}", at=at,
-                                 upto=upto)
-            # The handover, and what the batch logged for the customer after it: a
-            # batch delivers its interactions before its stage changes, so their
-            # hook found no member yet (one operation at a time, nothing is later).
-            for later in seen.get(customer.id, ()):
-                if upto is not None and later.id >= upto and (
-                        points := conf.earn.get(later.kind)):
-                    award_interaction_in(uow, member, later, points)
+            member, new = enrol_in(uow, customer, note=f"owner at {change.project}", at=at,
+                                   upto=upto)
+            if interaction is not None and conf.earn.get(interaction.kind):
+                award_interaction_in(uow, member, interaction, conf.earn[interaction.kind])
     elif (contracts := contracts_of(uow, customer, upto)) != member.contracts:
         member.contracts = contracts
         recompute_tier_in(session, conf, member, "contracts", at)
     if _first_signing(change):
         convert_referral_in(uow, customer, change.project, at)
-    return member is not None
+    return member, new
 
 
 @hookimpl
