@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from recrm_core import CRM, Customer, DemoSection, Refused, utcnow
 
-from .service import Membership, award_in, award_interaction_in, lock_member
+from .service import Membership, award_in, award_interaction_in, lock_member, refer_in
 from .settings import NAME
 from .tables import MemberRow
 
@@ -99,7 +99,7 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
             if affordable:
                 service.redeem(cid, rng.choice(affordable), reason="demo: gift redeemed",
                                now=now)
-    _referrals(crm, service, rng, customers, members)
+    _referrals(crm, rng, customers, members)
     expired = service.expire(now)
     report = service.report()
     rows: list[tuple[str, str]] = [("members", str(report.members))]
@@ -121,7 +121,7 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     return DemoSection(title=f"{NAME}: owners' club", rows=rows)
 
 
-def _referrals(crm: CRM, service: Membership, rng: random.Random,
+def _referrals(crm: CRM, rng: random.Random,
                customers: Sequence[Customer], members: Sequence[int]) -> None:
     if not members:
         return
@@ -134,15 +134,19 @@ def _referrals(crm: CRM, service: Membership, rng: random.Random,
     for project in sorted(leads):
         pool = leads[project]
         chosen = rng.sample(pool, k=min(len(pool), max(1, len(members) // 4)))
-        for referred in chosen:
-            referrer = rng.choice(members)
-            try:
-                service.refer(referrer, referred, project)
-            except Refused:
-                continue  # self-referral or already referred: the club says no
-            if rng.random() < 0.3:
-                unit = f"{rng.randint(1, 12)}-{rng.randint(1, 2)}-{rng.randint(2, 30):02d}01"
-                crm.customers.set_stage(referred, "subscriber", project, unit=unit,
-                                        amount=50_000)
-                crm.customers.set_stage(referred, "buyer", project, unit=unit,
-                                        amount=rng.randint(300, 900) * 10_000)
+        # One transaction per project: a refusal writes nothing, and each stage
+        # change still fires its hooks as it is made (the referral converts).
+        with crm.unit_of_work() as uow:
+            for referred in chosen:
+                referrer = rng.choice(members)
+                try:
+                    refer_in(uow, referrer, referred, project)
+                except Refused:
+                    continue  # self-referral or already referred: the club says no
+                if rng.random() < 0.3:
+                    unit = (f"{rng.randint(1, 12)}-{rng.randint(1, 2)}-"
+                            f"{rng.randint(2, 30):02d}01")
+                    crm.customers.set_stage_in(uow, referred, "subscriber", project,
+                                               unit=unit, amount=50_000)
+                    crm.customers.set_stage_in(uow, referred, "buyer", project, unit=unit,
+                                               amount=rng.randint(300, 900) * 10_000)

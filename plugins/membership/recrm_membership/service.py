@@ -634,6 +634,57 @@ def convert_referral_in(uow: UnitOfWork, customer: Customer, project: str,
     session.flush()
 
 
+def member_in(session: Session, customer_id: int, *, active: bool = False) -> MemberRow:
+    """The member row of ``customer_id``, locked: NotFound for a non-member, Refused
+    with ``active`` for one who left."""
+    member = lock_member(session, customer_id)
+    if member is None:
+        raise NotFound(f"customer {customer_id} is not a member")
+    if active and member.status != "active":
+        raise Refused(f"member {member.number} (customer {customer_id}) has left the club")
+    return member
+
+
+def refer_in(uow: UnitOfWork, referrer_id: int, referred_id: int, code: str) -> Referral:
+    """``Membership.refer`` inside a unit of work (its actor refers), for a project
+    ``code`` as the core holds it. Refused leaves nothing written."""
+    session = uow.session
+    # Read in the transaction that records the referral rather than in one
+    # of its own before it (on SQLite this also serialises the check with
+    # stage changes, which take the same write lock).
+    referrer = uow.crm.customers.resolve_in(uow, referrer_id)
+    referred = uow.crm.customers.get_in(uow, referred_id)
+    if referrer == referred.id:
+        raise Refused(f"customer {referrer} cannot refer themselves")
+    stage = next((p.stage for p in referred.projects if p.project == code), None)
+    if stage == "owner":
+        raise Refused(f"customer {referred.id} already owns at {code}")
+    if stage == "buyer":
+        raise Refused(f"customer {referred.id} already signed a contract at {code}")
+    member = member_in(session, referrer)
+    if member.status != "active":
+        raise Refused(f"member {member.number} (customer {referrer}) has left "
+                      "the club and cannot refer")
+    row = ReferralRow(referrer_id=referrer, referred_id=referred.id, project=code,
+                      status="pending", created_at=utcnow(),
+                      actor_staff=uow.actor.staff_id if uow.actor else None)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        earlier = session.scalars(
+            select(ReferralRow).where(ReferralRow.referred_id == referred.id,
+                                      ReferralRow.project == code,
+                                      ReferralRow.status != "superseded")
+        ).first()
+        by = f" by customer {earlier.referrer_id}" if earlier is not None else ""
+        raise Refused(
+            f"customer {referred.id} was already referred for {code}{by}"
+        ) from None
+    return referral_model(session, row)
+
+
 def merge_in(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
     """Move the duplicate's membership to the survivor; see ``recrm_customer_merged``."""
     session, conf, now = uow.session, settings(uow.crm), utcnow()
@@ -763,14 +814,7 @@ class Membership:
         """The surviving customer's id (a merged-away id follows the merge)."""
         return self.crm.customers.resolve_in(uow, customer_id)
 
-    @staticmethod
-    def _member(session: Session, customer_id: int, *, active: bool = False) -> MemberRow:
-        member = lock_member(session, customer_id)
-        if member is None:
-            raise NotFound(f"customer {customer_id} is not a member")
-        if active and member.status != "active":
-            raise Refused(f"member {member.number} (customer {customer_id}) has left the club")
-        return member
+    _member = staticmethod(member_in)
 
     # enrolment ---------------------------------------------------------------------------
     def enroll(self, customer_id: int, *, actor: Actor | None = None,
@@ -1079,41 +1123,7 @@ class Membership:
         # Projects are never deleted, so this read needs no place in our transaction.
         code = self.crm.projects.get(given).code
         with self.crm.unit_of_work(actor) as uow:
-            session = uow.session
-            # Read in the transaction that records the referral rather than in one
-            # of its own before it (on SQLite this also serialises the check with
-            # stage changes, which take the same write lock).
-            referrer = self._customer_id(uow, referrer_id)
-            referred = self._customer(uow, referred_id)
-            if referrer == referred.id:
-                raise Refused(f"customer {referrer} cannot refer themselves")
-            stage = next((p.stage for p in referred.projects if p.project == code), None)
-            if stage == "owner":
-                raise Refused(f"customer {referred.id} already owns at {code}")
-            if stage == "buyer":
-                raise Refused(f"customer {referred.id} already signed a contract at {code}")
-            member = self._member(session, referrer)
-            if member.status != "active":
-                raise Refused(f"member {member.number} (customer {referrer}) has left "
-                              "the club and cannot refer")
-            row = ReferralRow(referrer_id=referrer, referred_id=referred.id, project=code,
-                              status="pending", created_at=utcnow(),
-                              actor_staff=actor.staff_id if actor else None)
-            try:
-                with session.begin_nested():
-                    session.add(row)
-                    session.flush()
-            except IntegrityError:
-                earlier = session.scalars(
-                    select(ReferralRow).where(ReferralRow.referred_id == referred.id,
-                                              ReferralRow.project == code,
-                                              ReferralRow.status != "superseded")
-                ).first()
-                by = f" by customer {earlier.referrer_id}" if earlier is not None else ""
-                raise Refused(
-                    f"customer {referred.id} was already referred for {code}{by}"
-                ) from None
-            return referral_model(session, row)
+            return refer_in(uow, referrer_id, referred_id, code)
 
     def referrals(self, *, project: str | None = None,
                   actor: Actor | None = None) -> list[Referral]:
