@@ -21,7 +21,16 @@ from sqlalchemy import select
 
 from recrm_core import CRM, Customer, DemoSection, Refused, utcnow
 
-from .service import Membership, award_in, award_interaction_in, lock_member, refer_in
+from .service import (
+    Membership,
+    award_in,
+    award_interaction_in,
+    balance_in,
+    lock_member,
+    member_in,
+    redeem_in,
+    refer_in,
+)
 from .settings import NAME
 from .tables import MemberRow
 
@@ -82,6 +91,20 @@ def _attend(crm: CRM, member_ids: Sequence[int], rng: random.Random, points: int
                              reason=f"attended {title}")
 
 
+def _redeem(crm: CRM, member_ids: Sequence[int], rng: random.Random,
+            now: dt.datetime) -> None:
+    # Members spend what they can (not what is due to expire), in one transaction.
+    with crm.unit_of_work() as uow:
+        for cid in member_ids:
+            if rng.random() < 0.3:
+                balance = balance_in(uow.session, member_in(uow.session, cid), now)
+                affordable = [p for p in REWARDS
+                              if p <= balance.balance - balance.due_to_expire]
+                if affordable:
+                    redeem_in(uow, cid, rng.choice(affordable),
+                              reason="demo: gift redeemed", ref=None, at=now)
+
+
 def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     service = Membership(crm)
     now = utcnow()
@@ -92,13 +115,7 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     if contract_points:
         _credit_contracts(crm, members, contract_points)
     _attend(crm, members, rng, service.settings.earn.get("event") or 50, now)
-    for cid in members:
-        if rng.random() < 0.3:
-            balance = service.balance(cid, now=now)
-            affordable = [p for p in REWARDS if p <= balance.balance - balance.due_to_expire]
-            if affordable:
-                service.redeem(cid, rng.choice(affordable), reason="demo: gift redeemed",
-                               now=now)
+    _redeem(crm, members, rng, now)
     _referrals(crm, rng, customers, members)
     expired = service.expire(now)
     report = service.report()

@@ -645,6 +645,35 @@ def member_in(session: Session, customer_id: int, *, active: bool = False) -> Me
     return member
 
 
+def redeem_in(uow: UnitOfWork, customer_id: int, points: int, *, reason: str | None,
+              ref: str | None, at: dt.datetime) -> Redemption:
+    """``Membership.redeem`` inside a unit of work (its actor redeems), with checked
+    ``points``, ``reason`` and ``ref``."""
+    session, actor, cid = uow.session, uow.actor, customer_id
+    member = member_in(session, cid, active=True)
+    if ref is not None:
+        earlier = keyed_entry(session, "redeem", cid, ref)
+        if earlier is not None:
+            return Redemption(entry=entry_model(earlier), redeemed=False,
+                              balance=points_of(session, cid))
+    expired = expire_member_in(session, cid, at)
+    balance = points_of(session, cid)
+    if points > balance:
+        raise Refused(f"member {member.number} has {balance} points; cannot redeem {points}")
+    new_id = insert_entry(
+        session, customer_id=cid, kind="redeem", points=-points,
+        event_kind="redeem" if ref else None,
+        event_subject=cid if ref else None, event_ref=ref, reason=reason,
+        actor_staff=actor.staff_id if actor else None,
+        actor_role=actor.role if actor else None, occurred_at=at,
+    )
+    assert new_id is not None  # the key was checked under the member lock
+    row = session.get_one(LedgerRow, new_id)
+    return Redemption(entry=entry_model(row), redeemed=True,
+                      balance=points_of(session, cid),
+                      expired_first=sum(e.points for e in expired))
+
+
 def refer_in(uow: UnitOfWork, referrer_id: int, referred_id: int, code: str) -> Referral:
     """``Membership.refer`` inside a unit of work (its actor refers), for a project
     ``code`` as the core holds it. Refused leaves nothing written."""
@@ -993,35 +1022,11 @@ class Membership:
         require_role(actor, STAFF, "change the club")
         points = _positive(points)
         ref_text = _clean(ref, "ref", 128, required=False, code=True)
-        at = now or utcnow()
+        reason_text = _clean(reason, "reason", 200, required=False)
         with self.crm.unit_of_work(actor) as uow:
-            session = uow.session
             cid = self._customer_id(uow, customer_id)
-            member = self._member(session, cid, active=True)
-            if ref_text is not None:
-                earlier = keyed_entry(session, "redeem", cid, ref_text)
-                if earlier is not None:
-                    return Redemption(entry=entry_model(earlier), redeemed=False,
-                                      balance=points_of(session, cid))
-            expired = expire_member_in(session, cid, at)
-            balance = points_of(session, cid)
-            if points > balance:
-                raise Refused(
-                    f"member {member.number} has {balance} points; cannot redeem {points}"
-                )
-            new_id = insert_entry(
-                session, customer_id=cid, kind="redeem", points=-points,
-                event_kind="redeem" if ref_text else None,
-                event_subject=cid if ref_text else None, event_ref=ref_text,
-                reason=_clean(reason, "reason", 200, required=False),
-                actor_staff=actor.staff_id if actor else None,
-                actor_role=actor.role if actor else None, occurred_at=at,
-            )
-            assert new_id is not None  # the key was checked under the member lock
-            row = session.get_one(LedgerRow, new_id)
-            return Redemption(entry=entry_model(row), redeemed=True,
-                              balance=points_of(session, cid),
-                              expired_first=sum(e.points for e in expired))
+            return redeem_in(uow, cid, points, reason=reason_text, ref=ref_text,
+                             at=now or utcnow())
 
     def adjust(self, customer_id: int, points: int, *, reason: str, actor: Actor) -> LedgerEntry:
         """Correct a balance by hand (either sign), with a reason and the staff who did
