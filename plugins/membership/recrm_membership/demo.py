@@ -22,11 +22,11 @@ from sqlalchemy import select
 from recrm_core import CRM, Customer, DemoSection, Refused, utcnow
 
 from .service import (
+    AwardIn,
     Membership,
-    award_in,
-    award_interaction_in,
+    award_many_in,
     balance_in,
-    lock_member,
+    interaction_award,
     member_in,
     redeem_in,
     refer_in,
@@ -67,28 +67,26 @@ def _enrol(service: Membership, customers: Sequence[Customer], rng: random.Rando
 
 
 def _credit_contracts(crm: CRM, member_ids: Sequence[int], points: int) -> None:
-    # One transaction for the lot: the demo writes thousands of entries.
+    # One transaction and one batch of awards for the lot: the demo writes thousands.
     with crm.unit_of_work() as uow:
-        for cid in member_ids:
-            member = lock_member(uow.session, cid)
-            assert member is not None
-            for interaction in crm.interactions.list_in(uow.session, cid):
-                if interaction.kind == "contract":
-                    award_interaction_in(uow, member, interaction, points)
+        award_many_in(uow, [
+            (cid, interaction_award(interaction, points))
+            for cid in member_ids
+            for interaction in crm.interactions.list_in(uow.session, cid, kinds=("contract",))
+        ])
 
 
 def _attend(crm: CRM, member_ids: Sequence[int], rng: random.Random, points: int,
             now: dt.datetime) -> None:
+    # One transaction and one batch of awards per owners' day.
     for days_ago, title in EVENTS:
         at = now - dt.timedelta(days=days_ago, hours=rng.randint(0, 6))
         with crm.unit_of_work() as uow:
-            for cid in member_ids:
-                if rng.random() < 0.35:
-                    member = lock_member(uow.session, cid)
-                    assert member is not None
-                    award_in(uow, member, entry_kind="earn", event_kind="event", subject=cid,
-                             ref=title, points=points, occurred_at=at,
-                             reason=f"attended {title}")
+            award_many_in(uow, [
+                (cid, AwardIn(entry_kind="earn", event_kind="event", subject=cid, ref=title,
+                              points=points, occurred_at=at, reason=f"attended {title}"))
+                for cid in member_ids if rng.random() < 0.35
+            ])
 
 
 def _redeem(crm: CRM, member_ids: Sequence[int], rng: random.Random,

@@ -22,6 +22,7 @@ import calendar
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -351,7 +352,16 @@ def recompute_tier_in(
 ) -> bool:
     """Give the member the tier its lifetime points and contracts reach; record a
     change. Returns whether the tier changed."""
-    lifetime = lifetime_of(session, member.customer_id)
+    if not _retier(session, conf, member, lifetime_of(session, member.customer_id), reason,
+                   at):
+        return False
+    session.flush()
+    return True
+
+
+def _retier(session: Session, conf: MembershipSettings, member: MemberRow, lifetime: int,
+            reason: str, at: dt.datetime | None) -> bool:
+    """``recompute_tier_in`` with the lifetime points known (nothing flushed)."""
     tier = conf.tier_for(lifetime, member.contracts)
     if tier == member.tier:
         return False
@@ -360,7 +370,6 @@ def recompute_tier_in(
         lifetime_points=lifetime, contracts=member.contracts, at=at or utcnow(),
     ))
     member.tier = tier
-    session.flush()
     return True
 
 
@@ -442,23 +451,31 @@ def award_in(
     """Award ``points`` to a (locked) member for one event. Returns the new entry id,
     or ``None`` when the event was awarded before. ``credit_in`` when the caller needs
     the award row too; this one skips reading it back (interaction awards, bulk)."""
-    session, conf = uow.session, settings(uow.crm)
+    new_id = _insert_award(uow, member.customer_id, AwardIn(
+        entry_kind=entry_kind, event_kind=event_kind, subject=subject, ref=ref,
+        points=points, occurred_at=occurred_at, project=project,
+        interaction_id=interaction_id, reason=reason))
+    if new_id is not None:
+        recompute_tier_in(uow.session, settings(uow.crm), member, "points")
+    return new_id
+
+
+def _insert_award(uow: UnitOfWork, customer_id: int, award: AwardIn) -> int | None:
+    """The keyed ledger entry of one award, expiring ``expiry_months`` after it."""
+    conf = settings(uow.crm)
     expires = (
-        add_months(occurred_at, conf.expiry_months, uow.crm.config.zone)
+        add_months(award.occurred_at, conf.expiry_months, uow.crm.config.zone)
         if conf.expiry_months else None
     )
-    new_id = insert_entry(
-        session,
-        customer_id=member.customer_id, kind=entry_kind, points=points,
-        event_kind=event_kind, event_subject=subject, event_ref=ref,
-        project=project, interaction_id=interaction_id, reason=reason,
+    return insert_entry(
+        uow.session,
+        customer_id=customer_id, kind=award.entry_kind, points=award.points,
+        event_kind=award.event_kind, event_subject=award.subject, event_ref=award.ref,
+        project=award.project, interaction_id=award.interaction_id, reason=award.reason,
         actor_staff=uow.actor.staff_id if uow.actor else None,
         actor_role=uow.actor.role if uow.actor else None,
-        occurred_at=occurred_at, expires_at=expires,
+        occurred_at=award.occurred_at, expires_at=expires,
     )
-    if new_id is not None:
-        recompute_tier_in(session, conf, member, "points")
-    return new_id
 
 
 def credit_in(
@@ -487,13 +504,77 @@ def credit_in(
 
 def award_interaction_in(uow: UnitOfWork, member: MemberRow, interaction: Interaction,
                          points: int) -> int | None:
-    return award_in(
-        uow, member, entry_kind="earn", event_kind=interaction.kind,
+    return award_in(uow, member, **vars(interaction_award(interaction, points)))
+
+
+@dataclass(frozen=True)
+class AwardIn:
+    """One award of :func:`award_many_in`: ``award_in``'s arguments."""
+
+    entry_kind: str
+    event_kind: str
+    subject: int
+    ref: str
+    points: int
+    occurred_at: dt.datetime
+    project: str | None = None
+    interaction_id: int | None = None
+    reason: str | None = None
+
+
+def interaction_award(interaction: Interaction, points: int) -> AwardIn:
+    """The award an interaction earns (to the customer it happened to)."""
+    return AwardIn(
+        entry_kind="earn", event_kind=interaction.kind,
         subject=interaction.customer_id, ref=interaction_ref(interaction), points=points,
         occurred_at=interaction.occurred_at, project=interaction.project,
         interaction_id=interaction.id,
         reason=interaction.summary[:200] if interaction.summary else interaction.kind,
     )
+
+
+def award_many_in(uow: UnitOfWork, awards: Sequence[tuple[int, AwardIn]]) -> list[int | None]:
+    """``award_in`` for many ``(member's customer id, award)``, in order, as one
+    batch: the members locked by one statement (in id order, so two batches cannot
+    deadlock), their lifetime points read by one, and the tiers recomputed from
+    them after each new award (each award is still one keyed insert). Returns the
+    new entry ids (``None``: awarded before)."""
+    session, conf = uow.session, settings(uow.crm)
+    ids = sorted({cid for cid, _ in awards})
+    members: dict[int, MemberRow] = {}
+    lifetime: dict[int, int] = dict.fromkeys(ids, 0)
+    for chunk in _chunks(ids, 500):
+        members.update((m.customer_id, m) for m in session.scalars(_LOCK_MEMBERS,
+                                                                   {"ids": list(chunk)}))
+        lifetime.update((int(cid), int(points)) for cid, points in session.execute(
+            _LIFETIMES, {"ids": list(chunk)}))
+    missing = sorted(set(ids) - set(members))
+    if missing:
+        raise NotFound(f"customer {missing[0]} is not a member")
+    results: list[int | None] = []
+    for cid, award in awards:
+        new_id = _insert_award(uow, cid, award)
+        if new_id is not None:
+            if award.entry_kind not in SPENDING:
+                lifetime[cid] += award.points
+            _retier(session, conf, members[cid], lifetime[cid], "points", None)
+        results.append(new_id)
+    return results
+
+
+_LOCK_MEMBERS = (
+    select(MemberRow)
+    .where(MemberRow.customer_id.in_(bindparam("ids", expanding=True)))
+    .order_by(MemberRow.customer_id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_LIFETIMES = (
+    select(LedgerRow.customer_id, func.sum(LedgerRow.points))
+    .where(LedgerRow.customer_id.in_(bindparam("ids", expanding=True)),
+           LedgerRow.kind.not_in(SPENDING), LedgerRow.duplicate_of.is_(None))
+    .group_by(LedgerRow.customer_id)
+)
 
 
 def fifo(session: Session, customer_id: int) -> list[tuple[LedgerRow, int]]:
