@@ -10,6 +10,7 @@ delivered before stage changes), and compares what the club holds about each rol
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -22,6 +23,7 @@ from recrm_membership import (
     TierChangeRow,
     recrm_interactions_logged,
 )
+from recrm_membership.service import AwardIn, award_in, award_many_in, lock_member
 from sqlalchemy import select
 
 from recrm_core import CRM
@@ -163,3 +165,31 @@ def test_the_batch_forms_replace_the_per_change_ones(crm: CRM) -> None:
     [info] = [i for i in crm.plugin_infos if i.name == "membership"]
     assert {"recrm_stages_changed", "recrm_interactions_logged"} <= set(info.hooks)
     assert not {"recrm_stage_changed", "recrm_interaction_logged"} & set(info.hooks)
+
+
+def test_a_batch_of_awards_gives_what_one_award_at_a_time_gives(crm: CRM) -> None:
+    """``award_many_in`` (the demo's owners' days and contract credits): the same
+    entries, duplicates refused, and the tier changes each award reaches in turn."""
+    def awards(roles: dict[str, int]) -> list[tuple[int, AwardIn]]:
+        at = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+        return [(roles[role], AwardIn(entry_kind="earn", event_kind="event",
+                                      subject=roles[role], ref=ref, points=points,
+                                      occurred_at=at, reason=ref))
+                for role, ref, points in [("member", "E-1", 1000), ("investor", "E-1", 200),
+                                          ("member", "E-2", 600),   # 银卡 at 1600
+                                          ("member", "E-1", 1000),  # awarded before
+                                          ("investor", "E-3", 50)]]
+
+    one_by_one = cast(crm, 4)
+    results = []
+    for cid, award in awards(one_by_one):
+        with crm.unit_of_work() as uow:
+            member = lock_member(uow.session, cid)
+            assert member is not None
+            results.append(award_in(uow, member, **vars(award)) is not None)
+    batch = cast(crm, 5)
+    with crm.unit_of_work() as uow:
+        batched = [new is not None for new in award_many_in(uow, awards(batch))]
+    assert batched == results == [True, True, True, False, True]
+    assert state(crm, batch) == state(crm, one_by_one)
+    assert ("member", "active", "银卡", 1) in state(crm, batch)["members"]
