@@ -26,13 +26,11 @@ from .service import (
     EXPIRE_ACTION,
     SEEN_INTERACTIONS,
     SIGNED,
-    active_members,
     award_interaction_in,
     contracts_of,
     convert_referral_in,
     enrol_in,
-    lock_member,
-    membership_rows,
+    lock_members,
     merge_in,
     pending_referrals,
     recompute_tier_in,
@@ -83,16 +81,13 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
             earning.append((interaction, points))
     if not earning:
         return
-    # One query for which of the batch's customers are active members (nothing in a
-    # batch of ours enrols anyone); each award then locks its member and checks again.
-    members = active_members(uow.session, {i.customer_id for i, _ in earning})
+    # One statement locks the members among the batch's customers (nothing in a
+    # batch of interactions enrols anyone or makes anyone leave).
+    members = lock_members(uow.session, {i.customer_id for i, _ in earning})
     for interaction, points in earning:
-        if interaction.customer_id not in members:
-            continue
-        member = lock_member(uow.session, interaction.customer_id)
-        if member is None or member.status != "active":
-            continue  # left in a transaction that committed after the query
-        award_interaction_in(uow, member, interaction, points)
+        member = members.get(interaction.customer_id)
+        if member is not None and member.status == "active":
+            award_interaction_in(uow, member, interaction, points)
 
 
 @hookimpl
@@ -101,7 +96,7 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
     seen: dict[int, list[Interaction]] = uow.state.get(SEEN_INTERACTIONS, {})
     # What can concern the club at all: any change of a customer with a membership
     # row (their contracts), a new owner (enrolment), a first signing (a referral).
-    members = membership_rows(uow.session, {item.customer.id for item in changes})
+    members = lock_members(uow.session, {item.customer.id for item in changes})
     signings = [item for item in changes if _first_signing(item.change)]
     pending = pending_referrals(
         uow.session, {(item.customer.id, item.change.project) for item in signings})
@@ -119,9 +114,9 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
                 or (change.new_stage == "owner" and conf.auto_enrol)
                 or (customer.id, change.project) in pending):
             continue
-        member, new = _stage_changed(uow, customer, change, seen)
+        member, new = _stage_changed(uow, customer, change, seen, members.get(customer.id))
         if member is not None:
-            members.add(customer.id)
+            members[customer.id] = member
         if new and member is not None:
             mine = [i.id for i in seen.get(customer.id, ())]
             enrolled[customer.id] = (member, change.interaction_id or max(mine, default=0))
@@ -148,10 +143,12 @@ def _first_signing(change: StageChange) -> bool:
     return change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer")
 
 
-def _stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange,
-                   seen: dict[int, list[Interaction]]) -> tuple[MemberRow | None, bool]:
-    """One stage change, under the member's lock: the customer's membership row
-    afterwards and whether this change enrolled them."""
+def _stage_changed(
+    uow: UnitOfWork, customer: Customer, change: StageChange,
+    seen: dict[int, list[Interaction]], member: MemberRow | None,
+) -> tuple[MemberRow | None, bool]:
+    """One stage change of a customer with the (locked) ``member`` row or none: the
+    customer's membership row afterwards and whether this change enrolled them."""
     session, conf = uow.session, settings(uow.crm)
     interaction = next((i for i in seen.get(customer.id, ()) if i.id == change.interaction_id),
                        None) if change.interaction_id else None
@@ -161,7 +158,6 @@ def _stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange,
     # Contracts as of this change: a batch is answered after all of its changes.
     upto = change.interaction_id
     new = False
-    member = lock_member(session, customer.id)
     if member is None:
         if change.new_stage == "owner" and conf.auto_enrol:
             member, new = enrol_in(uow, customer, note=f"owner at {change.project}", at=at,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -272,31 +272,28 @@ _LOCK_MEMBER = (
 )
 
 
-def membership_rows(session: Session, customer_ids: Iterable[int]) -> set[int]:
-    """Those of ``customer_ids`` with a membership row (active, left or merged):
-    the batch hooks' one question before they lock anything."""
-    return _members_among(session, customer_ids, _HAS_ROW)
-
-
-def active_members(session: Session, customer_ids: Iterable[int]) -> set[int]:
-    """Those of ``customer_ids`` who are active members (read without a lock)."""
-    return _members_among(session, customer_ids, _ACTIVE)
-
-
-def _members_among(session: Session, customer_ids: Iterable[int],
-                   query: Select[int]) -> set[int]:
+def lock_members(session: Session, customer_ids: Iterable[int]) -> dict[int, MemberRow]:
+    """The member rows (any status) of those of ``customer_ids`` who have one, locked
+    until the transaction ends, by one statement per 500 in customer order (two
+    batches locking the same members cannot deadlock): the batch hooks' one
+    question about a batch's customers."""
     ids = sorted(set(customer_ids))
-    found: set[int] = set()
+    found: dict[int, MemberRow] = {}
     # Chunked: a batch may name more customers than a statement takes parameters.
     for chunk in _chunks(ids, 500):
-        found.update(session.scalars(query, {"ids": list(chunk)}))
+        found.update((m.customer_id, m) for m in session.scalars(_LOCK_MEMBERS,
+                                                                 {"ids": list(chunk)}))
     return found
 
 
-# Prebuilt, like the member lock: every batch of stage changes and interactions asks.
-_HAS_ROW = select(MemberRow.customer_id).where(
-    MemberRow.customer_id.in_(bindparam("ids", expanding=True)))
-_ACTIVE = _HAS_ROW.where(MemberRow.status == "active")
+# Prebuilt, like the member lock: every batch of stage changes and interactions runs it.
+_LOCK_MEMBERS = (
+    select(MemberRow)
+    .where(MemberRow.customer_id.in_(bindparam("ids", expanding=True)))
+    .order_by(MemberRow.customer_id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def points_of(session: Session, customer_id: int) -> int:
@@ -541,11 +538,9 @@ def award_many_in(uow: UnitOfWork, awards: Sequence[tuple[int, AwardIn]]) -> lis
     new entry ids (``None``: awarded before)."""
     session, conf = uow.session, settings(uow.crm)
     ids = sorted({cid for cid, _ in awards})
-    members: dict[int, MemberRow] = {}
+    members = lock_members(session, ids)
     lifetime: dict[int, int] = dict.fromkeys(ids, 0)
     for chunk in _chunks(ids, 500):
-        members.update((m.customer_id, m) for m in session.scalars(_LOCK_MEMBERS,
-                                                                   {"ids": list(chunk)}))
         lifetime.update((int(cid), int(points)) for cid, points in session.execute(
             _LIFETIMES, {"ids": list(chunk)}))
     missing = sorted(set(ids) - set(members))
@@ -562,13 +557,6 @@ def award_many_in(uow: UnitOfWork, awards: Sequence[tuple[int, AwardIn]]) -> lis
     return results
 
 
-_LOCK_MEMBERS = (
-    select(MemberRow)
-    .where(MemberRow.customer_id.in_(bindparam("ids", expanding=True)))
-    .order_by(MemberRow.customer_id)
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
 _LIFETIMES = (
     select(LedgerRow.customer_id, func.sum(LedgerRow.points))
     .where(LedgerRow.customer_id.in_(bindparam("ids", expanding=True)),
