@@ -6,13 +6,13 @@ enrols a few buyers who opted in, credits members' past contracts (through the
 contract hook's own award, so nothing is awarded twice), records attendance at
 owners' days over the last three years, lets members redeem, has members refer
 prospects of the project on sale (some of whom then sign), and finally runs the
-expiry, so old points are written off. Bulk awards share one transaction each;
-the rest goes through the service. Randomness comes only from ``rng``.
+expiry, so old points are written off. Each step of many members is one
+transaction through the service's ``_in`` functions (awards as one batch); the
+expiry and the report go through the service. Randomness comes only from ``rng``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import random
 from collections.abc import Sequence
@@ -26,12 +26,13 @@ from .service import (
     Membership,
     award_many_in,
     balance_in,
+    enrol_in,
     interaction_award,
     member_in,
     redeem_in,
     refer_in,
 )
-from .settings import NAME
+from .settings import NAME, settings
 from .tables import MemberRow
 
 #: owners' days (days ago, name); the oldest are past the default 24-month expiry
@@ -54,16 +55,17 @@ def _members(crm: CRM) -> list[int]:
         ))
 
 
-def _enrol(service: Membership, customers: Sequence[Customer], rng: random.Random) -> None:
-    for customer in customers:
-        signed = [p for p in customer.projects if p.stage in ("buyer", "owner")]
-        owner = any(p.stage == "owner" for p in signed)
-        # Owners, unless the integrator turned auto-enrolment off; a third of buyers opt in.
-        if (owner and not service.settings.auto_enrol) or (
-            signed and not owner and rng.random() < 0.33
-        ):
-            with contextlib.suppress(Refused):  # already a member
-                service.enroll(customer.id, note="demo: opted in")
+def _enrol(crm: CRM, customers: Sequence[Customer], rng: random.Random) -> None:
+    auto_enrol = settings(crm).auto_enrol
+    # One transaction for the lot; a member already enrolled is left as is.
+    with crm.unit_of_work() as uow:
+        for customer in customers:
+            signed = [p for p in customer.projects if p.stage in ("buyer", "owner")]
+            owner = any(p.stage == "owner" for p in signed)
+            # Owners, unless the integrator turned auto-enrolment off; a third of
+            # buyers opt in.
+            if (owner and not auto_enrol) or (signed and not owner and rng.random() < 0.33):
+                enrol_in(uow, customer, note="demo: opted in")
 
 
 def _credit_contracts(crm: CRM, member_ids: Sequence[int], points: int) -> None:
@@ -107,7 +109,7 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     service = Membership(crm)
     now = utcnow()
     customers = crm.customers.get_many(sorted(set(customer_ids)))
-    _enrol(service, customers, rng)
+    _enrol(crm, customers, rng)
     members = _members(crm)
     contract_points = service.settings.earn.get("contract")
     if contract_points:
