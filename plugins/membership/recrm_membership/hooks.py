@@ -97,9 +97,10 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
     # What can concern the club at all: any change of a customer with a membership
     # row (their contracts), a new owner (enrolment), a first signing (a referral).
     members = lock_members(uow.session, {item.customer.id for item in changes})
-    signings = [item for item in changes if _first_signing(item.change)]
-    pending = pending_referrals(
-        uow.session, {(item.customer.id, item.change.project) for item in signings})
+    signings = {(item.customer.id, item.change.project) for item in changes
+                if _first_signing(item.change)}
+    # One signing (a single operation): convert_referral_in's own query answers it.
+    pending = pending_referrals(uow.session, signings) if len(signings) > 1 else signings
     # Customers this batch enrolled: their row and the last of their interactions
     # considered. A batch delivers its interactions before its stage changes, so their
     # hook found no member in what such a customer was logged after the enrolment:

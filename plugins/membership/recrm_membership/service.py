@@ -278,6 +278,11 @@ def lock_members(session: Session, customer_ids: Iterable[int]) -> dict[int, Mem
     batches locking the same members cannot deadlock): the batch hooks' one
     question about a batch's customers."""
     ids = sorted(set(customer_ids))
+    if len(ids) == 1:
+        # A batch of one (every single operation): the member lock's own statement,
+        # as an expanding IN costs ~30 us more a call (1,300 stage changes measured).
+        member = lock_member(session, ids[0])
+        return {} if member is None else {ids[0]: member}
     found: dict[int, MemberRow] = {}
     # Chunked: a batch may name more customers than a statement takes parameters.
     for chunk in _chunks(ids, 500):
