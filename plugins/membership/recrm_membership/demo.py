@@ -6,13 +6,13 @@ enrols a few buyers who opted in, credits members' past contracts (through the
 contract hook's own award, so nothing is awarded twice), records attendance at
 owners' days over the last three years, lets members redeem, has members refer
 prospects of the project on sale (some of whom then sign), and finally runs the
-expiry, so old points are written off. Bulk awards share one transaction each;
-the rest goes through the service. Randomness comes only from ``rng``.
+expiry, so old points are written off. Each step of many members is one
+transaction through the service's ``_in`` functions (awards as one batch); the
+expiry and the report go through the service. Randomness comes only from ``rng``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import random
 from collections.abc import Sequence
@@ -21,8 +21,18 @@ from sqlalchemy import select
 
 from recrm_core import CRM, Customer, DemoSection, Refused, utcnow
 
-from .service import Membership, award_in, award_interaction_in, lock_member
-from .settings import NAME
+from .service import (
+    AwardIn,
+    Membership,
+    award_many_in,
+    balance_in,
+    enrol_in,
+    interaction_award,
+    member_in,
+    redeem_in,
+    refer_in,
+)
+from .settings import NAME, settings
 from .tables import MemberRow
 
 #: owners' days (days ago, name); the oldest are past the default 24-month expiry
@@ -45,61 +55,68 @@ def _members(crm: CRM) -> list[int]:
         ))
 
 
-def _enrol(service: Membership, customers: Sequence[Customer], rng: random.Random) -> None:
-    for customer in customers:
-        signed = [p for p in customer.projects if p.stage in ("buyer", "owner")]
-        owner = any(p.stage == "owner" for p in signed)
-        # Owners, unless the integrator turned auto-enrolment off; a third of buyers opt in.
-        if (owner and not service.settings.auto_enrol) or (
-            signed and not owner and rng.random() < 0.33
-        ):
-            with contextlib.suppress(Refused):  # already a member
-                service.enroll(customer.id, note="demo: opted in")
+def _enrol(crm: CRM, customers: Sequence[Customer], rng: random.Random) -> None:
+    auto_enrol = settings(crm).auto_enrol
+    # One transaction for the lot; a member already enrolled is left as is.
+    with crm.unit_of_work() as uow:
+        for customer in customers:
+            signed = [p for p in customer.projects if p.stage in ("buyer", "owner")]
+            owner = any(p.stage == "owner" for p in signed)
+            # Owners, unless the integrator turned auto-enrolment off; a third of
+            # buyers opt in.
+            if (owner and not auto_enrol) or (signed and not owner and rng.random() < 0.33):
+                enrol_in(uow, customer, note="demo: opted in")
 
 
 def _credit_contracts(crm: CRM, member_ids: Sequence[int], points: int) -> None:
-    # One transaction for the lot: the demo writes thousands of entries.
+    # One transaction and one batch of awards for the lot: the demo writes thousands.
     with crm.unit_of_work() as uow:
-        for cid in member_ids:
-            member = lock_member(uow.session, cid)
-            assert member is not None
-            for interaction in crm.interactions.list_in(uow.session, cid):
-                if interaction.kind == "contract":
-                    award_interaction_in(uow, member, interaction, points)
+        award_many_in(uow, [
+            (cid, interaction_award(interaction, points))
+            for cid in member_ids
+            for interaction in crm.interactions.list_in(uow.session, cid, kinds=("contract",))
+        ])
 
 
 def _attend(crm: CRM, member_ids: Sequence[int], rng: random.Random, points: int,
             now: dt.datetime) -> None:
+    # One transaction and one batch of awards per owners' day.
     for days_ago, title in EVENTS:
         at = now - dt.timedelta(days=days_ago, hours=rng.randint(0, 6))
         with crm.unit_of_work() as uow:
-            for cid in member_ids:
-                if rng.random() < 0.35:
-                    member = lock_member(uow.session, cid)
-                    assert member is not None
-                    award_in(uow, member, entry_kind="earn", event_kind="event", subject=cid,
-                             ref=title, points=points, occurred_at=at,
-                             reason=f"attended {title}")
+            award_many_in(uow, [
+                (cid, AwardIn(entry_kind="earn", event_kind="event", subject=cid, ref=title,
+                              points=points, occurred_at=at, reason=f"attended {title}"))
+                for cid in member_ids if rng.random() < 0.35
+            ])
+
+
+def _redeem(crm: CRM, member_ids: Sequence[int], rng: random.Random,
+            now: dt.datetime) -> None:
+    # Members spend what they can (not what is due to expire), in one transaction.
+    with crm.unit_of_work() as uow:
+        for cid in member_ids:
+            if rng.random() < 0.3:
+                balance = balance_in(uow.session, member_in(uow.session, cid), now)
+                affordable = [p for p in REWARDS
+                              if p <= balance.balance - balance.due_to_expire]
+                if affordable:
+                    redeem_in(uow, cid, rng.choice(affordable),
+                              reason="demo: gift redeemed", ref=None, at=now)
 
 
 def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     service = Membership(crm)
     now = utcnow()
     customers = crm.customers.get_many(sorted(set(customer_ids)))
-    _enrol(service, customers, rng)
+    _enrol(crm, customers, rng)
     members = _members(crm)
     contract_points = service.settings.earn.get("contract")
     if contract_points:
         _credit_contracts(crm, members, contract_points)
     _attend(crm, members, rng, service.settings.earn.get("event") or 50, now)
-    for cid in members:
-        if rng.random() < 0.3:
-            balance = service.balance(cid, now=now)
-            affordable = [p for p in REWARDS if p <= balance.balance - balance.due_to_expire]
-            if affordable:
-                service.redeem(cid, rng.choice(affordable), reason="demo: gift redeemed",
-                               now=now)
-    _referrals(crm, service, rng, customers, members)
+    _redeem(crm, members, rng, now)
+    _referrals(crm, rng, customers, members)
     expired = service.expire(now)
     report = service.report()
     rows: list[tuple[str, str]] = [("members", str(report.members))]
@@ -121,7 +138,7 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     return DemoSection(title=f"{NAME}: owners' club", rows=rows)
 
 
-def _referrals(crm: CRM, service: Membership, rng: random.Random,
+def _referrals(crm: CRM, rng: random.Random,
                customers: Sequence[Customer], members: Sequence[int]) -> None:
     if not members:
         return
@@ -134,15 +151,19 @@ def _referrals(crm: CRM, service: Membership, rng: random.Random,
     for project in sorted(leads):
         pool = leads[project]
         chosen = rng.sample(pool, k=min(len(pool), max(1, len(members) // 4)))
-        for referred in chosen:
-            referrer = rng.choice(members)
-            try:
-                service.refer(referrer, referred, project)
-            except Refused:
-                continue  # self-referral or already referred: the club says no
-            if rng.random() < 0.3:
-                unit = f"{rng.randint(1, 12)}-{rng.randint(1, 2)}-{rng.randint(2, 30):02d}01"
-                crm.customers.set_stage(referred, "subscriber", project, unit=unit,
-                                        amount=50_000)
-                crm.customers.set_stage(referred, "buyer", project, unit=unit,
-                                        amount=rng.randint(300, 900) * 10_000)
+        # One transaction per project: a refusal writes nothing, and each stage
+        # change still fires its hooks as it is made (the referral converts).
+        with crm.unit_of_work() as uow:
+            for referred in chosen:
+                referrer = rng.choice(members)
+                try:
+                    refer_in(uow, referrer, referred, project)
+                except Refused:
+                    continue  # self-referral or already referred: the club says no
+                if rng.random() < 0.3:
+                    unit = (f"{rng.randint(1, 12)}-{rng.randint(1, 2)}-"
+                            f"{rng.randint(2, 30):02d}01")
+                    crm.customers.set_stage_in(uow, referred, "subscriber", project,
+                                               unit=unit, amount=50_000)
+                    crm.customers.set_stage_in(uow, referred, "buyer", project, unit=unit,
+                                               amount=rng.randint(300, 900) * 10_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -29,8 +30,9 @@ from .service import (
     contracts_of,
     convert_referral_in,
     enrol_in,
-    lock_member,
+    lock_members,
     merge_in,
+    pending_referrals,
     recompute_tier_in,
 )
 from .settings import NAME, MembershipSettings, settings
@@ -38,6 +40,7 @@ from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChang
 
 if TYPE_CHECKING:
     from recrm_core.api import ApiRoutes
+    from recrm_core.models import CustomerStageChange
 
 STAGE_ORDER = ("prospect", "visitor", "subscriber", "buyer", "owner")
 
@@ -64,40 +67,110 @@ def recrm_register_audit_actions(register: Any) -> None:
 
 
 @hookimpl
-def recrm_interaction_logged(uow: UnitOfWork, interaction: Interaction) -> None:
-    # Remember it: a handover that makes a customer an owner is logged before the
-    # stage hook enrols them, which then awards it (see recrm_stage_changed); the
-    # stage change names the interaction by id only.
-    uow.state.setdefault(SEEN_INTERACTIONS, {})[interaction.id] = interaction
-    points = settings(uow.crm).earn.get(interaction.kind)
-    if not points:
+def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
+    # Remember them by customer: a handover that makes a customer an owner is logged
+    # before the stage hook enrols them, which then awards it and what the batch
+    # logged for them after it (see _stage_changed); a stage change names its
+    # interaction by id only.
+    seen: dict[int, list[Interaction]] = uow.state.setdefault(SEEN_INTERACTIONS, {})
+    earn = settings(uow.crm).earn
+    earning: list[tuple[Interaction, int]] = []
+    for interaction in interactions:
+        seen.setdefault(interaction.customer_id, []).append(interaction)
+        if points := earn.get(interaction.kind):
+            earning.append((interaction, points))
+    if not earning:
         return
-    member = lock_member(uow.session, interaction.customer_id)
-    if member is None or member.status != "active":
-        return
-    award_interaction_in(uow, member, interaction, points)
+    # One statement locks the members among the batch's customers (nothing in a
+    # batch of interactions enrols anyone or makes anyone leave).
+    members = lock_members(uow.session, {i.customer_id for i, _ in earning})
+    for interaction, points in earning:
+        member = members.get(interaction.customer_id)
+        if member is not None and member.status == "active":
+            award_interaction_in(uow, member, interaction, points)
 
 
 @hookimpl
-def recrm_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -> None:
+def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]) -> None:
+    conf = settings(uow.crm)
+    seen: dict[int, list[Interaction]] = uow.state.get(SEEN_INTERACTIONS, {})
+    # What can concern the club at all: any change of a customer with a membership
+    # row (their contracts), a new owner (enrolment), a first signing (a referral).
+    members = lock_members(uow.session, {item.customer.id for item in changes})
+    signings = {(item.customer.id, item.change.project) for item in changes
+                if _first_signing(item.change)}
+    # One signing (a single operation): convert_referral_in's own query answers it.
+    pending = pending_referrals(uow.session, signings) if len(signings) > 1 else signings
+    # Customers this batch enrolled: their row and the last of their interactions
+    # considered. A batch delivers its interactions before its stage changes, so their
+    # hook found no member in what such a customer was logged after the enrolment:
+    # awarded here, each before the next stage change of theirs, as one operation at
+    # a time would have (then there is nothing after the enrolment to award).
+    enrolled: dict[int, tuple[MemberRow, int]] = {}
+    for item in changes:
+        customer, change = item.customer, item.change
+        if customer.id in enrolled and change.interaction_id is not None:
+            _award_seen(uow, seen, enrolled, customer.id, upto=change.interaction_id)
+        if not (customer.id in members
+                or (change.new_stage == "owner" and conf.auto_enrol)
+                or (customer.id, change.project) in pending):
+            continue
+        member, new = _stage_changed(uow, customer, change, seen, members.get(customer.id))
+        if member is not None:
+            members[customer.id] = member
+        if new and member is not None:
+            mine = [i.id for i in seen.get(customer.id, ())]
+            enrolled[customer.id] = (member, change.interaction_id or max(mine, default=0))
+    for customer_id in list(enrolled):
+        _award_seen(uow, seen, enrolled, customer_id, upto=None)
+
+
+def _award_seen(uow: UnitOfWork, seen: dict[int, list[Interaction]],
+                enrolled: dict[int, tuple[MemberRow, int]], customer_id: int,
+                upto: int | None) -> None:
+    """Award the earning interactions of a customer enrolled by this batch logged
+    after the last one considered, up to ``upto`` (all: ``None``)."""
+    member, after = enrolled[customer_id]
+    earn = settings(uow.crm).earn
+    for interaction in seen.get(customer_id, ()):
+        if after < interaction.id and (upto is None or interaction.id <= upto) and (
+                points := earn.get(interaction.kind)):
+            award_interaction_in(uow, member, interaction, points)
+    enrolled[customer_id] = (member, upto if upto is not None else after)
+
+
+def _first_signing(change: StageChange) -> bool:
+    old_rank = STAGE_ORDER.index(change.old_stage) if change.old_stage else -1
+    return change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer")
+
+
+def _stage_changed(
+    uow: UnitOfWork, customer: Customer, change: StageChange,
+    seen: dict[int, list[Interaction]], member: MemberRow | None,
+) -> tuple[MemberRow | None, bool]:
+    """One stage change of a customer with the (locked) ``member`` row or none: the
+    customer's membership row afterwards and whether this change enrolled them."""
     session, conf = uow.session, settings(uow.crm)
-    seen: dict[int, Interaction] = uow.state.get(SEEN_INTERACTIONS, {})
-    interaction = seen.get(change.interaction_id) if change.interaction_id else None
+    interaction = next((i for i in seen.get(customer.id, ()) if i.id == change.interaction_id),
+                       None) if change.interaction_id else None
     # The core always says when the change happened (a back-dated contract at its
     # date); a StageChange built by hand may not.
     at = change.occurred_at or utcnow()
-    member = lock_member(session, customer.id)
+    # Contracts as of this change: a batch is answered after all of its changes.
+    upto = change.interaction_id
+    new = False
     if member is None:
         if change.new_stage == "owner" and conf.auto_enrol:
-            member, _ = enrol_in(uow, customer, note=f"owner at {change.project}", at=at)
+            member, new = enrol_in(uow, customer, note=f"owner at {change.project}", at=at,
+                                   upto=upto)
             if interaction is not None and conf.earn.get(interaction.kind):
                 award_interaction_in(uow, member, interaction, conf.earn[interaction.kind])
-    elif (contracts := contracts_of(uow, customer)) != member.contracts:
+    elif (contracts := contracts_of(uow, customer, upto)) != member.contracts:
         member.contracts = contracts
         recompute_tier_in(session, conf, member, "contracts", at)
-    old_rank = STAGE_ORDER.index(change.old_stage) if change.old_stage else -1
-    if change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer"):
+    if _first_signing(change):
         convert_referral_in(uow, customer, change.project, at)
+    return member, new
 
 
 @hookimpl

@@ -154,6 +154,6 @@ def test_bad_settings_are_config_errors(
 def test_installed_through_the_entry_point(crm: CRM) -> None:
     [info] = [i for i in crm.plugin_infos if i.name == "membership"]
     assert info.version == "0.1.0" and info.error is None
-    assert {"recrm_stage_changed", "recrm_interaction_logged", "recrm_customer_merged",
+    assert {"recrm_stages_changed", "recrm_interactions_logged", "recrm_customer_merged",
             "recrm_timeline", "recrm_segment_fields", "recrm_demo",
             "recrm_register_commands", "recrm_register_settings"} <= set(info.hooks)
