@@ -35,7 +35,10 @@ BUDGET_SECONDS = 10.0
 def timed(argv: list[str], cwd: str) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds and peak RSS (MB) of one child process (wait4 counts
     the CPU of the children it waited for too)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECRM_")}
+    # PYTHONDONTWRITEBYTECODE would make every run compile the sources again: the
+    # warm-up run must leave its bytecode as on any machine that installed recrm.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RECRM_") and k != "PYTHONDONTWRITEBYTECODE"}
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              env=env, cwd=cwd)
