@@ -234,6 +234,12 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
     ``set_stage_in``) is not added to the batch being delivered: it fires this hook
     again as a batch of its own.
 
+    When one operation both logs interactions and changes stages, the whole
+    :func:`recrm_interactions_logged` batch is delivered before this one. A plugin
+    that needs the two in the order they happened orders them by interaction id: a
+    step's own interaction is ``change.interaction_id``, and ids grow in the order
+    interactions are appended.
+
     :param uow: the operation's unit of work.
     :param changes: a read-only sequence, in the order the changes were made, of
         ``customer`` (the customer right after that change; a customer changed
