@@ -24,7 +24,14 @@ from recrm_membership import (
     TierChangeRow,
     recrm_interactions_logged,
 )
-from recrm_membership.service import AwardIn, award_in, award_many_in, lock_member
+from recrm_membership.service import (
+    AwardIn,
+    Joining,
+    award_in,
+    award_many_in,
+    insert_members,
+    lock_member,
+)
 from sqlalchemy import select
 
 from recrm_core import CRM
@@ -251,3 +258,22 @@ def test_a_batch_enrols_its_new_owners_as_one_change_at_a_time_does(crm: CRM) ->
     assert got["tiers"]["bystander"] == [(None, "普通", "enrol", 0, 1),
                                          ("普通", "金卡", "contracts", 0, 2)]
     assert state(crm, batch)["members"] == state(crm, one_by_one)["members"]
+
+
+def test_a_new_owner_enrolled_meanwhile_is_left_as_they_are(crm: CRM) -> None:
+    """``insert_members`` for a customer whose row a concurrent operation committed
+    first (its insert is ignored): that row, not new, its number kept; the others
+    of the batch are enrolled."""
+    roles = cast(crm, 8)
+    with crm.unit_of_work() as uow:
+        joined = insert_members(uow, [
+            Joining(roles["new_owner"], 1, dt.datetime(2025, 3, 1, tzinfo=dt.UTC)),
+            Joining(roles["member"], 1, dt.datetime(2025, 3, 1, tzinfo=dt.UTC)),
+        ])
+        member = lock_member(uow.session, roles["member"])
+        assert member is not None
+        number = member.number
+    assert joined[roles["member"]][1] is False and joined[roles["member"]][0].number == number
+    new, is_new = joined[roles["new_owner"]]
+    assert is_new and new.number == club(crm).settings.member_number(new.id)
+    assert new.status == "active" and new.contracts == 1
