@@ -27,6 +27,7 @@ from .service import (
     EXPIRE_ACTION,
     SEEN_INTERACTIONS,
     SIGNED,
+    ContractUnit,
     Joining,
     award_interaction_in,
     contract_units,
@@ -105,23 +106,14 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
                 if _first_signing(item.change)}
     # One signing (a single operation): convert_referral_in's own query answers it.
     pending = pending_referrals(uow.session, signings) if len(signings) > 1 else signings
-    # The change that enrols a new owner without a membership row: the first of
-    # theirs to owner. Their rows are inserted first, in the order of those changes
-    # (so the numbers are those one change at a time gives), and each enrolment
-    # recorded at its change; the contracts of every member and new owner of the
-    # batch read by one query.
-    enrolling: dict[int, int] = {}
-    if conf.auto_enrol:
-        for index, item in enumerate(changes):
-            if (item.customer.id not in members and item.change.new_stage == "owner"):
-                enrolling.setdefault(item.customer.id, index)
-    units = contract_units(uow.session, set(members) | set(enrolling)) \
-        if members or enrolling else {}
-    joined_at = {cid: _at(changes[index].change) for cid, index in enrolling.items()}
-    joined = insert_members(uow, [
-        Joining(cid, count_contracts(changes[index].customer, units.get(cid, ()),
-                                     changes[index].change.interaction_id), joined_at[cid])
-        for cid, index in enrolling.items()]) if enrolling else {}
+    # New owners without a membership row, enrolled by their first change to owner:
+    # their rows inserted first, in the order of those changes (so the numbers are
+    # those one change at a time gives), each enrolment recorded at its change. The
+    # contracts of the batch's members and new owners: one query.
+    first = _first_owner_changes(conf, changes, members)
+    units = contract_units(uow.session, set(members) | set(first)) \
+        if members or first else {}
+    joining = _insert_new_members(uow, changes, first, units)
     # Customers this batch enrolled: their row and the last of their interactions
     # considered. A batch delivers its interactions before its stage changes, so their
     # hook found no member in what such a customer was logged after the enrolment:
@@ -132,32 +124,73 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
         customer, change = item.customer, item.change
         if customer.id in enrolled and change.interaction_id is not None:
             _award_seen(uow, seen, enrolled, customer.id, upto=change.interaction_id)
-        joins = enrolling.get(customer.id) == index
-        if not (customer.id in members or joins or (customer.id, change.project) in pending):
-            continue
-        interaction = next((i for i in seen.get(customer.id, ())
-                            if i.id == change.interaction_id),
-                           None) if change.interaction_id else None
-        if joins:
-            member, new = joined[customer.id]
-            members[customer.id] = member
-            if new:
-                record_enrolment(uow, member, f"owner at {change.project}", joined_at[customer.id])
-                mine = [i.id for i in seen.get(customer.id, ())]
-                enrolled[customer.id] = (member, change.interaction_id or max(mine, default=0))
-            if interaction is not None and conf.earn.get(interaction.kind):
-                award_interaction_in(uow, member, interaction, conf.earn[interaction.kind])
+        if first.get(customer.id) == index:
+            members[customer.id] = _enrolled(uow, item, joining[customer.id], seen, enrolled)
         elif customer.id in members:
-            member = members[customer.id]
-            contracts = count_contracts(customer, units.get(customer.id, ()),
-                                        change.interaction_id)
-            if contracts != member.contracts:
-                member.contracts = contracts
-                recompute_tier_in(uow.session, conf, member, "contracts", _at(change))
-        if _first_signing(change):
+            _recount(uow, item, members[customer.id], units)
+        if _first_signing(change) and (customer.id, change.project) in pending:
             convert_referral_in(uow, customer, change.project, _at(change))
     for customer_id in list(enrolled):
         _award_seen(uow, seen, enrolled, customer_id, upto=None)
+
+
+def _first_owner_changes(conf: MembershipSettings, changes: Sequence[CustomerStageChange],
+                         members: dict[int, MemberRow]) -> dict[int, int]:
+    """By customer without a membership row, the index of their first change to
+    owner (which enrols them, with ``auto_enrol``)."""
+    first: dict[int, int] = {}
+    if conf.auto_enrol:
+        for index, item in enumerate(changes):
+            if item.customer.id not in members and item.change.new_stage == "owner":
+                first.setdefault(item.customer.id, index)
+    return first
+
+
+def _insert_new_members(
+    uow: UnitOfWork, changes: Sequence[CustomerStageChange], first: dict[int, int],
+    units: dict[int, list[ContractUnit]],
+) -> dict[int, tuple[MemberRow, bool]]:
+    """``insert_members`` for the new owners, with their contracts as of the change
+    that enrols them."""
+    if not first:
+        return {}
+    return insert_members(uow, [
+        Joining(cid, count_contracts(changes[index].customer, units.get(cid, ()),
+                                     changes[index].change.interaction_id),
+                _at(changes[index].change))
+        for cid, index in first.items()])
+
+
+def _enrolled(uow: UnitOfWork, item: CustomerStageChange, joined: tuple[MemberRow, bool],
+              seen: dict[int, list[Interaction]],
+              enrolled: dict[int, tuple[MemberRow, int]]) -> MemberRow:
+    """The change that enrolled a new owner (its row inserted): the enrolment
+    recorded (unless a concurrent operation enrolled them first) and the change's
+    own interaction awarded."""
+    customer, change = item.customer, item.change
+    member, new = joined
+    conf = settings(uow.crm)
+    if new:
+        record_enrolment(uow, member, f"owner at {change.project}", member.enrolled_at)
+        mine = [i.id for i in seen.get(customer.id, ())]
+        enrolled[customer.id] = (member, change.interaction_id or max(mine, default=0))
+    interaction = next((i for i in seen.get(customer.id, ())
+                        if i.id == change.interaction_id),
+                       None) if change.interaction_id else None
+    if interaction is not None and (points := conf.earn.get(interaction.kind)):
+        award_interaction_in(uow, member, interaction, points)
+    return member
+
+
+def _recount(uow: UnitOfWork, item: CustomerStageChange, member: MemberRow,
+             units: dict[int, list[ContractUnit]]) -> None:
+    """A member's change: their contracts as of it (a batch is answered after all
+    of its changes), the tier they reach."""
+    customer, change = item.customer, item.change
+    contracts = count_contracts(customer, units.get(customer.id, ()), change.interaction_id)
+    if contracts != member.contracts:
+        member.contracts = contracts
+        recompute_tier_in(uow.session, settings(uow.crm), member, "contracts", _at(change))
 
 
 def _at(change: StageChange) -> dt.datetime:
