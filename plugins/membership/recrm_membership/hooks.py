@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,14 +27,18 @@ from .service import (
     EXPIRE_ACTION,
     SEEN_INTERACTIONS,
     SIGNED,
+    ContractUnit,
+    Joining,
     award_interaction_in,
-    contracts_of,
+    contract_units,
     convert_referral_in,
-    enrol_in,
+    count_contracts,
+    insert_members,
     lock_members,
     merge_in,
     pending_referrals,
     recompute_tier_in,
+    record_enrolment,
 )
 from .settings import NAME, MembershipSettings, settings
 from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
@@ -101,28 +106,97 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
                 if _first_signing(item.change)}
     # One signing (a single operation): convert_referral_in's own query answers it.
     pending = pending_referrals(uow.session, signings) if len(signings) > 1 else signings
+    # New owners without a membership row, enrolled by their first change to owner:
+    # their rows inserted first, in the order of those changes (so the numbers are
+    # those one change at a time gives), each enrolment recorded at its change. The
+    # contracts of the batch's members and new owners: one query.
+    first = _first_owner_changes(conf, changes, members)
+    units = contract_units(uow.session, set(members) | set(first)) \
+        if members or first else {}
+    joining = _insert_new_members(uow, changes, first, units)
     # Customers this batch enrolled: their row and the last of their interactions
     # considered. A batch delivers its interactions before its stage changes, so their
     # hook found no member in what such a customer was logged after the enrolment:
     # awarded here, each before the next stage change of theirs, as one operation at
     # a time would have (then there is nothing after the enrolment to award).
     enrolled: dict[int, tuple[MemberRow, int]] = {}
-    for item in changes:
+    for index, item in enumerate(changes):
         customer, change = item.customer, item.change
         if customer.id in enrolled and change.interaction_id is not None:
             _award_seen(uow, seen, enrolled, customer.id, upto=change.interaction_id)
-        if not (customer.id in members
-                or (change.new_stage == "owner" and conf.auto_enrol)
-                or (customer.id, change.project) in pending):
-            continue
-        member, new = _stage_changed(uow, customer, change, seen, members.get(customer.id))
-        if member is not None:
-            members[customer.id] = member
-        if new and member is not None:
-            mine = [i.id for i in seen.get(customer.id, ())]
-            enrolled[customer.id] = (member, change.interaction_id or max(mine, default=0))
+        if first.get(customer.id) == index:
+            members[customer.id] = _enrolled(uow, item, joining[customer.id], seen, enrolled)
+        elif customer.id in members:
+            _recount(uow, item, members[customer.id], units)
+        if _first_signing(change) and (customer.id, change.project) in pending:
+            convert_referral_in(uow, customer, change.project, _at(change))
     for customer_id in list(enrolled):
         _award_seen(uow, seen, enrolled, customer_id, upto=None)
+
+
+def _first_owner_changes(conf: MembershipSettings, changes: Sequence[CustomerStageChange],
+                         members: dict[int, MemberRow]) -> dict[int, int]:
+    """By customer without a membership row, the index of their first change to
+    owner (which enrols them, with ``auto_enrol``)."""
+    first: dict[int, int] = {}
+    if conf.auto_enrol:
+        for index, item in enumerate(changes):
+            if item.customer.id not in members and item.change.new_stage == "owner":
+                first.setdefault(item.customer.id, index)
+    return first
+
+
+def _insert_new_members(
+    uow: UnitOfWork, changes: Sequence[CustomerStageChange], first: dict[int, int],
+    units: dict[int, list[ContractUnit]],
+) -> dict[int, tuple[MemberRow, bool]]:
+    """``insert_members`` for the new owners, with their contracts as of the change
+    that enrols them."""
+    if not first:
+        return {}
+    return insert_members(uow, [
+        Joining(cid, count_contracts(changes[index].customer, units.get(cid, ()),
+                                     changes[index].change.interaction_id),
+                _at(changes[index].change))
+        for cid, index in first.items()])
+
+
+def _enrolled(uow: UnitOfWork, item: CustomerStageChange, joined: tuple[MemberRow, bool],
+              seen: dict[int, list[Interaction]],
+              enrolled: dict[int, tuple[MemberRow, int]]) -> MemberRow:
+    """The change that enrolled a new owner (its row inserted): the enrolment
+    recorded (unless a concurrent operation enrolled them first) and the change's
+    own interaction awarded."""
+    customer, change = item.customer, item.change
+    member, new = joined
+    conf = settings(uow.crm)
+    if new:
+        record_enrolment(uow, member, f"owner at {change.project}", member.enrolled_at)
+        mine = [i.id for i in seen.get(customer.id, ())]
+        enrolled[customer.id] = (member, change.interaction_id or max(mine, default=0))
+    interaction = next((i for i in seen.get(customer.id, ())
+                        if i.id == change.interaction_id),
+                       None) if change.interaction_id else None
+    if interaction is not None and (points := conf.earn.get(interaction.kind)):
+        award_interaction_in(uow, member, interaction, points)
+    return member
+
+
+def _recount(uow: UnitOfWork, item: CustomerStageChange, member: MemberRow,
+             units: dict[int, list[ContractUnit]]) -> None:
+    """A member's change: their contracts as of it (a batch is answered after all
+    of its changes), the tier they reach."""
+    customer, change = item.customer, item.change
+    contracts = count_contracts(customer, units.get(customer.id, ()), change.interaction_id)
+    if contracts != member.contracts:
+        member.contracts = contracts
+        recompute_tier_in(uow.session, settings(uow.crm), member, "contracts", _at(change))
+
+
+def _at(change: StageChange) -> dt.datetime:
+    # The core always says when the change happened (a back-dated contract at its
+    # date); a StageChange built by hand may not.
+    return change.occurred_at or utcnow()
 
 
 def _award_seen(uow: UnitOfWork, seen: dict[int, list[Interaction]],
@@ -142,35 +216,6 @@ def _award_seen(uow: UnitOfWork, seen: dict[int, list[Interaction]],
 def _first_signing(change: StageChange) -> bool:
     old_rank = STAGE_ORDER.index(change.old_stage) if change.old_stage else -1
     return change.new_stage in SIGNED and old_rank < STAGE_ORDER.index("buyer")
-
-
-def _stage_changed(
-    uow: UnitOfWork, customer: Customer, change: StageChange,
-    seen: dict[int, list[Interaction]], member: MemberRow | None,
-) -> tuple[MemberRow | None, bool]:
-    """One stage change of a customer with the (locked) ``member`` row or none: the
-    customer's membership row afterwards and whether this change enrolled them."""
-    session, conf = uow.session, settings(uow.crm)
-    interaction = next((i for i in seen.get(customer.id, ()) if i.id == change.interaction_id),
-                       None) if change.interaction_id else None
-    # The core always says when the change happened (a back-dated contract at its
-    # date); a StageChange built by hand may not.
-    at = change.occurred_at or utcnow()
-    # Contracts as of this change: a batch is answered after all of its changes.
-    upto = change.interaction_id
-    new = False
-    if member is None:
-        if change.new_stage == "owner" and conf.auto_enrol:
-            member, new = enrol_in(uow, customer, note=f"owner at {change.project}", at=at,
-                                   upto=upto)
-            if interaction is not None and conf.earn.get(interaction.kind):
-                award_interaction_in(uow, member, interaction, conf.earn[interaction.kind])
-    elif (contracts := contracts_of(uow, customer, upto)) != member.contracts:
-        member.contracts = contracts
-        recompute_tier_in(session, conf, member, "contracts", at)
-    if _first_signing(change):
-        convert_referral_in(uow, customer, change.project, at)
-    return member, new
 
 
 @hookimpl

@@ -18,12 +18,20 @@ import pytest
 from membership_helpers import club, customer, owner
 from recrm_membership import (
     LedgerRow,
+    MemberEventRow,
     MemberRow,
     ReferralRow,
     TierChangeRow,
     recrm_interactions_logged,
 )
-from recrm_membership.service import AwardIn, award_in, award_many_in, lock_member
+from recrm_membership.service import (
+    AwardIn,
+    Joining,
+    award_in,
+    award_many_in,
+    insert_members,
+    lock_member,
+)
 from sqlalchemy import select
 
 from recrm_core import CRM
@@ -193,3 +201,79 @@ def test_a_batch_of_awards_gives_what_one_award_at_a_time_gives(crm: CRM) -> Non
     assert batched == results == [True, True, True, False, True]
     assert state(crm, batch) == state(crm, one_by_one)
     assert ("member", "active", "银卡", 1) in state(crm, batch)["members"]
+
+
+ENROLMENTS: list[Step] = [
+    ("referred", "buyer", "YH1", "{run}-5-101"),
+    ("new_owner", "buyer", "YH1", "{run}-4-401"),
+    ("new_owner", "owner", "YH1", "{run}-4-401"),       # enrolled first,
+    ("investor", "buyer", "XL2", "{run}-3-301"),        # a member's contracts between,
+    ("referred", "owner", "YH1", "{run}-5-101"),        # second,
+    ("bystander", "buyer", "YH1", "{run}-6-101"),
+    ("bystander", "owner", "YH1", "{run}-6-101"),       # third,
+    ("bystander", "owner", "XL2", "{run}-6-201"),       # then counts a second contract
+]
+
+
+def enrolments(crm: CRM, roles: dict[str, int]) -> dict[str, Any]:
+    """Who was enrolled in which order (member rows, numbers, events) and each
+    member's tier changes in turn."""
+    name = {cid: role for role, cid in roles.items()}
+    with crm.unit_of_work() as uow:
+        rows = uow.session.scalars(select(MemberRow).where(MemberRow.customer_id.in_(name))
+                                   .order_by(MemberRow.id)).all()
+        events = uow.session.scalars(select(MemberEventRow)
+                                     .where(MemberEventRow.customer_id.in_(name))
+                                     .order_by(MemberEventRow.id)).all()
+        tiers = uow.session.scalars(select(TierChangeRow)
+                                    .where(TierChangeRow.customer_id.in_(name))
+                                    .order_by(TierChangeRow.id)).all()
+        return {
+            "by_id": [name[m.customer_id] for m in rows],
+            "by_number": [name[m.customer_id] for m in sorted(rows, key=lambda m: m.number)],
+            "numbered": all(m.number == club(crm).settings.member_number(m.id) for m in rows),
+            "events": [(name[e.customer_id], e.action, e.note) for e in events],
+            "tiers": {role: [(t.old_tier, t.new_tier, t.reason, t.lifetime_points,
+                              t.contracts) for t in tiers if name[t.customer_id] == role]
+                      for role in roles},
+        }
+
+
+def test_a_batch_enrols_its_new_owners_as_one_change_at_a_time_does(crm: CRM) -> None:
+    """The new owners of one batch get their rows (and numbers) in the order of the
+    changes that enrol them, their enrolments recorded at those changes, and their
+    contracts as of each change."""
+    steps = lambda run: [(r, w, a, u.format(run=run)) for r, w, a, u in ENROLMENTS]  # noqa: E731
+    one_by_one = cast(crm, 6)
+    play(crm, one_by_one, steps(6), batched=False)
+    batch = cast(crm, 7)
+    play(crm, batch, steps(7), batched=True)
+    expected = enrolments(crm, one_by_one)
+    got = enrolments(crm, batch)
+    assert got == expected
+    assert got["by_id"] == ["member", "investor", "new_owner", "referred", "bystander"]
+    assert got["by_number"] == got["by_id"] and got["numbered"]
+    assert [e[0] for e in got["events"]][2:] == ["new_owner", "referred", "bystander"]
+    # The second contract, counted at the change after the enrolling one.
+    assert got["tiers"]["bystander"] == [(None, "普通", "enrol", 0, 1),
+                                         ("普通", "金卡", "contracts", 0, 2)]
+    assert state(crm, batch)["members"] == state(crm, one_by_one)["members"]
+
+
+def test_a_new_owner_enrolled_meanwhile_is_left_as_they_are(crm: CRM) -> None:
+    """``insert_members`` for a customer whose row a concurrent operation committed
+    first (its insert is ignored): that row, not new, its number kept; the others
+    of the batch are enrolled."""
+    roles = cast(crm, 8)
+    with crm.unit_of_work() as uow:
+        joined = insert_members(uow, [
+            Joining(roles["new_owner"], 1, dt.datetime(2025, 3, 1, tzinfo=dt.UTC)),
+            Joining(roles["member"], 1, dt.datetime(2025, 3, 1, tzinfo=dt.UTC)),
+        ])
+        member = lock_member(uow.session, roles["member"])
+        assert member is not None
+        number = member.number
+    assert joined[roles["member"]][1] is False and joined[roles["member"]][0].number == number
+    new, is_new = joined[roles["new_owner"]]
+    assert is_new and new.number == club(crm).settings.member_number(new.id)
+    assert new.status == "active" and new.contracts == 1
