@@ -33,7 +33,7 @@ from .hooks import (
     recrm_timeline,
     recrm_withhold_referral_reward,
 )
-from .models import Agency, Agent, Explanation, Registration, RegistrationIn, RuleSet
+from .models import Agency, Agent, Explanation, Registration, RegistrationIn, RuleSet, VisitIn
 from .service import Channels, RegistrationRefused, service
 from .settings import NAME, ChannelsSettings, Rules, settings
 
@@ -59,6 +59,7 @@ __all__ = [
     "RuleSet",
     "RuleVersion",
     "Rules",
+    "VisitIn",
     "attribute",
     "name",
     "recrm_api_routes",

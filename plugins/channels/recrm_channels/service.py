@@ -61,6 +61,7 @@ from .models import (
     RuleSet,
     SweepResult,
     Transition,
+    VisitIn,
 )
 from .settings import Rules, default_rules
 from .tables import (
@@ -175,6 +176,11 @@ _HELD_BY_AGENCY = select(func.count()).select_from(RegistrationRow).where(
 _REGISTRATIONS_OF = select(RegistrationRow).where(
     RegistrationRow.mobile.in_(bindparam("mobiles", expanding=True)),
     RegistrationRow.project == bindparam("project"))
+#: each mobile's registrations at the project not refused, the latest first
+_LATEST_OF = select(RegistrationRow).where(
+    RegistrationRow.mobile.in_(bindparam("mobiles", expanding=True)),
+    RegistrationRow.project == bindparam("project"), RegistrationRow.state != "rejected",
+).order_by(RegistrationRow.registered_at.desc(), RegistrationRow.id.desc())
 _RULINGS = select(DisputeRow).where(
     DisputeRow.claimant_id.in_(bindparam("ids", expanding=True)),
     DisputeRow.state == "upheld").order_by(DisputeRow.id)
@@ -592,38 +598,93 @@ class Channels:
         Under ``visit_is_king`` a visit accompanied by an agent whose agency holds no
         registration of the customer registers them for that agent at the visit's time:
         the first accompanied visit decides, whoever registered before."""
+        return self.visits(project, [VisitIn(mobile=mobile, agent=agent, name=name, at=at)],
+                           actor=actor)[0]
+
+    def visits(self, project: str, visits: Sequence[VisitIn], *,
+               actor: Actor | None = None) -> list[Registration | None]:
+        """``visit`` for many visits at ``project``, in order: the same rows and results
+        as one ``visit`` per entry, the visits logged with one ``log_many`` (one unit of
+        work, the batch hooks judging once for all) for each run of distinct customers
+        (a customer's second visit starts a new run, as it must see the first's
+        project link). Every agent is checked before anything is written."""
         require_role(actor, OFFICE, "log visits")
         code = project_code(project)
         now = utcnow()
-        if at is not None and at.tzinfo is not None and at > now + dt.timedelta(minutes=1):
-            raise InvalidInput("at", "a visit cannot be in the future")
-        if agent is not None:
+        for v in visits:
+            if v.at is not None and v.at.tzinfo is not None \
+                    and v.at > now + dt.timedelta(minutes=1):
+                raise InvalidInput("at", "a visit cannot be in the future")
+        king = [False] * len(visits)
+        if any(v.agent is not None for v in visits):
             with self.crm.unit_of_work(actor, readonly=True) as uow:
-                if uow.session.get(AgentRow, agent) is None:
-                    raise NotFound(f"no such agent {agent!r}")
-                king = rule_book(self.crm, uow.session, code).in_force(
-                    at or now).rules.visit_is_king
-        added = self.crm.customers.add({"mobile": mobile, "name": name}, actor=actor)
-        cid = added.customer.id
-        logged = self.crm.interactions.log(cid, {
-            "kind": "visit", "project": code, "occurred_at": at,
-            "data": {"agent": agent} if agent else {},
-        }, actor=actor)
-        number = normalise_mobile(mobile, self.crm.config.default_region)
-        if agent is not None and king:
-            self._king_registers(agent, code, number, name, logged.occurred_at, actor)
+                for agent in dict.fromkeys(v.agent for v in visits if v.agent is not None):
+                    if uow.session.get(AgentRow, agent) is None:
+                        raise NotFound(f"no such agent {agent!r}")
+                book = rule_book(self.crm, uow.session, code)
+                king = [v.agent is not None and book.in_force(v.at or now).rules.visit_is_king
+                        for v in visits]
+        results: list[Registration | None] = []
+        start = 0
+        while start < len(visits):
+            run: list[Customer] = []
+            for v in visits[start:]:
+                customer = self._visitor(v, actor)
+                if any(c.id == customer.id for c in run):
+                    break
+                run.append(customer)
+            results += self._visit_run(code, visits[start:start + len(run)],
+                                       king[start:start + len(run)], run, actor)
+            start += len(run)
+        return results
+
+    def _visitor(self, visit: VisitIn, actor: Actor | None) -> Customer:
+        """The visitor's customer as before the visit: added (or their empty name
+        filled) through ``customers.add`` only when that changes something, since a
+        known customer's add is a unit of work and every plugin's hooks for nothing
+        (most visitors are known: the agency registered them)."""
+        try:
+            found = self.crm.customers.find(mobile=visit.mobile)
+        except InvalidInput:
+            found = []  # the add says why the mobile is refused
+        if found and (visit.name is None or found[0].name is not None):
+            return found[0]
+        return self.crm.customers.add({"mobile": visit.mobile, "name": visit.name},
+                                      actor=actor).customer
+
+    def _visit_run(self, code: str, visits: Sequence[VisitIn], king: Sequence[bool],
+                   customers: Sequence[Customer],
+                   actor: Actor | None) -> list[Registration | None]:
+        """Visits of distinct customers: logged, judged, their registrations read and
+        the customers linked to the project with a confirmed registration's agency as
+        source."""
+        logged = self.crm.interactions.log_many([{
+            "customer_id": c.id, "kind": "visit", "project": code, "occurred_at": v.at,
+            "data": {"agent": v.agent} if v.agent else {},
+        } for v, c in zip(visits, customers, strict=True)], actor=actor)
+        numbers = [normalise_mobile(v.mobile, self.crm.config.default_region) for v in visits]
+        for v, number, interaction, is_king in zip(visits, numbers, logged, king, strict=True):
+            if v.agent is not None and is_king:
+                self._king_registers(v.agent, code, number, v.name, interaction.occurred_at,
+                                     actor)
+        latest: dict[str, RegistrationRow] = {}
         with self.crm.unit_of_work(actor, readonly=True) as uow:
-            row = uow.session.scalars(
-                select(RegistrationRow).where(RegistrationRow.mobile == number,
-                                              RegistrationRow.project == code,
-                                              RegistrationRow.state != "rejected")
-                .order_by(RegistrationRow.registered_at.desc(), RegistrationRow.id.desc())
-            ).first()
-            result = registration_model(row, utcnow(), actor) if row else None
-        source = f"channel:{row.agency}" if row and row.confirmed_at else None
-        self.crm.customers.add({"mobile": mobile, "project": code, "source": source},
-                               actor=actor)
-        return result
+            for row in uow.session.scalars(_LATEST_OF, {"mobiles": sorted(set(numbers)),
+                                                        "project": code}):
+                latest.setdefault(row.mobile or "", row)
+            read_at = utcnow()
+            results = [registration_model(latest[n], read_at, actor) if n in latest else None
+                       for n in numbers]
+        for v, number, customer in zip(visits, numbers, customers, strict=True):
+            decided = latest.get(number)
+            source = f"channel:{decided.agency}" if decided and decided.confirmed_at else None
+            link = next((p for p in customer.projects if p.project == code), None)
+            # Linked already, with a source or none to fill: the add would change nothing.
+            if link is not None and (link.source is not None or source is None):
+                continue
+            self.crm.customers.add({"mobile": v.mobile, "project": code, "source": source},
+                                   actor=actor)
+        return results
 
     def _king_registers(self, agent: str, code: str, mobile: str, name: str | None,
                         at: dt.datetime, actor: Actor | None) -> None:
