@@ -19,6 +19,7 @@ import datetime as dt
 import random
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 
@@ -27,6 +28,7 @@ from recrm_core.tables import InteractionRow, ProjectRow
 
 from .commission import Commissions
 from .disputes import Disputes
+from .models import VisitIn
 from .report import report
 from .service import Channels, RegistrationRefused
 from .settings import NAME
@@ -75,6 +77,29 @@ def _known_customers(crm: CRM, customer_ids: Sequence[int], now: dt.datetime,
     return [c.mobiles[0] for c in crm.customers.get_many(sorted(chosen)) if c.mobiles]
 
 
+def _sign(crm: CRM, deals: Sequence[tuple[dict[str, Any], dict[str, Any] | None]]
+          ) -> list[int]:
+    """The leads' subscriptions and contracts in one ``set_stages``; the customers who
+    signed a contract. Should the state refuse one move (which rolls the batch back),
+    each lead's moves are made one by one, a refused lead skipped."""
+    moves = [m for deal in deals for m in deal if m is not None]
+    try:
+        crm.customers.set_stages(moves)
+        return [contract["customer_id"] for _, contract in deals if contract is not None]
+    except Refused:
+        pass
+    signed: list[int] = []
+    for subscription, contract in deals:
+        try:
+            crm.customers.set_stages([subscription])
+            if contract is not None:
+                crm.customers.set_stages([contract])
+                signed.append(contract["customer_id"])
+        except Refused:
+            continue
+    return signed
+
+
 def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     try:
         crm.projects.get(PROJECT)
@@ -96,12 +121,18 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     leads += sorted(now - dt.timedelta(hours=rng.uniform(1, 47)) for _ in range(fresh))
     refused = 0
     lost: list[int] = []  # refused for another agency's registration: disputable
-    signed_deals: list[int] = []
+    # Registrations are made as they come (each one is judged against what was stored
+    # before it); the visits and then the signings are written in two batches after
+    # them: a person's steps keep their order, and no rule reads across persons in
+    # a way they change (the agent cap is far away).
+    visits: list[VisitIn] = []
+    #: per lead: its subscription move, and its contract move if it signs one
+    deals: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
     for i, (at, person) in enumerate(zip(leads, people, strict=True)):
         agency = rng.choices(codes, WEIGHTS)[0]
         agent = rng.choice(agents[agency])
         mobile, name = person.mobiles[0], person.name
-        channels.register(agent, PROJECT, mobile, name, now=at)
+        registered = channels.register(agent, PROJECT, mobile, name, now=at)
         if rng.random() < 0.12:  # another agency tries a few hours later: refused
             other = rng.choice([c for c in codes if c != agency])
             try:
@@ -115,25 +146,25 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
         visit = at + dt.timedelta(hours=rng.uniform(1, 66))
         if visit >= now:
             continue
-        decided = channels.visit(PROJECT, mobile, agent if rng.random() < 0.7 else None,
-                                 name, at=visit)
-        if decided is None or decided.customer_id is None or rng.random() > 0.35:
+        visits.append(VisitIn(mobile=mobile, agent=agent if rng.random() < 0.7 else None,
+                              name=name, at=visit))
+        customer_id = registered.customer_id
+        if customer_id is None or rng.random() > 0.35:
             continue
         signed = visit + dt.timedelta(days=rng.uniform(1, 25))
         if signed >= now:
             continue
         unit = f"{13 + i % 4}-{1 + (i // 4) % 2}-{(i // 8) % 30 + 2:02d}01"
-        try:
-            crm.customers.set_stage(decided.customer_id, "subscriber", PROJECT, unit=unit,
-                                    amount=50_000, occurred_at=signed)
-            contract = signed + dt.timedelta(days=rng.uniform(3, 20))
-            if rng.random() < 0.6 and contract < now:
-                crm.customers.set_stage(decided.customer_id, "buyer", PROJECT, unit=unit,
-                                        amount=rng.randrange(2_400_000, 4_800_000, 10_000),
-                                        occurred_at=contract)
-                signed_deals.append(decided.customer_id)
-        except Refused:
-            continue
+        subscription = {"customer_id": customer_id, "stage": "subscriber",
+                        "project": PROJECT, "unit": unit, "amount": 50_000,
+                        "occurred_at": signed}
+        contract = signed + dt.timedelta(days=rng.uniform(3, 20))
+        deals.append((subscription, {
+            "customer_id": customer_id, "stage": "buyer", "project": PROJECT, "unit": unit,
+            "amount": rng.randrange(2_400_000, 4_800_000, 10_000), "occurred_at": contract,
+        } if rng.random() < 0.6 and contract < now else None))
+    channels.visits(PROJECT, visits)
+    signed_deals = _sign(crm, deals)
     for mobile in _known_customers(crm, customer_ids, now, rng):  # refused: known
         agency = rng.choice(codes)
         try:
