@@ -29,9 +29,9 @@ from recrm_core.tables import CustomerProjectRow, IdentityRow, InteractionRow, P
 
 from .commission import Commissions
 from .disputes import Disputes
-from .models import VisitIn
+from .models import AgentRegistrationIn, VisitIn
 from .report import report
-from .service import Channels, RegistrationRefused
+from .service import Channels
 from .settings import NAME
 
 PROJECT = "XL2"
@@ -131,12 +131,13 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     leads = sorted(now - dt.timedelta(days=DAYS * rng.random())
                    for _ in range(len(people) - fresh))
     leads += sorted(now - dt.timedelta(hours=rng.uniform(1, 47)) for _ in range(fresh))
-    refused = 0
-    lost: list[int] = []  # refused for another agency's registration: disputable
-    # Registrations are made as they come (each one is judged against what was stored
-    # before it); the visits and then the signings are written in two batches after
-    # them: a person's steps keep their order, and no rule reads across persons in
-    # a way they change (the agent cap is far away).
+    # Registrations first, as they come (each one judged against those stored before
+    # it), in one batch; then the visits, then the signings, a batch each: a person's
+    # steps keep their order, and no rule reads across persons in a way they change
+    # (the agent cap is far away).
+    registrations: list[AgentRegistrationIn] = []
+    #: the registrations made a few hours later by another agency (refused, disputable)
+    second: list[int] = []
     visits: list[VisitIn] = []
     #: per lead: its subscription move, and its contract move if it signs one
     deals: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
@@ -144,15 +145,14 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
         agency = rng.choices(codes, WEIGHTS)[0]
         agent = rng.choice(agents[agency])
         mobile, name = person.mobiles[0], person.name
-        registered = channels.register(agent, PROJECT, mobile, name, now=at)
+        registrations.append(AgentRegistrationIn(agent=agent, project=PROJECT,
+                                                 mobile=mobile, name=name, at=at))
         if rng.random() < 0.12:  # another agency tries a few hours later: refused
             other = rng.choice([c for c in codes if c != agency])
-            try:
-                channels.register(rng.choice(agents[other]), PROJECT, mobile,
-                                  now=at + dt.timedelta(hours=rng.randint(2, 40)))
-            except RegistrationRefused as exc:
-                refused += 1
-                lost.append(exc.registration.id)
+            second.append(len(registrations))
+            registrations.append(AgentRegistrationIn(
+                agent=rng.choice(agents[other]), project=PROJECT, mobile=mobile,
+                at=at + dt.timedelta(hours=rng.randint(2, 40))))
         if i >= len(leads) - fresh or rng.random() < 0.2:
             continue  # not come (yet): pending, then expired
         visit = at + dt.timedelta(hours=rng.uniform(1, 66))
@@ -160,29 +160,28 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
             continue
         visits.append(VisitIn(mobile=mobile, agent=agent if rng.random() < 0.7 else None,
                               name=name, at=visit))
-        customer_id = registered.customer_id
-        if customer_id is None or rng.random() > 0.35:
+        if rng.random() > 0.35:
             continue
         signed = visit + dt.timedelta(days=rng.uniform(1, 25))
         if signed >= now:
             continue
         unit = f"{13 + i % 4}-{1 + (i // 4) % 2}-{(i // 8) % 30 + 2:02d}01"
-        subscription = {"customer_id": customer_id, "stage": "subscriber",
+        subscription = {"customer_id": person.id, "stage": "subscriber",
                         "project": PROJECT, "unit": unit, "amount": 50_000,
                         "occurred_at": signed}
         contract = signed + dt.timedelta(days=rng.uniform(3, 20))
         deals.append((subscription, {
-            "customer_id": customer_id, "stage": "buyer", "project": PROJECT, "unit": unit,
+            "customer_id": person.id, "stage": "buyer", "project": PROJECT, "unit": unit,
             "amount": rng.randrange(2_400_000, 4_800_000, 10_000), "occurred_at": contract,
         } if rng.random() < 0.6 and contract < now else None))
+    stored = channels.register_many(registrations)
+    lost = [stored[n].id for n in second if stored[n].state == "rejected"]
     channels.visits(PROJECT, visits)
     signed_deals = _sign(crm, deals)
-    for mobile in _known_customers(crm, customer_ids, now, rng):  # refused: known
-        agency = rng.choice(codes)
-        try:
-            channels.register(rng.choice(agents[agency]), PROJECT, mobile, now=now)
-        except RegistrationRefused:
-            refused += 1
+    # Customers of the project already: refused (known customer).
+    channels.register_many([AgentRegistrationIn(agent=rng.choice(agents[rng.choice(codes)]),
+                                                project=PROJECT, mobile=mobile, at=now)
+                            for mobile in _known_customers(crm, customer_ids, now, rng)])
     if signed_deals:  # the first deal is cancelled: the agency's commission clawed back
         crm.customers.set_stage(signed_deals[0], "subscriber", PROJECT, force=True)
     disputes = Disputes(crm)

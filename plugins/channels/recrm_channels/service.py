@@ -56,6 +56,7 @@ from .attribution import (
 from .models import (
     Agency,
     Agent,
+    AgentRegistrationIn,
     Explanation,
     Registration,
     RuleSet,
@@ -499,6 +500,41 @@ class Channels:
         """Register ``mobile`` for ``project`` as ``agent`` (a partner registers as
         themselves). The outcome is stored either way; a refusal raises
         :class:`RegistrationRefused` after it is stored."""
+        agent, code, number, cleaned = self._checked(agent, project, mobile, name, actor)
+        row = self._register(agent, code, number, cleaned, actor, now)
+        assert row is not None  # only a visit's registration may be skipped
+        result = registration_model(row, now or utcnow(), actor)
+        if row.state == "rejected":
+            raise RegistrationRefused(result)
+        return result
+
+    def register_many(self, entries: Sequence[AgentRegistrationIn], *,
+                      actor: Actor | None = None) -> list[Registration]:
+        """``register`` for many registrations in one unit of work, in order: the same
+        rows as one ``register`` per entry (each one judged against those before it,
+        under the same locks, held to the end). A refusal is returned (state
+        ``rejected``), not raised. Every entry is checked before anything is written."""
+        checked = [self._checked(e.agent, e.project, e.mobile, e.name, actor)
+                   for e in entries]
+        customers = [self._customer_of(number) for _, _, number, _ in checked]
+
+        def attempt() -> list[tuple[RegistrationRow, dt.datetime]]:
+            stored: list[tuple[RegistrationRow, dt.datetime]] = []
+            with self.crm.unit_of_work(actor) as uow:
+                for e, (agent, code, number, name), cid in zip(entries, checked, customers,
+                                                                strict=True):
+                    now = e.at or utcnow()  # taken again on a retry, as in ``_register``
+                    row = self._register_in(uow, agent, code, number, name, cid, now)
+                    assert row is not None  # only a visit's registration may be skipped
+                    stored.append((row, now))
+            return stored
+
+        return [registration_model(row, now, actor) for row, now in retrying(attempt)]
+
+    def _checked(self, agent: str | None, project: str, mobile: str, name: str | None,
+                 actor: Actor | None) -> tuple[str, str, str, str | None]:
+        """A registration's agent (a partner: themselves), project code, normalised
+        mobile and name, or why it is refused before anything is read."""
         if actor is not None and actor.role == "partner":
             if agent not in (None, actor.staff_id):
                 raise Forbidden("a partner registers as themselves only")
@@ -511,21 +547,18 @@ class Channels:
             number = normalise_mobile(mobile, self.crm.config.default_region)
         except IdentityError as exc:
             raise InvalidInput("mobile", exc.reason) from None
-        row = self._register(agent, project_code(project), number, text_of(name, "name", 100),
-                             actor, now)
-        assert row is not None  # only a visit's registration may be skipped
-        result = registration_model(row, now or utcnow(), actor)
-        if row.state == "rejected":
-            raise RegistrationRefused(result)
-        return result
+        return agent, project_code(project), number, text_of(name, "name", 100)
+
+    def _customer_of(self, mobile: str) -> int | None:
+        found = self.crm.customers.find(mobile=mobile)
+        return found[0].id if found else None
 
     def _register(self, agent: str, code: str, mobile: str, name: str | None,
                   actor: Actor | None, now: dt.datetime | None, *,
                   unless_held: bool = False) -> RegistrationRow | None:
         """The registration stored (``unless_held``: none when the agent's agency
         holds an active one of ``mobile`` at ``code`` already)."""
-        found = self.crm.customers.find(mobile=mobile)
-        customer_id = found[0].id if found else None
+        customer_id = self._customer_of(mobile)
 
         def attempt() -> RegistrationRow | None:
             # "now" taken again on a retry: a writer that won meanwhile registered
