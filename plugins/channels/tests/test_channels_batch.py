@@ -2,7 +2,8 @@
 stage moves delivered as one batch judge, accrue and claw back exactly as the same
 changes made one at a time (several customers, one unregistered; one customer with
 two visits, one with a subscription and a contract, one with a deal cancelled, one
-with a visit and a subscription, in one batch)."""
+with a visit and a subscription, in one batch); and the service's own batches,
+``Channels.visits`` and ``Channels.register_many``, against the same calls one by one."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from typing import Any
 
 import pytest
 from channels_testkit import setup_agencies
-from recrm_channels import Channels, VisitIn
+from recrm_channels import AgentRegistrationIn, Channels, RegistrationRefused, VisitIn
 from recrm_channels.commission import Commissions
 from recrm_channels.tables import CommissionEntryRow, RegistrationRow, TransitionRow
 from sqlalchemy import event, select
 
-from recrm_core import CRM, NotFound, UnitOfWork, utcnow
+from recrm_core import CRM, InvalidInput, NotFound, UnitOfWork, utcnow
 
 pytestmark = pytest.mark.recrm_plugins("channels")
 
@@ -182,3 +183,50 @@ def test_visits_check_every_agent_first(crm: CRM) -> None:
         channels.visits("XL2", [VisitIn(mobile="13812340000", at=_at(1)),
                                 VisitIn(mobile="13812340001", agent="nobody", at=_at(1))])
     assert crm.customers.find(mobile="13812340000") == []
+
+
+def _registrations(crm: CRM, channels: Channels, project: str, prefix: str,
+                   batched: bool) -> list[Any]:
+    """Registrations (one mobile registered by two agencies, the second refused; one
+    by the same agency again; one of a known customer) one by one or as one
+    ``register_many``: their results and the plugin's rows."""
+    crm.projects.ensure(project, project)
+    mobiles = [f"{prefix}{n:04d}" for n in range(3)]
+    known = crm.customers.add({"mobile": mobiles[2]}).customer.id
+    crm.interactions.log(known, {"kind": "visit", "project": project, "occurred_at": _at(0)})
+    entries = [AgentRegistrationIn(agent="a1", project=project, mobile=mobiles[0],
+                                   name="Zhang", at=_at(1)),
+               AgentRegistrationIn(agent="b1", project=project, mobile=mobiles[0], at=_at(1.1)),
+               AgentRegistrationIn(agent="a2", project=project, mobile=mobiles[1], at=_at(1.2)),
+               AgentRegistrationIn(agent="a2", project=project, mobile=mobiles[1], at=_at(1.3)),
+               AgentRegistrationIn(agent="b1", project=project, mobile=mobiles[2], at=_at(2))]
+    if batched:
+        found = channels.register_many(entries)
+    else:
+        found = []
+        for e in entries:
+            try:
+                found.append(channels.register(e.agent, e.project, e.mobile, e.name, now=e.at))
+            except RegistrationRefused as exc:
+                found.append(exc.registration)
+    return [r.model_dump(exclude={"id", "project", "mobile", "customer_id",
+                                  "time_left_seconds"}) for r in found] + _outcome(crm, project)
+
+
+def test_register_many_as_one_by_one(crm: CRM) -> None:
+    # A batch of registrations stores and returns what the same ones one by one do.
+    channels = setup_agencies(crm)
+    alone = _registrations(crm, channels, "XL2", "1381234", batched=False)
+    batch = _registrations(crm, channels, "XL3", "1391234", batched=True)
+    assert batch == alone
+    assert [r["state"] for r in alone[:5]] == ["pending", "rejected", "pending", "rejected",
+                                               "rejected"]
+
+
+def test_register_many_checks_every_entry_first(crm: CRM) -> None:
+    channels = setup_agencies(crm)
+    with pytest.raises(InvalidInput):
+        channels.register_many([
+            AgentRegistrationIn(agent="a1", project="XL2", mobile="13812340000"),
+            AgentRegistrationIn(agent="a1", project="XL2", mobile="not a mobile")])
+    assert channels.registrations() == []
