@@ -33,7 +33,16 @@ from .hooks import (
     recrm_timeline,
     recrm_withhold_referral_reward,
 )
-from .models import Agency, Agent, Explanation, Registration, RegistrationIn, RuleSet
+from .models import (
+    Agency,
+    Agent,
+    AgentRegistrationIn,
+    Explanation,
+    Registration,
+    RegistrationIn,
+    RuleSet,
+    VisitIn,
+)
 from .service import Channels, RegistrationRefused, service
 from .settings import NAME, ChannelsSettings, Rules, settings
 
@@ -45,6 +54,7 @@ __all__ = [
     "NAME",
     "Agency",
     "Agent",
+    "AgentRegistrationIn",
     "Channels",
     "ChannelsSettings",
     "Decision",
@@ -59,6 +69,7 @@ __all__ = [
     "RuleSet",
     "RuleVersion",
     "Rules",
+    "VisitIn",
     "attribute",
     "name",
     "recrm_api_routes",

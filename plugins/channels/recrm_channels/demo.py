@@ -19,16 +19,19 @@ import datetime as dt
 import random
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 
 from recrm_core import CRM, DemoSection, NotFound, Refused, utcnow
-from recrm_core.tables import InteractionRow, ProjectRow
+from recrm_core.resolution import MOBILE
+from recrm_core.tables import CustomerProjectRow, IdentityRow, InteractionRow, ProjectRow
 
 from .commission import Commissions
 from .disputes import Disputes
+from .models import AgentRegistrationIn, VisitIn
 from .report import report
-from .service import Channels, RegistrationRefused
+from .service import Channels
 from .settings import NAME
 
 PROJECT = "XL2"
@@ -60,6 +63,19 @@ def _setup(crm: CRM, channels: Channels) -> dict[str, list[str]]:
     return agents
 
 
+def _strangers(crm: CRM, customer_ids: Sequence[int]) -> list[int]:
+    """The ids of ``customer_ids`` with a mobile and no link to the project, in order:
+    one query, where loading every demo customer to look cost more than the rest of
+    the section's reads."""
+    with crm.unit_of_work(readonly=True) as uow:
+        linked = select(CustomerProjectRow.customer_id).join(
+            ProjectRow, ProjectRow.id == CustomerProjectRow.project_id).where(
+            ProjectRow.code == PROJECT)
+        found = set(uow.session.scalars(select(IdentityRow.customer_id).where(
+            IdentityRow.kind == MOBILE, IdentityRow.customer_id.not_in(linked))))
+    return sorted(found & set(customer_ids))
+
+
 def _known_customers(crm: CRM, customer_ids: Sequence[int], now: dt.datetime,
                      rng: random.Random) -> list[str]:
     """Mobiles of up to 25 demo customers with an interaction at the project in the
@@ -75,6 +91,29 @@ def _known_customers(crm: CRM, customer_ids: Sequence[int], now: dt.datetime,
     return [c.mobiles[0] for c in crm.customers.get_many(sorted(chosen)) if c.mobiles]
 
 
+def _sign(crm: CRM, deals: Sequence[tuple[dict[str, Any], dict[str, Any] | None]]
+          ) -> list[int]:
+    """The leads' subscriptions and contracts in one ``set_stages``; the customers who
+    signed a contract. Should the state refuse one move (which rolls the batch back),
+    each lead's moves are made one by one, a refused lead skipped."""
+    moves = [m for deal in deals for m in deal if m is not None]
+    try:
+        crm.customers.set_stages(moves)
+        return [contract["customer_id"] for _, contract in deals if contract is not None]
+    except Refused:
+        pass
+    signed: list[int] = []
+    for subscription, contract in deals:
+        try:
+            crm.customers.set_stages([subscription])
+            if contract is not None:
+                crm.customers.set_stages([contract])
+                signed.append(contract["customer_id"])
+        except Refused:
+            continue
+    return signed
+
+
 def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     try:
         crm.projects.get(PROJECT)
@@ -86,60 +125,63 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     now = utcnow()
     # Leads: demo customers who never dealt with the project (so the demo's customer
     # count stays as asked); the agencies bring them over the last six months.
-    customers = crm.customers.get_many(sorted(set(customer_ids)))
-    pool = [c for c in customers if c.mobiles and all(p.project != PROJECT
-                                                      for p in c.projects)]
-    people = rng.sample(pool, k=min(len(pool), LEADS + FRESH))
+    pool = _strangers(crm, customer_ids)
+    people = crm.customers.get_many(rng.sample(pool, k=min(len(pool), LEADS + FRESH)))
     fresh = min(FRESH, len(people) // 10)
     leads = sorted(now - dt.timedelta(days=DAYS * rng.random())
                    for _ in range(len(people) - fresh))
     leads += sorted(now - dt.timedelta(hours=rng.uniform(1, 47)) for _ in range(fresh))
-    refused = 0
-    lost: list[int] = []  # refused for another agency's registration: disputable
-    signed_deals: list[int] = []
+    # Registrations first, as they come (each one judged against those stored before
+    # it), in one batch; then the visits, then the signings, a batch each: a person's
+    # steps keep their order, and no rule reads across persons in a way they change
+    # (the agent cap is far away).
+    registrations: list[AgentRegistrationIn] = []
+    #: the registrations made a few hours later by another agency (refused, disputable)
+    second: list[int] = []
+    visits: list[VisitIn] = []
+    #: per lead: its subscription move, and its contract move if it signs one
+    deals: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
     for i, (at, person) in enumerate(zip(leads, people, strict=True)):
         agency = rng.choices(codes, WEIGHTS)[0]
         agent = rng.choice(agents[agency])
         mobile, name = person.mobiles[0], person.name
-        channels.register(agent, PROJECT, mobile, name, now=at)
+        registrations.append(AgentRegistrationIn(agent=agent, project=PROJECT,
+                                                 mobile=mobile, name=name, at=at))
         if rng.random() < 0.12:  # another agency tries a few hours later: refused
             other = rng.choice([c for c in codes if c != agency])
-            try:
-                channels.register(rng.choice(agents[other]), PROJECT, mobile,
-                                  now=at + dt.timedelta(hours=rng.randint(2, 40)))
-            except RegistrationRefused as exc:
-                refused += 1
-                lost.append(exc.registration.id)
+            second.append(len(registrations))
+            registrations.append(AgentRegistrationIn(
+                agent=rng.choice(agents[other]), project=PROJECT, mobile=mobile,
+                at=at + dt.timedelta(hours=rng.randint(2, 40))))
         if i >= len(leads) - fresh or rng.random() < 0.2:
             continue  # not come (yet): pending, then expired
         visit = at + dt.timedelta(hours=rng.uniform(1, 66))
         if visit >= now:
             continue
-        decided = channels.visit(PROJECT, mobile, agent if rng.random() < 0.7 else None,
-                                 name, at=visit)
-        if decided is None or decided.customer_id is None or rng.random() > 0.35:
+        visits.append(VisitIn(mobile=mobile, agent=agent if rng.random() < 0.7 else None,
+                              name=name, at=visit))
+        if rng.random() > 0.35:
             continue
         signed = visit + dt.timedelta(days=rng.uniform(1, 25))
         if signed >= now:
             continue
         unit = f"{13 + i % 4}-{1 + (i // 4) % 2}-{(i // 8) % 30 + 2:02d}01"
-        try:
-            crm.customers.set_stage(decided.customer_id, "subscriber", PROJECT, unit=unit,
-                                    amount=50_000, occurred_at=signed)
-            contract = signed + dt.timedelta(days=rng.uniform(3, 20))
-            if rng.random() < 0.6 and contract < now:
-                crm.customers.set_stage(decided.customer_id, "buyer", PROJECT, unit=unit,
-                                        amount=rng.randrange(2_400_000, 4_800_000, 10_000),
-                                        occurred_at=contract)
-                signed_deals.append(decided.customer_id)
-        except Refused:
-            continue
-    for mobile in _known_customers(crm, customer_ids, now, rng):  # refused: known
-        agency = rng.choice(codes)
-        try:
-            channels.register(rng.choice(agents[agency]), PROJECT, mobile, now=now)
-        except RegistrationRefused:
-            refused += 1
+        subscription = {"customer_id": person.id, "stage": "subscriber",
+                        "project": PROJECT, "unit": unit, "amount": 50_000,
+                        "occurred_at": signed}
+        contract = signed + dt.timedelta(days=rng.uniform(3, 20))
+        deals.append((subscription, {
+            "customer_id": person.id, "stage": "buyer", "project": PROJECT, "unit": unit,
+            "amount": rng.randrange(2_400_000, 4_800_000, 10_000), "occurred_at": contract,
+        } if rng.random() < 0.6 and contract < now else None))
+    stored = channels.register_many(registrations)
+    lost = [stored[n].id for n in second if stored[n].state == "rejected"]
+    channels.visits(PROJECT, visits)
+    signed_deals = _sign(crm, deals)
+    # Customers of the project already: refused (known customer).
+    channels.register_many([AgentRegistrationIn(agent=rng.choice(agents[rng.choice(codes)]),
+                                                project=PROJECT, mobile=mobile, at=now)
+                            for mobile in _known_customers(crm, customer_ids, now, rng)])
     if signed_deals:  # the first deal is cancelled: the agency's commission clawed back
         crm.customers.set_stage(signed_deals[0], "subscriber", PROJECT, force=True)
     disputes = Disputes(crm)

@@ -47,6 +47,29 @@ class RegistrationIn(BaseModel):
     name: str | None = Field(default=None, max_length=100, description="the customer's name")
 
 
+class AgentRegistrationIn(BaseModel):
+    """One registration of ``Channels.register_many``: what ``Channels.register`` takes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent: str | None = Field(default=None, description="the agent (a partner: themselves)")
+    project: str = Field(description="project code")
+    mobile: str = Field(description="the customer's mobile")
+    name: str | None = Field(default=None, description="the customer's name")
+    at: dt.datetime | None = Field(default=None, description="when (default: now)")
+
+
+class VisitIn(BaseModel):
+    """One visit of ``Channels.visits``: what ``Channels.visit`` takes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mobile: str = Field(description="the visitor's mobile")
+    agent: str | None = Field(default=None, description="the accompanying agent, if any")
+    name: str | None = Field(default=None, description="the visitor's name")
+    at: dt.datetime | None = Field(default=None, description="when (default: now)")
+
+
 #: a registration's states, as read now
 RegistrationState = Literal["pending", "confirmed", "converted", "expired", "released",
                             "rejected"]

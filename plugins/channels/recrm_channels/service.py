@@ -56,11 +56,13 @@ from .attribution import (
 from .models import (
     Agency,
     Agent,
+    AgentRegistrationIn,
     Explanation,
     Registration,
     RuleSet,
     SweepResult,
     Transition,
+    VisitIn,
 )
 from .settings import Rules, default_rules
 from .tables import (
@@ -175,6 +177,11 @@ _HELD_BY_AGENCY = select(func.count()).select_from(RegistrationRow).where(
 _REGISTRATIONS_OF = select(RegistrationRow).where(
     RegistrationRow.mobile.in_(bindparam("mobiles", expanding=True)),
     RegistrationRow.project == bindparam("project"))
+#: each mobile's registrations at the project not refused, the latest first
+_LATEST_OF = select(RegistrationRow).where(
+    RegistrationRow.mobile.in_(bindparam("mobiles", expanding=True)),
+    RegistrationRow.project == bindparam("project"), RegistrationRow.state != "rejected",
+).order_by(RegistrationRow.registered_at.desc(), RegistrationRow.id.desc())
 _RULINGS = select(DisputeRow).where(
     DisputeRow.claimant_id.in_(bindparam("ids", expanding=True)),
     DisputeRow.state == "upheld").order_by(DisputeRow.id)
@@ -493,6 +500,41 @@ class Channels:
         """Register ``mobile`` for ``project`` as ``agent`` (a partner registers as
         themselves). The outcome is stored either way; a refusal raises
         :class:`RegistrationRefused` after it is stored."""
+        agent, code, number, cleaned = self._checked(agent, project, mobile, name, actor)
+        row = self._register(agent, code, number, cleaned, actor, now)
+        assert row is not None  # only a visit's registration may be skipped
+        result = registration_model(row, now or utcnow(), actor)
+        if row.state == "rejected":
+            raise RegistrationRefused(result)
+        return result
+
+    def register_many(self, entries: Sequence[AgentRegistrationIn], *,
+                      actor: Actor | None = None) -> list[Registration]:
+        """``register`` for many registrations in one unit of work, in order: the same
+        rows as one ``register`` per entry (each one judged against those before it,
+        under the same locks, held to the end). A refusal is returned (state
+        ``rejected``), not raised. Every entry is checked before anything is written."""
+        checked = [self._checked(e.agent, e.project, e.mobile, e.name, actor)
+                   for e in entries]
+        customers = [self._customer_of(number) for _, _, number, _ in checked]
+
+        def attempt() -> list[tuple[RegistrationRow, dt.datetime]]:
+            stored: list[tuple[RegistrationRow, dt.datetime]] = []
+            with self.crm.unit_of_work(actor) as uow:
+                for e, (agent, code, number, name), cid in zip(entries, checked, customers,
+                                                                strict=True):
+                    now = e.at or utcnow()  # taken again on a retry, as in ``_register``
+                    row = self._register_in(uow, agent, code, number, name, cid, now)
+                    assert row is not None  # only a visit's registration may be skipped
+                    stored.append((row, now))
+            return stored
+
+        return [registration_model(row, now, actor) for row, now in retrying(attempt)]
+
+    def _checked(self, agent: str | None, project: str, mobile: str, name: str | None,
+                 actor: Actor | None) -> tuple[str, str, str, str | None]:
+        """A registration's agent (a partner: themselves), project code, normalised
+        mobile and name, or why it is refused before anything is read."""
         if actor is not None and actor.role == "partner":
             if agent not in (None, actor.staff_id):
                 raise Forbidden("a partner registers as themselves only")
@@ -505,21 +547,18 @@ class Channels:
             number = normalise_mobile(mobile, self.crm.config.default_region)
         except IdentityError as exc:
             raise InvalidInput("mobile", exc.reason) from None
-        row = self._register(agent, project_code(project), number, text_of(name, "name", 100),
-                             actor, now)
-        assert row is not None  # only a visit's registration may be skipped
-        result = registration_model(row, now or utcnow(), actor)
-        if row.state == "rejected":
-            raise RegistrationRefused(result)
-        return result
+        return agent, project_code(project), number, text_of(name, "name", 100)
+
+    def _customer_of(self, mobile: str) -> int | None:
+        found = self.crm.customers.find(mobile=mobile)
+        return found[0].id if found else None
 
     def _register(self, agent: str, code: str, mobile: str, name: str | None,
                   actor: Actor | None, now: dt.datetime | None, *,
                   unless_held: bool = False) -> RegistrationRow | None:
         """The registration stored (``unless_held``: none when the agent's agency
         holds an active one of ``mobile`` at ``code`` already)."""
-        found = self.crm.customers.find(mobile=mobile)
-        customer_id = found[0].id if found else None
+        customer_id = self._customer_of(mobile)
 
         def attempt() -> RegistrationRow | None:
             # "now" taken again on a retry: a writer that won meanwhile registered
@@ -592,38 +631,93 @@ class Channels:
         Under ``visit_is_king`` a visit accompanied by an agent whose agency holds no
         registration of the customer registers them for that agent at the visit's time:
         the first accompanied visit decides, whoever registered before."""
+        return self.visits(project, [VisitIn(mobile=mobile, agent=agent, name=name, at=at)],
+                           actor=actor)[0]
+
+    def visits(self, project: str, visits: Sequence[VisitIn], *,
+               actor: Actor | None = None) -> list[Registration | None]:
+        """``visit`` for many visits at ``project``, in order: the same rows and results
+        as one ``visit`` per entry, the visits logged with one ``log_many`` (one unit of
+        work, the batch hooks judging once for all) for each run of distinct customers
+        (a customer's second visit starts a new run, as it must see the first's
+        project link). Every agent is checked before anything is written."""
         require_role(actor, OFFICE, "log visits")
         code = project_code(project)
         now = utcnow()
-        if at is not None and at.tzinfo is not None and at > now + dt.timedelta(minutes=1):
-            raise InvalidInput("at", "a visit cannot be in the future")
-        if agent is not None:
+        for v in visits:
+            if v.at is not None and v.at.tzinfo is not None \
+                    and v.at > now + dt.timedelta(minutes=1):
+                raise InvalidInput("at", "a visit cannot be in the future")
+        king = [False] * len(visits)
+        if any(v.agent is not None for v in visits):
             with self.crm.unit_of_work(actor, readonly=True) as uow:
-                if uow.session.get(AgentRow, agent) is None:
-                    raise NotFound(f"no such agent {agent!r}")
-                king = rule_book(self.crm, uow.session, code).in_force(
-                    at or now).rules.visit_is_king
-        added = self.crm.customers.add({"mobile": mobile, "name": name}, actor=actor)
-        cid = added.customer.id
-        logged = self.crm.interactions.log(cid, {
-            "kind": "visit", "project": code, "occurred_at": at,
-            "data": {"agent": agent} if agent else {},
-        }, actor=actor)
-        number = normalise_mobile(mobile, self.crm.config.default_region)
-        if agent is not None and king:
-            self._king_registers(agent, code, number, name, logged.occurred_at, actor)
+                for agent in dict.fromkeys(v.agent for v in visits if v.agent is not None):
+                    if uow.session.get(AgentRow, agent) is None:
+                        raise NotFound(f"no such agent {agent!r}")
+                book = rule_book(self.crm, uow.session, code)
+                king = [v.agent is not None and book.in_force(v.at or now).rules.visit_is_king
+                        for v in visits]
+        results: list[Registration | None] = []
+        start = 0
+        while start < len(visits):
+            run: list[Customer] = []
+            for v in visits[start:]:
+                customer = self._visitor(v, actor)
+                if any(c.id == customer.id for c in run):
+                    break
+                run.append(customer)
+            results += self._visit_run(code, visits[start:start + len(run)],
+                                       king[start:start + len(run)], run, actor)
+            start += len(run)
+        return results
+
+    def _visitor(self, visit: VisitIn, actor: Actor | None) -> Customer:
+        """The visitor's customer as before the visit: added (or their empty name
+        filled) through ``customers.add`` only when that changes something, since a
+        known customer's add is a unit of work and every plugin's hooks for nothing
+        (most visitors are known: the agency registered them)."""
+        try:
+            found = self.crm.customers.find(mobile=visit.mobile)
+        except InvalidInput:
+            found = []  # the add says why the mobile is refused
+        if found and (visit.name is None or found[0].name is not None):
+            return found[0]
+        return self.crm.customers.add({"mobile": visit.mobile, "name": visit.name},
+                                      actor=actor).customer
+
+    def _visit_run(self, code: str, visits: Sequence[VisitIn], king: Sequence[bool],
+                   customers: Sequence[Customer],
+                   actor: Actor | None) -> list[Registration | None]:
+        """Visits of distinct customers: logged, judged, their registrations read and
+        the customers linked to the project with a confirmed registration's agency as
+        source."""
+        logged = self.crm.interactions.log_many([{
+            "customer_id": c.id, "kind": "visit", "project": code, "occurred_at": v.at,
+            "data": {"agent": v.agent} if v.agent else {},
+        } for v, c in zip(visits, customers, strict=True)], actor=actor)
+        numbers = [normalise_mobile(v.mobile, self.crm.config.default_region) for v in visits]
+        for v, number, interaction, is_king in zip(visits, numbers, logged, king, strict=True):
+            if v.agent is not None and is_king:
+                self._king_registers(v.agent, code, number, v.name, interaction.occurred_at,
+                                     actor)
+        latest: dict[str, RegistrationRow] = {}
         with self.crm.unit_of_work(actor, readonly=True) as uow:
-            row = uow.session.scalars(
-                select(RegistrationRow).where(RegistrationRow.mobile == number,
-                                              RegistrationRow.project == code,
-                                              RegistrationRow.state != "rejected")
-                .order_by(RegistrationRow.registered_at.desc(), RegistrationRow.id.desc())
-            ).first()
-            result = registration_model(row, utcnow(), actor) if row else None
-        source = f"channel:{row.agency}" if row and row.confirmed_at else None
-        self.crm.customers.add({"mobile": mobile, "project": code, "source": source},
-                               actor=actor)
-        return result
+            for row in uow.session.scalars(_LATEST_OF, {"mobiles": sorted(set(numbers)),
+                                                        "project": code}):
+                latest.setdefault(row.mobile or "", row)
+            read_at = utcnow()
+            results = [registration_model(latest[n], read_at, actor) if n in latest else None
+                       for n in numbers]
+        for v, number, customer in zip(visits, numbers, customers, strict=True):
+            decided = latest.get(number)
+            source = f"channel:{decided.agency}" if decided and decided.confirmed_at else None
+            link = next((p for p in customer.projects if p.project == code), None)
+            # Linked already, with a source or none to fill: the add would change nothing.
+            if link is not None and (link.source is not None or source is None):
+                continue
+            self.crm.customers.add({"mobile": v.mobile, "project": code, "source": source},
+                                   actor=actor)
+        return results
 
     def _king_registers(self, agent: str, code: str, mobile: str, name: str | None,
                         at: dt.datetime, actor: Actor | None) -> None:

@@ -2,7 +2,8 @@
 stage moves delivered as one batch judge, accrue and claw back exactly as the same
 changes made one at a time (several customers, one unregistered; one customer with
 two visits, one with a subscription and a contract, one with a deal cancelled, one
-with a visit and a subscription, in one batch)."""
+with a visit and a subscription, in one batch); and the service's own batches,
+``Channels.visits`` and ``Channels.register_many``, against the same calls one by one."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from typing import Any
 
 import pytest
 from channels_testkit import setup_agencies
-from recrm_channels import Channels
+from recrm_channels import AgentRegistrationIn, Channels, RegistrationRefused, VisitIn
 from recrm_channels.commission import Commissions
 from recrm_channels.tables import CommissionEntryRow, RegistrationRow, TransitionRow
 from sqlalchemy import event, select
 
-from recrm_core import CRM, UnitOfWork, utcnow
+from recrm_core import CRM, InvalidInput, NotFound, UnitOfWork, utcnow
 
 pytestmark = pytest.mark.recrm_plugins("channels")
 
@@ -129,3 +130,103 @@ def test_a_batch_without_registrations_asks_once(crm: CRM) -> None:
         event.listen(uow.session.connection(), "before_cursor_execute",
                      lambda *args: statements.append(args[2]))
     assert sum("channels_registrations" in s for s in statements) == 1
+
+
+def _visits(crm: CRM, channels: Channels, project: str, prefix: str,
+            batched: bool) -> list[Any]:
+    """Visits of known customers (one with no name yet, one twice), of a customer no
+    agency brought and of a mobile the CRM never saw, logged one by one or as one
+    ``visits`` batch: their results, the plugin's rows, and each visitor's name and
+    link (source) at the project."""
+    crm.projects.ensure(project, project)
+    mobiles = [f"{prefix}{n:04d}" for n in range(5)]
+    for n in range(4):
+        crm.customers.add({"mobile": mobiles[n], "name": "Old" if n == 1 else None})
+    for n, agent in ((0, "a1"), (1, "b1"), (3, "a2"), (4, "b1")):  # 2: no registration
+        channels.register(agent, project, mobiles[n], now=_at(n / 24))
+    visits = [VisitIn(mobile=mobiles[0], agent="a1", at=_at(1)),
+              VisitIn(mobile=mobiles[1], name="New", at=_at(1.5)),
+              VisitIn(mobile=mobiles[2], name="Walk-in", at=_at(1)),
+              VisitIn(mobile=mobiles[4], name="Fresh", at=_at(2)),
+              VisitIn(mobile=mobiles[0], at=_at(2.5)),
+              VisitIn(mobile=mobiles[3], agent="a2", at=_at(2))]
+    if batched:
+        found = channels.visits(project, visits)
+    else:
+        found = [channels.visit(project, v.mobile, v.agent, v.name, at=v.at) for v in visits]
+    out: list[Any] = [r and r.model_dump(exclude={"id", "project", "mobile", "customer_id",
+                                                   "time_left_seconds"}) for r in found]
+    for mobile in mobiles:
+        [customer] = crm.customers.find(mobile=mobile)
+        out.append((customer.name, [(p.source, p.stage) for p in customer.projects
+                                    if p.project == project],
+                    [(i.kind, i.occurred_at, i.data)
+                     for i in crm.interactions.list(customer.id, project=project)]))
+    return out + _outcome(crm, project)
+
+
+def test_visits_as_one_by_one(crm: CRM) -> None:
+    # A batch of visits writes and returns what the same visits one by one do.
+    channels = setup_agencies(crm)
+    alone = _visits(crm, channels, "XL2", "1381234", batched=False)
+    batch = _visits(crm, channels, "XL3", "1391234", batched=True)
+    assert batch == alone
+    assert alone[0] is not None and alone[0]["state"] == "confirmed"
+    names = [row[0] for row in alone[6:11]]  # after the six visits' results
+    # a name is filled, never replaced; the unknown mobile is a new customer
+    assert names == [None, "Old", "Walk-in", None, "Fresh"]
+
+
+def test_visits_check_every_agent_first(crm: CRM) -> None:
+    channels = setup_agencies(crm)
+    with pytest.raises(NotFound):
+        channels.visits("XL2", [VisitIn(mobile="13812340000", at=_at(1)),
+                                VisitIn(mobile="13812340001", agent="nobody", at=_at(1))])
+    assert crm.customers.find(mobile="13812340000") == []
+
+
+def _registrations(crm: CRM, channels: Channels, project: str, prefix: str,
+                   batched: bool) -> list[Any]:
+    """Registrations (one mobile registered by two agencies, the second refused; one
+    by the same agency again; one of a known customer) one by one or as one
+    ``register_many``: their results and the plugin's rows."""
+    crm.projects.ensure(project, project)
+    mobiles = [f"{prefix}{n:04d}" for n in range(3)]
+    known = crm.customers.add({"mobile": mobiles[2]}).customer.id
+    crm.interactions.log(known, {"kind": "visit", "project": project, "occurred_at": _at(0)})
+    entries = [AgentRegistrationIn(agent="a1", project=project, mobile=mobiles[0],
+                                   name="Zhang", at=_at(1)),
+               AgentRegistrationIn(agent="b1", project=project, mobile=mobiles[0], at=_at(1.1)),
+               AgentRegistrationIn(agent="a2", project=project, mobile=mobiles[1], at=_at(1.2)),
+               AgentRegistrationIn(agent="a2", project=project, mobile=mobiles[1], at=_at(1.3)),
+               AgentRegistrationIn(agent="b1", project=project, mobile=mobiles[2], at=_at(2))]
+    if batched:
+        found = channels.register_many(entries)
+    else:
+        found = []
+        for e in entries:
+            try:
+                found.append(channels.register(e.agent, e.project, e.mobile, e.name, now=e.at))
+            except RegistrationRefused as exc:
+                found.append(exc.registration)
+    return [r.model_dump(exclude={"id", "project", "mobile", "customer_id",
+                                  "time_left_seconds"}) for r in found] + _outcome(crm, project)
+
+
+def test_register_many_as_one_by_one(crm: CRM) -> None:
+    # A batch of registrations stores and returns what the same ones one by one do.
+    channels = setup_agencies(crm)
+    alone = _registrations(crm, channels, "XL2", "1381234", batched=False)
+    batch = _registrations(crm, channels, "XL3", "1391234", batched=True)
+    assert batch == alone
+    assert [r["state"] for r in alone[:5]] == ["pending", "rejected", "pending", "rejected",
+                                               "rejected"]
+
+
+def test_register_many_checks_every_entry_first(crm: CRM) -> None:
+    channels = setup_agencies(crm)
+    with pytest.raises(InvalidInput):
+        channels.register_many([
+            AgentRegistrationIn(agent="a1", project="XL2", mobile="13812340000"),
+            AgentRegistrationIn(agent="a1", project="XL2", mobile="not a mobile")])
+    assert channels.registrations() == []
