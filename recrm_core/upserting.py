@@ -141,7 +141,9 @@ def upsert_many(
 
     :returns: ``upsert``'s result for each row, in the order of ``rows``.
     """
-    return _execute_many(session, _updating(session, table, on, set_), rows, on, returning)
+    core = _core_table(table)
+    stmt = _returning(_updating(session, core, on, set_), core, on, returning)
+    return _execute_many(session, stmt, rows, on, returning is not None)
 
 
 def insert_or_ignore_many(
@@ -157,9 +159,21 @@ def insert_or_ignore_many(
 
     :returns: ``insert_or_ignore``'s result for each row, in the order of ``rows``.
     """
-    stmt = _insert(session, _core_table(table)).on_conflict_do_nothing(
-        index_elements=[_plain(c) for c in on])
-    return _execute_many(session, stmt, rows, on, returning)
+    dialect = session.get_bind().dialect.name
+    key = (dialect, table, tuple(on), returning)
+    stmt = _IGNORING_MANY.get(key)
+    if stmt is None:
+        # Built once, as insert_or_ignore's: a single log's visit rule runs it.
+        core = _core_table(table)
+        stmt = _returning(_insert(session, core).on_conflict_do_nothing(
+            index_elements=[_plain(c) for c in on]), core, on, returning)
+        if len(_IGNORING_MANY) < 1024:
+            _IGNORING_MANY[key] = stmt
+    return _execute_many(session, stmt, rows, on, returning is not None)
+
+
+#: prebuilt statements of insert_or_ignore_many
+_IGNORING_MANY: dict[tuple[Any, ...], Any] = {}
 
 
 def _updating(session: Session, table: type[Base] | Table, on: Sequence[Column],
@@ -191,22 +205,29 @@ def _execute(session: Session, stmt: Insert, returning: Returned | None) -> Any:
     return session.execute(stmt.returning(literal(1))).scalar_one_or_none() is not None
 
 
-def _execute_many(session: Session, stmt: postgresql.Insert | sqlite.Insert,
-                  rows: Sequence[Mapping[str, Any]], on: Sequence[Column],
-                  returning: Returned | None) -> list[Any]:
+def _returning(stmt: postgresql.Insert | sqlite.Insert, table: Table, on: Sequence[Column],
+               returning: Returned | None) -> Insert:
+    """``stmt`` returning the conflict key, then ``returning`` (or 1): rows come back in
+    no promised order (an ignored one not at all), so each is matched to its row by
+    the key."""
+    keys = [table.c[name] for name in _names(on)]
+    return stmt.returning(*keys, _plain(returning) if returning is not None else literal(1))
+
+
+def _execute_many(session: Session, stmt: Insert, rows: Sequence[Mapping[str, Any]],
+                  on: Sequence[Column], returning: bool) -> list[Any]:
     if not rows:
         return []
-    table = stmt.table
-    assert isinstance(table, Table)
-    keys = [table.c[c if isinstance(c, str) else _plain(c).key] for c in on]
-    wanted = [tuple(row[k.key] for k in keys) for row in rows]
+    names = _names(on)
+    wanted = [tuple(row[name] for name in names) for row in rows]
     if len(set(wanted)) < len(wanted):
         raise ValueError("upsert_many/insert_or_ignore_many take one row per conflict key")
-    # Rows come back in no promised order (and not at all when ignored): each is
-    # matched to its row by the conflict key it returns.
-    value = _plain(returning) if returning is not None else literal(1)
-    result = session.execute(stmt.returning(*keys, value), [dict(row) for row in rows])
-    found = {tuple(got[:-1]): got[-1] for got in result}
-    if returning is None:
+    found = {tuple(got[:-1]): got[-1]
+             for got in session.execute(stmt, [dict(row) for row in rows])}
+    if not returning:
         return [key in found for key in wanted]
     return [found.get(key) for key in wanted]
+
+
+def _names(on: Sequence[Column]) -> list[str]:
+    return [c if isinstance(c, str) else _plain(c).key for c in on]
