@@ -55,6 +55,14 @@ STATUSES: tuple[str, ...] = get_args(TaskStatus)
 #: the rules that create tasks, by the name a task's ``rule`` holds
 AFTER_VISIT = "after_visit"
 PROSPECT_IDLE = "prospect_idle"
+#: who reads tasks (partners never: a task is about a customer's follow-up)
+TASK_READERS = (*WRITERS, "analyst")
+#: roles that act on anyone's tasks; a consultant (sales) or service acts on their own
+TASK_MANAGERS = ("admin", "manager")
+#: roles that read (and act on) only their own tasks
+OWN_TASKS_ONLY = ("sales", "service")
+#: what stands in for an erased task's free text
+ERASED_REASON = "(erased)"
 
 
 class FirstVisit(NamedTuple):
@@ -64,14 +72,6 @@ class FirstVisit(NamedTuple):
     project_id: int
     at: dt.datetime
     staff: str | None
-#: who reads tasks (partners never: a task is about a customer's follow-up)
-TASK_READERS = (*WRITERS, "analyst")
-#: roles that act on anyone's tasks; a consultant (sales) or service acts on their own
-TASK_MANAGERS = ("admin", "manager")
-#: roles that read (and act on) only their own tasks
-OWN_TASKS_ONLY = ("sales", "service")
-#: what stands in for an erased task's free text
-ERASED_REASON = "(erased)"
 
 
 class TaskIn(_Model):
@@ -274,7 +274,7 @@ class TaskService:
         return self._created(uow, [(task_id, values)], now)[0]
 
     def _created(self, uow: UnitOfWork, written: Sequence[tuple[int, dict[str, Any]]],
-                 now: dt.datetime | None) -> list[Task]:
+                 now: dt.datetime | None) -> builtins.list[Task]:
         """The tasks just written (id and values), with ``recrm_task_created`` fired for
         each in order."""
         codes = {pid: _project_code(uow.session, pid)
