@@ -24,7 +24,18 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, cast, get_args
 
 from pydantic import Field, ValidationError, field_validator
-from sqlalchemy import Select, and_, bindparam, case, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from .access import WRITERS, Scope, check_writer, require_role, task_for
@@ -153,6 +164,7 @@ _CLOSE_TASK = (
     .values(status=bindparam("b_done"), interaction_id=bindparam("b_iid"),
             closed_at=bindparam("b_at"))
 )
+_CLOSE_ONE_TASK = _CLOSE_TASK.returning(*_TASKS)
 _PROJECTS = ProjectRow.__table__.c
 _CLOSED_TASKS = (
     select(*_TASKS, _PROJECTS.code.label("project_code"))
@@ -320,26 +332,26 @@ class TaskService:
                       closes: Sequence[tuple[int, int | None, dt.datetime]],
                       now: dt.datetime | None = None) -> builtins.list[Task]:
         """``close_in`` for each (task id, interaction id, closed at) of ``closes``, in
-        order: one UPDATE run once for them all, one read of the closed tasks, then
-        ``recrm_task_done`` for each. Refused, for them all, if one is not open."""
+        order, with few statements whatever their number, then ``recrm_task_done`` for
+        each. Refused, for them all, if one is not open."""
         if not closes:
             return []
         # Pending ORM changes first, as the ORM statement's autoflush would have
         # written them; then one prebuilt statement (every fulfilling interaction runs it).
         uow.session.flush()
         conn = uow.session.connection()
-        closed = conn.execute(_CLOSE_TASK, [
-            {"b_id": task_id, "b_open": "open", "b_done": "done", "b_iid": interaction_id,
-             "b_at": closed_at} for task_id, interaction_id, closed_at in closes]).rowcount
-        if closed != len(closes):
-            ids = ", ".join(str(task_id) for task_id, _, _ in closes)
-            raise Refused(f"task {ids} is not open" if len(closes) == 1
-                          else f"one of tasks {ids} is not open")
         at = now or utcnow()
-        rows = {row["id"]: dict(row) for part in chunks([task_id for task_id, _, _ in closes])
-                for row in conn.execute(_CLOSED_TASKS, {"ids": part}).mappings()}
-        tasks = [_from_columns(rows[task_id], rows[task_id]["project_code"], at)
-                 for task_id, _, _ in closes]
+        if len(closes) == 1:
+            # A single interaction, the common case: the UPDATE returns the row.
+            [(task_id, interaction_id, closed_at)] = closes
+            row = conn.execute(_CLOSE_ONE_TASK, {
+                "b_id": task_id, "b_open": "open", "b_done": "done", "b_iid": interaction_id,
+                "b_at": closed_at}).mappings().first()
+            if row is None:
+                raise Refused(f"task {task_id} is not open")
+            tasks = [_from_columns(dict(row), _project_code(uow.session, row["project_id"]), at)]
+        else:
+            tasks = _close_many(conn, closes, at)
         for task in tasks:
             self.crm.hooks.task_done(uow, task)
         return tasks
@@ -594,6 +606,22 @@ class TaskService:
 
 
 _INSERT_TASK = insert(TaskRow).returning(TaskRow.id)
+
+
+def _close_many(conn: Connection, closes: Sequence[tuple[int, int | None, dt.datetime]],
+                at: dt.datetime) -> builtins.list[Task]:
+    """Close several open tasks: one UPDATE run once for them all (executemany has no
+    RETURNING for an UPDATE), then one read of the closed tasks."""
+    closed = conn.execute(_CLOSE_TASK, [
+        {"b_id": task_id, "b_open": "open", "b_done": "done", "b_iid": interaction_id,
+         "b_at": closed_at} for task_id, interaction_id, closed_at in closes]).rowcount
+    if closed != len(closes):
+        ids = ", ".join(str(task_id) for task_id, _, _ in closes)
+        raise Refused(f"one of tasks {ids} is not open")
+    rows = {row["id"]: dict(row) for part in chunks([task_id for task_id, _, _ in closes])
+            for row in conn.execute(_CLOSED_TASKS, {"ids": part}).mappings()}
+    return [_from_columns(rows[task_id], rows[task_id]["project_code"], at)
+            for task_id, _, _ in closes]
 
 
 def _new_task(customer_id: int, project_id: int, *, kind: str, owner: str,

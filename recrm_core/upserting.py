@@ -159,6 +159,10 @@ def insert_or_ignore_many(
 
     :returns: ``insert_or_ignore``'s result for each row, in the order of ``rows``.
     """
+    if len(rows) == 1:
+        # A batch of one (a single operation, the common case): the one-row
+        # statement, cheaper than executemany's RETURNING machinery.
+        return [insert_or_ignore(session, table, rows[0], on=on, returning=returning)]
     dialect = session.get_bind().dialect.name
     key = (dialect, table, tuple(on), returning)
     stmt = _IGNORING_MANY.get(key)
