@@ -107,7 +107,9 @@ _EXPORTS: dict[str, str] = {
     "OPS": "segments",
     "SegmentField": "segments",
     "insert_or_ignore": "upserting",
+    "insert_or_ignore_many": "upserting",
     "upsert": "upserting",
+    "upsert_many": "upserting",
     "PERSONAS": "values",
     "STAGES": "values",
     "check_storable": "values",
@@ -224,7 +226,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .unsubscribe import make_unsubscribe_token, unsubscribe_url
     from .upserting import (
         insert_or_ignore,
+        insert_or_ignore_many,
         upsert,
+        upsert_many,
     )
     from .values import (
         PERSONAS,
@@ -315,6 +319,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "insert_or_ignore",
+    "insert_or_ignore_many",
     "make_unsubscribe_token",
     "mask_email",
     "mask_id_card",
@@ -329,6 +334,7 @@ __all__ = [
     "run_demo",
     "unsubscribe_url",
     "upsert",
+    "upsert_many",
     "utcnow",
     "valid_id",
 ]

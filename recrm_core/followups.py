@@ -12,8 +12,9 @@ A builtin plugin (``recrm_core.plugins.BUILTIN_PLUGINS``), written like any othe
 - the 360 view's timeline shows the pool's releases and claims.
 
 The interaction rules answer the batch hook (``recrm_interactions_logged``): the
-batch's open tasks and earlier visits are read once, then each interaction is handled
-in order as if it had been logged alone.
+batch's open tasks and earlier visits are read once, each interaction is handled in
+order as if it had been logged alone, and the batch's new tasks and closures are
+written with one statement each.
 
 Each runs inside the operation's unit of work. Cheap to import (loaded with every
 CRM); the services are imported on first use.
@@ -116,6 +117,7 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
     if not at_projects:
         return
     from .projects import known_project_id
+    from .tasks import FirstVisit
 
     pids = {code: known_project_id(uow.session, code)
             for code in dict.fromkeys(cast(str, i.project) for i in at_projects)}
@@ -128,6 +130,18 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
     visits = _of_pairs(uow, "visits", {key for key, i in keyed if i.kind == "visit"})
     # A visit later in the batch was not written yet when an earlier one was logged.
     position = {i.id: n for n, (_, i) in enumerate(keyed) if i.kind == "visit"}
+    first_visits = {
+        n: FirstVisit(key[0], key[1], interaction.occurred_at, interaction.staff)
+        for n, (key, interaction) in enumerate(keyed)
+        if interaction.kind == "visit" and not any(
+            iid != interaction.id and at <= interaction.occurred_at
+            and position.get(iid, -1) <= n for iid, at in visits[key])}
+    # Whether a visit creates a task does not depend on the batch's closures, so the
+    # new tasks are written first, in one statement; a task becomes closable by the
+    # interactions after the visit that created it, as if they were logged one by one.
+    created = dict(zip(first_visits, uow.crm.tasks.after_visit_many_in(
+        uow, list(first_visits.values())), strict=True))
+    closes: list[tuple[int, int | None, dt.datetime]] = []
     for n, (key, interaction) in enumerate(keyed):
         open_tasks = tasks[key]
         if interaction.staff is not None:
@@ -135,16 +149,12 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
                          if t.owner == interaction.staff and t.kind == interaction.kind]
             if fulfilled:
                 oldest = min(fulfilled, key=lambda t: (t.due_at, t.id))
-                uow.crm.tasks.close_in(uow, oldest.id, interaction.id, interaction.occurred_at)
+                closes.append((oldest.id, interaction.id, interaction.occurred_at))
                 open_tasks.remove(oldest)
-        if interaction.kind == "visit" and not any(
-                iid != interaction.id and at <= interaction.occurred_at
-                and position.get(iid, -1) <= n for iid, at in visits[key]):
-            created = uow.crm.tasks.after_visit_in(uow, key[0], key[1],
-                                                   interaction.occurred_at, interaction.staff)
-            if created is not None:
-                tasks[key].append(_OpenTask(created.id, created.owner_staff, created.kind,
-                                            created.due_at))
+        new = created.get(n)
+        if new is not None:
+            open_tasks.append(_OpenTask(new.id, new.owner_staff, new.kind, new.due_at))
+    uow.crm.tasks.close_many_in(uow, closes)
 
 
 @hookimpl

@@ -19,13 +19,23 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-import functools
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast, get_args
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, cast, get_args
 
 from pydantic import Field, ValidationError, field_validator
-from sqlalchemy import Select, and_, bindparam, case, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from .access import WRITERS, Scope, check_writer, require_role, task_for
@@ -46,6 +56,7 @@ from .models import (
 )
 from .projects import known_project_id, project_code
 from .tables import CustomerProjectRow, InteractionRow, ProjectRow, StaffRow, TaskRow
+from .upserting import insert_or_ignore, insert_or_ignore_many
 from .values import optional_code, required_code, required_text, zoned
 
 if TYPE_CHECKING:
@@ -63,6 +74,15 @@ TASK_MANAGERS = ("admin", "manager")
 OWN_TASKS_ONLY = ("sales", "service")
 #: what stands in for an erased task's free text
 ERASED_REASON = "(erased)"
+
+
+class FirstVisit(NamedTuple):
+    """A customer's first visit to a project, as the visit rule takes it."""
+
+    customer_id: int
+    project_id: int
+    at: dt.datetime
+    staff: str | None
 
 
 class TaskIn(_Model):
@@ -143,7 +163,13 @@ _CLOSE_TASK = (
     update(TaskRow).where(_TASKS.id == bindparam("b_id"), _TASKS.status == bindparam("b_open"))
     .values(status=bindparam("b_done"), interaction_id=bindparam("b_iid"),
             closed_at=bindparam("b_at"))
-    .returning(*_TASKS)
+)
+_CLOSE_ONE_TASK = _CLOSE_TASK.returning(*_TASKS)
+_PROJECTS = ProjectRow.__table__.c
+_CLOSED_TASKS = (
+    select(*_TASKS, _PROJECTS.code.label("project_code"))
+    .join_from(TaskRow.__table__, ProjectRow.__table__, _PROJECTS.id == _TASKS.project_id)
+    .where(_TASKS.id.in_(bindparam("ids", expanding=True)))
 )
 _LINKS = CustomerProjectRow.__table__.c
 _RAW_LINK_OWNER = RawSelect(cast("Select[Any]", select(_LINKS.owner_staff).where(
@@ -246,25 +272,35 @@ class TaskService:
                   ) -> Task | None:
         """Add a task inside a running operation and fire ``recrm_task_created``; with
         ``rule_key``, None when a task of that key exists (the rule fired before)."""
-        values = {"customer_id": customer_id, "project_id": project_id, "kind": kind,
-                  "owner_staff": owner, "due_at": due_at, "note": note, "status": "open",
-                  "rule": rule, "rule_key": rule_key, "created_by": created_by,
-                  "created_at": now or utcnow()}
+        values = _new_task(customer_id, project_id, kind=kind, owner=owner, due_at=due_at,
+                           note=note, rule=rule, rule_key=rule_key, created_by=created_by,
+                           now=now)
         uow.session.flush()
-        # One statement built once per dialect, run with the values as parameters: a
-        # statement built per call costs more than the insert (every first visit
-        # logged runs this).
-        statement = _insert_task(uow.session.get_bind().dialect.name, rule_key is not None)
-        task_id = uow.session.connection().execute(statement, values).scalar()
+        if rule_key is None:
+            task_id = uow.session.connection().execute(_INSERT_TASK, values).scalar()
+        else:
+            task_id = insert_or_ignore(uow.session, TaskRow, values, on=[TaskRow.rule_key],
+                                       returning=TaskRow.id)
         if task_id is None:
             return None
-        task = Task(id=task_id, customer_id=customer_id,
-                    project=_project_code(uow.session, project_id), kind=kind,
-                    owner_staff=owner, due_at=due_at, note=note, status="open", rule=rule,
-                    created_by=created_by, created_at=values["created_at"],
-                    overdue=due_at < (now or utcnow()))
-        self.crm.hooks.task_created(uow, task)
-        return task
+        return self._created(uow, [(task_id, values)], now)[0]
+
+    def _created(self, uow: UnitOfWork, written: Sequence[tuple[int, dict[str, Any]]],
+                 now: dt.datetime | None) -> builtins.list[Task]:
+        """The tasks just written (id and values), with ``recrm_task_created`` fired for
+        each in order."""
+        codes = {pid: _project_code(uow.session, pid)
+                 for pid in {values["project_id"] for _, values in written}}
+        at = now or utcnow()
+        tasks = [Task(id=task_id, customer_id=v["customer_id"], project=codes[v["project_id"]],
+                      kind=v["kind"], owner_staff=v["owner_staff"], due_at=v["due_at"],
+                      note=v["note"], status="open", rule=v["rule"],
+                      created_by=v["created_by"], created_at=v["created_at"],
+                      overdue=v["due_at"] < at)
+                 for task_id, v in written]
+        for task in tasks:
+            self.crm.hooks.task_created(uow, task)
+        return tasks
 
     def done(self, task_id: int, interaction_id: int | None = None,
              actor: Actor | None = None, now: dt.datetime | None = None) -> Task:
@@ -290,18 +326,35 @@ class TaskService:
                  closed_at: dt.datetime, now: dt.datetime | None = None) -> Task:
         """Mark the open task ``task_id`` done inside a running operation (guarded: a
         task someone else closed meanwhile is Refused) and fire ``recrm_task_done``."""
+        return self.close_many_in(uow, [(task_id, interaction_id, closed_at)], now)[0]
+
+    def close_many_in(self, uow: UnitOfWork,
+                      closes: Sequence[tuple[int, int | None, dt.datetime]],
+                      now: dt.datetime | None = None) -> builtins.list[Task]:
+        """``close_in`` for each (task id, interaction id, closed at) of ``closes``, in
+        order, with few statements whatever their number, then ``recrm_task_done`` for
+        each. Refused, for them all, if one is not open."""
+        if not closes:
+            return []
         # Pending ORM changes first, as the ORM statement's autoflush would have
         # written them; then one prebuilt statement (every fulfilling interaction runs it).
         uow.session.flush()
-        row = uow.session.connection().execute(_CLOSE_TASK, {
-            "b_id": task_id, "b_open": "open", "b_done": "done", "b_iid": interaction_id,
-            "b_at": closed_at}).mappings().first()
-        if row is None:
-            raise Refused(f"task {task_id} is not open")
-        task = _from_columns(dict(row), _project_code(uow.session, row["project_id"]),
-                             now or utcnow())
-        self.crm.hooks.task_done(uow, task)
-        return task
+        conn = uow.session.connection()
+        at = now or utcnow()
+        if len(closes) == 1:
+            # A single interaction, the common case: the UPDATE returns the row.
+            [(task_id, interaction_id, closed_at)] = closes
+            row = conn.execute(_CLOSE_ONE_TASK, {
+                "b_id": task_id, "b_open": "open", "b_done": "done", "b_iid": interaction_id,
+                "b_at": closed_at}).mappings().first()
+            if row is None:
+                raise Refused(f"task {task_id} is not open")
+            tasks = [_from_columns(dict(row), _project_code(uow.session, row["project_id"]), at)]
+        else:
+            tasks = _close_many(conn, closes, at)
+        for task in tasks:
+            self.crm.hooks.task_done(uow, task)
+        return tasks
 
     def cancel(self, task_id: int, reason: str, actor: Actor | None = None,
                now: dt.datetime | None = None) -> Task:
@@ -413,20 +466,39 @@ class TaskService:
         """The visit rule for a customer's first visit to a project: a call for the
         project's owning consultant (else whoever received the visit), due
         ``after_visit_hours`` after it; None when nobody owns it or it fired before."""
-        owners = _RAW_LINK_OWNER.all(uow.session.connection(),
-                                     {"cid": customer_id, "pid": project_id})
-        owner = owners[0][0] if owners else None
+        return self.after_visit_many_in(
+            uow, [FirstVisit(customer_id, project_id, visit_at, visit_staff)], now)[0]
+
+    def after_visit_many_in(self, uow: UnitOfWork, visits: Sequence[FirstVisit],
+                            now: dt.datetime | None = None) -> builtins.list[Task | None]:
+        """``after_visit_in`` for each of ``visits``, in order: one read of the links'
+        owners, one of who left, one INSERT run once for all the new tasks."""
+        if not visits:
+            return []
+        owners = _link_owners(uow.session, {(v.customer_id, v.project_id) for v in visits})
+        candidates = [[s for s in (owners.get((v.customer_id, v.project_id)), v.staff)
+                       if s is not None] for v in visits]
         # Nobody who left is given new work: whoever received the visit, then nobody.
-        candidates = [s for s in (owner, visit_staff) if s is not None]
-        gone = refused_staff(uow.session, False, candidates)
-        owner = next((s for s in candidates if s not in gone), None)
-        if owner is None:
-            return None
+        gone = refused_staff(uow.session, False, [s for c in candidates for s in c])
         hours = self.crm.config.followup.after_visit_hours
-        return self.create_in(uow, customer_id, project_id, kind="call", owner=owner,
-                              due_at=visit_at + dt.timedelta(hours=hours),
-                              rule=AFTER_VISIT, rule_key=f"{AFTER_VISIT}:{customer_id}:"
-                              f"{project_id}", now=now)
+        planned: dict[int, dict[str, Any]] = {}
+        keys: set[str] = set()
+        for n, (visit, theirs) in enumerate(zip(visits, candidates, strict=True)):
+            owner = next((s for s in theirs if s not in gone), None)
+            key = f"{AFTER_VISIT}:{visit.customer_id}:{visit.project_id}"
+            if owner is None or key in keys:  # a second first visit: the rule fired
+                continue
+            keys.add(key)
+            planned[n] = _new_task(visit.customer_id, visit.project_id, kind="call",
+                                   owner=owner, due_at=visit.at + dt.timedelta(hours=hours),
+                                   rule=AFTER_VISIT, rule_key=key, now=now)
+        uow.session.flush()
+        ids = insert_or_ignore_many(uow.session, TaskRow, list(planned.values()),
+                                    on=[TaskRow.rule_key], returning=TaskRow.id)
+        written = {n: (task_id, values) for (n, values), task_id
+                   in zip(planned.items(), ids, strict=True) if task_id is not None}
+        tasks = dict(zip(written, self._created(uow, list(written.values()), now), strict=True))
+        return [tasks.get(n) for n in range(len(visits))]
 
     def _sweep_after_visit(self, uow: UnitOfWork, now: dt.datetime) -> int:
         """First visits nobody followed up (no interaction at the project after it)
@@ -533,17 +605,52 @@ class TaskService:
         return found
 
 
-@functools.cache
-def _insert_task(dialect: str, ignore_rule_key: bool) -> Any:
-    """``INSERT INTO tasks ... RETURNING id``; with ``ignore_rule_key``, ``ON CONFLICT
-    (rule_key) DO NOTHING`` (the row returned nothing when the rule fired before)."""
-    if not ignore_rule_key:
-        return insert(TaskRow).returning(TaskRow.id)
-    from sqlalchemy.dialects import postgresql, sqlite
+_INSERT_TASK = insert(TaskRow).returning(TaskRow.id)
 
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(TaskRow).on_conflict_do_nothing(
-        index_elements=[TaskRow.rule_key]).returning(TaskRow.id)
+
+def _close_many(conn: Connection, closes: Sequence[tuple[int, int | None, dt.datetime]],
+                at: dt.datetime) -> builtins.list[Task]:
+    """Close several open tasks: one UPDATE run once for them all (executemany has no
+    RETURNING for an UPDATE), then one read of the closed tasks."""
+    closed = conn.execute(_CLOSE_TASK, [
+        {"b_id": task_id, "b_open": "open", "b_done": "done", "b_iid": interaction_id,
+         "b_at": closed_at} for task_id, interaction_id, closed_at in closes]).rowcount
+    if closed != len(closes):
+        ids = ", ".join(str(task_id) for task_id, _, _ in closes)
+        raise Refused(f"one of tasks {ids} is not open")
+    rows = {row["id"]: dict(row) for part in chunks([task_id for task_id, _, _ in closes])
+            for row in conn.execute(_CLOSED_TASKS, {"ids": part}).mappings()}
+    return [_from_columns(rows[task_id], rows[task_id]["project_code"], at)
+            for task_id, _, _ in closes]
+
+
+def _new_task(customer_id: int, project_id: int, *, kind: str, owner: str,
+              due_at: dt.datetime, note: str | None = None, rule: str | None = None,
+              rule_key: str | None = None, created_by: str | None = None,
+              now: dt.datetime | None = None) -> dict[str, Any]:
+    """A new open task's columns."""
+    return {"customer_id": customer_id, "project_id": project_id, "kind": kind,
+            "owner_staff": owner, "due_at": due_at, "note": note, "status": "open",
+            "rule": rule, "rule_key": rule_key, "created_by": created_by,
+            "created_at": now or utcnow()}
+
+
+def _link_owners(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """The owners of the (customer, project) links ``pairs`` that have one."""
+    conn = session.connection()
+    if len(pairs) == 1:
+        # A single visit logged, the common case: a prebuilt read.
+        [(cid, pid)] = pairs
+        rows: Any = [(cid, pid, owner) for (owner,) in
+                     _RAW_LINK_OWNER.all(conn, {"cid": cid, "pid": pid})]
+    else:
+        pids = sorted({pid for _, pid in pairs})
+        rows = [row for part in chunks(sorted({cid for cid, _ in pairs}))
+                for row in conn.execute(
+                    select(_LINKS.customer_id, _LINKS.project_id, _LINKS.owner_staff)
+                    .where(_LINKS.customer_id.in_(part), _LINKS.project_id.in_(pids)))]
+    return {(cid, pid): owner for cid, pid, owner in rows
+            if owner is not None and (cid, pid) in pairs}
 
 
 def period_conditions(column: Any, start: dt.date | None, end: dt.date | None,

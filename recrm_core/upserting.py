@@ -11,11 +11,19 @@ Plugins use these instead of switching on the dialect themselves::
     visits = upsert(uow.session, Visits, {"customer_id": 42, "count": 1},
                     on=[Visits.customer_id], set_={"count": Visits.count + 1},
                     returning=Visits.count)
+
+The ``_many`` forms write a list of rows with one statement run once (executemany),
+each row as the one-row form would, and return a result per row, in row order::
+
+    counts = upsert_many(uow.session, Visits, [{"customer_id": 42, "count": 2}, ...],
+                         on=[Visits.customer_id],
+                         set_=lambda new: {"count": Visits.count + new.count},
+                         returning=Visits.count)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Insert, Table, literal
@@ -30,6 +38,9 @@ if TYPE_CHECKING:
 
 Returned = ColumnElement[Any] | InstrumentedAttribute[Any]
 Column = str | Returned
+#: what an upsert sets on the existing row: values or expressions, or a function of the
+#: proposed row (its columns as attributes: ``new.count``) giving them
+Setting = Mapping[str, Any] | Callable[[Any], Mapping[str, Any]]
 
 def insert_or_ignore(
     session: Session,
@@ -95,22 +106,88 @@ def upsert(
     values: Mapping[str, Any],
     *,
     on: Sequence[Column],
-    set_: Mapping[str, Any],
+    set_: Setting,
     returning: Returned | None = None,
 ) -> Any:
     """Insert one row, or update the row with the same ``on`` columns.
 
     :param on: the columns of a primary key or unique constraint (the conflict target).
     :param set_: what to update on the existing row: values, or expressions on its
-        columns (``{"count": Visits.count + 1}``), evaluated under the row lock.
+        columns (``{"count": Visits.count + 1}``), evaluated under the row lock; or a
+        function of the proposed row giving them (``lambda new: {...}``).
     :param returning: a column of the row written to return.
     :returns: that column's value; without ``returning``, ``True``.
     """
-    stmt = _insert(session, _core_table(table)).on_conflict_do_update(
-        index_elements=[_plain(c) for c in on], set_=dict(set_)
-    )
+    stmt = _updating(session, table, on, set_)
     return _execute(session, stmt.values(dict(values)),
                     _plain(returning) if returning is not None else None)
+
+
+def upsert_many(
+    session: Session,
+    table: type[Base] | Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    on: Sequence[Column],
+    set_: Setting,
+    returning: Returned | None = None,
+) -> list[Any]:
+    """``upsert`` for each of ``rows``, as one statement run once for them all.
+
+    The rows hold plain values (no SQL expressions) and differ in their ``on``
+    columns: PostgreSQL refuses to update one row twice in a statement. A ``set_``
+    that depends on the row uses the function form: ``lambda new: {"count":
+    Visits.count + new.count}``.
+
+    :returns: ``upsert``'s result for each row, in the order of ``rows``.
+    """
+    core = _core_table(table)
+    stmt = _returning(_updating(session, core, on, set_), core, on, returning)
+    return _execute_many(session, stmt, rows, on, returning is not None)
+
+
+def insert_or_ignore_many(
+    session: Session,
+    table: type[Base] | Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    on: Sequence[Column],
+    returning: Returned | None = None,
+) -> list[Any]:
+    """``insert_or_ignore`` for each of ``rows``, as one statement run once for them
+    all (plain values, one row per ``on`` key, as in ``upsert_many``).
+
+    :returns: ``insert_or_ignore``'s result for each row, in the order of ``rows``.
+    """
+    if len(rows) == 1:
+        # A batch of one (a single operation, the common case): the one-row
+        # statement, cheaper than executemany's RETURNING machinery.
+        return [insert_or_ignore(session, table, rows[0], on=on, returning=returning)]
+    dialect = session.get_bind().dialect.name
+    key = (dialect, table, tuple(on), returning)
+    stmt = _IGNORING_MANY.get(key)
+    if stmt is None:
+        # Built once, as insert_or_ignore's: a single log's visit rule runs it.
+        core = _core_table(table)
+        stmt = _returning(_insert(session, core).on_conflict_do_nothing(
+            index_elements=[_plain(c) for c in on]), core, on, returning)
+        if len(_IGNORING_MANY) < 1024:
+            _IGNORING_MANY[key] = stmt
+    return _execute_many(session, stmt, rows, on, returning is not None)
+
+
+#: prebuilt statements of insert_or_ignore_many
+_IGNORING_MANY: dict[tuple[Any, ...], Any] = {}
+
+
+def _updating(session: Session, table: type[Base] | Table, on: Sequence[Column],
+              set_: Setting) -> postgresql.Insert | sqlite.Insert:
+    """INSERT ... ON CONFLICT DO UPDATE, without its values."""
+    stmt = _insert(session, _core_table(table))
+    return stmt.on_conflict_do_update(
+        index_elements=[_plain(c) for c in on],
+        set_=dict(set_(stmt.excluded) if callable(set_) else set_),
+    )
 
 
 def _insert(session: Session, table: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
@@ -130,3 +207,31 @@ def _execute(session: Session, stmt: Insert, returning: Returned | None) -> Any:
         return session.execute(stmt.returning(returning)).scalar_one_or_none()
     # RETURNING rather than rowcount, which drivers report as -1 for such inserts.
     return session.execute(stmt.returning(literal(1))).scalar_one_or_none() is not None
+
+
+def _returning(stmt: postgresql.Insert | sqlite.Insert, table: Table, on: Sequence[Column],
+               returning: Returned | None) -> Insert:
+    """``stmt`` returning the conflict key, then ``returning`` (or 1): rows come back in
+    no promised order (an ignored one not at all), so each is matched to its row by
+    the key."""
+    keys = [table.c[name] for name in _names(on)]
+    return stmt.returning(*keys, _plain(returning) if returning is not None else literal(1))
+
+
+def _execute_many(session: Session, stmt: Insert, rows: Sequence[Mapping[str, Any]],
+                  on: Sequence[Column], returning: bool) -> list[Any]:
+    if not rows:
+        return []
+    names = _names(on)
+    wanted = [tuple(row[name] for name in names) for row in rows]
+    if len(set(wanted)) < len(wanted):
+        raise ValueError("upsert_many/insert_or_ignore_many take one row per conflict key")
+    found = {tuple(got[:-1]): got[-1]
+             for got in session.execute(stmt, [dict(row) for row in rows])}
+    if not returning:
+        return [key in found for key in wanted]
+    return [found.get(key) for key in wanted]
+
+
+def _names(on: Sequence[Column]) -> list[str]:
+    return [c if isinstance(c, str) else _plain(c).key for c in on]

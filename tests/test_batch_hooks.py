@@ -494,7 +494,28 @@ def test_log_many_checks_like_log(crm: CRM) -> None:
 # -- the core's own batch implementations -----------------------------------------------------
 
 
-def test_followups_batch_gives_the_tasks_of_one_by_one(crm: CRM) -> None:
+class TaskLog:
+    """Records each task the hooks report created or done."""
+
+    name = "tasklog"
+
+    def __init__(self) -> None:
+        self.created: list[Any] = []
+        self.done: list[Any] = []
+
+    @hookimpl
+    def recrm_task_created(self, uow: UnitOfWork, task: Any) -> None:
+        self.created.append(task)
+
+    @hookimpl
+    def recrm_task_done(self, uow: UnitOfWork, task: Any) -> None:
+        self.done.append(task)
+
+
+def test_followups_batch_gives_the_tasks_of_one_by_one(crm: CRM,
+                                                       register_plugin: Register) -> None:
+    log = TaskLog()
+    register_plugin(log)
     for staff_id in ("wang", "li"):
         crm.directory.add_staff({"id": staff_id, "name": staff_id, "role": "sales"})
     one, batch = twins(crm, 3)
@@ -522,7 +543,17 @@ def test_followups_batch_gives_the_tasks_of_one_by_one(crm: CRM) -> None:
     ]
     for i, fields in entries:
         crm.interactions.log(one[i], fields)
+    reported = (log.created[4:], log.done)  # after the four added by hand
+    log.created, log.done = [], []
     crm.interactions.log_many([{"customer_id": batch[i], **fields} for i, fields in entries])
+    # Each hook fires once per task, in the order one by one gives, with the same task.
+    assert len(log.created) == len(log.done) == 3
+    assert [t.id for t in log.created] == sorted(t.id for t in log.created)
+    for one_by_one, batched in zip(reported, (log.created, log.done), strict=True):
+        assert ([(one.index(t.customer_id), t.rule, t.status, t.due_at, t.closed_at)
+                 for t in one_by_one]
+                == [(batch.index(t.customer_id), t.rule, t.status, t.due_at, t.closed_at)
+                    for t in batched])
     expected = tasks_of(crm, one)
     assert tasks_of(crm, batch) == expected
     assert [(t[0], t[4], t[5]) for t in expected] == [

@@ -1,4 +1,5 @@
-"""``insert_or_ignore`` and ``upsert``: one statement on SQLite and PostgreSQL, and
+"""``insert_or_ignore`` and ``upsert`` (and their ``_many`` forms): one statement on
+SQLite and PostgreSQL, and
 writers racing on one key in separate processes all finish, with the database
 deciding (one insert per key, no lost increment)."""
 
@@ -7,9 +8,10 @@ from __future__ import annotations
 import multiprocessing
 from typing import Any
 
+import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, literal, select
 
-from recrm_core import CRM, insert_or_ignore, upsert
+from recrm_core import CRM, insert_or_ignore, insert_or_ignore_many, upsert, upsert_many
 
 # Its own metadata: not one of the tables every CRM of the test run creates.
 METADATA = MetaData()
@@ -57,6 +59,49 @@ def test_upsert_inserts_then_updates(crm: CRM) -> None:
                       set_={"count": 10}) is True
         final = uow.session.scalar(select(COUNTERS.c.count).where(COUNTERS.c.key == "k"))
     assert counts == [1, 2, 3] and final == 10
+
+
+def test_upsert_many_writes_each_row_as_upsert_would(crm: CRM) -> None:
+    METADATA.create_all(crm.engine)
+    with crm.unit_of_work() as uow:
+        upsert(uow.session, COUNTERS, {"key": "b", "count": 5}, on=["key"],
+               set_={"count": 0})
+        counts = upsert_many(uow.session, COUNTERS,
+                             [{"key": "c", "count": 2}, {"key": "b", "count": 3},
+                              {"key": "a", "count": 1}],
+                             on=[COUNTERS.c.key],
+                             set_=lambda new: {"count": COUNTERS.c.count + new.count},
+                             returning=COUNTERS.c.count)
+        assert counts == [2, 8, 1]
+        assert upsert_many(uow.session, COUNTERS, [{"key": "a", "count": 1},
+                                                   {"key": "d", "count": 4}],
+                           on=["key"], set_={"count": 10}) == [True, True]
+        assert upsert_many(uow.session, COUNTERS, [], on=["key"], set_={"count": 1}) == []
+        with pytest.raises(ValueError):
+            upsert_many(uow.session, COUNTERS, [{"key": "a", "count": 1}] * 2, on=["key"],
+                        set_={"count": 1})
+        rows = uow.session.execute(select(COUNTERS.c.key, COUNTERS.c.count)
+                                   .order_by(COUNTERS.c.key)).all()
+    assert [tuple(r) for r in rows] == [("a", 10), ("b", 8), ("c", 2), ("d", 4)]
+
+
+def test_insert_or_ignore_many_keeps_the_first_rows(crm: CRM) -> None:
+    METADATA.create_all(crm.engine)
+    with crm.unit_of_work() as uow:
+        first = insert_or_ignore(uow.session, AWARDS, {"event": "e:2", "points": 2},
+                                 on=["event"], returning=AWARDS.c.id)
+        ids = insert_or_ignore_many(uow.session, AWARDS,
+                                    [{"event": "e:1", "points": 1}, {"event": "e:2", "points": 9},
+                                     {"event": "e:3", "points": 3}],
+                                    on=[AWARDS.c.event], returning=AWARDS.c.id)
+        assert ids[1] is None and isinstance(ids[0], int) and isinstance(ids[2], int)
+        assert len({first, ids[0], ids[2]}) == 3
+        assert insert_or_ignore_many(uow.session, AWARDS,
+                                     [{"event": "e:3", "points": 7}, {"event": "e:4", "points": 4}],
+                                     on=["event"]) == [False, True]
+        rows = uow.session.execute(select(AWARDS.c.event, AWARDS.c.points)
+                                   .order_by(AWARDS.c.event)).all()
+    assert [tuple(r) for r in rows] == [("e:1", 1), ("e:2", 2), ("e:3", 3), ("e:4", 4)]
 
 
 def _writer(url: str, barrier: Any, results: Any) -> None:

@@ -40,7 +40,7 @@ from recrm_core import (
     UnitOfWork,
     UTCDateTime,
     hookimpl,
-    upsert,
+    upsert_many,
     utcnow,
 )
 from recrm_core.cli import current_actor, emit_json, local_time, pass_crm, table
@@ -129,14 +129,14 @@ def recrm_register_settings(register: Any) -> None:
 @hookimpl
 def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interaction]) -> None:
     # The batch form: one call per operation (a single visit, or every visit of a
-    # batch), so the counting is one upsert per customer, not one per visit.
+    # batch), so the counting is one statement for the batch, not one per visit.
     visits: dict[int, list[Interaction]] = {}
     for interaction in interactions:
         if interaction.kind == "visit":
             visits.setdefault(interaction.customer_id, []).append(interaction)
     threshold = settings(uow.crm).threshold
-    for customer_id, theirs in visits.items():
-        count = _count_visits(uow.session, customer_id, len(theirs))
+    counts = _count_visits(uow.session, {c: len(theirs) for c, theirs in visits.items()})
+    for (customer_id, theirs), count in zip(visits.items(), counts, strict=True):
         if count < threshold:
             continue
         # The visit that reached the threshold (the first of the batch if the count
@@ -149,16 +149,18 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
         )
 
 
-def _count_visits(session: Session, customer_id: int, visits: int) -> int:
-    """Add ``visits`` visits and return the new count.
+def _count_visits(session: Session, visits: dict[int, int]) -> list[int]:
+    """Add each customer's new visits and return their new counts, in that order.
 
     An upsert, so two sales offices logging visits of one customer at the same
     moment both count: the database serialises them on the primary key.
     """
-    count = upsert(session, HotleadTag, {"customer_id": customer_id, "visits": visits},
-                   on=[HotleadTag.customer_id], set_={"visits": HotleadTag.visits + visits},
-                   returning=HotleadTag.visits)
-    return int(count)
+    counts = upsert_many(session, HotleadTag,
+                         [{"customer_id": c, "visits": n} for c, n in visits.items()],
+                         on=[HotleadTag.customer_id],
+                         set_=lambda new: {"visits": HotleadTag.visits + new.visits},
+                         returning=HotleadTag.visits)
+    return [int(count) for count in counts]
 
 
 @hookimpl
