@@ -19,7 +19,10 @@ import datetime as dt
 import random
 from typing import Any
 
+from sqlalchemy import select
+
 from recrm_core import CRM, DemoSection, utcnow
+from recrm_core.tables import CaseRow
 
 from . import service
 from .definitions import FACTOR_ROLES, Question, SurveyDefinition
@@ -137,14 +140,20 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
 
 def _close_old_loop_cases(crm: CRM, now: dt.datetime) -> int:
     """Cases detractors opened more than 30 days ago were called back and closed."""
-    closed = 0
-    for case_id, answered_at in service.loop_cases(crm):
-        if now - answered_at < dt.timedelta(days=30):
-            continue
-        crm.cases.resolve(case_id, note="回访后已处理")
-        crm.cases.close(case_id)
-        closed += 1
-    return closed
+    old = [case_id for case_id, answered_at in service.loop_cases(crm)
+           if now - answered_at >= dt.timedelta(days=30)]
+    if not old:
+        return 0
+    # One unit of work for all call-backs (a commit per resolve and per close was most
+    # of this step), each case resolved then closed in the order loop_cases gives. The
+    # cases are locked as crm.cases does one by one (FOR UPDATE), in one statement.
+    with crm.unit_of_work() as uow:
+        rows = {row.id: row for row in uow.session.scalars(
+            select(CaseRow).where(CaseRow.id.in_(old)).with_for_update())}
+        for case_id in old:
+            crm.cases.transition_in(uow, rows[case_id], "resolve", "回访后已处理")
+            crm.cases.transition_in(uow, rows[case_id], "close", None)
+    return len(old)
 
 
 def summary(crm: CRM, *, yearly_invited: int = 0, called_back: int = 0) -> DemoSection:
