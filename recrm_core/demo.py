@@ -979,18 +979,26 @@ def demo_request(crm: CRM, name: str) -> ReportRequest:
     return ReportRequest(start=today - dt.timedelta(days=89), end=today)
 
 
-def write_demo_dashboard(crm: CRM, drawer: Drawer | None = None) -> str:
-    """Every report on one page (``recrm report dashboard``), beside the demo's SQLite
-    database, else in the working directory, its charts drawn by ``drawer`` (default:
-    here); returns where."""
+def demo_path(crm: CRM, name: str) -> str:
+    """Where a demo section writes its file or directory ``name``: beside the demo's
+    SQLite database, else in the working directory. Never a shared place such as the
+    temporary directory: two demos at once (two people on one machine) would collide
+    there, and what the demo writes holds its customers' addresses."""
     import os
-
-    from .reports.dashboard import write_dashboard
 
     database = crm.engine.url.database if crm.engine.dialect.name == "sqlite" else None
     beside = os.path.dirname(os.path.abspath(database)) \
         if database and database != ":memory:" else os.getcwd()
-    path = os.path.join(beside, DASHBOARD_FILE)
+    return os.path.join(beside, name)
+
+
+def write_demo_dashboard(crm: CRM, drawer: Drawer | None = None) -> str:
+    """Every report on one page (``recrm report dashboard``), beside the demo's SQLite
+    database, else in the working directory, its charts drawn by ``drawer`` (default:
+    here); returns where."""
+    from .reports.dashboard import write_dashboard
+
+    path = demo_path(crm, DASHBOARD_FILE)
     write_dashboard(crm, path, drawer=drawer)
     return path
 

@@ -4,7 +4,8 @@ Twenty owners with an email address subscribe to the magazine (the ``newsletter`
 consent purpose) and issue 12 of 《兴隆大家庭》 goes to the saved segment "owners"; a
 launch SMS goes to a static list of twenty prospects (imported from a CSV file by
 mobile), of whom only those the core's demo gave SMS marketing consent get it. Both
-are sent through the file transport into ``<temp>/recrm-newsletter-demo``, and the section
+are sent through the file transport into ``recrm-newsletter-demo/`` beside the demo's
+database (``recrm_core.demo.demo_path``), and the section
 prints their reports. Small on purpose: the section adds a fraction of a second.
 """
 
@@ -14,12 +15,12 @@ import datetime as dt
 import functools
 import random
 import shutil
-import tempfile
 from pathlib import Path
 
 from sqlalchemy import select
 
 from recrm_core import CRM, DemoSection
+from recrm_core.demo import demo_path
 from recrm_core.tables import CustomerRow, IdentityRow
 
 from .outbox import Sender
@@ -28,6 +29,8 @@ from .settings import settings
 from .transports import write_file
 
 MAGAZINE = "XLJ"
+#: where the section's messages go, beside the demo's database
+DIRECTORY = "recrm-newsletter-demo"
 SAMPLE = 20
 HTML = ("<p>{{ name }}，您好！</p><p>《兴隆大家庭》第 {{ issue }} 期：社区春季活动、"
         "物业服务升级与二期交房进展。</p><p><a href=\"{{ unsubscribe_url }}\">退订</a></p>")
@@ -49,9 +52,9 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
                    IdentityRow.kind == "mobile").order_by(IdentityRow.id)))
     for cid in rng.sample(with_email, min(SAMPLE, len(with_email))):
         crm.consent.grant(cid, "email", "newsletter", source="demo")
-    # One fixed place, emptied first: the summary (which names it) stays the same run
-    # after run for a seed.
-    directory = Path(tempfile.gettempdir()) / "recrm-newsletter-demo"
+    # One fixed place per database, emptied first: the summary (which names it) stays
+    # the same run after run for a seed.
+    directory = Path(demo_path(crm, DIRECTORY))
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     csv = directory / "launch-list.csv"
