@@ -19,18 +19,17 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from recrm_core import CRM, Customer, DemoSection, Refused, utcnow
+from recrm_core import CRM, Customer, DemoSection, Refused, StageMove, UnitOfWork, utcnow
 
 from .service import (
     AwardIn,
     Membership,
     award_many_in,
-    balance_in,
     enrol_in,
     interaction_award,
-    member_in,
     redeem_in,
     refer_in,
+    spendable_in,
 )
 from .settings import NAME, settings
 from .tables import MemberRow
@@ -93,13 +92,13 @@ def _attend(crm: CRM, member_ids: Sequence[int], rng: random.Random, points: int
 
 def _redeem(crm: CRM, member_ids: Sequence[int], rng: random.Random,
             now: dt.datetime) -> None:
-    # Members spend what they can (not what is due to expire), in one transaction.
+    # Members spend what they can (not what is due to expire), in one transaction;
+    # what each can spend read at once (a redemption changes only its member's).
     with crm.unit_of_work() as uow:
+        spendable = spendable_in(uow.session, member_ids, now)
         for cid in member_ids:
             if rng.random() < 0.3:
-                balance = balance_in(uow.session, member_in(uow.session, cid), now)
-                affordable = [p for p in REWARDS
-                              if p <= balance.balance - balance.due_to_expire]
+                affordable = [p for p in REWARDS if p <= spendable[cid]]
                 if affordable:
                     redeem_in(uow, cid, rng.choice(affordable),
                               reason="demo: gift redeemed", ref=None, at=now)
@@ -151,9 +150,17 @@ def _referrals(crm: CRM, rng: random.Random,
     for project in sorted(leads):
         pool = leads[project]
         chosen = rng.sample(pool, k=min(len(pool), max(1, len(members) // 4)))
-        # One transaction per project: a refusal writes nothing, and each stage
-        # change still fires its hooks as it is made (the referral converts).
+        # One transaction per project; its signings go through set_stages_in, one
+        # batch for a run of non-members' signings, so the batch hooks fire once for
+        # the run rather than twice per signing. The draws are made in the same order,
+        # and no referral's check reads what a signing changes (the referred are
+        # distinct, the referrers members already). A referred club member's signing
+        # is a batch of its own: a batch awards its contracts before converting its
+        # referrals, and the ledger must be written in the order one move at a time
+        # writes it.
         with crm.unit_of_work() as uow:
+            club = set(uow.session.scalars(select(MemberRow.customer_id)))
+            run: list[StageMove] = []
             for referred in chosen:
                 referrer = rng.choice(members)
                 try:
@@ -163,7 +170,22 @@ def _referrals(crm: CRM, rng: random.Random,
                 if rng.random() < 0.3:
                     unit = (f"{rng.randint(1, 12)}-{rng.randint(1, 2)}-"
                             f"{rng.randint(2, 30):02d}01")
-                    crm.customers.set_stage_in(uow, referred, "subscriber", project,
-                                               unit=unit, amount=50_000)
-                    crm.customers.set_stage_in(uow, referred, "buyer", project, unit=unit,
-                                               amount=rng.randint(300, 900) * 10_000)
+                    signing = [
+                        StageMove(customer_id=referred, stage="subscriber", project=project,
+                                  unit=unit, amount=50_000),
+                        StageMove(customer_id=referred, stage="buyer", project=project,
+                                  unit=unit, amount=rng.randint(300, 900) * 10_000),
+                    ]
+                    if referred in club:
+                        _sign(crm, uow, run)
+                        _sign(crm, uow, signing)
+                    else:
+                        run += signing
+            _sign(crm, uow, run)
+
+
+def _sign(crm: CRM, uow: UnitOfWork, moves: list[StageMove]) -> None:
+    """Make ``moves`` as one batch and forget them."""
+    if moves:
+        crm.customers.set_stages_in(uow, moves)
+        moves.clear()

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from membership_helpers import T0, club, ledger, owner
-from recrm_membership.service import add_months
+from recrm_membership.service import add_months, spendable_in
 
 from recrm_core import CRM, Actor, InvalidInput, Refused
 
@@ -114,3 +114,24 @@ def test_expiry_months_come_from_settings(crm: CRM) -> None:
 def test_expire_needs_an_aware_time(crm: CRM) -> None:
     with pytest.raises(InvalidInput, match="time zone"):
         club(crm).expire(dt.datetime(2030, 1, 1))
+
+
+def test_spendable_of_many_members_is_what_each_balance_leaves(crm: CRM) -> None:
+    a = owner(crm, "13812345678")
+    b = owner(crm, "13912345678", unit="1-1-102")
+    c = owner(crm, "13712345678", unit="1-1-103")
+    svc = club(crm)
+    svc.earn(a.id, "gift", "x", points=100, occurred_at=T0)
+    svc.earn(a.id, "gift", "y", points=40, occurred_at=months(20))
+    svc.redeem(a.id, 30, now=months(21))  # from the 100 expiring first
+    svc.earn(b.id, "gift", "x", points=70, occurred_at=T0)
+    svc.earn(b.id, "gift", "y", points=30, occurred_at=months(20))
+    ids = [a.id, b.id, c.id]
+    for now in (months(1), months(25), months(50)):
+        with crm.unit_of_work() as uow:
+            spendable = spendable_in(uow.session, ids, now)
+        expected = {cid: svc.balance(cid, now=now) for cid in ids}
+        assert spendable == {cid: x.balance - x.due_to_expire for cid, x in expected.items()}
+    with crm.unit_of_work() as uow:
+        assert spendable_in(uow.session, [a.id, b.id], months(25))[a.id] == \
+            svc.balance(a.id, now=months(25)).balance - 70  # 70 of the 100 are due
