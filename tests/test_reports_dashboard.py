@@ -262,13 +262,18 @@ def test_a_chart_worker_draws_the_same_page(leads: CRM, register_plugin: Registe
                                             tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     register_plugin(Undrawable())
-    monkeypatch.setattr(charts, "draw", _refusing(charts.draw))
-    here = _page(leads, tmp_path / "here.html")
+    with monkeypatch.context() as patched:
+        # Patched here only: a worker started by a fork server (as when the process
+        # runs threads) would not inherit the patch.
+        patched.setattr(charts, "draw", _refusing(charts.draw))
+        refused = _page(leads, tmp_path / "refused.html")
     # a chart that cannot be drawn shows the error alone, as a report that fails to run
-    failed = section(here, "undrawable.chart")
+    failed = section(refused, "undrawable.chart")
     assert "internal error: ValueError" in failed
     assert "<svg" not in failed and "<table" not in failed
-    assert "<svg" in section(here, "leadstats.sources")
+    assert "<svg" in section(refused, "leadstats.sources")
+    here = _page(leads, tmp_path / "here.html")
+    assert "<svg" in section(here, "undrawable.chart")  # "$...$" drawn as text
     with ChartWorker() as worker:
         assert worker.running  # this machine has the two cores it needs
         assert _page(leads, tmp_path / "worker.html", worker) == here
