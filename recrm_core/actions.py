@@ -10,7 +10,17 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from .models import BodyText, Channel, Code, Customer, Purpose, Text, _Model, _Out
+from .models import (
+    BodyText,
+    Channel,
+    Code,
+    Customer,
+    CustomerInteractionIn,
+    Purpose,
+    Text,
+    _Model,
+    _Out,
+)
 from .roles import Role
 from .values import Stage, zoned
 
@@ -38,6 +48,39 @@ class StageIn(_Model):
     @classmethod
     def _zoned(cls, v: dt.datetime | None) -> dt.datetime | None:
         return zoned(v, "occurred_at")
+
+
+#: the most entries one batch request may carry (a bigger batch is split by the caller:
+#: one unit of work holds every row of a batch until it commits)
+MAX_BATCH = 1000
+
+
+class StageMoveIn(StageIn):
+    """One move of ``POST /v1/customers/stages``: a ``StageIn`` for one customer."""
+
+    customer_id: int = Field(ge=1, le=2**31 - 1, description="the customer")
+    staff: Code = Field(default=None, description="who did the step, recorded on its "
+                        "interaction (default: the key's staff)")
+
+
+class StagesIn(_Model):
+    """Many stage moves in one unit of work, in order: all of them or none."""
+
+    moves: list[StageMoveIn] = Field(min_length=1, max_length=MAX_BATCH,
+                                     description="the moves, applied in this order")
+
+
+class InteractionEntryIn(CustomerInteractionIn):
+    """One entry of ``POST /v1/customers/interactions``: an id as the database stores it."""
+
+    customer_id: int = Field(ge=1, le=2**31 - 1, description="the customer")
+
+
+class InteractionsIn(_Model):
+    """Many customers' interactions in one unit of work, in order: all or none."""
+
+    interactions: list[InteractionEntryIn] = Field(
+        min_length=1, max_length=MAX_BATCH, description="the interactions, in this order")
 
 
 class ReassignIn(_Model):

@@ -183,7 +183,8 @@ def test_operation_ids_are_stable(api_client: ApiClients) -> None:
     ids = sorted(op["operationId"] for path in spec["paths"].values() for op in path.values())
     assert ids == sorted([
         "healthz", "customers_add", "customers_find", "customers_reassign", "customers_view",
-        "customers_update", "customers_merge", "customers_set_stage", "customers_disclose",
+        "customers_update", "customers_merge", "customers_set_stage", "customers_set_stages",
+        "customers_disclose", "interactions_log_many",
         "interactions_log", "interactions_list", "consents_current", "consents_record",
         "cases_open", "cases_list", "cases_get", "cases_act", "projects_list", "projects_add",
         "projects_get", "staff_list", "staff_get", "segments_count", "segments_customers",

@@ -1,5 +1,6 @@
 """``/v1/customers``: add with identity resolution, find, the 360 view, update,
-merge, stage, reassign, disclose; a customer's interactions and consents."""
+merge, stage, reassign, disclose; a customer's interactions and consents; stage moves
+and interactions of many customers in one request."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from ..actions import ConsentIn, DiscloseIn, MergeIn, ReassignIn, ReassignResult, StageIn
+from ..actions import (
+    ConsentIn,
+    DiscloseIn,
+    InteractionsIn,
+    MergeIn,
+    ReassignIn,
+    ReassignResult,
+    StageIn,
+    StagesIn,
+)
 from ..crm import CRM
 from ..errors import InvalidInput
 from ..models import (
@@ -68,6 +78,25 @@ def customers_reassign(body: ReassignIn, crm: Crm, actor: CurrentActor) -> Reass
     """Move every customer of one consultant (at one project, or all) to another."""
     moved = crm.customers.reassign(body.from_staff, body.to_staff, body.project, actor=actor)
     return ReassignResult(moved=moved)
+
+
+@router.post("/stages", response_model=list[Customer])
+def customers_set_stages(body: StagesIn, crm: Crm, actor: CurrentActor) -> list[Customer]:
+    """Stage moves of many customers in one unit of work, in order (a customer may move
+    twice): each move's customer after it, in the moves' order. One refused move (409,
+    or 404 for an unknown customer) refuses the request: none is applied."""
+    moved = crm.customers.set_stages([move.model_dump() for move in body.moves], actor=actor)
+    return crm.access.present(actor, moved)
+
+
+@router.post("/interactions", response_model=list[Interaction],
+             status_code=status.HTTP_201_CREATED)
+def interactions_log_many(body: InteractionsIn, crm: Crm,
+                          actor: CurrentActor) -> list[Interaction]:
+    """Interactions of many customers in one unit of work, in order (a merged-away id
+    logs on its survivor). An unknown customer or staff refuses the request: none is
+    logged."""
+    return crm.interactions.log_many(body.interactions, actor=actor)
 
 
 @router.get("/{customer_id}", response_model=CustomerView)

@@ -102,9 +102,14 @@ def status_of(exc: RecrmError) -> int:
 
 
 def _validation_field(loc: Sequence[Any]) -> str:
-    # ("body", "mobiles", 0) -> "mobiles"; ("query", "limit") -> "limit"
-    parts = [str(p) for p in loc if not isinstance(p, int)]
-    return ".".join(parts[1:] if len(parts) > 1 else parts)
+    # ("body", "mobiles", 0) -> "mobiles"; ("query", "limit") -> "limit"; a position
+    # before a field names the entry of a batch: ("body", "moves", 2, "stage") ->
+    # "moves.2.stage"
+    parts = list(loc)
+    while parts and isinstance(parts[-1], int):
+        parts.pop()
+    names = [str(p) for p in parts]
+    return ".".join(names[1:] if len(names) > 1 else names)
 
 
 def install(app: FastAPI) -> None:
