@@ -42,6 +42,7 @@ from recrm_core import (
     check_storable,
     clean_code,
     insert_or_ignore,
+    insert_or_ignore_many,
     project_code,
     utcnow,
 )
@@ -462,23 +463,18 @@ def insert_members(uow: UnitOfWork,
     operation enrolled them first). The enrolment's tier change and event are the
     caller's to record (:func:`record_enrolment`), where the enrolment happens."""
     session, conf = uow.session, settings(uow.crm)
-    numbers: list[dict[str, Any]] = []
-    for one in joining:
-        # ON CONFLICT DO NOTHING: a concurrent enrolment of the same customer makes
-        # ours wait for it to commit and then insert nothing, without the savepoint
-        # an IntegrityError would need (the savepoint and its ORM flush were a third
-        # of an owner's stage change, measured in the demo).
-        new_id = insert_or_ignore(
-            session, MemberRow,
-            {"customer_id": one.customer_id, "status": "active",
-             "tier": conf.tier_for(0, one.contracts), "contracts": one.contracts,
-             "enrolled_at": one.at},
-            on=[MemberRow.customer_id], returning=MemberRow.id,
-        )
-        if new_id is not None:
-            # The serial comes from the row's own key: unique without a counter to
-            # contend on.
-            numbers.append({"member_id": new_id, "member_number": conf.member_number(new_id)})
+    # ON CONFLICT DO NOTHING: a concurrent enrolment of the same customer makes ours
+    # wait for it to commit and then insert nothing, without the savepoint an
+    # IntegrityError would need (the savepoint and its ORM flush were a third of an
+    # owner's stage change, measured in the demo).
+    new_ids = insert_or_ignore_many(session, MemberRow, [
+        {"customer_id": one.customer_id, "status": "active",
+         "tier": conf.tier_for(0, one.contracts), "contracts": one.contracts,
+         "enrolled_at": one.at} for one in joining], on=[MemberRow.customer_id],
+        returning=MemberRow.id)
+    # The serial comes from the row's own key: unique without a counter to contend on.
+    numbers = [{"member_id": new_id, "member_number": conf.member_number(new_id)}
+               for new_id in new_ids if new_id is not None]
     if numbers:
         session.execute(_SET_NUMBER, numbers)
     rows = lock_members(session, [one.customer_id for one in joining])
@@ -507,27 +503,11 @@ _SET_NUMBER = (
 )
 
 
-def award_in(
-    uow: UnitOfWork,
-    member: MemberRow,
-    *,
-    entry_kind: str,
-    event_kind: str,
-    subject: int,
-    ref: str,
-    points: int,
-    occurred_at: dt.datetime,
-    project: str | None = None,
-    interaction_id: int | None = None,
-    reason: str | None = None,
-) -> int | None:
-    """Award ``points`` to a (locked) member for one event. Returns the new entry id,
+def award_in(uow: UnitOfWork, member: MemberRow, award: AwardIn) -> int | None:
+    """Award points to a (locked) member for one event. Returns the new entry id,
     or ``None`` when the event was awarded before. ``credit_in`` when the caller needs
     the award row too; this one skips reading it back (interaction awards, bulk)."""
-    new_id = _insert_award(uow, member.customer_id, AwardIn(
-        entry_kind=entry_kind, event_kind=event_kind, subject=subject, ref=ref,
-        points=points, occurred_at=occurred_at, project=project,
-        interaction_id=interaction_id, reason=reason))
+    new_id = _insert_award(uow, member.customer_id, award)
     if new_id is not None:
         recompute_tier_in(uow.session, settings(uow.crm), member, "points")
     return new_id
@@ -551,38 +531,23 @@ def _insert_award(uow: UnitOfWork, customer_id: int, award: AwardIn) -> int | No
     )
 
 
-def credit_in(
-    uow: UnitOfWork,
-    member: MemberRow,
-    *,
-    entry_kind: str,
-    event_kind: str,
-    subject: int,
-    ref: str,
-    points: int,
-    occurred_at: dt.datetime,
-    project: str | None = None,
-    interaction_id: int | None = None,
-    reason: str | None = None,
-) -> tuple[int | None, LedgerRow | None]:
+def credit_in(uow: UnitOfWork, member: MemberRow,
+              award: AwardIn) -> tuple[int | None, LedgerRow | None]:
     """``award_in``, returning the new entry id (``None`` when the event was awarded
     before) and the award row."""
-    new_id = award_in(
-        uow, member, entry_kind=entry_kind, event_kind=event_kind, subject=subject,
-        ref=ref, points=points, occurred_at=occurred_at, project=project,
-        interaction_id=interaction_id, reason=reason,
-    )
-    return new_id, keyed_entry(uow.session, event_kind, subject, ref)
+    new_id = award_in(uow, member, award)
+    return new_id, keyed_entry(uow.session, award.event_kind, award.subject, award.ref)
 
 
 def award_interaction_in(uow: UnitOfWork, member: MemberRow, interaction: Interaction,
                          points: int) -> int | None:
-    return award_in(uow, member, **vars(interaction_award(interaction, points)))
+    return award_in(uow, member, interaction_award(interaction, points))
 
 
 @dataclass(frozen=True)
 class AwardIn:
-    """One award of :func:`award_many_in`: ``award_in``'s arguments."""
+    """One award (:func:`award_in`, :func:`credit_in`, :func:`award_many_in`): the keyed
+    event and the points it earns."""
 
     entry_kind: str
     event_kind: str
@@ -794,11 +759,11 @@ def convert_referral_in(uow: UnitOfWork, customer: Customer, project: str,
             uow, customer, project, referral.referrer_id, referral.created_at, at)):
         referral.note = withheld_note(reasons)
     elif conf.referral_reward > 0:
-        _, row = credit_in(
-            uow, referrer, entry_kind="referral", event_kind="referral", subject=customer_id,
+        _, row = credit_in(uow, referrer, AwardIn(
+            entry_kind="referral", event_kind="referral", subject=customer_id,
             ref=project, points=conf.referral_reward, occurred_at=at, project=project,
             reason=f"referred customer {customer_id} signed at {project}",
-        )
+        ))
         referral.reward_entry_id = row.id if row is not None else None
     session.flush()
 
@@ -1166,12 +1131,12 @@ class Membership:
         with self.crm.unit_of_work(actor) as uow:
             cid = self._customer_id(uow, customer_id)
             member = self._member(uow.session, cid, active=True)
-            new_id, row = credit_in(
-                uow, member, entry_kind="earn", event_kind=kind_text, subject=cid,
+            new_id, row = credit_in(uow, member, AwardIn(
+                entry_kind="earn", event_kind=kind_text, subject=cid,
                 ref=ref_text, points=points, occurred_at=occurred_at or utcnow(),
                 project=code,
                 reason=_clean(reason, "reason", 200, required=False) or kind_text,
-            )
+            ))
             return Award(awarded=new_id is not None,
                          entry=entry_model(row) if row is not None else None,
                          balance=points_of(uow.session, cid))

@@ -55,7 +55,7 @@ from recrm_core import (
     UnitOfWork,
     consent_granted_clause,
     consent_withdrawn_clause,
-    insert_or_ignore,
+    insert_or_ignore_many,
     utcnow,
     valid_id,
 )
@@ -352,60 +352,6 @@ def blocked_of(uow: UnitOfWork, customer_ids: list[int], channel: str) -> set[in
     ))
 
 
-def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> int | None:
-    """Insert an invitation unless its ``dedupe_key`` exists; the new id or None.
-
-    ``ON CONFLICT DO NOTHING`` lets two triggers racing on one key both finish:
-    the database keeps one, neither transaction fails.
-    """
-    found = insert_or_ignore(session, SurveyInvitation, values,
-                             on=[SurveyInvitation.dedupe_key], returning=SurveyInvitation.id)
-    return None if found is None else int(found)
-
-
-#: below this many rows, one ``ON CONFLICT DO NOTHING`` insert per row costs no more
-#: than the batch's read, savepoint and executemany (SQLite, CPU per row: 80 vs 90 us
-#: at 16 rows, equal at 32, 66 vs 43 us at 128; a handover's four check-ins stay per row)
-_FEW = 32
-_INVITATIONS = cast(Table, SurveyInvitation.__table__)
-_INSERT_INVITATION = insert(_INVITATIONS).returning(_INVITATIONS.c.id,
-                                                     sort_by_parameter_order=True)
-_KNOWN_KEYS = select(SurveyInvitation.dedupe_key).where(
-    SurveyInvitation.dedupe_key.in_(bindparam("keys", expanding=True)))
-
-
-def _insert_all_ignoring_duplicates(session: Session,
-                                    rows: list[dict[str, Any]]) -> list[int | None]:
-    """:func:`_insert_ignoring_duplicates` for many rows, in order: per row the new
-    id, or None when its ``dedupe_key`` exists (or came earlier in ``rows``).
-
-    The keys already stored are read in one query and the rest inserted in one
-    executemany, in a savepoint: a key that another transaction stored in between
-    rolls the savepoint back, and those rows go one by one as above, so racing
-    triggers still both finish."""
-    if len(rows) < _FEW:
-        return [_insert_ignoring_duplicates(session, row) for row in rows]
-    keys = [row["dedupe_key"] for row in rows]
-    known: set[str] = set()
-    for start in range(0, len(keys), _IN_CHUNK):
-        known.update(session.scalars(_KNOWN_KEYS, {"keys": keys[start:start + _IN_CHUNK]}))
-    fresh: dict[str, dict[str, Any]] = {}
-    for key, row in zip(keys, rows, strict=True):
-        if key not in known:
-            fresh.setdefault(key, row)
-    ids: list[int | None] = []
-    if fresh:
-        try:
-            with session.begin_nested():
-                ids = [int(i) for i in session.scalars(_INSERT_INVITATION, list(fresh.values()))]
-        except IntegrityError:
-            ids = [_insert_ignoring_duplicates(session, row) for row in fresh.values()]
-    new = dict(zip(fresh, ids, strict=True))
-    # The first row of a key gets its id; a later row with the same key was "already".
-    return [new.pop(key, None) if fresh.get(key) is row else None
-            for key, row in zip(keys, rows, strict=True)]
-
-
 class NewInvitation(NamedTuple):
     """One invitation to create (:func:`invite_many_in`)."""
 
@@ -464,8 +410,12 @@ def invite_many_in(uow: UnitOfWork, survey_key: str,
         "year": item.year, "channel": conf.channel, "status": "pending", "created_at": now,
         "due_at": item.due_at, "expires_at": item.due_at + expiry,
     } for item in items]
-    return [("already", None) if new_id is None else ("invited", new_id)
-            for new_id in _insert_all_ignoring_duplicates(uow.session, rows)]
+    # ON CONFLICT DO NOTHING: two triggers racing on one key both finish, the
+    # database keeps one; a key twice in ``items`` is invited on its first item.
+    found = insert_or_ignore_many(uow.session, SurveyInvitation, rows,
+                                  on=[SurveyInvitation.dedupe_key], returning=SurveyInvitation.id)
+    return [("already", None) if new_id is None else ("invited", int(new_id))
+            for new_id in found]
 
 
 def invite(
