@@ -143,7 +143,11 @@ def upsert_many(
     """
     core = _core_table(table)
     stmt = _returning(_updating(session, core, on, set_), core, on, returning)
-    return _execute_many(session, stmt, rows, on, returning is not None)
+    names = _names(on)
+    wanted = [tuple(row[name] for name in names) for row in rows]
+    if len(set(wanted)) < len(wanted):
+        raise ValueError("upsert_many takes one row per conflict key")
+    return _execute_many(session, stmt, rows, wanted, returning is not None)
 
 
 def insert_or_ignore_many(
@@ -154,26 +158,46 @@ def insert_or_ignore_many(
     on: Sequence[Column],
     returning: Returned | None = None,
 ) -> list[Any]:
-    """``insert_or_ignore`` for each of ``rows``, as one statement run once for them
-    all (plain values, one row per ``on`` key, as in ``upsert_many``).
+    """``insert_or_ignore`` for each of ``rows``, in order, as one statement run once
+    for them all (plain values, as in ``upsert_many``).
+
+    A key that stands on more than one row is written once, as row-by-row calls
+    would write it: its first row is inserted (or found stored) and gets the result,
+    each later row is ignored (``None``, or ``False`` without ``returning``).
+    A lone row (below :data:`FEW_ROWS`) is the one-row statement, which costs less.
 
     :returns: ``insert_or_ignore``'s result for each row, in the order of ``rows``.
     """
-    if len(rows) == 1:
-        # A batch of one (a single operation, the common case): the one-row
-        # statement, cheaper than executemany's RETURNING machinery.
-        return [insert_or_ignore(session, table, rows[0], on=on, returning=returning)]
+    if len(rows) < FEW_ROWS:
+        return [insert_or_ignore(session, table, row, on=on, returning=returning)
+                for row in rows]
+    names = _names(on)
+    wanted = [tuple(row[name] for name in names) for row in rows]
+    first: dict[tuple[Any, ...], int] = {}
+    for n, key in enumerate(wanted):
+        first.setdefault(key, n)
     dialect = session.get_bind().dialect.name
-    key = (dialect, table, tuple(on), returning)
-    stmt = _IGNORING_MANY.get(key)
+    cache_key = (dialect, table, tuple(on), returning)
+    stmt = _IGNORING_MANY.get(cache_key)
     if stmt is None:
         # Built once, as insert_or_ignore's: a single log's visit rule runs it.
         core = _core_table(table)
         stmt = _returning(_insert(session, core).on_conflict_do_nothing(
             index_elements=[_plain(c) for c in on]), core, on, returning)
         if len(_IGNORING_MANY) < 1024:
-            _IGNORING_MANY[key] = stmt
-    return _execute_many(session, stmt, rows, on, returning is not None)
+            _IGNORING_MANY[cache_key] = stmt
+    found = _execute_many(session, stmt, [rows[n] for n in first.values()],
+                          list(first), returning is not None)
+    ignored = None if returning is not None else False
+    written = dict(zip(first.values(), found, strict=True))
+    return [written.get(n, ignored) for n in range(len(rows))]
+
+
+#: below this many rows, insert_or_ignore_many runs the one-row statement per row:
+#: CPU per row, one-row statements vs one statement for the batch (a 14-column
+#: table, fresh keys): SQLite 40 vs 43 us at 2 rows, 41 vs 30 at 4, 34 vs 15 at 32;
+#: PostgreSQL 130 vs 107 at 2, 121 vs 88 at 4. So only a lone row goes alone.
+FEW_ROWS = 2
 
 
 #: prebuilt statements of insert_or_ignore_many
@@ -219,13 +243,11 @@ def _returning(stmt: postgresql.Insert | sqlite.Insert, table: Table, on: Sequen
 
 
 def _execute_many(session: Session, stmt: Insert, rows: Sequence[Mapping[str, Any]],
-                  on: Sequence[Column], returning: bool) -> list[Any]:
+                  wanted: Sequence[tuple[Any, ...]], returning: bool) -> list[Any]:
+    """Run ``stmt`` for ``rows`` (their conflict keys ``wanted``, each once); per row
+    what ``stmt`` returned for its key (``None`` or ``False`` for an ignored row)."""
     if not rows:
         return []
-    names = _names(on)
-    wanted = [tuple(row[name] for name in names) for row in rows]
-    if len(set(wanted)) < len(wanted):
-        raise ValueError("upsert_many/insert_or_ignore_many take one row per conflict key")
     found = {tuple(got[:-1]): got[-1]
              for got in session.execute(stmt, [dict(row) for row in rows])}
     if not returning:

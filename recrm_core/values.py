@@ -12,7 +12,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from .identity import clean, code_of
@@ -140,6 +140,49 @@ def parse_budget(raw: object) -> int | None:
     if budget > MAX_BUDGET:
         raise ValueError(f"budget {clean(raw)!r} is too large")
     return budget
+
+
+#: what Numeric(14, 2) holds: amounts are below 10^12
+AMOUNT_LIMIT = Decimal("1e12")
+_PLACES = {2: "two", 4: "four"}
+
+
+def parse_amount(raw: object, *, places: int = 2, signed: bool = False) -> Decimal | None:
+    """An exact amount (CNY, square metres, a percent) as a :class:`~decimal.Decimal`
+    with ``places`` decimal places; ``None`` for ``None`` or a blank cell.
+
+    Thousands separators (``1,200,000``) and a leading ``¥`` are accepted. Refused,
+    never rounded: a float or a boolean (not exact), a number written with an
+    exponent (``1e5``), NaN or infinity, more than ``places`` decimal places (0.001
+    CNY is a typing mistake, not 0.00), 10^12 or more, and below 0 unless ``signed``.
+    Each reason reads after the value's name ("deposit cannot be negative")."""
+    if isinstance(raw, float | bool):
+        raise ValueError("is not exact: give a decimal number (e.g. \"1000.50\"), never a float")
+    if raw is None:
+        return None
+    shown = str(raw)[:40]
+    if isinstance(raw, Decimal) and raw.is_finite():
+        text = f"{raw:f}"  # a Decimal given by code: its exact digits
+    else:
+        text = str(raw).strip().replace(",", "").replace("，", "").lstrip("¥￥").strip()
+        if not text:
+            return None
+    try:
+        parsed = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{shown!r} is not a number") from None
+    if not parsed.is_finite():
+        raise ValueError(f"{shown!r} is not a number")
+    if "e" in text.lower():
+        raise ValueError(f"{shown!r}: write it out in digits (no exponent)")
+    if abs(parsed) >= AMOUNT_LIMIT:
+        raise ValueError("must be below 10^12")
+    step = Decimal(1).scaleb(-places)
+    if parsed != parsed.quantize(step, rounding=ROUND_HALF_UP):
+        raise ValueError(f"{shown!r} has more than {_PLACES.get(places, places)} decimal places")
+    if parsed < 0 and not signed:
+        raise ValueError("cannot be negative")
+    return parsed.quantize(step)
 
 
 def parse_stage(raw: object) -> str:

@@ -1,7 +1,7 @@
 """``insert_or_ignore`` and ``upsert`` (and their ``_many`` forms): one statement on
 SQLite and PostgreSQL, and
 writers racing on one key in separate processes all finish, with the database
-deciding (one insert per key, no lost increment)."""
+deciding (one insert per key, also from batches; no lost increment)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, literal, select
 
-from recrm_core import CRM, insert_or_ignore, insert_or_ignore_many, upsert, upsert_many
+from recrm_core import CRM, insert_or_ignore, insert_or_ignore_many, upsert, upsert_many, upserting
 
 # Its own metadata: not one of the tables every CRM of the test run creates.
 METADATA = MetaData()
@@ -104,21 +104,56 @@ def test_insert_or_ignore_many_keeps_the_first_rows(crm: CRM) -> None:
     assert [tuple(r) for r in rows] == [("e:1", 1), ("e:2", 2), ("e:3", 3), ("e:4", 4)]
 
 
+@pytest.mark.parametrize("few", [2, 100], ids=["one_statement", "row_by_row"])
+def test_insert_or_ignore_many_gives_a_repeated_key_to_its_first_row(
+        crm: CRM, monkeypatch: pytest.MonkeyPatch, few: int) -> None:
+    # As row-by-row calls would: the first row of a key is written (or found stored),
+    # each later one ignored; the same whichever path the batch's size takes.
+    monkeypatch.setattr(upserting, "FEW_ROWS", few)
+    METADATA.create_all(crm.engine)
+    with crm.unit_of_work() as uow:
+        stored = insert_or_ignore(uow.session, AWARDS, {"event": "r:0", "points": 0},
+                                  on=["event"], returning=AWARDS.c.id)
+        rows = [{"event": "r:1", "points": 1}, {"event": "r:0", "points": 9},
+                {"event": "r:1", "points": 2}, {"event": "r:2", "points": 3},
+                {"event": "r:0", "points": 8}, {"event": "r:2", "points": 4}]
+        ids = insert_or_ignore_many(uow.session, AWARDS, rows, on=[AWARDS.c.event],
+                                    returning=AWARDS.c.id)
+        assert [i is not None for i in ids] == [True, False, False, True, False, False]
+        assert len({stored, ids[0], ids[3]}) == 3
+        assert insert_or_ignore_many(uow.session, AWARDS,
+                                     [{"event": "r:3", "points": 5}, {"event": "r:3", "points": 6},
+                                      {"event": "r:1", "points": 7}], on=["event"]) == [
+            True, False, False]
+        assert insert_or_ignore_many(uow.session, AWARDS, [], on=["event"]) == []
+        got = uow.session.execute(select(AWARDS.c.event, AWARDS.c.points)
+                                  .where(AWARDS.c.event.like("r:%"))
+                                  .order_by(AWARDS.c.event)).all()
+    assert [tuple(r) for r in got] == [("r:0", 0), ("r:1", 1), ("r:2", 3), ("r:3", 5)]
+
+
 def _writer(url: str, barrier: Any, results: Any) -> None:
     """One process: its own interpreter, CRM, engine and connections."""
     won: list[int] = []
+    batched: list[str] = []
     try:
         crm = CRM(database_url=url, plugins=[])
         barrier.wait(timeout=120)
         for n in range(ROUNDS):
+            # The same keys as the other writers, a batch (with a key twice) per round.
+            keys = [f"batch:{n}:{k}" for k in (0, 1, 2, 1)]
             with crm.unit_of_work() as uow:
                 upsert(uow.session, COUNTERS, {"key": "hits", "count": 1}, on=["key"],
                        set_={"count": COUNTERS.c.count + 1})
                 if insert_or_ignore(uow.session, AWARDS, {"event": f"round:{n}", "points": 1},
                                     on=["event"], returning=AWARDS.c.id) is not None:
                     won.append(n)
+                ids = insert_or_ignore_many(uow.session, AWARDS,
+                                            [{"event": k, "points": 1} for k in keys],
+                                            on=["event"], returning=AWARDS.c.id)
+            batched.extend(k for k, i in zip(keys, ids, strict=True) if i is not None)
         crm.close()
-        results.put(("ok", won))
+        results.put(("ok", (won, batched)))
     except BaseException as exc:  # reported to the parent, which fails the test
         results.put(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -136,8 +171,11 @@ def test_racing_processes_lose_nothing_and_insert_once(crm: CRM, recrm_database_
     for p in procs:
         p.join(timeout=60)
     assert all(kind == "ok" for kind, _ in outcomes), outcomes
-    won = sorted(n for _, rounds in outcomes for n in rounds)
+    won = sorted(n for _, (rounds, _) in outcomes for n in rounds)
     assert won == list(range(ROUNDS))  # every round awarded exactly once
+    # Every batched key written by exactly one writer, none twice by its own batch.
+    batched = sorted(k for _, (_, keys) in outcomes for k in keys)
+    assert batched == sorted(f"batch:{n}:{k}" for n in range(ROUNDS) for k in range(3))
     with crm.unit_of_work() as uow:
         hits = uow.session.scalar(select(COUNTERS.c.count).where(COUNTERS.c.key == "hits"))
     assert hits == WRITERS * ROUNDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from recrm_core.values import (
     PERSONAS,
+    parse_amount,
     parse_budget,
     parse_date,
     parse_gender,
@@ -225,3 +227,22 @@ def test_stage_names() -> None:
     assert parse_stage(" Buyer ") == "buyer"
     with pytest.raises(ValueError, match="prospect, visitor, subscriber, buyer, owner"):
         parse_stage("customer")
+
+
+def test_parse_amount_is_exact_and_never_rounds() -> None:
+    assert parse_amount("1,200,000.5") == Decimal("1200000.50")
+    assert parse_amount(" ¥98.50 ") == Decimal("98.50")
+    assert parse_amount(7) == Decimal("7.00")
+    assert parse_amount(Decimal("1E+5")) == Decimal("100000.00")  # code's exact digits
+    assert parse_amount("1.2345", places=4) == Decimal("1.2345")
+    assert parse_amount(None) is None and parse_amount("  ") is None
+    assert parse_amount("-3", signed=True) == Decimal("-3.00")
+    for bad, reason in ((0.1, "never a float"), (True, "never a float"),
+                        ("0.001", "more than two decimal places"),
+                        ("1e5", "no exponent"), ("NaN", "is not a number"),
+                        ("-inf", "is not a number"), ("abc", "is not a number"),
+                        ("1000000000000", r"below 10\^12"), ("-1", "cannot be negative")):
+        with pytest.raises(ValueError, match=reason):
+            parse_amount(bad)
+    with pytest.raises(ValueError, match="more than four decimal places"):
+        parse_amount("1.23456", places=4)

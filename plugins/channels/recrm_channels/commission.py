@@ -18,7 +18,7 @@ below ``buyer``) is reversed by a ``clawback`` entry and the registration return
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, func, or_, select
@@ -39,7 +39,7 @@ from recrm_core import (
     utcnow,
 )
 from recrm_core.access import require_role
-from recrm_core.values import STAGE_RANK
+from recrm_core.values import STAGE_RANK, parse_amount
 
 from .service import MANAGERS, OFFICE, as_of, judge_customer_in
 from .settings import settings
@@ -81,24 +81,16 @@ class CommissionEntry(BaseModel):
     mobile: str | None
 
 
-def money(value: Decimal | int | str | None, what: str,
-          exponent: Decimal = CENT) -> Decimal | None:
-    """An exact amount of CNY with two decimals (never a float); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        raise InvalidInput(what, "give money as a decimal string, never a float")
+def money(value: Decimal | int | str | None, what: str, places: int = 2) -> Decimal | None:
+    """An exact amount of CNY with two decimals (``places`` for a percent), never a
+    float, by the core's :func:`~recrm_core.values.parse_amount`; None stays None."""
     try:
-        parsed = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InvalidInput(what, f"{value!r} is not an amount") from None
-    if not parsed.is_finite() or parsed < 0 or parsed >= Decimal("1e12"):
-        raise InvalidInput(what, "an amount is 0 or more and below 10^12")
-    if parsed != parsed.quantize(exponent, rounding=ROUND_HALF_UP):
-        # Never rounded silently: 0.001 CNY is a typing mistake, not 0.00.
-        places = -exponent.as_tuple().exponent  # type: ignore[operator]
-        raise InvalidInput(what, f"{value!r} has more than {places} decimal places")
-    return parsed.quantize(exponent, rounding=ROUND_HALF_UP)
+        parsed = parse_amount(value, places=places)
+    except ValueError as exc:
+        raise InvalidInput(what, f"{what} {exc}") from None
+    if parsed is None and value is not None:  # a blank string is no amount, not "none"
+        raise InvalidInput(what, f"{what}: {str(value)[:40]!r} is not a number")
+    return parsed
 
 
 def _terms(row: TermsRow) -> Terms:
@@ -282,7 +274,7 @@ class Commissions:
         require_role(actor, MANAGERS, "set commission terms")
         if (percent is None) == (fixed is None):
             raise InvalidInput("percent", "give either a percent or a fixed commission")
-        pct = money(percent, "percent", Decimal("0.0001"))
+        pct = money(percent, "percent", 4)
         if pct is not None and pct > 100:
             raise InvalidInput("percent", "a percent is at most 100")
         code = project_code(project)

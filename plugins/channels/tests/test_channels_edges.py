@@ -104,9 +104,9 @@ def test_hostile_and_mistaken_input_is_refused(crm: CRM) -> None:
         channels.add_agency("X\x01", "X")
     with pytest.raises(InvalidInput, match="longer than 200"):
         channels.add_agency("LONG", "n" * 201)
-    with pytest.raises(InvalidInput, match="more than 2 decimal places"):
+    with pytest.raises(InvalidInput, match="more than two decimal places"):
         Commissions(crm).set_terms("A", PROJECT, fixed="0.001")
-    with pytest.raises(InvalidInput, match="more than 4 decimal places"):
+    with pytest.raises(InvalidInput, match="more than four decimal places"):
         Commissions(crm).set_terms("A", PROJECT, percent="1.23456")
     for rules in ({"visit_is_king": "yes"}, {"registration_valid_hours": True},
                   {"known_customer_days": "90"}):

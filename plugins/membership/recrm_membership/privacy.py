@@ -40,14 +40,8 @@ from recrm_core import Customer, ErasureStep, UnitOfWork, utcnow
 if TYPE_CHECKING:
     from recrm_core.privacy import PersonValues
 
-from .service import (
-    _member_event,
-    _tier_change,
-    balance_in,
-    entry_model,
-    lifetime_of,
-    points_of,
-)
+from .service import balance_in, entry_model, lifetime_of, points_of
+from .service.views import _member_event, _tier_change
 from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
 
 #: what replaces free text that named an erased person in another member's row

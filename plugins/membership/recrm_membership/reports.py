@@ -47,7 +47,7 @@ from recrm_core.reports import Report as Table
 from recrm_core.reports.periods import period_label
 
 from .service import READERS, WITHHELD
-from .service import _rate as rate
+from .service.club import _rate as rate
 from .tables import LedgerRow, ReferralRow
 
 if TYPE_CHECKING:

@@ -194,7 +194,7 @@ def test_a_batch_of_awards_gives_what_one_award_at_a_time_gives(crm: CRM) -> Non
         with crm.unit_of_work() as uow:
             member = lock_member(uow.session, cid)
             assert member is not None
-            results.append(award_in(uow, member, **vars(award)) is not None)
+            results.append(award_in(uow, member, award) is not None)
     batch = cast(crm, 5)
     with crm.unit_of_work() as uow:
         batched = [new is not None for new in award_many_in(uow, awards(batch))]

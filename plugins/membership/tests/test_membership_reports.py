@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -66,9 +67,12 @@ def club_ledger(crm: CRM, register_plugin: Callable[..., str],
     Referrals, all made on 2025-06-01: A -> C at XL2 (signed, rewarded), A -> D at
     YH1 (pending), B -> E at XL2 (signed, reward withheld).
     """
-    # the module (the package's ``service`` attribute is the function of that name)
-    monkeypatch.setattr(importlib.import_module("recrm_membership.service"), "utcnow",
-                        lambda: NOW)
+    # the modules (the package's ``service`` attribute is the function of that name)
+    package = importlib.import_module("recrm_membership.service")
+    for found in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"recrm_membership.service.{found.name}")
+        if hasattr(module, "utcnow"):
+            monkeypatch.setattr(module, "utcnow", lambda: NOW)
     withholder = Withholder()
     register_plugin(withholder)
     for project in ("XL2", "YH1"):

@@ -32,7 +32,8 @@ from recrm_core import InvalidInput, NotFound, Refused, utcnow
 from recrm_core.api.pages import ByAddress, PageError, Pages, form_fields, message_page, not_found
 
 from .definitions import _TEXT_LIMIT, SCALES, SurveyDefinition, _storable, validate_answers
-from .service import Invitation, _to_invitation, answer, definition_in, link_state
+from .service import Invitation, answer, definition_in, link_state
+from .service.inviting import _to_invitation
 from .tables import SurveyInvitation
 
 if TYPE_CHECKING:

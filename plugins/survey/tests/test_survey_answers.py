@@ -206,8 +206,10 @@ def test_the_case_is_opened_with_the_answer_time(crm: CRM) -> None:
 def test_link_tokens_never_start_like_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
     # secrets.token_urlsafe starts with "-" one time in 64; `recrm survey answer -Sx…`
     # then failed with "No such option '-S'" (a flaky CLI test found it).
+    import secrets
+
     from recrm_survey import service as survey_service
 
     drawn = iter(["-Sabcdefghijklmnopqrstuvw", "_xabcdefghijklmnopqrstuv"])
-    monkeypatch.setattr(survey_service.secrets, "token_urlsafe", lambda n: next(drawn))
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
     assert survey_service.new_token() == "_xabcdefghijklmnopqrstuv"

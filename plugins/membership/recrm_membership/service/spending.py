@@ -1,0 +1,149 @@
+"""What points are worth now: first-in first-out, expiry, balance and redemption."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from recrm_core import (
+    Refused,
+    UnitOfWork,
+)
+
+from ..models import (
+    Balance,
+    ExpiredEntry,
+    Redemption,
+)
+from ..tables import LedgerRow, MemberRow
+from .ledger import insert_entry, keyed_entry, lifetime_of, member_in, points_of
+from .rules import _chunks
+from .views import entry_model
+
+
+def fifo(session: Session, customer_id: int) -> list[tuple[LedgerRow, int]]:
+    """Each credit with what is left of it once every debit (redemptions, expiries,
+    negative adjustments, reversals) has consumed the soonest-expiring credits first."""
+    rows = session.scalars(select(LedgerRow).where(LedgerRow.customer_id == customer_id)).all()
+    return _fifo(rows)
+
+
+def _fifo(rows: Sequence[LedgerRow]) -> list[tuple[LedgerRow, int]]:
+    """:func:`fifo` of one member's ledger rows, read."""
+    debt = -sum(r.points for r in rows if r.points < 0)
+    credits = sorted(
+        (r for r in rows if r.points > 0),
+        key=lambda r: (r.expires_at is None, r.expires_at or r.occurred_at, r.occurred_at, r.id),
+    )
+    left: list[tuple[LedgerRow, int]] = []
+    for credit in credits:
+        used = min(credit.points, debt)
+        debt -= used
+        left.append((credit, credit.points - used))
+    return left
+
+
+def expire_member_in(session: Session, customer_id: int, now: dt.datetime, *,
+                     write: bool = True) -> list[ExpiredEntry]:
+    """Write off what is left of every credit past its expiry, oldest first (call with
+    the member row locked). Idempotent: a second run finds nothing left to expire.
+    ``write=False`` writes nothing and returns what a run would write off, so a
+    preview is decided by the very rule the run applies."""
+    expired: list[ExpiredEntry] = []
+    for credit, remaining in fifo(session, customer_id):
+        if remaining <= 0 or credit.expires_at is None or credit.expires_at > now:
+            continue
+        if write:
+            insert_entry(
+                session, customer_id=customer_id, kind="expire", points=-remaining,
+                source_entry_id=credit.id, occurred_at=credit.expires_at,
+                reason=f"points of entry {credit.id} expired",
+            )
+        expired.append(ExpiredEntry(customer_id=customer_id, points=remaining,
+                                    source_entry_id=credit.id))
+    return expired
+
+
+def spendable_in(session: Session, customer_ids: Sequence[int],
+                 now: dt.datetime) -> dict[int, int]:
+    """By member, what :func:`balance_in` leaves to spend (the balance less what is
+    due to expire at ``now``), for many members with one read of their ledgers: the
+    demo's redemptions asked ``balance_in`` (three statements) member by member."""
+    rows: dict[int, list[LedgerRow]] = {cid: [] for cid in customer_ids}
+    for chunk in _chunks(sorted(rows), 500):
+        for row in session.scalars(select(LedgerRow)
+                                   .where(LedgerRow.customer_id.in_(list(chunk)))):
+            rows[row.customer_id].append(row)
+    return {cid: sum(r.points for r in ledger) - _due(_fifo(ledger), now)
+            for cid, ledger in rows.items()}
+
+
+def _due(left: Sequence[tuple[LedgerRow, int]], now: dt.datetime) -> int:
+    """What is left of the credits past their expiry at ``now``."""
+    return sum(remaining for credit, remaining in left
+               if remaining > 0 and credit.expires_at is not None and credit.expires_at <= now)
+
+
+def balance_in(session: Session, member: MemberRow, now: dt.datetime) -> Balance:
+    assert member.number is not None
+    sums: dict[str, int] = defaultdict(int)
+    for kind, points in session.execute(
+        select(LedgerRow.kind, func.sum(LedgerRow.points))
+        .where(LedgerRow.customer_id == member.customer_id)
+        .group_by(LedgerRow.kind)
+    ):
+        sums[kind] = int(points or 0)
+    left = fifo(session, member.customer_id)
+    due = _due(left, now)
+    next_at: dt.datetime | None = None
+    next_points = 0
+    for credit, remaining in left:
+        if remaining <= 0 or credit.expires_at is None or credit.expires_at <= now:
+            continue
+        if next_at is None or credit.expires_at == next_at:
+            next_at = credit.expires_at
+            next_points += remaining
+    return Balance(
+        customer_id=member.customer_id,
+        number=member.number,
+        balance=sum(sums.values()),
+        lifetime_points=lifetime_of(session, member.customer_id),
+        redeemed=-sums["redeem"],
+        expired=-sums["expire"],
+        due_to_expire=due,
+        next_expiry_at=next_at,
+        next_expiry_points=next_points,
+    )
+
+
+def redeem_in(uow: UnitOfWork, customer_id: int, points: int, *, reason: str | None,
+              ref: str | None, at: dt.datetime) -> Redemption:
+    """``Membership.redeem`` inside a unit of work (its actor redeems), with checked
+    ``points``, ``reason`` and ``ref``."""
+    session, actor, cid = uow.session, uow.actor, customer_id
+    member = member_in(session, cid, active=True)
+    if ref is not None:
+        earlier = keyed_entry(session, "redeem", cid, ref)
+        if earlier is not None:
+            return Redemption(entry=entry_model(earlier), redeemed=False,
+                              balance=points_of(session, cid))
+    expired = expire_member_in(session, cid, at)
+    balance = points_of(session, cid)
+    if points > balance:
+        raise Refused(f"member {member.number} has {balance} points; cannot redeem {points}")
+    new_id = insert_entry(
+        session, customer_id=cid, kind="redeem", points=-points,
+        event_kind="redeem" if ref else None,
+        event_subject=cid if ref else None, event_ref=ref, reason=reason,
+        actor_staff=actor.staff_id if actor else None,
+        actor_role=actor.role if actor else None, occurred_at=at,
+    )
+    assert new_id is not None  # the key was checked under the member lock
+    row = session.get_one(LedgerRow, new_id)
+    return Redemption(entry=entry_model(row), redeemed=True,
+                      balance=points_of(session, cid),
+                      expired_first=sum(e.points for e in expired))
