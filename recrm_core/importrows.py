@@ -261,9 +261,11 @@ def _read_in_worker(
             # one it may have ended: then its next message, or its end, says so)
             with suppress(OSError):
                 mine.send_bytes(b"+")
-            batch = _received(blob)
-            next_row = batch.last_row + 1
-            yield batch
+            # handed over without a reference kept here: the importer drops it before
+            # turning the collector back on (importing._gc_paused)
+            held = [_received(blob)]
+            next_row = held[0].last_row + 1
+            yield held.pop()
     finally:
         mine.close()  # a worker still reading stops at its next send or wait
         worker.join(10)
