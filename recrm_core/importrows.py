@@ -320,8 +320,10 @@ def _produce(
 
 def _dumps(exc: Exception) -> bytes:
     try:
-        return pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an exception that does not pickle: its message
+        blob = pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
+        pickle.loads(blob)  # an exception whose __init__ differs may not load back
+        return blob
+    except Exception:  # one that does not cross: its message
         return pickle.dumps(RecrmError(f"reading the file failed: {exc!r}"))
 
 

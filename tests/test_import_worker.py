@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 
 from recrm_core import CRM, importrows, workerstart
 from recrm_core.csvsource import SNIFF_BYTES, ImportReadError
+from recrm_core.errors import RecrmError
 from recrm_core.identity import current_date, id_card_check_character, id_card_facts
 from recrm_core.importing import ImportProgress
 from recrm_core.importrows import Batch, batches
@@ -363,3 +364,33 @@ def test_the_reading_worker_collects_even_forked_while_the_importer_paused_it(
     finally:
         gc.enable()
     assert [rec.name for _, rec in batch.records] == ["collector-True"]
+
+
+class _Stuck(Exception):
+    """An exception that pickles but does not load back (its __init__ differs)."""
+
+    def __init__(self, row: int, why: str) -> None:
+        super().__init__(f"row {row}: {why}")
+
+
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), _Stuck(4, "x")])
+def test_a_reader_failing_in_the_worker_raises_here(
+    error: Exception, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What reading raises besides a read error (a disk's OSError) is raised in the
+    importing process as if it had read the file itself."""
+    monkeypatch.setattr(importrows, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(importrows, "start_method", lambda: "fork")
+
+    def rows() -> Iterator[tuple[int, dict[str, Any] | RejectedRow]]:
+        yield from _rows(3)
+        raise error
+
+    got = batches(rows(), 2, "CN", _Source())  # type: ignore[arg-type]
+    assert [b.rows for b in [next(got)]] == [2]
+    with pytest.raises((OSError, RecrmError)) as info:
+        next(got)
+    if isinstance(error, OSError):
+        assert isinstance(info.value, OSError) and info.value.errno == 5
+    else:
+        assert "reading the file failed" in str(info.value) and "row 4: x" in str(info.value)
