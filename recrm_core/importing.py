@@ -202,12 +202,15 @@ def _interrupt_between_batches(run: _Run) -> Iterator[None]:
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is resolved and written.
+    """No cyclic garbage collection while a batch is received, resolved and written.
 
-    The batch allocates ~15 objects a row (its keys, state, links, references) and
-    holds them to the end: the collector ran over and over during it, walking
-    every one of them and the whole heap of the process. What the batch leaves in
-    cycles is collected at the next collection after it, so memory stays flat.
+    A batch allocates ~15 objects a row (its records, keys, state, links, references)
+    and holds them to its end: the collector ran over and over during it, walking
+    every one of them and the whole heap of the process. Turned back on only once
+    the batch is dropped, the collector's next (young) collection finds the few
+    cycles the batch left (the session's) and not its ~100,000 live objects: turned
+    on while the batch was still held, that one collection per batch cost ~15 % of
+    the importing process (20-50 ms a batch). Memory stays flat.
     The switch is process-wide: if something else already turned the collector off
     it is left alone (and so never turned on early by us).
     """
@@ -219,6 +222,11 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+        # What the batch left in cycles goes now, not after many batches: the young
+        # generation counts only the allocations that outlived the batch, so left to
+        # the collector's own threshold a dozen batches' cycles (the session, and
+        # closures holding a batch's state) piled up: 318 MB at 1M rows.
+        gc.collect(0)
 
 
 class _NewRef(int):
@@ -425,11 +433,18 @@ class ImportService:
         config = self.crm.config
         with closing(batches(rows, config.import_batch_size, config.default_region,
                              run.source)) as validated:
-            for batch in validated:
-                exc = batch.error
-                if exc is None:
-                    self._commit(run, batch)
-                    continue
+            while True:
+                # The collector is off from taking a batch to its end, and back on only
+                # once this loop has dropped it (see _gc_paused).
+                with _gc_paused():
+                    batch = next(validated, None)
+                    if batch is None:
+                        break
+                    exc = batch.error
+                    if exc is None:
+                        self._commit(run, batch)
+                        del batch
+                        continue
                 if isinstance(exc, UndecodableSample) and not run.result.rows:
                     # The encoding is unknown before a batch was committed: refuse the
                     # file as a whole (exit 2) rather than import its first rows.
@@ -463,8 +478,7 @@ class ImportService:
             # A concurrent importer took a key (or a project code) between our read
             # and our write, or the two deadlocked: the batch rolled back whole, so
             # resolve it again against what the other one wrote.
-            with _gc_paused():
-                applied = retrying(attempt)
+            applied = retrying(attempt)
         except PluginError as exc:
             done = run.result
             raise ImportStopped(

@@ -10,8 +10,14 @@ numbers, the same batch boundaries, in file order (batches are submitted ahead a
 taken back strictly in the order they were read; at most :data:`AHEAD` of them are in
 flight, so memory does not grow with the file).
 
-The reader stays in the importing process: it decides the encoding, numbers the rows
-and stops at an unreadable one. A read error ends the batches with the rows before it
+Where the importing process is a fork of a single-threaded one (the CLI), the worker
+also reads the file (:func:`_read_in_worker`): it decides the encoding, numbers the
+rows and stops at an unreadable one exactly as reading here does, and sends each
+batch whole, so the importing process only receives validated batches. Elsewhere
+(other threads running: the HTTP API's import jobs) the worker comes from a fork
+server, which cannot take over an open reader: there the reader stays in the
+importing process and the worker validates what it is sent (:func:`_in_worker`).
+Either way a read error ends the batches with the rows before it
 (:attr:`Batch.error`), as in-process reading does, so the importer can commit them and
 name the row. Workbooks, small files, ``import_rows`` and platforms without ``fork``
 are validated in process: there a worker's start (and pickling the rows to it) would
@@ -23,11 +29,10 @@ from __future__ import annotations
 import gc
 import os
 import pickle
-import signal
 import sys
-import threading
 from collections import deque
 from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,9 +42,11 @@ from .csvsource import ImportReadError
 from .errors import RecrmError
 from .models import CustomerIn, RejectedRow, first_error, trusted
 from .tabular import TableSource
+from .workerstart import start_method, started
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from multiprocessing.connection import Connection
 
 #: a CSV file this large (about 12,000 rows) or larger is validated by a worker process
 PARALLEL_MIN_BYTES = 1_000_000
@@ -94,6 +101,8 @@ def batches(
     one ending at a read error carries it). Close the iterator when stopping early:
     that stops the worker."""
     if _parallel(source):
+        if start_method() == "fork":
+            return _read_in_worker(rows, size, region, source)
         return _in_worker(rows, size, region, source)
     return _in_process(rows, size, region, source)
 
@@ -104,7 +113,7 @@ def _parallel(source: TableSource | None) -> bool:
         and source.sheet is None
         and (source.total_bytes or 0) >= PARALLEL_MIN_BYTES
         and (os.cpu_count() or 1) > 1
-        # fork (or a fork server) is what starts the worker cheaply (_start_method);
+        # fork (or a fork server) is what starts the worker cheaply (start_method);
         # elsewhere spawning one would cost more than small and mid-sized files gain
         and sys.platform == "linux"
     )
@@ -165,8 +174,8 @@ def _in_worker(
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context(_start_method()),
-        initializer=_ignore_interrupts,
+        1, mp_context=multiprocessing.get_context("forkserver"),
+        initializer=started,
     )
     pending: deque[tuple[Batch, Future[bytes]]] = deque()
     read = _read(rows, size, source)
@@ -197,26 +206,14 @@ def _in_worker(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_method() -> str:
-    """``fork`` in a single-threaded process (the CLI): the worker starts in
-    milliseconds with the validators already imported. With other threads running (the
-    HTTP API's import jobs, a progress bar) forking could copy a lock another thread
-    holds, so a fork server (a fresh single-threaded process) forks the worker instead,
-    at the cost of importing the validators once more (~0.5 s, on the other core)."""
-    return "fork" if threading.active_count() == 1 else "forkserver"
-
-
-def _ignore_interrupts() -> None:
-    # Ctrl-C reaches the whole process group: the importing process decides what it
-    # means (stop after the batch being written), the worker just goes on until
-    # it is shut down.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _check(todo: list[tuple[int, dict[str, Any]]], region: str) -> bytes:
-    """In the worker: validate rows, pickled in a form cheap to send back (pickled
-    here, so that the importing process unpickles them in :func:`_unpack`, not in the
-    pool's thread)."""
+    """In the fork server's worker: validate rows, pickled in a form cheap to send back
+    (pickled here, so that the importing process unpickles them in :func:`_unpack`, not
+    in the pool's thread)."""
+    return pickle.dumps(_checked(todo, region), pickle.HIGHEST_PROTOCOL)
+
+
+def _checked(todo: list[tuple[int, dict[str, Any]]], region: str) -> list[_Checked]:
     out: list[_Checked] = []
     for row, data in todo:
         outcome = validate_row(row, data, region)
@@ -225,10 +222,135 @@ def _check(todo: list[tuple[int, dict[str, Any]]], region: str) -> bytes:
         else:
             out.append((row, tuple(outcome.__dict__.values()),
                         sum(_BITS[name] for name in outcome.model_fields_set)))
-    return pickle.dumps(out, pickle.HIGHEST_PROTOCOL)
+    return out
+
+
+#: a batch as the reading worker sends it: its counters (first_row, last_row, rows,
+#: rows_read, bytes_read), the rows the reader rejected as (row, field, reason), the
+#: read error that ended it as (class, row, reason, stopped_at), its checked rows
+_Sent = tuple[tuple[int, int, int, int, int], list[tuple[int, str, str]],
+              tuple[type[ImportReadError], int, str, int] | None, list[_Checked]]
+
+
+def _read_in_worker(
+    rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None
+) -> Generator[Batch, None, None]:
+    """Batches read and validated by a forked worker, which owns ``rows`` (and the
+    file under it) from then on: this process must not read them any more."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    mine, theirs = context.Pipe()
+    worker = context.Process(target=_produce, args=(theirs, mine, rows, size, region, source),
+                             daemon=True, name="recrm-import-reader")
+    worker.start()
+    theirs.close()
+    next_row = 1
+    try:
+        while True:
+            try:
+                blob = mine.recv_bytes()
+            except (EOFError, OSError):
+                raise RecrmError(
+                    "the import's validation worker stopped unexpectedly (out of memory?);"
+                    f" rows before row {next_row} were imported"
+                ) from None
+            if not blob:  # the end of the file
+                return
+            # taken: the worker may read one batch further (once it has sent the last
+            # one it may have ended: then its next message, or its end, says so)
+            with suppress(OSError):
+                mine.send_bytes(b"+")
+            # handed over without a reference kept here: the importer drops it before
+            # turning the collector back on (importing._gc_paused)
+            held = [_received(blob)]
+            next_row = held[0].last_row + 1
+            yield held.pop()
+    finally:
+        mine.close()  # a worker still reading stops at its next send or wait
+        worker.join(10)
+        if worker.is_alive():
+            worker.terminate()
+            worker.join()
+
+
+def _produce(
+    conn: Connection, other_end: Connection, rows: Iterator[SourceRow], size: int,
+    region: str, source: TableSource | None,
+) -> None:
+    """In the forked worker: read and validate batches, sending each (at most
+    :data:`AHEAD` not yet taken); an empty message ends the file."""
+    started()
+    other_end.close()  # else closing it in the importing process would not reach us
+    gc.freeze()  # the heap inherited from the importer: never to be walked here
+    # Forked while the importer had its collector paused (importing._gc_paused); here
+    # it must run: rejected rows leave cycles (a ValidationError and its traceback),
+    # and without it the worker grew to 319 MB over 1M rows.
+    gc.enable()
+    in_flight = 0
+    try:
+        read = _read(rows, size, source)
+        while True:
+            try:
+                got = next(read, None)
+            except Exception as exc:  # as reading in the importing process would raise
+                conn.send_bytes(_dumps(exc))
+                return
+            if got is None:
+                conn.send_bytes(b"")
+                return
+            batch, todo = got
+            error = batch.error
+            sent: _Sent = (
+                (batch.first_row, batch.last_row, batch.rows, batch.rows_read,
+                 batch.bytes_read),
+                [(r.row, r.field, r.reason) for r in batch.rejected],
+                None if error is None
+                else (type(error), error.row, error.reason, error.stopped_at),
+                _checked(todo, region),
+            )
+            if in_flight >= AHEAD:
+                conn.recv_bytes()  # wait until the importer takes one
+                in_flight -= 1
+            conn.send_bytes(pickle.dumps(sent, pickle.HIGHEST_PROTOCOL))
+            in_flight += 1
+    except (EOFError, OSError):  # the importer closed its end: stopped early
+        return
+
+
+def _dumps(exc: Exception) -> bytes:
+    try:
+        blob = pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
+        pickle.loads(blob)  # an exception whose __init__ differs may not load back
+        return blob
+    except Exception:  # one that does not cross: its message
+        return pickle.dumps(RecrmError(f"reading the file failed: {exc!r}"))
+
+
+def _received(blob: bytes) -> Batch:
+    with _collector_paused():
+        sent = pickle.loads(blob)
+        if isinstance(sent, BaseException):  # reading failed otherwise: raised as here
+            raise sent
+        (first_row, last_row, count, rows_read, bytes_read), rejected, error, checked = \
+            cast(_Sent, sent)
+        batch = Batch(first_row, last_row, count, rows_read=rows_read, bytes_read=bytes_read)
+        batch.rejected = [RejectedRow(row=row, field=name, reason=reason)
+                          for row, name, reason in rejected]
+        if error is not None:
+            kind, row, reason, stopped_at = error
+            batch.error = kind(row, reason, stopped_at=stopped_at)
+        _build(batch, checked)
+    return batch
 
 
 def _unpack(batch: Batch, blob: bytes) -> None:
+    with _collector_paused():
+        _build(batch, pickle.loads(blob))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
     # A batch's rows are ~30,000 new tuples, dicts and models: enough allocations to
     # set off a dozen collections, each walking the importer's whole heap (measured:
     # 8 of the 9 us a row unpacking cost). They hold no reference cycles, so the
@@ -236,7 +358,7 @@ def _unpack(batch: Batch, blob: bytes) -> None:
     paused = gc.isenabled()
     gc.disable()
     try:
-        _build(batch, pickle.loads(blob))
+        yield
     finally:
         if paused:
             gc.enable()

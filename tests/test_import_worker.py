@@ -5,6 +5,7 @@ and the validators' single parse of an ID card."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import re
@@ -20,8 +21,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from recrm_core import CRM, importrows
+from recrm_core import CRM, importrows, workerstart
 from recrm_core.csvsource import SNIFF_BYTES, ImportReadError
+from recrm_core.errors import RecrmError
 from recrm_core.identity import current_date, id_card_check_character, id_card_facts
 from recrm_core.importing import ImportProgress
 from recrm_core.importrows import Batch, batches
@@ -53,14 +55,16 @@ ROWS = (
 def worker(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every file goes to the worker; the list counts the imports that used one."""
     used: list[int] = []
-    original = importrows._in_worker
+    for name in ("_in_worker", "_read_in_worker"):  # a fork server's, a fork's
+        original = getattr(importrows, name)
 
-    def counted(*args: Any) -> Iterator[Batch]:
-        used.append(1)
-        return original(*args)
+        def counted(*args: Any, original: Any = original) -> Iterator[Batch]:
+            used.append(1)
+            batches: Iterator[Batch] = original(*args)
+            return batches
 
+        monkeypatch.setattr(importrows, name, counted)
     monkeypatch.setattr(importrows, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(importrows, "_in_worker", counted)
     return used
 
 
@@ -250,13 +254,13 @@ def test_batches_in_a_threaded_process_use_a_fork_server(
     monkeypatch.setattr(importrows, "PARALLEL_MIN_BYTES", 0)
     got: list[list[Batch]] = []
     methods: list[str] = []
-    original = importrows._start_method
+    original = workerstart.start_method
 
     def noted() -> str:
         methods.append(original())
         return methods[-1]
 
-    monkeypatch.setattr(importrows, "_start_method", noted)
+    monkeypatch.setattr(importrows, "start_method", noted)
     thread = threading.Thread(
         target=lambda: got.append(list(batches(_rows(7), 3, "CN", _Source()))))  # type: ignore[arg-type]
     thread.start()
@@ -266,3 +270,127 @@ def test_batches_in_a_threaded_process_use_a_fork_server(
     assert [[r for r, _ in b.records] for b in result] == [[1, 2, 3], [5], [7]]
     assert [[(r.row, r.field) for r in b.rejected] for b in result] == [
         [], [(4, "name"), (6, "mobile")], []]
+
+
+_ORPHAN_SCRIPT = """
+import sys, threading, time
+from recrm_core import importrows
+
+class Source:
+    sheet = None
+    total_bytes = 10**9
+    rows_read = 0
+    bytes_read = 0
+
+def rows():
+    i = 0
+    while True:  # an endless file: the worker always has more to read ahead
+        i += 1
+        yield i, {"name": f"c{i}", "mobile": f"139{i % 10**8:08d}"}
+
+if sys.argv[1] == "threaded":  # as the API's import jobs: a fork server's worker
+    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+importrows.PARALLEL_MIN_BYTES = 0
+batches = importrows.batches(rows(), 50, "CN", Source())
+next(batches)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        children = {child for child, ppid in parents.items() if ppid == parent}
+        found |= children
+        todo.extend(children)
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker runs on Linux only")
+@pytest.mark.parametrize("mode", ["fork", "threaded"])
+def test_a_killed_importer_does_not_orphan_its_worker(mode: str) -> None:
+    """Killed (SIGKILL: no chance to close its worker), the importing process takes its
+    worker with it, whether forked from it or from a fork server."""
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, mode],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        helpers = _descendants(proc.pid)
+        assert helpers  # the worker (and a fork server)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    deadline = time.monotonic() + 30
+    while (left := {pid for pid in helpers if _alive(pid)}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left
+
+
+def test_the_reading_worker_collects_even_forked_while_the_importer_paused_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The importer pauses its collector while it takes a batch, which is when the
+    reading worker is forked: the worker turns its own back on (rejected rows leave
+    cycles; without it the worker grew to 319 MB over 1M rows). The rows are read in
+    the worker, so a row can say what the worker's collector is doing."""
+    monkeypatch.setattr(importrows, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(importrows, "start_method", lambda: "fork")
+
+    def rows() -> Iterator[tuple[int, dict[str, Any] | RejectedRow]]:
+        yield 1, {"name": f"collector-{gc.isenabled()}", "mobile": M1}
+
+    gc.disable()
+    try:
+        [batch] = list(batches(rows(), 10, "CN", _Source()))  # type: ignore[arg-type]
+    finally:
+        gc.enable()
+    assert [rec.name for _, rec in batch.records] == ["collector-True"]
+
+
+class _Stuck(Exception):
+    """An exception that pickles but does not load back (its __init__ differs)."""
+
+    def __init__(self, row: int, why: str) -> None:
+        super().__init__(f"row {row}: {why}")
+
+
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), _Stuck(4, "x")])
+def test_a_reader_failing_in_the_worker_raises_here(
+    error: Exception, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What reading raises besides a read error (a disk's OSError) is raised in the
+    importing process as if it had read the file itself."""
+    monkeypatch.setattr(importrows, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(importrows, "start_method", lambda: "fork")
+
+    def rows() -> Iterator[tuple[int, dict[str, Any] | RejectedRow]]:
+        yield from _rows(3)
+        raise error
+
+    got = batches(rows(), 2, "CN", _Source())  # type: ignore[arg-type]
+    assert [b.rows for b in [next(got)]] == [2]
+    with pytest.raises((OSError, RecrmError)) as info:
+        next(got)
+    if isinstance(error, OSError):
+        assert isinstance(info.value, OSError) and info.value.errno == 5
+    else:
+        assert "reading the file failed" in str(info.value) and "row 4: x" in str(info.value)

@@ -54,32 +54,10 @@ HERE: Drawer = _Here()
 
 
 def _worthwhile() -> bool:
-    """A worker pays on a second core, started by fork (or a fork server: the import
-    worker's rule, :func:`recrm_core.importrows._start_method`); elsewhere spawning
-    one costs about what it saves."""
+    """A worker pays on a second core, started by fork (or a fork server:
+    :func:`recrm_core.workerstart.start_method`); elsewhere spawning one costs about
+    what it saves."""
     return (os.cpu_count() or 1) > 1 and sys.platform == "linux"
-
-
-def _started() -> None:
-    """In the worker: Ctrl-C is left to the caller, which then closes it (as the
-    import worker does), and the worker ends with the caller: killed, the caller could
-    not close it, and the worker would wait for charts forever."""
-    import multiprocessing
-    import threading
-
-    from ..importrows import _ignore_interrupts
-
-    _ignore_interrupts()
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True).start()
-
-
-def _end_with(sentinel: int) -> None:
-    from multiprocessing.connection import wait
-
-    wait([sentinel])  # ready once the caller has ended
-    os._exit(1)
 
 
 def _warm() -> None:
@@ -104,12 +82,12 @@ class ChartWorker:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from ..importrows import _start_method
+        from ..workerstart import start_method, started
 
         try:
             self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context(_start_method()),
-                initializer=_started)
+                1, mp_context=multiprocessing.get_context(start_method()),
+                initializer=started)
             self._pool.submit(_warm)  # starts the worker now
         except (OSError, RuntimeError) as exc:  # no process to be had: draw here
             log.debug("no chart worker: %s", exc)
