@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from .access import case_for, check_writer, scope_of
 from .customers import resolve_id
-from .db import MAX_ID, RawSelect, UnitOfWork, utcnow, valid_id
+from .db import MAX_ID, RawSelect, RawWrite, UnitOfWork, utcnow, valid_id
 from .errors import InvalidInput, NotFound, Refused
 from .identity import clean, clean_code
 from .models import (
@@ -203,10 +203,12 @@ _RAW_CASE = RawSelect(
     .outerjoin(_PT, _PT.c.id == _CT.c.project_id)
     .where(_CT.c.id == bindparam("id"))
 )
-_INSERT_CASE = insert(_CT).returning(_CT.c.id)
-_SET_PLACE = (update(_CT).where(_CT.c.id == bindparam("b_id"))
-              .values(department=bindparam("b_department"), assignee=bindparam("b_assignee")))
-_INSERT_HISTORY = insert(_HT)
+# The writes too run on the driver's cursor (RawWrite).
+_INSERT_CASE = RawWrite(insert(_CT).returning(_CT.c.id))
+_SET_PLACE = RawWrite(
+    update(_CT).where(_CT.c.id == bindparam("b_id"))
+    .values(department=bindparam("b_department"), assignee=bindparam("b_assignee")))
+_INSERT_HISTORY = RawWrite(insert(_HT))
 
 
 def _history_of(conn: Connection, case_id: int) -> builtins.list[CaseHistoryEntry]:
@@ -330,7 +332,7 @@ class CaseService:
         }
         session.flush()  # pending ORM changes first, as the ORM insert's flush wrote them
         conn = session.connection()
-        case_id = conn.execute(_INSERT_CASE, values).scalar_one()
+        case_id = _INSERT_CASE.run(conn, values)
         values.update(id=case_id, incident_id=None, resolved_at=None, closed_at=None)
         history = [self.write_history(uow, case_id, "open", None, "open", None, opened)]
         if values["assignee"] is None:
@@ -343,7 +345,7 @@ class CaseService:
             if routed is not None:
                 history.append(routed[0])
                 values["department"], values["assignee"] = routed[1:]
-                conn.execute(_SET_PLACE, {"b_id": case_id, "b_department": routed[1],
+                _SET_PLACE.run(conn, {"b_id": case_id, "b_department": routed[1],
                                           "b_assignee": routed[2]})
         code = project_code(record.project) if record.project else None
         levels = self.level_names()
@@ -682,7 +684,7 @@ class CaseService:
                  "note": clean(note) or None,
                  "actor_staff": uow.actor.staff_id if uow.actor else None,
                  "actor_role": uow.actor.role if uow.actor else None, "at": at}
-        uow.session.connection().execute(_INSERT_HISTORY, {"case_id": case_id, **entry})
+        _INSERT_HISTORY.run(uow.session.connection(), {"case_id": case_id, **entry})
         # Stored as UTC, read back as UTC.
         entry["at"] = at.astimezone(dt.UTC)
         return trusted(CaseHistoryEntry, entry)
