@@ -6,16 +6,17 @@ the operation returns."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from recrm_core import CRM, Actor, Case, hookimpl
 from recrm_core.cases import _stored_model
-from recrm_core.db import UnitOfWork
-from recrm_core.tables import CaseHistoryRow, CaseRow
+from recrm_core.db import RawWrite, UnitOfWork
+from recrm_core.tables import CaseHistoryRow, CaseRow, IdentityRow, InteractionRow
 
 ROUTING = [{"category": "repair", "department": "ENG"}]
 CST = ZoneInfo("Asia/Shanghai")
@@ -85,3 +86,39 @@ def test_open_returns_what_a_hook_changed(crm: CRM) -> None:
     assert case.subject == "改过"
     assert [h.action for h in case.history] == ["open", "note"]
     assert case == crm.cases.get(case.id).model_copy(update={"overdue": case.overdue})
+
+
+def test_raw_write_stores_what_sqlalchemy_stores(crm: CRM) -> None:
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    table = cast(Table, InteractionRow.__table__)
+    at = dt.datetime(2024, 5, 6, 9, 30, 15, 123456, tzinfo=CST)
+    values = {"customer_id": cid, "kind": "call", "channel": "phone", "project_id": None,
+              "staff": None, "occurred_at": at, "summary": "回访",
+              "data": {"k": [1, "二"], "n": None}, "created_at": at, "minutes": 3}
+    raw = RawWrite(insert(table).returning(table.c.id))
+    with crm.unit_of_work() as uow:
+        conn = uow.session.connection()
+        fast = raw.run(conn, values)
+        slow = conn.execute(insert(table).returning(table.c.id), values).scalar_one()
+        rows = {r.id: r for r in conn.execute(select(table).where(table.c.id.in_([fast, slow])))}
+    assert {k: v for k, v in rows[fast]._mapping.items() if k != "id"} == \
+        {k: v for k, v in rows[slow]._mapping.items() if k != "id"}
+    assert rows[fast].occurred_at == at and rows[fast].data == values["data"]
+
+
+def test_raw_write_raises_sqlalchemy_errors_and_computes_defaults(crm: CRM) -> None:
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    table = cast(Table, IdentityRow.__table__)
+    raw = RawWrite(insert(table))
+    with pytest.raises(IntegrityError), crm.unit_of_work() as uow:
+        raw.run(uow.session.connection(), {
+            "customer_id": cid, "kind": "mobile", "value": "+8613812345678",
+            "display": "+8613812345678", "created_at": dt.datetime.now(dt.UTC)})
+    # created_at left out: its Python default is computed, as SQLAlchemy's execution does
+    with crm.unit_of_work() as uow:
+        conn = uow.session.connection()
+        raw.run(conn, {"customer_id": cid, "kind": "mobile", "value": "+8613900000000",
+                       "display": "+8613900000000"})
+        created = conn.execute(select(table.c.created_at).where(
+            table.c.value == "+8613900000000")).scalar_one()
+    assert created is not None
