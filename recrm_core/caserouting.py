@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from .config import RoutingRule
 from .db import UnitOfWork
-from .tables import CaseRow, RoutingTurnRow, StaffRow
+from .models import CaseHistoryEntry
+from .tables import RoutingTurnRow, StaffRow
 from .upserting import insert_or_ignore
 
 if TYPE_CHECKING:
@@ -53,22 +54,25 @@ def next_in_turn(uow: UnitOfWork, department: str, now: dt.datetime) -> str | No
     return chosen
 
 
-def route_in(crm: CRM, uow: UnitOfWork, row: CaseRow, project: str | None, *,
-             keep_department: bool, at: dt.datetime) -> bool:
-    """Route a case by the rules (``keep_department``: the opener named a department, which
-    stays; the rule's assignment applies within it). False when no rule matches."""
+def route_in(crm: CRM, uow: UnitOfWork, case_id: int, category: str,
+             place: tuple[str | None, str | None], project: str | None, *,
+             keep_department: bool,
+             at: dt.datetime) -> tuple[CaseHistoryEntry, str, str | None] | None:
+    """Route a case (its category and current department and assignee: ``place``)
+    by the rules (``keep_department``: the opener named a department, which stays; the
+    rule's assignment applies within it): the history entry recorded and the case's
+    new department and assignee, for the caller to set. None when no rule matches."""
     from .cases import CaseService, _place
 
-    found = matching_rule(crm.config.routing, row.category, project)
+    found = matching_rule(crm.config.routing, category, project)
     if found is None:
-        return False
+        return None
     index, rule = found
-    department = row.department if keep_department and row.department else rule.department
-    assignee = next_in_turn(uow, department, at) if rule.assign == "round_robin" else None
+    department = place[0]
+    target = department if keep_department and department else rule.department
+    assignee = next_in_turn(uow, target, at) if rule.assign == "round_robin" else None
     where = f", project {rule.project}" if rule.project else ""
-    CaseService.record(uow, row, "route", _place(row.department, row.assignee),
-                       _place(department, assignee),
-                       f"routing rule {index + 1} (category {rule.category}{where}, "
-                       f"{rule.assign})", at)
-    row.department, row.assignee = department, assignee
-    return True
+    entry = CaseService.write_history(
+        uow, case_id, "route", _place(*place), _place(target, assignee),
+        f"routing rule {index + 1} (category {rule.category}{where}, {rule.assign})", at)
+    return entry, target, assignee

@@ -32,12 +32,22 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast, get_args
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from .access import case_for, check_writer, scope_of
 from .customers import resolve_id
-from .db import MAX_ID, UnitOfWork, utcnow, valid_id
+from .db import MAX_ID, RawSelect, RawWrite, UnitOfWork, utcnow, valid_id
 from .errors import InvalidInput, NotFound, Refused
 from .identity import clean, clean_code
 from .models import (
@@ -121,6 +131,12 @@ def _raised(priority: str) -> str:
     return PRIORITIES[min(i + 1, len(PRIORITIES) - 1)]
 
 
+#: the Case fields read straight from the cases row, in this order
+_CASE_FIELDS = ("id", "customer_id", "category", "priority", "status", "subject",
+                "description", "department", "assignee", "escalation_level", "channel",
+                "incident_id", "sla_due_at", "opened_at", "resolved_at", "closed_at")
+
+
 def _to_model(
     row: CaseRow,
     code: str | None,
@@ -128,49 +144,76 @@ def _to_model(
     history: builtins.list[CaseHistoryEntry] | None = None,
     levels: Sequence[str] = (),
 ) -> Case:
+    return _model_of({name: getattr(row, name) for name in _CASE_FIELDS}, code, now,
+                     history, levels)
+
+
+def _model_of(
+    values: Mapping[str, Any],
+    code: str | None,
+    now: dt.datetime,
+    history: builtins.list[CaseHistoryEntry] | None = None,
+    levels: Sequence[str] = (),
+) -> Case:
+    """The API model of a case from its columns (``_CASE_FIELDS``): the one place a
+    Case is assembled, from an ORM row, a Core read or the values just written."""
+    level = values["escalation_level"]
     return Case(
-        id=row.id,
-        customer_id=row.customer_id,
+        id=values["id"],
+        customer_id=values["customer_id"],
         project=code,
-        category=row.category,
-        priority=row.priority,
-        status=row.status,
-        subject=row.subject,
-        description=row.description,
-        department=row.department,
-        assignee=row.assignee,
-        escalation_level=row.escalation_level,
-        level=levels[min(row.escalation_level, len(levels) - 1)] if levels else None,
-        channel=row.channel,
-        incident_id=row.incident_id,
-        sla_due_at=row.sla_due_at,
-        overdue=row.status in ACTIVE and row.sla_due_at < now,
-        opened_at=row.opened_at,
-        resolved_at=row.resolved_at,
-        closed_at=row.closed_at,
+        category=values["category"],
+        priority=values["priority"],
+        status=values["status"],
+        subject=values["subject"],
+        description=values["description"],
+        department=values["department"],
+        assignee=values["assignee"],
+        escalation_level=level,
+        level=levels[min(level, len(levels) - 1)] if levels else None,
+        channel=values["channel"],
+        incident_id=values["incident_id"],
+        sla_due_at=values["sla_due_at"],
+        overdue=values["status"] in ACTIVE and values["sla_due_at"] < now,
+        opened_at=values["opened_at"],
+        resolved_at=values["resolved_at"],
+        closed_at=values["closed_at"],
         history=history or [],
     )
 
 
 _HT = cast(Table, CaseHistoryRow.__table__)
+_CT = cast(Table, CaseRow.__table__)
+_PT = cast(Table, ProjectRow.__table__)
 _HISTORY_FIELDS = ("action", "from_value", "to_value", "note", "actor_staff", "actor_role", "at")
 # Prebuilt Core statements: every opening and status change reads the history and the
 # project code back, and building the ORM statements and objects cost more than the
-# reads (most of ``cases.open``'s time).
+# reads (most of ``cases.open``'s time). The reads run on the driver's cursor
+# (RawSelect): an opening is one unit of work of a few statements, and SQLAlchemy's
+# execution path cost more than each of them.
 # Insertion order is the order things happened in, even for a back-dated opening.
-_HISTORY = (
+_RAW_HISTORY = RawSelect(
     select(*(_HT.c[name] for name in _HISTORY_FIELDS))
     .where(_HT.c.case_id == bindparam("case_id")).order_by(_HT.c.id)
 )
-_PROJECT_CODE = select(ProjectRow.__table__.c.code).where(
-    ProjectRow.__table__.c.id == bindparam("id"))
-_INSERT_HISTORY = insert(_HT)
+_RAW_PROJECT_CODE = RawSelect(select(_PT.c.code).where(_PT.c.id == bindparam("id")))
+#: a case's columns (``_CASE_FIELDS``) and its project's code
+_RAW_CASE = RawSelect(
+    select(*(_CT.c[name] for name in _CASE_FIELDS), _PT.c.code)
+    .outerjoin(_PT, _PT.c.id == _CT.c.project_id)
+    .where(_CT.c.id == bindparam("id"))
+)
+# The writes too run on the driver's cursor (RawWrite).
+_INSERT_CASE = RawWrite(insert(_CT).returning(_CT.c.id))
+_SET_PLACE = RawWrite(
+    update(_CT).where(_CT.c.id == bindparam("b_id"))
+    .values(department=bindparam("b_department"), assignee=bindparam("b_assignee")))
+_INSERT_HISTORY = RawWrite(insert(_HT))
 
 
-def _history_of(session: Session, case_id: int) -> builtins.list[CaseHistoryEntry]:
-    session.flush()  # what a hook added through the ORM, as a session read would
+def _history_of(conn: Connection, case_id: int) -> builtins.list[CaseHistoryEntry]:
     return [trusted(CaseHistoryEntry, dict(zip(_HISTORY_FIELDS, r, strict=True)))
-            for r in session.connection().execute(_HISTORY, {"case_id": case_id})]
+            for r in _RAW_HISTORY.all(conn, {"case_id": case_id})]
 
 
 def _entry(r: CaseHistoryRow) -> CaseHistoryEntry:
@@ -181,10 +224,29 @@ def _entry(r: CaseHistoryRow) -> CaseHistoryEntry:
 
 def _full_model(session: Session, row: CaseRow, now: dt.datetime,
                 levels: Sequence[str] = ()) -> Case:
+    """``row`` as it is in the session, with its history as stored."""
+    session.flush()  # what a hook added through the ORM, as a session read would
+    conn = session.connection()
     code = None
     if row.project_id is not None:
-        code = session.connection().execute(_PROJECT_CODE, {"id": row.project_id}).scalar()
-    return _to_model(row, code, now, _history_of(session, row.id), levels)
+        found = _RAW_PROJECT_CODE.all(conn, {"id": row.project_id})
+        code = found[0][0] if found else None
+    return _to_model(row, code, now, _history_of(conn, row.id), levels)
+
+
+def _stored_model(session: Session, case_id: int, now: dt.datetime,
+                  levels: Sequence[str]) -> Case:
+    """The case as stored now, after whatever the hooks wrote (ORM or Core): what the
+    caller will see committed. Two reads instead of refreshing the ORM row, which
+    cost more than the rest of an opening."""
+    session.flush()
+    conn = session.connection()
+    found = _RAW_CASE.all(conn, {"id": case_id})
+    if not found:
+        raise NotFound(f"no case {case_id}")
+    *values, code = found[0]
+    return _model_of(dict(zip(_CASE_FIELDS, values, strict=True)), code, now,
+                     _history_of(conn, case_id), levels)
 
 
 def _lock(session: Session, case_id: int) -> CaseRow:
@@ -249,33 +311,46 @@ class CaseService:
         project_id = (
             project_id_in(uow, project_code(record.project)) if record.project else None
         )
-        row = CaseRow(
-            customer_id=customer_id,
-            project_id=project_id,
-            category=record.category,
-            priority=record.priority,
-            status="open",
-            subject=record.subject,
-            description=record.description or None,
-            department=record.department,
-            assignee=record.assignee,
-            escalation_level=0,
-            sla_due_at=self._due(opened, record.category, record.priority),
-            opened_at=opened,
-            updated_at=now,
-            channel=record.channel,
-            level_since=opened,
-        )
-        session.add(row)
-        session.flush()
-        self.record(uow, row, "open", None, "open", None, opened)
-        if row.assignee is None:
+        # A Core insert and the hook's model built from the values written: the ORM
+        # object's flush and reading the case back cost most of an opening.
+        values: dict[str, Any] = {
+            "customer_id": customer_id,
+            "project_id": project_id,
+            "category": record.category,
+            "priority": record.priority,
+            "status": "open",
+            "subject": record.subject,
+            "description": record.description or None,
+            "department": record.department,
+            "assignee": record.assignee,
+            "escalation_level": 0,
+            "sla_due_at": self._due(opened, record.category, record.priority),
+            "opened_at": opened,
+            "updated_at": now,
+            "channel": record.channel,
+            "level_since": opened,
+        }
+        session.flush()  # pending ORM changes first, as the ORM insert's flush wrote them
+        conn = session.connection()
+        case_id = _INSERT_CASE.run(conn, values)
+        values.update(id=case_id, incident_id=None, resolved_at=None, closed_at=None)
+        history = [self.write_history(uow, case_id, "open", None, "open", None, opened)]
+        if values["assignee"] is None:
             from .caserouting import route_in
 
-            route_in(self.crm, uow, row, record.project and project_code(record.project),
-                     keep_department=record.department is not None, at=opened)
-        self.crm.hooks.case_opened(uow, _full_model(session, row, now, self.level_names()))
-        return self._reloaded(session, row, now)
+            routed = route_in(self.crm, uow, case_id, values["category"],
+                              (values["department"], None),
+                              record.project and project_code(record.project),
+                              keep_department=record.department is not None, at=opened)
+            if routed is not None:
+                history.append(routed[0])
+                values["department"], values["assignee"] = routed[1:]
+                _SET_PLACE.run(conn, {"b_id": case_id, "b_department": routed[1],
+                                          "b_assignee": routed[2]})
+        code = project_code(record.project) if record.project else None
+        levels = self.level_names()
+        self.crm.hooks.case_opened(uow, _model_of(values, code, now, history, levels))
+        return _stored_model(session, case_id, now, levels)
 
     def start(self, case_id: int, actor: Actor | None = None, note: str | None = None) -> Case:
         """open | reopened → in_progress."""
@@ -377,9 +452,13 @@ class CaseService:
             code = session.scalar(select(ProjectRow.code).where(
                 ProjectRow.id == row.project_id)) if row.project_id else None
             now = utcnow()
-            if not route_in(self.crm, uow, row, code, keep_department=False, at=now):
+            routed = route_in(self.crm, uow, row.id, row.category, (row.department, row.assignee),
+                              code,
+                              keep_department=False, at=now)
+            if routed is None:
                 raise Refused(f"case {row.id}: no routing rule matches category "
                               f"{row.category!r}" + (f" at {code}" if code else ""))
+            row.department, row.assignee = routed[1:]
             return self._reloaded(session, row, now)
 
     def sweep(self, *, now: dt.datetime | None = None,
@@ -585,14 +664,30 @@ class CaseService:
         note: str | None,
         at: dt.datetime,
     ) -> None:
+        CaseService.write_history(uow, row.id, action, from_value, to_value, note, at)
+
+    @staticmethod
+    def write_history(
+        uow: UnitOfWork,
+        case_id: int,
+        action: str,
+        from_value: str | None,
+        to_value: str | None,
+        note: str | None,
+        at: dt.datetime,
+    ) -> CaseHistoryEntry:
+        """One history row of ``case_id``; the entry as a read would give it."""
         # Pending ORM changes (the case row) first, then a Core insert: an ORM object
         # and its flush cost several times more, and nothing reads the object.
         uow.session.flush()
-        uow.session.connection().execute(_INSERT_HISTORY, {
-            "case_id": row.id, "action": action, "from_value": from_value,
-            "to_value": to_value, "note": clean(note) or None,
-            "actor_staff": uow.actor.staff_id if uow.actor else None,
-            "actor_role": uow.actor.role if uow.actor else None, "at": at})
+        entry = {"action": action, "from_value": from_value, "to_value": to_value,
+                 "note": clean(note) or None,
+                 "actor_staff": uow.actor.staff_id if uow.actor else None,
+                 "actor_role": uow.actor.role if uow.actor else None, "at": at}
+        _INSERT_HISTORY.run(uow.session.connection(), {"case_id": case_id, **entry})
+        # Stored as UTC, read back as UTC.
+        entry["at"] = at.astimezone(dt.UTC)
+        return trusted(CaseHistoryEntry, entry)
 
     @staticmethod
     def clock_start(session: Session, row: CaseRow) -> dt.datetime:
@@ -608,6 +703,4 @@ class CaseService:
     def _reloaded(self, session: Session, row: CaseRow, now: dt.datetime) -> Case:
         # A hook may have changed the case through the unit of work (ORM or Core);
         # read it back so the caller sees what will be committed.
-        session.flush()
-        session.refresh(row)
-        return _full_model(session, row, now, self.level_names())
+        return _stored_model(session, row.id, now, self.level_names())

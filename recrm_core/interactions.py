@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from .access import check_writer, interaction_for, scope_of
 from .customers import resolve_id, resolve_ids
-from .db import UnitOfWork, utcnow
+from .db import RawWrite, UnitOfWork, utcnow
 from .errors import InvalidInput
 from .models import Actor, CustomerInteractionIn, Interaction, InteractionIn, first_error
 from .projects import known_project_id, project_code, project_id_in
@@ -24,7 +24,9 @@ from .values import MAX_MINUTES
 if TYPE_CHECKING:
     from .crm import CRM
 
-_INSERT = insert(cast(Table, InteractionRow.__table__))
+# One interaction (the common case) is written on the driver's cursor (RawWrite).
+_INSERT = RawWrite(insert(cast(Table, InteractionRow.__table__)).returning(
+    InteractionRow.__table__.c.id))
 _INSERT_MANY = insert(cast(Table, InteractionRow.__table__)).returning(
     InteractionRow.__table__.c.id, sort_by_parameter_order=True)
 
@@ -238,8 +240,7 @@ class InteractionService:
         if len(rows) == 1 or hooks.implemented("recrm_interaction_logged"):
             logged = []
             for row in rows:
-                result = conn.execute(_INSERT, row.values)
-                interaction = _model_of(row, result.inserted_primary_key[0])  # type: ignore[index]
+                interaction = _model_of(row, _INSERT.run(conn, row.values))
                 hooks.interaction_logged(uow, interaction)
                 logged.append(interaction)
             return logged

@@ -318,14 +318,26 @@ def test_stage_interaction_equals_the_stored_one(crm: CRM) -> None:
 
 
 def begins(crm: CRM) -> tuple[list[str], Callable[[], None]]:
+    """The BEGINs SQLite runs, as its driver traces them (the unit of work begins on
+    the driver's connection, out of SQLAlchemy's cursor events)."""
     statements: list[str] = []
+    traced: list[Any] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def record(statement: str) -> None:
         if statement.upper().startswith("BEGIN"):
             statements.append(statement.upper())
 
-    event.listen(crm.engine, "before_cursor_execute", record)
-    return statements, lambda: event.remove(crm.engine, "before_cursor_execute", record)
+    def trace(dbapi_conn: Any, *_args: Any) -> None:
+        dbapi_conn.set_trace_callback(record)
+        traced.append(dbapi_conn)
+
+    def stop() -> None:
+        event.remove(crm.engine, "checkout", trace)
+        for dbapi_conn in traced:
+            dbapi_conn.set_trace_callback(None)
+
+    event.listen(crm.engine, "checkout", trace)
+    return statements, stop
 
 
 def test_reads_begin_without_the_write_lock(crm: CRM, recrm_backend: str) -> None:
