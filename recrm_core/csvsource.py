@@ -293,8 +293,25 @@ class Header:
         """The field column ``index`` feeds ("" for none), to name in a rejected row."""
         return self.fields.get(index, "")
 
+    def beyond(self, row: int, cells: Sequence[Any], sheet_row: int | None = None
+               ) -> RejectedRow | None:
+        """The rejection of a row holding a value to the right of the header's last
+        column (a cell no column names: the row's cells are likely shifted, e.g. by an
+        unquoted comma), else None. Importing the rest would drop that value unseen."""
+        width = self.width
+        for index in range(width, len(cells)):
+            cell = cells[index]
+            if cell is not None and (not isinstance(cell, str) or cell.strip()):
+                return RejectedRow(
+                    row=row, field="",
+                    reason=f"a value in column {index + 1}, right of the header's last "
+                           f"column ({width}): the row's cells may be shifted",
+                    sheet_row=sheet_row)
+        return None
+
     def values(self, cells: Sequence[str]) -> dict[str, Any]:
-        """A row's non-empty cells by field; cells beyond the header are ignored."""
+        """A row's non-empty cells by field (see :meth:`beyond` for cells to the right
+        of the header)."""
         width = len(cells)
         values: dict[str, Any] = {}
         for index, name in self.columns:
@@ -576,7 +593,7 @@ class CsvSource(FileSource):
 
     # -- rows -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any] | RejectedRow]]:
-        values = self.header.values
+        values, beyond, width = self.header.values, self.header.beyond, self.header.width
         for cells in self._records():
             self.rows_read += 1
             if self._hold:
@@ -586,7 +603,8 @@ class CsvSource(FileSource):
                 self._hold = False
                 yield self.rows_read, self._invalid_row(cells)
                 continue
-            yield self.rows_read, values(cells)
+            yield self.rows_read, (beyond(self.rows_read, cells) if len(cells) > width
+                                   else None) or values(cells)
 
     def _invalid_row(self, cells: list[str]) -> RejectedRow:
         """A row holding invalid bytes, rejected under the field of the first such cell."""

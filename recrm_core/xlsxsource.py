@@ -182,8 +182,16 @@ class XlsxSource(FileSource):
         values = header.values
         text_only = self.vocabulary.text_only
         guarded = [(i, name) for i, name in header.fields.items() if name in text_only]
-        for cells in self._sheet_rows(self._header_row + 1, header.width):
+        width = header.width
+        # The whole row is read, so that a value right of the header is seen.
+        for cells in self._sheet_rows(self._header_row + 1, None):
             self.rows_read += 1
+            shifted = header.beyond(self.rows_read, cells, self.sheet_row)
+            if shifted is not None:
+                yield self.rows_read, shifted
+                continue
+            if len(cells) < width:
+                cells = cells + (None,) * (width - len(cells))
             for index, name in guarded:
                 if _is_number(cells[index]):
                     yield self.rows_read, RejectedRow(

@@ -578,9 +578,14 @@ def test_progress_callback(crm: CRM, tmp_path: Path) -> None:
 
 
 def test_csv_source_streams_rows(tmp_path: Path) -> None:
-    path = write(tmp_path, f"手机,姓名,,\n{M1},王伟,,\n\n{M2},,extra,cells\n")
+    path = write(tmp_path, f"手机,姓名,,\n{M1},王伟,,\n\n{M2},,extra,cells\n{M2},, ,\n")
     with CsvSource(path) as source:
-        assert list(source) == [(1, {"mobile": M1, "name": "王伟"}), (2, {"mobile": M2})]
+        # a value where no column is named is not dropped unseen: its row is rejected
+        assert list(source) == [
+            (1, {"mobile": M1, "name": "王伟"}),
+            (2, RejectedRow(row=2, field="", reason="a value in column 3, right of the "
+                            "header's last column (2): the row's cells may be shifted")),
+            (3, {"mobile": M2})]
 
 
 # -- the hook ------------------------------------------------------------------------------
