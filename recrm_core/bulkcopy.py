@@ -159,7 +159,7 @@ def copy_numbered(
     ids = next_ids(conn, table, len(rows))
     if not ids:
         return ids
-    tail = tuple(constants.values())
+    tail = _as_text(conn, constants.values())
     numbered: Iterable[tuple[Any, ...]] = [
         (rid, *row, *tail) for rid, row in zip(ids, rows, strict=True)
     ]
@@ -167,6 +167,34 @@ def copy_numbered(
         numbered = sorted(numbered, key=lambda r: key(r[1 : 1 + len(columns)]))
     copy_rows(conn, table, ("id", *columns, *constants), numbered)
     return ids
+
+
+def _as_text(conn: Connection, values: Iterable[Any]) -> tuple[Any, ...]:
+    """``values`` in the text COPY sends for them, dumped once by the driver's own
+    dumpers instead of again for every row (COPY's text format carries no types: the
+    server parses the same text either way). The constants are mostly timestamps,
+    whose dumping was ~80 % of ``write_row``'s time (client CPU for 190,000 rows with
+    two: 0.55 s, 0.11 s with them dumped once)."""
+    from psycopg.adapt import PyFormat
+
+    driver = _driver(conn)
+    out: list[Any] = []
+    for value in values:
+        if value is None or isinstance(value, str):
+            out.append(value)
+            continue
+        dumped = driver.adapters.get_dumper(type(value), PyFormat.TEXT)(
+            type(value), driver).dump(value)
+        out.append(None if dumped is None else bytes(dumped).decode())
+    return tuple(out)
+
+
+def _driver(conn: Connection) -> Any:
+    import psycopg  # only ever called on PostgreSQL, whose driver this is
+
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver
 
 
 def copy_rows(
@@ -180,8 +208,7 @@ def copy_rows(
 
     names = ", ".join(f'"{name}"' for name in columns)
     sql = f'COPY "{table.name}" ({names}) FROM STDIN'
-    driver = conn.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
+    driver = _driver(conn)
     try:
         with driver.cursor() as cursor, cursor.copy(sql) as copy:
             for row in rows:
