@@ -75,11 +75,13 @@ _LINKS = text(
     " CROSS JOIN LATERAL (SELECT * FROM customer_projects AS l WHERE l.customer_id = k.id"
     " AND l.project_id = ANY(CAST(:projects AS integer[])) OFFSET 0) AS l"
 )
-#: the sequence is looked up once (materialized), not per row: a third of the time
+#: the sequence is looked up once (materialized), not per row: a third of the time;
+#: the ids come back as one array, which the driver parses in C (a fifth of the
+#: client's time for 2,000 rows through the result machinery)
 _NEXT_IDS = text(
     "WITH s AS MATERIALIZED"
     " (SELECT CAST(pg_get_serial_sequence(:table, 'id') AS regclass) AS seq)"
-    " SELECT nextval(s.seq) FROM s, generate_series(1, :n)"
+    " SELECT array_agg(nextval(s.seq)) FROM s, generate_series(1, :n)"
 )
 
 
@@ -137,7 +139,7 @@ def next_ids(conn: Connection, table: Table, count: int) -> list[int]:
     rows' order they keep the order the rows came in."""
     if count <= 0:
         return []
-    return sorted(conn.execute(_NEXT_IDS, {"table": table.name, "n": count}).scalars())
+    return sorted(conn.execute(_NEXT_IDS, {"table": table.name, "n": count}).scalar_one())
 
 
 def copy_numbered(
