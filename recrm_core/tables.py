@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,6 +32,11 @@ class CustomerRow(Base):
         # A merged customer points at another one: a row pointing at itself would
         # vanish from every count and resolve to nothing.
         CheckConstraint("merged_into IS NULL OR merged_into <> id", name="not_self_merged"),
+        # Partial: read only for a value (``email = …``, ``merged_into = …``), while
+        # most rows have none, and an import would write an entry for each (core_0014).
+        *(Index(f"ix_customers_{column}", column, sqlite_where=text(f"{column} IS NOT NULL"),
+                postgresql_where=text(f"{column} IS NOT NULL"))
+          for column in ("email", "merged_into")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -39,13 +45,13 @@ class CustomerRow(Base):
     birth_date: Mapped[dt.date | None] = mapped_column(Date)
     persona: Mapped[str | None] = mapped_column(String(16))
     budget: Mapped[int | None] = mapped_column(BigInteger)
-    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    email: Mapped[str | None] = mapped_column(String(254))
     source_system: Mapped[str | None] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(128))
     # The furthest stage over all of the customer's projects, kept in step by the
     # stage service so segments and lists need no aggregate.
     stage: Mapped[str] = mapped_column(String(12), default="prospect", index=True)
-    merged_into: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: when the person was erased (PIPL Art. 47): the row stays, without personal data,

@@ -73,6 +73,23 @@ def test_copy_numbered_gives_ids_in_row_order_and_writes_in_key_order(crm: CRM) 
     assert created == {NOW}
 
 
+def test_constants_dumped_once_keep_their_instant_in_any_session_time_zone(crm: CRM) -> None:
+    """Constants go into COPY as the driver's text for them, dumped once per batch: an
+    offset other than UTC, in a session whose TimeZone is neither, is the same instant."""
+    cid = crm.customers.add({"name": "甲", "mobile": "13812345678"}).customer.id
+    beijing = dt.datetime(2026, 1, 2, 11, 4, 5, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with crm.unit_of_work() as uow:
+        conn = uow.session.connection()
+        conn.execute(text("SET LOCAL TimeZone = 'America/New_York'"))
+        bulkcopy.copy_numbered(conn, _IDENTITIES, ("customer_id", "kind", "value", "display"),
+                               {"created_at": beijing},
+                               [(cid, WECHAT, "o6_abcdefghijklmnop", "o6_abcdefghijklmnop")])
+    with crm.unit_of_work(readonly=True) as uow:
+        stored = uow.session.scalar(select(IdentityRow.created_at).where(
+            IdentityRow.kind == WECHAT))
+    assert stored == beijing == dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC)
+
+
 def test_a_taken_key_fails_the_copy_as_a_retried_integrity_error(crm: CRM) -> None:
     cid = crm.customers.add({"mobile": "13812345678"}).customer.id
     with pytest.raises(IntegrityError) as caught, crm.unit_of_work() as uow:
