@@ -234,13 +234,17 @@ def _full_model(session: Session, row: CaseRow, now: dt.datetime,
     return _to_model(row, code, now, _history_of(conn, row.id), levels)
 
 
-def _stored_model(session: Session, case_id: int, now: dt.datetime,
+def _stored_model(session: Session | Connection, case_id: int, now: dt.datetime,
                   levels: Sequence[str]) -> Case:
     """The case as stored now, after whatever the hooks wrote (ORM or Core): what the
     caller will see committed. Two reads instead of refreshing the ORM row, which
-    cost more than the rest of an opening."""
-    session.flush()
-    conn = session.connection()
+    cost more than the rest of an opening. ``session``: a session (flushed first),
+    or a unit of work's ``connection`` (flushed by it)."""
+    if isinstance(session, Session):
+        session.flush()
+        conn = session.connection()
+    else:
+        conn = session
     found = _RAW_CASE.all(conn, {"id": case_id})
     if not found:
         raise NotFound(f"no case {case_id}")
@@ -306,8 +310,7 @@ class CaseService:
         opened = now if opened_at is None else _aware(opened_at, "opened_at")
         if opened > now:
             raise InvalidInput("opened_at", "opened_at is in the future")
-        session = uow.session
-        customer_id = resolve_id(session, record.customer_id)
+        customer_id = resolve_id(uow.connection, record.customer_id)
         project_id = (
             project_id_in(uow, project_code(record.project)) if record.project else None
         )
@@ -330,8 +333,8 @@ class CaseService:
             "channel": record.channel,
             "level_since": opened,
         }
-        session.flush()  # pending ORM changes first, as the ORM insert's flush wrote them
-        conn = session.connection()
+        # (uow.connection: pending ORM changes first, as the ORM insert's flush wrote them)
+        conn = uow.connection
         case_id = _INSERT_CASE.run(conn, values)
         values.update(id=case_id, incident_id=None, resolved_at=None, closed_at=None)
         history = [self.write_history(uow, case_id, "open", None, "open", None, opened)]
@@ -350,7 +353,7 @@ class CaseService:
         code = project_code(record.project) if record.project else None
         levels = self.level_names()
         self.crm.hooks.case_opened(uow, _model_of(values, code, now, history, levels))
-        return _stored_model(session, case_id, now, levels)
+        return _stored_model(uow.connection, case_id, now, levels)
 
     def start(self, case_id: int, actor: Actor | None = None, note: str | None = None) -> Case:
         """open | reopened → in_progress."""
@@ -677,14 +680,14 @@ class CaseService:
         at: dt.datetime,
     ) -> CaseHistoryEntry:
         """One history row of ``case_id``; the entry as a read would give it."""
-        # Pending ORM changes (the case row) first, then a Core insert: an ORM object
-        # and its flush cost several times more, and nothing reads the object.
-        uow.session.flush()
+        # Pending ORM changes (the case row) first (``uow.connection`` flushes them),
+        # then a Core insert: an ORM object and its flush cost several times more, and
+        # nothing reads the object.
         entry = {"action": action, "from_value": from_value, "to_value": to_value,
                  "note": clean(note) or None,
                  "actor_staff": uow.actor.staff_id if uow.actor else None,
                  "actor_role": uow.actor.role if uow.actor else None, "at": at}
-        _INSERT_HISTORY.run(uow.session.connection(), {"case_id": case_id, **entry})
+        _INSERT_HISTORY.run(uow.connection, {"case_id": case_id, **entry})
         # Stored as UTC, read back as UTC.
         entry["at"] = at.astimezone(dt.UTC)
         return trusted(CaseHistoryEntry, entry)

@@ -419,7 +419,7 @@ def owners_of_keys(session: Session | Connection, keys: Iterable[Key]) -> dict[K
     return found
 
 
-def id_cards_of(session: Session, customer_ids: Iterable[int]) -> dict[int, str]:
+def id_cards_of(session: Session | Connection, customer_ids: Iterable[int]) -> dict[int, str]:
     ids = list(customer_ids)
     if not ids:
         return {}
@@ -506,7 +506,7 @@ def _identity_changes(
     return changes
 
 
-def email_twins(session: Session, customer_id: int, email: str | None) -> list[int]:
+def email_twins(session: Session | Connection, customer_id: int, email: str | None) -> list[int]:
     if not email:
         return []
     return list(
@@ -669,12 +669,11 @@ class CustomerService:
         return retrying(attempt)
 
     def _add(self, uow: UnitOfWork, record: CustomerIn) -> AddResult:
-        session = uow.session
         self.crm.directory.check(uow, [record.owner_staff])
         keys = record_keys(record, self._id_card_key)
-        owners = owners_of_keys(session, keys)
+        owners = owners_of_keys(uow.connection, keys)
         match = match_record(
-            record, owners.get, lambda cid: id_cards_of(session, [cid]).get(cid), keys
+            record, owners.get, lambda cid: id_cards_of(uow.connection, [cid]).get(cid), keys
         )
         if match.conflict:
             raise IdentityConflict(match.conflict, sorted(set(owners.values())),
@@ -682,13 +681,14 @@ class CustomerService:
         now = utcnow()
         if match.customer_id is None:
             customer, owner_change = self._create(uow, record, keys, now)
-            twins = email_twins(session, customer.id, record.email)
+            twins = email_twins(uow.connection, customer.id, record.email)
             self.crm.hooks.customer_created(uow, customer)
             self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
             return AddResult(customer=customer, created=True, changed=True,
                              suspected_duplicate_of=twins)
 
         cid = match.customer_id
+        session = uow.session
         row = session.get_one(CustomerRow, cid)
         before = load_customers(session, [cid])[cid]
         current = {name: getattr(row, name) for name in ("name", "gender", "birth_date",
@@ -729,7 +729,7 @@ class CustomerService:
         inserts on prebuilt statements, and build the returned model from the values
         written: reading back what was just written cost three queries, and the ORM
         objects three flushes (most of ``add``'s time)."""
-        conn = _connection(uow.session)
+        conn = uow.connection
         row = {
             "name": record.name, "gender": record.gender, "birth_date": record.birth_date,
             "persona": record.persona, "budget": record.budget, "email": record.email,
@@ -854,11 +854,11 @@ class CustomerService:
 
     def get_in(self, uow: UnitOfWork, customer_id: int) -> Customer:
         """``get`` inside an existing unit of work (for hooks and plugin services)."""
-        return load_customer(_connection(uow.session), customer_id)
+        return load_customer(uow.connection, customer_id)
 
     def resolve_in(self, uow: UnitOfWork, customer_id: int) -> int:
         """The surviving customer's id inside a unit of work; NotFound if none."""
-        return resolve_id(_connection(uow.session), customer_id)
+        return resolve_id(uow.connection, customer_id)
 
     def get_many(
         self, customer_ids: Iterable[int], actor: Actor | None = None
@@ -1085,8 +1085,7 @@ class CustomerService:
 
     def _set_stage(self, uow: UnitOfWork, move: _Move) -> tuple[Customer, OwnerChange | None]:
         """One move: the customer after it, and the owner change it made, if any."""
-        session = uow.session
-        conn = _connection(session)
+        conn = uow.connection
         cid = resolve_id(conn, move.customer_id)
         new_stage, code, unit, amount = move.stage, move.project, move.unit, move.amount
         now = move.occurred_at or utcnow()
@@ -1126,7 +1125,7 @@ class CustomerService:
         interaction = None
         if new_stage in STAGE_INTERACTIONS:
             interaction = self._record_step(uow, cid, pid, new_stage, move, now)
-        customer = load_customers(_connection(session), [cid])[cid]
+        customer = load_customers(uow.connection, [cid])[cid]
         change = StageChange(
             customer_id=cid, project=code, old_stage=old_stage,
             new_stage=new_stage, step=new_stage,
@@ -1161,10 +1160,10 @@ class CustomerService:
         ``stage`` at the project: its interaction and a ``recrm_stage_changed`` with
         ``old_stage == new_stage``, once per unit and step (the link row is locked, so
         two at once record one)."""
-        conn = _connection(uow.session)
+        conn = uow.connection
         step, unit = move.stage, move.unit
         kind = STAGE_INTERACTIONS[step]
-        recorded = uow.session.scalars(
+        recorded = conn.scalars(
             select(InteractionRow.data).where(
                 InteractionRow.customer_id == cid, InteractionRow.project_id == pid,
                 InteractionRow.kind == kind,

@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
@@ -182,14 +182,22 @@ def make_engine(url: str) -> Engine:
 class UnitOfWork:
     """One operation's transaction, handed to every data hook it fires.
 
-    Plugins write through ``session`` (ORM) or ``session.connection()`` (Core);
-    everything commits together or rolls back together.
+    Plugins write through ``session`` (ORM) or ``connection`` (Core; the same as
+    ``session.connection()``); everything commits together or rolls back together.
+
+    The transaction begins at the first statement. The ``Session`` is made on the
+    first use of ``session``, on the unit of work's connection and in its
+    transaction; the core's own paths write through ``connection``, so an
+    operation whose hooks use no ORM makes none.
     """
+
+    # A Session with its begin, commit and close cost ~40 µs a unit of work on SQLite,
+    # a quarter of a single-row operation (bench/README.md, "session 4").
 
     #: the CRM running the operation (settings, services)
     crm: CRM
-    #: the operation's SQLAlchemy session: write your rows here
-    session: Session
+    #: the pool connection the transaction runs on (``connection`` below)
+    bound: InitVar[Connection]
     #: who performs the operation, if the caller said
     actor: Actor | None = None
     #: free-form scratch space shared by the hooks of one operation
@@ -197,6 +205,71 @@ class UnitOfWork:
     #: the batch hooks' pending changes while ``crm.hooks.batched(self)`` is open
     #: (``None`` otherwise: each change is then a batch of its own)
     hook_batch: HookBatch | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self, bound: Connection) -> None:
+        self._connection = bound
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """The operation's SQLAlchemy session: write your rows here (made on first
+        use, on the transaction's connection)."""
+        session = self._session
+        if session is None:
+            # control_fully: the session begins, commits and rolls back the
+            # connection's transaction (joining it if Core began it), as a session
+            # bound to the engine would its own; so a ``session.rollback()`` undoes
+            # the Core writes made before it too.
+            session = self._session = Session(
+                self._connection, expire_on_commit=False,
+                join_transaction_mode="control_fully")
+            if self._connection.in_transaction():
+                # Take over the Core writes made so far now, so that a rollback of
+                # the session undoes them as well.
+                session.connection()
+        return session
+
+    @property
+    def connection(self) -> Connection:
+        """The transaction's connection, for Core and the driver's cursor
+        (``RawSelect``, ``RawWrite``), its transaction begun; the session's pending
+        ORM changes are flushed first if a session was made (Core does not autoflush,
+        and a read must see what a hook wrote through the ORM)."""
+        session = self._session
+        if session is not None:
+            session.flush()
+            # Begun through the session, if not yet: its rollback undoes ours.
+            return session.connection()
+        conn = self._connection
+        if not conn.in_transaction():
+            # The driver's cursor bypasses SQLAlchemy's autobegin.
+            conn.begin()
+        return conn
+
+    @property
+    def has_session(self) -> bool:
+        """Whether :attr:`session` was used (so a test can tell a path made none)."""
+        return self._session is not None
+
+    def _finish(self, commit: bool) -> None:
+        """Commit (the session flushed first) or roll back everything: the session's
+        transaction, then whatever the connection still holds (Core writes made
+        when no session had begun one)."""
+        session, conn = self._session, self._connection
+        try:
+            if session is not None:
+                if commit:
+                    session.commit()
+                else:
+                    session.rollback()
+            if conn.in_transaction():
+                if commit:
+                    conn.commit()
+                else:
+                    conn.rollback()
+        finally:
+            if session is not None:
+                session.close()
 
 
 def read_engine(crm: CRM) -> Engine:
@@ -217,14 +290,25 @@ def unit_of_work(
     write nothing (a write in one still works, but may fail at once under
     contention instead of waiting for the lock)."""
     bind = read_engine(crm) if readonly else crm.engine
-    with Session(bind, expire_on_commit=False) as session, session.begin():
-        if actor is not None:
-            # An actor who left acts no more; with require_known_staff, one the
-            # directory lacks never acted.
-            from .directory import check_assignable
+    with bind.connect() as conn:
+        uow = UnitOfWork(crm, conn, actor)
+        try:
+            if actor is not None:
+                # An actor who left acts no more; with require_known_staff, one the
+                # directory lacks never acted.
+                from .directory import check_assignable
 
-            check_assignable(session, crm.config.require_known_staff, [actor.staff_id])
-        yield UnitOfWork(crm=crm, session=session, actor=actor)
+                check_assignable(uow.connection, crm.config.require_known_staff,
+                                 [actor.staff_id])
+            yield uow
+        except BaseException:
+            uow._finish(commit=False)
+            raise
+        try:
+            uow._finish(commit=True)
+        except BaseException:
+            uow._finish(commit=False)
+            raise
 
 
 @contextmanager

@@ -135,7 +135,7 @@ class InteractionService:
         """What ``log`` and ``log_many`` append: staff checked once for all, customers
         resolved (a merged id logs on its survivor), inside one ``hooks.batched``."""
         self.crm.directory.check(uow, dict.fromkeys(e.staff for _, e in entries))
-        ids = resolve_ids(uow.session, [cid for cid, _ in entries])
+        ids = resolve_ids(uow.connection, [cid for cid, _ in entries])
         by_staff = uow.actor.staff_id if uow.actor else None
         projects: dict[str, int] = {}
         rows: builtins.list[_Row] = []
@@ -232,10 +232,8 @@ class InteractionService:
         hook, which must see the database as it was right after its own interaction."""
         if not rows:
             return []
-        session = uow.session
         # Pending ORM changes first, as an ORM flush would have written them.
-        session.flush()
-        conn = session.connection()
+        conn = uow.connection
         hooks = self.crm.hooks
         if len(rows) == 1 or hooks.implemented("recrm_interaction_logged"):
             logged = []

@@ -96,8 +96,13 @@ def project_id_in(uow: UnitOfWork, code: str) -> int:
     """The id of project ``code`` named by a writing operation: created on first use
     while ``auto_create_projects`` is on, else UnknownProject."""
     if uow.crm.config.auto_create_projects:
+        # The project exists in nearly every call: read on the connection, and make
+        # the session (for the insert) only when it does not.
+        rows = _RAW_PROJECT_ID.all(uow.connection, {"code": code})
+        if rows:
+            return int(rows[0][0])
         return ensure_project_id(uow.session, code)
-    return known_project_id(uow.session, code)
+    return known_project_id(uow.connection, code)
 
 
 def _model(row: ProjectRow) -> Project:

@@ -104,7 +104,7 @@ def subscribers(uow: UnitOfWork, event_type: str) -> list[int]:
     """Ids of the subscriptions wanting ``event_type``, read once per unit of work."""
     subs: list[tuple[int, list[str]]] | None = uow.state.get(_STATE)
     if subs is None:
-        rows = _SUBSCRIPTIONS.all(uow.session.connection(), {})
+        rows = _SUBSCRIPTIONS.all(uow.connection, {})
         subs = uow.state[_STATE] = [(sid, list(events or [])) for sid, events in rows]
     return [sid for sid, events in subs if event_type in events or ALL in events]
 
@@ -153,7 +153,7 @@ def write(uow: UnitOfWork, event_type: str,
         deliveries.extend({"event_id": event_id, "subscription_id": sid, "status": "pending",
                            "attempts": 0, "next_attempt_at": at, "created_at": at}
                           for sid in subs)
-    conn = uow.session.connection()
+    conn = uow.connection
     conn.execute(insert(_EVENTS), events)
     conn.execute(insert(_DELIVERIES), deliveries)
     return [e["id"] for e in events]
