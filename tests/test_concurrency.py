@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-import recrm_core.customers as customers_module
+import recrm_core.customers.adding as customers_module  # where add() looks up owners_of_keys
 from recrm_core import CRM
 from recrm_core.customers import AddResult
 from recrm_core.tables import CustomerRow, IdentityRow
