@@ -157,3 +157,15 @@ def test_core_reads_see_a_hooks_unflushed_orm_change(
     case = crm.cases.open({"customer_id": cid, "category": "inquiry", "subject": "咨询"})
     assert case.subject == "改过的标题"
     assert crm.cases.get(case.id).subject == "改过的标题"
+
+
+def test_a_subscription_another_crm_made_receives_the_next_operations_events(
+    crm_factory: Callable[..., CRM],
+) -> None:
+    # Two CRMs on one database, as two processes would be: the subscriptions are read
+    # in every operation, so one committed by the other counts from the next one on.
+    a, b = crm_factory(), crm_factory()
+    first = b.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    a.webhooks.add("https://example.com/hook", "interaction.logged")
+    b.interactions.log(first, {"kind": "call"})
+    assert [d.type for d in a.webhooks.deliveries()] == ["interaction.logged"]
