@@ -41,7 +41,7 @@ def departments(crm: CRM) -> list[str]:
 
 def customers(crm: CRM) -> int:
     with crm.unit_of_work(readonly=True) as uow:
-        return int(uow.connection.scalar(select(func.count()).select_from(CustomerRow)))
+        return uow.connection.execute(select(func.count()).select_from(CustomerRow)).scalar_one()
 
 
 def test_single_operations_make_no_session(crm: CRM, sessions_made: list[Session]) -> None:
