@@ -482,17 +482,17 @@ class TaskService:
         gone = refused_staff(uow.session, False, [s for c in candidates for s in c])
         hours = self.crm.config.followup.after_visit_hours
         planned: dict[int, dict[str, Any]] = {}
-        keys: set[str] = set()
         for n, (visit, theirs) in enumerate(zip(visits, candidates, strict=True)):
             owner = next((s for s in theirs if s not in gone), None)
-            key = f"{AFTER_VISIT}:{visit.customer_id}:{visit.project_id}"
-            if owner is None or key in keys:  # a second first visit: the rule fired
+            if owner is None:
                 continue
-            keys.add(key)
+            key = f"{AFTER_VISIT}:{visit.customer_id}:{visit.project_id}"
             planned[n] = _new_task(visit.customer_id, visit.project_id, kind="call",
                                    owner=owner, due_at=visit.at + dt.timedelta(hours=hours),
                                    rule=AFTER_VISIT, rule_key=key, now=now)
         uow.session.flush()
+        # A second first visit of a customer to a project in the batch repeats a key:
+        # its first row gets the task, the later ones None, as one call per visit would.
         ids = insert_or_ignore_many(uow.session, TaskRow, list(planned.values()),
                                     on=[TaskRow.rule_key], returning=TaskRow.id)
         written = {n: (task_id, values) for (n, values), task_id
