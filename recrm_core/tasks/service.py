@@ -1,231 +1,59 @@
-"""Follow-up tasks (``crm.tasks``, ``recrm tasks``): planned contacts with a customer at a
-project, so no prospect is forgotten.
-
-A task has an owner (a member of staff), a kind (call, visit, wechat, ...), a due time
-and a note; it is ``open`` until ``done`` (by the interaction that did it, when known)
-or ``cancelled`` (with a reason). Logging an interaction of the task's kind for its
-customer and project by its owner closes the oldest open task it fulfils (the core's
-own ``recrm_interactions_logged`` implementation, :mod:`recrm_core.followups`).
-
-Two rules create tasks (``[followup]`` settings): after a customer's first visit to a
-project, a call within ``after_visit_hours`` (at once, when the visit is logged, and
-by the sweep for visits nobody followed up); a prospect with no interaction at a
-project for ``prospect_days`` gets a call for its owner. ``recrm tasks sweep`` (for
-cron) creates what is due; each rule's task carries a ``rule_key`` the database keeps
-unique, so a sweep run twice, or two sweeps at once, create each task once.
-"""
+"""``crm.tasks``: adding, closing, listing and sweeping follow-up tasks, and the
+task report."""
 
 from __future__ import annotations
 
 import builtins
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, cast, get_args
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, ValidationError, field_validator
-from sqlalchemy import (
-    Connection,
-    Select,
-    and_,
-    bindparam,
-    case,
-    exists,
-    func,
-    insert,
-    select,
-    update,
-)
+from pydantic import ValidationError
+from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from .access import WRITERS, Scope, check_writer, require_role, task_for
-from .customers import resolve_id
-from .db import RawSelect, UnitOfWork, chunks, utcnow
-from .directory import refused_staff
-from .errors import Forbidden, InvalidInput, NotFound, Refused
-from .models import (
-    Actor,
-    BodyText,
-    Code,
-    ErasureStep,
-    Task,
-    TaskStatus,
-    _Model,
-    _Out,
-    first_error,
+from ..access import Scope, check_writer, require_role, task_for
+from ..customers import resolve_id
+from ..db import UnitOfWork, chunks, utcnow
+from ..directory import refused_staff
+from ..errors import Forbidden, InvalidInput, NotFound, Refused
+from ..models import Actor, Task, first_error
+from ..projects import known_project_id, project_code
+from ..tables import CustomerProjectRow, InteractionRow, StaffRow, TaskRow
+from ..upserting import insert_or_ignore, insert_or_ignore_many
+from ..values import optional_code, required_text
+from .rows import (
+    _CLOSE_ONE_TASK,
+    _INSERT_TASK,
+    _close_many,
+    _from_columns,
+    _link_owners,
+    _new_task,
+    _project_code,
+    _select,
+    load_tasks,
 )
-from .projects import known_project_id, project_code
-from .tables import CustomerProjectRow, InteractionRow, ProjectRow, StaffRow, TaskRow
-from .upserting import insert_or_ignore, insert_or_ignore_many
-from .values import optional_code, required_code, required_text, zoned
+from .schemas import (
+    AFTER_VISIT,
+    OWN_TASKS_ONLY,
+    PROSPECT_IDLE,
+    STATUSES,
+    TASK_MANAGERS,
+    TASK_READERS,
+    FirstVisit,
+    TaskIn,
+    TaskReportRow,
+    TaskSweep,
+)
+from .times import _day_bounds, period_conditions
 
 if TYPE_CHECKING:
-    from .crm import CRM
-
-STATUSES: tuple[str, ...] = get_args(TaskStatus)
-#: the rules that create tasks, by the name a task's ``rule`` holds
-AFTER_VISIT = "after_visit"
-PROSPECT_IDLE = "prospect_idle"
-#: who reads tasks (partners never: a task is about a customer's follow-up)
-TASK_READERS = (*WRITERS, "analyst")
-#: roles that act on anyone's tasks; a consultant (sales) or service acts on their own
-TASK_MANAGERS = ("admin", "manager")
-#: roles that read (and act on) only their own tasks
-OWN_TASKS_ONLY = ("sales", "service")
-#: what stands in for an erased task's free text
-ERASED_REASON = "(erased)"
-
-
-class FirstVisit(NamedTuple):
-    """A customer's first visit to a project, as the visit rule takes it."""
-
-    customer_id: int
-    project_id: int
-    at: dt.datetime
-    staff: str | None
-
-
-class TaskIn(_Model):
-    """A follow-up task to add (``recrm tasks add``, ``POST /v1/tasks``)."""
-
-    customer_id: int = Field(ge=1, le=2**31 - 1, description="the customer")
-    project: str = Field(min_length=1, max_length=64, description="the project's code")
-    kind: str = Field(description="call, visit, wechat, sms, email, ... (an interaction "
-                      "kind: logging one of it by the owner closes the task)")
-    due_at: dt.datetime = Field(description="when it is due (with a UTC offset)")
-    staff: Code = Field(default=None, description="the owner; default: whoever adds it")
-    note: BodyText = Field(default=None, description="what to do or say")
-
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _kind(cls, v: Any) -> str:
-        return required_code(v, "task kind", 32).lower()
-
-    @field_validator("due_at")
-    @classmethod
-    def _zoned(cls, v: dt.datetime) -> dt.datetime:
-        zoned(v, "due_at")
-        return v.astimezone(dt.UTC)
-
-
-class TaskDoneIn(_Model):
-    """Mark a task done, with the interaction that did it, if any."""
-
-    interaction_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
-                                       description="the customer's interaction that did it")
-
-
-class TaskCancelIn(_Model):
-    """Cancel a task, saying why."""
-
-    reason: str = Field(min_length=1, max_length=500, description="why it is not done")
-
-
-class TaskSweep(_Out):
-    """What a ``tasks sweep`` created, by rule."""
-
-    after_visit: int = Field(description="calls after a first visit")
-    prospect_idle: int = Field(description="calls for prospects left without an interaction")
-
-
-class TaskReportRow(_Out):
-    """One consultant's tasks created in the report's period."""
-
-    staff: str = Field(description="the owner")
-    created: int = Field(description="tasks created")
-    done_on_time: int = Field(description="done by their due time")
-    overdue: int = Field(description="done late, or still open past their due time")
-    open: int = Field(description="still open")
-    cancelled: int = Field(description="cancelled")
-
-
-def _model(row: TaskRow, code: str, now: dt.datetime) -> Task:
-    return _from_columns(vars(row), code, now)
-
-
-def _from_columns(row: Mapping[str, Any], code: str, now: dt.datetime) -> Task:
-    """A task from its columns (an ORM row's, or an ``UPDATE ... RETURNING``'s)."""
-    return Task(
-        id=row["id"], customer_id=row["customer_id"], project=code, kind=row["kind"],
-        owner_staff=row["owner_staff"], due_at=row["due_at"], note=row["note"],
-        status=row["status"], rule=row["rule"], interaction_id=row["interaction_id"],
-        cancel_reason=row["cancel_reason"], created_by=row["created_by"],
-        created_at=row["created_at"], closed_at=row["closed_at"],
-        overdue=row["status"] == "open" and row["due_at"] < now)
-
-
-_RAW_PROJECT_CODE = RawSelect(cast("Select[Any]", select(ProjectRow.__table__.c.code).where(
-    ProjectRow.__table__.c.id == bindparam("id"))))
-
-
-_TASKS = TaskRow.__table__.c
-_CLOSE_TASK = (
-    update(TaskRow).where(_TASKS.id == bindparam("b_id"), _TASKS.status == bindparam("b_open"))
-    .values(status=bindparam("b_done"), interaction_id=bindparam("b_iid"),
-            closed_at=bindparam("b_at"))
-)
-_CLOSE_ONE_TASK = _CLOSE_TASK.returning(*_TASKS)
-_PROJECTS = ProjectRow.__table__.c
-_CLOSED_TASKS = (
-    select(*_TASKS, _PROJECTS.code.label("project_code"))
-    .join_from(TaskRow.__table__, ProjectRow.__table__, _PROJECTS.id == _TASKS.project_id)
-    .where(_TASKS.id.in_(bindparam("ids", expanding=True)))
-)
-_LINKS = CustomerProjectRow.__table__.c
-_RAW_LINK_OWNER = RawSelect(cast("Select[Any]", select(_LINKS.owner_staff).where(
-    _LINKS.customer_id == bindparam("cid"), _LINKS.project_id == bindparam("pid"))))
-
-
-def _project_code(session: Session, project_id: int) -> str:
-    """The code of project ``project_id`` (a prebuilt read: every task written asks)."""
-    return str(_RAW_PROJECT_CODE.all(session.connection(), {"id": project_id})[0][0])
-
-
-def load_tasks(session: Session, query: Any, now: dt.datetime) -> list[Task]:
-    """The tasks ``query`` (a select of TaskRow joined with ProjectRow.code) finds."""
-    # populate_existing: a task this operation just changed with a Core UPDATE is
-    # read again, not taken stale from the session.
-    return [_model(row, code, now) for row, code in session.execute(
-        query.execution_options(populate_existing=True))]
-
-
-def _select() -> Any:
-    return select(TaskRow, ProjectRow.code).join(ProjectRow, ProjectRow.id == TaskRow.project_id)
+    from ..crm import CRM
 
 
 def _for_reader(actor: Actor | None, task: Task) -> Task:
     """What a reader is shown of a task: no free text for partners and analysts."""
     return task if actor is None else task_for(Scope.of_role(actor), task)
-
-
-def parse_due(raw: str, zone: dt.tzinfo, now: dt.datetime) -> dt.datetime:
-    """A due time as typed on the command line: ``2026-05-01 18:00`` (business time
-    zone unless an offset is given), ``2026-05-01`` (the end of that day), or relative
-    ``+3h`` / ``+2d`` (from now); ValueError saying what is understood."""
-    text = raw.strip()
-    relative = re.fullmatch(r"\+(\d{1,5})\s*([hdm])", text)
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        delta = {"h": dt.timedelta(hours=amount), "d": dt.timedelta(days=amount),
-                 "m": dt.timedelta(minutes=amount)}[unit]
-        try:
-            return now + delta
-        except OverflowError:
-            raise ValueError(f"{raw!r} is outside the dates a database keeps") from None
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = dt.date.fromisoformat(text)
-            return dt.datetime.combine(day, dt.time(23, 59), zone).astimezone(dt.UTC)
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{raw!r} is no time: give 2026-05-01 18:00, 2026-05-01, +3h or "
-                         "+2d") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    try:
-        return parsed.astimezone(dt.UTC)
-    except OverflowError:  # year 1 east of UTC, year 9999 west of it
-        raise ValueError(f"{raw!r} is outside the dates a database keeps") from None
 
 
 def _own_only(actor: Actor | None, owner: str, what: str) -> None:
@@ -482,17 +310,17 @@ class TaskService:
         gone = refused_staff(uow.session, False, [s for c in candidates for s in c])
         hours = self.crm.config.followup.after_visit_hours
         planned: dict[int, dict[str, Any]] = {}
-        keys: set[str] = set()
         for n, (visit, theirs) in enumerate(zip(visits, candidates, strict=True)):
             owner = next((s for s in theirs if s not in gone), None)
-            key = f"{AFTER_VISIT}:{visit.customer_id}:{visit.project_id}"
-            if owner is None or key in keys:  # a second first visit: the rule fired
+            if owner is None:
                 continue
-            keys.add(key)
+            key = f"{AFTER_VISIT}:{visit.customer_id}:{visit.project_id}"
             planned[n] = _new_task(visit.customer_id, visit.project_id, kind="call",
                                    owner=owner, due_at=visit.at + dt.timedelta(hours=hours),
                                    rule=AFTER_VISIT, rule_key=key, now=now)
         uow.session.flush()
+        # A second first visit of a customer to a project in the batch repeats a key:
+        # its first row gets the task, the later ones None, as one call per visit would.
         ids = insert_or_ignore_many(uow.session, TaskRow, list(planned.values()),
                                     on=[TaskRow.rule_key], returning=TaskRow.id)
         written = {n: (task_id, values) for (n, values), task_id
@@ -603,93 +431,3 @@ class TaskService:
                 session, _select().where(TaskRow.customer_id.in_(part))
                 .order_by(TaskRow.id), utcnow()))
         return found
-
-
-_INSERT_TASK = insert(TaskRow).returning(TaskRow.id)
-
-
-def _close_many(conn: Connection, closes: Sequence[tuple[int, int | None, dt.datetime]],
-                at: dt.datetime) -> builtins.list[Task]:
-    """Close several open tasks: one UPDATE run once for them all (executemany has no
-    RETURNING for an UPDATE), then one read of the closed tasks."""
-    closed = conn.execute(_CLOSE_TASK, [
-        {"b_id": task_id, "b_open": "open", "b_done": "done", "b_iid": interaction_id,
-         "b_at": closed_at} for task_id, interaction_id, closed_at in closes]).rowcount
-    if closed != len(closes):
-        ids = ", ".join(str(task_id) for task_id, _, _ in closes)
-        raise Refused(f"one of tasks {ids} is not open")
-    rows = {row["id"]: dict(row) for part in chunks([task_id for task_id, _, _ in closes])
-            for row in conn.execute(_CLOSED_TASKS, {"ids": part}).mappings()}
-    return [_from_columns(rows[task_id], rows[task_id]["project_code"], at)
-            for task_id, _, _ in closes]
-
-
-def _new_task(customer_id: int, project_id: int, *, kind: str, owner: str,
-              due_at: dt.datetime, note: str | None = None, rule: str | None = None,
-              rule_key: str | None = None, created_by: str | None = None,
-              now: dt.datetime | None = None) -> dict[str, Any]:
-    """A new open task's columns."""
-    return {"customer_id": customer_id, "project_id": project_id, "kind": kind,
-            "owner_staff": owner, "due_at": due_at, "note": note, "status": "open",
-            "rule": rule, "rule_key": rule_key, "created_by": created_by,
-            "created_at": now or utcnow()}
-
-
-def _link_owners(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
-    """The owners of the (customer, project) links ``pairs`` that have one."""
-    conn = session.connection()
-    if len(pairs) == 1:
-        # A single visit logged, the common case: a prebuilt read.
-        [(cid, pid)] = pairs
-        rows: Any = [(cid, pid, owner) for (owner,) in
-                     _RAW_LINK_OWNER.all(conn, {"cid": cid, "pid": pid})]
-    else:
-        pids = sorted({pid for _, pid in pairs})
-        rows = [row for part in chunks(sorted({cid for cid, _ in pairs}))
-                for row in conn.execute(
-                    select(_LINKS.customer_id, _LINKS.project_id, _LINKS.owner_staff)
-                    .where(_LINKS.customer_id.in_(part), _LINKS.project_id.in_(pids)))]
-    return {(cid, pid): owner for cid, pid, owner in rows
-            if owner is not None and (cid, pid) in pairs}
-
-
-def period_conditions(column: Any, start: dt.date | None, end: dt.date | None,
-                      zone: dt.tzinfo) -> builtins.list[Any]:
-    """``column`` from the start of day ``start`` to the end of day ``end`` (business
-    time zone; either may be None); InvalidInput for a day no database keeps."""
-    conditions: builtins.list[Any] = []
-    for field, day, shift in (("from", start, 0), ("to", end, 1)):
-        if day is None:
-            continue
-        try:
-            bound = dt.datetime.combine(day + dt.timedelta(days=shift), dt.time(), zone
-                                        ).astimezone(dt.UTC)
-        except OverflowError:  # year 1 east of UTC, year 9999 west of it
-            raise InvalidInput(field, f"{day} is outside the dates a database keeps") from None
-        conditions.append(column >= bound if shift == 0 else column < bound)
-    return conditions
-
-
-def _day_bounds(now: dt.datetime, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
-    """Today's start and tomorrow's, in ``zone``, as UTC times."""
-    today = now.astimezone(zone).date()
-    start = dt.datetime.combine(today, dt.time(), zone)
-    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
-
-
-def erase_tasks(session: Session, ids: builtins.list[int], at: dt.datetime) -> ErasureStep:
-    """An erasure's part in the tasks: notes and reasons cleared, open tasks cancelled
-    (nobody is to call an erased person); the rows stay for the consultants' figures."""
-    kept = 0
-    for part in chunks(ids):
-        session.execute(
-            update(TaskRow).where(TaskRow.customer_id.in_(part), TaskRow.status == "open")
-            .values(status="cancelled", closed_at=at)
-            .execution_options(synchronize_session=False))
-        kept += session.execute(
-            update(TaskRow).where(TaskRow.customer_id.in_(part))
-            .values(note=None, cancel_reason=ERASED_REASON)
-            .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
-    return ErasureStep(table="tasks", anonymised=kept,
-                       basis="kept without note or reason, open ones cancelled: the "
-                       "consultants' follow-up figures" if kept else None)

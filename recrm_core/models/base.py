@@ -1,0 +1,170 @@
+"""What every model is built from: the bases (validated input, returned output),
+the value types, the validated field types the API, the CLI and the import share,
+and the actor of a call."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
+
+from .. import identity, values
+from ..roles import Channel as ActorChannel
+from ..roles import Role, parse_role
+from ..values import Persona
+
+Channel = Literal["email", "sms", "phone", "wechat"]
+#: the core's consent purposes; plugins register more with ``recrm_consent_purposes``
+CorePurpose = Literal["marketing", "surveys"]
+#: a consent purpose: the core's or one an enabled plugin registered (checked by
+#: ``crm.consent``, which knows the plugins)
+Purpose = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Priority = Literal["low", "normal", "high", "urgent"]
+CaseStatus = Literal["open", "in_progress", "resolved", "closed", "reopened"]
+#: how a case came in: the hotline, WeChat, the sales-office mailbox, the owners' forum,
+#: the chairman's column, the property desk, a walk-in, a survey (a detractor's case)
+IntakeChannel = Literal["hotline", "wechat", "mailbox", "forum", "chairman", "property_desk",
+                        "walk_in", "survey", "other"]
+Gender = Literal["male", "female"]
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def trusted(cls: type[_M], values: dict[str, Any], fields_set: set[str] | None = None) -> _M:
+    """An instance of ``cls`` holding ``values`` as they are, without validation.
+
+    For values that are valid by construction (our own columns, or the output of the
+    very parsers the validators call). ``values`` must hold every field, in field
+    order; ``fields_set`` defaults to all of them. This is what ``model_construct``
+    ends with, minus its per-field bookkeeping, which costs ~10 µs a model: too much
+    per row of a bulk import or per customer loaded. Tests compare the result with
+    validated construction.
+    """
+    obj = cls.__new__(cls)
+    setattr_ = object.__setattr__
+    setattr_(obj, "__dict__", values)
+    setattr_(obj, "__pydantic_fields_set__", set(values) if fields_set is None else fields_set)
+    setattr_(obj, "__pydantic_extra__", None)
+    setattr_(obj, "__pydantic_private__", None)
+    return obj
+
+
+class _Out(BaseModel):
+    """Base of the models the API returns. Validators are built on first use, not at
+    import: most commands validate a handful of these, and building all of them is
+    a tenth of every command's start-up."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Model(_Out):
+    """Base of the models the API takes: strict about unknown fields, trims text."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
+
+
+class Actor(_Model):
+    """Who performs a service call; recorded in history rows and passed to hooks."""
+
+    # Lengths of the history columns that record them: longer ids are a validation
+    # error here, not a database error (PostgreSQL enforces VARCHAR lengths).
+    staff_id: Annotated[
+        str, BeforeValidator(lambda v: values.required_code(v, "staff id", 64))
+    ] = Field(description="id of the staff member acting (recorded in history rows)")
+    role: Annotated[Role, BeforeValidator(lambda v: parse_role(values.required_code(v, "role",
+                                                                                   32)))] = Field(
+        default="sales",
+        description="admin, manager, sales, service, partner or analyst (what they may see: "
+        "docs/access.md); the legacy names consultant and staff mean sales",
+    )
+    channel: ActorChannel = Field(
+        default="sdk", description="how the call arrived: cli, api or sdk (recorded in the audit)"
+    )
+
+
+def _wrap_identity(fn: Any) -> Any:
+    def check(v: Any) -> Any:
+        text = identity.clean(v)
+        if not text:
+            return None
+        try:
+            # cleaned text: the normaliser's own clean() then takes its short path
+            return fn(text)
+        except identity.IdentityError as exc:
+            raise ValueError(exc.reason) from None
+
+    return check
+
+
+def _key_list(v: Any, normalise: Callable[[Any], str]) -> list[str]:
+    """Distinct normalised keys of a list field (mobiles, WeChat unionids); blanks skip."""
+    # A lone value (a JSON int, or a spreadsheet cell read as one) is one key, not an
+    # iterable: list(13812345678) would escape pydantic as a TypeError.
+    raw = list(v) if isinstance(v, list | tuple | set) else ([] if v is None else [v])
+    out: list[str] = []
+    for item in raw:
+        if identity.clean(item) == "":
+            continue
+        try:
+            key = normalise(item)
+        except identity.IdentityError as exc:
+            raise ValueError(exc.reason) from None
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _mobile_list(v: Any, info: ValidationInfo) -> list[str]:
+    """Normalise to distinct E.164 numbers; the default region comes from the
+    validation context (``context={"region": "HK"}``), CN when not given."""
+    region = str((info.context or {}).get("region") or "CN")
+    return _key_list(v, lambda item: identity.normalise_mobile(item, region))
+
+
+def _unionid_list(v: Any) -> list[str]:
+    return _key_list(v, identity.normalise_wechat_unionid)
+
+
+_FIELD_ALIASES = {
+    "mobiles": "mobile", "add_mobiles": "mobile",
+    "wechat_unionids": "wechat_unionid", "add_wechat_unionids": "wechat_unionid",
+}
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """``(field, reason)`` of the first failing field of a validation error."""
+    err = exc.errors(include_url=False)[0]
+    ctx = err.get("ctx") or {}
+    if "field" in ctx:
+        field = str(ctx["field"])
+    elif err["loc"]:
+        field = _FIELD_ALIASES.get(str(err["loc"][0]), str(err["loc"][0]))
+    else:
+        field = ""
+    reason = err["msg"].removeprefix("Value error, ")
+    return field, reason
+
+
+# Reusable validated types: the API, the CLI and the import accept the same spellings.
+Text = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 100))]
+#: free text (summaries, descriptions): long, but storable
+BodyText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 20_000))]
+#: codes and identifiers (sources, staff ids, departments) in 64-character columns:
+#: without invisible format characters, which would make look-alike keys
+Code = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 64))]
+#: a place name (a city): text, in a 64-character column
+PlaceText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 64))]
+#: an id in another system (128-character column), a code as well
+ExternalId = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 128))]
+Mobiles = Annotated[list[str], BeforeValidator(_mobile_list)]
+WechatUnionids = Annotated[list[str], BeforeValidator(_unionid_list)]
+IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]
+Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
+GenderIn = Annotated[Gender | None, BeforeValidator(values.parse_gender)]
+BirthDate = Annotated[
+    dt.date | None,
+    BeforeValidator(lambda v: values.parse_date(v, not_after=identity.current_date())),
+]
+PersonaIn = Annotated[Persona | None, BeforeValidator(values.parse_persona)]
+Budget = Annotated[int | None, BeforeValidator(values.parse_budget)]
