@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from recrm_core import CRM, hookimpl
-from recrm_core.db import UnitOfWork
+from recrm_core.db import UnitOfWork, utcnow
 from recrm_core.errors import Forbidden, InvalidInput, NotFound, Refused
 from recrm_core.models import Actor, OwnerChange
 
@@ -232,10 +232,12 @@ def test_releasing_to_the_pool_never_touches_an_agencys_registration(crm: CRM) -
     assert channels.visit("XL2", "13812345678", name="王伟").state == "confirmed"
     [customer] = crm.customers.find(mobile="13812345678")
     crm.pool.claim(customer.id, "XL2", "zhang")
-    before = channels.explain(reg.id).registration
+    # Both read at one instant: the time left is the clock's, not the stored row's.
+    at = utcnow()
+    before = channels.explain(reg.id, now=at).registration
     assert crm.pool.release_staff("zhang") == 1
     crm.pool.claim(customer.id, "XL2", "li")
-    after = channels.explain(reg.id).registration
+    after = channels.explain(reg.id, now=at).registration
     assert after == before and after.state == "confirmed"
     assert crm.customers.get(customer.id).projects[0].source == "channel:A"
 
