@@ -403,14 +403,17 @@ def bounce_group() -> None:
 
 
 @bounce_group.command("ingest")
-@click.argument("path", type=click.Path())
+@click.argument("path", type=click.Path(exists=True))
 @json_option
 @pass_crm
 def bounce_ingest(crm: CRM, path: str, as_json: bool) -> None:
     """Read RFC 3464 reports (mbox or a directory of .eml) or JSON lines."""
     from .inbound import ingest
 
-    result = _call(ingest, crm, path)
+    try:
+        result = ingest(crm, path)
+    except InvalidInput as exc:
+        raise bad_value(exc, {"path": "'PATH'"}) from None
     if as_json:
         emit_json(result)
     else:
