@@ -282,6 +282,8 @@ class Payments:
                     now: dt.datetime | None = None) -> list[Receivable]:
         """What is outstanding on active deals, earliest due first."""
         require_role(actor, READERS, "read receivables")
+        if project:
+            self.crm.projects.get(project)  # UnknownProject: "no such project"
         today = local_date(self.crm, now or utcnow())
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             return receivables_in(uow.session, today, project=project, overdue=overdue,
