@@ -33,6 +33,7 @@ import io
 import os
 import re
 import secrets
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -97,6 +98,15 @@ def _cannot_write(path: str, why: str) -> InvalidInput:
 
 def _create_temporary(path: str) -> tuple[str, IO[bytes]]:
     """A new file next to ``path``, open for writing, and its name."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        mode = None  # not there yet (or unusable: creating beside it says why)
+    if mode is not None and not stat.S_ISREG(mode):
+        # The rename would put a file in the place of /dev/null or a FIFO (as root,
+        # for every program on the machine); a directory is refused for the same reason.
+        raise _cannot_write(path, "is a directory" if stat.S_ISDIR(mode)
+                            else "is not a regular file (a device, FIFO or socket)")
     directory, name = os.path.split(path)
     # A short stem: the temporary name must not exceed NAME_MAX where the path does not.
     stem = f".{name[:64]}."

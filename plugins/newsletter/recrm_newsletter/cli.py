@@ -26,6 +26,9 @@ from .models import SendReport
 from .outbox import Sender
 from .service import Newsletter
 
+#: rejected rows a list import prints; --errors FILE holds them all
+SHOWN_REJECTIONS = 20
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
 channel_option = click.option("--channel", type=click.Choice(["email", "sms"]), required=True)
 
@@ -145,18 +148,32 @@ def list_group() -> None:
 @list_group.command("import")
 @click.argument("name")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--errors", "errors_path", metavar="OUT", type=click.Path(dir_okay=False),
+              help="Write rejected rows (row,field,reason[,sheet_row]; UTF-8 with BOM) "
+                   "to OUT.")
 @json_option
 @pass_crm
-def list_import(crm: CRM, name: str, file: str, as_json: bool) -> None:
-    """Add the customers FILE names to list NAME (rows naming nobody are counted)."""
-    counts = _call(_news(crm).import_list, name, file, actor=current_actor())
+def list_import(crm: CRM, name: str, file: str, errors_path: str | None,
+                as_json: bool) -> None:
+    """Add the customers FILE names to list NAME (rows naming nobody are counted; a
+    row with an invalid mobile or ID card is rejected with its number and reason)."""
+    try:
+        counts = _news(crm).import_list(name, file, actor=current_actor(),
+                                        errors_path=errors_path)
+    except InvalidInput as exc:
+        raise bad_value(exc, {"file": "'FILE'", "list name": "'NAME'"}) from None
     if as_json:
         emit_json(counts)
-    else:
-        info(f"list {name}: {counts['added']} added from {counts['rows']} row(s); "
-             f"{counts['unknown']} named nobody, {counts['rejected']} rejected"
-             + ("; ignored column(s): " + ", ".join(counts["ignored_columns"])
-                if counts["ignored_columns"] else ""))
+        return
+    info(f"list {name}: {counts['added']} added from {counts['rows']} row(s); "
+         f"{counts['unknown']} named nobody, {counts['rejected']} rejected"
+         + ("; ignored column(s): " + ", ".join(counts["ignored_columns"])
+            if counts["ignored_columns"] else ""))
+    for bad in counts["rejections"][:SHOWN_REJECTIONS]:
+        info(f"row {bad.row}: {bad.field or '-'}: {bad.reason}")
+    if counts["rejected"] > SHOWN_REJECTIONS:
+        info(f"… and {counts['rejected'] - SHOWN_REJECTIONS} more" + (
+            f" (all in {errors_path})" if errors_path else " (use --errors FILE)"))
 
 
 @list_group.command("show")
@@ -386,14 +403,17 @@ def bounce_group() -> None:
 
 
 @bounce_group.command("ingest")
-@click.argument("path", type=click.Path())
+@click.argument("path", type=click.Path(exists=True))
 @json_option
 @pass_crm
 def bounce_ingest(crm: CRM, path: str, as_json: bool) -> None:
     """Read RFC 3464 reports (mbox or a directory of .eml) or JSON lines."""
     from .inbound import ingest
 
-    result = _call(ingest, crm, path)
+    try:
+        result = ingest(crm, path)
+    except InvalidInput as exc:
+        raise bad_value(exc, {"path": "'PATH'"}) from None
     if as_json:
         emit_json(result)
     else:

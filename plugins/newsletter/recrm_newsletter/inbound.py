@@ -116,6 +116,8 @@ def ingest(crm: CRM, path: str | Path) -> BounceResult:
     source = Path(path)
     if not source.exists():
         raise NotFound(f"no such file or directory: {str(path)!r}")
+    if not (source.is_dir() or source.is_file()):  # a FIFO or a device would block
+        raise InvalidInput("path", f"{str(path)!r} is neither a regular file nor a directory")
     reports = suppressed = unreadable = already = 0
     for found in _reports(source):
         if found is None:
@@ -152,7 +154,12 @@ def _reports(source: Path) -> Iterator[Report | None]:
     if source.suffix == ".eml":
         yield from _from_mail(email.message_from_bytes(source.read_bytes()))
         return
-    for line in source.read_text(encoding="utf-8").splitlines():
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:  # before any line is recorded
+        raise InvalidInput("path", f"{source.name!r} is neither a mailbox nor UTF-8 JSON "
+                           f"lines (byte {exc.start} is not UTF-8)") from None
+    for line in text.splitlines():
         if line.strip():
             yield _from_json(line)
 
@@ -162,7 +169,7 @@ def _from_json(line: str) -> Report | None:
         data = json.loads(line)
         address, kind = str(data["address"]), str(data["type"])
         at = dt.datetime.fromisoformat(data["at"]) if data.get("at") else None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # nested too deeply
         return None
     if kind not in ("hard", "soft", "complaint"):
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from recrm_core import (
     Actor,
     Customer,
     DeliveryResult,
+    ErrorsFile,
     InvalidInput,
     Message,
     NotFound,
     Refused,
+    RejectedRow,
     Vocabulary,
     insert_or_ignore,
     normalise_email,
@@ -49,6 +52,8 @@ from .tables import (
 
 #: who may define and send (a message needs the recipient's address in full)
 SENDERS = ("admin", "manager")
+#: the fields a list row names its customer by
+_LIST_KEYS = ("mobile", "mobiles", "id_card")
 CHANNELS = ("email", "sms")
 #: the magazine's consent purpose (campaigns use the core's ``marketing``)
 PURPOSE = NAME
@@ -142,58 +147,77 @@ class Newsletter:
         return self.crm.segments.count(self.segment(name), actor=actor)
 
     # -- static lists --------------------------------------------------------------------
-    def import_list(self, name: str, path: str | Path,
-                    actor: Actor | None = None) -> dict[str, Any]:
+    def import_list(self, name: str, path: str | Path, actor: Actor | None = None,
+                    errors_path: str | Path | None = None) -> dict[str, Any]:
         """Add the customers a CSV or XLSX file names (by mobile or ID card, resolved as
         the core resolves identities) to list ``name``; rows naming nobody are counted,
         not added. Idempotent: a row already on the list is not added twice. Columns
         the customer import does not know (备注) are ignored and named in
-        ``ignored_columns``."""
+        ``ignored_columns``. A row the file cannot give (an invalid mobile or ID card, a
+        cell beyond the header) is rejected with its number, field and reason in
+        ``rejections`` (and ``errors_path``), not counted as naming nobody; a file
+        without a mobile or ID-card column is refused before the list is made."""
         require_role(actor, SENDERS, "import lists")
         name = _name(name, "list name")
-        counts = {"rows": 0, "added": 0, "unknown": 0, "rejected": 0}
+        counts: dict[str, Any] = {"rows": 0, "added": 0, "unknown": 0, "rejected": 0}
+        rejections: list[RejectedRow] = []
         columns = _ListColumns()
-        with self.crm.unit_of_work(actor) as uow:
-            list_id = insert_or_ignore(uow.session, ListRow,
-                                       {"name": name, "created_at": utcnow()},
-                                       on=[ListRow.name], returning=ListRow.id)
-            if list_id is None:
-                list_id = uow.session.scalar(select(ListRow.id).where(ListRow.name == name))
-        source = open_table(path, columns)
-        try:
-            for _line, row in source:
+        with open_table(path, columns) as source, ExitStack() as stack:
+            fed = set(source.header.fields.values())
+            if not fed & set(_LIST_KEYS):
+                # Every name is a column here (unknown ones are ignored), so the first
+                # row is the header: a title row above it lands here too.
+                raise InvalidInput("file", f"{source.path!r} has no mobile or ID-card column"
+                                   " (手机 / 身份证) in its first row ("
+                                   + ", ".join(columns.ignored) + "); nobody on it could"
+                                   " be found, and a list's file starts with its header")
+            errors = stack.enter_context(ErrorsFile(
+                errors_path, sheet_rows=source.sheet is not None)) if errors_path else None
+            with self.crm.unit_of_work(actor) as uow:
+                list_id = insert_or_ignore(uow.session, ListRow,
+                                           {"name": name, "created_at": utcnow()},
+                                           on=[ListRow.name], returning=ListRow.id)
+                if list_id is None:
+                    list_id = uow.session.scalar(select(ListRow.id)
+                                                 .where(ListRow.name == name))
+            for line, row in source:
                 counts["rows"] += 1
                 if not isinstance(row, dict):
-                    counts["rejected"] += 1
-                    continue
-                customer = self._resolve(row)
-                if customer is None:
-                    counts["unknown"] += 1
-                    continue
-                with self.crm.unit_of_work(actor) as uow:
-                    if insert_or_ignore(uow.session, ListMemberRow,
-                                        {"list_id": list_id, "customer_id": customer},
-                                        on=[ListMemberRow.list_id, ListMemberRow.customer_id]):
-                        counts["added"] += 1
-        finally:
-            source.close()
-        return {**counts, "ignored_columns": columns.ignored}
+                    bad = row
+                else:
+                    try:
+                        customer = self._resolve(row)
+                    except InvalidInput as exc:
+                        bad = RejectedRow(row=line, field=exc.field, reason=exc.reason,
+                                          sheet_row=source.sheet_row)
+                    else:
+                        if customer is None:
+                            counts["unknown"] += 1
+                            continue
+                        with self.crm.unit_of_work(actor) as uow:
+                            if insert_or_ignore(
+                                    uow.session, ListMemberRow,
+                                    {"list_id": list_id, "customer_id": customer},
+                                    on=[ListMemberRow.list_id, ListMemberRow.customer_id]):
+                                counts["added"] += 1
+                        continue
+                counts["rejected"] += 1
+                rejections.append(bad)
+                if errors is not None:
+                    errors.write(bad)
+        return {**counts, "ignored_columns": columns.ignored, "rejections": rejections}
 
     def _resolve(self, row: Mapping[str, Any]) -> int | None:
+        """The customer the row names, or None; InvalidInput for a value that is no
+        mobile or ID card at all (a typo to fix, not a stranger)."""
         mobiles = row.get("mobiles", row.get("mobile"))
         for mobile in mobiles if isinstance(mobiles, list) else [mobiles]:
             if mobile:
-                try:
-                    found = self.crm.customers.find(mobile=str(mobile))
-                except InvalidInput:
-                    continue
+                found = self.crm.customers.find(mobile=str(mobile))
                 if found:
                     return found[0].id
         if row.get("id_card"):
-            try:
-                found = self.crm.customers.find(id_card=str(row["id_card"]))
-            except InvalidInput:
-                return None
+            found = self.crm.customers.find(id_card=str(row["id_card"]))
             if found:
                 return found[0].id
         return None

@@ -71,7 +71,8 @@ def test_user_mistakes_are_one_line(crm: CRM, cli_runner: RecrmCliRunner,
     assert refused.exit_code == 1 and "回T退订" in refused.stderr
     escaped = run("newsletter", "campaign", "status", "\x1b[31mred")
     assert "\x1b" not in escaped.stderr
-    assert run("newsletter", "bounce", "ingest", str(tmp_path / "none")).exit_code == 1
+    # a file that is not there is a usage error, as for every command reading one
+    assert run("newsletter", "bounce", "ingest", str(tmp_path / "none")).exit_code == 2
 
 
 def test_magazine_on_the_command_line(crm: CRM, cli_runner: RecrmCliRunner,

@@ -364,6 +364,8 @@ class Deals:
              state: str | None = None, actor: Actor | None = None,
              now: dt.datetime | None = None) -> list[Deal]:
         require_role(actor, READERS, "list deals")
+        if project:
+            self.crm.projects.get(project)  # UnknownProject: "no such project"
         today = self._today(now or utcnow())
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             query = select(DealRow).order_by(DealRow.id)

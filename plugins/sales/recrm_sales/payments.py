@@ -95,6 +95,9 @@ def file_lines(path: str | Path) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InvalidInput("plan", f"{str(path)[:80]!r} is no plan: give full, mortgage, "
                            f"instalments:N or a TOML file ({exc})") from None
+    except RecursionError:  # tomllib recurses per level of nesting
+        raise InvalidInput("plan", f"{str(path)[:80]!r} is no plan: nested too "
+                           "deeply") from None
     items = data.get("payment")
     if not isinstance(items, list) or not items:
         raise InvalidInput("plan", "the plan file lists [[payment]] tables with kind, due, "
@@ -282,6 +285,8 @@ class Payments:
                     now: dt.datetime | None = None) -> list[Receivable]:
         """What is outstanding on active deals, earliest due first."""
         require_role(actor, READERS, "read receivables")
+        if project:
+            self.crm.projects.get(project)  # UnknownProject: "no such project"
         today = local_date(self.crm, now or utcnow())
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             return receivables_in(uow.session, today, project=project, overdue=overdue,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from recrm_core import CRM, Actor, project_code, require_role, utcnow
+from recrm_core import CRM, Actor, require_role, utcnow
 
 from .inventory import UNIT_STATES, units_in
 from .models import BuildingLine, SalesReport
@@ -28,7 +28,8 @@ def report(crm: CRM, *, project: str | None = None, actor: Actor | None = None,
     require_role(actor, READERS, "read the sales report")
     at = now or utcnow()
     today = local_date(crm, at)
-    code = project_code(project) if project else None
+    # UnknownProject ("no such project", exit 1, 404) rather than a report of zeros
+    code = crm.projects.get(project).code if project else None
     with crm.unit_of_work(actor, readonly=True) as uow:
         session = uow.session
         query = select(UnitRow, BuildingRow.code).join(

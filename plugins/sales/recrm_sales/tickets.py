@@ -126,6 +126,8 @@ class Tickets:
     def list(self, *, project: str | None = None, state: str | None = None,
              actor: Actor | None = None) -> list[Ticket]:
         require_role(actor, READERS, "list tickets")
+        if project:
+            self.crm.projects.get(project)  # UnknownProject: "no such project"
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             query = select(TicketRow).order_by(TicketRow.project, TicketRow.number)
             if project:

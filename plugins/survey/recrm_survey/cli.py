@@ -64,6 +64,9 @@ def define_command(crm: CRM, file: Path, as_json: bool) -> None:
         data: Any = json.loads(text) if file.suffix.lower() == ".json" else tomllib.loads(text)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise click.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
+    except RecursionError:  # both parsers recurse per level of nesting
+        raise click.BadParameter(f"cannot read {file}: nested too deeply",
+                                 param_hint="FILE") from None
     if not isinstance(data, dict):
         raise click.BadParameter(f"{file} does not hold one survey definition",
                                  param_hint="FILE")
@@ -190,6 +193,9 @@ def answer_command(crm: CRM, invitation: str, pairs: tuple[str, ...],
             parsed = json.loads(answers_json)
         except ValueError as exc:
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--answers") from None
+        except RecursionError:
+            raise click.BadParameter("not JSON: nested too deeply",
+                                     param_hint="--answers") from None
         if not isinstance(parsed, dict):
             raise click.BadParameter("must be a JSON object", param_hint="--answers")
         values.update(parsed)

@@ -33,9 +33,10 @@ from pydantic import BaseModel
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import aliased
 
-from recrm_core import CRM, Actor, InvalidInput, check_storable
+from recrm_core import CRM, Actor, InvalidInput, NotFound, check_storable
 
 from .definitions import FACTOR_ROLES, L3_ROLES
+from .service.surveys import definition_in
 from .tables import SurveyAnswer, SurveyScore
 
 Period = Literal["month", "quarter", "year", "all"]
@@ -121,14 +122,25 @@ def _check_period(period: str) -> None:
         raise InvalidInput("period", f"period {period!r} is not one of {', '.join(PERIODS)}")
 
 
-def _check_survey(survey: str | None) -> None:
+def _check_survey(crm: CRM, survey: str | None) -> None:
     # A key no database can hold names no survey; PostgreSQL would fail on the NUL
     # (an HTTP query string can carry one, a command line cannot).
-    if survey is not None:
+    if survey is None:
+        return
+    try:
+        check_storable(survey)
+    except ValueError as exc:
+        raise InvalidInput("survey", f"survey key {exc}") from None
+    # A misspelt key is NotFound (exit 1, 404) like an unknown project, rather than
+    # an empty table read as "nobody answered"; answers of a survey since dropped from
+    # recrm.toml still count.
+    with crm.unit_of_work(readonly=True) as uow:
         try:
-            check_storable(survey)
-        except ValueError as exc:
-            raise InvalidInput("survey", f"survey key {exc}") from None
+            definition_in(uow.session, crm, survey)
+        except NotFound:
+            if uow.session.scalar(select(SurveyAnswer.id).where(
+                    SurveyAnswer.survey_key == survey).limit(1)) is None:
+                raise
 
 
 def _known_project(crm: CRM, project: str | None) -> str | None:
@@ -186,7 +198,7 @@ def scores(
     """
     _check_period(period)
     _check_range(since, until)
-    _check_survey(survey)
+    _check_survey(crm, survey)
     project = _known_project(crm, project)
     group = (SurveyAnswer.survey_key, SurveyAnswer.project, SurveyAnswer.period_month)
     out: dict[tuple[str, str | None, str], Score] = {}
@@ -264,7 +276,7 @@ def drivers(
 ) -> list[Driver]:
     """Correlation of each factor with overall satisfaction, strongest first."""
     _check_range(since, until)
-    _check_survey(survey)
+    _check_survey(crm, survey)
     project = _known_project(crm, project)
     factor, overall = aliased(SurveyScore), aliased(SurveyScore)
     x, y = factor.value, overall.value
