@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast, overload
 
 from sqlalchemy import (
@@ -57,12 +57,12 @@ from .errors import PluginError, RecrmError, UnknownProject
 from .errorsfile import ErrorsFile
 from .idcards import encrypt, keys_for_storing, match_value
 from .importrows import Batch as _Batch
+from .importrows import Record as _Record
 from .importrows import SourceRow as _SourceRow
 from .importrows import batches, validate_row
 from .models import (
     Actor,
     Customer,
-    CustomerIn,
     ImportedCustomer,
     ImportResult,
     OwnerChange,
@@ -72,11 +72,10 @@ from .models import (
 from .projects import ensure_project_id
 from .resolution import (
     CONFLICT_FIELD,
-    DEFAULT_SOURCE_SYSTEM,
     EXTERNAL,
-    FILLABLE_FIELDS,
     ID_CARD,
     MOBILE,
+    STATE_FIELDS,
     WECHAT,
     Key,
     Match,
@@ -91,6 +90,7 @@ from .tabular import TableSource, open_table
 
 if TYPE_CHECKING:
     from .crm import CRM
+    from .keys import Keys
 
 _HOOK = "recrm_customers_imported"
 _OWNERS_HOOK = "recrm_owners_changed"
@@ -101,8 +101,7 @@ _CUSTOMERS = cast(Table, CustomerRow.__table__)
 _IDENTITIES = cast(Table, IdentityRow.__table__)
 _LINKS = cast(Table, CustomerProjectRow.__table__)
 _PROJECTS = cast(Table, ProjectRow.__table__)
-_STATE_FIELDS = (*FILLABLE_FIELDS, "source_system", "external_id")
-_fillable = attrgetter(*FILLABLE_FIELDS)
+_STATE_FIELDS = STATE_FIELDS
 _state_values = itemgetter(*_STATE_FIELDS)
 _NEW = Match()
 RejectSink = Callable[[RejectedRow], None]
@@ -321,6 +320,9 @@ class _Run:
     projects: dict[str, int] = field(default_factory=dict)
     #: ids created by this import as [first, last] runs (usually one run per batch)
     created_runs: list[list[int]] = field(default_factory=list)
+    #: the keys of ID numbers, once a batch holding one has loaded them (the
+    #: validation worker hashes and encrypts with them from then on)
+    keys: Keys | None = None
 
     def note_created(self, ids: list[int]) -> None:
         for cid in ids:
@@ -432,7 +434,7 @@ class ImportService:
     def _batches(self, run: _Run, rows: Iterator[_SourceRow]) -> ImportResult:
         config = self.crm.config
         with closing(batches(rows, config.import_batch_size, config.default_region,
-                             run.source)) as validated:
+                             run.source, lambda: run.keys)) as validated:
             while True:
                 # The collector is off from taking a batch to its end, and back on only
                 # once this loop has dropped it (see _gc_paused).
@@ -465,11 +467,11 @@ class ImportService:
     def _commit(self, run: _Run, batch: _Batch) -> None:
         if not batch.rows:
             return
-        if any(rec.id_card for _, rec in batch.records):
+        if run.keys is None and any(rec.id_card for _, rec in batch.valid):
             # Loaded before the transaction: their first use records the key file's
             # fingerprint in a transaction of its own, which on SQLite would wait for
             # ours. A file without ID numbers needs no key file.
-            keys_for_storing(self.crm)
+            run.keys = keys_for_storing(self.crm)
         def attempt() -> _Applied:
             with self.crm.unit_of_work(run.actor) as uow:
                 return self._apply(uow, run, batch)
@@ -523,18 +525,18 @@ class ImportService:
     def _id_card_key(self, number: str) -> str:
         return match_value(self.crm.keys, number)
 
-    def _display(self, key: Key, rec: CustomerIn) -> str:
-        """What an identity shows: the ID number encrypted (its value is the hash),
-        other kinds as they are."""
-        if key[0] == ID_CARD:
-            return encrypt(self.crm.keys, cast(str, rec.id_card))
-        return key[1]
+    def _sealed(self, rec: _Record) -> str:
+        """The ID number encrypted, as an ID card identity shows it (its value is the
+        hash): as the worker encrypted it, else here."""
+        if rec.sealed is not None:
+            return rec.sealed
+        return encrypt(self.crm.keys, cast(str, rec.id_card))
 
     def _apply(self, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         session = uow.session
         conn = session.connection()
         now = utcnow()
-        records = batch.records
+        records = batch.valid
 
         codes = {rec.project for _, rec in records if rec.project}
         pids, new_projects = self._project_ids(
@@ -544,7 +546,9 @@ class ImportService:
         keys: set[Key] = set()
         keys_of: list[list[Key]] = []  # per record, computed once
         for _, rec in records:
-            rec_keys = record_keys(rec, self._id_card_key)
+            rec_keys = rec.keys
+            if rec_keys is None:  # validated before the keys were loaded
+                rec_keys = record_keys(rec, self._id_card_key)
             keys_of.append(rec_keys)
             keys.update(rec_keys)
         owners = owners_of_keys(conn, keys)
@@ -554,6 +558,7 @@ class ImportService:
         links = _links_of(conn, existing, sorted(set(pids.values())))
 
         new_refs: list[_NewRef] = []
+        new_rows: list[tuple[Any, ...]] = []  # per new_refs: its STATE_FIELDS, as created
         new_identities: list[tuple[int, str, str, str]] = []  # customer, kind, value, display
         new_links: dict[tuple[int, int], _Link] = {}
         filled_links: dict[int, _Link] = {}
@@ -567,7 +572,7 @@ class ImportService:
         new_info: list[tuple[list[Key], bool]] = []  # per new_refs: its keys, a project?
         owner_events: list[tuple[int, int, str, str]] = []  # customer, project, new owner, why
 
-        def link(cid: int, rec: CustomerIn) -> bool:
+        def link(cid: int, rec: _Record) -> bool:
             """Link to the row's project, filling source/owner when empty; changed?"""
             pid = pids[rec.project]  # type: ignore[index]  # only called with one
             target = new_links.get((cid, pid)) or links.get((cid, pid))
@@ -613,18 +618,13 @@ class ImportService:
             if match.customer_id is None:
                 ref = _NewRef(-(len(new_refs) + 1), row)
                 new_refs.append(ref)
-                values = dict(zip(FILLABLE_FIELDS, _fillable(rec), strict=True))
-                values["external_id"] = rec.external_id
-                values["source_system"] = (
-                    (rec.source_system or DEFAULT_SOURCE_SYSTEM) if rec.external_id else None
-                )
-                state[ref] = values
+                new_rows.append(rec.state)
                 for key in rec_keys:
                     owners[key] = ref
                     kind = key[0]
                     if kind == ID_CARD:
                         cards[ref] = key[1]  # the hash, as _id_cards reads them
-                        new_identities.append((ref, kind, key[1], self._display(key, rec)))
+                        new_identities.append((ref, kind, key[1], self._sealed(rec)))
                     elif kind != EXTERNAL:
                         new_identities.append((ref, kind, key[1], key[1]))
                 if rec.project:
@@ -637,7 +637,9 @@ class ImportService:
 
             cid = match.customer_id
             merged_rows += 1
-            current = state[cid]
+            current = state.get(cid)
+            if current is None:  # the new customer of an earlier row: its state to fill
+                current = state[cid] = dict(zip(STATE_FIELDS, new_rows[-cid - 1], strict=True))
             changes = fill_changes(current, rec)
             for name, (_, new) in changes.items():
                 current[name] = new
@@ -651,7 +653,8 @@ class ImportService:
             for key in rec_keys:
                 if key[0] != EXTERNAL and key not in owners:
                     owners[key] = cid
-                    new_identities.append((cid, *key, self._display(key, rec)))
+                    new_identities.append(
+                        (cid, *key, self._sealed(rec) if key[0] == ID_CARD else key[1]))
                     if key[0] == ID_CARD:
                         cards[cid] = key[1]
                     fields.add(_KEY_FIELDS[key[0]])
@@ -664,8 +667,10 @@ class ImportService:
                 if changed:
                     touched.add(cid)
 
+        created = [new_row if (held := state.get(ref)) is None else _state_values(held)
+                   for ref, new_row in zip(new_refs, new_rows, strict=True)]
         real = self._write(
-            conn, now, new_refs, state, new_identities, new_links, filled_links, touched
+            conn, now, new_refs, created, state, new_identities, new_links, filled_links, touched
         )
         created_ids = list(real.values())
         if owner_events and self.crm.hooks.implemented(_OWNERS_HOOK):
@@ -686,8 +691,10 @@ class ImportService:
             # (building them was ~10 % of the importing process).
             def build() -> list[ImportedCustomer]:
                 out = []
-                for ref, (ref_keys, has_project) in zip(new_refs, new_info, strict=True):
-                    fields = {name for name, v in state[ref].items() if v is not None}
+                for ref, row_state, (ref_keys, has_project) in zip(
+                        new_refs, created, new_info, strict=True):
+                    fields = {name for name, v in zip(STATE_FIELDS, row_state, strict=True)
+                              if v is not None}
                     fields.update(_KEY_FIELDS[kind] for kind, _ in ref_keys
                                   if kind in _KEY_FIELDS)
                     if has_project:
@@ -725,6 +732,7 @@ class ImportService:
         conn: Connection,
         now: Any,
         new_refs: list[_NewRef],
+        created: list[tuple[Any, ...]],
         state: dict[int, dict[str, Any]],
         new_identities: list[tuple[int, str, str, str]],
         new_links: dict[tuple[int, int], _Link],
@@ -732,7 +740,7 @@ class ImportService:
         touched: set[int],
     ) -> dict[int, int]:
         """Write the batch; the id each new customer's reference stands for, in order."""
-        created_ids = _insert_customers(conn, now, [_state_values(state[ref]) for ref in new_refs])
+        created_ids = _insert_customers(conn, now, created)
         real: dict[int, int] = dict(zip(new_refs, created_ids, strict=True))
         if new_identities:
             _insert_in_key_order(
