@@ -44,7 +44,8 @@ from .csvsource import ImportReadError
 from .errors import RecrmError
 from .idcards import encrypt, match_value
 from .models import CustomerIn, RejectedRow, first_error, trusted
-from .resolution import Key, created_state, record_keys
+from .resolution import EXTERNAL, ID_CARD, Key, created_state, record_keys
+from .resolution import Record as RecordFields
 from .tabular import TableSource
 from .workerstart import start_method, started
 
@@ -76,7 +77,9 @@ class Record(NamedTuple):
     resolves and writes.
 
     Rebuilding a ``CustomerIn`` per row cost the importing process ~6 %, hashing and
-    encrypting ID numbers another ~5 %.
+    encrypting ID numbers another ~5 %. Where the keys were not there yet (rows
+    validated before the importer loaded them), ``keys`` and ``identities`` are None
+    and the importer derives them with :func:`derived`, as the worker does.
     """
 
     name: str | None
@@ -95,15 +98,17 @@ class Record(NamedTuple):
     source_system: str | None
     #: the fields the row set, as a bit mask (:data:`_BITS`)
     fields_set: int
-    #: its keys (``resolution.record_keys``, the ID number's as its keyed hash); None
-    #: when it holds an ID number and the keys were not there yet: the importer
-    #: derives them then
+    #: its keys (``resolution.record_keys``, the ID number's as its keyed hash)
     keys: list[Key] | None
-    #: the ID number encrypted (``idcards.encrypt``), for a new identity's ``display``;
-    #: None when there is none, or with ``keys`` None
-    sealed: str | None
+    #: the identities a customer it creates holds: (kind, value, display), the ID
+    #: number's display encrypted (``idcards.encrypt``)
+    identities: tuple[Identity, ...] | None
     #: the ``resolution.STATE_FIELDS`` of the customer it would create
     state: tuple[Any, ...]
+
+
+#: an identity row's kind, value and display
+Identity = tuple[str, str, str]
 
 
 #: a row as it crosses the process boundary: (row, a Record as a plain tuple) or
@@ -287,24 +292,44 @@ def _checked(
     todo: list[tuple[int, dict[str, Any]]], region: str, keys: Keys | None
 ) -> list[_Checked]:
     out: list[_Checked] = []
-    card_key = None if keys is None else partial(match_value, keys)
-    for row, data in todo:
-        outcome = validate_row(row, data, region)
-        if isinstance(outcome, RejectedRow):
-            out.append((row, outcome.field, outcome.reason))
-            continue
-        number = outcome.id_card
-        rec_keys: list[Key] | None = None
-        sealed = None
-        if number is None:
-            rec_keys = record_keys(outcome, _no_card)
-        elif keys is not None and card_key is not None:
-            rec_keys = record_keys(outcome, card_key)
-            sealed = encrypt(keys, number)
-        out.append((row, (*outcome.__dict__.values(),
-                          sum(_BITS[name] for name in outcome.model_fields_set),
-                          rec_keys, sealed, created_state(outcome))))
+    # A file's rows set the same fields, so the mask is computed again only when they
+    # differ from the previous row's.
+    names: set[str] = set()
+    mask = 0
+    # Validating leaves cycles (a rejected row's error and its traceback): the worker's
+    # collector takes them once this batch is sent and dropped (_produce).
+    with _collector_paused():
+        for row, data in todo:
+            outcome = validate_row(row, data, region)
+            if isinstance(outcome, RejectedRow):
+                out.append((row, outcome.field, outcome.reason))
+                continue
+            if outcome.model_fields_set != names:
+                names = outcome.model_fields_set
+                mask = sum(_BITS[name] for name in names)
+            out.append((row, (*outcome.__dict__.values(), mask, *derived(outcome, keys),
+                              created_state(outcome))))
     return out
+
+
+def derived(
+    record: RecordFields, keys: Keys | None
+) -> tuple[list[Key], tuple[Identity, ...]] | tuple[None, None]:
+    """A record's keys and the identities a customer it creates holds, an ID number
+    hashed and encrypted with ``keys`` (None and None for one without them). Where
+    the rows are validated (:class:`Record`) and, for rows validated before the keys
+    were loaded, in the importer: one way to hash and encrypt either way."""
+    number = record.id_card
+    if number is None:
+        rec_keys = record_keys(record, _no_card)
+        return rec_keys, tuple((kind, value, value) for kind, value in rec_keys
+                               if kind != EXTERNAL)
+    if keys is None:
+        return None, None
+    rec_keys = record_keys(record, partial(match_value, keys))
+    sealed = encrypt(keys, number)
+    return rec_keys, tuple((kind, value, sealed if kind == ID_CARD else value)
+                           for kind, value in rec_keys if kind != EXTERNAL)
 
 
 def _no_card(number: str) -> str:
@@ -420,9 +445,15 @@ def _produce(
                 else (type(error), error.row, error.reason, error.stopped_at),
                 _checked(todo, region, keys),
             )
+            blob = pickle.dumps(sent, pickle.HIGHEST_PROTOCOL)
+            # Dropped before reading on: the collector's next young collection then
+            # finds what validating left in cycles, not the batch's ~20,000 live
+            # objects (walking them cost 6 us a row).
+            del got, batch, todo, sent
             while in_flight >= AHEAD:  # wait until the importer takes one
                 hear()
-            conn.send_bytes(pickle.dumps(sent, pickle.HIGHEST_PROTOCOL))
+            conn.send_bytes(blob)
+            del blob
             in_flight += 1
     except (EOFError, OSError):  # the importer closed its end: stopped early
         return

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from recrm_core import CRM, importing, importrows
+from recrm_core import CRM, importrows
 from recrm_core.idcards import decrypt, match_value
 from recrm_core.identity import id_card_check_character
 from recrm_core.importrows import Batch, Record
@@ -43,13 +43,14 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many ID numbers the importing process hashed and encrypted itself."""
     calls = {"match_value": 0, "encrypt": 0}
     for name in calls:
-        original = getattr(importing, name)
+        original = getattr(importrows, name)
 
         def wrapper(*args: Any, name: str = name, original: Callable[..., str] = original) -> str:
             calls[name] += 1
             return original(*args)
 
-        monkeypatch.setattr(importing, name, wrapper)
+        # patched before the worker starts: a fork counts its own calls apart
+        monkeypatch.setattr(importrows, name, wrapper)
     return calls
 
 
@@ -97,7 +98,7 @@ def test_the_worker_hashes_and_encrypts_once_the_importer_has_the_keys(
     counted.update(match_value=0, encrypt=0)
     again = _run(mode, lambda: crm.importer.import_file(path))
     assert (again.created, again.merged, again.rejected) == (0, ROWS, 0)
-    assert counted["encrypt"] == 0  # nothing new to show
+    assert counted["match_value"] <= most and counted["encrypt"] <= most
 
 
 @pytest.mark.recrm_settings(import_batch_size=2)
@@ -132,8 +133,9 @@ def test_a_record_is_its_model_and_what_follows_from_it() -> None:
         "name": None, "gender": None, "birth_date": None, "persona": None, "budget": None,
         "email": "a@b.cn", "source_system": "default", "external_id": "E1"}
     assert first.state == created_state(model)
+    assert first.identities == (("mobile", "+8613812345678", "+8613812345678"),)
     # no keys given: an ID number is left to the importer, which has them
-    assert second.keys is None and second.sealed is None
+    assert second.keys is None and second.identities is None
     assert tuple(Record._fields[:len(CustomerIn.model_fields)]) == tuple(CustomerIn.model_fields)
 
 
@@ -153,4 +155,7 @@ def test_batches_hash_with_the_keys_once_given(tmp_path: Path) -> None:
         True, True, False, False, False, False]
     [(_, rec)] = [got[1].valid[0]]
     assert rec.keys == [("mobile", "+8613900000003"), ("id_card", match_value(keys, card(3)))]
-    assert rec.sealed is not None and decrypt(keys, rec.sealed) == card(3)
+    assert rec.identities is not None
+    (_, mobile, shown), (_, hashed, sealed) = rec.identities
+    assert shown == mobile == "+8613900000003" and hashed == match_value(keys, card(3))
+    assert decrypt(keys, sealed) == card(3)
