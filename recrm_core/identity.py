@@ -56,6 +56,9 @@ class IdentityError(ValueError):
 
 def clean(value: object) -> str:
     """Trim and NFKC-normalise a raw value (full-width digits become ASCII)."""
+    # Called for every cell of an import (~10 times a row): plain text first.
+    if type(value) is str and value.isascii():
+        return value.strip()
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)

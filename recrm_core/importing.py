@@ -17,6 +17,7 @@ customer it created or filled, so nothing is created twice.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import signal
@@ -24,7 +25,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast, overload
 
 from sqlalchemy import (
@@ -39,6 +41,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, aliased
 
 from . import bulkcopy, sqlitebatch
@@ -55,14 +58,14 @@ from .db import UnitOfWork, chunks, utcnow
 from .directory import refused_staff
 from .errors import PluginError, RecrmError, UnknownProject
 from .errorsfile import ErrorsFile
-from .idcards import encrypt, keys_for_storing, match_value
+from .idcards import keys_for_storing
 from .importrows import Batch as _Batch
+from .importrows import Identity, batches, derived, validate_row
+from .importrows import Record as _Record
 from .importrows import SourceRow as _SourceRow
-from .importrows import batches, validate_row
 from .models import (
     Actor,
     Customer,
-    CustomerIn,
     ImportedCustomer,
     ImportResult,
     OwnerChange,
@@ -72,25 +75,23 @@ from .models import (
 from .projects import ensure_project_id
 from .resolution import (
     CONFLICT_FIELD,
-    DEFAULT_SOURCE_SYSTEM,
     EXTERNAL,
-    FILLABLE_FIELDS,
     ID_CARD,
     MOBILE,
+    STATE_FIELDS,
     WECHAT,
     Key,
-    Match,
     conflict_field,
     external_key,
     fill_changes,
     match_record,
-    record_keys,
 )
 from .tables import CustomerProjectRow, CustomerRow, IdentityRow, ProjectRow
 from .tabular import TableSource, open_table
 
 if TYPE_CHECKING:
     from .crm import CRM
+    from .keys import Keys
 
 _HOOK = "recrm_customers_imported"
 _OWNERS_HOOK = "recrm_owners_changed"
@@ -101,10 +102,8 @@ _CUSTOMERS = cast(Table, CustomerRow.__table__)
 _IDENTITIES = cast(Table, IdentityRow.__table__)
 _LINKS = cast(Table, CustomerProjectRow.__table__)
 _PROJECTS = cast(Table, ProjectRow.__table__)
-_STATE_FIELDS = (*FILLABLE_FIELDS, "source_system", "external_id")
-_fillable = attrgetter(*FILLABLE_FIELDS)
+_STATE_FIELDS = STATE_FIELDS
 _state_values = itemgetter(*_STATE_FIELDS)
-_NEW = Match()
 RejectSink = Callable[[RejectedRow], None]
 
 
@@ -230,8 +229,9 @@ def _gc_paused() -> Iterator[None]:
 
 
 class _NewRef(int):
-    """Stands for a customer created by an earlier row of the batch, before it has an
-    id; negative so it never equals a real id, and named after its row in messages."""
+    """A customer created by an earlier row of the batch, as a conflict names it: the
+    batch knows it by a negative number (never a real id) until it is written, and a
+    message by its row."""
 
     row: int
 
@@ -321,6 +321,9 @@ class _Run:
     projects: dict[str, int] = field(default_factory=dict)
     #: ids created by this import as [first, last] runs (usually one run per batch)
     created_runs: list[list[int]] = field(default_factory=list)
+    #: the keys of ID numbers, once a batch holding one has loaded them (the
+    #: validation worker hashes and encrypts with them from then on)
+    keys: Keys | None = None
 
     def note_created(self, ids: list[int]) -> None:
         for cid in ids:
@@ -432,7 +435,7 @@ class ImportService:
     def _batches(self, run: _Run, rows: Iterator[_SourceRow]) -> ImportResult:
         config = self.crm.config
         with closing(batches(rows, config.import_batch_size, config.default_region,
-                             run.source)) as validated:
+                             run.source, lambda: run.keys)) as validated:
             while True:
                 # The collector is off from taking a batch to its end, and back on only
                 # once this loop has dropped it (see _gc_paused).
@@ -465,11 +468,11 @@ class ImportService:
     def _commit(self, run: _Run, batch: _Batch) -> None:
         if not batch.rows:
             return
-        if any(rec.id_card for _, rec in batch.records):
+        if run.keys is None and any(rec.id_card for _, rec in batch.valid):
             # Loaded before the transaction: their first use records the key file's
             # fingerprint in a transaction of its own, which on SQLite would wait for
             # ours. A file without ID numbers needs no key file.
-            keys_for_storing(self.crm)
+            run.keys = keys_for_storing(self.crm)
         def attempt() -> _Applied:
             with self.crm.unit_of_work(run.actor) as uow:
                 return self._apply(uow, run, batch)
@@ -520,40 +523,38 @@ class ImportService:
             )
 
     # -- one batch ----------------------------------------------------------------------
-    def _id_card_key(self, number: str) -> str:
-        return match_value(self.crm.keys, number)
-
-    def _display(self, key: Key, rec: CustomerIn) -> str:
-        """What an identity shows: the ID number encrypted (its value is the hash),
-        other kinds as they are."""
-        if key[0] == ID_CARD:
-            return encrypt(self.crm.keys, cast(str, rec.id_card))
-        return key[1]
-
     def _apply(self, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         session = uow.session
         conn = session.connection()
         now = utcnow()
-        records = batch.records
+        records = batch.valid
 
         codes = {rec.project for _, rec in records if rec.project}
         pids, new_projects = self._project_ids(
             session, conn, run.projects, codes, create=self.crm.config.auto_create_projects
         )
 
-        keys: set[Key] = set()
-        keys_of: list[list[Key]] = []  # per record, computed once
+        # Per record: its keys and a new customer's identities, as the worker derived
+        # them, or derived here for rows validated before the keys were loaded.
+        keys_of: list[list[Key]] = []
+        identities_of: list[tuple[Identity, ...]] = []
         for _, rec in records:
-            rec_keys = record_keys(rec, self._id_card_key)
+            rec_keys, identities = rec.keys, rec.identities
+            if rec_keys is None or identities is None:
+                rec_keys, identities = derived(rec, run.keys)
+                assert rec_keys is not None and identities is not None  # run.keys is loaded
             keys_of.append(rec_keys)
-            keys.update(rec_keys)
-        owners = owners_of_keys(conn, keys)
+            identities_of.append(identities)
+        owners = owners_of_keys(conn, set(chain.from_iterable(keys_of)))
         existing = sorted(set(owners.values()))
         state = _customer_state(conn, existing)
         cards = _id_cards(conn, existing)
         links = _links_of(conn, existing, sorted(set(pids.values())))
 
-        new_refs: list[_NewRef] = []
+        #: the row of each customer this batch creates; the customer of new_rows[i] is
+        #: known as -(i + 1) until written (see _NewRef)
+        new_rows: list[int] = []
+        created: list[tuple[Any, ...]] = []  # per new customer: its STATE_FIELDS
         new_identities: list[tuple[int, str, str, str]] = []  # customer, kind, value, display
         new_links: dict[tuple[int, int], _Link] = {}
         filled_links: dict[int, _Link] = {}
@@ -564,10 +565,10 @@ class ImportService:
         # What the hook is told: the rows behind each customer and the fields changed.
         rows_of: dict[int, list[int]] = {}
         changed_of: dict[int, set[str]] = {}
-        new_info: list[tuple[list[Key], bool]] = []  # per new_refs: its keys, a project?
+        new_info: list[tuple[list[Key], bool]] = []  # per new customer: its keys, a project?
         owner_events: list[tuple[int, int, str, str]] = []  # customer, project, new owner, why
 
-        def link(cid: int, rec: CustomerIn) -> bool:
+        def link(cid: int, rec: _Record) -> bool:
             """Link to the row's project, filling source/owner when empty; changed?"""
             pid = pids[rec.project]  # type: ignore[index]  # only called with one
             target = new_links.get((cid, pid)) or links.get((cid, pid))
@@ -588,56 +589,65 @@ class ImportService:
                 filled_links[target.id] = target
             return changed
 
+        def named(cid: int | None) -> int | None:
+            """A customer as a message names it: a new one after its row."""
+            return cid if cid is None or cid > 0 else _NewRef(cid, new_rows[-cid - 1])
+
+        def owner_of(key: Key) -> int | None:
+            return named(owners.get(key))
+
         bad_staff = refused_staff(conn, self.crm.config.require_known_staff,
                                   (rec.owner_staff for _, rec in records))
-        for (row, rec), rec_keys in zip(records, keys_of, strict=True):
-            if rec.project and rec.project not in pids:
+        for (row, rec), rec_keys, identities in zip(records, keys_of, identities_of,
+                                                    strict=True):
+            project = rec.project
+            if project and project not in pids:
                 conflicts.append(
-                    RejectedRow(row=row, field="project", reason=str(UnknownProject(rec.project)))
+                    RejectedRow(row=row, field="project", reason=str(UnknownProject(project)))
                 )
                 continue
-            if rec.owner_staff in bad_staff:
+            if bad_staff and rec.owner_staff in bad_staff:
                 conflicts.append(RejectedRow(row=row, field="owner_staff",
                                              reason=str(bad_staff[rec.owner_staff])))
                 continue
             for key in rec_keys:
                 if key in owners:
-                    match = match_record(rec, owners.get, cards.get, rec_keys)
+                    match = match_record(rec, owner_of, cards.get, rec_keys)
                     break
-            else:  # no key is known: what match_record would say, without its work
-                match = _NEW
+            else:
+                # No key is known: a new customer (what match_record would say, without
+                # its work), with what the worker derived for it.
+                ref = -(len(new_rows) + 1)
+                new_rows.append(row)
+                created.append(rec.state)
+                for key in rec_keys:
+                    owners[key] = ref
+                for identity in identities:
+                    new_identities.append((ref, *identity))
+                if rec.id_card is not None:
+                    cards[ref] = next(v for k, v in rec_keys if k == ID_CARD)
+                if project:
+                    # a new customer's first link: nothing to look up
+                    pid = pids[project]
+                    owner = rec.owner_staff
+                    new_links[(ref, pid)] = _Link(None, owner, rec.source)
+                    if owner:
+                        owner_events.append((ref, pid, owner, "first_link"))
+                # What the hook is told about it (its first row is new_rows[i]; later
+                # rows of the batch that match it go to rows_of/changed_of): built only
+                # if the records are read.
+                new_info.append((rec_keys, bool(project)))
+                continue
             if match.conflict:
                 conflicts.append(
                     RejectedRow(row=row, field=conflict_field(rec), reason=match.conflict))
                 continue
-            if match.customer_id is None:
-                ref = _NewRef(-(len(new_refs) + 1), row)
-                new_refs.append(ref)
-                values = dict(zip(FILLABLE_FIELDS, _fillable(rec), strict=True))
-                values["external_id"] = rec.external_id
-                values["source_system"] = (
-                    (rec.source_system or DEFAULT_SOURCE_SYSTEM) if rec.external_id else None
-                )
-                state[ref] = values
-                for key in rec_keys:
-                    owners[key] = ref
-                    kind = key[0]
-                    if kind == ID_CARD:
-                        cards[ref] = key[1]  # the hash, as _id_cards reads them
-                        new_identities.append((ref, kind, key[1], self._display(key, rec)))
-                    elif kind != EXTERNAL:
-                        new_identities.append((ref, kind, key[1], key[1]))
-                if rec.project:
-                    link(ref, rec)
-                # What the hook is told about it (its first row is ref.row; later rows
-                # of the batch that match it go to rows_of/changed_of): built only if
-                # the records are read.
-                new_info.append((rec_keys, bool(rec.project)))
-                continue
-
             cid = match.customer_id
+            assert cid is not None  # a match without a conflict names its customer
             merged_rows += 1
-            current = state[cid]
+            current = state.get(cid)
+            if current is None:  # the new customer of an earlier row: its state to fill
+                current = state[cid] = dict(zip(STATE_FIELDS, created[-cid - 1], strict=True))
             changes = fill_changes(current, rec)
             for name, (_, new) in changes.items():
                 current[name] = new
@@ -648,15 +658,16 @@ class ImportService:
             if "external_id" in changes:
                 owners[(EXTERNAL, external_key(current["source_system"], rec.external_id or ""))] \
                     = cid
+            shown = {(kind, value): display for kind, value, display in identities}
             for key in rec_keys:
                 if key[0] != EXTERNAL and key not in owners:
                     owners[key] = cid
-                    new_identities.append((cid, *key, self._display(key, rec)))
+                    new_identities.append((cid, *key, shown[key]))
                     if key[0] == ID_CARD:
                         cards[cid] = key[1]
                     fields.add(_KEY_FIELDS[key[0]])
                     changed = True
-            if rec.project and link(cid, rec):
+            if project and link(cid, rec):
                 fields.add("projects")
                 changed = True
             if cid > 0:
@@ -664,8 +675,12 @@ class ImportService:
                 if changed:
                     touched.add(cid)
 
+        for i, held in state.items():  # new customers filled by later rows of the batch
+            if i < 0:
+                created[-i - 1] = _state_values(held)
+        new_refs = list(range(-1, -len(new_rows) - 1, -1))
         real = self._write(
-            conn, now, new_refs, state, new_identities, new_links, filled_links, touched
+            conn, now, new_refs, created, state, new_identities, new_links, filled_links, touched
         )
         created_ids = list(real.values())
         if owner_events and self.crm.hooks.implemented(_OWNERS_HOOK):
@@ -686,8 +701,10 @@ class ImportService:
             # (building them was ~10 % of the importing process).
             def build() -> list[ImportedCustomer]:
                 out = []
-                for ref, (ref_keys, has_project) in zip(new_refs, new_info, strict=True):
-                    fields = {name for name, v in state[ref].items() if v is not None}
+                for ref, first_row, row_state, (ref_keys, has_project) in zip(
+                        new_refs, new_rows, created, new_info, strict=True):
+                    fields = {name for name, v in zip(STATE_FIELDS, row_state, strict=True)
+                              if v is not None}
                     fields.update(_KEY_FIELDS[kind] for kind, _ in ref_keys
                                   if kind in _KEY_FIELDS)
                     if has_project:
@@ -695,7 +712,7 @@ class ImportService:
                     fields.update(changed_of.get(ref, ()))
                     out.append(trusted(ImportedCustomer, {
                         "customer_id": real[ref], "created": True,
-                        "changed": sorted(fields), "rows": [ref.row, *rows_of.get(ref, ())]}))
+                        "changed": sorted(fields), "rows": [first_row, *rows_of.get(ref, ())]}))
                 out.extend(
                     trusted(ImportedCustomer, {"customer_id": cid, "created": False,
                                                "changed": sorted(changed_of[cid]),
@@ -724,7 +741,8 @@ class ImportService:
         self,
         conn: Connection,
         now: Any,
-        new_refs: list[_NewRef],
+        new_refs: list[int],
+        created: list[tuple[Any, ...]],
         state: dict[int, dict[str, Any]],
         new_identities: list[tuple[int, str, str, str]],
         new_links: dict[tuple[int, int], _Link],
@@ -732,7 +750,7 @@ class ImportService:
         touched: set[int],
     ) -> dict[int, int]:
         """Write the batch; the id each new customer's reference stands for, in order."""
-        created_ids = _insert_customers(conn, now, [_state_values(state[ref]) for ref in new_refs])
+        created_ids = _insert_customers(conn, now, created)
         real: dict[int, int] = dict(zip(new_refs, created_ids, strict=True))
         if new_identities:
             _insert_in_key_order(
@@ -888,58 +906,76 @@ def _load_many(session: Session, ids: list[int]) -> dict[int, Customer]:
 
 
 class _RawInsert:
-    """An INSERT compiled once per batch and run with the driver's ``executemany``.
+    """An INSERT compiled once per dialect and run with the driver's ``executemany``.
 
     SQLAlchemy's own executemany costs several microseconds a row in parameter
     handling; here the few columns that need conversion (dates on SQLite) go through
-    the column type's own bind processor and constants are converted once.
+    the column type's own bind processor and constants are converted once per batch.
+    Compiling the statement and looking up its processors every batch cost ~2 % of
+    the importing process: that is done once (:meth:`of`).
     """
 
     def __init__(
-        self, conn: Connection, table: Table, columns: tuple[str, ...], constants: dict[str, Any]
+        self, dialect: Dialect, table: Table, columns: tuple[str, ...], constants: tuple[str, ...]
     ) -> None:
-        dialect = conn.dialect
-        self.names = [*columns, *constants]
-        compiled = insert(table).compile(dialect=dialect, column_keys=self.names)
+        names = [*columns, *constants]
+        compiled = insert(table).compile(dialect=dialect, column_keys=names)
         self.sql = compiled.string
         processors = {
             name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in self.names
+            for name in names
         }
-        self.constants = tuple(
-            _processed(processors[name], value) for name, value in constants.items()
-        )
+        self.names = names
+        self.constant_processors = [processors[name] for name in constants]
         self.convert: list[tuple[int, Callable[[Any], Any]]] = [
             (i, process) for i, n in enumerate(columns) if (process := processors[n]) is not None
         ]
         positions = list(compiled.positiontup or []) if compiled.positional else []
-        self.order = [self.names.index(name) for name in positions] if positions else None
-        if self.order == list(range(len(self.names))):
-            self.order = None
+        order = [names.index(name) for name in positions] if positions else None
+        # the statement's parameter order from a row's: one C call a row
+        self.order: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = (
+            None if order is None or order == list(range(len(names))) else itemgetter(*order))
         self.positional = bool(compiled.positional)
 
-    def params(self, rows: Iterable[tuple[Any, ...]]) -> list[Any]:
-        out: list[Any] = []
-        constants, convert, order = self.constants, self.convert, self.order
-        for row in rows:
-            if convert:
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def of(
+        dialect: Dialect, table: Table, columns: tuple[str, ...], constants: tuple[str, ...]
+    ) -> _RawInsert:
+        return _RawInsert(dialect, table, columns, constants)
+
+    def params(self, rows: Iterable[tuple[Any, ...]], constants: tuple[Any, ...]) -> list[Any]:
+        constants = tuple(_processed(process, value)
+                          for process, value in zip(self.constant_processors, constants,
+                                                    strict=True))
+        convert, order = self.convert, self.order
+        if convert:
+            converted = []
+            for row in rows:
                 values = list(row)
                 for i, process in convert:
                     values[i] = process(values[i])
-                row = tuple(values)
-            full = row + constants
-            if not self.positional:
-                out.append(dict(zip(self.names, full, strict=True)))
-            elif order is not None:
-                out.append(tuple(full[i] for i in order))
-            else:
-                out.append(full)
-        return out
+                converted.append(tuple(values))
+            rows = converted
+        if not self.positional:
+            names = self.names
+            return [dict(zip(names, row + constants, strict=True)) for row in rows]
+        if order is not None:
+            return [order(row + constants) for row in rows]
+        return [row + constants for row in rows]
 
-    def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        params = self.params(rows)
+    def execute(self, conn: Connection, rows: list[tuple[Any, ...]], constants: dict[str, Any]
+                ) -> None:
+        params = self.params(rows, tuple(constants.values()))
         if params:
             conn.exec_driver_sql(self.sql, params)
+
+
+def _raw_insert(
+    conn: Connection, table: Table, columns: tuple[str, ...], constants: dict[str, Any],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    _RawInsert.of(conn.dialect, table, columns, tuple(constants)).execute(conn, rows, constants)
 
 
 def _insert_in_key_order(
@@ -960,7 +996,7 @@ def _insert_in_key_order(
     writer at a time and needs neither.
     """
     if conn.dialect.name == "sqlite":
-        _RawInsert(conn, table, columns, constants).execute(conn, rows)
+        _raw_insert(conn, table, columns, constants, rows)
         return
     bulkcopy.copy_numbered(conn, table, columns, constants, rows, key=key)
 
@@ -983,10 +1019,8 @@ def _insert_customers(conn: Connection, now: Any, rows: list[tuple[Any, ...]]) -
     # SQLite gives a new row max(rowid) + 1, and our open write transaction keeps
     # everyone else out, so the batch gets the next len(rows) ids; checked, not assumed.
     before = conn.execute(select(func.coalesce(func.max(cc.id), 0))).scalar_one()
-    _RawInsert(
-        conn, _CUSTOMERS, _STATE_FIELDS,
-        {"stage": "prospect", "created_at": now, "updated_at": now},
-    ).execute(conn, rows)
+    _raw_insert(conn, _CUSTOMERS, _STATE_FIELDS,
+                {"stage": "prospect", "created_at": now, "updated_at": now}, rows)
     last, count = conn.execute(
         select(func.max(cc.id), func.count()).where(cc.id > before)
     ).one()

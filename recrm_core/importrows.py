@@ -26,27 +26,34 @@ cost more than it saves.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import os
 import pickle
 import sys
 from collections import deque
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pydantic import ValidationError
 
 from .csvsource import ImportReadError
 from .errors import RecrmError
+from .idcards import encrypt, match_value
 from .models import CustomerIn, RejectedRow, first_error, trusted
+from .resolution import EXTERNAL, ID_CARD, Key, created_state, record_keys
+from .resolution import Record as RecordFields
 from .tabular import TableSource
 from .workerstart import start_method, started
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
     from multiprocessing.connection import Connection
+
+    from .keys import Keys
 
 #: a CSV file this large (about 12,000 rows) or larger is validated by a worker process
 PARALLEL_MIN_BYTES = 1_000_000
@@ -55,13 +62,59 @@ AHEAD = 3
 
 #: what a reader yields: a row's number and values, or the row already rejected
 SourceRow = tuple[int, dict[str, Any] | RejectedRow]
+#: what the importer asks for the keys ID numbers are hashed and encrypted with: None
+#: until it has loaded them (at its first batch holding an ID number)
+KeysNow = Callable[[], "Keys | None"]
 _FIELDS = tuple(CustomerIn.model_fields)
 #: field name -> its bit in a fields-set mask
 _BITS = {name: 1 << i for i, name in enumerate(_FIELDS)}
-#: a validated row as it crosses the process boundary: (row, field values in field
-#: order, the fields set as a bit mask) or (row, field, reason). Pickling the models
-#: costs several times more, and a frozenset per row made unpickling 4x slower.
-_Checked = tuple[int, tuple[Any, ...], int] | tuple[int, str, str]
+
+
+class Record(NamedTuple):
+    """A validated row as the importer reads it: ``CustomerIn``'s fields by position,
+    then what follows from the row alone, derived where it was validated (in the
+    worker, for big files), so the importing process — the import's bottleneck — only
+    resolves and writes.
+
+    Rebuilding a ``CustomerIn`` per row cost the importing process ~6 %, hashing and
+    encrypting ID numbers another ~5 %. Where the keys were not there yet (rows
+    validated before the importer loaded them), ``keys`` and ``identities`` are None
+    and the importer derives them with :func:`derived`, as the worker does.
+    """
+
+    name: str | None
+    mobiles: list[str]
+    id_card: str | None
+    wechat_unionids: list[str]
+    email: str | None
+    gender: str | None
+    birth_date: dt.date | None
+    source: str | None
+    project: str | None
+    persona: str | None
+    budget: int | None
+    owner_staff: str | None
+    external_id: str | None
+    source_system: str | None
+    #: the fields the row set, as a bit mask (:data:`_BITS`)
+    fields_set: int
+    #: its keys (``resolution.record_keys``, the ID number's as its keyed hash)
+    keys: list[Key] | None
+    #: the identities a customer it creates holds: (kind, value, display), the ID
+    #: number's display encrypted (``idcards.encrypt``)
+    identities: tuple[Identity, ...] | None
+    #: the ``resolution.STATE_FIELDS`` of the customer it would create
+    state: tuple[Any, ...]
+
+
+#: an identity row's kind, value and display
+Identity = tuple[str, str, str]
+
+
+#: a row as it crosses the process boundary: (row, a Record as a plain tuple) or
+#: (row, field, reason). Pickling models costs several times more, and a frozenset
+#: per row made unpickling 4x slower.
+_Checked = tuple[int, tuple[Any, ...]] | tuple[int, str, str]
 
 
 @dataclass
@@ -71,7 +124,8 @@ class Batch:
     first_row: int = 0
     last_row: int = 0
     rows: int = 0
-    records: list[tuple[int, CustomerIn]] = field(default_factory=list)
+    #: the valid rows, in file order
+    valid: list[tuple[int, Record]] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
     #: row -> its sheet row, when reading a workbook
     sheet_rows: dict[int, int | None] = field(default_factory=dict)
@@ -80,6 +134,18 @@ class Batch:
     bytes_read: int = 0
     #: the read error that ended the file after this batch's rows
     error: ImportReadError | None = None
+
+    @property
+    def records(self) -> list[tuple[int, CustomerIn]]:
+        """The valid rows as the models their validation made (built on each call)."""
+        return [(row, as_model(rec)) for row, rec in self.valid]
+
+
+def as_model(record: Record) -> CustomerIn:
+    """The ``CustomerIn`` a record was made from."""
+    mask = record.fields_set
+    return trusted(CustomerIn, dict(zip(_FIELDS, record, strict=False)),
+                   {name for name, bit in _BITS.items() if mask & bit})
 
 
 def validate_row(
@@ -94,17 +160,29 @@ def validate_row(
         return RejectedRow(row=row, field=field_name, reason=reason)
 
 
+def _no_keys() -> Keys | None:
+    return None
+
+
 def batches(
-    rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None = None
+    rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None = None,
+    keys: KeysNow = _no_keys,
 ) -> Generator[Batch, None, None]:
     """``rows`` validated, in batches of ``size`` rows (the last one may be shorter;
     one ending at a read error carries it). Close the iterator when stopping early:
-    that stops the worker."""
+    that stops the worker.
+
+    ``keys`` says, each time a batch is taken, whether the importer has loaded the
+    keys of ID numbers yet; from then on the rows validated next come with their ID
+    numbers hashed and encrypted (:class:`Record`). The keys are loaded by the
+    importer, when and as it always did (the first batch holding an ID number), and
+    handed to the worker only then, in memory: over its pipe to a forked worker, with
+    each batch submitted to a fork server's (which never sees them itself)."""
     if _parallel(source):
         if start_method() == "fork":
-            return _read_in_worker(rows, size, region, source)
-        return _in_worker(rows, size, region, source)
-    return _in_process(rows, size, region, source)
+            return _read_in_worker(rows, size, region, source, keys)
+        return _in_worker(rows, size, region, source, keys)
+    return _in_process(rows, size, region, source, keys)
 
 
 def _parallel(source: TableSource | None) -> bool:
@@ -153,20 +231,17 @@ def _read(
 
 
 def _in_process(
-    rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None
+    rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None,
+    keys: KeysNow,
 ) -> Generator[Batch, None, None]:
     for batch, todo in _read(rows, size, source):
-        for row, data in todo:
-            outcome = validate_row(row, data, region)
-            if isinstance(outcome, RejectedRow):
-                batch.rejected.append(outcome)
-            else:
-                batch.records.append((row, outcome))
+        _build(batch, _checked(todo, region, keys()))
         yield batch
 
 
 def _in_worker(
-    rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None
+    rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None,
+    keys: KeysNow,
 ) -> Generator[Batch, None, None]:
     # imported here: a command that imports no big file does not load them
     import multiprocessing
@@ -188,7 +263,7 @@ def _in_worker(
                     more = False
                     break
                 batch, todo = got
-                pending.append((batch, pool.submit(_check, todo, region)))
+                pending.append((batch, pool.submit(_check, todo, region, keys())))
                 more = batch.error is None
             if not pending:
                 break
@@ -206,23 +281,59 @@ def _in_worker(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _check(todo: list[tuple[int, dict[str, Any]]], region: str) -> bytes:
+def _check(todo: list[tuple[int, dict[str, Any]]], region: str, keys: Keys | None) -> bytes:
     """In the fork server's worker: validate rows, pickled in a form cheap to send back
     (pickled here, so that the importing process unpickles them in :func:`_unpack`, not
     in the pool's thread)."""
-    return pickle.dumps(_checked(todo, region), pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(_checked(todo, region, keys), pickle.HIGHEST_PROTOCOL)
 
 
-def _checked(todo: list[tuple[int, dict[str, Any]]], region: str) -> list[_Checked]:
+def _checked(
+    todo: list[tuple[int, dict[str, Any]]], region: str, keys: Keys | None
+) -> list[_Checked]:
     out: list[_Checked] = []
-    for row, data in todo:
-        outcome = validate_row(row, data, region)
-        if isinstance(outcome, RejectedRow):
-            out.append((row, outcome.field, outcome.reason))
-        else:
-            out.append((row, tuple(outcome.__dict__.values()),
-                        sum(_BITS[name] for name in outcome.model_fields_set)))
+    # A file's rows set the same fields, so the mask is computed again only when they
+    # differ from the previous row's.
+    names: set[str] = set()
+    mask = 0
+    # Validating leaves cycles (a rejected row's error and its traceback): the worker's
+    # collector takes them once this batch is sent and dropped (_produce).
+    with _collector_paused():
+        for row, data in todo:
+            outcome = validate_row(row, data, region)
+            if isinstance(outcome, RejectedRow):
+                out.append((row, outcome.field, outcome.reason))
+                continue
+            if outcome.model_fields_set != names:
+                names = outcome.model_fields_set
+                mask = sum(_BITS[name] for name in names)
+            out.append((row, (*outcome.__dict__.values(), mask, *derived(outcome, keys),
+                              created_state(outcome))))
     return out
+
+
+def derived(
+    record: RecordFields, keys: Keys | None
+) -> tuple[list[Key], tuple[Identity, ...]] | tuple[None, None]:
+    """A record's keys and the identities a customer it creates holds, an ID number
+    hashed and encrypted with ``keys`` (None and None for one without them). Where
+    the rows are validated (:class:`Record`) and, for rows validated before the keys
+    were loaded, in the importer: one way to hash and encrypt either way."""
+    number = record.id_card
+    if number is None:
+        rec_keys = record_keys(record, _no_card)
+        return rec_keys, tuple((kind, value, value) for kind, value in rec_keys
+                               if kind != EXTERNAL)
+    if keys is None:
+        return None, None
+    rec_keys = record_keys(record, partial(match_value, keys))
+    sealed = encrypt(keys, number)
+    return rec_keys, tuple((kind, value, sealed if kind == ID_CARD else value)
+                           for kind, value in rec_keys if kind != EXTERNAL)
+
+
+def _no_card(number: str) -> str:
+    raise AssertionError("a record without an ID number has no ID-card key")
 
 
 #: a batch as the reading worker sends it: its counters (first_row, last_row, rows,
@@ -232,8 +343,15 @@ _Sent = tuple[tuple[int, int, int, int, int], list[tuple[int, str, str]],
               tuple[type[ImportReadError], int, str, int] | None, list[_Checked]]
 
 
+#: what the importer sends a reading worker: a batch taken (it may read one more),
+#: or the keys of ID numbers (this prefix, then the pickled keys)
+_TAKEN = b"+"
+_KEYS = b"K"
+
+
 def _read_in_worker(
-    rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None
+    rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None,
+    keys: KeysNow,
 ) -> Generator[Batch, None, None]:
     """Batches read and validated by a forked worker, which owns ``rows`` (and the
     file under it) from then on: this process must not read them any more."""
@@ -241,13 +359,20 @@ def _read_in_worker(
 
     context = multiprocessing.get_context("fork")
     mine, theirs = context.Pipe()
-    worker = context.Process(target=_produce, args=(theirs, mine, rows, size, region, source),
-                             daemon=True, name="recrm-import-reader")
+    known = keys()  # a fork inherits what this process holds
+    worker = context.Process(
+        target=_produce, args=(theirs, mine, rows, size, region, source, known),
+        daemon=True, name="recrm-import-reader")
     worker.start()
     theirs.close()
     next_row = 1
     try:
         while True:
+            if known is None and (known := keys()) is not None:
+                # The worker validates the batches after the ones already on their
+                # way with the ID numbers hashed and encrypted.
+                with suppress(OSError):
+                    mine.send_bytes(_KEYS + pickle.dumps(known, pickle.HIGHEST_PROTOCOL))
             try:
                 blob = mine.recv_bytes()
             except (EOFError, OSError):
@@ -260,7 +385,7 @@ def _read_in_worker(
             # taken: the worker may read one batch further (once it has sent the last
             # one it may have ended: then its next message, or its end, says so)
             with suppress(OSError):
-                mine.send_bytes(b"+")
+                mine.send_bytes(_TAKEN)
             # handed over without a reference kept here: the importer drops it before
             # turning the collector back on (importing._gc_paused)
             held = [_received(blob)]
@@ -276,7 +401,7 @@ def _read_in_worker(
 
 def _produce(
     conn: Connection, other_end: Connection, rows: Iterator[SourceRow], size: int,
-    region: str, source: TableSource | None,
+    region: str, source: TableSource | None, keys: Keys | None,
 ) -> None:
     """In the forked worker: read and validate batches, sending each (at most
     :data:`AHEAD` not yet taken); an empty message ends the file."""
@@ -288,9 +413,20 @@ def _produce(
     # and without it the worker grew to 319 MB over 1M rows.
     gc.enable()
     in_flight = 0
+
+    def hear() -> None:
+        nonlocal in_flight, keys
+        message = conn.recv_bytes()
+        if message.startswith(_KEYS):
+            keys = cast("Keys", pickle.loads(message[len(_KEYS):]))
+        else:
+            in_flight -= 1
+
     try:
         read = _read(rows, size, source)
         while True:
+            while conn.poll():  # what the importer said meanwhile
+                hear()
             try:
                 got = next(read, None)
             except Exception as exc:  # as reading in the importing process would raise
@@ -307,12 +443,17 @@ def _produce(
                 [(r.row, r.field, r.reason) for r in batch.rejected],
                 None if error is None
                 else (type(error), error.row, error.reason, error.stopped_at),
-                _checked(todo, region),
+                _checked(todo, region, keys),
             )
-            if in_flight >= AHEAD:
-                conn.recv_bytes()  # wait until the importer takes one
-                in_flight -= 1
-            conn.send_bytes(pickle.dumps(sent, pickle.HIGHEST_PROTOCOL))
+            blob = pickle.dumps(sent, pickle.HIGHEST_PROTOCOL)
+            # Dropped before reading on: the collector's next young collection then
+            # finds what validating left in cycles, not the batch's ~20,000 live
+            # objects (walking them cost 6 us a row).
+            del got, batch, todo, sent
+            while in_flight >= AHEAD:  # wait until the importer takes one
+                hear()
+            conn.send_bytes(blob)
+            del blob
             in_flight += 1
     except (EOFError, OSError):  # the importer closed its end: stopped early
         return
@@ -365,16 +506,13 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _build(batch: Batch, outcomes: list[_Checked]) -> None:
-    fields_sets: dict[int, frozenset[str]] = {}  # a file's rows share a few masks
-    for row, first, second in outcomes:
-        if isinstance(first, tuple):
-            mask = cast(int, second)
-            names = fields_sets.get(mask)
-            if names is None:
-                names = fields_sets[mask] = frozenset(
-                    name for name, bit in _BITS.items() if mask & bit)
-            # what the worker's own validation built, so valid by construction
-            batch.records.append((row, trusted(
-                CustomerIn, dict(zip(_FIELDS, first, strict=True)), set(names))))
+    # tuple.__new__ rather than Record(*values): no Python-level __new__ per row
+    new = cast("Callable[[type[Record], tuple[Any, ...]], Record]", tuple.__new__)
+    valid = batch.valid
+    for outcome in outcomes:
+        if len(outcome) == 2:
+            row, values = outcome
+            valid.append((row, new(Record, values)))
         else:
-            batch.rejected.append(RejectedRow(row=row, field=first, reason=str(second)))
+            row, name, reason = outcome
+            batch.rejected.append(RejectedRow(row=row, field=name, reason=reason))

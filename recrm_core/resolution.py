@@ -6,11 +6,10 @@ use these, so a record resolves the same way whichever door it comes through.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from .models import CustomerIn
+from operator import attrgetter
+from typing import Any, Protocol
 
 MOBILE = "mobile"
 ID_CARD = "id_card"
@@ -27,10 +26,51 @@ DEFAULT_SOURCE_SYSTEM = "default"
 #: profile fields a merge fills when empty (existing non-empty values are kept)
 FILLABLE_FIELDS = ("name", "gender", "birth_date", "persona", "budget", "email")
 
+#: what a customer row holds that records fill: the profile, then where it came from
+STATE_FIELDS = (*FILLABLE_FIELDS, "source_system", "external_id")
+
 Key = tuple[str, str]
 
 
-def record_keys(record: CustomerIn, id_card_key: Callable[[str], str]) -> list[Key]:
+class Record(Protocol):
+    """What these rules read of a record: a validated ``CustomerIn``, or an import
+    row's ``importrows.Record`` (the same fields by position)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def mobiles(self) -> Sequence[str]: ...
+    @property
+    def id_card(self) -> str | None: ...
+    @property
+    def wechat_unionids(self) -> Sequence[str]: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def gender(self) -> str | None: ...
+    @property
+    def birth_date(self) -> Any: ...
+    @property
+    def persona(self) -> str | None: ...
+    @property
+    def budget(self) -> int | None: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def source_system(self) -> str | None: ...
+
+
+_fillable = attrgetter(*FILLABLE_FIELDS)
+
+
+def created_state(record: Record) -> tuple[Any, ...]:
+    """The :data:`STATE_FIELDS` values of the customer a record creates."""
+    external_id = record.external_id
+    system = (record.source_system or DEFAULT_SOURCE_SYSTEM) if external_id else None
+    return (*_fillable(record), system, external_id)
+
+
+def record_keys(record: Record, id_card_key: Callable[[str], str]) -> list[Key]:
     """Every key a record can match on, mobiles first. ``id_card_key`` turns the ID
     number into what identities store for it (its keyed hash: ``idcards.match_value``),
     so ID numbers are matched without being stored or decrypted."""
@@ -56,7 +96,7 @@ class Match:
 
 
 def match_record(
-    record: CustomerIn,
+    record: Record,
     owner_of: Callable[[Key], int | None],
     id_card_of: Callable[[int], str | None],
     keys: list[Key],
@@ -99,13 +139,13 @@ def match_record(
     return Match(customer_id=customer_id)
 
 
-def conflict_field(record: CustomerIn) -> str:
+def conflict_field(record: Record) -> str:
     """The ``field`` a conflicting record is rejected under: its identity fields,
     ``wechat_unionid`` among them when it holds one."""
     return CONFLICT_FIELD + ",wechat_unionid" if record.wechat_unionids else CONFLICT_FIELD
 
 
-def fill_changes(current: dict[str, Any], record: CustomerIn) -> dict[str, tuple[Any, Any]]:
+def fill_changes(current: dict[str, Any], record: Record) -> dict[str, tuple[Any, Any]]:
     """Field -> (old, new) for every empty profile field the record can fill."""
     changes: dict[str, tuple[Any, Any]] = {}
     for name in FILLABLE_FIELDS:
