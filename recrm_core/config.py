@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -418,30 +417,15 @@ class CoreSettings(BaseModel):
         return section
 
 
-#: the longest configuration file read (a recrm.toml is a few hundred bytes)
-MAX_CONFIG_BYTES = 1024 * 1024
-
-
 def read_config_file(path: Path) -> dict[str, Any]:
-    from .regularfile import open_regular
+    from .tomlfile import read_toml
 
     if not path.exists():
         raise ConfigError(f"configuration file {str(path)!r} not found")
     try:
-        # Only a regular file, and only so much of it: a FIFO would wait for a writer
-        # forever, /dev/zero would fill the memory.
-        with open_regular(str(path), ConfigError) as fh:
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        return read_toml(path, ConfigError)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: longer than {MAX_CONFIG_BYTES // 1024} KB, not a configuration")
-    try:
-        return tomllib.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
 def found_config_file(config_path: str | os.PathLike[str] | None,

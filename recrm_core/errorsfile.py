@@ -15,6 +15,7 @@ from typing import IO
 
 from .csvsource import ImportFileError
 from .models import RejectedRow
+from .regularfile import output_refusal
 
 #: the columns of every errors file; a workbook's adds SHEET_ROW
 COLUMNS = ("row", "field", "reason")
@@ -38,6 +39,9 @@ class ErrorsFile:
         self._fh: IO[str] | None = None
 
     def __enter__(self) -> ErrorsFile:
+        refusal = output_refusal(self.path)
+        if refusal is not None:  # opening a FIFO would wait for a reader forever
+            raise ImportFileError(f"cannot write {self.path!r}: {refusal}")
         try:
             self._fh = open(self.path, "w", encoding="utf-8-sig", newline="")
         except OSError as exc:

@@ -33,13 +33,13 @@ import io
 import os
 import re
 import secrets
-import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import IO, Any, Literal, Self
 
 from .errors import InvalidInput
+from .regularfile import output_refusal
 
 #: the option that names the output file, which every refusal names as its field
 OUT_FIELD = "--out"
@@ -98,15 +98,9 @@ def _cannot_write(path: str, why: str) -> InvalidInput:
 
 def _create_temporary(path: str) -> tuple[str, IO[bytes]]:
     """A new file next to ``path``, open for writing, and its name."""
-    try:
-        mode = os.stat(path).st_mode
-    except (OSError, ValueError):
-        mode = None  # not there yet (or unusable: creating beside it says why)
-    if mode is not None and not stat.S_ISREG(mode):
-        # The rename would put a file in the place of /dev/null or a FIFO (as root,
-        # for every program on the machine); a directory is refused for the same reason.
-        raise _cannot_write(path, "is a directory" if stat.S_ISDIR(mode)
-                            else "is not a regular file (a device, FIFO or socket)")
+    refusal = output_refusal(path)
+    if refusal is not None:
+        raise _cannot_write(path, refusal)
     directory, name = os.path.split(path)
     # A short stem: the temporary name must not exceed NAME_MAX where the path does not.
     stem = f".{name[:64]}."

@@ -1,8 +1,11 @@
-"""Opening a file that must be a regular one (an import, a configuration, a segment).
+"""Opening a file that must be a regular one (an import, a configuration, a segment),
+and the rule for a path written to (an export, an errors file).
 
 A path may name a directory, a FIFO or a device, or link to one: /dev/zero never
 ends and a FIFO blocks until someone writes, so whatever reads a file a person named
-refuses anything else first, in one line.
+refuses anything else first, in one line. Whatever writes one refuses it too: opening
+a FIFO blocks until someone reads, and renaming a new file onto /dev/null (as root)
+would replace it for every program on the machine.
 """
 
 from __future__ import annotations
@@ -45,3 +48,16 @@ def open_regular(path: str, refuse: Callable[[str], Exception]) -> IO[bytes]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def output_refusal(path: str) -> str | None:
+    """Why ``path`` cannot be written as an output file (``is a directory``, ``is not a
+    regular file (…)``), or None when it is absent or is (or links to) a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # not there yet (or unusable: creating it says why)
+    if stat.S_ISREG(mode):
+        return None
+    return "is a directory" if stat.S_ISDIR(mode) else \
+        "is not a regular file (a device, FIFO or socket)"

@@ -204,17 +204,35 @@ def required_text(raw: object, what: str, limit: int) -> str:
     return _required_of(optional_text, raw, what, limit)
 
 
+#: C0 and C1 control characters and DEL (Unicode category Cc)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def optional_code(raw: object, limit: int) -> str | None:
     """A code or identifier (project code, staff id, source, category, external id):
     :func:`~recrm_core.identity.clean_code`, ``None`` when blank, refused when nothing
-    but invisible characters was given or it is longer than ``limit``."""
+    but invisible characters was given, it holds a control character or it is longer
+    than ``limit``."""
     text = clean(raw)
     if not text:
         return None
+    return _bounded(code_value(text), limit)
+
+
+def code_value(text: str) -> str:
+    """The code a :func:`~recrm_core.identity.clean` text stands for, or ValueError.
+
+    Format characters go (:func:`~recrm_core.identity.code_of`); a control character
+    is refused, not dropped: an escape sequence in a staff id or project code would
+    repaint the terminal of whoever lists it, and a tab or newline in a key is a
+    mistake to show, not to guess at. The reason names it by code point, never raw."""
     code = code_of(text)
     if not code:
         raise ValueError("has only invisible characters")
-    return _bounded(code, limit)
+    control = _CONTROL.search(code)
+    if control is not None:
+        raise ValueError(f"contains a control character (U+{ord(control.group()):04X})")
+    return code
 
 
 def required_code(raw: object, what: str, limit: int) -> str:

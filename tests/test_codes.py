@@ -8,11 +8,14 @@ code does now, and a code made of nothing else is refused. Names keep theirs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from recrm_core import CRM, Actor, InvalidInput, clean_code, project_code
-from recrm_core.testing import RecrmCliRunner
+from recrm_core import CRM, Actor, InvalidInput, RejectedRow, clean_code, project_code
+from recrm_core.testing import ApiClients, RecrmCliRunner
+from recrm_core.testing import problem_of as problem
 
 INVISIBLE = [
     "XL\u200b1",  # zero-width space
@@ -136,3 +139,54 @@ def test_segments_match_codes_as_they_are_stored(crm: CRM) -> None:
     ]}) == 1
     with pytest.raises(InvalidInput, match=r"only invisible characters \(field 'project'\)"):
         crm.segments.count({"field": "project", "op": "eq", "value": "\u200b"})
+
+
+CONTROLLED = ["\x1b[31m\u202e", "X\x1bL1", "XL\t1", "XL\x7f", "XL\x851", "a\nb"]
+
+
+@pytest.mark.parametrize("raw", CONTROLLED)
+def test_a_code_with_a_control_character_is_refused(crm: CRM, raw: str) -> None:
+    # Only format characters are dropped; a control character (an escape sequence,
+    # a tab, DEL, a C1 code) is refused by the one rule every code goes through.
+    with pytest.raises(InvalidInput, match=r"control character \(U\+00"):
+        project_code(raw)
+    for field in ("project", "owner_staff", "source", "external_id"):
+        with pytest.raises(InvalidInput, match=f"{field}: contains a control character"):
+            crm.customers.add({"mobile": "13812345678", field: raw})
+    with pytest.raises(ValidationError, match="staff id contains a control character"):
+        Actor(staff_id=raw)
+    with pytest.raises(InvalidInput, match="control character"):
+        crm.segments.count({"field": "project", "op": "eq", "value": raw})
+    assert crm.customers.count() == 0 and crm.projects.list() == []
+
+
+def test_the_cli_refuses_control_characters_in_codes(cli_runner: RecrmCliRunner) -> None:
+    for args in (("staff", "add", "\x1b[31m\u202e", "--name", "x", "--role", "sales"),
+                 ("customers", "add", "--mobile", "13812345678", "--project", "\x1b[31mP"),
+                 ("--as", "partner:\x1b[31m", "customers", "add", "--mobile", "13812345678")):
+        result = cli_runner.invoke(*args)
+        assert result.exit_code == 2, (args, result.stdout, result.stderr)
+        assert "control character (U+001B)" in result.stderr
+        assert "\x1b" not in result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+    assert cli_runner.invoke("customers", "count").stdout.strip() == "0"
+
+
+def test_the_api_refuses_a_control_character_in_a_project(api_client: ApiClients) -> None:
+    client = api_client("admin")
+    cid = client.post("/v1/customers", json={"mobile": "13812345678"}).json()["customer"]["id"]
+    body = problem(client.post(f"/v1/customers/{cid}/stage",
+                               json={"stage": "visitor", "project": "\u001b[31mP"}), 422)
+    assert "control character" in body["detail"] and "\x1b" not in body["detail"]
+    assert client.get("/v1/projects").json() == []
+
+
+def test_an_import_rejects_the_row_with_a_control_character(crm: CRM, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("mobile,project\n13812345678,XL1\n13812345679,\"X\x1bL\"\n"
+                    "13812345670,XL1\n", encoding="utf-8")
+    rejected: list[RejectedRow] = []
+    result = crm.importer.import_file(path, on_reject=rejected.append)
+    assert result.created == 2
+    assert [(r.row, r.field) for r in rejected] == [(2, "project")]
+    assert "control character (U+001B)" in rejected[0].reason

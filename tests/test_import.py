@@ -345,9 +345,13 @@ def test_blank_lines_skipped_and_not_counted(crm: CRM, tmp_path: Path) -> None:
 
 
 def test_quoted_multiline_cell(crm: CRM, tmp_path: Path) -> None:
-    result, _ = run(crm, tmp_path, f'name,mobile,source\n王伟,{M1},"line1\nline2"\n')
+    # a newline is text in a name; in a code (the source) it is a control character
+    result, rejected = run(crm, tmp_path, f'name,mobile,source\n"王\n伟",{M1},web\n'
+                                          f'李娜,{M2},"line1\nline2"\n')
     assert result.created == 1
-    assert crm.customers.find(mobile=M1)[0].projects == []
+    assert [(r.row, r.field) for r in rejected] == [(2, "source")]
+    [created] = crm.customers.find(mobile=M1)
+    assert created.name == "王\n伟" and created.projects == []
 
 
 # -- resolution and counting -----------------------------------------------------------------

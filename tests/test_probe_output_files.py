@@ -67,3 +67,23 @@ def test_the_dashboard_and_a_list_export_refuse_a_fifo(crm: CRM, cli_runner: Rec
                                  "--out", str(listed))
     assert exported.exit_code == 2, exported.stderr
     assert "is not a regular file" in exported.stderr and still_a_fifo(listed)
+
+
+def test_an_import_refuses_a_fifo_as_its_errors_file(crm: CRM, cli_runner: RecrmCliRunner,
+                                                      tmp_path: Path) -> None:
+    # Opening a FIFO to write blocks until someone reads it: the import waited forever.
+    source = tmp_path / "in.csv"
+    source.write_text("name,mobile\n王伟,13812345678\n坏,123\n", encoding="utf-8")
+    pipe = fifo(tmp_path, "rejected.csv")
+    result = cli_runner.invoke("customers", "import", str(source), "--errors", str(pipe))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().endswith(
+        f"cannot write '{pipe}': is not a regular file (a device, FIFO or socket)")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert still_a_fifo(pipe) and crm.customers.count() == 0
+    # the same rule for the SDK's errors file and the exports' writers
+    from recrm_core import ImportFileError
+    from recrm_core.errorsfile import ErrorsFile
+
+    with pytest.raises(ImportFileError, match="is not a regular file"), ErrorsFile(pipe):
+        pass

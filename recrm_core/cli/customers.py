@@ -309,13 +309,22 @@ def stage(crm: CRM, customer_id: int, stage: str, project: str, unit: str | None
 @pass_crm
 def merge(crm: CRM, survivor_id: int, duplicate_id: int, actor: str | None,
           as_json: bool) -> None:
-    """Merge DUPLICATE_ID into SURVIVOR_ID."""
+    """Merge DUPLICATE_ID into SURVIVOR_ID (an id merged away stands for the customer
+    it was merged into)."""
     who = actor_of(actor)
+    # The SDK merges the customers the ids resolve to (overlapping merges rely on it);
+    # the message names the customer actually merged, not an id merged away before.
+    with crm.unit_of_work(who, readonly=True) as uow:
+        merged = crm.customers.resolve_in(uow, duplicate_id)
     customer = crm.customers.merge(survivor_id, duplicate_id, actor=who)
     if as_json:
         emit_json(crm.access.present(who, [customer])[0])
-    else:
-        info(f"merged {duplicate_id} into {customer.id}")
+        return
+    loser = str(merged) if merged == duplicate_id else \
+        f"{merged} (customer {duplicate_id} had been merged into it)"
+    winner = str(customer.id) if customer.id == survivor_id else \
+        f"{customer.id} (customer {survivor_id} had been merged into it)"
+    info(f"merged {loser} into {winner}")
 
 
 @customers.command("reassign")

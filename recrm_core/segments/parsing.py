@@ -23,6 +23,7 @@ from ..identity import (
 from ..values import (
     STAGE_RANK,
     check_storable,
+    code_value,
     parse_budget,
     parse_date,
     parse_gender,
@@ -145,10 +146,7 @@ def _text(raw: object) -> str:
 
 
 def _code(raw: object) -> str:
-    code = clean_code(_text(raw))
-    if not code:
-        raise ValueError("has only invisible characters")
-    return code
+    return code_value(_text(raw))
 
 
 def _coerce_int(raw: object) -> int:

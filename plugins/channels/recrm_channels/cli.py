@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-import tomllib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -19,6 +17,7 @@ import click
 from recrm_core import CRM, InvalidInput
 from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
 from recrm_core.cli.output import echo_error
+from recrm_core.tomlfile import read_toml
 
 from .models import Registration
 from .service import Channels, RegistrationRefused
@@ -146,10 +145,7 @@ def rules_group() -> None:
 @pass_crm
 def rules_set(crm: CRM, project: str, path: str, start: str | None, as_json: bool) -> None:
     """Add a rule version for a project from a TOML file of rule keys."""
-    try:
-        values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"not TOML: {exc}", param_hint="--file") from None
+    values = read_toml(path, lambda why: click.BadParameter(why, param_hint="--file"))
     result = _call(Channels(crm).set_rules, project, values, _time(start, crm, "--from"),
                    actor=current_actor())
     if as_json:

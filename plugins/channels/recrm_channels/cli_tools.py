@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-
 import click
 
 from recrm_core import CRM
 from recrm_core.cli import current_actor, echo, emit_json, local_time, pass_crm, table
+from recrm_core.tomlfile import read_toml
 
 from .cli import _call, channel_group, json_option
 from .simulate import simulate
@@ -25,10 +23,7 @@ from .simulate import simulate
 @pass_crm
 def simulate_cmd(crm: CRM, project: str, path: str, days: int, as_json: bool) -> None:
     """What the last DAYS days would have given under other rules (writes nothing)."""
-    try:
-        values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"not TOML: {exc}", param_hint="--rules") from None
+    values = read_toml(path, lambda why: click.BadParameter(why, param_hint="--rules"))
     result = _call(simulate, crm, project, values, days=days, actor=current_actor())
     if as_json:
         emit_json(result)

@@ -72,6 +72,22 @@ def test_bad_rules_file_is_a_usage_error(crm: CRM, cli_runner: RecrmCliRunner,
     assert result.exit_code == 2 and "no_such_key" in result.stderr
 
 
+@pytest.mark.parametrize("text", ["a = " + "[" * 5000 + "]" * 5000 + "\n", "a = [\n"])
+def test_a_rules_file_tomllib_cannot_read_is_a_usage_error(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, text: str) -> None:
+    # nested too deeply, tomllib recurses out of the stack: one line naming the file
+    crm.projects.ensure(PROJECT)
+    rules = tmp_path / "deep.toml"
+    rules.write_text(text, encoding="utf-8")
+    for args in (("rules", "set", "--project", PROJECT, "--file", str(rules)),
+                 ("simulate", "--project", PROJECT, "--rules", str(rules))):
+        result = cli_runner.invoke("channel", *args)
+        assert result.exit_code == 2, result.stderr
+        assert "deep.toml" in result.stderr and "not valid TOML" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "internal error" not in result.stderr
+
+
 def test_disputes_on_the_command_line(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     from channels_testkit import setup_agencies
 

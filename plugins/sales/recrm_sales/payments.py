@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import tomllib
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -35,6 +34,7 @@ from recrm_core import (
     require_role,
     utcnow,
 )
+from recrm_core.tomlfile import read_toml
 
 from .deals import load_deal
 from .models import Instalment, Receipt, Receivable
@@ -90,14 +90,8 @@ def plan_lines(plan: str, deal: DealRow, start: dt.date,
 
 def file_lines(path: str | Path) -> list[dict[str, Any]]:
     """``[[payment]]`` tables (kind, due, amount) of a TOML file."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidInput("plan", f"{str(path)[:80]!r} is no plan: give full, mortgage, "
-                           f"instalments:N or a TOML file ({exc})") from None
-    except RecursionError:  # tomllib recurses per level of nesting
-        raise InvalidInput("plan", f"{str(path)[:80]!r} is no plan: nested too "
-                           "deeply") from None
+    data = read_toml(path, lambda why: InvalidInput(
+        "plan", f"no plan: give full, mortgage, instalments:N or a TOML file ({why})"))
     items = data.get("payment")
     if not isinstance(items, list) or not items:
         raise InvalidInput("plan", "the plan file lists [[payment]] tables with kind, due, "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import click
 
 from recrm_core import CRM, Actor
 from recrm_core.cli import current_actor, emit_json, info, local_time, pass_crm, table
+from recrm_core.tomlfile import read_toml
 
 from . import service
 from .scores import PERIODS
@@ -59,14 +59,17 @@ def survey_group() -> None:
 @pass_crm
 def define_command(crm: CRM, file: Path, as_json: bool) -> None:
     """Store the survey defined in FILE (TOML, or JSON when it ends in .json)."""
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-        data: Any = json.loads(text) if file.suffix.lower() == ".json" else tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise click.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
-    except RecursionError:  # both parsers recurse per level of nesting
-        raise click.BadParameter(f"cannot read {file}: nested too deeply",
-                                 param_hint="FILE") from None
+    data: Any
+    if file.suffix.lower() != ".json":
+        data = read_toml(file, lambda why: click.BadParameter(why, param_hint="FILE"))
+    else:
+        try:
+            data = json.loads(file.read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise click.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
+        except RecursionError:  # the parser recurses per level of nesting
+            raise click.BadParameter(f"cannot read {file}: nested too deeply",
+                                     param_hint="FILE") from None
     if not isinstance(data, dict):
         raise click.BadParameter(f"{file} does not hold one survey definition",
                                  param_hint="FILE")
