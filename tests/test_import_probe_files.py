@@ -1,0 +1,69 @@
+"""Files an acceptance probe fed the import: each one is refused or reported, never
+imported with a value silently lost or mis-read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+
+from recrm_core import CRM
+from recrm_core.testing import RecrmCliRunner
+
+M1, M2, M3 = "13812345678", "13912345678", "13712345678"
+
+
+def run(cli_runner: RecrmCliRunner, path: Path, *args: str) -> Any:
+    return cli_runner.invoke("customers", "import", str(path), *args)
+
+
+def summary(cli_runner: RecrmCliRunner, path: Path, errors: Path) -> dict[str, Any]:
+    result = run(cli_runner, path, "--errors", str(errors), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def errors_of(path: Path) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))[1:]
+
+
+def one_line_error(result: Any, code: int) -> str:
+    assert result.exit_code == code, result.stderr
+    assert result.stdout == "" and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    return str(result.stderr)
+
+
+# -- a formula whose result was never saved ---------------------------------------------------
+
+
+def test_a_formula_without_a_saved_value_rejects_its_row(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    # openpyxl writes formulas without their results (only Excel and WPS compute them).
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append([None, "name", "mobile", "budget"])
+    ws.append(["=ROW()-1", "王伟", M1, "=100*10000"])
+    ws.append(["=ROW()-1", "李娜", M2, 2000000])
+    ws.append([None, "张敏", M3, None])
+    path = tmp_path / "formula.xlsx"
+    wb.save(path)
+    errors = tmp_path / "e.csv"
+    result = summary(cli_runner, path, errors)
+    assert result["created"] == 2
+    assert errors_of(errors) == [[
+        "1", "budget",
+        "column budget holds a formula with no saved value: open and save the workbook"
+        " in Excel/WPS", "2"]]
+    assert crm.customers.find(mobile=M1) == []
+    # The unlabelled column left of the header is not read: its formulas do not count.
+    assert [c.budget for c in crm.customers.find(mobile=M2)] == [2000000]
+    assert [c.budget for c in crm.customers.find(mobile=M3)] == [None]
