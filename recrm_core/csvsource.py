@@ -48,6 +48,10 @@ MAX_LINE_BYTES = 1024 * 1024
 #: how far a quoted field may run over line breaks before it counts as never closed
 MAX_QUOTED_LINES = 100
 MAX_QUOTED_BYTES = 64 * 1024
+#: the csv module's limit on a field's characters while a row is read: no field within
+#: the limits above reaches it (its own default, 128K, would stop the import at a long
+#: cell with no way to resume; the value rules reject its row instead)
+FIELD_CHARS = MAX_LINE_BYTES + MAX_QUOTED_BYTES
 #: the reason of a row rejected for invalid bytes in a mostly-UTF-8 file
 INVALID_UTF8 = "not valid UTF-8"
 #: how many title rows (report title, banner, export date) may precede the header
@@ -553,9 +557,15 @@ class CsvSource(FileSource):
     def _records(self) -> Iterator[list[str]]:
         """Non-blank CSV records; ImportReadError numbered like data rows."""
         reader = self._reader
+        field_size_limit = csv.field_size_limit
         while True:
             try:
-                cells = next(reader)
+                # The limit is the process's: raised only while this reader reads.
+                limit = field_size_limit(FIELD_CHARS)
+                try:
+                    cells = next(reader)
+                finally:
+                    field_size_limit(limit)
             except StopIteration:
                 return
             except _Unreadable as exc:

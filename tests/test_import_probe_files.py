@@ -67,3 +67,21 @@ def test_a_formula_without_a_saved_value_rejects_its_row(
     # The unlabelled column left of the header is not read: its formulas do not count.
     assert [c.budget for c in crm.customers.find(mobile=M2)] == [2000000]
     assert [c.budget for c in crm.customers.find(mobile=M3)] == [None]
+
+
+# -- a cell longer than the csv module's own limit --------------------------------------------
+
+
+def test_a_huge_csv_cell_rejects_its_row_only(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "huge.csv"
+    # 200,000 characters, beyond the csv module's 131,072 but within the 1 MB line limit.
+    path.write_text(f"name,mobile\n{'王' * 200_000},{M1}\n李娜,{M2}\n\"{'张' * 150_000}\",{M3}\n",
+                    encoding="utf-8")
+    errors = tmp_path / "e.csv"
+    assert summary(cli_runner, path, errors)["created"] == 1
+    assert [row[:2] for row in errors_of(errors)] == [["1", "name"], ["3", "name"]]
+    assert all("longer than 100" in row[2] and len(row[2]) < 200 for row in errors_of(errors))
+    assert crm.customers.find(mobile=M2) != []
+    assert csv.field_size_limit() == 131_072  # the process's limit is left as it was
