@@ -85,3 +85,27 @@ def test_a_huge_csv_cell_rejects_its_row_only(
     assert all("longer than 100" in row[2] and len(row[2]) < 200 for row in errors_of(errors))
     assert crm.customers.find(mobile=M2) != []
     assert csv.field_size_limit() == 131_072  # the process's limit is left as it was
+
+
+# -- UTF-16 without a BOM ---------------------------------------------------------------------
+
+UTF16_ADVICE = "the file is UTF-16 (Excel 'Unicode Text'); save it as 'CSV UTF-8' and import that"
+
+
+def test_utf16_without_a_bom_gets_the_utf16_advice(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    text = f"姓名,手机\r\n王伟,{M1}\r\n李娜,{M2}\r\n"
+    for encoding in ("utf-16-le", "utf-16-be", "utf-16"):  # the last one with its BOM
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.encode(encoding))
+        assert UTF16_ADVICE in one_line_error(run(cli_runner, path), 2)
+    assert crm.customers.find(mobile=M1) == []
+
+
+def test_stray_nul_bytes_are_not_utf16() -> None:
+    from recrm_core.csvsource import EncodingGuess, sniff_encoding
+
+    sample = f"name,mobile\n王伟,{M1}\n".encode() * 20
+    damaged = sample[:100] + b"\x00\x00" + sample[100:201] + b"\x00" + sample[201:]
+    assert sniff_encoding(damaged, complete=True) == EncodingGuess("utf-8")
