@@ -109,3 +109,25 @@ def test_stray_nul_bytes_are_not_utf16() -> None:
     sample = f"name,mobile\n王伟,{M1}\n".encode() * 20
     damaged = sample[:100] + b"\x00\x00" + sample[100:201] + b"\x00" + sample[201:]
     assert sniff_encoding(damaged, complete=True) == EncodingGuess("utf-8")
+
+
+# -- a long workbook cell ---------------------------------------------------------------------
+
+
+def test_a_long_workbook_cell_rejects_its_row_only(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    # openpyxl cuts the 40,000 characters to Excel's 32,767: a cell within the limit,
+    # judged by the name's rule. (A forged longer cell stops the import: test_import_xlsx.)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["name", "mobile"])
+    ws.append(["王" * 40_000, M1])
+    ws.append(["李娜", M2])
+    path = tmp_path / "long.xlsx"
+    wb.save(path)
+    errors = tmp_path / "e.csv"
+    assert summary(cli_runner, path, errors)["created"] == 1
+    [rejected] = errors_of(errors)
+    assert rejected[:2] == ["1", "name"] and "longer than 100" in rejected[2]
