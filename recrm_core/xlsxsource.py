@@ -171,17 +171,37 @@ class XlsxSource(FileSource):
 
     def _read_header(self) -> Header:
         rows = self._sheet_rows(1, None)
+        taken = 0
+
+        def texts() -> Iterator[list[str]]:
+            nonlocal taken
+            for cells in rows:
+                taken += 1
+                yield [cell_text(c) for c in cells]
+
         try:
-            header = find_header(([cell_text(c) for c in cells] for cells in rows),
-                                 self.vocabulary)
+            header = find_header(texts(), self.vocabulary)
         except ImportReadError as exc:
             # Nothing was imported and nothing could be: the file is unusable (exit 2).
             raise ImportFileError(f"{self.path!r}: the header {exc.reason}") from None
+        except ImportFileError:
+            if taken:
+                raise
+            raise self._empty_sheet() from None
         finally:
             rows.close()
         self._header_row = self.sheet_row
         self._header_done = True
         return header
+
+    def _empty_sheet(self) -> ImportFileError:
+        """The refusal of a sheet without a single non-blank row, naming the others."""
+        message = f"{self.path!r}: sheet {self.sheet!r} is empty (no header row)"
+        others = [s.title for s in self._workbook.worksheets if s.title != self.sheet]
+        if not others:
+            return ImportFileError(f"{message}, and the workbook has no other sheet")
+        return ImportFileError(
+            f"{message}; choose another with --sheet NAME: {_listed(others)}")
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any] | RejectedRow]]:
         header = self.header
@@ -362,10 +382,15 @@ def _pick_sheet(workbook: Any, name: str | None, path: str) -> Any:
     )
     if found is not None:
         return found
-    titles = [repr(s.title) for s in sheets]
+    raise ImportFileError(
+        f"no sheet {name!r} in {path!r}; its sheets: {_listed([s.title for s in sheets])}")
+
+
+def _listed(titles: list[str]) -> str:
+    """Sheet names for a message: the first :data:`LISTED_SHEETS` and how many more."""
     more = len(titles) - LISTED_SHEETS
-    listed = ", ".join(titles[:LISTED_SHEETS]) + (f" and {more} more" if more > 0 else "")
-    raise ImportFileError(f"no sheet {name!r} in {path!r}; its sheets: {listed}")
+    shown = ", ".join(repr(title) for title in titles[:LISTED_SHEETS])
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _why(exc: BaseException) -> str:

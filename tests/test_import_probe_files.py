@@ -21,8 +21,9 @@ def run(cli_runner: RecrmCliRunner, path: Path, *args: str) -> Any:
     return cli_runner.invoke("customers", "import", str(path), *args)
 
 
-def summary(cli_runner: RecrmCliRunner, path: Path, errors: Path) -> dict[str, Any]:
-    result = run(cli_runner, path, "--errors", str(errors), "--json")
+def summary(cli_runner: RecrmCliRunner, path: Path, errors: Path, *args: str
+            ) -> dict[str, Any]:
+    result = run(cli_runner, path, "--errors", str(errors), "--json", *args)
     assert result.exit_code == 0, result.stderr
     assert "Traceback" not in result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
@@ -131,3 +132,30 @@ def test_a_long_workbook_cell_rejects_its_row_only(
     assert summary(cli_runner, path, errors)["created"] == 1
     [rejected] = errors_of(errors)
     assert rejected[:2] == ["1", "name"] and "longer than 100" in rejected[2]
+
+
+# -- an empty sheet ---------------------------------------------------------------------------
+
+
+def test_an_empty_first_sheet_names_itself_and_the_others(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    wb = openpyxl.Workbook()
+    empty = wb.active
+    assert empty is not None
+    empty.title = "说明"
+    empty["C3"].number_format = "@"  # a formatted cell is no content
+    wb.create_sheet("客户").append(["name", "mobile"])
+    wb["客户"].append(["王伟", M1])
+    wb.create_sheet("汇总")
+    path = tmp_path / "book.xlsx"
+    wb.save(path)
+    message = one_line_error(run(cli_runner, path), 2)
+    assert "sheet '说明' is empty (no header row)" in message
+    assert "choose another with --sheet NAME: '客户', '汇总'" in message
+    assert summary(cli_runner, path, tmp_path / "e.csv", "--sheet", "客户")["created"] == 1
+    alone = openpyxl.Workbook()
+    alone.save(tmp_path / "alone.xlsx")
+    message = one_line_error(run(cli_runner, tmp_path / "alone.xlsx"), 2)
+    assert "sheet 'Sheet' is empty (no header row), and the workbook has no other sheet" \
+        in message
