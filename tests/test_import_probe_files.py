@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from test_import_xlsx import M1, M2, M3, one_line_error
 
 from recrm_core import CRM
 from recrm_core.testing import RecrmCliRunner
-
-M1, M2, M3 = "13812345678", "13912345678", "13712345678"
 
 
 def run(cli_runner: RecrmCliRunner, path: Path, *args: str) -> Any:
@@ -34,11 +33,15 @@ def errors_of(path: Path) -> list[list[str]]:
     return list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))[1:]
 
 
-def one_line_error(result: Any, code: int) -> str:
-    assert result.exit_code == code, result.stderr
-    assert result.stdout == "" and result.stderr.count("\n") == 1
-    assert "Traceback" not in result.stderr
-    return str(result.stderr)
+def book(path: Path, rows: list[list[Any]]) -> Path:
+    """A workbook openpyxl writes (formulas without results, long cells cut)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    return path
 
 
 # -- a formula whose result was never saved ---------------------------------------------------
@@ -48,15 +51,11 @@ def test_a_formula_without_a_saved_value_rejects_its_row(
     crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
 ) -> None:
     # openpyxl writes formulas without their results (only Excel and WPS compute them).
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append([None, "name", "mobile", "budget"])
-    ws.append(["=ROW()-1", "王伟", M1, "=100*10000"])
-    ws.append(["=ROW()-1", "李娜", M2, 2000000])
-    ws.append([None, "张敏", M3, None])
-    path = tmp_path / "formula.xlsx"
-    wb.save(path)
+    path = book(tmp_path / "formula.xlsx", [
+        [None, "name", "mobile", "budget"],
+        ["=ROW()-1", "王伟", M1, "=100*10000"],
+        ["=ROW()-1", "李娜", M2, 2000000],
+        [None, "张敏", M3, None]])
     errors = tmp_path / "e.csv"
     result = summary(cli_runner, path, errors)
     assert result["created"] == 2
@@ -120,14 +119,7 @@ def test_a_long_workbook_cell_rejects_its_row_only(
 ) -> None:
     # openpyxl cuts the 40,000 characters to Excel's 32,767: a cell within the limit,
     # judged by the name's rule. (A forged longer cell stops the import: test_import_xlsx.)
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(["name", "mobile"])
-    ws.append(["王" * 40_000, M1])
-    ws.append(["李娜", M2])
-    path = tmp_path / "long.xlsx"
-    wb.save(path)
+    path = book(tmp_path / "long.xlsx", [["name", "mobile"], ["王" * 40_000, M1], ["李娜", M2]])
     errors = tmp_path / "e.csv"
     assert summary(cli_runner, path, errors)["created"] == 1
     [rejected] = errors_of(errors)
