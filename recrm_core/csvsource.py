@@ -48,6 +48,14 @@ MAX_LINE_BYTES = 1024 * 1024
 #: how far a quoted field may run over line breaks before it counts as never closed
 MAX_QUOTED_LINES = 100
 MAX_QUOTED_BYTES = 64 * 1024
+#: the csv module's limit on a field's characters while a row is read: no field within
+#: the limits above reaches it (its own default, 128K, would stop the import at a long
+#: cell with no way to resume; the value rules reject its row instead)
+FIELD_CHARS = MAX_LINE_BYTES + MAX_QUOTED_BYTES
+#: how much of the file's start tells UTF-16 without a BOM, and the share of its NUL
+#: bytes that must fall on one side (odd places: little-endian, even: big-endian)
+UTF16_SNIFF_BYTES = 4096
+UTF16_NUL_SHARE = 0.9
 #: the reason of a row rejected for invalid bytes in a mostly-UTF-8 file
 INVALID_UTF8 = "not valid UTF-8"
 #: how many title rows (report title, banner, export date) may precede the header
@@ -172,17 +180,18 @@ def sniff_encoding(sample: bytes, complete: bool) -> EncodingGuess:
     """Decide the encoding from ``sample``: the start of the file or, when that is plain
     ASCII, the bytes from the first line holding anything else.
 
-    A BOM means UTF-8. Otherwise UTF-8 when the sample decodes as UTF-8, or when at
-    least :data:`UTF8_VALID_SHARE` of its non-ASCII sequences (each valid multi-byte
-    character, each run of invalid bytes) are valid UTF-8: a few damaged rows do not
-    make a UTF-8 file GB18030, which decodes almost any bytes and so proves nothing by
-    itself. Then GB18030 when it decodes the sample; else the sample is undecodable.
-    Unless ``complete`` (the sample ends the file), its last character may be cut,
-    which is tolerated.
+    A BOM means UTF-8; a UTF-16 BOM, or NUL bytes at every other place (UTF-16 saved
+    without a BOM), is refused with advice. Otherwise UTF-8 when the sample decodes as
+    UTF-8, or when at least :data:`UTF8_VALID_SHARE` of its non-ASCII sequences (each
+    valid multi-byte character, each run of invalid bytes) are valid UTF-8: a few
+    damaged rows do not make a UTF-8 file GB18030, which decodes almost any bytes and so
+    proves nothing by itself. Then GB18030 when it decodes the sample; else the sample
+    is undecodable. Unless ``complete`` (the sample ends the file), its last character
+    may be cut, which is tolerated.
     """
     if sample.startswith(codecs.BOM_UTF8):
         return EncodingGuess("utf-8-sig")
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _utf16_nuls(sample):
         # Excel's "Unicode Text"; its lines cannot be split on b"\n" like the others.
         raise ImportFileError(
             "the file is UTF-16 (Excel 'Unicode Text'); save it as 'CSV UTF-8' and import that"
@@ -201,6 +210,17 @@ def sniff_encoding(sample: bytes, complete: bool) -> EncodingGuess:
     if gb_stop is None:
         return EncodingGuess("gb18030")
     return EncodingGuess("gb18030" if gb_stop > utf8_stop else "utf-8", undecodable=True)
+
+
+def _utf16_nuls(sample: bytes) -> bool:
+    """Whether ``sample`` is UTF-16 without a BOM: NUL bytes (the high byte of each
+    comma, digit and line break) at every other place. UTF-8 and GB18030 text holds no
+    NUL; a damaged file's stray ones fall on either side."""
+    head = sample[:UTF16_SNIFF_BYTES]
+    nuls = head.count(0)
+    if nuls == 0 or nuls < len(head) // 16:
+        return False
+    return max(head[0::2].count(0), head[1::2].count(0)) >= UTF16_NUL_SHARE * nuls
 
 
 def _decodes_to(sample: bytes, encoding: str, complete: bool) -> int | None:
@@ -553,9 +573,15 @@ class CsvSource(FileSource):
     def _records(self) -> Iterator[list[str]]:
         """Non-blank CSV records; ImportReadError numbered like data rows."""
         reader = self._reader
+        field_size_limit = csv.field_size_limit
         while True:
             try:
-                cells = next(reader)
+                # The limit is the process's: raised only while this reader reads.
+                limit = field_size_limit(FIELD_CHARS)
+                try:
+                    cells = next(reader)
+                finally:
+                    field_size_limit(limit)
             except StopIteration:
                 return
             except _Unreadable as exc:

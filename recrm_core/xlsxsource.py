@@ -9,7 +9,10 @@ type, so that the very same value rules apply:
   other numbers show 15 significant digits, as Excel does;
 - a date or date-time cell is its date (``2024-01-02``);
 - a number in a column of the vocabulary's ``text_only`` fields (the ID card) has
-  already lost digits, so its row is rejected with :data:`STORED_AS_NUMBER`.
+  already lost digits, so its row is rejected with :data:`STORED_AS_NUMBER`;
+- a formula counts with the result saved with it; a formula without one (a workbook a
+  program wrote and Excel never saved) rejects its row with :data:`UNSAVED_FORMULA`,
+  rather than importing it without that value.
 
 A workbook is a zip archive, and a hostile one must not exhaust memory: before
 openpyxl reads it, every member that would inflate more than :data:`MAX_INFLATION`
@@ -54,6 +57,10 @@ INFLATION_FLOOR = 16 * 1024 * 1024
 MAX_SHARED_STRINGS_BYTES = 128 * 1024 * 1024
 #: the reason of a row whose ID card (a ``text_only`` field) is a number cell
 STORED_AS_NUMBER = "stored as a number in Excel, which drops digits; format the column as text"
+#: the reason of a row whose cell holds a formula with no saved result (a workbook
+#: written by a program, not saved by Excel or WPS, which compute and save results)
+UNSAVED_FORMULA = ("holds a formula with no saved value: open and save the workbook in"
+                   " Excel/WPS")
 #: how many sheet names a refused --sheet lists
 LISTED_SHEETS = 10
 
@@ -122,7 +129,7 @@ class XlsxSource(FileSource):
     ) -> Generator[tuple[Any, ...], None, None]:
         """Non-blank rows from sheet row ``first`` on, ``width`` cells wide (None: as
         wide as each row is), counting ``sheet_row``; ImportReadError when unreadable."""
-        rows = self._worksheet.iter_rows(min_row=first, max_col=width, values_only=True)
+        rows = _value_rows(self._workbook, self._worksheet, first, width)
         self.sheet_row = first - 1
         try:
             while True:
@@ -131,12 +138,11 @@ class XlsxSource(FileSource):
                         # openpyxl warns about parts it drops (extensions, legacy
                         # drawings) on stderr; the import has nothing to say about them.
                         warnings.simplefilter("ignore")
-                        cells = next(rows)
+                        self.sheet_row, cells = next(rows)
                 except StopIteration:
                     return
                 except Exception as exc:  # a damaged sheet can make openpyxl raise anything
                     raise self._read_error(f"cannot be read ({_why(exc)})") from None
-                self.sheet_row += 1
                 if cells.count(None) == len(cells):
                     continue
                 blank = True
@@ -165,17 +171,37 @@ class XlsxSource(FileSource):
 
     def _read_header(self) -> Header:
         rows = self._sheet_rows(1, None)
+        taken = 0
+
+        def texts() -> Iterator[list[str]]:
+            nonlocal taken
+            for cells in rows:
+                taken += 1
+                yield [cell_text(c) for c in cells]
+
         try:
-            header = find_header(([cell_text(c) for c in cells] for cells in rows),
-                                 self.vocabulary)
+            header = find_header(texts(), self.vocabulary)
         except ImportReadError as exc:
             # Nothing was imported and nothing could be: the file is unusable (exit 2).
             raise ImportFileError(f"{self.path!r}: the header {exc.reason}") from None
+        except ImportFileError:
+            if taken:
+                raise
+            raise self._empty_sheet() from None
         finally:
             rows.close()
         self._header_row = self.sheet_row
         self._header_done = True
         return header
+
+    def _empty_sheet(self) -> ImportFileError:
+        """The refusal of a sheet without a single non-blank row, naming the others."""
+        message = f"{self.path!r}: sheet {self.sheet!r} is empty (no header row)"
+        others = [s.title for s in self._workbook.worksheets if s.title != self.sheet]
+        if not others:
+            return ImportFileError(f"{message}, and the workbook has no other sheet")
+        return ImportFileError(
+            f"{message}; choose another with --sheet NAME: {_listed(others)}")
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any] | RejectedRow]]:
         header = self.header
@@ -192,6 +218,14 @@ class XlsxSource(FileSource):
                 continue
             if len(cells) < width:
                 cells = cells + (None,) * (width - len(cells))
+            unsaved = _unsaved_formula(cells, header.fields, width)
+            if unsaved is not None:
+                yield self.rows_read, RejectedRow(
+                    row=self.rows_read, field=unsaved,
+                    reason=f"column {unsaved} {UNSAVED_FORMULA}",
+                    sheet_row=self.sheet_row,
+                )
+                continue
             for index, name in guarded:
                 if _is_number(cells[index]):
                     yield self.rows_read, RejectedRow(
@@ -209,9 +243,71 @@ class XlsxSource(FileSource):
         super().close()
 
 
+class _Unsaved:
+    """The value of a formula cell whose result was never saved (read as empty
+    otherwise, which would import the row without it)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSAVED"
+
+
+UNSAVED = _Unsaved()
+
+
+def _unsaved_formula(cells: tuple[Any, ...], fields: dict[int, str], width: int
+                     ) -> str | None:
+    """The field of the first mapped cell holding an unsaved formula, else None."""
+    if UNSAVED not in cells:
+        return None
+    for index in range(min(width, len(cells))):
+        if cells[index] is UNSAVED and index in fields:
+            return fields[index]
+    return None
+
+
+def _value_rows(workbook: Any, worksheet: Any, first: int, width: int | None
+                ) -> Generator[tuple[int, tuple[Any, ...]], None, None]:
+    """``(sheet row, values)`` of the rows from ``first`` on that the sheet holds,
+    ``width`` cells wide (None: as wide as each row is); a formula cell without a
+    saved result is :data:`UNSAVED`.
+
+    openpyxl's own read-only rows (``iter_rows``) read such a cell as None, like an
+    empty one; this is the same loop over its sheet parser, which tells them apart.
+    """
+    from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+
+    class Parser(WorkSheetParser):  # type: ignore[misc]
+        def parse_row(self, row: Any) -> tuple[int, list[dict[str, Any]]]:
+            index, cells = super().parse_row(row)
+            # One look per row (most rows hold no formula), then per cell; openpyxl
+            # makes a cell of each of the row's elements, in order.
+            if next(row.iter(FORMULA_TAG), None) is not None:
+                for cell, element in zip(cells, row, strict=True):
+                    if cell["value"] is None and element.find(FORMULA_TAG) is not None:
+                        cell["value"] = UNSAVED
+            return index, cells
+
+    with workbook._archive.open(worksheet._worksheet_path) as src:
+        parser = Parser(src, worksheet._shared_strings, data_only=True,
+                        epoch=workbook.epoch, date_formats=workbook._date_formats,
+                        timedelta_formats=workbook._timedelta_formats)
+        for index, row in parser.parse():
+            if index < first or not row:
+                continue
+            size = width or row[-1]["column"]
+            values: list[Any] = [None] * size
+            for cell in row:
+                column = cell["column"]
+                if column <= size:
+                    values[column - 1] = cell["value"]
+            yield index, tuple(values)
+
+
 def cell_text(value: object) -> str:
     """A cell's value as the text a person would have typed for it."""
-    if value is None:
+    if value is None or value is UNSAVED:
         return ""
     if isinstance(value, str):
         return value
@@ -286,10 +382,15 @@ def _pick_sheet(workbook: Any, name: str | None, path: str) -> Any:
     )
     if found is not None:
         return found
-    titles = [repr(s.title) for s in sheets]
+    raise ImportFileError(
+        f"no sheet {name!r} in {path!r}; its sheets: {_listed([s.title for s in sheets])}")
+
+
+def _listed(titles: list[str]) -> str:
+    """Sheet names for a message: the first :data:`LISTED_SHEETS` and how many more."""
     more = len(titles) - LISTED_SHEETS
-    listed = ", ".join(titles[:LISTED_SHEETS]) + (f" and {more} more" if more > 0 else "")
-    raise ImportFileError(f"no sheet {name!r} in {path!r}; its sheets: {listed}")
+    shown = ", ".join(repr(title) for title in titles[:LISTED_SHEETS])
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _why(exc: BaseException) -> str:

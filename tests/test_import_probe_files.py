@@ -1,0 +1,153 @@
+"""Files an acceptance probe fed the import: each one is refused or reported, never
+imported with a value silently lost or mis-read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from test_import_xlsx import M1, M2, M3, one_line_error
+
+from recrm_core import CRM
+from recrm_core.testing import RecrmCliRunner
+
+
+def run(cli_runner: RecrmCliRunner, path: Path, *args: str) -> Any:
+    return cli_runner.invoke("customers", "import", str(path), *args)
+
+
+def summary(cli_runner: RecrmCliRunner, path: Path, errors: Path, *args: str
+            ) -> dict[str, Any]:
+    result = run(cli_runner, path, "--errors", str(errors), "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def errors_of(path: Path) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))[1:]
+
+
+def book(path: Path, rows: list[list[Any]]) -> Path:
+    """A workbook openpyxl writes (formulas without results, long cells cut)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    return path
+
+
+# -- a formula whose result was never saved ---------------------------------------------------
+
+
+def test_a_formula_without_a_saved_value_rejects_its_row(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    # openpyxl writes formulas without their results (only Excel and WPS compute them).
+    path = book(tmp_path / "formula.xlsx", [
+        [None, "name", "mobile", "budget"],
+        ["=ROW()-1", "王伟", M1, "=100*10000"],
+        ["=ROW()-1", "李娜", M2, 2000000],
+        [None, "张敏", M3, None]])
+    errors = tmp_path / "e.csv"
+    result = summary(cli_runner, path, errors)
+    assert result["created"] == 2
+    assert errors_of(errors) == [[
+        "1", "budget",
+        "column budget holds a formula with no saved value: open and save the workbook"
+        " in Excel/WPS", "2"]]
+    assert crm.customers.find(mobile=M1) == []
+    # The unlabelled column left of the header is not read: its formulas do not count.
+    assert [c.budget for c in crm.customers.find(mobile=M2)] == [2000000]
+    assert [c.budget for c in crm.customers.find(mobile=M3)] == [None]
+
+
+# -- a cell longer than the csv module's own limit --------------------------------------------
+
+
+def test_a_huge_csv_cell_rejects_its_row_only(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "huge.csv"
+    # 200,000 characters, beyond the csv module's 131,072 but within the 1 MB line limit.
+    path.write_text(f"name,mobile\n{'王' * 200_000},{M1}\n李娜,{M2}\n\"{'张' * 150_000}\",{M3}\n",
+                    encoding="utf-8")
+    errors = tmp_path / "e.csv"
+    assert summary(cli_runner, path, errors)["created"] == 1
+    assert [row[:2] for row in errors_of(errors)] == [["1", "name"], ["3", "name"]]
+    assert all("longer than 100" in row[2] and len(row[2]) < 200 for row in errors_of(errors))
+    assert crm.customers.find(mobile=M2) != []
+    assert csv.field_size_limit() == 131_072  # the process's limit is left as it was
+
+
+# -- UTF-16 without a BOM ---------------------------------------------------------------------
+
+UTF16_ADVICE = "the file is UTF-16 (Excel 'Unicode Text'); save it as 'CSV UTF-8' and import that"
+
+
+def test_utf16_without_a_bom_gets_the_utf16_advice(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    text = f"姓名,手机\r\n王伟,{M1}\r\n李娜,{M2}\r\n"
+    for encoding in ("utf-16-le", "utf-16-be", "utf-16"):  # the last one with its BOM
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.encode(encoding))
+        assert UTF16_ADVICE in one_line_error(run(cli_runner, path), 2)
+    assert crm.customers.find(mobile=M1) == []
+
+
+def test_stray_nul_bytes_are_not_utf16() -> None:
+    from recrm_core.csvsource import EncodingGuess, sniff_encoding
+
+    sample = f"name,mobile\n王伟,{M1}\n".encode() * 20
+    damaged = sample[:100] + b"\x00\x00" + sample[100:201] + b"\x00" + sample[201:]
+    assert sniff_encoding(damaged, complete=True) == EncodingGuess("utf-8")
+
+
+# -- a long workbook cell ---------------------------------------------------------------------
+
+
+def test_a_long_workbook_cell_rejects_its_row_only(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    # openpyxl cuts the 40,000 characters to Excel's 32,767: a cell within the limit,
+    # judged by the name's rule. (A forged longer cell stops the import: test_import_xlsx.)
+    path = book(tmp_path / "long.xlsx", [["name", "mobile"], ["王" * 40_000, M1], ["李娜", M2]])
+    errors = tmp_path / "e.csv"
+    assert summary(cli_runner, path, errors)["created"] == 1
+    [rejected] = errors_of(errors)
+    assert rejected[:2] == ["1", "name"] and "longer than 100" in rejected[2]
+
+
+# -- an empty sheet ---------------------------------------------------------------------------
+
+
+def test_an_empty_first_sheet_names_itself_and_the_others(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    wb = openpyxl.Workbook()
+    empty = wb.active
+    assert empty is not None
+    empty.title = "说明"
+    empty["C3"].number_format = "@"  # a formatted cell is no content
+    wb.create_sheet("客户").append(["name", "mobile"])
+    wb["客户"].append(["王伟", M1])
+    wb.create_sheet("汇总")
+    path = tmp_path / "book.xlsx"
+    wb.save(path)
+    message = one_line_error(run(cli_runner, path), 2)
+    assert "sheet '说明' is empty (no header row)" in message
+    assert "choose another with --sheet NAME: '客户', '汇总'" in message
+    assert summary(cli_runner, path, tmp_path / "e.csv", "--sheet", "客户")["created"] == 1
+    alone = openpyxl.Workbook()
+    alone.save(tmp_path / "alone.xlsx")
+    message = one_line_error(run(cli_runner, tmp_path / "alone.xlsx"), 2)
+    assert "sheet 'Sheet' is empty (no header row), and the workbook has no other sheet" \
+        in message
