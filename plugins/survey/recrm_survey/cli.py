@@ -17,6 +17,7 @@ import click
 
 from recrm_core import CRM, Actor
 from recrm_core.cli import current_actor, emit_json, info, local_time, pass_crm, table
+from recrm_core.regularfile import open_regular
 from recrm_core.tomlfile import read_toml
 
 from . import service
@@ -60,11 +61,16 @@ def survey_group() -> None:
 def define_command(crm: CRM, file: Path, as_json: bool) -> None:
     """Store the survey defined in FILE (TOML, or JSON when it ends in .json)."""
     data: Any
+    def refuse(why: str) -> click.BadParameter:
+        return click.BadParameter(why, param_hint="FILE")
+
     if file.suffix.lower() != ".json":
-        data = read_toml(file, lambda why: click.BadParameter(why, param_hint="FILE"))
+        data = read_toml(file, refuse)
     else:
         try:
-            data = json.loads(file.read_text(encoding="utf-8-sig"))
+            # The TOML reader's file rule: a FIFO named FILE must not block.
+            with open_regular(str(file), refuse) as fh:
+                data = json.loads(fh.read().decode("utf-8-sig"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise click.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
         except RecursionError:  # the parser recurses per level of nesting

@@ -5,6 +5,7 @@ usage error (exit 2), not an internal RecursionError."""
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from pathlib import Path
 
@@ -71,3 +72,14 @@ def test_a_definition_nested_too_deeply_is_a_usage_error(
     deep = cli_runner.invoke("survey", "answer", "1", "--answers", "[" * 5000 + "]" * 5000)
     assert deep.exit_code == 2, deep.stderr
     assert deep.stderr.strip() == "error: Invalid value for --answers: not JSON: nested too deeply"
+
+
+@pytest.mark.parametrize("name", ["fifo.json", "fifo.toml"])
+def test_a_fifo_named_as_a_definition_is_refused_without_waiting(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, name: str) -> None:
+    # Opening a FIFO for reading waits for a writer: the define command must look first.
+    path = tmp_path / name
+    os.mkfifo(path)
+    result = cli_runner.invoke("survey", "define", str(path))
+    assert result.exit_code == 2, result.stderr
+    assert "not a file" in result.stderr and "internal error" not in result.stderr
