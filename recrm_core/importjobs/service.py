@@ -1,70 +1,53 @@
-"""Import jobs: a customer file uploaded to the HTTP API, imported in the background
-under exactly the CLI's rules (``crm.importer.import_file``), its state in the
-database (``import_jobs``) so that a server restart loses nothing.
-
-A job is ``queued`` when its upload is stored, ``running`` while a worker holds its
-lease (renewed every few seconds), then ``done`` or ``failed``. A worker claims a job
-with one conditional UPDATE, so two server processes never run one job at once; a job
-left ``running`` by a crashed server (its lease expired) is claimed again and resumed
-after the rows its committed batches covered — idempotently, like running the CLI's
-import again. Files live in the job directory (``[api] job_directory``): the upload
-(owner-only, under a random name) until the job ends, the errors CSV
-``api.job_retention_days`` after it, when :meth:`ImportJobService.sweep` deletes the
-job. An erasure removes the person from both (:func:`erase_person`).
-
-FastAPI stays out of this module: the API's routes (``recrm_core.api.imports``) call it.
-"""
+"""The import jobs' service (``crm.import_jobs``): a job queued from a received upload,
+read by the key that uploaded it, claimed under a lease, run by the CLI's importer, ended,
+and swept after ``api.job_retention_days``."""
 
 from __future__ import annotations
 
-import codecs
-import csv
 import datetime as dt
 import logging
 import os
-import re
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.orm import Session
 
-from .access import check_writer
-from .csvsource import SNIFF_BYTES, ImportFileError, sniff_encoding
-from .db import utcnow
-from .errors import ConfigError, NotFound, RecrmError
-from .errorsfile import ErrorsFile
-from .models import Actor, ErasureStep, ImportResult, RejectedRow, _Out
-from .tables import ImportJobRow
-from .tabular import OLE2_MAGIC, ZIP_MAGIC, open_table
+from ..access import check_writer
+from ..csvsource import ImportFileError
+from ..db import utcnow
+from ..errors import NotFound, RecrmError
+from ..models import Actor, ImportResult, _Out
+from ..tables import ImportJobRow
+from ..tabular import open_table
+from .files import (
+    _ERRORS_SUFFIX,
+    _PARTIAL_SUFFIX,
+    _UPLOAD_SUFFIX,
+    _ensure_directory,
+    _errors_file,
+    _kept_rejections,
+    _unlink,
+    job_directory,
+)
+from .upload import Upload, UploadRefused
 
 if TYPE_CHECKING:
-    from .crm import CRM
-    from .importing import ImportProgress
-    from .privacy import PersonValues
+    from ..crm import CRM
+    from ..importing import ImportProgress
 
 _log = logging.getLogger("recrm.importjobs")
 
-#: the job directory's default name, beside recrm.toml (or the database, the key file)
-JOB_DIRECTORY = "recrm-jobs"
 #: how long a claim holds without a heartbeat; a crashed worker's job waits this long
 LEASE = dt.timedelta(seconds=60)
 HEARTBEAT_SECONDS = 10.0
-#: how often an idle worker looks for jobs queued by other server processes
-POLL_SECONDS = 2.0
-SWEEP_SECONDS = 3600.0
 #: claims of one job before it is failed (a job that crashes its worker every time)
 MAX_ATTEMPTS = 5
 ENDED = ("done", "failed")
-_UPLOAD_SUFFIX = ".upload"
-_ERRORS_SUFFIX = ".errors.csv"
-_PARTIAL_SUFFIX = ".part"
 
 
 class ImportJob(_Out):
@@ -91,143 +74,9 @@ class ImportJob(_Out):
     errors_kept: bool = Field(description="whether its errors CSV can be downloaded")
 
 
-class UploadRefused(ImportFileError):
-    """The upload is not a CSV file or an .xlsx workbook (422, nothing kept)."""
-
-
-class UploadTooLarge(RecrmError):
-    """The upload is larger than ``[api] max_upload_bytes`` (413, nothing kept)."""
-
-
 class LeaseLost(RecrmError):
     """The worker no longer holds the job (another took it over, an erasure cancelled
     it, or the server is stopping): the import stops after its committed batch."""
-
-
-# -- where files live ---------------------------------------------------------------------
-
-
-def job_directory(crm: CRM) -> Path | None:
-    """``[api] job_directory`` (relative to recrm.toml), else ``recrm-jobs`` beside
-    recrm.toml, beside the SQLite database, or beside the key file; None when there is
-    none of them (PostgreSQL without configuration or key file)."""
-    from .keys import _sqlite_file
-
-    setting = crm.config.api.job_directory
-    if setting:
-        path = Path(setting).expanduser()
-        if not path.is_absolute() and crm.config_file is not None:
-            path = crm.config_file.parent / path
-        return path
-    if crm.config_file is not None:
-        return crm.config_file.parent / JOB_DIRECTORY
-    database = _sqlite_file(crm.config.database_url)
-    if database:
-        return Path(database).absolute().parent / JOB_DIRECTORY
-    key_file = crm.key_file
-    if key_file is not None:
-        return key_file.absolute().parent / JOB_DIRECTORY
-    return None
-
-
-def _ensure_directory(crm: CRM) -> Path:
-    path = job_directory(crm)
-    if path is None:
-        raise ConfigError("import jobs need a place for their files: set [api] job_directory")
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the job directory {str(path)!r}: "
-                          f"{exc.strerror}") from None
-    return path
-
-
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-def _private_file(path: Path) -> IO[bytes]:
-    """A new file only its owner may read, from its first byte."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-    return os.fdopen(fd, "wb")
-
-
-# -- receiving an upload ---------------------------------------------------------------------
-
-
-def check_upload_head(head: bytes, complete: bool) -> str:
-    """``"xlsx"`` or ``"csv"`` from a file's first bytes, or UploadRefused: the same
-    tests the CLI's :func:`~recrm_core.tabular.open_table` makes, before anything is
-    stored (an empty file, an .xls or WPS workbook, binary data, UTF-16)."""
-    if not head:
-        raise UploadRefused("the file is empty")
-    if head.startswith(OLE2_MAGIC):
-        raise UploadRefused("the file is an Excel 97-2003 (.xls) or WPS (.et) workbook, or a "
-                            "password-protected one; save it as .xlsx (or CSV) and upload that")
-    if head.startswith(ZIP_MAGIC):
-        return "xlsx"
-    try:
-        guess = sniff_encoding(head, complete)
-    except ImportFileError as exc:  # UTF-16
-        raise UploadRefused(str(exc)) from None
-    if b"\0" in head:
-        raise UploadRefused("the file is neither a CSV file nor an .xlsx workbook")
-    if guess.undecodable:
-        raise UploadRefused("the file is neither a CSV file nor an .xlsx workbook (it is not "
-                            "text in UTF-8 or GB18030)")
-    return "csv"
-
-
-class Upload:
-    """An upload being received into the job directory: ``write`` chunks, then
-    :meth:`ImportJobService.create` (or :meth:`discard`). The first bytes are checked
-    (:func:`check_upload_head`) before a byte is written to disk."""
-
-    def __init__(self, directory: Path, limit: int) -> None:
-        self.directory = directory
-        self.limit = limit
-        self.size = 0
-        self.name = secrets.token_hex(16)
-        self.path = directory / f"{self.name}{_PARTIAL_SUFFIX}"
-        self.format: str | None = None
-        self._head = bytearray()
-        self._fh: IO[bytes] | None = None
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.size > self.limit:
-            self.discard()
-            raise UploadTooLarge(f"the file is larger than {self.limit} bytes "
-                                 "([api] max_upload_bytes)")
-        if self._fh is None:
-            self._head += data
-            if len(self._head) < SNIFF_BYTES:
-                return
-            self._open(complete=False)
-            return
-        self._fh.write(data)
-
-    def _open(self, complete: bool) -> None:
-        head = bytes(self._head)
-        self.format = check_upload_head(head[:SNIFF_BYTES], complete)
-        self._fh = _private_file(self.path)
-        self._fh.write(head)
-        self._head.clear()
-
-    def finish(self) -> None:
-        """The body ended: check what was not checked yet, close the file."""
-        if self._fh is None:
-            self._open(complete=True)
-        assert self._fh is not None
-        self._fh.close()
-
-    def discard(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        _unlink(self.path)
-
-
-# -- the service ---------------------------------------------------------------------------------
 
 
 def _actor_of(row: ImportJobRow) -> Actor:
@@ -454,7 +303,7 @@ class ImportJobService:
             return
         except Exception as exc:
             _log.exception("import job %s failed", job_id)
-            from .errors import database_failure
+            from ..errors import database_failure
 
             self._end(row, owner, "failed", error="internal error "
                       f"({database_failure(exc) or type(exc).__name__}); upload the file again")
@@ -536,199 +385,3 @@ def worker_name() -> str:
     """Who holds a lease: this host and process, and a random part."""
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
 
-
-class ImportWorker:
-    """The server's background thread: runs queued jobs, resumes those a crashed server
-    left, sweeps old ones. ``wake()`` after queuing one; ``stop()`` pauses a running
-    job after its current batch (it is resumed by the next worker)."""
-
-    def __init__(self, crm: CRM, *, poll_seconds: float = POLL_SECONDS) -> None:
-        self.crm = crm
-        self.poll_seconds = poll_seconds
-        self.name = worker_name()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="recrm-import-jobs",
-                                        daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        jobs = ImportJobService(self.crm)
-        swept: float | None = None  # at start, then hourly
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                if swept is None or time.monotonic() - swept > SWEEP_SECONDS:
-                    jobs.sweep()
-                    swept = time.monotonic()
-                jobs.run_pending(self.name, self._stopping)
-            except Exception:  # the database is away: try again at the next poll
-                _log.exception("import jobs: worker round failed")
-            self._wake.wait(self.poll_seconds)
-
-
-# -- the errors CSV ----------------------------------------------------------------------------
-
-
-def _errors_file(path: Path, sheet_rows: bool) -> ErrorsFile:
-    """The job's errors CSV, opened afresh (owner-only): rejections an interrupted run
-    committed are written back first by the caller."""
-    if not path.exists():
-        _private_file(path).close()
-    return ErrorsFile(path, sheet_rows=sheet_rows)
-
-
-def _kept_rejections(path: Path, committed: int) -> list[RejectedRow]:
-    """The rejections of rows up to ``committed`` an interrupted run wrote; lines of a
-    batch whose commit was not recorded are written again by the resumed run."""
-    kept: list[RejectedRow] = []
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            for line in csv.DictReader(fh):
-                row = int(line.get("row") or 0)
-                if 0 < row <= committed:
-                    sheet_row = line.get("sheet_row") or None
-                    kept.append(RejectedRow(row=row, field=line.get("field") or "",
-                                            reason=line.get("reason") or "",
-                                            sheet_row=int(sheet_row) if sheet_row else None))
-    except (OSError, ValueError, csv.Error):
-        return []
-    return kept
-
-
-# -- erasure --------------------------------------------------------------------------------------
-
-#: how a rejection names customers: "customer 3", "different customers (3 and 7)"
-_CUSTOMER_IDS = re.compile(r"customers?\s*\(?(\d+(?:\s*(?:,|and)\s*\d+)*)")
-
-
-def _names_person(text: str, needles: PersonValues, ids: list[int]) -> bool:
-    if needles.named_in(text, name=True):
-        return True
-    return any(int(n) in ids for match in _CUSTOMER_IDS.finditer(text)
-               for n in re.findall(r"\d+", match.group(1)))
-
-
-def _csv_lines(path: Path) -> Iterator[str]:
-    """The text lines of a CSV upload, decoded as the import would (UTF-8, else GB18030)."""
-    with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-        fh.seek(0)
-        try:
-            guess = sniff_encoding(head, complete=len(head) < SNIFF_BYTES)
-        except ImportFileError:
-            return
-        codec = "utf-8" if guess.encoding in (None, "utf-8-sig") else guess.encoding
-        decoder = codecs.lookup(codec).name
-        for raw in fh:
-            yield raw.decode(decoder, "replace")
-
-
-def _upload_names(path: Path, row: ImportJobRow, needles: PersonValues,
-                  ids: list[int]) -> bool:
-    """Whether a waiting upload holds a row of the person."""
-    try:
-        if row.format == "xlsx":
-            with open_table(path, sheet=row.sheet) as source:
-                for _, values in source:
-                    if not isinstance(values, RejectedRow) and _names_person(
-                            " | ".join(str(v) for v in values.values()), needles, ids):
-                        return True
-            return False
-        return any(_names_person(line, needles, ids) for line in _csv_lines(path))
-    except (OSError, RecrmError):
-        return False
-
-
-def erase_person(crm: CRM, session: Session, needles: PersonValues, ids: list[int],
-                 ) -> tuple[ErasureStep, Callable[[], None]]:
-    """The import jobs' part of an erasure, in its transaction: a job's file name or
-    error naming the person is redacted; a queued or running job whose upload (or errors
-    CSV) holds them is cancelled — the import would bring them back — and its files
-    deleted; kept errors CSVs lose the lines naming them (by value, or by customer id).
-    The files change only when the returned function is called, once the erasure's scan
-    passed (not in a dry run)."""
-    from .privacy import REDACTED
-
-    directory = job_directory(crm)
-    redacted = cancelled = 0
-    rewrites: dict[Path, list[str]] = {}
-    doomed: list[Path] = []
-    lines_gone = 0
-    for row in session.scalars(select(ImportJobRow).order_by(ImportJobRow.id)):
-        if needles.named_in(row.filename, name=True) or needles.named_in(row.error, name=True):
-            row.filename = REDACTED if needles.named_in(row.filename, name=True) else row.filename
-            row.error = REDACTED if needles.named_in(row.error, name=True) else row.error
-            redacted += 1
-        if directory is None:
-            continue
-        errors = directory / row.errors_file if row.errors_file else None
-        upload = directory / row.upload_file if row.upload_file else None
-        if row.status not in ENDED:
-            named = (upload is not None and upload.is_file()
-                     and _upload_names(upload, row, needles, ids))
-            if not named and errors is not None and errors.is_file():
-                with open(errors, encoding="utf-8-sig", errors="replace") as fh:
-                    named = any(_names_person(line, needles, ids) for line in fh)
-            if named:
-                doomed.extend(p for p in (upload, errors) if p is not None)
-                row.status, row.finished_at = "failed", utcnow()
-                row.lease_owner = row.lease_until = None
-                row.upload_file = row.errors_file = None
-                row.error = ("cancelled: the file holds a person whose data was erased; "
-                             "upload it again without them")
-                cancelled += 1
-            continue
-        if errors is None or not errors.is_file():
-            continue
-        with open(errors, encoding="utf-8-sig", newline="") as fh:
-            lines = fh.read().splitlines(keepends=True)
-        keep = [line for i, line in enumerate(lines)
-                if i == 0 or not _names_person(line, needles, ids)]
-        if len(keep) != len(lines):
-            rewrites[errors] = keep
-            lines_gone += len(lines) - len(keep)
-    session.flush()
-
-    def apply() -> None:
-        for path in doomed:
-            _unlink(path)
-        for path, keep in rewrites.items():
-            fresh = path.with_name(f"{path.name}.{secrets.token_hex(4)}{_PARTIAL_SUFFIX}")
-            with _private_file(fresh) as fh:
-                fh.write("".join(keep).encode("utf-8-sig"))
-            os.replace(fresh, path)
-
-    basis = None
-    if redacted or lines_gone or cancelled:
-        basis = (f"jobs kept: {cancelled} waiting import(s) of a file holding the person "
-                 f"cancelled and their files deleted, {lines_gone} line(s) naming them deleted "
-                 f"from errors CSVs, {redacted} file name(s) or error(s) redacted")
-    return ErasureStep(table="import_jobs", anonymised=redacted + cancelled + len(rewrites),
-                       basis=basis), apply
-
-
-__all__ = [
-    "ImportJob",
-    "ImportJobService",
-    "ImportWorker",
-    "LeaseLost",
-    "Upload",
-    "UploadRefused",
-    "UploadTooLarge",
-    "check_upload_head",
-    "erase_person",
-    "job_directory",
-]
