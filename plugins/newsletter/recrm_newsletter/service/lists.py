@@ -1,0 +1,148 @@
+"""Static lists: the customers a CSV or XLSX file names, resolved as the core
+resolves identities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from recrm_core import (
+    CUSTOMER_COLUMNS,
+    Actor,
+    ErrorsFile,
+    InvalidInput,
+    NotFound,
+    RejectedRow,
+    Vocabulary,
+    insert_or_ignore,
+    open_table,
+    require_role,
+    utcnow,
+)
+
+from ..tables import ListMemberRow, ListRow
+from .rules import SENDERS, _name, _Service
+
+#: the fields a list row names its customer by
+_LIST_KEYS = ("mobile", "mobiles", "id_card")
+
+
+class _Lists(_Service):
+    """The static lists."""
+
+    def import_list(self, name: str, path: str | Path, actor: Actor | None = None,
+                    errors_path: str | Path | None = None) -> dict[str, Any]:
+        """Add the customers a CSV or XLSX file names (by mobile or ID card, resolved as
+        the core resolves identities) to list ``name``; rows naming nobody are counted,
+        not added. Idempotent: a row already on the list is not added twice. Columns
+        the customer import does not know (备注) are ignored and named in
+        ``ignored_columns``. A row the file cannot give (an invalid mobile or ID card, a
+        cell beyond the header) is rejected with its number, field and reason in
+        ``rejections`` (and ``errors_path``), not counted as naming nobody; a file
+        without a mobile or ID-card column is refused before the list is made."""
+        require_role(actor, SENDERS, "import lists")
+        name = _name(name, "list name")
+        counts: dict[str, Any] = {"rows": 0, "added": 0, "unknown": 0, "rejected": 0}
+        rejections: list[RejectedRow] = []
+        columns = _ListColumns()
+        with open_table(path, columns) as source, ExitStack() as stack:
+            fed = set(source.header.fields.values())
+            if not fed & set(_LIST_KEYS):
+                # Every name is a column here (unknown ones are ignored), so the first
+                # row is the header: a title row above it lands here too.
+                raise InvalidInput("file", f"{source.path!r} has no mobile or ID-card column"
+                                   " (手机 / 身份证) in its first row ("
+                                   + ", ".join(columns.ignored) + "); nobody on it could"
+                                   " be found, and a list's file starts with its header")
+            errors = stack.enter_context(ErrorsFile(
+                errors_path, sheet_rows=source.sheet is not None)) if errors_path else None
+            with self.crm.unit_of_work(actor) as uow:
+                list_id = insert_or_ignore(uow.session, ListRow,
+                                           {"name": name, "created_at": utcnow()},
+                                           on=[ListRow.name], returning=ListRow.id)
+                if list_id is None:
+                    list_id = uow.session.scalar(select(ListRow.id)
+                                                 .where(ListRow.name == name))
+            for line, row in source:
+                counts["rows"] += 1
+                if not isinstance(row, dict):
+                    bad = row
+                else:
+                    try:
+                        customer = self._resolve(row)
+                    except InvalidInput as exc:
+                        bad = RejectedRow(row=line, field=exc.field, reason=exc.reason,
+                                          sheet_row=source.sheet_row)
+                    else:
+                        if customer is None:
+                            counts["unknown"] += 1
+                            continue
+                        with self.crm.unit_of_work(actor) as uow:
+                            if insert_or_ignore(
+                                    uow.session, ListMemberRow,
+                                    {"list_id": list_id, "customer_id": customer},
+                                    on=[ListMemberRow.list_id, ListMemberRow.customer_id]):
+                                counts["added"] += 1
+                        continue
+                counts["rejected"] += 1
+                rejections.append(bad)
+                if errors is not None:
+                    errors.write(bad)
+        return {**counts, "ignored_columns": columns.ignored, "rejections": rejections}
+
+    def _resolve(self, row: Mapping[str, Any]) -> int | None:
+        """The customer the row names, or None; InvalidInput for a value that is no
+        mobile or ID card at all (a typo to fix, not a stranger)."""
+        mobiles = row.get("mobiles", row.get("mobile"))
+        for mobile in mobiles if isinstance(mobiles, list) else [mobiles]:
+            if mobile:
+                found = self.crm.customers.find(mobile=str(mobile))
+                if found:
+                    return found[0].id
+        if row.get("id_card"):
+            found = self.crm.customers.find(id_card=str(row["id_card"]))
+            if found:
+                return found[0].id
+        return None
+
+    def list_size(self, name: str) -> int:
+        with self.crm.unit_of_work(readonly=True) as uow:
+            list_id = self._list_id(uow.session, name)
+            return uow.session.scalar(select(func.count()).where(
+                ListMemberRow.list_id == list_id)) or 0
+
+    def _list_id(self, session: Session, name: str) -> int:
+        found = session.scalar(select(ListRow.id).where(ListRow.name == name))
+        if found is None:
+            raise NotFound(f"no list {name!r}")
+        return found
+
+
+class _ListColumns(Vocabulary):
+    """The customer import's columns, where an unknown column (备注) is ignored (fed to
+    a field nothing reads) and remembered in ``ignored``, not a refusal of the file."""
+
+    IGNORED = "_ignored"
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.aliases = dict(CUSTOMER_COLUMNS.aliases)
+        self.known = CUSTOMER_COLUMNS.known
+        self.lists = {**CUSTOMER_COLUMNS.lists, self.IGNORED: self.IGNORED}
+        self.text_only = CUSTOMER_COLUMNS.text_only
+        self.ignored: list[str] = []
+
+    def field_of(self, cell: str) -> str | None:
+        found = super().field_of(cell)
+        if found is not None:
+            return found
+        label = cell.strip()
+        if label and label not in self.ignored:
+            self.ignored.append(label)
+        return self.IGNORED
+

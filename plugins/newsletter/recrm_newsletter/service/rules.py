@@ -1,0 +1,57 @@
+"""What every part of the newsletter service shares: who may send, the channels and
+states, the checks a definition's name and times go through, and the service's CRM
+and settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from recrm_core import CRM, InvalidInput, utcnow
+
+from ..settings import NAME, NewsletterSettings, settings
+
+#: who may define and send (a message needs the recipient's address in full)
+SENDERS = ("admin", "manager")
+CHANNELS = ("email", "sms")
+#: the magazine's consent purpose (campaigns use the core's ``marketing``)
+PURPOSE = NAME
+FINAL = ("sent", "cancelled")
+#: the unsubscribe token of a test message: not a signed token, so the page answers
+#: 404 and nobody's consent is withdrawn
+TEST_TOKEN = "TEST-MESSAGE-NO-UNSUBSCRIBE"
+
+
+def _name(value: object, what: str, limit: int = 64) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(what, f"{what} must not be empty")
+    text = value.strip()
+    if len(text) > limit or any(ord(c) < 32 for c in text):
+        raise InvalidInput(what, f"{what} must be one line of at most {limit} characters")
+    return text
+
+
+def _channel(value: str) -> str:
+    if value not in CHANNELS:
+        raise InvalidInput("channel", f"channel {value!r} is not one of email, sms")
+    return value
+
+
+def aware_utc(value: dt.datetime | None) -> dt.datetime:
+    """``value`` in UTC (now when None); a naive time is refused."""
+    if value is None:
+        return utcnow()
+    if value.tzinfo is None:
+        raise InvalidInput("now", "a time needs its time zone")
+    return value.astimezone(dt.UTC)
+
+
+
+class _Service:
+    """What every part of :class:`~recrm_newsletter.service.Newsletter` shares."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    @property
+    def conf(self) -> NewsletterSettings:
+        return settings(self.crm)
