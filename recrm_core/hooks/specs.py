@@ -419,6 +419,22 @@ def recrm_case_status_changed(
     """
 
 
+@hookspec
+def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
+    """Contribute entries to a customer's 360 view.
+
+    Fires when the 360 view is built (``crm.customers.view`` / ``recrm customers
+    show``), inside the view's unit of work, which is rolled back afterwards: read
+    through ``uow.session``, never write.
+
+    :param uow: the unit of work of the read.
+    :param customer: the customer shown.
+    :return: a list of :class:`~recrm_core.models.TimelineEntry` (set ``source``
+        to the plugin's name), or ``None``. The core merges every list with its own
+        interactions, newest first.
+    """
+
+
 # -- follow-up tasks -------------------------------------------------------------------
 
 
@@ -450,22 +466,6 @@ def recrm_task_done(uow: UnitOfWork, task: Task) -> None:
     :param uow: the operation's unit of work.
     :param task: the task after the change (``interaction_id`` the interaction that did
         it, when known; ``closed_at`` when).
-    """
-
-
-@hookspec
-def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[TimelineEntry] | None:
-    """Contribute entries to a customer's 360 view.
-
-    Fires when the 360 view is built (``crm.customers.view`` / ``recrm customers
-    show``), inside the view's unit of work, which is rolled back afterwards: read
-    through ``uow.session``, never write.
-
-    :param uow: the unit of work of the read.
-    :param customer: the customer shown.
-    :return: a list of :class:`~recrm_core.models.TimelineEntry` (set ``source``
-        to the plugin's name), or ``None``. The core merges every list with its own
-        interactions, newest first.
     """
 
 
