@@ -19,6 +19,7 @@ from recrm_core import (
     InvalidInput,
     NotFound,
     UnitOfWork,
+    clean_code,
     project_code,
     valid_id,
 )
@@ -40,7 +41,8 @@ def unit_name(project: str, building: str, room: str) -> str:
 def parse_unit(ref: str) -> tuple[str, str, str] | int:
     """``(project, building, room)`` of a unit name, or the id a number gives (any
     number: :func:`find_unit` finds none outside the core's id range)."""
-    text = (ref or "").strip()
+    # cleaned as the import cleans building and room: "XL/３-１２０１" is XL/3-1201
+    text = clean_code(ref or "")
     if text.isascii() and text.isdigit():
         return int(text)
     project, slash, rest = text.partition("/")
