@@ -419,6 +419,10 @@ def bounce_ingest(crm: CRM, path: str, as_json: bool) -> None:
     else:
         info(f"{result.reports} report(s), {result.suppressed} newly suppressed, "
              f"{result.unreadable} unreadable, {result.already_read} already read")
+        for bad in result.unreadable_reports[:SHOWN_REJECTIONS]:
+            info(f"{bad.where}: {bad.reason}")
+        if result.unreadable > SHOWN_REJECTIONS:
+            info(f"… and {result.unreadable - SHOWN_REJECTIONS} more (all in --json)")
 
 
 # -- the sender -----------------------------------------------------------------------------
