@@ -30,13 +30,30 @@ def test_a_list_object_or_boolean_for_a_text_is_422(api_client: ApiClients, crm:
     assert [p.code for p in crm.projects.list()] == []
 
 
-def test_a_case_subject_as_a_list_is_422(api_client: ApiClients) -> None:
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/cases", {"category": ["complaint"], "subject": "漏水"}, "category"),
+    ("/v1/cases", {"category": "complaint", "subject": {"a": 1}}, "subject"),
+    ("/v1/cases", {"category": "complaint", "subject": "漏水", "description": ["x"]},
+     "description"),
+    ("/v1/cases", {"category": "complaint", "subject": "漏水", "priority": ["high"]},
+     "priority"),
+    ("/v1/customers/{cid}/interactions", {"kind": ["call"]}, "kind"),
+    ("/v1/customers/{cid}/interactions", {"kind": "call", "channel": {"a": 1}}, "channel"),
+    ("/v1/projects", {"code": ["ZZ"], "name": "x"}, "code"),
+    ("/v1/projects", {"code": "ZZ", "name": ["x"]}, "name"),
+])
+def test_every_text_of_the_core_refuses_a_list_or_object(
+        api_client: ApiClients, crm: CRM, path: str, body: dict[str, Any], field: str) -> None:
     client = api_client("admin")
     cid = client.post("/v1/customers", json={"mobile": "13812345678"}).json()["customer"]["id"]
-    body = problem(client.post("/v1/cases", json={
-        "customer_id": cid, "category": "complaint", "subject": "漏水",
-        "description": ["<b>x</b>"]}), 422)
-    assert body["field"] == "description"
+    if path == "/v1/cases":
+        body = {"customer_id": cid} | body
+    got = problem(client.post(path.format(cid=cid), json=body), 422)
+    assert got["field"] == field
+    assert "must be text, not" in got["detail"]
+    if path == "/v1/cases":
+        assert crm.cases.list() == []
+    assert [p.code for p in crm.projects.list()] == []
 
 
 def test_numbers_stay_text_where_a_spreadsheet_gives_them() -> None:
