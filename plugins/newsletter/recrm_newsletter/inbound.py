@@ -27,6 +27,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from recrm_core import CRM, InvalidInput, NotFound, insert_or_ignore, utcnow
+from recrm_core.regularfile import open_regular
 
 from .models import BounceResult, UnreadableReport
 from .service import Newsletter, address_hash, normalise_address
@@ -149,24 +150,45 @@ Found = tuple[str, Report | str]
 _CHANNEL_NAMES = {"email": "email address", "sms": "mobile number"}
 
 
+class _NotAFile(Exception):
+    """A path that is no regular file (the core's rule: never read a FIFO or device)."""
+
+
+def _read(path: Path) -> bytes:
+    """``path``'s bytes, or _NotAFile: a FIFO would block, /dev/zero never ends."""
+    with open_regular(str(path), _NotAFile) as fh:
+        return fh.read()
+
+
 def _reports(source: Path) -> Iterator[Found]:
     if source.is_dir():
         for file in sorted(source.glob("*.eml")):
-            for found in _from_mail(email.message_from_bytes(file.read_bytes())):
+            try:
+                data = _read(file)
+            except _NotAFile as exc:  # one entry of the folder, named with its reason
+                yield file.name, str(exc).split(": ", 1)[-1]
+                continue
+            for found in _from_mail(email.message_from_bytes(data)):
                 yield file.name, found
         return
-    head = source.read_bytes()[:5]
-    if head.startswith(b"From "):
+    try:
+        with open_regular(str(source), _NotAFile) as fh:
+            head = fh.read(5)
+            # an mbox is read by the mailbox module, message by message, not held whole
+            content = b"" if head == b"From " else head + fh.read()
+    except _NotAFile as exc:  # replaced since the look in ingest()
+        raise InvalidInput("path", str(exc)) from None
+    if head == b"From ":
         for number, mail in enumerate(mailbox.mbox(str(source)), 1):
             for found in _from_mail(mail):
                 yield f"message {number}", found
         return
     if source.suffix == ".eml":
-        for found in _from_mail(email.message_from_bytes(source.read_bytes())):
+        for found in _from_mail(email.message_from_bytes(content)):
             yield source.name, found
         return
     try:
-        text = source.read_text(encoding="utf-8-sig")
+        text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:  # before any line is recorded
         raise InvalidInput("path", f"{source.name!r} is neither a mailbox nor UTF-8 JSON "
                            f"lines (byte {exc.start} is not UTF-8)") from None

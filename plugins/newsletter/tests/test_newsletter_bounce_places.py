@@ -5,6 +5,7 @@ file; and a JSON string holding U+2028 (valid JSON) split its line in two."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,33 @@ def test_a_mail_that_is_no_report_is_named(crm: CRM, tmp_path: Path) -> None:
     result = ingest(crm, folder)
     assert [(u.where, u.reason) for u in result.unreadable_reports] == [
         ("hello.eml", "not a delivery or complaint report (text/plain)")]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_or_device_in_the_folder_is_named_not_read(crm: CRM, tmp_path: Path) -> None:
+    """A FIFO among the .eml files blocked the command for ever, and a link to
+    /dev/zero read without end; each is now one unreadable entry with its reason."""
+    folder = tmp_path / "dsn"
+    folder.mkdir()
+    os.mkfifo(folder / "a.eml")
+    (folder / "b.eml").symlink_to("/dev/zero")
+    (folder / "c.eml").mkdir()
+    (folder / "d.eml").write_bytes(b"Subject: hi\r\n\r\nhello\r\n")
+    result = ingest(crm, folder)
+    assert [(u.where, u.reason) for u in result.unreadable_reports] == [
+        ("a.eml", "it is a FIFO (named pipe), not a file"),
+        ("b.eml", "it is a character device, not a file"),
+        ("c.eml", "it is a directory, not a file"),
+        ("d.eml", "not a delivery or complaint report (text/plain)")]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_template_file_that_is_a_fifo_is_refused(crm: CRM, cli_runner: RecrmCliRunner,
+                                                   tmp_path: Path) -> None:
+    fifo = tmp_path / "body.html"
+    os.mkfifo(fifo)
+    result = cli_runner.invoke("newsletter", "campaign", "create", "c1", "--channel",
+                               "email", "--subject", "hi", "--html", str(fifo))
+    assert result.exit_code == 2, result.stderr
+    assert "it is a FIFO (named pipe), not a file" in result.stderr
+    assert "Traceback" not in result.stderr
