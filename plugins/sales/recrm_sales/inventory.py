@@ -33,7 +33,6 @@ from recrm_core import (
     utcnow,
 )
 from recrm_core.contention import retrying
-from recrm_core.values import optional_code
 
 from .models import Hold, ImportOutcome, Unit
 from .money import CENT, amount
@@ -42,6 +41,7 @@ from .refs import (
     OFFICE,
     READERS,
     check_staff,
+    code_text,
     customer_id,
     find_unit,
     name_of,
@@ -76,18 +76,8 @@ UNIT_COLUMNS = Vocabulary({
 BATCH = 500
 
 
-def _code(value: object, what: str, limit: int) -> str | None:
-    """A building, room or label as the core cleans codes (full-width digits are
-    ASCII, format characters go) or InvalidInput: a control character is refused, as
-    in every other code, so no escape sequence reaches whoever lists the units."""
-    try:
-        return optional_code(value, limit)
-    except ValueError as exc:
-        raise InvalidInput(what, f"{what} {exc}") from None
-
-
 def _building_code(value: object) -> str:
-    code = _code(value, "building", 32)
+    code = code_text(value, "building", "building", 32)
     if not code or any(c in code for c in "/-") or any(c.isspace() for c in code):
         raise InvalidInput("building", "a building is 1 to 32 characters without spaces, "
                            "'/' or '-'")
@@ -95,14 +85,14 @@ def _building_code(value: object) -> str:
 
 
 def _room(value: object) -> str:
-    room = _code(value, "room", 32)
+    room = code_text(value, "room", "room", 32)
     if not room or "/" in room or any(c.isspace() for c in room):
         raise InvalidInput("room", "a room is 1 to 32 characters without spaces or '/'")
     return room
 
 
 def _short(value: object, what: str, limit: int) -> str | None:
-    return _code(value, what, limit)
+    return code_text(value, what, what, limit)
 
 
 def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from recrm_core import (
     project_code,
     valid_id,
 )
+from recrm_core.values import optional_code
 
 from .tables import BuildingRow, UnitRow
 
@@ -36,6 +37,17 @@ READERS = (*OFFICE, "analyst")
 
 def unit_name(project: str, building: str, room: str) -> str:
     return f"{project}/{building}-{room}"
+
+
+def code_text(value: object, field: str, what: str, limit: int = 64) -> str | None:
+    """A building, room, label or reference as the core cleans codes (full-width
+    characters are ASCII, format characters go), None when blank, or InvalidInput
+    naming ``field``: a control character is refused, as in every other code, and
+    two spellings of one reference are one key."""
+    try:
+        return optional_code(value, limit)
+    except ValueError as exc:
+        raise InvalidInput(field, f"{what} {exc}") from None
 
 
 def parse_unit(ref: str) -> tuple[str, str, str] | int:
