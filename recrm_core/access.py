@@ -43,6 +43,9 @@ Presentation = Literal["full", "masked", "minimal"]
 HIDDEN = "(hidden)"
 #: roles that never read free text about customers
 NO_FREE_TEXT = frozenset({"partner", "analyst"})
+#: roles that never see a customer's identifiers in full, whoever the customer is (a
+#: plugin's rows that hold a mobile without a customer record mask it for them too)
+NEVER_FULL = frozenset({"partner", "analyst"})
 #: what a partner never sees, so may not select customers by either
 NO_IDENTIFIERS_FOR_PARTNER = frozenset({"name", "id_card", "email", "wechat_unionid",
                                         "birth_date", "gender", "persona", "budget",

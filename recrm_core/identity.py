@@ -42,6 +42,10 @@ PERMANENT_RESIDENCE_PREFIX = "9"
 # (clean_code).
 _MOBILE_SEPARATORS = re.compile(r"[\s\-.()]")
 _MOBILE_ALLOWED = re.compile(r"\+?[0-9]+")
+#: a number a spreadsheet saved as a float and a CSV export then wrote out
+#: ("13812345678.0"): the digits before the point; the dot would otherwise be read as
+#: a separator and the zero as a twelfth digit
+_FLOAT_TEXT = re.compile(r"(\+?[0-9]+)\.0+")
 _PLAIN_CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[0-9]{10})")
 
 
@@ -109,6 +113,12 @@ def normalise_mobile(raw: object, region: str = "CN") -> str:
     text = clean_code(raw)
     if not text:
         raise IdentityError("mobile", "mobile is empty")
+    saved_as_float = _FLOAT_TEXT.fullmatch(text) if "." in text else None
+    if saved_as_float is not None:
+        try:
+            return normalise_mobile(saved_as_float.group(1), region)
+        except IdentityError:
+            pass  # not a mobile so read: the dot may still be a separator ("138.1234.5670")
     compact = _MOBILE_SEPARATORS.sub("", text)
     if not _MOBILE_ALLOWED.fullmatch(compact):
         raise IdentityError("mobile", f"mobile {text!r} contains letters or an extension")

@@ -115,6 +115,29 @@ def test_mainland_mobile_spellings(raw: str) -> None:
     assert normalise_mobile(raw) == "+8613812345678"
 
 
+@pytest.mark.parametrize("raw", ["13812345678.0", "13812345678.00", "+8613812345678.0",
+                                 "１３８１２３４５６７８．０"])
+def test_a_mobile_a_spreadsheet_saved_as_a_float(raw: str) -> None:
+    """Found by probing as a new user: a CSV written from a sheet whose mobile column
+    was numeric holds ``13812345678.0``; the dot was read as a separator and the zero
+    as a twelfth digit, so every row was rejected. A workbook's float cell was already
+    that mobile; the CSV's text is now too."""
+    assert normalise_mobile(raw) == "+8613812345678"
+
+
+@pytest.mark.parametrize("raw", ["1381234567.0", "138.1234.5670"])
+def test_a_trailing_zero_after_a_dot_may_still_be_a_digit(raw: str) -> None:
+    """Read as a float, these are ten digits, no mobile: the dot stays a separator,
+    as before."""
+    assert normalise_mobile(raw) == "+8613812345670"
+
+
+@pytest.mark.parametrize("raw", ["13812345678.5", "1.3812345678E+10", "138123456.000"])
+def test_other_number_spellings_stay_refused(raw: str) -> None:
+    with pytest.raises(IdentityError):
+        normalise_mobile(raw)
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

@@ -70,10 +70,10 @@ class Actor(_Model):
     # Lengths of the history columns that record them: longer ids are a validation
     # error here, not a database error (PostgreSQL enforces VARCHAR lengths).
     staff_id: Annotated[
-        str, BeforeValidator(lambda v: values.required_code(v, "staff id", 64))
+        str, BeforeValidator(lambda v: values.required_code(scalar(v), "staff id", 64))
     ] = Field(description="id of the staff member acting (recorded in history rows)")
-    role: Annotated[Role, BeforeValidator(lambda v: parse_role(values.required_code(v, "role",
-                                                                                   32)))] = Field(
+    role: Annotated[Role, BeforeValidator(
+        lambda v: parse_role(values.required_code(scalar(v), "role", 32)))] = Field(
         default="sales",
         description="admin, manager, sales, service, partner or analyst (what they may see: "
         "docs/access.md); the legacy names consultant and staff mean sales",
@@ -146,17 +146,36 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
     return field, reason
 
 
+#: what a JSON body may hold where a text or code is expected, named for the reason
+_NOT_TEXT = {bool: "true or false", list: "a list", tuple: "a list", dict: "an object",
+             set: "a list"}
+
+
+def scalar(v: Any) -> Any:
+    """``v`` unchanged unless it is a JSON list, object or boolean: the parsers read any
+    value as its text, so ``{"name": ["a"]}`` became the name "['a']" and
+    ``{"project": ["XL2"]}`` a project of that code. A number stays (a spreadsheet
+    cell holding a staff id or an external id)."""
+    for kind, shown in _NOT_TEXT.items():
+        if isinstance(v, kind):
+            raise ValueError(f"must be text, not {shown}")
+    return v
+
+
 # Reusable validated types: the API, the CLI and the import accept the same spellings.
-Text = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 100))]
+Text = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(scalar(v), 100))]
 #: free text (summaries, descriptions): long, but storable
-BodyText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 20_000))]
+BodyText = Annotated[str | None,
+                     BeforeValidator(lambda v: values.optional_text(scalar(v), 20_000))]
 #: codes and identifiers (sources, staff ids, departments) in 64-character columns:
 #: without invisible format characters, which would make look-alike keys
-Code = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 64))]
+Code = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(scalar(v), 64))]
 #: a place name (a city): text, in a 64-character column
-PlaceText = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(v, 64))]
+PlaceText = Annotated[str | None,
+                      BeforeValidator(lambda v: values.optional_text(scalar(v), 64))]
 #: an id in another system (128-character column), a code as well
-ExternalId = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 128))]
+ExternalId = Annotated[str | None,
+                       BeforeValidator(lambda v: values.optional_code(scalar(v), 128))]
 Mobiles = Annotated[list[str], BeforeValidator(_mobile_list)]
 WechatUnionids = Annotated[list[str], BeforeValidator(_unionid_list)]
 IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]

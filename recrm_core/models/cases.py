@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, field_validator
 
 from .. import identity, values
-from .base import BodyText, CaseStatus, Code, IntakeChannel, Priority, _Model, _Out
+from .base import BodyText, CaseStatus, Code, IntakeChannel, Priority, _Model, _Out, scalar
 
 
 class CaseIn(_Model):
@@ -20,7 +20,8 @@ class CaseIn(_Model):
         description="complaint, repair, inquiry ... (lower-cased, at most 32 characters)"
     )
     subject: str = Field(description="one line (at most 200 characters)")
-    priority: Annotated[Priority, BeforeValidator(lambda v: identity.clean(v).lower())] = Field(
+    priority: Annotated[Priority,
+                        BeforeValidator(lambda v: identity.clean(scalar(v)).lower())] = Field(
         default="normal", description="low, normal, high or urgent; decides the SLA"
     )
     project: str | None = Field(default=None, description="project code, if the case concerns one")
@@ -28,19 +29,20 @@ class CaseIn(_Model):
     assignee: Code = Field(default=None, description="staff member handling it; without "
                            "one the case is routed by the `[[routing]]` rules")
     description: BodyText = Field(default=None, description="free text")
-    channel: Annotated[IntakeChannel, BeforeValidator(lambda v: identity.clean(v).lower())] = (
+    channel: Annotated[IntakeChannel,
+                       BeforeValidator(lambda v: identity.clean(scalar(v)).lower())] = (
         Field(default="other", description="how it came in: hotline, wechat, mailbox, forum, "
               "chairman, property_desk, walk_in, survey or other"))
 
     @field_validator("category", mode="before")
     @classmethod
     def _category(cls, v: Any) -> str:
-        return values.required_code(v, "case category", 32).lower()
+        return values.required_code(scalar(v), "case category", 32).lower()
 
     @field_validator("subject", mode="before")
     @classmethod
     def _subject(cls, v: Any) -> str:
-        return values.required_text(v, "case subject", 200)
+        return values.required_text(scalar(v), "case subject", 200)
 
 
 class CaseHistoryEntry(_Out):

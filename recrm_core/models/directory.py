@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from .. import identity, values
 from ..roles import Role, parse_role
-from .base import Code, Email, PlaceText, _Model, _Out, _wrap_identity
+from .base import Code, Email, PlaceText, _Model, _Out, _wrap_identity, scalar
 
 
 class Project(_Out):
@@ -43,14 +43,14 @@ class ProjectIn(_Model):
         from ..projects import project_code
 
         try:
-            return project_code(v)
+            return project_code(scalar(v))
         except InvalidInput as exc:
             raise ValueError(exc.reason) from None
 
     @field_validator("name", mode="before")
     @classmethod
     def _name(cls, v: Any) -> str:
-        text = values.optional_text(v, 200)
+        text = values.optional_text(scalar(v), 200)
         if text is None:
             raise ValueError("project name is empty")
         return text
@@ -59,11 +59,11 @@ class ProjectIn(_Model):
 class DepartmentIn(_Model):
     """A department to add to the directory."""
 
-    code: Annotated[str, BeforeValidator(lambda v: values.required_code(v, "department code",
-                                                                        64))] = Field(
+    code: Annotated[str, BeforeValidator(
+        lambda v: values.required_code(scalar(v), "department code", 64))] = Field(
         description="department code, e.g. XL-SALES (what staff and cases refer to)")
-    name: Annotated[str, BeforeValidator(lambda v: values.required_text(v, "department name",
-                                                                        200))] = Field(
+    name: Annotated[str, BeforeValidator(
+        lambda v: values.required_text(scalar(v), "department name", 200))] = Field(
         description="its name, e.g. 星珑湾销售部")
     email: Email = Field(default=None, description="a shared mailbox, for notifications")
     projects: list[str] = Field(
@@ -84,9 +84,10 @@ class Department(_Out):
 class StaffIn(_Model):
     """A member of staff to add to the directory."""
 
-    id: Annotated[str, BeforeValidator(lambda v: values.required_code(v, "staff id", 64))] = \
+    id: Annotated[str, BeforeValidator(
+        lambda v: values.required_code(scalar(v), "staff id", 64))] = \
         Field(description="staff id: what owners, case assignees and actors refer to")
-    name: Annotated[str, BeforeValidator(lambda v: values.required_text(v, "staff name",
+    name: Annotated[str, BeforeValidator(lambda v: values.required_text(scalar(v), "staff name",
                                                                         100))] = Field(
         description="full name")
     role: Annotated[Role, BeforeValidator(parse_role)] = Field(

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from .. import values
 from ..values import Stage
-from .base import BodyText, Code, _Model, _Out
+from .base import BodyText, Code, _Model, _Out, scalar
 
 
 class InteractionIn(_Model):
@@ -19,7 +19,8 @@ class InteractionIn(_Model):
     kind: str = Field(
         description="call, visit, sms, wechat, email, contract, handover, event ... (lower-cased)",
     )
-    channel: Annotated[str | None, BeforeValidator(lambda v: values.optional_code(v, 32))] = Field(
+    channel: Annotated[str | None,
+                       BeforeValidator(lambda v: values.optional_code(scalar(v), 32))] = Field(
         default=None, description="how it happened, if not implied by `kind`"
     )
     project: str | None = Field(default=None, description="project code it belongs to, if any")
@@ -39,7 +40,7 @@ class InteractionIn(_Model):
     @field_validator("kind", mode="before")
     @classmethod
     def _kind(cls, v: Any) -> str:
-        return values.required_code(v, "interaction kind", 32).lower()
+        return values.required_code(scalar(v), "interaction kind", 32).lower()
 
     @field_validator("occurred_at")
     @classmethod

@@ -38,7 +38,7 @@ from recrm_core import (
     project_code,
     utcnow,
 )
-from recrm_core.access import require_role
+from recrm_core.access import NEVER_FULL, require_role
 from recrm_core.values import STAGE_RANK, parse_amount
 
 from .service import MANAGERS, OFFICE, as_of, judge_customer_in
@@ -316,8 +316,10 @@ class Commissions:
 
     def entries(self, agency: str | None = None, *, registration: int | None = None,
                 actor: Actor | None = None) -> list[CommissionEntry]:
-        """The ledger (oldest first); a partner sees their own agency's, masked."""
+        """The ledger (oldest first); a partner sees their own agency's, masked; an
+        analyst every agency's, masked."""
         partner = actor is not None and actor.role == "partner"
+        masked = actor is not None and actor.role in NEVER_FULL
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             query = (select(CommissionEntryRow, RegistrationRow.mobile)
                      .join(RegistrationRow,
@@ -339,5 +341,5 @@ class Commissions:
                 id=e.id, registration=e.registration_id, agency=e.agency, project=e.project,
                 kind=e.kind, amount=e.amount, unit=e.unit, deal_amount=e.deal_amount,
                 reverses=e.reverses_id, note=e.note, at=e.at,
-                mobile=mask_mobile(mobile) if partner and mobile else mobile)
+                mobile=mask_mobile(mobile) if masked and mobile else mobile)
                 for e, mobile in uow.session.execute(query)]

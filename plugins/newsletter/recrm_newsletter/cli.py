@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -19,6 +18,7 @@ import click
 from recrm_core import CRM, InvalidInput, Refused
 from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
 from recrm_core.cli.customers import bad_value, load_segment_argument
+from recrm_core.regularfile import open_regular
 from recrm_core.terminal import printable
 
 from .content import sms_length
@@ -46,13 +46,17 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def _read(path: str | None, option: str) -> str | None:
+    """A template file's text; a FIFO or a device named FILE is refused (the core's
+    regular-file rule) instead of blocking or reading without end."""
     if path is None:
         return None
+    with open_regular(path, lambda why: click.BadParameter(why, param_hint=option)) as fh:
+        data = fh.read()
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise click.BadParameter(f"cannot read {path!r}: {why}", param_hint=option) from None
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"cannot read {path!r}: not UTF-8 text",
+                                 param_hint=option) from None
 
 
 def _time(value: str | None, crm: CRM, option: str) -> dt.datetime | None:
@@ -419,6 +423,10 @@ def bounce_ingest(crm: CRM, path: str, as_json: bool) -> None:
     else:
         info(f"{result.reports} report(s), {result.suppressed} newly suppressed, "
              f"{result.unreadable} unreadable, {result.already_read} already read")
+        for bad in result.unreadable_reports[:SHOWN_REJECTIONS]:
+            info(f"{bad.where}: {bad.reason}")
+        if result.unreadable > SHOWN_REJECTIONS:
+            info(f"… and {result.unreadable - SHOWN_REJECTIONS} more (all in --json)")
 
 
 # -- the sender -----------------------------------------------------------------------------

@@ -27,8 +27,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from recrm_core import CRM, InvalidInput, NotFound, insert_or_ignore, utcnow
+from recrm_core.regularfile import open_regular
 
-from .models import BounceResult
+from .models import BounceResult, UnreadableReport
 from .service import Newsletter, address_hash, normalise_address
 from .settings import NAME, settings
 from .tables import BounceRow, RecipientRow
@@ -112,67 +113,111 @@ def _mark_bounced(session: Session, channel: str, ids: list[int]) -> None:
 
 
 def ingest(crm: CRM, path: str | Path) -> BounceResult:
-    """Read bounce and complaint reports from ``path`` (see the module)."""
+    """Read bounce and complaint reports from ``path`` (see the module). What is not a
+    report is counted and named (``line 3``, ``1.eml``, ``message 2``) with its reason,
+    so the sender of the file can fix it."""
     source = Path(path)
     if not source.exists():
         raise NotFound(f"no such file or directory: {str(path)!r}")
     if not (source.is_dir() or source.is_file()):  # a FIFO or a device would block
         raise InvalidInput("path", f"{str(path)!r} is neither a regular file nor a directory")
-    reports = suppressed = unreadable = already = 0
-    for found in _reports(source):
-        if found is None:
-            unreadable += 1
+    reports = suppressed = already = 0
+    unread: list[UnreadableReport] = []
+    for where, found in _reports(source):
+        if isinstance(found, str):
+            unread.append(UnreadableReport(where=where, reason=found))
             continue
         channel, address, kind, at, identity = found
         try:
             normalise_address(crm, channel, address)
         except InvalidInput:
-            unreadable += 1
+            # the reason leaves the address out: it is personal data, on that line
+            unread.append(UnreadableReport(
+                where=where, reason=f"the address is not a valid {_CHANNEL_NAMES[channel]}"))
             continue
         reports += 1
         new, suppressing = _record(crm, channel, address, kind, at, identity)
         already += not new
         suppressed += suppressing
-    return BounceResult(reports=reports, suppressed=suppressed, unreadable=unreadable,
-                        already_read=already)
+    return BounceResult(reports=reports, suppressed=suppressed, unreadable=len(unread),
+                        already_read=already, unreadable_reports=unread)
 
 
 #: channel, address, kind, time, and the report's own identity
 Report = tuple[str, str, str, dt.datetime | None, str]
+#: where in the source (``line 3``, ``1.eml``, ``message 2``), and a report or why not
+Found = tuple[str, Report | str]
+_CHANNEL_NAMES = {"email": "email address", "sms": "mobile number"}
 
 
-def _reports(source: Path) -> Iterator[Report | None]:
+class _NotAFile(Exception):
+    """A path that is no regular file (the core's rule: never read a FIFO or device)."""
+
+
+def _read(path: Path) -> bytes:
+    """``path``'s bytes, or _NotAFile: a FIFO would block, /dev/zero never ends."""
+    with open_regular(str(path), _NotAFile) as fh:
+        return fh.read()
+
+
+def _reports(source: Path) -> Iterator[Found]:
     if source.is_dir():
         for file in sorted(source.glob("*.eml")):
-            yield from _from_mail(email.message_from_bytes(file.read_bytes()))
-        return
-    head = source.read_bytes()[:5]
-    if head.startswith(b"From "):
-        for mail in mailbox.mbox(str(source)):
-            yield from _from_mail(mail)
-        return
-    if source.suffix == ".eml":
-        yield from _from_mail(email.message_from_bytes(source.read_bytes()))
+            try:
+                data = _read(file)
+            except _NotAFile as exc:  # one entry of the folder, named with its reason
+                yield file.name, str(exc).split(": ", 1)[-1]
+                continue
+            for found in _from_mail(email.message_from_bytes(data)):
+                yield file.name, found
         return
     try:
-        text = source.read_text(encoding="utf-8-sig")
+        with open_regular(str(source), _NotAFile) as fh:
+            head = fh.read(5)
+            # an mbox is read by the mailbox module, message by message, not held whole
+            content = b"" if head == b"From " else head + fh.read()
+    except _NotAFile as exc:  # replaced since the look in ingest()
+        raise InvalidInput("path", str(exc)) from None
+    if head == b"From ":
+        for number, mail in enumerate(mailbox.mbox(str(source)), 1):
+            for found in _from_mail(mail):
+                yield f"message {number}", found
+        return
+    if source.suffix == ".eml":
+        for found in _from_mail(email.message_from_bytes(content)):
+            yield source.name, found
+        return
+    try:
+        text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:  # before any line is recorded
         raise InvalidInput("path", f"{source.name!r} is neither a mailbox nor UTF-8 JSON "
                            f"lines (byte {exc.start} is not UTF-8)") from None
-    for line in text.splitlines():
+    # split on newlines only: str.splitlines() also breaks at U+2028 and U+0085, which
+    # JSON allows raw inside a string, and the numbers would not be an editor's lines
+    for number, line in enumerate(text.split("\n"), 1):
         if line.strip():
-            yield _from_json(line)
+            yield f"line {number}", _from_json(line)
 
 
-def _from_json(line: str) -> Report | None:
+def _from_json(line: str) -> Report | str:
     try:
         data = json.loads(line)
-        address, kind = str(data["address"]), str(data["type"])
-        at = dt.datetime.fromisoformat(data["at"]) if data.get("at") else None
-    except (ValueError, KeyError, TypeError, RecursionError):  # nested too deeply
-        return None
+    except RecursionError:
+        return "nested too deeply"
+    except ValueError:
+        return "not JSON"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not isinstance(data.get("address"), str | int) or isinstance(data["address"], bool):
+        return 'no "address"'
+    kind = data.get("type")
     if kind not in ("hard", "soft", "complaint"):
-        return None
+        return '"type" is not hard, soft or complaint'
+    try:
+        at = dt.datetime.fromisoformat(data["at"]) if data.get("at") else None
+    except (ValueError, TypeError):
+        return '"at" is not an ISO 8601 time'
+    address = str(data["address"])
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
     channel = "email" if "@" in address else "sms"
@@ -182,10 +227,10 @@ def _from_json(line: str) -> Report | None:
     return channel, address, kind, at, identity
 
 
-def _from_mail(mail: MailMessage) -> Iterator[Report | None]:
+def _from_mail(mail: MailMessage) -> Iterator[Report | str]:
     """The recipients an RFC 3464 report (or an RFC 5965 complaint) is about."""
     if mail.get_content_type() != "multipart/report":
-        yield None
+        yield f"not a delivery or complaint report ({mail.get_content_type()})"
         return
     report_type = mail.get_param("report-type") or ""
     message_id = (mail.get("Message-ID") or "").strip()
@@ -212,7 +257,7 @@ def _from_mail(mail: MailMessage) -> Iterator[Report | None]:
                 hard = action == "failed" and status.startswith("5")
                 yield "email", address, "hard" if hard else "soft", None, identity
     if not found:
-        yield None
+        yield "names no failed or delayed recipient"
 
 
 def _fields(part: MailMessage) -> dict[str, str]:

@@ -66,6 +66,15 @@ class Suppression(_Out):
     at: dt.datetime = Field(description="when (UTC)")
 
 
+class UnreadableReport(_Out):
+    """A line, file or mail ``bounce ingest`` could not take as a report, and why (the
+    reason never repeats the address: it is on that line for whoever fixes it)."""
+
+    where: str = Field(description="'line N' of JSON lines, the .eml file's name, or "
+                       "'message N' of an mbox")
+    reason: str = Field(description="why it is not a report")
+
+
 class BounceResult(_Out):
     """What ``bounce ingest`` read."""
 
@@ -74,3 +83,5 @@ class BounceResult(_Out):
     unreadable: int = Field(description="files or lines that were not a report")
     already_read: int = Field(default=0, description="reports recorded before (read "
                               "again: nothing changed)")
+    unreadable_reports: list[UnreadableReport] = Field(
+        default_factory=list, description="each unreadable one: where, and why")

@@ -26,7 +26,9 @@ def test_a_line_nested_too_deeply_is_unreadable(crm: CRM, cli_runner: RecrmCliRu
     result = cli_runner.invoke("newsletter", "bounce", "ingest", str(lines), "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {"reports": 1, "suppressed": 1, "unreadable": 1,
-                                         "already_read": 0}
+                                         "already_read": 0, "unreadable_reports": [
+                                             {"where": "line 1",
+                                              "reason": "nested too deeply"}]}
 
 
 def test_a_file_that_is_not_utf8_is_refused_before_reading(

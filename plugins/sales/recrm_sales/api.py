@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from recrm_core.api import CurrentActor
 from recrm_core.db import MAX_ID
 
-from .models import Deal, Hold, PartyIn, Receipt, Receivable, SalesReport, Ticket, Unit
+from .models import CustomerRef, Deal, Hold, PartyIn, Receipt, Receivable, SalesReport, Ticket, Unit
 from .money import Exact
 from .report import report
 from .service import Sales
@@ -32,13 +32,13 @@ DealId = Annotated[int, Path(ge=1, le=MAX_ID, description="deal id")]
 
 
 class HoldIn(BaseModel):
-    customer: str = Field(description="customer id or mobile")
+    customer: CustomerRef = Field(description="customer id or mobile")
     staff: str | None = None
 
 
 class SubscribeIn(BaseModel):
     unit: str = Field(description="unit id or PROJECT/BUILDING-ROOM")
-    buyer: str = Field(description="customer id or mobile")
+    buyer: CustomerRef = Field(description="customer id or mobile")
     parties: list[PartyIn] = Field(default_factory=list)
     price: Exact | None = None
     discount: Exact = Decimal("0")
@@ -77,14 +77,14 @@ class ChangeUnitIn(BaseModel):
 
 
 class ChangeBuyerIn(BaseModel):
-    buyer: str = Field(description="the primary buyer after the change (id or mobile)")
+    buyer: CustomerRef = Field(description="the primary buyer after the change (id or mobile)")
     parties: list[PartyIn] = Field(default_factory=list)
     reason: str
 
 
 class TicketIn(BaseModel):
     project: str
-    customer: str = Field(description="customer id or mobile")
+    customer: CustomerRef = Field(description="customer id or mobile")
     amount: Exact
 
 

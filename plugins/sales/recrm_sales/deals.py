@@ -42,6 +42,7 @@ from .refs import (
     OFFICE,
     READERS,
     check_staff,
+    code_text,
     customer_id,
     find_unit,
     local_date,
@@ -301,8 +302,10 @@ class Deals:
              now: dt.datetime | None = None) -> Deal:
         """The contract (签约) of a subscribed deal."""
         require_role(actor, OFFICE, "sign contracts")
-        number = (contract_no or "").strip()
-        if not number or len(number) > 64:
+        # cleaned as a code: "ＨＴ-1" or a pasted zero-width space is contract HT-1, not a
+        # second contract of that number
+        number = code_text(contract_no, "contract_no", "a contract number")
+        if not number:
             raise InvalidInput("contract_no", "a contract number is 1 to 64 characters")
         value = amount(total, "total", positive=True)
         if payment not in PAYMENTS:

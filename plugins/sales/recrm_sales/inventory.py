@@ -41,6 +41,7 @@ from .refs import (
     OFFICE,
     READERS,
     check_staff,
+    code_text,
     customer_id,
     find_unit,
     name_of,
@@ -76,26 +77,22 @@ BATCH = 500
 
 
 def _building_code(value: object) -> str:
-    code = str(value or "").strip()
-    if not code or len(code) > 32 or any(c in code for c in "/-") or any(
-            c.isspace() for c in code):
+    code = code_text(value, "building", "building", 32)
+    if not code or any(c in code for c in "/-") or any(c.isspace() for c in code):
         raise InvalidInput("building", "a building is 1 to 32 characters without spaces, "
                            "'/' or '-'")
     return code
 
 
 def _room(value: object) -> str:
-    room = str(value or "").strip()
-    if not room or len(room) > 32 or "/" in room or any(c.isspace() for c in room):
+    room = code_text(value, "room", "room", 32)
+    if not room or "/" in room or any(c.isspace() for c in room):
         raise InvalidInput("room", "a room is 1 to 32 characters without spaces or '/'")
     return room
 
 
 def _short(value: object, what: str, limit: int) -> str | None:
-    text = str(value or "").strip()
-    if len(text) > limit:
-        raise InvalidInput(what, f"{what} has at most {limit} characters")
-    return text or None
+    return code_text(value, what, what, limit)
 
 
 def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str, Any]:
@@ -138,6 +135,18 @@ def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str
         "orientation": _short(row.get("orientation"), "orientation", 16),
         "list_price": listed, "price_per_m2": per_m2, "status": _IMPORT_STATES[status],
     }
+
+
+def _repeated(first_row: dict[tuple[str, str, str], int], line: int,
+              values: Mapping[str, Any]) -> str | None:
+    """Why row ``line`` is refused when an earlier row gave its unit (``first_row``
+    remembers them): which of two rows the user meant is theirs to say, so the later
+    one never silently overwrites the first."""
+    key = (values["project"], values["building"], values["room"])
+    if key in first_row:
+        return f"unit {unit_name(*key)} is also on row {first_row[key]}: give each unit once"
+    first_row[key] = line
+    return None
 
 
 def expire_stale(session: Session, unit: UnitRow, now: dt.datetime) -> None:
@@ -226,6 +235,7 @@ class Inventory:
             errors = stack.enter_context(ErrorsFile(
                 errors_path, sheet_rows=source.sheet is not None)) if errors_path else None
             batch: list[tuple[int, int | None, dict[str, Any]]] = []
+            first_row: dict[tuple[str, str, str], int] = {}
 
             def reject(line: int, sheet_row: int | None, field: str, reason: str) -> None:
                 bad = RejectedRow(row=line, field=field, reason=reason, sheet_row=sheet_row)
@@ -257,6 +267,10 @@ class Inventory:
                     reject(line, source.sheet_row, "project",
                            f"unknown project {values['project']!r} (recrm projects add)")
                     continue
+                repeated = _repeated(first_row, line, values)
+                if repeated is not None:
+                    reject(line, source.sheet_row, "room", repeated)
+                    continue
                 batch.append((line, source.sheet_row, values))
                 if len(batch) >= BATCH:
                     flush()
@@ -273,11 +287,16 @@ class Inventory:
         require_role(actor, MANAGERS, "add units")
         default = project_code(project) if project else None
         batch = []
+        first_row: dict[tuple[str, str, str], int] = {}
         for line, row in enumerate(rows, 1):
             try:
-                batch.append((line, None, unit_values(row, default)))
+                values = unit_values(row, default)
             except InvalidInput as exc:
                 raise InvalidInput(exc.field, f"row {line}: {exc.reason}") from None
+            repeated = _repeated(first_row, line, values)
+            if repeated is not None:
+                raise InvalidInput("room", f"row {line}: {repeated}")
+            batch.append((line, None, values))
         created, updated, bad = self._apply(batch, actor)
         if bad:
             line, _, field, reason = bad[0]

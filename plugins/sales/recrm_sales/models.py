@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from recrm_core import RejectedRow
 
@@ -84,10 +84,20 @@ class Ticket(_Out):
     deal_id: int | None = None
 
 
+def _id_as_text(value: Any) -> Any:
+    """A customer id sent as a JSON number (as the core's routes take it) is that id:
+    refused as "not a valid string", it was the first thing an integrator tripped on."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+#: a customer named by id (a JSON number or text) or by mobile
+CustomerRef = Annotated[str, BeforeValidator(_id_as_text)]
+
+
 class PartyIn(BaseModel):
     """A co-buyer as given: a customer (id or mobile), a role and a share in percent."""
 
-    customer: str = Field(description="customer id, or a mobile resolved by the core")
+    customer: CustomerRef = Field(description="customer id, or a mobile resolved by the core")
     role: PartyRole = "co_owner"
     share: Exact = Field(gt=0, lt=100)
 

@@ -39,7 +39,7 @@ from recrm_core.tomlfile import read_toml
 from .deals import load_deal
 from .models import Instalment, Receipt, Receivable
 from .money import CENT, ZERO, amount
-from .refs import OFFICE, READERS, local_date, name_of
+from .refs import OFFICE, READERS, code_text, local_date, name_of
 from .tables import ACTIVE_DEAL_STATES, DealEventRow, DealRow, InstalmentRow, ReceiptRow, UnitRow
 
 KINDS = ("deposit", "down_payment", "mortgage", "instalment", "area_adjustment")
@@ -245,9 +245,9 @@ class Payments:
         Refused (no overpayment)."""
         require_role(actor, OFFICE, "record payments")
         money = amount(value, "amount", positive=True)
-        key = (ref or "").strip() or f"auto-{uuid.uuid4().hex}"
-        if len(key) > 64:
-            raise InvalidInput("ref", "a reference has at most 64 characters")
+        # a reference typed with full-width letters or pasted with a zero-width space
+        # is the same reference, not a second receipt of the same money
+        key = code_text(ref, "ref", "a reference") or f"auto-{uuid.uuid4().hex}"
         at = now or utcnow()
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session

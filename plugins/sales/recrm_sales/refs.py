@@ -19,9 +19,11 @@ from recrm_core import (
     InvalidInput,
     NotFound,
     UnitOfWork,
+    clean_code,
     project_code,
     valid_id,
 )
+from recrm_core.values import optional_code
 
 from .tables import BuildingRow, UnitRow
 
@@ -37,10 +39,22 @@ def unit_name(project: str, building: str, room: str) -> str:
     return f"{project}/{building}-{room}"
 
 
+def code_text(value: object, field: str, what: str, limit: int = 64) -> str | None:
+    """A building, room, label or reference as the core cleans codes (full-width
+    characters are ASCII, format characters go), None when blank, or InvalidInput
+    naming ``field``: a control character is refused, as in every other code, and
+    two spellings of one reference are one key."""
+    try:
+        return optional_code(value, limit)
+    except ValueError as exc:
+        raise InvalidInput(field, f"{what} {exc}") from None
+
+
 def parse_unit(ref: str) -> tuple[str, str, str] | int:
     """``(project, building, room)`` of a unit name, or the id a number gives (any
     number: :func:`find_unit` finds none outside the core's id range)."""
-    text = (ref or "").strip()
+    # cleaned as the import cleans building and room: "XL/３-１２０１" is XL/3-1201
+    text = clean_code(ref or "")
     if text.isascii() and text.isdigit():
         return int(text)
     project, slash, rest = text.partition("/")

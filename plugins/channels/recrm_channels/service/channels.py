@@ -71,7 +71,10 @@ def _agent(row: AgentRow) -> Agent:
 
 
 def _code(value: str, what: str) -> str:
-    cleaned = (value or "").strip()
+    # NFKC as the core's codes: "ＬＪ" typed on a Chinese keyboard is agency LJ, and an
+    # agent id is the staff id the directory stores (cleaned the same way), never a
+    # look-alike that no API key's staff id matches
+    cleaned = unicodedata.normalize("NFKC", value or "").strip()
     if not cleaned or len(cleaned) > 64 or any(c.isspace() for c in cleaned) \
             or any(unicodedata.category(c) in ("Cc", "Cf") for c in cleaned):
         raise InvalidInput(what, f"{what} must be 1 to 64 characters without spaces or "
@@ -126,6 +129,7 @@ class Channels:
 
     def suspend_agency(self, code: str, actor: Actor | None = None) -> Agency:
         require_role(actor, MANAGERS, "suspend agencies")
+        code = _code(code, "agency")
         with self.crm.unit_of_work(actor) as uow:
             row = uow.session.get(AgencyRow, code, with_for_update=True)
             if row is None:
@@ -139,7 +143,7 @@ class Channels:
         """An agent, added to the directory as staff of role ``partner`` (so an API key
         can belong to them); a partner already in the directory is linked."""
         require_role(actor, MANAGERS, "add agents")
-        agent_id = _code(agent_id, "agent")
+        agent_id, agency = _code(agent_id, "agent"), _code(agency, "agency")
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             if uow.session.get(AgencyRow, agency) is None:
                 raise NotFound(f"no such agency {agency!r}")

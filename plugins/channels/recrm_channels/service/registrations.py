@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from recrm_core import Actor, Refused, mask_mobile, mask_name
+from recrm_core.access import NEVER_FULL
 
 from ..models import Registration
 from ..tables import RegistrationRow
@@ -36,10 +37,12 @@ def registration_model(row: RegistrationRow, now: dt.datetime,
     until = row.valid_until if state == "pending" else \
         row.protected_until if state == "confirmed" else None
     partner = actor is not None and actor.role == "partner"
+    # an analyst reads registrations too, and never sees a mobile in full (the core's rule)
+    masked = actor is not None and actor.role in NEVER_FULL
     return Registration(
         id=row.id, agency=row.agency, agent=row.agent_id, project=row.project,
-        mobile=mask_mobile(row.mobile) if partner and row.mobile else row.mobile,
-        name=mask_name(row.name) if partner and row.name else row.name,
+        mobile=mask_mobile(row.mobile) if masked and row.mobile else row.mobile,
+        name=mask_name(row.name) if masked and row.name else row.name,
         customer_id=None if partner else row.customer_id,
         state=state, reason=reason, rule_version=row.rule_version,
         registered_at=row.registered_at, valid_until=row.valid_until,

@@ -1,0 +1,81 @@
+"""The 销控表 import as a new user's spreadsheet gives it: a unit twice in one file,
+full-width digits, control characters in codes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from recrm_sales import service
+from recrm_sales.models import ImportOutcome
+from sales_testkit import HEADER, PROJECT
+
+from recrm_core import CRM, InvalidInput
+
+pytestmark = pytest.mark.recrm_plugins("sales")
+
+
+def _import(crm: CRM, tmp_path: Path, *rows: str) -> ImportOutcome:
+    """The 销控表 ``rows`` (CSV lines after the header) imported into project XL2."""
+    crm.projects.ensure(PROJECT, "Xinglong Phase II")
+    path = tmp_path / "units.csv"
+    path.write_text(HEADER + "".join(f"{row}\n" for row in rows), encoding="utf-8")
+    return service(crm).units.import_file(path, project=PROJECT)
+
+
+def test_a_unit_twice_in_one_file_rejects_the_later_row(crm: CRM, tmp_path: Path) -> None:
+    """The second row of the same unit used to overwrite the first silently (counted
+    as an update): which one the user meant is theirs to say, so the later row is
+    rejected naming the earlier one and the first row's values stay."""
+    outcome = _import(crm, tmp_path, "3,1,12,1201,98.50,,,,1970000,,可售",
+                      "3,1,12,1202,98.50,,,,1970000,,可售",
+                      "3,1,12,1201,120.00,,,,2500000,,销控", "３,1,12,１２０２,90,,,,1,,可售")
+    assert (outcome.rows, outcome.created, outcome.updated, outcome.rejected) == (4, 2, 0, 2)
+    assert [(r.row, r.field) for r in outcome.rejections] == [(3, "room"), (4, "room")]
+    assert "row 1" in outcome.rejections[0].reason
+    assert "row 2" in outcome.rejections[1].reason
+    unit = service(crm).units.get(f"{PROJECT}/3-1201")
+    assert (unit.gross_area, unit.status) == (Decimal("98.50"), "available")
+
+
+def test_a_unit_twice_across_batches_is_still_one_file(
+        crm: CRM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from recrm_sales import inventory
+
+    monkeypatch.setattr(inventory, "BATCH", 1)
+    outcome = _import(crm, tmp_path, "3,1,12,1201,98.50,,,,1970000,,可售",
+                      "3,1,12,1201,120.00,,,,2500000,,可售")
+    assert (outcome.created, outcome.updated, outcome.rejected) == (1, 0, 1)
+    assert service(crm).units.get(f"{PROJECT}/3-1201").gross_area == Decimal("98.50")
+
+
+def test_full_width_building_and_room_are_the_ascii_unit(crm: CRM, tmp_path: Path) -> None:
+    """Typed on a Chinese keyboard, ``３`` and ``１２０１`` are 3 and 1201: one unit, found
+    by either spelling (the core cleans codes the same way)."""
+    outcome = _import(crm, tmp_path, "３,1,１２,１２０１,98.50,,,,1970000,,可售")
+    assert outcome.created == 1, outcome.rejections
+    assert service(crm).units.get(f"{PROJECT}/3-1201").room == "1201"
+    assert service(crm).units.get(f"{PROJECT}/３-１２０１").room == "1201"
+
+
+def test_a_control_character_in_a_code_rejects_its_row(crm: CRM, tmp_path: Path) -> None:
+    """An escape sequence in a building, room or layout would repaint the terminal of
+    whoever lists the units; a zero-width space would make two units that print alike."""
+    outcome = _import(crm, tmp_path, "3\x1b[2J,1,12,1201,98.50,,,,1970000,,可售",
+                      "3,1,12,12\x1b]0;x\x0702,98.50,,,,1970000,,可售",
+                      "3,1,12,1203,98.50,,3室\x1b[31m,,1970000,,可售",
+                      "3,1,12,12\u200b04,98.50,,,,1970000,,可售")
+    assert [(r.row, r.field) for r in outcome.rejections] == [
+        (1, "building"), (2, "room"), (3, "layout")]
+    assert all("\x1b" not in r.reason for r in outcome.rejections)
+    assert [u.room for u in service(crm).units.list()] == ["1204"]
+
+
+def test_a_unit_twice_in_rows_given_by_code_is_refused(crm: CRM) -> None:
+    crm.projects.ensure(PROJECT, "Xinglong Phase II")
+    row = {"building": "3", "floor": "12", "room": "1201", "gross_area": "98.5",
+           "list_price": "1970000"}
+    with pytest.raises(InvalidInput, match=r"row 2: .*also on row 1"):
+        service(crm).units.add([row, row | {"gross_area": "120"}], project=PROJECT)
+    assert service(crm).units.list() == []
