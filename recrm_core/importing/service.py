@@ -34,6 +34,7 @@ from .progress import (
     _Applied,
     _Run,
 )
+from .walcheckpoints import checkpoints_spaced
 
 if TYPE_CHECKING:
     from ..crm import CRM
@@ -114,7 +115,7 @@ class ImportService:
     # -- the batch loop -----------------------------------------------------------------
     def _run(self, run: _Run, rows: Iterator[_SourceRow]) -> ImportResult:
         try:
-            with _interrupt_between_batches(run):
+            with _interrupt_between_batches(run), checkpoints_spaced(self.crm.engine):
                 result = self._batches(run, rows)
         except ImportInterrupted:
             raise
