@@ -136,11 +136,12 @@ conn.close()
 
 OWN_SCHEMA = r"""
 import csv, sqlite3, sys
-db, path, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+db, path, batch, wal_pages = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 conn = sqlite3.connect(db, isolation_level=None)
-# the connection settings recrm's engine gives every SQLite connection (db.py)
+# the connection settings recrm's engine gives every SQLite connection (db.py), and
+# the checkpoint spacing its import gives its own (importing/walcheckpoints.py)
 for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL",
-               "cache_size=-65536"):
+               "cache_size=-65536", f"wal_autocheckpoint={wal_pages}"):
     conn.execute(f"PRAGMA {pragma}")
 now = "2026-01-01 00:00:00.000000"
 projects: dict[str, int] = {}
@@ -459,6 +460,7 @@ def main() -> None:
         return
     recrm = [str(Path(sys.executable).with_name("recrm"))]
     from recrm_core import CRM
+    from recrm_core.importing.walcheckpoints import IMPORT_WAL_PAGES
     from recrm_core.keys import create_key_file
 
     def fresh(path: Path) -> Path:
@@ -479,7 +481,7 @@ def main() -> None:
         own_db = fresh(work / "own.db")
         CRM(database_url=f"sqlite:///{own_db}", create_schema=True).close()
         own.append(run_child([sys.executable, "-c", OWN_SCHEMA, str(own_db), str(data),
-                              str(args.batch)]))
+                              str(args.batch), str(IMPORT_WAL_PAGES)]))
 
         db = fresh(work / "recrm.db")
         # The key file the ID numbers are hashed and encrypted with, where the CLI looks
@@ -503,6 +505,8 @@ def main() -> None:
         "id_cards": args.id_cards,
         "schema_in_run": args.schema_in_run,
         "runs": args.runs,
+        # pages of WAL between checkpoints, in recrm's import and the own-schema baseline
+        "wal_autocheckpoint": IMPORT_WAL_PAGES,
         "baseline_rows_per_s": round(rows / base_s),
         "own_schema_rows_per_s": round(rows / own_s),
         "recrm_rows_per_s": round(rows / recrm_s),

@@ -387,7 +387,7 @@ def _read_in_worker(
             with suppress(OSError):
                 mine.send_bytes(_TAKEN)
             # handed over without a reference kept here: the importer drops it before
-            # turning the collector back on (importing._gc_paused)
+            # turning the collector back on (importing.pauses._gc_paused)
             held = [_received(blob)]
             next_row = held[0].last_row + 1
             yield held.pop()
@@ -408,7 +408,7 @@ def _produce(
     started()
     other_end.close()  # else closing it in the importing process would not reach us
     gc.freeze()  # the heap inherited from the importer: never to be walked here
-    # Forked while the importer had its collector paused (importing._gc_paused); here
+    # Forked while the importer had its collector paused (importing.pauses._gc_paused); here
     # it must run: rejected rows leave cycles (a ValidationError and its traceback),
     # and without it the worker grew to 319 MB over 1M rows.
     gc.enable()
