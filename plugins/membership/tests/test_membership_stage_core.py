@@ -1,0 +1,86 @@
+"""The club's batch hooks ask their first question (who among the batch's customers
+is a member; which signings were referred) on the unit of work's connection: a stage
+change or an earning interaction that concerns no member, no new owner and no
+referral makes no ORM ``Session`` (a step that logs an interaction, a subscription or
+a signing, still makes one: the core's follow-up rule reads it through the ORM), and
+those that do concern the club behave as before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from membership_helpers import club, customer, ledger, owner, sign
+from sqlalchemy.orm import Session
+
+from recrm_core import CRM, db
+
+pytestmark = pytest.mark.recrm_plugins("membership")
+
+
+@pytest.fixture
+def sessions_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Session]]:
+    """Every ``Session`` a unit of work makes while the test runs."""
+    made: list[Session] = []
+
+    class Counted(Session):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(db, "Session", Counted)
+    yield made
+
+
+def test_a_non_members_stage_changes_make_no_session(
+    crm: CRM, sessions_made: list[Session]
+) -> None:
+    crm.projects.ensure("XL2", "星珑湾二期")
+    c = customer(crm, "13812345678")
+    sessions_made.clear()
+    crm.customers.set_stage(c.id, "visitor", "XL2")
+    # an earning kind, of a non-member
+    crm.interactions.log(c.id, {"kind": "event", "channel": "other", "summary": "暖场"})
+    assert sessions_made == []
+    assert ledger(crm) == []
+
+
+def test_a_batch_of_non_members_makes_no_session(
+    crm: CRM, sessions_made: list[Session]
+) -> None:
+    crm.projects.ensure("XL2", "星珑湾二期")
+    ids = [customer(crm, f"1381234567{n}").id for n in range(3)]
+    sessions_made.clear()
+    crm.customers.set_stages([{"customer_id": cid, "stage": "visitor", "project": "XL2"}
+                              for cid in ids])
+    assert sessions_made == []
+
+
+def test_members_and_new_owners_are_still_answered(crm: CRM) -> None:
+    # The member found on the connection is then loaded and recounted; the new owner
+    # enrolled; the referred signing converts.
+    member = owner(crm, "13812345678")
+    friend = customer(crm, "13912345678")
+    club(crm).refer(member.id, friend.id, "XL2")
+    crm.customers.set_stages([
+        {"customer_id": member.id, "stage": "buyer", "project": "YH1", "unit": "2-2-202",
+         "amount": 2_000_000},
+        {"customer_id": friend.id, "stage": "buyer", "project": "XL2", "unit": "3-3-303",
+         "amount": 2_500_000},
+    ])
+    svc = club(crm)
+    assert svc.show(member.id).member.contracts == 2
+    assert [r.status for r in svc.referrals()] == ["converted"]
+    sign(crm, friend.id, "YH1")
+    crm.customers.set_stage(friend.id, "owner", "YH1")
+    assert svc.show(friend.id).member.status == "active"
+
+
+def test_a_single_referred_signing_converts(crm: CRM) -> None:
+    member = owner(crm, "13812345678")
+    friend = customer(crm, "13912345678")
+    club(crm).refer(member.id, friend.id, "XL2")
+    sign(crm, friend.id, "XL2")
+    assert [r.status for r in club(crm).referrals()] == ["converted"]
+    assert (member.id, "referral", 500, f"referral:{friend.id}:XL2") in ledger(crm)
