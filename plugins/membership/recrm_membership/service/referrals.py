@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from recrm_core import (
     Customer,
