@@ -17,6 +17,7 @@ from recrm_core import (
     insert_or_ignore_many,
     utcnow,
 )
+from recrm_core.db import RawSelect
 
 from ..settings import MembershipSettings
 from ..tables import LedgerRow, MemberEventRow, MemberRow, TierChangeRow
@@ -79,8 +80,11 @@ def lock_member_ids(conn: Connection, customer_ids: Iterable[int]) -> list[int]:
     (with every plugin, the session was half of a single ``set_stage``'s cost). The
     rows of those found are then loaded with :func:`lock_members`."""
     ids = sorted(set(customer_ids))
-    if len(ids) == 1:  # a batch of one: no expanding IN (see lock_members)
-        return ids if conn.execute(_LOCK_MEMBER_ID, {"cid": ids[0]}).first() else []
+    if len(ids) == 1:
+        # A batch of one (every single operation): on the driver's cursor (the core's
+        # RawSelect), as SQLAlchemy's execution path costs more than the lookup (the
+        # stage hook of a non-member's set_stage: 41-43 us -> 14-15; bench/README.md).
+        return ids if _LOCK_MEMBER_ID.all(conn, {"cid": ids[0]}) else []
     found: list[int] = []
     for chunk in _chunks(ids, 500):
         found.extend(conn.scalars(_LOCK_MEMBER_IDS, {"ids": list(chunk)}))
@@ -88,7 +92,7 @@ def lock_member_ids(conn: Connection, customer_ids: Iterable[int]) -> list[int]:
 
 
 # Prebuilt, like the member locks above (the same rows, the same order).
-_LOCK_MEMBER_ID = (
+_LOCK_MEMBER_ID = RawSelect(
     select(MemberRow.customer_id).where(MemberRow.customer_id == bindparam("cid"))
     .with_for_update()
 )
