@@ -130,8 +130,8 @@ class _Seeder:
         """The funnel's steps through ``set_stages``, 1,500 per call, as the sales
         manager enters the consultants' subscriptions, contracts and handovers (each
         step's staff is its consultant). Each call is one unit of work and one round
-        of the batch hooks, whose reads cover the batch: 300 per call cost 15 % more
-        (bench/README.md, session 5). In plan order: plugins number what
+        of the batch hooks, whose reads cover the batch: 300 per call cost about 10 %
+        more CPU (bench/README.md, session 5). In plan order: plugins number what
         they create in the order the steps come, and the seed's summary depends on it."""
         manager = Actor(staff_id="li.na", role="manager")
         moves: list[StageMove] = []
@@ -166,7 +166,7 @@ class _Seeder:
             for item in link.interactions
         ]
         # Many small appends: one unit of work and one batch of hooks per 2,000 (500
-        # cost 15 % more: the hooks read once per batch).
+        # cost about 13 % more CPU: the hooks read once per batch).
         for start in range(0, len(entries), batch):
             self.crm.interactions.log_many(entries[start : start + batch])
 
