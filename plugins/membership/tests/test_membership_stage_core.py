@@ -1,7 +1,7 @@
-"""The club's batch paths. The batch hooks ask their first question (who among the batch's customers
-is a member; which signings were referred) on the unit of work's connection: a stage
-change or an earning interaction that concerns no member, no new owner and no
-referral makes no ORM ``Session`` (a step that logs an interaction, a subscription or
+"""The club's batch paths. The batch hooks ask their first question (who among the
+batch's customers is a member; which signings were referred) on the unit of work's
+connection: a stage change or an earning interaction that concerns no member, no new
+owner and no referral makes no ORM ``Session`` (a step that logs an interaction, a subscription or
 a signing, still makes one: the core's follow-up rule reads it through the ORM), and
 those that do concern the club behave as before. An expiry run and a bulk award
 read and write many members' ledgers at once (``expire_members_in``,
@@ -10,35 +10,35 @@ read and write many members' ledgers at once (``expire_members_in``,
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from membership_helpers import T0, club, customer, ledger, owner, sign
 from recrm_membership.service import expire_member_in, expire_members_in, insert_awards
 from sqlalchemy.orm import Session
 
-from recrm_core import CRM, db
+from recrm_core import CRM, UnitOfWork
 
 pytestmark = pytest.mark.recrm_plugins("membership")
 
 
 @pytest.fixture
-def sessions_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Session]]:
-    """Every ``Session`` a unit of work makes while the test runs."""
-    made: list[Session] = []
+def sessions_made(monkeypatch: pytest.MonkeyPatch) -> list[UnitOfWork]:
+    """Every unit of work that makes its ``Session`` while the test runs."""
+    made: list[UnitOfWork] = []
+    real: property = vars(UnitOfWork)["session"]
 
-    class Counted(Session):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
+    def spied(uow: UnitOfWork) -> Session:
+        if not uow.has_session:
+            made.append(uow)
+        session: Session = real.__get__(uow)
+        return session
 
-    monkeypatch.setattr(db, "Session", Counted)
-    yield made
+    monkeypatch.setattr(UnitOfWork, "session", property(spied))
+    return made
 
 
 def test_a_non_members_stage_changes_make_no_session(
-    crm: CRM, sessions_made: list[Session]
+    crm: CRM, sessions_made: list[UnitOfWork]
 ) -> None:
     crm.projects.ensure("XL2", "星珑湾二期")
     c = customer(crm, "13812345678")
@@ -51,7 +51,7 @@ def test_a_non_members_stage_changes_make_no_session(
 
 
 def test_a_batch_of_non_members_makes_no_session(
-    crm: CRM, sessions_made: list[Session]
+    crm: CRM, sessions_made: list[UnitOfWork]
 ) -> None:
     crm.projects.ensure("XL2", "星珑湾二期")
     ids = [customer(crm, f"1381234567{n}").id for n in range(3)]
