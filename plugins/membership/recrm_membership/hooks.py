@@ -34,6 +34,7 @@ from .service import (
     convert_referral_in,
     count_contracts,
     insert_members,
+    lock_member_ids,
     lock_members,
     merge_in,
     pending_referrals,
@@ -87,8 +88,10 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
     if not earning:
         return
     # One statement locks the members among the batch's customers (nothing in a
-    # batch of interactions enrols anyone or makes anyone leave).
-    members = lock_members(uow.session, {i.customer_id for i, _ in earning})
+    # batch of interactions enrols anyone or makes anyone leave); their rows are
+    # loaded only if there are any (a non-member's visit makes no Session).
+    found = lock_member_ids(uow.connection, {i.customer_id for i, _ in earning})
+    members = lock_members(uow.session, found) if found else {}
     for interaction, points in earning:
         member = members.get(interaction.customer_id)
         if member is not None and member.status == "active":
@@ -101,11 +104,13 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
     seen: dict[int, list[Interaction]] = uow.state.get(SEEN_INTERACTIONS, {})
     # What can concern the club at all: any change of a customer with a membership
     # row (their contracts), a new owner (enrolment), a first signing (a referral).
-    members = lock_members(uow.session, {item.customer.id for item in changes})
+    # Asked on the connection first: a batch that concerns no member, no new owner
+    # and no referred signing (most single operations) makes no Session.
+    found = lock_member_ids(uow.connection, {item.customer.id for item in changes})
+    members = lock_members(uow.session, found) if found else {}
     signings = {(item.customer.id, item.change.project) for item in changes
                 if _first_signing(item.change)}
-    # One signing (a single operation): convert_referral_in's own query answers it.
-    pending = pending_referrals(uow.session, signings) if len(signings) > 1 else signings
+    pending = pending_referrals(uow.connection, signings) if signings else set()
     # New owners without a membership row, enrolled by their first change to owner:
     # their rows inserted first, in the order of those changes (so the numbers are
     # those one change at a time gives), each enrolment recorded at its change. The

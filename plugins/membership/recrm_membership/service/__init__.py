@@ -35,10 +35,13 @@ from .club import Membership, service
 from .contracts import ContractUnit, add_months, contract_units, contracts_of, count_contracts
 from .enrolment import Joining, enrol_in, insert_members, record_enrolment
 from .ledger import (
+    AWARD_KEY,
+    insert_awards,
     insert_entry,
     keyed_entry,
     lifetime_of,
     lock_member,
+    lock_member_ids,
     lock_members,
     member_in,
     points_of,
@@ -57,10 +60,18 @@ from .rules import (
     STAGE_KINDS,
     WITHHELD,
 )
-from .spending import balance_in, expire_member_in, fifo, redeem_in, spendable_in
+from .spending import (
+    balance_in,
+    expire_member_in,
+    expire_members_in,
+    fifo,
+    redeem_in,
+    spendable_in,
+)
 from .views import entry_model, event_key, member_model, referral_model
 
 __all__ = [
+    "AWARD_KEY",
     "EXPIRE_ACTION",
     "READERS",
     "RESERVED_KINDS",
@@ -88,7 +99,9 @@ __all__ = [
     "entry_model",
     "event_key",
     "expire_member_in",
+    "expire_members_in",
     "fifo",
+    "insert_awards",
     "insert_entry",
     "insert_members",
     "interaction_award",
@@ -96,6 +109,7 @@ __all__ = [
     "keyed_entry",
     "lifetime_of",
     "lock_member",
+    "lock_member_ids",
     "lock_members",
     "member_in",
     "member_model",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
@@ -18,7 +19,14 @@ from recrm_core import (
 from ..settings import settings
 from ..tables import LedgerRow, MemberRow
 from .contracts import add_months
-from .ledger import _retier, insert_entry, keyed_entry, lock_members, recompute_tier_in
+from .ledger import (
+    _retier,
+    insert_awards,
+    insert_entry,
+    keyed_entry,
+    lock_members,
+    recompute_tier_in,
+)
 from .rules import SPENDING, STAGE_KINDS, _chunks
 
 
@@ -46,21 +54,26 @@ def award_in(uow: UnitOfWork, member: MemberRow, award: AwardIn) -> int | None:
 
 
 def _insert_award(uow: UnitOfWork, customer_id: int, award: AwardIn) -> int | None:
-    """The keyed ledger entry of one award, expiring ``expiry_months`` after it."""
+    """The keyed ledger entry of one award."""
+    return insert_entry(uow.session, **_award_entry(uow, customer_id, award))
+
+
+def _award_entry(uow: UnitOfWork, customer_id: int, award: AwardIn) -> dict[str, Any]:
+    """The ledger entry's values of one award, expiring ``expiry_months`` after it."""
     conf = settings(uow.crm)
     expires = (
         add_months(award.occurred_at, conf.expiry_months, uow.crm.config.zone)
         if conf.expiry_months else None
     )
-    return insert_entry(
-        uow.session,
-        customer_id=customer_id, kind=award.entry_kind, points=award.points,
-        event_kind=award.event_kind, event_subject=award.subject, event_ref=award.ref,
-        project=award.project, interaction_id=award.interaction_id, reason=award.reason,
-        actor_staff=uow.actor.staff_id if uow.actor else None,
-        actor_role=uow.actor.role if uow.actor else None,
-        occurred_at=award.occurred_at, expires_at=expires,
-    )
+    return {
+        "customer_id": customer_id, "kind": award.entry_kind, "points": award.points,
+        "event_kind": award.event_kind, "event_subject": award.subject,
+        "event_ref": award.ref, "project": award.project,
+        "interaction_id": award.interaction_id, "reason": award.reason,
+        "actor_staff": uow.actor.staff_id if uow.actor else None,
+        "actor_role": uow.actor.role if uow.actor else None,
+        "occurred_at": award.occurred_at, "expires_at": expires,
+    }
 
 
 def credit_in(uow: UnitOfWork, member: MemberRow,
@@ -106,9 +119,10 @@ def interaction_award(interaction: Interaction, points: int) -> AwardIn:
 def award_many_in(uow: UnitOfWork, awards: Sequence[tuple[int, AwardIn]]) -> list[int | None]:
     """``award_in`` for many ``(member's customer id, award)``, in order, as one
     batch: the members locked by one statement (in id order, so two batches cannot
-    deadlock), their lifetime points read by one, and the tiers recomputed from
-    them after each new award (each award is still one keyed insert). Returns the
-    new entry ids (``None``: awarded before)."""
+    deadlock), their lifetime points read by one, the keyed entries inserted by one
+    per 500 (:func:`insert_awards`: a key repeated in the batch is awarded once, at
+    its first), and the tiers recomputed from them after each new award, in order.
+    Returns the new entry ids (``None``: awarded before)."""
     session, conf = uow.session, settings(uow.crm)
     ids = sorted({cid for cid, _ in awards})
     members = lock_members(session, ids)
@@ -119,14 +133,14 @@ def award_many_in(uow: UnitOfWork, awards: Sequence[tuple[int, AwardIn]]) -> lis
     missing = sorted(set(ids) - set(members))
     if missing:
         raise NotFound(f"customer {missing[0]} is not a member")
-    results: list[int | None] = []
-    for cid, award in awards:
-        new_id = _insert_award(uow, cid, award)
+    # The tiers are recomputed from the points alone (nothing is read back), so the
+    # inserts may all go first: the tier changes are those award by award gave.
+    results = insert_awards(session, [_award_entry(uow, cid, award) for cid, award in awards])
+    for (cid, award), new_id in zip(awards, results, strict=True):
         if new_id is not None:
             if award.entry_kind not in SPENDING:
                 lifetime[cid] += award.points
             _retier(session, conf, members[cid], lifetime[cid], "points", None)
-        results.append(new_id)
     return results
 
 

@@ -44,10 +44,17 @@ from .awards import AwardIn, credit_in
 from .contracts import add_months
 from .enrolment import enrol_in
 from .inputs import _clean, _optional_project, _positive, _storable
-from .ledger import _event, insert_entry, lock_member, member_in, points_of, recompute_tier_in
+from .ledger import (
+    _event,
+    insert_entry,
+    lock_members,
+    member_in,
+    points_of,
+    recompute_tier_in,
+)
 from .referrals import refer_in
 from .rules import EXPIRE_ACTION, READERS, RESERVED_KINDS, STAFF, _chunks
-from .spending import balance_in, expire_member_in, redeem_in
+from .spending import balance_in, expire_member_in, expire_members_in, redeem_in
 from .views import _member_event, _tier_change, entry_model, member_model, referral_model
 
 
@@ -328,13 +335,14 @@ class Membership:
         entries: list[ExpiredEntry] = []
         for chunk in _chunks(candidates, 200):
             with self.crm.unit_of_work(actor, readonly=dry_run) as uow:
-                for cid in chunk:
-                    member = (uow.session.scalar(select(MemberRow.id)
-                                                 .where(MemberRow.customer_id == cid))
-                              if dry_run else lock_member(uow.session, cid))
-                    if member is not None:
-                        entries.extend(expire_member_in(uow.session, cid, at,
-                                                        write=not dry_run))
+                # The chunk's members locked at once (in customer order, as one by
+                # one would), then expired with one read of their ledgers.
+                members = (set(uow.session.scalars(select(MemberRow.customer_id).where(
+                    MemberRow.customer_id.in_(list(chunk)))))
+                    if dry_run else set(lock_members(uow.session, chunk)))
+                entries.extend(expire_members_in(
+                    uow.session, [cid for cid in chunk if cid in members], at,
+                    write=not dry_run))
         result = ExpiryResult(now=at, members=len({e.customer_id for e in entries}),
                               points=sum(e.points for e in entries), entries=entries,
                               dry_run=dry_run)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from recrm_core import (
@@ -14,8 +14,10 @@ from recrm_core import (
     NotFound,
     Refused,
     insert_or_ignore,
+    insert_or_ignore_many,
     utcnow,
 )
+from recrm_core.db import RawSelect
 
 from ..settings import MembershipSettings
 from ..tables import LedgerRow, MemberEventRow, MemberRow, TierChangeRow
@@ -70,6 +72,38 @@ _LOCK_MEMBERS = (
 )
 
 
+def lock_member_ids(conn: Connection, customer_ids: Iterable[int]) -> list[int]:
+    """Those of ``customer_ids`` with a member row (any status), locked as
+    :func:`lock_members` locks them (one statement per 500, in customer order), asked
+    on the unit of work's connection: the batch hooks' first question, so that a
+    batch of non-members (most stage changes and visits) makes no ORM ``Session``
+    (with every plugin, the session was half of a single ``set_stage``'s cost). The
+    rows of those found are then loaded with :func:`lock_members`."""
+    ids = sorted(set(customer_ids))
+    if len(ids) == 1:
+        # A batch of one (every single operation): on the driver's cursor (the core's
+        # RawSelect), as SQLAlchemy's execution path costs more than the lookup (the
+        # stage hook of a non-member's set_stage: 41-43 us -> 14-15; bench/README.md).
+        return ids if _LOCK_MEMBER_ID.all(conn, {"cid": ids[0]}) else []
+    found: list[int] = []
+    for chunk in _chunks(ids, 500):
+        found.extend(conn.scalars(_LOCK_MEMBER_IDS, {"ids": list(chunk)}))
+    return found
+
+
+# Prebuilt, like the member locks above (the same rows, the same order).
+_LOCK_MEMBER_ID = RawSelect(
+    select(MemberRow.customer_id).where(MemberRow.customer_id == bindparam("cid"))
+    .with_for_update()
+)
+_LOCK_MEMBER_IDS = (
+    select(MemberRow.customer_id)
+    .where(MemberRow.customer_id.in_(bindparam("ids", expanding=True)))
+    .order_by(MemberRow.customer_id)
+    .with_for_update()
+)
+
+
 def points_of(session: Session, customer_id: int) -> int:
     return int(session.scalar(_POINTS, {"cid": customer_id}) or 0)
 
@@ -100,10 +134,31 @@ def insert_entry(session: Session, **values: Any) -> int | None:
     """
     values.setdefault("recorded_at", utcnow())
     # An entry without an award key has NULLs there, which never conflict.
-    new_id = insert_or_ignore(session, LedgerRow, values,
-                              on=["event_kind", "event_subject", "event_ref"],
+    new_id = insert_or_ignore(session, LedgerRow, values, on=AWARD_KEY,
                               returning=LedgerRow.id)
     return None if new_id is None else int(new_id)
+
+
+def insert_awards(session: Session, entries: Sequence[dict[str, Any]]) -> list[int | None]:
+    """:func:`insert_entry` for many entries that each carry an award key, in order,
+    by one statement per 500: the new ids (``None``: that key was awarded before, or
+    earlier in ``entries``). A bulk award (the demo's owners' days: a few hundred
+    members each) wrote its entries one statement at a time."""
+    if any(e.get(name) is None for e in entries for name in AWARD_KEY):
+        # Row-by-row, keys without NULLs would be told apart; the batch's check for
+        # keys repeated within it would take NULL keys for one.
+        raise ValueError("insert_awards takes entries with an award key only")
+    now = utcnow()
+    found: list[int | None] = []
+    for start in range(0, len(entries), 500):
+        chunk = [{"recorded_at": now, **e} for e in entries[start:start + 500]]
+        found += [None if n is None else int(n) for n in insert_or_ignore_many(
+            session, LedgerRow, chunk, on=AWARD_KEY, returning=LedgerRow.id)]
+    return found
+
+
+#: the columns of an award's key: one entry per awarded event
+AWARD_KEY = ("event_kind", "event_subject", "event_ref")
 
 
 def keyed_entry(session: Session, kind: str, subject: int, ref: str) -> LedgerRow | None:

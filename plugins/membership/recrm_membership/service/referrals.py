@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from recrm_core import (
     Customer,
@@ -43,15 +42,16 @@ _PENDING_REFERRAL = (
 )
 
 
-def pending_referrals(session: Session,
+def pending_referrals(conn: Connection,
                       signings: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
     """Those of ``(customer id, project)`` with a pending referral: one query for a
-    batch of signings, mostly of customers nobody referred."""
+    batch of signings, mostly of customers nobody referred, on the unit of work's
+    connection (two plain columns: a signing nobody referred makes no ``Session``)."""
     wanted = set(signings)
     found: set[tuple[int, str]] = set()
     ids = sorted({cid for cid, _ in wanted})
     for chunk in _chunks(ids, 500):
-        found.update((int(cid), str(project)) for cid, project in session.execute(
+        found.update((int(cid), str(project)) for cid, project in conn.execute(
             _PENDING_AMONG, {"ids": list(chunk)}))
     return found & wanted
 
