@@ -125,7 +125,7 @@ def _stored_model(session: Session | Connection, case_id: int, now: dt.datetime,
     """The case as stored now, after whatever the hooks wrote (ORM or Core): what the
     caller will see committed. Two reads instead of refreshing the ORM row, which
     cost more than the rest of an opening. ``session``: a session (flushed first),
-    or a unit of work's ``connection`` (flushed by it)."""
+    or a unit of work's ``driver`` (flushed by it)."""
     if isinstance(session, Session):
         session.flush()
         conn = session.connection()

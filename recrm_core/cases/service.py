@@ -81,12 +81,12 @@ class CaseService:
         """Open a case inside an existing unit of work (for plugins, e.g. a survey
         that opens a case for a detractor's answer); fires ``recrm_case_opened``."""
         record = validate_case(data)
-        self.crm.directory.check(uow, [record.assignee])
+        uow.check_staff([record.assignee])
         now = utcnow()
         opened = now if opened_at is None else _aware(opened_at, "opened_at")
         if opened > now:
             raise InvalidInput("opened_at", "opened_at is in the future")
-        customer_id = resolve_id(uow.connection, record.customer_id)
+        customer_id = resolve_id(uow.driver, record.customer_id)
         project_id = (
             project_id_in(uow, project_code(record.project)) if record.project else None
         )
@@ -109,8 +109,8 @@ class CaseService:
             "channel": record.channel,
             "level_since": opened,
         }
-        # (uow.connection: pending ORM changes first, as the ORM insert's flush wrote them)
-        conn = uow.connection
+        # (uow.driver: pending ORM changes first, as the ORM insert's flush wrote them)
+        conn = uow.driver
         case_id = _INSERT_CASE.run(conn, values)
         values.update(id=case_id, incident_id=None, resolved_at=None, closed_at=None)
         history = [self.write_history(uow, case_id, "open", None, "open", None, opened)]
@@ -129,7 +129,7 @@ class CaseService:
         code = project_code(record.project) if record.project else None
         levels = self.level_names()
         self.crm.hooks.case_opened(uow, _model_of(values, code, now, history, levels))
-        return _stored_model(uow.connection, case_id, now, levels)
+        return _stored_model(uow.driver, case_id, now, levels)
 
     def start(self, case_id: int, actor: Actor | None = None, note: str | None = None) -> Case:
         """open | reopened → in_progress."""
@@ -456,14 +456,14 @@ class CaseService:
         at: dt.datetime,
     ) -> CaseHistoryEntry:
         """One history row of ``case_id``; the entry as a read would give it."""
-        # Pending ORM changes (the case row) first (``uow.connection`` flushes them),
+        # Pending ORM changes (the case row) first (``uow.driver`` flushes them),
         # then a Core insert: an ORM object and its flush cost several times more, and
         # nothing reads the object.
         entry = {"action": action, "from_value": from_value, "to_value": to_value,
                  "note": clean(note) or None,
                  "actor_staff": uow.actor.staff_id if uow.actor else None,
                  "actor_role": uow.actor.role if uow.actor else None, "at": at}
-        _INSERT_HISTORY.run(uow.connection, {"case_id": case_id, **entry})
+        _INSERT_HISTORY.run(uow.driver, {"case_id": case_id, **entry})
         # Stored as UTC, read back as UTC.
         entry["at"] = at.astimezone(dt.UTC)
         return trusted(CaseHistoryEntry, entry)
