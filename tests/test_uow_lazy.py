@@ -8,11 +8,12 @@ back the Core and the ORM writes alike.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -349,5 +350,49 @@ def test_an_error_at_commit_comes_as_through_sqlalchemy(
     if recrm_backend == "postgresql":
         with crm.engine.begin() as conn:
             conn.exec_driver_sql("DROP TRIGGER ops_refuse ON interactions")
+    crm.interactions.log(cid, {"kind": "call"})
+    assert interactions(crm) == 1
+
+
+def test_a_connection_lost_before_the_commit_comes_as_through_sqlalchemy(
+    crm: CRM, recrm_backend: str
+) -> None:
+    """The server ends the session between the last statement and the COMMIT: the
+    driver's commit fails as SQLAlchemy's did (``OperationalError``, the connection
+    invalidated, so the pool never hands it out again), nothing is kept, and the next
+    operation runs on a new connection."""
+    if recrm_backend != "postgresql":
+        pytest.skip("a server ending a session is PostgreSQL's")
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+
+    def kill(uow: UnitOfWork) -> None:
+        dbapi_connection: Any = uow.driver.connection.dbapi_connection
+        pid = dbapi_connection.info.backend_pid
+        with crm.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(200):  # the backend exits asynchronously
+                if not other.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"),
+                                     {"pid": pid}).first():
+                    break
+                time.sleep(0.01)
+
+    def through_driver() -> None:
+        with crm.unit_of_work() as uow:
+            crm.interactions.log_many_in(uow, [{"customer_id": cid, "kind": "call"}])
+            kill(uow)
+
+    def through_sqlalchemy() -> None:
+        with crm.unit_of_work() as uow:
+            uow.connection.execute(select(1))
+            crm.interactions.log_many_in(uow, [{"customer_id": cid, "kind": "call"}])
+            kill(uow)
+
+    errors = []
+    for write in (through_driver, through_sqlalchemy):
+        with pytest.raises(DBAPIError) as caught:
+            write()
+        errors.append((type(caught.value), caught.value.connection_invalidated))
+        assert interactions(crm) == 0
+    assert errors == [(OperationalError, True)] * 2
     crm.interactions.log(cid, {"kind": "call"})
     assert interactions(crm) == 1
