@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import FromClause
 
 from .. import sqlitebatch
 from ..db import RawSelect, chunks, valid_id
@@ -79,25 +80,24 @@ _WHOLE_CUSTOMER = (
            _LT.c.id, _PT.c.code, _PT.c.name, _LT.c.stage, _LT.c.owner_staff, _LT.c.source,
            _LT.c.first_seen_at)
 )
+
+
+def _with_identities_and_links(customers: FromClause) -> FromClause:
+    """``customers`` (the customers table, or a join ending in it) with what
+    ``_WHOLE_CUSTOMER`` selects besides the row."""
+    return (customers.outerjoin(_ALL_IDS, _ALL_IDS.c.customer_id == _CT.c.id)
+            .outerjoin(_LT, _LT.c.customer_id == _CT.c.id)
+            .outerjoin(_PT, _PT.c.id == _LT.c.project_id))
+
+
 #: the holder of one identity key, whole
 _SELECT_BY_KEY = (
     _WHOLE_CUSTOMER
-    .select_from(_KEY)
-    .join(_CT, _CT.c.id == _KEY.c.customer_id)
-    .outerjoin(_ALL_IDS, _ALL_IDS.c.customer_id == _CT.c.id)
-    .outerjoin(_LT, _LT.c.customer_id == _CT.c.id)
-    .outerjoin(_PT, _PT.c.id == _LT.c.project_id)
+    .select_from(_with_identities_and_links(_KEY.join(_CT, _CT.c.id == _KEY.c.customer_id)))
     .where(_KEY.c.kind == bindparam("kind"), _KEY.c.value == bindparam("value"))
 )
 #: one customer, whole (a round trip for three on PostgreSQL)
-_SELECT_WHOLE = (
-    _WHOLE_CUSTOMER
-    .select_from(_CT)
-    .outerjoin(_ALL_IDS, _ALL_IDS.c.customer_id == _CT.c.id)
-    .outerjoin(_LT, _LT.c.customer_id == _CT.c.id)
-    .outerjoin(_PT, _PT.c.id == _LT.c.project_id)
-    .where(_CT.c.id == _ONE)
-)
+_SELECT_WHOLE = _WHOLE_CUSTOMER.select_from(_with_identities_and_links(_CT)).where(_CT.c.id == _ONE)
 _SELECT_MERGED_INTO = select(_CT.c.merged_into, _CT.c.erased_at).where(_CT.c.id == _ONE)
 _SELECT_MANY_MERGED_INTO = select(_CT.c.id, _CT.c.merged_into, _CT.c.erased_at).where(
     _CT.c.id.in_(_IDS))
