@@ -201,9 +201,10 @@ def begin_on_driver(dialect: Dialect, dbapi_connection: Any, readonly: bool) -> 
 
 
 def _end_on_driver(conn: Connection, commit: bool) -> None:
-    """Commit or roll back the transaction a unit of work began on the driver (SQLAlchemy
-    never took it over). Errors come as SQLAlchemy's, as from ``Connection.commit``; a
-    lost connection is invalidated, so the pool does not hand it out again."""
+    """Commit or roll back on the driver's connection: the transaction a unit of work
+    began there (SQLAlchemy never took it over), or what a failed commit left open.
+    Errors come as SQLAlchemy's, as from ``Connection.commit``; a lost connection is
+    invalidated, so the pool does not hand it out again."""
     dialect = conn.dialect
     dbapi_connection: Any = conn.connection.dbapi_connection
     dbapi_error = dialect.loaded_dbapi.Error
