@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -163,19 +164,61 @@ def make_engine(url: str) -> Engine:
         # instead of waiting on the busy timeout. Read-only units of work take no
         # write lock, so readers never queue behind a long import batch (WAL lets
         # them read the last committed state meanwhile).
-        #
-        # On the driver's connection: through ``exec_driver_sql`` it cost ~10 µs of
-        # SQLAlchemy's execution path on every unit of work (27 against 37 µs a
-        # Connection's begin and commit); errors still come as SQLAlchemy's.
-        sql = "BEGIN" if conn.get_execution_options().get(READONLY_OPTION) else \
-            "BEGIN IMMEDIATE"
-        dbapi = conn.dialect.loaded_dbapi
-        try:
-            conn.connection.dbapi_connection.execute(sql)
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(sql, (), exc, dbapi.Error) from exc
+        if conn in _BEGUN_ON_DRIVER:
+            # A unit of work's transaction, begun on the driver (UnitOfWork.driver):
+            # SQLAlchemy takes it over as it is.
+            _BEGUN_ON_DRIVER.discard(conn)
+            return
+        begin_on_driver(conn.dialect, conn.connection.dbapi_connection,
+                        bool(conn.get_execution_options().get(READONLY_OPTION)))
 
     return engine
+
+
+#: the units of work's connections whose transaction was begun on the driver and that
+#: SQLAlchemy's ``Connection`` has not taken over yet (its begin must then issue no
+#: BEGIN). Only these: a transaction found open on any other connection is an error,
+#: never one to join.
+_BEGUN_ON_DRIVER: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+def begin_on_driver(dialect: Dialect, dbapi_connection: Any, readonly: bool) -> None:
+    """Begin a transaction on the driver's connection.
+
+    SQLite: ``BEGIN IMMEDIATE`` (``BEGIN`` for a read-only one), on the driver's
+    connection: through ``exec_driver_sql`` it cost ~10 µs of SQLAlchemy's execution
+    path (27 against 37 µs a Connection's begin and commit). PostgreSQL: nothing
+    (psycopg begins at the first statement). Errors come as SQLAlchemy's.
+    """
+    if dialect.name != "sqlite":
+        return
+    sql = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+    dbapi = dialect.loaded_dbapi
+    try:
+        dbapi_connection.execute(sql)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, (), exc, dbapi.Error) from exc
+
+
+def _end_on_driver(conn: Connection, commit: bool) -> None:
+    """Commit or roll back on the driver's connection: the transaction a unit of work
+    began there (SQLAlchemy never took it over), or what a failed commit left open.
+    Errors come as SQLAlchemy's, as from ``Connection.commit``; a lost connection is
+    invalidated, so the pool does not hand it out again."""
+    dialect = conn.dialect
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        if commit:
+            dbapi_connection.commit()
+        else:
+            dbapi_connection.rollback()
+    except dbapi_error as exc:
+        lost = dialect.is_disconnect(exc, dbapi_connection, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance("COMMIT" if commit else "ROLLBACK", (), exc, dbapi_error,
+                                  connection_invalidated=lost, dialect=dialect) from exc
 
 
 @dataclass
@@ -188,11 +231,15 @@ class UnitOfWork:
     The transaction begins at the first statement. The ``Session`` is made on the
     first use of ``session``, on the unit of work's connection and in its
     transaction; the core's own paths write through ``connection``, so an
-    operation whose hooks use no ORM makes none.
+    operation whose hooks use no ORM makes none. The core's hot paths run their
+    statements through ``driver``: the transaction is then begun and ended on the
+    driver's connection, and SQLAlchemy's ``Connection`` takes it over only when
+    something asks for ``connection`` or ``session`` (or executes Core on it).
     """
 
     # A Session with its begin, commit and close cost ~40 µs a unit of work on SQLite,
-    # a quarter of a single-row operation (bench/README.md, "session 4").
+    # a quarter of a single-row operation (bench/README.md, "session 4"); the
+    # Connection's own transaction and events ~10 µs more ("Session 5, ops").
 
     #: the CRM running the operation (settings, services)
     crm: CRM
@@ -209,6 +256,8 @@ class UnitOfWork:
     def __post_init__(self, bound: Connection) -> None:
         self._connection = bound
         self._session: Session | None = None
+        # A transaction open on the driver that SQLAlchemy's Connection does not know of.
+        self._on_driver = False
 
     @property
     def session(self) -> Session:
@@ -216,14 +265,14 @@ class UnitOfWork:
         use, on the transaction's connection)."""
         session = self._session
         if session is None:
+            conn = self._taken_over()
             # control_fully: the session begins, commits and rolls back the
             # connection's transaction (joining it if Core began it), as a session
             # bound to the engine would its own; so a ``session.rollback()`` undoes
             # the Core writes made before it too.
             session = self._session = Session(
-                self._connection, expire_on_commit=False,
-                join_transaction_mode="control_fully")
-            if self._connection.in_transaction():
+                conn, expire_on_commit=False, join_transaction_mode="control_fully")
+            if conn.in_transaction():
                 # Take over the Core writes made so far now, so that a rollback of
                 # the session undoes them as well.
                 session.connection()
@@ -240,11 +289,49 @@ class UnitOfWork:
             session.flush()
             # Begun through the session, if not yet: its rollback undoes ours.
             return session.connection()
-        conn = self._connection
+        conn = self._taken_over()
         if not conn.in_transaction():
             # The driver's cursor bypasses SQLAlchemy's autobegin.
             conn.begin()
         return conn
+
+    @property
+    def driver(self) -> Connection:
+        """The connection for the core's own statements: ``RawSelect``, ``RawWrite``
+        and Core ``execute`` (whose autobegin takes the transaction over). Until
+        ``connection`` or ``session`` is asked for, the transaction is begun on the
+        driver and SQLAlchemy's ``Connection`` does not know of it, so never hand this
+        to code that begins, commits or asks ``in_transaction()``: use ``connection``
+        there. The session's pending ORM changes are flushed first, as by
+        ``connection``."""
+        if self._session is not None:
+            return self.connection
+        conn = self._connection
+        if not self._on_driver and not conn.in_transaction():
+            begin_on_driver(conn.dialect, conn.connection.dbapi_connection,
+                            bool(conn.get_execution_options().get(READONLY_OPTION)))
+            self._on_driver = True
+            # Core's autobegin on it (or ``connection``) takes it over without a BEGIN.
+            _BEGUN_ON_DRIVER.add(conn)
+        return conn
+
+    def _taken_over(self) -> Connection:
+        """The connection, SQLAlchemy's ``Connection`` now holding the transaction
+        ``driver`` began, if one is open (its begin finds it open on the driver)."""
+        conn = self._connection
+        if self._on_driver:
+            if not conn.in_transaction():
+                conn.begin()
+            self._on_driver = False
+            _BEGUN_ON_DRIVER.discard(conn)
+        return conn
+
+    def check_staff(self, staff_ids: Iterable[str | None]) -> None:
+        """Refuse staff ids that may take no new assignment (the directory's rule,
+        :func:`recrm_core.directory.check_assignable`), read through ``driver``."""
+        from .directory import check_assignable
+
+        check_assignable(self.driver, self.crm.config.require_known_staff, staff_ids)
 
     @property
     def has_session(self) -> bool:
@@ -254,7 +341,7 @@ class UnitOfWork:
     def _finish(self, commit: bool) -> None:
         """Commit (the session flushed first) or roll back everything: the session's
         transaction, then whatever the connection still holds (Core writes made
-        when no session had begun one)."""
+        when no session had begun one, or the driver's transaction nobody took over)."""
         session, conn = self._session, self._connection
         try:
             if session is not None:
@@ -267,7 +354,17 @@ class UnitOfWork:
                     conn.commit()
                 else:
                     conn.rollback()
+            elif self._on_driver:
+                _end_on_driver(conn, commit)
+            if not commit and not conn.invalidated:
+                # Whatever the driver still holds: SQLite keeps a transaction whose
+                # COMMIT failed (a deferred foreign key) open, and SQLAlchemy, its
+                # transaction ended, would return the connection to the pool with it
+                # (a no-op with nothing open, on both drivers).
+                _end_on_driver(conn, False)
+            self._on_driver = False
         finally:
+            _BEGUN_ON_DRIVER.discard(conn)
             if session is not None:
                 session.close()
 
@@ -296,10 +393,7 @@ def unit_of_work(
             if actor is not None:
                 # An actor who left acts no more; with require_known_staff, one the
                 # directory lacks never acted.
-                from .directory import check_assignable
-
-                check_assignable(uow.connection, crm.config.require_known_staff,
-                                 [actor.staff_id])
+                uow.check_staff([actor.staff_id])
             yield uow
         except BaseException:
             uow._finish(commit=False)

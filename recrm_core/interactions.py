@@ -134,8 +134,8 @@ class InteractionService:
     ) -> builtins.list[Interaction]:
         """What ``log`` and ``log_many`` append: staff checked once for all, customers
         resolved (a merged id logs on its survivor), inside one ``hooks.batched``."""
-        self.crm.directory.check(uow, dict.fromkeys(e.staff for _, e in entries))
-        ids = resolve_ids(uow.connection, [cid for cid, _ in entries])
+        uow.check_staff(dict.fromkeys(e.staff for _, e in entries))
+        ids = resolve_ids(uow.driver, [cid for cid, _ in entries])
         by_staff = uow.actor.staff_id if uow.actor else None
         projects: dict[str, int] = {}
         rows: builtins.list[_Row] = []
@@ -233,7 +233,7 @@ class InteractionService:
         if not rows:
             return []
         # Pending ORM changes first, as an ORM flush would have written them.
-        conn = uow.connection
+        conn = uow.driver
         hooks = self.crm.hooks
         if len(rows) == 1 or hooks.implemented("recrm_interaction_logged"):
             logged = []

@@ -8,15 +8,17 @@ back the Core and the ORM writes alike.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError, OperationalError
 from sqlalchemy.orm import Session
 
 from recrm_core import CRM, Case, Customer, Interaction, PluginError, UnitOfWork, db, hookimpl
-from recrm_core.tables import CaseRow, CustomerRow, DepartmentRow
+from recrm_core.tables import CaseRow, CustomerRow, DepartmentRow, InteractionRow
 
 Register = Callable[..., str]
 
@@ -169,3 +171,228 @@ def test_a_subscription_another_crm_made_receives_the_next_operations_events(
     a.webhooks.add("https://example.com/hook", "interaction.logged")
     b.interactions.log(first, {"kind": "call"})
     assert [d.type for d in a.webhooks.deliveries()] == ["interaction.logged"]
+
+
+# -- the transaction on the driver (``uow.driver``) until something asks for SQLAlchemy's --
+
+
+@pytest.fixture
+def sqlalchemy_begins(crm: CRM) -> Iterator[list[object]]:
+    """Every transaction SQLAlchemy's ``Connection`` begins (or takes over) while the
+    test runs."""
+    begun: list[object] = []
+
+    def count(conn: object) -> None:
+        begun.append(conn)
+
+    event.listen(crm.engine, "begin", count)
+    yield begun
+    event.remove(crm.engine, "begin", count)
+
+
+def interactions(crm: CRM) -> int:
+    with crm.unit_of_work(readonly=True) as uow:
+        return uow.connection.execute(
+            select(func.count()).select_from(InteractionRow)).scalar_one()
+
+
+def test_single_operations_run_their_transaction_on_the_driver(
+    crm: CRM, sqlalchemy_begins: list[object]
+) -> None:
+    crm.projects.ensure("P1", "Project one")
+    crm.directory.add_department({"code": "客服中心", "name": "客服中心"})
+    crm.directory.add_staff({"id": "kf.wang", "name": "王", "role": "service",
+                             "department": "客服中心"})
+    sqlalchemy_begins.clear()
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    crm.interactions.log(cid, {"kind": "call", "channel": "phone", "summary": "回访"})
+    crm.customers.set_stage(cid, "visitor", "P1")
+    crm.cases.open({"customer_id": cid, "category": "inquiry", "subject": "咨询",
+                    "department": "客服中心", "assignee": "kf.wang"})
+    assert sqlalchemy_begins == []
+    # ... and committed all the same.
+    assert crm.customers.get(cid).projects[0].stage == "visitor"
+    assert interactions(crm) == 1
+    assert len(crm.cases.list(customer_id=cid)) == 1
+
+
+def test_a_hook_error_rolls_back_the_drivers_transaction(
+    crm: CRM, register_plugin: Register, sqlalchemy_begins: list[object]
+) -> None:
+    class Failing:
+        @hookimpl
+        def recrm_interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
+            raise RuntimeError("the plugin failed")
+
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    register_plugin(Failing())
+    sqlalchemy_begins.clear()
+    with pytest.raises(PluginError, match="the plugin failed"):
+        crm.interactions.log(cid, {"kind": "call"})
+    assert sqlalchemy_begins == []  # the rollback was the driver's
+    assert interactions(crm) == 0
+    # The pool connection went back clean: the next operation commits.
+    crm.customers.add({"name": "李娜", "mobile": "13912345678"})
+    assert customers(crm) == 2
+
+
+def test_a_hooks_core_write_takes_the_transaction_over_and_commits_with_it(
+    crm: CRM, register_plugin: Register
+) -> None:
+    seen: dict[str, object] = {}
+
+    class CoreWriter:
+        @hookimpl
+        def recrm_interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
+            conn = uow.connection
+            # What a plugin sees is what it saw before: the operation's transaction,
+            # begun, and no second one to begin.
+            seen["in_transaction"] = conn.in_transaction()
+            with pytest.raises(InvalidRequestError):
+                conn.begin()
+            conn.execute(insert(DepartmentRow), {"code": f"I{interaction.id}", "name": "回访"})
+
+    register_plugin(CoreWriter())
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    iid = crm.interactions.log(cid, {"kind": "call"}).id
+    assert seen == {"in_transaction": True}
+    assert departments(crm) == [f"I{iid}"]
+    assert interactions(crm) == 1
+
+
+def test_a_hooks_core_write_rolls_back_with_the_drivers_writes(
+    crm: CRM, register_plugin: Register
+) -> None:
+    class CoreThenFail:
+        @hookimpl
+        def recrm_interaction_logged(self, uow: UnitOfWork, interaction: Interaction) -> None:
+            uow.connection.execute(insert(DepartmentRow), {"code": "CORE", "name": "core"})
+            raise RuntimeError("the plugin failed")
+
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    register_plugin(CoreThenFail())
+    with pytest.raises(PluginError):
+        crm.interactions.log(cid, {"kind": "call"})
+    assert interactions(crm) == 0
+    assert departments(crm) == []
+
+
+def test_a_session_asked_for_mid_operation_holds_the_drivers_writes(crm: CRM) -> None:
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    # Written on the driver, then a plugin's session: its rollback undoes them.
+    with crm.unit_of_work() as uow:
+        crm.interactions.log_many_in(uow, [{"customer_id": cid, "kind": "call"}])
+        uow.session.rollback()
+    assert interactions(crm) == 0
+    # Its commit (the unit of work's) keeps them, with the session's own rows.
+    with crm.unit_of_work() as uow:
+        crm.interactions.log_many_in(uow, [{"customer_id": cid, "kind": "call"}])
+        uow.session.add(DepartmentRow(code="ORM", name="orm"))
+        # The session reads in the same transaction: it sees the driver's write.
+        assert uow.session.scalar(select(func.count()).select_from(InteractionRow)) == 1
+    assert interactions(crm) == 1
+    assert departments(crm) == ["ORM"]
+
+
+def on_driver(uow: UnitOfWork, sql: str) -> None:
+    """``sql`` on the driver's connection, in the unit of work's transaction."""
+    dbapi_connection = uow.driver.connection.dbapi_connection
+    assert dbapi_connection is not None
+    dbapi_connection.execute(sql)
+
+
+def test_an_error_at_commit_comes_as_through_sqlalchemy(
+    crm: CRM, recrm_backend: str
+) -> None:
+    """An error the database raises only at COMMIT (a deferred check) comes from the
+    driver's commit as SQLAlchemy's commit gave it: the same class, the same driver
+    error; nothing is kept, and the pool connection serves the next operation."""
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    if recrm_backend == "postgresql":
+        # A check deferred to the commit, failing as a serialization failure would.
+        with crm.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION ops_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN RAISE EXCEPTION 'refused at commit'"
+                " USING ERRCODE = 'serialization_failure'; END $$")
+            conn.exec_driver_sql(
+                "CREATE CONSTRAINT TRIGGER ops_refuse AFTER INSERT ON interactions"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ops_refuse()")
+
+    def defer(uow: UnitOfWork) -> None:
+        if recrm_backend == "sqlite":
+            # Foreign keys checked at COMMIT, and a row breaking one.
+            on_driver(uow, "PRAGMA defer_foreign_keys=ON")
+
+    def through_driver() -> None:
+        with crm.unit_of_work() as uow:
+            defer(uow)
+            crm.interactions.log_many_in(uow, [{"customer_id": cid, "kind": "call"}])
+            if recrm_backend == "sqlite":
+                on_driver(uow, "UPDATE interactions SET customer_id = 999999")
+
+    def through_sqlalchemy() -> None:
+        with crm.unit_of_work() as uow:
+            uow.connection.execute(select(1))  # SQLAlchemy's transaction from the start
+            defer(uow)
+            crm.interactions.log_many_in(uow, [{"customer_id": cid, "kind": "call"}])
+            if recrm_backend == "sqlite":
+                uow.connection.exec_driver_sql("UPDATE interactions SET customer_id = 999999")
+
+    errors = []
+    for write in (through_driver, through_sqlalchemy):
+        with pytest.raises(DBAPIError) as caught:
+            write()
+        errors.append((type(caught.value), type(caught.value.orig)))
+        assert interactions(crm) == 0
+    assert errors[0] == errors[1]
+    assert errors[0][0] is (IntegrityError if recrm_backend == "sqlite" else OperationalError)
+    if recrm_backend == "postgresql":
+        with crm.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER ops_refuse ON interactions")
+    crm.interactions.log(cid, {"kind": "call"})
+    assert interactions(crm) == 1
+
+
+def test_a_connection_lost_before_the_commit_comes_as_through_sqlalchemy(
+    crm: CRM, recrm_backend: str
+) -> None:
+    """The server ends the session between the last statement and the COMMIT: the
+    driver's commit fails as SQLAlchemy's did (``OperationalError``, the connection
+    invalidated, so the pool never hands it out again), nothing is kept, and the next
+    operation runs on a new connection."""
+    if recrm_backend != "postgresql":
+        pytest.skip("a server ending a session is PostgreSQL's")
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+
+    def kill(uow: UnitOfWork) -> None:
+        dbapi_connection: Any = uow.driver.connection.dbapi_connection
+        pid = dbapi_connection.info.backend_pid
+        with crm.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(200):  # the backend exits asynchronously
+                if not other.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"),
+                                     {"pid": pid}).first():
+                    break
+                time.sleep(0.01)
+
+    def through_driver() -> None:
+        with crm.unit_of_work() as uow:
+            crm.interactions.log_many_in(uow, [{"customer_id": cid, "kind": "call"}])
+            kill(uow)
+
+    def through_sqlalchemy() -> None:
+        with crm.unit_of_work() as uow:
+            uow.connection.execute(select(1))
+            crm.interactions.log_many_in(uow, [{"customer_id": cid, "kind": "call"}])
+            kill(uow)
+
+    errors = []
+    for write in (through_driver, through_sqlalchemy):
+        with pytest.raises(DBAPIError) as caught:
+            write()
+        errors.append((type(caught.value), caught.value.connection_invalidated))
+        assert interactions(crm) == 0
+    assert errors == [(OperationalError, True)] * 2
+    crm.interactions.log(cid, {"kind": "call"})
+    assert interactions(crm) == 1

@@ -86,11 +86,11 @@ class _Adding(_Service):
         return self._retrying(actor, lambda uow: self._add(uow, record))
 
     def _add(self, uow: UnitOfWork, record: CustomerIn) -> AddResult:
-        self.crm.directory.check(uow, [record.owner_staff])
+        uow.check_staff([record.owner_staff])
         keys = record_keys(record, self._id_card_key)
-        owners = owners_of_keys(uow.connection, keys)
+        owners = owners_of_keys(uow.driver, keys)
         match = match_record(
-            record, owners.get, lambda cid: id_cards_of(uow.connection, [cid]).get(cid), keys
+            record, owners.get, lambda cid: id_cards_of(uow.driver, [cid]).get(cid), keys
         )
         if match.conflict:
             raise IdentityConflict(match.conflict, sorted(set(owners.values())),
@@ -98,7 +98,7 @@ class _Adding(_Service):
         now = utcnow()
         if match.customer_id is None:
             customer, owner_change = self._create(uow, record, keys, now)
-            twins = email_twins(uow.connection, customer.id, record.email)
+            twins = email_twins(uow.driver, customer.id, record.email)
             self.crm.hooks.customer_created(uow, customer)
             self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
             return AddResult(customer=customer, created=True, changed=True,
@@ -146,7 +146,7 @@ class _Adding(_Service):
         inserts on prebuilt statements, and build the returned model from the values
         written: reading back what was just written cost three queries, and the ORM
         objects three flushes (most of ``add``'s time)."""
-        conn = uow.connection
+        conn = uow.driver
         row = {
             "name": record.name, "gender": record.gender, "birth_date": record.birth_date,
             "persona": record.persona, "budget": record.budget, "email": record.email,

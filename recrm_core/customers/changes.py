@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 from sqlalchemy import (
     Connection,
+    and_,
     bindparam,
     case,
     func,
@@ -177,6 +178,18 @@ _RAW_LINK_STAGE = RawSelect(
     select(_LT.c.id, _LT.c.stage)
     .where(_LT.c.customer_id == bindparam("cid"), _LT.c.project_id == bindparam("pid"))
     .with_for_update()
+)
+#: a move's first read, one statement for three (round trips on PostgreSQL): the
+#: customer's merge and erasure, the project's id and the link's id and stage. Not
+#: locked (PostgreSQL locks no row on the nullable side of an outer join): a link
+#: found is read again through ``_RAW_LINK_STAGE``.
+_RAW_MOVE_START = RawSelect(
+    select(_CT.c.merged_into, _CT.c.erased_at, _PT.c.id, _LT.c.id, _LT.c.stage)
+    .select_from(
+        _CT.outerjoin(_PT, _PT.c.code == bindparam("code"))
+        .outerjoin(_LT, and_(_LT.c.customer_id == _CT.c.id, _LT.c.project_id == _PT.c.id))
+    )
+    .where(_CT.c.id == bindparam("cid"))
 )
 # The per-operation writes run on the driver's cursor (RawWrite).
 _MOVE_LINK = RawWrite(

@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import FromClause
 
 from .. import sqlitebatch
 from ..db import RawSelect, chunks, valid_id
@@ -60,7 +61,6 @@ _ROW_FIELDS = ("id", "name", "gender", "birth_date", "persona", "budget", "email
                "source_system", "external_id", "merged_into", "created_at", "updated_at",
                "erased_at")
 _SELECT_ROWS = select(*(_CT.c[name] for name in _ROW_FIELDS)).where(_CT.c.id.in_(_IDS))
-_SELECT_ROW = select(*(_CT.c[name] for name in _ROW_FIELDS)).where(_CT.c.id == _ONE)
 _IDENTITIES_OF = select(_IT.c.customer_id, _IT.c.kind, _IT.c.display).order_by(_IT.c.id)
 _LINKS_OF = (
     select(_LT.c.customer_id, _PT.c.code, _PT.c.name, _LT.c.stage, _LT.c.owner_staff,
@@ -68,40 +68,42 @@ _LINKS_OF = (
     .join(_PT, _PT.c.id == _LT.c.project_id)
     .order_by(_LT.c.id)
 )
-# ``= :id`` for one customer (the common case): an expanding IN is re-rendered on
-# every execution.
-_SELECT_IDENTITIES = (
-    _IDENTITIES_OF.where(_IT.c.customer_id.in_(_IDS)),
-    _IDENTITIES_OF.where(_IT.c.customer_id == _ONE),
-)
-_SELECT_LINKS = (
-    _LINKS_OF.where(_LT.c.customer_id.in_(_IDS)),
-    _LINKS_OF.where(_LT.c.customer_id == _ONE),
-)
+_SELECT_IDENTITIES = _IDENTITIES_OF.where(_IT.c.customer_id.in_(_IDS))
+_SELECT_LINKS = _LINKS_OF.where(_LT.c.customer_id.in_(_IDS))
 _KEY = _IT.alias("key")
 _ALL_IDS = _IT.alias("ids")
-#: the customer row of the holder of one identity key, joined to each of its
-#: identities and project links (ordered by neither: customer_by_key orders them)
-_SELECT_BY_KEY = (
+#: a customer row joined to each of its identities and project links (ordered by
+#: neither: ``_holder_of`` orders them): one statement where three would be
+_WHOLE_CUSTOMER = (
     select(*(_CT.c[name] for name in _ROW_FIELDS),
            _ALL_IDS.c.id, _ALL_IDS.c.kind, _ALL_IDS.c.display,
            _LT.c.id, _PT.c.code, _PT.c.name, _LT.c.stage, _LT.c.owner_staff, _LT.c.source,
            _LT.c.first_seen_at)
-    .select_from(_KEY)
-    .join(_CT, _CT.c.id == _KEY.c.customer_id)
-    .outerjoin(_ALL_IDS, _ALL_IDS.c.customer_id == _CT.c.id)
-    .outerjoin(_LT, _LT.c.customer_id == _CT.c.id)
-    .outerjoin(_PT, _PT.c.id == _LT.c.project_id)
+)
+
+
+def _with_identities_and_links(customers: FromClause) -> FromClause:
+    """``customers`` (the customers table, or a join ending in it) with what
+    ``_WHOLE_CUSTOMER`` selects besides the row."""
+    return (customers.outerjoin(_ALL_IDS, _ALL_IDS.c.customer_id == _CT.c.id)
+            .outerjoin(_LT, _LT.c.customer_id == _CT.c.id)
+            .outerjoin(_PT, _PT.c.id == _LT.c.project_id))
+
+
+#: the holder of one identity key, whole
+_SELECT_BY_KEY = (
+    _WHOLE_CUSTOMER
+    .select_from(_with_identities_and_links(_KEY.join(_CT, _CT.c.id == _KEY.c.customer_id)))
     .where(_KEY.c.kind == bindparam("kind"), _KEY.c.value == bindparam("value"))
 )
+#: one customer, whole (a round trip for three on PostgreSQL)
+_SELECT_WHOLE = _WHOLE_CUSTOMER.select_from(_with_identities_and_links(_CT)).where(_CT.c.id == _ONE)
 _SELECT_MERGED_INTO = select(_CT.c.merged_into, _CT.c.erased_at).where(_CT.c.id == _ONE)
 _SELECT_MANY_MERGED_INTO = select(_CT.c.id, _CT.c.merged_into, _CT.c.erased_at).where(
     _CT.c.id.in_(_IDS))
 # The single-customer statements run on the driver's cursor (see RawSelect).
-_RAW_ROW = RawSelect(_SELECT_ROW)
-_RAW_IDENTITIES = RawSelect(_SELECT_IDENTITIES[1])
-_RAW_LINKS = RawSelect(_SELECT_LINKS[1])
 _RAW_BY_KEY = RawSelect(_SELECT_BY_KEY)
+_RAW_WHOLE = RawSelect(_SELECT_WHOLE)
 _RAW_MERGED_INTO = RawSelect(_SELECT_MERGED_INTO)
 #: the holder of one identity (owners_of_keys, for a single key)
 _RAW_OWNER = RawSelect(select(_IT.c.customer_id).where(
@@ -130,30 +132,28 @@ def load_customers(session: Session | Connection, ids: Iterable[int]) -> dict[in
         return {}
     conn = _connection(session)
     if len(id_list) == 1:
-        rows = _RAW_ROW.all(conn, {"id": id_list[0]})
-    else:
-        rows = [tuple(r) for r in conn.execute(_SELECT_ROWS, {"ids": id_list})]
+        rows = _RAW_WHOLE.all(conn, {"id": id_list[0]})
+        if not rows or rows[0][_ERASED_AT] is not None:
+            return {}  # an erased person is no customer any more
+        return {id_list[0]: _whole(conn, rows)}
+    rows = [tuple(r) for r in conn.execute(_SELECT_ROWS, {"ids": id_list})]
     return _build(conn, rows, id_list)
 
 
 def _build(
     conn: Connection, rows: Sequence[tuple[Any, ...]], id_list: list[int]
 ) -> dict[int, Customer]:
-    """API models for customers rows (``_ROW_FIELDS``) of ``id_list``.
+    """API models for customers rows (``_ROW_FIELDS``) of ``id_list`` (several: one is
+    ``_SELECT_WHOLE``'s).
 
     The values come from our own columns, which only ever hold what the models
     validated on the way in, so the models are built without validating again
     (:func:`~recrm_core.models.trusted`); tests compare this with validated
     construction.
     """
-    if len(id_list) == 1:
-        params: dict[str, Any] = {"id": id_list[0]}
-        identities: Iterable[Any] = _RAW_IDENTITIES.all(conn, params)
-        link_rows: Iterable[Any] = _RAW_LINKS.all(conn, params)
-    else:
-        params = {"ids": id_list}
-        identities = conn.execute(_SELECT_IDENTITIES[0], params)
-        link_rows = conn.execute(_SELECT_LINKS[0], params)
+    params = {"ids": id_list}
+    identities = conn.execute(_SELECT_IDENTITIES, params)
+    link_rows = conn.execute(_SELECT_LINKS, params)
     mobiles: dict[int, list[str]] = {}
     cards: dict[int, str] = {}
     unionids: dict[int, list[str]] = {}
@@ -265,12 +265,12 @@ def load_customer(session: Session | Connection, customer_id: int) -> Customer:
     if not valid_id(customer_id):
         raise NotFound(f"no customer {customer_id}")
     conn = _connection(session)
-    rows = _RAW_ROW.all(conn, {"id": customer_id})
+    rows = _RAW_WHOLE.all(conn, {"id": customer_id})
     if rows and rows[0][_ERASED_AT] is not None:
         raise erased(customer_id, rows[0][_ERASED_AT])
     if rows and rows[0][_MERGED_INTO] is None:
-        # Not merged away (the common case): the row just read is the customer's.
-        return _build(conn, rows, [customer_id])[customer_id]
+        # Not merged away (the common case): the rows just read are the customer's.
+        return _whole(conn, rows)
     cid = resolve_id(conn, customer_id)
     return load_customers(conn, [cid])[cid]
 
@@ -283,6 +283,11 @@ def customer_by_key(session: Session | Connection, key: Key) -> Customer | None:
     if rows and _moved(rows[0]):
         return _moved_holder(conn, rows[0][0])
     return _holder_of(rows, lambda text: decrypt_on(conn, text))
+
+
+def _whole(conn: Connection, rows: Sequence[Sequence[Any]]) -> Customer:
+    """The customer of ``_SELECT_WHOLE``'s rows (at least one)."""
+    return cast(Customer, _holder_of(rows, lambda text: decrypt_on(conn, text)))
 
 
 def _moved(row: Sequence[Any]) -> bool:
@@ -303,10 +308,10 @@ def _moved_holder(conn: Connection, cid: int) -> Customer:
 def _holder_of(
     rows: Sequence[Sequence[Any]], decrypt_card: Callable[[str], str]
 ) -> Customer | None:
-    """The customer of ``_SELECT_BY_KEY``'s rows (the holder neither merged away nor
-    erased), or None for none: the row comes with every identity and link of the
-    customer (a row per identity and link pair, usually one), each kept once, in id
-    order."""
+    """The customer of ``_SELECT_BY_KEY``'s or ``_SELECT_WHOLE``'s rows (the holder
+    neither merged away nor erased), or None for none: the row comes with every
+    identity and link of the customer (a row per identity and link pair, usually one),
+    each kept once, in id order."""
     if not rows:
         return None
     width = len(_ROW_FIELDS)

@@ -11,7 +11,7 @@ from sqlalchemy import (
 )
 
 from ..access import check_writer
-from ..db import UnitOfWork, utcnow
+from ..db import UnitOfWork, utcnow, valid_id
 from ..errors import Refused
 from ..models import (
     Actor,
@@ -30,6 +30,7 @@ from .changes import (
     _INSERT_LINK,
     _MOVE_LINK,
     _RAW_LINK_STAGE,
+    _RAW_MOVE_START,
     _RECOMPUTE_STAGE,
     _TOUCH_CUSTOMER,
     STAGE_INTERACTIONS,
@@ -117,7 +118,7 @@ class _Stages(_Service):
         """Every move in order inside one ``hooks.batched`` block; then the owner
         changes, once for the operation."""
         # The staff moves name, once for all (as ``interactions.log`` checks its staff).
-        self.crm.directory.check(uow, {move.staff for move in moves if move.staff})
+        uow.check_staff({move.staff for move in moves if move.staff})
         moved: list[Customer] = []
         owner_changes: list[OwnerChange] = []
         with self.crm.hooks.batched(uow):
@@ -131,12 +132,22 @@ class _Stages(_Service):
 
     def _set_stage(self, uow: UnitOfWork, move: _Move) -> tuple[Customer, OwnerChange | None]:
         """One move: the customer after it, and the owner change it made, if any."""
-        conn = uow.connection
-        cid = resolve_id(conn, move.customer_id)
+        conn = uow.driver
         new_stage, code, unit, amount = move.stage, move.project, move.unit, move.amount
         now = move.occurred_at or utcnow()
-        pid = project_id_in(uow, code)
-        found = _RAW_LINK_STAGE.all(conn, {"cid": cid, "pid": pid})
+        start = _RAW_MOVE_START.all(conn, {"cid": move.customer_id, "code": code}) \
+            if valid_id(move.customer_id) else []
+        if start and start[0][0] is None and start[0][1] is None and start[0][2] is not None:
+            # The common case: the customer as named, the project known.
+            cid, pid = move.customer_id, start[0][2]
+            found = _RAW_LINK_STAGE.all(conn, {"cid": cid, "pid": pid}) \
+                if start[0][3] is not None else []
+        else:
+            # Merged away, erased or unknown (the errors and the survivor resolve_id
+            # gives), or the project new or unknown (project_id_in's rule).
+            cid = resolve_id(conn, move.customer_id)
+            pid = project_id_in(uow, code)
+            found = _RAW_LINK_STAGE.all(conn, {"cid": cid, "pid": pid})
         old_stage: str | None = found[0][1] if found else None
         behind = old_stage is not None and STAGE_RANK[new_stage] <= STAGE_RANK[old_stage] \
             and not (move.force and new_stage != old_stage)
@@ -171,7 +182,7 @@ class _Stages(_Service):
         interaction = None
         if new_stage in STAGE_INTERACTIONS:
             interaction = self._record_step(uow, cid, pid, new_stage, move, now)
-        customer = load_customers(uow.connection, [cid])[cid]
+        customer = load_customers(uow.driver, [cid])[cid]
         change = StageChange(
             customer_id=cid, project=code, old_stage=old_stage,
             new_stage=new_stage, step=new_stage,

@@ -104,7 +104,7 @@ def subscribers(uow: UnitOfWork, event_type: str) -> list[int]:
     """Ids of the subscriptions wanting ``event_type``, read once per unit of work."""
     subs: list[tuple[int, list[str]]] | None = uow.state.get(_STATE)
     if subs is None:
-        rows = _SUBSCRIPTIONS.all(uow.connection, {})
+        rows = _SUBSCRIPTIONS.all(uow.driver, {})
         subs = uow.state[_STATE] = [(sid, list(events or [])) for sid, events in rows]
     return [sid for sid, events in subs if event_type in events or ALL in events]
 

@@ -1,273 +1,49 @@
-"""Service cases with SLAs: open, transfer, escalate and move through the statuses,
-with a history row for every change and who made it.
-
-Statuses: ``open → in_progress → resolved → closed``; ``resolved/closed → reopened →
-in_progress/resolved`` (a case may also be resolved straight from ``open``). The SLA
-due time is the clock start plus the policy's hours for the case's category and
-priority (``crm.config.sla``), counted on the category's clock: calendar hours, or
-working hours on China's working days (workingtime.py). A case opened without an
-assignee is routed by the ``[[routing]]`` rules (caserouting.py); escalation moves it up
-the ``[[sla.levels]]`` (escalation.py); incidents group cases (incidents.py).
-Decisions the issue left open:
-
-* **Reopening restarts the SLA clock**: the customer's problem is back, so the case
-  gets a full allowance from the moment it is reopened (otherwise every reopened
-  case would be overdue at once and the overdue list would stop meaning "late").
-* **Escalation raises the priority one step** (``low → normal → high → urgent``; an
-  urgent case only gains a level), hands the case to the new level's department and
-  recomputes the due time for the new priority
-  from the clock start (``opened_at``, or the last reopening). The due time never
-  moves later, even where a category override would give the higher priority more
-  hours: escalating must not relax a deadline.
-* **A transfer to another department without an assignee unassigns the case**: the
-  previous assignee belongs to the previous department, and the new one picks it up.
-  A transfer that changes only the assignee keeps the department.
-"""
+"""``crm.cases``: opening, transitions, transfers, escalation, routing and the reads."""
 
 from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast, get_args
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Table,
-    and_,
-    bindparam,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from .access import case_for, check_writer, scope_of
-from .customers import resolve_id
-from .db import MAX_ID, RawSelect, RawWrite, UnitOfWork, utcnow, valid_id
-from .errors import InvalidInput, NotFound, Refused
-from .identity import clean, clean_code
-from .models import (
-    Actor,
-    Case,
-    CaseHistoryEntry,
-    CaseIn,
-    CaseStatus,
-    IntakeChannel,
-    Priority,
-    first_error,
-    trusted,
+from ..access import case_for, check_writer, scope_of
+from ..customers import resolve_id
+from ..db import MAX_ID, UnitOfWork, utcnow, valid_id
+from ..errors import InvalidInput, NotFound, Refused
+from ..identity import clean, clean_code
+from ..models import Actor, Case, CaseHistoryEntry, CaseIn, trusted
+from ..projects import known_project_id, project_code, project_id_in
+from ..tables import CaseHistoryRow, CaseRow, ProjectRow
+from .rows import (
+    _INSERT_CASE,
+    _INSERT_HISTORY,
+    _SET_PLACE,
+    _entry,
+    _full_model,
+    _lock,
+    _model_of,
+    _refuse,
+    _stored_model,
+    _to_model,
 )
-from .projects import known_project_id, project_code, project_id_in
-from .tables import CaseHistoryRow, CaseRow, ProjectRow
-from .values import optional_code, zoned
+from .rules import (
+    ACTIVE,
+    INTAKE_CHANNELS,
+    STATUSES,
+    TRANSITIONS,
+    _aware,
+    _code,
+    _place,
+    overdue_clause,
+    validate_case,
+)
 
 if TYPE_CHECKING:
-    from .crm import CRM
-
-STATUSES: tuple[str, ...] = get_args(CaseStatus)
-INTAKE_CHANNELS: tuple[str, ...] = get_args(IntakeChannel)
-PRIORITIES: tuple[str, ...] = get_args(Priority)
-#: statuses in which the SLA runs (a case in them can be overdue, moved or escalated)
-ACTIVE: tuple[str, ...] = ("open", "in_progress", "reopened")
-
-#: action -> (statuses it is allowed from, status it leads to)
-TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "start": (("open", "reopened"), "in_progress"),
-    "resolve": (("open", "in_progress", "reopened"), "resolved"),
-    "close": (("resolved",), "closed"),
-    "reopen": (("resolved", "closed"), "reopened"),
-}
-
-
-def allowed_actions(status: str) -> builtins.list[str]:
-    """What may be done to a case in ``status`` (for refusals and the CLI)."""
-    actions = [a for a, (sources, _) in TRANSITIONS.items() if status in sources]
-    if status in ACTIVE:
-        actions += ["transfer", "escalate"]
-    return actions
-
-
-def overdue_clause(now: dt.datetime) -> ColumnElement[bool]:
-    """SQL: the case is still active and its SLA due time has passed at ``now``.
-
-    Served by the (status, sla_due_at) index.
-    """
-    return and_(CaseRow.status.in_(ACTIVE), CaseRow.sla_due_at < now)
-
-
-def validate_case(data: CaseIn | Mapping[str, Any]) -> CaseIn:
-    if isinstance(data, CaseIn):
-        return data
-    try:
-        return CaseIn.model_validate(dict(data))
-    except ValidationError as exc:
-        raise InvalidInput(*first_error(exc)) from None
-
-
-def _aware(value: dt.datetime | None, field: str) -> dt.datetime:
-    try:
-        return zoned(value, field) or utcnow()
-    except ValueError as exc:
-        raise InvalidInput(field, str(exc)) from None
-
-
-def _code(raw: str | None, field: str, limit: int) -> str | None:
-    try:
-        return optional_code(raw, limit)
-    except ValueError as exc:
-        raise InvalidInput(field, str(exc)) from None
-
-
-def _place(department: str | None, assignee: str | None) -> str:
-    return f"{department or '-'}/{assignee or '-'}"
-
-
-def _raised(priority: str) -> str:
-    i = PRIORITIES.index(priority)
-    return PRIORITIES[min(i + 1, len(PRIORITIES) - 1)]
-
-
-#: the Case fields read straight from the cases row, in this order
-_CASE_FIELDS = ("id", "customer_id", "category", "priority", "status", "subject",
-                "description", "department", "assignee", "escalation_level", "channel",
-                "incident_id", "sla_due_at", "opened_at", "resolved_at", "closed_at")
-
-
-def _to_model(
-    row: CaseRow,
-    code: str | None,
-    now: dt.datetime,
-    history: builtins.list[CaseHistoryEntry] | None = None,
-    levels: Sequence[str] = (),
-) -> Case:
-    return _model_of({name: getattr(row, name) for name in _CASE_FIELDS}, code, now,
-                     history, levels)
-
-
-def _model_of(
-    values: Mapping[str, Any],
-    code: str | None,
-    now: dt.datetime,
-    history: builtins.list[CaseHistoryEntry] | None = None,
-    levels: Sequence[str] = (),
-) -> Case:
-    """The API model of a case from its columns (``_CASE_FIELDS``): the one place a
-    Case is assembled, from an ORM row, a Core read or the values just written."""
-    level = values["escalation_level"]
-    return Case(
-        id=values["id"],
-        customer_id=values["customer_id"],
-        project=code,
-        category=values["category"],
-        priority=values["priority"],
-        status=values["status"],
-        subject=values["subject"],
-        description=values["description"],
-        department=values["department"],
-        assignee=values["assignee"],
-        escalation_level=level,
-        level=levels[min(level, len(levels) - 1)] if levels else None,
-        channel=values["channel"],
-        incident_id=values["incident_id"],
-        sla_due_at=values["sla_due_at"],
-        overdue=values["status"] in ACTIVE and values["sla_due_at"] < now,
-        opened_at=values["opened_at"],
-        resolved_at=values["resolved_at"],
-        closed_at=values["closed_at"],
-        history=history or [],
-    )
-
-
-_HT = cast(Table, CaseHistoryRow.__table__)
-_CT = cast(Table, CaseRow.__table__)
-_PT = cast(Table, ProjectRow.__table__)
-_HISTORY_FIELDS = ("action", "from_value", "to_value", "note", "actor_staff", "actor_role", "at")
-# Prebuilt Core statements: every opening and status change reads the history and the
-# project code back, and building the ORM statements and objects cost more than the
-# reads (most of ``cases.open``'s time). The reads run on the driver's cursor
-# (RawSelect): an opening is one unit of work of a few statements, and SQLAlchemy's
-# execution path cost more than each of them.
-# Insertion order is the order things happened in, even for a back-dated opening.
-_RAW_HISTORY = RawSelect(
-    select(*(_HT.c[name] for name in _HISTORY_FIELDS))
-    .where(_HT.c.case_id == bindparam("case_id")).order_by(_HT.c.id)
-)
-_RAW_PROJECT_CODE = RawSelect(select(_PT.c.code).where(_PT.c.id == bindparam("id")))
-#: a case's columns (``_CASE_FIELDS``) and its project's code
-_RAW_CASE = RawSelect(
-    select(*(_CT.c[name] for name in _CASE_FIELDS), _PT.c.code)
-    .outerjoin(_PT, _PT.c.id == _CT.c.project_id)
-    .where(_CT.c.id == bindparam("id"))
-)
-# The writes too run on the driver's cursor (RawWrite).
-_INSERT_CASE = RawWrite(insert(_CT).returning(_CT.c.id))
-_SET_PLACE = RawWrite(
-    update(_CT).where(_CT.c.id == bindparam("b_id"))
-    .values(department=bindparam("b_department"), assignee=bindparam("b_assignee")))
-_INSERT_HISTORY = RawWrite(insert(_HT))
-
-
-def _history_of(conn: Connection, case_id: int) -> builtins.list[CaseHistoryEntry]:
-    return [trusted(CaseHistoryEntry, dict(zip(_HISTORY_FIELDS, r, strict=True)))
-            for r in _RAW_HISTORY.all(conn, {"case_id": case_id})]
-
-
-def _entry(r: CaseHistoryRow) -> CaseHistoryEntry:
-    return CaseHistoryEntry(action=r.action, from_value=r.from_value, to_value=r.to_value,
-                            note=r.note, actor_staff=r.actor_staff, actor_role=r.actor_role,
-                            at=r.at)
-
-
-def _full_model(session: Session, row: CaseRow, now: dt.datetime,
-                levels: Sequence[str] = ()) -> Case:
-    """``row`` as it is in the session, with its history as stored."""
-    session.flush()  # what a hook added through the ORM, as a session read would
-    conn = session.connection()
-    code = None
-    if row.project_id is not None:
-        found = _RAW_PROJECT_CODE.all(conn, {"id": row.project_id})
-        code = found[0][0] if found else None
-    return _to_model(row, code, now, _history_of(conn, row.id), levels)
-
-
-def _stored_model(session: Session | Connection, case_id: int, now: dt.datetime,
-                  levels: Sequence[str]) -> Case:
-    """The case as stored now, after whatever the hooks wrote (ORM or Core): what the
-    caller will see committed. Two reads instead of refreshing the ORM row, which
-    cost more than the rest of an opening. ``session``: a session (flushed first),
-    or a unit of work's ``connection`` (flushed by it)."""
-    if isinstance(session, Session):
-        session.flush()
-        conn = session.connection()
-    else:
-        conn = session
-    found = _RAW_CASE.all(conn, {"id": case_id})
-    if not found:
-        raise NotFound(f"no case {case_id}")
-    *values, code = found[0]
-    return _model_of(dict(zip(_CASE_FIELDS, values, strict=True)), code, now,
-                     _history_of(conn, case_id), levels)
-
-
-def _lock(session: Session, case_id: int) -> CaseRow:
-    # FOR UPDATE serialises concurrent changes of one case on PostgreSQL; SQLite has
-    # a single writer, and a stale snapshot there fails instead of overwriting.
-    if not valid_id(case_id):
-        raise NotFound(f"no case {case_id}")
-    row = session.scalar(select(CaseRow).where(CaseRow.id == case_id).with_for_update())
-    if row is None:
-        raise NotFound(f"no case {case_id}")
-    return row
-
-
-def _refuse(row: CaseRow, action: str) -> Refused:
-    allowed = ", ".join(allowed_actions(row.status)) or "nothing"
-    return Refused(f"case {row.id} is {row.status}: cannot {action}; allowed: {allowed}")
-
+    from ..crm import CRM
 
 class CaseService:
     """``crm.cases``: service cases, their SLAs and their history."""
@@ -305,12 +81,12 @@ class CaseService:
         """Open a case inside an existing unit of work (for plugins, e.g. a survey
         that opens a case for a detractor's answer); fires ``recrm_case_opened``."""
         record = validate_case(data)
-        self.crm.directory.check(uow, [record.assignee])
+        uow.check_staff([record.assignee])
         now = utcnow()
         opened = now if opened_at is None else _aware(opened_at, "opened_at")
         if opened > now:
             raise InvalidInput("opened_at", "opened_at is in the future")
-        customer_id = resolve_id(uow.connection, record.customer_id)
+        customer_id = resolve_id(uow.driver, record.customer_id)
         project_id = (
             project_id_in(uow, project_code(record.project)) if record.project else None
         )
@@ -333,13 +109,13 @@ class CaseService:
             "channel": record.channel,
             "level_since": opened,
         }
-        # (uow.connection: pending ORM changes first, as the ORM insert's flush wrote them)
-        conn = uow.connection
+        # (uow.driver: pending ORM changes first, as the ORM insert's flush wrote them)
+        conn = uow.driver
         case_id = _INSERT_CASE.run(conn, values)
         values.update(id=case_id, incident_id=None, resolved_at=None, closed_at=None)
         history = [self.write_history(uow, case_id, "open", None, "open", None, opened)]
         if values["assignee"] is None:
-            from .caserouting import route_in
+            from ..caserouting import route_in
 
             routed = route_in(self.crm, uow, case_id, values["category"],
                               (values["department"], None),
@@ -353,7 +129,7 @@ class CaseService:
         code = project_code(record.project) if record.project else None
         levels = self.level_names()
         self.crm.hooks.case_opened(uow, _model_of(values, code, now, history, levels))
-        return _stored_model(uow.connection, case_id, now, levels)
+        return _stored_model(uow.driver, case_id, now, levels)
 
     def start(self, case_id: int, actor: Actor | None = None, note: str | None = None) -> Case:
         """open | reopened → in_progress."""
@@ -430,7 +206,7 @@ class CaseService:
         the module docstring for how the SLA follows), the case handed to the level's
         department, its owners notified (after the commit). Refused for a resolved or
         closed case and at the top level."""
-        from .escalation import escalate_in, send_notices
+        from ..escalation import escalate_in, send_notices
 
         check_writer(actor)
         with self.crm.unit_of_work(actor) as uow:
@@ -444,7 +220,7 @@ class CaseService:
     def route(self, case_id: int, actor: Actor | None = None) -> Case:
         """Route the case again by the ``[[routing]]`` rules (its department and, in
         turn, an assignee); refused when no rule matches or the case is not active."""
-        from .caserouting import route_in
+        from ..caserouting import route_in
 
         check_writer(actor)
         with self.crm.unit_of_work(actor) as uow:
@@ -470,7 +246,7 @@ class CaseService:
         window without a status change; at the top level, notify its owners again after
         each window (for cron; a second run at the same time changes nothing). Returns
         ``{"checked", "escalated", "notified"}``."""
-        from .escalation import sweep
+        from ..escalation import sweep
 
         check_writer(actor)
         # ``now`` is for a fixed clock (tests, a replay); cron runs it with the real time.
@@ -680,14 +456,14 @@ class CaseService:
         at: dt.datetime,
     ) -> CaseHistoryEntry:
         """One history row of ``case_id``; the entry as a read would give it."""
-        # Pending ORM changes (the case row) first (``uow.connection`` flushes them),
+        # Pending ORM changes (the case row) first (``uow.driver`` flushes them),
         # then a Core insert: an ORM object and its flush cost several times more, and
         # nothing reads the object.
         entry = {"action": action, "from_value": from_value, "to_value": to_value,
                  "note": clean(note) or None,
                  "actor_staff": uow.actor.staff_id if uow.actor else None,
                  "actor_role": uow.actor.role if uow.actor else None, "at": at}
-        _INSERT_HISTORY.run(uow.connection, {"case_id": case_id, **entry})
+        _INSERT_HISTORY.run(uow.driver, {"case_id": case_id, **entry})
         # Stored as UTC, read back as UTC.
         entry["at"] = at.astimezone(dt.UTC)
         return trusted(CaseHistoryEntry, entry)
