@@ -36,8 +36,10 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from .crm import CRM
+from .db import UnitOfWork
 from .hooks import hookimpl, specs
 from .plugins import plugin_name
 from .plugins import register_plugin as checked_register
@@ -408,6 +410,24 @@ def hook_recorder(crm: CRM) -> Iterator[HookRecorder]:
     recorder = HookRecorder(crm)
     yield recorder
     recorder.close()
+
+
+@pytest.fixture
+def sessions_made(monkeypatch: pytest.MonkeyPatch) -> list[UnitOfWork]:
+    """Every unit of work that makes its ORM ``Session`` while the test runs: a plugin
+    whose hooks read and write through ``uow.connection`` can show that an operation
+    which does not concern it stays off the ORM (the core's operations make none)."""
+    made: list[UnitOfWork] = []
+    real: property = vars(UnitOfWork)["session"]
+
+    def spied(uow: UnitOfWork) -> Session:
+        if not uow.has_session:
+            made.append(uow)
+        session: Session = real.__get__(uow)
+        return session
+
+    monkeypatch.setattr(UnitOfWork, "session", property(spied))
+    return made
 
 
 # -- pages in a real browser -------------------------------------------------------------------

@@ -14,27 +14,10 @@ import datetime as dt
 import pytest
 from membership_helpers import T0, club, customer, ledger, owner, sign
 from recrm_membership.service import expire_member_in, expire_members_in, insert_awards
-from sqlalchemy.orm import Session
 
 from recrm_core import CRM, UnitOfWork
 
 pytestmark = pytest.mark.recrm_plugins("membership")
-
-
-@pytest.fixture
-def sessions_made(monkeypatch: pytest.MonkeyPatch) -> list[UnitOfWork]:
-    """Every unit of work that makes its ``Session`` while the test runs."""
-    made: list[UnitOfWork] = []
-    real: property = vars(UnitOfWork)["session"]
-
-    def spied(uow: UnitOfWork) -> Session:
-        if not uow.has_session:
-            made.append(uow)
-        session: Session = real.__get__(uow)
-        return session
-
-    monkeypatch.setattr(UnitOfWork, "session", property(spied))
-    return made
 
 
 def test_a_non_members_stage_changes_make_no_session(

@@ -214,7 +214,7 @@ def registered_pairs(uow: UnitOfWork,
     (not once per change), since most visits and stage moves are of customers no
     agency brought (in the demo, 14,000 changes for 190 registrations)."""
     wanted = set(wanted)
-    conn = uow.session.connection()
+    conn = uow.connection
     if len(wanted) == 1:  # a batch of one (a single set_stage or log): no IN lists
         [(cid, project)] = wanted
         return wanted if conn.execute(_REGISTERED_ONE, {"cid": cid, "project": project}
