@@ -251,4 +251,4 @@ class DirectoryService:
 
     def check(self, uow: UnitOfWork, staff_ids: Iterable[str | None]) -> None:
         """Refuse staff ids that may take no new assignment (see :func:`check_assignable`)."""
-        check_assignable(uow.connection, self.crm.config.require_known_staff, staff_ids)
+        uow.check_staff(staff_ids)

@@ -93,7 +93,7 @@ def _of_pairs(uow: UnitOfWork, read: str, pairs: set[tuple[int, int]]
     if not pairs:
         return found
     one, many, params = _reads()[read]
-    conn = uow.session.connection()
+    conn = uow.driver
     if len(pairs) == 1:
         [(cid, pid)] = pairs
         rows: Iterable[Any] = one.all(conn, {"cid": cid, "pid": pid, **params})
@@ -119,7 +119,7 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
     from .projects import known_project_id
     from .tasks import FirstVisit
 
-    pids = {code: known_project_id(uow.session, code)
+    pids = {code: known_project_id(uow.driver, code)
             for code in dict.fromkeys(cast(str, i.project) for i in at_projects)}
     keyed = [((i.customer_id, pids[cast(str, i.project)]), i) for i in at_projects]
     tasks: dict[tuple[int, int], list[_OpenTask]] = defaultdict(list)

@@ -98,11 +98,11 @@ def project_id_in(uow: UnitOfWork, code: str) -> int:
     if uow.crm.config.auto_create_projects:
         # The project exists in nearly every call: read on the connection, and make
         # the session (for the insert) only when it does not.
-        rows = _RAW_PROJECT_ID.all(uow.connection, {"code": code})
+        rows = _RAW_PROJECT_ID.all(uow.driver, {"code": code})
         if rows:
             return int(rows[0][0])
         return ensure_project_id(uow.session, code)
-    return known_project_id(uow.connection, code)
+    return known_project_id(uow.driver, code)
 
 
 def _model(row: ProjectRow) -> Project:

@@ -216,6 +216,27 @@ def test_single_operations_run_their_transaction_on_the_driver(
     assert len(crm.cases.list(customer_id=cid)) == 1
 
 
+def test_naming_a_project_or_an_owner_stays_on_the_driver(
+    crm: CRM, sqlalchemy_begins: list[object]
+) -> None:
+    """The project's id and the staff check are read on the driver too: ``add`` and
+    ``log`` naming a project, and ``add`` naming its consultant, begin no SQLAlchemy
+    transaction (a project not yet known is created through the session, which does)."""
+    crm.projects.ensure("P1", "Project one")
+    crm.directory.add_department({"code": "销售部", "name": "销售部"})
+    crm.directory.add_staff({"id": "xs.li", "name": "李", "role": "sales",
+                             "department": "销售部"})
+    sqlalchemy_begins.clear()
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678", "project": "P1",
+                             "owner_staff": "xs.li"}).customer.id
+    crm.interactions.log(cid, {"kind": "call", "channel": "phone", "project": "P1"})
+    assert sqlalchemy_begins == []
+    crm.interactions.log(cid, {"kind": "call", "channel": "phone", "project": "P2"})
+    assert len(sqlalchemy_begins) == 1
+    assert [p.project for p in crm.customers.get(cid).projects] == ["P1"]
+    assert interactions(crm) == 2
+
+
 def test_a_hook_error_rolls_back_the_drivers_transaction(
     crm: CRM, register_plugin: Register, sqlalchemy_begins: list[object]
 ) -> None:

@@ -175,8 +175,8 @@ class _Adding(_Service):
                 "owner_staff": record.owner_staff, "source": record.source,
                 "first_seen_at": now, "stage_changed_at": now})
             links.append(trusted(ProjectLink, {
-                "project": code, "project_name": conn.execute(_PROJECT_NAME, {"id": pid})
-                .scalar_one(), "stage": "prospect", "owner_staff": record.owner_staff,
+                "project": code, "project_name": _PROJECT_NAME.all(conn, {"id": pid})[0][0],
+                "stage": "prospect", "owner_staff": record.owner_staff,
                 "source": record.source, "first_seen_at": now}))
             owner_change = _owner_change(cid, code, None, record.owner_staff, "first_link")
         customer = _model_of(

@@ -199,7 +199,7 @@ _MOVE_LINK = RawWrite(
 _INSERT_LINK = RawWrite(insert(_LT))
 _INSERT_CUSTOMER = RawWrite(insert(_CT).returning(_CT.c.id))
 _INSERT_IDENTITY = RawWrite(insert(_IT))
-_PROJECT_NAME = select(_PT.c.name).where(_PT.c.id == _ONE)
+_PROJECT_NAME = RawSelect(select(_PT.c.name).where(_PT.c.id == _ONE))
 _TOUCH_CUSTOMER = RawWrite(update(_CT).where(_CT.c.id == bindparam("b_id")).values(
     updated_at=bindparam("b_at")))
 _RECOMPUTE_STAGE = RawWrite(
