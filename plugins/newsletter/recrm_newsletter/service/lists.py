@@ -42,17 +42,20 @@ class _Lists(_Service):
         the core resolves identities) to list ``name``. Its header is found as the
         customer import finds its own (title rows above it are skipped); columns the
         customer import does not know (备注) are ignored and named in
-        ``ignored_columns``. Rows naming nobody are counted, not added. Idempotent: a
-        row already on the list is not added twice. A row the file cannot give (an
-        invalid mobile or ID card, a cell beyond the header) is rejected with its
-        number, field and reason in ``rejections`` (and ``errors_path``), not counted
-        as naming nobody; a file without a mobile or ID-card column is refused before
-        the list is made."""
+        ``ignored_columns``. Every row read falls in one count, so they add up to
+        ``rows``: ``added``; ``already`` (on the list before this import: idempotent,
+        a row is never added twice); ``repeated`` (a customer an earlier row of this
+        file named); ``unknown`` (naming nobody); ``rejected`` (a row the file cannot
+        give: an invalid mobile or ID card, a cell beyond the header), each with its
+        number, field and reason in ``rejections`` (and ``errors_path``). A file
+        without a mobile or ID-card column is refused before the list is made."""
         require_role(actor, SENDERS, "import lists")
         name = _name(name, "list name")
-        counts: dict[str, Any] = {"rows": 0, "added": 0, "unknown": 0, "rejected": 0}
+        counts: dict[str, Any] = {"rows": 0, "added": 0, "already": 0, "repeated": 0,
+                                  "unknown": 0, "rejected": 0}
         rejections: list[RejectedRow] = []
         columns = _list_columns(path)
+        seen: set[int] = set()
         with open_table(path, columns) as source, ExitStack() as stack:
             fed = set(source.header.fields.values())
             if not fed & set(_LIST_KEYS):
@@ -80,21 +83,28 @@ class _Lists(_Service):
                         bad = RejectedRow(row=line, field=exc.field, reason=exc.reason,
                                           sheet_row=source.sheet_row)
                     else:
-                        if customer is None:
-                            counts["unknown"] += 1
-                            continue
-                        with self.crm.unit_of_work(actor) as uow:
-                            if insert_or_ignore(
-                                    uow.session, ListMemberRow,
-                                    {"list_id": list_id, "customer_id": customer},
-                                    on=[ListMemberRow.list_id, ListMemberRow.customer_id]):
-                                counts["added"] += 1
+                        counts[self._add_member(list_id, customer, seen, actor)] += 1
                         continue
                 counts["rejected"] += 1
                 rejections.append(bad)
                 if errors is not None:
                     errors.write(bad)
         return {**counts, "ignored_columns": columns.ignored, "rejections": rejections}
+
+    def _add_member(self, list_id: int, customer: int | None, seen: set[int],
+                    actor: Actor | None) -> str:
+        """Add ``customer`` to the list; the count its row falls in (``seen``: the
+        customers earlier rows of this file named)."""
+        if customer is None:
+            return "unknown"
+        if customer in seen:
+            return "repeated"
+        seen.add(customer)
+        with self.crm.unit_of_work(actor) as uow:
+            added = insert_or_ignore(uow.session, ListMemberRow,
+                                     {"list_id": list_id, "customer_id": customer},
+                                     on=[ListMemberRow.list_id, ListMemberRow.customer_id])
+        return "added" if added else "already"
 
     def _resolve(self, row: Mapping[str, Any]) -> int | None:
         """The customer the row names, or None; InvalidInput for a value that is no
