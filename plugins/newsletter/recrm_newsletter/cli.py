@@ -281,7 +281,9 @@ def campaign_send(crm: CRM, name: str, as_json: bool) -> None:
     """Schedule NAME now (if a draft) and send it; prints its report."""
     news = _news(crm)
     actor = current_actor()
-    state = _call(news.get, name).state
+    # the name it is stored under: the sender selects by it (ｓｐｒｉｎｇ is spring)
+    send = _call(news.get, name)
+    name, state = send.name, send.state
     if state in ("sent", "cancelled"):
         raise Refused(f"{name} is {state}: it cannot be sent again")
     if state == "paused":
