@@ -101,6 +101,11 @@ def parse_date(raw: object, *, not_after: dt.date | None = None) -> dt.date | No
             if not_after is not None and value > not_after:
                 raise ValueError(f"{text!r} is in the future")
             return value
+    # A date cell stored as a number, written out: days since 1899-12-30 (five digits
+    # are 1927 to 2173; a fraction is the time of day). Not converted: in a CSV file a
+    # bare number may as well be a typing mistake.
+    if re.fullmatch(r"\d{5}(?:\.\d+)?", text):
+        raise ValueError(f"{text} looks like an Excel date serial: format the column as a date")
     raise ValueError(f"date {text!r} is not like 2024-01-02, 2024/1/2, 20240102 or 2024年1月2日")
 
 

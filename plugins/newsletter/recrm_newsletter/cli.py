@@ -159,8 +159,9 @@ def list_group() -> None:
 @pass_crm
 def list_import(crm: CRM, name: str, file: str, errors_path: str | None,
                 as_json: bool) -> None:
-    """Add the customers FILE names to list NAME (rows naming nobody are counted; a
-    row with an invalid mobile or ID card is rejected with its number and reason)."""
+    """Add the customers FILE names to list NAME (every row is counted: added, naming
+    nobody, rejected with its number and reason for an invalid mobile or ID card,
+    already on the list, or repeated in the file)."""
     try:
         counts = _news(crm).import_list(name, file, actor=current_actor(),
                                         errors_path=errors_path)
@@ -170,7 +171,9 @@ def list_import(crm: CRM, name: str, file: str, errors_path: str | None,
         emit_json(counts)
         return
     info(f"list {name}: {counts['added']} added from {counts['rows']} row(s); "
-         f"{counts['unknown']} named nobody, {counts['rejected']} rejected"
+         f"{counts['unknown']} named nobody, {counts['rejected']} rejected, "
+         f"{counts['already']} already on the list, {counts['repeated']} repeated in the"
+         " file"
          + ("; ignored column(s): " + ", ".join(counts["ignored_columns"])
             if counts["ignored_columns"] else ""))
     for bad in counts["rejections"][:SHOWN_REJECTIONS]:
@@ -278,7 +281,9 @@ def campaign_send(crm: CRM, name: str, as_json: bool) -> None:
     """Schedule NAME now (if a draft) and send it; prints its report."""
     news = _news(crm)
     actor = current_actor()
-    state = _call(news.get, name).state
+    # the name it is stored under: the sender selects by it (ｓｐｒｉｎｇ is spring)
+    send = _call(news.get, name)
+    name, state = send.name, send.state
     if state in ("sent", "cancelled"):
         raise Refused(f"{name} is {state}: it cannot be sent again")
     if state == "paused":

@@ -69,7 +69,7 @@ def test_a_file_without_a_mobile_or_id_card_column_is_refused(
     result = cli_runner.invoke("newsletter", "list", "import", "vip", str(csv))
     assert result.exit_code == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "has no mobile or ID-card column (手机 / 身份证) in its first row (备注)" \
+    assert "has no mobile or ID-card column (手机 / 身份证) in its header (备注)" \
         in result.stderr
     with pytest.raises(InvalidInput):
         service(crm).import_list("vip", csv)

@@ -293,8 +293,8 @@ def test_static_list_from_csv_and_a_magazine_issue(crm_factory: CrmFactory,
                    encoding="utf-8")
     news = service(crm)
     counts = news.import_list("owners", csv)
-    assert counts == {"rows": 4, "added": 3, "unknown": 1, "rejected": 0,
-                      "ignored_columns": [], "rejections": []}
+    assert counts == {"rows": 4, "added": 3, "already": 0, "repeated": 0, "unknown": 1,
+                      "rejected": 0, "ignored_columns": [], "rejections": []}
     assert news.import_list("owners", csv)["added"] == 0  # idempotent
     news.create_publication("XLJ", "兴隆大家庭", "email")
     issue = news.create_issue("XLJ", 12, list_name="owners", subject="第 {{ issue }} 期",

@@ -3,7 +3,7 @@ resolves identities."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from recrm_core import (
     InvalidInput,
     NotFound,
     RejectedRow,
+    UnknownColumns,
     Vocabulary,
     insert_or_ignore,
     open_table,
@@ -38,27 +39,30 @@ class _Lists(_Service):
     def import_list(self, name: str, path: str | Path, actor: Actor | None = None,
                     errors_path: str | Path | None = None) -> dict[str, Any]:
         """Add the customers a CSV or XLSX file names (by mobile or ID card, resolved as
-        the core resolves identities) to list ``name``; rows naming nobody are counted,
-        not added. Idempotent: a row already on the list is not added twice. Columns
-        the customer import does not know (备注) are ignored and named in
-        ``ignored_columns``. A row the file cannot give (an invalid mobile or ID card, a
-        cell beyond the header) is rejected with its number, field and reason in
-        ``rejections`` (and ``errors_path``), not counted as naming nobody; a file
+        the core resolves identities) to list ``name``. Its header is found as the
+        customer import finds its own (title rows above it are skipped); columns the
+        customer import does not know (备注) are ignored and named in
+        ``ignored_columns``. Every row read falls in one count, so they add up to
+        ``rows``: ``added``; ``already`` (on the list before this import: idempotent,
+        a row is never added twice); ``repeated`` (a customer an earlier row of this
+        file named); ``unknown`` (naming nobody); ``rejected`` (a row the file cannot
+        give: an invalid mobile or ID card, a cell beyond the header), each with its
+        number, field and reason in ``rejections`` (and ``errors_path``). A file
         without a mobile or ID-card column is refused before the list is made."""
         require_role(actor, SENDERS, "import lists")
         name = _name(name, "list name")
-        counts: dict[str, Any] = {"rows": 0, "added": 0, "unknown": 0, "rejected": 0}
+        counts: dict[str, Any] = {"rows": 0, "added": 0, "already": 0, "repeated": 0,
+                                  "unknown": 0, "rejected": 0}
         rejections: list[RejectedRow] = []
-        columns = _ListColumns()
+        columns = _list_columns(path)
+        seen: set[int] = set()
         with open_table(path, columns) as source, ExitStack() as stack:
             fed = set(source.header.fields.values())
             if not fed & set(_LIST_KEYS):
-                # Every name is a column here (unknown ones are ignored), so the first
-                # row is the header: a title row above it lands here too.
                 raise InvalidInput("file", f"{source.path!r} has no mobile or ID-card column"
-                                   " (手机 / 身份证) in its first row ("
+                                   " (手机 / 身份证) in its header ("
                                    + ", ".join(columns.ignored) + "); nobody on it could"
-                                   " be found, and a list's file starts with its header")
+                                   " be found")
             errors = stack.enter_context(ErrorsFile(
                 errors_path, sheet_rows=source.sheet is not None)) if errors_path else None
             with self.crm.unit_of_work(actor) as uow:
@@ -79,21 +83,28 @@ class _Lists(_Service):
                         bad = RejectedRow(row=line, field=exc.field, reason=exc.reason,
                                           sheet_row=source.sheet_row)
                     else:
-                        if customer is None:
-                            counts["unknown"] += 1
-                            continue
-                        with self.crm.unit_of_work(actor) as uow:
-                            if insert_or_ignore(
-                                    uow.session, ListMemberRow,
-                                    {"list_id": list_id, "customer_id": customer},
-                                    on=[ListMemberRow.list_id, ListMemberRow.customer_id]):
-                                counts["added"] += 1
+                        counts[self._add_member(list_id, customer, seen, actor)] += 1
                         continue
                 counts["rejected"] += 1
                 rejections.append(bad)
                 if errors is not None:
                     errors.write(bad)
         return {**counts, "ignored_columns": columns.ignored, "rejections": rejections}
+
+    def _add_member(self, list_id: int, customer: int | None, seen: set[int],
+                    actor: Actor | None) -> str:
+        """Add ``customer`` to the list; the count its row falls in (``seen``: the
+        customers earlier rows of this file named)."""
+        if customer is None:
+            return "unknown"
+        if customer in seen:
+            return "repeated"
+        seen.add(customer)
+        with self.crm.unit_of_work(actor) as uow:
+            added = insert_or_ignore(uow.session, ListMemberRow,
+                                     {"list_id": list_id, "customer_id": customer},
+                                     on=[ListMemberRow.list_id, ListMemberRow.customer_id])
+        return "added" if added else "already"
 
     def _resolve(self, row: Mapping[str, Any]) -> int | None:
         """The customer the row names, or None; InvalidInput for a value that is no
@@ -123,26 +134,43 @@ class _Lists(_Service):
         return found
 
 
+def _list_columns(path: str | Path) -> _ListColumns:
+    """The columns of the list file at ``path``: the customer import's, and those of
+    its header the customer import does not know, to ignore.
+
+    The header is found by the customer import's own rule
+    (:func:`~recrm_core.csvsource.find_header`): a first reading with the customer
+    import's columns skips the title rows and names the header's unknown columns; the
+    import then reads with those ignored. Ignoring every unknown name from the start
+    would make a title row ("2024 VIP 客户名单") a header of one ignored column."""
+    try:
+        with open_table(path, _ListColumns(())):
+            return _ListColumns(())
+    except UnknownColumns as exc:
+        return _ListColumns(exc.unknown)
+
+
 class _ListColumns(Vocabulary):
-    """The customer import's columns, where an unknown column (备注) is ignored (fed to
-    a field nothing reads) and remembered in ``ignored``, not a refusal of the file."""
+    """The customer import's columns, and ``unknown`` header names that are ignored
+    (fed to a field nothing reads) and remembered in ``ignored``, not a refusal of the
+    file."""
 
     IGNORED = "_ignored"
 
-    def __init__(self) -> None:
+    def __init__(self, unknown: Iterable[str]) -> None:
         super().__init__({})
         self.aliases = dict(CUSTOMER_COLUMNS.aliases)
         self.known = CUSTOMER_COLUMNS.known
         self.lists = {**CUSTOMER_COLUMNS.lists, self.IGNORED: self.IGNORED}
         self.text_only = CUSTOMER_COLUMNS.text_only
+        self.unknown = {name.strip() for name in unknown}
         self.ignored: list[str] = []
 
     def field_of(self, cell: str) -> str | None:
         found = super().field_of(cell)
-        if found is not None:
-            return found
         label = cell.strip()
+        if found is not None or (label and label not in self.unknown):
+            return found
         if label and label not in self.ignored:
             self.ignored.append(label)
         return self.IGNORED
-

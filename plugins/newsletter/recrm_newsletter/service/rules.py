@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from recrm_core import CRM, InvalidInput, utcnow
+from recrm_core.values import required_code
 
 from ..settings import NAME, NewsletterSettings, settings
 
@@ -28,6 +29,18 @@ def _name(value: object, what: str, limit: int = 64) -> str:
     if len(text) > limit or any(ord(c) < 32 for c in text):
         raise InvalidInput(what, f"{what} must be one line of at most {limit} characters")
     return text
+
+
+def _code_name(value: object, what: str, limit: int) -> str:
+    """A name cleaned as the core cleans codes (NFKC, format characters dropped, a
+    control character refused), so ``ｓｐｒｉｎｇ`` or a pasted zero-width space in
+    ``spr\u200bing`` names campaign ``spring``, not a second one that prints alike."""
+    if not isinstance(value, str):
+        raise InvalidInput(what, f"{what} must not be empty")
+    try:
+        return required_code(value, what, limit)
+    except ValueError as exc:
+        raise InvalidInput(what, str(exc)) from None
 
 
 def _channel(value: str) -> str:

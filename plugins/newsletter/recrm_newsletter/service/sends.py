@@ -23,7 +23,7 @@ from ..models import Send, SendReport
 from ..tables import ListRow, PublicationRow, RecipientRow, SendRow
 from .fields import _Fields
 from .lists import _Lists
-from .rules import PURPOSE, SENDERS, _channel, _name, aware_utc
+from .rules import PURPOSE, SENDERS, _channel, _code_name, _name, aware_utc
 from .segments import _Segments
 
 
@@ -38,7 +38,7 @@ class _Sends(_Segments, _Lists, _Fields):
     ) -> Send:
         """A draft campaign to a saved segment or a static list."""
         require_role(actor, SENDERS, "create campaigns")
-        return self._create(_name(name, "campaign name", 100), "campaign", None, None,
+        return self._create(_code_name(name, "campaign name", 100), "campaign", None, None,
                             _channel(channel), purpose, segment, list_name, subject, html,
                             text, actor)
 
@@ -109,8 +109,20 @@ class _Sends(_Segments, _Lists, _Fields):
                     None).order_by(SendRow.issue_number)
             return [self._model(uow.session, r) for r in uow.session.scalars(query)]
 
+    @staticmethod
+    def _stored_name(session: Session, name: str) -> str:
+        """The name send ``name`` is stored under: ``name`` itself when a send has it
+        (one made before names were cleaned as codes keeps its spelling), else ``name``
+        cleaned as a code (``ｓｐｒｉｎｇ`` finds ``spring``)."""
+        if session.scalar(select(SendRow.id).where(SendRow.name == name)) is not None:
+            return name
+        try:
+            return _code_name(name, "campaign name", 100)
+        except InvalidInput:
+            return name  # found by no name: NotFound names it as given
+
     def _row(self, session: Session, name: str, lock: bool = False) -> SendRow:
-        query = select(SendRow).where(SendRow.name == name)
+        query = select(SendRow).where(SendRow.name == self._stored_name(session, name))
         row = session.scalar(query.with_for_update() if lock else query)
         if row is None:
             raise NotFound(f"no campaign or issue {name!r}")
