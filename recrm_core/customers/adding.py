@@ -61,7 +61,7 @@ from .loading import (
     load_customer,
     load_customers,
     owners_of_keys,
-    resolve_id,
+    resolve_for_write,
 )
 
 if TYPE_CHECKING:
@@ -217,7 +217,7 @@ class _Adding(_Service):
                 raise InvalidInput(*first_error(exc)) from None
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
-            cid = resolve_id(session, customer_id)
+            cid = resolve_for_write(session, customer_id)
             row = session.get_one(CustomerRow, cid)
             before = load_customers(session, [cid])[cid]
             changes: dict[str, Any] = {}
