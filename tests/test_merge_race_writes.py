@@ -32,7 +32,7 @@ PROJECT = "XL2"
 UNIT = "XL2/3-1201"
 UNITS_CSV = ("楼栋,单元,楼层,房号,建筑面积,套内面积,户型,朝向,总价,单价,状态\n"
              "3,1,12,1201,98.50,80.20,3室2厅2卫,南,\"1,970,000\",,可售\n")
-WRITES = ["update", "log", "set_stage", "case", "hold", "subscribe"]
+WRITES = ["update", "add", "log", "set_stage", "case", "hold", "subscribe"]
 
 
 class _MergeGate:
@@ -65,6 +65,8 @@ def _write(crm: CRM, kind: str, cid: int) -> int | None:
     if kind == "update":
         return crm.customers.update(
             cid, {"email": "x@example.com", "add_mobiles": ["13600000001"]}).id
+    if kind == "add":  # the duplicate's mobile again, now at a project
+        return crm.customers.add({"mobile": "13700000003", "project": PROJECT}).customer.id
     if kind == "log":
         return crm.interactions.log(cid, {"kind": "call", "summary": "回访"}).customer_id
     if kind == "set_stage":
@@ -72,9 +74,11 @@ def _write(crm: CRM, kind: str, cid: int) -> int | None:
     if kind == "case":
         return crm.cases.open({"customer_id": cid, "category": "repair",
                                "subject": "漏水"}).customer_id
-    if kind == "hold":
-        return service(crm).units.hold(UNIT, cid).customer_id
-    return service(crm).deals.subscribe(UNIT, cid, deposit=50000).customer_id
+    sales = service(crm)
+    deal_or_hold = sales.units.hold(UNIT, cid) if kind == "hold" else \
+        sales.deals.subscribe(UNIT, cid, deposit=50000)
+    held_for: int | None = deal_or_hold.customer_id
+    return held_for
 
 
 def _writer(url: str, kind: str, cid: int, out: Any) -> None:
@@ -157,8 +161,9 @@ def test_a_write_racing_a_merge_lands_on_the_survivor(
     found = crm.customers.get(survivor)
     if kind == "update":
         assert found.email == "x@example.com" and "+8613600000001" in found.mobiles
-    if kind == "set_stage":
-        assert [(p.project, p.stage) for p in found.projects] == [(PROJECT, "visitor")]
+    if kind in ("set_stage", "add"):
+        stage = "visitor" if kind == "set_stage" else "prospect"
+        assert [(p.project, p.stage) for p in found.projects] == [(PROJECT, stage)]
     if kind in ("hold", "subscribe"):
         sales = service(crm)
         assert sales.units.get(UNIT).status == ("held" if kind == "hold" else "subscribed")

@@ -104,8 +104,10 @@ class _Adding(_Service):
             return AddResult(customer=customer, created=True, changed=True,
                              suspected_duplicate_of=twins)
 
-        cid = match.customer_id
         session = uow.session
+        # The holder found by key, locked against a merge (a merge that moved the key
+        # meanwhile is followed to its survivor): what follows writes for them.
+        cid = resolve_for_write(session, match.customer_id)
         row = session.get_one(CustomerRow, cid)
         before = load_customers(session, [cid])[cid]
         current = {name: getattr(row, name) for name in ("name", "gender", "birth_date",
