@@ -4,13 +4,15 @@ The merge runs in one process and stops inside its transaction (a plugin's
 ``recrm_customer_merged`` waits), holding its locks; a second process, its own CRM,
 writes for the duplicate meanwhile. On PostgreSQL the test waits until the writer is
 seen waiting on a lock (so it resolved nothing yet, or resolved before the merge's
-update: the race the issue reported), then lets the merge commit. On SQLite the writer
-waits for the merge's write lock (``BEGIN IMMEDIATE``) wherever it is.
+update: the race the issue reported), then lets the merge commit. On SQLite a writing
+unit of work waits for the merge's write lock (``BEGIN IMMEDIATE``) before it reads
+anything; what is read in a transaction before it is not.
 
 Before ``resolve_for_write`` every one of these writes landed on the duplicate on
 PostgreSQL and said so (the foreign key's FOR KEY SHARE waits for the merge, then
-finds the row still there; ``update``'s UPDATE re-checks only ``id``); on SQLite they
-already waited for the merge and followed it.
+finds the row still there; ``update``'s UPDATE re-checks only ``id``). On SQLite the
+core's writes already waited for the merge and followed it; the sales hold and
+subscription did not (the customer was resolved in a transaction before the write's).
 """
 
 from __future__ import annotations
@@ -81,11 +83,13 @@ def _write(crm: CRM, kind: str, cid: int) -> int | None:
     return held_for
 
 
-def _writer(url: str, kind: str, cid: int, out: Any) -> None:
+def _writer(url: str, kind: str, cid: int, ready: Any, out: Any) -> None:
     try:
         with CRM(database_url=url, plugins=["sales"]) as crm:
+            ready.set()
             out.put(("write", _write(crm, kind, cid)))
     except BaseException as exc:
+        ready.set()
         out.put(("write", f"{type(exc).__name__}: {exc}"))
 
 
@@ -128,19 +132,22 @@ def test_a_write_racing_a_merge_lands_on_the_survivor(
             {"application_name": name}).render_as_string(hide_password=False)
 
     ctx = multiprocessing.get_context("spawn")
-    entered, release, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    entered, release, ready, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
     merger = ctx.Process(target=_merger,
                          args=(recrm_database_url, survivor, duplicate, entered, release, out))
     merger.start()
     writer = None
     try:
         assert entered.wait(timeout=120), "the merge never reached its hook"
-        writer = ctx.Process(target=_writer, args=(writer_url, kind, duplicate, out))
+        writer = ctx.Process(target=_writer, args=(writer_url, kind, duplicate, ready, out))
         writer.start()
+        assert ready.wait(timeout=120), "the writer never started"
         if recrm_backend == "postgresql":
             _wait_for_lock_wait(recrm_database_url, name)
         else:
-            time.sleep(0.5)  # the writer waits on SQLite's write lock, wherever it is
+            # No wait to see on SQLite: the writer is given the time to read what it
+            # reads before its write transaction (sales resolves the customer so).
+            time.sleep(0.5)
     finally:
         release.set()
     results = dict(out.get(timeout=120) for _ in range(2))
