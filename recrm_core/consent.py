@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Table, and_, exists, insert, literal, sele
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from .access import NO_FREE_TEXT, check_writer, require_role
-from .customers import resolve_id
+from .customers import resolve_for_write, resolve_id
 from .db import UnitOfWork, utcnow
 from .errors import ConfigError, InvalidInput
 from .identity import clean
@@ -159,7 +159,7 @@ class ConsentService:
         except ValueError as exc:
             raise InvalidInput("source", f"source {exc}") from None
         actor = uow.actor
-        cid = resolve_id(uow.session, customer_id)
+        cid = resolve_for_write(uow.session, customer_id)
         values = {"customer_id": cid, "channel": channel, "purpose": purpose,
                   "granted": granted, "source": source,
                   "actor_staff": actor.staff_id if actor else None, "recorded_at": utcnow()}

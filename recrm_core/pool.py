@@ -32,7 +32,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from .access import check_writer, require_role
-from .customers import _project_codes, resolve_id
+from .customers import _project_codes, resolve_for_write, resolve_id
 from .db import UnitOfWork, chunks, utcnow
 from .errors import Forbidden, InvalidInput, NotFound, Refused
 from .models import Actor, Code, ErasureStep, OwnerChange, _Model, _Out, trusted
@@ -298,7 +298,7 @@ class PoolService:
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
             self.crm.directory.check(uow, [claimant])
-            cid = resolve_id(session, customer_id)
+            cid = resolve_for_write(session, customer_id)
             code = project_code(project)
             pid = known_project_id(session, code)
             _lock_claimant(session, claimant, pid)

@@ -58,7 +58,7 @@ from sqlalchemy.orm import Session
 
 from . import identity
 from .access import check_writer, require_role
-from .customers import load_customer, resolve_id
+from .customers import load_customer, resolve_for_write
 from .db import Base, chunks, utcnow
 from .errors import InvalidInput, Refused
 from .models import Actor, Customer, ErasureStep, _Out
@@ -232,7 +232,7 @@ class PrivacyService:
         at = now or utcnow()
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
-            cid = resolve_id(session, customer_id)
+            cid = resolve_for_write(session, customer_id)
             customer = load_customer(session, cid)
             merged = _merged_into(session, cid)
             ids = [cid, *merged]

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from ..access import case_for, check_writer, scope_of
-from ..customers import resolve_id
+from ..customers import resolve_for_write, resolve_id
 from ..db import MAX_ID, UnitOfWork, utcnow, valid_id
 from ..errors import InvalidInput, NotFound, Refused
 from ..identity import clean, clean_code
@@ -86,7 +86,7 @@ class CaseService:
         opened = now if opened_at is None else _aware(opened_at, "opened_at")
         if opened > now:
             raise InvalidInput("opened_at", "opened_at is in the future")
-        customer_id = resolve_id(uow.driver, record.customer_id)
+        customer_id = resolve_for_write(uow.driver, record.customer_id)
         project_id = (
             project_id_in(uow, project_code(record.project)) if record.project else None
         )

@@ -23,8 +23,10 @@ from .loading import id_cards_of as id_cards_of
 from .loading import load_customer as load_customer
 from .loading import load_customers as load_customers
 from .loading import owners_of_keys as owners_of_keys
+from .loading import resolve_for_write as resolve_for_write
 from .loading import resolve_id as resolve_id
 from .loading import resolve_ids as resolve_ids
+from .loading import resolve_ids_for_write as resolve_ids_for_write
 from .merging import _Merging
 from .stages import _Stages
 from .views import _Views

@@ -61,7 +61,7 @@ from .loading import (
     load_customer,
     load_customers,
     owners_of_keys,
-    resolve_id,
+    resolve_for_write,
 )
 
 if TYPE_CHECKING:
@@ -104,8 +104,10 @@ class _Adding(_Service):
             return AddResult(customer=customer, created=True, changed=True,
                              suspected_duplicate_of=twins)
 
-        cid = match.customer_id
         session = uow.session
+        # The holder found by key, locked against a merge (a merge that moved the key
+        # meanwhile is followed to its survivor): what follows writes for them.
+        cid = resolve_for_write(session, match.customer_id)
         row = session.get_one(CustomerRow, cid)
         before = load_customers(session, [cid])[cid]
         current = {name: getattr(row, name) for name in ("name", "gender", "birth_date",
@@ -217,7 +219,7 @@ class _Adding(_Service):
                 raise InvalidInput(*first_error(exc)) from None
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
-            cid = resolve_id(session, customer_id)
+            cid = resolve_for_write(session, customer_id)
             row = session.get_one(CustomerRow, cid)
             before = load_customers(session, [cid])[cid]
             changes: dict[str, Any] = {}

@@ -180,9 +180,11 @@ _RAW_LINK_STAGE = RawSelect(
     .with_for_update()
 )
 #: a move's first read, one statement for three (round trips on PostgreSQL): the
-#: customer's merge and erasure, the project's id and the link's id and stage. Not
-#: locked (PostgreSQL locks no row on the nullable side of an outer join): a link
-#: found is read again through ``_RAW_LINK_STAGE``.
+#: customer's merge and erasure, the project's id and the link's id and stage. The
+#: customer row is locked as ``resolve_for_write`` locks it (FOR KEY SHARE OF
+#: customers: set_stage writes for them, and a merge must wait); the link is not
+#: (PostgreSQL locks no row on the nullable side of an outer join): a link found is
+#: read again through ``_RAW_LINK_STAGE``.
 _RAW_MOVE_START = RawSelect(
     select(_CT.c.merged_into, _CT.c.erased_at, _PT.c.id, _LT.c.id, _LT.c.stage)
     .select_from(
@@ -190,6 +192,7 @@ _RAW_MOVE_START = RawSelect(
         .outerjoin(_LT, and_(_LT.c.customer_id == _CT.c.id, _LT.c.project_id == _PT.c.id))
     )
     .where(_CT.c.id == bindparam("cid"))
+    .with_for_update(read=True, key_share=True, of=_CT)
 )
 # The per-operation writes run on the driver's cursor (RawWrite).
 _MOVE_LINK = RawWrite(

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.selectable import FromClause
+from sqlalchemy.sql.selectable import FromClause, Select
 
 from .. import sqlitebatch
 from ..db import RawSelect, chunks, valid_id
@@ -101,10 +101,17 @@ _SELECT_WHOLE = _WHOLE_CUSTOMER.select_from(_with_identities_and_links(_CT)).whe
 _SELECT_MERGED_INTO = select(_CT.c.merged_into, _CT.c.erased_at).where(_CT.c.id == _ONE)
 _SELECT_MANY_MERGED_INTO = select(_CT.c.id, _CT.c.merged_into, _CT.c.erased_at).where(
     _CT.c.id.in_(_IDS))
+# A writer's resolution: FOR KEY SHARE conflicts with the merge's FOR UPDATE only, so
+# writers never wait for each other; on SQLite (writers serialised by BEGIN IMMEDIATE)
+# the dialect leaves the clause out. Rows locked in id order, as the merge locks them.
+_SELECT_MERGED_INTO_LOCKED = _SELECT_MERGED_INTO.with_for_update(read=True, key_share=True)
+_SELECT_MANY_MERGED_INTO_LOCKED = _SELECT_MANY_MERGED_INTO.order_by(_CT.c.id).with_for_update(
+    read=True, key_share=True)
 # The single-customer statements run on the driver's cursor (see RawSelect).
 _RAW_BY_KEY = RawSelect(_SELECT_BY_KEY)
 _RAW_WHOLE = RawSelect(_SELECT_WHOLE)
 _RAW_MERGED_INTO = RawSelect(_SELECT_MERGED_INTO)
+_RAW_MERGED_INTO_LOCKED = RawSelect(_SELECT_MERGED_INTO_LOCKED)
 #: the holder of one identity (owners_of_keys, for a single key)
 _RAW_OWNER = RawSelect(select(_IT.c.customer_id).where(
     _IT.c.kind == bindparam("kind"), _IT.c.value == bindparam("value")))
@@ -214,14 +221,37 @@ def _model_of(
 
 
 def resolve_id(session: Session | Connection, customer_id: int) -> int:
-    """Follow ``merged_into`` to the surviving customer; NotFound if there is none."""
+    """Follow ``merged_into`` to the surviving customer; NotFound if there is none.
+
+    For reads: a write for the customer resolves with :func:`resolve_for_write`."""
+    return _resolve(session, customer_id, _RAW_MERGED_INTO)
+
+
+def resolve_for_write(session: Session | Connection, customer_id: int) -> int:
+    """:func:`resolve_id` for a write about to land on the customer: the survivor,
+    locked against a merge until the write's transaction ends, in the same one read
+    when nothing is merged.
+
+    Without the lock a write racing a merge lands on the merged-away record: the
+    foreign key's check on PostgreSQL takes FOR KEY SHARE, which the merge's UPDATE of
+    ``merged_into`` does not wait for. Here the read itself takes FOR KEY SHARE, which
+    the merge's FOR UPDATE does wait for (and which waits for a merge holding it, then
+    reads the row as the merge left it: a merged id follows to the survivor, locked
+    too). Writers never wait for each other. On SQLite writers are already serialised
+    (``BEGIN IMMEDIATE``: a writer's first read comes after a merge commits), so the
+    read is the plain one."""
+    return _resolve(session, customer_id, _RAW_MERGED_INTO_LOCKED)
+
+
+def _resolve(session: Session | Connection, customer_id: int, read: RawSelect) -> int:
+    """The survivor of ``customer_id`` (``read``: ``_SELECT_MERGED_INTO``, locking or not)."""
     if not valid_id(customer_id):
         raise NotFound(f"no customer {customer_id}")
     conn = _connection(session)
     seen: set[int] = set()
     current = customer_id
     while True:
-        merged_into = _RAW_MERGED_INTO.all(conn, {"id": current})
+        merged_into = read.all(conn, {"id": current})
         if not merged_into:
             raise NotFound(f"no customer {customer_id}")
         if merged_into[0][1] is not None:
@@ -235,14 +265,30 @@ def resolve_id(session: Session | Connection, customer_id: int) -> int:
 def resolve_ids(session: Session | Connection, customer_ids: Iterable[int]) -> dict[int, int]:
     """:func:`resolve_id` for many ids, with one read per few hundred of them (a
     merged id then follows its chain); the error is the first failing id's, in order."""
+    return _resolve_many(session, customer_ids, _SELECT_MANY_MERGED_INTO, resolve_id)
+
+
+def resolve_ids_for_write(
+    session: Session | Connection, customer_ids: Iterable[int]
+) -> dict[int, int]:
+    """:func:`resolve_ids` for a write, each survivor locked as
+    :func:`resolve_for_write` locks one."""
+    return _resolve_many(session, customer_ids, _SELECT_MANY_MERGED_INTO_LOCKED,
+                         resolve_for_write)
+
+
+def _resolve_many(
+    session: Session | Connection, customer_ids: Iterable[int], read: Select[Any],
+    one: Callable[[Session | Connection, int], int],
+) -> dict[int, int]:
+    """:func:`resolve_ids`' rule with ``read`` for many and ``one`` for one id."""
     wanted = list(dict.fromkeys(customer_ids))
     conn = _connection(session)
     if len(wanted) == 1:
-        return {wanted[0]: resolve_id(conn, wanted[0])}
+        return {wanted[0]: one(conn, wanted[0])}
     rows: dict[int, tuple[int | None, dt.datetime | None]] = {}
-    for part in chunks([cid for cid in wanted if valid_id(cid)]):
-        rows.update((cid, (into, at)) for cid, into, at in
-                    conn.execute(_SELECT_MANY_MERGED_INTO, {"ids": part}))
+    for part in chunks(sorted(cid for cid in wanted if valid_id(cid))):
+        rows.update((cid, (into, at)) for cid, into, at in conn.execute(read, {"ids": part}))
     resolved: dict[int, int] = {}
     for cid in wanted:
         found = rows.get(cid)
@@ -251,7 +297,7 @@ def resolve_ids(session: Session | Connection, customer_ids: Iterable[int]) -> d
         into, at = found
         if at is not None:
             raise erased(cid, at)
-        resolved[cid] = cid if into is None else resolve_id(conn, cid)
+        resolved[cid] = cid if into is None else one(conn, cid)
     return resolved
 
 

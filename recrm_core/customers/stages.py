@@ -42,7 +42,7 @@ from .changes import (
 )
 from .loading import (
     load_customers,
-    resolve_id,
+    resolve_for_write,
 )
 
 if TYPE_CHECKING:
@@ -143,9 +143,10 @@ class _Stages(_Service):
             found = _RAW_LINK_STAGE.all(conn, {"cid": cid, "pid": pid}) \
                 if start[0][3] is not None else []
         else:
-            # Merged away, erased or unknown (the errors and the survivor resolve_id
-            # gives), or the project new or unknown (project_id_in's rule).
-            cid = resolve_id(conn, move.customer_id)
+            # Merged away, erased or unknown (the errors and the survivor
+            # resolve_for_write gives), or the project new or unknown (project_id_in's
+            # rule).
+            cid = resolve_for_write(conn, move.customer_id)
             pid = project_id_in(uow, code)
             found = _RAW_LINK_STAGE.all(conn, {"cid": cid, "pid": pid})
         old_stage: str | None = found[0][1] if found else None

@@ -43,6 +43,7 @@ from .loading import (
     customer_by_key,
     load_customer,
     load_customers,
+    resolve_for_write,
     resolve_id,
 )
 
@@ -66,6 +67,12 @@ class _Views(_Service):
     def resolve_in(self, uow: UnitOfWork, customer_id: int) -> int:
         """The surviving customer's id inside a unit of work; NotFound if none."""
         return resolve_id(uow.connection, customer_id)
+
+    def resolve_for_write_in(self, uow: UnitOfWork, customer_id: int) -> int:
+        """:meth:`resolve_in` for a write about to land on the customer: the survivor,
+        locked against a merge until ``uow`` ends (a write racing a merge lands on the
+        survivor, never on the merged-away record). Not in a read-only unit of work."""
+        return resolve_for_write(uow.connection, customer_id)
 
     def get_many(
         self, customer_ids: Iterable[int], actor: Actor | None = None

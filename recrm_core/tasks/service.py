@@ -13,7 +13,7 @@ from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..access import Scope, check_writer, require_role, task_for
-from ..customers import resolve_id
+from ..customers import resolve_for_write, resolve_id
 from ..db import UnitOfWork, chunks, utcnow
 from ..directory import refused_staff
 from ..errors import Forbidden, InvalidInput, NotFound, Refused
@@ -85,7 +85,7 @@ class TaskService:
         _own_only(actor, owner, "add")
         with self.crm.unit_of_work(actor) as uow:
             self.crm.directory.check(uow, [owner])
-            cid = resolve_id(uow.session, data.customer_id)
+            cid = resolve_for_write(uow.session, data.customer_id)
             pid = known_project_id(uow.session, project_code(data.project))
             task = self.create_in(uow, cid, pid, kind=data.kind, owner=owner,
                                   due_at=data.due_at, note=data.note,

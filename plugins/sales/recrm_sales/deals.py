@@ -108,6 +108,16 @@ def resolve_parties(crm: CRM, buyer: str | int, parties: Sequence[PartyIn | str]
     return resolved
 
 
+def locked_parties(uow: UnitOfWork, resolved: Sequence[tuple[int, str, Decimal]]
+                   ) -> list[tuple[int, str, Decimal]]:
+    """``resolve_parties``' parties resolved again inside the deal's write, each
+    customer locked against a merge (in id order, as a merge locks): a merge since
+    ``resolve_parties`` moves the deal to the survivor, and one running waits for it."""
+    survivors = {cid: uow.crm.customers.resolve_for_write_in(uow, cid)
+                 for cid in sorted({cid for cid, _, _ in resolved})}
+    return [(survivors[cid], role, share) for cid, role, share in resolved]
+
+
 def _event(session: Session, deal: DealRow, kind: str, at: dt.datetime, staff: str | None,
            reason: str | None = None, **data: Any) -> None:
     session.add(DealEventRow(deal_id=deal.id, kind=kind, at=at, staff=staff,
@@ -257,10 +267,11 @@ class Deals:
         def attempt() -> Deal:
             with self.crm.unit_of_work(actor) as uow:
                 session = uow.session
+                locked = locked_parties(uow, resolved)
                 row = find_unit(session, unit, lock=True)
                 expire_stale(session, row, at)
                 # the buyer's or a co-buyer's own hold is converted
-                hold = refuse_taken(session, row, at, {cid for cid, _, _ in resolved},
+                hold = refuse_taken(session, row, at, {cid for cid, _, _ in locked},
                                     zone=self.crm.config.zone)
                 listed = asked if asked is not None else row.list_price
                 if off >= listed:
@@ -269,13 +280,13 @@ class Deals:
                 if paid > total:
                     raise InvalidInput("deposit", "the deposit is more than the price")
                 deal = DealRow(
-                    unit_id=row.id, project=row.project, customer_id=resolved[0][0],
+                    unit_id=row.id, project=row.project, customer_id=locked[0][0],
                     staff=check_staff(uow, staff), state="subscribed", price=listed,
                     discount=off, amount=total, deposit=paid, subscribed_at=at,
                     sign_by=self._today(at) + dt.timedelta(days=days))
                 session.add(deal)
                 session.flush()
-                for i, (cid, role, share) in enumerate(resolved):
+                for i, (cid, role, share) in enumerate(locked):
                     add_party(uow, deal, cid, role, share, i == 0, at)
                 # the deposit is paid at subscription: it is received money from then on
                 session.add(ReceiptRow(deal_id=deal.id, amount=paid,
@@ -285,12 +296,12 @@ class Deals:
                     hold.state, hold.ended_at = "converted", at
                 if ticket is not None:
                     deal.ticket_id = convert_in(session, row.project, ticket,
-                                                resolved[0][0], deal.id, at).id
+                                                locked[0][0], deal.id, at).id
                 row.status, row.updated_at = "subscribed", at
                 name = name_of(session, row)
                 _event(session, deal, "subscribe", at, deal.staff, unit=name,
                        amount=str(total), deposit=str(paid),
-                       parties=[[cid, role, str(share)] for cid, role, share in resolved])
+                       parties=[[cid, role, str(share)] for cid, role, share in locked])
                 session.flush()
                 move_parties(uow, deal, name, "subscriber", at, total)
                 return deal_model(session, deal, self._today(at), full=False, unit=name)
@@ -472,6 +483,7 @@ class Deals:
         at = now or utcnow()
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
+            resolved = locked_parties(uow, resolved)
             row = load_deal(session, deal, active=True)
             before = current_parties(session, row.id)
             old_ids = {p.customer_id for p in before}

@@ -407,6 +407,9 @@ class Inventory:
     def hold_in(self, uow: UnitOfWork, unit: str | int, cid: int, staff: str | None,
                 now: dt.datetime, minutes: int) -> HoldRow:
         session = uow.session
+        # Resolved again inside the write (``customer_id`` resolved before it): a merge
+        # since moves the hold to the survivor, and one running waits for it.
+        cid = uow.crm.customers.resolve_for_write_in(uow, cid)
         row = find_unit(session, unit, lock=True)
         expire_stale(session, row, now)
         refuse_taken(session, row, now, zone=uow.crm.config.zone)

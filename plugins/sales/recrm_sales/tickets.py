@@ -84,6 +84,7 @@ class Tickets:
     def _issue_in(self, uow: UnitOfWork, code: str, cid: int, value: Decimal,
                   at: dt.datetime) -> TicketRow:
         session = uow.session
+        cid = uow.crm.customers.resolve_for_write_in(uow, cid)  # as hold_in resolves it
         insert_or_ignore(session, TicketSequenceRow, {"project": code, "last": 0},
                          on=[TicketSequenceRow.project])
         seq = session.get_one(TicketSequenceRow, code, with_for_update=True)

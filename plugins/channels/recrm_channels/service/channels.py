@@ -291,6 +291,10 @@ class Channels:
                      name: str | None, customer_id: int | None,
                      now: dt.datetime, *, unless_held: bool = False) -> RegistrationRow | None:
         session = uow.session
+        if customer_id is not None:
+            # Found by mobile before this transaction: resolved again and locked, so a
+            # merge since (or running) leaves the registration on the survivor.
+            customer_id = uow.crm.customers.resolve_for_write_in(uow, customer_id)
         agent = session.get(AgentRow, agent_id, with_for_update=True)
         # The project checked in the registration's own transaction (one fewer than a
         # crm.projects.get), and still before the agent.

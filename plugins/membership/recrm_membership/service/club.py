@@ -83,6 +83,11 @@ class Membership:
         """The surviving customer's id (a merged-away id follows the merge)."""
         return self.crm.customers.resolve_in(uow, customer_id)
 
+    def _customer_id_for_write(self, uow: UnitOfWork, customer_id: int) -> int:
+        """:meth:`_customer_id` for a write: locked against a merge, so a write racing
+        one lands on the survivor."""
+        return self.crm.customers.resolve_for_write_in(uow, customer_id)
+
     _member = staticmethod(member_in)
 
     # enrolment ---------------------------------------------------------------------------
@@ -106,7 +111,7 @@ class Membership:
         require_role(actor, STAFF, "change the club")
         _storable(reason, "reason")
         with self.crm.unit_of_work(actor) as uow:
-            cid = self._customer_id(uow, customer_id)
+            cid = self._customer_id_for_write(uow, customer_id)
             member = self._member(uow.session, cid, active=True)
             now = utcnow()
             member.status, member.left_at = "left", now
@@ -235,7 +240,7 @@ class Membership:
         # Points for a mistyped project would sit under a code no report can name.
         code = self._known_project(project)
         with self.crm.unit_of_work(actor) as uow:
-            cid = self._customer_id(uow, customer_id)
+            cid = self._customer_id_for_write(uow, customer_id)
             member = self._member(uow.session, cid, active=True)
             new_id, row = credit_in(uow, member, AwardIn(
                 entry_kind="earn", event_kind=kind_text, subject=cid,
@@ -264,7 +269,7 @@ class Membership:
         ref_text = _clean(ref, "ref", 128, required=False, code=True)
         reason_text = _clean(reason, "reason", 200, required=False)
         with self.crm.unit_of_work(actor) as uow:
-            cid = self._customer_id(uow, customer_id)
+            cid = self._customer_id_for_write(uow, customer_id)
             return redeem_in(uow, cid, points, reason=reason_text, ref=ref_text,
                              at=now or utcnow())
 
@@ -281,7 +286,7 @@ class Membership:
         require_role(actor, STAFF, "change the club")
         with self.crm.unit_of_work(actor) as uow:
             session, now = uow.session, utcnow()
-            cid = self._customer_id(uow, customer_id)
+            cid = self._customer_id_for_write(uow, customer_id)
             member = self._member(session, cid)
             if points < 0:
                 expire_member_in(session, cid, now)

@@ -97,8 +97,9 @@ def refer_in(uow: UnitOfWork, referrer_id: int, referred_id: int, code: str) -> 
     # Read in the transaction that records the referral rather than in one
     # of its own before it (on SQLite this also serialises the check with
     # stage changes, which take the same write lock).
-    referrer = uow.crm.customers.resolve_in(uow, referrer_id)
-    referred = uow.crm.customers.get_in(uow, referred_id)
+    referrer = uow.crm.customers.resolve_for_write_in(uow, referrer_id)
+    referred = uow.crm.customers.get_in(
+        uow, uow.crm.customers.resolve_for_write_in(uow, referred_id))
     if referrer == referred.id:
         raise Refused(f"customer {referrer} cannot refer themselves")
     stage = next((p.stage for p in referred.projects if p.project == code), None)

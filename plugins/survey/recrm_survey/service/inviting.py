@@ -182,7 +182,7 @@ def invite(
     # Projects are never deleted: this read needs no place in our transaction.
     code = crm.projects.get(project).code if project is not None else None
     with crm.unit_of_work(actor) as uow:
-        cid = crm.customers.resolve_in(uow, customer_id)
+        cid = crm.customers.resolve_for_write_in(uow, customer_id)
         outcome, new_id = invite_in(uow, cid, survey_key, trigger="manual",
                                     dedupe_key=f"manual:{secrets.token_hex(8)}", due_at=due,
                                     project=code)
