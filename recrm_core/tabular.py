@@ -6,19 +6,11 @@ workbooks, and returns a :class:`TableSource`: the header mapped through a
 :class:`~recrm_core.csvsource.Vocabulary`, then ``(row, values)`` per data row. The
 customer import is built on it; a plugin importing its own lists uses it with its own
 vocabulary, and :class:`~recrm_core.errorsfile.ErrorsFile` to report rejected rows.
-
-Whatever the vocabulary, a header cell is also read as people pad and label it (see
-:class:`HeaderSpellings`): spaces inside it (``姓　名``, ``楼 层``) do not count, a unit
-that leaves the value's scale alone (``建筑面积(㎡)``, ``总价（元）``) is dropped while
-one that changes it (``总价(万元)``) refuses the file, and :data:`HEADER_SYNONYMS`
-(``生日``) read as the spelling the vocabulary knows.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import unicodedata
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -28,7 +20,6 @@ from .csvsource import (
     Header,
     ImportFileError,
     Vocabulary,
-    normalise_header,
     open_regular_file,
 )
 from .models import RejectedRow
@@ -37,83 +28,6 @@ from .models import RejectedRow
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 #: how an OLE2 compound file starts: Excel 97-2003 .xls, WPS .et, encrypted .xlsx
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-
-
-#: header spellings read as the one a vocabulary knows (compared as
-#: :func:`~recrm_core.csvsource.normalise_header` does)
-HEADER_SYNONYMS: dict[str, str] = {
-    "生日": "出生日期",
-    "出生年月日": "出生日期",
-}
-#: units a header may end with that leave its values as they are read: amounts in 元,
-#: areas in square metres, prices per square metre (NFKC has made ㎡ and m² "m2")
-NEUTRAL_UNITS = frozenset({"元", "m2", "平方米", "平米", "元/m2", "元/平方米", "元/平米"})
-#: units that scale the values, and by how much: read as 元 its figures would be
-#: that many times too small
-SCALED_UNITS: dict[str, str] = {"万元": "10,000", "万": "10,000", "千元": "1,000",
-                                "亿元": "100,000,000", "亿": "100,000,000",
-                                "万元/m2": "10,000", "万元/平方米": "10,000"}
-#: a trailing "(unit)" of a header cell (NFKC has made full-width brackets ASCII)
-_UNIT = re.compile(r"(.+?)\(([^()]+)\)")
-_SPACES = re.compile(r"\s+")
-_SYNONYMS = {normalise_header(name): known for name, known in HEADER_SYNONYMS.items()}
-
-
-class HeaderSpellings(Vocabulary):
-    """``vocabulary``, reading its header cells also as people pad and label them.
-
-    A cell the vocabulary does not know is tried without its inner spaces (ASCII, the
-    ideographic U+3000 and NBSP, which NFKC makes ASCII), then without a trailing
-    unit in :data:`NEUTRAL_UNITS`, then through :data:`HEADER_SYNONYMS`; the first
-    spelling the vocabulary knows is read. A known header with a unit in
-    :data:`SCALED_UNITS` refuses the file (ImportFileError, exit 2): its figures are
-    not in the unit the column holds, and nothing says so once they are imported. A
-    cell none of these make known is left to ``vocabulary``, so that it is refused,
-    or ignored by a vocabulary that ignores unknown columns, under its own name.
-    """
-
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        # not super().__init__: the tables are the wrapped vocabulary's own
-        self.vocabulary = vocabulary
-        self.aliases = vocabulary.aliases
-        self.known = vocabulary.known
-        self.lists = vocabulary.lists
-        self.text_only = vocabulary.text_only
-
-    def field_of(self, cell: str) -> str | None:
-        return self.vocabulary.field_of(self.spelling(cell))
-
-    def spelling(self, cell: str) -> str:
-        """The spelling of ``cell`` the vocabulary knows, else ``cell``."""
-        if normalise_header(cell) in self.aliases:
-            return cell
-        joined = _SPACES.sub("", unicodedata.normalize("NFKC", cell))
-        known = self._known(joined)
-        if known is not None:
-            return known
-        unit = _UNIT.fullmatch(joined)
-        if unit is None:
-            return cell
-        base, label = unit.groups()
-        known = self._known(base)
-        if known is None:
-            return cell
-        if label.lower() in NEUTRAL_UNITS:
-            return known
-        scale = SCALED_UNITS.get(label)
-        if scale is not None:
-            raise ImportFileError(
-                f"column {cell.strip()!r} is in {label}, but {known!r} holds 元: its"
-                f" figures would be read {scale} times too small; convert them to 元 and"
-                f" name the column {known!r}")
-        return cell
-
-    def _known(self, text: str) -> str | None:
-        """``text`` or its synonym, whichever the vocabulary knows, else None."""
-        for spelling in (text, _SYNONYMS.get(normalise_header(text))):
-            if spelling is not None and normalise_header(spelling) in self.aliases:
-                return spelling
-        return None
 
 
 class TableSource(Protocol):
@@ -162,7 +76,6 @@ def open_table(
     :class:`~recrm_core.UnknownColumns` for columns ``vocabulary`` does not know.
     """
     name = os.fspath(path)
-    headers = HeaderSpellings(vocabulary)
     fh = open_regular_file(name)
     try:
         try:
@@ -182,22 +95,13 @@ def open_table(
                 )
             from .xlsxsource import XlsxSource  # zipfile and XML only for workbooks
 
-            return XlsxSource(name, sheet, vocabulary=headers, file=fh)
+            return XlsxSource(name, sheet, vocabulary=vocabulary, file=fh)
         if sheet is not None:
             raise ImportFileError(f"{name!r} is a CSV file, which has no sheets")
-        return CsvSource(name, encoding, vocabulary=headers, file=fh)
+        return CsvSource(name, encoding, vocabulary=vocabulary, file=fh)
     except BaseException:
         fh.close()
         raise
 
 
-__all__ = [
-    "HEADER_SYNONYMS",
-    "NEUTRAL_UNITS",
-    "OLE2_MAGIC",
-    "SCALED_UNITS",
-    "ZIP_MAGIC",
-    "HeaderSpellings",
-    "TableSource",
-    "open_table",
-]
+__all__ = ["OLE2_MAGIC", "ZIP_MAGIC", "TableSource", "open_table"]

@@ -100,3 +100,41 @@ def test_a_workbook_s_padded_headers_are_read_as_a_csv_file_s(
     result = crm.importer.import_file(path, on_reject=rejected.append)
     assert (result.rows, result.rejected) == (1, 1)
     assert rejected[0].field == "birth_date"  # 生日 is the birth date: its value is read
+
+
+#: the same columns, saying which unit each amount and area is in
+TYPED = Vocabulary({"楼层": "floor", "建筑面积": "gross_area", "总价": "list_price",
+                    "单价": "price_per_m2"},
+                   units={"gross_area": "m2", "list_price": "元", "price_per_m2": "元/m2"})
+
+
+def test_a_vocabulary_with_units_reads_each_field_s_own_unit(tmp_path: Path) -> None:
+    assert _header(tmp_path, "楼层,建筑面积(平米),总价（元）,单价(元/㎡)", TYPED) == {
+        0: "floor", 1: "gross_area", 2: "list_price", 3: "price_per_m2"}
+    with pytest.raises(ImportFileError, match="10,000 times too small"):
+        _header(tmp_path, "楼层,单价(万元/平米)", TYPED)
+
+
+@pytest.mark.parametrize(("line", "unknown"), [
+    ("楼层(元),总价", r"楼层\(元\)"),          # a floor holds no money
+    ("楼层,总价(㎡)", r"总价\(㎡\)"),           # a price is no area
+    ("楼层,建筑面积(万元)", r"建筑面积\(万元\)"),  # nor an area money, however scaled
+])
+def test_a_unit_the_field_does_not_hold_is_an_unknown_column(
+        tmp_path: Path, line: str, unknown: str) -> None:
+    with pytest.raises(UnknownColumns, match=unknown):
+        _header(tmp_path, line, TYPED)
+
+
+@pytest.mark.parametrize("line", ["姓名(元),手机", "姓名,手机(元)", "姓名,手机,预算(㎡)"])
+def test_the_customer_import_takes_a_unit_only_on_the_budget(
+        crm: CRM, tmp_path: Path, line: str) -> None:
+    path = _customers(tmp_path, f"{line}\n王伟,13812345678,2000000\n")
+    with pytest.raises(UnknownColumns):
+        crm.importer.import_file(path)
+    assert crm.customers.find(mobile="13812345678") == []
+
+
+def test_a_vocabulary_refuses_a_unit_it_does_not_know() -> None:
+    with pytest.raises(ValueError, match="unknown unit"):
+        Vocabulary({"总价": "list_price"}, units={"list_price": "美元"})
