@@ -9,7 +9,7 @@ import pytest
 from newsletter_testkit import add_customers
 from recrm_newsletter import service
 
-from recrm_core import CRM
+from recrm_core import CRM, InvalidInput
 
 pytestmark = pytest.mark.recrm_plugins("newsletter")
 
@@ -23,3 +23,14 @@ def test_a_padded_mobile_header_finds_the_customers(crm: CRM, tmp_path: Path,
                     "王伟0,13812340000,\n王伟1,13812340001,老客户\n", encoding="utf-8")
     counts = service(crm).import_list("vip", path)
     assert (counts["rows"], counts["added"], counts["ignored_columns"]) == (2, 2, ["备 注"])
+
+
+def test_a_unit_on_the_mobile_header_is_no_mobile_column(crm: CRM, tmp_path: Path) -> None:
+    """The customer import's units hold here too: only the budget may say 元, so
+    ``手机(元)`` is an unknown (ignored) column, and a file without a mobile column is
+    refused rather than read."""
+    add_customers(crm, 1)
+    path = tmp_path / "vip.csv"
+    path.write_text("姓名,手机(元)\n王伟0,13812340000\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"no mobile or ID-card column .*\(手机\(元\)\)"):
+        service(crm).import_list("vip", path)

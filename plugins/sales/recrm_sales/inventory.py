@@ -72,7 +72,7 @@ UNIT_COLUMNS = Vocabulary({
     "标价": "list_price",
     "price_per_m2": "price_per_m2", "单价": "price_per_m2",
     "status": "status", "状态": "status", "销控": "status",
-})
+}, units={"gross_area": "m2", "net_area": "m2", "list_price": "元", "price_per_m2": "元/m2"})
 BATCH = 500
 
 

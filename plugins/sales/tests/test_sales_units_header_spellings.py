@@ -42,3 +42,17 @@ def test_a_total_in_wan_yuan_is_refused_with_its_reason(
     assert result.exit_code == 2, result.stderr
     assert "总价(万元)" in result.stderr and "10,000 times too small" in result.stderr
     assert service(crm).units.list(project=PROJECT) == []
+
+
+def test_a_unit_on_a_column_that_holds_no_such_figure_is_an_unknown_column(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
+    """The 销控表's columns say their units: a floor in 元 or a total in ㎡ is no
+    column this import knows (exit 2, nothing imported)."""
+    crm.projects.ensure(PROJECT, "Xinglong Phase II")
+    path = tmp_path / "units.csv"
+    path.write_text("楼栋,单元,楼层(元),房号,建筑面积,套内面积,户型,朝向,总价(㎡),单价,状态\n"
+                    + ROW, encoding="utf-8")
+    result = cli_runner.invoke("sales", "units", "import", str(path), "--project", PROJECT)
+    assert result.exit_code == 2, result.stderr
+    assert "楼层(元)" in result.stderr
+    assert service(crm).units.list(project=PROJECT) == []

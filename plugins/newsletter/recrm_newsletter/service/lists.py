@@ -163,6 +163,7 @@ class _ListColumns(Vocabulary):
         self.known = CUSTOMER_COLUMNS.known
         self.lists = {**CUSTOMER_COLUMNS.lists, self.IGNORED: self.IGNORED}
         self.text_only = CUSTOMER_COLUMNS.text_only
+        self.units = CUSTOMER_COLUMNS.units
         self.unknown = {name.strip() for name in unknown}
         self.ignored: list[str] = []
 
