@@ -238,7 +238,7 @@ def load_plugins(
     skip = disabled_by_env()
     infos: list[PluginInfo] = []
     names = [item if isinstance(item, str) else plugin_name(item) for item in enabled]
-    twice = sorted({name for name in names if names.count(name) > 1})
+    twice = sorted({name for name in names if names.count(name) > 1} - skip)
     if twice:
         # pluggy's refusal of the second registration prints every registered module
         raise ConfigError(f"plugins: {', '.join(map(repr, twice))} listed more than once")

@@ -27,3 +27,15 @@ def test_a_plugin_listed_twice_is_named_in_one_line(
         assert done.exit_code == 2, done.stderr
         assert_one_line_error(done.stderr, "'membership' listed more than once")
         assert "<module" not in done.stderr
+
+
+def test_a_plugin_listed_twice_but_disabled_is_skipped(
+    recrm_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RECRM_DISABLE_PLUGINS skips a plugin however often it is listed
+    monkeypatch.setenv("RECRM_DISABLE_PLUGINS", "membership")
+    crm = CRM(database_url=recrm_database_url, plugins=["membership", "membership"])
+    try:
+        assert not crm.has_plugin("membership")
+    finally:
+        crm.close()
