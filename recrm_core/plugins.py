@@ -237,6 +237,11 @@ def load_plugins(
     entry_points = installed_entry_points()
     skip = disabled_by_env()
     infos: list[PluginInfo] = []
+    names = [item if isinstance(item, str) else plugin_name(item) for item in enabled]
+    twice = sorted({name for name in names if names.count(name) > 1} - skip)
+    if twice:
+        # pluggy's refusal of the second registration prints every registered module
+        raise ConfigError(f"plugins: {', '.join(map(repr, twice))} listed more than once")
     for item in enabled:
         if not isinstance(item, str):
             name = plugin_name(item)

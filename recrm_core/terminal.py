@@ -13,10 +13,11 @@ from collections.abc import Sequence
 # What a terminal would act on rather than show: C0 controls, DEL and C1 controls
 # (ESC starts CSI/OSC sequences: clear screen, set title, hyperlinks; U+009B is a
 # one-character CSI on some terminals), the bidirectional embeddings, overrides and
-# isolates (text that displays in another order than it reads), and lone
-# surrogates (undecodable bytes kept by the shell; they cannot even be encoded).
+# isolates and the marks that steer them (text that displays in another order than
+# it reads: with the ALM, LRM and RLM marks, Unicode's whole Bidi_Control set), and
+# lone surrogates (undecodable bytes kept by the shell; they cannot even be encoded).
 HOSTILE_RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069),
-                  (0xD800, 0xDFFF))
+                  (0xD800, 0xDFFF), (0x061C, 0x061C), (0x200E, 0x200F))
 _LINE_FEED = 0x0A
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
@@ -29,8 +29,15 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except InvalidInput as exc:
-        hint = f"--{exc.field.replace('_', '-')}" if exc.field else None
-        raise click.BadParameter(exc.reason, param_hint=hint) from None
+        raise _bad_value(exc) from None
+
+
+def _bad_value(exc: InvalidInput, options: Mapping[str, str] | None = None) -> click.BadParameter:
+    """The service's refusal as a usage error naming the option: ``options`` maps a
+    field to the option that gave it when the option is named otherwise."""
+    field = exc.field
+    hint = (options or {}).get(field or "") or (f"--{field.replace('_', '-')}" if field else None)
+    return click.BadParameter(exc.reason, param_hint=hint)
 
 
 def _time(value: str | None, crm: CRM, option: str) -> dt.datetime | None:
@@ -146,8 +153,11 @@ def rules_group() -> None:
 def rules_set(crm: CRM, project: str, path: str, start: str | None, as_json: bool) -> None:
     """Add a rule version for a project from a TOML file of rule keys."""
     values = read_toml(path, lambda why: click.BadParameter(why, param_hint="--file"))
-    result = _call(Channels(crm).set_rules, project, values, _time(start, crm, "--from"),
-                   actor=current_actor())
+    try:
+        result = Channels(crm).set_rules(project, values, _time(start, crm, "--from"),
+                                         actor=current_actor())
+    except InvalidInput as exc:
+        raise _bad_value(exc, {"rules": "--file"}) from None
     if as_json:
         emit_json(result)
     else:
