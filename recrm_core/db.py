@@ -25,7 +25,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import StaticPool
@@ -113,12 +113,18 @@ def digits_only(text: object) -> str | None:
     return "".join(ch for ch in unicodedata.normalize("NFKC", str(text)) if "0" <= ch <= "9")
 
 
+def database_url(url: str) -> URL:
+    """``url`` parsed, or ConfigError naming it: SQLAlchemy raises ArgumentError for a
+    malformed URL and ValueError for a malformed port or host (``@h:abc``, ``@[::1``)."""
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"database URL {url!r} is not a valid URL") from None
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(f"database URL {url!r} is not a valid URL") from None
+    parsed = database_url(url)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() != "sqlite":

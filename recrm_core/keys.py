@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from .errors import ConfigError
 from .regularfile import open_regular
 
@@ -131,10 +128,9 @@ def default_key_path(config_path: Path | None, database_url: str) -> Path | None
 
 
 def _sqlite_file(database_url: str) -> str | None:
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        raise ConfigError(f"database URL {database_url!r} is not a valid URL") from None
+    from .db import database_url as parsed_url
+
+    url = parsed_url(database_url)
     if url.get_backend_name() != "sqlite":
         return None
     database = url.database or ""

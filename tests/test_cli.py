@@ -609,6 +609,10 @@ def test_unusable_databases_are_one_line_errors(tmp_path: Path) -> None:
     assert "not a usable database" in failed(
         run(tmp_path, "--db", f"sqlite:///{not_a_db}", "customers", "count"), 2)
     failed(run(tmp_path, "--db", "nosuchdialect://x", "customers", "count"), 2)
+    # a malformed port or host: SQLAlchemy's ValueError, not its ArgumentError
+    for malformed in ("postgresql://postgres@[::1", "postgresql://postgres@h:abc/d"):
+        assert "is not a valid URL" in failed(
+            run(tmp_path, "--db", malformed, "customers", "count"), 2)
     unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/none"
     assert "cannot use the database" in failed(
         run(tmp_path, "--db", unreachable, "customers", "count"), 1)

@@ -555,9 +555,11 @@ def test_postgresql_without_configuration_fails_naming_the_setting() -> None:
         load_keys(path)
 
 
-def test_an_invalid_database_url_is_a_config_error() -> None:
+@pytest.mark.parametrize("url", ["not a url", "postgresql://postgres@h:abc/d",
+                                 "sqlite://x@[::1/db"])
+def test_an_invalid_database_url_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="not a valid URL"):
-        default_key_path(None, "not a url")
+        default_key_path(None, url)
 
 
 def test_env_beats_setting_beats_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

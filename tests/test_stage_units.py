@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from recrm_core import CRM, Refused
-from recrm_core.testing import HookRecorder
+from recrm_core import CRM, InvalidInput, Refused
+from recrm_core.testing import HookRecorder, RecrmCliRunner
 
 
 def contracts(crm: CRM, cid: int) -> list[tuple[str | None, object]]:
@@ -93,3 +93,23 @@ def test_the_same_unit_from_several_offices_at_once_is_recorded_once(
         w.join(timeout=60)
     assert outcomes == ["ok"] * 4
     assert contracts(crm, cid) == [("3-1201", 2_500_000), ("3-1202", 1_000_000)]
+
+
+@pytest.mark.parametrize("amount", [10**12, 99999999999999999999, -1])
+def test_an_amount_out_of_range_is_refused_by_the_core(crm: CRM, amount: int) -> None:
+    """The amounts' one rule (``values.parse_amount``): a contract amount of 10^12 or
+    more, or below 0, is refused before anything is written, whichever plugins are on
+    (a plugin refusing it later made the same command succeed or fail by plugin)."""
+    cid = crm.customers.add({"mobile": "13812345678"}).customer.id
+    with pytest.raises(InvalidInput, match="amount"):
+        crm.customers.set_stage(cid, "owner", "XL2", unit="1-102", amount=amount)
+    assert crm.customers.get(cid).projects == []
+
+
+def test_an_amount_out_of_range_is_a_usage_error_in_the_cli(
+        crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    cid = crm.customers.add({"mobile": "13812345678"}).customer.id
+    result = cli_runner.invoke("customers", "stage", str(cid), "owner", "--project", "XL2",
+                               "--unit", "1-102", "--amount", "99999999999999999999")
+    assert result.exit_code == 2, result.stderr
+    assert "amount must be below 10^12" in result.stderr

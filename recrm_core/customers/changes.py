@@ -48,7 +48,7 @@ from ..tables import (
     CustomerRow,
     ProjectRow,
 )
-from ..values import STAGE_RANK, parse_stage, zoned
+from ..values import STAGE_RANK, parse_amount, parse_stage, zoned
 from .loading import (
     _CT,
     _IT,
@@ -247,8 +247,11 @@ def _checked_move(
         new_stage = parse_stage(stage)
     except ValueError as exc:
         raise InvalidInput("stage", str(exc)) from None
-    if amount is not None and amount < 0:
-        raise InvalidInput("amount", "amount cannot be negative")
+    if amount is not None:
+        try:  # the amounts' one rule (below 0 or 10^12 and over refused), as plugins apply it
+            parse_amount(amount)
+        except ValueError as exc:
+            raise InvalidInput("amount", f"amount {exc}") from None
     code = project_code(project)
     try:
         zoned(occurred_at, "occurred_at")
