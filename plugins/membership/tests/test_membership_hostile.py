@@ -23,8 +23,10 @@ def test_ledger_and_lines_show_hostile_text_as_written(
 ) -> None:
     c = customer(crm, "13812345678", name="王伟")
     assert cli_runner.invoke("member", "enroll", str(c.id)).exit_code == 0
+    # a reference is a key: an escape in one is refused (test_membership_points), so
+    # the hostile text here is the reason's, free text shown as written
     earned = cli_runner.invoke("member", "earn", str(c.id), "--kind", "event",
-                               "--ref", "ev\x1b[2J1", "--points", "100", "--reason", REASON)
+                               "--ref", "ev[2J1", "--points", "100", "--reason", REASON)
     assert earned.exit_code == 0, earned.stderr
     for args in (("member", "show", str(c.id)), ("member", "points", str(c.id))):
         result = cli_runner.invoke(*args)
@@ -33,6 +35,6 @@ def test_ledger_and_lines_show_hostile_text_as_written(
             assert raw not in result.stdout
         assert all(part in result.stdout for part in SHOWN), result.stdout
     again = cli_runner.invoke("member", "earn", str(c.id), "--kind", "event",
-                              "--ref", "ev\x1b[2J1", "--points", "100")
+                              "--ref", "ev[2J1", "--points", "100")
     assert again.exit_code == 0, again.stderr
-    assert "\x1b" not in again.stderr and r"event ev\x1b[2J1 was awarded before" in again.stderr
+    assert "event ev[2J1 was awarded before" in again.stderr

@@ -11,6 +11,7 @@ from recrm_membership import LedgerRow
 from sqlalchemy import select
 
 from recrm_core import CRM, Actor, InvalidInput, NotFound, PluginError, Refused, hookimpl
+from recrm_core.testing import RecrmCliRunner
 
 pytestmark = pytest.mark.recrm_plugins("membership")
 
@@ -233,3 +234,21 @@ def test_an_invisible_character_does_not_make_another_event(crm: CRM) -> None:
         f"event:{c.id}:owners'day", f"event:{c.id}:gala"]
     with pytest.raises(InvalidInput, match="ref is empty"):
         svc.earn(c.id, "event", "\u200b", points=10)
+
+
+def test_a_control_character_in_an_event_key_is_refused(
+        crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    """An event kind or reference is a key, cleaned by the core's rule for codes: an
+    escape sequence is refused with its code point (it would repaint the terminal of
+    whoever lists the ledger), nothing awarded."""
+    c = owner(crm, "13812345678")
+    svc = club(crm)
+    with pytest.raises(InvalidInput, match=r"ref contains a control character \(U\+001B\)"):
+        svc.earn(c.id, "event", "gala\x1b[31m2024", points=10)
+    with pytest.raises(InvalidInput, match=r"kind contains a control character \(U\+0007\)"):
+        svc.earn(c.id, "ev\x07ent", "gala", points=10)
+    result = cli_runner.invoke("member", "earn", str(c.id), "--kind", "event",
+                               "--ref", "gala\x1b[31m2024", "--points", "10")
+    assert result.exit_code == 2, result.stderr
+    assert "U+001B" in result.stderr and "\x1b" not in result.stderr
+    assert ledger(crm) == []

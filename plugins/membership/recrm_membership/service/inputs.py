@@ -8,6 +8,7 @@ from recrm_core import (
     clean_code,
     project_code,
 )
+from recrm_core.values import code_value
 
 from ..settings import MAX_POINTS
 
@@ -31,6 +32,11 @@ def _clean(value: object, field: str, limit: int, *, required: bool = True,
     cannot award ``gift`` a second time."""
     text = " ".join((clean_code(value) if code else "" if value is None else str(value)).split())
     _storable(text, field)
+    if code and text:
+        try:  # the core's rule for keys: a control character is refused, never kept
+            text = code_value(text)
+        except ValueError as exc:
+            raise InvalidInput(field, f"{field} {exc}") from None
     if not text:
         if required:
             raise InvalidInput(field, f"{field} is empty")
