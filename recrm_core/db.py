@@ -360,13 +360,14 @@ class UnitOfWork:
                     conn.commit()
                 else:
                     conn.rollback()
-            elif self._on_driver:
-                _end_on_driver(conn, commit)
+            elif self._on_driver and commit:
+                _end_on_driver(conn, True)
             if not commit and not conn.invalidated:
-                # Whatever the driver still holds: SQLite keeps a transaction whose
-                # COMMIT failed (a deferred foreign key) open, and SQLAlchemy, its
-                # transaction ended, would return the connection to the pool with it
-                # (a no-op with nothing open, on both drivers).
+                # Whatever the driver still holds: the transaction begun on it that
+                # SQLAlchemy never took over, or what a failed COMMIT left open (SQLite
+                # keeps it after a deferred foreign key fails, and SQLAlchemy, its
+                # transaction ended, would return the connection to the pool with it);
+                # a no-op with nothing open, on both drivers.
                 _end_on_driver(conn, False)
             self._on_driver = False
         finally:
