@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, make_url, select, text
+from merge_gate import merger, wait_for_lock_wait
+from sqlalchemy import make_url, select
 
-from recrm_core import CRM, hookimpl
+from recrm_core import CRM
 from recrm_core.tables import CaseRow, CustomerProjectRow, CustomerRow, InteractionRow
 
 PROJECT = "XL2"
@@ -35,29 +36,6 @@ UNIT = "XL2/3-1201"
 UNITS_CSV = ("楼栋,单元,楼层,房号,建筑面积,套内面积,户型,朝向,总价,单价,状态\n"
              "3,1,12,1201,98.50,80.20,3室2厅2卫,南,\"1,970,000\",,可售\n")
 WRITES = ["update", "add", "log", "set_stage", "case", "hold", "subscribe"]
-
-
-class _MergeGate:
-    """Stops a merge inside its transaction (its rows locked) until released."""
-
-    def __init__(self, entered: Any, release: Any) -> None:
-        self.entered, self.release = entered, release
-
-    @hookimpl
-    def recrm_customer_merged(self, uow: object, survivor: object, duplicate_id: int) -> None:
-        self.entered.set()
-        if not self.release.wait(timeout=60):
-            raise RuntimeError("the test never released the merge")
-
-
-def _merger(url: str, survivor: int, duplicate: int, entered: Any, release: Any,
-            out: Any) -> None:
-    try:
-        with CRM(database_url=url, plugins=["sales", _MergeGate(entered, release)]) as crm:
-            out.put(("merge", crm.customers.merge(survivor, duplicate).id))
-    except BaseException as exc:  # reported to the parent, which fails the test
-        entered.set()
-        out.put(("merge", f"{type(exc).__name__}: {exc}"))
 
 
 def _write(crm: CRM, kind: str, cid: int) -> int | None:
@@ -93,24 +71,6 @@ def _writer(url: str, kind: str, cid: int, ready: Any, out: Any) -> None:
         out.put(("write", f"{type(exc).__name__}: {exc}"))
 
 
-def _wait_for_lock_wait(url: str, name: str) -> None:
-    """Until the PostgreSQL session named ``name`` waits on a lock."""
-    engine = create_engine(url)
-    try:
-        deadline = time.monotonic() + 60
-        with engine.connect() as conn:
-            while time.monotonic() < deadline:
-                if conn.execute(text(
-                        "SELECT 1 FROM pg_stat_activity WHERE application_name = :name"
-                        " AND wait_event_type = 'Lock'"), {"name": name}).first():
-                    return
-                conn.rollback()
-                time.sleep(0.05)
-        raise AssertionError("the writer never waited for the merge's locks")
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize("kind", WRITES)
 def test_a_write_racing_a_merge_lands_on_the_survivor(
     crm_factory: Callable[..., CRM], recrm_backend: str, recrm_database_url: str,
@@ -133,9 +93,9 @@ def test_a_write_racing_a_merge_lands_on_the_survivor(
 
     ctx = multiprocessing.get_context("spawn")
     entered, release, ready, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
-    merger = ctx.Process(target=_merger,
-                         args=(recrm_database_url, survivor, duplicate, entered, release, out))
-    merger.start()
+    merging = ctx.Process(target=merger, args=(recrm_database_url, ["sales"], survivor,
+                                               duplicate, entered, release, out))
+    merging.start()
     writer = None
     try:
         assert entered.wait(timeout=120), "the merge never reached its hook"
@@ -143,7 +103,7 @@ def test_a_write_racing_a_merge_lands_on_the_survivor(
         writer.start()
         assert ready.wait(timeout=120), "the writer never started"
         if recrm_backend == "postgresql":
-            _wait_for_lock_wait(recrm_database_url, name)
+            wait_for_lock_wait(recrm_database_url, name)
         else:
             # No wait to see on SQLite: the writer is given the time to read what it
             # reads before its write transaction (sales resolves the customer so).
@@ -151,7 +111,7 @@ def test_a_write_racing_a_merge_lands_on_the_survivor(
     finally:
         release.set()
     results = dict(out.get(timeout=120) for _ in range(2))
-    merger.join(timeout=60)
+    merging.join(timeout=60)
     writer.join(timeout=60)
     assert results["merge"] == survivor
     # The writer's own answer names the survivor ...

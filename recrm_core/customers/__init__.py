@@ -17,6 +17,7 @@ from .changes import interaction_entry as interaction_entry
 from .changes import link_project as link_project
 from .changes import recompute_stage as recompute_stage
 from .changes import validate_record as validate_record
+from .loading import current_for_write as current_for_write
 from .loading import customer_by_key as customer_by_key
 from .loading import erased as erased
 from .loading import id_cards_of as id_cards_of

@@ -277,6 +277,21 @@ def resolve_ids_for_write(
                          resolve_for_write)
 
 
+def current_for_write(session: Session | Connection, customer_ids: Iterable[int]) -> set[int]:
+    """Which of ``customer_ids`` are still customers of their own (neither merged away
+    nor erased), each locked as :func:`resolve_for_write` locks one.
+
+    For a batch job that read its candidates without a lock (a sweep): a merge or an
+    erasure that committed meanwhile drops the customer from the batch instead of
+    failing it, and one arriving later waits for the job to commit."""
+    conn = _connection(session)
+    current: set[int] = set()
+    for part in chunks(sorted({cid for cid in customer_ids if valid_id(cid)})):
+        current.update(cid for cid, into, at in conn.execute(
+            _SELECT_MANY_MERGED_INTO_LOCKED, {"ids": part}) if into is None and at is None)
+    return current
+
+
 def _resolve_many(
     session: Session | Connection, customer_ids: Iterable[int], read: Select[Any],
     one: Callable[[Session | Connection, int], int],

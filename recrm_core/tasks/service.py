@@ -13,7 +13,7 @@ from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..access import Scope, check_writer, require_role, task_for
-from ..customers import resolve_for_write, resolve_id
+from ..customers import current_for_write, resolve_for_write, resolve_id
 from ..db import UnitOfWork, chunks, utcnow
 from ..directory import refused_staff
 from ..errors import Forbidden, InvalidInput, NotFound, Refused
@@ -348,8 +348,11 @@ class TaskService:
                                    TaskRow.project_id == first.c.project_id,
                                    TaskRow.rule == AFTER_VISIT))
             .order_by(first.c.customer_id, first.c.project_id)).all()
+        current = current_for_write(uow.session, [cid for cid, _, _ in rows])
         created = 0
         for cid, pid, at in rows:
+            if cid not in current:
+                continue
             staff = uow.session.scalar(
                 select(InteractionRow.staff).where(
                     InteractionRow.customer_id == cid, InteractionRow.project_id == pid,
@@ -381,10 +384,11 @@ class TaskService:
                    ~exists().where(StaffRow.id == CustomerProjectRow.owner_staff,
                                    StaffRow.left_at.is_not(None)))
             .order_by(CustomerProjectRow.customer_id, CustomerProjectRow.project_id)).all()
+        current = current_for_write(uow.session, [cid for cid, *_ in rows])
         created = 0
         for cid, pid, owner, first_seen, last_at in rows:
             quiet_since = last_at or first_seen
-            if quiet_since > cutoff or owner is None:
+            if quiet_since > cutoff or owner is None or cid not in current:
                 continue
             stamp = int(quiet_since.timestamp())
             task = self.create_in(uow, cid, pid, kind="call", owner=owner,
@@ -431,3 +435,4 @@ class TaskService:
                 session, _select().where(TaskRow.customer_id.in_(part))
                 .order_by(TaskRow.id), utcnow()))
         return found
+
