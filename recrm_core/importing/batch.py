@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.orm import Session
 
-from ..customers import owners_of_keys
+from ..customers import current_for_write, owners_of_keys
 from ..db import UnitOfWork, chunks, utcnow
 from ..directory import refused_staff
 from ..errors import UnknownProject
@@ -89,8 +89,7 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
             assert rec_keys is not None and identities is not None  # run.keys is loaded
         keys_of.append(rec_keys)
         identities_of.append(identities)
-    owners = owners_of_keys(conn, set(chain.from_iterable(keys_of)))
-    existing = sorted(set(owners.values()))
+    owners, existing = _owners_for_write(conn, set(chain.from_iterable(keys_of)))
     state = _customer_state(conn, existing)
     cards = _id_cards(conn, existing)
     links = _links_of(conn, existing, sorted(set(pids.values())))
@@ -280,6 +279,23 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         finally:
             running = False
     return _Applied(created_ids, merged_rows, conflicts, new_projects)
+
+
+def _owners_for_write(conn: Connection, keys: set[Key]) -> tuple[dict[Key, int], list[int]]:
+    """Which customer holds each of the batch's keys, and those customers in id order,
+    locked against a merge until the batch commits (PostgreSQL).
+
+    Without the lock a merge committing between this lookup and the batch's writes
+    left them on the merged-away record (its UPDATE waits for the merge, then matches
+    the row by id). A customer merged or erased meanwhile drops out of the locked set:
+    the keys are read again, now naming the survivor (or nobody). On SQLite the
+    batch's transaction began with BEGIN IMMEDIATE, after any merge committed."""
+    while True:
+        owners = owners_of_keys(conn, keys)
+        existing = sorted(set(owners.values()))
+        if conn.dialect.name != "postgresql" or len(current_for_write(conn, existing)) \
+                == len(existing):
+            return owners, existing
 
 
 def _project_ids(
