@@ -7,10 +7,12 @@ duplicate. On PostgreSQL the test waits until that writer is seen waiting on a l
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from recrm_core import CRM, hookimpl
 
@@ -56,3 +58,52 @@ def wait_for_lock_wait(url: str, name: str) -> None:
         raise AssertionError(f"{name} never waited for the merge's locks")
     finally:
         engine.dispose()
+
+
+def _writing(target: Callable[..., Any], args: tuple[Any, ...], ready: Any, out: Any) -> None:
+    """A process's target: ``target(url, ready, *rest)``, its answer (or its error) put
+    on ``out`` as ``("write", ...)``."""
+    try:
+        out.put(("write", target(args[0], ready, *args[1:])))
+    except BaseException as exc:
+        ready.set()
+        out.put(("write", f"{type(exc).__name__}: {exc}"))
+
+
+def race_a_merge(database_url: str, backend: str, name: str, survivor: int, duplicate: int,
+                 write: Callable[..., Any], *args: Any,
+                 merge_plugins: Sequence[str] = ()) -> dict[str, Any]:
+    """Merge ``duplicate`` into ``survivor`` in one process and, while the merge holds its
+    locks, call ``write(url, ready, *args)`` in another: a module-level function (it is
+    sent to a spawned process) that sets ``ready`` once set up, just before its write;
+    ``url`` names the session ``name`` on PostgreSQL. Returns
+    ``{"merge": survivor id or error, "write": write's answer or error}``."""
+    write_url = database_url
+    if backend == "postgresql":
+        write_url = make_url(database_url).update_query_dict(
+            {"application_name": name[:60]}).render_as_string(hide_password=False)
+    ctx = multiprocessing.get_context("spawn")
+    entered, release, ready, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
+    merging = ctx.Process(target=merger, args=(database_url, list(merge_plugins), survivor,
+                                               duplicate, entered, release, out))
+    merging.start()
+    writing = None
+    try:
+        assert entered.wait(timeout=120), "the merge never reached its hook"
+        writing = ctx.Process(target=_writing,
+                              args=(write, (write_url, *args), ready, out))
+        writing.start()
+        assert ready.wait(timeout=120), "the writer never started"
+        if backend == "postgresql":
+            wait_for_lock_wait(database_url, name[:60])
+        else:
+            # No wait to see on SQLite: the writer is given the time to read what it
+            # reads before its write transaction.
+            time.sleep(0.5)
+    finally:
+        release.set()
+    results = dict(out.get(timeout=120) for _ in range(2))
+    merging.join(timeout=60)
+    if writing is not None:
+        writing.join(timeout=60)
+    return results

@@ -14,14 +14,12 @@ lookups, so it waits for the merge before reading anything.
 
 from __future__ import annotations
 
-import multiprocessing
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from merge_gate import merger, wait_for_lock_wait
-from sqlalchemy import make_url, select
+from merge_gate import race_a_merge
+from sqlalchemy import select
 
 from recrm_core import CRM
 from recrm_core.tables import CustomerProjectRow, CustomerRow, IdentityRow
@@ -30,15 +28,11 @@ UNIONID = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
 CSV = f"姓名,手机,邮箱,项目,微信unionid\n王伟,13700000003,wang@example.com,XL2,{UNIONID}\n"
 
 
-def _importer(url: str, path: str, ready: Any, out: Any) -> None:
-    try:
-        with CRM(database_url=url, plugins=[]) as crm:
-            ready.set()
-            result = crm.importer.import_file(path)
-            out.put(("import", (result.created, result.merged, result.rejected)))
-    except BaseException as exc:
+def _importer(url: str, ready: Any, path: str) -> tuple[int, int, int]:
+    with CRM(database_url=url, plugins=[]) as crm:
         ready.set()
-        out.put(("import", f"{type(exc).__name__}: {exc}"))
+        result = crm.importer.import_file(path)
+        return result.created, result.merged, result.rejected
 
 
 def test_an_import_racing_a_merge_fills_the_survivor(
@@ -51,34 +45,10 @@ def test_an_import_racing_a_merge_fills_the_survivor(
     duplicate = crm.customers.add({"mobile": "13700000003"}).customer.id
     path = tmp_path / "customers.csv"
     path.write_text(CSV, encoding="utf-8")
-    import_url = recrm_database_url
-    name = f"race-import-{tmp_path.name}"[:60]
-    if recrm_backend == "postgresql":
-        import_url = make_url(recrm_database_url).update_query_dict(
-            {"application_name": name}).render_as_string(hide_password=False)
-
-    ctx = multiprocessing.get_context("spawn")
-    entered, release, ready, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
-    merging = ctx.Process(target=merger, args=(recrm_database_url, [], survivor,
-                                               duplicate, entered, release, out))
-    merging.start()
-    importing = None
-    try:
-        assert entered.wait(timeout=120), "the merge never reached its hook"
-        importing = ctx.Process(target=_importer, args=(import_url, str(path), ready, out))
-        importing.start()
-        assert ready.wait(timeout=120), "the import never started"
-        if recrm_backend == "postgresql":
-            wait_for_lock_wait(recrm_database_url, name)
-        else:
-            time.sleep(0.5)
-    finally:
-        release.set()
-    results = dict(out.get(timeout=120) for _ in range(2))
-    merging.join(timeout=60)
-    importing.join(timeout=60)
+    results = race_a_merge(recrm_database_url, recrm_backend, f"race-import-{tmp_path.name}",
+                           survivor, duplicate, _importer, str(path))
     assert results["merge"] == survivor
-    assert results["import"] == (0, 1, 0), results["import"]
+    assert results["write"] == (0, 1, 0), results["write"]
     with crm.unit_of_work(readonly=True) as uow:
         s = uow.session
         assert s.scalar(select(CustomerRow.email).where(CustomerRow.id == duplicate)) is None

@@ -18,15 +18,13 @@ subscription did not (the customer was resolved in a transaction before the writ
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from merge_gate import merger, wait_for_lock_wait
-from sqlalchemy import make_url, select
+from merge_gate import race_a_merge
+from sqlalchemy import select
 
 from recrm_core import CRM
 from recrm_core.tables import CaseRow, CustomerProjectRow, CustomerRow, InteractionRow
@@ -61,14 +59,10 @@ def _write(crm: CRM, kind: str, cid: int) -> int | None:
     return held_for
 
 
-def _writer(url: str, kind: str, cid: int, ready: Any, out: Any) -> None:
-    try:
-        with CRM(database_url=url, plugins=["sales"]) as crm:
-            ready.set()
-            out.put(("write", _write(crm, kind, cid)))
-    except BaseException as exc:
+def _writer(url: str, ready: Any, kind: str, cid: int) -> int | None:
+    with CRM(database_url=url, plugins=["sales"]) as crm:
         ready.set()
-        out.put(("write", f"{type(exc).__name__}: {exc}"))
+        return _write(crm, kind, cid)
 
 
 @pytest.mark.parametrize("kind", WRITES)
@@ -85,34 +79,9 @@ def test_a_write_racing_a_merge_lands_on_the_survivor(
     assert service(crm).units.import_file(units, project=PROJECT).rejected == 0
     survivor = crm.customers.add({"mobile": "13700000002"}).customer.id
     duplicate = crm.customers.add({"mobile": "13700000003"}).customer.id
-    writer_url = recrm_database_url
-    name = f"race-writer-{tmp_path.name}"[:60]
-    if recrm_backend == "postgresql":
-        writer_url = make_url(recrm_database_url).update_query_dict(
-            {"application_name": name}).render_as_string(hide_password=False)
-
-    ctx = multiprocessing.get_context("spawn")
-    entered, release, ready, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
-    merging = ctx.Process(target=merger, args=(recrm_database_url, ["sales"], survivor,
-                                               duplicate, entered, release, out))
-    merging.start()
-    writer = None
-    try:
-        assert entered.wait(timeout=120), "the merge never reached its hook"
-        writer = ctx.Process(target=_writer, args=(writer_url, kind, duplicate, ready, out))
-        writer.start()
-        assert ready.wait(timeout=120), "the writer never started"
-        if recrm_backend == "postgresql":
-            wait_for_lock_wait(recrm_database_url, name)
-        else:
-            # No wait to see on SQLite: the writer is given the time to read what it
-            # reads before its write transaction (sales resolves the customer so).
-            time.sleep(0.5)
-    finally:
-        release.set()
-    results = dict(out.get(timeout=120) for _ in range(2))
-    merging.join(timeout=60)
-    writer.join(timeout=60)
+    results = race_a_merge(recrm_database_url, recrm_backend, f"race-writer-{tmp_path.name}",
+                           survivor, duplicate, _writer, kind, duplicate,
+                           merge_plugins=["sales"])
     assert results["merge"] == survivor
     # The writer's own answer names the survivor ...
     assert results["write"] == survivor, results["write"]
