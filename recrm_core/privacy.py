@@ -177,6 +177,7 @@ class PrivacyService:
         with self.crm.unit_of_work(actor, readonly=True) as uow:
             session = uow.session
             customer = load_customer(session, customer_id)
+            self._refuse_partial(session, "export")
             ids = [customer.id, *_merged_into(session, customer.id)]
             view = self.crm.customers.view(customer.id)
             interactions = self.crm.interactions.list_in(session, customer.id)
@@ -234,6 +235,7 @@ class PrivacyService:
             session = uow.session
             cid = resolve_for_write(session, customer_id)
             customer = load_customer(session, cid)
+            self._refuse_partial(session, "erasure")
             merged = _merged_into(session, cid)
             ids = [cid, *merged]
             needles = _needles(session, customer, ids)
@@ -271,6 +273,19 @@ class PrivacyService:
             else:  # the scan passed: the import jobs' files lose the person too
                 rewrite_job_files()
         return report
+
+    def _refuse_partial(self, session: Session, request: str) -> None:
+        """Refused when a plugin installed but not enabled here holds rows: its tables
+        are outside what this CRM's hooks and scan cover, so the export would be missing
+        them, or the erasure would leave them (and say it had not)."""
+        from .schema import disabled_plugin_data
+
+        found = disabled_plugin_data(self.crm, session.connection())
+        if found:
+            name, tables = next(iter(found.items()))
+            raise Refused(
+                f"plugin {name!r} is installed but not enabled and its tables "
+                f"({', '.join(tables)}) hold data: enable it so that the {request} covers them")
 
     def _verify(self, session: Session, needles: PersonValues, ids: list[int]) -> int:
         """Scan every text column of every table of this CRM for the person's values;

@@ -174,6 +174,33 @@ def applied_revisions(stored: set[str], branches: Iterable[Branch]) -> set[str]:
     return applied
 
 
+def disabled_plugin_data(crm: CRM, conn: Connection) -> dict[str, list[str]]:
+    """Installed plugins not enabled in ``crm`` whose migrated tables hold rows: plugin
+    name -> those tables. Their rows are outside what this CRM can export, erase or
+    scan (its plugin manager does not know their tables), so a privacy request must
+    not pretend to cover them."""
+    versions = read_versions(conn)
+    if not versions:
+        return {}
+    branches = enabled_branches(crm)
+    if versions <= {r for b in branches for r in b.revisions}:
+        return {}  # the common case: no other plugin's file is read
+    enabled = {b.name for b in branches}
+    others = {n: b for n, b in installed_branches().items() if n not in enabled}
+    applied = applied_revisions(versions, [*branches, *others.values()])
+    present = set(inspect(conn).get_table_names())
+    found: dict[str, list[str]] = {}
+    for name, branch in sorted(others.items()):
+        if applied.isdisjoint(branch.revisions):
+            continue
+        quote = conn.dialect.identifier_preparer.quote
+        holding = [t for t in sorted(branch.tables & present)
+                   if conn.execute(text(f"SELECT 1 FROM {quote(t)} LIMIT 1")).first()]
+        if holding:
+            found[name] = holding
+    return found
+
+
 def schema_state(crm: CRM) -> SchemaState:
     """Where ``crm``'s database stands, from a read-only transaction."""
     branches = enabled_branches(crm)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -265,3 +266,35 @@ def test_hook_recrm_customer_erase(crm: CRM, register_plugin) -> None:
                 "anonymised": 0, "retained": 0, "basis": None} in report.steps
     finally:
         Base.metadata.remove(callbacks)
+
+
+def test_a_plugin_installed_but_not_enabled_holding_rows_refuses_the_request(
+    crm_factory: Any,
+) -> None:
+    """Its tables are outside this CRM's hooks and scan: the export would miss them
+    and the erasure leave them (before: the erasure succeeded and a member's note
+    holding the person's mobile stayed)."""
+    from recrm_membership import service as club
+
+    with_club = crm_factory(plugins=["membership"])
+    cid = with_club.customers.add({"name": "王伟", "mobile": "13912345678"}).customer.id
+    other = with_club.customers.add({"mobile": "13800000001"}).customer.id
+    club(with_club).enroll(cid, note="本人电话 13912345678")
+    without = crm_factory(plugins=[])
+    for request in (lambda: without.privacy.export(other),
+                    lambda: without.privacy.erase(other, dry_run=True),
+                    lambda: without.privacy.erase(cid)):
+        with pytest.raises(Refused, match=r"plugin 'membership' is installed but not enabled"
+                           r" and its tables \(.*membership_members.*\) hold data"):
+            request()
+    assert without.customers.get(cid).name == "王伟"  # nothing was erased
+    # With the plugin enabled the erasure covers its rows.
+    assert with_club.privacy.erase(cid).customer_id == cid
+
+
+def test_a_plugin_not_enabled_without_rows_does_not_stop_a_request(crm_factory: Any) -> None:
+    with_club = crm_factory(plugins=["membership"])
+    cid = with_club.customers.add({"name": "王伟", "mobile": "13912345678"}).customer.id
+    without = crm_factory(plugins=[])
+    assert without.privacy.export(cid)["customer"]["id"] == cid
+    assert without.privacy.erase(cid).customer_id == cid
