@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import weakref
@@ -91,6 +92,7 @@ class CRM:
         self.plugin_infos: list[PluginInfo] = load_plugins(self.pm, names)
         self.hooks = Hooks(self.pm)
         self._plugin_settings = self._validate_plugin_settings()
+        self._refuse_unknown_sections()
         self.engine: Engine = make_engine(self.config.database_url)
         _OWNERS[self.engine.pool] = weakref.ref(self)
 
@@ -255,6 +257,25 @@ class CRM:
                 where = ".".join(str(p) for p in err["loc"])
                 raise ConfigError(f"[{section}] {where}: {err['msg']}") from None
         return validated
+
+    def _refuse_unknown_sections(self) -> None:
+        """A ``[section]`` no enabled plugin declares and no installed plugin is named
+        after is a misspelling: its settings would quietly keep their defaults (a
+        ``[membershp]`` table). A disabled plugin's section stays allowed."""
+        from .plugins import installed_entry_points
+
+        known = set(self._plugin_settings)
+        tables = [k for k, v in (self.config.model_extra or {}).items()
+                  if isinstance(v, dict) and k not in known]
+        if not tables:
+            return
+        known |= set(installed_entry_points())
+        for section in tables:
+            if section not in known:
+                close = difflib.get_close_matches(section, sorted(known), n=1)
+                hint = f"; did you mean [{close[0]}]?" if close else ""
+                raise ConfigError(f"configuration: unknown section [{section}]: no enabled "
+                                  f"or installed plugin declares it{hint}")
 
     def settings_for(self, section: str) -> Any:
         """The validated settings model of a plugin's ``[section]`` (its defaults when

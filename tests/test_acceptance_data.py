@@ -95,3 +95,22 @@ def test_a_misspelt_setting_is_refused_not_ignored(tmp_path: Path) -> None:
         " did you mean 'auto_create_projects'?")
     with pytest.raises(ConfigError, match=r"unknown setting 'colour'$"):
         CRM(database_url="sqlite://", settings={"colour": "red"}, search_cwd=False)
+
+
+def test_a_misspelt_section_is_refused_not_ignored(tmp_path: Path) -> None:
+    # `[membershp]` used to be accepted and ignored: the club kept its default settings.
+    (tmp_path / "recrm.toml").write_text(
+        f'database_url = "sqlite:///{tmp_path / "crm.db"}"\nplugins = ["membership"]\n'
+        '[membershp]\nauto_enrol = true\n', encoding="utf-8")
+    result = recrm(tmp_path, "projects", "list")
+    assert result.returncode == 2
+    assert one_line_error(result.stderr) == (
+        "error: configuration: unknown section [membershp]: no enabled or installed plugin"
+        " declares it; did you mean [membership]?")
+    with pytest.raises(ConfigError, match=r"unknown section \[colours\]: no enabled or "
+                       r"installed plugin declares it$"):
+        CRM(database_url="sqlite://", settings={"colours": {"x": 1}}, search_cwd=False)
+    # An installed plugin's section stays allowed while the plugin is disabled.
+    with CRM(database_url="sqlite://", plugins=[], settings={"survey": {"x": 1}},
+             search_cwd=False) as crm:
+        assert crm.plugin_names == []
