@@ -38,10 +38,10 @@ from recrm_core import (
     project_code,
     utcnow,
 )
-from recrm_core.access import NEVER_FULL, require_role
+from recrm_core.access import require_role
 from recrm_core.values import STAGE_RANK, parse_amount
 
-from .service import MANAGERS, OFFICE, as_of, judge_customer_in
+from .service import MANAGERS, OFFICE, as_of, judge_customer_in, shown_in_full
 from .settings import settings
 from .tables import AgencyRow, AgentRow, CommissionEntryRow, RegistrationRow, TermsRow
 
@@ -317,11 +317,12 @@ class Commissions:
     def entries(self, agency: str | None = None, *, registration: int | None = None,
                 actor: Actor | None = None) -> list[CommissionEntry]:
         """The ledger (oldest first); a partner sees their own agency's, masked; an
-        analyst every agency's, masked."""
+        analyst every agency's, masked; the office each mobile as the core shows them
+        its customer (:func:`shown_in_full`)."""
         partner = actor is not None and actor.role == "partner"
-        masked = actor is not None and actor.role in NEVER_FULL
         with self.crm.unit_of_work(actor, readonly=True) as uow:
-            query = (select(CommissionEntryRow, RegistrationRow.mobile)
+            query = (select(CommissionEntryRow, RegistrationRow.mobile,
+                            RegistrationRow.customer_id)
                      .join(RegistrationRow,
                            RegistrationRow.id == CommissionEntryRow.registration_id)
                      .order_by(CommissionEntryRow.id))
@@ -337,9 +338,11 @@ class Commissions:
                 query = query.where(CommissionEntryRow.agency == agency)
             if registration is not None:
                 query = query.where(CommissionEntryRow.registration_id == registration)
+            rows = uow.session.execute(query).all()
+            full = shown_in_full(self.crm, uow.session, actor, (cid for _, _, cid in rows))
             return [CommissionEntry(
                 id=e.id, registration=e.registration_id, agency=e.agency, project=e.project,
                 kind=e.kind, amount=e.amount, unit=e.unit, deal_amount=e.deal_amount,
                 reverses=e.reverses_id, note=e.note, at=e.at,
-                mobile=mask_mobile(mobile) if masked and mobile else mobile)
-                for e, mobile in uow.session.execute(query)]
+                mobile=mask_mobile(mobile) if mobile and cid not in full else mobile)
+                for e, mobile, cid in rows]

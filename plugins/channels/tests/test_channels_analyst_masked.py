@@ -1,7 +1,11 @@
 """Found by probing the API as a new user: an analyst's key listed every agency's
 registrations and commission entries with the mobiles and names in full, while the
 core's rule (docs/access.md) is that an analyst never sees a customer's identifiers
-in full — only partners were masked. Office roles are unchanged."""
+in full — only partners were masked. Then the office: a manager and every
+consultant read every registration's mobile in full, while the core shows a manager
+customers masked until they disclose one, and a consultant only their own customers
+in full; each now reads a registration's mobile and name as the core shows them its
+customer."""
 
 from __future__ import annotations
 
@@ -35,11 +39,29 @@ def test_an_analyst_reads_registrations_and_commissions_masked(crm: CRM) -> None
     assert (reg.mobile, reg.name, reg.customer_id) == ("138****5678", "王*", cid)
     [entry] = Commissions(crm).entries(actor=ANALYST)
     assert entry.mobile == "138****5678"
-    # the office still reads them whole (who sees what there is unchanged)
-    [office] = service(crm).registrations(actor=Actor(staff_id="m1", role="manager"))
-    assert office.mobile == "+86" + MOBILE
-    assert Commissions(crm).entries(actor=Actor(staff_id="m1", role="manager"))[0].mobile \
-        == "+86" + MOBILE
+
+
+@pytest.mark.parametrize(("actor", "full"), [
+    (None, True),
+    (Actor(staff_id="boss", role="admin"), True),
+    (Actor(staff_id="m1", role="manager"), False),  # masked until they disclose
+    (Actor(staff_id="li", role="sales"), True),  # the customer's owner
+    (Actor(staff_id="wang", role="sales"), False),  # another consultant's customer
+])
+def test_the_office_reads_a_registration_as_the_core_shows_its_customer(
+        crm: CRM, actor: Actor | None, full: bool) -> None:
+    from recrm_channels import service
+
+    cid = _visited(crm)
+    crm.customers.add({"mobile": MOBILE, "project": PROJECT, "owner_staff": "li"})
+    assert crm.access.can_see(actor, crm.customers.get(cid)) == ("full" if full else "masked")
+    [reg] = service(crm).registrations(actor=actor)
+    [entry] = Commissions(crm).entries(actor=actor)
+    [registration] = [r.registration for r in [service(crm).explain(reg.id, actor=actor)]]
+    shown = ("+86" + MOBILE, "王伟") if full else ("138****5678", "王*")
+    assert (reg.mobile, reg.name) == shown
+    assert (registration.mobile, registration.name) == shown
+    assert entry.mobile == shown[0]
 
 
 def test_an_analysts_key_over_http(crm: CRM, api_client: ApiClients) -> None:

@@ -19,7 +19,7 @@ from .judging import (
     rule_book,
     store_decision,
 )
-from .registrations import RegistrationRefused, as_of, registration_model
+from .registrations import RegistrationRefused, as_of, registration_model, shown_in_full
 
 __all__ = [
     "MANAGERS",
@@ -35,6 +35,7 @@ __all__ = [
     "registration_model",
     "rule_book",
     "service",
+    "shown_in_full",
     "store_decision",
     "text_of",
 ]

@@ -54,7 +54,7 @@ from .judging import (
     rule_book,
     store_decision,
 )
-from .registrations import RegistrationRefused, as_of, registration_model
+from .registrations import RegistrationRefused, as_of, registration_model, shown_in_full
 
 MANAGERS = ("admin", "manager")
 #: who may log a visit or register on an agent's behalf (partners register as themselves)
@@ -467,7 +467,10 @@ class Channels:
                 query = query.where(RegistrationRow.agency == agency)
             if project:
                 query = query.where(RegistrationRow.project == project_code(project))
-            found = [registration_model(r, now, actor) for r in uow.session.scalars(query)]
+            rows = list(uow.session.scalars(query))
+            full = shown_in_full(self.crm, uow.session, actor, (r.customer_id for r in rows))
+            found = [registration_model(r, now, actor, full=r.customer_id in full)
+                     for r in rows]
         return [r for r in found if state is None or r.state == state]
 
     def explain(self, registration: int, *, actor: Actor | None = None,
@@ -484,7 +487,8 @@ class Channels:
                 Transition(state=t.state, reason=t.reason, rule_version=t.rule_version, at=t.at)
                 for t in uow.session.scalars(select(TransitionRow).where(
                     TransitionRow.registration_id == row.id).order_by(TransitionRow.id))]
-            model = registration_model(row, now, actor)
+            full = shown_in_full(self.crm, uow.session, actor, [row.customer_id])
+            model = registration_model(row, now, actor, full=row.customer_id in full)
             decided = None
             if row.state != "rejected" and row.mobile is not None:
                 book = rule_book(self.crm, uow.session, row.project)

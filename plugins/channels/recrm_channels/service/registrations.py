@@ -4,12 +4,20 @@ API returns it, and the refusal that carries one."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
 
 from recrm_core import Actor, Refused, mask_mobile, mask_name
 from recrm_core.access import NEVER_FULL
+from recrm_core.customers import load_customers
 
 from ..models import Registration
 from ..tables import RegistrationRow
+
+if TYPE_CHECKING:
+    from recrm_core import CRM
 
 
 class RegistrationRefused(Refused):
@@ -31,14 +39,35 @@ def as_of(row: RegistrationRow, now: dt.datetime) -> tuple[str, str | None, dt.d
     return row.state, row.reason, row.ended_at
 
 
+def shown_in_full(crm: CRM, session: Session, actor: Actor | None,
+                  customer_ids: Iterable[int | None]) -> set[int]:
+    """Of the customers ``customer_ids`` name, those a read shows ``actor`` in full: the
+    core's rule (``crm.access``), so that a registration's mobile and name show as the
+    customer's own do (a consultant: their own customers; a manager: masked until they
+    disclose the customer; partners and analysts never). A registration with no
+    customer yet is shown in full to admins only."""
+    ids = sorted({cid for cid in customer_ids if cid is not None})
+    if actor is None or actor.role == "admin":
+        return set(ids)
+    if actor.role in NEVER_FULL or not ids:
+        return set()
+    found = load_customers(session, ids)
+    full = {c.id for c in crm.access.present(actor, list(found.values()), session)
+            if not c.masked}
+    return {cid for cid, customer in found.items() if customer.id in full}
+
+
 def registration_model(row: RegistrationRow, now: dt.datetime,
-                       actor: Actor | None = None) -> Registration:
+                       actor: Actor | None = None, *, full: bool | None = None
+                       ) -> Registration:
+    """The registration as ``actor`` reads it. ``full`` says whether its mobile and
+    name show in full (:func:`shown_in_full`); left out, only partners and analysts
+    see them masked (what the actor registered or recorded themselves)."""
     state, reason, ended = as_of(row, now)
     until = row.valid_until if state == "pending" else \
         row.protected_until if state == "confirmed" else None
     partner = actor is not None and actor.role == "partner"
-    # an analyst reads registrations too, and never sees a mobile in full (the core's rule)
-    masked = actor is not None and actor.role in NEVER_FULL
+    masked = (actor is not None and actor.role in NEVER_FULL) if full is None else not full
     return Registration(
         id=row.id, agency=row.agency, agent=row.agent_id, project=row.project,
         mobile=mask_mobile(row.mobile) if masked and row.mobile else row.mobile,
