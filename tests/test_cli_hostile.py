@@ -345,3 +345,30 @@ def test_a_reader_that_goes_away_is_no_internal_error(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()  # type: ignore[union-attr]
     assert proc.wait() in (0, 1, 141)
     assert "internal error" not in err and "Traceback" not in err
+
+
+def test_undecodable_bytes_on_the_command_line_are_a_usage_error(
+        crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    # A name typed in a GBK terminal reaches Python as lone surrogates, which no
+    # database encodes: `apikey revoke` (a lookup by name, no validated field) printed
+    # "internal error: UnicodeEncodeError".
+    line = one_error_line(cli_runner.invoke("apikey", "revoke", "\udcc0\udcee"), 2)
+    assert line == ("error: apikey revoke: a value given is not valid text (undecodable "
+                    "bytes: was it typed in a terminal that is not UTF-8?); nothing was "
+                    "changed")
+
+
+@pytest.mark.recrm_plugins("newsletter", "membership", "channels")
+@pytest.mark.parametrize("command", [
+    ("newsletter", "campaign", "schedule", "spring", "--at"),
+    ("member", "points", "--expire", "--yes", "--now"),
+    ("channel", "visit", "--project", "XL2", "--mobile", MOBILE, "--at"),
+])
+def test_a_moment_outside_what_a_datetime_holds_is_a_usage_error(
+        crm: CRM, cli_runner: RecrmCliRunner, command: tuple[str, ...]) -> None:
+    # 0001-01-01 in Asia/Shanghai falls before year 1 in UTC: newsletter and channels
+    # printed "internal error: OverflowError"; all three read --at/--now with one parser.
+    line = one_error_line(cli_runner.invoke(*command, "0001-01-01"), 2)
+    assert "'0001-01-01' is out of range" in line
+    bad = one_error_line(cli_runner.invoke(*command, "soon"), 2)
+    assert "'soon' is not a date or date-time (e.g. 2026-01-31 or 2026-01-31T08:00)" in bad

@@ -24,6 +24,7 @@ import click
 from ..config import CONFIG_FILE, load_settings
 from ..errors import ConfigError, RecrmError, database_failure
 from ..terminal import printable
+from .moments import local_moment
 from .output import cell, echo, echo_error, emit_json, info, local_time, show_warning, table
 
 if TYPE_CHECKING:
@@ -226,6 +227,24 @@ class Failure(click.ClickException):
     the original exception."""
 
 
+class UsageFailure(Failure):
+    """A value on the command line that no command could use (exit 2)."""
+
+    exit_code = 2
+
+
+def _undecodable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a lone surrogate refused by an encoder."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, UnicodeEncodeError) and "surrogate" in seen.reason:
+            return True
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "orig", None)
+    return False
+
+
 class Interrupted(Failure):
     """Ctrl-C: the shell's convention for a process ended by SIGINT."""
 
@@ -269,6 +288,13 @@ def failure(exc: BaseException, debug: bool) -> Failure:
     if debug:
         text = "".join(traceback.format_exception(exc))
         click.echo(printable(text, lines=True), err=True, nl=False)
+    if _undecodable(exc):
+        # Bytes a terminal that is not UTF-8 (GBK) put on the command line reach Python
+        # as lone surrogates, which no database can store; the fields that validate say
+        # so themselves (values.check_storable), this is the net for any other.
+        return UsageFailure(f"{operation}: a value given is not valid text (undecodable "
+                            "bytes: was it typed in a terminal that is not UTF-8?); nothing "
+                            "was changed")
     kind = database_failure(exc) or type(exc).__name__
     hint = "" if debug else f" (--debug or {DEBUG_ENV}=1 shows the traceback)"
     return Failure(f"{operation}: internal error: {kind}{hint}")
@@ -524,6 +550,7 @@ __all__ = [
     "get_crm",
     "info",
     "load_core_commands",
+    "local_moment",
     "local_time",
     "main",
     "pass_crm",

@@ -15,7 +15,16 @@ from typing import Any
 import click
 
 from recrm_core import CRM, InvalidInput
-from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
+from recrm_core.cli import (
+    current_actor,
+    echo,
+    emit_json,
+    info,
+    local_moment,
+    local_time,
+    pass_crm,
+    table,
+)
 from recrm_core.cli.output import echo_error
 from recrm_core.tomlfile import read_toml
 
@@ -41,16 +50,7 @@ def _bad_value(exc: InvalidInput, options: Mapping[str, str] | None = None) -> c
 
 
 def _time(value: str | None, crm: CRM, option: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date-time (e.g. 2026-01-31T08:00)",
-                                 param_hint=option) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=crm.config.zone)
-    return parsed.astimezone(dt.UTC)
+    return local_moment(value, crm.config.zone, option)
 
 
 def _line(crm: CRM, r: Registration) -> str:

@@ -20,7 +20,16 @@ import click
 
 from recrm_core import CRM, Actor, InvalidInput, Refused, utcnow
 from recrm_core.access import require_role
-from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
+from recrm_core.cli import (
+    current_actor,
+    echo,
+    emit_json,
+    info,
+    local_moment,
+    local_time,
+    pass_crm,
+    table,
+)
 
 from .models import LedgerEntry, Member, Referral
 from .service import STAFF, Membership
@@ -55,22 +64,7 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def _parse_now(value: str | None, crm: CRM) -> dt.datetime | None:
-    """``2026-01-31`` or ``2026-01-31T08:00`` in the business time zone, or with an offset."""
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a date or date-time (e.g. 2026-01-31 or 2026-01-31T08:00)",
-            param_hint="--now",
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=crm.config.zone)
-    try:
-        return parsed.astimezone(dt.UTC)
-    except OverflowError:  # 0001-01-01 in a zone east of UTC falls before year 1
-        raise click.BadParameter(f"{value!r} is out of range", param_hint="--now") from None
+    return local_moment(value, crm.config.zone, "--now")
 
 
 def _member_line(crm: CRM, m: Member) -> str:

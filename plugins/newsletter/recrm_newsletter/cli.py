@@ -16,7 +16,16 @@ from typing import Any
 import click
 
 from recrm_core import CRM, InvalidInput, Refused
-from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
+from recrm_core.cli import (
+    current_actor,
+    echo,
+    emit_json,
+    info,
+    local_moment,
+    local_time,
+    pass_crm,
+    table,
+)
 from recrm_core.cli.customers import bad_value, load_segment_argument
 from recrm_core.regularfile import open_regular
 from recrm_core.terminal import printable
@@ -60,16 +69,7 @@ def _read(path: str | None, option: str) -> str | None:
 
 
 def _time(value: str | None, crm: CRM, option: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date-time (e.g. 2026-01-31T08:00)",
-                                 param_hint=option) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=crm.config.zone)
-    return parsed.astimezone(dt.UTC)
+    return local_moment(value, crm.config.zone, option)
 
 
 def _news(crm: CRM) -> Newsletter:
