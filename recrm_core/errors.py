@@ -92,3 +92,19 @@ def database_failure(error: BaseException) -> str | None:
     if isinstance(error, SQLAlchemyError) or kind.__module__.split(".")[0] in _DRIVER_PACKAGES:
         return f"database error ({kind.__name__})"
     return None
+
+
+def undecodable_text(error: BaseException) -> bool:
+    """Whether ``error`` (or what it wraps) is an encoder refusing a lone surrogate: text
+    that came from undecodable bytes (a command line typed in a GBK terminal, a JSON
+    ``"\\ud800"``), which no database can store. The fields that validate refuse it
+    themselves (``values.check_storable``); this tells the CLI's and the API's last
+    nets a bad value from an internal error."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, UnicodeEncodeError) and "surrogate" in seen.reason:
+            return True
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "orig", None)
+    return False

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from recrm_core import CRM, hookimpl
@@ -243,6 +244,12 @@ class Failing:
         def boom() -> None:
             raise RuntimeError("secret detail 13812345678")
 
+        @routes.api.post("/note")
+        def note(body: dict[str, str]) -> None:
+            # a plugin writing a value it did not validate (values.check_storable)
+            with crm.unit_of_work() as uow:
+                uow.session.execute(text("SELECT :v"), {"v": body["text"]})
+
         @routes.api.get("/db-down")
         def db_down() -> None:
             raise OperationalError("SELECT * FROM customers", {"m": "13812345678"},
@@ -258,4 +265,10 @@ def test_an_unexpected_error_is_a_500_problem_and_the_connection_lives(
     down = client.get("/v1/failing/db-down")
     body = problem(down, 503)
     assert down.headers["retry-after"] and "13812345678" not in down.text
+    # JSON may spell a lone surrogate ("\ud800"), which no database encodes: a bad
+    # value (422), not an internal error
+    lone = client.post("/v1/failing/note", content=b'{"text": "a\\ud800b"}',
+                       headers={"content-type": "application/json"})
+    assert problem(lone, 422)["detail"] == (
+        "a value is not valid text (a lone surrogate such as \\ud800); nothing was changed")
     assert client.get("/v1/projects").status_code == 200

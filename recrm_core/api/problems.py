@@ -27,6 +27,7 @@ from ..errors import (
     Refused,
     SchemaMismatch,
     database_failure,
+    undecodable_text,
 )
 from ..terminal import printable
 
@@ -190,6 +191,9 @@ class CatchAll:
             if isinstance(exc, OperationalError | InterfaceError):
                 response = problem(503, "the database does not answer; retry later",
                                    headers={"Retry-After": "5"})
+            elif undecodable_text(exc):
+                response = problem(422, "a value is not valid text (a lone surrogate such "
+                                   "as \\ud800); nothing was changed")
             else:
                 what = database_failure(exc) or type(exc).__name__
                 response = problem(500, f"internal error ({what}); the change, if any, "

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 
 from ..config import CONFIG_FILE, load_settings
-from ..errors import ConfigError, RecrmError, database_failure
+from ..errors import ConfigError, RecrmError, database_failure, undecodable_text
 from ..terminal import printable
 from .moments import local_moment
 from .output import cell, echo, echo_error, emit_json, info, local_time, show_warning, table
@@ -233,18 +233,6 @@ class UsageFailure(Failure):
     exit_code = 2
 
 
-def _undecodable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it wraps) is a lone surrogate refused by an encoder."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, UnicodeEncodeError) and "surrogate" in seen.reason:
-            return True
-        seen = seen.__cause__ or seen.__context__ or getattr(seen, "orig", None)
-    return False
-
-
 class Interrupted(Failure):
     """Ctrl-C: the shell's convention for a process ended by SIGINT."""
 
@@ -288,7 +276,7 @@ def failure(exc: BaseException, debug: bool) -> Failure:
     if debug:
         text = "".join(traceback.format_exception(exc))
         click.echo(printable(text, lines=True), err=True, nl=False)
-    if _undecodable(exc):
+    if undecodable_text(exc):
         # Bytes a terminal that is not UTF-8 (GBK) put on the command line reach Python
         # as lone surrogates, which no database can store; the fields that validate say
         # so themselves (values.check_storable), this is the net for any other.
