@@ -71,7 +71,7 @@ def test_user_mistakes_are_one_line(cli_runner: RecrmCliRunner, cid: int) -> Non
     error(cli_runner.invoke("tasks", "done", "abc"), 2)
     error(cli_runner.invoke("tasks", "cancel", "42"), 2, "--reason")
     error(cli_runner.invoke("tasks", "report", "--from", "2026-05-02", "--to", "2026-05-01"),
-          2, "--to is before --from")
+          2, "--to: the period ends (2026-05-01) before it starts (2026-05-02)")
     error(cli_runner.invoke("tasks", "list", "--status", "later"), 2)
     error(cli_runner.invoke("pool", "report", "--from", "0001-01-01"), 2, "--from",
           "outside the dates")

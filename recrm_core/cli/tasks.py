@@ -13,6 +13,7 @@ from ..crm import CRM
 from ..db import utcnow
 from ..errors import InvalidInput
 from ..models import Task
+from ..reports.periods import check_period
 from ..tasks import STATUSES, parse_due
 from . import cli, current_actor, pass_crm
 from .customers import bad_value, json_option
@@ -141,9 +142,12 @@ def sweep_cmd(crm: CRM, as_json: bool) -> None:
 
 def report_period(start: dt.datetime | None, end: dt.datetime | None
             ) -> tuple[dt.date | None, dt.date | None]:
-    if start is not None and end is not None and end < start:
-        raise click.BadParameter("--to is before --from", param_hint="--to")
-    return (start.date() if start else None, end.date() if end else None)
+    days = (start.date() if start else None, end.date() if end else None)
+    try:
+        check_period(*days)
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
+    return days
 
 
 def report_options(f: F) -> F:

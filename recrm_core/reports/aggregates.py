@@ -31,12 +31,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
 from ..access import scope_of
-from ..errors import Forbidden, InvalidInput
+from ..errors import Forbidden
 from ..projects import known_project_id, project_code
 from ..tables import DepartmentProjectRow, ProjectRow
 from ..tasks import period_conditions
 from .model import By, ReportRequest
-from .periods import fold, period_label
+from .periods import check_period, fold, period_label
 
 #: which roles may run which report (partners none); see the module docstring
 READERS: dict[str, tuple[str, ...]] = {
@@ -102,9 +102,7 @@ def reach_of(session: Session, report: str, request: ReportRequest) -> Reach:
 def time_conditions(column: Any, request: ReportRequest, zone: dt.tzinfo
                     ) -> list[ColumnElement[bool]]:
     """``column`` within the request's days (both included, business time zone)."""
-    if request.start is not None and request.end is not None and request.end < request.start:
-        raise InvalidInput("to", f"the period ends ({request.end}) before it starts "
-                                 f"({request.start})")
+    check_period(request.start, request.end)
     return period_conditions(column, request.start, request.end, zone)
 
 

@@ -39,12 +39,19 @@ def _int() -> Any:
     return Integer
 
 
+def check_period(start: dt.date | None, end: dt.date | None) -> None:
+    """InvalidInput (field ``to``, the option ``--to`` on the command line) for a period
+    that ends before it starts: the one rule of every report and listing that takes
+    ``--from``/``--to``, the plugins' included."""
+    if start is not None and end is not None and end < start:
+        raise InvalidInput("to", f"the period ends ({end}) before it starts ({start})")
+
+
 def day_range(start: dt.date | None, end: dt.date | None
               ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """``[start 00:00, end+1 00:00)`` for the inclusive days; refuses an end before
     the start."""
-    if start is not None and end is not None and end < start:
-        raise InvalidInput("to", f"the period ends ({end}) before it starts ({start})")
+    check_period(start, end)
     lo = dt.datetime.combine(start, dt.time()) if start is not None else None
     # The calendar's last day bounds nothing (there is no day after it to stop at).
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time()) \

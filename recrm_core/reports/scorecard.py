@@ -47,6 +47,7 @@ from . import funnel
 from .aggregates import Reach, parameters_of, rate, reach_of, time_conditions
 from .cells import show
 from .model import Chart, Column, Report, ReportRequest, Series
+from .periods import check_period
 
 if TYPE_CHECKING:
     from ..config import KpiSettings
@@ -100,8 +101,7 @@ def periods(request: ReportRequest, zone: dt.tzinfo
         raise InvalidInput("from", "the scorecard compares with the period before: give "
                                    "--from (or neither --from nor --to for the last quarter)")
     start, end = request.start, request.end or today
-    if end < start:
-        raise InvalidInput("to", f"the period ends ({end}) before it starts ({start})")
+    check_period(start, end)
     after = end + dt.timedelta(days=1)
     if start.day == 1 and after.day == 1:
         # whole months (a month, a quarter, a year): the same number of months before
@@ -133,9 +133,7 @@ def by_periods(request: ReportRequest, zone: dt.tzinfo) -> list[tuple[str, dt.da
         if request.start is None:
             raise InvalidInput("from", "give --from with --to (or neither: the last "
                                        f"{DEFAULT_PERIODS} full periods)")
-        if end < request.start:
-            raise InvalidInput("to", f"the period ends ({end}) before it starts "
-                                     f"({request.start})")
+        check_period(request.start, end)
         first, last = first_of(request.start), first_of(end)
     found: list[tuple[str, dt.date, dt.date]] = []
     for months in range(first - step, last + 1, step):

@@ -93,7 +93,8 @@ def report(crm: CRM, *, project: str | None = None, start: dt.datetime | None = 
     if code is not None:
         crm.projects.get(code)  # an unknown project is NotFound, not an empty report
     if start is not None and end is not None and start >= end:
-        raise InvalidInput("from", "the period ends before it starts")
+        # instants, ``end`` exclusive (the days' rule is reports.periods.check_period)
+        raise InvalidInput("to", "the period ends before it starts")
     regs = [RegistrationRow.project == code] if code else []
     if start:
         regs.append(RegistrationRow.registered_at >= start)

@@ -33,7 +33,6 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from recrm_core import InvalidInput
 from recrm_core.access import require_role
 from recrm_core.reports import (
     By,
@@ -44,7 +43,7 @@ from recrm_core.reports import (
     Series,
 )
 from recrm_core.reports import Report as Table
-from recrm_core.reports.periods import period_label
+from recrm_core.reports.periods import check_period, period_label
 
 from .service import READERS, WITHHELD
 from .service.club import _rate as rate
@@ -84,8 +83,7 @@ def bounds(crm: CRM, start: dt.date | None, end: dt.date | None
     """The inclusive days as the instants ``[start, end + 1 day)``, the days of the
     CRM's time zone (as ``survey scores`` and ``channel report`` take them). A day
     at the edge of the calendar bounds nothing."""
-    if start is not None and end is not None and end < start:
-        raise InvalidInput("to", f"the period ends ({end}) before it starts ({start})")
+    check_period(start, end)
 
     def instant(day: dt.date | None, after: bool) -> dt.datetime | None:
         if day is None:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from recrm_core import InvalidInput
 from recrm_core.reports import Chart, Column, Report, ReportRequest, ReportSpec, Series
+from recrm_core.reports.periods import check_period
 
 from .service import Newsletter
 from .tables import SendRow
@@ -55,9 +55,7 @@ def _instant(crm: CRM, day: dt.date | None, after: bool) -> dt.datetime | None:
 
 
 def run(crm: CRM, request: ReportRequest) -> Report:
-    if request.start is not None and request.end is not None and request.end < request.start:
-        raise InvalidInput("to", f"the period ends ({request.end}) before it starts "
-                                 f"({request.start})")
+    check_period(request.start, request.end)
     lo, hi = _instant(crm, request.start, False), _instant(crm, request.end, True)
     query = select(SendRow).where(SendRow.started_at.is_not(None)).order_by(
         SendRow.started_at, SendRow.id)

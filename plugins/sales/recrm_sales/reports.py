@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from recrm_core import InvalidInput, require_role, utcnow
+from recrm_core import require_role, utcnow
 from recrm_core.reports import (
     By,
     Chart,
@@ -38,7 +38,7 @@ from recrm_core.reports import (
     ReportSpec,
     Series,
 )
-from recrm_core.reports.periods import fold, period_label
+from recrm_core.reports.periods import check_period, fold, period_label
 
 from .money import CENT, ZERO
 from .payments import receivables_in
@@ -83,8 +83,7 @@ def deal_lines_in(session: Session, zone: ZoneInfo, today: dt.date, *,
                   end: dt.date | None = None, by: By = "all") -> list[DealLine]:
     """The lines per project and period (``start``/``end`` inclusive days), sorted
     by project and period."""
-    if start is not None and end is not None and end < start:
-        raise InvalidInput("to", f"the period ends ({end}) before it starts ({start})")
+    check_period(start, end)
     dialect = session.get_bind().dialect.name
     standing = DealRow.state.in_(ACTIVE_DEAL_STATES)
     lines: dict[tuple[str, str], DealLine] = {}

@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from recrm_core import CRM, Actor
+from recrm_core import CRM, Actor, InvalidInput
 from recrm_core.cli import current_actor, emit_json, info, local_time, pass_crm, table
+from recrm_core.cli.customers import bad_value
 from recrm_core.regularfile import open_regular
 from recrm_core.tomlfile import read_toml
 
@@ -255,8 +256,11 @@ def scores_command(crm: CRM, survey_key: str | None, project: str | None,
                    since: dt.datetime | None, until: dt.datetime | None, period: str,
                    as_json: bool) -> None:
     """NPS, CSAT and the L3 loyalty index per survey, project and period, with counts."""
-    rows = score_table(crm, survey=survey_key, project=project, period=period,
-                       since=_date(since), until=_date(until), actor=_actor())
+    try:
+        rows = score_table(crm, survey=survey_key, project=project, period=period,
+                           since=_date(since), until=_date(until), actor=_actor())
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     if as_json:
         emit_json(rows)
         return
@@ -277,8 +281,11 @@ def drivers_command(crm: CRM, survey_key: str | None, project: str | None,
                     since: dt.datetime | None, until: dt.datetime | None,
                     as_json: bool) -> None:
     """Which factors move overall satisfaction: Pearson's r with the number of answers."""
-    rows = score_drivers(crm, survey=survey_key, project=project, since=_date(since),
-                         until=_date(until), actor=_actor())
+    try:
+        rows = score_drivers(crm, survey=survey_key, project=project, since=_date(since),
+                             until=_date(until), actor=_actor())
+    except InvalidInput as exc:
+        raise bad_value(exc) from None
     if as_json:
         emit_json(rows)
         return

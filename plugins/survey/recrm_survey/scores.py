@@ -34,6 +34,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import aliased
 
 from recrm_core import CRM, Actor, InvalidInput, NotFound, check_storable
+from recrm_core.reports.periods import check_period
 
 from .definitions import FACTOR_ROLES, L3_ROLES
 from .service.surveys import definition_in
@@ -113,8 +114,7 @@ def fold(month: str, period: str) -> str:
 
 
 def _check_range(since: dt.date | None, until: dt.date | None) -> None:
-    if since is not None and until is not None and since > until:
-        raise InvalidInput("since", "since is after until")
+    check_period(since, until)
 
 
 def _check_period(period: str) -> None:

@@ -121,7 +121,8 @@ def test_bad_options_are_problems(crm: CRM, panel: None, api_client: ApiClients)
                    422)["field"] == "since"
     body = problem(client.get("/v1/survey/scores",
                               params={"since": "2025-05-01", "until": "2025-04-01"}), 422)
-    assert (body["field"], body["detail"]) == ("since", "since: since is after until")
+    assert (body["field"], body["detail"]) == (
+        "to", "to: the period ends (2025-04-01) before it starts (2025-05-01)")
     assert "no such project 'NOPE'" in problem(
         client.get("/v1/survey/scores", params={"project": "NOPE"}), 404)["detail"]
     problem(client.get("/v1/survey/drivers", params={"project": "NOPE"}), 404)

@@ -226,7 +226,8 @@ def test_scores_and_drivers(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     fails(cli_runner.invoke("survey", "scores", "--period", "week"), 2, "--period")
     fails(cli_runner.invoke("survey", "scores", "--since", "yesterday"), 2, "--since")
     fails(cli_runner.invoke("survey", "drivers", "--since", "2025-05-01", "--until",
-                            "2025-01-01", "--json"), 1, "since is after until")
+                            "2025-01-01", "--json"), 2,
+          "--to: the period ends (2025-01-01) before it starts (2025-05-01)")
 
 
 def test_scores_for_an_unknown_project_exit_1(crm: CRM, cli_runner: RecrmCliRunner) -> None:
