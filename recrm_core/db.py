@@ -332,12 +332,14 @@ class UnitOfWork:
             _BEGUN_ON_DRIVER.discard(conn)
         return conn
 
-    def check_staff(self, staff_ids: Iterable[str | None]) -> None:
+    def check_staff(self, staff_ids: Iterable[str | None], *, assigned: bool = False) -> None:
         """Refuse staff ids that may take no new assignment (the directory's rule,
-        :func:`recrm_core.directory.check_assignable`), read through ``driver``."""
+        :func:`recrm_core.directory.check_assignable`; ``assigned``: as an owner or an
+        assignee), read through ``driver``."""
         from .directory import check_assignable
 
-        check_assignable(self.driver, self.crm.config.require_known_staff, staff_ids)
+        check_assignable(self.driver, self.crm.config.require_known_staff, staff_ids,
+                         assigned=assigned)
 
     @property
     def has_session(self) -> bool:

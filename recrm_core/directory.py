@@ -9,7 +9,7 @@ them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
@@ -50,15 +50,21 @@ class NoSuchStaff(NotFound):
 # FOR SHARE (PostgreSQL): a `leave` (FOR UPDATE) racing with an assignment waits for it
 # to commit, or the assignment waits for the leave and sees it; never an assignment to
 # someone who left in between.
-_STAFF_LEFT = select(StaffRow.id, StaffRow.left_at).with_for_update(read=True)
+_STAFF_LEFT = select(StaffRow.id, StaffRow.left_at, StaffRow.role).with_for_update(read=True)
+#: roles that see no customer in full and change nothing (docs/access.md): never the
+#: owner of a customer, the assignee of a case or the owner of a task
+NEVER_ASSIGNED = frozenset({"partner", "analyst"})
 _RAW_ONE_STAFF = RawSelect(cast("Select[Any]", _STAFF_LEFT.where(StaffRow.id == bindparam("id"))))
 
 
 def refused_staff(session: Session | Connection, require_known: bool,
-                  staff_ids: Iterable[str | None]) -> dict[str, RecrmError]:
+                  staff_ids: Iterable[str | None], *, assigned: bool = False
+                  ) -> dict[str, RecrmError]:
     """Of ``staff_ids``, those that may take no new assignment, with the error saying
-    why: one who left (always), one the directory lacks (when ``require_known``).
-    The one rule every path naming a staff member as owner, assignee or actor asks."""
+    why: one who left (always), one the directory lacks (when ``require_known``), and
+    with ``assigned`` (an owner, an assignee: not an actor or who made a contact) one
+    whose directory role is partner or analyst. The one rule every path naming a staff
+    member as owner, assignee or actor asks."""
     wanted = sorted({s for s in staff_ids if s})
     if not wanted:
         return {}
@@ -66,24 +72,30 @@ def refused_staff(session: Session | Connection, require_known: bool,
         # The common case (an actor, an owner): a prebuilt statement on the driver's
         # cursor, since every operation with an actor pays for it.
         conn = session.connection() if isinstance(session, Session) else session
-        found = dict(_RAW_ONE_STAFF.all(conn, {"id": wanted[0]}))
+        rows: Sequence[Any] = _RAW_ONE_STAFF.all(conn, {"id": wanted[0]})
     else:
-        found = dict(session.execute(_STAFF_LEFT.where(StaffRow.id.in_(wanted))).all())
+        rows = session.execute(_STAFF_LEFT.where(StaffRow.id.in_(wanted))).all()
+    found = {staff_id: (left_at, role) for staff_id, left_at, role in rows}
     refused: dict[str, RecrmError] = {}
     for staff_id in wanted:
         if staff_id not in found:
             if require_known:
                 refused[staff_id] = NoSuchStaff(staff_id)
-        elif found[staff_id] is not None:
+        elif found[staff_id][0] is not None:
             refused[staff_id] = Refused(
                 f"staff {staff_id!r} has left; they take no new assignments")
+        elif assigned and found[staff_id][1] in NEVER_ASSIGNED:
+            role = found[staff_id][1]
+            refused[staff_id] = Refused(
+                f"staff {staff_id!r} is {role} in the directory: a {role} owns no "
+                "customers and is assigned no cases or tasks")
     return refused
 
 
 def check_assignable(session: Session | Connection, require_known: bool,
-                     staff_ids: Iterable[str | None]) -> None:
+                     staff_ids: Iterable[str | None], *, assigned: bool = False) -> None:
     """Raise the first error :func:`refused_staff` finds."""
-    for error in refused_staff(session, require_known, staff_ids).values():
+    for error in refused_staff(session, require_known, staff_ids, assigned=assigned).values():
         raise error
 
 
@@ -250,5 +262,6 @@ class DirectoryService:
             ))
 
     def check(self, uow: UnitOfWork, staff_ids: Iterable[str | None]) -> None:
-        """Refuse staff ids that may take no new assignment (see :func:`check_assignable`)."""
-        uow.check_staff(staff_ids)
+        """Refuse staff ids that may take no new assignment as an owner or an assignee
+        (see :func:`check_assignable`)."""
+        uow.check_staff(staff_ids, assigned=True)

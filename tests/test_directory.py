@@ -3,6 +3,9 @@ path that names a staff member, and the ids in use the directory lacks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from recrm_core import CRM, Actor, InvalidInput, NotFound, Refused
@@ -80,6 +83,39 @@ def test_leaving_keeps_history_and_blocks_new_assignments(crm: CRM) -> None:
         crm.interactions.log(c.id, {"kind": "call"}, actor=Actor(staff_id="zhang"))
     # moving their customers away still works
     assert crm.customers.reassign("zhang", "li") == 1
+
+
+@pytest.mark.parametrize("role", ["partner", "analyst"])
+def test_a_partner_or_an_analyst_owns_nothing_and_is_assigned_nothing(
+        crm: CRM, role: str, tmp_path: Path) -> None:
+    # An agency's agent (or an analyst) named as a customer's owner became it: a
+    # consultant's follow-up calls, pool releases and customers went to someone who may
+    # not even read tasks (docs/access.md).
+    crm.directory.add_staff({"id": "li", "name": "李", "role": "sales"})
+    crm.directory.add_staff({"id": "ag", "name": "代理", "role": role})
+    c = crm.customers.add({"mobile": "13812345678", "project": "XL1",
+                           "owner_staff": "li"}).customer
+    refused = f"staff 'ag' is {role} in the directory: a {role} owns no customers"
+    with pytest.raises(Refused, match=refused):
+        crm.customers.add({"mobile": "13912345678", "project": "XL1", "owner_staff": "ag"})
+    with pytest.raises(Refused, match=refused):
+        crm.cases.open({"customer_id": c.id, "category": "repair", "subject": "漏水",
+                        "assignee": "ag"})
+    with pytest.raises(Refused, match=refused):
+        crm.customers.reassign("li", "ag")
+    with pytest.raises(Refused, match=refused):
+        crm.tasks.add({"customer_id": c.id, "project": "XL1", "kind": "call",
+                       "due_at": "2030-01-01T08:00:00+08:00", "staff": "ag"})
+    rows = tmp_path / "rows.csv"
+    rows.write_text("手机,项目,置业顾问\n13700000001,XL1,ag\n13700000002,XL1,li\n",
+                    encoding="utf-8")
+    rejected: list[Any] = []
+    result = crm.importer.import_file(rows, on_reject=rejected.append)
+    assert (result.created, [(r.row, r.field) for r in rejected]) == (1, [(1, "owner_staff")])
+    assert refused in rejected[0].reason
+    # Recording who made a contact is no assignment; their reads are unchanged.
+    crm.interactions.log(c.id, {"kind": "call", "staff": "ag"})
+    assert crm.customers.get(c.id).projects[0].owner_staff == "li"
 
 
 def test_unknown_staff_ids_work_by_default_and_are_listed(

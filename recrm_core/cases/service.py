@@ -81,7 +81,7 @@ class CaseService:
         """Open a case inside an existing unit of work (for plugins, e.g. a survey
         that opens a case for a detractor's answer); fires ``recrm_case_opened``."""
         record = validate_case(data)
-        uow.check_staff([record.assignee])
+        uow.check_staff([record.assignee], assigned=True)
         now = utcnow()
         opened = now if opened_at is None else _aware(opened_at, "opened_at")
         if opened > now:

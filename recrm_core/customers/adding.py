@@ -86,7 +86,7 @@ class _Adding(_Service):
         return self._retrying(actor, lambda uow: self._add(uow, record))
 
     def _add(self, uow: UnitOfWork, record: CustomerIn) -> AddResult:
-        uow.check_staff([record.owner_staff])
+        uow.check_staff([record.owner_staff], assigned=True)
         keys = record_keys(record, self._id_card_key)
         owners = owners_of_keys(uow.driver, keys)
         match = match_record(

@@ -140,7 +140,7 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         return named(owners.get(key))
 
     bad_staff = refused_staff(conn, crm.config.require_known_staff,
-                              (rec.owner_staff for _, rec in records))
+                              (rec.owner_staff for _, rec in records), assigned=True)
     for (row, rec), rec_keys, identities in zip(records, keys_of, identities_of,
                                                 strict=True):
         project = rec.project

@@ -307,7 +307,8 @@ class TaskService:
         candidates = [[s for s in (owners.get((v.customer_id, v.project_id)), v.staff)
                        if s is not None] for v in visits]
         # Nobody who left is given new work: whoever received the visit, then nobody.
-        gone = refused_staff(uow.session, False, [s for c in candidates for s in c])
+        gone = refused_staff(uow.session, False, [s for c in candidates for s in c],
+                             assigned=True)
         hours = self.crm.config.followup.after_visit_hours
         planned: dict[int, dict[str, Any]] = {}
         for n, (visit, theirs) in enumerate(zip(visits, candidates, strict=True)):
