@@ -233,7 +233,8 @@ class Inventory:
         with open_table(path, UNIT_COLUMNS, encoding=encoding, sheet=sheet) as source, \
                 ExitStack() as stack:
             errors = stack.enter_context(ErrorsFile(
-                errors_path, sheet_rows=source.sheet is not None)) if errors_path else None
+                errors_path, sheet_rows=source.sheet is not None, reading=path)) \
+                if errors_path else None
             batch: list[tuple[int, int | None, dict[str, Any]]] = []
             first_row: dict[tuple[str, str, str], int] = {}
 

@@ -64,7 +64,8 @@ class _Lists(_Service):
                                    + ", ".join(columns.ignored) + "); nobody on it could"
                                    " be found")
             errors = stack.enter_context(ErrorsFile(
-                errors_path, sheet_rows=source.sheet is not None)) if errors_path else None
+                errors_path, sheet_rows=source.sheet is not None, reading=path)) \
+                if errors_path else None
             with self.crm.unit_of_work(actor) as uow:
                 list_id = insert_or_ignore(uow.session, ListRow,
                                            {"name": name, "created_at": utcnow()},
