@@ -29,19 +29,26 @@ class ErrorsFile:
             errors.write(RejectedRow(row=3, field="mobile", reason="...", sheet_row=5))
 
     Opening truncates ``path`` and writes the header line; a path that cannot be
-    written is :class:`~recrm_core.ImportFileError` (exit 2). With ``sheet_rows``,
-    each line also gives the row's ``sheet_row`` (empty when unknown).
+    written, or that is (or links to) ``reading``, the file the rows come from, is
+    :class:`~recrm_core.ImportFileError` (exit 2). With ``sheet_rows``, each line also
+    gives the row's ``sheet_row`` (empty when unknown).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, sheet_rows: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, sheet_rows: bool = False,
+                 reading: str | os.PathLike[str] | None = None) -> None:
         self.path = os.fspath(path)
         self.sheet_rows = sheet_rows
+        self.reading = reading
         self._fh: IO[str] | None = None
 
     def __enter__(self) -> ErrorsFile:
         refusal = output_refusal(self.path)
         if refusal is not None:  # opening a FIFO would wait for a reader forever
             raise ImportFileError(f"cannot write {self.path!r}: {refusal}")
+        if self.reading is not None and _same_file(self.reading, self.path):
+            # Opening the errors file for writing would truncate the file being read;
+            # every import (customers, a plugin's lists) opens its errors file here.
+            raise ImportFileError(f"the errors file {self.path!r} is the file being imported")
         try:
             self._fh = open(self.path, "w", encoding="utf-8-sig", newline="")
         except OSError as exc:
@@ -64,3 +71,10 @@ class ErrorsFile:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # the errors file does not exist yet
+        return False

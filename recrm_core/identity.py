@@ -47,6 +47,12 @@ _MOBILE_ALLOWED = re.compile(r"\+?[0-9]+")
 #: a separator and the zero as a twelfth digit
 _FLOAT_TEXT = re.compile(r"(\+?[0-9]+)\.0+")
 _PLAIN_CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[0-9]{10})")
+#: a long number as a spreadsheet shows it ("1.10101E+17", "8.6138E+12"), which a CSV
+#: export writes out as shown: the digits past the first few are gone, so the value is
+#: refused saying so (a workbook's number cell is refused by xlsxsource, before this)
+_SCIENTIFIC = re.compile(r"[0-9]+(?:\.[0-9]+)?[eE][+]?[0-9]+")
+SCIENTIFIC_NOTATION = ("is in scientific notation, as Excel shows a long number, which"
+                       " drops digits; format the column as text")
 
 
 class IdentityError(ValueError):
@@ -121,6 +127,8 @@ def normalise_mobile(raw: object, region: str = "CN") -> str:
             pass  # not a mobile so read: the dot may still be a separator ("138.1234.5670")
     compact = _MOBILE_SEPARATORS.sub("", text)
     if not _MOBILE_ALLOWED.fullmatch(compact):
+        if _SCIENTIFIC.fullmatch(text):
+            raise IdentityError("mobile", f"mobile {text!r} {SCIENTIFIC_NOTATION}")
         raise IdentityError("mobile", f"mobile {text!r} contains letters or an extension")
     # Fast path: a plain mainland number, checked against phonenumbers' own CN
     # mobile pattern so the answer is the library's, at a fraction of the cost.
@@ -179,6 +187,8 @@ def parse_id_card(raw: object, today: dt.date | None = None) -> IdCard:
     if not text:
         raise IdentityError("id_card", "ID card is empty")
     if len(text) != 18:
+        if _SCIENTIFIC.fullmatch(text):
+            raise IdentityError("id_card", f"ID card {SCIENTIFIC_NOTATION}")
         raise IdentityError("id_card", f"ID card must have 18 characters, got {len(text)}")
     body, check = text[:17], text[17]
     if not body.isdigit() or not body.isascii() or check not in "0123456789X":

@@ -5,7 +5,11 @@ A path may name a directory, a FIFO or a device, or link to one: /dev/zero never
 ends and a FIFO blocks until someone writes, so whatever reads a file a person named
 refuses anything else first, in one line. Whatever writes one refuses it too: opening
 a FIFO blocks until someone reads, and renaming a new file onto /dev/null (as root)
-would replace it for every program on the machine.
+would replace it for every program on the machine. Nor does an output replace the
+CRM's own data: a report's ``--csv crm.db`` or an errors file named ``recrm.key`` (a
+slip of tab completion) would destroy the database or the keys without which its ID
+numbers cannot be read, so an existing SQLite database (or its write-ahead log) or
+recrm key file is refused by its first bytes, whatever its name.
 """
 
 from __future__ import annotations
@@ -50,14 +54,38 @@ def open_regular(path: str, refuse: Callable[[str], Exception]) -> IO[bytes]:
         raise
 
 
+#: the first bytes of what an output never replaces, and what it is
+_DATA_FILES = (
+    (b"SQLite format 3\x00", "is a SQLite database"),
+    (b"\x37\x7f\x06\x82", "is a SQLite write-ahead log"),
+    (b"\x37\x7f\x06\x83", "is a SQLite write-ahead log"),
+    (b'{\n  "format": "recrm-keys-', "is a recrm key file"),
+)
+_DATA_HEAD = max(len(magic) for magic, _ in _DATA_FILES)
+
+
 def output_refusal(path: str) -> str | None:
     """Why ``path`` cannot be written as an output file (``is a directory``, ``is not a
-    regular file (…)``), or None when it is absent or is (or links to) a regular file."""
+    regular file (…)``, ``is a SQLite database``, ``is a recrm key file``), or None when
+    it is absent or is (or links to) another regular file."""
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return None  # not there yet (or unusable: creating it says why)
     if stat.S_ISREG(mode):
-        return None
+        return _data_file(path)
     return "is a directory" if stat.S_ISDIR(mode) else \
         "is not a regular file (a device, FIFO or socket)"
+
+
+def _data_file(path: str) -> str | None:
+    """What ``path`` is when it holds data an output must not replace (see the module
+    docstring), by its first bytes; None otherwise, or when it cannot be read (writing
+    it then says why)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_DATA_HEAD)
+    except OSError:
+        return None
+    found = next((what for magic, what in _DATA_FILES if head.startswith(magic)), None)
+    return None if found is None else f"{found}; choose another file name"

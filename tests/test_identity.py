@@ -695,3 +695,22 @@ def test_demo_id_cards_pass_the_region_rule() -> None:
 
     for region in _ID_REGIONS:
         assert parse_id_card(make_id_card(int(region), dt.date(1980, 1, 1), 1)), region
+
+
+@pytest.mark.parametrize("raw", ["1.38123E+10", "8.61381E+12", "1.3812345678E+10", "1.38e10"])
+def test_a_mobile_in_scientific_notation_says_digits_were_dropped(raw: str) -> None:
+    """Found by probing as a new user: a CSV saved from Excel holds a long number as the
+    sheet showed it (``8.61381E+12`` for ``+86 138...`` typed as a number); the reason
+    was "contains letters or an extension", which sends the office looking for letters."""
+    with pytest.raises(IdentityError, match=r"scientific notation.*format the column as text"):
+        normalise_mobile(raw)
+
+
+@pytest.mark.parametrize("raw", ["1.10101E+17", "1.10101198503121E+17", "1.1e17"])
+def test_an_id_card_in_scientific_notation_says_digits_were_dropped(raw: str) -> None:
+    """The same for an ID card (was: "must have 18 characters, got 11"); the reason
+    never repeats the number."""
+    with pytest.raises(IdentityError, match=r"scientific notation.*format the column as text"
+                       ) as caught:
+        parse_id_card(raw)
+    assert raw.upper() not in caught.value.reason and "110101" not in caught.value.reason

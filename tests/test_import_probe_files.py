@@ -151,3 +151,23 @@ def test_an_empty_first_sheet_names_itself_and_the_others(
     message = one_line_error(run(cli_runner, tmp_path / "alone.xlsx"), 2)
     assert "sheet 'Sheet' is empty (no header row), and the workbook has no other sheet" \
         in message
+
+
+def test_a_csv_saved_by_excel_with_long_numbers_in_scientific_notation(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
+    """A sales office's CSV saved from Excel after the ID-card and mobile columns were
+    typed as numbers: each such row is rejected with the reason a workbook's number cell
+    gets (digits dropped, format the column as text), not a count of characters or
+    "letters"; the other rows are imported."""
+    path = tmp_path / "visits.csv"
+    path.write_text("姓名,手机,身份证\n王一,13800000601,1.10101E+17\n王二,8.61380E+12,\n"
+                    "王三,13800000603,\n", encoding="utf-8")
+    errors = tmp_path / "rejected.csv"
+    counts = summary(cli_runner, path, errors)
+    assert (counts["created"], counts["rejected"]) == (1, 2)
+    rejected = errors_of(errors)
+    assert [(row, field) for row, field, _ in rejected] == [("1", "id_card"), ("2", "mobile")]
+    for _, _, reason in rejected:
+        assert "scientific notation" in reason and "format the column as text" in reason
+    assert "1.10101E+17" not in errors.read_text(encoding="utf-8-sig")  # no ID number echoed
+    assert [c.name for c in crm.customers.find(mobile="13800000603")] == ["王三"]

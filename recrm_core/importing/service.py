@@ -80,14 +80,10 @@ class ImportService:
         """
         check_writer(actor)
         with open_table(path, encoding=encoding, sheet=sheet) as source, ExitStack() as stack:
-            if errors_path is not None and _same_file(path, errors_path):
-                # Opening the errors file for writing would truncate the file being read.
-                raise ImportFileError(
-                    f"the errors file {os.fspath(errors_path)!r} is the file being imported"
-                )
             sinks: list[RejectSink] = [on_reject] if on_reject else []
             if errors_path is not None:
-                errors = ErrorsFile(errors_path, sheet_rows=source.sheet is not None)
+                errors = ErrorsFile(errors_path, sheet_rows=source.sheet is not None,
+                                    reading=path)
                 sinks.append(stack.enter_context(errors).write)
             run = _Run(ImportResult(), sinks, progress, actor, source)
             rows: Iterator[_SourceRow] = iter(source)
@@ -263,11 +259,3 @@ class ImportService:
                     mine.email.is_not(None),
                 )) or 0
         return total
-
-
-
-def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # the errors file does not exist yet
-        return False

@@ -75,3 +75,25 @@ def test_a_file_without_a_mobile_or_id_card_column_is_refused(
         service(crm).import_list("vip", csv)
     with pytest.raises(NotFound):  # no empty list left behind
         service(crm).list_size("vip")
+
+
+def test_a_row_with_neither_mobile_nor_id_card_is_rejected_with_its_row(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
+    """A row whose key cells are blank (a note typed, the mobile forgotten) names no
+    stranger: it is a row to complete, so it is rejected with its number like a typo
+    rather than counted among those who named nobody (before: ``unknown``, no row)."""
+    add_customers(crm, 1)
+    csv = tmp_path / "vip.csv"
+    csv.write_text("手机,身份证,备注\n13812340000,,\n,,忘了填手机\n13999999999,,\n",
+                   encoding="utf-8")
+    errors = tmp_path / "rejected.csv"
+    result = cli_runner.invoke("newsletter", "list", "import", "vip", str(csv), "--json",
+                               "--errors", str(errors))
+    assert result.exit_code == 0, result.stderr
+    counts = json.loads(result.stdout)
+    assert [counts[k] for k in ("rows", "added", "unknown", "rejected")] == [3, 1, 1, 1]
+    assert counts["rejections"] == [{"row": 2, "field": "mobile,id_card", "sheet_row": None,
+                                     "reason": "no mobile or ID card"}]
+    assert errors.read_text(encoding="utf-8-sig").splitlines()[1:] == [
+        '2,"mobile,id_card",no mobile or ID card']
+    assert service(crm).list_size("vip") == 1

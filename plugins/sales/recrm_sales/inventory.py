@@ -95,6 +95,12 @@ def _short(value: object, what: str, limit: int) -> str | None:
     return code_text(value, what, what, limit)
 
 
+#: the cells a unit cannot go without besides its building and room (whose own rules
+#: refuse a blank), with the header a 销控表 gives them: a blank one is named as missing,
+#: not as a value of the wrong kind ("a floor is a whole number")
+_REQUIRED = (("floor", "楼层"), ("gross_area", "建筑面积"))
+
+
 def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str, Any]:
     """One 销控表 row checked and priced, or InvalidInput naming the field. A row gives
     the list price, the price per ㎡ or both (the other is computed from the gross
@@ -102,6 +108,10 @@ def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str
     project = row.get("project") or default_project
     if not project:
         raise InvalidInput("project", "no project: add a project column or give --project")
+    for field, header in _REQUIRED:
+        if not str(row.get(field) or "").strip():  # a missing column reads as blank too
+            raise InvalidInput(field, f"no {field}: add a {header} ({field}) column or fill"
+                               " its cell")
     try:
         floor = int(str(row.get("floor", "")).strip())
     except ValueError:
@@ -233,7 +243,8 @@ class Inventory:
         with open_table(path, UNIT_COLUMNS, encoding=encoding, sheet=sheet) as source, \
                 ExitStack() as stack:
             errors = stack.enter_context(ErrorsFile(
-                errors_path, sheet_rows=source.sheet is not None)) if errors_path else None
+                errors_path, sheet_rows=source.sheet is not None, reading=path)) \
+                if errors_path else None
             batch: list[tuple[int, int | None, dict[str, Any]]] = []
             first_row: dict[tuple[str, str, str], int] = {}
 

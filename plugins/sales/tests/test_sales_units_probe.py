@@ -79,3 +79,22 @@ def test_a_unit_twice_in_rows_given_by_code_is_refused(crm: CRM) -> None:
     with pytest.raises(InvalidInput, match=r"row 2: .*also on row 1"):
         service(crm).units.add([row, row | {"gross_area": "120"}], project=PROJECT)
     assert service(crm).units.list() == []
+
+
+def test_a_missing_floor_or_gross_area_is_named_as_missing(crm: CRM, tmp_path: Path) -> None:
+    """Found by probing as a new user: a 销控表 without a 楼层 column (the room number
+    says the floor) had every row rejected as "a floor is a whole number", and a blank
+    建筑面积 as "'' is not a number"; each now says the value is missing and where it
+    goes. The good rows are still imported."""
+    crm.projects.ensure(PROJECT, "Xinglong Phase II")
+    path = tmp_path / "no_floor.csv"
+    path.write_text("楼栋,房号,建筑面积,总价\n5,501,89.5,2500000\n", encoding="utf-8")
+    outcome = service(crm).units.import_file(path, project=PROJECT)
+    assert [(r.row, r.field, r.reason) for r in outcome.rejections] == [
+        (1, "floor", "no floor: add a 楼层 (floor) column or fill its cell")]
+    outcome = _import(crm, tmp_path, "3,1,12,1201,,,,,1970000,,可售",
+                      "3,1,,1202,98.5,,,,1970000,,可售", "3,1,12,1203,98.5,,,,1970000,,可售")
+    assert [(r.row, r.field, r.reason) for r in outcome.rejections] == [
+        (1, "gross_area", "no gross_area: add a 建筑面积 (gross_area) column or fill its cell"),
+        (2, "floor", "no floor: add a 楼层 (floor) column or fill its cell")]
+    assert [u.name for u in service(crm).units.list()] == ["XL2/3-1203"]

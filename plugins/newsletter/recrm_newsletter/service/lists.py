@@ -46,8 +46,8 @@ class _Lists(_Service):
         ``rows``: ``added``; ``already`` (on the list before this import: idempotent,
         a row is never added twice); ``repeated`` (a customer an earlier row of this
         file named); ``unknown`` (naming nobody); ``rejected`` (a row the file cannot
-        give: an invalid mobile or ID card, a cell beyond the header), each with its
-        number, field and reason in ``rejections`` (and ``errors_path``). A file
+        give: an invalid mobile or ID card, neither, a cell beyond the header), each
+        with its number, field and reason in ``rejections`` (and ``errors_path``). A file
         without a mobile or ID-card column is refused before the list is made."""
         require_role(actor, SENDERS, "import lists")
         name = _name(name, "list name")
@@ -64,7 +64,8 @@ class _Lists(_Service):
                                    + ", ".join(columns.ignored) + "); nobody on it could"
                                    " be found")
             errors = stack.enter_context(ErrorsFile(
-                errors_path, sheet_rows=source.sheet is not None)) if errors_path else None
+                errors_path, sheet_rows=source.sheet is not None, reading=path)) \
+                if errors_path else None
             with self.crm.unit_of_work(actor) as uow:
                 list_id = insert_or_ignore(uow.session, ListRow,
                                            {"name": name, "created_at": utcnow()},
@@ -108,13 +109,16 @@ class _Lists(_Service):
 
     def _resolve(self, row: Mapping[str, Any]) -> int | None:
         """The customer the row names, or None; InvalidInput for a value that is no
-        mobile or ID card at all (a typo to fix, not a stranger)."""
+        mobile or ID card at all (a typo to fix, not a stranger), and for a row with
+        neither (its key cells left blank: a row to complete, not a stranger either)."""
         mobiles = row.get("mobiles", row.get("mobile"))
-        for mobile in mobiles if isinstance(mobiles, list) else [mobiles]:
-            if mobile:
-                found = self.crm.customers.find(mobile=str(mobile))
-                if found:
-                    return found[0].id
+        given = [m for m in (mobiles if isinstance(mobiles, list) else [mobiles]) if m]
+        if not given and not row.get("id_card"):
+            raise InvalidInput("mobile,id_card", "no mobile or ID card")
+        for mobile in given:
+            found = self.crm.customers.find(mobile=str(mobile))
+            if found:
+                return found[0].id
         if row.get("id_card"):
             found = self.crm.customers.find(id_card=str(row["id_card"]))
             if found:
