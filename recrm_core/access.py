@@ -50,6 +50,10 @@ NEVER_FULL = frozenset({"partner", "analyst"})
 NO_IDENTIFIERS_FOR_PARTNER = frozenset({"name", "id_card", "email", "wechat_unionid",
                                         "birth_date", "gender", "persona", "budget",
                                         "external_id", "source_system"})
+#: what ``mask_customer`` masks or leaves out: a role that never sees a customer in full
+#: selects by these only whole (``eq``), a value it already holds
+MASKED_FIELDS = frozenset({"name", "mobile", "id_card", "email", "wechat_unionid",
+                           "birth_date"})
 #: roles shown masked data even where they may see it in full (they ``disclose``)
 DISCLOSE_TO_SEE = frozenset({"manager"})
 
@@ -344,19 +348,21 @@ def mask_view(scope: Scope, view: CustomerView, how: Presentation) -> CustomerVi
 
 
 def check_segment(actor: Actor | None, definition: Mapping[str, Any] | None) -> None:
-    """Refuse a partner's segment on identifiers they never see, or on a plugin's data:
-    counting or listing by an ID card would tell them what the masking hides."""
-    if actor is None or actor.role != "partner" or definition is None:
+    """Refuse a segment that would uncover what the actor's role is shown masked: a
+    partner's on identifiers they never see or on a plugin's data, and a partner's or
+    analyst's on a part, a range or a list of candidates of a masked value (counting
+    by ``mobile contains 1381234`` digit by digit spells out the masked digits)."""
+    if actor is None or actor.role not in NEVER_FULL or definition is None:
         return
     for name, op in _conditions(definition):
         # A plugin's field (membership.points, survey.last_nps) selects on data the
         # plugins refuse a partner: only the core's own fields, identifiers aside.
-        if name in NO_IDENTIFIERS_FOR_PARTNER or "." in name:
+        if actor.role == "partner" and (name in NO_IDENTIFIERS_FOR_PARTNER or "." in name):
             raise Forbidden(f"role partner may not select customers by {name}")
-        # One whole mobile they already know, yes; a part of one, or a list of
-        # candidates halved request by request, would uncover the masked digits.
-        if name == "mobile" and op != "eq":
-            raise Forbidden("role partner may select by one whole mobile only (op eq)")
+        # One whole value they already know, yes; a part of one, a range, or a list of
+        # candidates halved request by request, would uncover what the masking hides.
+        if name in MASKED_FIELDS and op != "eq":
+            raise Forbidden(f"role {actor.role} may select by one whole {name} only (op eq)")
 
 
 def _conditions(node: Any) -> Iterator[tuple[str, str]]:

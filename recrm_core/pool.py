@@ -175,23 +175,26 @@ class PoolService:
             owned_since = func.coalesce(link.owner_since, link.first_seen_at)
             by_owner = aliased(InteractionRow)
             stopper = aliased(InteractionRow)
+            # What happened by ``at`` only: a call dated ahead (a typo's 2062, or on
+            # purpose) would otherwise keep the customer from the pool for ever.
             idle = [
                 link.owner_staff.is_not(None),
                 owned_since <= cutoff,
                 ~exists().where(by_owner.customer_id == link.customer_id,
                                 by_owner.project_id == link.project_id,
                                 by_owner.staff == link.owner_staff,
-                                by_owner.occurred_at > cutoff),
+                                by_owner.occurred_at > cutoff, by_owner.occurred_at <= at),
                 ~exists().where(stopper.customer_id == link.customer_id,
                                 stopper.project_id == link.project_id,
-                                stopper.kind.in_(CLOCK_STOPPERS)),
+                                stopper.kind.in_(CLOCK_STOPPERS), stopper.occurred_at <= at),
                 link.stage.in_(("prospect", "visitor")),
             ]
             last_by_owner = (
                 select(func.max(by_owner.occurred_at))
                 .where(by_owner.customer_id == link.customer_id,
                        by_owner.project_id == link.project_id,
-                       by_owner.staff == link.owner_staff).scalar_subquery())
+                       by_owner.staff == link.owner_staff,
+                       by_owner.occurred_at <= at).scalar_subquery())
             found = session.execute(
                 select(link.id, link.customer_id, link.project_id, ProjectRow.code,
                        link.owner_staff, owned_since, last_by_owner)

@@ -1,5 +1,5 @@
 """Rules found by trying to get round the masking: consent records, partial mobiles and
-names in a partner's segments, writes by read-only roles, a misspelt --as, and the
+names in a partner's or an analyst's segments, writes by read-only roles, a misspelt --as, and the
 values at the edges of the audit commands."""
 
 from __future__ import annotations
@@ -38,22 +38,26 @@ def test_consent_records_keep_their_free_text_from_partners_and_analysts(
     assert entry.details == {"channel": "email", "purpose": "surveys", "granted": True}
 
 
-@pytest.mark.parametrize(("condition", "refusal"), [
-    ({"field": "mobile", "op": "contains", "value": "13812"}, "one whole mobile only"),
+#: (condition, the partner's refusal, the analyst's: None when an analyst may count by it)
+@pytest.mark.parametrize(("condition", "refusal", "analyst_refusal"), [
+    ({"field": "mobile", "op": "contains", "value": "13812"}, "one whole mobile only",
+     "role analyst may select by one whole mobile only"),
     # a list of candidates, halved request by request, finds the masked digits
     ({"field": "mobile", "op": "in", "value": ["13812345678", "13812345679"]},
-     "one whole mobile only"),
-    ({"field": "mobile", "op": "ne", "value": "13812345678"}, "one whole mobile only"),
-    ({"field": "name", "op": "eq", "value": "王伟"}, "by name"),
-    ({"field": "name", "op": "contains", "value": "王"}, "by name"),
-    ({"field": "external_id", "op": "eq", "value": "E1"}, "by external_id"),
+     "one whole mobile only", "role analyst may select by one whole mobile only"),
+    ({"field": "mobile", "op": "ne", "value": "13812345678"}, "one whole mobile only",
+     "role analyst may select by one whole mobile only"),
+    ({"field": "name", "op": "eq", "value": "王伟"}, "by name", None),
+    ({"field": "name", "op": "contains", "value": "王"}, "by name",
+     "role analyst may select by one whole name only"),
+    ({"field": "external_id", "op": "eq", "value": "E1"}, "by external_id", None),
     ({"any": [{"field": "stage", "op": "eq", "value": "owner"},
               {"all": [{"field": "mobile", "op": "contains", "value": "5678"}]}]},
-     "one whole mobile only"),
+     "one whole mobile only", "role analyst may select by one whole mobile only"),
 ])
 def test_a_partner_may_not_uncover_masked_values_by_segment(
         crm: CRM, cli_runner: RecrmCliRunner, customer: int, condition: dict[str, object],
-        refusal: str) -> None:
+        refusal: str, analyst_refusal: str | None) -> None:
     with pytest.raises(Refused, match=refusal):
         crm.segments.count(condition, actor=PARTNER)
     with pytest.raises(Refused, match=refusal):
@@ -61,8 +65,36 @@ def test_a_partner_may_not_uncover_masked_values_by_segment(
     r = cli_runner.invoke("--as", "partner:li", "customers", "count", "--segment",
                           json.dumps(condition))
     assert r.exit_code == 1 and refusal in r.stderr
-    # the same segment is fine for an analyst (counts are theirs) and the SDK's own code
-    assert crm.segments.count(condition, actor=ANALYST) == crm.segments.count(condition)
+    # an analyst counts by a whole value it holds, as the SDK's own code does, but never
+    # by a part of a masked one (which spells it out, digit by digit)
+    if analyst_refusal is None:
+        assert crm.segments.count(condition, actor=ANALYST) == crm.segments.count(condition)
+    else:
+        with pytest.raises(Refused, match=analyst_refusal):
+            crm.segments.count(condition, actor=ANALYST)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("mobile", "1381234567"), ("name", "王"), ("email", "wei@"), ("birth_date", "1949-12-31")])
+def test_an_analyst_never_uncovers_a_masked_value_by_segment(
+        crm: CRM, cli_runner: RecrmCliRunner, customer: int, field: str, value: str) -> None:
+    """The analyst sees 王* and 138****5678: counting ``mobile contains 1381234`` then
+    ``13812345`` ... (or a name, an email, a birth date by ranges) would read them in
+    full. A whole value is counted: the analyst held it already."""
+    crm.customers.update(customer, {"email": "wang.wei@example.com",
+                                    "birth_date": "1949-12-31"})
+    op = "lte" if field == "birth_date" else "contains"
+    part = {"field": field, "op": op, "value": value}
+    with pytest.raises(Refused, match=f"role analyst may select by one whole {field} only"):
+        crm.segments.count(part, actor=ANALYST)
+    with pytest.raises(Refused, match=f"one whole {field} only"):
+        list(crm.segments.iter_customers(part, actor=ANALYST))
+    r = cli_runner.invoke("--as", "analyst:ana", "customers", "count", "--segment",
+                          json.dumps(part))
+    assert r.exit_code == 1 and f"one whole {field} only" in r.stderr
+    assert crm.segments.count(part) == 1  # the integrator's own code counts it
+    whole = {"field": "mobile", "op": "eq", "value": "13812345678"}
+    assert crm.segments.count(whole, actor=ANALYST) == 1
 
 
 def test_a_partner_may_count_by_a_whole_mobile(crm: CRM, customer: int) -> None:

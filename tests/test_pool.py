@@ -65,6 +65,17 @@ def test_only_the_owners_own_follow_up_keeps_the_clock(crm: CRM, cid: int) -> No
     assert released.idle_since == days(10)
 
 
+def test_a_follow_up_counts_once_it_happened(crm: CRM, cid: int) -> None:
+    """A call dated years ahead (2062 typed for 2026, or on purpose) kept the customer
+    from the pool for ever: the sweep counted it as done today."""
+    crm.interactions.log(cid, {"kind": "call", "project": "XL2", "staff": "zhang",
+                               "occurred_at": days(3650)})
+    crm.interactions.log(cid, {"kind": "subscription", "project": "XL2",
+                               "occurred_at": days(3650)})
+    [released] = crm.pool.sweep(days(16)).released
+    assert released.customer_id == cid and released.idle_since < days(1)
+
+
 @pytest.mark.recrm_settings(pool={"idle_days": 3})
 def test_a_subscription_stops_the_clock_and_a_reassign_restarts_it(crm: CRM, cid: int) -> None:
     other = crm.customers.add({"mobile": "13900000000", "project": "XL2",

@@ -162,6 +162,14 @@ def test_the_sweep_catches_first_visits_nobody_followed_up(crm: CRM, cid: int) -
     assert pid is not None and crm.tasks.sweep(NOW).after_visit == 0
 
 
+def test_a_contact_dated_ahead_is_no_follow_up_yet(crm: CRM, cid: int) -> None:
+    """A call dated years ahead (2062 typed for 2026) kept a quiet prospect from ever
+    being called: the sweep took it for the last contact."""
+    crm.interactions.log(cid, {"kind": "call", "project": "XL2", "staff": "zhang",
+                               "occurred_at": NOW + dt.timedelta(days=3650)})
+    assert crm.tasks.sweep(NOW + dt.timedelta(days=8)).prospect_idle == 1
+
+
 def test_the_sweep_calls_quiet_prospects_once_per_quiet_spell(crm: CRM, cid: int) -> None:
     assert crm.tasks.sweep(NOW + dt.timedelta(days=6)).prospect_idle == 0
     swept = crm.tasks.sweep(NOW + dt.timedelta(days=8))

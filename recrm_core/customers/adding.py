@@ -217,46 +217,51 @@ class _Adding(_Service):
                 )
             except ValidationError as exc:
                 raise InvalidInput(*first_error(exc)) from None
-        with self.crm.unit_of_work(actor) as uow:
-            session = uow.session
-            cid = resolve_for_write(session, customer_id)
-            row = session.get_one(CustomerRow, cid)
-            before = load_customers(session, [cid])[cid]
-            changes: dict[str, Any] = {}
-            for name in data.model_fields_set - {"add_mobiles", "add_wechat_unionids"}:
-                new = getattr(data, name)
-                if new is not None and getattr(row, name) != new:
-                    changes[name] = (getattr(row, name), new)
-                    setattr(row, name, new)
-            if before.id_card and changes.keys() & {"gender", "birth_date"}:
-                # The same rule as for a new record: the ID card is the authority.
-                card = identity.parse_id_card(before.id_card)
-                for name in ("gender", "birth_date"):
-                    if name in changes and changes[name][1] != getattr(card, name):
-                        raise InvalidInput(
-                            name,
-                            f"{name} {changes[name][1]} contradicts the ID card "
-                            f"({getattr(card, name)})",
-                        )
-            added = [(MOBILE, m) for m in data.add_mobiles] + [
-                (WECHAT, u) for u in data.add_wechat_unionids]
-            if added:
-                owners = owners_of_keys(session, added)
-                taken = [(key, other) for key, other in owners.items() if other != cid]
-                if taken:
-                    (kind, value), other = min(taken, key=lambda t: added.index(t[0]))
-                    # A mobile is shown (staff know it); a unionid is opaque, so not.
-                    shown = f"mobile {value}" if kind == MOBILE else KEY_LABELS[kind]
-                    raise IdentityConflict(
-                        f"{shown} belongs to customer {other}", [cid, other],
-                        "add_mobiles" if kind == MOBILE else "add_wechat_unionids")
-                fresh = [key for key in added if key not in owners]
-                self._add_identities(session, cid, fresh, utcnow(), None)
-                changes.update(_identity_changes(before, fresh, None))
-            if not changes:
-                return before
-            row.updated_at = utcnow()
-            session.flush()
-            customer = load_customer(session, cid)
-            self.crm.hooks.customer_updated(uow, customer, changes)
-            return customer
+        # Retried from scratch when a concurrent writer took a key it adds between our
+        # read and our write (the UNIQUE constraint refuses it): the retry's read sees
+        # that writer's key and answers the conflict, as a later update would.
+        return self._retrying(actor, lambda uow: self._update(uow, customer_id, data))
+
+    def _update(self, uow: UnitOfWork, customer_id: int, data: CustomerUpdate) -> Customer:
+        session = uow.session
+        cid = resolve_for_write(session, customer_id)
+        row = session.get_one(CustomerRow, cid)
+        before = load_customers(session, [cid])[cid]
+        changes: dict[str, Any] = {}
+        for name in data.model_fields_set - {"add_mobiles", "add_wechat_unionids"}:
+            new = getattr(data, name)
+            if new is not None and getattr(row, name) != new:
+                changes[name] = (getattr(row, name), new)
+                setattr(row, name, new)
+        if before.id_card and changes.keys() & {"gender", "birth_date"}:
+            # The same rule as for a new record: the ID card is the authority.
+            card = identity.parse_id_card(before.id_card)
+            for name in ("gender", "birth_date"):
+                if name in changes and changes[name][1] != getattr(card, name):
+                    raise InvalidInput(
+                        name,
+                        f"{name} {changes[name][1]} contradicts the ID card "
+                        f"({getattr(card, name)})",
+                    )
+        added = [(MOBILE, m) for m in data.add_mobiles] + [
+            (WECHAT, u) for u in data.add_wechat_unionids]
+        if added:
+            owners = owners_of_keys(session, added)
+            taken = [(key, other) for key, other in owners.items() if other != cid]
+            if taken:
+                (kind, value), other = min(taken, key=lambda t: added.index(t[0]))
+                # A mobile is shown (staff know it); a unionid is opaque, so not.
+                shown = f"mobile {value}" if kind == MOBILE else KEY_LABELS[kind]
+                raise IdentityConflict(
+                    f"{shown} belongs to customer {other}", [cid, other],
+                    "add_mobiles" if kind == MOBILE else "add_wechat_unionids")
+            fresh = [key for key in added if key not in owners]
+            self._add_identities(session, cid, fresh, utcnow(), None)
+            changes.update(_identity_changes(before, fresh, None))
+        if not changes:
+            return before
+        row.updated_at = utcnow()
+        session.flush()
+        customer = load_customer(session, cid)
+        self.crm.hooks.customer_updated(uow, customer, changes)
+        return customer

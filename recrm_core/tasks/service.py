@@ -366,10 +366,12 @@ class TaskService:
         and no open task there: a call for the owner, once per quiet spell."""
         days = self.crm.config.followup.prospect_days
         cutoff = now - dt.timedelta(days=days)
+        # The last contact that happened by ``now``: one dated ahead is no follow-up yet.
         last = (
             select(func.max(InteractionRow.occurred_at))
             .where(InteractionRow.customer_id == CustomerProjectRow.customer_id,
-                   InteractionRow.project_id == CustomerProjectRow.project_id)
+                   InteractionRow.project_id == CustomerProjectRow.project_id,
+                   InteractionRow.occurred_at <= now)
             .scalar_subquery()
         )
         open_task = exists().where(TaskRow.customer_id == CustomerProjectRow.customer_id,

@@ -21,7 +21,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, or_, select, update
 
 from recrm_core import (
     CRM,
@@ -165,6 +165,17 @@ def _deal_key(uow: UnitOfWork, reg: RegistrationRow, unit: str | None) -> str:
     n = uow.session.scalar(select(func.count()).select_from(CommissionEntryRow).where(
         CommissionEntryRow.kind == "clawback", CommissionEntryRow.reverses_id.in_(deals))) or 0
     return f"{prefix}{n}"
+
+
+def rename_deal_keys_in(uow: UnitOfWork, old_code: str, new_code: str) -> None:
+    """A project's code changed: the deal keys ``_deal_key`` wrote under the old one
+    take the new one, so the unit signed again (a replayed step) finds its entry."""
+    old, new = f"deal:{old_code}:", f"deal:{new_code}:"
+    table = CommissionEntryRow
+    uow.session.execute(
+        update(table).where(table.key.startswith(old, autoescape=True))
+        .values(key=new + func.substr(table.key, len(old) + 1))
+        .execution_options(synchronize_session=False))
 
 
 def accrue_in(uow: UnitOfWork, customer: Customer, project: str,

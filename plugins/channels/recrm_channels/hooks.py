@@ -17,7 +17,7 @@ from recrm_core import (
 )
 
 from .attribution import CONVERTING
-from .commission import AUDIT_ACTIONS, accrue_in, on_stage_changed
+from .commission import AUDIT_ACTIONS, accrue_in, on_stage_changed, rename_deal_keys_in
 from .commission import recrm_withhold_referral_reward as recrm_withhold_referral_reward
 from .privacy import erase_in, export_in
 from .service import judge_customer_in, registered_pairs
@@ -74,6 +74,28 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
             judge_customer_in(uow, customer, change.project)
         # The commission ledger: accrue what the step earned, or claw back a cancelled deal.
         on_stage_changed(uow, customer, change)
+
+
+@hookimpl
+def recrm_project_renamed(uow: UnitOfWork, old_code: str, new_code: str) -> None:
+    # Registrations, rule versions, terms, the ledger and disputes keep the project's
+    # code: left under the old one, which no project has, a registered mobile could be
+    # registered again by another agency and a replayed contract earned again.
+    from sqlalchemy import update
+
+    from .tables import (
+        CommissionEntryRow,
+        DisputeRow,
+        RegistrationRow,
+        RuleSetRow,
+        TermsRow,
+    )
+
+    for table in (RegistrationRow, RuleSetRow, TermsRow, CommissionEntryRow, DisputeRow):
+        uow.session.execute(
+            update(table).where(table.project == old_code).values(project=new_code)
+            .execution_options(synchronize_session=False))
+    rename_deal_keys_in(uow, old_code, new_code)
 
 
 @hookimpl

@@ -322,29 +322,35 @@ class Deals:
         if payment not in PAYMENTS:
             raise InvalidInput("payment", f"payment is one of {', '.join(PAYMENTS)}")
         at = now or utcnow()
-        with self.crm.unit_of_work(actor) as uow:
-            session = uow.session
-            row = self._load(session, deal)
-            if row.state != "subscribed":
-                raise Refused(f"deal {deal} is {row.state}, not subscribed")
-            taken = session.scalar(select(DealRow.id).where(
-                DealRow.project == row.project, DealRow.contract_no == number,
-                DealRow.id != row.id))
-            if taken is not None:
-                raise Refused(f"contract {number} is deal {taken}'s")
-            unit = session.get_one(UnitRow, row.unit_id, with_for_update=True)
-            row.state, row.contract_no, row.total, row.payment, row.signed_at = (
-                "contracted", number, value, payment, at)
-            unit.status, unit.updated_at = "contracted", at
-            name = name_of(session, unit)
-            _event(session, row, "sign", at, check_staff(uow, None), contract_no=number,
-                   total=str(value), payment=payment)
-            session.flush()
-            move_parties(uow, row, name, "buyer", at, value)
-            uow.crm.webhooks.emit(uow, "sales.contract_signed", {
-                "deal_id": row.id, "project": row.project, "unit": name,
-                "contract_no": number, "total": str(value)}, customer_id=row.customer_id)
-            return deal_model(session, row, self._today(at), full=False, unit=name)
+
+        # Retried when another office signed a deal with this number meanwhile (the
+        # unique index refuses our write): the check then names that deal.
+        def attempt() -> Deal:
+            with self.crm.unit_of_work(actor) as uow:
+                session = uow.session
+                row = self._load(session, deal)
+                if row.state != "subscribed":
+                    raise Refused(f"deal {deal} is {row.state}, not subscribed")
+                taken = session.scalar(select(DealRow.id).where(
+                    DealRow.project == row.project, DealRow.contract_no == number,
+                    DealRow.id != row.id))
+                if taken is not None:
+                    raise Refused(f"contract {number} is deal {taken}'s")
+                unit = session.get_one(UnitRow, row.unit_id, with_for_update=True)
+                row.state, row.contract_no, row.total, row.payment, row.signed_at = (
+                    "contracted", number, value, payment, at)
+                unit.status, unit.updated_at = "contracted", at
+                name = name_of(session, unit)
+                _event(session, row, "sign", at, check_staff(uow, None), contract_no=number,
+                       total=str(value), payment=payment)
+                session.flush()
+                move_parties(uow, row, name, "buyer", at, value)
+                uow.crm.webhooks.emit(uow, "sales.contract_signed", {
+                    "deal_id": row.id, "project": row.project, "unit": name,
+                    "contract_no": number, "total": str(value)}, customer_id=row.customer_id)
+                return deal_model(session, row, self._today(at), full=False, unit=name)
+
+        return retrying(attempt)
 
     def handover(self, deal: int, *, date: dt.date | None = None,
                  actor: Actor | None = None, now: dt.datetime | None = None) -> Deal:

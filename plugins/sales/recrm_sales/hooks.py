@@ -46,6 +46,21 @@ def recrm_webhook_events(register: Any) -> None:
 
 
 @hookimpl
+def recrm_project_renamed(uow: UnitOfWork, old_code: str, new_code: str) -> None:
+    # Buildings, units, tickets (and their numbering) and deals keep the project's code:
+    # left under the old one, which no project has, the project's 销控表 went missing
+    # from it while its units were still held and sold under the old code.
+    from sqlalchemy import update
+
+    from .tables import BuildingRow, DealRow, TicketRow, TicketSequenceRow, UnitRow
+
+    for table in (BuildingRow, UnitRow, TicketSequenceRow, TicketRow, DealRow):
+        uow.session.execute(
+            update(table).where(table.project == old_code).values(project=new_code)
+            .execution_options(synchronize_session=False))
+
+
+@hookimpl
 def recrm_customer_export(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
     from .privacy import export_in
 

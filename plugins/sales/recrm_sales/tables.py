@@ -129,6 +129,9 @@ class DealRow(Base):
     __table_args__ = (
         Index("uq_sales_deals_active", "unit_id", unique=True,
               sqlite_where=_ACTIVE_DEAL, postgresql_where=_ACTIVE_DEAL),
+        # One deal per contract number at a project, whatever became of it (a number is
+        # never signed again); decided by the database when two offices sign at once.
+        Index("uq_sales_deals_contract", "project", "contract_no", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

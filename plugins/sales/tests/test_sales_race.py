@@ -1,8 +1,9 @@
 """Several processes at once: holding the same units leaves exactly one hold per unit
 (the unit's row lock, the expiry under it and the partial unique index
 ``uq_sales_holds_active``), and issuing tickets at one project gives gapless, unique
-numbers (the sequence row's lock). Each writer is its own spawned process with its own
-CRM, like consultants at several desks on opening day."""
+numbers (the sequence row's lock), and signing deals with one contract number signs
+one (the unique index ``uq_sales_deals_contract``). Each writer is its own spawned
+process with its own CRM, like consultants at several desks on opening day."""
 
 from __future__ import annotations
 
@@ -56,6 +57,42 @@ def _issuer(url: str, cid: int, barrier: Any, out: Any) -> None:
         barrier.abort()
         return
     out.put(("ok", numbers))
+
+
+def _signer(url: str, deal: int, barrier: Any, out: Any) -> None:
+    try:
+        with CRM(database_url=url, plugins=["sales"]) as crm:
+            sales = service(crm)
+            sales.deals.show(deal)  # warm up: connections, compiled statements
+            barrier.wait(timeout=60)
+            try:
+                sales.deals.sign(deal, contract_no="HT-2026-001", total="1900000",
+                                 payment="mortgage")
+                outcome = "signed"
+            except Refused as exc:
+                outcome = f"refused: {exc}"
+    except BaseException as exc:
+        out.put(("error", repr(exc)))
+        barrier.abort()
+        return
+    out.put(("ok", (deal, outcome)))
+
+
+def test_processes_signing_one_contract_number_sign_one_deal(
+        crm: CRM, recrm_database_url: str, tmp_path: Path) -> None:
+    """Two offices typing the same contract number for different deals at once: one
+    deal is signed with it, the others are refused naming that deal (before the
+    unique index on the project and number both checks passed on PostgreSQL and two
+    deals held one contract)."""
+    sales = setup_units(crm, tmp_path)
+    deals = [sales.deals.subscribe(unit, customer(crm, f"1390000000{i}"), deposit=50000).id
+             for i, unit in enumerate(UNITS)]
+    results = dict(run_together(_signer, [(recrm_database_url, d) for d in deals]))
+    [winner] = [d for d, outcome in results.items() if outcome == "signed"]
+    assert all(outcome == f"refused: contract HT-2026-001 is deal {winner}'s"
+               for d, outcome in results.items() if d != winner), results
+    assert [(d.id, d.state) for d in sales.deals.list() if d.contract_no is not None] == [
+        (winner, "contracted")]
 
 
 def test_processes_holding_the_same_units_leave_one_hold_each(
