@@ -28,6 +28,12 @@ from .models import RejectedRow
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 #: how an OLE2 compound file starts: Excel 97-2003 .xls, WPS .et, encrypted .xlsx
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: how files often picked by mistake start (a scan, a photo of a form, an archive):
+#: named for what they are rather than read as CSV text of garbled column names
+OTHER_FORMATS = ((b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"),
+                 (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+                 (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"),
+                 (b"7z\xbc\xaf", "a 7-Zip archive"), (b"\x7fELF", "a program"))
 
 
 class TableSource(Protocol):
@@ -88,6 +94,9 @@ def open_table(
                 f"{name!r} is an Excel 97-2003 (.xls) or WPS (.et) workbook, or a"
                 " password-protected one; save it as .xlsx (or CSV) and import that"
             )
+        what = next((kind for start, kind in OTHER_FORMATS if magic.startswith(start)), None)
+        if what is not None:
+            raise ImportFileError(f"{name!r} is {what}, not a CSV file or an .xlsx workbook")
         if magic.startswith(ZIP_MAGIC):
             if encoding is not None:
                 raise ImportFileError(

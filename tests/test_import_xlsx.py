@@ -247,6 +247,21 @@ def test_old_binary_workbooks_are_refused_with_advice(
     assert ".xls" in message and "save it as .xlsx (or CSV)" in message
 
 
+@pytest.mark.parametrize(("start", "what"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "a PDF document"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF", "a JPEG image"),
+])
+def test_a_picture_or_a_pdf_is_named_for_what_it_is(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, start: bytes, what: str
+) -> None:
+    # A scan or a photo picked by mistake was read as CSV: "unknown column(s): 塒NG".
+    path = tmp_path / "客户.csv"
+    path.write_bytes(start + bytes(range(256)) * 8)
+    message = one_line_error(cli_runner.invoke("customers", "import", str(path)), 2)
+    assert message.rstrip().endswith(f"客户.csv' is {what}, not a CSV file or an .xlsx workbook")
+
+
 def test_a_missing_sheet_lists_the_sheets(
     crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
 ) -> None:
