@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import chain, repeat
+from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
@@ -49,6 +49,7 @@ _STATE_FIELDS = STATE_FIELDS
 _state_values = itemgetter(*_STATE_FIELDS)
 _second = itemgetter(1)
 _reason = itemgetter(3)
+_state = attrgetter("state")
 _project = attrgetter("project")
 _owner = attrgetter("owner_staff")
 _keys = attrgetter("keys")
@@ -105,13 +106,13 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
     cards = _id_cards(conn, existing)
     links = _links_of(conn, existing, sorted(set(pids.values())))
 
-    #: the row of each customer this batch creates; the customer of new_rows[i] is
-    #: known as -(i + 1) until written (see _NewRef)
-    new_rows: list[int] = []
-    created: list[tuple[Any, ...]] = []  # per new customer: its STATE_FIELDS
-    # the identities to insert, as columns: their customers, and (kind, value, display)
+    #: the position in ``records`` of each record that creates a customer; the
+    #: customer of new_at[i] is known as -(i + 1) until written (see _NewRef)
+    new_at: list[int] = []
+    # the identities to insert, in groups (a new customer's, or one a match adds),
+    # and the customer of each group
     identity_owners: list[int] = []
-    new_identities: list[Identity] = []
+    identity_groups: list[tuple[Identity, ...]] = []
     new_links: dict[tuple[int, int], _Link] = {}
     filled_links: dict[int, _Link] = {}
     touched: set[int] = set()
@@ -121,7 +122,6 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
     # What the hook is told: the rows behind each customer and the fields changed.
     rows_of: dict[int, list[int]] = {}
     changed_of: dict[int, set[str]] = {}
-    new_info: list[tuple[list[Key], bool]] = []  # per new customer: its keys, a project?
     owner_events: list[tuple[int, int, str, str]] = []  # customer, project, new owner, why
 
     def link(cid: int, rec: _Record) -> bool:
@@ -147,16 +147,16 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
 
     def named(cid: int | None) -> int | None:
         """A customer as a message names it: a new one after its row."""
-        return cid if cid is None or cid > 0 else _NewRef(cid, new_rows[-cid - 1])
+        return cid if cid is None or cid > 0 else _NewRef(cid, records[new_at[-cid - 1]][0])
 
     def owner_of(key: Key) -> int | None:
         return named(owners.get(key))
 
     bad_staff = refused_staff(conn, crm.config.require_known_staff, set(map(_owner, recs)))
     known = owners.keys()  # a live view: keys the loop adds are in it
-    for (row, rec), rec_keys, identities in zip(
+    for i, ((row, rec), rec_keys, identities) in enumerate(zip(
             records, cast(list[list[Key]], keys_of),
-            cast(list[tuple[Identity, ...]], identities_of), strict=True):
+            cast(list[tuple[Identity, ...]], identities_of), strict=True)):
         project = rec.project
         if project and project not in pids:
             conflicts.append(
@@ -170,13 +170,12 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         if known.isdisjoint(rec_keys):
             # No key is known: a new customer (what match_record would say, without
             # its work), with what the worker derived for it.
-            ref = -(len(new_rows) + 1)
-            new_rows.append(row)
-            created.append(rec.state)
+            ref = -(len(new_at) + 1)
+            new_at.append(i)
             for key in rec_keys:
                 owners[key] = ref
-            new_identities.extend(identities)
-            identity_owners.extend(repeat(ref, len(identities)))
+            identity_groups.append(identities)
+            identity_owners.append(ref)
             if rec.id_card is not None:
                 cards[ref] = next(v for k, v in rec_keys if k == ID_CARD)
             if project:
@@ -186,10 +185,9 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
                 new_links[(ref, pid)] = _Link(None, owner, rec.source)
                 if owner:
                     owner_events.append((ref, pid, owner, "first_link"))
-            # What the hook is told about it (its first row is new_rows[i]; later
-            # rows of the batch that match it go to rows_of/changed_of): built only
-            # if the records are read.
-            new_info.append((rec_keys, bool(project)))
+            # What the hook is told about it comes from its record (its first row;
+            # later rows of the batch that match it go to rows_of/changed_of), built
+            # only if the records are read.
             continue
         match = match_record(rec, owner_of, cards.get, rec_keys)
         if match.conflict:
@@ -201,7 +199,8 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         merged_rows += 1
         current = state.get(cid)
         if current is None:  # the new customer of an earlier row: its state to fill
-            current = state[cid] = dict(zip(STATE_FIELDS, created[-cid - 1], strict=True))
+            current = state[cid] = dict(zip(STATE_FIELDS, recs[new_at[-cid - 1]].state,
+                                            strict=True))
         changes = fill_changes(current, rec)
         for name, (_, new) in changes.items():
             current[name] = new
@@ -217,7 +216,7 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
             if key[0] != EXTERNAL and key not in owners:
                 owners[key] = cid
                 identity_owners.append(cid)
-                new_identities.append((*key, shown[key]))
+                identity_groups.append(((*key, shown[key]),))
                 if key[0] == ID_CARD:
                     cards[cid] = key[1]
                 fields.add(_KEY_FIELDS[key[0]])
@@ -230,11 +229,14 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
             if changed:
                 touched.add(cid)
 
-    for i, held in state.items():  # new customers filled by later rows of the batch
-        if i < 0:
-            created[-i - 1] = _state_values(held)
-    new_refs = list(range(-1, -len(new_rows) - 1, -1))
-    real = _write(conn, now, new_refs, created, state, identity_owners, new_identities,
+    new_recs = list(map(recs.__getitem__, new_at))
+    #: per new customer: its STATE_FIELDS
+    created: list[tuple[Any, ...]] = list(map(_state, new_recs))
+    for cid, held in state.items():  # new customers filled by later rows of the batch
+        if cid < 0:
+            created[-cid - 1] = _state_values(held)
+    new_refs = list(range(-1, -len(new_at) - 1, -1))
+    real = _write(conn, now, new_refs, created, state, identity_owners, identity_groups,
                   new_links, filled_links, touched)
     created_ids = list(real.values())
     if owner_events and crm.hooks.implemented(_OWNERS_HOOK):
@@ -258,13 +260,13 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         # (building them was ~10 % of the importing process).
         def build() -> list[ImportedCustomer]:
             out = []
-            for ref, first_row, row_state, (ref_keys, has_project) in zip(
-                    new_refs, new_rows, created, new_info, strict=True):
+            for ref, at, row_state in zip(new_refs, new_at, created, strict=True):
+                first_row, rec = records[at]
                 fields = {name for name, v in zip(STATE_FIELDS, row_state, strict=True)
                           if v is not None}
-                fields.update(_KEY_FIELDS[kind] for kind, _ in ref_keys
+                fields.update(_KEY_FIELDS[kind] for kind, _ in keys_of[at] or ()
                               if kind in _KEY_FIELDS)
-                if has_project:
+                if rec.project:
                     fields.add("projects")
                 fields.update(changed_of.get(ref, ()))
                 out.append(trusted(ImportedCustomer, {

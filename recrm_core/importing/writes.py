@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import repeat
+from functools import partial
+from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
@@ -35,7 +37,7 @@ _FILL_LINK = update(_LINKS).where(_LC.id == bindparam("b_id")).values(
     source=func.coalesce(_LC.source, bindparam("b_source", type_=_LC.source.type)),
 )
 # SQLite's next customer ids, on the driver's cursor (see _insert_customers)
-_LAST_ID = RawSelect(cast("Select[Any]", select(func.max(_CC.id))))
+_LAST_ID = RawSelect(select(func.max(_CC.id)))
 _IDS_AFTER = RawSelect(cast("Select[Any]", select(func.max(_CC.id), func.count()).where(
     _CC.id > bindparam("before"))))
 _link_owner = attrgetter("owner_staff")
@@ -49,22 +51,26 @@ def _write(
     created: list[tuple[Any, ...]],
     state: dict[int, dict[str, Any]],
     identity_owners: list[int],
-    new_identities: list[tuple[str, str, str]],
+    identity_groups: list[tuple[tuple[str, str, str], ...]],
     new_links: dict[tuple[int, int], _Link],
     filled_links: dict[int, _Link],
     touched: set[int],
 ) -> dict[int, int]:
     """Write the batch; the id each new customer's reference stands for, in order.
-    ``identity_owners[i]`` holds ``new_identities[i]`` (kind, value, display)."""
+    ``identity_owners[i]`` holds the identities of ``identity_groups[i]`` (each a kind,
+    value and display)."""
     created_ids = _insert_customers(conn, now, created)
     real: dict[int, int] = dict(zip(new_refs, created_ids, strict=True))
-    if new_identities:
-        # the columns of the rows, by C iterators: a customer's reference made real
-        kinds, values, displays = zip(*new_identities, strict=True)
+    identities = list(chain.from_iterable(identity_groups))
+    if identities:
+        # the columns of the rows, by C iterators: each group's customer, made real,
+        # repeated for its identities
+        owners = chain.from_iterable(map(
+            repeat, map(real.get, identity_owners, identity_owners), map(len, identity_groups)))
+        kinds, values, displays = zip(*identities, strict=True)
         _insert_in_key_order(
             conn, _IDENTITIES, ("customer_id", "kind", "value", "display"),
-            {"created_at": now},
-            [list(map(real.get, identity_owners, identity_owners)), kinds, values, displays],
+            {"created_at": now}, [list(owners), kinds, values, displays],
             key=lambda row: (row[1], row[2]),
         )
     if touched:
@@ -114,8 +120,9 @@ class _RawInsert:
         }
         self.names = names
         self.constant_processors = [processors[name] for name in constants]
-        self.convert: list[tuple[int, Callable[[Any], Any]]] = [
-            (i, process) for i, n in enumerate(columns) if (process := processors[n]) is not None
+        self.convert: list[tuple[int, Callable[[Iterable[Any]], Iterable[Any]]]] = [
+            (i, _column_processor(process))
+            for i, n in enumerate(columns) if (process := processors[n]) is not None
         ]
         positions = list(compiled.positiontup or []) if compiled.positional else []
         order = [names.index(name) for name in positions] if positions else None
@@ -141,7 +148,7 @@ class _RawInsert:
                                                     strict=True))
         converted = list(columns)
         for i, process in self.convert:
-            converted[i] = map(process, converted[i])
+            converted[i] = process(converted[i])
         # the constants' columns repeat; zip stops at the end of the rows
         full: Iterator[tuple[Any, ...]] = zip(*converted, *map(repeat, constants),
                                               strict=False)
@@ -190,6 +197,32 @@ def _insert_in_key_order(
         return
     bulkcopy.copy_numbered(conn, table, columns, constants, list(zip(*data, strict=True)),
                            key=key)
+
+
+#: dates no bind processor would write otherwise (:func:`_column_processor`)
+_DATE_PROBES = (dt.date(1, 1, 1), dt.date(999, 12, 31), dt.date(2024, 2, 29),
+                dt.datetime(1990, 5, 6, 7, 8, 9))
+
+
+def _column_processor(
+    process: Callable[[Any], Any]
+) -> Callable[[Iterable[Any]], Iterable[Any]]:
+    """A bind processor applied to a whole column of a batch's rows.
+
+    SQLite's DATE processor (``%(year)04d-%(month)02d-%(day)02d`` filled from a
+    dict) costs ~1.4 us a value, ~0.2 s of CPU per 200,000 birth dates; a processor
+    that writes exactly what ``date.isoformat`` writes (checked here on dates of
+    every width, and a datetime, whose date part DATE keeps) is replaced by that C
+    method, None kept: ~0.3 us a value. Any other processor is used as it is.
+    """
+    iso = dt.date.isoformat  # of date's own: a datetime gives its date part
+    try:
+        same = all(process(d) == iso(d) for d in _DATE_PROBES) and process(None) is None
+    except Exception:  # a processor of something else: it refuses dates
+        same = False
+    if same:
+        return lambda values: [None if v is None else iso(v) for v in values]
+    return partial(map, process)
 
 
 def _processed(process: Callable[[Any], Any] | None, value: Any) -> Any:
