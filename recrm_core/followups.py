@@ -158,7 +158,12 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
 
 
 @hookimpl
-def recrm_owners_changed(uow: UnitOfWork, changes: list[OwnerChange]) -> None:
+def recrm_owners_changed(uow: UnitOfWork, changes: Sequence[OwnerChange]) -> None:
+    # An import batch's changes tell their reasons unbuilt (nearly all first links,
+    # whose clock starts with the link): the models are built only if one restarts it.
+    reasons = getattr(changes, "reasons", None)
+    if reasons is not None and reasons.isdisjoint(_CLOCK_RESTARTS):
+        return
     moved = [c for c in changes if c.new_owner is not None and c.reason in _CLOCK_RESTARTS]
     if not moved:
         return

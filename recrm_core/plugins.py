@@ -417,7 +417,7 @@ class Hooks:
         if batch.stages:
             self._call("recrm_stages_changed", uow=uow, changes=tuple(batch.stages))
 
-    def owners_changed(self, uow: UnitOfWork, changes: list[OwnerChange]) -> None:
+    def owners_changed(self, uow: UnitOfWork, changes: Sequence[OwnerChange]) -> None:
         if changes:
             self._call("recrm_owners_changed", uow=uow, changes=changes)
 

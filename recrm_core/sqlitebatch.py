@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Select, Table, bindparam, func, select
 
+from .db import RawSelect
 from .tables import CustomerProjectRow, CustomerRow, IdentityRow
 
 _CUSTOMERS = cast(Table, CustomerRow.__table__)
@@ -36,35 +37,44 @@ def _array(values: Iterable[Any]) -> str:
     return json.dumps(list(values))
 
 
-_OWNERS = select(_IDENTITIES.c.value, _IDENTITIES.c.customer_id).where(
-    _IDENTITIES.c.kind == bindparam("kind"), _IDENTITIES.c.value.in_(_each("values")))
-_IDENTITIES_OF = select(_IDENTITIES.c.customer_id, _IDENTITIES.c.kind,
-                        _IDENTITIES.c.value).where(_IDENTITIES.c.customer_id.in_(_each("ids")))
-_LINKS_OF = select(_LINKS.c.id, _LINKS.c.customer_id, _LINKS.c.project_id,
-                   _LINKS.c.owner_staff, _LINKS.c.source).where(
-    _LINKS.c.customer_id.in_(_each("ids")), _LINKS.c.project_id.in_(_each("pids")))
+# Run on the driver's cursor (RawSelect): each runs once per import batch, and
+# SQLAlchemy's execution path (cache key, result set-up) cost more than SQLite's
+# work for the batch's few matched customers.
+_OWNERS = RawSelect(select(_IDENTITIES.c.value, _IDENTITIES.c.customer_id).where(
+    _IDENTITIES.c.kind == bindparam("kind"), _IDENTITIES.c.value.in_(_each("values"))))
+_IDENTITIES_OF = RawSelect(select(
+    _IDENTITIES.c.customer_id, _IDENTITIES.c.kind, _IDENTITIES.c.value).where(
+    _IDENTITIES.c.customer_id.in_(_each("ids"))))
+_LINKS_OF = RawSelect(select(_LINKS.c.id, _LINKS.c.customer_id, _LINKS.c.project_id,
+                             _LINKS.c.owner_staff, _LINKS.c.source).where(
+    _LINKS.c.customer_id.in_(_each("ids")), _LINKS.c.project_id.in_(_each("pids"))))
+#: columns -> the statement reading them (customer_state)
+_STATES: dict[tuple[str, ...], RawSelect] = {}
 
 
 def identity_owners(conn: Connection, kind: str, values: Iterable[str]) -> dict[str, int]:
     """value -> customer id, for the identities of ``kind`` among ``values``."""
-    return {value: cid for value, cid in
-            conn.execute(_OWNERS, {"kind": kind, "values": _array(values)})}
+    return dict(_OWNERS.all(conn, {"kind": kind, "values": _array(values)}))
 
 
 def customer_state(
     conn: Connection, ids: Sequence[int], columns: Sequence[str]
 ) -> dict[int, dict[str, Any]]:
     """``columns`` of each customer of ``ids``."""
-    cc = _CUSTOMERS.c
-    query = select(cc.id, *(cc[name] for name in columns)).where(cc.id.in_(_each("ids")))
-    return {cid: dict(zip(columns, values, strict=True))
-            for cid, *values in conn.execute(query, {"ids": _array(ids)})}
+    names = tuple(columns)
+    query = _STATES.get(names)
+    if query is None:
+        cc = _CUSTOMERS.c
+        query = _STATES[names] = RawSelect(select(cc.id, *(cc[name] for name in names)).where(
+            cc.id.in_(_each("ids"))))
+    return {cid: dict(zip(names, values, strict=True))
+            for cid, *values in query.all(conn, {"ids": _array(ids)})}
 
 
 def identities_of(conn: Connection, ids: Sequence[int]) -> list[tuple[int, str, str]]:
     """(customer id, kind, value) of every identity of the customers ``ids``."""
     return [(cid, kind, value) for cid, kind, value in
-            conn.execute(_IDENTITIES_OF, {"ids": _array(ids)})]
+            _IDENTITIES_OF.all(conn, {"ids": _array(ids)})]
 
 
 def links(
@@ -72,5 +82,4 @@ def links(
 ) -> list[tuple[int, int, int, str | None, str | None]]:
     """(id, customer, project, owner, source) of the links between the two sets."""
     return [(lid, cid, pid, owner, source) for lid, cid, pid, owner, source in
-            conn.execute(_LINKS_OF, {"ids": _array(customer_ids),
-                                     "pids": _array(project_ids)})]
+            _LINKS_OF.all(conn, {"ids": _array(customer_ids), "pids": _array(project_ids)})]

@@ -96,7 +96,7 @@ def test_sqlite_batch_lookups_search_their_indexes(crm: CRM, recrm_backend: str)
             ("identities", sqlitebatch._IDENTITIES_OF, {"ids": "[1]"}),
             ("links", sqlitebatch._LINKS_OF, {"ids": "[1]", "pids": "[1]"}),
         ]:
-            compiled = query.compile(dialect=conn.dialect)
+            compiled = query.statement.compile(dialect=conn.dialect)
             args = tuple(params[n] for n in compiled.positiontup or [])
             rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, args)
             plans[name] = " | ".join(str(r[3]) for r in rows)

@@ -248,7 +248,7 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
 
 
 @hookspec
-def recrm_owners_changed(uow: UnitOfWork, changes: list[OwnerChange]) -> None:
+def recrm_owners_changed(uow: UnitOfWork, changes: Sequence[OwnerChange]) -> None:
     """Customers' owning consultants changed at some projects.
 
     Fires inside the transaction of the operation that changed them, once per
@@ -261,9 +261,14 @@ def recrm_owners_changed(uow: UnitOfWork, changes: list[OwnerChange]) -> None:
     owner.
 
     :param uow: the operation's unit of work.
-    :param changes: the changes, each with customer id, project code, old and new
-        owner and the reason (``first_link``, ``filled``, ``reassign``, ``merge``,
-        ``released``, ``claimed``).
+    :param changes: a read-only sequence (``len``, indexing, iteration; equal to a
+        list of the same changes) of the changes, each with customer id, project code,
+        old and new owner and the reason (``first_link``, ``filled``, ``reassign``,
+        ``merge``, ``released``, ``claimed``). An import batch's is built on first
+        access, so that implementations that do not read it cost nothing.
+
+    .. versionchanged:: 0.2
+       ``changes`` is a read-only sequence, not necessarily a ``list``.
     """
 
 

@@ -100,6 +100,15 @@ class _Run:
     keys: Keys | None = None
 
     def note_created(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        low, high = min(ids), max(ids)
+        if high - low == len(ids) - 1:  # distinct ids: one run (a SQLite batch's are)
+            if self.created_runs and self.created_runs[-1][1] == low - 1:
+                self.created_runs[-1][1] = high
+            else:
+                self.created_runs.append([low, high])
+            return
         for cid in ids:
             if self.created_runs and self.created_runs[-1][1] == cid - 1:
                 self.created_runs[-1][1] = cid

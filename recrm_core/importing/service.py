@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, closing
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, func, or_, select
@@ -38,6 +39,9 @@ from .walcheckpoints import checkpoints_spaced
 
 if TYPE_CHECKING:
     from ..crm import CRM
+
+_record = itemgetter(1)
+_id_card = attrgetter("id_card")
 
 
 class ImportService:
@@ -171,7 +175,7 @@ class ImportService:
     def _commit(self, run: _Run, batch: _Batch) -> None:
         if not batch.rows:
             return
-        if run.keys is None and any(rec.id_card for _, rec in batch.valid):
+        if run.keys is None and any(map(_id_card, map(_record, batch.valid))):
             # Loaded before the transaction: their first use records the key file's
             # fingerprint in a transaction of its own, which on SQLite would wait for
             # ours. A file without ID numbers needs no key file.
