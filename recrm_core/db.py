@@ -26,7 +26,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -335,9 +335,12 @@ class UnitOfWork:
     def check_staff(self, staff_ids: Iterable[str | None]) -> None:
         """Refuse staff ids that may take no new assignment (the directory's rule,
         :func:`recrm_core.directory.check_assignable`), read through ``driver``."""
+        named = [s for s in staff_ids if s]
+        if not named:
+            return  # most operations name nobody: no import, no rule to ask
         from .directory import check_assignable
 
-        check_assignable(self.driver, self.crm.config.require_known_staff, staff_ids)
+        check_assignable(self.driver, self.crm.config.require_known_staff, named)
 
     @property
     def has_session(self) -> bool:
@@ -525,6 +528,12 @@ class RawWrite:
     compiled form needs defaults computed at execution (a column with a Python
     default left out of the parameters) runs through SQLAlchemy instead. Driver
     errors come wrapped as SQLAlchemy's (``IntegrityError`` for a UNIQUE race).
+
+    The driver's arguments are laid out once per plan (see ``_slots``): which
+    parameter each placeholder takes and its bind processor, and the statement's own
+    constants (``set_stage``'s CASE over the stages: 26 of its 28 placeholders)
+    processed once, instead of ``construct_params`` and a processor pass a call
+    (6-12 µs of a ``set_stage``, bench/README.md "Session 6, ops6").
     """
 
     def __init__(self, statement: Insert | Update) -> None:
@@ -545,9 +554,10 @@ class RawWrite:
                 process = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if process is not None:
                     processors[compiled.escaped_bind_names.get(name, name)] = process
-            plan = _WritePlan(compiled, compiled.string,
-                              list(compiled.positiontup or []) if compiled.positional
-                              else None, processors)
+            order = list(compiled.positiontup or []) if compiled.positional else None
+            binds = order if order is not None else list(compiled.bind_names.values())
+            plan = _WritePlan(compiled, compiled.string, order, processors,
+                              _slots(compiled, keys, binds, processors), binds)
         self._plans[key] = plan
         return plan
 
@@ -555,20 +565,75 @@ class RawWrite:
         """Write; the first column of the first row returned, if the statement
         returns any (the new row's id), else None."""
         returns = self.returns
-        plan = self._plan(conn.dialect, frozenset(params))
+        dialect = conn.dialect
+        plan = self._plan(dialect, frozenset(params))
         if plan is None:
             result = conn.execute(self.statement, params)
             return result.scalar_one() if returns else None
-        values = plan.compiled.construct_params(params)
-        for name, process in plan.processors.items():
-            values[name] = process(values[name])
-        args: Any = values if plan.order is None else tuple(values[n] for n in plan.order)
-        dbapi_error = conn.dialect.loaded_dbapi.Error
+        args: Any
+        slots = plan.slots
+        if slots is not None and plan.order is not None:
+            args = tuple([value if name is None else
+                          params[name] if process is None else process(params[name])
+                          for name, process, value in slots])
+        elif slots is not None:
+            args = {bind: value if name is None else
+                    params[name] if process is None else process(params[name])
+                    for bind, (name, process, value) in zip(plan.binds, slots, strict=True)}
+        else:
+            values = plan.compiled.construct_params(params)
+            for name, process in plan.processors.items():
+                values[name] = process(values[name])
+            args = values if plan.order is None else tuple(values[n] for n in plan.order)
+        dbapi_error = dialect.loaded_dbapi.Error
         try:
             rows = _on_cursor(conn.connection.dbapi_connection, plan.sql, args, returns)
         except dbapi_error as exc:
             raise DBAPIError.instance(plan.sql, args, exc, dbapi_error) from exc
         return rows[0][0] if returns else None
+
+
+class _Probe:
+    """A parameter value standing for its name, to see where ``construct_params`` puts
+    each parameter."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+#: one driver argument: (the parameter it takes, its bind processor, None), or
+#: (None, None, the statement's own constant, processed)
+_Slot = tuple[str | None, Any, Any]
+
+
+def _slots(compiled: SQLCompiler, keys: frozenset[str], names: list[str],
+           processors: dict[str, Any]) -> list[_Slot] | None:
+    """Each driver argument of ``compiled`` (for the bind ``names``, in placeholder
+    order for a positional paramstyle) as ``construct_params`` and the bind processors
+    make it: the parameter it copies, or a constant of the statement. None (the call
+    then runs ``construct_params`` itself) unless every bind is one of the two: an
+    escaped name, an expanding bind or a value computed at each execution
+    (``callable_``) keeps SQLAlchemy's path."""
+    if compiled.escaped_bind_names:
+        return None
+    elements = {name: bind for bind, name in compiled.bind_names.items()}
+    try:
+        probed = compiled.construct_params({k: _Probe(k) for k in keys})
+    except InvalidRequestError:  # a missing parameter: the call raises it as before
+        return None
+    slots: list[_Slot] = []
+    for name in names:
+        element = elements.get(name)
+        if element is None or element.expanding or element.callable is not None:
+            return None
+        value, process = probed[name], processors.get(name)
+        if isinstance(value, _Probe):
+            slots.append((value.name, process, None))
+        else:
+            slots.append((None, None, value if process is None else process(value)))
+    return slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,3 +644,8 @@ class _WritePlan:
     order: list[str] | None
     #: bind name -> its type's bind processor
     processors: dict[str, Any]
+    #: the driver's arguments laid out (``_slots``), or None to construct them a call
+    slots: list[_Slot] | None
+    #: the bind names in ``slots``' order (``order``, or each once for a named
+    #: paramstyle)
+    binds: list[str]

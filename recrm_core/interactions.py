@@ -151,6 +151,10 @@ class InteractionService:
                                   staff=entry.staff or by_staff, occurred_at=entry.occurred_at,
                                   summary=entry.summary, data=entry.data,
                                   minutes=entry.minutes))
+        if len(rows) == 1:
+            # One interaction: the batch hook gets it as a batch of one right after the
+            # per-change hook, as a ``batched`` block of one would deliver it.
+            return self._append(uow, rows)
         with self.crm.hooks.batched(uow):
             return self._append(uow, rows)
 

@@ -329,6 +329,12 @@ class Hooks:
         caller = getattr(self.pm.hook, hook_name)
         return bool(caller.get_hookimpls())
 
+    def implemented_only_by(self, hook_name: str, plugins: Iterable[str]) -> bool:
+        """Whether every implementation of ``hook_name`` is one of ``plugins`` (by
+        registered name): asked at each call, as plugins may come and go."""
+        caller = getattr(self.pm.hook, hook_name)
+        return all(impl.plugin_name in plugins for impl in caller.get_hookimpls())
+
     def _call(self, hook_name: str, **kwargs: Any) -> Any:
         caller = getattr(self.pm.hook, hook_name)
         try:
