@@ -13,7 +13,7 @@ from sqlalchemy import Integer, Select, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from .access import check_writer, interaction_for, scope_of
-from .customers import resolve_id, resolve_ids_for_write
+from .customers import resolve_for_write, resolve_id, resolve_ids_for_write
 from .db import RawWrite, UnitOfWork, utcnow
 from .errors import InvalidInput
 from .models import (
@@ -145,7 +145,9 @@ class InteractionService:
         """What ``log`` and ``log_many`` append: staff checked once for all, customers
         resolved (a merged id logs on its survivor), inside one ``hooks.batched``."""
         uow.check_staff(dict.fromkeys(e.staff for _, e in entries))
-        ids = resolve_ids_for_write(uow.driver, [cid for cid, _ in entries])
+        ids = {entries[0][0]: resolve_for_write(uow.driver, entries[0][0])} \
+            if len(entries) == 1 else resolve_ids_for_write(uow.driver,
+                                                           [cid for cid, _ in entries])
         by_staff = uow.actor.staff_id if uow.actor else None
         projects: dict[str, int] = {}
         rows: builtins.list[_Row] = []
