@@ -599,21 +599,7 @@ class RawWrite:
         if plan is None:
             result = conn.execute(self.statement, params)
             return result.scalar_one() if returns else None
-        args: Any
-        slots = plan.slots
-        if slots is not None and plan.order is not None:
-            args = tuple([value if name is None else
-                          params[name] if process is None else process(params[name])
-                          for name, process, value in slots])
-        elif slots is not None:
-            args = {bind: value if name is None else
-                    params[name] if process is None else process(params[name])
-                    for bind, (name, process, value) in zip(plan.binds, slots, strict=True)}
-        else:
-            values = plan.compiled.construct_params(params)
-            for name, process in plan.processors.items():
-                values[name] = process(values[name])
-            args = values if plan.order is None else tuple(values[n] for n in plan.order)
+        args = plan.args(params)
         dbapi_error = dialect.loaded_dbapi.Error
         try:
             rows = _on_cursor(conn.connection.dbapi_connection, plan.sql, args, returns)
@@ -648,14 +634,15 @@ def _slots(compiled: SQLCompiler, keys: frozenset[str], names: list[str],
     if compiled.escaped_bind_names:
         return None
     elements = {name: bind for bind, name in compiled.bind_names.items()}
+    if any(bind.expanding or bind.callable is not None for bind in elements.values()):
+        return None  # (checked first: probing would call the callable)
     try:
         probed = compiled.construct_params({k: _Probe(k) for k in keys})
     except InvalidRequestError:  # a missing parameter: the call raises it as before
         return None
     slots: list[_Slot] = []
     for name in names:
-        element = elements.get(name)
-        if element is None or element.expanding or element.callable is not None:
+        if name not in elements:
             return None
         value, process = probed[name], processors.get(name)
         if isinstance(value, _Probe):
@@ -678,3 +665,20 @@ class _WritePlan:
     #: the bind names in ``slots``' order (``order``, or each once for a named
     #: paramstyle)
     binds: list[str]
+
+    def args(self, params: dict[str, Any]) -> Any:
+        """The driver's arguments for ``params``: a tuple in placeholder order, or a
+        dict for a named paramstyle."""
+        slots = self.slots
+        if slots is None:
+            values = self.compiled.construct_params(params)
+            for name, process in self.processors.items():
+                values[name] = process(values[name])
+            return values if self.order is None else tuple(values[n] for n in self.order)
+        if self.order is not None:
+            return tuple([value if name is None else
+                          params[name] if process is None else process(params[name])
+                          for name, process, value in slots])
+        return {bind: value if name is None else
+                params[name] if process is None else process(params[name])
+                for bind, (name, process, value) in zip(self.binds, slots, strict=True)}
