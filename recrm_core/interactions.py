@@ -44,10 +44,11 @@ def _model_of(row: _Row, interaction_id: int, checked: bool) -> Interaction:
     (:func:`~recrm_core.models.trusted`); else (``log_in`` from a plugin's code)
     validated."""
     v = row.values
+    # ``data`` copied as validation copies it: it may be the caller's own dict.
     fields = {"id": interaction_id, "customer_id": v["customer_id"], "kind": v["kind"],
               "channel": v["channel"], "project": row.project, "staff": v["staff"],
-              "occurred_at": v["occurred_at"], "summary": v["summary"], "data": v["data"],
-              "minutes": v["minutes"]}
+              "occurred_at": v["occurred_at"], "summary": v["summary"],
+              "data": dict(v["data"]), "minutes": v["minutes"]}
     return trusted(Interaction, fields) if checked else Interaction(**fields)
 
 

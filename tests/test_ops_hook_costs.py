@@ -182,3 +182,14 @@ def test_raw_write_keeps_sqlalchemys_path_for_a_value_computed_each_time(crm: CR
             got.append(uow.connection.execute(
                 select(table.c.name).where(table.c.id == cid)).scalar_one())
     assert got == ["甲", "乙"]
+
+
+def test_a_logged_interaction_holds_its_own_data(crm: CRM) -> None:
+    from recrm_core.models import InteractionIn
+
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    entry = InteractionIn(kind="call", data={"topic": "价格"})
+    logged = crm.interactions.log(cid, entry)
+    logged.data["topic"] = "改过"
+    assert entry.data == {"topic": "价格"}
+    assert crm.interactions.list(cid)[0].data == {"topic": "价格"}
