@@ -26,7 +26,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -336,9 +336,12 @@ class UnitOfWork:
         """Refuse staff ids that may take no new assignment (the directory's rule,
         :func:`recrm_core.directory.check_assignable`; ``assigned``: as an owner or an
         assignee), read through ``driver``."""
+        named = [s for s in staff_ids if s]
+        if not named:
+            return  # most operations name nobody: no import, no rule to ask
         from .directory import check_assignable
 
-        check_assignable(self.driver, self.crm.config.require_known_staff, staff_ids,
+        check_assignable(self.driver, self.crm.config.require_known_staff, named,
                          assigned=assigned)
 
     @property
@@ -388,30 +391,59 @@ def read_engine(crm: CRM) -> Engine:
     return cached[1]
 
 
-@contextmanager
 def unit_of_work(
     crm: CRM, actor: Actor | None = None, *, readonly: bool = False
-) -> Iterator[UnitOfWork]:
+) -> _UnitOfWorkBlock:
     """A transaction; ``readonly`` ones take no write lock on SQLite, for reads that
     write nothing (a write in one still works, but may fail at once under
     contention instead of waiting for the lock)."""
-    bind = read_engine(crm) if readonly else crm.engine
-    with bind.connect() as conn:
-        uow = UnitOfWork(crm, conn, actor)
+    return _UnitOfWorkBlock(read_engine(crm) if readonly else crm.engine, crm, actor)
+
+
+class _UnitOfWorkBlock:
+    """``with unit_of_work(...) as uow``: a pool connection and the unit of work on it;
+    commits when the block ends, rolls back if it raises (or if the commit does),
+    then returns the connection to the pool.
+
+    A class rather than a ``@contextmanager`` generator: every operation makes one,
+    and the generator and its wrapper cost ~1 µs more a unit of work."""
+
+    __slots__ = ("_actor", "_bind", "_conn", "_crm", "_uow")
+
+    def __init__(self, bind: Engine, crm: CRM, actor: Actor | None) -> None:
+        self._bind, self._crm, self._actor = bind, crm, actor
+
+    def __enter__(self) -> UnitOfWork:
+        conn = self._bind.connect()
+        uow = UnitOfWork(self._crm, conn, self._actor)
         try:
-            if actor is not None:
+            if self._actor is not None:
                 # An actor who left acts no more; with require_known_staff, one the
                 # directory lacks never acted.
-                uow.check_staff([actor.staff_id])
-            yield uow
+                uow.check_staff([self._actor.staff_id])
         except BaseException:
-            uow._finish(commit=False)
+            try:
+                uow._finish(commit=False)
+            finally:
+                conn.close()
             raise
+        self._conn, self._uow = conn, uow
+        return uow
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> None:
+        uow, conn = self._uow, self._conn
         try:
-            uow._finish(commit=True)
-        except BaseException:
-            uow._finish(commit=False)
-            raise
+            if exc_type is not None:
+                uow._finish(commit=False)
+                return
+            try:
+                uow._finish(commit=True)
+            except BaseException:
+                uow._finish(commit=False)
+                raise
+        finally:
+            conn.close()
 
 
 @contextmanager
@@ -527,6 +559,12 @@ class RawWrite:
     compiled form needs defaults computed at execution (a column with a Python
     default left out of the parameters) runs through SQLAlchemy instead. Driver
     errors come wrapped as SQLAlchemy's (``IntegrityError`` for a UNIQUE race).
+
+    The driver's arguments are laid out once per plan (see ``_slots``): which
+    parameter each placeholder takes and its bind processor, and the statement's own
+    constants (``set_stage``'s CASE over the stages: 26 of its 28 placeholders)
+    processed once, instead of ``construct_params`` and a processor pass a call
+    (6-12 µs of a ``set_stage``, bench/README.md "Session 6, ops6").
     """
 
     def __init__(self, statement: Insert | Update) -> None:
@@ -547,9 +585,10 @@ class RawWrite:
                 process = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if process is not None:
                     processors[compiled.escaped_bind_names.get(name, name)] = process
-            plan = _WritePlan(compiled, compiled.string,
-                              list(compiled.positiontup or []) if compiled.positional
-                              else None, processors)
+            order = list(compiled.positiontup or []) if compiled.positional else None
+            binds = order if order is not None else list(compiled.bind_names.values())
+            plan = _WritePlan(compiled, compiled.string, order, processors,
+                              _slots(compiled, keys, binds, processors), binds)
         self._plans[key] = plan
         return plan
 
@@ -557,20 +596,62 @@ class RawWrite:
         """Write; the first column of the first row returned, if the statement
         returns any (the new row's id), else None."""
         returns = self.returns
-        plan = self._plan(conn.dialect, frozenset(params))
+        dialect = conn.dialect
+        plan = self._plan(dialect, frozenset(params))
         if plan is None:
             result = conn.execute(self.statement, params)
             return result.scalar_one() if returns else None
-        values = plan.compiled.construct_params(params)
-        for name, process in plan.processors.items():
-            values[name] = process(values[name])
-        args: Any = values if plan.order is None else tuple(values[n] for n in plan.order)
-        dbapi_error = conn.dialect.loaded_dbapi.Error
+        args = plan.args(params)
+        dbapi_error = dialect.loaded_dbapi.Error
         try:
             rows = _on_cursor(conn.connection.dbapi_connection, plan.sql, args, returns)
         except dbapi_error as exc:
             raise DBAPIError.instance(plan.sql, args, exc, dbapi_error) from exc
         return rows[0][0] if returns else None
+
+
+class _Probe:
+    """A parameter value standing for its name, to see where ``construct_params`` puts
+    each parameter."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+#: one driver argument: (the parameter it takes, its bind processor, None), or
+#: (None, None, the statement's own constant, processed)
+_Slot = tuple[str | None, Any, Any]
+
+
+def _slots(compiled: SQLCompiler, keys: frozenset[str], names: list[str],
+           processors: dict[str, Any]) -> list[_Slot] | None:
+    """Each driver argument of ``compiled`` (for the bind ``names``, in placeholder
+    order for a positional paramstyle) as ``construct_params`` and the bind processors
+    make it: the parameter it copies, or a constant of the statement. None (the call
+    then runs ``construct_params`` itself) unless every bind is one of the two: an
+    escaped name, an expanding bind or a value computed at each execution
+    (``callable_``) keeps SQLAlchemy's path."""
+    if compiled.escaped_bind_names:
+        return None
+    elements = {name: bind for bind, name in compiled.bind_names.items()}
+    if any(bind.expanding or bind.callable is not None for bind in elements.values()):
+        return None  # (checked first: probing would call the callable)
+    try:
+        probed = compiled.construct_params({k: _Probe(k) for k in keys})
+    except InvalidRequestError:  # a missing parameter: the call raises it as before
+        return None
+    slots: list[_Slot] = []
+    for name in names:
+        if name not in elements:
+            return None
+        value, process = probed[name], processors.get(name)
+        if isinstance(value, _Probe):
+            slots.append((value.name, process, None))
+        else:
+            slots.append((None, None, value if process is None else process(value)))
+    return slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,3 +662,25 @@ class _WritePlan:
     order: list[str] | None
     #: bind name -> its type's bind processor
     processors: dict[str, Any]
+    #: the driver's arguments laid out (``_slots``), or None to construct them a call
+    slots: list[_Slot] | None
+    #: the bind names in ``slots``' order (``order``, or each once for a named
+    #: paramstyle)
+    binds: list[str]
+
+    def args(self, params: dict[str, Any]) -> Any:
+        """The driver's arguments for ``params``: a tuple in placeholder order, or a
+        dict for a named paramstyle."""
+        slots = self.slots
+        if slots is None:
+            values = self.compiled.construct_params(params)
+            for name, process in self.processors.items():
+                values[name] = process(values[name])
+            return values if self.order is None else tuple(values[n] for n in self.order)
+        if self.order is not None:
+            return tuple([value if name is None else
+                          params[name] if process is None else process(params[name])
+                          for name, process, value in slots])
+        return {bind: value if name is None else
+                params[name] if process is None else process(params[name])
+                for bind, (name, process, value) in zip(self.binds, slots, strict=True)}

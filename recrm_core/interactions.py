@@ -13,10 +13,17 @@ from sqlalchemy import Integer, Select, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from .access import check_writer, interaction_for, scope_of
-from .customers import resolve_id, resolve_ids_for_write
+from .customers import resolve_for_write, resolve_id, resolve_ids_for_write
 from .db import RawWrite, UnitOfWork, utcnow
 from .errors import InvalidInput
-from .models import Actor, CustomerInteractionIn, Interaction, InteractionIn, first_error
+from .models import (
+    Actor,
+    CustomerInteractionIn,
+    Interaction,
+    InteractionIn,
+    first_error,
+    trusted,
+)
 from .projects import known_project_id, project_code, project_id_in
 from .tables import InteractionRow, ProjectRow
 from .values import MAX_MINUTES
@@ -31,14 +38,18 @@ _INSERT_MANY = insert(cast(Table, InteractionRow.__table__)).returning(
     InteractionRow.__table__.c.id, sort_by_parameter_order=True)
 
 
-def _model_of(row: _Row, interaction_id: int) -> Interaction:
-    """The API model of an interaction just written, from the values written."""
+def _model_of(row: _Row, interaction_id: int, checked: bool) -> Interaction:
+    """The API model of an interaction just written, from the values written:
+    ``checked``, values ``InteractionIn`` validated (``log``), taken as they are
+    (:func:`~recrm_core.models.trusted`); else (``log_in`` from a plugin's code)
+    validated."""
     v = row.values
-    return Interaction(
-        id=interaction_id, customer_id=v["customer_id"], kind=v["kind"], channel=v["channel"],
-        project=row.project, staff=v["staff"], occurred_at=v["occurred_at"],
-        summary=v["summary"], data=v["data"], minutes=v["minutes"],
-    )
+    # ``data`` copied as validation copies it: it may be the caller's own dict.
+    fields = {"id": interaction_id, "customer_id": v["customer_id"], "kind": v["kind"],
+              "channel": v["channel"], "project": row.project, "staff": v["staff"],
+              "occurred_at": v["occurred_at"], "summary": v["summary"],
+              "data": dict(v["data"]), "minutes": v["minutes"]}
+    return trusted(Interaction, fields) if checked else Interaction(**fields)
 
 
 def _to_model(row: InteractionRow, code: str | None) -> Interaction:
@@ -135,7 +146,9 @@ class InteractionService:
         """What ``log`` and ``log_many`` append: staff checked once for all, customers
         resolved (a merged id logs on its survivor), inside one ``hooks.batched``."""
         uow.check_staff(dict.fromkeys(e.staff for _, e in entries))
-        ids = resolve_ids_for_write(uow.driver, [cid for cid, _ in entries])
+        ids = {entries[0][0]: resolve_for_write(uow.driver, entries[0][0])} \
+            if len(entries) == 1 else resolve_ids_for_write(uow.driver,
+                                                           [cid for cid, _ in entries])
         by_staff = uow.actor.staff_id if uow.actor else None
         projects: dict[str, int] = {}
         rows: builtins.list[_Row] = []
@@ -151,8 +164,12 @@ class InteractionService:
                                   staff=entry.staff or by_staff, occurred_at=entry.occurred_at,
                                   summary=entry.summary, data=entry.data,
                                   minutes=entry.minutes))
+        if len(rows) == 1:
+            # One interaction: the batch hook gets it as a batch of one right after the
+            # per-change hook, as a ``batched`` block of one would deliver it.
+            return self._append(uow, rows, checked=True)
         with self.crm.hooks.batched(uow):
-            return self._append(uow, rows)
+            return self._append(uow, rows, checked=True)
 
     def log_in(
         self,
@@ -221,7 +238,8 @@ class InteractionService:
             "minutes": minutes,
         }, project)
 
-    def _append(self, uow: UnitOfWork, rows: Sequence[_Row]) -> builtins.list[Interaction]:
+    def _append(self, uow: UnitOfWork, rows: Sequence[_Row], *, checked: bool = False
+                ) -> builtins.list[Interaction]:
         """Insert ``rows`` in order and fire the interaction hooks for each.
 
         A Core insert: an ORM object and its flush cost several times more, and
@@ -238,12 +256,12 @@ class InteractionService:
         if len(rows) == 1 or hooks.implemented("recrm_interaction_logged"):
             logged = []
             for row in rows:
-                interaction = _model_of(row, _INSERT.run(conn, row.values))
+                interaction = _model_of(row, _INSERT.run(conn, row.values), checked)
                 hooks.interaction_logged(uow, interaction)
                 logged.append(interaction)
             return logged
         ids = conn.execute(_INSERT_MANY, [row.values for row in rows]).scalars().all()
-        logged = [_model_of(row, iid) for row, iid in zip(rows, ids, strict=True)]
+        logged = [_model_of(row, iid, checked) for row, iid in zip(rows, ids, strict=True)]
         for interaction in logged:
             hooks.interaction_logged(uow, interaction)
         return logged

@@ -42,30 +42,34 @@ def _model_of(
     levels: Sequence[str] = (),
 ) -> Case:
     """The API model of a case from its columns (``_CASE_FIELDS``): the one place a
-    Case is assembled, from an ORM row, a Core read or the values just written."""
+    Case is assembled, from an ORM row, a Core read or the values just written.
+
+    Every value is our own column's or what ``CaseIn`` validated on the way in, so
+    the model is built without validating again (:func:`~recrm_core.models.trusted`:
+    1.5 against 6.5 µs); tests compare it with validated construction."""
     level = values["escalation_level"]
-    return Case(
-        id=values["id"],
-        customer_id=values["customer_id"],
-        project=code,
-        category=values["category"],
-        priority=values["priority"],
-        status=values["status"],
-        subject=values["subject"],
-        description=values["description"],
-        department=values["department"],
-        assignee=values["assignee"],
-        escalation_level=level,
-        level=levels[min(level, len(levels) - 1)] if levels else None,
-        channel=values["channel"],
-        incident_id=values["incident_id"],
-        sla_due_at=values["sla_due_at"],
-        overdue=values["status"] in ACTIVE and values["sla_due_at"] < now,
-        opened_at=values["opened_at"],
-        resolved_at=values["resolved_at"],
-        closed_at=values["closed_at"],
-        history=history or [],
-    )
+    return trusted(Case, {
+        "id": values["id"],
+        "customer_id": values["customer_id"],
+        "project": code,
+        "category": values["category"],
+        "priority": values["priority"],
+        "status": values["status"],
+        "subject": values["subject"],
+        "description": values["description"],
+        "department": values["department"],
+        "assignee": values["assignee"],
+        "escalation_level": level,
+        "level": levels[min(level, len(levels) - 1)] if levels else None,
+        "channel": values["channel"],
+        "incident_id": values["incident_id"],
+        "sla_due_at": values["sla_due_at"],
+        "overdue": values["status"] in ACTIVE and values["sla_due_at"] < now,
+        "opened_at": values["opened_at"],
+        "resolved_at": values["resolved_at"],
+        "closed_at": values["closed_at"],
+        "history": history or [],
+    })
 
 
 _HT = cast(Table, CaseHistoryRow.__table__)
