@@ -92,7 +92,7 @@ class CRM:
         self.plugin_infos: list[PluginInfo] = load_plugins(self.pm, names)
         self.hooks = Hooks(self.pm)
         self._plugin_settings = self._validate_plugin_settings()
-        self._refuse_unknown_sections()
+        self._refuse_unknown_sections(set(overrides))
         self.engine: Engine = make_engine(self.config.database_url)
         _OWNERS[self.engine.pool] = weakref.ref(self)
 
@@ -258,13 +258,17 @@ class CRM:
                 raise ConfigError(f"[{section}] {where}: {err['msg']}") from None
         return validated
 
-    def _refuse_unknown_sections(self) -> None:
-        """A ``[section]`` no enabled plugin declares and no installed plugin is named
-        after is a misspelling: its settings would quietly keep their defaults (a
-        ``[membershp]`` table). A disabled plugin's section stays allowed."""
+    def _refuse_unknown_sections(self, given_in_code: set[str]) -> None:
+        """A ``[section]`` of the configuration file that no enabled plugin declares and
+        no installed plugin is named after is a misspelling: its settings would quietly
+        keep their defaults (a ``[membershp]`` table). A disabled plugin's section stays
+        allowed, and so do sections given in code (``settings=``), which a plugin
+        registered later may read (the test harness's ``register_plugin``)."""
         from .plugins import installed_entry_points
 
-        known = set(self._plugin_settings)
+        if self.config_file is None:
+            return
+        known = set(self._plugin_settings) | given_in_code
         tables = [k for k, v in (self.config.model_extra or {}).items()
                   if isinstance(v, dict) and k not in known]
         if not tables:

@@ -107,10 +107,12 @@ def test_a_misspelt_section_is_refused_not_ignored(tmp_path: Path) -> None:
     assert one_line_error(result.stderr) == (
         "error: configuration: unknown section [membershp]: no enabled or installed plugin"
         " declares it; did you mean [membership]?")
+    config = tmp_path / "other.toml"
+    config.write_text('[colours]\nx = 1\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"unknown section \[colours\]: no enabled or "
                        r"installed plugin declares it$"):
-        CRM(database_url="sqlite://", settings={"colours": {"x": 1}}, search_cwd=False)
+        CRM(database_url="sqlite://", config_path=config)
     # An installed plugin's section stays allowed while the plugin is disabled.
-    with CRM(database_url="sqlite://", plugins=[], settings={"survey": {"x": 1}},
-             search_cwd=False) as crm:
+    config.write_text('[survey]\nx = 1\n', encoding="utf-8")
+    with CRM(database_url="sqlite://", plugins=[], config_path=config) as crm:
         assert crm.plugin_names == []
