@@ -18,7 +18,7 @@ import datetime as dt
 import gc
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import phonenumbers
 import pytest
@@ -277,3 +277,17 @@ def test_a_header_maps_full_and_short_rows_as_before(names: list[str], width: in
     for name, indexes in header.lists.items():
         expected[name] = [row[i] for i in indexes if i < len(row) and row[i]]
     assert header.values(row) == expected
+
+
+@given(value=st.sampled_from(["", " ", "13812345678", "x"]) | st.text(max_size=4),
+       extra=st.sampled_from([None, "13900000000", ["13900000001", ""], ("", None)]))
+def test_a_single_mobile_cell_becomes_the_list_it_did(value: str, extra: Any) -> None:
+    """``mobile`` as text (a CSV cell) with nothing else in ``mobiles`` takes a shortcut
+    in ``CustomerIn``: the list is the one the general rule makes of ``[value]``."""
+    from recrm_core.models.customers import CustomerIn
+
+    data: dict[str, Any] = {"mobile": value, "mobiles": extra}
+    general: dict[str, Any] = {"mobile": [value], "mobiles": extra}
+    single = cast(Callable[[dict[str, Any]], Any], CustomerIn._single_values)
+    assert single(data) == single(general)
+    assert data == {"mobile": value, "mobiles": extra}  # the caller's dict untouched
