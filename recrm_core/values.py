@@ -79,7 +79,7 @@ def _repeated(size: int) -> Callable[[Callable[_P, _T]], Callable[_P, _T]]:
 
         @wraps(parse)
         def parse_repeated(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-            if type(args[0]) is str and not kwargs:
+            if args and type(args[0]) is str and not kwargs:
                 return kept(*args)
             return parse(*args, **kwargs)
 

@@ -194,6 +194,9 @@ def test_repeated_text_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
             parse_budget("1-2万")
     assert parse_budget(3) == 3
     assert calls == ["1-2万", "1-2万", "1-2万", "1-2万"]  # twice for each refusal's reason
+    assert parse_budget(raw="317万") == 3_170_000  # by keyword: the parser itself
+    assert optional_code("XL-KEPT", limit=64) == "XL-KEPT"
+    assert calls[4:] == ["317万", "XL-KEPT"]
 
 
 # -- emails -------------------------------------------------------------------------------
