@@ -116,6 +116,13 @@ def normalise_mobile(raw: object, region: str = "CN") -> str:
     accepted; letters and extensions are refused; the number must be a valid
     *mobile* number of its country (foreign mobiles are fine).
     """
+    if region == "CN" and type(raw) is str and len(raw) == 11 and raw[0] == "1" \
+            and raw.isdigit() and raw.isascii() \
+            and (pattern := _mobile_pattern("CN")) is not None:
+        # An import's every row: eleven plain digits opening with 1. The steps below
+        # would find nothing to clean, strip or drop, and take the number itself as
+        # the national number of the fast path: decided by the pattern alone.
+        return _plain_cn_mobile(raw, raw, pattern)
     text = clean_code(raw)
     if not text:
         raise IdentityError("mobile", "mobile is empty")
@@ -138,11 +145,17 @@ def normalise_mobile(raw: object, region: str = "CN") -> str:
         if plain is not None and pattern is not None and (
             region == "CN" or not compact.startswith("86")
         ):
-            national = plain.group(1)
-            if pattern.fullmatch(national):
-                return "+86" + national
-            raise IdentityError("mobile", f"{text!r} is not a valid mobile number")
+            return _plain_cn_mobile(text, plain.group(1), pattern)
     return _library_mobile(text, compact, region)
+
+
+def _plain_cn_mobile(text: str, national: str, pattern: re.Pattern[str]) -> str:
+    """A plain mainland number (``national``: eleven digits, read from ``text``)
+    checked against phonenumbers' own CN mobile ``pattern``: the library's answer for
+    it, at a fraction of the cost (tests compare the two over generated numbers)."""
+    if pattern.fullmatch(national):
+        return "+86" + national
+    raise IdentityError("mobile", f"{text!r} is not a valid mobile number")
 
 
 def _library_mobile(text: str, compact: str, region: str) -> str:
@@ -282,10 +295,13 @@ _PLAIN_EMAIL = re.compile(
 
 
 @lru_cache(maxsize=1)
-def _special_use_domains() -> tuple[str, ...]:
+def _special_use_domains() -> tuple[frozenset[str], tuple[str, ...]]:
+    """email_validator's special-use domains, and their subdomains' endings (one
+    ``endswith`` for all of them, not one test per domain on every address)."""
     import email_validator
 
-    return tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    names = email_validator.SPECIAL_USE_DOMAIN_NAMES
+    return frozenset(names), tuple("." + name for name in names)
 
 
 def _plain_email(text: str) -> str | None:
@@ -296,9 +312,9 @@ def _plain_email(text: str) -> str | None:
     local, domain = lowered.rsplit("@", 1)
     if len(local) > 64 or len(domain) > 253 or "--" in domain:
         return None
-    for special in _special_use_domains():
-        if domain == special or domain.endswith("." + special):
-            return None
+    specials, subdomains = _special_use_domains()
+    if domain in specials or domain.endswith(subdomains):
+        return None
     return lowered
 
 

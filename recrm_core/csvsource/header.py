@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..models import RejectedRow
@@ -25,9 +26,10 @@ class Header:
     #: column index -> the field it feeds, for every mapped column
     fields: dict[int, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def width(self) -> int:
-        """How many leading cells of a row hold mapped columns."""
+        """How many leading cells of a row hold mapped columns (a header is not changed
+        once mapped: read once, not on every row)."""
         return max(self.fields, default=-1) + 1
 
     def field_at(self, index: int) -> str:
@@ -54,12 +56,16 @@ class Header:
         """A row's non-empty cells by field (see :meth:`beyond` for cells to the right
         of the header)."""
         width = len(cells)
-        values: dict[str, Any] = {}
-        for index, name in self.columns:
-            if index < width:
-                value = cells[index]
-                if value:
-                    values[name] = value
+        values: dict[str, Any]
+        if width >= self.width:  # a full row (CSV rows mostly are): no index to check
+            values = {name: cell for index, name in self.columns if (cell := cells[index])}
+        else:
+            values = {}
+            for index, name in self.columns:
+                if index < width:
+                    value = cells[index]
+                    if value:
+                        values[name] = value
         for name, indexes in self.lists.items():
             values[name] = [cells[i] for i in indexes if i < width and cells[i]]
         return values

@@ -156,6 +156,8 @@ def scalar(v: Any) -> Any:
     value as its text, so ``{"name": ["a"]}`` became the name "['a']" and
     ``{"project": ["XL2"]}`` a project of that code. A number stays (a spreadsheet
     cell holding a staff id or an external id)."""
+    if type(v) is str:  # a CSV cell: most calls (5 a row of an import), told at once
+        return v
     for kind, shown in _NOT_TEXT.items():
         if isinstance(v, kind):
             raise ValueError(f"must be text, not {shown}")

@@ -106,6 +106,9 @@ class CustomerIn(_Model):
                 data, copied = dict(data), True
             value = data.pop(single)
             extra = data.get(plural)
+            if type(value) is str and extra is None:  # an import's cell: what the below gives
+                data[plural] = [value] if value else []
+                continue
             given = [value] if not isinstance(value, list | tuple) else list(value)
             more = [extra] if not isinstance(extra, list | tuple) else list(extra)
             data[plural] = [v for v in given + more if v not in (None, "")]
