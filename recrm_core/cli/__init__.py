@@ -10,6 +10,7 @@ exactly one compact JSON document on stdout. Plugins add sub-commands through
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import sys
@@ -24,10 +25,11 @@ import click
 from ..config import CONFIG_FILE, load_settings
 from ..errors import ConfigError, RecrmError, database_failure, undecodable_text
 from ..terminal import printable
-from .moments import local_moment
 from .output import cell, echo, echo_error, emit_json, info, local_time, show_warning, table
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from ..crm import CRM
     from ..models import Actor
 
@@ -519,6 +521,27 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
     if config_path is not None:
         obj.config_path = config_path
     ctx.call_on_close(obj.close)
+
+
+def local_moment(value: str | None, zone: ZoneInfo, option: str) -> dt.datetime | None:
+    """``2026-01-31`` or ``2026-01-31T08:00`` (or ``2026-01-31 08:00``) in the business
+    time zone ``zone``, or with an offset, as UTC; None for None. A usage error (exit 2)
+    names ``option`` when the text is no such moment or lies outside what a datetime
+    holds once moved to UTC (``0001-01-01`` east of UTC)."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date or date-time (e.g. 2026-01-31 or 2026-01-31T08:00)",
+            param_hint=option) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} is out of range", param_hint=option) from None
 
 
 def main(argv: list[str] | None = None) -> None:

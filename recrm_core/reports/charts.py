@@ -139,6 +139,23 @@ def _family_of(path: str) -> str:
     return str(font_manager.FontProperties(fname=path).get_name())
 
 
+_registered = False
+
+
+def _register_installed_cjk_font() -> None:
+    """Register this machine's CJK font with matplotlib once per process, whether or
+    not a PNG asked for it: an SVG names its fonts but is laid out with the metrics of
+    whichever of them matplotlib knows, and a font installed after matplotlib's cache
+    was built is known only to a process that added it. Without this a chart drawn in
+    the chart worker and one drawn here differed by process history."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    with contextlib.suppress(NoCjkFont):
+        find_cjk_font()
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Without matplotlib's notes on missing families and glyphs: the SVG names fonts
@@ -164,6 +181,7 @@ def render(report: Report, fmt: Literal["svg", "png"], font: Font | None = None)
 
     if fmt == "png" and font is None:
         raise ValueError("a PNG needs a font with Chinese characters (find_cjk_font)")
+    _register_installed_cjk_font()
     families = [font.family] if font is not None else []
     rc: Any = {
         "svg.fonttype": "none", "svg.hashsalt": report.name,  # the same report, same file
