@@ -180,13 +180,11 @@ def disabled_plugin_data(crm: CRM, conn: Connection) -> dict[str, list[str]]:
     scan (its plugin manager does not know their tables), so a privacy request must
     not pretend to cover them."""
     versions = read_versions(conn)
-    if not versions:
-        return {}
     branches = enabled_branches(crm)
-    if versions <= {r for b in branches for r in b.revisions}:
-        return {}  # the common case: no other plugin's file is read
-    enabled = {b.name for b in branches}
-    others = {n: b for n, b in installed_branches().items() if n not in enabled}
+    others = _other_branches(versions, branches)
+    if not others:
+        return {}
+    assert versions is not None  # other branches are read only for revisions
     applied = applied_revisions(versions, [*branches, *others.values()])
     present = set(inspect(conn).get_table_names())
     found: dict[str, list[str]] = {}
@@ -207,13 +205,18 @@ def schema_state(crm: CRM) -> SchemaState:
     with read_connection(crm) as conn:
         versions = read_versions(conn)
         names = set(inspect(conn).get_table_names()) if versions is None else set()
+    # A disabled plugin's revision in the table is not a newer one.
+    return compare(versions, names, branches, _other_branches(versions, branches))
+
+
+def _other_branches(versions: set[str] | None, branches: list[Branch]) -> dict[str, Branch]:
+    """The installed branches not among ``branches`` (the enabled ones), read only when
+    the database holds a revision the enabled ones do not know: the common case reads
+    no other plugin's file."""
+    if not versions or versions <= {r for b in branches for r in b.revisions}:
+        return {}
     enabled = {b.name for b in branches}
-    # A disabled plugin's revision in the table is not a newer one: read its branch
-    # (only then, so the common case reads no other plugin's file).
-    others = ({n: b for n, b in installed_branches().items() if n not in enabled}
-              if versions and not versions <= {r for b in branches for r in b.revisions}
-              else {})
-    return compare(versions, names, branches, others)
+    return {n: b for n, b in installed_branches().items() if n not in enabled}
 
 
 def unmigrated_tables(crm: CRM) -> list[Table]:

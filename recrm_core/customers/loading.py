@@ -284,12 +284,18 @@ def current_for_write(session: Session | Connection, customer_ids: Iterable[int]
     For a batch job that read its candidates without a lock (a sweep): a merge or an
     erasure that committed meanwhile drops the customer from the batch instead of
     failing it, and one arriving later waits for the job to commit."""
-    conn = _connection(session)
-    current: set[int] = set()
+    states = _merge_states(_connection(session), customer_ids, _SELECT_MANY_MERGED_INTO_LOCKED)
+    return {cid for cid, (into, at) in states.items() if into is None and at is None}
+
+
+def _merge_states(conn: Connection, customer_ids: Iterable[int], read: Select[Any]
+                  ) -> dict[int, tuple[int | None, dt.datetime | None]]:
+    """``merged_into`` and ``erased_at`` of the customers among ``customer_ids``, read
+    with ``read`` (locking or not) a few hundred ids a statement, in id order."""
+    states: dict[int, tuple[int | None, dt.datetime | None]] = {}
     for part in chunks(sorted({cid for cid in customer_ids if valid_id(cid)})):
-        current.update(cid for cid, into, at in conn.execute(
-            _SELECT_MANY_MERGED_INTO_LOCKED, {"ids": part}) if into is None and at is None)
-    return current
+        states.update((cid, (into, at)) for cid, into, at in conn.execute(read, {"ids": part}))
+    return states
 
 
 def _resolve_many(
@@ -301,9 +307,7 @@ def _resolve_many(
     conn = _connection(session)
     if len(wanted) == 1:
         return {wanted[0]: one(conn, wanted[0])}
-    rows: dict[int, tuple[int | None, dt.datetime | None]] = {}
-    for part in chunks(sorted(cid for cid in wanted if valid_id(cid))):
-        rows.update((cid, (into, at)) for cid, into, at in conn.execute(read, {"ids": part}))
+    rows = _merge_states(conn, wanted, read)
     resolved: dict[int, int] = {}
     for cid in wanted:
         found = rows.get(cid)
