@@ -293,8 +293,8 @@ def _link_sql(node: _Node, cid: ColumnElement[int]) -> ColumnElement[bool]:
 Form = Literal["stream", "whole", "whole_join"]
 
 
-def _link_exists(condition: ColumnElement[bool], cid: ColumnElement[int], form: Form
-                 ) -> ColumnElement[bool]:
+def _link_exists(condition: ColumnElement[bool], cid: ColumnElement[int], form: Form,
+                 after: int | None) -> ColumnElement[bool]:
     """Some relationship of the customer satisfies ``condition``.
 
     ``stream``: a correlated EXISTS, one index probe per customer read, so a scan
@@ -303,25 +303,35 @@ def _link_exists(condition: ColumnElement[bool], cid: ColumnElement[int], form: 
     once per statement (SQLite builds an index of the ids, PostgreSQL a hashed
     subplan or a semi-join): the cheaper form for a whole set, and the dearer for
     a page, which builds it whole again. ``correlate(None)``: the subquery stays
-    whole inside a query that joins ``customer_projects`` itself."""
+    whole inside a query that joins ``customer_projects`` itself.
+
+    ``after``: the page starts after that customer id. The probe says so too,
+    though it follows from ``customer_id = id``: PostgreSQL does not carry a range
+    across that equality, and its merge semi-join read the relationships from the
+    first customer for every page (0.45 s a page of ``project = P2`` after id
+    500,000 on 1M customers; 12 ms bounded)."""
     if form == "stream":
-        return (select(literal_column("1"))
-                .where(CustomerProjectRow.customer_id == cid, condition).exists())
+        probe: Select[Any] = select(literal_column("1")).where(
+            CustomerProjectRow.customer_id == cid, condition)
+        if after is not None:
+            probe = probe.where(CustomerProjectRow.customer_id > after)
+        return probe.exists()
     return cid.in_(select(CustomerProjectRow.customer_id).where(condition).correlate(None))
 
 
-def _customer_sql(node: _Node, cid: ColumnElement[int], form: Form) -> ColumnElement[bool]:
+def _customer_sql(node: _Node, cid: ColumnElement[int], form: Form, after: int | None
+                  ) -> ColumnElement[bool]:
     if _is_link(node):
-        return _link_exists(_link_sql(node, cid), cid, form)
+        return _link_exists(_link_sql(node, cid), cid, form, after)
     if isinstance(node, _Not):
         # Leaves may be NULL (unknown) and NOT NULL is NULL; IS NOT TRUE is the exact
         # two-valued complement (and nests less deeply in SQLite's parser than
         # NOT coalesce(...)).
-        return _customer_sql(node.member, cid, form).is_not(true())
+        return _customer_sql(node.member, cid, form, after).is_not(true())
     if isinstance(node, _Group):
         links = [m for m in node.members if _is_link(m)]
         customer = [m for m in node.members if not _is_link(m)]
-        parts = [_customer_sql(m, cid, form) for m in customer]
+        parts = [_customer_sql(m, cid, form, after) for m in customer]
         if not links:
             return _combine(node.kind, parts)
         # Siblings in one group describe the same relationship: one subquery.
@@ -343,18 +353,19 @@ def _customer_sql(node: _Node, cid: ColumnElement[int], form: Form) -> ColumnEle
                 .join(CustomerProjectRow, CustomerProjectRow.customer_id == CustomerRow.id)
                 .where(_combine("all", parts), inner)
                 .correlate(None))
-        return _combine(node.kind, [*parts, _link_exists(inner, cid, form)])
+        return _combine(node.kind, [*parts, _link_exists(inner, cid, form, after)])
     if node.field.many:
         return _many(node.field, cid, node.op, node.value)
     return _predicate(node.field, _scalar(node.field.expression(cid)), node.op, node.value)
 
 
-def _sql(node: _Node, form: Form = "stream") -> ColumnElement[bool]:
+def _sql(node: _Node, form: Form = "stream", after: int | None = None) -> ColumnElement[bool]:
     """``node`` over the active customers. ``form`` says how link conditions are
     read: ``stream`` (a probe per customer) for pages in id order; ``whole`` (each
     link subquery once) for a whole set, such as a count; ``whole_join`` on SQLite,
     where an ``all`` group's customer conditions also join the relationships inside
-    that subquery."""
+    that subquery. ``after``: only customers with higher ids are asked about (a
+    keyset page); the caller still says ``id > after`` itself."""
     cid = CustomerRow.id.expression
     return and_(CustomerRow.merged_into.is_(None), CustomerRow.erased_at.is_(None),
-                _customer_sql(node, cid, form))
+                _customer_sql(node, cid, form, after))
