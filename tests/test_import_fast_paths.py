@@ -238,9 +238,15 @@ def test_the_worker_packs_a_batch_with_its_collector_paused(
     paused until the batch is sent and dropped, then runs again."""
     paused: list[bool] = []
 
+    class CountingPickler(pickle.Pickler):
+        def dump(self, obj: object) -> None:
+            paused.append(not gc.isenabled())
+            super().dump(obj)
+
     class Pickle:
         HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
         loads = staticmethod(pickle.loads)
+        Pickler = CountingPickler
 
         @staticmethod
         def dumps(obj: object, protocol: int | None = None) -> bytes:
