@@ -379,3 +379,31 @@ def test_a_batch_pickles_to_the_same_bytes(days: list[int], more: list[Any]) -> 
     blob = importrows._pickled(sent)
     assert blob == pickle.dumps(sent, pickle.HIGHEST_PROTOCOL)
     assert pickle.loads(blob) == sent
+
+
+def test_one_packer_pickles_batch_after_batch_to_the_same_bytes() -> None:
+    """The worker's one pickler, its memo cleared after each batch: each batch's bytes
+    are ``pickle.dumps``' (memo numbers start again), and it holds no batch alive."""
+    import sys
+
+    pack = importrows._Packer()
+    for n in range(1, 4):
+        held = f"held-{n}"
+        batch = [(i, (f"name{i}", [f"+86138{i:08d}"], dt.date(1990, 1, n), (held, "x")))
+                 for i in range(200 * n)]
+        references = sys.getrefcount(batch), sys.getrefcount(held)
+        assert pack(batch) == pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+        assert (sys.getrefcount(batch), sys.getrefcount(held)) == references
+
+
+@pytest.mark.parametrize("line", ["a,b,c", " ,b,", ",,", " , ,\u3000", "\t,,", ",, x", ""])
+def test_a_blank_row_is_told_as_before(tmp_path: Any, line: str) -> None:
+    """A row is blank when its cells joined are only spaces, whatever its first cell."""
+    from recrm_core.csvsource import CsvSource
+
+    path = tmp_path / "t.csv"
+    path.write_text(f"name,mobile,email\n{line}\nlast,13812345678,\n", encoding="utf-8")
+    with CsvSource(path) as source:
+        got = [row for row, _data in source]
+    cells = line.split(",")
+    assert got == ([1] if "".join(cells).strip() == "" else [1, 2])
