@@ -33,6 +33,7 @@ from recrm_core import (
     utcnow,
 )
 from recrm_core.contention import retrying
+from recrm_core.values import AMOUNT_LIMIT
 
 from .models import Hold, ImportOutcome, Unit
 from .money import CENT, amount
@@ -133,6 +134,13 @@ def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str
         listed = (per_m2 * gross).quantize(CENT)
     if per_m2 is None:
         per_m2 = (listed / gross).quantize(CENT)
+    for field, value, source in (("list_price", listed, "price_per_m2 × gross_area"),
+                                 ("price_per_m2", per_m2, "list_price / gross_area")):
+        # Each figure was checked alone; the one computed from them may still exceed
+        # the column, which PostgreSQL refuses for the whole batch.
+        if value >= AMOUNT_LIMIT:
+            raise InvalidInput(field, f"{field} ({source}) must be below 10^12: check the "
+                               "area and the price")
     status = str(row.get("status") or "available").strip().lower()
     if status not in _IMPORT_STATES:
         raise InvalidInput("status", "a status in the file is available (可售) or withheld "

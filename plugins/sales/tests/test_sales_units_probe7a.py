@@ -56,3 +56,19 @@ def test_two_entrances_in_one_file_name_the_entrance(crm: CRM, tmp_path: Path) -
     [bad] = outcome.rejections
     assert (bad.row, bad.field) == (2, "entrance")
     assert "row 1" in bad.reason and "2-501" in bad.reason
+
+
+def test_a_computed_price_too_large_rejects_its_row(crm: CRM, tmp_path: Path) -> None:
+    """A price per ㎡ computed from the list price and a mistyped area (0.01 ㎡), or a
+    list price from the price per ㎡ and a mistyped area, can exceed what the columns
+    hold (below 10^12). On PostgreSQL the batch's insert failed as an internal error
+    (exit 1, no row number) and took the batch's good rows with it; on SQLite the
+    number was stored out of range. The row is rejected naming the field."""
+    outcome = _import(crm, tmp_path, "2,1,1,101,89,,,,1000000,,",
+                      "2,1,1,102,0.01,,,,99999999999,,",
+                      "2,1,1,103,999999999,,,,,99999,",
+                      "2,1,1,104,89,,,,1000000,,")
+    assert [(r.row, r.field) for r in outcome.rejections] == [
+        (2, "price_per_m2"), (3, "list_price")]
+    assert all("10^12" in r.reason for r in outcome.rejections)
+    assert [u.room for u in service(crm).units.list()] == ["101", "104"]
