@@ -58,8 +58,20 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list
         e.reason = None
     receipts = list(session.scalars(select(ReceiptRow).where(
         ReceiptRow.deal_id.in_(deal_ids), ~ReceiptRow.ref.startswith("erased-"))))
+    # Other people's deals stay, without the words that name the person (a friend who
+    # paid, a reason naming a new buyer): left, the verification would roll the erasure
+    # back, and no command edits them.
+    from recrm_core.privacy import PersonValues, redact_in  # the erasure's module
+
+    needles = PersonValues.of(customer, names=False)
+    mentioned = len(redact_in(session, DealEventRow.reason, needles,
+                              DealEventRow.deal_id.not_in(deal_ids)))
+    if needles:
+        receipts += [r for r in session.scalars(select(ReceiptRow).where(
+            ReceiptRow.deal_id.not_in(deal_ids), ~ReceiptRow.ref.startswith("erased-")))
+            if needles.named_in(r.ref)]
     for r in receipts:  # a reference typed by a cashier may name the payer
-        r.ref = f"erased-{r.id}"
+        r.ref = f"erased-{r.id}"  # unique per deal, as references must be
     session.flush()
     steps = []
     if holds:
@@ -67,6 +79,10 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list
     if events:
         steps.append(ErasureStep(table=DealEventRow.__tablename__, anonymised=len(events),
                                  basis="the deal's history kept without the reasons typed"))
+    if mentioned:
+        steps.append(ErasureStep(table=DealEventRow.__tablename__, anonymised=mentioned,
+                                 basis="other deals' history kept, their words naming the "
+                                 "person redacted"))
     if receipts:
         steps.append(ErasureStep(table=ReceiptRow.__tablename__, anonymised=len(receipts),
                                  basis="payments kept for the accounts without the typed "
