@@ -35,3 +35,22 @@ def test_a_merge_moves_deals_holds_and_tickets_to_the_survivor(
     assert [t["number"] for t in mine["tickets"]] == [ticket.number]
     parties = {p.customer_id for p in sales.deals.show(deal.id).parties}
     assert parties == {li, wang}
+
+
+def test_the_export_reads_rows_an_earlier_merge_left_behind(
+        crm: CRM, tmp_path: Path) -> None:
+    """A database merged before the hook existed keeps the duplicate's rows on its id:
+    the export reads the records merged into the person, as the erasure does."""
+    from sqlalchemy import update
+
+    from recrm_core.tables import CustomerRow
+
+    sales = setup_units(crm, tmp_path)
+    wang = customer(crm, "13800000001", "王伟")
+    dup = customer(crm, "13800000009", "王伟")
+    ticket = sales.tickets.issue(PROJECT, dup, "20000", now=NOW)
+    with crm.unit_of_work() as uow:  # a merge as it was: the sales rows not moved
+        uow.session.execute(update(CustomerRow).where(CustomerRow.id == dup)
+                            .values(merged_into=wang))
+    mine = crm.privacy.export(wang)["plugins"]["sales"]
+    assert [t["number"] for t in mine["tickets"]] == [ticket.number]
