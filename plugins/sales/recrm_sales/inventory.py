@@ -181,10 +181,20 @@ def _entrance_clash(key: tuple[str, str, str], held: str | None, given: str | No
     ``held`` (``where``: the earlier row or the database), or None when they agree.
     A unit is named by building and room, so a 销控表 numbering rooms per entrance
     (单元) names two units alike; updating one with the other's row would lose it."""
-    if not held or not given or held == given:
+    if not held or not given or _entrance(held) == _entrance(given):
         return None
     return (f"unit {unit_name(*key)} is room {key[2]} of entrance {held} ({where}); rooms "
             f"numbered per entrance (单元) need it in the room: {given}-{key[2]}")
+
+
+_NUMERALS = str.maketrans("一二三四五六七八九", "123456789")
+
+
+def _entrance(text: str) -> str:
+    """An entrance as its number, however a sheet spells it: ``1``, ``01``, ``1单元``
+    and ``一单元`` are one entrance (a re-import in another spelling is no clash)."""
+    plain = text.removesuffix("单元").translate(_NUMERALS)
+    return plain.lstrip("0") or plain
 
 
 def expire_stale(session: Session, unit: UnitRow, now: dt.datetime) -> None:

@@ -48,6 +48,10 @@ def test_the_same_entrance_or_none_still_updates_in_place(crm: CRM, tmp_path: Pa
                     "3,2,5,502,91.00,,,,1200000,,可售", name="again.csv")
     assert (again.created, again.updated, again.rejected) == (0, 2, 0), again.rejections
     assert service(crm).units.get(f"{PROJECT}/3-502").entrance == "2"
+    spelled = _import(crm, tmp_path, "3,1单元,5,501,90.00,,,,1100000,,可售",
+                      "3,一单元,5,501,90.00,,,,1100000,,可售", "3,02,5,502,90.00,,,,1100000,,可售",
+                      name="spelled.csv")
+    assert [(r.row, r.field) for r in spelled.rejections] == [(2, "room")]
 
 
 def test_two_entrances_in_one_file_name_the_entrance(crm: CRM, tmp_path: Path) -> None:
