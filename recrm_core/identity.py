@@ -99,6 +99,14 @@ def code_of(text: str) -> str:
     return text if text.isascii() else strip_format(text).strip()
 
 
+def without_text_prefix(text: str) -> str:
+    """``text`` without one leading apostrophe: Excel's text prefix, which exports of
+    many systems keep on long digit strings so that Excel shows ``'13812345678`` as
+    text instead of ``1.38E+10``. Only for keys made of digits (mobiles, ID
+    numbers), where an apostrophe can mean nothing else."""
+    return text[1:].lstrip() if text.startswith("'") else text
+
+
 @lru_cache(maxsize=8)
 def _mobile_pattern(region: str) -> re.Pattern[str] | None:
     import phonenumbers
@@ -123,7 +131,7 @@ def normalise_mobile(raw: object, region: str = "CN") -> str:
         # would find nothing to clean, strip or drop, and take the number itself as
         # the national number of the fast path: decided by the pattern alone.
         return _plain_cn_mobile(raw, raw, pattern)
-    text = clean_code(raw)
+    text = without_text_prefix(clean_code(raw))
     if not text:
         raise IdentityError("mobile", "mobile is empty")
     saved_as_float = _FLOAT_TEXT.fullmatch(text) if "." in text else None
@@ -196,7 +204,7 @@ def id_card_check_character(first17: str) -> str:
 
 def parse_id_card(raw: object, today: dt.date | None = None) -> IdCard:
     """Validate an 18-character ID-card number (GB 11643-1999) or raise IdentityError."""
-    text = clean(raw).upper()
+    text = without_text_prefix(clean(raw)).upper()
     if not text:
         raise IdentityError("id_card", "ID card is empty")
     if len(text) != 18:
