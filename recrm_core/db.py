@@ -614,7 +614,7 @@ class RawWrite:
         ``executemany``, through ``conn.exec_driver_sql``: for a batch's statements,
         whose per-statement cost is spread over many rows, its events and error
         wrapping are kept; what is saved is ``construct_params`` and the bind
-        processing dict per row (~25 µs a row for an UPDATE of ten columns)."""
+        processing per row (~30 µs a row for an import batch's UPDATE of ten columns)."""
         if not params:
             return
         if self.returns:

@@ -100,7 +100,7 @@ def _fill_customers(conn: Connection, now: Any, state: dict[int, dict[str, Any]]
     updates: there one statement assigns every field, so that concurrent importers
     lock the customers in one order (id), as their inserts lock keys
     (:func:`_insert_in_key_order`). Either way the statement runs on the driver's
-    executemany: SQLAlchemy's cost ~45 µs a merged row at 200k rows
+    executemany: SQLAlchemy's cost ~30 µs a merged row at 200k rows
     (bench/README.md, "Session 7, impm7")."""
     every = conn.dialect.name != "sqlite"
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
