@@ -1,7 +1,8 @@
 """Import benchmark: ``recrm customers import`` against raw inserts of the same file.
 
     python bench/import_bench.py --rows 100000 [--data FILE] [--runs N] [--batch N]
-        [--id-cards FRACTION] [--plugins] [--keep DIR]
+        [--id-cards FRACTION] [--plugins [--plugin-rounds N]] [--plugins-callgrind]
+        [--keep DIR]
     python bench/import_bench.py --backend postgresql --rows 200000 [--second-file]
         [--postgres-url URL]
 
@@ -17,7 +18,9 @@ same file:
   (its tables and indexes, its connection settings, ``--batch`` rows a transaction);
 - with ``--plugins``: the import through the API with no plugin, one and five no-op
   plugins implementing ``recrm_customers_imported`` (the hook's overhead), compared
-  on CPU time.
+  on CPU time, the counts interleaved round by round;
+- with ``--plugins-callgrind``: no plugin and five, counted in instructions under
+  valgrind (load-independent; start-up subtracted).
 
 With ``--backend postgresql`` the database is a fresh schema of ``--postgres-url``
 (migrated before timing, dropped afterwards) and the baselines, in the same run, are
@@ -25,7 +28,7 @@ With ``--backend postgresql`` the database is a fresh schema of ``--postgres-url
 table with UNIQUE(mobile) and COPY into recrm's own schema. ``--second-file`` then
 imports a second, different file into the database that holds the first
 (``second_over_first``: its rows/s over the first's; flat is 1). ``--runs``,
-``--batch`` and ``--plugins`` are SQLite's only.
+``--batch``, ``--plugins`` and ``--plugins-callgrind`` are SQLite's only.
 
 The recrm children run in the work directory without the caller's ``RECRM_*``
 variables. Prints one JSON object. Peak memory is the child's own ``ru_maxrss``
@@ -39,6 +42,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -277,7 +281,7 @@ with psycopg.connect(dsn, options=f"-csearch_path={schema}") as conn, \
 """
 
 API_CHILD = r"""
-import json, sys
+import json, resource, sys
 from recrm_core import CRM, hookimpl
 
 class NoOp:
@@ -289,7 +293,11 @@ db, path, plugins = sys.argv[1], sys.argv[2], int(sys.argv[3])
 # plugins are named after their class, so five distinct classes
 noops = [type(f"NoOp{i}", (NoOp,), {})() for i in range(plugins)]
 crm = CRM(database_url=db, plugins=noops, create_schema=True)
-print(json.dumps(crm.importer.import_csv(path).model_dump()))
+summary = crm.importer.import_csv(path).model_dump()
+# the importing process's own CPU (the hook runs here; its validation worker never
+# sees a plugin), beside the whole process tree's that run_child measures
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"summary": summary, "importer_cpu_s": usage.ru_utime + usage.ru_stime}))
 """
 
 
@@ -418,6 +426,121 @@ def bench_postgresql(
     return report
 
 
+#: the plugin counts the overhead compares, and the order each round runs them in: a
+#: rotation, so drift on a shared machine (another process starting, the page cache
+#: warming) falls on every count alike instead of on whichever runs last
+PLUGIN_COUNTS = (0, 1, 5)
+
+
+def plugin_overhead(work: Path, data: Path, rows: int, rounds: int) -> dict[str, Any]:
+    """The import through the API with 0, 1 and 5 no-op plugins on the batch hook,
+    interleaved: each round runs every count once (in rotated order) on a fresh,
+    migrated database. Each count's figure is its least CPU over the rounds."""
+    from recrm_core import CRM
+
+    total: dict[int, list[float]] = {n: [] for n in PLUGIN_COUNTS}
+    importer: dict[int, list[float]] = {n: [] for n in PLUGIN_COUNTS}
+    for round_no in range(rounds):
+        shift = round_no % len(PLUGIN_COUNTS)
+        for count in PLUGIN_COUNTS[shift:] + PLUGIN_COUNTS[:shift]:
+            pdb = work / f"api-{count}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{pdb}{suffix}").unlink(missing_ok=True)
+            # migrated before timing, as the CLI's figures find their database
+            CRM(database_url=f"sqlite:///{pdb}", create_schema=True).close()
+            _, _, out, secs = run_child(
+                [sys.executable, "-c", API_CHILD, f"sqlite:///{pdb}", str(data), str(count)],
+                cwd=work,
+            )
+            total[count].append(secs)
+            importer[count].append(json.loads(out)["importer_cpu_s"])
+
+    def pct(figures: dict[int, list[float]], low: int, high: int) -> float:
+        return round((min(figures[high]) / min(figures[low]) - 1) * 100, 1)
+
+    return {
+        "plugin_rounds": rounds,
+        # CPU-time rates: the difference is small, wall time on a busy machine is noise
+        **{f"api_rows_per_s_{n}_noop_plugins": round(rows / min(total[n]))
+           for n in PLUGIN_COUNTS},
+        # 0 -> 5 plugins: what the issue's aim is about; 1 -> 5 isolates the pluggy
+        # calls from building what the hook receives (once, whatever the number of
+        # plugins)
+        "plugin_overhead_pct": pct(total, 0, 5),
+        "plugin_overhead_1_to_5_pct": pct(total, 1, 5),
+        # the same on the importing process alone, where the hook runs: the validation
+        # worker's own noise left out
+        "plugin_overhead_importer_pct": pct(importer, 0, 5),
+        "plugin_overhead_importer_1_to_5_pct": pct(importer, 1, 5),
+        "importer_cpu_s": {str(n): [round(x, 2) for x in importer[n]] for n in PLUGIN_COUNTS},
+        "total_cpu_s": {str(n): [round(x, 2) for x in total[n]] for n in PLUGIN_COUNTS},
+    }
+
+
+def plugin_instructions(work: Path, data: Path, rows: int) -> dict[str, Any]:
+    """The same comparison (0 and 5 no-op plugins) counted in instructions under
+    valgrind's callgrind, which no other process on the machine changes: the
+    importing process (where the hook runs) and its validation worker separately,
+    each file's import beyond start-up (an import of the header alone, the same
+    plugins registered, subtracted). Slow (~50x): meant for 20k rows."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--plugins-callgrind needs valgrind (apt-get install valgrind)")
+    header = work / "header-only.csv"
+    with data.open(encoding="utf-8") as fh:
+        header.write_text(fh.readline(), encoding="utf-8")
+
+    def counted(count: int, path: Path) -> tuple[int, int]:
+        from recrm_core import CRM
+
+        pdb = work / f"cg-{count}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{pdb}{suffix}").unlink(missing_ok=True)
+        CRM(database_url=f"sqlite:///{pdb}", create_schema=True).close()
+        out_dir = Path(tempfile.mkdtemp(prefix="cg-", dir=work))
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_dir}/cg.%p",
+             sys.executable, "-c", API_CHILD, f"sqlite:///{pdb}", str(path), str(count)],
+            cwd=work, capture_output=True, text=True, check=False,
+            env={k: v for k, v in os.environ.items() if not k.startswith("RECRM_")},
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"callgrind run failed ({proc.returncode}): {proc.stderr[-500:]}")
+        # one file per process: the lowest pid is the importing process (valgrind keeps
+        # the guest's pid), any other its forked validation worker
+        totals = sorted(
+            (int(f.name.split(".")[1]), _callgrind_total(f)) for f in out_dir.glob("cg.*"))
+        shutil.rmtree(out_dir)
+        return totals[0][1], sum(n for _, n in totals[1:])
+
+    figures: dict[str, Any] = {}
+    work_done: dict[int, tuple[int, int]] = {}
+    for count in (0, 5):
+        importer, worker = counted(count, data)
+        start_up, _ = counted(count, header)
+        work_done[count] = (importer - start_up, worker)
+        figures[f"instructions_{count}_noop_plugins"] = {
+            "importer": importer, "importer_start_up": start_up, "worker": worker}
+    (imp0, wrk0), (imp5, wrk5) = work_done[0], work_done[5]
+    return {
+        "callgrind_rows": rows,
+        **figures,
+        "importer_instructions_per_row": {
+            "0": round(imp0 / rows), "5": round(imp5 / rows)},
+        # the hook's cost where it runs, start-up left out
+        "plugin_overhead_importer_instructions_pct": round((imp5 / imp0 - 1) * 100, 2),
+        # the whole import (both processes, start-up left out): the issue's figure
+        "plugin_overhead_instructions_pct": round(
+            ((imp5 + wrk5) / (imp0 + wrk0) - 1) * 100, 2),
+    }
+
+
+def _callgrind_total(path: Path) -> int:
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise SystemExit(f"{path}: no callgrind summary")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -428,6 +551,11 @@ def main() -> None:
     parser.add_argument("--data", metavar="FILE",
                         help="import this CSV (written by an earlier run) instead of a new one")
     parser.add_argument("--runs", type=int, default=1, help="SQLite: best of N alternating runs")
+    parser.add_argument("--plugin-rounds", type=int, default=3, metavar="N",
+                        help="with --plugins: rounds of 0, 1 and 5 plugins, interleaved")
+    parser.add_argument("--plugins-callgrind", action="store_true",
+                        help="SQLite: 0 and 5 no-op plugins counted in instructions"
+                        " (valgrind; ~50x slower: use about 20k rows)")
     parser.add_argument("--batch", type=int, default=2000,
                         help="SQLite: rows per transaction of the own-schema baseline (recrm's"
                         " import_batch_size)")
@@ -527,29 +655,9 @@ def main() -> None:
         "recrm_summary": summary,
     }
     if args.plugins:
-        rates = {}
-        for count in (0, 1, 5):
-            best = None
-            for attempt in range(2):
-                pdb = work / f"api-{count}-{attempt}.db"
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{pdb}{suffix}").unlink(missing_ok=True)
-                _, _, _, secs = run_child(
-                    [sys.executable, "-c", API_CHILD, f"sqlite:///{pdb}", str(data), str(count)],
-                    cwd=work,
-                )
-                best = secs if best is None else min(best, secs)
-            assert best is not None
-            rates[count] = rows / best
-        # CPU-time rates: the difference is small, wall time on a busy machine is noise
-        report["api_rows_per_s_no_plugins"] = round(rates[0])
-        report["api_rows_per_s_1_noop_plugin"] = round(rates[1])
-        report["api_rows_per_s_5_noop_plugins"] = round(rates[5])
-        # 0 -> 5 plugins: what the issue's aim is about; 1 -> 5 isolates the pluggy
-        # calls from building the Customer models the hook receives (done once,
-        # whatever the number of plugins)
-        report["plugin_overhead_pct"] = round((rates[0] / rates[5] - 1) * 100, 1)
-        report["plugin_overhead_1_to_5_pct"] = round((rates[1] / rates[5] - 1) * 100, 1)
+        report |= plugin_overhead(work, data, rows, args.plugin_rounds)
+    if args.plugins_callgrind:
+        report |= plugin_instructions(work, data, rows)
     print(json.dumps(report))
 
 

@@ -379,6 +379,10 @@ def _conditions(node: Any) -> Iterator[tuple[str, str]]:
 
 #: the roles that change data; partners and analysts only read
 WRITERS = ("admin", "manager", "sales", "service")
+#: the roles that move customers from one consultant to another (reassign, a release to
+#: the public pool, a claim for someone else): a consultant who could would take a
+#: colleague's customers, and see them in full as their owner
+OWNERSHIP_MANAGERS = ("admin", "manager")
 
 
 def check_writer(actor: Actor | None) -> None:

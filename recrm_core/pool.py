@@ -31,7 +31,7 @@ from pydantic import Field
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from .access import check_writer, require_role
+from .access import OWNERSHIP_MANAGERS, check_writer, require_role
 from .customers import _project_codes, resolve_for_write, resolve_id
 from .db import UnitOfWork, chunks, utcnow
 from .errors import Forbidden, InvalidInput, NotFound, Refused
@@ -57,7 +57,7 @@ PoolAction = Literal["released", "claimed"]
 #: interaction kinds that stop the pool's clock for good
 CLOCK_STOPPERS = ("subscription", "contract")
 #: roles that claim for someone else and sweep; a consultant claims for themselves
-POOL_MANAGERS = ("admin", "manager")
+POOL_MANAGERS = OWNERSHIP_MANAGERS
 #: what cancels a released owner's open tasks
 RELEASED_TASK_REASON = "released to the public pool"
 

@@ -54,7 +54,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import identity
 from .access import check_writer, require_role
@@ -159,6 +159,25 @@ class PersonValues:
             checks += [("name", n in plain or json.dumps(n)[1:-1] in plain)
                        for n in self.names]
         return any(hit for what, hit in checks if only is None or what == only)
+
+
+def redact_in(session: Session, column: InstrumentedAttribute[str | None],
+              needles: PersonValues, where: ColumnElement[bool] | None = None) -> set[int]:
+    """Replace with :data:`REDACTED`, in the rows ``where`` selects, each value of a
+    plugin's free-text ``column`` (of a table keyed by ``id``) that names the person;
+    the ids of the rows changed. For an erase hook: words naming the person in *other*
+    records (a note on someone else's dispute), which the verification would find."""
+    if not needles:
+        return set()
+    table = column.class_
+    query = select(table.id, column).where(column.is_not(None))
+    if where is not None:
+        query = query.where(where)
+    hits = {row_id for row_id, text in session.execute(query) if needles.named_in(text)}
+    if hits:
+        session.execute(update(table).where(table.id.in_(hits)).values({column.key: REDACTED})
+                        .execution_options(synchronize_session=False))
+    return hits
 
 
 class PrivacyService:

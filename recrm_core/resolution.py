@@ -77,7 +77,8 @@ def record_keys(record: Record, id_card_key: Callable[[str], str]) -> list[Key]:
     keys: list[Key] = [(MOBILE, m) for m in record.mobiles]
     if record.id_card:
         keys.append((ID_CARD, id_card_key(record.id_card)))
-    keys.extend((WECHAT, u) for u in record.wechat_unionids)
+    if record.wechat_unionids:  # most records hold none: no generator made for them
+        keys.extend([(WECHAT, u) for u in record.wechat_unionids])
     if record.external_id:
         keys.append((EXTERNAL, external_key(record.source_system, record.external_id)))
     return keys

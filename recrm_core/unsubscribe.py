@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import literal, select
+from sqlalchemy.orm import Session
 
 from .consent import consent_withdrawn_clause
 from .customers import resolve_id
@@ -121,32 +122,41 @@ def unsubscribe_state(crm: CRM, link: UnsubscribeLink) -> State:
     ``unsubscribed`` (the deciding consent record withdraws) or ``subscribed``.
     :class:`NotFound` when there is no such customer."""
     with crm.unit_of_work(readonly=True) as uow:
-        session = uow.session
-        erased_at = session.scalar(select(CustomerRow.erased_at)
-                                   .where(CustomerRow.id == link.customer_id))
-        if erased_at is not None:
-            return "erased"
-        cid = resolve_id(session, link.customer_id)  # NotFound, or the survivor
-        if session.scalar(select(CustomerRow.erased_at).where(CustomerRow.id == cid)):
-            return "erased"
-        withdrawn = session.scalar(select(consent_withdrawn_clause(
-            literal(cid), link.channel, link.purpose)))
-        return "unsubscribed" if withdrawn else "subscribed"
+        return _state_in(uow.session, link)
+
+
+def _state_in(session: Session, link: UnsubscribeLink, *, lock: bool = False) -> State:
+    """:func:`unsubscribe_state` in a running unit of work; with ``lock``, the customer
+    row (the survivor's) is locked first, so that what is read is what the last use of
+    the link left."""
+    erased_at = session.scalar(select(CustomerRow.erased_at)
+                               .where(CustomerRow.id == link.customer_id))
+    if erased_at is not None:
+        return "erased"
+    cid = resolve_id(session, link.customer_id)  # NotFound, or the survivor
+    erased = select(CustomerRow.erased_at).where(CustomerRow.id == cid)
+    if session.scalar(erased.with_for_update() if lock else erased):
+        return "erased"
+    withdrawn = session.scalar(select(consent_withdrawn_clause(
+        literal(cid), link.channel, link.purpose)))
+    return "unsubscribed" if withdrawn else "subscribed"
 
 
 def unsubscribe(crm: CRM, link: UnsubscribeLink) -> tuple[State, Consent | None]:
     """Withdraw the link's consent (the person's own act: no staff actor; the consent
     record names ``unsubscribe_link`` as its source and the audit log records it).
-    Idempotent: a link used again records nothing more. Returns the state before and
-    the new consent record, if one was made."""
-    before = unsubscribe_state(crm, link)
-    if before != "subscribed":
-        return before, None
-    try:
-        record = crm.consent.withdraw(link.customer_id, link.channel, link.purpose,
-                                      source=SOURCE)
-    except NotFound:  # erased between the look and the withdrawal
-        return "erased", None
+    Idempotent: a link used again records nothing more -- also when used twice at once
+    (a double tap, a mail client's one-click POST beside the person's own): the look and
+    the withdrawal are one transaction holding the customer's row. Returns the state
+    before and the new consent record, if one was made."""
+    with crm.unit_of_work() as uow:
+        # NotFound when there is no such customer; an erasure cannot come between the
+        # look and the withdrawal, the row being held.
+        before = _state_in(uow.session, link, lock=True)
+        if before != "subscribed":
+            return before, None
+        record = crm.consent.record_in(uow, link.customer_id, link.channel, link.purpose,
+                                       False, SOURCE)
     return before, record
 
 

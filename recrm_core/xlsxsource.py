@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import warnings
 import zipfile
 import zlib
@@ -63,6 +64,12 @@ UNSAVED_FORMULA = ("holds a formula with no saved value: open and save the workb
                    " Excel/WPS")
 #: how many sheet names a refused --sheet lists
 LISTED_SHEETS = 10
+
+# A merged range of the sheet (after its rows in the XML): ``<mergeCell ref="A3:A5"/>``.
+_MERGE_CELL = re.compile(
+    rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]{1,3})([0-9]{1,7}):([A-Z]{1,3})([0-9]{1,7})"')
+#: {column: [(first row, last row)]}: the ranges merged down one column
+ColumnMerges = dict[int, list[tuple[int, int]]]
 
 # Exceptions whose text describes the archive or its XML, never a cell's content.
 _STRUCTURAL = (zipfile.BadZipFile, zlib.error, ParseError, EOFError)
@@ -125,11 +132,12 @@ class XlsxSource(FileSource):
 
     # -- rows of the sheet ----------------------------------------------------------------
     def _sheet_rows(
-        self, first: int, width: int | None
+        self, first: int, width: int | None, merges: ColumnMerges | None = None
     ) -> Generator[tuple[Any, ...], None, None]:
         """Non-blank rows from sheet row ``first`` on, ``width`` cells wide (None: as
-        wide as each row is), counting ``sheet_row``; ImportReadError when unreadable."""
-        rows = _value_rows(self._workbook, self._worksheet, first, width)
+        wide as each row is), with ``merges`` filled in, counting ``sheet_row``;
+        ImportReadError when unreadable."""
+        rows = _value_rows(self._workbook, self._worksheet, first, width, merges)
         self.sheet_row = first - 1
         try:
             while True:
@@ -209,8 +217,12 @@ class XlsxSource(FileSource):
         text_only = self.vocabulary.text_only
         guarded = [(i, name) for i, name in header.fields.items() if name in text_only]
         width = header.width
+        try:
+            merges = _column_merges(self._workbook, self._worksheet)
+        except Exception as exc:  # a damaged sheet can make the archive raise anything
+            raise self._read_error(f"cannot be read ({_why(exc)})") from None
         # The whole row is read, so that a value right of the header is seen.
-        for cells in self._sheet_rows(self._header_row + 1, None):
+        for cells in self._sheet_rows(self._header_row + 1, None, merges):
             self.rows_read += 1
             shifted = header.beyond(self.rows_read, cells, self.sheet_row)
             if shifted is not None:
@@ -267,11 +279,40 @@ def _unsaved_formula(cells: tuple[Any, ...], fields: dict[int, str], width: int
     return None
 
 
-def _value_rows(workbook: Any, worksheet: Any, first: int, width: int | None
+def _column_merges(workbook: Any, worksheet: Any) -> ColumnMerges:
+    """The sheet's ranges merged down one column and over several rows.
+
+    openpyxl's read-only sheets do not read merged cells, and the sheet's XML lists
+    them after its rows: its part is read once more, as bytes (inflating is cheap
+    next to parsing), looking for ``<mergeCell>`` only."""
+    from openpyxl.utils.cell import column_index_from_string
+
+    found: set[tuple[bytes, ...]] = set()
+    tail = b""
+    with workbook._archive.open(worksheet._worksheet_path) as src:
+        while chunk := src.read(1 << 20):
+            data = tail + chunk
+            if b"mergeCell" in data:
+                found.update(m.groups() for m in _MERGE_CELL.finditer(data))
+            tail = data[-256:]  # a reference cut by the chunk's end is read next time
+    merges: ColumnMerges = {}
+    for left, top, right, bottom in found:
+        if left == right and int(bottom) > int(top):
+            merges.setdefault(column_index_from_string(left.decode()), []).append(
+                (int(top), int(bottom)))
+    return merges
+
+
+def _value_rows(workbook: Any, worksheet: Any, first: int, width: int | None,
+                merges: ColumnMerges | None = None
                 ) -> Generator[tuple[int, tuple[Any, ...]], None, None]:
     """``(sheet row, values)`` of the rows from ``first`` on that the sheet holds,
     ``width`` cells wide (None: as wide as each row is); a formula cell without a
     saved result is :data:`UNSAVED`.
+
+    A cell inside a range of ``merges`` below the range's first row (on or after
+    ``first``) reads as that first cell, as Excel shows it, in a row holding other
+    values (a merged block running past the filled rows adds none).
 
     openpyxl's own read-only rows (``iter_rows``) read such a cell as None, like an
     empty one; this is the same loop over its sheet parser, which tells them apart.
@@ -293,6 +334,13 @@ def _value_rows(workbook: Any, worksheet: Any, first: int, width: int | None
         parser = Parser(src, worksheet._shared_strings, data_only=True,
                         epoch=workbook.epoch, date_formats=workbook._date_formats,
                         timedelta_formats=workbook._timedelta_formats)
+        starts: dict[int, list[tuple[int, int]]] = {}
+        for column, spans in (merges or {}).items():
+            for top, bottom in spans:
+                if top >= first:
+                    starts.setdefault(top, []).append((column, bottom))
+        #: column -> (the merged value, the range's last row), for the rows below its first
+        shown: dict[int, tuple[Any, int]] = {}
         for index, row in parser.parse():
             if index < first or not row:
                 continue
@@ -302,6 +350,16 @@ def _value_rows(workbook: Any, worksheet: Any, first: int, width: int | None
                 column = cell["column"]
                 if column <= size:
                     values[column - 1] = cell["value"]
+            if shown:
+                filled = any(v is not None for v in values)
+                for column, (value, bottom) in list(shown.items()):
+                    if index > bottom:
+                        del shown[column]
+                    elif filled and (width is None or column <= width):
+                        values.extend([None] * (column - len(values)))
+                        values[column - 1] = value
+            for column, bottom in starts.get(index, ()):
+                shown[column] = (values[column - 1] if column <= len(values) else None, bottom)
             yield index, tuple(values)
 
 

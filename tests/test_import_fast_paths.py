@@ -24,6 +24,7 @@ import phonenumbers
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from recrm_core import identity, importrows, values
 from recrm_core.csvsource import map_header
@@ -238,9 +239,15 @@ def test_the_worker_packs_a_batch_with_its_collector_paused(
     paused until the batch is sent and dropped, then runs again."""
     paused: list[bool] = []
 
+    class CountingPickler(pickle.Pickler):
+        def dump(self, obj: object) -> None:
+            paused.append(not gc.isenabled())
+            super().dump(obj)
+
     class Pickle:
         HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
         loads = staticmethod(pickle.loads)
+        Pickler = CountingPickler
 
         @staticmethod
         def dumps(obj: object, protocol: int | None = None) -> bytes:
@@ -294,3 +301,109 @@ def test_a_single_mobile_cell_becomes_the_list_it_did(value: str, extra: Any) ->
     single = cast(Callable[[dict[str, Any]], Any], CustomerIn._single_values)
     assert single(data) == single(general)
     assert data == {"mobile": value, "mobiles": extra}  # the caller's dict untouched
+
+
+# -- session 7: the field validators' text path, pickling dates -----------------------------
+
+def test_a_text_cell_skips_scalar_and_the_wrapper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text goes straight to the parser (its kept results where it keeps them): with
+    ``scalar`` and the kept-results wrapper's general path broken, a row of text cells
+    still validates, and a value of another type still takes ``scalar``."""
+    from recrm_core.models import base
+    from recrm_core.models.customers import CustomerIn
+
+    def broken(_v: object) -> object:
+        raise AssertionError("scalar was called for text")
+
+    monkeypatch.setattr(base, "scalar", broken)
+    row = {"name": "董英", "mobile": "13652992312", "gender": "F", "source": "web",
+           "project": "XL2", "persona": "刚需", "budget": "1,900,000", "owner_staff": "s036",
+           "external_id": "E1", "source_system": "crm1"}
+    record = CustomerIn.model_validate(row)
+    assert (record.name, record.gender, record.persona, record.budget, record.project) == (
+        "董英", "female", "first_time", 1_900_000, "XL2")
+    with pytest.raises(ValidationError, match="scalar was called"):  # an int: scalar
+        CustomerIn.model_validate({"mobile": "13652992312", "project": 7})
+
+
+validator_inputs = st.one_of(
+    cells, st.integers(min_value=-10, max_value=10**20), st.booleans(), st.none(),
+    st.floats(allow_nan=False), st.lists(st.sampled_from(["m", "XL1", ""]), max_size=2),
+    st.dictionaries(st.just("a"), st.just("b"), max_size=1),
+)
+
+
+def general_path(parse: Callable[..., Any], more: tuple[Any, ...], any_value: bool
+                 ) -> Callable[[Any], Any]:
+    """What the field validator was: ``parse(scalar(v), *more)`` (``parse(v)`` for a
+    parser that reads any value), through the parser's kept-results wrapper."""
+    from recrm_core.models.base import scalar
+
+    return lambda v: parse(v, *more) if any_value else parse(scalar(v), *more)
+
+
+@given(which=st.sampled_from(range(7)), value=validator_inputs)
+@settings(max_examples=1500, deadline=None)
+def test_a_field_validator_gives_what_the_general_path_gives(which: int, value: Any) -> None:
+    """Each validator made by ``_parsed`` against ``parse(scalar(v))``: same value, or
+    the same refusal and reason, whatever the input's type."""
+    from recrm_core.models.base import _parsed
+
+    validators: list[tuple[Callable[..., Any], tuple[Any, ...], bool]] = [
+        (values.optional_text, (100,), False), (values.optional_text, (3,), False),
+        (values.optional_code, (64,), False), (values.optional_code, (3,), False),
+        (parse_gender, (), True), (parse_persona, (), True), (parse_budget, (), True),
+    ]
+    parse, more, any_value = validators[which]
+    made = _parsed(parse, *more, any_value=any_value)
+    assert outcome(made, value) == outcome(general_path(parse, more, any_value), value)
+
+
+def test_kept_results_are_the_parsers_cache() -> None:
+    """A parser that keeps results hands out its ``lru_cache``; any other, itself."""
+    kept = values.kept_results(parse_gender)
+    assert kept is not parse_gender
+    assert kept("男") == "male"
+    assert kept.cache_info().hits >= 0  # type: ignore[attr-defined]
+    assert values.kept_results(values.optional_text) is values.optional_text
+
+
+@given(days=st.lists(st.integers(min_value=1, max_value=dt.date.max.toordinal()), max_size=20),
+       more=st.lists(st.one_of(st.text(max_size=5), st.integers(), st.none()), max_size=5))
+def test_a_batch_pickles_to_the_same_bytes(days: list[int], more: list[Any]) -> None:
+    """Dates reduced by their own method give ``pickle.dumps``' very bytes (the
+    importer unpickles what it always did); datetimes keep their own reduction."""
+    dates = [dt.date.fromordinal(d) for d in days]
+    sent = [(i, (date, more, (date, "x")), dt.datetime(2026, 12, 7, 4, 5))
+            for i, date in enumerate(dates)]
+    blob = importrows._pickled(sent)
+    assert blob == pickle.dumps(sent, pickle.HIGHEST_PROTOCOL)
+    assert pickle.loads(blob) == sent
+
+
+def test_one_packer_pickles_batch_after_batch_to_the_same_bytes() -> None:
+    """The worker's one pickler, its memo cleared after each batch: each batch's bytes
+    are ``pickle.dumps``' (memo numbers start again), and it holds no batch alive."""
+    import sys
+
+    pack = importrows._Packer()
+    for n in range(1, 4):
+        held = f"held-{n}"
+        batch = [(i, (f"name{i}", [f"+86138{i:08d}"], dt.date(1990, 1, n), (held, "x")))
+                 for i in range(200 * n)]
+        references = sys.getrefcount(batch), sys.getrefcount(held)
+        assert pack(batch) == pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+        assert (sys.getrefcount(batch), sys.getrefcount(held)) == references
+
+
+@pytest.mark.parametrize("line", ["a,b,c", " ,b,", ",,", " , ,\u3000", "\t,,", ",, x", ""])
+def test_a_blank_row_is_told_as_before(tmp_path: Any, line: str) -> None:
+    """A row is blank when its cells joined are only spaces, whatever its first cell."""
+    from recrm_core.csvsource import CsvSource
+
+    path = tmp_path / "t.csv"
+    path.write_text(f"name,mobile,email\n{line}\nlast,13812345678,\n", encoding="utf-8")
+    with CsvSource(path) as source:
+        got = [row for row, _data in source]
+    cells = line.split(",")
+    assert got == ([1] if "".join(cells).strip() == "" else [1, 2])

@@ -139,10 +139,16 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if tuple(first.get("loc", ())) == ("body",) and kind and not kind.endswith("json") \
-                and not kind.startswith("multipart/"):
-            return problem(415, f"send the body as application/json, not {kind[:60]}",
-                           field="body")
+        if tuple(first.get("loc", ())) == ("body",):
+            if kind and not kind.endswith("json") and not kind.startswith("multipart/"):
+                return problem(415, f"send the body as application/json, not {kind[:60]}",
+                               field="body")
+            if not kind and first.get("type") != "missing":
+                # A body sent without a Content-Type (Python's requests.post(url,
+                # data=json.dumps(...)) sends none) is not read as JSON: say what to
+                # send, not "Input should be a valid dictionary".
+                return problem(415, "send the body as application/json (the request has "
+                               "no Content-Type header)", field="body")
         field = _validation_field(first.get("loc", ()))
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         if first.get("type") == "json_invalid":

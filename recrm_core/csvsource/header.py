@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from ..models import RejectedRow
@@ -13,6 +14,7 @@ from .vocabulary import CUSTOMER_COLUMNS, Vocabulary, normalise_header
 
 #: how many title rows (report title, banner, export date) may precede the header
 MAX_TITLE_ROWS = 10
+_second = itemgetter(1)
 
 
 @dataclass
@@ -52,13 +54,27 @@ class Header:
                     sheet_row=sheet_row)
         return None
 
+    @cached_property
+    def _pairs(self) -> tuple[tuple[str, ...], Callable[[Sequence[str]], Iterator[str]]]:
+        """The fields of :attr:`columns`, and what takes their cells from a full row
+        in the same order."""
+        names = tuple(name for _index, name in self.columns)
+        indexes = tuple(index for index, _name in self.columns)
+        if indexes == tuple(range(len(indexes))):  # the columns as the file has them
+            return names, iter
+        return names, lambda cells: map(cells.__getitem__, indexes)
+
     def values(self, cells: Sequence[str]) -> dict[str, Any]:
         """A row's non-empty cells by field (see :meth:`beyond` for cells to the right
         of the header)."""
         width = len(cells)
         values: dict[str, Any]
         if width >= self.width:  # a full row (CSV rows mostly are): no index to check
-            values = {name: cell for index, name in self.columns if (cell := cells[index])}
+            # (field, cell) pairs, the empty ones filtered out, made into a dict in C:
+            # the comprehension's loop was ~4 % of the import worker's time (a row may
+            # run on past the mapped columns: its empty cells there are not taken)
+            names, taken = self._pairs
+            values = dict(filter(_second, zip(names, taken(cells), strict=False)))
         else:
             values = {}
             for index, name in self.columns:

@@ -215,7 +215,8 @@ class CsvSource(FileSource):
                 raise self._read_error(f"is not valid CSV ({exc})") from None
             self._record_end = reader.line_num
             # Excel writes ",,,," for rows it considers used; such rows are blank too.
-            if not cells or not "".join(cells).strip():
+            # (A first cell holding more than spaces settles it without the join.)
+            if not cells or not (cells[0].strip() or "".join(cells).strip()):
                 continue
             yield cells
 

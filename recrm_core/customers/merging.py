@@ -11,7 +11,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ..access import check_writer
+from ..access import OWNERSHIP_MANAGERS, check_writer, require_role
 from ..contention import StateMoved
 from ..db import UnitOfWork, utcnow
 from ..errors import IdentityConflict, InvalidInput
@@ -148,8 +148,9 @@ class _Merging(_Service):
         actor: Actor | None = None,
     ) -> int:
         """Move ownership of every customer-project link from one consultant to another;
-        returns how many links moved."""
+        returns how many links moved. For admins and managers."""
         check_writer(actor)
+        require_role(actor, OWNERSHIP_MANAGERS, "reassign customers")
         try:
             source = required_code(from_staff, "staff id", 64)
             target = required_code(to_staff, "staff id", 64)

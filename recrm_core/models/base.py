@@ -97,17 +97,19 @@ def _wrap_identity(fn: Any) -> Any:
     return check
 
 
-def _key_list(v: Any, normalise: Callable[[Any], str]) -> list[str]:
-    """Distinct normalised keys of a list field (mobiles, WeChat unionids); blanks skip."""
+def _key_list(v: Any, normalise: Callable[..., str], *more: Any) -> list[str]:
+    """Distinct normalised keys of a list field (mobiles, WeChat unionids); blanks skip.
+    Each key is ``normalise(item, *more)``."""
     # A lone value (a JSON int, or a spreadsheet cell read as one) is one key, not an
     # iterable: list(13812345678) would escape pydantic as a TypeError.
-    raw = list(v) if isinstance(v, list | tuple | set) else ([] if v is None else [v])
+    raw = v if type(v) is list else list(v) if isinstance(v, list | tuple | set) \
+        else ([] if v is None else [v])
     out: list[str] = []
     for item in raw:
         if identity.clean(item) == "":
             continue
         try:
-            key = normalise(item)
+            key = normalise(item, *more)
         except identity.IdentityError as exc:
             raise ValueError(exc.reason) from None
         if key not in out:
@@ -118,8 +120,9 @@ def _key_list(v: Any, normalise: Callable[[Any], str]) -> list[str]:
 def _mobile_list(v: Any, info: ValidationInfo) -> list[str]:
     """Normalise to distinct E.164 numbers; the default region comes from the
     validation context (``context={"region": "HK"}``), CN when not given."""
-    region = str((info.context or {}).get("region") or "CN")
-    return _key_list(v, lambda item: identity.normalise_mobile(item, region))
+    context = info.context
+    region = str((context.get("region") if context else None) or "CN")
+    return _key_list(v, identity.normalise_mobile, region)
 
 
 def _unionid_list(v: Any) -> list[str]:
@@ -164,28 +167,49 @@ def scalar(v: Any) -> Any:
     return v
 
 
+def _parsed(parse: Callable[..., Any], *more: Any, any_value: bool = False
+            ) -> Callable[[Any], Any]:
+    """The field validator ``parse(scalar(v), *more)`` (``parse(v)`` with ``any_value``:
+    a parser that names a list or a boolean itself). Text (a CSV cell: most calls,
+    nine a row of an import) needs no ``scalar`` and goes straight to the parser's
+    kept results where it keeps them (:func:`values.kept_results`): one Python frame
+    a cell where there were two to four."""
+    text = values.kept_results(parse)
+    if any_value:
+        def check_any(v: Any) -> Any:
+            return text(v, *more) if type(v) is str else parse(v, *more)
+
+        return check_any
+
+    def check(v: Any) -> Any:
+        return text(v, *more) if type(v) is str else parse(scalar(v), *more)
+
+    return check
+
+
 # Reusable validated types: the API, the CLI and the import accept the same spellings.
-Text = Annotated[str | None, BeforeValidator(lambda v: values.optional_text(scalar(v), 100))]
+Text = Annotated[str | None, BeforeValidator(_parsed(values.optional_text, 100))]
 #: free text (summaries, descriptions): long, but storable
 BodyText = Annotated[str | None,
-                     BeforeValidator(lambda v: values.optional_text(scalar(v), 20_000))]
+                     BeforeValidator(_parsed(values.optional_text, 20_000))]
 #: codes and identifiers (sources, staff ids, departments) in 64-character columns:
 #: without invisible format characters, which would make look-alike keys
-Code = Annotated[str | None, BeforeValidator(lambda v: values.optional_code(scalar(v), 64))]
+Code = Annotated[str | None, BeforeValidator(_parsed(values.optional_code, 64))]
 #: a place name (a city): text, in a 64-character column
 PlaceText = Annotated[str | None,
-                      BeforeValidator(lambda v: values.optional_text(scalar(v), 64))]
+                      BeforeValidator(_parsed(values.optional_text, 64))]
 #: an id in another system (128-character column), a code as well
 ExternalId = Annotated[str | None,
-                       BeforeValidator(lambda v: values.optional_code(scalar(v), 128))]
+                       BeforeValidator(_parsed(values.optional_code, 128))]
 Mobiles = Annotated[list[str], BeforeValidator(_mobile_list)]
 WechatUnionids = Annotated[list[str], BeforeValidator(_unionid_list)]
 IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]
 Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
-GenderIn = Annotated[Gender | None, BeforeValidator(values.parse_gender)]
+GenderIn = Annotated[Gender | None, BeforeValidator(_parsed(values.parse_gender, any_value=True))]
 BirthDate = Annotated[
     dt.date | None,
     BeforeValidator(lambda v: values.parse_date(v, not_after=identity.current_date())),
 ]
-PersonaIn = Annotated[Persona | None, BeforeValidator(values.parse_persona)]
-Budget = Annotated[int | None, BeforeValidator(values.parse_budget)]
+PersonaIn = Annotated[Persona | None,
+                      BeforeValidator(_parsed(values.parse_persona, any_value=True))]
+Budget = Annotated[int | None, BeforeValidator(_parsed(values.parse_budget, any_value=True))]

@@ -8,7 +8,9 @@ reasons never hold a mobile or a name, so they stay. Commission entries hold the
 registration's id, amounts and notes written by the plugin (never a mobile or a name):
 exported with the registration, kept on erasure (the agency's ledger). Disputes hold
 notes typed by people: exported with the registration (as claimant or disputed), their
-notes removed on erasure (the dispute, its agency, states and dates stay).
+notes removed on erasure (the dispute, its agency, states and dates stay); in other
+people's disputes, a note or ruling naming the person's mobile, ID number or email is
+replaced by ``(redacted)``.
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list
     for d in disputes:
         d.note = d.resolution = None
     uow.session.flush()
+    # Other people's disputes stay, without the words that name the person: left, the
+    # verification would roll the erasure back, and no command edits a note.
+    from recrm_core.privacy import PersonValues, redact_in  # the erasure's module
+
+    needles = PersonValues.of(customer, names=False)
+    redacted = len(redact_in(uow.session, DisputeRow.note, needles)
+                   | redact_in(uow.session, DisputeRow.resolution, needles))
     steps = [ErasureStep(table=RegistrationRow.__tablename__, anonymised=len(rows),
                          basis="agency figures: agency, project, dates and states kept "
                          "without the person's mobile or name")] if rows else []
@@ -80,4 +89,8 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list
         steps.append(ErasureStep(table=DisputeRow.__tablename__, anonymised=len(disputes),
                                  basis="the ruling's record: agency, states and dates kept "
                                  "without the notes"))
+    if redacted:
+        steps.append(ErasureStep(table=DisputeRow.__tablename__, anonymised=redacted,
+                                 basis="other records kept, their words naming the person "
+                                 "redacted"))
     return steps

@@ -30,15 +30,11 @@ email (a reason a consultant typed on another member's entry) is replaced by
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import delete, or_, select, update
 
 from recrm_core import Customer, ErasureStep, UnitOfWork, utcnow
-
-if TYPE_CHECKING:
-    from recrm_core.privacy import PersonValues
 
 from .service import balance_in, entry_model, lifetime_of, points_of
 from .service.views import _member_event, _tier_change
@@ -160,12 +156,12 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: Iterable[int]) -> 
     # Free text in other members' rows that names their mobile, ID number or email.
     # The core's rule for "names the person" (any spelling, not inside a longer number);
     # names are left to the core's scan of the person's own rows.
-    from recrm_core.privacy import PersonValues  # the erasure's module: not at start-up
+    from recrm_core.privacy import PersonValues, redact_in  # the erasure's module
 
     needles = PersonValues.of(customer, names=False)
-    redacted_ledger = _redact(uow, LedgerRow.reason, needles, ~theirs_ledger)
-    redacted_events = _redact(uow, MemberEventRow.note, needles)
-    redacted_referrals = _redact(uow, ReferralRow.note, needles)
+    redacted_ledger = len(redact_in(uow.session, LedgerRow.reason, needles, ~theirs_ledger))
+    redacted_events = len(redact_in(uow.session, MemberEventRow.note, needles))
+    redacted_referrals = len(redact_in(uow.session, ReferralRow.note, needles))
     session.flush()
 
     return [
@@ -193,24 +189,6 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: Iterable[int]) -> 
 def _deleted(uow: UnitOfWork, statement: Any) -> int:
     result = uow.session.execute(statement.execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _redact(uow: UnitOfWork, column: InstrumentedAttribute[str | None],
-            needles: PersonValues,
-            where: ColumnElement[bool] | None = None) -> int:
-    """Replace, in the rows ``where`` selects, each value of ``column`` that names the
-    person; the number of rows changed."""
-    if not needles:
-        return 0
-    table = column.class_
-    query = select(table.id, column).where(column.is_not(None))
-    if where is not None:
-        query = query.where(where)
-    hits = [row_id for row_id, text in uow.session.execute(query) if needles.named_in(text)]
-    if hits:
-        uow.session.execute(update(table).where(table.id.in_(hits)).values({column.key: REDACTED})
-                            .execution_options(synchronize_session=False))
-    return len(hits)
 
 
 __all__ = ["REDACTED", "erase_in", "export_in"]

@@ -32,7 +32,7 @@ from recrm_core import (
     valid_id,
 )
 from recrm_core.contention import retrying
-from recrm_core.values import STAGE_RANK
+from recrm_core.values import STAGE_RANK, check_storable
 
 from .inventory import expire_stale, refuse_taken
 from .models import Deal, DealEvent, Party, PartyIn
@@ -130,6 +130,10 @@ def _reason(reason: str | None) -> str:
         raise InvalidInput("reason", "give the reason for the change")
     if len(text) > 500:
         raise InvalidInput("reason", "a reason has at most 500 characters")
+    try:
+        check_storable(text)
+    except ValueError as exc:
+        raise InvalidInput("reason", f"the reason {exc}") from None
     return text
 
 

@@ -61,6 +61,20 @@ def recrm_project_renamed(uow: UnitOfWork, old_code: str, new_code: str) -> None
 
 
 @hookimpl
+def recrm_customer_merged(uow: UnitOfWork, survivor: Customer, duplicate_id: int) -> None:
+    # The duplicate's holds, tickets, deals and parties become the survivor's: left on
+    # the merged-away id, the survivor's deals and privacy export went without them.
+    from sqlalchemy import update
+
+    from .tables import DealRow, HoldRow, PartyRow, TicketRow
+
+    for table in (HoldRow, TicketRow, DealRow, PartyRow):
+        uow.session.execute(
+            update(table).where(table.customer_id == duplicate_id)
+            .values(customer_id=survivor.id).execution_options(synchronize_session=False))
+
+
+@hookimpl
 def recrm_customer_export(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
     from .privacy import export_in
 

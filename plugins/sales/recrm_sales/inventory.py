@@ -33,6 +33,7 @@ from recrm_core import (
     utcnow,
 )
 from recrm_core.contention import retrying
+from recrm_core.values import AMOUNT_LIMIT
 
 from .models import Hold, ImportOutcome, Unit
 from .money import CENT, amount
@@ -133,6 +134,13 @@ def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str
         listed = (per_m2 * gross).quantize(CENT)
     if per_m2 is None:
         per_m2 = (listed / gross).quantize(CENT)
+    for field, value, source in (("list_price", listed, "price_per_m2 × gross_area"),
+                                 ("price_per_m2", per_m2, "list_price / gross_area")):
+        # Each figure was checked alone; the one computed from them may still exceed
+        # the column, which PostgreSQL refuses for the whole batch.
+        if value >= AMOUNT_LIMIT:
+            raise InvalidInput(field, f"{field} ({source}) must be below 10^12: check the "
+                               "area and the price")
     status = str(row.get("status") or "available").strip().lower()
     if status not in _IMPORT_STATES:
         raise InvalidInput("status", "a status in the file is available (可售) or withheld "
@@ -147,16 +155,46 @@ def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str
     }
 
 
-def _repeated(first_row: dict[tuple[str, str, str], int], line: int,
-              values: Mapping[str, Any]) -> str | None:
-    """Why row ``line`` is refused when an earlier row gave its unit (``first_row``
-    remembers them): which of two rows the user meant is theirs to say, so the later
-    one never silently overwrites the first."""
+#: where an earlier row of the file gave a unit: its row number and its entrance
+FirstRows = dict[tuple[str, str, str], tuple[int, str | None]]
+
+
+def _repeated(first_row: FirstRows, line: int,
+              values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The field and reason row ``line`` is refused for when an earlier row gave its
+    unit (``first_row`` remembers them): which of two rows the user meant is theirs to
+    say, so the later one never silently overwrites the first."""
     key = (values["project"], values["building"], values["room"])
     if key in first_row:
-        return f"unit {unit_name(*key)} is also on row {first_row[key]}: give each unit once"
-    first_row[key] = line
+        earlier, entrance = first_row[key]
+        clash = _entrance_clash(key, entrance, values["entrance"], f"row {earlier}")
+        if clash is not None:
+            return "entrance", clash
+        return "room", f"unit {unit_name(*key)} is also on row {earlier}: give each unit once"
+    first_row[key] = (line, values["entrance"])
     return None
+
+
+def _entrance_clash(key: tuple[str, str, str], held: str | None, given: str | None,
+                    where: str) -> str | None:
+    """Why a row of entrance ``given`` cannot be the unit ``key`` whose entrance is
+    ``held`` (``where``: the earlier row or the database), or None when they agree.
+    A unit is named by building and room, so a 销控表 numbering rooms per entrance
+    (单元) names two units alike; updating one with the other's row would lose it."""
+    if not held or not given or _entrance(held) == _entrance(given):
+        return None
+    return (f"unit {unit_name(*key)} is room {key[2]} of entrance {held} ({where}); rooms "
+            f"numbered per entrance (单元) need it in the room: {given}-{key[2]}")
+
+
+_NUMERALS = str.maketrans("一二三四五六七八九", "123456789")
+
+
+def _entrance(text: str) -> str:
+    """An entrance as its number, however a sheet spells it: ``1``, ``01``, ``1单元``
+    and ``一单元`` are one entrance (a re-import in another spelling is no clash)."""
+    plain = text.removesuffix("单元").translate(_NUMERALS)
+    return plain.lstrip("0") or plain
 
 
 def expire_stale(session: Session, unit: UnitRow, now: dt.datetime) -> None:
@@ -246,7 +284,7 @@ class Inventory:
                 errors_path, sheet_rows=source.sheet is not None, reading=path)) \
                 if errors_path else None
             batch: list[tuple[int, int | None, dict[str, Any]]] = []
-            first_row: dict[tuple[str, str, str], int] = {}
+            first_row: FirstRows = {}
 
             def reject(line: int, sheet_row: int | None, field: str, reason: str) -> None:
                 bad = RejectedRow(row=line, field=field, reason=reason, sheet_row=sheet_row)
@@ -280,7 +318,7 @@ class Inventory:
                     continue
                 repeated = _repeated(first_row, line, values)
                 if repeated is not None:
-                    reject(line, source.sheet_row, "room", repeated)
+                    reject(line, source.sheet_row, *repeated)
                     continue
                 batch.append((line, source.sheet_row, values))
                 if len(batch) >= BATCH:
@@ -298,7 +336,7 @@ class Inventory:
         require_role(actor, MANAGERS, "add units")
         default = project_code(project) if project else None
         batch = []
-        first_row: dict[tuple[str, str, str], int] = {}
+        first_row: FirstRows = {}
         for line, row in enumerate(rows, 1):
             try:
                 values = unit_values(row, default)
@@ -306,7 +344,7 @@ class Inventory:
                 raise InvalidInput(exc.field, f"row {line}: {exc.reason}") from None
             repeated = _repeated(first_row, line, values)
             if repeated is not None:
-                raise InvalidInput("room", f"row {line}: {repeated}")
+                raise InvalidInput(repeated[0], f"row {line}: {repeated[1]}")
             batch.append((line, None, values))
         created, updated, bad = self._apply(batch, actor)
         if bad:
@@ -339,6 +377,12 @@ class Inventory:
                     existing[bid] = {u.room: u for u in session.scalars(select(UnitRow).where(
                         UnitRow.building_id == bid).with_for_update())}
                 unit = existing[bid].get(v["room"])
+                clash = None if unit is None else _entrance_clash(
+                    (v["project"], v["building"], v["room"]), unit.entrance, v["entrance"],
+                    "in the sales-control table")
+                if clash is not None:
+                    bad.append((line, sheet_row, "entrance", clash))
+                    continue
                 fields = {k: v[k] for k in ("entrance", "floor", "gross_area", "net_area",
                                             "layout", "orientation", "list_price",
                                             "price_per_m2")}

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from recrm_core import Customer, ErasureStep, UnitOfWork, utcnow
+from recrm_core.tables import CustomerRow
 
 from .deals import deal_model
 from .refs import local_date
@@ -31,14 +32,18 @@ def _deal_ids(uow: UnitOfWork, ids: list[int]) -> list[int]:
 def export_in(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
     session = uow.session
     today = local_date(uow.crm, utcnow())
+    # With the records merged into them: a merge made before recrm_customer_merged
+    # moved these rows left them on the merged-away id, which the erasure covers too.
+    ids = [customer.id, *session.scalars(select(CustomerRow.id).where(
+        CustomerRow.merged_into == customer.id))]
     deals = [deal_model(session, session.get_one(DealRow, i), today).model_dump(mode="json")
-             for i in _deal_ids(uow, [customer.id])]
+             for i in _deal_ids(uow, ids)]
     holds = [{"unit_id": h.unit_id, "state": h.state, "held_at": h.held_at.isoformat(),
               "expires_at": h.expires_at.isoformat()}
              for h in session.scalars(select(HoldRow).where(
-                 HoldRow.customer_id == customer.id).order_by(HoldRow.id))]
+                 HoldRow.customer_id.in_(ids)).order_by(HoldRow.id))]
     tickets = [ticket_model(t).model_dump(mode="json") for t in session.scalars(
-        select(TicketRow).where(TicketRow.customer_id == customer.id).order_by(TicketRow.id))]
+        select(TicketRow).where(TicketRow.customer_id.in_(ids)).order_by(TicketRow.id))]
     if not (deals or holds or tickets):
         return None
     return {"deals": deals, "holds": holds, "tickets": tickets}
@@ -58,8 +63,20 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list
         e.reason = None
     receipts = list(session.scalars(select(ReceiptRow).where(
         ReceiptRow.deal_id.in_(deal_ids), ~ReceiptRow.ref.startswith("erased-"))))
+    # Other people's deals stay, without the words that name the person (a friend who
+    # paid, a reason naming a new buyer): left, the verification would roll the erasure
+    # back, and no command edits them.
+    from recrm_core.privacy import PersonValues, redact_in  # the erasure's module
+
+    needles = PersonValues.of(customer, names=False)
+    mentioned = len(redact_in(session, DealEventRow.reason, needles,
+                              DealEventRow.deal_id.not_in(deal_ids)))
+    if needles:
+        receipts += [r for r in session.scalars(select(ReceiptRow).where(
+            ReceiptRow.deal_id.not_in(deal_ids), ~ReceiptRow.ref.startswith("erased-")))
+            if needles.named_in(r.ref)]
     for r in receipts:  # a reference typed by a cashier may name the payer
-        r.ref = f"erased-{r.id}"
+        r.ref = f"erased-{r.id}"  # unique per deal, as references must be
     session.flush()
     steps = []
     if holds:
@@ -67,6 +84,10 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list
     if events:
         steps.append(ErasureStep(table=DealEventRow.__tablename__, anonymised=len(events),
                                  basis="the deal's history kept without the reasons typed"))
+    if mentioned:
+        steps.append(ErasureStep(table=DealEventRow.__tablename__, anonymised=mentioned,
+                                 basis="other deals' history kept, their words naming the "
+                                 "person redacted"))
     if receipts:
         steps.append(ErasureStep(table=ReceiptRow.__tablename__, anonymised=len(receipts),
                                  basis="payments kept for the accounts without the typed "

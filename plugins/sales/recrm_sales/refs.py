@@ -113,9 +113,12 @@ def check_staff(uow: UnitOfWork, staff: str | None) -> str | None:
     unknown one."""
     if staff is None:
         return uow.actor.staff_id if uow.actor is not None else None
-    if uow.crm.directory.find(uow.session, staff) is None:
+    # Cleaned as the core's staff ids are: a control character (a NUL would be
+    # PostgreSQL's error, a 500) is refused before the directory is asked.
+    cleaned = code_text(staff, "staff", "a staff id")
+    if cleaned is None or uow.crm.directory.find(uow.session, cleaned) is None:
         raise NotFound(f"no staff {staff[:64]!r}")
-    return staff
+    return cleaned
 
 
 def local_date(crm: CRM, at: dt.datetime) -> dt.date:

@@ -190,10 +190,17 @@ def judge_customer_in(uow: UnitOfWork, customer: Customer, project: str,
     now = now or utcnow()
     if not customer.mobiles:
         return
+    # Serialised with every other writer of these mobiles at the project (a
+    # registration, a ruling, another visit logged at the same moment), in one order:
+    # two visits judged at once would each see the registration pending and each record
+    # its confirmation. The rows are read after the lock, as the one before us left them.
+    for mobile in sorted(customer.mobiles):
+        lock_person(uow.session, project, mobile)
     # One read of every registration of the customer's mobiles at the project, one
     # of the rules; a mobile's decisions touch only that mobile's rows.
     found = uow.session.scalars(_REGISTRATIONS_OF, {"mobiles": list(customer.mobiles),
-                                                    "project": project}).all()
+                                                    "project": project},
+                                execution_options={"populate_existing": True}).all()
     if not found:
         return
     book = rule_book(uow.crm, uow.session, project)

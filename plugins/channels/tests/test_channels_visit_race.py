@@ -1,0 +1,53 @@
+"""Found by probing with several staff at once: the same customer's visit logged by
+several processes at one moment (two reception desks, a retried request) judged the
+agency's pending registration in each, and each recorded its own ``confirmed``
+transition -- the history said the registration was confirmed four times, at four
+times. Now the judging takes the (mobile, project) lock the registration takes: one
+confirmation, one visit commission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from channels_testkit import PROJECT, setup_agencies
+from recrm_channels.commission import Commissions
+from recrm_channels.tables import CommissionEntryRow, RegistrationRow, TransitionRow
+from sqlalchemy import select
+
+from recrm_core import CRM
+from recrm_core.testing import run_together
+
+pytestmark = pytest.mark.recrm_plugins("channels")
+
+MOBILE = "13812340000"
+
+
+def _visitor(url: str, customer_id: int, barrier: Any, out: Any) -> None:
+    try:
+        with CRM(database_url=url, plugins=["channels"]) as crm:
+            barrier.wait(timeout=60)
+            crm.interactions.log(customer_id, {"kind": "visit", "project": PROJECT})
+    except BaseException as exc:
+        out.put(("error", repr(exc)))
+        barrier.abort()
+        return
+    out.put(("ok", None))
+
+
+def test_visits_logged_at_once_confirm_the_registration_once(
+        crm: CRM, recrm_database_url: str) -> None:
+    channels = setup_agencies(crm)
+    Commissions(crm).set_terms("A", PROJECT, fixed="10000", visit_reward="300")
+    registration = channels.register("a1", PROJECT, MOBILE)
+    customer = crm.customers.add({"mobile": MOBILE, "name": "张三"}).customer.id
+    run_together(_visitor, [(recrm_database_url, customer)] * 4)
+    with crm.unit_of_work() as uow:
+        row = uow.session.get(RegistrationRow, registration.id)
+        assert row is not None and row.state == "confirmed"
+        states = list(uow.session.scalars(select(TransitionRow.state).where(
+            TransitionRow.registration_id == registration.id).order_by(TransitionRow.id)))
+        visits = list(uow.session.scalars(select(CommissionEntryRow.kind).where(
+            CommissionEntryRow.registration_id == registration.id)))
+    assert states == ["pending", "confirmed"]
+    assert visits == ["visit"]
