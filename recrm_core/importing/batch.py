@@ -114,7 +114,8 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
     identity_groups: list[tuple[Identity, ...]] = []
     new_links: dict[tuple[int, int], _Link] = {}
     filled_links: dict[int, _Link] = {}
-    touched: set[int] = set()
+    #: matched customers to update, with the names of what the batch changed
+    touched: dict[int, set[str]] = {}
     merged_existing: dict[int, None] = {}  # ordered set: each matched customer once
     merged_rows = 0
     conflicts: list[RejectedRow] = []
@@ -227,7 +228,7 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         if cid > 0:
             merged_existing[cid] = None
             if changed:
-                touched.add(cid)
+                touched[cid] = fields
 
     new_recs = list(map(recs.__getitem__, new_at))
     #: per new customer: its STATE_FIELDS
