@@ -104,9 +104,17 @@ def units_import(crm: CRM, file: str, project: str | None, errors_path: str | No
             info(f"… and {result.rejected - 20} more" + (
                 f" (all in {errors_path})" if errors_path else " (use --errors FILE)"))
     if result.rejected:
-        echo_error(f"{result.rejected} of {result.rows} rows rejected; the others were "
-                   "imported")
+        echo_error(rejections_line(result.rejected, result.rows))
         sys.exit(1)
+
+
+def rejections_line(rejected: int, rows: int) -> str:
+    """The import's last line when it rejected rows: what was kept, as it was (a file
+    whose every row was refused, one without a project for instance, imported nothing)."""
+    kept = rows - rejected
+    if not kept:
+        return f"{rejected} of {rows} rows rejected; nothing was imported"
+    return f"{rejected} of {rows} rows rejected; the other {kept} were imported"
 
 
 @units_group.command("list")

@@ -140,3 +140,24 @@ def test_changes_tickets_and_payments_commands(crm: CRM, cli_runner: RecrmCliRun
     assert [d["id"] for d in listed] == [deal["id"]]
     assert "instalments:N" in one_line(run("sales", "payments", "schedule", did, "--plan",
                                            "instalments:0"), 2)
+
+
+def test_an_import_that_kept_nothing_says_so(crm: CRM, cli_runner: RecrmCliRunner,
+                                             tmp_path: Path) -> None:
+    # found by a new user: without --project (and no project column) every row was
+    # rejected, and the last line said "the others were imported"
+    crm.projects.ensure(PROJECT, "Xinglong Phase II")
+    units = tmp_path / "销控表.csv"
+    units.write_text(HEADER + ROWS, encoding="utf-8")
+    run = cli_runner.invoke("sales", "units", "import", str(units))
+    assert run.exit_code == 1, run.stderr
+    *rows, last = run.stderr.strip().splitlines()
+    assert last == "error: 4 of 4 rows rejected; nothing was imported"
+    assert len(rows) == 4 and all("no project" in row for row in rows)
+    partly = units.with_name("partly.csv")
+    partly.write_text(HEADER + ROWS + "3,1,x,9999,1,,,,1,,可售\n", encoding="utf-8")
+    run = cli_runner.invoke("sales", "units", "import", str(partly), "--project", PROJECT)
+    assert run.exit_code == 1, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        "error: 1 of 5 rows rejected; the other 4 were imported")
+    assert ok(cli_runner.invoke("sales", "units", "list", "--json"))
