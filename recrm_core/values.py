@@ -167,6 +167,19 @@ def parse_date(raw: object, *, not_after: dt.date | None = None) -> dt.date | No
     raise ValueError(f"date {text!r} is not like 2024-01-02, 2024/1/2, 20240102 or 2024年1月2日")
 
 
+#: what a money figure written in 万 or 亿 (``200万``, ``1.5亿``) is multiplied by
+MONEY_UNITS = {"万": 10_000, "亿": 100_000_000}
+
+
+def split_money_unit(text: str) -> tuple[str, int]:
+    """``text`` without a trailing 万 or 亿, and what that unit multiplies the figure by
+    (1 without one): the one rule of a budget and of a money amount (``units=True``)."""
+    for unit, multiplier in MONEY_UNITS.items():
+        if text.endswith(unit):
+            return text[:-1], multiplier
+    return text, 1
+
+
 @_repeated(4096)
 def parse_budget(raw: object) -> int | None:
     """CNY as an integer: ``1,200,000``, ``200万``, ``1.5万`` (never negative or a range)."""
@@ -185,11 +198,7 @@ def parse_budget(raw: object) -> int | None:
         text = text.removeprefix(prefix)
     for suffix in ("元", "RMB", "CNY"):
         text = text.removesuffix(suffix)
-    multiplier = 1
-    if text.endswith("万"):
-        multiplier, text = 10_000, text[:-1]
-    elif text.endswith("亿"):
-        multiplier, text = 100_000_000, text[:-1]
+    text, multiplier = split_money_unit(text)
     if text.startswith("-"):
         raise ValueError("budget cannot be negative")
     if _GROUPED_NUMBER.fullmatch(text):
@@ -211,11 +220,14 @@ AMOUNT_LIMIT = Decimal("1e12")
 _PLACES = {2: "two", 4: "four"}
 
 
-def parse_amount(raw: object, *, places: int = 2, signed: bool = False) -> Decimal | None:
+def parse_amount(raw: object, *, places: int = 2, signed: bool = False,
+                 units: bool = False) -> Decimal | None:
     """An exact amount (CNY, square metres, a percent) as a :class:`~decimal.Decimal`
     with ``places`` decimal places; ``None`` for ``None`` or a blank cell.
 
-    Thousands separators (``1,200,000``) and a leading ``¥`` are accepted. Refused,
+    Thousands separators (``1,200,000``) and a leading ``¥`` are accepted; with
+    ``units`` (a money column, where a 销控表 writes total prices as ``150万``) so is a
+    trailing 万 or 亿, as a budget takes it (:func:`split_money_unit`). Refused,
     never rounded: a float or a boolean (not exact), a number written with an
     exponent (``1e5``), NaN or infinity, more than ``places`` decimal places (0.001
     CNY is a typing mistake, not 0.00), 10^12 or more, and below 0 unless ``signed``.
@@ -225,12 +237,16 @@ def parse_amount(raw: object, *, places: int = 2, signed: bool = False) -> Decim
     if raw is None:
         return None
     shown = str(raw)[:40]
+    multiplier = 1
     if isinstance(raw, Decimal) and raw.is_finite():
         text = f"{raw:f}"  # a Decimal given by code: its exact digits
     else:
         text = str(raw).strip().replace(",", "").replace("，", "").lstrip("¥￥").strip()
         if not text:
             return None
+        if units:
+            text, multiplier = split_money_unit(text)
+            text = text.strip()
     try:
         parsed = Decimal(text)
     except InvalidOperation:
@@ -239,6 +255,7 @@ def parse_amount(raw: object, *, places: int = 2, signed: bool = False) -> Decim
         raise ValueError(f"{shown!r} is not a number")
     if "e" in text.lower():
         raise ValueError(f"{shown!r}: write it out in digits (no exponent)")
+    parsed *= multiplier
     if abs(parsed) >= AMOUNT_LIMIT:
         raise ValueError("must be below 10^12")
     step = Decimal(1).scaleb(-places)

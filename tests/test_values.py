@@ -246,3 +246,20 @@ def test_parse_amount_is_exact_and_never_rounds() -> None:
             parse_amount(bad)
     with pytest.raises(ValueError, match="more than four decimal places"):
         parse_amount("1.23456", places=4)
+
+
+def test_parse_amount_takes_wan_and_yi_in_a_money_column_as_a_budget_does() -> None:
+    # a 销控表 writes its total prices as 150万; the budget took 200万, a price did not
+    assert parse_amount("150万", units=True) == Decimal("1500000.00") == parse_budget("150万")
+    assert parse_amount("1.5亿", units=True) == Decimal("150000000.00") == parse_budget("1.5亿")
+    assert parse_amount("1,500,000", units=True) == Decimal("1500000.00")
+    assert parse_amount(" ¥2.35万 ", units=True) == Decimal("23500.00")
+    for bad, reason in (("-150万", "cannot be negative"), ("万", "is not a number"),
+                        ("abc万", "is not a number"), ("150万万", "is not a number"),
+                        ("1e2万", "no exponent"), ("10001亿", r"below 10\^12"),
+                        ("1.0000001万", "more than two decimal places")):
+        with pytest.raises(ValueError, match=reason):
+            parse_amount(bad, units=True)
+    # only a money column: an area or a deposit in 万 is still a typing mistake
+    with pytest.raises(ValueError, match="is not a number"):
+        parse_amount("150万")

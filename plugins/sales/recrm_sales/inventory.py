@@ -123,9 +123,10 @@ def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str
     net = amount(row["net_area"], "net_area", positive=True) if row.get("net_area") else None
     if net is not None and net > gross:
         raise InvalidInput("net_area", "the net area is larger than the gross area")
-    listed = amount(row["list_price"], "list_price", positive=True) \
+    # A 销控表 often writes prices in 万 (总价 150万, 单价 2.3万): money, as a budget is.
+    listed = amount(row["list_price"], "list_price", positive=True, units=True) \
         if row.get("list_price") else None
-    per_m2 = amount(row["price_per_m2"], "price_per_m2", positive=True) \
+    per_m2 = amount(row["price_per_m2"], "price_per_m2", positive=True, units=True) \
         if row.get("price_per_m2") else None
     if listed is None and per_m2 is None:
         raise InvalidInput("list_price", "give the list price or the price per ㎡")

@@ -15,14 +15,14 @@ ZERO = Decimal("0.00")
 
 
 def amount(value: Decimal | int | str | None, what: str, *, signed: bool = False,
-           positive: bool = False) -> Decimal:
+           positive: bool = False, units: bool = False) -> Decimal:
     """``value`` as an exact two-place decimal (the core's
     :func:`~recrm_core.values.parse_amount`), or InvalidInput naming ``what``; one must
-    be given, and ``positive`` refuses 0."""
+    be given, and ``positive`` refuses 0; ``units`` takes a figure in 万 or 亿."""
     if value is None:
         raise InvalidInput(what, f"give {what} as a decimal number (never a float)")
     try:
-        parsed = parse_amount(value, signed=signed)
+        parsed = parse_amount(value, signed=signed, units=units)
     except ValueError as exc:
         raise InvalidInput(what, f"{what} {exc}") from None
     if parsed is None:

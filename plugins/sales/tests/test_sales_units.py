@@ -54,6 +54,34 @@ def test_rejected_rows_are_reported_and_good_rows_kept(crm: CRM, tmp_path: Path)
     assert service(crm).units.import_file(unknown).rejections[0].field == "project"
 
 
+def test_prices_in_wan_and_yi_are_taken_as_a_budget_is(crm: CRM, tmp_path: Path) -> None:
+    # a 销控表 writes total prices in 万: "150万" was refused as "not a number"
+    crm.projects.ensure(PROJECT, "Xinglong Phase II")
+    from recrm_sales import service
+
+    path = tmp_path / "wan.csv"
+    path.write_text(HEADER + "3,1,12,1201,100,,,,150万,,可售\n"
+                    "3,1,12,1202,100,,,,1.5亿,,可售\n"
+                    "3,1,12,1203,100,,,,\"1,500,000\",,可售\n"
+                    "3,1,12,1204,100,,,,,2.35万,可售\n"
+                    "3,1,12,1205,100,,,,-150万,,可售\n"
+                    "3,1,12,1206,100,,,,很多万,,可售\n"
+                    "3,1,12,1207,100,,,,20000亿,,可售\n", encoding="utf-8")
+    outcome = service(crm).units.import_file(path, project=PROJECT)
+    assert (outcome.created, outcome.rejected) == (4, 3), outcome.rejections
+    assert [(r.row, r.field) for r in outcome.rejections] == [
+        (5, "list_price"), (6, "list_price"), (7, "list_price")]
+    reasons = [r.reason for r in outcome.rejections]
+    assert "cannot be negative" in reasons[0] and "is not a number" in reasons[1]
+    assert "below 10^12" in reasons[2]
+    prices = {u.name: (u.list_price, u.price_per_m2) for u in service(crm).units.list()}
+    assert prices == {
+        "XL2/3-1201": (Decimal("1500000.00"), Decimal("15000.00")),
+        "XL2/3-1202": (Decimal("150000000.00"), Decimal("1500000.00")),
+        "XL2/3-1203": (Decimal("1500000.00"), Decimal("15000.00")),
+        "XL2/3-1204": (Decimal("2350000.00"), Decimal("23500.00"))}
+
+
 def test_import_reads_a_workbook(crm: CRM, tmp_path: Path) -> None:
     openpyxl = pytest.importorskip("openpyxl")
     crm.projects.ensure(PROJECT, "Xinglong Phase II")
