@@ -151,7 +151,7 @@ class PersonValues:
             return False
         plain = unicodedata.normalize("NFKC", text)
         checks: list[tuple[str, bool]] = [
-            *(("mobile", bool(_spelled(m).search(plain))) for m in self.mobiles),
+            *(("mobile", bool(_spelled(m, country=True).search(plain))) for m in self.mobiles),
             *(("ID number", bool(_spelled(c).search(plain))) for c in self.id_cards),
             *(("email", e in plain.lower()) for e in self.emails),
         ]
@@ -595,11 +595,14 @@ def _found(conn: Connection, table: Table, column: Column[Any], needles: PersonV
                 yield what, tuple(row[:-1])
 
 
-def _spelled(value: str) -> re.Pattern[str]:
+def _spelled(value: str, *, country: bool = False) -> re.Pattern[str]:
     """``value`` with up to two separators between its characters (``139 1234 5678``,
-    ``139-1234-5678``, ``110101 19900307 109X``), not inside a longer number."""
+    ``139-1234-5678``, ``110101 19900307 109X``), not inside a longer number; with
+    ``country`` (a mobile) also after ``+86`` or ``0086``: the E.164 form a message's
+    address takes (``+8613912345678``) is the person's number, not a longer one."""
     gap = r"[\s\-.()（）/]{0,2}"
-    return re.compile(r"(?<![0-9])" + gap.join(re.escape(ch) for ch in value) + r"(?![0-9])",
+    before = r"(?:(?<![0-9])|(?<=\+86)|(?<=(?<![0-9])0086))" if country else r"(?<![0-9])"
+    return re.compile(before + gap.join(re.escape(ch) for ch in value) + r"(?![0-9])",
                       re.IGNORECASE)
 
 

@@ -104,7 +104,8 @@ def test_a_dry_run_is_the_plan_and_changes_nothing(crm: CRM) -> None:
 
 
 @pytest.mark.parametrize("spelling", ["介绍朋友 １３９-１２３４-５６７８", "朋友电话139.1234.5678",
-                                      "wang.wei@EXAMPLE.com 来过", "证件 110105 19491231 002x"])
+                                      "wang.wei@EXAMPLE.com 来过", "证件 110105 19491231 002x",
+                                      "短信发至 +8613912345678", "来电 008613912345678"])
 def test_another_records_words_naming_the_person_are_redacted(crm: CRM, spelling: str) -> None:
     a, _ = person(crm)
     friend = crm.customers.add({"name": "李娜", "mobile": "13700000000"}).customer
