@@ -9,6 +9,8 @@ A message's stable id travels with it: ``Message-ID`` for email, the
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import re
@@ -114,9 +116,44 @@ def _tls(conf: NewsletterSettings) -> ssl.SSLContext:
 
 def _stable_name(message: Message) -> str:
     key = message.headers.get("Message-ID") or message.headers.get("Idempotency-Key")
-    if not key:
-        key = make_msgid()
+    return file_stem(key or make_msgid())
+
+
+def file_stem(key: str) -> str:
+    """The file transport's name (without suffix) of the message whose stable id is
+    ``key``: how a privacy request finds an outbox row's file."""
     return _UNSAFE.sub("_", key.strip("<>"))[:150]
+
+
+#: the suffixes of the file transport's messages (email, SMS)
+FILE_SUFFIXES = (".eml", ".json")
+
+
+def read_file(path: Path) -> dict[str, str]:
+    """What a file of the file transport says, decoded (``to``, ``subject``, ``text``:
+    its bodies, with the other headers): an ``.eml`` keeps its bodies base64-encoded
+    and its non-ASCII headers RFC 2047-encoded, so its bytes never show a name."""
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        try:
+            payload = json.loads(data.decode("utf-8", "replace"))
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            return {"to": "", "subject": "", "text": data.decode("utf-8", "replace")}
+        return {"to": str(payload.get("to") or ""), "subject": "",
+                "text": str(payload.get("text") or "")}
+    mail = email.message_from_bytes(data, policy=email.policy.default)
+    bodies = []
+    for part in mail.walk():
+        if part.get_content_maintype() == "text":
+            try:
+                bodies.append(str(part.get_content()))
+            except (LookupError, ValueError):
+                bodies.append(str(part.get_payload()))
+    headers = "\n".join(f"{name}: {value}" for name, value in mail.items())
+    return {"to": str(mail.get("To") or ""), "subject": str(mail.get("Subject") or ""),
+            "text": "\n".join([headers, *bodies])}
 
 
 def write_file(conf: NewsletterSettings, directory: Path, message: Message) -> DeliveryResult:

@@ -4,13 +4,21 @@ nothing, while the suppression (a keyed hash) stays."""
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
 import pytest
-from newsletter_testkit import HTML, SEGMENT, add_customers
+from newsletter_testkit import HTML, SEGMENT, SMS, add_customers
 from recrm_newsletter import Sender, service
 from recrm_newsletter.tables import ListMemberRow, RecipientRow
+from recrm_newsletter.transports import read_file
 from sqlalchemy import func, select
 
-from recrm_core import CRM
+from recrm_core import CRM, Message, PluginError
+
+#: outside the SMS quiet hours
+NOON = dt.datetime(2026, 3, 2, 4, 0, tzinfo=dt.UTC)
 
 pytestmark = pytest.mark.recrm_plugins("newsletter")
 
@@ -57,3 +65,68 @@ def test_merge_moves_list_memberships(crm: CRM, tmp_path: object) -> None:
     crm.customers.merge(a.id, b.id)
     with crm.unit_of_work() as uow:
         assert list(uow.session.scalars(select(ListMemberRow.customer_id))) == [a.id]
+
+
+def test_the_file_transports_messages_take_part(crm_factory: Any, tmp_path: Path) -> None:
+    """Found by a new user: the .eml/.json files the file transport wrote (address,
+    name, text) were left by an erasure and missing from the export."""
+    out = tmp_path / "out"
+    crm = crm_factory(plugins=["newsletter"], settings={"newsletter": {
+        "email_transport": "file", "sms_transport": "file", "file_directory": str(out)}})
+    ids = add_customers(crm, 3)
+    for cid in ids:
+        crm.consent.grant(cid, "sms", "marketing", source="form")
+    news = service(crm)
+    news.save_segment("prospects", SEGMENT)
+    news.create_campaign("launch", channel="email", segment="prospects",
+                         subject="开盘 · {{ name }}", html=HTML)
+    news.create_campaign("launch-sms", channel="sms", segment="prospects", text=SMS)
+    news.schedule("launch", at=NOON - dt.timedelta(hours=1))
+    news.schedule("launch-sms", at=NOON - dt.timedelta(hours=1))
+    assert Sender(crm).run(now=NOON).sent == 6
+    # a message of another sender (a survey's invitation) goes through the same files
+    crm.send_message(Message(channel="email", to="owner0@example.com", subject="问卷",
+                             body="王伟0，请评价"))
+    assert len(list(out.iterdir())) == 7
+
+    exported = crm.privacy.export(ids[0])["plugins"]["newsletter"]["files"]
+    assert sorted(f["file"].rsplit(".", 1)[1] for f in exported) == ["eml", "eml", "json"]
+    assert all("王伟0" in f["text"] for f in exported)  # decoded: the .eml's body is base64
+    assert {f["to"] for f in exported} == {"owner0@example.com", "+8613812340000"}
+
+    planned = crm.privacy.erase(ids[0], dry_run=True)
+    assert {"source": "newsletter", "table": "newsletter_files", "deleted": 3,
+            "anonymised": 0, "retained": 0, "basis": None} in planned.steps
+    assert len(list(out.iterdir())) == 7  # a dry run keeps them, as it keeps the rows
+
+    report = crm.privacy.erase(ids[0], reason="PIPL request")
+    assert report.verified
+    left = sorted(out.iterdir())
+    assert len(left) == 4
+    texts = [read_file(path) for path in left]
+    for text in texts:
+        blob = "\n".join(text.values())
+        assert "owner0@example.com" not in blob and "13812340000" not in blob
+        assert "王伟0" not in blob
+    assert {t["to"] for t in texts} == {"owner1@example.com", "owner2@example.com",
+                                        "+8613812340001", "+8613812340002"}
+    assert crm.privacy.export(ids[1])["plugins"]["newsletter"]["files"]
+
+
+def test_a_file_to_someone_else_naming_the_person_rolls_the_erasure_back(
+        crm_factory: Any, tmp_path: Path) -> None:
+    """The scan covers the files: one sent to another person that still holds this
+    person's mobile stops the erasure, naming the file, and nothing is changed."""
+    out = tmp_path / "out"
+    crm = crm_factory(plugins=["newsletter"], settings={"newsletter": {
+        "email_transport": "file", "file_directory": str(out)}})
+    ids = add_customers(crm, 2)
+    crm.send_message(Message(channel="email", to="owner1@example.com", subject="推荐",
+                             body="您推荐的朋友（+86 138 1234 0000）已到访",
+                             headers={"Message-ID": "<referral-1@example.com>"}))
+    crm.send_message(Message(channel="email", to="owner0@example.com", body="您好"))
+    with pytest.raises(PluginError, match=r"out/referral-1_example\.com\.eml \(sent to "
+                       r"someone else\) still holds the person's mobile"):
+        crm.privacy.erase(ids[0])
+    assert len(list(out.iterdir())) == 2
+    assert crm.customers.get(ids[0]).email == "owner0@example.com"
