@@ -60,7 +60,7 @@ from . import identity
 from .access import check_writer, require_role
 from .customers import load_customer, resolve_for_write
 from .db import Base, chunks, utcnow
-from .errors import InvalidInput, Refused
+from .errors import InvalidInput, PluginError, Refused
 from .models import Actor, Customer, ErasureStep, _Out
 from .tables import (
     AuditRow,
@@ -359,7 +359,11 @@ class PrivacyService:
             try:
                 result.erased.append(self.erase(cid, reason, dry_run=dry_run, actor=actor,
                                                 now=now))
-            except ErasureFailed as exc:
+            except (ErasureFailed, PluginError) as exc:
+                # A plugin's scan of what it keeps outside the tables (files) refuses
+                # as the core's does; any other failure of a plugin stops the sweep.
+                if isinstance(exc, PluginError) and not isinstance(exc.error, ErasureFailed):
+                    raise
                 result.failed[cid] = str(exc)
         return result
 

@@ -130,3 +130,22 @@ def test_a_file_to_someone_else_naming_the_person_rolls_the_erasure_back(
         crm.privacy.erase(ids[0])
     assert len(list(out.iterdir())) == 2
     assert crm.customers.get(ids[0]).email == "owner0@example.com"
+
+
+def test_a_retention_sweep_goes_on_past_a_file_it_cannot_let_go(crm_factory: Any,
+                                                                 tmp_path: Path) -> None:
+    # the files' scan refuses as the core's does: the sweep reports that prospect and
+    # erases the others (it stopped at the first before)
+    out = tmp_path / "out"
+    crm = crm_factory(plugins=["newsletter"], settings={
+        "privacy": {"retention_months": 12},
+        "newsletter": {"email_transport": "file", "file_directory": str(out)}})
+    ids = add_customers(crm, 2)
+    crm.send_message(Message(channel="email", to="friend@example.com",
+                             body="推荐人 owner0@example.com"))
+    crm.send_message(Message(channel="email", to="owner1@example.com", body="您好"))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)
+    result = crm.privacy.sweep(now=later)
+    assert [r.customer_id for r in result.erased] == [ids[1]]
+    assert list(result.failed) == [ids[0]] and "email" in result.failed[ids[0]]
+    assert [read_file(p)["to"] for p in out.iterdir()] == ["friend@example.com"]
