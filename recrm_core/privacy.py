@@ -197,7 +197,7 @@ class PrivacyService:
             session = uow.session
             customer = load_customer(session, customer_id)
             self._refuse_partial(session, "export")
-            ids = [customer.id, *_merged_into(session, customer.id)]
+            ids = [customer.id, *merged_into(session, customer.id)]
             view = self.crm.customers.view(customer.id)
             interactions = self.crm.interactions.list_in(session, customer.id)
             plugins = self.crm.hooks.customer_export(uow, customer)
@@ -255,7 +255,7 @@ class PrivacyService:
             cid = resolve_for_write(session, customer_id)
             customer = load_customer(session, cid)
             self._refuse_partial(session, "erasure")
-            merged = _merged_into(session, cid)
+            merged = merged_into(session, cid)
             ids = [cid, *merged]
             needles = _needles(session, customer, ids)
             if needles.named_in(reason, name=True):
@@ -359,10 +359,12 @@ class PrivacyService:
             try:
                 result.erased.append(self.erase(cid, reason, dry_run=dry_run, actor=actor,
                                                 now=now))
-            except (ErasureFailed, PluginError) as exc:
+            except ErasureFailed as exc:
+                result.failed[cid] = str(exc)
+            except PluginError as exc:
                 # A plugin's scan of what it keeps outside the tables (files) refuses
                 # as the core's does; any other failure of a plugin stops the sweep.
-                if isinstance(exc, PluginError) and not isinstance(exc.error, ErasureFailed):
+                if not isinstance(exc.error, ErasureFailed):
                     raise
                 result.failed[cid] = str(exc)
         return result
@@ -375,7 +377,10 @@ def cast_table(row: type[Base]) -> Table:
     return row.__table__  # type: ignore[return-value]
 
 
-def _merged_into(session: Session, cid: int) -> list[int]:
+def merged_into(session: Session, cid: int) -> list[int]:
+    """The ids of the records merged into customer ``cid``, in id order: what a privacy
+    request covers beside the person's own record (a plugin's export reads its rows
+    kept under those ids too)."""
     return list(session.scalars(select(CustomerRow.id).where(CustomerRow.merged_into == cid)
                                 .order_by(CustomerRow.id)))
 

@@ -83,10 +83,10 @@ def _person_files(uow: UnitOfWork, customer: Customer, ids: list[int]
         if path.stem in stems or needles.named_in(content["to"]):
             theirs.append((path, content))
             continue
-        for what in ("mobile", "ID number", "email"):
-            if needles.named_in(f"{content['subject']}\n{content['text']}", only=what):
-                naming.append((path, what))
-                break
+        words = f"{content['subject']}\n{content['text']}"
+        if needles.named_in(words):  # which of their values, only for a file that names them
+            naming.append((path, next(what for what in ("mobile", "ID number", "email")
+                                      if needles.named_in(words, only=what))))
     return theirs, naming
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from recrm_core import Customer, ErasureStep, UnitOfWork, utcnow
-from recrm_core.tables import CustomerRow
+from recrm_core.privacy import PersonValues, merged_into, redact_in
 
 from .deals import deal_model
 from .refs import local_date
@@ -34,8 +34,7 @@ def export_in(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
     today = local_date(uow.crm, utcnow())
     # With the records merged into them: a merge made before recrm_customer_merged
     # moved these rows left them on the merged-away id, which the erasure covers too.
-    ids = [customer.id, *session.scalars(select(CustomerRow.id).where(
-        CustomerRow.merged_into == customer.id))]
+    ids = [customer.id, *merged_into(session, customer.id)]
     deals = [deal_model(session, session.get_one(DealRow, i), today).model_dump(mode="json")
              for i in _deal_ids(uow, ids)]
     holds = [{"unit_id": h.unit_id, "state": h.state, "held_at": h.held_at.isoformat(),
@@ -66,8 +65,6 @@ def erase_in(uow: UnitOfWork, customer: Customer, merged_ids: list[int]) -> list
     # Other people's deals stay, without the words that name the person (a friend who
     # paid, a reason naming a new buyer): left, the verification would roll the erasure
     # back, and no command edits them.
-    from recrm_core.privacy import PersonValues, redact_in  # the erasure's module
-
     needles = PersonValues.of(customer, names=False)
     mentioned = len(redact_in(session, DealEventRow.reason, needles,
                               DealEventRow.deal_id.not_in(deal_ids)))
