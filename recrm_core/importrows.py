@@ -8,7 +8,8 @@ current one, so the two use both cores of a small machine. The importer sees exa
 what in-process validation gives: the same records and rejections under the same row
 numbers, the same batch boundaries, in file order (batches are submitted ahead and
 taken back strictly in the order they were read; at most :data:`AHEAD` of them are in
-flight, so memory does not grow with the file).
+flight, :data:`READ_AHEAD` from a reading worker, so memory does not grow with the
+file).
 
 Where the importing process is a fork of a single-threaded one (the CLI), the worker
 also reads the file (:func:`_read_in_worker`): it decides the encoding, numbers the
@@ -17,6 +18,10 @@ batch whole, so the importing process only receives validated batches. Elsewhere
 (other threads running: the HTTP API's import jobs) the worker comes from a fork
 server, which cannot take over an open reader: there the reader stays in the
 importing process and the worker validates what it is sent (:func:`_in_worker`).
+``recrm customers import`` forks that worker before it builds the CRM
+(:func:`validating_early`), so that the first batches are validated while the importer
+starts: the import claims it (:func:`claim_early`) once it has opened the same file
+itself, with the same settings, and reports every error of its own as before.
 Either way a read error ends the batches with the rows before it
 (:attr:`Batch.error`), as in-process reading does, so the importer can commit them and
 name the row. Workbooks, small files, ``import_rows`` and platforms without ``fork``
@@ -31,6 +36,7 @@ import gc
 import io
 import os
 import pickle
+import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -41,18 +47,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pydantic import ValidationError
 
-from .csvsource import ImportReadError
+from .csvsource import CsvSource, ImportReadError
 from .errors import RecrmError
 from .idcards import encrypt, match_value
 from .models import CustomerIn, RejectedRow, first_error, trusted
 from .resolution import EXTERNAL, ID_CARD, Key, created_state, record_keys
 from .resolution import Record as RecordFields
-from .tabular import TableSource
+from .tabular import ZIP_MAGIC, TableSource, open_table
 from .workerstart import start_method, started
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
     from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
     from .keys import Keys
 
@@ -60,6 +67,13 @@ if TYPE_CHECKING:
 PARALLEL_MIN_BYTES = 1_000_000
 #: batches submitted to the worker ahead of the one being written
 AHEAD = 3
+#: batches a reading worker (:func:`_read_in_worker`) validates ahead of the one being
+#: written, once it knows that ID numbers will not wait for the keys (see
+#: :func:`_produce`); a batch of the 200k bench file is ~275 KB pickled. Three were
+#: too few to absorb the two processes' unequal batches: the importer waited 0.7-1.3 s
+#: for batches at 200k rows while the worker waited for it 1.6 s (bench/README.md,
+#: session 8, imp8).
+READ_AHEAD = 16
 
 #: what a reader yields: a row's number and values, or the row already rejected
 SourceRow = tuple[int, dict[str, Any] | RejectedRow]
@@ -177,7 +191,7 @@ def _no_keys() -> Keys | None:
 
 def batches(
     rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None = None,
-    keys: KeysNow = _no_keys,
+    keys: KeysNow = _no_keys, early: EarlyWorker | None = None,
 ) -> Generator[Batch, None, None]:
     """``rows`` validated, in batches of ``size`` rows (the last one may be shorter;
     one ending at a read error carries it). Close the iterator when stopping early:
@@ -188,7 +202,14 @@ def batches(
     numbers hashed and encrypted (:class:`Record`). The keys are loaded by the
     importer, when and as it always did (the first batch holding an ID number), and
     handed to the worker only then, in memory: over its pipe to a forked worker, with
-    each batch submitted to a fork server's (which never sees them itself)."""
+    each batch submitted to a fork server's (which never sees them itself).
+
+    ``early`` is a worker :func:`claim_early` gave for ``source``: it reads and
+    validates the file in place of ``rows``."""
+    if early is not None:
+        if _parallel(source):  # forked while single-threaded: usable whatever runs now
+            return _read_in_worker(rows, size, region, source, keys, early)
+        early.end()
     if _parallel(source):
         if start_method() == "fork":
             return _read_in_worker(rows, size, region, source, keys)
@@ -200,12 +221,130 @@ def _parallel(source: TableSource | None) -> bool:
     return (
         source is not None
         and source.sheet is None
-        and (source.total_bytes or 0) >= PARALLEL_MIN_BYTES
+        and _worth_a_worker(source.total_bytes or 0)
+    )
+
+
+def _worth_a_worker(size: int) -> bool:
+    return (
+        size >= PARALLEL_MIN_BYTES
         and (os.cpu_count() or 1) > 1
         # fork (or a fork server) is what starts the worker cheaply (start_method);
         # elsewhere spawning one would cost more than small and mid-sized files gain
         and sys.platform == "linux"
     )
+
+
+#: a file as the early worker and the import each opened it: device, inode, size and
+#: modification time (one file, unchanged in between, when they agree)
+_Identity = tuple[int, int, int, int]
+
+
+def _identity(st: os.stat_result) -> _Identity:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+@dataclass
+class EarlyWorker:
+    """A reading worker forked by :func:`validating_early` for one file and settings,
+    until the import claims it (:func:`claim_early`)."""
+
+    path: str
+    encoding: str | None
+    size: int
+    region: str
+    identity: _Identity
+    process: BaseProcess
+    conn: Connection
+
+    def end(self) -> None:
+        """Stop it at once (unclaimed, it holds nothing anyone waits for)."""
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+
+
+#: the worker :func:`validating_early` forked, until claimed
+_early: EarlyWorker | None = None
+#: what the early worker answers once it has opened the file: the same file, a CSV
+#: file, its header read (accepted; its batches follow), or anything else (declined)
+_ACCEPTED = b"="
+_DECLINED = b"-"
+
+
+@contextmanager
+def validating_early(
+    path: str, encoding: str | None, size: int, region: str
+) -> Iterator[None]:
+    """Fork the reading worker for a CSV file at ``path`` now, for the import run
+    inside this block to claim (:func:`claim_early`) if it imports that file with
+    the same ``encoding``, batch ``size`` and ``region``; ended on leaving the block
+    if it did not. Only where a worker would be used (:func:`_worth_a_worker`) and
+    this process is single-threaded; a workbook is read in process anyway.
+
+    For ``recrm customers import``: its start before the first batch (building the
+    CRM, checking the schema, importing the importer: ~0.4 s of the ~1.0 s it takes)
+    then overlaps validating the first batches."""
+    global _early
+    early = _fork_early(path, encoding, size, region)
+    _early = early
+    try:
+        yield
+    finally:
+        _early = None
+        if early is not None:
+            early.end()  # claimed, the import has ended it already
+
+
+def _fork_early(path: str, encoding: str | None, size: int, region: str) -> EarlyWorker | None:
+    if start_method() != "fork":
+        return None
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode) or not _worth_a_worker(st.st_size) \
+                    or fh.read(len(ZIP_MAGIC[0])) in ZIP_MAGIC:
+                return None
+    except (OSError, ValueError):  # the import's own opening reports it
+        return None
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    mine, theirs = context.Pipe()
+    identity = _identity(st)
+    process = context.Process(
+        target=_produce_early, args=(theirs, mine, path, encoding, size, region, identity),
+        daemon=True, name="recrm-import-reader")
+    process.start()
+    theirs.close()
+    return EarlyWorker(path, encoding, size, region, identity, process, mine)
+
+
+def claim_early(
+    source: TableSource, encoding: str | None, size: int, region: str
+) -> EarlyWorker | None:
+    """The worker :func:`validating_early` forked, if it read the file ``source`` is
+    (the same path, file and encoding; a CSV file) for the same batch size and
+    region; else None (one that does not fit is ended)."""
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return None
+    if not (isinstance(source, CsvSource)
+            and (early.path, early.encoding, early.size, early.region)
+            == (source.path, encoding, size, region)
+            and early.identity == _identity(source.file_stat())):
+        early.end()
+        return None
+    try:
+        answer = early.conn.recv_bytes()
+    except (EOFError, OSError):
+        answer = _DECLINED
+    if answer != _ACCEPTED:
+        early.end()
+        return None
+    return early
 
 
 def _read(
@@ -369,20 +508,27 @@ _KEYS = b"K"
 
 def _read_in_worker(
     rows: Iterator[SourceRow], size: int, region: str, source: TableSource | None,
-    keys: KeysNow,
+    keys: KeysNow, early: EarlyWorker | None = None,
 ) -> Generator[Batch, None, None]:
     """Batches read and validated by a forked worker, which owns ``rows`` (and the
-    file under it) from then on: this process must not read them any more."""
-    import multiprocessing
+    file under it) from then on: this process must not read them any more. With
+    ``early``, that worker reads its own opening of the file and ``rows`` is left
+    unread."""
+    worker: BaseProcess
+    if early is None:
+        import multiprocessing
 
-    context = multiprocessing.get_context("fork")
-    mine, theirs = context.Pipe()
-    known = keys()  # a fork inherits what this process holds
-    worker = context.Process(
-        target=_produce, args=(theirs, mine, rows, size, region, source, known),
-        daemon=True, name="recrm-import-reader")
-    worker.start()
-    theirs.close()
+        context = multiprocessing.get_context("fork")
+        mine, theirs = context.Pipe()
+        known = keys()  # a fork inherits what this process holds
+        worker = context.Process(
+            target=_produce, args=(theirs, mine, rows, size, region, source, known),
+            daemon=True, name="recrm-import-reader")
+        worker.start()
+        theirs.close()
+    else:
+        mine, worker = early.conn, early.process
+        known = None  # forked before any keys: sent below once loaded
     next_row = 1
     try:
         while True:
@@ -422,15 +568,55 @@ def _produce(
     region: str, source: TableSource | None, keys: Keys | None,
 ) -> None:
     """In the forked worker: read and validate batches, sending each (at most
-    :data:`AHEAD` not yet taken); an empty message ends the file."""
+    :data:`READ_AHEAD` not yet taken); an empty message ends the file.
+
+    A thread sends the batches (:class:`_Sender`) so that validating goes on while
+    the importer has not taken the last one; the importer takes each when it is
+    done with the previous, whichever of the two was faster on that batch. While
+    rows holding ID numbers wait for the keys (validated before the importer loaded
+    them: it derives their keys itself), at most :data:`AHEAD` batches are ahead,
+    so that no more of them are left to the importer than before."""
     started()
     other_end.close()  # else closing it in the importing process would not reach us
+    _serve(conn, rows, size, region, source, keys)
+
+
+def _produce_early(
+    conn: Connection, other_end: Connection, path: str, encoding: str | None, size: int,
+    region: str, identity: _Identity,
+) -> None:
+    """In the worker :func:`validating_early` forked: open the file as the import
+    will, say whether it is the one expected and a CSV file, then as :func:`_produce`.
+    Whatever fails here is left for the import's own opening to report."""
+    started()
+    other_end.close()
+    try:
+        source = open_table(path, encoding=encoding)
+    except Exception:
+        source = None
+    try:
+        if not isinstance(source, CsvSource) or _identity(source.file_stat()) != identity:
+            conn.send_bytes(_DECLINED)
+            return
+        conn.send_bytes(_ACCEPTED)
+    except OSError:  # the import ended meanwhile
+        return
+    with source:
+        _serve(conn, iter(source), size, region, source, None)
+
+
+def _serve(
+    conn: Connection, rows: Iterator[SourceRow], size: int, region: str,
+    source: TableSource | None, keys: Keys | None,
+) -> None:
     gc.freeze()  # the heap inherited from the importer: never to be walked here
     # Forked while the importer had its collector paused (importing.pauses._gc_paused); here
     # it must run: rejected rows leave cycles (a ValidationError and its traceback),
     # and without it the worker grew to 319 MB over 1M rows.
     gc.enable()
     in_flight = 0
+    #: a batch was validated with ID numbers left for want of the keys
+    unkeyed = False
 
     def hear() -> None:
         nonlocal in_flight, keys
@@ -440,6 +626,7 @@ def _produce(
         else:
             in_flight -= 1
 
+    sender = _Sender(conn)
     try:
         read = _read(rows, size, source)
         pack = _Packer()
@@ -449,10 +636,12 @@ def _produce(
             try:
                 got = next(read, None)
             except Exception as exc:  # as reading in the importing process would raise
-                conn.send_bytes(_dumps(exc))
+                sender.put(_dumps(exc))
+                sender.finish()
                 return
             if got is None:
-                conn.send_bytes(b"")
+                sender.put(b"")
+                sender.finish()
                 return
             # The collector stays paused until the batch is sent and dropped: turned
             # back on with the batch alive, its first young collection walked the
@@ -463,23 +652,64 @@ def _produce(
             with _collector_paused():
                 batch, todo = got
                 error = batch.error
+                checked = _checked(todo, region, keys)
+                if keys is None and not unkeyed:
+                    unkeyed = any(len(c) == 2 and c[1][_KEYS_AT] is None
+                                  for c in checked)
                 sent: _Sent = (
                     (batch.first_row, batch.last_row, batch.rows, batch.rows_read,
                      batch.bytes_read),
                     [(r.row, r.field, r.reason) for r in batch.rejected],
                     None if error is None
                     else (type(error), error.row, error.reason, error.stopped_at),
-                    _checked(todo, region, keys),
+                    checked,
                 )
                 blob = pack(sent)
-                del got, batch, todo, sent
-            while in_flight >= AHEAD:  # wait until the importer takes one
+                del got, batch, todo, sent, checked
+            # wait until the importer takes one
+            while in_flight >= (AHEAD if unkeyed and keys is None else READ_AHEAD):
                 hear()
-            conn.send_bytes(blob)
+            sender.put(blob)
             del blob
             in_flight += 1
     except (EOFError, OSError):  # the importer closed its end: stopped early
         return
+
+
+#: where a record's keys are in its tuple (None: its ID number awaits the keys)
+_KEYS_AT = Record._fields.index("keys")
+
+
+class _Sender:
+    """The reading worker's sending thread: the batches put to it go to the importer
+    in order, each as the importer is ready for it, while the worker validates the
+    next ones. It ends at the first failure to
+    send (the importer closed its end: stopped early); the worker hears the same
+    failure on its next read of the pipe. Only this thread writes to the pipe."""
+
+    def __init__(self, conn: Connection) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._conn = conn
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="recrm-import-sender")
+        self._thread.start()
+
+    def put(self, blob: bytes) -> None:
+        self._queue.put(blob)
+
+    def finish(self) -> None:
+        """Send what was put, then end."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        get, send = self._queue.get, self._conn.send_bytes
+        with suppress(OSError):  # the importer closed its end
+            while (blob := get()) is not None:
+                send(blob)
 
 
 #: how a batch's pickler reduces a date: by its own C method, as ``pickle.dumps``

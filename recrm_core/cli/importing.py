@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import pass_crm
+from ..errors import RecrmError
+from . import CliContext, get_crm
 from .customers import actor_of, customers, json_option
 from .output import emit_json, info, table
 
 if TYPE_CHECKING:  # the importer is loaded when an import runs, not for every command
-    from ..crm import CRM
     from ..importing import ImportProgress, ProgressCallback
 
 
@@ -50,6 +50,31 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield update
 
 
+@contextmanager
+def _validating_early(ctx: click.Context, file: str, sheet: str | None,
+                      encoding: str | None) -> Iterator[None]:
+    """The import's validation worker forked before the CRM is built, with the batch
+    size and region of the settings the CRM will read (``importrows.validating_early``;
+    the import checks them against its own before using it). Not for a test's CRM
+    (``crm_factory``), whose settings are its own, nor for a workbook."""
+    obj = ctx.find_object(CliContext)
+    if sheet is not None or obj is None or obj.crm_factory is not None:
+        yield
+        return
+    from ..config import load_settings
+    from ..importrows import validating_early
+
+    try:
+        settings = load_settings(obj.config_path, {"database_url": obj.db},
+                                 search_cwd=obj.config_path is None)
+    except (RecrmError, OSError):  # building the CRM reports it
+        yield
+        return
+    with validating_early(file, encoding, settings.import_batch_size,
+                          settings.default_region):
+        yield
+
+
 @customers.command("import")
 # No click checks on FILE: the import refuses what is not a regular file, in one line.
 @click.argument("file", type=click.Path())
@@ -61,8 +86,8 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
               help="CSV encoding (default: BOM => UTF-8, else UTF-8 or GB18030 by content).")
 @click.option("--actor", metavar="STAFF", help="Staff id performing the import.")
 @json_option
-@pass_crm
-def import_cmd(crm: CRM, file: str, sheet: str | None, errors_path: str | None,
+@click.pass_context
+def import_cmd(ctx: click.Context, file: str, sheet: str | None, errors_path: str | None,
                encoding: str | None, actor: str | None, as_json: bool) -> None:
     """Import customers from a CSV file or an Excel .xlsx workbook (English or
     Chinese headers; which it is, is read from the file, not its name).
@@ -71,15 +96,17 @@ def import_cmd(crm: CRM, file: str, sheet: str | None, errors_path: str | None,
     rejected whole and reported (--errors), the others are imported. Exit 0 when the
     import ran to the end, whatever it rejected.
     """
-    with _progress_bar(sys.stderr.isatty()) as progress:
-        result = crm.importer.import_file(
-            file,
-            encoding=encoding,
-            sheet=sheet,
-            errors_path=errors_path,
-            progress=progress,
-            actor=actor_of(actor),
-        )
+    with _validating_early(ctx, file, sheet, encoding):
+        crm = get_crm(ctx)
+        with _progress_bar(sys.stderr.isatty()) as progress:
+            result = crm.importer.import_file(
+                file,
+                encoding=encoding,
+                sheet=sheet,
+                errors_path=errors_path,
+                progress=progress,
+                actor=actor_of(actor),
+            )
     if as_json:
         emit_json(result)
         return

@@ -52,6 +52,10 @@ class FileSource:
     def close(self) -> None:
         self._fh.close()
 
+    def file_stat(self) -> os.stat_result:
+        """The open file's status (which file it is, its size and modification time)."""
+        return os.fstat(self._fh.fileno())
+
     def __enter__(self) -> Self:
         return self
 

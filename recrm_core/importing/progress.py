@@ -11,6 +11,7 @@ from ..models import Actor, ImportResult, RejectedRow
 from ..tabular import TableSource
 
 if TYPE_CHECKING:
+    from ..importrows import EarlyWorker
     from ..keys import Keys
 
 
@@ -98,6 +99,8 @@ class _Run:
     #: the keys of ID numbers, once a batch holding one has loaded them (the
     #: validation worker hashes and encrypts with them from then on)
     keys: Keys | None = None
+    #: the validation worker forked for this file before the CRM was built (the CLI's)
+    early: EarlyWorker | None = None
 
     def note_created(self, ids: list[int]) -> None:
         if not ids:

@@ -20,7 +20,7 @@ from ..errorsfile import ErrorsFile
 from ..idcards import keys_for_storing
 from ..importrows import Batch as _Batch
 from ..importrows import SourceRow as _SourceRow
-from ..importrows import batches
+from ..importrows import batches, claim_early
 from ..models import Actor, ImportResult
 from ..tables import CustomerRow
 from ..tabular import open_table
@@ -93,6 +93,10 @@ class ImportService:
             rows: Iterator[_SourceRow] = iter(source)
             if start_after > 0:
                 rows = (item for item in rows if item[0] > start_after)
+            else:  # the CLI's worker, if it forked one for this file (importrows)
+                config = self.crm.config
+                run.early = claim_early(source, encoding, config.import_batch_size,
+                                        config.default_region)
             return self._run(run, rows)
 
     #: the name this method had before workbooks were read; the same method
@@ -142,7 +146,7 @@ class ImportService:
     def _batches(self, run: _Run, rows: Iterator[_SourceRow]) -> ImportResult:
         config = self.crm.config
         with closing(batches(rows, config.import_batch_size, config.default_region,
-                             run.source, lambda: run.keys)) as validated:
+                             run.source, lambda: run.keys, run.early)) as validated:
             while True:
                 # The collector is off from taking a batch to its end, and back on only
                 # once this loop has dropped it (see _gc_paused).
