@@ -36,7 +36,6 @@ import gc
 import io
 import os
 import pickle
-import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -47,7 +46,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pydantic import ValidationError
 
-from .csvsource import CsvSource, ImportReadError
+from .csvsource import CsvSource, ImportFileError, ImportReadError, open_regular_file
 from .errors import RecrmError
 from .idcards import encrypt, match_value
 from .models import CustomerIn, RejectedRow, first_error, trusted
@@ -301,12 +300,13 @@ def _fork_early(path: str, encoding: str | None, size: int, region: str) -> Earl
     if start_method() != "fork":
         return None
     try:
-        with open(path, "rb") as fh:
+        # as the import opens it: a FIFO must not block us, nor anything but a
+        # regular file be read
+        with open_regular_file(path) as fh:
             st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode) or not _worth_a_worker(st.st_size) \
-                    or fh.read(len(ZIP_MAGIC[0])) in ZIP_MAGIC:
+            if not _worth_a_worker(st.st_size) or fh.read(len(ZIP_MAGIC[0])) in ZIP_MAGIC:
                 return None
-    except (OSError, ValueError):  # the import's own opening reports it
+    except (ImportFileError, OSError):  # the import's own opening reports it
         return None
     import multiprocessing
 

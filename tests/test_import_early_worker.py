@@ -119,7 +119,7 @@ def test_the_worker_is_forked_before_the_crm_and_imports_as_in_process(
     assert errors.read_bytes() == errors_in_process.read_bytes()
 
 
-@pytest.mark.parametrize("problem", ["database", "header", "encoding", "actor"])
+@pytest.mark.parametrize("problem", ["database", "header", "encoding", "actor", "fifo"])
 def test_an_import_that_fails_before_its_first_batch_says_what_it_said_and_ends_the_worker(
     problem: str, crm: CRM, tmp_path: Path, forked: dict[str, list[Any]],
     monkeypatch: pytest.MonkeyPatch,
@@ -134,12 +134,15 @@ def test_an_import_that_fails_before_its_first_batch_says_what_it_said_and_ends_
                         encoding="utf-8")
     elif problem == "encoding":
         args += ["--encoding", "klingon"]
-    else:
+    elif problem == "actor":
         args = ["--as", "analyst", *args]
+    else:  # opening a FIFO would wait for a writer: refused, never opened
+        path.unlink()
+        os.mkfifo(path)
     config = str(config_for(tmp_path, url))
     early = recrm("--config", config, *args)
     assert early.exit_code in (1, 2)
-    assert [e is not None for e in forked["forked"]] == [True]
+    assert [e is not None for e in forked["forked"]] == [problem != "fifo"]
     _ended(forked)
     monkeypatch.setattr(importrows, "PARALLEL_MIN_BYTES", 10**12)
     late = recrm("--config", config, *args)
