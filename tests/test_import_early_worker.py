@@ -14,10 +14,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from recrm_core import CRM, importrows
 from recrm_core.cli import CliContext, cli
 from recrm_core.cli import importing as command
+from recrm_core.idcards import decrypt, match_value
+from recrm_core.identity import id_card_check_character
+from recrm_core.tables import IdentityRow
 
 # a title row, then per copy: a row created, one merged into it, two refused (mobile,
 # birth date); the email repeats across copies
@@ -39,9 +43,11 @@ def write(path: Path, copies: int = 40) -> Path:
     return path
 
 
-def config_for(tmp_path: Path, url: str, name: str = "recrm.toml") -> Path:
+def config_for(tmp_path: Path, url: str, name: str = "recrm.toml",
+               key_file: str | None = None) -> Path:
     config = tmp_path / name
-    config.write_text(f"database_url = {json.dumps(url)}\nimport_batch_size = 7\n",
+    keys = f"key_file = {json.dumps(key_file)}\n" if key_file else ""
+    config.write_text(f"database_url = {json.dumps(url)}\nimport_batch_size = 7\n{keys}",
                       encoding="utf-8")
     return config
 
@@ -224,4 +230,31 @@ def test_a_terminal_import_reads_in_the_worker_forked_before_its_progress_bar(
     assert result.exit_code == 0, result.stderr
     assert used == ["_read_in_worker"] and forked["claimed"][0] is not None
     assert json.loads(result.stdout)["created"] == 40
+    _ended(forked)
+
+
+def test_id_numbers_are_hashed_with_the_keys_the_import_loads_later(
+    crm: CRM, tmp_path: Path, forked: dict[str, list[Any]],
+) -> None:
+    """The worker forked before the CRM has no keys: it gets them from the import once
+    loaded, as a worker forked later does; what is stored is the importer's hash and
+    encryption of each number."""
+    lines = ["name,mobile,id_card"]
+    for n in range(60):
+        body = f"110105198001{n % 28 + 1:02d}{n:03d}"
+        lines.append(f"客户{n},139{n:08d},{body + id_card_check_character(body)}")
+    path = tmp_path / "cards.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = config_for(tmp_path, crm.config.database_url, key_file=crm.config.key_file)
+    result = recrm("--config", str(config), "customers", "import", str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert forked["claimed"][0] is not None
+    assert json.loads(result.stdout)["created"] == 60
+    keys = crm.keys
+    with crm.engine.connect() as conn:
+        stored = dict(conn.execute(select(IdentityRow.value, IdentityRow.display)
+                                   .where(IdentityRow.kind == "id_card")).all())
+    numbers = [line.rsplit(",", 1)[1] for line in lines[1:]]
+    assert {match_value(keys, n) for n in numbers} == set(stored)
+    assert sorted(decrypt(keys, d) for d in stored.values()) == sorted(numbers)
     _ended(forked)
