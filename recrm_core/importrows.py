@@ -68,10 +68,10 @@ PARALLEL_MIN_BYTES = 1_000_000
 AHEAD = 3
 #: batches a reading worker (:func:`_read_in_worker`) validates ahead of the one being
 #: written, once it knows that ID numbers will not wait for the keys (see
-#: :func:`_produce`); a batch of the 200k bench file is ~275 KB pickled. Three were
-#: too few to absorb the two processes' unequal batches: the importer waited 0.7-1.3 s
-#: for batches at 200k rows while the worker waited for it 1.6 s (bench/README.md,
-#: session 8, imp8).
+#: :func:`_produce`); a batch of the 200k bench file is ~275 KB pickled. With three,
+#: each blocking send kept the worker one batch ahead at most, and the two processes
+#: waited for each other in turn: on a shared machine the importer waited 2.0-3.1 s
+#: for batches over 200k rows, 0.8-1.2 s with this (bench/README.md, session 8, imp8).
 READ_AHEAD = 16
 
 #: what a reader yields: a row's number and values, or the row already rejected
@@ -282,9 +282,9 @@ def validating_early(
     if it did not. Only where a worker would be used (:func:`_worth_a_worker`) and
     this process is single-threaded; a workbook is read in process anyway.
 
-    For ``recrm customers import``: its start before the first batch (building the
-    CRM, checking the schema, importing the importer: ~0.4 s of the ~1.0 s it takes)
-    then overlaps validating the first batches."""
+    For ``recrm customers import``: the rest of its start before the first batch
+    (importing the importer, building the CRM, checking the schema: 0.25 s of the 0.78
+    s of CPU it takes) then overlaps validating the first batches."""
     global _early
     early = _fork_early(path, encoding, size, region)
     _early = early
