@@ -70,8 +70,8 @@ AHEAD = 3
 #: written, once it knows that ID numbers will not wait for the keys (see
 #: :func:`_produce`); a batch of the 200k bench file is ~275 KB pickled. With three,
 #: each blocking send kept the worker one batch ahead at most, and the two processes
-#: waited for each other in turn: on a shared machine the importer waited 2.0-3.1 s
-#: for batches over 200k rows, 0.8-1.2 s with this (bench/README.md, session 8, imp8).
+#: waited for each other in turn: on a shared machine the importer waited 2.0-6.8 s
+#: for batches over 200k rows, 0.8-1.8 s with this (bench/README.md, session 8, imp8).
 READ_AHEAD = 16
 
 #: what a reader yields: a row's number and values, or the row already rejected
