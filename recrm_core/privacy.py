@@ -73,6 +73,7 @@ from .tables import (
     IdentityRow,
     IncidentRow,
     InteractionRow,
+    TaskRow,
     WebhookDeliveryRow,
     WebhookEventRow,
 )
@@ -261,7 +262,12 @@ class PrivacyService:
             if needles.named_in(reason, name=True):
                 raise InvalidInput("reason", "holds the person's own values; give a request "
                                    "reference instead (it is kept in the audit log)")
+            from .pool import pool_erasure
+            from .tasks import erase_tasks
+
             steps = [("core", step) for step in _erase_core(session, ids, at)]
+            # their own tasks cleared first: the redaction is for other records' words
+            steps.append(("core", erase_tasks(session, ids, at)))
             steps.extend(("core", step) for step in _redact_core_text(session, needles, ids))
             steps.append(("core", _erase_replays(session, needles, ids)))
             from .importjobs import erase_person as erase_from_import_jobs
@@ -269,10 +275,6 @@ class PrivacyService:
             jobs_step, rewrite_job_files = erase_from_import_jobs(self.crm, session, needles, ids)
             steps.append(("core", jobs_step))
             steps.append(("core", _erase_webhook_events(session, needles, ids)))
-            from .pool import pool_erasure
-            from .tasks import erase_tasks
-
-            steps.append(("core", erase_tasks(session, ids, at)))
             steps.append(("core", pool_erasure(session, ids)))
             for plugin, plugin_steps in self.crm.hooks.customer_erase(uow, customer, merged):
                 steps.extend((plugin, ErasureStep.model_validate(s)) for s in plugin_steps)
@@ -564,6 +566,11 @@ _REDACTABLE: tuple[tuple[Table, str, Any], ...] = (
     (cast_table(CaseRow), "subject", REDACTED),
     (cast_table(CaseRow), "description", REDACTED),
     (cast_table(CaseHistoryRow), "note", REDACTED),
+    (cast_table(IncidentRow), "title", REDACTED),
+    (cast_table(IncidentRow), "description", REDACTED),
+    (cast_table(IncidentRow), "resolution", REDACTED),
+    (cast_table(TaskRow), "note", REDACTED),
+    (cast_table(TaskRow), "cancel_reason", REDACTED),
     (cast_table(ConsentRow), "source", None),
     (cast_table(CustomerProjectRow), "source", None),
     (cast_table(AuditRow), "reason", REDACTED),

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from recrm_core import CRM
 
@@ -230,3 +231,32 @@ def test_serve_with_two_workers(crm: CRM, tmp_path: Path) -> None:
         assert crm.customers.count() == 7
         assert "Child process" not in server.output()  # no worker died or was replaced
         stop(server, signal.SIGTERM)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_access_log_holds_no_identity_value_nor_a_page_token(
+        crm: CRM, tmp_path: Path, workers: str) -> None:
+    """uvicorn logs each request's target: a find by mobile, ID number or email would
+    write the person's values into the server's log, where no erasure reaches, and a
+    page's address its token (which acts for the person). The log keeps the path."""
+    from recrm_core.unsubscribe import unsubscribe_url
+
+    key = api_key(crm, tmp_path)
+    values = {"mobile": "13912345678", "id_card": "11010519491231002X",
+              "email": "li.si@example.com"}
+    customer = crm.customers.add({**values, "name": "李四"}).customer
+    page = unsubscribe_url(crm, customer.id, "email").removeprefix(
+        crm.config.public_base_url)
+    with serving(crm, tmp_path, "--workers", workers, "--log-level", "info") as server:
+        with httpx.Client(base_url=server.url, timeout=10,
+                          headers={"Authorization": f"Bearer {key}"}) as client:
+            for kind, value in values.items():
+                found = client.get("/v1/customers", params={kind: value})
+                assert [c["id"] for c in found.json()] == [customer.id], found.text
+            assert client.get(page).status_code == 200
+        stop(server, signal.SIGINT if workers == "1" else signal.SIGTERM)
+    output = server.output()
+    assert '"GET /v1/customers?... HTTP/1.1" 200' in output, output
+    assert '"GET /u/... HTTP/1.1" 200' in output, output
+    for secret in (*values.values(), "1391234", "li.si", page.rsplit("/", 1)[1][:12]):
+        assert secret.lower() not in output.lower(), (secret, output)

@@ -123,6 +123,34 @@ def test_another_records_words_naming_the_person_are_redacted(crm: CRM, spelling
     assert crm.customers.get(friend.id).name == "李娜"
 
 
+def test_a_task_or_an_incident_of_others_naming_the_person_is_redacted(crm: CRM) -> None:
+    """Follow-up tasks and incidents are the core's free text too: a colleague's task
+    for a friend, or an incident shared with other customers' cases, that names the
+    person loses those words (before, the scan found them and refused the erasure)."""
+    a, _ = person(crm)
+    friend = crm.customers.add({"name": "李娜", "mobile": "13700000000",
+                                "project": "XL1"}).customer
+    due = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    task = {"customer_id": friend.id, "project": "XL1", "kind": "call", "due_at": due,
+            "staff": "zhang"}
+    kept = crm.tasks.add({**task, "note": "回访介绍人 139 1234 5678"})
+    cancelled = crm.tasks.add(task)
+    crm.tasks.cancel(cancelled.id, "改约 wang.wei@example.com")
+    theirs = crm.cases.open({"customer_id": a, "category": "repair", "subject": "漏水"}).id
+    others = crm.cases.open({"customer_id": friend.id, "category": "repair",
+                             "subject": "漏水"}).id
+    incident = crm.incidents.open({"title": "3号楼漏水 13912345678 报", "project": "XL1",
+                                   "description": f"证件 {ID_CARD}"})
+    crm.incidents.link(incident.id, [theirs, others])
+    crm.incidents.close(incident.id, note="已修复，告知 139-1234-5678")
+    assert crm.privacy.erase(a).verified
+    assert crm.tasks.get(kept.id).note == "(redacted)"
+    assert crm.tasks.get(cancelled.id).cancel_reason == "(redacted)"
+    shown = crm.incidents.get(incident.id)
+    assert (shown.title, shown.description, shown.resolution) == ("(redacted)",) * 3
+    assert crm.customers.get(friend.id).name == "李娜"
+
+
 def test_a_value_the_core_cannot_redact_rolls_the_erasure_back(crm: CRM) -> None:
     """A table the core does not own (a project's name, a plugin's column) is only
     scanned: a hit rolls everything back, naming the customer, table, column and row."""

@@ -494,6 +494,22 @@ def test_scorecard_by_periods() -> None:
         by_periods(ReportRequest(end=D(2026, 3, 1), by="month"), SH)
 
 
+@pytest.mark.parametrize(("start", "end", "by", "field"), [
+    (D(1, 1, 1), None, "all", "from"), (D(1, 3, 1), D(1, 12, 31), "all", "from"),
+    (D(1, 1, 1), D(1, 1, 1), "year", "from"), (D(9999, 12, 31), D(9999, 12, 31), "quarter",
+                                                "to"),
+    (D(2026, 1, 1), D(9999, 12, 31), "all", "to"), (D(1, 1, 1), D(9999, 12, 31), "month",
+                                                     "to")])
+def test_scorecard_at_the_calendars_ends_is_invalid_input(
+        crm: CRM, start: dt.date, end: dt.date | None, by: Any, field: str) -> None:
+    """The period before year 1, or the day after 9999-12-31, is no date: a day no
+    database keeps, as the other reports say (before: OverflowError or ValueError, a 500
+    over HTTP)."""
+    with pytest.raises(InvalidInput, match="outside the dates a database keeps") as refused:
+        crm.reports.run("scorecard", ReportRequest(start=start, end=end, by=by))
+    assert refused.value.field == field
+
+
 # -- interactions' minutes ----------------------------------------------------------------
 def test_interactions_log_minutes_cli(crm: CRM, cli_runner: Any) -> None:
     cid = customer(crm, 1)

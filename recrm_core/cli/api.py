@@ -36,9 +36,11 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         from ..api import create_app
     except ImportError:
         raise ConfigError("recrm serve needs the api extra: pip install 'recrm[api]'") from None
+    from ..api.serving import log_config
+
     if workers == 1:
         app = create_app(crm)  # plugin route clashes fail here, before listening
-        uvicorn.run(app, host=host, port=port, log_level=log_level,
+        uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(),
                     proxy_headers=False, server_header=False)
         return
     create_app(crm)  # fail once, here, rather than in every worker
@@ -50,7 +52,8 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         os.environ.setdefault("RECRM_KEY_FILE", str(crm.key_file))
     crm.close()
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, proxy_headers=False, server_header=False)
+                log_level=log_level, log_config=log_config(), proxy_headers=False,
+                server_header=False)
 
 
 def _check_port_free(host: str, port: int) -> None:

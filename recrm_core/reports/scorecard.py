@@ -256,14 +256,21 @@ def target_of(kpi: KpiSettings, key: str) -> float:
 
 def run(crm: CRM, request: ReportRequest) -> Report:
     zone = crm.config.zone
-    if request.by == "all":
-        (start, end), (before, before_end) = periods(request, zone)
-        spans = [("before", before, before_end), ("all", start, end)]
-        notes = [f"period {start} to {end}, compared with {before} to {before_end}"]
-    else:
-        spans = by_periods(request, zone)
-        notes = [f"{request.by}s {spans[1][0]} to {spans[-1][0]} (whole periods), each "
-                 f"compared with the one before"]
+    try:
+        if request.by == "all":
+            (start, end), (before, before_end) = periods(request, zone)
+            spans = [("before", before, before_end), ("all", start, end)]
+            notes = [f"period {start} to {end}, compared with {before} to {before_end}"]
+        else:
+            spans = by_periods(request, zone)
+            notes = [f"{request.by}s {spans[1][0]} to {spans[-1][0]} (whole periods), each "
+                     f"compared with the one before"]
+    except (OverflowError, ValueError):
+        # The period before year 1, or the day after 9999-12-31: as the other reports
+        # refuse a day no database keeps (InvalidInput is no ValueError: it passes).
+        field, day = (("to", request.end) if request.end is not None
+                      and request.end.year == dt.MAXYEAR else ("from", request.start))
+        raise InvalidInput(field, f"{day} is outside the dates a database keeps") from None
     kpi = crm.config.kpi
     with crm.unit_of_work(request.actor, readonly=True) as uow:
         session = uow.session

@@ -6,7 +6,7 @@ import pytest
 from newsletter_testkit import add_customers
 
 from recrm_core import CRM
-from recrm_core.testing import ApiClients
+from recrm_core.testing import ApiClients, problem_of
 
 pytestmark = [pytest.mark.recrm_plugins("newsletter"),
               pytest.mark.recrm_settings(newsletter={"inbound_secret": "cb-s3cret"})]
@@ -58,3 +58,20 @@ def test_the_state_machine_over_http(crm: CRM, api_client: ApiClients) -> None:
     assert ran.json()["sent"] == 2
     assert [s["state"] for s in admin.get("/v1/newsletter/sends").json()] == ["sent"]
     assert api_client("sales", staff="s1").post("/v1/newsletter/run").status_code == 403
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_schedule_time_with_no_utc_time_is_a_422_naming_at(
+        crm: CRM, api_client: ApiClients, at: str) -> None:
+    """Year 9999 west of UTC (year 1 east of it) has no UTC time: before, converting it
+    raised OverflowError, a 500."""
+    from newsletter_testkit import HTML, SEGMENT
+    from recrm_newsletter import service
+
+    news = service(crm)
+    news.save_segment("p", SEGMENT)
+    news.create_campaign("launch", channel="email", segment="p", subject="s", html=HTML)
+    got = problem_of(api_client("admin").post("/v1/newsletter/sends/launch/schedule",
+                                              json={"at": at}), 422)
+    assert got["field"] == "at" and "outside the dates" in got["detail"]
+    assert news.get("launch").state == "draft"

@@ -13,13 +13,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Path, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from recrm_core.api import CurrentActor
 from recrm_core.db import MAX_ID
 
 from .models import CustomerRef, Deal, Hold, PartyIn, Receipt, Receivable, SalesReport, Ticket, Unit
 from .money import Exact
+from .payments import built_in
 from .report import report
 from .service import Sales
 
@@ -60,6 +61,16 @@ class ReceiveIn(BaseModel):
 
 class ScheduleIn(BaseModel):
     plan: str = Field(description="full, mortgage or instalments:N")
+
+    @field_validator("plan")
+    @classmethod
+    def _built_in(cls, v: str) -> str:
+        # A TOML plan is a file on the office's machine, for the command line: a
+        # client naming a path would make the server read its own files.
+        if not built_in(v):
+            raise ValueError("a plan is full, mortgage or instalments:N (a TOML plan "
+                             "file is for the command line)")
+        return v
 
 
 class ReasonIn(BaseModel):

@@ -88,6 +88,12 @@ def plan_lines(plan: str, deal: DealRow, start: dt.date,
     return lines
 
 
+def built_in(plan: str) -> bool:
+    """Whether ``plan`` names a built-in plan (``instalments:N`` checked for its N
+    later) rather than a TOML file."""
+    return plan in BUILT_IN or plan.startswith("instalments:")
+
+
 def file_lines(path: str | Path) -> list[dict[str, Any]]:
     """``[[payment]]`` tables (kind, due, amount) of a TOML file."""
     data = read_toml(path, lambda why: InvalidInput(
@@ -176,8 +182,7 @@ class Payments:
         at = now or utcnow()
         today = local_date(self.crm, at)
         given: list[dict[str, Any]] | None = None
-        if isinstance(plan, Path) or (isinstance(plan, str) and plan not in BUILT_IN
-                                      and not plan.startswith("instalments:")):
+        if isinstance(plan, Path) or (isinstance(plan, str) and not built_in(plan)):
             given = file_lines(plan)
         elif not isinstance(plan, str):
             given = [{"kind": p["kind"], "due": p["due"],

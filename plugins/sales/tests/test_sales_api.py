@@ -75,3 +75,25 @@ def test_tickets_and_changes_over_http(crm: CRM, api_client: ApiClients,
         "parties": [{"customer": "13800000001", "role": "co_owner", "share": "50"}]})
     assert changed.status_code == 200, changed.text
     problem_of(manager.post(f"/v1/sales/deals/{made['id']}/handover", json={}), 409)
+
+
+def test_a_plan_over_http_is_built_in_never_a_file_of_the_server(
+        crm: CRM, api_client: ApiClients, tmp_path: Path) -> None:
+    """A TOML plan is a file on the office's machine: over HTTP, a path would make the
+    server read its own files (and say whether they exist)."""
+    setup_units(crm, tmp_path)
+    manager = api_client("manager", staff="m1")
+    deal = manager.post("/v1/sales/deals", json={
+        "unit": "XL2/3-1201", "buyer": "13800000001", "deposit": "50000"}).json()["id"]
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[payment]]\nkind = "deposit"\ndue = 2026-03-02\namount = "50000.00"\n'
+                    '[[payment]]\nkind = "down_payment"\ndue = 2026-03-09\n'
+                    'amount = "1920000.00"\n', encoding="utf-8")
+    for named in (str(plan), "/etc/passwd", str(tmp_path / "missing.toml")):
+        refused = problem_of(manager.post(f"/v1/sales/deals/{deal}/schedule",
+                                          json={"plan": named}), 422)
+        assert refused["field"] == "plan"
+        assert "command line" in refused["detail"] and named not in refused["detail"]
+    assert manager.get(f"/v1/sales/deals/{deal}").json()["schedule"] == []
+    assert manager.post(f"/v1/sales/deals/{deal}/schedule",
+                        json={"plan": "instalments:12"}).status_code == 200

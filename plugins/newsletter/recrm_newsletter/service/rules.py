@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from recrm_core import CRM, InvalidInput, utcnow
-from recrm_core.values import required_code
+from recrm_core.values import required_code, zoned
 
 from ..settings import NAME, NewsletterSettings, settings
 
@@ -49,12 +49,17 @@ def _channel(value: str) -> str:
     return value
 
 
-def aware_utc(value: dt.datetime | None) -> dt.datetime:
-    """``value`` in UTC (now when None); a naive time is refused."""
+def aware_utc(value: dt.datetime | None, field: str = "now") -> dt.datetime:
+    """``value`` in UTC (now when None); a naive time is refused, and so is one that
+    has no UTC time (year 9999 west of UTC, year 1 east of it)."""
     if value is None:
         return utcnow()
     if value.tzinfo is None:
-        raise InvalidInput("now", "a time needs its time zone")
+        raise InvalidInput(field, "a time needs its time zone")
+    try:
+        zoned(value, field)
+    except ValueError as exc:
+        raise InvalidInput(field, str(exc)) from None
     return value.astimezone(dt.UTC)
 
 

@@ -145,7 +145,7 @@ class _Sends(_Segments, _Lists, _Fields):
                  actor: Actor | None = None) -> Send:
         """draft → scheduled (due at ``at``, default now); ``run`` starts it."""
         require_role(actor, SENDERS, "schedule sends")
-        when = aware_utc(at)
+        when = aware_utc(at, "at")
         with self.crm.unit_of_work(actor) as uow:
             row = self._row(uow.session, name, lock=True)
             if row.state != "draft":
