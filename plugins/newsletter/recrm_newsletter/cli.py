@@ -24,6 +24,7 @@ from recrm_core.cli import (
     local_moment,
     local_time,
     pass_crm,
+    show_rejections,
     table,
 )
 from recrm_core.cli.customers import bad_value, load_segment_argument
@@ -35,8 +36,8 @@ from .models import SendReport
 from .outbox import Sender
 from .service import Newsletter
 
-#: rejected rows a list import prints; --errors FILE holds them all
-SHOWN_REJECTIONS = 20
+#: unreadable bounce reports `bounces` prints; --json holds them all
+SHOWN_UNREADABLE = 20
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
 channel_option = click.option("--channel", type=click.Choice(["email", "sms"]), required=True)
@@ -176,11 +177,7 @@ def list_import(crm: CRM, name: str, file: str, errors_path: str | None,
          " file"
          + ("; ignored column(s): " + ", ".join(counts["ignored_columns"])
             if counts["ignored_columns"] else ""))
-    for bad in counts["rejections"][:SHOWN_REJECTIONS]:
-        info(f"row {bad.row}: {bad.field or '-'}: {bad.reason}")
-    if counts["rejected"] > SHOWN_REJECTIONS:
-        info(f"… and {counts['rejected'] - SHOWN_REJECTIONS} more" + (
-            f" (all in {errors_path})" if errors_path else " (use --errors FILE)"))
+    show_rejections(counts["rejections"], counts["rejected"], errors_path)
 
 
 @list_group.command("show")
@@ -428,10 +425,10 @@ def bounce_ingest(crm: CRM, path: str, as_json: bool) -> None:
     else:
         info(f"{result.reports} report(s), {result.suppressed} newly suppressed, "
              f"{result.unreadable} unreadable, {result.already_read} already read")
-        for bad in result.unreadable_reports[:SHOWN_REJECTIONS]:
+        for bad in result.unreadable_reports[:SHOWN_UNREADABLE]:
             info(f"{bad.where}: {bad.reason}")
-        if result.unreadable > SHOWN_REJECTIONS:
-            info(f"… and {result.unreadable - SHOWN_REJECTIONS} more (all in --json)")
+        if result.unreadable > SHOWN_UNREADABLE:
+            info(f"… and {result.unreadable - SHOWN_UNREADABLE} more (all in --json)")
 
 
 # -- the sender -----------------------------------------------------------------------------
