@@ -156,16 +156,21 @@ def list_group() -> None:
 @click.option("--errors", "errors_path", metavar="OUT", type=click.Path(dir_okay=False),
               help="Write rejected rows (row,field,reason[,sheet_row]; UTF-8 with BOM) "
                    "to OUT.")
+@click.option("--sheet", metavar="NAME",
+              help="The workbook's sheet to read (default: the first visible one).")
+@click.option("--encoding", metavar="E",
+              help="CSV encoding (default: BOM => UTF-8, else UTF-8 or GB18030 by content).")
 @json_option
 @pass_crm
 def list_import(crm: CRM, name: str, file: str, errors_path: str | None,
-                as_json: bool) -> None:
+                sheet: str | None, encoding: str | None, as_json: bool) -> None:
     """Add the customers FILE names to list NAME (every row is counted: added, naming
     nobody, rejected with its number and reason for an invalid mobile or ID card,
     already on the list, or repeated in the file)."""
     try:
         counts = _news(crm).import_list(name, file, actor=current_actor(),
-                                        errors_path=errors_path)
+                                        errors_path=errors_path, encoding=encoding,
+                                        sheet=sheet)
     except InvalidInput as exc:
         raise bad_value(exc, {"file": "'FILE'", "list name": "'NAME'"}) from None
     if as_json:
