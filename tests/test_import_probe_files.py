@@ -111,6 +111,25 @@ def test_stray_nul_bytes_are_not_utf16() -> None:
     assert sniff_encoding(damaged, complete=True) == EncodingGuess("utf-8")
 
 
+def test_lines_ended_by_a_carriage_return_alone_get_advice(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    # Found by a new user: Excel for Mac's "CSV (Macintosh)" ends lines with CR alone,
+    # and the whole file was one line: "the header is not valid CSV (new-line
+    # character seen in unquoted field - do you need to open the file in
+    # universal-newline mode?)", Python's words, or "a line longer than 1 MB".
+    path = tmp_path / "mac.csv"
+    path.write_bytes(f"姓名,手机\r王伟,{M1}\r李娜,{M2}\r".encode("gb18030"))
+    message = one_line_error(run(cli_runner, path), 2)
+    assert message.rstrip().endswith(
+        "mac.csv' ends its lines with a carriage return alone (Excel for Mac's"
+        " 'CSV (Macintosh)'); save it as 'CSV UTF-8' and import that")
+    assert crm.customers.count() == 0
+    crlf = tmp_path / "windows.csv"  # CR before LF is Windows' ending, read as before
+    crlf.write_bytes(f"姓名,手机\r\n王伟,{M1}\r\n".encode("gb18030"))
+    assert summary(cli_runner, crlf, tmp_path / "e.csv")["created"] == 1
+
+
 # -- a long workbook cell ---------------------------------------------------------------------
 
 
