@@ -130,6 +130,29 @@ def test_lines_ended_by_a_carriage_return_alone_get_advice(
     assert summary(cli_runner, crlf, tmp_path / "e.csv")["created"] == 1
 
 
+def test_a_file_without_its_header_is_refused_without_its_first_row(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    # Found by a new user: a list saved without its header was refused naming its
+    # first row as "unknown column(s): 王伟, 13812345678, 110105194912310021" - a
+    # person's name, mobile and ID number in an error line, and in the API's logs.
+    for name, first in (("noheader.csv", f"王伟,{M1},110105194912310021"),
+                        ("email.csv", "王伟,wang@example.cn")):
+        path = tmp_path / name
+        path.write_text(f"{first}\n李娜,{M2},\n", encoding="utf-8")
+        message = one_line_error(run(cli_runner, path), 2)
+        assert "the file has no header row: its first row holds values" in message
+        assert "王伟" not in message and M1 not in message and "@" not in message
+    sheet = book(tmp_path / "noheader.xlsx", [["王伟", M1], ["李娜", M2]])
+    message = one_line_error(run(cli_runner, sheet), 2)
+    assert "no header row" in message and M1 not in message
+    assert crm.customers.count() == 0
+    typo = tmp_path / "typo.csv"  # a header of unknown names is still named
+    typo.write_text(f"Full Name,Mobile Phone\n王伟,{M1}\n", encoding="utf-8")
+    assert "unknown column(s): Full Name, Mobile Phone" in one_line_error(
+        run(cli_runner, typo), 2)
+
+
 # -- a long workbook cell ---------------------------------------------------------------------
 
 
