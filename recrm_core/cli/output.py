@@ -140,7 +140,7 @@ def info(message: str) -> None:
 
 def show_rejections(rejections: Sequence[RejectedRow], rejected: int,
                     errors_path: str | None) -> None:
-    """A plugin import's rejected rows on stderr, ``row N: field: reason``: the first
+    """An import's rejected rows on stderr, ``row N: field: reason``: the first
     :data:`SHOWN_REJECTIONS`, then how many more and where to find them. Rejections
     never change the exit code: an import that ran to the end succeeded."""
     for bad in rejections[:SHOWN_REJECTIONS]:
