@@ -9,7 +9,10 @@ would replace it for every program on the machine. Nor does an output replace th
 CRM's own data: a report's ``--csv crm.db`` or an errors file named ``recrm.key`` (a
 slip of tab completion) would destroy the database or the keys without which its ID
 numbers cannot be read, so an existing SQLite database (or its write-ahead log) or
-recrm key file is refused by its first bytes, whatever its name.
+recrm key file is refused by its first bytes, whatever its name. So are the files
+SQLite keeps beside a database (``crm.db-wal``, ``-shm``, ``-journal``), by their names:
+they are empty or absent until SQLite writes them, and an errors file written into the
+open log or its index while the import commits corrupts the database or loses rows.
 """
 
 from __future__ import annotations
@@ -62,12 +65,18 @@ _DATA_FILES = (
     (b'{\n  "format": "recrm-keys-', "is a recrm key file"),
 )
 _DATA_HEAD = max(len(magic) for magic, _ in _DATA_FILES)
+#: the files SQLite keeps beside database ``X`` (as ``X-wal`` and so on), and what they are
+_SQLITE_SIDECARS = (("-wal", "write-ahead log"), ("-shm", "shared-memory index"),
+                    ("-journal", "rollback journal"))
 
 
 def output_refusal(path: str) -> str | None:
     """Why ``path`` cannot be written as an output file (``is a directory``, ``is not a
     regular file (…)``, ``is a SQLite database``, ``is a recrm key file``), or None when
     it is absent or is (or links to) another regular file."""
+    sidecar = _sqlite_sidecar(path)
+    if sidecar is not None:
+        return sidecar
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
@@ -78,7 +87,21 @@ def output_refusal(path: str) -> str | None:
         "is not a regular file (a device, FIFO or socket)"
 
 
-def _data_file(path: str) -> str | None:
+def _sqlite_sidecar(path: str) -> str | None:
+    """Why ``path`` (or the file it links to) is no output when it names a file SQLite
+    keeps beside an existing database, whether or not SQLite has written it yet."""
+    for name in dict.fromkeys((path, os.path.realpath(path))):
+        for suffix, what in _SQLITE_SIDECARS:
+            database = name.removesuffix(suffix)
+            # isfile first: reading a FIFO named like a database would wait forever
+            if database != name and os.path.isfile(database) and \
+                    _data_file(database, _DATA_FILES[:1]) is not None:
+                return (f"is the {what} of the SQLite database {database!r}; choose another"
+                        " file name")
+    return None
+
+
+def _data_file(path: str, kinds: tuple[tuple[bytes, str], ...] = _DATA_FILES) -> str | None:
     """What ``path`` is when it holds data an output must not replace (see the module
     docstring), by its first bytes; None otherwise, or when it cannot be read (writing
     it then says why)."""
@@ -87,5 +110,5 @@ def _data_file(path: str) -> str | None:
             head = fh.read(_DATA_HEAD)
     except OSError:
         return None
-    found = next((what for magic, what in _DATA_FILES if head.startswith(magic)), None)
+    found = next((what for magic, what in kinds if head.startswith(magic)), None)
     return None if found is None else f"{found}; choose another file name"

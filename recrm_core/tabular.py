@@ -34,6 +34,21 @@ OTHER_FORMATS = ((b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"),
                  (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
                  (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"),
                  (b"7z\xbc\xaf", "a 7-Zip archive"), (b"\x7fELF", "a program"))
+#: how a table saved as a web page starts (after a BOM and blank space, any case): many
+#: systems export one named .xls, and Excel opens it, so it looks like a workbook
+WEB_TABLES = ((b"<!doctype html", "a web page (HTML)"), (b"<html", "a web page (HTML)"),
+              (b"<table", "a web page (HTML)"), (b"<meta", "a web page (HTML)"),
+              (b"<?xml", "an XML file (such as Excel's XML Spreadsheet 2003)"),
+              (b"mime-version:", "a web archive (MHTML)"))
+#: bytes read to tell what a file is
+SNIFF_BYTES = 512
+
+
+def _web_table(start: bytes) -> str | None:
+    """What ``start`` (a file's first bytes) is when it is a table saved as a web page
+    or XML rather than a workbook or CSV, else None."""
+    head = start.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    return next((kind for mark, kind in WEB_TABLES if head.startswith(mark)), None)
 
 
 class TableSource(Protocol):
@@ -85,10 +100,11 @@ def open_table(
     fh = open_regular_file(name)
     try:
         try:
-            magic = fh.read(len(OLE2_MAGIC))
+            start = fh.read(SNIFF_BYTES)
             fh.seek(0)
         except OSError as exc:
             raise ImportFileError(f"cannot read {name!r}: {exc.strerror}") from None
+        magic = start[:len(OLE2_MAGIC)]
         if magic == OLE2_MAGIC:
             raise ImportFileError(
                 f"{name!r} is an Excel 97-2003 (.xls) or WPS (.et) workbook, or a"
@@ -97,6 +113,11 @@ def open_table(
         what = next((kind for start, kind in OTHER_FORMATS if magic.startswith(start)), None)
         if what is not None:
             raise ImportFileError(f"{name!r} is {what}, not a CSV file or an .xlsx workbook")
+        web = _web_table(start)
+        if web is not None:  # read as CSV, its markup was "unknown column(s): <html>…"
+            raise ImportFileError(f"{name!r} is {web}, not a CSV file or an .xlsx workbook;"
+                                  " open it in Excel or WPS, save it as .xlsx (or CSV) and"
+                                  " import that")
         if magic.startswith(ZIP_MAGIC):
             if encoding is not None:
                 raise ImportFileError(

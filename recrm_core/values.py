@@ -172,8 +172,10 @@ MONEY_UNITS = {"万": 10_000, "亿": 100_000_000}
 
 
 def split_money_unit(text: str) -> tuple[str, int]:
-    """``text`` without a trailing 万 or 亿, and what that unit multiplies the figure by
-    (1 without one): the one rule of a budget and of a money amount (``units=True``)."""
+    """``text`` without a trailing 元, 万元 or 亿元 (or 万, 亿), and what that unit
+    multiplies the figure by (1 for 元 or none): the one rule of a budget and of a money
+    amount (``units=True``), so a 销控表's ``250万元`` is the budget's ``250万``."""
+    text = text.removesuffix("元").rstrip()
     for unit, multiplier in MONEY_UNITS.items():
         if text.endswith(unit):
             return text[:-1], multiplier
@@ -196,7 +198,7 @@ def parse_budget(raw: object) -> int | None:
         return None
     for prefix in ("¥", "￥", "RMB", "CNY"):
         text = text.removeprefix(prefix)
-    for suffix in ("元", "RMB", "CNY"):
+    for suffix in ("RMB", "CNY"):
         text = text.removesuffix(suffix)
     text, multiplier = split_money_unit(text)
     if text.startswith("-"):
@@ -241,7 +243,8 @@ def parse_amount(raw: object, *, places: int = 2, signed: bool = False,
     if isinstance(raw, Decimal) and raw.is_finite():
         text = f"{raw:f}"  # a Decimal given by code: its exact digits
     else:
-        text = str(raw).strip().replace(",", "").replace("，", "").lstrip("¥￥").strip()
+        # NFKC as every cell (clean): full-width ２５０．５, ，, ￥ and － as ASCII
+        text = clean(raw).replace(",", "").lstrip("¥").strip()
         if not text:
             return None
         if units:

@@ -42,6 +42,24 @@ def test_human_summary(cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
     assert "--errors" in result.stderr
 
 
+def test_rejected_rows_are_listed_with_their_numbers_and_reasons(
+        cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
+    # Found by a new user: without --errors the import said only "use --errors FILE
+    # to see why rows were rejected", where the plugins' imports list them.
+    rows = "".join(f"{M1[:-3]}{i:03d}\n" if i % 2 else f"12{i}\n" for i in range(60))
+    result = cli_runner.invoke("customers", "import", write(tmp_path, "mobile\n" + rows))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "row 1: mobile: '120' is not a valid phone number"
+    assert lines[19] == "row 39: mobile: '1238' is not a valid phone number"
+    assert lines[20:] == ["… and 10 more (use --errors FILE)"]
+    errors = tmp_path / "rejected.csv"
+    few = cli_runner.invoke("customers", "import", write(tmp_path, f"mobile\n{M2}\nbad\n"),
+                            "--errors", str(errors))
+    assert few.stderr.splitlines() == ["row 2: mobile: mobile 'bad' contains letters or an"
+                                       " extension", f"rejected rows written to {errors}"]
+
+
 def test_errors_option(cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
     errors = tmp_path / "rejected.csv"
     path = write(tmp_path, f"手机,预算\n{M1},100-200万\n{M2},200万\n", "gb18030")

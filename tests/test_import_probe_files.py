@@ -111,6 +111,48 @@ def test_stray_nul_bytes_are_not_utf16() -> None:
     assert sniff_encoding(damaged, complete=True) == EncodingGuess("utf-8")
 
 
+def test_lines_ended_by_a_carriage_return_alone_get_advice(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    # Found by a new user: Excel for Mac's "CSV (Macintosh)" ends lines with CR alone,
+    # and the whole file was one line: "the header is not valid CSV (new-line
+    # character seen in unquoted field - do you need to open the file in
+    # universal-newline mode?)", Python's words, or "a line longer than 1 MB".
+    path = tmp_path / "mac.csv"
+    path.write_bytes(f"姓名,手机\r王伟,{M1}\r李娜,{M2}\r".encode("gb18030"))
+    message = one_line_error(run(cli_runner, path), 2)
+    assert message.rstrip().endswith(
+        "mac.csv' ends its lines with a carriage return alone (Excel for Mac's"
+        " 'CSV (Macintosh)'); save it as 'CSV UTF-8' and import that")
+    assert crm.customers.count() == 0
+    crlf = tmp_path / "windows.csv"  # CR before LF is Windows' ending, read as before
+    crlf.write_bytes(f"姓名,手机\r\n王伟,{M1}\r\n".encode("gb18030"))
+    assert summary(cli_runner, crlf, tmp_path / "e.csv")["created"] == 1
+
+
+def test_a_file_without_its_header_is_refused_without_its_first_row(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+) -> None:
+    # Found by a new user: a list saved without its header was refused naming its
+    # first row as "unknown column(s): 王伟, 13812345678, 110105194912310021" - a
+    # person's name, mobile and ID number in an error line, and in the API's logs.
+    for name, first in (("noheader.csv", f"王伟,{M1},110105194912310021"),
+                        ("email.csv", "王伟,wang@example.cn")):
+        path = tmp_path / name
+        path.write_text(f"{first}\n李娜,{M2},\n", encoding="utf-8")
+        message = one_line_error(run(cli_runner, path), 2)
+        assert "the file has no header row: its first row holds values" in message
+        assert "王伟" not in message and M1 not in message and "@" not in message
+    sheet = book(tmp_path / "noheader.xlsx", [["王伟", M1], ["李娜", M2]])
+    message = one_line_error(run(cli_runner, sheet), 2)
+    assert "no header row" in message and M1 not in message
+    assert crm.customers.count() == 0
+    typo = tmp_path / "typo.csv"  # a header of unknown names is still named
+    typo.write_text(f"Full Name,Mobile Phone\n王伟,{M1}\n", encoding="utf-8")
+    assert "unknown column(s): Full Name, Mobile Phone" in one_line_error(
+        run(cli_runner, typo), 2)
+
+
 # -- a long workbook cell ---------------------------------------------------------------------
 
 

@@ -262,6 +262,27 @@ def test_a_picture_or_a_pdf_is_named_for_what_it_is(
     assert message.rstrip().endswith(f"客户.csv' is {what}, not a CSV file or an .xlsx workbook")
 
 
+@pytest.mark.parametrize(("start", "what"), [
+    (b"\xef\xbb\xbf\r\n<HTML xmlns:x=\"urn:schemas-microsoft-com:office:excel\">",
+     "a web page (HTML)"),
+    (b"<!DOCTYPE html><html><body>", "a web page (HTML)"),
+    (b"  <table border=1><tr><td>\xe5\xa7\x93\xe5\x90\x8d</td>", "a web page (HTML)"),
+    (b'<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n<Workbook',
+     "an XML file (such as Excel's XML Spreadsheet 2003)"),
+    (b"MIME-Version: 1.0\r\nContent-Type: multipart/related;", "a web archive (MHTML)"),
+])
+def test_a_table_saved_as_a_web_page_is_named_for_what_it_is(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, start: bytes, what: str
+) -> None:
+    # Found by a new user: an ERP's "Excel export" (a web page named .xls, which Excel
+    # opens) was read as CSV: "unknown column(s): <html><body><table><tr><td>姓名…".
+    path = tmp_path / "客户.xls"
+    path.write_bytes(start + "<tr><td>姓名</td><td>手机</td></tr></table>".encode() * 4)
+    message = one_line_error(cli_runner.invoke("customers", "import", str(path)), 2)
+    assert f"客户.xls' is {what}, not a CSV file or an .xlsx workbook; open it in Excel" \
+        in message
+
+
 def test_a_missing_sheet_lists_the_sheets(
     crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
 ) -> None:

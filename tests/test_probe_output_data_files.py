@@ -74,3 +74,36 @@ def test_reports_exports_and_errors_files_leave_the_crm_s_files(
         assert option is None or f"Invalid value for {option}" in lines[0]
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
     assert crm.customers.count() == 1  # the import stopped before reading a row
+
+
+def test_the_files_sqlite_keeps_beside_a_database_are_refused_by_name(tmp_path: Path) -> None:
+    """Found by a new user: ``--errors crm.db-wal`` (tab completion offers it beside
+    crm.db) was empty or absent when the import opened it, so its first bytes said
+    nothing; the errors written into the live log while batches committed left the
+    database malformed, and into ``crm.db-shm`` lost a third of the rows the import
+    reported as created."""
+    from recrm_core import ImportFileError
+
+    database = tmp_path / "crm.db"
+    crm = CRM(database_url=f"sqlite:///{database}", create_schema=True)
+    leads = tmp_path / "leads.csv"
+    leads.write_text("mobile\n" + "".join(
+        f"1391234{i:04d}\n" if i % 3 else f"12{i}\n" for i in range(3000)), encoding="utf-8")
+    try:
+        for suffix, what in (("-wal", "write-ahead log"), ("-shm", "shared-memory index"),
+                             ("-journal", "rollback journal")):
+            with pytest.raises(ImportFileError, match=f"is the {what} of the SQLite database"):
+                crm.importer.import_file(leads, errors_path=f"{database}{suffix}")
+        link = tmp_path / "rejected.csv"
+        link.symlink_to(tmp_path / "crm.db-wal")
+        with pytest.raises(ImportFileError, match="write-ahead log"):
+            crm.importer.import_file(leads, errors_path=str(link))
+        assert crm.customers.count() == 0
+        # a name like a log beside no database is any other file
+        assert crm.importer.import_file(
+            leads, errors_path=str(tmp_path / "leads-wal")).created == 2000
+        assert crm.customers.count() == 2000
+    finally:
+        crm.close()
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

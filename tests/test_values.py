@@ -248,6 +248,22 @@ def test_parse_amount_is_exact_and_never_rounds() -> None:
         parse_amount("1.23456", places=4)
 
 
+def test_parse_amount_reads_yuan_and_full_width_as_a_budget_does() -> None:
+    # Found by a new user: a 销控表's 总价 "250万元" or "2,500,000元" and an area typed
+    # on a Chinese keyboard (１２０．５) were "not a number", though a budget takes them.
+    for raw, price in (("250万元", "2500000.00"), ("2,500,000元", "2500000.00"),
+                       ("2,500,000 元", "2500000.00"), ("１，２００", "1200.00"),
+                       ("￥２５０万", "2500000.00")):
+        assert parse_amount(raw, units=True) == Decimal(price), raw
+        assert parse_budget(raw) == int(Decimal(price)), raw
+    assert parse_amount("１２０．５") == Decimal("120.50")
+    with pytest.raises(ValueError, match="cannot be negative"):
+        parse_amount("－100")
+    for bad in ("元", "万元", "250元万"):
+        with pytest.raises(ValueError, match="is not a number"):
+            parse_amount(bad, units=True)
+
+
 def test_parse_amount_takes_wan_and_yi_in_a_money_column_as_a_budget_does() -> None:
     # a 销控表 writes its total prices as 150万; the budget took 200万, a price did not
     assert parse_amount("150万", units=True) == Decimal("1500000.00") == parse_budget("150万")

@@ -25,7 +25,17 @@ import click
 from ..config import CONFIG_FILE, load_settings
 from ..errors import ConfigError, RecrmError, database_failure, undecodable_text
 from ..terminal import printable
-from .output import cell, echo, echo_error, emit_json, info, local_time, show_warning, table
+from .output import (
+    cell,
+    echo,
+    echo_error,
+    emit_json,
+    info,
+    local_time,
+    show_rejections,
+    show_warning,
+    table,
+)
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -565,5 +575,6 @@ __all__ = [
     "local_time",
     "main",
     "pass_crm",
+    "show_rejections",
     "table",
 ]

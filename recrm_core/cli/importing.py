@@ -12,10 +12,11 @@ import click
 from ..errors import RecrmError
 from . import CliContext, get_crm
 from .customers import actor_of, customers, json_option
-from .output import emit_json, info, table
+from .output import SHOWN_REJECTIONS, emit_json, info, show_rejections, table
 
 if TYPE_CHECKING:  # the importer is loaded when an import runs, not for every command
     from ..importing import ImportProgress, ProgressCallback
+    from ..models import RejectedRow
 
 
 @contextmanager
@@ -96,6 +97,16 @@ def import_cmd(ctx: click.Context, file: str, sheet: str | None, errors_path: st
     rejected whole and reported (--errors), the others are imported. Exit 0 when the
     import ran to the end, whatever it rejected.
     """
+    # The lowest-numbered few only (a file may reject a million); a batch reports a
+    # row refused on writing after the rows refused on reading, so not the first few.
+    shown: list[RejectedRow] = []
+
+    def keep(rejected: RejectedRow) -> None:
+        shown.append(rejected)
+        if len(shown) > 2 * SHOWN_REJECTIONS:
+            shown.sort(key=lambda r: r.row)
+            del shown[SHOWN_REJECTIONS:]
+
     with _validating_early(ctx, file, sheet, encoding):
         crm = get_crm(ctx)
         with _progress_bar(sys.stderr.isatty()) as progress:
@@ -104,6 +115,7 @@ def import_cmd(ctx: click.Context, file: str, sheet: str | None, errors_path: st
                 encoding=encoding,
                 sheet=sheet,
                 errors_path=errors_path,
+                on_reject=None if as_json else keep,
                 progress=progress,
                 actor=actor_of(actor),
             )
@@ -116,7 +128,9 @@ def import_cmd(ctx: click.Context, file: str, sheet: str | None, errors_path: st
         [(result.rows, result.created, result.merged, result.rejected,
           result.suspected_duplicates)],
     )
+    # as the plugins' imports list theirs (in file order: batches commit in order)
+    show_rejections(sorted(shown, key=lambda r: r.row), result.rejected, errors_path)
     if result.rejected and errors_path:
         info(f"rejected rows written to {errors_path}")
-    elif result.rejected:
-        info("use --errors FILE to see why rows were rejected")
+    elif 0 < result.rejected <= SHOWN_REJECTIONS:  # more: show_rejections said so
+        info("use --errors FILE to write them to a file to fix and import again")

@@ -24,8 +24,12 @@ if TYPE_CHECKING:  # rich is imported by the commands that print tables, not at 
     from rich.console import Console
     from rich.text import Text
 
+    from ..models import RejectedRow
+
 #: the longest error line printed; longer messages keep their head and tail
 ERROR_LINE_LIMIT = 500
+#: rejected rows an import lists on stderr; the errors file holds them all
+SHOWN_REJECTIONS = 20
 _ERROR_TAIL = 150
 
 
@@ -132,6 +136,18 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
 def info(message: str) -> None:
     """A human message: stderr, so --json stdout stays clean."""
     click.echo(printable(message, lines=True), err=True)
+
+
+def show_rejections(rejections: Sequence[RejectedRow], rejected: int,
+                    errors_path: str | None) -> None:
+    """An import's rejected rows on stderr, ``row N: field: reason``: the first
+    :data:`SHOWN_REJECTIONS`, then how many more and where to find them. Rejections
+    never change the exit code: an import that ran to the end succeeded."""
+    for bad in rejections[:SHOWN_REJECTIONS]:
+        info(f"row {bad.row}: {bad.field or '-'}: {bad.reason}")
+    if rejected > SHOWN_REJECTIONS:
+        info(f"… and {rejected - SHOWN_REJECTIONS} more" + (
+            f" (all in {errors_path})" if errors_path else " (use --errors FILE)"))
 
 
 def echo(message: str) -> None:

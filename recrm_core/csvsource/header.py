@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,6 +15,9 @@ from .vocabulary import CUSTOMER_COLUMNS, Vocabulary, normalise_header
 
 #: how many title rows (report title, banner, export date) may precede the header
 MAX_TITLE_ROWS = 10
+#: what no column's name holds but a customer's values do: a mobile, ID or phone
+#: number (seven digits in a row) or an email address
+_PERSONAL_VALUE = re.compile(r"\d{7}|@")
 _second = itemgetter(1)
 
 
@@ -152,4 +156,11 @@ def find_header(rows: Iterable[Sequence[str]], vocabulary: Vocabulary = CUSTOMER
             break
     if first is None:
         raise ImportFileError("the file has no header row")
+    if meant is None and any(_PERSONAL_VALUE.search(cell) for cell in first):
+        # A file saved without its header: its first row would be "unknown columns",
+        # a person's name, mobile and ID number in an error line (and a log).
+        raise ImportFileError(
+            "the file has no header row: its first row holds values (a mobile, an ID"
+            " number or an email), not column names; add a header naming its columns"
+            f" ({', '.join(vocabulary.known)})")
     return map_header(meant or first, vocabulary)

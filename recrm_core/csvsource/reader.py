@@ -98,6 +98,12 @@ class CsvSource(FileSource):
                 guess = EncodingGuess(check_encoding(encoding))
             else:
                 guess = sniff_encoding(head, complete=len(head) < SNIFF_BYTES)
+            if b"\r" in head and b"\n" not in head:
+                # Lines are split at LF: this file was one line, "not valid CSV
+                # (new-line character seen in unquoted field …)" or "longer than 1 MB".
+                raise ImportFileError(
+                    f"{self.path!r} ends its lines with a carriage return alone (Excel for"
+                    " Mac's 'CSV (Macintosh)'); save it as 'CSV UTF-8' and import that")
             self.bytes_read = 0
             self.rows_read = 0
             #: the file's encoding; None while every line so far was plain ASCII

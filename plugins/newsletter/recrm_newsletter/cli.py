@@ -24,6 +24,7 @@ from recrm_core.cli import (
     local_moment,
     local_time,
     pass_crm,
+    show_rejections,
     table,
 )
 from recrm_core.cli.customers import bad_value, load_segment_argument
@@ -35,8 +36,8 @@ from .models import SendReport
 from .outbox import Sender
 from .service import Newsletter
 
-#: rejected rows a list import prints; --errors FILE holds them all
-SHOWN_REJECTIONS = 20
+#: unreadable bounce reports `bounces` prints; --json holds them all
+SHOWN_UNREADABLE = 20
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
 channel_option = click.option("--channel", type=click.Choice(["email", "sms"]), required=True)
@@ -155,16 +156,21 @@ def list_group() -> None:
 @click.option("--errors", "errors_path", metavar="OUT", type=click.Path(dir_okay=False),
               help="Write rejected rows (row,field,reason[,sheet_row]; UTF-8 with BOM) "
                    "to OUT.")
+@click.option("--sheet", metavar="NAME",
+              help="The workbook's sheet to read (default: the first visible one).")
+@click.option("--encoding", metavar="E",
+              help="CSV encoding (default: BOM => UTF-8, else UTF-8 or GB18030 by content).")
 @json_option
 @pass_crm
 def list_import(crm: CRM, name: str, file: str, errors_path: str | None,
-                as_json: bool) -> None:
+                sheet: str | None, encoding: str | None, as_json: bool) -> None:
     """Add the customers FILE names to list NAME (every row is counted: added, naming
     nobody, rejected with its number and reason for an invalid mobile or ID card,
     already on the list, or repeated in the file)."""
     try:
         counts = _news(crm).import_list(name, file, actor=current_actor(),
-                                        errors_path=errors_path)
+                                        errors_path=errors_path, encoding=encoding,
+                                        sheet=sheet)
     except InvalidInput as exc:
         raise bad_value(exc, {"file": "'FILE'", "list name": "'NAME'"}) from None
     if as_json:
@@ -176,11 +182,7 @@ def list_import(crm: CRM, name: str, file: str, errors_path: str | None,
          " file"
          + ("; ignored column(s): " + ", ".join(counts["ignored_columns"])
             if counts["ignored_columns"] else ""))
-    for bad in counts["rejections"][:SHOWN_REJECTIONS]:
-        info(f"row {bad.row}: {bad.field or '-'}: {bad.reason}")
-    if counts["rejected"] > SHOWN_REJECTIONS:
-        info(f"… and {counts['rejected'] - SHOWN_REJECTIONS} more" + (
-            f" (all in {errors_path})" if errors_path else " (use --errors FILE)"))
+    show_rejections(counts["rejections"], counts["rejected"], errors_path)
 
 
 @list_group.command("show")
@@ -428,10 +430,10 @@ def bounce_ingest(crm: CRM, path: str, as_json: bool) -> None:
     else:
         info(f"{result.reports} report(s), {result.suppressed} newly suppressed, "
              f"{result.unreadable} unreadable, {result.already_read} already read")
-        for bad in result.unreadable_reports[:SHOWN_REJECTIONS]:
+        for bad in result.unreadable_reports[:SHOWN_UNREADABLE]:
             info(f"{bad.where}: {bad.reason}")
-        if result.unreadable > SHOWN_REJECTIONS:
-            info(f"… and {result.unreadable - SHOWN_REJECTIONS} more (all in --json)")
+        if result.unreadable > SHOWN_UNREADABLE:
+            info(f"… and {result.unreadable - SHOWN_UNREADABLE} more (all in --json)")
 
 
 # -- the sender -----------------------------------------------------------------------------

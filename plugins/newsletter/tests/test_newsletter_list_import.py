@@ -97,3 +97,40 @@ def test_a_row_with_neither_mobile_nor_id_card_is_rejected_with_its_row(
     assert errors.read_text(encoding="utf-8-sig").splitlines()[1:] == [
         '2,"mobile,id_card",no mobile or ID card']
     assert service(crm).list_size("vip") == 1
+
+
+def test_a_workbook_s_other_sheet_and_a_csv_s_encoding_can_be_chosen(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
+    """Found by a new user: a workbook whose first sheet is a cover (说明) could not be
+    imported without editing it (no --sheet, as the customer import has), and a GBK
+    file read as something else had no --encoding."""
+    from openpyxl import Workbook
+
+    add_customers(crm, 2)
+    book = Workbook()
+    cover = book.active
+    assert cover is not None
+    cover.title = "说明"
+    cover.append(["本表为 VIP 客户名单，请勿外传"])
+    names = book.create_sheet("名单")
+    names.append(["VIP 名单"])
+    names.append(["序号", "姓名", "手机号", "备注"])
+    names.append([1, "王伟0", 13812340000, "老业主"])
+    names.append([2, "王伟1", "138 1234 0001", None])
+    path = tmp_path / "vip.xlsx"
+    book.save(path)
+    refused = cli_runner.invoke("newsletter", "list", "import", "vip", str(path))
+    assert refused.exit_code == 2, refused.stderr
+    assert "(sheet '说明'; choose another with --sheet NAME)" in refused.stderr
+    chosen = cli_runner.invoke("newsletter", "list", "import", "vip", str(path),
+                               "--sheet", "名单", "--json")
+    assert chosen.exit_code == 0, chosen.stderr
+    counts = json.loads(chosen.stdout)
+    assert (counts["added"], counts["ignored_columns"]) == (2, ["序号", "备注"])
+    assert service(crm).list_size("vip") == 2
+    gbk = tmp_path / "vip.csv"
+    gbk.write_bytes("姓名,手机\n王伟0,13812340000\n".encode("gbk"))
+    assert service(crm).import_list("other", gbk, encoding="gb18030")["added"] == 1
+    wrong = cli_runner.invoke("newsletter", "list", "import", "other", str(gbk),
+                              "--encoding", "utf-8")
+    assert wrong.exit_code == 2 and "cannot be decoded as utf-8" in wrong.stderr

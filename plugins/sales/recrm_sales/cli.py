@@ -9,16 +9,23 @@ Every command acts as ``recrm --as ROLE[:STAFF_ID]``. A unit is named
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from recrm_core import CRM, InvalidInput
-from recrm_core.cli import current_actor, echo, emit_json, info, local_time, pass_crm, table
+from recrm_core.cli import (
+    current_actor,
+    echo,
+    emit_json,
+    info,
+    local_time,
+    pass_crm,
+    show_rejections,
+    table,
+)
 from recrm_core.cli.customers import bad_value
-from recrm_core.cli.output import echo_error
 from recrm_core.db import MAX_ID
 
 from .models import Deal
@@ -89,7 +96,7 @@ def units_import(crm: CRM, file: str, project: str | None, errors_path: str | No
                  encoding: str | None, sheet: str | None, as_json: bool) -> None:
     """Import the 销控表 from a CSV file or an .xlsx workbook (English or Chinese
     headers). Good rows are kept; each rejected row is reported with its row number
-    and reason, and the command then exits 1."""
+    and reason. Exit 0 when the import ran to the end, whatever it rejected."""
     result = _call(Sales(crm).units.import_file, file, project=project,
                    errors_path=errors_path, encoding=encoding, sheet=sheet,
                    actor=current_actor())
@@ -98,14 +105,9 @@ def units_import(crm: CRM, file: str, project: str | None, errors_path: str | No
     else:
         table(None, ["rows", "created", "updated", "rejected"],
               [(result.rows, result.created, result.updated, result.rejected)])
-        for bad in result.rejections[:20]:
-            info(f"row {bad.row}: {bad.field or '-'}: {bad.reason}")
-        if result.rejected > 20:
-            info(f"… and {result.rejected - 20} more" + (
-                f" (all in {errors_path})" if errors_path else " (use --errors FILE)"))
+        show_rejections(result.rejections, result.rejected, errors_path)
     if result.rejected:
-        echo_error(rejections_line(result.rejected, result.rows))
-        sys.exit(1)
+        info(rejections_line(result.rejected, result.rows))
 
 
 def rejections_line(rejected: int, rows: int) -> str:

@@ -37,7 +37,8 @@ class _Lists(_Service):
     """The static lists."""
 
     def import_list(self, name: str, path: str | Path, actor: Actor | None = None,
-                    errors_path: str | Path | None = None) -> dict[str, Any]:
+                    errors_path: str | Path | None = None, *, encoding: str | None = None,
+                    sheet: str | None = None) -> dict[str, Any]:
         """Add the customers a CSV or XLSX file names (by mobile or ID card, resolved as
         the core resolves identities) to list ``name``. Its header is found as the
         customer import finds its own (title rows above it are skipped); columns the
@@ -48,21 +49,27 @@ class _Lists(_Service):
         file named); ``unknown`` (naming nobody); ``rejected`` (a row the file cannot
         give: an invalid mobile or ID card, neither, a cell beyond the header), each
         with its number, field and reason in ``rejections`` (and ``errors_path``). A file
-        without a mobile or ID-card column is refused before the list is made."""
+        without a mobile or ID-card column is refused before the list is made.
+        ``encoding`` (CSV) and ``sheet`` (a workbook's; default: the first visible one)
+        are the customer import's."""
         require_role(actor, SENDERS, "import lists")
         name = _name(name, "list name")
         counts: dict[str, Any] = {"rows": 0, "added": 0, "already": 0, "repeated": 0,
                                   "unknown": 0, "rejected": 0}
         rejections: list[RejectedRow] = []
-        columns = _list_columns(path)
+        columns = _list_columns(path, encoding, sheet)
         seen: set[int] = set()
-        with open_table(path, columns) as source, ExitStack() as stack:
+        with open_table(path, columns, encoding=encoding, sheet=sheet) as source, \
+                ExitStack() as stack:
             fed = set(source.header.fields.values())
             if not fed & set(_LIST_KEYS):
+                # a workbook's first sheet is often a cover or instructions
+                where = "" if source.sheet is None else \
+                    f" (sheet {source.sheet!r}; choose another with --sheet NAME)"
                 raise InvalidInput("file", f"{source.path!r} has no mobile or ID-card column"
                                    " (手机 / 身份证) in its header ("
-                                   + ", ".join(columns.ignored) + "); nobody on it could"
-                                   " be found")
+                                   + ", ".join(columns.ignored) + ")" + where
+                                   + "; nobody on it could be found")
             errors = stack.enter_context(ErrorsFile(
                 errors_path, sheet_rows=source.sheet is not None, reading=path)) \
                 if errors_path else None
@@ -138,7 +145,7 @@ class _Lists(_Service):
         return found
 
 
-def _list_columns(path: str | Path) -> _ListColumns:
+def _list_columns(path: str | Path, encoding: str | None, sheet: str | None) -> _ListColumns:
     """The columns of the list file at ``path``: the customer import's, and those of
     its header the customer import does not know, to ignore.
 
@@ -148,7 +155,7 @@ def _list_columns(path: str | Path) -> _ListColumns:
     import then reads with those ignored. Ignoring every unknown name from the start
     would make a title row ("2024 VIP 客户名单") a header of one ignored column."""
     try:
-        with open_table(path, _ListColumns(())):
+        with open_table(path, _ListColumns(()), encoding=encoding, sheet=sheet):
             return _ListColumns(())
     except UnknownColumns as exc:
         return _ListColumns(exc.unknown)
