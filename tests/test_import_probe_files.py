@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 from test_import_xlsx import M1, M2, M3, one_line_error
 
 from recrm_core import CRM
+from recrm_core.csvsource import reader
 from recrm_core.testing import RecrmCliRunner
 
 
@@ -111,22 +113,35 @@ def test_stray_nul_bytes_are_not_utf16() -> None:
     assert sniff_encoding(damaged, complete=True) == EncodingGuess("utf-8")
 
 
-def test_lines_ended_by_a_carriage_return_alone_get_advice(
-    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path
+def test_lines_ended_by_a_carriage_return_alone_are_read(
+    crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Found by a new user: Excel for Mac's "CSV (Macintosh)" ends lines with CR alone,
     # and the whole file was one line: "the header is not valid CSV (new-line
     # character seen in unquoted field - do you need to open the file in
     # universal-newline mode?)", Python's words, or "a line longer than 1 MB".
+    # They are read: CR alone ends a line as LF and CRLF do.
     path = tmp_path / "mac.csv"
-    path.write_bytes(f"姓名,手机\r王伟,{M1}\r李娜,{M2}\r".encode("gb18030"))
-    message = one_line_error(run(cli_runner, path), 2)
+    path.write_bytes(f"姓名,手机\r王伟,{M1}\r\"李\r娜\",{M2}\r".encode("gb18030"))
+    assert summary(cli_runner, path, tmp_path / "m.csv")["created"] == 2
+    assert [c.name for c in crm.customers.find(mobile=M1)] == ["王伟"]
+    # a quoted cell's CR is its line break
+    assert [c.name for c in crm.customers.find(mobile=M2)] == ["李\n娜"]
+    semicolons = tmp_path / "mac-semicolons.csv"  # the delimiter of its first line
+    semicolons.write_bytes(f"姓名;手机\r张三;{M3}\r备注,其他;{M3}\r".encode("gb18030"))
+    assert summary(cli_runner, semicolons, tmp_path / "s.csv")["rows"] == 2
+    # Held in memory: a huge one is refused, as all of them were before.
+    monkeypatch.setattr(reader, "MAX_CR_FILE_BYTES", 1024 * 1024)
+    big = tmp_path / "big-mac.csv"
+    big.write_bytes("姓名,手机\r".encode() + f"王伟,{M1}\r".encode("gb18030") * 80_000)
+    message = one_line_error(run(cli_runner, big), 2)
     assert message.rstrip().endswith(
-        "mac.csv' ends its lines with a carriage return alone (Excel for Mac's"
-        " 'CSV (Macintosh)'); save it as 'CSV UTF-8' and import that")
-    assert crm.customers.count() == 0
+        "big-mac.csv' ends its lines with a carriage return alone (Excel for Mac's"
+        " 'CSV (Macintosh)') and is larger than 1 MB; save it as 'CSV UTF-8' and"
+        " import that")
+    assert crm.customers.count() == 3
     crlf = tmp_path / "windows.csv"  # CR before LF is Windows' ending, read as before
-    crlf.write_bytes(f"姓名,手机\r\n王伟,{M1}\r\n".encode("gb18030"))
+    crlf.write_bytes("姓名,手机\r\n王伟,13700000001\r\n".encode("gb18030"))
     assert summary(cli_runner, crlf, tmp_path / "e.csv")["created"] == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import os
 from collections.abc import Iterator
 from typing import IO, Any, Self
@@ -25,6 +26,9 @@ MAX_QUOTED_BYTES = 64 * 1024
 #: the limits above reaches it (its own default, 128K, would stop the import at a long
 #: cell with no way to resume; the value rules reject its row instead)
 FIELD_CHARS = MAX_LINE_BYTES + MAX_QUOTED_BYTES
+#: the largest file with lines ended by CR alone that is read (in memory, see
+#: CsvSource._lf_lines)
+MAX_CR_FILE_BYTES = 64 * 1024 * 1024
 #: the reason of a row rejected for invalid bytes in a mostly-UTF-8 file
 INVALID_UTF8 = "not valid UTF-8"
 
@@ -98,12 +102,10 @@ class CsvSource(FileSource):
                 guess = EncodingGuess(check_encoding(encoding))
             else:
                 guess = sniff_encoding(head, complete=len(head) < SNIFF_BYTES)
+            #: what lines are read from: the file, or its lines ended with LF
+            self._lines: IO[bytes] = self._fh
             if b"\r" in head and b"\n" not in head:
-                # Lines are split at LF: this file was one line, "not valid CSV
-                # (new-line character seen in unquoted field …)" or "longer than 1 MB".
-                raise ImportFileError(
-                    f"{self.path!r} ends its lines with a carriage return alone (Excel for"
-                    " Mac's 'CSV (Macintosh)'); save it as 'CSV UTF-8' and import that")
+                self._lines = self._lf_lines()
             self.bytes_read = 0
             self.rows_read = 0
             #: the file's encoding; None while every line so far was plain ASCII
@@ -120,7 +122,7 @@ class CsvSource(FileSource):
             bom = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
             if guess.encoding != "utf-8-sig":
                 bom = 0  # an explicit --encoding utf-8 keeps it: the header drops it
-            self._fh.seek(bom)
+            self._lines.seek(bom)
             self.bytes_read = bom
             self._decided(guess)
             self._reader = csv.reader(self._decoded_lines(), delimiter=_delimiter(head))
@@ -128,6 +130,25 @@ class CsvSource(FileSource):
         except BaseException:
             self._fh.close()
             raise
+
+    def _lf_lines(self) -> IO[bytes]:
+        """The file's bytes with each CR read as LF, in memory: lines are split at LF,
+        and Excel for Mac's "CSV (Macintosh)" ends them with CR alone. CR is one byte
+        that no character of an ASCII-safe encoding holds (see check_encoding), so the
+        sizes and offsets stay the file's. Such files are sheets typed on a Mac: one
+        larger than MAX_CR_FILE_BYTES is refused rather than held in memory."""
+        if self.total_bytes > MAX_CR_FILE_BYTES:
+            raise ImportFileError(
+                f"{self.path!r} ends its lines with a carriage return alone (Excel for"
+                f" Mac's 'CSV (Macintosh)') and is larger than"
+                f" {MAX_CR_FILE_BYTES // (1024 * 1024)} MB; save it as 'CSV UTF-8' and"
+                " import that")
+        self._fh.seek(0)
+        try:
+            data = self._fh.read()
+        except OSError as exc:
+            raise ImportFileError(f"cannot read {self.path!r}: {exc.strerror}") from None
+        return io.BytesIO(data.replace(b"\r", b"\n"))
 
     # -- decoding ---------------------------------------------------------------------
     def _decided(self, guess: EncodingGuess) -> None:
@@ -146,7 +167,7 @@ class CsvSource(FileSource):
         # b"\n" never occurs inside a character of an ASCII-safe encoding (see
         # check_encoding), so the file is split into lines first and each line decoded
         # on its own; a character cut at the end of the file fails its own line.
-        readline = self._fh.readline
+        readline = self._lines.readline
         limit = MAX_LINE_BYTES + 1
         codec = self._codec
         taken = 0  # lines given to the reader
@@ -187,10 +208,10 @@ class CsvSource(FileSource):
         if self.encoding is None:
             # The first line that is not plain ASCII: it and the bytes after it are
             # the sample. They are peeked, then read as lines: no row is read twice.
-            back = self._fh.tell()
+            back = self._lines.tell()
             wanted = max(SNIFF_BYTES - len(raw), 0)
-            more = self._fh.read(wanted)
-            self._fh.seek(back)
+            more = self._lines.read(wanted)
+            self._lines.seek(back)
             self._decided(sniff_encoding(raw + more, complete=len(more) < wanted))
             try:
                 return raw.decode(self._codec)
@@ -280,7 +301,8 @@ class CsvSource(FileSource):
 def _delimiter(head: bytes) -> str:
     """``,`` unless the first line holding a delimiter (a title row may hold none) has
     no comma but a tab or a semicolon."""
-    first = next((line for line in head.split(b"\n") if any(d in line for d in b",\t;")),
+    # splitlines: at CR alone too (Excel for Mac's "CSV (Macintosh)")
+    first = next((line for line in head.splitlines() if any(d in line for d in b",\t;")),
                  b"")
     if b"," not in first:
         for candidate in ("\t", ";"):
