@@ -111,7 +111,8 @@ class AuditService:
         if rows:
             # A Core insert: one more row in every audited operation, at a fraction of
             # an ORM object's flush.
-            uow.session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+            # (uow.connection: pending ORM changes flushed first, no Session made)
+            uow.connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
     def append(self, action: str, *, customer_id: int | None = None,
                details: Mapping[str, Any] | None = None, reason: str | None = None,

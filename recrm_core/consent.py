@@ -166,21 +166,21 @@ class ConsentService:
         checked = [self._checked(record) for record in records]
         if not checked:
             return []
+        # (uow.connection: pending ORM changes flushed first, no Session made for this)
+        conn = uow.connection
         if len(checked) == 1:
-            ids = {checked[0][0]: resolve_for_write(uow.session, checked[0][0])}
+            ids = {checked[0][0]: resolve_for_write(conn, checked[0][0])}
         else:
-            ids = resolve_ids_for_write(uow.session, [record[0] for record in checked])
+            ids = resolve_ids_for_write(conn, [record[0] for record in checked])
         actor_staff = uow.actor.staff_id if uow.actor else None
         recorded_at = utcnow()
         consents = [Consent(customer_id=ids[customer_id], channel=channel, purpose=purpose,
                             granted=granted, source=source, recorded_at=recorded_at)
                     for customer_id, channel, purpose, granted, source in checked]
         rows = [c.model_dump() | {"actor_staff": actor_staff} for c in consents]
-        # Pending ORM changes first, as a flush would have written them; then a Core
-        # insert: an ORM object and its flush cost several times more (a bulk load of
-        # consents records thousands), and nothing needs the row afterwards.
-        uow.session.flush()
-        uow.session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+        # A Core insert: an ORM object and its flush cost several times more (a bulk
+        # load of consents records thousands), and nothing needs the row afterwards.
+        conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
         # Not the source: it is free text, and may name the person.
         self.crm.audit.record_many(uow, "consent", [
             (c.customer_id, {"channel": c.channel, "purpose": c.purpose, "granted": c.granted})
