@@ -80,6 +80,29 @@ def test_a_routed_opening_makes_no_session(crm: CRM, sessions_made: list[Session
     assert [c.assignee for c in (first, *turns)] == ["gc.a", "gc.b", "gc.a", "gc.b"]
 
 
+def test_status_changes_make_no_session(crm: CRM, sessions_made: list[Session]) -> None:
+    """A status change locks, updates and reads the case on the driver's cursor (the
+    ORM's lock, flush and reads were two thirds of its cost, bench/README.md)."""
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    case = crm.cases.open({"customer_id": cid, "category": "repair", "subject": "漏水",
+                           "project": "P1"})
+    sessions_made.clear()
+    started = crm.cases.start(case.id, note="上门")
+    resolved = crm.cases.resolve(case.id)
+    closed = crm.cases.close(case.id)
+    reopened = crm.cases.reopen(case.id, note="又漏了")
+    assert sessions_made == []
+    assert [c.status for c in (started, resolved, closed, reopened)] == [
+        "in_progress", "resolved", "closed", "reopened"]
+    # What each returned is what a read gives.
+    assert reopened == crm.cases.get(case.id)
+    assert closed.closed_at is not None and reopened.closed_at is None
+    assert reopened.project == "P1" and reopened.sla_due_at > closed.closed_at
+    assert [(h.action, h.note) for h in reopened.history] == [
+        ("open", None), ("start", "上门"), ("resolve", None), ("close", None),
+        ("reopen", "又漏了")]
+
+
 def test_a_unit_of_work_nobody_uses_makes_no_session(
     crm: CRM, sessions_made: list[Session]
 ) -> None:
