@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, delete, insert, select
@@ -86,22 +86,33 @@ class AuditService:
                details: Mapping[str, Any] | None = None, reason: str | None = None) -> None:
         """Append an entry inside the running operation (it commits with it). The actor
         is the operation's; ``details`` must hold no personal data in clear."""
+        self.record_many(uow, action, [(customer_id, details)], reason=reason)
+
+    def record_many(self, uow: UnitOfWork, action: str,
+                    entries: Iterable[tuple[int | None, Mapping[str, Any] | None]], *,
+                    reason: str | None = None) -> None:
+        """:meth:`record` for many entries of one action, each ``(customer_id,
+        details)``, in order: one statement for all of them (a bulk load of consents
+        audits thousands)."""
         if action not in self.actions():
             raise InvalidInput("action", f"unknown audit action {action!r}; register it "
                                "with recrm_register_audit_actions")
         actor = uow.actor
-        # A Core insert: one more row in every audited operation, at a fraction of an
-        # ORM object's flush.
-        uow.session.connection().execute(_INSERT, {
+        common = {
             "at": utcnow(),
             "actor_staff": actor.staff_id if actor else None,
             "actor_role": actor.role if actor else "sdk",
             "action": action,
-            "customer_id": customer_id,
             "channel": actor.channel if actor else "sdk",
             "reason": reason,
-            "details": dict(details or {}),
-        })
+        }
+        rows = [common | {"customer_id": customer_id, "details": dict(details or {})}
+                for customer_id, details in entries]
+        if rows:
+            # A Core insert: one more row in every audited operation, at a fraction of
+            # an ORM object's flush.
+            # (uow.connection: pending ORM changes flushed first, no Session made)
+            uow.connection.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
     def append(self, action: str, *, customer_id: int | None = None,
                details: Mapping[str, Any] | None = None, reason: str | None = None,

@@ -7,14 +7,14 @@ enabled plugins register through ``recrm_consent_purposes`` (``crm.consent.purpo
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, cast, get_args
 
 from sqlalchemy import ColumnElement, Table, and_, exists, insert, literal, select
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from .access import NO_FREE_TEXT, check_writer, require_role
-from .customers import resolve_for_write, resolve_id
+from .customers import resolve_for_write, resolve_id, resolve_ids_for_write
 from .db import UnitOfWork, utcnow
 from .errors import ConfigError, InvalidInput
 from .identity import clean
@@ -30,6 +30,8 @@ CHANNELS: tuple[str, ...] = get_args(Channel)
 PURPOSES: tuple[str, ...] = get_args(CorePurpose)
 #: what each core purpose means, as the unsubscribe page names it
 CORE_PURPOSES: dict[str, str] = {"marketing": "营销信息", "surveys": "调查问卷"}
+#: one consent record to write: customer id, channel, purpose, granted, source
+ConsentRecord = tuple[int, str, str, bool, str | None]
 _INSERT = insert(cast(Table, ConsentRow.__table__))
 _PURPOSE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
@@ -152,27 +154,50 @@ class ConsentService:
     ) -> Consent:
         """``record`` inside an existing unit of work (its actor acts), for plugins and
         bulk loads that record many consents in one transaction."""
+        return self.record_many_in(uow, [(customer_id, channel, purpose, granted, source)])[0]
+
+    def record_many_in(
+        self, uow: UnitOfWork, records: Iterable[ConsentRecord]
+    ) -> list[Consent]:
+        """``record_in`` for many records, each ``(customer_id, channel, purpose,
+        granted, source)``, in order: every record checked first (nothing is written
+        when one is refused), the customers resolved and the rows and their audit
+        entries written a batch at a time. A bulk load of consent records."""
+        checked = [self._checked(record) for record in records]
+        if not checked:
+            return []
+        # (uow.connection: pending ORM changes flushed first, no Session made for this)
+        conn = uow.connection
+        if len(checked) == 1:
+            ids = {checked[0][0]: resolve_for_write(conn, checked[0][0])}
+        else:
+            ids = resolve_ids_for_write(conn, [record[0] for record in checked])
+        actor_staff = uow.actor.staff_id if uow.actor else None
+        recorded_at = utcnow()
+        consents = [Consent(customer_id=ids[customer_id], channel=channel, purpose=purpose,
+                            granted=granted, source=source, recorded_at=recorded_at)
+                    for customer_id, channel, purpose, granted, source in checked]
+        rows = [c.model_dump() | {"actor_staff": actor_staff} for c in consents]
+        # A Core insert: an ORM object and its flush cost several times more (a bulk
+        # load of consents records thousands), and nothing needs the row afterwards.
+        conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+        # Not the source: it is free text, and may name the person.
+        self.crm.audit.record_many(uow, "consent", [
+            (c.customer_id, {"channel": c.channel, "purpose": c.purpose, "granted": c.granted})
+            for c in consents])
+        return consents
+
+    def _checked(self, record: ConsentRecord) -> ConsentRecord:
+        """One record's values as stored; InvalidInput for an unknown channel or purpose
+        or a bad source."""
+        customer_id, channel, purpose, granted, source = record
         channel, purpose = clean(channel).lower(), clean(purpose).lower()
         self.check(channel, purpose)
         try:
             source = optional_code(source, 64)
         except ValueError as exc:
             raise InvalidInput("source", f"source {exc}") from None
-        actor = uow.actor
-        cid = resolve_for_write(uow.session, customer_id)
-        values = {"customer_id": cid, "channel": channel, "purpose": purpose,
-                  "granted": granted, "source": source,
-                  "actor_staff": actor.staff_id if actor else None, "recorded_at": utcnow()}
-        # Pending ORM changes first, as a flush would have written them; then a Core
-        # insert: an ORM object and its flush cost several times more (a bulk load of
-        # consents records thousands), and nothing needs the row afterwards.
-        uow.session.flush()
-        uow.session.connection().execute(_INSERT, values)
-        # Not the source: it is free text, and may name the person.
-        self.crm.audit.record(uow, "consent", customer_id=cid, details={
-            "channel": channel, "purpose": purpose, "granted": granted})
-        return Consent(customer_id=cid, channel=channel, purpose=purpose, granted=granted,
-                       source=source, recorded_at=values["recorded_at"])
+        return customer_id, channel, purpose, granted, source
 
     def grant(self, customer_id: int, channel: str, purpose: str = "marketing",
               source: str | None = None, actor: Actor | None = None) -> Consent:

@@ -579,3 +579,23 @@ def test_webhook_events_of_a_batch_are_those_of_one_by_one(crm: CRM) -> None:
     batched = [(b_to_a[cid], kind) for cid, kind in events() if cid in b_to_a]
     assert sorted(batched) == sorted(single)
     assert len(single) == 4
+
+
+def test_list_many_in_gives_what_list_in_gives_for_each(crm: CRM) -> None:
+    ids = [crm.customers.add({"name": f"客户{n}", "mobile": f"1380000000{n}"}).customer.id
+           for n in range(3)]
+    at = dt.datetime(2025, 3, 1, 9, tzinfo=dt.UTC)
+    crm.interactions.log_many([
+        {"customer_id": ids[0], "kind": "call", "occurred_at": at},
+        {"customer_id": ids[0], "kind": "visit", "project": "P1", "occurred_at": at},
+        {"customer_id": ids[1], "kind": "visit", "occurred_at": at - dt.timedelta(days=1)},
+        {"customer_id": ids[1], "kind": "visit", "project": "P1", "occurred_at": at},
+        {"customer_id": ids[0], "kind": "visit", "occurred_at": at - dt.timedelta(days=2)},
+    ])
+    with crm.unit_of_work(readonly=True) as uow:
+        many = crm.interactions.list_many_in(uow.session, [ids[1], ids[0], ids[2]],
+                                             ("visit",))
+        assert many == {cid: crm.interactions.list_in(uow.session, cid, kinds=("visit",))
+                        for cid in ids}
+    assert [len(many[cid]) for cid in ids] == [2, 2, 0]
+    assert [i.project for i in many[ids[0]]] == ["P1", None]  # newest first

@@ -60,6 +60,49 @@ def test_single_operations_make_no_session(crm: CRM, sessions_made: list[Session
         "customer.created", "interaction.logged", "stage.changed", "case.opened"}
 
 
+def test_a_routed_opening_makes_no_session(crm: CRM, sessions_made: list[Session]) -> None:
+    """The round robin's turn moves on the driver's cursor: the ORM statements and the
+    Session they made cost 1.2 ms of a 1.8 ms routed opening (bench/README.md)."""
+    from recrm_core.config import RoutingRule
+
+    crm.directory.add_department({"code": "ENG", "name": "工程部"})
+    for staff in ("gc.a", "gc.b"):
+        crm.directory.add_staff({"id": staff, "name": staff, "role": "service",
+                                 "department": "ENG"})
+    crm.config.routing = [RoutingRule(category="repair", department="ENG",
+                                      assign="round_robin")]
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    first = crm.cases.open({"customer_id": cid, "category": "repair", "subject": "漏水"})
+    sessions_made.clear()
+    turns = [crm.cases.open({"customer_id": cid, "category": "repair", "subject": "漏水"})
+             for _ in range(3)]
+    assert sessions_made == []
+    assert [c.assignee for c in (first, *turns)] == ["gc.a", "gc.b", "gc.a", "gc.b"]
+
+
+def test_status_changes_make_no_session(crm: CRM, sessions_made: list[Session]) -> None:
+    """A status change locks, updates and reads the case on the driver's cursor (the
+    ORM's lock, flush and reads were two thirds of its cost, bench/README.md)."""
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    case = crm.cases.open({"customer_id": cid, "category": "repair", "subject": "漏水",
+                           "project": "P1"})
+    sessions_made.clear()
+    started = crm.cases.start(case.id, note="上门")
+    resolved = crm.cases.resolve(case.id)
+    closed = crm.cases.close(case.id)
+    reopened = crm.cases.reopen(case.id, note="又漏了")
+    assert sessions_made == []
+    assert [c.status for c in (started, resolved, closed, reopened)] == [
+        "in_progress", "resolved", "closed", "reopened"]
+    # What each returned is what a read gives.
+    assert reopened == crm.cases.get(case.id)
+    assert closed.closed_at is not None and reopened.closed_at is None
+    assert reopened.project == "P1" and reopened.sla_due_at > closed.closed_at
+    assert [(h.action, h.note) for h in reopened.history] == [
+        ("open", None), ("start", "上门"), ("resolve", None), ("close", None),
+        ("reopen", "又漏了")]
+
+
 def test_a_unit_of_work_nobody_uses_makes_no_session(
     crm: CRM, sessions_made: list[Session]
 ) -> None:

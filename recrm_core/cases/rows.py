@@ -98,12 +98,23 @@ _RAW_CASE = RawSelect(
     .where(_CT.c.id == bindparam("id"))
     .order_by(_HT.c.id)
 )
+#: a case's columns (``_CASE_FIELDS``) and its project's id, the row locked (FOR UPDATE
+#: serialises concurrent changes of one case on PostgreSQL, as ``_lock`` does)
+_RAW_LOCK = RawSelect(
+    select(*(_CT.c[name] for name in _CASE_FIELDS), _CT.c.project_id)
+    .where(_CT.c.id == bindparam("id")).with_for_update())
+#: what a status change sets (``CaseService.transition_changes``)
+TRANSITION_FIELDS = ("status", "updated_at", "level_since", "resolved_at", "closed_at",
+                     "sla_due_at")
 # The writes too run on the driver's cursor (RawWrite).
 _INSERT_CASE = RawWrite(insert(_CT).returning(_CT.c.id))
 _SET_PLACE = RawWrite(
     update(_CT).where(_CT.c.id == bindparam("b_id"))
     .values(department=bindparam("b_department"), assignee=bindparam("b_assignee")))
 _INSERT_HISTORY = RawWrite(insert(_HT))
+_SET_STATUS = RawWrite(
+    update(_CT).where(_CT.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in TRANSITION_FIELDS}))
 
 
 def _history_of(conn: Connection, case_id: int) -> builtins.list[CaseHistoryEntry]:
@@ -122,11 +133,8 @@ def _full_model(session: Session, row: CaseRow, now: dt.datetime,
     """``row`` as it is in the session, with its history as stored."""
     session.flush()  # what a hook added through the ORM, as a session read would
     conn = session.connection()
-    code = None
-    if row.project_id is not None:
-        found = _RAW_PROJECT_CODE.all(conn, {"id": row.project_id})
-        code = found[0][0] if found else None
-    return _to_model(row, code, now, _history_of(conn, row.id), levels)
+    return _to_model(row, _project_code(conn, row.project_id), now, _history_of(conn, row.id),
+                     levels)
 
 
 def _stored_model(session: Session | Connection, case_id: int, now: dt.datetime,
@@ -150,6 +158,22 @@ def _stored_model(session: Session | Connection, case_id: int, now: dt.datetime,
                      now, history, levels)
 
 
+def _locked_values(conn: Connection, case_id: int) -> dict[str, Any]:
+    """The case's columns (``_CASE_FIELDS`` and ``project_id``), its row locked as
+    :func:`_lock` locks it, on the driver's cursor."""
+    found = _RAW_LOCK.all(conn, {"id": case_id}) if valid_id(case_id) else []
+    if not found:
+        raise NotFound(f"no case {case_id}")
+    return dict(zip((*_CASE_FIELDS, "project_id"), found[0], strict=True))
+
+
+def _project_code(conn: Connection, project_id: int | None) -> str | None:
+    if project_id is None:
+        return None
+    found = _RAW_PROJECT_CODE.all(conn, {"id": project_id})
+    return found[0][0] if found else None
+
+
 def _lock(session: Session, case_id: int) -> CaseRow:
     # FOR UPDATE serialises concurrent changes of one case on PostgreSQL; SQLite has
     # a single writer, and a stale snapshot there fails instead of overwriting.
@@ -162,7 +186,11 @@ def _lock(session: Session, case_id: int) -> CaseRow:
 
 
 def _refuse(row: CaseRow, action: str) -> Refused:
-    allowed = ", ".join(allowed_actions(row.status)) or "nothing"
-    return Refused(f"case {row.id} is {row.status}: cannot {action}; allowed: {allowed}")
+    return _refused(row.id, row.status, action)
+
+
+def _refused(case_id: int, status: str, action: str) -> Refused:
+    allowed = ", ".join(allowed_actions(status)) or "nothing"
+    return Refused(f"case {case_id} is {status}: cannot {action}; allowed: {allowed}")
 
 

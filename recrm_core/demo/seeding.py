@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from .. import identity
 from ..config import RoutingRule
+from ..consent import ConsentRecord
 from ..db import utcnow
 from ..errors import Refused
 from ..models import Actor, CustomerInteractionIn, StageMove
@@ -172,15 +173,17 @@ class _Seeder:
 
     def consents(self, ids: list[int], batch: int = 3000) -> None:
         planned = list(zip(ids, self.people, strict=True))
-        # As a bulk load of consent records would: one unit of work per batch.
+        # As a bulk load of consent records would: one unit of work and one batch of
+        # records per 3,000 customers (one record_in each cost about 5x the CPU).
         for start in range(0, len(planned), batch):
+            records: list[ConsentRecord] = []
+            for cid, person in planned[start : start + batch]:
+                for channel, purpose, source, withdrawn in person.consents:
+                    records.append((cid, channel, purpose, True, source))
+                    if withdrawn:
+                        records.append((cid, channel, purpose, False, "客户退订"))
             with self.crm.unit_of_work() as uow:
-                for cid, person in planned[start : start + batch]:
-                    for channel, purpose, source, withdrawn in person.consents:
-                        self.crm.consent.record_in(uow, cid, channel, purpose, True, source)
-                        if withdrawn:
-                            self.crm.consent.record_in(uow, cid, channel, purpose, False,
-                                                       "客户退订")
+                self.crm.consent.record_many_in(uow, records)
 
     def pool(self) -> None:
         """The public pool (公海): the first consultant of XL2 moved to another office
