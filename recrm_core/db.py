@@ -28,11 +28,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Session
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from .errors import ConfigError
+from .spareconns import keep_spares, spares_of
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -144,6 +145,8 @@ def make_engine(url: str) -> Engine:
         kwargs["poolclass"] = StaticPool
         kwargs["connect_args"]["check_same_thread"] = False
     engine = create_engine(parsed, **kwargs)
+    if isinstance(engine.pool, QueuePool):  # a file: not the one shared :memory: connection
+        keep_spares(engine, engine.pool.size())
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -497,11 +500,23 @@ class RawSelect:
 
         For a hot read that needs no transaction: checking out a pool connection
         costs about 5 µs, wrapping it in a ``Connection`` and closing that as much
-        again. Driver errors come wrapped as SQLAlchemy's (``OperationalError`` for
-        an unreachable database), as through a ``Connection``.
+        again. On a SQLite file the connection is one kept aside from the pool
+        (``recrm_core.spareconns``: no pool checkout either) while one is free.
+        Driver errors come wrapped as SQLAlchemy's (``OperationalError`` for an
+        unreachable database), as through a ``Connection``.
         """
         dbapi_error = engine.dialect.loaded_dbapi.Error
+        spares = spares_of(engine)
         try:
+            if spares is not None and (taken := spares.take(engine)) is not None:
+                dbapi_connection, idle = taken
+                try:
+                    rows = self._run(engine.dialect, dbapi_connection, params)
+                except BaseException:
+                    spares.discard(dbapi_connection)  # as the pool invalidates it
+                    raise
+                spares.give_back(dbapi_connection, idle)
+                return rows
             pooled = engine.raw_connection()
             try:
                 return self._run(engine.dialect, pooled.dbapi_connection, params)
