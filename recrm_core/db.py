@@ -486,7 +486,7 @@ class RawSelect:
             plan = self._plans[key] = _Plan(
                 compiled.string,
                 order,
-                [(i, p) for i, p in enumerate(processors) if p is not None],
+                [(i, p, _keeps_none(p)) for i, p in enumerate(processors) if p is not None],
             )
         return plan
 
@@ -535,8 +535,10 @@ class RawSelect:
             out = []
             for row in rows:
                 values = list(row)
-                for i, process in plan.processors:
-                    values[i] = process(values[i])
+                for i, process, keeps_none in plan.processors:
+                    value = values[i]
+                    if value is not None or not keeps_none:
+                        values[i] = process(value)
                 out.append(tuple(values))
             return out
         return rows
@@ -547,7 +549,17 @@ class _Plan:
     sql: str
     #: parameter names in placeholder order, for positional paramstyles
     order: list[str] | None
-    processors: list[tuple[int, Any]]
+    #: (column index, its type's result processor, whether that gives None for None:
+    #: a NULL then needs no call, most of a customer's dates being NULL)
+    processors: list[tuple[int, Any, bool]]
+
+
+def _keeps_none(process: Any) -> bool:
+    """Whether a result processor gives None for None (processors are pure)."""
+    try:
+        return process(None) is None
+    except Exception:
+        return False
 
 
 def _on_cursor(dbapi_connection: Any, sql: str, args: Any,
