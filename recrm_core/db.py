@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
@@ -472,8 +473,13 @@ class RawSelect:
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         self._plans: dict[tuple[type[Dialect], str], _Plan] = {}
+        #: the dialect last run on and its plan: the next call's, nearly always
+        self._last: tuple[Dialect, _Plan] | None = None
 
     def _plan(self, dialect: Dialect) -> _Plan:
+        last = self._last
+        if last is not None and last[0] is dialect:
+            return last[1]
         key = (type(dialect), dialect.paramstyle)
         plan = self._plans.get(key)
         if plan is None:
@@ -485,9 +491,10 @@ class RawSelect:
             order = list(compiled.positiontup or []) if compiled.positional else None
             plan = self._plans[key] = _Plan(
                 compiled.string,
-                order,
+                _arguments(order),
                 [(i, p, _keeps_none(p)) for i, p in enumerate(processors) if p is not None],
             )
+        self._last = (dialect, plan)
         return plan
 
     def all(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -529,8 +536,12 @@ class RawSelect:
     def _run(self, dialect: Dialect, dbapi_connection: Any,
              params: dict[str, Any]) -> list[tuple[Any, ...]]:
         plan = self._plan(dialect)
-        args: Any = params if plan.order is None else tuple(params[n] for n in plan.order)
-        rows = _on_cursor(dbapi_connection, plan.sql, args, True)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(plan.sql, plan.arguments(params))
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+        finally:
+            cursor.close()
         if plan.processors and rows:
             out = []
             for row in rows:
@@ -547,11 +558,25 @@ class RawSelect:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     sql: str
-    #: parameter names in placeholder order, for positional paramstyles
-    order: list[str] | None
+    #: the driver's arguments for the parameters (``_arguments``)
+    arguments: Callable[[dict[str, Any]], Any]
     #: (column index, its type's result processor, whether that gives None for None:
     #: a NULL then needs no call, most of a customer's dates being NULL)
     processors: list[tuple[int, Any, bool]]
+
+
+def _arguments(order: list[str] | None) -> Callable[[dict[str, Any]], Any]:
+    """What makes the driver's arguments of a statement from its parameters: the
+    dict itself for a named paramstyle, else a tuple of them in placeholder order
+    (``order``)."""
+    if order is None:
+        return lambda params: params
+    if len(order) == 1:
+        name = order[0]
+        return lambda params: (params[name],)
+    if not order:
+        return lambda params: ()
+    return itemgetter(*order)
 
 
 def _keeps_none(process: Any) -> bool:
