@@ -467,7 +467,7 @@ class RawSelect:
     result processing (dates on SQLite, aware UTC datetimes) is the type's own; what
     is skipped is the per-execution machinery, including ``*_cursor_execute``
     events. :meth:`all` runs inside a connection's current transaction, :meth:`pooled`
-    on a pool connection of its own.
+    on a connection of its own (on a SQLite file one kept aside from the pool).
     """
 
     def __init__(self, statement: Select[Any]) -> None:
