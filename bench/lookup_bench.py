@@ -9,15 +9,20 @@ for a benchmark that only reads), then times K lookups of random existing mobile
 - through the API: ``crm.customers.find(mobile=...)`` (normalisation, a transaction,
   the identity lookup and building the full Customer model);
 - raw: one ``sqlite3`` query on the same file, with the pragmas recrm sets, joining
-  the UNIQUE (kind, value) identity index to the customer row.
+  the UNIQUE (kind, value) identity index to the customer row (the issue's "raw
+  indexed query": it reads the row alone);
+- raw, whole: one ``sqlite3`` query reading what ``find`` returns, the customer row
+  with its identities and project links (LEFT JOINs on their ``customer_id``
+  indexes), fetched as tuples: the same data, without the API.
 
-The two sides run the same lookups in alternating blocks of 100, taking turns at
-going first, so that neither is charged alone for reading the pages into the cache.
+The sides run the same lookups in blocks of 100, taking turns at going first, so
+that none is charged alone for reading the pages into the cache.
 The database is ``lookup-N.db`` in the work directory; with ``--keep DIR --reuse`` an
 existing one is used as it is, so before and after runs can alternate on one file.
 
-Prints one JSON object with the per-lookup microseconds of both (wall and CPU) and
-their ratios.
+Prints one JSON object with the per-lookup microseconds of each (wall and CPU) and
+the API's ratios to both raw sides (``ratio``/``cpu_ratio`` against the row alone,
+``ratio_whole``/``cpu_ratio_whole`` against the whole customer).
 """
 
 from __future__ import annotations
@@ -96,6 +101,15 @@ def main() -> None:
         "SELECT c.* FROM identities i JOIN customers c ON c.id = i.customer_id"
         " WHERE i.kind = 'mobile' AND i.value = ?"
     )
+    whole_query = (
+        "SELECT c.*, o.id, o.kind, o.display, l.id, p.code, p.name, l.stage,"
+        " l.owner_staff, l.source, l.first_seen_at"
+        " FROM identities i JOIN customers c ON c.id = i.customer_id"
+        " LEFT JOIN identities o ON o.customer_id = c.id"
+        " LEFT JOIN customer_projects l ON l.customer_id = c.id"
+        " LEFT JOIN projects p ON p.id = l.project_id"
+        " WHERE i.kind = 'mobile' AND i.value = ?"
+    )
 
     def api(block: list[tuple[int, str]]) -> None:
         for i, m in block:
@@ -107,25 +121,33 @@ def main() -> None:
             row = conn.execute(query, ("+86" + m,)).fetchone()
             assert row[0] == i
 
+    def raw_whole(block: list[tuple[int, str]]) -> None:
+        for i, m in block:
+            rows = conn.execute(whole_query, ("+86" + m,)).fetchall()
+            assert rows[0][0] == i
+
     pairs = list(zip(wanted, mobiles, strict=True))
-    spent = {api: [0.0, 0.0], raw: [0.0, 0.0]}  # wall, CPU
+    sides = (api, raw, raw_whole)
+    spent = {side: [0.0, 0.0] for side in sides}  # wall, CPU
     with CRM(database_url=f"sqlite:///{db}", plugins=[]) as crm:
-        api(pairs[:1])  # warm up: connection, compiled statements
-        raw(pairs[:1])
-        # Blocks of the same lookups, alternating which side meets their pages
-        # first, so neither is charged alone for reading them into the cache.
+        for side in sides:
+            side(pairs[:1])  # warm up: connection, compiled statements
+        # Blocks of the same lookups, rotating which side meets their pages first,
+        # so none is charged alone for reading them into the cache.
         for n, at in enumerate(range(0, len(pairs), BLOCK)):
             block = pairs[at : at + BLOCK]
-            for side in (api, raw) if n % 2 == 0 else (raw, api):
+            for side in sides[n % 3:] + sides[:n % 3]:
                 start, cpu = time.perf_counter(), time.process_time()
                 side(block)
                 spent[side][0] += time.perf_counter() - start
                 spent[side][1] += time.process_time() - cpu
     conn.close()
     (api_s, api_cpu), (raw_s, raw_cpu) = spent[api], spent[raw]
+    whole_s, whole_cpu = spent[raw_whole]
 
     api_us = api_s / args.lookups * 1e6
     raw_us = raw_s / args.lookups * 1e6
+    whole_us = whole_s / args.lookups * 1e6
     print(json.dumps({
         "rows": args.rows,
         "lookups": args.lookups,
@@ -136,6 +158,10 @@ def main() -> None:
         "api_cpu_us_per_lookup": round(api_cpu / args.lookups * 1e6, 1),
         "raw_cpu_us_per_lookup": round(raw_cpu / args.lookups * 1e6, 1),
         "cpu_ratio": round(api_cpu / raw_cpu, 1),
+        "raw_whole_us_per_lookup": round(whole_us, 1),
+        "raw_whole_cpu_us_per_lookup": round(whole_cpu / args.lookups * 1e6, 1),
+        "ratio_whole": round(api_us / whole_us, 1),
+        "cpu_ratio_whole": round(api_cpu / whole_cpu, 1),
     }))
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
@@ -28,11 +29,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Session
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from .errors import ConfigError
+from .spareconns import keep_spares, spares_of
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -144,6 +146,8 @@ def make_engine(url: str) -> Engine:
         kwargs["poolclass"] = StaticPool
         kwargs["connect_args"]["check_same_thread"] = False
     engine = create_engine(parsed, **kwargs)
+    if isinstance(engine.pool, QueuePool):  # a file: not the one shared :memory: connection
+        keep_spares(engine, engine.pool.size())
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -463,14 +467,19 @@ class RawSelect:
     result processing (dates on SQLite, aware UTC datetimes) is the type's own; what
     is skipped is the per-execution machinery, including ``*_cursor_execute``
     events. :meth:`all` runs inside a connection's current transaction, :meth:`pooled`
-    on a pool connection of its own.
+    on a connection of its own (on a SQLite file one kept aside from the pool).
     """
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         self._plans: dict[tuple[type[Dialect], str], _Plan] = {}
+        #: the dialect last run on and its plan: the next call's, nearly always
+        self._last: tuple[Dialect, _Plan] | None = None
 
     def _plan(self, dialect: Dialect) -> _Plan:
+        last = self._last
+        if last is not None and last[0] is dialect:
+            return last[1]
         key = (type(dialect), dialect.paramstyle)
         plan = self._plans.get(key)
         if plan is None:
@@ -482,9 +491,10 @@ class RawSelect:
             order = list(compiled.positiontup or []) if compiled.positional else None
             plan = self._plans[key] = _Plan(
                 compiled.string,
-                order,
-                [(i, p) for i, p in enumerate(processors) if p is not None],
+                _arguments(order),
+                [(i, p, _keeps_none(p)) for i, p in enumerate(processors) if p is not None],
             )
+        self._last = (dialect, plan)
         return plan
 
     def all(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -497,11 +507,23 @@ class RawSelect:
 
         For a hot read that needs no transaction: checking out a pool connection
         costs about 5 µs, wrapping it in a ``Connection`` and closing that as much
-        again. Driver errors come wrapped as SQLAlchemy's (``OperationalError`` for
-        an unreachable database), as through a ``Connection``.
+        again. On a SQLite file the connection is one kept aside from the pool
+        (``recrm_core.spareconns``: no pool checkout either) while one is free.
+        Driver errors come wrapped as SQLAlchemy's (``OperationalError`` for an
+        unreachable database), as through a ``Connection``.
         """
         dbapi_error = engine.dialect.loaded_dbapi.Error
+        spares = spares_of(engine)
         try:
+            if spares is not None and (taken := spares.take(engine)) is not None:
+                dbapi_connection, idle = taken
+                try:
+                    rows = self._run(engine.dialect, dbapi_connection, params)
+                except BaseException:
+                    spares.discard(dbapi_connection)  # as the pool invalidates it
+                    raise
+                spares.give_back(dbapi_connection, idle)
+                return rows
             pooled = engine.raw_connection()
             try:
                 return self._run(engine.dialect, pooled.dbapi_connection, params)
@@ -514,14 +536,20 @@ class RawSelect:
     def _run(self, dialect: Dialect, dbapi_connection: Any,
              params: dict[str, Any]) -> list[tuple[Any, ...]]:
         plan = self._plan(dialect)
-        args: Any = params if plan.order is None else tuple(params[n] for n in plan.order)
-        rows = _on_cursor(dbapi_connection, plan.sql, args, True)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(plan.sql, plan.arguments(params))
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+        finally:
+            cursor.close()
         if plan.processors and rows:
             out = []
             for row in rows:
                 values = list(row)
-                for i, process in plan.processors:
-                    values[i] = process(values[i])
+                for i, process, keeps_none in plan.processors:
+                    value = values[i]
+                    if value is not None or not keeps_none:
+                        values[i] = process(value)
                 out.append(tuple(values))
             return out
         return rows
@@ -530,9 +558,33 @@ class RawSelect:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     sql: str
-    #: parameter names in placeholder order, for positional paramstyles
-    order: list[str] | None
-    processors: list[tuple[int, Any]]
+    #: the driver's arguments for the parameters (``_arguments``)
+    arguments: Callable[[dict[str, Any]], Any]
+    #: (column index, its type's result processor, whether that gives None for None:
+    #: a NULL then needs no call, most of a customer's dates being NULL)
+    processors: list[tuple[int, Any, bool]]
+
+
+def _arguments(order: list[str] | None) -> Callable[[dict[str, Any]], Any]:
+    """What makes the driver's arguments of a statement from its parameters: the
+    dict itself for a named paramstyle, else a tuple of them in placeholder order
+    (``order``)."""
+    if order is None:
+        return lambda params: params
+    if len(order) == 1:
+        name = order[0]
+        return lambda params: (params[name],)
+    if not order:
+        return lambda params: ()
+    return itemgetter(*order)
+
+
+def _keeps_none(process: Any) -> bool:
+    """Whether a result processor gives None for None (processors are pure)."""
+    try:
+        return process(None) is None
+    except Exception:
+        return False
 
 
 def _on_cursor(dbapi_connection: Any, sql: str, args: Any,

@@ -115,6 +115,7 @@ _RAW_MERGED_INTO_LOCKED = RawSelect(_SELECT_MERGED_INTO_LOCKED)
 #: the holder of one identity (owners_of_keys, for a single key)
 _RAW_OWNER = RawSelect(select(_IT.c.customer_id).where(
     _IT.c.kind == bindparam("kind"), _IT.c.value == bindparam("value")))
+_WIDTH = len(_ROW_FIELDS)
 _MERGED_INTO = _ROW_FIELDS.index("merged_into")
 _ERASED_AT = _ROW_FIELDS.index("erased_at")
 #: the fields a loaded customer counts as set: all but ``masked``, which stays at its
@@ -379,26 +380,43 @@ def _holder_of(
     each kept once, in id order."""
     if not rows:
         return None
-    width = len(_ROW_FIELDS)
-    identities: dict[int, tuple[str, str]] = {}
-    links: dict[int, ProjectLink] = {}
-    for r in rows:
-        if r[width] is not None and r[width] not in identities:
-            identities[r[width]] = (r[width + 1], r[width + 2])
-        if r[width + 3] is not None and r[width + 3] not in links:
-            links[r[width + 3]] = trusted(ProjectLink, {
-                "project": r[width + 4], "project_name": r[width + 5], "stage": r[width + 6],
-                "owner_staff": r[width + 7], "source": r[width + 8],
-                "first_seen_at": r[width + 9]})
-    ordered = [identities[i] for i in sorted(identities)]
-    cards = [display for kind, display in ordered if kind == ID_CARD]
-    return _model_of(
-        rows[0][:width],
-        [display for kind, display in ordered if kind == MOBILE],
-        decrypt_card(cards[0]) if cards else None,
-        [display for kind, display in ordered if kind == WECHAT],
-        [links[i] for i in sorted(links)],
-    )
+    width = _WIDTH
+    first = rows[0]
+    identities: Iterable[tuple[str, str]]
+    if len(rows) == 1:
+        # Most customers: one identity (the key just looked up), one link or none.
+        identities = () if first[width] is None else ((first[width + 1], first[width + 2]),)
+        links = [] if first[width + 3] is None else [_link_of(first)]
+    else:
+        by_id: dict[int, tuple[str, str]] = {}
+        links_by_id: dict[int, ProjectLink] = {}
+        for r in rows:
+            if r[width] is not None and r[width] not in by_id:
+                by_id[r[width]] = (r[width + 1], r[width + 2])
+            if r[width + 3] is not None and r[width + 3] not in links_by_id:
+                links_by_id[r[width + 3]] = _link_of(r)
+        identities = [by_id[i] for i in sorted(by_id)]
+        links = [links_by_id[i] for i in sorted(links_by_id)]
+    mobiles: list[str] = []
+    unionids: list[str] = []
+    card: str | None = None
+    for kind, display in identities:
+        if kind == MOBILE:
+            mobiles.append(display)
+        elif kind == WECHAT:
+            unionids.append(display)
+        elif kind == ID_CARD and card is None:
+            card = display
+    return _model_of(first[:width], mobiles, None if card is None else decrypt_card(card),
+                     unionids, links)
+
+
+def _link_of(row: Sequence[Any]) -> ProjectLink:
+    """The project link in a row of ``_WHOLE_CUSTOMER`` (it has one)."""
+    at = _WIDTH + 4
+    return trusted(ProjectLink, {
+        "project": row[at], "project_name": row[at + 1], "stage": row[at + 2],
+        "owner_staff": row[at + 3], "source": row[at + 4], "first_seen_at": row[at + 5]})
 
 
 def owners_of_keys(session: Session | Connection, keys: Iterable[Key]) -> dict[Key, int]:
