@@ -25,7 +25,7 @@ from .service import (
     AwardIn,
     Membership,
     award_many_in,
-    enrol_in,
+    enrol_many_in,
     interaction_award,
     redeem_in,
     refer_in,
@@ -56,15 +56,17 @@ def _members(crm: CRM) -> list[int]:
 
 def _enrol(crm: CRM, customers: Sequence[Customer], rng: random.Random) -> None:
     auto_enrol = settings(crm).auto_enrol
-    # One transaction for the lot; a member already enrolled is left as is.
+    # One transaction and one batch for the lot; a member already enrolled is left
+    # as is. Owners, unless the integrator turned auto-enrolment off; a third of
+    # buyers opt in.
+    opted: list[Customer] = []
+    for customer in customers:
+        signed = [p for p in customer.projects if p.stage in ("buyer", "owner")]
+        owner = any(p.stage == "owner" for p in signed)
+        if (owner and not auto_enrol) or (signed and not owner and rng.random() < 0.33):
+            opted.append(customer)
     with crm.unit_of_work() as uow:
-        for customer in customers:
-            signed = [p for p in customer.projects if p.stage in ("buyer", "owner")]
-            owner = any(p.stage == "owner" for p in signed)
-            # Owners, unless the integrator turned auto-enrolment off; a third of
-            # buyers opt in.
-            if (owner and not auto_enrol) or (signed and not owner and rng.random() < 0.33):
-                enrol_in(uow, customer, note="demo: opted in")
+        enrol_many_in(uow, opted, note="demo: opted in")
 
 
 def _credit_contracts(crm: CRM, member_ids: Sequence[int], points: int) -> None:

@@ -29,6 +29,8 @@ from recrm_membership.service import (
     Joining,
     award_in,
     award_many_in,
+    enrol_in,
+    enrol_many_in,
     insert_members,
     lock_member,
 )
@@ -277,3 +279,40 @@ def test_a_new_owner_enrolled_meanwhile_is_left_as_they_are(crm: CRM) -> None:
     new, is_new = joined[roles["new_owner"]]
     assert is_new and new.number == club(crm).settings.member_number(new.id)
     assert new.status == "active" and new.contracts == 1
+
+
+def test_a_batch_of_enrolments_gives_what_one_enrolment_at_a_time_gives(crm: CRM) -> None:
+    """``enrol_many_in`` (the demo's opt-ins): new members numbered in the order
+    given with their contracts counted, an active member left as is, one who left
+    re-joined, a customer named twice enrolled once; the same rows, numbers, events
+    and tier changes as ``enrol_in`` for each in turn."""
+    def people(run: int) -> dict[str, int]:
+        m = lambda i: f"13{run}1000{i:04d}"  # noqa: E731
+        roles = {"buyer": customer(crm, m(1)).id, "member": owner(crm, m(2)).id,
+                 "leaver": owner(crm, m(3), unit=f"{run}-1-301").id,
+                 "prospect": customer(crm, m(4)).id}
+        crm.customers.set_stage(roles["buyer"], "buyer", "YH1", unit=f"{run}-2-101",
+                                amount=3_000_000)
+        club(crm).leave(roles["leaver"], reason="moved away")
+        return roles
+
+    order = ["prospect", "member", "buyer", "leaver", "prospect"]
+    one_by_one, batch = people(3), people(4)
+    changed: dict[str, list[bool]] = {"one": [], "batch": []}
+    for role in order:
+        with crm.unit_of_work() as uow:
+            _, done = enrol_in(uow, crm.customers.get_in(uow, one_by_one[role]), note="opt-in")
+            changed["one"].append(done)
+    with crm.unit_of_work() as uow:
+        got = enrol_many_in(uow, [crm.customers.get_in(uow, batch[r]) for r in order],
+                            note="opt-in")
+        changed["batch"] = [got[batch[r]][1] for r in order]
+    assert changed["one"] == [True, False, True, True, False]
+    assert changed["batch"] == [True, False, True, True, True]  # the second is the first
+    expected, result = enrolments(crm, one_by_one), enrolments(crm, batch)
+    assert result["by_id"][2:] == expected["by_id"][2:] == ["prospect", "buyer"]
+    assert result["by_number"] == result["by_id"] and result["numbered"]
+    assert result["tiers"] == expected["tiers"]
+    # A re-joining member's event comes before the new members' in a batch.
+    assert sorted(result["events"]) == sorted(expected["events"])
+    assert state(crm, batch)["members"] == state(crm, one_by_one)["members"]

@@ -33,7 +33,7 @@ from .awards import (
 )
 from .club import Membership, service
 from .contracts import ContractUnit, add_months, contract_units, contracts_of, count_contracts
-from .enrolment import Joining, enrol_in, insert_members, record_enrolment
+from .enrolment import Joining, enrol_in, enrol_many_in, insert_members, record_enrolment
 from .ledger import (
     AWARD_KEY,
     insert_awards,
@@ -96,6 +96,7 @@ __all__ = [
     "count_contracts",
     "credit_in",
     "enrol_in",
+    "enrol_many_in",
     "entry_model",
     "event_key",
     "expire_member_in",

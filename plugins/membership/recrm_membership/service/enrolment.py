@@ -18,8 +18,8 @@ from recrm_core import (
 
 from ..settings import settings
 from ..tables import MemberRow, TierChangeRow
-from .contracts import contracts_of
-from .ledger import _event, lock_member, lock_members, recompute_tier_in
+from .contracts import contract_units, count_contracts
+from .ledger import _event, lock_members, recompute_tier_in
 
 
 def enrol_in(
@@ -28,22 +28,45 @@ def enrol_in(
 ) -> tuple[MemberRow, bool]:
     """Enrol ``customer`` (or re-join a member who left). Returns the row and whether
     anything changed: an active member is returned unchanged. ``upto``: as
-    :func:`contracts_of`'s."""
+    :func:`contracts_of`'s. :func:`enrol_many_in` of one."""
+    return enrol_many_in(uow, [customer], note=note, at=at, upto=upto)[customer.id]
+
+
+def enrol_many_in(
+    uow: UnitOfWork, customers: Sequence[Customer], *, note: str | None = None,
+    at: dt.datetime | None = None, upto: int | None = None,
+) -> dict[int, tuple[MemberRow, bool]]:
+    """:func:`enrol_in` for many customers (a customer named twice counts once): by
+    customer, the row and whether anything changed. Their rows are locked by one
+    statement per 500, their contracts read by one, and the new members' rows
+    inserted by :func:`insert_members` in the order given (their numbers as one
+    enrolment at a time gives them); members who left re-join first."""
     session, conf, now = uow.session, settings(uow.crm), at or utcnow()
-    member = lock_member(session, customer.id)
-    if member is not None:
-        if member.status == "active":
-            return member, False
-        member.status, member.left_at = "active", None
-        member.contracts = contracts_of(uow, customer, upto)
-        _event(session, member, "rejoin", note, uow.actor, now)
-        recompute_tier_in(session, conf, member, "rejoin", now)
-        return member, True
-    joined = insert_members(uow, [Joining(customer.id, contracts_of(uow, customer, upto), now)])
-    member, new = joined[customer.id]
-    if new:
-        record_enrolment(uow, member, note, now)
-    return member, new
+    unique = list({c.id: c for c in customers}.values())
+    found = lock_members(session, [c.id for c in unique])
+    units = contract_units(session, [c.id for c in unique
+                                     if found.get(c.id) is None
+                                     or found[c.id].status != "active"])
+    done: dict[int, tuple[MemberRow, bool]] = {}
+    joining: list[Joining] = []
+    for customer in unique:
+        member = found.get(customer.id)
+        contracts = count_contracts(customer, units.get(customer.id, ()), upto)
+        if member is None:
+            joining.append(Joining(customer.id, contracts, now))
+        elif member.status == "active":
+            done[customer.id] = (member, False)
+        else:
+            member.status, member.left_at, member.contracts = "active", None, contracts
+            _event(session, member, "rejoin", note, uow.actor, now)
+            recompute_tier_in(session, conf, member, "rejoin", now)
+            done[customer.id] = (member, True)
+    joined = insert_members(uow, joining) if joining else {}
+    for one in joining:
+        member, new = done[one.customer_id] = joined[one.customer_id]
+        if new:
+            record_enrolment(uow, member, note, now)
+    return done
 
 
 @dataclass(frozen=True)

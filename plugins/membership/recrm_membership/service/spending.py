@@ -165,6 +165,7 @@ def redeem_in(uow: UnitOfWork, customer_id: int, points: int, *, reason: str | N
     )
     assert new_id is not None  # the key was checked under the member lock
     row = session.get_one(LedgerRow, new_id)
-    return Redemption(entry=entry_model(row), redeemed=True,
-                      balance=points_of(session, cid),
+    # The balance after: the one read above less ours (this transaction wrote nothing
+    # else to the ledger since), not read again: one statement fewer a redemption.
+    return Redemption(entry=entry_model(row), redeemed=True, balance=balance - points,
                       expired_first=sum(e.points for e in expired))
