@@ -536,12 +536,7 @@ class RawSelect:
     def _run(self, dialect: Dialect, dbapi_connection: Any,
              params: dict[str, Any]) -> list[tuple[Any, ...]]:
         plan = self._plan(dialect)
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(plan.sql, plan.arguments(params))
-            rows: list[tuple[Any, ...]] = cursor.fetchall()
-        finally:
-            cursor.close()
+        rows = _on_cursor(dbapi_connection, plan.sql, plan.arguments(params), True)
         if plan.processors and rows:
             out = []
             for row in rows:
@@ -593,7 +588,9 @@ def _on_cursor(dbapi_connection: Any, sql: str, args: Any,
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(sql, args)
-        return list(cursor.fetchall()) if fetch else []
+        # a list from both drivers (sqlite3's and psycopg's fetchall)
+        rows: list[tuple[Any, ...]] = cursor.fetchall() if fetch else []
+        return rows
     finally:
         cursor.close()
 

@@ -62,6 +62,11 @@ def forked(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     """Every file is worth a worker; notes each early worker forked and what the
     import claimed, and whether the worker was forked before the CRM was built."""
     monkeypatch.setattr(importrows, "PARALLEL_MIN_BYTES", 0)
+    # The CLI runs here inside the test process, where earlier tests may have left
+    # threads running: only threads started from now on count, as in a fresh `recrm`.
+    already = threading.active_count()
+    monkeypatch.setattr(importrows, "start_method",
+                        lambda: "fork" if threading.active_count() <= already else "forkserver")
     notes: dict[str, list[Any]] = {"forked": [], "claimed": [], "before_crm": []}
     fork, claim = importrows._fork_early, importrows.claim_early
 
