@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, cast
 from sqlalchemy import Table, bindparam, select, update
 
 from .config import RoutingRule
-from .db import RawSelect, RawWrite, UnitOfWork
+from .db import UnitOfWork
 from .models import CaseHistoryEntry
+from .rawsql import RawSelect, RawWrite
 from .tables import RoutingTurnRow, StaffRow
 from .upserting import insert_or_ignore
 

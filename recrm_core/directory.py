@@ -17,10 +17,11 @@ from sqlalchemy import Connection, Select, bindparam, func, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .db import RawSelect, utcnow
+from .db import utcnow
 from .errors import InvalidInput, NotFound, RecrmError, Refused
 from .models import Actor, Department, DepartmentIn, Staff, StaffIn, first_error
 from .projects import project_code, project_id_in
+from .rawsql import RawSelect
 from .tables import (
     AuditRow,
     CaseHistoryRow,

@@ -34,8 +34,9 @@ from sqlalchemy import Select, select, update
 from .hooks import hookimpl
 
 if TYPE_CHECKING:
-    from .db import RawSelect, UnitOfWork
+    from .db import UnitOfWork
     from .models import Customer, Interaction, OwnerChange, TimelineEntry
+    from .rawsql import RawSelect
 
 name = "followups"
 
@@ -61,7 +62,7 @@ def _reads() -> dict[str, tuple[RawSelect, Select[Any], dict[str, str]]]:
     statement on the driver's cursor, see ``RawSelect``) and with IN lists for many."""
     from sqlalchemy import bindparam
 
-    from .db import RawSelect
+    from .rawsql import RawSelect
     from .tables import InteractionRow, TaskRow
 
     def reads(table: Any, columns: list[Any], condition: Any, params: dict[str, str]

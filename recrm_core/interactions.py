@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from .access import check_writer, interaction_for, scope_of
 from .customers import resolve_for_write, resolve_id, resolve_ids_for_write
-from .db import RawWrite, UnitOfWork, utcnow
+from .db import UnitOfWork, utcnow
 from .errors import InvalidInput
 from .models import (
     Actor,
@@ -25,6 +25,7 @@ from .models import (
     trusted,
 )
 from .projects import known_project_id, project_code, project_id_in
+from .rawsql import RawWrite
 from .tables import InteractionRow, ProjectRow
 from .values import MAX_MINUTES
 

@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .access import check_writer
-from .db import RawSelect, UnitOfWork
+from .db import UnitOfWork
 from .errors import InvalidInput, Refused, UnknownProject
 from .models import Actor, Project, ProjectIn, first_error
+from .rawsql import RawSelect
 from .tables import ProjectRow
 from .values import required_code
 

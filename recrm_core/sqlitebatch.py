@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Select, Table, bindparam, func, select
 
-from .db import RawSelect
+from .rawsql import RawSelect
 from .tables import CustomerProjectRow, CustomerRow, IdentityRow
 
 _CUSTOMERS = cast(Table, CustomerRow.__table__)

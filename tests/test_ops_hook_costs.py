@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import Table, bindparam, select, update
 
 from recrm_core import CRM, Case, Interaction, hookimpl
-from recrm_core import db as recrm_db
+from recrm_core import rawsql as recrm_rawsql
 from recrm_core.cases.rows import _INSERT_HISTORY
 from recrm_core.customers.changes import _INSERT_LINK, _RECOMPUTE_STAGE
-from recrm_core.db import RawWrite, UnitOfWork
+from recrm_core.db import UnitOfWork
 from recrm_core.interactions import _INSERT
+from recrm_core.rawsql import RawWrite
 from recrm_core.tables import CaseRow, CustomerRow
 from recrm_core.testing import HookRecorder
 
@@ -32,17 +33,17 @@ def driver_statements() -> Iterator[list[str]]:
     """The SQL of every statement run on the driver's cursor (``RawSelect``,
     ``RawWrite``) inside the block."""
     seen: list[str] = []
-    run = recrm_db._on_cursor
+    run = recrm_rawsql._on_cursor
 
     def recording(dbapi_connection: Any, sql: str, args: Any, fetch: bool) -> Any:
         seen.append(" ".join(sql.split()))
         return run(dbapi_connection, sql, args, fetch)
 
-    recrm_db._on_cursor = recording
+    recrm_rawsql._on_cursor = recording
     try:
         yield seen
     finally:
-        recrm_db._on_cursor = run
+        recrm_rawsql._on_cursor = run
 
 
 def _service_desk(crm: CRM) -> int:

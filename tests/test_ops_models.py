@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from recrm_core import CRM, Actor, Case, hookimpl
 from recrm_core.cases import _stored_model
-from recrm_core.db import RawWrite, UnitOfWork
+from recrm_core.db import UnitOfWork
+from recrm_core.rawsql import RawWrite
 from recrm_core.tables import CaseHistoryRow, CaseRow, IdentityRow, InteractionRow
 
 ROUTING = [{"category": "repair", "department": "ENG"}]

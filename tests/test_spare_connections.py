@@ -16,7 +16,7 @@ from sqlalchemy import column, event, select, table
 from sqlalchemy.exc import DBAPIError
 
 from recrm_core import CRM
-from recrm_core.db import RawSelect
+from recrm_core.rawsql import RawSelect
 from recrm_core.spareconns import SpareConnections, spares_of
 
 

@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session
 
 from recrm_core import CRM, Customer, ImportedCustomer, hookimpl
 from recrm_core.customers import load_customer, load_customers
-from recrm_core.db import RawSelect, utcnow
+from recrm_core.db import utcnow
 from recrm_core.errors import NotFound, Refused
 from recrm_core.idcards import decrypt_on
 from recrm_core.identity import id_card_check_character
 from recrm_core.models import ProjectLink
+from recrm_core.rawsql import RawSelect
 from recrm_core.tables import (
     CustomerProjectRow,
     CustomerRow,

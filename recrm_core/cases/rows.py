@@ -11,9 +11,10 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..db import RawSelect, RawWrite, valid_id
+from ..db import valid_id
 from ..errors import NotFound, Refused
 from ..models import Case, CaseHistoryEntry, trusted
+from ..rawsql import RawSelect, RawWrite
 from ..tables import CaseHistoryRow, CaseRow, ProjectRow
 from .rules import ACTIVE, allowed_actions
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ..contention import retrying
-from ..db import RawSelect, RawWrite, UnitOfWork
+from ..db import UnitOfWork
 from ..errors import InvalidInput, Refused
 from ..idcards import match_value
 from ..models import (
@@ -37,6 +37,7 @@ from ..models import (
     trusted,
 )
 from ..projects import project_code, project_id_in
+from ..rawsql import RawSelect, RawWrite
 from ..resolution import (
     ID_CARD,
     MOBILE,

@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import FromClause, Select
 
 from .. import sqlitebatch
-from ..db import RawSelect, chunks, valid_id
+from ..db import chunks, valid_id
 from ..errors import NotFound
 from ..idcards import decrypt_on
 from ..models import (
@@ -28,6 +28,7 @@ from ..models import (
     ProjectLink,
     trusted,
 )
+from ..rawsql import RawSelect
 from ..resolution import (
     EXTERNAL,
     ID_CARD,

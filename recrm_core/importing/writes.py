@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Select, Table, bindparam, func, insert, selec
 from sqlalchemy.engine import Dialect
 
 from .. import bulkcopy
-from ..db import RawSelect, RawWrite
+from ..rawsql import RawSelect, RawWrite
 from ..resolution import STATE_FIELDS
 from ..tables import CustomerProjectRow, CustomerRow, IdentityRow
 from .reads import _Link

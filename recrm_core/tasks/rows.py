@@ -11,9 +11,10 @@ from typing import Any, cast
 from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..db import RawSelect, chunks, utcnow
+from ..db import chunks, utcnow
 from ..errors import Refused
 from ..models import ErasureStep, Task
+from ..rawsql import RawSelect
 from ..tables import CustomerProjectRow, ProjectRow, TaskRow
 from .schemas import ERASED_REASON
 

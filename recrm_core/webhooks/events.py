@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import BaseModel
 from sqlalchemy import Table, insert, select
 
-from ..db import RawSelect, utcnow
+from ..db import utcnow
 from ..errors import InvalidInput
+from ..rawsql import RawSelect
 from ..tables import WebhookDeliveryRow, WebhookEventRow, WebhookSubscriptionRow
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from recrm_core import (
     insert_or_ignore_many,
     utcnow,
 )
-from recrm_core.db import RawSelect
+from recrm_core.rawsql import RawSelect
 
 from ..settings import MembershipSettings
 from ..tables import LedgerRow, MemberEventRow, MemberRow, TierChangeRow
