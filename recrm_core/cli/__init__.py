@@ -129,6 +129,10 @@ def default_crm_factory(ctx: CliContext) -> CRM:
         config_path=ctx.config_path,
         search_cwd=ctx.config_path is None,
     )
+    misplaced = _sqlite_path_problem(crm)
+    if misplaced:  # SQLite would say only "unable to open database file", on every path
+        crm.close()
+        raise ConfigError(misplaced)
     try:
         if ctx.check_schema:
             from ..schema import ensure_current
@@ -140,11 +144,29 @@ def default_crm_factory(ctx: CliContext) -> CRM:
     except DatabaseError as exc:
         crm.close()
         reason = _driver_reason(exc)
-        if isinstance(exc, OperationalError):  # unreachable, locked, no such directory
+        if isinstance(exc, OperationalError):  # unreachable, locked
             raise RecrmError(f"cannot use the database: {reason}") from None
         raise ConfigError(f"{crm.config.database_url!r} is not a usable database: {reason}") \
             from None
     return crm
+
+
+def _sqlite_path_problem(crm: CRM) -> str | None:
+    """Why a SQLite database file cannot be where its URL says (no such directory, a
+    directory), naming the path; None when the path is not the trouble."""
+    import os
+
+    url = crm.engine.url
+    path = url.database
+    if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or \
+            url.query.get("uri"):
+        return None
+    if os.path.isdir(path):
+        return f"database file {path!r} is a directory"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"database file {path!r}: no directory {parent!r}"
+    return None
 
 
 def _driver_reason(exc: Any) -> str:
