@@ -49,14 +49,12 @@ from .judging import (
     _HELD_BY_AGENT,
     _LATEST_OF,
     _NEW,
+    RegistrationReads,
     _transition,
     events_for,
     lock_person,
     rule_book,
     store_decision,
-)
-from .judging import (
-    RegistrationReads as _Reads,
 )
 from .registrations import RegistrationRefused, as_of, registration_model, shown_in_full
 
@@ -243,8 +241,8 @@ class Channels:
         def attempt() -> list[tuple[RegistrationRow, dt.datetime]]:
             stored: list[tuple[RegistrationRow, dt.datetime]] = []
             with self.crm.unit_of_work(actor) as uow:
-                reads = _Reads(uow, [agent for agent, _, _, _ in checked],
-                               [code for _, code, _, _ in checked], customers)
+                reads = RegistrationReads(uow, [agent for agent, _, _, _ in checked],
+                                          [code for _, code, _, _ in checked], customers)
                 for e, (agent, code, number, name), cid in zip(entries, checked, customers,
                                                                 strict=True):
                     now = e.at or utcnow()  # taken again on a retry, as in ``_register``
@@ -288,13 +286,13 @@ class Channels:
             # "now" taken again on a retry: a writer that won meanwhile registered
             # later than a time taken before it.
             with self.crm.unit_of_work(actor) as uow:
-                reads = _Reads(uow, [agent], [code], [customer_id])
+                reads = RegistrationReads(uow, [agent], [code], [customer_id])
                 return self._register_in(uow, reads, agent, code, mobile, name, customer_id,
                                          now or utcnow(), unless_held=unless_held)
 
         return retrying(attempt)
 
-    def _register_in(self, uow: UnitOfWork, reads: _Reads, agent_id: str, code: str,
+    def _register_in(self, uow: UnitOfWork, reads: RegistrationReads, agent_id: str, code: str,
                      mobile: str, name: str | None, customer_id: int | None,
                      now: dt.datetime, *, unless_held: bool = False) -> RegistrationRow | None:
         """One registration judged and stored, with what ``reads`` (made in ``uow``
