@@ -13,7 +13,6 @@ from sqlalchemy import CompoundSelect, bindparam, func, select, union
 from sqlalchemy.orm import Session
 
 from recrm_core import CRM, Customer, UnitOfWork, insert_or_ignore, utcnow
-from recrm_core.customers import load_customers, resolve_ids_for_write
 from recrm_core.resolution import MOBILE
 from recrm_core.tables import IdentityRow
 from recrm_core.values import STAGE_RANK
@@ -47,8 +46,9 @@ class RegistrationReads:
                       for code in dict.fromkeys(projects)}
         found = [cid for cid in customer_ids if cid is not None]
         #: each customer id given, and the survivor it is (itself, unless merged away)
-        self.survivor = resolve_ids_for_write(uow.connection, found) if found else {}
-        self.customers = load_customers(uow.connection, self.survivor.values())
+        customers = uow.crm.customers
+        self.survivor = customers.resolve_many_for_write_in(uow, found) if found else {}
+        self.customers = customers.get_many_in(uow, self.survivor.values())
         #: each agent's agency, as a customer's visits are judged (none without one)
         self.agencies = _agency_of_agents(session) if found else {}
 

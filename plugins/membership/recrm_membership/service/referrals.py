@@ -16,7 +16,6 @@ from recrm_core import (
     UnitOfWork,
     utcnow,
 )
-from recrm_core.customers import load_customers, resolve_ids_for_write
 
 from ..models import (
     Referral,
@@ -136,14 +135,14 @@ class ReferralBatch:
         """Resolve, lock and read what checking these customers' referrals needs (what
         was read before is left as it is)."""
         referrers, referred = list(referrers), list(referred)
-        conn, session = self.uow.connection, self.uow.session
+        session, customers = self.uow.session, self.uow.crm.customers
         # In the order refer_in resolved them: the referrer first (its NotFound first).
         new = [i for i in dict.fromkeys([*referrers, *referred]) if i not in self._survivor]
         if new:
-            self._survivor.update(resolve_ids_for_write(conn, new))
+            self._survivor.update(customers.resolve_many_for_write_in(self.uow, new))
         referred_ids = sorted({self._survivor[i] for i in referred} - set(self._customers))
         if referred_ids:
-            self._customers.update(load_customers(conn, referred_ids))
+            self._customers.update(customers.get_many_in(self.uow, referred_ids))
             for chunk in _chunks(referred_ids, 500):
                 self._live.update((int(referred_id), int(referrer_id))
                                   for referred_id, referrer_id in session.execute(
