@@ -149,3 +149,18 @@ def test_a_distribution_installed_meanwhile_is_found(
                                    encoding="utf-8")
     (info / "entry_points.txt").write_text("[recrm]\nlate = late\n", encoding="utf-8")
     assert plugins.installed_entry_points()["late"].value == "late"
+
+
+def test_settings_already_read_are_used_as_they_are(crm: CRM, tmp_path: Path) -> None:
+    config = tmp_path / "other.toml"
+    config.write_text(f"database_url = {json.dumps(crm.config.database_url)}\n"
+                      "import_batch_size = 7\n", encoding="utf-8")
+    read = config_module.load_settings(config)
+    config.unlink()  # not read again
+    with CRM(config=read, config_path=config) as built:
+        assert built.config is read and built.config_file == config.absolute()
+        assert built.customers.count() == 0
+    with pytest.raises(TypeError, match="not both"):
+        CRM(config=read, database_url=crm.config.database_url)
+    with pytest.raises(TypeError, match="not both"):
+        CRM(config=read, settings={"import_batch_size": 8})
