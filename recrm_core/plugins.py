@@ -101,7 +101,8 @@ def _search_path_state() -> tuple[tuple[str, int | None], ...]:
 
 @functools.lru_cache(maxsize=4)
 def _all_entry_points(_state: tuple[tuple[str, int | None], ...]) -> md.EntryPoints:
-    return md.entry_points()
+    every = md.entry_points()  # grouped on Python 3.11 (SelectableGroups), flat from 3.12
+    return md.EntryPoints(ep for group in every.groups for ep in every.select(group=group))
 
 
 def installed_entry_points() -> dict[str, md.EntryPoint]:
