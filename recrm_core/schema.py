@@ -11,7 +11,6 @@ files are written by ``recrm db revision`` and checked against the scripts by
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import importlib.util
 import json
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from sqlalchemy import Connection, Table, inspect, text
 
 from .db import Base, read_connection
 from .errors import RecrmError, SchemaMismatch
+from .plugins import entry_points
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -92,7 +92,7 @@ def installed_branch_directories() -> dict[str, Path]:
     """Where each installed plugin's revisions are, by plugin name (enabled or not),
     from the entry-point group :data:`MIGRATIONS_ENTRY_POINT_GROUP`."""
     found: dict[str, Path] = {}
-    for ep in md.entry_points(group=MIGRATIONS_ENTRY_POINT_GROUP):
+    for ep in entry_points(MIGRATIONS_ENTRY_POINT_GROUP):
         if ep.name in found or ep.name == CORE_BRANCH:
             continue
         directory = _package_directory(ep.value.partition(":")[0])
