@@ -7,7 +7,6 @@ dependency on the core's head made the upgrade overlap."""
 
 from __future__ import annotations
 
-import importlib.metadata as md
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,17 +43,15 @@ def branch_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     package = tmp_path / "site" / "quicknote_migrations"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("", encoding="utf-8")
+    # installed as pip would: a distribution's metadata naming the branch
+    info = package.parent / "quicknote-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: quicknote\nVersion: 0.1\n",
+                                   encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        f"[{MIGRATIONS_ENTRY_POINT_GROUP}]\nquicknote = quicknote_migrations\n",
+        encoding="utf-8")
     monkeypatch.syspath_prepend(str(package.parent))
-    found = md.entry_points
-
-    def entry_points(**params: str) -> md.EntryPoints:
-        eps = found(**params)
-        if params.get("group") != MIGRATIONS_ENTRY_POINT_GROUP:
-            return eps
-        return md.EntryPoints([*eps, md.EntryPoint(
-            "quicknote", "quicknote_migrations", MIGRATIONS_ENTRY_POINT_GROUP)])
-
-    monkeypatch.setattr(md, "entry_points", entry_points)
     notes = Table("quicknote_notes", Base.metadata,
                   Column("customer_id", Integer, ForeignKey("customers.id"), primary_key=True),
                   Column("note", String(40), nullable=False))
