@@ -228,3 +228,27 @@ def test_a_csv_saved_by_excel_with_long_numbers_in_scientific_notation(
         assert "scientific notation" in reason and "format the column as text" in reason
     assert "1.10101E+17" not in errors.read_text(encoding="utf-8-sig")  # no ID number echoed
     assert [c.name for c in crm.customers.find(mobile="13800000603")] == ["王三"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_budget_holding_a_spreadsheet_error_value_says_so(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, kind: str) -> None:
+    """Found by a new user's probe: a budget column computed by a formula that failed
+    (``#DIV/0!``, a lookup's ``#N/A``; a workbook's error cell or a CSV export of it) was
+    "not a number (ranges are not accepted)", which sends the office looking for a
+    range. The row names the sheet's error value; the other rows are imported."""
+    rows: list[list[Any]] = [["name", "mobile", "budget"], ["王一", M1, "#DIV/0!"],
+                             ["王二", M2, "#N/A"], ["王三", M3, 2000000]]
+    if kind == "xlsx":
+        path = book(tmp_path / "budgets.xlsx", rows)
+    else:
+        path = tmp_path / "budgets.csv"
+        path.write_text("".join(",".join(map(str, row)) + "\n" for row in rows),
+                        encoding="utf-8")
+    result = run(cli_runner, path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[:2] == [
+        f"row {row}: budget: budget is the spreadsheet error value {error}, not a number:"
+        " fix its formula in the sheet or clear the cell"
+        for row, error in ((1, "#DIV/0!"), (2, "#N/A"))]
+    assert [c.budget for c in crm.customers.find(mobile=M3)] == [2000000]

@@ -98,3 +98,21 @@ def test_a_missing_floor_or_gross_area_is_named_as_missing(crm: CRM, tmp_path: P
         (1, "gross_area", "no gross_area: add a 建筑面积 (gross_area) column or fill its cell"),
         (2, "floor", "no floor: add a 楼层 (floor) column or fill its cell")]
     assert [u.name for u in service(crm).units.list()] == ["XL2/3-1203"]
+
+
+def test_a_spreadsheet_error_value_in_an_area_or_price_is_named(crm: CRM,
+                                                                tmp_path: Path) -> None:
+    """Found by a new user's probe: a 销控表 whose formulas failed (``#DIV/0!`` in the
+    area, ``#N/A`` from a lookup in the price) is rejected saying the cell holds the
+    sheet's error value, as the core's budget says, not that it "is not a number"."""
+    outcome = _import(crm, tmp_path, "3,1,12,1201,#DIV/0!,,,,1970000,,可售",
+                      "3,1,12,1202,98.50,#REF!,,,1970000,,可售",
+                      "3,1,12,1203,98.50,,,,#N/A,,可售",
+                      "3,1,12,1204,98.50,,,,,#VALUE!,可售",
+                      "3,1,12,1205,98.50,,,,1970000,,可售")
+    assert [(r.row, r.field, r.reason) for r in outcome.rejections] == [
+        (row, field, f"{field} is the spreadsheet error value {error}, not a number: fix"
+         " its formula in the sheet or clear the cell")
+        for row, field, error in ((1, "gross_area", "#DIV/0!"), (2, "net_area", "#REF!"),
+                                  (3, "list_price", "#N/A"), (4, "price_per_m2", "#VALUE!"))]
+    assert [u.room for u in service(crm).units.list()] == ["1205"]
