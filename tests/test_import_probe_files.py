@@ -113,6 +113,32 @@ def test_stray_nul_bytes_are_not_utf16() -> None:
     assert sniff_encoding(damaged, complete=True) == EncodingGuess("utf-8")
 
 
+def test_a_tiny_file_with_one_stray_nul_is_not_utf16_and_its_row_names_the_line(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
+    """Found by a new user's probe: in a file of a few lines one stray NUL was a sixteenth
+    of the bytes and on one side, so the file was "UTF-16 (Excel 'Unicode Text')" and
+    refused whole. A NUL pattern needs several of them; a stray one rejects its row
+    (whichever field holds it: the mobile's reason was "contains letters"), naming the
+    file's line, and the other rows are imported. A NUL in the header stops the file."""
+    path = tmp_path / "nul.csv"
+    path.write_bytes(f"name,mobile\n王伟,{M1}\n\"李\n娜\",1\x00\n张敏,{M3}\n".encode())
+    result = run(cli_runner, path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "row 2: mobile: holds a NUL byte (line 4 of the file), which no text has; remove it")
+    assert [c.name for c in crm.customers.find(mobile=M1)] == ["王伟"]
+    assert [c.name for c in crm.customers.find(mobile=M3)] == ["张敏"]
+    header = tmp_path / "header.csv"
+    header.write_bytes(f"name,mob\x00ile\n王伟,{M2}\n".encode())
+    assert one_line_error(run(cli_runner, header), 2).rstrip().endswith(
+        "the header holds a NUL byte (line 1 of the file), which no text has; remove it")
+    assert crm.customers.find(mobile=M2) == []
+    # the smallest UTF-16 file worth importing still has its pattern
+    tiny = tmp_path / "tiny16.csv"
+    tiny.write_bytes(f"姓名,手机\r\n王伟,{M2}\r\n".encode("utf-16-le"))
+    assert UTF16_ADVICE in one_line_error(run(cli_runner, tiny), 2)
+
+
 def test_lines_ended_by_a_carriage_return_alone_are_read(
     crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,10 @@ UTF8_VALID_SHARE = 0.95
 #: bytes that must fall on one side (odd places: little-endian, even: big-endian)
 UTF16_SNIFF_BYTES = 4096
 UTF16_NUL_SHARE = 0.9
+#: the fewest NUL bytes that tell UTF-16 (a sixteenth of the sample must be NUL too):
+#: a UTF-16 CSV has one per ASCII character, and any header holds more than this in
+#: commas, line breaks and letters; a tiny file's one stray NUL is not a pattern
+UTF16_MIN_NULS = 8
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,11 @@ def sniff_encoding(sample: bytes, complete: bool) -> EncodingGuess:
 def _utf16_nuls(sample: bytes) -> bool:
     """Whether ``sample`` is UTF-16 without a BOM: NUL bytes (the high byte of each
     comma, digit and line break) at every other place. UTF-8 and GB18030 text holds no
-    NUL; a damaged file's stray ones fall on either side."""
+    NUL; a damaged file's stray ones fall on either side, and are too few to be
+    one per character (its rows are then rejected naming the NUL)."""
     head = sample[:UTF16_SNIFF_BYTES]
     nuls = head.count(0)
-    if nuls == 0 or nuls < len(head) // 16:
+    if nuls < max(UTF16_MIN_NULS, len(head) // 16):
         return False
     return max(head[0::2].count(0), head[1::2].count(0)) >= UTF16_NUL_SHARE * nuls
 
