@@ -220,7 +220,13 @@ class CsvSource(FileSource):
             wanted = max(SNIFF_BYTES - len(raw), 0)
             more = self._lines.read(wanted)
             self._lines.seek(back)
-            self._decided(sniff_encoding(raw + more, complete=len(more) < wanted))
+            try:
+                guess = sniff_encoding(raw + more, complete=len(more) < wanted, start=False)
+            except ImportFileError as refused:
+                # The rows before were plain ASCII, and may have been imported: the
+                # stop names this row, as an undecodable one's does.
+                raise _Unreadable(str(refused)) from None
+            self._decided(guess)
             try:
                 return raw.decode(self._codec)
             except UnicodeDecodeError as again:
