@@ -189,6 +189,25 @@ def spreadsheet_error(text: str) -> str | None:
             " sheet or clear the cell")
 
 
+_WHOLE = re.compile(r"([+-]?[0-9]+)(?:\.0+)?")
+
+
+def parse_whole(raw: object) -> int | None:
+    """A whole number typed in a sheet (a floor, a count): ``12``, ``１２``, ``-1`` and
+    ``12.0`` (a spreadsheet's number written out by a CSV export, as a mobile's
+    ``13812345678.0`` is read); ``None`` for a blank cell. Else ValueError, whose reason
+    reads after the field's name ("floor is ...")."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    text = clean(raw)
+    if not text:
+        return None
+    whole = _WHOLE.fullmatch(text) if len(text) <= 20 else None
+    if whole is None:
+        raise ValueError(spreadsheet_error(text) or "is not a whole number")
+    return int(whole.group(1))
+
+
 #: what a money figure written in 万 or 亿 (``200万``, ``1.5亿``) is multiplied by
 MONEY_UNITS = {"万": 10_000, "亿": 100_000_000}
 
