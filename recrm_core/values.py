@@ -126,6 +126,21 @@ def parse_persona(raw: object) -> str | None:
     return persona
 
 
+#: the days a person may enter (a filter, a receipt's or a handover's day): a day and
+#: its midnight in any time zone stay storable, and year 1 or 9999 is a typing mistake
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(9998, 12, 31)
+
+
+def check_day(day: dt.date) -> dt.date:
+    """``day`` unchanged, or ValueError when it is outside :data:`FIRST_DAY` to
+    :data:`LAST_DAY`: the one range of every day a person enters."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{day.isoformat()} is out of range ({FIRST_DAY.isoformat()} to"
+                         f" {LAST_DAY.isoformat()})")
+    return day
+
+
 def parse_date(raw: object, *, not_after: dt.date | None = None) -> dt.date | None:
     if type(raw) is str and len(raw) == 10 and raw[4] == raw[7] == "-" and raw.isascii():
         # The common spelling (2024-01-02, an import's every row) read at once: the
