@@ -155,7 +155,7 @@ def test_a_big5_or_shift_jis_file_is_refused_not_imported_garbled(
     the file is refused with advice, and imported right with its --encoding."""
     path = tmp_path / f"{encoding}.csv"
     mobiles = (M1, M2, M3)
-    path.write_bytes("name,mobile\n".encode() + "".join(
+    path.write_bytes(b"name,mobile\n" + "".join(
         f"{name},{mobile}\n" for name, mobile in zip(names, mobiles, strict=True)
     ).encode(encoding))
     assert one_line_error(run(cli_runner, path), 2).rstrip().endswith(BIG5_OR_SJIS)

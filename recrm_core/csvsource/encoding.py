@@ -63,7 +63,7 @@ def sniff_encoding(sample: bytes, complete: bool, start: bool = True) -> Encodin
     """
     if start and sample.startswith(codecs.BOM_UTF8):
         return EncodingGuess("utf-8-sig")
-    if (start and sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if ((start and sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)))
             or _utf16_nuls(sample)):
         # Excel's "Unicode Text"; its lines cannot be split on b"\n" like the others.
         raise ImportFileError(
