@@ -48,11 +48,25 @@ _MOBILE_ALLOWED = re.compile(r"\+?[0-9]+")
 _FLOAT_TEXT = re.compile(r"(\+?[0-9]+)\.0+")
 _PLAIN_CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[0-9]{10})")
 #: a long number as a spreadsheet shows it ("1.10101E+17", "8.6138E+12"), which a CSV
-#: export writes out as shown: the digits past the first few are gone, so the value is
-#: refused saying so (a workbook's number cell is refused by xlsxsource, before this)
-_SCIENTIFIC = re.compile(r"[0-9]+(?:\.[0-9]+)?[eE][+]?[0-9]+")
+#: export writes out as shown: the digits past the first few are usually gone, so the
+#: value is refused saying so (a workbook's number cell is refused by xlsxsource,
+#: before this); groups: mantissa, its decimals, exponent (a double's is under 309)
+_SCIENTIFIC = re.compile(r"([0-9]+)(?:\.([0-9]+))?[eE][+]?([0-9]{1,3})")
 SCIENTIFIC_NOTATION = ("is in scientific notation, as Excel shows a long number, which"
                        " drops digits; format the column as text")
+#: the reason when the mantissa still holds every digit (``1.3912345680E10`` is
+#: 13912345680): nothing was dropped, but the column is still not text
+SCIENTIFIC_NOTATION_WHOLE = ("is in scientific notation, as Excel shows a long number;"
+                             " format the column as text")
+
+
+def _scientific_reason(notation: re.Match[str]) -> str:
+    """The reason for a key written as ``notation`` (a match of ``_SCIENTIFIC``), which
+    never repeats the value (its digits are a person's): it dropped digits unless its
+    mantissa carries one past the point for each power of ten."""
+    decimals, exponent = notation.group(2) or "", int(notation.group(3))
+    whole = len(decimals) >= exponent and not decimals[exponent:].strip("0")
+    return SCIENTIFIC_NOTATION_WHOLE if whole else SCIENTIFIC_NOTATION
 
 
 class IdentityError(ValueError):
@@ -142,8 +156,8 @@ def normalise_mobile(raw: object, region: str = "CN") -> str:
             pass  # not a mobile so read: the dot may still be a separator ("138.1234.5670")
     compact = _MOBILE_SEPARATORS.sub("", text)
     if not _MOBILE_ALLOWED.fullmatch(compact):
-        if _SCIENTIFIC.fullmatch(text):
-            raise IdentityError("mobile", f"mobile {text!r} {SCIENTIFIC_NOTATION}")
+        if (notation := _SCIENTIFIC.fullmatch(text)) is not None:
+            raise IdentityError("mobile", f"mobile {_scientific_reason(notation)}")
         raise IdentityError("mobile", f"mobile {text!r} contains letters or an extension")
     # Fast path: a plain mainland number, checked against phonenumbers' own CN
     # mobile pattern so the answer is the library's, at a fraction of the cost.
@@ -208,8 +222,8 @@ def parse_id_card(raw: object, today: dt.date | None = None) -> IdCard:
     if not text:
         raise IdentityError("id_card", "ID card is empty")
     if len(text) != 18:
-        if _SCIENTIFIC.fullmatch(text):
-            raise IdentityError("id_card", f"ID card {SCIENTIFIC_NOTATION}")
+        if (notation := _SCIENTIFIC.fullmatch(text)) is not None:
+            raise IdentityError("id_card", f"ID card {_scientific_reason(notation)}")
         raise IdentityError("id_card", f"ID card must have 18 characters, got {len(text)}")
     body, check = text[:17], text[17]
     if not body.isdigit() or not body.isascii() or check not in "0123456789X":

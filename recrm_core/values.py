@@ -126,6 +126,21 @@ def parse_persona(raw: object) -> str | None:
     return persona
 
 
+#: the days a person may enter (a filter, a receipt's or a handover's day): a day and
+#: its midnight in any time zone stay storable, and year 1 or 9999 is a typing mistake
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(9998, 12, 31)
+
+
+def check_day(day: dt.date) -> dt.date:
+    """``day`` unchanged, or ValueError when it is outside :data:`FIRST_DAY` to
+    :data:`LAST_DAY`: the one range of every day a person enters."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{day.isoformat()} is out of range ({FIRST_DAY.isoformat()} to"
+                         f" {LAST_DAY.isoformat()})")
+    return day
+
+
 def parse_date(raw: object, *, not_after: dt.date | None = None) -> dt.date | None:
     if type(raw) is str and len(raw) == 10 and raw[4] == raw[7] == "-" and raw.isascii():
         # The common spelling (2024-01-02, an import's every row) read at once: the
@@ -167,6 +182,47 @@ def parse_date(raw: object, *, not_after: dt.date | None = None) -> dt.date | No
     raise ValueError(f"date {text!r} is not like 2024-01-02, 2024/1/2, 20240102 or 2024年1月2日")
 
 
+#: the error values Excel and WPS show in a cell whose formula failed (openpyxl reads a
+#: workbook's error cell as this text, and a CSV export writes it out as shown)
+SPREADSHEET_ERRORS = frozenset((
+    "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!",
+    "#PYTHON!"))
+
+
+def spreadsheet_error(text: str) -> str | None:
+    """The reason a number field gives for ``text`` (a cleaned cell) when it is a
+    spreadsheet's error value (``#DIV/0!``, ``#N/A``), else None: a formula failed in
+    the sheet, which is no range or typing mistake to look for in the figure. The reason reads
+    after the field's name ("budget is ...")."""
+    if not text.startswith("#"):
+        return None
+    value = text.upper()
+    if value not in SPREADSHEET_ERRORS:
+        return None
+    return (f"is the spreadsheet error value {value}, not a number: fix its formula in the"
+            " sheet or clear the cell")
+
+
+_WHOLE = re.compile(r"([+-]?[0-9]+)(?:\.0+)?")
+
+
+def parse_whole(raw: object) -> int | None:
+    """A whole number typed in a sheet (a floor, a count): ``12``, ``１２``, ``-1`` and
+    ``12.0`` (a spreadsheet's number written out by a CSV export, as a mobile's
+    ``13812345678.0`` is read); ``None`` for a blank cell. Else ValueError, whose reason
+    reads after the field's name ("floor is ...")."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    text = clean(raw)
+    if not text:
+        return None
+    whole = _WHOLE.fullmatch(text) if len(text) <= 20 else None
+    if whole is None:
+        raise ValueError(spreadsheet_error(text) or "is not a whole number")
+    return int(whole.group(1))
+
+
 #: what a money figure written in 万 or 亿 (``200万``, ``1.5亿``) is multiplied by
 MONEY_UNITS = {"万": 10_000, "亿": 100_000_000}
 
@@ -206,6 +262,8 @@ def parse_budget(raw: object) -> int | None:
     if _GROUPED_NUMBER.fullmatch(text):
         text = text.replace(",", "")
     if not _NUMBER.fullmatch(text):
+        if (failed := spreadsheet_error(text)) is not None:
+            raise ValueError(f"budget {failed}")
         raise ValueError(f"budget {clean(raw)!r} is not a number (ranges are not accepted)")
     try:
         amount = Decimal(text) * multiplier
@@ -253,7 +311,7 @@ def parse_amount(raw: object, *, places: int = 2, signed: bool = False,
     try:
         parsed = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"{shown!r} is not a number") from None
+        raise ValueError(spreadsheet_error(text) or f"{shown!r} is not a number") from None
     if not parsed.is_finite():
         raise ValueError(f"{shown!r} is not a number")
     if "e" in text.lower():

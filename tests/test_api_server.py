@@ -260,3 +260,14 @@ def test_the_access_log_holds_no_identity_value_nor_a_page_token(
     assert '"GET /u/... HTTP/1.1" 200' in output, output
     for secret in (*values.values(), "1391234", "li.si", page.rsplit("/", 1)[1][:12]):
         assert secret.lower() not in output.lower(), (secret, output)
+
+
+def test_a_single_server_stopped_by_sigterm_exits_0(crm: CRM, tmp_path: Path) -> None:
+    """Found by a new user's probe: ``recrm serve`` (one process) stopped by a service
+    manager's SIGTERM shut down cleanly, then died of the signal (status -15): uvicorn
+    raises it again after its shutdown, into Python's default. It exits 0, as on SIGINT
+    and as the ``--workers N`` supervisor does."""
+    with serving(crm, tmp_path) as server:
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        stop(server, signal.SIGTERM)
+    assert "Application shutdown complete" in server.output()

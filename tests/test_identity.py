@@ -706,6 +706,32 @@ def test_a_mobile_in_scientific_notation_says_digits_were_dropped(raw: str) -> N
         normalise_mobile(raw)
 
 
+@pytest.mark.parametrize("raw", ["1.38123E+10", "8.61381E+12", "1.38e10", "1.10101E+17"])
+def test_a_key_in_scientific_notation_is_refused_without_its_digits(raw: str) -> None:
+    """Found by a new user's probe: the terminal's rejection line repeated the mobile
+    (``mobile '8.61381E+12' is in ...``), its first digits a person's; the ID card's
+    reason never did. Both now say what to do and nothing of the value."""
+    for parse in (normalise_mobile, parse_id_card):
+        with pytest.raises(IdentityError) as caught:
+            parse(raw)
+        assert "drops digits; format the column as text" in caught.value.reason
+        assert raw not in caught.value.reason and raw[:4] not in caught.value.reason
+
+
+@pytest.mark.parametrize("raw", ["1.3912345680E10", "1.3812345678E+10", "8.613812345678E+12",
+                                 "1.391234568000E10"])
+def test_a_mobile_in_scientific_notation_with_every_digit_does_not_say_they_were_dropped(
+        raw: str) -> None:
+    """``1.3912345680E10`` is 13912345680: its mantissa carries a digit past the point
+    for each power of ten, so nothing was dropped (the reason said it was). It is still
+    refused (format the column as text), without the value."""
+    with pytest.raises(IdentityError) as caught:
+        normalise_mobile(raw)
+    assert caught.value.reason == (
+        "mobile is in scientific notation, as Excel shows a long number; format the column"
+        " as text")
+
+
 @pytest.mark.parametrize("raw", ["1.10101E+17", "1.10101198503121E+17", "1.1e17"])
 def test_an_id_card_in_scientific_notation_says_digits_were_dropped(raw: str) -> None:
     """The same for an ID card (was: "must have 18 characters, got 11"); the reason

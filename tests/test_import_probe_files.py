@@ -11,7 +11,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from test_import_xlsx import M1, M2, M3, one_line_error
+from test_import_xlsx import M1, M2, M3, M4, one_line_error
 
 from recrm_core import CRM
 from recrm_core.csvsource import reader
@@ -111,6 +111,84 @@ def test_stray_nul_bytes_are_not_utf16() -> None:
     sample = f"name,mobile\n王伟,{M1}\n".encode() * 20
     damaged = sample[:100] + b"\x00\x00" + sample[100:201] + b"\x00" + sample[201:]
     assert sniff_encoding(damaged, complete=True) == EncodingGuess("utf-8")
+
+
+def test_a_tiny_file_with_one_stray_nul_is_not_utf16_and_its_row_names_the_line(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
+    """Found by a new user's probe: in a file of a few lines one stray NUL was a sixteenth
+    of the bytes and on one side, so the file was "UTF-16 (Excel 'Unicode Text')" and
+    refused whole. A NUL pattern needs several of them; a stray one rejects its row
+    (whichever field holds it: the mobile's reason was "contains letters"), naming the
+    file's line, and the other rows are imported. A NUL in the header stops the file."""
+    path = tmp_path / "nul.csv"
+    path.write_bytes(f"name,mobile\n王伟,{M1}\n\"李\n娜\",1\x00\n张敏,{M3}\n".encode())
+    result = run(cli_runner, path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "row 2: mobile: holds a NUL byte (line 4 of the file), which no text has; remove it")
+    assert [c.name for c in crm.customers.find(mobile=M1)] == ["王伟"]
+    assert [c.name for c in crm.customers.find(mobile=M3)] == ["张敏"]
+    header = tmp_path / "header.csv"
+    header.write_bytes(f"name,mob\x00ile\n王伟,{M2}\n".encode())
+    assert one_line_error(run(cli_runner, header), 2).rstrip().endswith(
+        "the header holds a NUL byte (line 1 of the file), which no text has; remove it")
+    assert crm.customers.find(mobile=M2) == []
+    # the smallest UTF-16 file worth importing still has its pattern
+    tiny = tmp_path / "tiny16.csv"
+    tiny.write_bytes(f"姓名,手机\r\n王伟,{M2}\r\n".encode("utf-16-le"))
+    assert UTF16_ADVICE in one_line_error(run(cli_runner, tiny), 2)
+
+
+BIG5_OR_SJIS = ("the file's text reads as GB18030 only as unlikely characters (is it Big5 or"
+                " Shift-JIS?); save it as 'CSV UTF-8' and import that, or pass --encoding"
+                " (big5, shift_jis; gb18030 if it is right)")
+
+
+@pytest.mark.parametrize(("encoding", "names"), [
+    ("big5", ["陳大文", "張國榮", "林志玲"]), ("shift_jis", ["山田太郎", "佐藤花子", "鈴木一郎"])])
+def test_a_big5_or_shift_jis_file_is_refused_not_imported_garbled(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, encoding: str,
+        names: list[str]) -> None:
+    """Found by a new user's probe: GB18030 decodes almost any bytes, so a Big5 file
+    (Taiwan, Hong Kong) or a Shift-JIS one under an English header was imported with
+    names like 朝ゅ and 狶в. Such text reads as rare characters, kana and Cyrillic:
+    the file is refused with advice, and imported right with its --encoding."""
+    path = tmp_path / f"{encoding}.csv"
+    mobiles = (M1, M2, M3)
+    path.write_bytes(b"name,mobile\n" + "".join(
+        f"{name},{mobile}\n" for name, mobile in zip(names, mobiles, strict=True)
+    ).encode(encoding))
+    assert one_line_error(run(cli_runner, path), 2).rstrip().endswith(BIG5_OR_SJIS)
+    assert crm.customers.find(mobile=M1) == []
+    assert summary(cli_runner, path, tmp_path / "e.csv", "--encoding", encoding)["created"] == 3
+    assert [c.name for c in crm.customers.find(mobile=M2)] == [names[1]]
+    # Past a first sample of plain ASCII, the refusal stops the import at its row.
+    late = tmp_path / f"late-{encoding}.csv"
+    late.write_bytes(f"name,mobile\nA,{M4}\n".encode() + b"x," * 35_000 + b"\n"
+                     + "".join(f"{name},\n" for name in names).encode(encoding))
+    result = run(cli_runner, late)
+    assert result.exit_code == 1, result.stderr
+    assert f"row 3: {BIG5_OR_SJIS}; the import stopped there" in result.stderr
+    assert [c.name for c in crm.customers.find(mobile=M4)] == ["A"]
+
+
+def test_chinese_text_in_gb18030_reads_as_chinese() -> None:
+    """The other side of the Big5 check: names (level-2 hanzi among them), addresses
+    and company names in GB18030 are taken, a sample of a row or of many."""
+    from faker import Faker
+
+    from recrm_core.csvsource import EncodingGuess, sniff_encoding
+
+    fake = Faker("zh_CN")
+    fake.seed_instance(9)
+    for size in (1, 3, 50):
+        for _ in range(100):
+            text = "".join(f"{fake.name()},{fake.address()},{fake.company()}\n"
+                           for _ in range(size))
+            sample = text.encode("gb18030")
+            assert sniff_encoding(sample, complete=True) == EncodingGuess("gb18030"), text
+    rare = "name\n" + "\n".join(["璐璐", "昊天", "琪琪", "煜", "鑫鑫", "喆"]) + "\n"
+    assert sniff_encoding(rare.encode("gb18030"), complete=True) == EncodingGuess("gb18030")
 
 
 def test_lines_ended_by_a_carriage_return_alone_are_read(
@@ -228,3 +306,27 @@ def test_a_csv_saved_by_excel_with_long_numbers_in_scientific_notation(
         assert "scientific notation" in reason and "format the column as text" in reason
     assert "1.10101E+17" not in errors.read_text(encoding="utf-8-sig")  # no ID number echoed
     assert [c.name for c in crm.customers.find(mobile="13800000603")] == ["王三"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_budget_holding_a_spreadsheet_error_value_says_so(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, kind: str) -> None:
+    """Found by a new user's probe: a budget column computed by a formula that failed
+    (``#DIV/0!``, a lookup's ``#N/A``; a workbook's error cell or a CSV export of it) was
+    "not a number (ranges are not accepted)", which sends the office looking for a
+    range. The row names the sheet's error value; the other rows are imported."""
+    rows: list[list[Any]] = [["name", "mobile", "budget"], ["王一", M1, "#DIV/0!"],
+                             ["王二", M2, "#N/A"], ["王三", M3, 2000000]]
+    if kind == "xlsx":
+        path = book(tmp_path / "budgets.xlsx", rows)
+    else:
+        path = tmp_path / "budgets.csv"
+        path.write_text("".join(",".join(map(str, row)) + "\n" for row in rows),
+                        encoding="utf-8")
+    result = run(cli_runner, path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[:2] == [
+        f"row {row}: budget: budget is the spreadsheet error value {error}, not a number:"
+        " fix its formula in the sheet or clear the cell"
+        for row, error in ((1, "#DIV/0!"), (2, "#N/A"))]
+    assert [c.budget for c in crm.customers.find(mobile=M3)] == [2000000]

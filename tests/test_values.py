@@ -173,6 +173,33 @@ def test_budget_ranges_are_rejected(raw: str) -> None:
         parse_budget(raw)
 
 
+@pytest.mark.parametrize("error", ["#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#n/a",
+                                   "＃DIV/0！"])
+def test_a_spreadsheet_error_value_is_named_in_every_number_field(error: str) -> None:
+    """Found by a new user's probe: a budget cell holding Excel's ``#DIV/0!`` (a failed
+    formula, as a CSV export writes it) was "not a number (ranges are not accepted)",
+    which sends the office looking for a range. A budget and an amount (area, price)
+    say it is the sheet's error value, in the same words."""
+    shown = error.upper().replace("＃", "#").replace("！", "!")
+    reason = (f"is the spreadsheet error value {shown}, not a number: fix its formula in the"
+              " sheet or clear the cell")
+    with pytest.raises(ValueError) as budget:
+        parse_budget(error)
+    assert str(budget.value) == f"budget {reason}"
+    for units in (False, True):
+        with pytest.raises(ValueError) as amount:
+            parse_amount(error, units=units)
+        assert str(amount.value) == reason
+
+
+@pytest.mark.parametrize("raw", ["#", "#12", "#DIV/0", "N/A", "#N/A#"])
+def test_text_like_an_error_value_is_still_not_a_number(raw: str) -> None:
+    for parse in (parse_budget, parse_amount):
+        with pytest.raises(ValueError) as caught:
+            parse(raw)
+        assert "spreadsheet error" not in str(caught.value)
+
+
 @pytest.mark.parametrize("raw", ["abc", "1,20,000", "1e5", "万", "¥", "12.3.4", "二百万", True])
 def test_budget_garbage_is_rejected(raw: object) -> None:
     with pytest.raises(ValueError):

@@ -1,12 +1,17 @@
 """The app of each ``recrm serve --workers N`` process, built from the environment
-the command set (``RECRM_DATABASE_URL``, ``RECRM_CONFIG``, ``RECRM_KEY_FILE``), and the
-logging the server's processes use."""
+the command set (``RECRM_DATABASE_URL``, ``RECRM_CONFIG``, ``RECRM_KEY_FILE``), the
+logging the server's processes use, and how a stopped server exits."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,6 +25,32 @@ _PLAIN = frozenset({"v1", "healthz", "docs", "redoc", "openapi.json"})
 
 def app_from_environment() -> FastAPI:
     return create_app(CRM.from_config(os.environ.get("RECRM_CONFIG") or None))
+
+
+@contextlib.contextmanager
+def clean_exit_on_sigterm() -> Iterator[None]:
+    """Within it, SIGTERM ends the process with exit status 0 (SystemExit).
+
+    uvicorn (0.29 on) shuts down gracefully on SIGTERM, then restores the handler it
+    found and raises the signal again, so that the program's own handling runs
+    ("cooperative signal handling", uvicorn PR #1600). Python's default is to die of
+    the signal (status -15, 143 in a shell), which a service manager reads as a
+    failure after a clean stop; SIGINT ends with 0, and so does the ``--workers N``
+    supervisor. This handler is what uvicorn finds and raises into: it also ends a
+    server stopped before uvicorn took the signal over. Outside the main thread
+    (where no handler can be set) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stopped(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def logged_target(target: str) -> str:

@@ -36,12 +36,13 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         from ..api import create_app
     except ImportError:
         raise ConfigError("recrm serve needs the api extra: pip install 'recrm[api]'") from None
-    from ..api.serving import log_config
+    from ..api.serving import clean_exit_on_sigterm, log_config
 
     if workers == 1:
         app = create_app(crm)  # plugin route clashes fail here, before listening
-        uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config(),
-                    proxy_headers=False, server_header=False)
+        with clean_exit_on_sigterm():
+            uvicorn.run(app, host=host, port=port, log_level=log_level,
+                        log_config=log_config(), proxy_headers=False, server_header=False)
         return
     create_app(crm)  # fail once, here, rather than in every worker
     # Workers are new processes: they build their CRM from what this one used.
@@ -51,9 +52,10 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     if crm.key_file is not None:
         os.environ.setdefault("RECRM_KEY_FILE", str(crm.key_file))
     crm.close()
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, log_config=log_config(), proxy_headers=False,
-                server_header=False)
+    with clean_exit_on_sigterm():
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, log_config=log_config(), proxy_headers=False,
+                    server_header=False)
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -9,16 +9,13 @@ import click
 from ..access import require_role
 from ..crm import CRM
 from ..db import MAX_ID
-from ..values import parse_date
+from ..values import check_day, parse_date
 from . import cli, current_actor, pass_crm
 from .customers import json_option
 from .output import emit_json, info, local_time, table
 
 #: who reads the processing record
 AUDITORS = ("admin",)
-#: the days a filter may name: a day and its midnight in any time zone stay storable
-FIRST_DAY = dt.date(1900, 1, 1)
-LAST_DAY = dt.date(9998, 12, 31)
 
 
 def _date(value: str | None, option: str) -> dt.date | None:
@@ -30,11 +27,10 @@ def _date(value: str | None, option: str) -> dt.date | None:
         raise click.BadParameter(str(exc), param_hint=option) from None
     if day is None:
         raise click.BadParameter("is empty", param_hint=option)
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise click.BadParameter(f"{day.isoformat()} is out of range "
-                                 f"({FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})",
-                                 param_hint=option)
-    return day
+    try:
+        return check_day(day)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 @cli.group()

@@ -31,6 +31,9 @@ FIELD_CHARS = MAX_LINE_BYTES + MAX_QUOTED_BYTES
 MAX_CR_FILE_BYTES = 64 * 1024 * 1024
 #: the reason of a row rejected for invalid bytes in a mostly-UTF-8 file
 INVALID_UTF8 = "not valid UTF-8"
+#: the reason of a row holding a NUL byte, which no text of an ASCII-safe encoding
+#: holds (UTF-16, whose characters do, is refused by sniff_encoding): a damaged file
+NUL_BYTE = "holds a NUL byte (line {line} of the file), which no text has; remove it"
 
 
 class _Unreadable(Exception):
@@ -116,6 +119,8 @@ class CsvSource(FileSource):
             self._undecided_row: int | None = None
             #: set while reading a row with invalid bytes (or held back): not yielded
             self._hold = False
+            #: the file's line holding a NUL byte within the row held for it
+            self._nul_line: int | None = None
             self._header_done = False
             #: lines the reader had taken when it finished the last record
             self._record_end = 0
@@ -177,6 +182,9 @@ class CsvSource(FileSource):
             if size > MAX_LINE_BYTES:
                 raise _Unreadable(f"has a line longer than {MAX_LINE_BYTES // 1024} KB")
             self.bytes_read += size
+            if b"\0" in raw and self._nul_line is None:
+                self._nul_line = taken + 1
+                self._hold = True
             try:
                 text = raw.decode(codec)
             except UnicodeDecodeError as exc:
@@ -212,7 +220,13 @@ class CsvSource(FileSource):
             wanted = max(SNIFF_BYTES - len(raw), 0)
             more = self._lines.read(wanted)
             self._lines.seek(back)
-            self._decided(sniff_encoding(raw + more, complete=len(more) < wanted))
+            try:
+                guess = sniff_encoding(raw + more, complete=len(more) < wanted, start=False)
+            except ImportFileError as refused:
+                # The rows before were plain ASCII, and may have been imported: the
+                # stop names this row, as an undecodable one's does.
+                raise _Unreadable(str(refused)) from None
+            self._decided(guess)
             try:
                 return raw.decode(self._codec)
             except UnicodeDecodeError as again:
@@ -263,6 +277,8 @@ class CsvSource(FileSource):
         def readable() -> Iterator[list[str]]:
             for cells in self._records():
                 if self._hold and self._undecided_row is None:
+                    if self._nul_line is not None:
+                        raise ImportReadError(0, NUL_BYTE.format(line=self._nul_line))
                     raise ImportReadError(0, f"is {INVALID_UTF8}")
                 yield cells
 
@@ -285,17 +301,24 @@ class CsvSource(FileSource):
                     continue
                 self._hold = False
                 yield self.rows_read, self._invalid_row(cells)
+                self._nul_line = None
                 continue
             yield self.rows_read, (beyond(self.rows_read, cells) if len(cells) > width
                                    else None) or values(cells)
 
     def _invalid_row(self, cells: list[str]) -> RejectedRow:
-        """A row holding invalid bytes, rejected under the field of the first such cell."""
+        """A row holding a NUL byte or invalid bytes, rejected under the field of the
+        first such cell."""
+        if self._nul_line is not None:
+            damaged, reason = "\0", NUL_BYTE.format(line=self._nul_line)
+        else:
+            damaged, reason = "", INVALID_UTF8
         field = next(
-            (self.header.field_at(i) for i, cell in enumerate(cells) if _ESCAPED.search(cell)),
+            (self.header.field_at(i) for i, cell in enumerate(cells)
+             if (damaged in cell if damaged else _ESCAPED.search(cell))),
             "",
         )
-        return RejectedRow(row=self.rows_read, field=field, reason=INVALID_UTF8)
+        return RejectedRow(row=self.rows_read, field=field, reason=reason)
 
 
 def _delimiter(head: bytes) -> str:

@@ -1,6 +1,6 @@
 """Replies and bounces: what comes back turns into consent withdrawals and suppressions.
 
-- An SMS reply ``T``, ``TD`` or ``退订`` (any case, spaces ignored) withdraws the
+- An SMS reply ``T``, ``TD``, ``N`` or ``退订`` (any case, spaces ignored) withdraws the
   sender's SMS marketing consent (source ``sms_reply``).
 - ``recrm newsletter bounce ingest PATH``: RFC 3464 delivery reports (an mbox file or a
   directory of ``.eml``), RFC 5965 complaint reports, or JSON lines

@@ -4,6 +4,7 @@ the frequency cap, quiet hours and the sending pace."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,9 @@ from recrm_core import CRM
 
 #: the plugin's name: its settings section, table prefix and consent purpose
 NAME = "newsletter"
+#: what a URL path segment holds as itself (RFC 3986 unreserved): the inbound secret
+#: is one, in the callback URL the SMS provider is given
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 class NewsletterSettings(BaseModel):
@@ -56,7 +60,8 @@ class NewsletterSettings(BaseModel):
                              description="the refusal text every SMS must end with")
     inbound_secret: str | None = Field(
         default=None, description="the shared secret in the SMS provider's reply callback "
-        "URL (/nl/sms/{secret}); unset: the route answers 404")
+        "URL (/nl/sms/{secret}): 16 to 100 letters, digits, '-', '_', '.' or '~'; unset: "
+        "the route answers 404")
     max_messages_per_week: int = Field(
         default=3, ge=0, le=1000,
         description="per customer and channel over the last 7 days; 0: no cap")
@@ -79,6 +84,22 @@ class NewsletterSettings(BaseModel):
             raise ValueError("must not be empty: every marketing SMS must end with how to "
                              "refuse more (e.g. 回T退订)")
         return value.strip()
+
+    @field_validator("inbound_secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        # The one thing between the public route and withdrawing anyone's consent: the
+        # length a webhook's shared secret must have (the core's rule), in characters
+        # a URL carries as they are.
+        from recrm_core.webhooks.secret_store import MAX_LENGTH, MIN_LENGTH
+
+        if value is not None and not (MIN_LENGTH <= len(value) <= MAX_LENGTH
+                                      and _URL_SAFE.fullmatch(value)):
+            raise ValueError(
+                f"must be {MIN_LENGTH} to {MAX_LENGTH} letters, digits, '-', '_', '.' or"
+                " '~' (it is part of the callback URL); make one with python -c \"import"
+                " secrets; print(secrets.token_urlsafe(24))\"")
+        return value
 
     @field_validator("quiet_hours")
     @classmethod

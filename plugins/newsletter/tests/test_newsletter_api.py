@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from newsletter_testkit import add_customers
+from recrm_newsletter import service
 
-from recrm_core import CRM
+from recrm_core import CRM, ConfigError
 from recrm_core.testing import ApiClients, problem_of
 
 pytestmark = [pytest.mark.recrm_plugins("newsletter"),
-              pytest.mark.recrm_settings(newsletter={"inbound_secret": "cb-s3cret"})]
+              pytest.mark.recrm_settings(newsletter={"inbound_secret": "cb-s3cret-4f9Qx2Lm"})]
 
 
 def test_an_sms_reply_td_withdraws_sms_marketing(crm: CRM, api_client: ApiClients) -> None:
@@ -17,12 +20,39 @@ def test_an_sms_reply_td_withdraws_sms_marketing(crm: CRM, api_client: ApiClient
     public = api_client(None)
     assert public.post("/nl/sms/wrong", json={"from": "13812340000", "text": "TD"}
                        ).status_code == 404
-    hello = public.post("/nl/sms/cb-s3cret", json={"from": "13812340000", "text": "你好"})
+    hello = public.post("/nl/sms/cb-s3cret-4f9Qx2Lm",
+                        json={"from": "13812340000", "text": "你好"})
     assert hello.json() == {"unsubscribed": 0} and crm.consent.allowed(cid, "sms")
-    td = public.post("/nl/sms/cb-s3cret", json={"from": "+86 138 1234 0000", "text": " td "})
+    td = public.post("/nl/sms/cb-s3cret-4f9Qx2Lm",
+                     json={"from": "+86 138 1234 0000", "text": " td "})
     assert td.json() == {"unsubscribed": 1}
     assert not crm.consent.allowed(cid, "sms")
     assert crm.consent.current(cid)[-1].source == "sms_reply"
+
+
+def test_the_reply_n_withdraws_too(crm: CRM, api_client: ApiClients) -> None:
+    """``N`` (as some providers' "reply N to refuse" reads) withdraws as ``T`` does; the
+    README now says so."""
+    [cid] = add_customers(crm, 1, channel="sms")
+    got = api_client(None).post("/nl/sms/cb-s3cret-4f9Qx2Lm",
+                                json={"from": "13812340000", "text": "n"})
+    assert got.json() == {"unsubscribed": 1} and not crm.consent.allowed(cid, "sms")
+
+
+@pytest.mark.parametrize("secret", ["", "x", "cb-s3cret", "a" * 15, "a" * 101,
+                                    "a/b" + "c" * 20, "有" * 16, "a b" + "c" * 20])
+def test_a_short_or_unsafe_inbound_secret_is_refused(crm_factory: Any, secret: str) -> None:
+    """Found by a new user's probe: any secret was taken, ``x`` too, though it is all
+    that stands between the public route and withdrawing anyone's consent. It needs
+    the length of a webhook's shared secret (16 to 100), in characters a URL path
+    carries as themselves."""
+    with pytest.raises(ConfigError, match=r"inbound_secret: .*must be 16 to 100 letters"):
+        crm = crm_factory(plugins=["newsletter"],
+                          settings={"newsletter": {"inbound_secret": secret}})
+        service(crm).conf  # noqa: B018 - settings may be read lazily
+    made = "Xy3_" + "-" * 8 + "a.b~c"
+    assert service(crm_factory(plugins=["newsletter"], settings={"newsletter": {
+        "inbound_secret": made}})).conf.inbound_secret == made
 
 
 def test_send_report_route(crm: CRM, api_client: ApiClients) -> None:

@@ -44,6 +44,7 @@ from .refs import (
     check_staff,
     code_text,
     customer_id,
+    entered_day,
     find_unit,
     local_date,
     name_of,
@@ -361,7 +362,7 @@ class Deals:
         """The handover (交房) of a contracted deal's unit."""
         require_role(actor, OFFICE, "hand over units")
         at = now or utcnow()
-        day = date or self._today(at)
+        day = entered_day(date, "date") if date is not None else self._today(at)
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
             row = self._load(session, deal)

@@ -26,6 +26,7 @@ from recrm_core import (
     Refused,
     RejectedRow,
     UnitOfWork,
+    UnknownProject,
     Vocabulary,
     open_table,
     project_code,
@@ -33,7 +34,8 @@ from recrm_core import (
     utcnow,
 )
 from recrm_core.contention import retrying
-from recrm_core.values import AMOUNT_LIMIT
+from recrm_core.projects import project_id_in
+from recrm_core.values import AMOUNT_LIMIT, parse_whole
 
 from .models import Hold, ImportOutcome, Unit
 from .money import CENT, amount
@@ -114,10 +116,10 @@ def unit_values(row: Mapping[str, Any], default_project: str | None) -> dict[str
             raise InvalidInput(field, f"no {field}: add a {header} ({field}) column or fill"
                                " its cell")
     try:
-        floor = int(str(row.get("floor", "")).strip())
-    except ValueError:
-        raise InvalidInput("floor", "a floor is a whole number") from None
-    if not -10 <= floor <= 300:
+        floor = parse_whole(row.get("floor"))
+    except ValueError as exc:
+        raise InvalidInput("floor", f"floor {exc}") from None
+    if floor is None or not -10 <= floor <= 300:
         raise InvalidInput("floor", "a floor is between -10 and 300")
     gross = amount(row.get("gross_area"), "gross_area", positive=True)
     net = amount(row["net_area"], "net_area", positive=True) if row.get("net_area") else None
@@ -313,9 +315,10 @@ class Inventory:
                 except InvalidInput as exc:
                     reject(line, source.sheet_row, exc.field, exc.reason)
                     continue
-                if values["project"] not in known:
+                if values["project"] not in known and not self.crm.config.auto_create_projects:
+                    # the core's import rule and words (otherwise _apply creates it)
                     reject(line, source.sheet_row, "project",
-                           f"unknown project {values['project']!r} (recrm projects add)")
+                           str(UnknownProject(values["project"])))
                     continue
                 repeated = _repeated(first_row, line, values)
                 if repeated is not None:
@@ -360,9 +363,15 @@ class Inventory:
         now = utcnow()
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
+            projects: set[str] = set()
             buildings: dict[tuple[str, str], int] = {}
             existing: dict[int, dict[str, UnitRow]] = {}
             for line, sheet_row, v in batch:
+                if v["project"] not in projects:
+                    # created in this batch's transaction while auto_create_projects is
+                    # on, as the core's import does; else UnknownProject
+                    project_id_in(uow, v["project"])
+                    projects.add(v["project"])
                 key = (v["project"], v["building"])
                 if key not in buildings:
                     found = session.scalar(select(BuildingRow.id).where(

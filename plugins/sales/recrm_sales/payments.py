@@ -39,7 +39,7 @@ from recrm_core.tomlfile import read_toml
 from .deals import load_deal
 from .models import Instalment, Receipt, Receivable
 from .money import CENT, ZERO, amount
-from .refs import OFFICE, READERS, code_text, local_date, name_of
+from .refs import OFFICE, READERS, code_text, entered_day, local_date, name_of
 from .tables import ACTIVE_DEAL_STATES, DealEventRow, DealRow, InstalmentRow, ReceiptRow, UnitRow
 
 KINDS = ("deposit", "down_payment", "mortgage", "instalment", "area_adjustment")
@@ -111,6 +111,10 @@ def file_lines(path: str | Path) -> list[dict[str, Any]]:
         due = item["due"]
         if isinstance(due, dt.datetime) or not isinstance(due, dt.date):
             raise InvalidInput("plan", f"payment {i}: due is a date (2026-12-31)")
+        try:
+            entered_day(due, "due")
+        except InvalidInput as exc:
+            raise InvalidInput("plan", f"payment {i}: {exc.reason}") from None
         if isinstance(item["amount"], float):
             raise InvalidInput("plan", f"payment {i}: write the amount as a string "
                                "(\"120000.00\"): a TOML float is not exact")
@@ -221,6 +225,7 @@ class Payments:
         a refund). A second measurement replaces the first adjustment."""
         require_role(actor, OFFICE, "adjust for the measured area")
         area = amount(final_area, "final_area", positive=True)
+        entered_day(due, "due")
         at = now or utcnow()
         with self.crm.unit_of_work(actor) as uow:
             session = uow.session
@@ -250,6 +255,7 @@ class Payments:
         Refused (no overpayment)."""
         require_role(actor, OFFICE, "record payments")
         money = amount(value, "amount", positive=True)
+        entered_day(date, "date")
         # a reference typed with full-width letters or pasted with a zero-width space
         # is the same reference, not a second receipt of the same money
         key = code_text(ref, "ref", "a reference") or f"auto-{uuid.uuid4().hex}"

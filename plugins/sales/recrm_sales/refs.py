@@ -23,7 +23,7 @@ from recrm_core import (
     project_code,
     valid_id,
 )
-from recrm_core.values import optional_code
+from recrm_core.values import check_day, optional_code
 
 from .tables import BuildingRow, UnitRow
 
@@ -124,3 +124,13 @@ def check_staff(uow: UnitOfWork, staff: str | None) -> str | None:
 def local_date(crm: CRM, at: dt.datetime) -> dt.date:
     """The date at the company's time zone."""
     return at.astimezone(crm.config.zone).date()
+
+
+def entered_day(day: dt.date, field: str) -> dt.date:
+    """A day a person gave (a receipt's, a handover's, a due date), within the core's
+    range of entered days (:func:`~recrm_core.values.check_day`: 1900 to 9998, as
+    ``recrm audit list`` takes), or InvalidInput naming ``field``."""
+    try:
+        return check_day(day)
+    except ValueError as exc:
+        raise InvalidInput(field, f"{field} {exc}") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sales_testkit import HEADER, PROJECT, ROWS
+from sales_testkit import HEADER, PROJECT, ROWS, setup_units
 
 from recrm_core import CRM
 from recrm_core.testing import CliResult, RecrmCliRunner
@@ -167,3 +167,35 @@ def test_an_import_that_kept_nothing_says_so(crm: CRM, cli_runner: RecrmCliRunne
     assert as_json.exit_code == 0, as_json.stderr
     assert json.loads(as_json.stdout)["rejected"] == 1
     assert ok(cli_runner.invoke("sales", "units", "list", "--json"))
+
+
+def test_days_entered_share_the_core_range(crm: CRM, cli_runner: RecrmCliRunner,
+                                            tmp_path: Path) -> None:
+    """Found by a new user's probe: a receipt or a handover took year 1 and 9999 (a
+    typing mistake; its midnight in another zone is no storable time) while `recrm audit
+    list` takes 1900 to 9998. One range, one reason, on every day a person enters."""
+    setup_units(crm, tmp_path)
+    run = cli_runner.invoke
+    deal = ok(run("sales", "deal", "subscribe", "XL2/3-1201", "--buyer", "13800000001",
+                  "--deposit", "50000", "--json"))
+    did = str(deal["id"])
+    ok(run("sales", "deal", "sign", did, "--contract-no", "HT-1", "--total", "1970000",
+           "--payment", "full", "--json"))
+    for day in ("0001-01-01", "1899-12-31", "9999-12-31"):
+        reason = f"{day} is out of range (1900-01-01 to 9998-12-31)"
+        assert one_line(run("sales", "payments", "receive", did, "--amount", "1", "--date",
+                            day), 2).endswith(f"--date: date {reason}")
+        assert one_line(run("sales", "deal", "handover", did, "--date", day), 2).endswith(
+            f"--date: date {reason}")
+        assert one_line(run("sales", "payments", "adjust-area", did, "--final-area", "98",
+                            "--due", day), 2).endswith(f"--due: due {reason}")
+        plan = tmp_path / "plan.toml"
+        plan.write_text(f'[[payment]]\nkind = "mortgage"\ndue = {day}\namount = "1"\n',
+                        encoding="utf-8")
+        assert f"payment 1: due {reason}" in one_line(
+            run("sales", "payments", "schedule", did, "--plan", str(plan)), 2)
+        assert one_line(run("audit", "list", "--from", day), 2).endswith(reason)
+    assert ok(run("sales", "payments", "receive", did, "--amount", "1", "--date", "1900-01-01",
+                  "--json"))["received_on"] == "1900-01-01"
+    assert ok(run("sales", "deal", "handover", did, "--date", "9998-12-31", "--json")
+              )["state"] == "handed_over"

@@ -77,8 +77,11 @@ def define_command(crm: CRM, file: Path, as_json: bool) -> None:
         except RecursionError:  # the parser recurses per level of nesting
             raise click.BadParameter(f"cannot read {file}: nested too deeply",
                                      param_hint="FILE") from None
-    if not isinstance(data, dict):
-        raise click.BadParameter(f"{file} does not hold one survey definition",
+    # A file holding nothing (empty, only comments, {}) names no survey: the command
+    # was given the wrong file (exit 2), not a definition the rules refuse (exit 1).
+    if not isinstance(data, dict) or not data:
+        raise click.BadParameter(f"{file} does not hold one survey definition"
+                                 + ("" if data else " (it holds nothing)"),
                                  param_hint="FILE")
     definition = service.define_survey(crm, data, actor=_actor())
     if as_json:

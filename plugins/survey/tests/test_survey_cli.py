@@ -98,6 +98,19 @@ def test_define_errors(crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> 
     fails(cli_runner.invoke("survey", "define", str(listed)), 2, "one survey definition")
 
 
+@pytest.mark.parametrize(("name", "text"), [("empty.toml", ""), ("comments.toml", "# to do\n"),
+                                          ("empty.json", "{}")])
+def test_define_of_a_file_holding_nothing_is_a_usage_error(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path, name: str, text: str) -> None:
+    """Found by a new user's probe: an empty definition file exited 1 ("title: Field
+    required", as a definition the rules refuse); it names no survey at all, the wrong
+    file was given: exit 2, as a file holding a list."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    fails(cli_runner.invoke("survey", "define", str(path)), 2,
+          "does not hold one survey definition (it holds nothing)")
+
+
 def test_trigger(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     owner(crm, "13812345678")
     owner(crm, "13912345678")
