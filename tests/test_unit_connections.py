@@ -24,13 +24,6 @@ from recrm_core.spareconns import SpareUnitConnections, unit_connections_of
 Register = Callable[..., str]
 
 
-@pytest.fixture
-def sqlite_crm(crm: CRM, recrm_backend: str) -> CRM:
-    if recrm_backend != "sqlite":
-        pytest.skip("connections are kept aside for SQLite files only")
-    return crm
-
-
 def units(crm: CRM) -> SpareUnitConnections:
     kept = unit_connections_of(crm.engine)
     assert kept is not None
