@@ -248,7 +248,8 @@ class UnitOfWork:
 
     #: the CRM running the operation (settings, services)
     crm: CRM
-    #: the pool connection the transaction runs on (``connection`` below)
+    #: the connection the transaction runs on (``connection`` below): the pool's,
+    #: or one kept aside for units of work (``spareconns``)
     bound: InitVar[Connection]
     #: who performs the operation, if the caller said
     actor: Actor | None = None
