@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 import recrm_core
-from recrm_core import actions, incidents, models, pool, roles, tasks, values
+from recrm_core import actions, incidents, models, pool, privacy, roles, tasks, values
 from recrm_core.config import (
     ApiSettings,
     CoreSettings,
@@ -63,7 +63,8 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
     ("What the API returns", "Besides the models above, service calls return these.", [
         models.CustomerView, models.IdentityEntry, models.Consent, models.Project,
         recrm_core.AddResult, models.ImportResult, models.RejectedRow, models.DuplicatePair,
-        models.Staff, models.Department, models.AuditEntry, actions.ReassignResult,
+        models.Staff, models.Department, models.AuditEntry, privacy.ErasureReport,
+        actions.ReassignResult,
         actions.SegmentCount, actions.CustomerPage, actions.ApiKey, actions.ApiKeyCreated,
         incidents.Incident,
         tasks.TaskSweep, tasks.TaskReportRow, pool.PoolEntry, pool.PoolEvent,
@@ -76,7 +77,8 @@ GROUPS: list[tuple[str, str, list[type[Any]]]] = [
         models.CustomerInteractionIn, models.StageMove, models.CaseIn, models.ProjectIn,
         models.StaffIn, models.DepartmentIn,
         actions.MergeIn, actions.StageIn, actions.ReassignIn, actions.DiscloseIn,
-        actions.CaseActionIn, actions.ConsentIn, actions.SegmentQuery, incidents.IncidentIn,
+        actions.EraseIn, actions.CaseActionIn, actions.ConsentIn, actions.SegmentQuery,
+        incidents.IncidentIn,
         tasks.TaskIn, tasks.TaskDoneIn, tasks.TaskCancelIn, pool.ClaimIn, pool.ReleaseIn,
         reports.ReportRequest,
     ]),

@@ -105,6 +105,15 @@ class DiscloseIn(_Model):
                         "ticket reference")
 
 
+class EraseIn(_Model):
+    """An erasure request (PIPL Art. 47): why, and whether only to show the plan."""
+
+    reason: str | None = Field(default=None, max_length=500, description="the request's "
+                               "reference, kept in the audit log")
+    dry_run: bool = Field(default=False, strict=True, description="do the same work, roll "
+                          "it back and report the plan")
+
+
 class CaseActionIn(_Model):
     """A case lifecycle action: start, resolve, close, reopen, escalate, transfer."""
 

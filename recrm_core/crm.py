@@ -67,6 +67,9 @@ class CRM:
         crm.customers.add({"name": "王伟", "mobile": "138 1234 5678"})
 
     Each CRM has its own plugin manager, so several can coexist in one process.
+    Settings already read with :func:`~recrm_core.config.load_settings` are given as
+    ``config`` (the CLI reads them once per command); ``config_path`` still says which
+    file they came from (the key file's default place is beside it).
     """
 
     def __init__(
@@ -79,11 +82,20 @@ class CRM:
         search_cwd: bool = False,
         create_schema: bool = False,
         console_stream: IO[str] | None = None,
+        config: CoreSettings | None = None,
     ) -> None:
         overrides = dict(settings or {})
         if database_url is not None:
             overrides["database_url"] = database_url
-        self.config: CoreSettings = load_settings(config_path, overrides, search_cwd=search_cwd)
+        if config is None:
+            config = load_settings(config_path, overrides, search_cwd=search_cwd)
+        elif overrides:
+            # One source of settings: overrides applied to settings already merged
+            # would skip their validation.
+            raise TypeError("CRM(): give config, or database_url and settings, not both")
+        #: the settings: ``config`` when given (what ``load_settings(config_path, ...)``
+        #: returned, as the CLI reads them once per command), else read here
+        self.config: CoreSettings = config
         #: the configuration file read, if any (the key file's default place is beside it)
         self.config_file: Path | None = found_config_file(config_path, search_cwd)
         self.console_stream = console_stream

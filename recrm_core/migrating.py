@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from .schema import (
     applied_revisions,
     core_branch,
     enabled_branches,
+    installed_branch_directories,
     installed_branches,
     read_versions,
 )
@@ -54,8 +55,10 @@ def script_directory(branches: Sequence[Branch] | None = None) -> ScriptDirector
     revision table must still be known, or Alembic could not read it), or only
     ``branches``."""
     if branches is None:
-        branches = [core_branch(), *installed_branches().values()]
-    locations = [str(b.directory) for b in branches]
+        locations = [str(core_branch().directory),
+                     *map(str, installed_branch_directories().values())]
+    else:
+        locations = [str(b.directory) for b in branches]
     return ScriptDirectory(str(ENVIRONMENT), version_locations=locations)
 
 
@@ -66,6 +69,7 @@ def run_environment(context: Any) -> None:
     options: dict[str, Any] = {
         "target_metadata": attributes.get("target_metadata"),
         "include_object": attributes.get("include_object"),
+        "include_name": attributes.get("include_name"),
         # SQLite cannot alter constraints or drop columns in place: rebuild the table
         "render_as_batch": True,
     }
@@ -151,12 +155,25 @@ def _branch(crm: CRM, name: str) -> Branch:
 
 def _targets(crm: CRM, plugin: str | None, to: str | None) -> tuple[str, ...]:
     if plugin is None:
-        return (to,) if to else tuple(f"{b.name}@head" for b in enabled_branches(crm))
+        return (to,) if to else _heads(enabled_branches(crm))
     branch = _branch(crm, plugin)
+    if not branch.revisions:
+        raise MigrationError(f"branch {plugin!r} has no revisions yet: write its first with "
+                             f"`recrm db revision --plugin {plugin} -m MESSAGE --autogenerate`")
     if to not in (None, "head", *branch.revisions):
         raise MigrationError(f"{to!r} is not a revision of branch {plugin!r} "
                              f"({', '.join(branch.revisions)}, or head)")
     return (f"{plugin}@{to or 'head'}",)
+
+
+def _heads(branches: list[Branch]) -> tuple[str, ...]:
+    """The branches' heads as upgrade targets, less those another head depends on:
+    Alembic refuses targets that overlap (a plugin's first revision written by
+    `recrm db revision` depends on the core's head), and reaching the dependent
+    head applies them anyway."""
+    heads = {b.head: b.name for b in branches if b.head is not None}
+    return tuple(f"{name}@head" for head, name in heads.items()
+                 if head not in applied_revisions(set(heads) - {head}, branches))
 
 
 def upgrade(crm: CRM, plugin: str | None = None, to: str | None = None) -> list[str]:
@@ -172,6 +189,8 @@ def upgrade(crm: CRM, plugin: str | None = None, to: str | None = None) -> list[
             from .baselines import stamp_baseline
 
             stamp_baseline(crm, conn, script)
+        else:
+            applied.extend(_adopt_tables_created_directly(crm, conn, script))
 
         def fn(rev: Any, context: Any) -> Any:
             steps = script._upgrade_revs(destination, rev)  # type: ignore[arg-type]
@@ -186,10 +205,56 @@ def _has_tables(conn: Connection) -> bool:
     return bool(inspect(conn).get_table_names())
 
 
+def _adopt_tables_created_directly(crm: CRM, conn: Connection,
+                                   script: ScriptDirectory) -> list[str]:
+    """Stamp the first revision of each enabled plugin branch not yet applied whose
+    tables the database already holds, as that revision creates them: they were
+    created directly while the branch had no revision (a plugin author's database,
+    before `recrm db revision` wrote the first), and creating them again would fail.
+    Tables shaped otherwise are refused, each difference named. Returns the revisions
+    stamped."""
+    from sqlalchemy import create_engine
+
+    from .baselines import differences as shape_differences
+    from .baselines import shape
+
+    stamped: list[str] = []
+    present = set(inspect(conn).get_table_names())
+    applied = applied_revisions(read_versions(conn) or set(), [
+        core_branch(), *installed_branches().values()])
+    for branch in enabled_branches(crm)[1:]:
+        if not branch.tables & present or applied & set(branch.revisions):
+            continue
+        first = branch.revisions[0]
+        engine = create_engine("sqlite://")
+        with engine.begin() as scratch:
+            needed = tuple(branch.needs.get(first, ()))
+            for target in needed:  # one by one: Alembic refuses a target another implies
+                _run(script, scratch, lambda rev, _c, to=target: script._upgrade_revs(to, rev))
+            before = set(inspect(scratch).get_table_names())
+            _run(script, scratch, lambda rev, _c, to=first: script._upgrade_revs(to, rev))
+            created = set(inspect(scratch).get_table_names()) - before
+            expected = shape(scratch, ignore=before)
+        engine.dispose()
+        if not created & present:
+            continue
+        actual = shape(conn, ignore=present - created)
+        found = shape_differences(actual, expected)
+        if found:
+            raise MigrationError(
+                f"plugin {branch.name!r}: the tables created before its first revision "
+                f"{first} differ from what it creates: {'; '.join(found)}")
+        stamp(conn, script, [first])
+        stamped.append(first)
+    return stamped
+
+
 def downgrade(crm: CRM, plugin: str, to: str) -> list[str]:
     """Downgrade ``plugin``'s branch (``core`` for the core's) to revision ``to``
     (``base``: remove the branch and its tables). Returns the revisions undone."""
     branch = _branch(crm, plugin)
+    if not branch.revisions and to == "base":
+        return []  # a branch without revisions has nothing applied
     if to != "base" and to not in branch.revisions:
         raise MigrationError(f"{to!r} is not a revision of branch {plugin!r} "
                              f"({', '.join(branch.revisions)}, or base)")
@@ -409,8 +474,9 @@ def _tables_at(script: ScriptDirectory, engine: Any, target: Any) -> set[str]:
 def write_revisions_file(branch: Branch | str) -> Path:
     """Regenerate a branch's ``revisions.json`` from its scripts."""
     name = branch if isinstance(branch, str) else branch.name
+    # not read_branch: the file is missing while the branch's first revision is written
     directory = core_branch().directory if name == CORE_BRANCH else \
-        installed_branches()[name].directory
+        installed_branch_directories()[name]
     path = directory / REVISIONS_FILE
     data = revisions_file_for(script_directory(), name)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -434,6 +500,16 @@ def new_revision(crm: CRM, branch: str, message: str, *, autogenerate: bool = Fa
             raise MigrationError(f"plugin {branch!r} is not enabled or declares no "
                                  "recrm.migrations package")
         known = installed[branch]
+    adopted: frozenset[str] = frozenset()
+    if not known.revisions and branch != CORE_BRANCH:
+        # The first revision takes over the plugin's tables that no branch creates (those
+        # named after it, created directly so far): compared as absent from the
+        # database, so it creates them even where they were created directly.
+        from .schema import unmigrated_tables
+
+        adopted = frozenset(t.name for t in unmigrated_tables(crm)
+                            if t.name.startswith(f"{branch}_"))
+        known = replace(known, tables=adopted)
     # Autogenerate compares with a database at every head it knows: the enabled ones.
     script = script_directory(enabled_branches(crm))
     first = not known.revisions
@@ -444,7 +520,8 @@ def new_revision(crm: CRM, branch: str, message: str, *, autogenerate: bool = Fa
     # the core's tables too, for the foreign keys; only the branch's are compared
     target = declared_metadata([core_branch(), known])
     config.attributes.update(target_metadata=target, include_object=(
-        lambda _obj, name, kind, _reflected, _other: kind != "table" or name in known.tables))
+        lambda _obj, name, kind, _reflected, _other: kind != "table" or name in known.tables),
+        include_name=lambda name, kind, _parent: kind != "table" or name not in adopted)
     revision_context = RevisionContext(
         config, script, {
             "message": message, "autogenerate": autogenerate, "rev_id": rev_id,

@@ -11,7 +11,6 @@ files are written by ``recrm db revision`` and checked against the scripts by
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import importlib.util
 import json
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from sqlalchemy import Connection, Table, inspect, text
 
 from .db import Base, read_connection
 from .errors import RecrmError, SchemaMismatch
+from .plugins import entry_points
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -53,12 +53,19 @@ class Branch:
     needs: dict[str, tuple[str, ...]]
 
     @property
-    def head(self) -> str:
-        return self.revisions[-1]
+    def head(self) -> str | None:
+        """The last revision; None for a branch whose package holds none yet."""
+        return self.revisions[-1] if self.revisions else None
 
 
 def read_branch(name: str, directory: Path) -> Branch:
     path = directory / REVISIONS_FILE
+    if not path.exists() and directory.is_dir() and not any(
+            p.name != "__init__.py" for p in directory.glob("*.py")):
+        # The empty package a plugin author makes to start the branch (docs/plugins.md,
+        # "Migrations"): no revision yet, so its tables are created directly until
+        # `recrm db revision` writes the first and this file.
+        return Branch(name, directory, (), frozenset(), {})
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Branch(name, directory, tuple(data["revisions"]), frozenset(data["tables"]),
@@ -81,18 +88,24 @@ def _package_directory(dotted: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)), *rest.split(".") if rest else ())
 
 
-def installed_branches() -> dict[str, Branch]:
-    """Every installed plugin's branch by plugin name (enabled or not), from the
-    entry-point group :data:`MIGRATIONS_ENTRY_POINT_GROUP`."""
-    found: dict[str, Branch] = {}
-    for ep in md.entry_points(group=MIGRATIONS_ENTRY_POINT_GROUP):
+def installed_branch_directories() -> dict[str, Path]:
+    """Where each installed plugin's revisions are, by plugin name (enabled or not),
+    from the entry-point group :data:`MIGRATIONS_ENTRY_POINT_GROUP`."""
+    found: dict[str, Path] = {}
+    for ep in entry_points(MIGRATIONS_ENTRY_POINT_GROUP):
         if ep.name in found or ep.name == CORE_BRANCH:
             continue
         directory = _package_directory(ep.value.partition(":")[0])
         if directory is None:
             raise RecrmError(f"plugin {ep.name!r}: migrations package {ep.value!r} not found")
-        found[ep.name] = read_branch(ep.name, directory)
+        found[ep.name] = directory
     return found
+
+
+def installed_branches() -> dict[str, Branch]:
+    """Every installed plugin's branch by plugin name (enabled or not)."""
+    return {name: read_branch(name, directory)
+            for name, directory in installed_branch_directories().items()}
 
 
 def enabled_branches(crm: CRM) -> list[Branch]:

@@ -48,6 +48,8 @@ CALLS: dict[str, tuple[dict[str, str] | None, Any]] = {
                                                "project": "XL2"}]}),
     "interactions_log_many": (None, {"interactions": [{"customer_id": 1, "kind": "call"}]}),
     "customers_disclose": (None, {"reason": "ticket 7"}),
+    "customers_export": (None, None),
+    "customers_erase": (None, {"reason": "R-1"}),
     "interactions_log": (None, {"kind": "call"}),
     "interactions_list": (None, None),
     "consents_current": (None, None),

@@ -185,7 +185,7 @@ def test_operation_ids_are_stable(api_client: ApiClients) -> None:
     assert ids == sorted([
         "healthz", "customers_add", "customers_find", "customers_reassign", "customers_view",
         "customers_update", "customers_merge", "customers_set_stage", "customers_set_stages",
-        "customers_disclose", "interactions_log_many",
+        "customers_disclose", "customers_export", "customers_erase", "interactions_log_many",
         "interactions_log", "interactions_list", "consents_current", "consents_record",
         "cases_open", "cases_list", "cases_get", "cases_act", "projects_list", "projects_add",
         "projects_get", "staff_list", "staff_get", "segments_count", "segments_customers",
@@ -272,3 +272,35 @@ def test_an_unexpected_error_is_a_500_problem_and_the_connection_lives(
     assert problem(lone, 422)["detail"] == (
         "a value is not valid text (a lone surrogate such as \\ud800); nothing was changed")
     assert client.get("/v1/projects").status_code == 200
+
+
+def test_a_persons_export_and_erasure_over_the_api(api_client: ApiClients, crm: CRM) -> None:
+    """PIPL requests from a system that does not embed Python: the export and the
+    erasure the CLI offers, admin only (there were no routes for either)."""
+    admin = api_client("admin", staff="dpo")
+    cid = admin.post("/v1/customers", json={"name": "杨佳", "mobile": "13408376573",
+                                            "project": "XL2"}).json()["customer"]["id"]
+    admin.post(f"/v1/customers/{cid}/interactions", json={"kind": "call", "project": "XL2",
+                                                         "summary": "杨佳 13408376573"})
+    got = admin.get(f"/v1/customers/{cid}/export")
+    assert got.status_code == 200, got.text
+    document = got.json()
+    assert document["customer"]["name"] == "杨佳" and "plugins" in document
+    assert [i["kind"] for i in document["interactions"]] == ["call"]
+    problem(api_client("sales", staff="zhang").get(f"/v1/customers/{cid}/export"), 403)
+    problem(api_client("sales", staff="zhang").post(f"/v1/customers/{cid}/erase", json={}), 403)
+    problem(admin.get("/v1/customers/424242/export"), 404)
+    problem(admin.post(f"/v1/customers/{cid}/erase", json={"dry_run": "yes"}), 422)
+    problem(admin.post(f"/v1/customers/{cid}/erase", json={"dryrun": True}), 422)
+
+    plan = admin.post(f"/v1/customers/{cid}/erase", json={"dry_run": True, "reason": "R-1"})
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["dry_run"] is True and plan.json()["verified"] is True
+    assert admin.get(f"/v1/customers/{cid}/export").json()["customer"]["name"] == "杨佳"
+    done = admin.post(f"/v1/customers/{cid}/erase", json={"reason": "R-1"})
+    assert done.status_code == 200 and done.json()["dry_run"] is False, done.text
+    assert "was erased on" in problem(admin.get(f"/v1/customers/{cid}/export"), 404)["detail"]
+    with crm.engine.connect() as conn:
+        actions = [row[0] for row in conn.execute(text(
+            "SELECT action FROM audit_log WHERE customer_id = :c ORDER BY id"), {"c": cid})]
+    assert {"export", "erase"} <= set(actions)

@@ -603,6 +603,20 @@ def test_database_selection_precedence(tmp_path: Path) -> None:
     assert ok_json(run(bare, "customers", "count", "--json")) == {"count": 1}
 
 
+def test_a_sqlite_file_where_none_can_be_is_named_on_every_command(tmp_path: Path) -> None:
+    """A --db path in a missing directory, or a directory: exit 2 naming the path, on
+    the commands that check the schema and on `recrm db ...` alike (it was exit 1
+    "cannot use the database: unable to open database file", and an internal error
+    from `db upgrade`)."""
+    missing = tmp_path / "nodir" / "crm.db"
+    for args in (("customers", "count"), ("db", "upgrade"), ("db", "current")):
+        assert failed(run(tmp_path, "--db", f"sqlite:///{missing}", *args), 2) == (
+            f"error: database file {str(missing)!r}: no directory {str(missing.parent)!r}")
+    assert failed(run(tmp_path, "--db", f"sqlite:///{tmp_path}", "customers", "count"), 2) \
+        == f"error: database file {str(tmp_path)!r} is a directory"
+    assert not missing.parent.exists()
+
+
 def test_unusable_databases_are_one_line_errors(tmp_path: Path) -> None:
     not_a_db = tmp_path / "notes.db"
     not_a_db.write_text("shopping list\n", encoding="utf-8")

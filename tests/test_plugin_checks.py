@@ -353,3 +353,55 @@ def test_postgresql_tests_skip_in_one_line_without_psycopg(tmp_path: Path) -> No
     assert "1 passed, 1 skipped" in out
     assert "PostgreSQL tests need the psycopg driver: pip install 'recrm[test]'" in out
     assert "ModuleNotFoundError" not in out and "Traceback" not in out
+
+
+def test_a_hook_answering_the_wrong_type_is_named(
+        crm: CRM, register_plugin: Register, cli_runner: RecrmCliRunner) -> None:
+    """A timeline or erase hook returning something else than its spec's list fails
+    naming the plugin and what it returned (it was an AttributeError in the 360 view,
+    or a multi-line pydantic error, with no plugin named)."""
+    from recrm_core import ErasureStep, TimelineEntry
+
+    class Careless:
+        name = "careless"
+        answer: Any = None
+        steps: Any = None
+
+        @hookimpl
+        def recrm_timeline(self) -> Any:
+            return self.answer
+
+        @hookimpl
+        def recrm_customer_erase(self) -> Any:
+            return self.steps
+
+    plugin = Careless()
+    register_plugin(plugin)
+    cid = crm.customers.add({"mobile": "13812345678", "name": "王伟"}).customer.id
+    entry = TimelineEntry(at=crm.customers.get(cid).created_at, kind="x", title="t",
+                          source="careless")
+    for answer, said in [({"at": "2024-01-01"}, "returned dict"),
+                         (entry, "returned TimelineEntry"),
+                         ([{"at": "2024-01-01", "title": "王伟"}], "returned a list of dict")]:
+        plugin.answer = answer
+        with pytest.raises(PluginError, match=f"careless.*recrm_timeline.*{said}; expected a "
+                           "list of TimelineEntry") as failed:
+            crm.customers.view(cid)
+        assert "王伟" not in str(failed.value)
+    result = cli_runner.invoke("customers", "show", str(cid))
+    assert result.exit_code == 1 and result.stderr.strip() == (
+        "error: plugin 'careless' failed in recrm_timeline: TypeError: returned a list of "
+        "dict; expected a list of TimelineEntry, or None")
+    plugin.answer = (entry,)
+    assert [e.source for e in crm.customers.view(cid).timeline] == ["careless"]
+
+    plugin.answer = None
+    for steps, said in [(ErasureStep(table="careless_t"), "returned ErasureStep"),
+                        ("done", "returned str"),
+                        ([{"tabel": "careless_t"}], "returned a list of dict")]:
+        plugin.steps = steps
+        with pytest.raises(PluginError, match=f"careless.*recrm_customer_erase.*{said}; "
+                           "expected a list of ErasureStep"):
+            crm.privacy.erase(cid)
+    plugin.steps = [{"table": "careless_t"}]
+    assert crm.privacy.erase(cid).verified

@@ -1,16 +1,18 @@
 """``/v1/customers``: add with identity resolution, find, the 360 view, update,
-merge, stage, reassign, disclose; a customer's interactions and consents; stage moves
-and interactions of many customers in one request."""
+merge, stage, reassign, disclose; a customer's interactions and consents; a person's
+data export and erasure; stage moves and interactions of many customers in one
+request."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from ..actions import (
     ConsentIn,
     DiscloseIn,
+    EraseIn,
     InteractionsIn,
     MergeIn,
     ReassignIn,
@@ -32,6 +34,7 @@ from ..models import (
     StageMove,
     trusted,
 )
+from ..privacy import ErasureReport
 from .auth import CurrentActor, crm_of
 from .idempotency import IdempotentRoute
 from .problems import PROBLEM_RESPONSES
@@ -146,6 +149,22 @@ def customers_disclose(customer_id: CustomerId, body: DiscloseIn, crm: Crm,
     """The 360 view in full for a role that may see this customer in full but is shown
     it masked (a manager); audited with the reason."""
     return crm.customers.disclose(customer_id, body.reason, actor=actor)
+
+
+@router.get("/{customer_id}/export", response_model=dict[str, Any])
+def customers_export(customer_id: CustomerId, crm: Crm, actor: CurrentActor) -> dict[str, Any]:
+    """Everything held about the person, the core's and every enabled plugin's (PIPL
+    Art. 45), as `recrm customers export`; admin only, audited."""
+    return crm.privacy.export(customer_id, actor=actor)
+
+
+@router.post("/{customer_id}/erase", response_model=ErasureReport)
+def customers_erase(customer_id: CustomerId, body: EraseIn, crm: Crm,
+                    actor: CurrentActor) -> ErasureReport:
+    """Erase the person and the customers merged into them (PIPL Art. 47), as `recrm
+    customers erase`: every plugin takes part, then every text column is scanned for
+    their values (409, rolled back, if one is left); admin only, audited."""
+    return crm.privacy.erase(customer_id, body.reason, dry_run=body.dry_run, actor=actor)
 
 
 @router.post("/{customer_id}/interactions", response_model=Interaction,

@@ -40,6 +40,7 @@ from .output import (
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+    from ..config import CoreSettings
     from ..crm import CRM
     from ..models import Actor
 
@@ -107,6 +108,21 @@ class CliContext:
     acting_as: str | None = None
     _crm: CRM | None = field(default=None, repr=False)
     _actors: dict[str | None, Actor] = field(default_factory=dict, repr=False)
+    #: the settings read, and the (--config, --db) they were read for
+    _settings: tuple[tuple[str | None, str | None], CoreSettings] | None = \
+        field(default=None, repr=False)
+
+    def settings(self) -> CoreSettings:
+        """The configuration the command runs with (``--config`` or ``./recrm.toml``,
+        ``RECRM_DATABASE_URL``, ``--db``), read once: finding the plugins' commands,
+        the import's early worker and the CRM built for the command all use it.
+        Raises ``ConfigError`` (each time asked) when it cannot be read."""
+        given = (self.config_path, self.db)
+        if self._settings is None or self._settings[0] != given:
+            read = load_settings(self.config_path, {"database_url": self.db},
+                                 search_cwd=self.config_path is None)
+            self._settings = (given, read)
+        return self._settings[1]
 
     def crm(self) -> CRM:
         if self._crm is None:
@@ -125,10 +141,14 @@ def default_crm_factory(ctx: CliContext) -> CRM:
     from ..crm import CRM
 
     crm = CRM(
-        database_url=ctx.db,
+        config=ctx.settings(),
         config_path=ctx.config_path,
         search_cwd=ctx.config_path is None,
     )
+    misplaced = _sqlite_path_problem(crm)
+    if misplaced:  # SQLite would say only "unable to open database file", on every path
+        crm.close()
+        raise ConfigError(misplaced)
     try:
         if ctx.check_schema:
             from ..schema import ensure_current
@@ -140,11 +160,29 @@ def default_crm_factory(ctx: CliContext) -> CRM:
     except DatabaseError as exc:
         crm.close()
         reason = _driver_reason(exc)
-        if isinstance(exc, OperationalError):  # unreachable, locked, no such directory
+        if isinstance(exc, OperationalError):  # unreachable, locked
             raise RecrmError(f"cannot use the database: {reason}") from None
         raise ConfigError(f"{crm.config.database_url!r} is not a usable database: {reason}") \
             from None
     return crm
+
+
+def _sqlite_path_problem(crm: CRM) -> str | None:
+    """Why a SQLite database file cannot be where its URL says (no such directory, a
+    directory), naming the path; None when the path is not the trouble."""
+    import os
+
+    url = crm.engine.url
+    path = url.database
+    if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or \
+            url.query.get("uri"):
+        return None
+    if os.path.isdir(path):
+        return f"database file {path!r} is a directory"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"database file {path!r}: no directory {parent!r}"
+    return None
 
 
 def _driver_reason(exc: Any) -> str:
@@ -332,17 +370,15 @@ class RecrmGroup(click.Group):
         if cached is not None:
             return cast(click.Group, cached)
         scratch = click.Group("plugins")
-        obj = ctx.find_object(CliContext)
+        obj = _cli_context(ctx)
         try:
-            if obj is not None and obj.crm_factory is not None:
+            if obj.crm_factory is not None:
                 obj.crm().hooks.register_commands(scratch)
             else:
                 from ..plugins import Hooks, load_plugins, new_plugin_manager
 
-                config = ctx.params.get("config_path")
-                settings = load_settings(config, search_cwd=config is None)
                 pm = new_plugin_manager()
-                load_plugins(pm, settings.plugins)
+                load_plugins(pm, obj.settings().plugins)
                 Hooks(pm).register_commands(scratch)
         except RecrmError as exc:
             # A broken plugin must not take the CLI down; commands that need the CRM
@@ -405,14 +441,13 @@ class RecrmGroup(click.Group):
 
     @staticmethod
     def _read_declared_commands(ctx: click.Context) -> dict[str, str] | None:
-        obj = ctx.find_object(CliContext)
-        if obj is not None and obj.crm_factory is not None:
+        obj = _cli_context(ctx)
+        if obj.crm_factory is not None:
             return None
         from ..plugins import declared_commands, disabled_by_env
 
         try:
-            config = ctx.params.get("config_path")
-            enabled = set(load_settings(config, search_cwd=config is None).plugins)
+            enabled = set(obj.settings().plugins)
         except RecrmError:
             return None  # the commands that need the configuration report it
         enabled -= disabled_by_env()
@@ -474,6 +509,18 @@ class RecrmGroup(click.Group):
         return command
 
 
+def _cli_context(ctx: click.Context) -> CliContext:
+    """The command's :class:`CliContext`, holding the ``recrm`` group's ``--db`` and
+    ``--config``: also while the sub-command is looked up, which click does before the
+    group's own callback runs."""
+    obj = ctx.ensure_object(CliContext)
+    for option in ("db", "config_path"):
+        value = ctx.params.get(option)
+        if value is not None:
+            setattr(obj, option, value)
+    return obj
+
+
 def _shortened(text: str, limit: int) -> str:
     """``text`` cut at a word to at most ``limit`` characters, as click lists commands."""
     if len(text) <= limit:
@@ -515,7 +562,7 @@ def _disabled_plugin_with_command(cmd_name: str) -> str | None:
 def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool,
         acting_as: str | None) -> None:
     """recrm — a customer-relationship system for real-estate developers."""
-    obj = ctx.ensure_object(CliContext)
+    obj = _cli_context(ctx)
     if acting_as is not None:
         # Checked here, whether or not the command asks who acts: a misspelt role
         # must not pass quietly on the commands that happen not to look.
@@ -526,10 +573,6 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--as") from None
         obj.acting_as = acting_as
-    if db is not None:
-        obj.db = db
-    if config_path is not None:
-        obj.config_path = config_path
     ctx.call_on_close(obj.close)
 
 

@@ -55,19 +55,18 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
 def _validating_early(ctx: click.Context, file: str, sheet: str | None,
                       encoding: str | None) -> Iterator[None]:
     """The import's validation worker forked before the CRM is built, with the batch
-    size and region of the settings the CRM will read (``importrows.validating_early``;
-    the import checks them against its own before using it). Not for a test's CRM
-    (``crm_factory``), whose settings are its own, nor for a workbook."""
+    size and region of the settings the CRM is then built with (the command's, read
+    once: ``CliContext.settings``; ``importrows.validating_early``, the import checks
+    them against its own before using it). Not for a test's CRM (``crm_factory``),
+    whose settings are its own, nor for a workbook."""
     obj = ctx.find_object(CliContext)
     if sheet is not None or obj is None or obj.crm_factory is not None:
         yield
         return
-    from ..config import load_settings
     from ..importrows import validating_early
 
     try:
-        settings = load_settings(obj.config_path, {"database_url": obj.db},
-                                 search_cwd=obj.config_path is None)
+        settings = obj.settings()
     except (RecrmError, OSError):  # building the CRM reports it
         yield
         return

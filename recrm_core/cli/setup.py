@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..config import CONFIG_FILE, DEFAULT_DATABASE_URL, load_settings
+from ..config import CONFIG_FILE, DEFAULT_DATABASE_URL
 from ..crm import CRM
 from ..plugins import describe_installed, describe_loaded
 from . import CliContext, cli, get_crm
@@ -89,8 +89,7 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
     if obj.crm_factory is not None:  # a CRM given to the CLI (the test harness): describe it
         infos = describe_loaded(obj.crm().pm)
     else:
-        settings = load_settings(obj.config_path, search_cwd=obj.config_path is None)
-        infos = describe_installed(settings.plugins)
+        infos = describe_installed(obj.settings().plugins)
     if as_json:
         emit_json([vars(i) for i in infos])
         return

@@ -45,6 +45,7 @@ from .loading import (
     load_customers,
     resolve_for_write,
     resolve_id,
+    resolve_ids_for_write,
 )
 
 if TYPE_CHECKING:
@@ -73,6 +74,19 @@ class _Views(_Service):
         locked against a merge until ``uow`` ends (a write racing a merge lands on the
         survivor, never on the merged-away record). Not in a read-only unit of work."""
         return resolve_for_write(uow.connection, customer_id)
+
+    def get_many_in(self, uow: UnitOfWork, customer_ids: Iterable[int]) -> dict[int, Customer]:
+        """The customers ``customer_ids`` name, by id, inside a unit of work, read in a
+        few statements whatever their number (for a plugin's batch paths); an id that
+        names no customer of its own (merged away, erased, unknown) is left out."""
+        return load_customers(uow.connection, customer_ids)
+
+    def resolve_many_for_write_in(self, uow: UnitOfWork,
+                                  customer_ids: Iterable[int]) -> dict[int, int]:
+        """:meth:`resolve_for_write_in` for many ids, each given id -> its survivor,
+        locked against a merge until ``uow`` ends, with one read per few hundred ids;
+        the error is the first failing id's, in order."""
+        return resolve_ids_for_write(uow.connection, customer_ids)
 
     def get_many(
         self, customer_ids: Iterable[int], actor: Actor | None = None

@@ -19,6 +19,7 @@ from recrm_channels.commission import Commissions
 from recrm_channels.tables import CommissionEntryRow, RegistrationRow, TransitionRow
 from sqlalchemy import event, select
 
+import recrm_core.rawsql as recrm_rawsql
 from recrm_core import CRM, InvalidInput, NotFound, UnitOfWork, utcnow
 
 pytestmark = pytest.mark.recrm_plugins("channels")
@@ -230,3 +231,41 @@ def test_register_many_checks_every_entry_first(crm: CRM) -> None:
             AgentRegistrationIn(agent="a1", project="XL2", mobile="13812340000"),
             AgentRegistrationIn(agent="a1", project="XL2", mobile="not a mobile")])
     assert channels.registrations() == []
+
+
+def test_register_many_reads_agents_rules_and_customers_once(crm: CRM) -> None:
+    # The agents, the project's rules and the registered customers are read once for
+    # the batch, not once a registration (bench/README.md, session 9): the statements
+    # naming their tables do not grow with the batch.
+    channels = setup_agencies(crm)
+    crm.projects.ensure("XL2", "XL2")
+    seen: list[str] = []
+    on_cursor = recrm_rawsql._on_cursor
+
+    def record(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        seen.append(" ".join(sql.split()))
+
+    def record_raw(dbapi_connection: Any, sql: str, params: Any, fetch: bool) -> Any:
+        record(None, None, sql)
+        return on_cursor(dbapi_connection, sql, params, fetch)
+
+    counts = []
+    for prefix, size in (("1381234", 2), ("1391234", 8)):
+        mobiles = [f"{prefix}{n:04d}" for n in range(size)]
+        for mobile in mobiles:
+            crm.customers.add({"mobile": mobile})
+        seen.clear()
+        event.listen(crm.engine, "before_cursor_execute", record)
+        recrm_rawsql._on_cursor = record_raw  # the core's statements on the driver's cursor
+        try:
+            found = channels.register_many([
+                AgentRegistrationIn(agent=("a1", "a2", "b1")[n % 3], project="XL2",
+                                    mobile=mobile, at=_at(n / 24))
+                for n, mobile in enumerate(mobiles)])
+        finally:
+            event.remove(crm.engine, "before_cursor_execute", record)
+            recrm_rawsql._on_cursor = on_cursor
+        assert [r.state for r in found] == ["pending"] * size
+        counts.append([sum(1 for sql in seen if sql.startswith("SELECT") and f"FROM {table}" in sql)
+                       for table in ("channels_agents", "channels_rule_sets", "customers")])
+    assert counts[1] == counts[0]

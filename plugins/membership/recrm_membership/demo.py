@@ -24,11 +24,11 @@ from recrm_core import CRM, Customer, DemoSection, Refused, StageMove, UnitOfWor
 from .service import (
     AwardIn,
     Membership,
+    ReferralBatch,
     award_many_in,
     enrol_many_in,
     interaction_award,
     redeem_in,
-    refer_in,
     spendable_in,
 )
 from .settings import NAME, settings
@@ -155,37 +155,42 @@ def _referrals(crm: CRM, rng: random.Random,
     for project in sorted(leads):
         pool = leads[project]
         chosen = rng.sample(pool, k=min(len(pool), max(1, len(members) // 4)))
-        # One transaction per project; its signings go through set_stages_in, one
-        # batch for a run of non-members' signings, so the batch hooks fire once for
-        # the run rather than twice per signing. The draws are made in the same order,
-        # and no referral's check reads what a signing changes (the referred are
-        # distinct, the referrers members already). A referred club member's signing
-        # is a batch of its own: a batch awards its contracts before converting its
-        # referrals, and the ledger must be written in the order one move at a time
-        # writes it.
+        # One transaction per project: the referrals as one batch (the members and
+        # the chosen read and locked at once), written before the signings; then the
+        # signings through set_stages_in, one batch for a run of non-members'
+        # signings, so the batch hooks fire once for the run rather than twice per
+        # signing. The draws are made in the same order, and no referral's check reads
+        # what a signing changes (the referred are distinct, the referrers members
+        # already). A referred club member's signing is a batch of its own: a batch
+        # awards its contracts before converting its referrals, and the ledger must be
+        # written in the order one move at a time writes it.
         with crm.unit_of_work() as uow:
             club = set(uow.session.scalars(select(MemberRow.customer_id)))
-            run: list[StageMove] = []
+            batch = ReferralBatch(uow, project, referrers=members, referred=chosen)
+            signings: list[tuple[bool, list[StageMove]]] = []
             for referred in chosen:
                 referrer = rng.choice(members)
                 try:
-                    refer_in(uow, referrer, referred, project)
+                    batch.add(referrer, referred)
                 except Refused:
                     continue  # self-referral or already referred: the club says no
                 if rng.random() < 0.3:
                     unit = (f"{rng.randint(1, 12)}-{rng.randint(1, 2)}-"
                             f"{rng.randint(2, 30):02d}01")
-                    signing = [
+                    signings.append((referred in club, [
                         StageMove(customer_id=referred, stage="subscriber", project=project,
                                   unit=unit, amount=50_000),
                         StageMove(customer_id=referred, stage="buyer", project=project,
                                   unit=unit, amount=rng.randint(300, 900) * 10_000),
-                    ]
-                    if referred in club:
-                        _sign(crm, uow, run)
-                        _sign(crm, uow, signing)
-                    else:
-                        run += signing
+                    ]))
+            batch.write()
+            run: list[StageMove] = []
+            for in_club, signing in signings:
+                if in_club:
+                    _sign(crm, uow, run)
+                    _sign(crm, uow, signing)
+                else:
+                    run += signing
             _sign(crm, uow, run)
 
 

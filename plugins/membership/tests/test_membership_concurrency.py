@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from membership_helpers import club, customer, ledger, owner
 from recrm_membership import service
+from recrm_membership.service import ReferralBatch
 
 from recrm_core import CRM, Refused
 
@@ -160,3 +161,53 @@ def test_two_processes_award_an_event_once(crm: CRM, recrm_database_url: str) ->
     for r in range(ROUNDS):
         assert sorted(o[r] for o in outcomes) == ["awarded", "duplicate"]
     assert [p for _, _, p, _ in ledger(crm)] == [50] * ROUNDS
+
+
+def _refer_process(url: str, referrer: int, friends: list[int], barrier: Any,
+                   results: Any) -> None:
+    """A writer process referring each of ``friends`` for XL2 as a ReferralBatch of its
+    own, released with the other writer (another referrer) each round."""
+    outcomes: list[str] = []
+    try:
+        with CRM(database_url=url, plugins=["membership"]) as crm:
+            for friend in friends:
+                barrier.wait(timeout=60)
+                try:
+                    with crm.unit_of_work() as uow:
+                        batch = ReferralBatch(uow, "XL2", referrers=[referrer],
+                                              referred=[friend])
+                        batch.add(referrer, friend)
+                        batch.write()
+                    outcomes.append("referred")
+                except Refused:
+                    outcomes.append("refused")
+    except BaseException as exc:
+        results.put(("error", repr(exc)))
+        barrier.abort()
+        return
+    results.put(("ok", outcomes))
+
+
+def test_two_processes_refer_a_customer_once(crm: CRM, recrm_database_url: str) -> None:
+    # Two referrers (so neither waits for the other's member lock) refer the same
+    # friend at once: each batch reads no referral of theirs, and the live referrals'
+    # unique index decides at the write; the loser is refused, nothing of it written.
+    referrers = [owner(crm, f"1381234{i:04d}", unit=f"1-1-{i:02d}01").id for i in range(2)]
+    friends = [customer(crm, f"1371234{i:04d}").id for i in range(ROUNDS)]
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_refer_process,
+                         args=(recrm_database_url, referrer, friends, barrier, results))
+             for referrer in referrers]
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=180) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert all(status == "ok" for status, _ in got), got
+    for r in range(ROUNDS):
+        assert sorted(outcomes[r] for _, outcomes in got) == ["referred", "refused"]
+    made = club(crm).referrals()
+    assert sorted(r.referred_id for r in made) == friends

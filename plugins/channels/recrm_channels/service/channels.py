@@ -46,8 +46,10 @@ from ..settings import Rules, default_rules
 from ..tables import AgencyRow, AgentRow, RegistrationRow, RuleSetRow, TransitionRow
 from .judging import (
     _HELD_BY_AGENCY,
+    _HELD_BY_AGENT,
     _LATEST_OF,
     _NEW,
+    RegistrationReads,
     _transition,
     events_for,
     lock_person,
@@ -239,10 +241,12 @@ class Channels:
         def attempt() -> list[tuple[RegistrationRow, dt.datetime]]:
             stored: list[tuple[RegistrationRow, dt.datetime]] = []
             with self.crm.unit_of_work(actor) as uow:
+                reads = RegistrationReads(uow, [agent for agent, _, _, _ in checked],
+                                          [code for _, code, _, _ in checked], customers)
                 for e, (agent, code, number, name), cid in zip(entries, checked, customers,
                                                                 strict=True):
                     now = e.at or utcnow()  # taken again on a retry, as in ``_register``
-                    row = self._register_in(uow, agent, code, number, name, cid, now)
+                    row = self._register_in(uow, reads, agent, code, number, name, cid, now)
                     assert row is not None  # only a visit's registration may be skipped
                     stored.append((row, now))
             return stored
@@ -282,20 +286,23 @@ class Channels:
             # "now" taken again on a retry: a writer that won meanwhile registered
             # later than a time taken before it.
             with self.crm.unit_of_work(actor) as uow:
-                return self._register_in(uow, agent, code, mobile, name, customer_id,
+                reads = RegistrationReads(uow, [agent], [code], [customer_id])
+                return self._register_in(uow, reads, agent, code, mobile, name, customer_id,
                                          now or utcnow(), unless_held=unless_held)
 
         return retrying(attempt)
 
-    def _register_in(self, uow: UnitOfWork, agent_id: str, code: str, mobile: str,
-                     name: str | None, customer_id: int | None,
+    def _register_in(self, uow: UnitOfWork, reads: RegistrationReads, agent_id: str, code: str,
+                     mobile: str, name: str | None, customer_id: int | None,
                      now: dt.datetime, *, unless_held: bool = False) -> RegistrationRow | None:
+        """One registration judged and stored, with what ``reads`` (made in ``uow``
+        for it, or for a batch of them) read."""
         session = uow.session
         if customer_id is not None:
             # Found by mobile before this transaction: resolved again and locked, so a
             # merge since (or running) leaves the registration on the survivor.
-            customer_id = uow.crm.customers.resolve_for_write_in(uow, customer_id)
-        agent = session.get(AgentRow, agent_id, with_for_update=True)
+            customer_id = reads.survivor[customer_id]
+        agent = reads.agents.get(agent_id)
         # The project checked in the registration's own transaction (one fewer than a
         # crm.projects.get), and still before the agent.
         known_project_id(session, code)
@@ -307,16 +314,15 @@ class Channels:
         if unless_held and session.scalar(_HELD_BY_AGENCY, {
                 "mobile": mobile, "project": code, "agency": agency.code}):
             return None
-        book = rule_book(self.crm, session, code)
+        book = reads.books[code]
         version = book.in_force(now)
-        events = events_for(uow, mobile, code, customer_id)
+        events = events_for(uow, mobile, code, customer_id, agencies=reads.agencies,
+                            customer=None if customer_id is None else reads.customers[customer_id])
         # Stale rows of this mobile and project are decided first, under the lock.
         store_decision(uow, attribute(events, book, now), customer_id, now)
         active = 0
         if agency.status == "active":
-            held = session.scalars(select(RegistrationRow).where(
-                RegistrationRow.agent_id == agent_id, RegistrationRow.project == code,
-                RegistrationRow.state.in_(("pending", "confirmed")))).all()
+            held = session.scalars(_HELD_BY_AGENT, {"agent": agent_id, "project": code}).all()
             active = sum(1 for r in held if as_of(r, now)[0] in ("pending", "confirmed"))
         new = Event("registration", now, _NEW, agency.code, agent_id,
                     rule_version=version.version)

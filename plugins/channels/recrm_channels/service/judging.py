@@ -27,6 +27,32 @@ STEP_STAGES = {"subscription": "subscriber", "contract": "buyer", "handover": "o
 _NEW = 2**62
 
 
+class RegistrationReads:
+    """What judging registrations reads once for all of them in their unit of work
+    (one, or a batch): the agents named, locked (by one statement, in id order, so
+    two batches cannot deadlock on them), the projects' rule books, and the customers
+    found by the mobiles, resolved again and locked against a merge (a merge since,
+    or running, leaves a registration on the survivor) and loaded. Registering
+    changes none of them; per registration, each cost a statement or a whole customer
+    (bench/README.md, session 9). A batch naming an unknown agent or customer fails
+    as a whole, as before, though perhaps naming another of its errors first."""
+
+    def __init__(self, uow: UnitOfWork, agents: Iterable[str], projects: Iterable[str],
+                 customer_ids: Iterable[int | None]) -> None:
+        session = uow.session
+        self.agents: dict[str, AgentRow] = {row.id: row for row in session.scalars(
+            _LOCK_AGENTS, {"ids": sorted(set(agents))})}
+        self.books = {code: rule_book(uow.crm, session, code)
+                      for code in dict.fromkeys(projects)}
+        found = [cid for cid in customer_ids if cid is not None]
+        #: each customer id given, and the survivor it is (itself, unless merged away)
+        customers = uow.crm.customers
+        self.survivor = customers.resolve_many_for_write_in(uow, found) if found else {}
+        self.customers = customers.get_many_in(uow, self.survivor.values())
+        #: each agent's agency, as a customer's visits are judged (none without one)
+        self.agencies = _agency_of_agents(session) if found else {}
+
+
 def rule_book(crm: CRM, session: Session, project: str) -> RuleBook:
     rows = session.scalars(_RULE_SETS, {"project": project}).all()
     return RuleBook(default_rules(crm), tuple(
@@ -41,6 +67,12 @@ def _agency_of_agents(session: Session) -> dict[str, str]:
 # building them per call cost about as much as running them.
 _RULE_SETS = select(RuleSetRow).where(RuleSetRow.project == bindparam("project"))
 _AGENCY_OF_AGENTS = select(AgentRow.id, AgentRow.agency)
+_LOCK_AGENTS = select(AgentRow).where(AgentRow.id.in_(bindparam("ids", expanding=True))
+                                      ).order_by(AgentRow.id).with_for_update()
+#: an agent's registrations at a project that may count against their cap
+_HELD_BY_AGENT = select(RegistrationRow).where(
+    RegistrationRow.agent_id == bindparam("agent"), RegistrationRow.project == bindparam("project"),
+    RegistrationRow.state.in_(("pending", "confirmed")))
 _HELD_BY_AGENCY = select(func.count()).select_from(RegistrationRow).where(
     RegistrationRow.mobile == bindparam("mobile"), RegistrationRow.project == bindparam("project"),
     RegistrationRow.agency == bindparam("agency"), RegistrationRow.state.in_(ACTIVE_STATES))
@@ -59,14 +91,16 @@ _RULINGS = select(DisputeRow).where(
 
 def events_for(uow: UnitOfWork, mobile: str, project: str, customer_id: int | None, *,
                customer: Customer | None = None, upto: int | None = None,
-               rows: Sequence[RegistrationRow] | None = None) -> list[Event]:
+               rows: Sequence[RegistrationRow] | None = None,
+               agencies: dict[str, str] | None = None) -> list[Event]:
     """Every event of the person with ``mobile`` at ``project``: the registrations not
     refused, and the core's interactions and first link at the project.
 
     ``customer`` (the customer ``customer_id`` as of the change being judged, else read
     now) and ``upto`` (the last interaction id that change saw, else all) judge one
     change of a batch as it was judged alone; ``rows``: the mobile's registrations at
-    the project, when the caller read them already."""
+    the project, when the caller read them already; ``agencies``: each agent's agency,
+    likewise."""
     session = uow.session
     if rows is None:
         rows = session.scalars(_REGISTRATIONS_OF, {"mobiles": [mobile],
@@ -89,7 +123,8 @@ def events_for(uow: UnitOfWork, mobile: str, project: str, customer_id: int | No
                      registration=d.claimant_id) for d in rulings]
     if customer_id is None:
         return events
-    agencies = _agency_of_agents(session)
+    if agencies is None:
+        agencies = _agency_of_agents(session)
     if customer is None:
         customer = uow.crm.customers.get_in(uow, customer_id)
     # A step beyond the customer's stage there now was cancelled (a forced move back):

@@ -48,7 +48,13 @@ from .ledger import (
     recompute_tier_in,
 )
 from .merging import merge_in
-from .referrals import convert_referral_in, pending_referrals, refer_in, withheld_note
+from .referrals import (
+    ReferralBatch,
+    convert_referral_in,
+    pending_referrals,
+    refer_in,
+    withheld_note,
+)
 from .rules import (
     EXPIRE_ACTION,
     READERS,
@@ -85,6 +91,7 @@ __all__ = [
     "ContractUnit",
     "Joining",
     "Membership",
+    "ReferralBatch",
     "add_months",
     "award_in",
     "award_interaction_in",
