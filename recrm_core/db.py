@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -29,7 +29,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from .errors import ConfigError
-from .spareconns import keep_spares
+from .spareconns import SpareUnitConnections, keep_spares, unit_connections_of
 
 if TYPE_CHECKING:
     from .crm import CRM
@@ -248,7 +248,8 @@ class UnitOfWork:
 
     #: the CRM running the operation (settings, services)
     crm: CRM
-    #: the pool connection the transaction runs on (``connection`` below)
+    #: the connection the transaction runs on (``connection`` below): the pool's,
+    #: or one kept aside for units of work (``spareconns``)
     bound: InitVar[Connection]
     #: who performs the operation, if the caller said
     actor: Actor | None = None
@@ -396,24 +397,36 @@ def unit_of_work(
     """A transaction; ``readonly`` ones take no write lock on SQLite, for reads that
     write nothing (a write in one still works, but may fail at once under
     contention instead of waiting for the lock)."""
-    return _UnitOfWorkBlock(read_engine(crm) if readonly else crm.engine, crm, actor)
+    if readonly:
+        return _UnitOfWorkBlock(read_engine(crm), crm, actor, None)
+    engine = crm.engine
+    return _UnitOfWorkBlock(engine, crm, actor, unit_connections_of(engine))
 
 
 class _UnitOfWorkBlock:
-    """``with unit_of_work(...) as uow``: a pool connection and the unit of work on it;
+    """``with unit_of_work(...) as uow``: a connection and the unit of work on it;
     commits when the block ends, rolls back if it raises (or if the commit does),
-    then returns the connection to the pool.
+    then gives the connection back.
 
-    A class rather than a ``@contextmanager`` generator: every operation makes one,
-    and the generator and its wrapper cost ~1 µs more a unit of work."""
+    The connection is one kept aside for units of work (a SQLite file's writers:
+    ``spareconns.SpareUnitConnections``) while one is free, else the pool's. A class
+    rather than a ``@contextmanager`` generator: every operation makes one, and the
+    generator and its wrapper cost ~1 µs more a unit of work."""
 
-    __slots__ = ("_actor", "_bind", "_conn", "_crm", "_uow")
+    __slots__ = ("_actor", "_bind", "_conn", "_crm", "_idle", "_kept", "_spares", "_uow")
 
-    def __init__(self, bind: Engine, crm: CRM, actor: Actor | None) -> None:
-        self._bind, self._crm, self._actor = bind, crm, actor
+    def __init__(self, bind: Engine, crm: CRM, actor: Actor | None,
+                 spares: SpareUnitConnections | None) -> None:
+        self._bind, self._crm, self._actor, self._spares = bind, crm, actor, spares
 
     def __enter__(self) -> UnitOfWork:
-        conn = self._bind.connect()
+        spares = self._spares
+        taken = spares.take_for(self._bind) if spares is not None else None
+        if taken is None:
+            conn, self._kept = self._bind.connect(), None
+        else:
+            self._kept, self._idle = taken
+            conn = taken[0][0]
         uow = UnitOfWork(self._crm, conn, self._actor)
         try:
             if self._actor is not None:
@@ -424,7 +437,7 @@ class _UnitOfWorkBlock:
             try:
                 uow._finish(commit=False)
             finally:
-                conn.close()
+                self._release(conn)
             raise
         self._conn, self._uow = conn, uow
         return uow
@@ -442,7 +455,15 @@ class _UnitOfWorkBlock:
                 uow._finish(commit=False)
                 raise
         finally:
+            self._release(conn)
+
+    def _release(self, conn: Connection) -> None:
+        """The connection closed (back to the pool), or given back to the spares."""
+        kept = self._kept
+        if kept is None:
             conn.close()
+        else:
+            cast("SpareUnitConnections", self._spares).give_back(kept, self._idle)
 
 
 @contextmanager

@@ -13,6 +13,12 @@ server's resource, and a ``:memory:`` database has one connection, shared
 (StaticPool). At most as many as the pool holds, so a burst of threads (the HTTP
 API's) falls back to the pool instead of opening a page cache each.
 
+The units of work that write (``recrm_core.db.unit_of_work``) keep SQLAlchemy
+``Connection`` objects aside the same way (:class:`SpareUnitConnections`): checking
+one out of the pool, wrapping it and closing it cost ~11 µs of a single-row
+operation's ~100 (bench/README.md, "Session 9, ops9"), and nearly every operation
+runs its statements on the driver beneath it anyway.
+
 ``engine.dispose()`` closes the idle ones (one in use closes when it comes back); a
 forked child starts with none of its own and never touches the parent's (SQLite
 forbids using a connection across ``fork``).
@@ -25,8 +31,17 @@ import threading
 import weakref
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.pool import PoolProxiedConnection
+
+
+def _fresh(engine: Engine) -> PoolProxiedConnection:
+    """A new connection of ``engine``'s, to be given up (``detach``): opened by a pool
+    made as the engine's (``recreate``: its creator, its connect-time pragmas and
+    functions), never one the pool holds, which a caller may have tuned (a PRAGMA on
+    a pool connection stays with the pool)."""
+    return engine.pool.recreate().connect()
 
 
 class SpareConnections:
@@ -54,14 +69,20 @@ class SpareConnections:
                 return None
             self._count += 1
         try:
-            pooled = engine.raw_connection()
-            dbapi_connection = pooled.dbapi_connection
-            pooled.detach()
+            kept = self._open(engine)
         except BaseException:
             with self._lock:
                 self._count -= 1
             raise
-        return dbapi_connection, idle
+        return kept, idle
+
+    @staticmethod
+    def _open(engine: Engine) -> Any:
+        """A new driver connection of ``engine``'s (:func:`_fresh`)."""
+        pooled = _fresh(engine)
+        dbapi_connection = pooled.dbapi_connection
+        pooled.detach()
+        return dbapi_connection
 
     def give_back(self, dbapi_connection: Any, idle: list[Any]) -> None:
         """Return a connection ``take`` gave, after its statement."""
@@ -79,15 +100,19 @@ class SpareConnections:
         as the pool invalidates, a fresh one replaces it)."""
         with self._lock:
             self._count -= 1
-        dbapi_connection.close()
+        self._close(dbapi_connection)
+
+    @staticmethod
+    def _close(kept: Any) -> None:
+        kept.close()
 
     def close(self) -> None:
         """Close the idle connections (one in use closes when given back)."""
         with self._lock:
             idle, self._idle = self._idle, []
             self._count -= len(idle)
-        for dbapi_connection in idle:
-            dbapi_connection.close()
+        for kept in idle:
+            self._close(kept)
 
     def _forget(self) -> None:
         """In a forked child: start empty. The parent's connections are kept referenced
@@ -96,18 +121,89 @@ class SpareConnections:
         self._idle, self._count, self._lock = [], 0, threading.Lock()
 
 
+class SpareUnitConnections(SpareConnections):
+    """SQLAlchemy ``Connection`` objects kept aside for the units of work that write,
+    each with its driver connection (which ``Connection.invalidate`` lets go of
+    without closing it, a detached connection having no pool record to close it).
+
+    One is handed out only as a new one would be: of the engine asked, with its
+    echo, and no pool event listened to (a listener on the pool's checkouts or
+    check-ins, or on the engine's ``engine_connect``, wants to see each unit of work's
+    connection: the caller then uses the pool). One given back other than it was
+    handed out (closed, invalidated, its execution options changed, a transaction
+    left open) is closed instead.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def _open(engine: Engine) -> tuple[Connection, Any]:
+        pooled = _fresh(engine)
+        conn = Connection(engine, connection=pooled)
+        conn.detach()
+        return conn, pooled.dbapi_connection
+
+    @staticmethod
+    def _close(kept: tuple[Connection, Any]) -> None:
+        conn, dbapi_connection = kept
+        try:
+            conn.close()
+        finally:
+            # Closed whatever became of the Connection (invalidated, it let go of it
+            # still in its transaction, holding SQLite's write lock).
+            dbapi_connection.close()
+
+    def take_for(self, engine: Engine) -> tuple[tuple[Connection, Any], list[Any]] | None:
+        """A connection for a unit of work on ``engine`` (with its driver connection)
+        and the list to give it back to; None when the pool must serve (see the
+        class)."""
+        pool = engine.pool
+        if pool.dispatch.checkout or pool.dispatch.checkin or pool.dispatch.reset \
+                or engine.dispatch.engine_connect:
+            return None
+        taken = self.take(engine)
+        if taken is None:
+            return None
+        conn = taken[0][0]
+        if conn.engine is engine and \
+                conn._echo == engine._should_log_info():  # echo switched since made
+            return taken
+        self.discard(taken[0])
+        return None
+
+    def give_back(self, kept: tuple[Connection, Any], idle: list[Any]) -> None:
+        """Return a connection ``take_for`` gave, its unit of work ended."""
+        conn, dbapi_connection = kept
+        if idle is not self._idle or conn.closed or conn.invalidated \
+                or conn.in_transaction() or dbapi_connection.in_transaction \
+                or conn._execution_options is not conn.engine._execution_options:
+            # (idle replaced: closed meanwhile, by dispose)
+            self.discard(kept)
+        else:
+            idle.append(kept)
+
+
 #: each engine's spares, by its dialect (shared by its ``execution_options`` copies
 #: and kept across ``dispose``, which replaces the pool)
 _SPARES: weakref.WeakKeyDictionary[Dialect, SpareConnections] = weakref.WeakKeyDictionary()
+#: each engine's connections for units of work, by its dialect
+_UNITS: weakref.WeakKeyDictionary[Dialect, SpareUnitConnections] = weakref.WeakKeyDictionary()
 #: connections a forked child inherited: kept from garbage collection, which would
 #: close them in the child
 _INHERITED: list[list[Any]] = []
 
 
 def keep_spares(engine: Engine, limit: int) -> None:
-    """Keep up to ``limit`` connections of ``engine`` (a SQLite file's) aside."""
+    """Keep up to ``limit`` driver connections of ``engine`` (a SQLite file's) aside,
+    and up to ``limit`` ``Connection`` objects for its units of work."""
     spares = _SPARES[engine.dialect] = SpareConnections(limit)
-    event.listen(engine, "engine_disposed", lambda _engine: spares.close())
+    units = _UNITS[engine.dialect] = SpareUnitConnections(limit)
+
+    def disposed(_engine: Engine) -> None:
+        spares.close()
+        units.close()
+
+    event.listen(engine, "engine_disposed", disposed)
 
 
 def spares_of(engine: Engine) -> SpareConnections | None:
@@ -115,8 +211,13 @@ def spares_of(engine: Engine) -> SpareConnections | None:
     return _SPARES.get(engine.dialect)
 
 
+def unit_connections_of(engine: Engine) -> SpareUnitConnections | None:
+    """The ``Connection`` objects kept aside for ``engine``'s units of work, if any."""
+    return _UNITS.get(engine.dialect)
+
+
 def _after_fork_in_child() -> None:
-    for spares in list(_SPARES.values()):
+    for spares in [*_SPARES.values(), *_UNITS.values()]:
         spares._forget()
 
 

@@ -194,3 +194,40 @@ def test_a_logged_interaction_holds_its_own_data(crm: CRM) -> None:
     logged.data["topic"] = "改过"
     assert entry.data == {"topic": "价格"}
     assert crm.interactions.list(cid)[0].data == {"topic": "价格"}
+
+
+def test_one_move_without_a_step_opens_no_batch_block(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A single move recording no interaction delivers its stage change to the batch
+    hook right after the per-change hook, without a ``batched`` block (session 9); a
+    step's interaction keeps the block, so its batch hook still follows the stage's
+    per-change hook."""
+    crm.projects.ensure("P1", "Project one")
+    cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
+    blocks: list[UnitOfWork] = []
+    batched = crm.hooks.batched
+
+    def counting(uow: UnitOfWork) -> Any:
+        blocks.append(uow)
+        return batched(uow)
+
+    monkeypatch.setattr(crm.hooks, "batched", counting)
+    recorder = HookRecorder(crm)
+    try:
+        moved = crm.customers.set_stage(cid, "visitor", "P1")
+        assert blocks == []
+        assert [c.name for c in recorder.calls if "stage" in c.name] == [
+            "recrm_stage_changed", "recrm_stages_changed"]
+        [batch] = recorder.named("recrm_stages_changed")
+        [item] = batch.kwargs["changes"]
+        assert item.customer == moved and item.change.new_stage == "visitor"
+        recorder.calls.clear()
+        crm.customers.set_stage(cid, "subscriber", "P1", unit="8-101")
+        assert len(blocks) == 1
+        assert [c.name for c in recorder.calls if c.name.endswith("_changed")
+                or c.name.startswith("recrm_interaction")] == [
+            "recrm_interaction_logged", "recrm_stage_changed", "recrm_interactions_logged",
+            "recrm_stages_changed"]
+    finally:
+        recorder.close()

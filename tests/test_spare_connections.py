@@ -20,13 +20,6 @@ from recrm_core.rawsql import RawSelect
 from recrm_core.spareconns import SpareConnections, spares_of
 
 
-@pytest.fixture
-def sqlite_crm(crm: CRM, recrm_backend: str) -> CRM:
-    if recrm_backend != "sqlite":
-        pytest.skip("connections are kept aside for SQLite files only")
-    return crm
-
-
 def spares(crm: CRM) -> SpareConnections:
     kept = spares_of(crm.engine)
     assert kept is not None
