@@ -139,9 +139,9 @@ def test_a_tiny_file_with_one_stray_nul_is_not_utf16_and_its_row_names_the_line(
     assert UTF16_ADVICE in one_line_error(run(cli_runner, tiny), 2)
 
 
-BIG5_OR_SJIS = ("the file's text reads as GB18030 only as unlikely characters (is it Big5 or"
-                " Shift-JIS?); save it as 'CSV UTF-8' and import that, or pass --encoding"
-                " (big5, shift_jis; gb18030 if it is right)")
+BIG5_OR_SJIS = ("the file's text reads as GB18030 only as unlikely characters (is it Big5,"
+                " Shift-JIS, or traditional Chinese saved as GBK?); save it as 'CSV UTF-8'"
+                " and import that, or pass --encoding (big5, shift_jis; gbk if it is right)")
 
 
 @pytest.mark.parametrize(("encoding", "names"), [
@@ -170,6 +170,22 @@ def test_a_big5_or_shift_jis_file_is_refused_not_imported_garbled(
     assert result.exit_code == 1, result.stderr
     assert f"row 3: {BIG5_OR_SJIS}; the import stopped there" in result.stderr
     assert [c.name for c in crm.customers.find(mobile=M4)] == ["A"]
+
+
+def test_traditional_chinese_saved_as_gbk_is_refused_by_default_and_read_when_named(
+        crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
+    """GBK holds traditional characters too, which are no common GB2312 ones: such a
+    file reads like Big5 to the guess. The refusal names the case, and --encoding gbk
+    imports it as written."""
+    names = ["陳大文", "黃美玲", "張國榮"]
+    path = tmp_path / "trad.csv"
+    path.write_bytes("姓名,手机\r\n".encode("gbk") + "".join(
+        f"{name},{mobile}\r\n" for name, mobile in zip(names, (M1, M2, M3), strict=True)
+    ).encode("gbk"))
+    assert one_line_error(run(cli_runner, path), 2).rstrip().endswith(BIG5_OR_SJIS)
+    assert crm.customers.find(mobile=M1) == []
+    assert summary(cli_runner, path, tmp_path / "e.csv", "--encoding", "gbk")["created"] == 3
+    assert [c.name for c in crm.customers.find(mobile=M3)] == [names[2]]
 
 
 def test_chinese_text_in_gb18030_reads_as_chinese() -> None:

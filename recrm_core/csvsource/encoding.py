@@ -83,9 +83,9 @@ def sniff_encoding(sample: bytes, complete: bool, start: bool = True) -> Encodin
     if gb_stop is None:
         if not _plausible_gb18030(sample, complete):
             raise ImportFileError(
-                "the file's text reads as GB18030 only as unlikely characters (is it Big5"
-                " or Shift-JIS?); save it as 'CSV UTF-8' and import that, or pass"
-                " --encoding (big5, shift_jis; gb18030 if it is right)")
+                "the file's text reads as GB18030 only as unlikely characters (is it Big5,"
+                " Shift-JIS, or traditional Chinese saved as GBK?); save it as 'CSV UTF-8'"
+                " and import that, or pass --encoding (big5, shift_jis; gbk if it is right)")
         return EncodingGuess("gb18030")
     return EncodingGuess("gb18030" if gb_stop > utf8_stop else "utf-8", undecodable=True)
 
