@@ -249,3 +249,45 @@ def test_history_lists_every_branch(recrm_database_url: str) -> None:
     assert code == 0
     for rev in ("core_0001", "core_0004"):
         assert rev in out
+
+
+def test_a_downgrade_from_the_cli_asks_before_dropping_data(
+    recrm_database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """Found by a new user's probe: `recrm db downgrade --to base` dropped a branch's
+    tables and their data without a word. From a script it now needs --yes; on a
+    terminal the person says yes first."""
+    def membership_tables() -> set[str]:
+        with fresh(recrm_database_url) as crm, crm.engine.connect() as conn:
+            return {t for t in shape(conn) if t.startswith("membership_")}
+
+    with fresh(recrm_database_url) as crm:
+        upgrade(crm)
+    held = membership_tables()
+    assert held
+    config = tmp_path / "recrm.toml"
+    config.write_text(f"plugins = {PLUGINS!r}\n".replace("'", '"'), encoding="utf-8")
+    args = ("--config", str(config), "db", "downgrade", "--plugin", "membership",
+            "--to", "base")
+    code, out = run(recrm_database_url, *args)
+    assert code == 1, out
+    assert out.strip().endswith("nothing was changed; no terminal to confirm on, give --yes")
+    assert len(out.strip().splitlines()) == 1
+    assert membership_tables() == held
+
+    monkeypatch.setattr("recrm_core.cli.output.on_terminal", lambda: True)
+    declined = CliRunner().invoke(cli, ["--db", recrm_database_url, *args], input="n\n")
+    assert declined.exit_code == 1, declined.output
+    assert "declined: nothing was changed" in declined.stderr
+    assert membership_tables() == held
+    agreed = CliRunner().invoke(cli, ["--db", recrm_database_url, *args], input="y\n")
+    assert agreed.exit_code == 0, agreed.output
+    assert "undid membership_" in agreed.stderr
+    assert membership_tables() == set()
+
+    monkeypatch.undo()
+    with fresh(recrm_database_url) as crm:
+        upgrade(crm)
+    code, out = run(recrm_database_url, *args, "--yes")
+    assert code == 0, out
+    assert membership_tables() == set()

@@ -8,7 +8,7 @@ import click
 
 from ..errors import RecrmError
 from . import CliContext, cli, get_crm
-from .output import echo, emit_json, info, table
+from .output import confirm_or_refuse, echo, emit_json, info, table
 
 
 @cli.group("db")
@@ -46,12 +46,18 @@ def upgrade(ctx: click.Context, plugin: str | None, to: str | None) -> None:
               help="The branch to downgrade: core or a plugin's name.")
 @click.option("--to", "to", metavar="REV", required=True,
               help="The revision to go back to, or base (removes the branch's tables).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.pass_context
-def downgrade(ctx: click.Context, plugin: str, to: str) -> None:
-    """Downgrade one branch to a revision (base: remove its tables)."""
+def downgrade(ctx: click.Context, plugin: str, to: str, yes: bool) -> None:
+    """Downgrade one branch to a revision (base: remove its tables). What the undone
+    revisions added is dropped with its data: asks on a terminal, else needs --yes."""
     from ..migrating import downgrade as run_downgrade
 
-    undone = run_downgrade(get_crm(ctx), plugin, to)
+    crm = get_crm(ctx)
+    confirm_or_refuse(
+        f"this downgrades branch {plugin!r} to {to!r}: the tables and columns its undone "
+        "revisions added are dropped, with their data", yes=yes)
+    undone = run_downgrade(crm, plugin, to)
     info(f"undid {', '.join(undone)}" if undone else "nothing to undo")
 
 

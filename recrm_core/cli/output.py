@@ -150,6 +150,26 @@ def show_rejections(rejections: Sequence[RejectedRow], rejected: int,
             f" (all in {errors_path})" if errors_path else " (use --errors FILE)"))
 
 
+def on_terminal() -> bool:
+    """Whether a person can answer a question on stdin (not a pipe, cron or a test)."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def confirm_or_refuse(what: str, *, yes: bool) -> None:
+    """Go on with a change that cannot be undone only when ``--yes`` was given or a
+    person on the terminal says yes; ``what`` says what it does. Without a terminal
+    (a script, cron) and without ``--yes`` nothing is done: refused, asking for it."""
+    from ..errors import Refused
+
+    if yes:
+        return
+    if not on_terminal():
+        raise Refused(f"{what}: nothing was changed; no terminal to confirm on, give --yes")
+    info(what)
+    if not click.confirm("go on?", default=False, err=True):
+        raise Refused("declined: nothing was changed")
+
+
 def echo(message: str) -> None:
     """A line of text on stdout (what ``click.echo`` would print, made printable)."""
     click.echo(printable(message, lines=True))

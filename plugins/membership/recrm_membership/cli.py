@@ -12,7 +12,6 @@ free text, partners and analysts change nothing.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,6 +26,7 @@ from recrm_core.cli import (
     info,
     local_moment,
     local_time,
+    on_terminal,
     pass_crm,
     table,
 )
@@ -195,11 +195,6 @@ def _future_checked(at: dt.datetime | None, force: bool) -> dt.datetime | None:
             param_hint="--now",
         )
     return at
-
-
-def on_terminal() -> bool:
-    """Whether a person can answer a question on stdin (not a pipe, cron or a test)."""
-    return sys.stdin is not None and sys.stdin.isatty()
 
 
 def _expire(crm: CRM, service: Membership, customer_id: int | None,
