@@ -128,13 +128,16 @@ def _process(url: str, op: str, ids: list[int], barrier: Any, results: Any) -> N
     results.put(("ok", outcomes))
 
 
-def run_processes(url: str, op: str, ids: list[int]) -> list[list[str]]:
+def spawn_writers(target: Callable[..., None],
+                  args_per_process: list[tuple[Any, ...]]) -> list[list[str]]:
+    """Run ``target(*args, barrier, results)`` in one process per ``args``, released
+    together at each barrier; each process's outcomes, in the order given."""
     # spawn: a fresh interpreter, nothing inherited from this one (like two servers)
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(2)
+    barrier = ctx.Barrier(len(args_per_process))
     results = ctx.Queue()
-    procs = [ctx.Process(target=_process, args=(url, op, ids, barrier, results))
-             for _ in range(2)]
+    procs = [ctx.Process(target=target, args=(*args, barrier, results))
+             for args in args_per_process]
     for p in procs:
         p.start()
     got = [results.get(timeout=180) for _ in procs]
@@ -143,6 +146,10 @@ def run_processes(url: str, op: str, ids: list[int]) -> list[list[str]]:
         assert p.exitcode == 0
     assert all(status == "ok" for status, _ in got), got
     return [outcomes for _, outcomes in got]
+
+
+def run_processes(url: str, op: str, ids: list[int]) -> list[list[str]]:
+    return spawn_writers(_process, [(url, op, ids)] * 2)
 
 
 def test_two_processes_never_overdraw(crm: CRM, recrm_database_url: str) -> None:
@@ -194,20 +201,9 @@ def test_two_processes_refer_a_customer_once(crm: CRM, recrm_database_url: str) 
     # unique index decides at the write; the loser is refused, nothing of it written.
     referrers = [owner(crm, f"1381234{i:04d}", unit=f"1-1-{i:02d}01").id for i in range(2)]
     friends = [customer(crm, f"1371234{i:04d}").id for i in range(ROUNDS)]
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(2)
-    results = ctx.Queue()
-    procs = [ctx.Process(target=_refer_process,
-                         args=(recrm_database_url, referrer, friends, barrier, results))
-             for referrer in referrers]
-    for p in procs:
-        p.start()
-    got = [results.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    assert all(status == "ok" for status, _ in got), got
+    outcomes = spawn_writers(_refer_process, [(recrm_database_url, referrer, friends)
+                                              for referrer in referrers])
     for r in range(ROUNDS):
-        assert sorted(outcomes[r] for _, outcomes in got) == ["referred", "refused"]
+        assert sorted(o[r] for o in outcomes) == ["referred", "refused"]
     made = club(crm).referrals()
     assert sorted(r.referred_id for r in made) == friends
