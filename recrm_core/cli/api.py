@@ -12,6 +12,8 @@ from . import cli, current_actor, get_crm, pass_crm
 from .customers import bad_value, json_option
 from .output import emit_json, info, local_time, table
 
+#: uvicorn's log levels, quietest first
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 #: the factory ``--workers N`` processes build their app with (from the environment)
 APP_FACTORY = "recrm_core.api.serving:app_from_environment"
 
@@ -19,11 +21,13 @@ APP_FACTORY = "recrm_core.api.serving:app_from_environment"
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="TCP port to listen on (refused, exit 1, when it is taken).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes (rate limits are counted per process).")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info",
-                                                "debug"]), default="info", show_default=True)
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info",
+              show_default=True, metavar="LEVEL",
+              help="The server's log level on stderr: " + ", ".join(LOG_LEVELS) + ".")
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the HTTP API (needs recrm[api]): /v1, /docs, /openapi.json, /healthz."""
     try:

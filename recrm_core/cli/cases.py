@@ -101,15 +101,19 @@ def cases() -> None:
 @cases.command("open")
 @click.argument("customer_id", type=int)
 @click.option("--category", required=True, help="complaint, repair, inquiry, ...")
-@click.option("--subject", required=True)
+@click.option("--subject", required=True, help="What it is about, one line (at most 200 "
+                                               "characters).")
 @click.option("--priority", type=click.Choice(PRIORITIES, case_sensitive=False),
-              default="normal", show_default=True)
+              default="normal", show_default=True, metavar="PRIORITY",
+              help="low, normal, high or urgent: decides the SLA due time (the [sla] "
+                   "policy).")
 @click.option("--project", help="Project code (created if new).")
-@click.option("--department")
+@click.option("--department", help="Department code handling it.")
 @click.option("--assignee", help="Staff id (without one, the [[routing]] rules route it).")
-@click.option("--description")
+@click.option("--description", help="Free text: what the customer said, what was seen.")
 @click.option("--channel", type=click.Choice(get_args(IntakeChannel), case_sensitive=False),
-              help="How it came in (default: other).")
+              metavar="CHANNEL", help="How it came in: " + ", ".join(get_args(IntakeChannel))
+              + " (default: other).")
 @actor_option
 @json_option
 @pass_crm
@@ -210,15 +214,19 @@ def show(crm: CRM, case_id: int, as_json: bool) -> None:
 
 
 @cases.command("list")
-@click.option("--status", type=click.Choice(STATUSES, case_sensitive=False))
+@click.option("--status", type=click.Choice(STATUSES, case_sensitive=False),
+              metavar="STATUS", help="Only cases in this status: " + ", ".join(STATUSES) + ".")
 @click.option("--overdue", is_flag=True, help="Only active cases past their SLA due time.")
-@click.option("--customer", "customer_id", type=int, metavar="ID")
-@click.option("--project")
-@click.option("--assignee")
-@click.option("--department")
+@click.option("--customer", "customer_id", type=int, metavar="ID",
+              help="Only this customer's cases (a merged-away id finds the survivor's).")
+@click.option("--project", metavar="CODE", help="Only cases of this project.")
+@click.option("--assignee", metavar="STAFF", help="Only cases assigned to this staff id.")
+@click.option("--department", metavar="CODE", help="Only cases of this department.")
 @click.option("--channel", type=click.Choice(get_args(IntakeChannel), case_sensitive=False),
-              help="Only cases that came in this way.")
-@click.option("--limit", type=click.IntRange(min=1))
+              metavar="CHANNEL", help="Only cases that came in this way: "
+              + ", ".join(get_args(IntakeChannel)) + ".")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="At most N cases (default: all).")
 @json_option
 @pass_crm
 def list_cmd(crm: CRM, as_json: bool, **filters: Any) -> None:

@@ -11,7 +11,7 @@ from ..crm import CRM
 from ..db import MAX_ID
 from ..errors import InvalidInput
 from ..models import Actor, Customer, CustomerView
-from . import cli, current_actor, pass_crm
+from . import F, cli, current_actor, pass_crm
 from .output import emit_json, info, local_time, table
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
@@ -58,6 +58,24 @@ def show_customers(crm: CRM, customers: list[Customer], as_json: bool) -> None:
     )
 
 
+def profile_options(f: F) -> F:
+    """``--gender``, ``--birth-date``, ``--persona`` and ``--budget``, as ``add`` and
+    ``update`` take them (the profile fields a customer's ID card may decide)."""
+    for option in reversed((
+        click.option("--gender",
+                     help="male or female (男/女, M/F too); must agree with the ID card."),
+        click.option("--birth-date", metavar="DATE",
+                     help="Date of birth, YYYY-MM-DD (2024/1/2, 2024年1月2日 too); must "
+                          "agree with the ID card."),
+        click.option("--persona", help="first_time, upgrader, investor, luxury or retiree "
+                                       "(刚需/改善/投资/高端/养老)."),
+        click.option("--budget", metavar="YUAN",
+                     help="Budget in yuan (CNY): 1200000, 1,200,000 or 120万."),
+    )):
+        f = option(f)
+    return f
+
+
 def load_segment_argument(value: str) -> dict[str, Any]:
     """Inline JSON when it starts with '{', else a file path (usage error if bad)."""
     from ..regularfile import open_regular
@@ -91,20 +109,21 @@ def customers() -> None:
 
 
 @customers.command("add")
-@click.option("--name")
+@click.option("--name", help="Full name (at most 100 characters).")
 @click.option("--mobile", multiple=True, help="Mobile number (repeatable).")
-@click.option("--id-card")
+@click.option("--id-card", metavar="NUMBER",
+              help="18-character ID-card number (GB 11643 check character); sets gender "
+                   "and birth date.")
 @click.option("--wechat", multiple=True, metavar="UNIONID", help="WeChat unionid (repeatable).")
-@click.option("--email")
-@click.option("--gender")
-@click.option("--birth-date")
-@click.option("--persona")
-@click.option("--budget")
+@click.option("--email", help="Email address (never merges two customers by itself).")
+@profile_options
 @click.option("--project", help="Project code to link the customer to.")
-@click.option("--source")
-@click.option("--owner-staff")
-@click.option("--external-id")
-@click.option("--source-system")
+@click.option("--source", help="Where the lead came from at --project (ad, call, agency, ...).")
+@click.option("--owner-staff", metavar="STAFF",
+              help="Staff id of the consultant who owns the customer at --project.")
+@click.option("--external-id", metavar="ID", help="The record's id in --source-system.")
+@click.option("--source-system", metavar="CODE",
+              help="The external system the record came from.")
 @actor_option
 @json_option
 @pass_crm
@@ -134,13 +153,11 @@ def add(crm: CRM, actor: str | None, as_json: bool, mobile: tuple[str, ...],
 
 @customers.command("update")
 @click.argument("customer_id", type=int)
-@click.option("--name")
-@click.option("--email")
-@click.option("--gender")
-@click.option("--birth-date")
-@click.option("--persona")
-@click.option("--budget")
-@click.option("--add-mobile", "add_mobiles", multiple=True)
+@click.option("--name", help="New full name (at most 100 characters).")
+@click.option("--email", help="New email address.")
+@profile_options
+@click.option("--add-mobile", "add_mobiles", multiple=True, metavar="MOBILE",
+              help="Add a mobile number; the existing ones stay (repeatable).")
 @click.option("--add-wechat", "add_wechat_unionids", multiple=True, metavar="UNIONID",
               help="Add a WeChat unionid (repeatable).")
 @actor_option
@@ -170,9 +187,10 @@ def update_cmd(crm: CRM, customer_id: int, actor: str | None, as_json: bool,
 
 
 @customers.command("find")
-@click.option("--mobile")
-@click.option("--id-card")
-@click.option("--email")
+@click.option("--mobile", help="A mobile number (matched after normalising, +86 or not).")
+@click.option("--id-card", metavar="NUMBER",
+              help="An 18-character ID-card number (matched by its keyed hash).")
+@click.option("--email", help="An email address (matched lower-cased).")
 @click.option("--wechat", metavar="UNIONID", help="A WeChat unionid (matched exactly).")
 @json_option
 @pass_crm
@@ -275,7 +293,8 @@ def render_view(crm: CRM, view: CustomerView) -> None:
 @customers.command("stage")
 @click.argument("customer_id", type=int)
 @click.argument("stage")
-@click.option("--project", required=True, help="Project code.")
+@click.option("--project", required=True, metavar="CODE",
+              help="The project whose stage moves.")
 @click.option("--unit", help="The unit (房号) for subscription, contract, handover.")
 @click.option("--amount", type=click.IntRange(min=0), help="Amount in CNY.")
 @click.option("--force", is_flag=True, help="Allow moving backwards.")
@@ -394,7 +413,7 @@ def disclose(crm: CRM, customer_id: int, reason: str, as_json: bool) -> None:
 @customers.command("export-list")
 @click.option("--segment", metavar="JSON_OR_FILE",
               help="A segment definition: inline JSON (starting with '{') or a file.")
-@click.option("--all", "everyone", is_flag=True, help="Every customer.")
+@click.option("--all", "everyone", is_flag=True, help="Every customer (instead of --segment).")
 @click.option("--out", required=True, metavar="FILE",
               help="The file to write: .csv (UTF-8 with BOM, for Excel) or .xlsx.")
 @json_option

@@ -62,7 +62,7 @@ def downgrade(ctx: click.Context, plugin: str, to: str, yes: bool) -> None:
 
 
 @db.command("current")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
 @click.pass_context
 def current(ctx: click.Context, as_json: bool) -> None:
     """Each enabled branch's revision in the database and in the code."""

@@ -23,10 +23,10 @@ def staff() -> None:
 
 @staff.command("add")
 @click.argument("staff_id", metavar="ID")
-@click.option("--name", required=True, help="Full name.")
+@click.option("--name", required=True, help="Their full name.")
 @click.option("--role", required=True,
               help="admin, manager, sales, service, partner or analyst.")
-@click.option("--department", help="Department code.")
+@click.option("--department", metavar="CODE", help="The department they work in.")
 @click.option("--manager", metavar="ID", help="Their manager's staff id.")
 @click.option("--email", help="Work email, for notifications.")
 @click.option("--mobile", help="Work mobile, for notifications.")

@@ -36,9 +36,10 @@ def incidents() -> None:
 
 
 @incidents.command("open")
-@click.option("--title", required=True)
-@click.option("--description")
-@click.option("--project", help="Project code.")
+@click.option("--title", required=True,
+              help="What happened, one line (at most 200 characters).")
+@click.option("--description", help="Free text: where, since when, what is being done.")
+@click.option("--project", metavar="CODE", help="The project it concerns.")
 @click.option("--owner", help="Staff id in charge.")
 @click.option("--department", help="Department in charge.")
 @actor_option
@@ -83,7 +84,8 @@ def show(crm: CRM, incident_id: int, as_json: bool) -> None:
 
 
 @incidents.command("list")
-@click.option("--status", type=click.Choice(["open", "closed"]))
+@click.option("--status", type=click.Choice(["open", "closed"]),
+              help="Only incidents in this status (default: both).")
 @json_option
 @pass_crm
 def list_cmd(crm: CRM, status: str | None, as_json: bool) -> None:

@@ -20,10 +20,10 @@ def interactions() -> None:
 @interactions.command("log")
 @click.argument("customer_id", type=int)
 @click.option("--kind", required=True, help="call, visit, sms, wechat, email, event, ...")
-@click.option("--channel")
-@click.option("--project")
-@click.option("--staff")
-@click.option("--summary")
+@click.option("--channel", help="How it happened, when --kind does not say (phone, app, ...).")
+@click.option("--project", metavar="CODE", help="Project code it belongs to.")
+@click.option("--staff", help="Staff id of who made the contact (also who logs it).")
+@click.option("--summary", help="Free text: what was said or agreed.")
 @click.option("--minutes", type=click.IntRange(0, MAX_MINUTES),
               help="How long the contact took (the staff report's contact hours).")
 @json_option
@@ -48,7 +48,8 @@ def log(crm: CRM, customer_id: int, kind: str, channel: str | None, project: str
 
 @interactions.command("list")
 @click.argument("customer_id", type=int)
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Only the N newest (default: all).")
 @click.option("--project", help="Only those at this project.")
 @json_option
 @pass_crm

@@ -41,8 +41,9 @@ def sweep_cmd(crm: CRM, dry_run: bool, as_json: bool) -> None:
 
 
 @pool.command("list")
-@click.option("--project", required=True, help="Project code.")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--project", required=True, metavar="CODE", help="The project whose pool to list.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Only the N longest in the pool (default: all).")
 @json_option
 @pass_crm
 def list_cmd(crm: CRM, project: str, limit: int | None, as_json: bool) -> None:
@@ -62,7 +63,8 @@ def list_cmd(crm: CRM, project: str, limit: int | None, as_json: bool) -> None:
 
 @pool.command("claim")
 @click.argument("customer_id", type=click.IntRange(min=1, max=2**31 - 1), metavar="CUSTOMER")
-@click.option("--project", required=True, help="Project code.")
+@click.option("--project", required=True, metavar="CODE",
+              help="The project whose pool the customer is in.")
 @click.option("--staff", metavar="STAFF", help="Who claims (default: you).")
 @json_option
 @pass_crm

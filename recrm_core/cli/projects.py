@@ -19,7 +19,7 @@ def projects() -> None:
 @projects.command("add")
 @click.argument("code")
 @click.option("--name", required=True, help="The name people know the project by.")
-@click.option("--city")
+@click.option("--city", help="The city it is in (free text, at most 64 characters).")
 @click.option("--service-department", help="The department serving its owners.")
 @actor_option
 @json_option

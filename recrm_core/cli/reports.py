@@ -31,6 +31,8 @@ OUTPUTS = {"csv": "the table as CSV (UTF-8, Excel opens it)",
            "svg": "the chart as SVG (text stays text)",
            "png": "the chart as PNG (needs a CJK font: [reports] font, or Debian's "
                   "fonts-wqy-microhei)"}
+#: ``--by``: what its rows are split by (the choices are hidden behind ``PERIOD``)
+BY_HELP = "The period each row covers: " + ", ".join(BY_CHOICES) + "."
 #: the fixed sub-commands; every other name is a report's
 FIXED = ("list", "dashboard")
 
@@ -67,7 +69,7 @@ def _standard_params(standard: tuple[str, ...]) -> list[click.Parameter]:
                                    help="To this day (YYYY-MM-DD, included)."))
     if "by" in standard:
         params.append(click.Option(["--by"], type=click.Choice(BY_CHOICES), default="all",
-                                   show_default=True, help="One row per period."))
+                                   show_default=True, metavar="PERIOD", help=BY_HELP))
     return params
 
 
@@ -89,9 +91,12 @@ def report_command(spec: ReportSpec) -> click.Command:
     for option in spec.options:
         kind = click.Choice(option.choices) if option.kind == "choice" else None
         default = f" (default: {option.default})" if option.default is not None else ""
+        # a choice's values in its help, not in a [a|b|c] metavar that pushes the
+        # option list's help column past 80
+        values = f": {', '.join(option.choices)}" if kind else ""
         params.append(click.Option([own[option.name], f"own_{option.name}"], type=kind,
-                                   metavar=None if kind else option.kind.upper(),
-                                   help=f"{option.help}{default}"))
+                                   metavar=(option.name if kind else option.kind).upper(),
+                                   help=f"{option.help}{values}{default}"))
     params.append(click.Option(["--option", "raw_options"], multiple=True, metavar="K=V",
                                help="An option of the report, as NAME=VALUE (repeatable)."))
     params.append(click.Option(["--json", "as_json"], is_flag=True,
@@ -205,7 +210,7 @@ def list_cmd(as_json: bool) -> None:
 @click.option("--to", "end", type=day_type, metavar="DAY",
               help="To this day (YYYY-MM-DD, included).")
 @click.option("--by", type=click.Choice(BY_CHOICES), default="all", show_default=True,
-              help="One row per period.")
+              metavar="PERIOD", help=BY_HELP)
 def dashboard_cmd(path: str, project: str | None, start: dt.datetime | None,
                   end: dt.datetime | None, by: str) -> None:
     """One self-contained HTML page with every report's chart and table (no network)."""

@@ -80,7 +80,7 @@ def plugins() -> None:
 
 
 @plugins.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
 @click.pass_context
 def plugins_list(ctx: click.Context, as_json: bool) -> None:
     """Installed plugins: enabled or not, their hooks, and the error of a broken one."""

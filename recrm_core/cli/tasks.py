@@ -50,7 +50,8 @@ def tasks() -> None:
 
 @tasks.command("add")
 @click.argument("customer_id", type=click.IntRange(min=1, max=2**31 - 1), metavar="CUSTOMER")
-@click.option("--project", required=True, help="Project code.")
+@click.option("--project", required=True, metavar="CODE",
+              help="The project the follow-up is for.")
 @click.option("--kind", required=True, help="call, visit, wechat, sms, email, ...")
 @click.option("--due", required=True, metavar="TIME",
               help="When it is due: 2026-05-01 18:00 (business time zone), 2026-05-01 (end "
@@ -80,11 +81,13 @@ def add_cmd(crm: CRM, customer_id: int, project: str, kind: str, due: str,
 @click.option("--overdue", is_flag=True, help="Only open tasks past their due time.")
 @click.option("--due-today", is_flag=True, help="Only those due today (business time zone).")
 @click.option("--status", type=click.Choice([*STATUSES, "all"], case_sensitive=False),
-              default="open", show_default=True)
+              default="open", show_default=True, metavar="STATUS",
+              help="Only tasks in this status: " + ", ".join(STATUSES) + " or all.")
 @click.option("--customer", "customer_id", type=click.IntRange(min=1, max=2**31 - 1),
-              metavar="ID")
-@click.option("--project")
-@click.option("--limit", type=click.IntRange(min=1))
+              metavar="ID", help="Only this customer's tasks.")
+@click.option("--project", metavar="CODE", help="Only tasks at this project.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="At most N tasks (default: all).")
 @json_option
 @pass_crm
 def list_cmd(crm: CRM, staff: str | None, overdue: bool, due_today: bool, status: str,

@@ -92,10 +92,12 @@ def events_cmd(crm: CRM, as_json: bool) -> None:
 
 @webhook.command("deliveries")
 @click.option("--status", type=click.Choice(["pending", "delivered", "failed"]),
-              help="Only deliveries in this state.")
+              metavar="STATE", help="Only deliveries in this state: pending, delivered or "
+                                    "failed.")
 @click.option("--webhook", "webhook_id", type=click.IntRange(1, MAX_ID), metavar="ID",
               help="Only this webhook's.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="At most this many deliveries, the newest.")
 @json_option
 @pass_crm
 def deliveries_cmd(crm: CRM, status: str | None, webhook_id: int | None, limit: int,

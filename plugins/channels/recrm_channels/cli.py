@@ -32,6 +32,8 @@ from .models import Registration
 from .service import Channels, RegistrationRefused
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
+#: what ``registrations --state`` filters by
+REGISTRATION_STATES = ("pending", "confirmed", "converted", "expired", "released", "rejected")
 
 
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -73,8 +75,8 @@ def agency_group() -> None:
 
 @agency_group.command("add")
 @click.argument("code")
-@click.option("--name", required=True)
-@click.option("--contact")
+@click.option("--name", required=True, help="The agency's name (at most 200 characters).")
+@click.option("--contact", help="Who to call there and how (free text, at most 200 characters).")
 @json_option
 @pass_crm
 def agency_add(crm: CRM, code: str, name: str, contact: str | None, as_json: bool) -> None:
@@ -113,9 +115,9 @@ def agent_group() -> None:
 
 @agent_group.command("add")
 @click.argument("agent_id")
-@click.option("--name", required=True)
-@click.option("--agency", required=True)
-@click.option("--mobile")
+@click.option("--name", required=True, help="The agent's full name.")
+@click.option("--agency", required=True, metavar="CODE", help="The agency the agent works for.")
+@click.option("--mobile", help="The agent's own mobile number (kept in the staff directory).")
 @json_option
 @pass_crm
 def agent_add(crm: CRM, agent_id: str, name: str, agency: str, mobile: str | None,
@@ -127,7 +129,7 @@ def agent_add(crm: CRM, agent_id: str, name: str, agency: str, mobile: str | Non
 
 
 @agent_group.command("list")
-@click.option("--agency")
+@click.option("--agency", metavar="CODE", help="Only this agency's agents.")
 @json_option
 @pass_crm
 def agent_list(crm: CRM, agency: str | None, as_json: bool) -> None:
@@ -145,9 +147,12 @@ def rules_group() -> None:
 
 
 @rules_group.command("set")
-@click.option("--project", required=True)
-@click.option("--file", "path", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--from", "start", metavar="DATETIME", help="In force from (default: now).")
+@click.option("--project", required=True, metavar="CODE", help="The project the rules are for.")
+@click.option("--file", "path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A TOML file of rule keys (registration_valid_hours = 72, ...); keys "
+                   "left out take the [channels] defaults.")
+@click.option("--from", "start", metavar="DATETIME",
+              help="In force from YYYY-MM-DD[THH:MM], now or later (default: now).")
 @json_option
 @pass_crm
 def rules_set(crm: CRM, project: str, path: str, start: str | None, as_json: bool) -> None:
@@ -166,7 +171,7 @@ def rules_set(crm: CRM, project: str, path: str, start: str | None, as_json: boo
 
 
 @rules_group.command("show")
-@click.option("--project", required=True)
+@click.option("--project", required=True, metavar="CODE", help="The project whose rules to show.")
 @json_option
 @pass_crm
 def rules_show(crm: CRM, project: str, as_json: bool) -> None:
@@ -182,10 +187,10 @@ def rules_show(crm: CRM, project: str, as_json: bool) -> None:
 
 
 @channel_group.command("register")
-@click.option("--agent")
-@click.option("--project", required=True)
-@click.option("--mobile", required=True)
-@click.option("--name")
+@click.option("--agent", help="The agent's id (a partner registers as themselves: omit it).")
+@click.option("--project", required=True, metavar="CODE", help="The project registered for.")
+@click.option("--mobile", required=True, help="The customer's mobile number.")
+@click.option("--name", help="The customer's name, as the agent gives it.")
 @json_option
 @pass_crm
 def register_cmd(crm: CRM, agent: str | None, project: str, mobile: str, name: str | None,
@@ -203,11 +208,13 @@ def register_cmd(crm: CRM, agent: str | None, project: str, mobile: str, name: s
 
 
 @channel_group.command("visit")
-@click.option("--project", required=True)
-@click.option("--mobile", required=True)
+@click.option("--project", required=True, metavar="CODE", help="The project visited.")
+@click.option("--mobile", required=True,
+              help="The visitor's mobile number (finds or creates the customer).")
 @click.option("--agent", help="The agent who came with the customer.")
-@click.option("--name")
-@click.option("--at", metavar="DATETIME", help="When (default: now).")
+@click.option("--name", help="The visitor's name (kept on a new customer or one without a name).")
+@click.option("--at", metavar="DATETIME",
+              help="When, YYYY-MM-DD[THH:MM] local time (default: now).")
 @json_option
 @pass_crm
 def visit_cmd(crm: CRM, project: str, mobile: str, agent: str | None, name: str | None,
@@ -255,10 +262,11 @@ def sweep_cmd(crm: CRM, as_json: bool) -> None:
 
 
 @channel_group.command("registrations")
-@click.option("--agency")
-@click.option("--state", type=click.Choice(["pending", "confirmed", "converted", "expired",
-                                            "released", "rejected"]))
-@click.option("--project")
+@click.option("--agency", metavar="CODE", help="Only this agency's registrations.")
+@click.option("--state", type=click.Choice(REGISTRATION_STATES), metavar="STATE",
+              help="Only registrations in this state: " + ", ".join(REGISTRATION_STATES)
+              + ".")
+@click.option("--project", metavar="CODE", help="Only registrations at this project.")
 @json_option
 @pass_crm
 def registrations_cmd(crm: CRM, agency: str | None, state: str | None, project: str | None,

@@ -57,8 +57,9 @@ def dispute_resolve(crm: CRM, dispute: int, uphold: bool | None, note: str,
 
 
 @dispute_group.command("list")
-@click.option("--agency")
-@click.option("--state", type=click.Choice(["open", "upheld", "dismissed"]))
+@click.option("--agency", metavar="CODE", help="Only disputes this agency opened.")
+@click.option("--state", type=click.Choice(["open", "upheld", "dismissed"]), metavar="STATE",
+              help="Only disputes in this state: open, upheld or dismissed.")
 @json_option
 @pass_crm
 def dispute_list(crm: CRM, agency: str | None, state: str | None, as_json: bool) -> None:

@@ -21,8 +21,8 @@ def terms_group() -> None:
 
 
 @terms_group.command("set")
-@click.option("--agency", required=True)
-@click.option("--project", required=True)
+@click.option("--agency", required=True, metavar="CODE", help="The agency the terms are for.")
+@click.option("--project", required=True, metavar="CODE", help="The project the terms apply at.")
 @click.option("--percent", metavar="X", help="The deal's commission: X% of the contract amount.")
 @click.option("--fixed", metavar="Y", help="The deal's commission: a fixed sum (CNY).")
 @click.option("--visit-reward", metavar="R", help="Reward for a confirmed visit (CNY).")
@@ -45,8 +45,8 @@ def terms_set(crm: CRM, agency: str, project: str, percent: str | None, fixed: s
 
 
 @terms_group.command("show")
-@click.option("--agency")
-@click.option("--project")
+@click.option("--agency", metavar="CODE", help="Only this agency's terms.")
+@click.option("--project", metavar="CODE", help="Only the terms at this project.")
 @json_option
 @pass_crm
 def terms_show(crm: CRM, agency: str | None, project: str | None, as_json: bool) -> None:
@@ -61,7 +61,7 @@ def terms_show(crm: CRM, agency: str | None, project: str | None, as_json: bool)
 
 
 @channel_group.command("commissions")
-@click.option("--agency")
+@click.option("--agency", metavar="CODE", help="Only this agency's entries.")
 @json_option
 @pass_crm
 def commissions_cmd(crm: CRM, agency: str | None, as_json: bool) -> None:
@@ -89,9 +89,10 @@ def _day(value: str | None, crm: CRM, option: str, after: bool = False) -> dt.da
 
 
 @channel_group.command("report")
-@click.option("--project")
-@click.option("--from", "start", metavar="DATE", help="First day (in the CRM's zone).")
-@click.option("--to", "end", metavar="DATE", help="Last day, included.")
+@click.option("--project", metavar="CODE", help="Only this project.")
+@click.option("--from", "start", metavar="DAY",
+              help="From this day (YYYY-MM-DD in the CRM's zone, included).")
+@click.option("--to", "end", metavar="DAY", help="To this day (YYYY-MM-DD, included).")
 @click.option("--by", type=click.Choice(BY_CHOICES), default="all",
               show_default=True, help="A line per agency, project and period.")
 @json_option

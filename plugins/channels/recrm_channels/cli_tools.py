@@ -14,7 +14,8 @@ from .simulate import simulate
 
 
 @channel_group.command("simulate")
-@click.option("--project", required=True)
+@click.option("--project", required=True, metavar="CODE",
+              help="The project whose registrations are replayed.")
 @click.option("--rules", "path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="A TOML file of rule keys, as for `rules set`.")
 @click.option("--days", type=click.IntRange(1, 3650), default=30, show_default=True,

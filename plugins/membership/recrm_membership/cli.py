@@ -108,7 +108,7 @@ def enroll_cmd(crm: CRM, customer_id: int, note: str | None, actor: str | None,
 
 @member_group.command("leave")
 @click.argument("customer_id", type=int)
-@click.option("--reason")
+@click.option("--reason", help="Why the customer left (kept in the member's history).")
 @actor_option()
 @json_option
 @pass_crm
@@ -235,9 +235,13 @@ def _expire(crm: CRM, service: Membership, customer_id: int | None,
 @click.option("--kind", required=True, help="What earned it: contract, event, ...")
 @click.option("--ref", required=True,
               help="The event's key (an event id, a contract number): it awards once.")
-@click.option("--points", type=int, help="Default: [membership] earn for the kind.")
-@click.option("--project")
-@click.option("--reason")
+@click.option("--points", type=int,
+              help="How many, a positive whole number (default: [membership] earn for "
+                   "the kind).")
+@click.option("--project", metavar="CODE",
+              help="The project the event belongs to (a known project code).")
+@click.option("--reason", help="Shown in the ledger (default: the kind; at most 200 "
+                               "characters).")
 @actor_option()
 @json_option
 @pass_crm
@@ -257,9 +261,10 @@ def earn_cmd(crm: CRM, customer_id: int, kind: str, ref: str, points: int | None
 
 @member_group.command("redeem")
 @click.argument("customer_id", type=int)
-@click.option("--points", type=int, required=True)
+@click.option("--points", type=int, required=True,
+              help="How many to spend, a positive whole number.")
 @click.option("--ref", help="Order number: a retried redemption deducts once.")
-@click.option("--reason")
+@click.option("--reason", help="What they were spent on (at most 200 characters).")
 @actor_option()
 @json_option
 @pass_crm
@@ -279,7 +284,8 @@ def redeem_cmd(crm: CRM, customer_id: int, points: int, ref: str | None, reason:
 @member_group.command("adjust")
 @click.argument("customer_id", type=int)
 @click.option("--points", type=int, required=True, help="Signed: 200 or -200.")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True,
+              help="Why the balance is corrected (at most 200 characters).")
 @actor_option(required=True)
 @json_option
 @pass_crm
@@ -300,7 +306,8 @@ def adjust_cmd(crm: CRM, customer_id: int, points: int, reason: str, actor: str,
 @member_group.command("refer")
 @click.argument("referrer_id", type=int)
 @click.argument("referred_id", type=int)
-@click.option("--project", required=True)
+@click.option("--project", required=True, metavar="CODE",
+              help="The project the friend is referred to; signing there rewards.")
 @actor_option()
 @json_option
 @pass_crm

@@ -40,7 +40,20 @@ from .service import Newsletter
 SHOWN_UNREADABLE = 20
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one line of JSON.")
-channel_option = click.option("--channel", type=click.Choice(["email", "sms"]), required=True)
+channel_option = click.option("--channel", type=click.Choice(["email", "sms"]), required=True,
+                              help="Send by email or by SMS.")
+segment_option = click.option("--segment", metavar="NAME",
+                              help="Send to this saved segment (or give --list).")
+list_option = click.option("--list", "list_name", metavar="NAME",
+                           help="Send to this static list (or give --segment).")
+subject_option = click.option("--subject", metavar="TEMPLATE",
+                              help="The email subject, a template with merge fields.")
+html_option = click.option("--html", "html_file", type=click.Path(dir_okay=False),
+                           metavar="FILE", help="The HTML body template (UTF-8 file).")
+text_option = click.option("--text", "text_file", type=click.Path(dir_okay=False),
+                           metavar="FILE",
+                           help="The text body template (UTF-8 file): the SMS text, or the "
+                                "email's plain-text part.")
 
 
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -206,14 +219,13 @@ def campaign_group() -> None:
 @campaign_group.command("create")
 @click.argument("name")
 @channel_option
-@click.option("--segment", help="a saved segment")
-@click.option("--list", "list_name", help="or a static list")
+@segment_option
+@list_option
 @click.option("--purpose", default="marketing", show_default=True,
-              help="the consent purpose it is sent under")
-@click.option("--subject", help="email subject (a template)")
-@click.option("--html", "html_file", type=click.Path(dir_okay=False), help="HTML body template")
-@click.option("--text", "text_file", type=click.Path(dir_okay=False),
-              help="text body template (the SMS text)")
+              help="The consent purpose it is sent under (checked at send time).")
+@subject_option
+@html_option
+@text_option
 @json_option
 @pass_crm
 def campaign_create(crm: CRM, name: str, channel: str, segment: str | None,
@@ -254,7 +266,8 @@ def campaign_preview(crm: CRM, name: str, customer_id: int, as_json: bool) -> No
 @campaign_group.command("test")
 @click.argument("name")
 @click.argument("address")
-@click.option("--customer", "customer_id", type=int, help="merge fields of this customer")
+@click.option("--customer", "customer_id", type=int, metavar="ID",
+              help="Fill the merge fields from this customer (default: the fallbacks).")
 @pass_crm
 def campaign_test(crm: CRM, name: str, address: str, customer_id: int | None) -> None:
     """Send the message to ADDRESS only (recorded nowhere)."""
@@ -267,7 +280,8 @@ def campaign_test(crm: CRM, name: str, address: str, customer_id: int | None) ->
 
 @campaign_group.command("schedule")
 @click.argument("name")
-@click.option("--at", "at", help="when (local time, default now)")
+@click.option("--at", "at", metavar="DATETIME",
+              help="When to start, YYYY-MM-DD[THH:MM] local time (default: now).")
 @pass_crm
 def campaign_schedule(crm: CRM, name: str, at: str | None) -> None:
     """Schedule a draft; `recrm newsletter run` starts it when due."""
@@ -330,7 +344,8 @@ def magazine_group() -> None:
 
 @magazine_group.command("create")
 @click.argument("code")
-@click.option("--title", required=True)
+@click.option("--title", required=True,
+              help="The publication's title (at most 200 characters).")
 @channel_option
 @pass_crm
 def magazine_create(crm: CRM, code: str, title: str, channel: str) -> None:
@@ -341,12 +356,13 @@ def magazine_create(crm: CRM, code: str, title: str, channel: str) -> None:
 
 @magazine_group.command("issue")
 @click.argument("code")
-@click.option("--number", type=int, required=True)
-@click.option("--segment", help="a saved segment")
-@click.option("--list", "list_name", help="or a static list")
-@click.option("--subject")
-@click.option("--html", "html_file", type=click.Path(dir_okay=False))
-@click.option("--text", "text_file", type=click.Path(dir_okay=False))
+@click.option("--number", type=int, required=True,
+              help="The issue's number, 1 to 999999 (the issue is named CODE#NUMBER).")
+@segment_option
+@list_option
+@subject_option
+@html_option
+@text_option
 @json_option
 @pass_crm
 def magazine_issue(crm: CRM, code: str, number: int, segment: str | None,
@@ -394,7 +410,8 @@ def suppress_add(crm: CRM, channel: str, address: str) -> None:
 
 
 @suppress_group.command("list")
-@click.option("--channel", type=click.Choice(["email", "sms"]))
+@click.option("--channel", type=click.Choice(["email", "sms"]),
+              help="Only this channel's suppressions (default: both).")
 @json_option
 @pass_crm
 def suppress_list(crm: CRM, channel: str | None, as_json: bool) -> None:
@@ -479,9 +496,9 @@ def _run(crm: CRM, only: str | None, now: dt.datetime | None, *, as_json: bool,
 
 
 @newsletter_group.command("run")
-@click.option("--loop", is_flag=True, help="keep running (Ctrl-C stops)")
+@click.option("--loop", is_flag=True, help="Keep running (Ctrl-C stops).")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=60, show_default=True,
-              help="seconds between runs with --loop")
+              help="Seconds between runs with --loop.")
 @json_option
 @pass_crm
 def run(crm: CRM, loop: bool, interval: float, as_json: bool) -> None:

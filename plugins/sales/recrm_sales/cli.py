@@ -120,10 +120,12 @@ def rejections_line(rejected: int, rows: int) -> str:
 
 
 @units_group.command("list")
-@click.option("--project")
-@click.option("--building")
+@click.option("--project", metavar="CODE", help="Only this project's units.")
+@click.option("--building", metavar="CODE", help="Only this building's units (its code).")
 @click.option("--status", type=click.Choice(["withheld", "available", "held", "subscribed",
-                                             "contracted", "handed_over"]))
+                                             "contracted", "handed_over"]),
+              metavar="STATUS", help="Only units in this status now: withheld, available, "
+                                     "held, subscribed, contracted or handed_over.")
 @json_option
 @pass_crm
 def units_list(crm: CRM, project: str | None, building: str | None, status: str | None,
@@ -175,7 +177,8 @@ def tickets_group() -> None:
 
 
 @tickets_group.command("issue")
-@click.option("--project", required=True)
+@click.option("--project", required=True, metavar="CODE",
+              help="The project whose next ticket is issued.")
 @click.option("--customer", required=True, metavar="C", help="Customer id or mobile.")
 @click.option("--amount", required=True, help="The deposit of intent (诚意金), CNY.")
 @json_option
@@ -188,8 +191,10 @@ def tickets_issue(crm: CRM, project: str, customer: str, amount: str, as_json: b
 
 
 @tickets_group.command("call")
-@click.option("--project", required=True)
-@click.option("--next", "count", required=True, type=click.IntRange(1, 10_000))
+@click.option("--project", required=True, metavar="CODE",
+              help="The project whose tickets are called.")
+@click.option("--next", "count", required=True, type=click.IntRange(1, 10_000), metavar="N",
+              help="How many tickets to call, 1 to 10000.")
 @json_option
 @pass_crm
 def tickets_call(crm: CRM, project: str, count: int, as_json: bool) -> None:
@@ -213,8 +218,10 @@ def tickets_refund(crm: CRM, number: int, project: str | None, as_json: bool) ->
 
 
 @tickets_group.command("list")
-@click.option("--project")
-@click.option("--state", type=click.Choice(["issued", "called", "converted", "refunded"]))
+@click.option("--project", metavar="CODE", help="Only this project's tickets.")
+@click.option("--state", type=click.Choice(["issued", "called", "converted", "refunded"]),
+              metavar="STATE",
+              help="Only tickets in this state: issued, called, converted or refunded.")
 @json_option
 @pass_crm
 def tickets_list(crm: CRM, project: str | None, state: str | None, as_json: bool) -> None:
@@ -230,8 +237,12 @@ def tickets_list(crm: CRM, project: str | None, state: str | None, as_json: bool
 # -- deals ---------------------------------------------------------------------------------
 @sales_group.group("deal")
 def deal_group() -> None:
-    """Deals: subscribe (认购), sign (签约), hand over (交房), show; and the changes after
-    the fact (managers): cancel (退房), change-unit (换房), change-buyer (更名)."""
+    """Deals: subscribe (认购), sign (签约), hand over (交房), show.
+
+    \b
+    And the changes after the fact (managers):
+    cancel (退房), change-unit (换房), change-buyer (更名).
+    """
 
 
 @deal_group.command("subscribe")
@@ -239,7 +250,8 @@ def deal_group() -> None:
 @click.option("--buyer", required=True, metavar="C", help="The primary buyer (id or mobile).")
 @party_option
 @click.option("--price", help="The subscribed price (default: the list price).")
-@click.option("--discount", default="0", show_default=True)
+@click.option("--discount", default="0", show_default=True, metavar="YUAN",
+              help="Taken off the price, in yuan (CNY, to the fen: 20000.50).")
 @click.option("--deposit", required=True, help="The deposit paid (定金), CNY.")
 @click.option("--ticket", type=click.IntRange(1, MAX_ID),
               help="A called ticket of the buyer's, converted into the deal.")
@@ -258,10 +270,12 @@ def deal_subscribe(crm: CRM, unit: str, buyer: str, parties: tuple[str, ...],
 
 @deal_group.command("sign")
 @click.argument("deal", type=click.IntRange(1, MAX_ID))
-@click.option("--contract-no", required=True)
+@click.option("--contract-no", required=True, metavar="NO",
+              help="The contract's number, unique at the project (1 to 64 characters).")
 @click.option("--total", required=True, help="The contract's total, CNY.")
 @click.option("--payment", required=True, type=click.Choice(["full", "mortgage",
-                                                               "instalments"]))
+                                                               "instalments"]),
+              metavar="HOW", help="How the buyer pays: full, mortgage or instalments.")
 @json_option
 @pass_crm
 def deal_sign(crm: CRM, deal: int, contract_no: str, total: str, payment: str,
@@ -306,10 +320,13 @@ def deal_show(crm: CRM, deal: int, as_json: bool) -> None:
 
 
 @deal_group.command("list")
-@click.option("--project")
-@click.option("--customer", type=click.IntRange(1, MAX_ID))
+@click.option("--project", metavar="CODE", help="Only this project's deals.")
+@click.option("--customer", type=click.IntRange(1, MAX_ID), metavar="ID",
+              help="Only deals this customer is a party to (buyer or co-buyer).")
 @click.option("--state", type=click.Choice(["subscribed", "contracted", "handed_over",
-                                            "cancelled"]))
+                                            "cancelled"]), metavar="STATE",
+              help="Only deals in this state: subscribed, contracted, handed_over or "
+                   "cancelled.")
 @json_option
 @pass_crm
 def deal_list(crm: CRM, project: str | None, customer: int | None, state: str | None,
@@ -327,7 +344,7 @@ def deal_list(crm: CRM, project: str | None, customer: int | None, state: str | 
 
 @deal_group.command("cancel")
 @click.argument("deal", type=click.IntRange(1, MAX_ID))
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why it is cancelled (kept in its history).")
 @json_option
 @pass_crm
 def deal_cancel(crm: CRM, deal: int, reason: str, as_json: bool) -> None:
@@ -340,7 +357,7 @@ def deal_cancel(crm: CRM, deal: int, reason: str, as_json: bool) -> None:
 @click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--unit", required=True, help="The new unit.")
 @click.option("--price", help="The new price (default: unchanged).")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why it moves (kept in its history).")
 @json_option
 @pass_crm
 def deal_change_unit(crm: CRM, deal: int, unit: str, price: str | None, reason: str,
@@ -355,7 +372,8 @@ def deal_change_unit(crm: CRM, deal: int, unit: str, price: str | None, reason: 
 @click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--buyer", required=True, metavar="C", help="The primary buyer after the change.")
 @party_option
-@click.option("--reason", required=True)
+@click.option("--reason", required=True,
+              help="Why the parties change (kept in its history).")
 @json_option
 @pass_crm
 def deal_change_buyer(crm: CRM, deal: int, buyer: str, parties: tuple[str, ...],
@@ -374,8 +392,10 @@ def payments_group() -> None:
 
 @payments_group.command("schedule")
 @click.argument("deal", type=click.IntRange(1, MAX_ID))
-@click.option("--plan", required=True, metavar="full|mortgage|instalments:N|FILE",
-              help="A built-in plan, or a TOML file of [[payment]] kind, due, amount.")
+@click.option("--plan", required=True, metavar="PLAN",
+              help="full, mortgage (30% down), instalments:N (30% down, the rest in N "
+                   "monthly parts, N 1-120), or a TOML file of [[payment]] kind, due, "
+                   "amount.")
 @json_option
 @pass_crm
 def payments_schedule(crm: CRM, deal: int, plan: str, as_json: bool) -> None:
@@ -390,8 +410,11 @@ def payments_schedule(crm: CRM, deal: int, plan: str, as_json: bool) -> None:
 
 @payments_group.command("receive")
 @click.argument("deal", type=click.IntRange(1, MAX_ID))
-@click.option("--amount", required=True)
-@click.option("--date", "day", required=True, metavar="DATE")
+@click.option("--amount", required=True, metavar="YUAN",
+              help="The sum received in yuan (CNY, to the fen: 350000.00); at most the "
+                   "balance.")
+@click.option("--date", "day", required=True, metavar="DATE",
+              help="The day it was received, YYYY-MM-DD.")
 @click.option("--ref", help="The bank's or cashier's reference (recorded once).")
 @json_option
 @pass_crm
@@ -422,7 +445,8 @@ def payments_balance(crm: CRM, deal: int, as_json: bool) -> None:
 @payments_group.command("adjust-area")
 @click.argument("deal", type=click.IntRange(1, MAX_ID))
 @click.option("--final-area", required=True, help="The measured area (实测面积), ㎡.")
-@click.option("--due", required=True, metavar="DATE")
+@click.option("--due", required=True, metavar="DATE",
+              help="When the difference is due (or refunded), YYYY-MM-DD.")
 @json_option
 @pass_crm
 def payments_adjust(crm: CRM, deal: int, final_area: str, due: str, as_json: bool) -> None:
@@ -439,7 +463,8 @@ def payments_adjust(crm: CRM, deal: int, final_area: str, due: str, as_json: boo
 
 
 @payments_group.command("remind")
-@click.option("--days", type=click.IntRange(0, 365), default=7, show_default=True)
+@click.option("--days", type=click.IntRange(0, 365), default=7, show_default=True,
+              help="Announce the lines due within this many days, today included.")
 @json_option
 @pass_crm
 def payments_remind(crm: CRM, days: int, as_json: bool) -> None:
@@ -449,7 +474,7 @@ def payments_remind(crm: CRM, days: int, as_json: bool) -> None:
 
 
 @sales_group.command("receivables")
-@click.option("--project")
+@click.option("--project", metavar="CODE", help="Only this project (default: all).")
 @click.option("--overdue", is_flag=True, help="Only what is past due.")
 @json_option
 @pass_crm
@@ -467,7 +492,7 @@ def receivables_cmd(crm: CRM, project: str | None, overdue: bool, as_json: bool)
 
 
 @sales_group.command("report")
-@click.option("--project")
+@click.option("--project", metavar="CODE", help="Only this project (default: all).")
 @json_option
 @pass_crm
 def report_cmd(crm: CRM, project: str | None, as_json: bool) -> None:

@@ -151,7 +151,8 @@ def _invitation_rows(crm: CRM, items: list[service.Invitation]) -> list[tuple[An
 
 
 @survey_group.command("due")
-@click.option("--limit", type=click.IntRange(1, service.MAX_LIMIT))
+@click.option("--limit", type=click.IntRange(1, service.MAX_LIMIT), metavar="N",
+              help="Only the N due first (default: all).")
 @_JSON
 @pass_crm
 def due_command(crm: CRM, limit: int | None, as_json: bool) -> None:
@@ -252,7 +253,9 @@ def _show(value: float | int | None, suffix: str = "") -> str:
 @survey_group.command("scores")
 @_with_filters
 @click.option("--by", "--period", "period", type=click.Choice(PERIODS), default="quarter",
-              show_default=True, help="The period of each line (--period is an alias).")
+              show_default=True, metavar="PERIOD",
+              help="The period of each line: " + ", ".join(PERIODS)
+              + " (--period is an alias).")
 @_JSON
 @pass_crm
 def scores_command(crm: CRM, survey_key: str | None, project: str | None,
