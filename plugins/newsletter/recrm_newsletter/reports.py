@@ -4,7 +4,9 @@ send started in the period, one line each, registered with ``recrm_reports``.
 Each line is :meth:`~recrm_newsletter.service.Newsletter.report_in`, the function
 behind ``campaign status``, so the two cannot drift. *Delivered* is sent less
 bounced. A send counts by the day it started (the CRM's time zone); drafts and
-sends not yet started have no line. Like ``campaign status``, the figures are
+sends not yet started have no line. ``--by`` labels each line with the month,
+quarter or year its start day falls in (``all`` by default), as the period column
+of the other reports. Like ``campaign status``, the figures are
 counts with no customer in them, read by every role.
 """
 
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from recrm_core.reports import Chart, Column, Report, ReportRequest, ReportSpec, Series
-from recrm_core.reports.periods import check_period
+from recrm_core.reports.periods import check_period, fold
 
 from .service import Newsletter
 from .tables import SendRow
@@ -28,6 +30,7 @@ NAME = "newsletter.sends"
 
 COLUMNS = [
     Column(key="send", title="Send"),
+    Column(key="period", title="Period"),
     Column(key="channel", title="Channel"),
     Column(key="started", title="Started", kind="date"),
     Column(key="state", title="State"),
@@ -68,17 +71,20 @@ def run(crm: CRM, request: ReportRequest) -> Report:
         found = [Newsletter.report_in(uow.session, row) for row in uow.session.scalars(query)]
     rows = []
     for r in found:
-        started = r.send.started_at
+        assert r.send.started_at is not None  # selected so
+        started = r.send.started_at.astimezone(zone).date()
         rows.append({
-            "send": r.send.name, "channel": r.send.channel, "state": r.send.state,
-            "started": None if started is None else started.astimezone(zone).date(),
+            # the period of the local day it started, the day ``started`` shows
+            "send": r.send.name, "period": fold(f"{started:%Y-%m}", request.by),
+            "channel": r.send.channel, "state": r.send.state, "started": started,
             "audience": r.audience, "sent": r.sent, "delivered": r.sent - r.bounced,
             "bounced": r.bounced, "unsubscribed": r.unsubscribed, "failed": r.failed,
             "skipped": sum(r.skipped.values()), "pending": r.pending,
         })
-    parameters = {key: str(value) for key, value in (("from", request.start),
-                                                      ("to", request.end))
-                  if value is not None}
+    parameters: dict[str, str] = {"by": request.by}
+    for key, value in (("from", request.start), ("to", request.end)):
+        if value is not None:
+            parameters[key] = str(value)
     return Report(
         name=NAME, title="Newsletter sends", columns=COLUMNS, rows=rows,
         parameters=parameters,
@@ -93,7 +99,7 @@ SPEC = ReportSpec(
     description="per campaign or issue started in the period: audience, sent, "
                 "delivered, bounced, unsubscribed, failed and skipped "
                 "(recrm newsletter campaign status)",
-    standard=("from", "to"),
+    standard=("from", "to", "by"),
     run=run,
 )
 

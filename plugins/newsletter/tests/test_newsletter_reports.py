@@ -14,11 +14,12 @@ from collections.abc import Callable
 import pytest
 from newsletter_testkit import HTML, SEGMENT, add_customers
 from recrm_newsletter import Sender, service
-from recrm_newsletter.tables import RecipientRow
+from recrm_newsletter.tables import RecipientRow, SendRow
 from sqlalchemy import update
 
 from recrm_core import CRM, Actor, InvalidInput
 from recrm_core.reports import ReportRequest
+from recrm_core.testing import ApiClients, RecrmCliRunner
 
 pytestmark = pytest.mark.recrm_plugins("newsletter")
 
@@ -70,5 +71,42 @@ def test_one_line_per_started_send_with_the_reports_figures(crm: CRM, sent: list
 def test_registered_only_when_the_plugin_is_enabled(
         crm: CRM, crm_factory: Callable[..., CRM]) -> None:
     spec = crm.reports.specs()["newsletter.sends"]
-    assert (spec.plugin, spec.standard) == ("newsletter", ("from", "to"))
+    assert (spec.plugin, spec.standard) == ("newsletter", ("from", "to", "by"))
     assert "newsletter.sends" not in crm_factory(plugins=[]).reports.specs()
+
+
+def test_by_labels_each_send_with_the_period_of_its_local_start_day(
+        crm: CRM, sent: list[int], cli_runner: RecrmCliRunner,
+        api_client: ApiClients) -> None:
+    """``--by``, as the other reports spell it: "launch" started at 2026-03-31 17:00
+    UTC, which is 1 April in Shanghai (the CRM's zone), so April and Q2, not March."""
+    assert str(crm.config.zone) == "Asia/Shanghai"
+    news = service(crm)
+    news.schedule("later")
+    Sender(crm).run()
+    with crm.unit_of_work() as uow:
+        for name, started in (("launch", dt.datetime(2026, 3, 31, 17, tzinfo=dt.UTC)),
+                              ("later", dt.datetime(2026, 12, 7, 2, tzinfo=dt.UTC))):
+            uow.session.execute(update(SendRow).where(SendRow.name == name)
+                                .values(started_at=started))
+    labels = {by: [(r["send"], r["period"]) for r in crm.reports.run(
+        "newsletter.sends", ReportRequest(by=by)).rows]
+        for by in ("month", "quarter", "year", "all")}
+    assert labels == {
+        "month": [("launch", "2026-04"), ("later", "2026-12")],
+        "quarter": [("launch", "2026-Q2"), ("later", "2026-Q4")],
+        "year": [("launch", "2026"), ("later", "2026")],
+        "all": [("launch", "all"), ("later", "all")],
+    }
+    done = cli_runner.invoke("report", "newsletter.sends", "--by", "quarter",
+                             "--from", "2026-04-01", "--json")
+    assert done.exit_code == 0, done.stderr
+    document = done.json()
+    assert document["parameters"] == {"by": "quarter", "from": "2026-04-01"}
+    assert [(r["send"], r["period"], r["started"]) for r in document["rows"]] == [
+        ("launch", "2026-Q2", "2026-04-01"), ("later", "2026-Q4", "2026-12-07")]
+    refused = cli_runner.invoke("report", "newsletter.sends", "--by", "week")
+    assert refused.exit_code == 2 and "week" in refused.stderr
+    got = api_client("analyst").get("/v1/reports/newsletter.sends", params={"by": "month"})
+    assert got.status_code == 200, got.text
+    assert [(r["send"], r["period"]) for r in got.json()["rows"]] == labels["month"]
