@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import pkgutil
 import random
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +12,8 @@ import recrm_survey
 from recrm_survey import answers, drivers, invitations, scores
 from survey_testkit import SHANGHAI, ago, customer
 
-import recrm_core
-from recrm_core import CRM, DemoSection, utcnow
+from recrm_core import CRM, DemoSection
+from recrm_core.testclock import morning_and_afternoon, set_clock
 
 pytestmark = pytest.mark.recrm_plugins("survey")
 
@@ -96,20 +92,8 @@ def test_demo_is_deterministic_for_a_seed(crm: CRM, tmp_path: Path) -> None:
 def _run_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The demo section of a company like the core's demo (handovers on whole days
     before the clock's day), built and summarised with the clock at ``clock``."""
-    start = time.monotonic()
-
-    def now() -> dt.datetime:  # the clock moves on while the demo runs
-        return clock + dt.timedelta(seconds=time.monotonic() - start)
-
-    for package in (recrm_core, recrm_survey):  # lazily imported modules read the clock too
-        for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            if ".migrations" not in found.name:  # Alembic's scripts run only under Alembic
-                importlib.import_module(found.name)
     with monkeypatch.context() as patch:
-        for name, module in list(sys.modules.items()):
-            if name.split(".")[0] in ("recrm_core", "recrm_survey") \
-                    and getattr(module, "utcnow", None) is utcnow:
-                patch.setattr(module, "utcnow", now)
+        set_clock(patch, clock, [recrm_survey])
         with CRM(database_url=f"sqlite:///{path}", plugins=["survey"],
                  create_schema=True) as crm:
             midnight = dt.datetime.combine(clock.astimezone(SHANGHAI).date(), dt.time(),
@@ -118,7 +102,7 @@ def _run_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> 
             for i in range(60):
                 cid = customer(crm, f"1380000{i:04d}", name=f"业主{i}")
                 ids.append(cid)
-                handed = midnight - dt.timedelta(days=20 + i * 17) + dt.timedelta(hours=9 + i % 9)
+                handed = midnight - dt.timedelta(days=20 + i * 17, hours=-(9 + i % 9))
                 crm.customers.set_stage(cid, "owner", "XL2" if i % 3 else "YH1",
                                         unit=f"{i % 7 + 1}-{i:03d}", occurred_at=handed)
             [section] = crm.hooks.demo(crm, random.Random(5), ids)
@@ -131,8 +115,7 @@ def test_demo_does_not_depend_on_the_time_of_day(
     afternoon: check-ins due at a handover's hour of today, answers placed in windows
     still open and call-backs 30 days after an answer must not move with the hour."""
     # yesterday: both clocks lie before the real one, which some checks read
-    day = dt.datetime.now(SHANGHAI).date() - dt.timedelta(days=1)
-    morning = dt.datetime.combine(day, dt.time(9, 30), SHANGHAI).astimezone(dt.UTC)
-    afternoon = dt.datetime.combine(day, dt.time(16, 10), SHANGHAI).astimezone(dt.UTC)
+    morning, afternoon = morning_and_afternoon(dt.datetime.now(SHANGHAI).date()
+                                               - dt.timedelta(days=1))
     assert _run_at(tmp_path / "am.db", morning, monkeypatch) \
         == _run_at(tmp_path / "pm.db", afternoon, monkeypatch)
