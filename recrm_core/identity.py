@@ -158,6 +158,8 @@ def normalise_mobile(raw: object, region: str = "CN") -> str:
     if not _MOBILE_ALLOWED.fullmatch(compact):
         if (notation := _SCIENTIFIC.fullmatch(text)) is not None:
             raise IdentityError("mobile", f"mobile {_scientific_reason(notation)}")
+        if "**" in compact:  # 前三后四 as partners see it (a lone * is no mask): no digits repeated
+            raise IdentityError("mobile", "mobile is masked (****): give the whole number")
         raise IdentityError("mobile", f"mobile {text!r} contains letters or an extension")
     # Fast path: a plain mainland number, checked against phonenumbers' own CN
     # mobile pattern so the answer is the library's, at a fraction of the cost.

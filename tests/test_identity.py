@@ -740,3 +740,14 @@ def test_an_id_card_in_scientific_notation_says_digits_were_dropped(raw: str) ->
                        ) as caught:
         parse_id_card(raw)
     assert raw.upper() not in caught.value.reason and "110101" not in caught.value.reason
+
+
+@pytest.mark.parametrize("raw", ["139****0001", "139 **** 0001", "139＊＊＊＊0001",
+                                 "+86 139****0001"])
+def test_a_masked_mobile_says_it_is_masked(raw: str) -> None:
+    """Found by probe10: a mobile masked 前三后四 (what partners and analysts see, pasted
+    back into a registration or a sheet) was refused as "contains letters or an
+    extension", and the reason repeated its visible digits."""
+    with pytest.raises(IdentityError) as caught:
+        normalise_mobile(raw)
+    assert caught.value.reason == "mobile is masked (****): give the whole number"

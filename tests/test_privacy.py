@@ -206,6 +206,19 @@ def test_commands(crm: CRM, cli_runner: RecrmCliRunner, tmp_path: Path) -> None:
         assert r.stderr.count("\n") == 1
 
 
+def test_export_out_dash_is_standard_output(crm: CRM, cli_runner: RecrmCliRunner,
+                                            tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--out -`` is standard output, as for most tools (found by probe10: it wrote the
+    person's data to a file named ``-`` in the working directory)."""
+    monkeypatch.chdir(tmp_path)
+    a, _ = person(crm)
+    shown = cli_runner.invoke("customers", "export", str(a), "--out", "-")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.json()["customer"]["name"] == "王伟"
+    assert not (tmp_path / "-").exists()
+
+
 @pytest.mark.recrm_settings(privacy={"retention_months": 12})
 def test_retention_sweeps_idle_prospects(crm: CRM, cli_runner: RecrmCliRunner) -> None:
     old = crm.customers.add({"name": "老客", "mobile": "13600000001"}).customer

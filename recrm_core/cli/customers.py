@@ -449,7 +449,7 @@ def export_cmd(crm: CRM, customer_id: int, out: str | None) -> None:
 
     from ..listexport import write_text_atomically
 
-    if out is None:
+    if out is None or out == "-":  # "-" is standard output, as for most tools
         emit_json(crm.privacy.export(customer_id, actor=current_actor()))
         return
 

@@ -81,7 +81,10 @@ def agency_group() -> None:
 @pass_crm
 def agency_add(crm: CRM, code: str, name: str, contact: str | None, as_json: bool) -> None:
     """Add an agency."""
-    agency = _call(Channels(crm).add_agency, code, name, contact, actor=current_actor())
+    try:
+        agency = Channels(crm).add_agency(code, name, contact, actor=current_actor())
+    except InvalidInput as exc:  # the code is this command's argument, not an option
+        raise _bad_value(exc, {"agency": "CODE"}) from None
     emit_json(agency) if as_json else info(f"agency {agency.code} ({agency.name}) added")
 
 
@@ -123,8 +126,10 @@ def agent_group() -> None:
 def agent_add(crm: CRM, agent_id: str, name: str, agency: str, mobile: str | None,
               as_json: bool) -> None:
     """Add an agent of an agency (and a partner in the staff directory)."""
-    agent = _call(Channels(crm).add_agent, agent_id, name, agency, mobile,
-                  actor=current_actor())
+    try:
+        agent = Channels(crm).add_agent(agent_id, name, agency, mobile, actor=current_actor())
+    except InvalidInput as exc:  # the id is this command's argument, not an option
+        raise _bad_value(exc, {"agent": "AGENT_ID"}) from None
     emit_json(agent) if as_json else info(f"agent {agent.id} of {agent.agency} added")
 
 

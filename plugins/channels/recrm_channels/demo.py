@@ -79,13 +79,19 @@ def _strangers(crm: CRM, customer_ids: Sequence[int]) -> list[int]:
 def _known_customers(crm: CRM, customer_ids: Sequence[int], now: dt.datetime,
                      rng: random.Random) -> list[str]:
     """Mobiles of up to 25 demo customers with an interaction at the project in the
-    last 60 days (an agency registering them is refused: known customer)."""
+    60 days before today (an agency registering them is refused: known customer).
+    Counted from midnight (business time), not from ``now``: the core's demo dates
+    its interactions at hours of whole days, so a window ending at the moment of the
+    run took in other customers in the morning than in the afternoon, and a different
+    sample drew another stream from the generator every later plugin shares."""
+    today = dt.datetime.combine(now.astimezone(crm.config.zone).date(), dt.time(),
+                                crm.config.zone)
     with crm.unit_of_work(readonly=True) as uow:
         recent = set(uow.session.scalars(
             select(InteractionRow.customer_id).join(
                 ProjectRow, ProjectRow.id == InteractionRow.project_id).where(
                 ProjectRow.code == PROJECT,
-                InteractionRow.occurred_at >= now - dt.timedelta(days=60))))
+                InteractionRow.occurred_at >= today - dt.timedelta(days=60))))
     chosen = sorted(recent & set(customer_ids))
     chosen = rng.sample(chosen, k=min(len(chosen), 25))
     return [c.mobiles[0] for c in crm.customers.get_many(sorted(chosen)) if c.mobiles]

@@ -121,3 +121,17 @@ def test_disputes_on_the_command_line(crm: CRM, cli_runner: RecrmCliRunner) -> N
     listed = ok(run("channel", "dispute", "list", "--state", "upheld", "--json"))
     assert [d["id"] for d in listed] == [opened["id"]]  # type: ignore[index, union-attr]
     assert ok(run("--as", "partner:a1", "channel", "dispute", "list", "--json")) == []
+
+
+def test_a_bad_code_names_the_argument(crm: CRM, cli_runner: RecrmCliRunner) -> None:
+    """A code given as the command's argument is named as the argument (found by
+    probe10: ``agency add 'a b'`` blamed an option --agency the command has not)."""
+    run = cli_runner.invoke
+    bad = run("channel", "agency", "add", "a b", "--name", "x")
+    assert bad.exit_code == 2
+    assert bad.stderr == ("error: Invalid value for CODE: agency must be 1 to 64 characters "
+                          "without spaces or control characters\n")
+    ok(run("channel", "agency", "add", "A", "--name", "链家"))
+    bad = run("channel", "agent", "add", "a b", "--name", "x", "--agency", "A")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("error: Invalid value for AGENT_ID: agent must be")

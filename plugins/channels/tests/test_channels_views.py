@@ -15,7 +15,10 @@ from recrm_channels import RegistrationRefused
 
 from recrm_core import CRM, Actor, DemoSection, Forbidden, utcnow
 from recrm_core.demo import seed_demo
+from recrm_core.testclock import morning_and_afternoon, set_clock
 from recrm_core.testing import RecrmCliRunner
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 pytestmark = pytest.mark.recrm_plugins("channels")
 
@@ -114,3 +117,40 @@ def test_recrm_demo_prints_the_channels_section(
     assert int(rows["registrations"].split()[0]) > 30
     # Leads are demo customers: the company keeps the size asked for.
     assert result.json()["customers"] == 120
+
+
+def _demo_rows_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatch,
+                  ) -> list[tuple[str, str]]:
+    """The section with the clock at ``clock``, for customers of the project who
+    visited at noon on whole days before it, as the core's demo dates its history:
+    some exactly 60 days before the clock's day, the edge of "known customer"."""
+    day = dt.datetime.combine(clock.astimezone(SHANGHAI).date(), dt.time(), SHANGHAI)
+    with monkeypatch.context() as patch:
+        set_clock(patch, clock, [recrm_channels])
+        with CRM(database_url=f"sqlite:///{path}", plugins=["channels"],
+                 create_schema=True) as crm:
+            ids = []
+            for i in range(40):
+                cid = crm.customers.add({"mobile": f"1391234{i:04d}", "name": f"客户{i}"}
+                                        ).customer.id
+                ids.append(cid)
+                if i % 2 == 0:  # the others are strangers to the project: the leads
+                    days = 60 if i % 4 == 0 else 10
+                    crm.interactions.log(cid, {
+                        "kind": "visit", "project": PROJECT,
+                        "occurred_at": day - dt.timedelta(days=days, hours=-12)})
+            section = recrm_channels.recrm_demo(crm=crm, rng=random.Random(3),
+                                                customer_ids=ids)
+            assert isinstance(section, DemoSection)
+            return section.rows
+
+
+def test_demo_does_not_depend_on_the_time_of_day(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same seed on the same day: the same section at 09:30 as at 16:10, though
+    visits 60 days before, at noon, are known customers' in the morning only when
+    counted from the moment of the run."""
+    # a fixed day in the past: no check finds it in the future
+    morning, afternoon = morning_and_afternoon(dt.date(2026, 6, 15))
+    assert _demo_rows_at(tmp_path / "am.db", morning, monkeypatch) \
+        == _demo_rows_at(tmp_path / "pm.db", afternoon, monkeypatch)

@@ -111,7 +111,12 @@ def _redeem(crm: CRM, member_ids: Sequence[int], rng: random.Random,
 
 def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     service = Membership(crm)
-    now = utcnow()
+    # The day, not the time of day: contracts were credited at their hour on whole
+    # days before today, so an expiry run at the moment the demo runs wrote off a
+    # different sum in the morning than in the afternoon. Owners' days, redemptions
+    # and the expiry are placed against midnight (business time) instead.
+    now = dt.datetime.combine(utcnow().astimezone(crm.config.zone).date(), dt.time(),
+                              crm.config.zone)
     customers = crm.customers.get_many(sorted(set(customer_ids)))
     _enrol(crm, customers, rng)
     members = _members(crm)

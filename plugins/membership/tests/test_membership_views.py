@@ -3,6 +3,7 @@ section of ``recrm demo`` (its hook called directly, with a seeded generator).""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from recrm_membership import MemberRow
 from sqlalchemy import select
 
 from recrm_core import CRM, Actor, DemoSection, SegmentField
+from recrm_core.testclock import morning_and_afternoon, set_clock
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 pytestmark = pytest.mark.recrm_plugins("membership")
 
@@ -137,3 +141,41 @@ def test_demo_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     assert _demo_rows(tmp_path / "b.db", 3) == first
     assert int(dict(first)["members"]) >= 12
     assert _demo_rows(tmp_path / "c.db", 4) != first
+
+
+def _demo_rows_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatch,
+                  ) -> list[tuple[str, str]]:
+    """The demo section with the clock at ``clock``, for owners who signed at noon on
+    whole days before it, as the core's demo dates its history: one of them exactly
+    ``expiry_months`` (24) before the clock's day, whose contract points expire at
+    noon of that day."""
+    day = clock.astimezone(SHANGHAI).date()
+    with monkeypatch.context() as patch:
+        set_clock(patch, clock, [recrm_membership])
+        with CRM(database_url=f"sqlite:///{path}", plugins=["membership"],
+                 create_schema=True) as crm:
+            ids = []
+            for i in range(24):
+                c = customer(crm, f"1391234{i:04d}", project="XL2")
+                ids.append(c.id)
+                if i % 2 == 0:
+                    signed = dt.date(day.year - 2, day.month, day.day) - dt.timedelta(days=i * 9)
+                    noon = dt.datetime.combine(signed, dt.time(12), SHANGHAI)
+                    crm.customers.set_stage(c.id, "buyer", "YH1", unit=f"9-{i}",
+                                            occurred_at=noon)
+                    crm.customers.set_stage(c.id, "owner", "YH1", unit=f"9-{i}",
+                                            occurred_at=noon + dt.timedelta(days=1))
+            section = recrm_membership.recrm_demo(crm=crm, rng=random.Random(3),
+                                                  customer_ids=ids)
+            assert isinstance(section, DemoSection)
+            return section.rows
+
+
+def test_demo_does_not_depend_on_the_time_of_day(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same seed on the same day: the same section at 09:30 as at 16:10, though a
+    contract's points run out at noon of that day."""
+    # a fixed day in the past: no check finds it in the future
+    morning, afternoon = morning_and_afternoon(dt.date(2026, 6, 15))
+    assert _demo_rows_at(tmp_path / "am.db", morning, monkeypatch) \
+        == _demo_rows_at(tmp_path / "pm.db", afternoon, monkeypatch)

@@ -9,8 +9,12 @@ factors really drive overall satisfaction), calls back and closes the cases that
 detractors opened more than a month ago, and summarises.
 
 Deterministic for a seed: only ``rng`` is random, invitations are visited in id
-order, and a check-in counts as open when its due day is before today (a day, not
-the time of day, decides).
+order, and the day, not the time of day, decides: a check-in counts as open when its
+due day is before today, an answer is placed in its window as it stood at midnight
+(business time), a call-back comes 30 days after an answer counted from midnight, and
+the summary counts what is due by the end of today. Check-ins fall due at their
+handover's hour, so anything read against the moment the demo runs would change
+between a morning run and an afternoon one.
 """
 
 from __future__ import annotations
@@ -106,9 +110,9 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
         for inv in items:
             if inv.due_at >= open_before or rng.random() >= ANSWER_SHARE:
                 continue
-            window = (min(inv.expires_at, now) - inv.due_at).total_seconds()
+            window = (min(inv.expires_at, today) - inv.due_at).total_seconds()
             # Always draw, so that how long the run took (a window of seconds) never
-            # shifts the random stream. Invitations made moments ago are answered now.
+            # shifts the random stream. Invitations made today are answered now.
             share = rng.random()
             at = inv.due_at + dt.timedelta(seconds=share * (window - 60)) if window > 60 else None
             if inv.customer_id not in latent:
@@ -128,20 +132,22 @@ def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
     # Check-ins whose day has come, and the yearly survey of this run.
     answer_some([i for i in pending if i.trigger != "case"], today)
     answer_some([i for i in pending if i.trigger == "yearly"], now + dt.timedelta(seconds=1))
-    called_back = _close_old_loop_cases(crm, now)
+    called_back = _close_old_loop_cases(crm, today)
     # Closing those cases sent CSAT invitations; answer some with the others.
     # Only the CSAT survey's: a case's invitation is always to it (csat_for_case_in).
     csat = service.invitations(crm, status="pending", survey=settings(crm).csat_survey)
     now = utcnow()  # the call-backs were just closed: every CSAT is due by now
     answer_some([i for i in csat if i.trigger == "case"], now + dt.timedelta(seconds=1))
     service.expire(crm, now=today)
-    return summary(crm, yearly_invited=yearly.invited, called_back=called_back)
+    return summary(crm, yearly_invited=yearly.invited, called_back=called_back,
+                   due_by=today + dt.timedelta(days=1))
 
 
-def _close_old_loop_cases(crm: CRM, now: dt.datetime) -> int:
-    """Cases detractors opened more than 30 days ago were called back and closed."""
+def _close_old_loop_cases(crm: CRM, today: dt.datetime) -> int:
+    """Cases detractors opened 30 days before today (midnight) were called back and
+    closed."""
     old = [case_id for case_id, answered_at in service.loop_cases(crm)
-           if now - answered_at >= dt.timedelta(days=30)]
+           if today - answered_at >= dt.timedelta(days=30)]
     if not old:
         return 0
     # One unit of work for all call-backs (a commit per resolve and per close was most
@@ -156,11 +162,14 @@ def _close_old_loop_cases(crm: CRM, now: dt.datetime) -> int:
     return len(old)
 
 
-def summary(crm: CRM, *, yearly_invited: int = 0, called_back: int = 0) -> DemoSection:
+def summary(crm: CRM, *, due_by: dt.datetime, yearly_invited: int = 0,
+            called_back: int = 0) -> DemoSection:
+    """The section's rows; invitations counted as due are those due by ``due_by``."""
     by_status = service.status_counts(crm)
+    due = service.due(crm, now=due_by)
     rows: list[tuple[str, str]] = [
         ("invitations", f"{sum(by_status.values())} ({by_status.get('answered', 0)} answered, "
-                        f"{len(service.due(crm))} due now, {by_status.get('expired', 0)} "
+                        f"{len(due)} due today, {by_status.get('expired', 0)} "
                         f"expired, {yearly_invited} yearly this run)"),
     ]
     for s in score_table(crm, period="all", by_survey=False):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import recrm_survey
 from recrm_survey import answers, drivers, invitations, scores
-from survey_testkit import ago, customer
+from survey_testkit import SHANGHAI, ago, customer
 
 from recrm_core import CRM, DemoSection
+from recrm_core.testclock import morning_and_afternoon, set_clock
 
 pytestmark = pytest.mark.recrm_plugins("survey")
 
@@ -84,3 +87,35 @@ def test_demo_is_deterministic_for_a_seed(crm: CRM, tmp_path: Path) -> None:
         assert second.rows == first.rows  # type: ignore[union-attr]
         values = [a.answers for a in answers(again)]
     assert values == [a.answers for a in answers(crm)]
+
+
+def _run_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The demo section of a company like the core's demo (handovers on whole days
+    before the clock's day), built and summarised with the clock at ``clock``."""
+    with monkeypatch.context() as patch:
+        set_clock(patch, clock, [recrm_survey])
+        with CRM(database_url=f"sqlite:///{path}", plugins=["survey"],
+                 create_schema=True) as crm:
+            midnight = dt.datetime.combine(clock.astimezone(SHANGHAI).date(), dt.time(),
+                                           SHANGHAI)
+            ids = []
+            for i in range(60):
+                cid = customer(crm, f"1380000{i:04d}", name=f"业主{i}")
+                ids.append(cid)
+                handed = midnight - dt.timedelta(days=20 + i * 17, hours=-(9 + i % 9))
+                crm.customers.set_stage(cid, "owner", "XL2" if i % 3 else "YH1",
+                                        unit=f"{i % 7 + 1}-{i:03d}", occurred_at=handed)
+            [section] = crm.hooks.demo(crm, random.Random(5), ids)
+            return section.rows  # type: ignore[no-any-return]
+
+
+def test_demo_does_not_depend_on_the_time_of_day(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same seed on the same day gives the same section in the morning and in the
+    afternoon: check-ins due at a handover's hour of today, answers placed in windows
+    still open and call-backs 30 days after an answer must not move with the hour."""
+    # yesterday: both clocks lie before the real one, which some checks read
+    morning, afternoon = morning_and_afternoon(dt.datetime.now(SHANGHAI).date()
+                                               - dt.timedelta(days=1))
+    assert _run_at(tmp_path / "am.db", morning, monkeypatch) \
+        == _run_at(tmp_path / "pm.db", afternoon, monkeypatch)
