@@ -122,8 +122,10 @@ def run_together(worker: Callable[..., T], args: Sequence[tuple[Any, ...]], *,
     count = len(args)
     barrier = ctx.Barrier(count)
     out: Queue[_Report] = ctx.Queue()
+    # Not daemons: a worker may start processes of its own (an import's worker); none
+    # is left running all the same (``_end``).
     procs = [ctx.Process(target=_race_process, args=(i, worker, tuple(a), barrier, out, timeout),
-                         name=f"race-{i}", daemon=True) for i, a in enumerate(args)]
+                         name=f"race-{i}") for i, a in enumerate(args)]
     for proc in procs:
         proc.start()
     reports: dict[int, _Report] = {}
