@@ -15,8 +15,7 @@ import os
 import sys
 import types
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -375,6 +374,35 @@ class HookBatch:
     stages: list[CustomerStageChange] = field(default_factory=list)
 
 
+class _BatchBlock:
+    """``with hooks.batched(uow)``: see :meth:`Hooks.batched`. A class rather than a
+    ``@contextmanager`` generator (as ``db._UnitOfWorkBlock``): every batch form of an
+    operation opens one, and the generator and its wrapper cost more to enter and
+    leave."""
+
+    __slots__ = ("_batch", "_hooks", "_uow")
+
+    def __init__(self, hooks: Hooks, uow: UnitOfWork) -> None:
+        self._hooks, self._uow = hooks, uow
+        self._batch: HookBatch | None = None
+
+    def __enter__(self) -> None:
+        uow = self._uow
+        if uow.hook_batch is None:  # else a nested block: the outer one delivers
+            self._batch = uow.hook_batch = HookBatch()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: types.TracebackType | None) -> None:
+        batch = self._batch
+        if batch is None:
+            return
+        # Detached first: what a batch implementation changes itself is a batch of
+        # its own, never appended to the one being delivered.
+        self._batch = self._uow.hook_batch = None
+        if exc_type is None:
+            self._hooks._deliver(self._uow, batch)
+
+
 class Hooks:
     """Typed call sites for every hook (tox's ``Plugin`` facade).
 
@@ -468,23 +496,15 @@ class Hooks:
         else:
             self._call("recrm_stages_changed", uow=uow, changes=(item,))
 
-    @contextmanager
-    def batched(self, uow: UnitOfWork) -> Iterator[None]:
+    def batched(self, uow: UnitOfWork) -> _BatchBlock:
         """Collect the batch hooks' changes made inside the block and deliver them
         once at its end (interactions, then stage changes), each batch hook called
         once. The per-change hooks still fire as each change is made. Nested blocks
         join the outer one; nothing is delivered if the block raises (the unit of work
         rolls back)."""
-        if uow.hook_batch is not None:
-            yield
-            return
-        batch = uow.hook_batch = HookBatch()
-        try:
-            yield
-        finally:
-            # Detached first: what a batch implementation changes itself is a batch
-            # of its own, never appended to the one being delivered.
-            uow.hook_batch = None
+        return _BatchBlock(self, uow)
+
+    def _deliver(self, uow: UnitOfWork, batch: HookBatch) -> None:
         if batch.interactions:
             self._call("recrm_interactions_logged", uow=uow,
                        interactions=tuple(batch.interactions))

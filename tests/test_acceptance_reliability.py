@@ -12,7 +12,6 @@ open, each proven with real ``recrm`` processes or the public API on both backen
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 
 from recrm_core import CRM
 from recrm_core.segments import MAX_NODES
-from recrm_core.testing import CliResult, RecrmCliRunner
+from recrm_core.testing import CliResult, RecrmCliRunner, StartLine, run_together
 
 #: a command that should answer at once; one that waits for a FIFO writer never does
 PROMPT = 30
@@ -142,28 +141,16 @@ def test_a_segment_file_that_is_a_fifo_is_refused(tmp_path: Path, fifo: Path) ->
 STARTERS = 6
 
 
-def _start_worker(url: str, barrier: object, out: object) -> None:
+def _start_worker(url: str, start: StartLine) -> int:
+    crm = CRM(database_url=url, plugins=["membership", "survey"])
     try:
-        crm = CRM(database_url=url, plugins=["membership", "survey"])
-        try:
-            barrier.wait(timeout=120)  # type: ignore[attr-defined]
-            crm.create_schema()  # what every CLI command runs first
-            out.put(("ok", crm.customers.count()))  # type: ignore[attr-defined]
-        finally:
-            crm.close()
-    except BaseException as exc:  # reported to the parent, which fails the test
-        out.put(("error", f"{type(exc).__name__}: {exc}"[:300]))  # type: ignore[attr-defined]
+        start.wait()
+        crm.create_schema()  # what every CLI command runs first
+        return crm.customers.count()
+    finally:
+        crm.close()
 
 
 def test_first_commands_at_once_on_an_empty_database_all_run(recrm_database_url: str) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(STARTERS)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_start_worker, args=(recrm_database_url, barrier, out))
-             for _ in range(STARTERS)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert results == [("ok", 0)] * STARTERS, results
+    results = run_together(_start_worker, [(recrm_database_url,)] * STARTERS)
+    assert results == [0] * STARTERS, results

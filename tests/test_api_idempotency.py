@@ -6,12 +6,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from race_processes import run_together
 from sqlalchemy import func, select
 
 from recrm_core import CRM
 from recrm_core.tables import IdempotencyRow, InteractionRow
-from recrm_core.testing import ApiClients
+from recrm_core.testing import ApiClients, StartLine, run_together
 
 
 def _interactions(crm: CRM) -> int:
@@ -70,7 +69,7 @@ def test_a_failed_request_is_not_kept_so_its_retry_runs(api_client: ApiClients,
         assert refused.status_code == 422, weird
 
 
-def _post_with_key(app_args: tuple[str, str, str, int], barrier: Any, out: Any) -> None:
+def _post_with_key(app_args: tuple[str, str, str, int], start: StartLine) -> tuple[int, str | None]:
     url, key_file, api_key, cid = app_args
     crm = CRM(database_url=url, settings={"key_file": key_file})
     try:
@@ -83,12 +82,9 @@ def _post_with_key(app_args: tuple[str, str, str, int], barrier: Any, out: Any) 
 
         client = TestClient(create_app(crm), headers={"Authorization": f"Bearer {api_key}",
                                                       "Idempotency-Key": "same-visit"})
-        barrier.wait(timeout=60)
+        start.wait()
         response = client.post(f"/v1/customers/{cid}/interactions", json={"kind": "visit"})
-        out.put(("ok", (response.status_code, response.headers.get("idempotent-replayed"))))
-    except BaseException as exc:
-        out.put(("error", f"{type(exc).__name__}: {exc}"))
-        barrier.abort()
+        return response.status_code, response.headers.get("idempotent-replayed")
     finally:
         crm.close()
 

@@ -6,36 +6,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from race_processes import run_together
 from sqlalchemy import select
 
 from recrm_core import CRM, RecrmError
 from recrm_core.tables import CustomerProjectRow, StaffRow
+from recrm_core.testing import StartLine, run_together
 
 WORKERS = 4
 
 
-def _add_worker(url: str, key_file: str, n: int, barrier: object, out: object) -> None:
+def _add_worker(url: str, key_file: str, n: int, start: StartLine) -> str:
     crm = CRM(database_url=url, settings={"key_file": key_file})
     try:
-        barrier.wait(timeout=60)  # type: ignore[attr-defined]
+        start.wait()
         try:
             crm.directory.add_staff({"id": "zhang", "name": f"张{n}", "role": "sales"})
-            out.put(("ok", "added"))  # type: ignore[attr-defined]
+            return "added"
         except RecrmError as exc:
-            out.put(("ok", str(exc)))  # type: ignore[attr-defined]
-    except BaseException as exc:
-        out.put(("error", f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
-        barrier.abort()  # type: ignore[attr-defined]
+            return str(exc)
     finally:
         crm.close()
 
 
-def _assign_or_leave(url: str, key_file: str, n: int, barrier: object, out: object) -> None:
+def _assign_or_leave(url: str, key_file: str, n: int, start: StartLine) -> list[str]:
     crm = CRM(database_url=url, settings={"key_file": key_file})
     outcomes = []
     try:
-        barrier.wait(timeout=60)  # type: ignore[attr-defined]
+        start.wait()
         if n == 0:
             crm.directory.leave("zhang")
             outcomes.append("left")
@@ -47,10 +44,7 @@ def _assign_or_leave(url: str, key_file: str, n: int, barrier: object, out: obje
                     outcomes.append("assigned")
                 except RecrmError as exc:
                     outcomes.append(str(exc))
-        out.put(("ok", outcomes))  # type: ignore[attr-defined]
-    except BaseException as exc:
-        out.put(("error", f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
-        barrier.abort()  # type: ignore[attr-defined]
+        return outcomes
     finally:
         crm.close()
 

@@ -14,35 +14,31 @@ import random
 from collections.abc import Callable
 
 import pytest
-from race_processes import run_together
 from sqlalchemy import select
 
 from recrm_core import CRM, Refused
 from recrm_core.customers import resolve_id
 from recrm_core.tables import CustomerRow
+from recrm_core.testing import StartLine, run_together
 
 WORKERS = 4
 ROUNDS = 6
 CUSTOMERS = 12
 
 
-def _merge_worker(url: str, pairs: list[list[tuple[int, int]]], barrier: object,
-                  out: object) -> None:
+def _merge_worker(url: str, pairs: list[list[tuple[int, int]]], start: StartLine) -> list[str]:
     crm = CRM(database_url=url)
     outcomes = []
     try:
         for round_pairs in pairs:
-            barrier.wait(timeout=60)  # type: ignore[attr-defined]
+            start.wait()
             for a, b in round_pairs:
                 try:
                     crm.customers.merge(a, b)
                     outcomes.append("merged")
                 except Refused as exc:
                     outcomes.append(f"refused: {exc}")
-        out.put(("ok", outcomes))  # type: ignore[attr-defined]
-    except BaseException as exc:  # reported to the parent, which fails the test
-        out.put(("error", f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
-        barrier.abort()  # type: ignore[attr-defined]
+        return outcomes
     finally:
         crm.close()
 

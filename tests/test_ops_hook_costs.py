@@ -7,7 +7,7 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -196,38 +196,52 @@ def test_a_logged_interaction_holds_its_own_data(crm: CRM) -> None:
     assert crm.interactions.list(cid)[0].data == {"topic": "价格"}
 
 
-def test_one_move_without_a_step_opens_no_batch_block(
-    crm: CRM, monkeypatch: pytest.MonkeyPatch,
+class StageEcho:
+    """Answers the first batch of stage changes it gets by moving another customer in
+    the same unit of work (a plugin reacting to a move with a move of its own)."""
+
+    name = "stageecho"
+
+    def __init__(self, other: int) -> None:
+        self.other = other
+        self.batches: list[list[tuple[int, str]]] = []
+
+    @hookimpl
+    def recrm_stages_changed(self, uow: UnitOfWork, changes: Any) -> None:
+        self.batches.append([(c.customer.id, c.change.new_stage) for c in changes])
+        if len(self.batches) == 1:
+            uow.crm.customers.set_stage_in(uow, self.other, "visitor", "P1")
+
+
+def test_one_move_is_delivered_to_the_batch_hooks_as_a_batch_of_one(
+    crm: CRM, register_plugin: Callable[..., str],
 ) -> None:
-    """A single move recording no interaction delivers its stage change to the batch
-    hook right after the per-change hook, without a ``batched`` block (session 9); a
-    step's interaction keeps the block, so its batch hook still follows the stage's
-    per-change hook."""
+    """A single ``set_stage`` is a batch of one, right after its per-change hook (a
+    step's interaction first: its batch hook comes after the stage's per-change hook);
+    a move a batch implementation makes itself is a batch of its own, delivered at
+    once, never appended to the batch being delivered."""
     crm.projects.ensure("P1", "Project one")
     cid = crm.customers.add({"name": "王伟", "mobile": "13812345678"}).customer.id
-    blocks: list[UnitOfWork] = []
-    batched = crm.hooks.batched
-
-    def counting(uow: UnitOfWork) -> Any:
-        blocks.append(uow)
-        return batched(uow)
-
-    monkeypatch.setattr(crm.hooks, "batched", counting)
+    other = crm.customers.add({"name": "李四", "mobile": "13812345679"}).customer.id
+    echo = StageEcho(other)
+    register_plugin(echo)
     recorder = HookRecorder(crm)
     try:
         moved = crm.customers.set_stage(cid, "visitor", "P1")
-        assert blocks == []
         assert [c.name for c in recorder.calls if "stage" in c.name] == [
+            "recrm_stage_changed", "recrm_stages_changed",
             "recrm_stage_changed", "recrm_stages_changed"]
-        [batch] = recorder.named("recrm_stages_changed")
-        [item] = batch.kwargs["changes"]
+        first = recorder.named("recrm_stages_changed")[0]
+        [item] = first.kwargs["changes"]
         assert item.customer == moved and item.change.new_stage == "visitor"
+        assert echo.batches == [[(cid, "visitor")], [(other, "visitor")]]
+        assert crm.customers.get(other).stage == "visitor"
         recorder.calls.clear()
         crm.customers.set_stage(cid, "subscriber", "P1", unit="8-101")
-        assert len(blocks) == 1
         assert [c.name for c in recorder.calls if c.name.endswith("_changed")
                 or c.name.startswith("recrm_interaction")] == [
             "recrm_interaction_logged", "recrm_stage_changed", "recrm_interactions_logged",
             "recrm_stages_changed"]
+        assert echo.batches[2:] == [[(cid, "subscriber")]]
     finally:
         recorder.close()

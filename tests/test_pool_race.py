@@ -9,33 +9,29 @@ once never take them past ``pool.max_owned``.
 
 from __future__ import annotations
 
-from race_processes import run_together
-
 from recrm_core import CRM, Refused
+from recrm_core.testing import StartLine, run_together
 
 WORKERS = 4
 ROUNDS = 3
 
 
 def _claim_worker(url: str, settings: dict[str, object], claims: list[tuple[int, str]],
-                  barrier: object, out: object) -> None:
+                  start: StartLine) -> list[str]:
     crm = CRM(database_url=url, settings=settings)
     outcomes: list[str] = []
     try:
-        # Warm up (connections, compiled statements), so the claims meet at the barrier
+        # Warm up (connections, compiled statements), so the claims meet at the start line
         # with nothing left to do but race.
         crm.pool.list("XL2")
         for customer_id, staff in claims:
-            barrier.wait(timeout=60)  # type: ignore[attr-defined]
+            start.wait()
             try:
                 crm.pool.claim(customer_id, "XL2", staff)
                 outcomes.append(f"won {customer_id} {staff}")
             except Refused as exc:
                 outcomes.append(f"refused {customer_id} {staff}: {exc}")
-        out.put(("ok", outcomes))  # type: ignore[attr-defined]
-    except BaseException as exc:  # reported to the parent, which fails the test
-        out.put(("error", f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
-        barrier.abort()  # type: ignore[attr-defined]
+        return outcomes
     finally:
         crm.close()
 

@@ -7,7 +7,6 @@ with its own CRM on the same database: the UNIQUE code decides, not a Python che
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from recrm_core import (
 )
 from recrm_core.config import load_settings
 from recrm_core.tables import ProjectRow
-from recrm_core.testing import CliResult, RecrmCliRunner
+from recrm_core.testing import CliResult, RecrmCliRunner, StartLine, run_together
 
 Factory = Callable[..., CRM]
 OFF = {"auto_create_projects": False}
@@ -169,34 +168,23 @@ def test_hook_recrm_project_renamed(crm: CRM, register_plugin: Callable[..., str
 # -- races: several processes on one database -----------------------------------------------
 
 
-def _race_worker(url: str, action: str, args: tuple[str, ...], barrier: Any, out: Any) -> None:
+def _race_worker(url: str, action: str, args: tuple[str, ...], start: StartLine) -> str:
     crm = CRM(database_url=url)
     try:
-        barrier.wait(timeout=60)
+        start.wait()
         if action == "add":
             crm.projects.add({"code": args[0], "name": args[1]})
         else:
             crm.projects.rename(args[0], args[1])
-        out.put("ok")
+        return "ok"
     except Refused:
-        out.put("refused")
-    except Exception as exc:  # reported to the test instead of dying silently
-        out.put(f"{type(exc).__name__}: {exc}")
+        return "refused"
     finally:
         crm.close()
 
 
 def _race(url: str, jobs: list[tuple[str, tuple[str, ...]]]) -> list[str]:
-    ctx = multiprocessing.get_context("spawn")
-    barrier, out = ctx.Barrier(len(jobs)), ctx.Queue()
-    procs = [ctx.Process(target=_race_worker, args=(url, action, args, barrier, out))
-             for action, args in jobs]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    return sorted(results)
+    return sorted(run_together(_race_worker, [(url, action, args) for action, args in jobs]))
 
 
 def test_concurrent_adds_of_one_code_make_one_project(

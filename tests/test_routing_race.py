@@ -6,26 +6,21 @@ from __future__ import annotations
 
 from collections import Counter
 
-from race_processes import run_together
-
 from recrm_core import CRM
+from recrm_core.testing import StartLine, run_together
 
 WORKERS = 4
 EACH = 6
 ROUTING = [{"category": "repair", "department": "ENG"}]
 
 
-def _open_worker(url: str, key_file: str, customer: int, barrier: object,
-                 out: object) -> None:
+def _open_worker(url: str, key_file: str, customer: int,
+                 start: StartLine) -> list[str | None]:
     crm = CRM(database_url=url, settings={"key_file": key_file, "routing": ROUTING})
     try:
-        barrier.wait(timeout=60)  # type: ignore[attr-defined]
-        assignees = [crm.cases.open({"customer_id": customer, "category": "repair",
-                                     "subject": "漏水"}).assignee for _ in range(EACH)]
-        out.put(("ok", assignees))  # type: ignore[attr-defined]
-    except BaseException as exc:
-        out.put(("error", f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
-        barrier.abort()  # type: ignore[attr-defined]
+        start.wait()
+        return [crm.cases.open({"customer_id": customer, "category": "repair",
+                                "subject": "漏水"}).assignee for _ in range(EACH)]
     finally:
         crm.close()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from recrm_core import CRM, InvalidInput, Refused
-from recrm_core.testing import HookRecorder, RecrmCliRunner
+from recrm_core.testing import HookRecorder, RecrmCliRunner, StartLine, run_together
 
 
 def contracts(crm: CRM, cid: int) -> list[tuple[str | None, object]]:
@@ -61,15 +61,12 @@ def test_the_cli_records_a_second_contract(crm: CRM, cli_runner) -> None:  # typ
     assert [u for u, _ in contracts(crm, int(cid))] == ["3-1201", "3-1202"]
 
 
-def _sign_worker(url: str, cid: int, unit: str, barrier: object, out: object) -> None:
+def _sign_worker(url: str, cid: int, unit: str, start: StartLine) -> str:
     crm = CRM(database_url=url)
     try:
-        barrier.wait(timeout=60)  # type: ignore[attr-defined]
+        start.wait()
         crm.customers.set_stage(cid, "buyer", "XL2", unit=unit, amount=1_000_000)
-        out.put("ok")  # type: ignore[attr-defined]
-    except BaseException as exc:  # reported to the parent, which fails the test
-        out.put(f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
-        barrier.abort()  # type: ignore[attr-defined]
+        return "ok"
     finally:
         crm.close()
 
@@ -77,20 +74,9 @@ def _sign_worker(url: str, cid: int, unit: str, barrier: object, out: object) ->
 def test_the_same_unit_from_several_offices_at_once_is_recorded_once(
     crm: CRM, recrm_database_url: str
 ) -> None:
-    import multiprocessing
-
     cid = crm.customers.add({"mobile": "13812345678"}).customer.id
     crm.customers.set_stage(cid, "buyer", "XL2", unit="3-1201", amount=2_500_000)
-    ctx = multiprocessing.get_context("spawn")
-    barrier, out = ctx.Barrier(4), ctx.Queue()
-    workers = [ctx.Process(target=_sign_worker,
-                           args=(recrm_database_url, cid, "3-1202", barrier, out))
-               for _ in range(4)]
-    for w in workers:
-        w.start()
-    outcomes = [out.get(timeout=120) for _ in workers]
-    for w in workers:
-        w.join(timeout=60)
+    outcomes = run_together(_sign_worker, [(recrm_database_url, cid, "3-1202")] * 4)
     assert outcomes == ["ok"] * 4
     assert contracts(crm, cid) == [("3-1201", 2_500_000), ("3-1202", 1_000_000)]
 

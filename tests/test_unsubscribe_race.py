@@ -6,27 +6,20 @@ transaction holding the customer's row: one record, however many at once."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import func, select
 
 from recrm_core import CRM
 from recrm_core.tables import ConsentRow
-from recrm_core.testing import run_together
+from recrm_core.testing import StartLine, run_together
 from recrm_core.unsubscribe import read_unsubscribe_token, unsubscribe, unsubscribe_url
 
 
-def _clicker(url: str, key_file: str, token: str, barrier: Any, out: Any) -> None:
-    try:
-        with CRM(database_url=url, settings={"key_file": key_file}) as crm:
-            link = read_unsubscribe_token(crm, token)
-            barrier.wait(timeout=60)
-            state, record = unsubscribe(crm, link)
-    except BaseException as exc:
-        out.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    out.put(("ok", (state, record is not None)))
+def _clicker(url: str, key_file: str, token: str, start: StartLine) -> tuple[str, bool]:
+    with CRM(database_url=url, settings={"key_file": key_file}) as crm:
+        link = read_unsubscribe_token(crm, token)
+        start.wait()
+        state, record = unsubscribe(crm, link)
+    return state, record is not None
 
 
 def test_a_link_used_at_once_withdraws_once(crm: CRM, recrm_database_url: str) -> None:

@@ -11,9 +11,8 @@ it" before the winner committed.
 
 from __future__ import annotations
 
-from race_processes import run_together
-
 from recrm_core import CRM, IdentityConflict
+from recrm_core.testing import StartLine, run_together
 
 WORKERS = 4
 ROUNDS = 4
@@ -27,22 +26,19 @@ def _keys(round_: int) -> dict[str, list[str]]:
     return {"add_mobiles": [f"1360000{round_:04d}"]}
 
 
-def _updater(url: str, customer_id: int, barrier: object, out: object) -> None:
+def _updater(url: str, customer_id: int, start: StartLine) -> list[str]:
     crm = CRM(database_url=url)
     outcomes: list[str] = []
     try:
         crm.customers.get(customer_id)  # warm up: connections, compiled statements
         for round_ in range(ROUNDS):
-            barrier.wait(timeout=60)  # type: ignore[attr-defined]
+            start.wait()
             try:
                 crm.customers.update(customer_id, _keys(round_))
                 outcomes.append(f"won {round_}")
             except IdentityConflict as exc:
                 outcomes.append(f"conflict {round_}: {exc}")
-        out.put(("ok", outcomes))  # type: ignore[attr-defined]
-    except BaseException as exc:  # reported to the parent, which fails the test
-        out.put(("error", f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
-        barrier.abort()  # type: ignore[attr-defined]
+        return outcomes
     finally:
         crm.close()
 

@@ -5,13 +5,11 @@ deciding (one insert per key, also from batches; no lost increment)."""
 
 from __future__ import annotations
 
-import multiprocessing
-from typing import Any
-
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, literal, select
 
 from recrm_core import CRM, insert_or_ignore, insert_or_ignore_many, upsert, upsert_many, upserting
+from recrm_core.testing import StartLine, run_together
 
 # Its own metadata: not one of the tables every CRM of the test run creates.
 METADATA = MetaData()
@@ -132,13 +130,13 @@ def test_insert_or_ignore_many_gives_a_repeated_key_to_its_first_row(
     assert [tuple(r) for r in got] == [("r:0", 0), ("r:1", 1), ("r:2", 3), ("r:3", 5)]
 
 
-def _writer(url: str, barrier: Any, results: Any) -> None:
+def _writer(url: str, start: StartLine) -> tuple[list[int], list[str]]:
     """One process: its own interpreter, CRM, engine and connections."""
     won: list[int] = []
     batched: list[str] = []
+    crm = CRM(database_url=url, plugins=[])
     try:
-        crm = CRM(database_url=url, plugins=[])
-        barrier.wait(timeout=120)
+        start.wait()
         for n in range(ROUNDS):
             # The same keys as the other writers, a batch (with a key twice) per round.
             keys = [f"batch:{n}:{k}" for k in (0, 1, 2, 1)]
@@ -152,29 +150,18 @@ def _writer(url: str, barrier: Any, results: Any) -> None:
                                             [{"event": k, "points": 1} for k in keys],
                                             on=["event"], returning=AWARDS.c.id)
             batched.extend(k for k, i in zip(keys, ids, strict=True) if i is not None)
+    finally:
         crm.close()
-        results.put(("ok", (won, batched)))
-    except BaseException as exc:  # reported to the parent, which fails the test
-        results.put(("error", f"{type(exc).__name__}: {exc}"))
+    return won, batched
 
 
 def test_racing_processes_lose_nothing_and_insert_once(crm: CRM, recrm_database_url: str) -> None:
     METADATA.create_all(crm.engine)
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(WRITERS)
-    results = ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(recrm_database_url, barrier, results))
-             for _ in range(WRITERS)]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert all(kind == "ok" for kind, _ in outcomes), outcomes
-    won = sorted(n for _, (rounds, _) in outcomes for n in rounds)
+    outcomes = run_together(_writer, [(recrm_database_url,)] * WRITERS)
+    won = sorted(n for rounds, _ in outcomes for n in rounds)
     assert won == list(range(ROUNDS))  # every round awarded exactly once
     # Every batched key written by exactly one writer, none twice by its own batch.
-    batched = sorted(k for _, (_, keys) in outcomes for k in keys)
+    batched = sorted(k for _, keys in outcomes for k in keys)
     assert batched == sorted(f"batch:{n}:{k}" for n in range(ROUNDS) for k in range(3))
     with crm.unit_of_work() as uow:
         hits = uow.session.scalar(select(COUNTERS.c.count).where(COUNTERS.c.key == "hits"))

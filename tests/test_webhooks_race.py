@@ -7,24 +7,21 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from race_processes import run_together
 from webhook_receiver import receiver
 
 from recrm_core import CRM
+from recrm_core.testing import StartLine, run_together
 
 WORKERS = 4
 EVENTS = 40
 
 
-def _deliver_worker(url: str, key_file: str, barrier: object, out: object) -> None:
+def _deliver_worker(url: str, key_file: str, start: StartLine) -> tuple[int, int]:
     crm = CRM(database_url=url, settings={"key_file": key_file})
     try:
-        barrier.wait(timeout=60)  # type: ignore[attr-defined]
+        start.wait()
         run = crm.webhooks.deliver()
-        out.put(("ok", (run.attempted, run.delivered)))  # type: ignore[attr-defined]
-    except BaseException as exc:
-        out.put(("error", f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
-        barrier.abort()  # type: ignore[attr-defined]
+        return run.attempted, run.delivered
     finally:
         crm.close()
 

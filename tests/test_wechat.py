@@ -18,7 +18,6 @@ from typing import Any
 import openpyxl
 import pytest
 from pydantic import ValidationError
-from race_processes import run_together
 from sqlalchemy import func, select
 
 from recrm_core import CRM, hookimpl
@@ -26,7 +25,7 @@ from recrm_core.errors import IdentityConflict, InvalidInput
 from recrm_core.identity import IdentityError, id_card_check_character, normalise_wechat_unionid
 from recrm_core.models import CustomerIn, ImportedCustomer, RejectedRow, first_error
 from recrm_core.tables import CustomerRow, IdentityRow
-from recrm_core.testing import HookRecorder, RecrmCliRunner
+from recrm_core.testing import HookRecorder, RecrmCliRunner, StartLine, run_together
 from recrm_core.xlsxsource import STORED_AS_NUMBER
 
 # What WeChat issues: 28 characters of base64url.
@@ -429,15 +428,12 @@ def test_cli_find_wants_exactly_one_key(cli_runner: RecrmCliRunner) -> None:
 WORKERS = 4
 
 
-def _add_worker(url: str, record: dict[str, Any], barrier: Any, out: Any) -> None:
+def _add_worker(url: str, record: dict[str, Any], start: StartLine) -> tuple[int, bool]:
     crm = CRM(database_url=url)
     try:
-        barrier.wait(timeout=60)
+        start.wait()
         added = crm.customers.add(record)
-        out.put(("ok", (added.customer.id, added.created)))
-    except BaseException as exc:  # reported to the parent, which fails the test
-        out.put(("error", f"{type(exc).__name__}: {exc}"))
-        barrier.abort()
+        return added.customer.id, added.created
     finally:
         crm.close()
 

@@ -16,6 +16,12 @@ from .output import emit_json, info, local_time, table
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 #: the factory ``--workers N`` processes build their app with (from the environment)
 APP_FACTORY = "recrm_core.api.serving:app_from_environment"
+#: seconds uvicorn's supervisor waits for a ``--workers N`` process to answer its health
+#: check before it kills and replaces it. uvicorn's 5 s is shorter than a worker's
+#: start on a loaded host: a spawned worker first imports the ``recrm`` command's
+#: modules again (3.6-4.3 s wall at load 17) and answers nothing meanwhile, so the
+#: supervisor replaced its workers in a loop and none ever served.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 @cli.command()
@@ -59,7 +65,8 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     with clean_exit_on_sigterm():
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, log_config=log_config(), proxy_headers=False,
-                    server_header=False)
+                    server_header=False,
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
 
 
 def _check_port_free(host: str, port: int) -> None:

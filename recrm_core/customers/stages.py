@@ -119,15 +119,6 @@ class _Stages(_Service):
         changes, once for the operation."""
         # The staff moves name, once for all (as ``interactions.log`` checks its staff).
         uow.check_staff({move.staff for move in moves if move.staff})
-        if len(moves) == 1 and moves[0].stage not in STAGE_INTERACTIONS:
-            # One move recording no interaction: the stages' batch hook gets it as a
-            # batch of one right after the per-change hook, as a ``batched`` block of
-            # one would deliver it (the generator-based block cost ~2 µs of a ~150 µs
-            # move). A step's interaction keeps the block: its batch hook comes after
-            # the stage's per-change hook.
-            customer, owner_change = self._set_stage(uow, moves[0])
-            self.crm.hooks.owners_changed(uow, [owner_change] if owner_change else [])
-            return [customer]
         moved: list[Customer] = []
         owner_changes: list[OwnerChange] = []
         with self.crm.hooks.batched(uow):

@@ -5,7 +5,6 @@ deal is cancelled, exact money, and ``referral_vs_agency`` with the membership p
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +15,7 @@ from recrm_channels.tables import CommissionEntryRow
 from sqlalchemy import func, select
 
 from recrm_core import CRM, Actor, Forbidden, InvalidInput, utcnow
+from recrm_core.testing import StartLine, run_together
 
 pytestmark = pytest.mark.recrm_plugins("channels")
 
@@ -150,16 +150,10 @@ def test_a_deal_cancelled_after_the_protection_releases(crm: CRM) -> None:
                                        ("clawback", Decimal("-15000.00"))]
 
 
-def _mover(url: str, cid: int, barrier: Any, out: Any) -> None:
-    try:
-        with CRM(database_url=url, plugins=["channels"]) as crm:
-            barrier.wait(timeout=60)
-            crm.customers.set_stage(cid, "buyer", PROJECT, unit="7-701", amount=1_000_000)
-    except BaseException as exc:
-        out.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    out.put(("ok", None))
+def _mover(url: str, cid: int, start: StartLine) -> None:
+    with CRM(database_url=url, plugins=["channels"]) as crm:
+        start.wait()
+        crm.customers.set_stage(cid, "buyer", PROJECT, unit="7-701", amount=1_000_000)
 
 
 def test_processes_moving_one_customer_to_buyer_at_once_write_one_deal(
@@ -168,19 +162,8 @@ def test_processes_moving_one_customer_to_buyer_at_once_write_one_deal(
     setup_agencies(crm)
     _terms(crm, visit_reward="0", subscription_reward="0")
     cid = _visited(crm)
-    # like tests/race_processes.py (not importable from a plugin's tests): spawned
-    # processes, each with its own CRM, released together
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(4)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_mover, args=(recrm_database_url, cid, barrier, out))
-             for _ in range(4)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert [status for status, _ in results] == ["ok"] * 4, results
+    # every one of the four moves succeeds (run_together fails the test otherwise)
+    run_together(_mover, [(recrm_database_url, cid)] * 4)
     with crm.unit_of_work() as uow:
         deals = uow.session.scalar(select(func.count()).select_from(CommissionEntryRow)
                                    .where(CommissionEntryRow.kind == "deal"))

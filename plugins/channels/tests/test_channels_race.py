@@ -6,8 +6,6 @@ agents at several desks); on PostgreSQL the agent row lock, the advisory lock on
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from channels_testkit import PROJECT, setup_agencies
 from recrm_channels import RegistrationRefused, service
@@ -15,7 +13,7 @@ from recrm_channels.tables import RegistrationRow
 from sqlalchemy import func, select
 
 from recrm_core import CRM
-from recrm_core.testing import run_together
+from recrm_core.testing import StartLine, run_together
 
 pytestmark = pytest.mark.recrm_plugins("channels")
 
@@ -23,23 +21,18 @@ MOBILES = [f"1381234{i:04d}" for i in range(8)]
 AGENTS = ["a1", "a2", "b1", "c1"]
 
 
-def _writer(url: str, agent: str, mobiles: list[str], barrier: Any, out: Any) -> None:
+def _writer(url: str, agent: str, mobiles: list[str], start: StartLine) -> list[str]:
     outcomes: list[str] = []
-    try:
-        with CRM(database_url=url, plugins=["channels"]) as crm:
-            channels = service(crm)
-            barrier.wait(timeout=60)
-            for mobile in mobiles:
-                try:
-                    channels.register(agent, PROJECT, mobile)
-                    outcomes.append("pending")
-                except RegistrationRefused:
-                    outcomes.append("refused")
-    except BaseException as exc:
-        out.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    out.put(("ok", outcomes))
+    with CRM(database_url=url, plugins=["channels"]) as crm:
+        channels = service(crm)
+        start.wait()
+        for mobile in mobiles:
+            try:
+                channels.register(agent, PROJECT, mobile)
+                outcomes.append("pending")
+            except RegistrationRefused:
+                outcomes.append("refused")
+    return outcomes
 
 
 def test_processes_registering_at_once_leave_one_active_per_mobile(

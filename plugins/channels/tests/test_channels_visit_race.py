@@ -7,8 +7,6 @@ confirmation, one visit commission."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from channels_testkit import PROJECT, setup_agencies
 from recrm_channels.commission import Commissions
@@ -16,23 +14,17 @@ from recrm_channels.tables import CommissionEntryRow, RegistrationRow, Transitio
 from sqlalchemy import select
 
 from recrm_core import CRM
-from recrm_core.testing import run_together
+from recrm_core.testing import StartLine, run_together
 
 pytestmark = pytest.mark.recrm_plugins("channels")
 
 MOBILE = "13812340000"
 
 
-def _visitor(url: str, customer_id: int, barrier: Any, out: Any) -> None:
-    try:
-        with CRM(database_url=url, plugins=["channels"]) as crm:
-            barrier.wait(timeout=60)
-            crm.interactions.log(customer_id, {"kind": "visit", "project": PROJECT})
-    except BaseException as exc:
-        out.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    out.put(("ok", None))
+def _visitor(url: str, customer_id: int, start: StartLine) -> None:
+    with CRM(database_url=url, plugins=["channels"]) as crm:
+        start.wait()
+        crm.interactions.log(customer_id, {"kind": "visit", "project": PROJECT})
 
 
 def test_visits_logged_at_once_confirm_the_registration_once(

@@ -9,10 +9,8 @@ key decide; on SQLite ``BEGIN IMMEDIATE`` serialises the writers.
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from membership_helpers import club, customer, ledger, owner
@@ -20,6 +18,7 @@ from recrm_membership import service
 from recrm_membership.service import ReferralBatch
 
 from recrm_core import CRM, Refused
+from recrm_core.testing import StartLine, run_together
 
 pytestmark = pytest.mark.recrm_plugins("membership")
 
@@ -112,44 +111,19 @@ def test_the_same_contract_from_two_offices_awards_once(
 # -- separate processes ------------------------------------------------------------------------
 
 
-def _process(url: str, op: str, ids: list[int], barrier: Any, results: Any) -> None:
+def _process(url: str, op: str, ids: list[int], start: StartLine) -> list[str]:
     """One writer process: its own interpreter, CRM, engine and connections."""
     outcomes: list[str] = []
-    try:
-        with CRM(database_url=url, plugins=["membership"]) as crm:
-            for r, cid in enumerate(ids):
-                barrier.wait(timeout=60)
-                outcomes.append(redeem_700(crm, cid) if op == "redeem"
-                                else earn_event(crm, cid, f"gala-{r}"))
-    except BaseException as exc:
-        results.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    results.put(("ok", outcomes))
-
-
-def spawn_writers(target: Callable[..., None],
-                  args_per_process: list[tuple[Any, ...]]) -> list[list[str]]:
-    """Run ``target(*args, barrier, results)`` in one process per ``args``, released
-    together at each barrier; each process's outcomes, in the order given."""
-    # spawn: a fresh interpreter, nothing inherited from this one (like two servers)
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(args_per_process))
-    results = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args, barrier, results))
-             for args in args_per_process]
-    for p in procs:
-        p.start()
-    got = [results.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    assert all(status == "ok" for status, _ in got), got
-    return [outcomes for _, outcomes in got]
+    with CRM(database_url=url, plugins=["membership"]) as crm:
+        for r, cid in enumerate(ids):
+            start.wait()
+            outcomes.append(redeem_700(crm, cid) if op == "redeem"
+                            else earn_event(crm, cid, f"gala-{r}"))
+    return outcomes
 
 
 def run_processes(url: str, op: str, ids: list[int]) -> list[list[str]]:
-    return spawn_writers(_process, [(url, op, ids)] * 2)
+    return run_together(_process, [(url, op, ids)] * 2)
 
 
 def test_two_processes_never_overdraw(crm: CRM, recrm_database_url: str) -> None:
@@ -170,29 +144,23 @@ def test_two_processes_award_an_event_once(crm: CRM, recrm_database_url: str) ->
     assert [p for _, _, p, _ in ledger(crm)] == [50] * ROUNDS
 
 
-def _refer_process(url: str, referrer: int, friends: list[int], barrier: Any,
-                   results: Any) -> None:
+def _refer_process(url: str, referrer: int, friends: list[int], start: StartLine) -> list[str]:
     """A writer process referring each of ``friends`` for XL2 as a ReferralBatch of its
     own, released with the other writer (another referrer) each round."""
     outcomes: list[str] = []
-    try:
-        with CRM(database_url=url, plugins=["membership"]) as crm:
-            for friend in friends:
-                barrier.wait(timeout=60)
-                try:
-                    with crm.unit_of_work() as uow:
-                        batch = ReferralBatch(uow, "XL2", referrers=[referrer],
-                                              referred=[friend])
-                        batch.add(referrer, friend)
-                        batch.write()
-                    outcomes.append("referred")
-                except Refused:
-                    outcomes.append("refused")
-    except BaseException as exc:
-        results.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    results.put(("ok", outcomes))
+    with CRM(database_url=url, plugins=["membership"]) as crm:
+        for friend in friends:
+            start.wait()
+            try:
+                with crm.unit_of_work() as uow:
+                    batch = ReferralBatch(uow, "XL2", referrers=[referrer],
+                                          referred=[friend])
+                    batch.add(referrer, friend)
+                    batch.write()
+                outcomes.append("referred")
+            except Refused:
+                outcomes.append("refused")
+    return outcomes
 
 
 def test_two_processes_refer_a_customer_once(crm: CRM, recrm_database_url: str) -> None:
@@ -201,8 +169,8 @@ def test_two_processes_refer_a_customer_once(crm: CRM, recrm_database_url: str) 
     # unique index decides at the write; the loser is refused, nothing of it written.
     referrers = [owner(crm, f"1381234{i:04d}", unit=f"1-1-{i:02d}01").id for i in range(2)]
     friends = [customer(crm, f"1371234{i:04d}").id for i in range(ROUNDS)]
-    outcomes = spawn_writers(_refer_process, [(recrm_database_url, referrer, friends)
-                                              for referrer in referrers])
+    outcomes = run_together(_refer_process, [(recrm_database_url, referrer, friends)
+                                             for referrer in referrers])
     for r in range(ROUNDS):
         assert sorted(o[r] for o in outcomes) == ["referred", "refused"]
     made = club(crm).referrals()

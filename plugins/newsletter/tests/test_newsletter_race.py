@@ -21,6 +21,7 @@ from recrm_newsletter import Sender, service
 
 from recrm_core import CRM, DeliveryResult, Message, hookimpl
 from recrm_core.keys import ensure_key_file
+from recrm_core.testing import StartLine, run_together
 
 N = 40
 
@@ -54,17 +55,12 @@ def _crm(url: str, settings: dict[str, Any], *extra: object) -> CRM:
     return CRM(database_url=url, plugins=["newsletter", *extra], settings=settings)
 
 
-def _sender(url: str, settings: dict[str, Any], barrier: Any, out: Any) -> None:
-    try:
-        with _crm(url, settings) as crm:
-            sender = Sender(crm)
-            barrier.wait(timeout=60)
-            result = sender.run()
-    except BaseException as exc:
-        out.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    out.put(("ok", result.sent))
+def _sender(url: str, settings: dict[str, Any], start: StartLine) -> int:
+    with _crm(url, settings) as crm:
+        sender = Sender(crm)
+        start.wait()
+        result = sender.run()
+    return result.sent
 
 
 def _blocked_sender(url: str, settings: dict[str, Any], n: int, flag: str) -> None:
@@ -91,17 +87,8 @@ def test_senders_at_once_send_each_message_once(
         settings = _settings(tmp_path, port, batch_size=4)
         crm = crm_factory(plugins=["newsletter"], settings=settings)
         _prepare(crm)
-        ctx = multiprocessing.get_context("spawn")
-        barrier, out = ctx.Barrier(4), ctx.Queue()
-        procs = [ctx.Process(target=_sender, args=(recrm_database_url, settings, barrier, out))
-                 for _ in range(4)]
-        for p in procs:
-            p.start()
-        results = [out.get(timeout=300) for _ in procs]
-        for p in procs:
-            p.join(timeout=60)
-        assert not [v for status, v in results if status == "error"], results
-        assert sum(v for _, v in results) == len(_consented())
+        results = run_together(_sender, [(recrm_database_url, settings)] * 4)
+        assert sum(results) == len(_consented())
         assert sorted(r[0] for r in inbox.rcpt) == _consented()
         assert len({m["Message-ID"] for m in inbox.messages}) == len(_consented())
         report = service(crm).report("launch")

@@ -8,7 +8,6 @@ process with its own CRM, like consultants at several desks on opening day."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from recrm_sales import service
@@ -17,7 +16,7 @@ from sales_testkit import PROJECT, customer, setup_units
 from sqlalchemy import func, select
 
 from recrm_core import CRM, Refused
-from recrm_core.testing import run_together
+from recrm_core.testing import StartLine, run_together
 
 pytestmark = pytest.mark.recrm_plugins("sales")
 
@@ -26,56 +25,41 @@ WRITERS = 4
 TICKETS_EACH = 6
 
 
-def _holder(url: str, cid: int, units: list[str], barrier: Any, out: Any) -> None:
+def _holder(url: str, cid: int, units: list[str], start: StartLine) -> list[str]:
     outcomes: list[str] = []
-    try:
-        with CRM(database_url=url, plugins=["sales"]) as crm:
-            sales = service(crm)
-            barrier.wait(timeout=60)
-            for unit in units:
-                try:
-                    sales.units.hold(unit, cid)
-                    outcomes.append("held")
-                except Refused:
-                    outcomes.append("refused")
-    except BaseException as exc:
-        out.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    out.put(("ok", outcomes))
-
-
-def _issuer(url: str, cid: int, barrier: Any, out: Any) -> None:
-    try:
-        with CRM(database_url=url, plugins=["sales"]) as crm:
-            sales = service(crm)
-            barrier.wait(timeout=60)
-            numbers = [sales.tickets.issue(PROJECT, cid, "20000").number
-                       for _ in range(TICKETS_EACH)]
-    except BaseException as exc:
-        out.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    out.put(("ok", numbers))
-
-
-def _signer(url: str, deal: int, barrier: Any, out: Any) -> None:
-    try:
-        with CRM(database_url=url, plugins=["sales"]) as crm:
-            sales = service(crm)
-            sales.deals.show(deal)  # warm up: connections, compiled statements
-            barrier.wait(timeout=60)
+    with CRM(database_url=url, plugins=["sales"]) as crm:
+        sales = service(crm)
+        start.wait()
+        for unit in units:
             try:
-                sales.deals.sign(deal, contract_no="HT-2026-001", total="1900000",
-                                 payment="mortgage")
-                outcome = "signed"
-            except Refused as exc:
-                outcome = f"refused: {exc}"
-    except BaseException as exc:
-        out.put(("error", repr(exc)))
-        barrier.abort()
-        return
-    out.put(("ok", (deal, outcome)))
+                sales.units.hold(unit, cid)
+                outcomes.append("held")
+            except Refused:
+                outcomes.append("refused")
+    return outcomes
+
+
+def _issuer(url: str, cid: int, start: StartLine) -> list[str]:
+    with CRM(database_url=url, plugins=["sales"]) as crm:
+        sales = service(crm)
+        start.wait()
+        numbers = [sales.tickets.issue(PROJECT, cid, "20000").number
+                   for _ in range(TICKETS_EACH)]
+    return numbers
+
+
+def _signer(url: str, deal: int, start: StartLine) -> tuple[int, str]:
+    with CRM(database_url=url, plugins=["sales"]) as crm:
+        sales = service(crm)
+        sales.deals.show(deal)  # warm up: connections, compiled statements
+        start.wait()
+        try:
+            sales.deals.sign(deal, contract_no="HT-2026-001", total="1900000",
+                             payment="mortgage")
+            outcome = "signed"
+        except Refused as exc:
+            outcome = f"refused: {exc}"
+    return (deal, outcome)
 
 
 def test_processes_signing_one_contract_number_sign_one_deal(

@@ -20,6 +20,9 @@ test's tmp dir) and PostgreSQL (a fresh schema per test, dropped afterwards)::
 
 Options: ``--recrm-backends=sqlite,postgresql`` (or ``RECRM_TEST_BACKENDS``), and
 ``RECRM_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
+
+Also here: :func:`run_together` (:mod:`.races`: race tests, several processes released
+together) and the browser fixtures (:mod:`.browser`: ``live_server``, ``browser``).
 """
 
 from __future__ import annotations
@@ -38,11 +41,24 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from .crm import CRM
-from .db import UnitOfWork
-from .hooks import hookimpl, specs
-from .plugins import plugin_name
-from .plugins import register_plugin as checked_register
+from ..crm import CRM
+from ..db import UnitOfWork
+from ..hooks import hookimpl, specs
+from ..plugins import plugin_name
+from ..plugins import register_plugin as checked_register
+from .browser import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    PHONE,
+    REQUIRE_BROWSER_ENV,
+    browser,
+    browser_missing,
+    live_port,
+    live_server,
+    save_screenshot,
+    submit_and_wait,
+)
+from .races import RACE_TIMEOUT, RaceFailed, StartLine, run_together
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
@@ -141,7 +157,7 @@ class SchemaTemplates:
     def copy_into(self, url: str, plugins: Sequence[str | object]) -> None:
         """Give the empty database at ``url`` the schema of the migrated ``plugins``
         (a database that already holds tables is left alone)."""
-        from .schema import installed_branches
+        from ..schema import installed_branches
 
         installed = installed_branches()
         names = tuple(sorted({p for p in plugins if isinstance(p, str) and p in installed}))
@@ -169,7 +185,7 @@ class SchemaTemplates:
             engine.dispose()
 
     def _migrated_file(self, names: tuple[str, ...]) -> Path:
-        from .migrating import upgrade
+        from ..migrating import upgrade
 
         path = self.directory / f"template-{'-'.join(names) or 'core'}.db"
         with CRM(database_url=f"sqlite:///{path}", plugins=list(names)) as crm:
@@ -178,7 +194,7 @@ class SchemaTemplates:
         return path
 
     def _offline_script(self, url: str, names: tuple[str, ...]) -> str:
-        from .migrating import upgrade_sql
+        from ..migrating import upgrade_sql
 
         with CRM(database_url=url, plugins=list(names)) as crm:
             script = upgrade_sql(crm)
@@ -215,7 +231,7 @@ def crm_factory(
         settings = dict(settings or {})
         if "key_file" not in settings:
             # The test's own keys (PostgreSQL has no file to put them beside).
-            from .keys import ensure_key_file
+            from ..keys import ensure_key_file
 
             settings["key_file"] = str(tmp_path / "recrm-test.key")
             ensure_key_file(Path(settings["key_file"]))
@@ -271,14 +287,14 @@ class ApiClients:
     @property
     def app(self) -> Any:
         if self._app is None:
-            from .api import create_app
+            from ..api import create_app
 
             self._app = create_app(self.crm)
         return self._app
 
     def key(self, role: str = "admin", staff: str | None = None) -> str:
         """A new API key of ``staff`` (default ``<role>1``) acting as ``role``."""
-        from .directory import NoSuchStaff
+        from ..directory import NoSuchStaff
 
         staff_id = staff or f"{role}1"
         try:
@@ -361,7 +377,7 @@ class RecrmCliRunner:
         self.crm = crm
 
     def invoke(self, *args: str, input: str | None = None) -> CliResult:
-        from .cli import CliContext, cli
+        from ..cli import CliContext, cli
 
         obj = CliContext(crm_factory=lambda _ctx: self.crm)
         runner = CliRunner()
@@ -430,185 +446,29 @@ def sessions_made(monkeypatch: pytest.MonkeyPatch) -> list[UnitOfWork]:
     return made
 
 
-# -- pages in a real browser -------------------------------------------------------------------
-
-#: Debian's Chromium and its driver (apt-get install chromium chromium-driver)
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-#: set to 1 (``.ci/run`` does) to make a missing browser fail the browser tests
-REQUIRE_BROWSER_ENV = "RECRM_REQUIRE_BROWSER"
-#: a phone's window (an iPhone 12-15 in CSS pixels)
-PHONE = (390, 844)
-
-
-def browser_missing() -> str | None:
-    """Why the browser tests cannot run here, or None."""
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        return "no Chromium: apt-get install chromium chromium-driver"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "no selenium: pip install 'recrm[test]'"
-    return None
-
-
-@pytest.fixture
-def live_port() -> int:
-    """A free TCP port on 127.0.0.1 for :func:`live_server`. To make the CRM's links
-    point at the live server, override ``recrm_settings`` in the test module::
-
-        @pytest.fixture
-        def recrm_settings(live_port):
-            return {"public_base_url": f"http://127.0.0.1:{live_port}"}
-    """
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def live_server(crm: CRM, live_port: int) -> Iterator[str]:
-    """The HTTP API of ``crm`` served by uvicorn on ``live_port`` in a thread (a real
-    server: sockets, HTTP parsing, client addresses); its base URL."""
-    import threading
-    import time
-
-    import uvicorn
-
-    from .api import create_app
-
-    server = uvicorn.Server(uvicorn.Config(create_app(crm), host="127.0.0.1", port=live_port,
-                                           log_level="warning", proxy_headers=False))
-    thread = threading.Thread(target=server.run, name="recrm-live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the live server did not start on port {live_port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{live_port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    """Headless Debian Chromium in a phone-sized window, driven by selenium through
-    ``/usr/bin/chromedriver`` (nothing downloads a driver). Skips with one line
-    without Chromium, fails instead when ``RECRM_REQUIRE_BROWSER=1``."""
-    why = browser_missing()
-    if why is not None:
-        if os.environ.get(REQUIRE_BROWSER_ENV) == "1":
-            pytest.fail(f"{why} ({REQUIRE_BROWSER_ENV}=1)")
-        pytest.skip(why)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", f"--window-size={PHONE[0]},{PHONE[1]}",
-                 "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic", "--lang=zh-CN",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def save_screenshot(driver: Any, path: Path) -> Path:
-    """A screenshot of the whole page (the window grown to its height) at ``path``;
-    prints the path, so a person can look at the page."""
-    width = driver.execute_script("return window.outerWidth")
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    size = driver.get_window_size()
-    driver.set_window_size(width, max(size["height"], int(height) + 120))
-    try:
-        driver.save_screenshot(str(path))
-    finally:
-        driver.set_window_size(size["width"], size["height"])
-    print(f"screenshot: {path}")
-    return path
-
-
-def submit_and_wait(driver: Any, selector: str = "button[type=submit]",
-                    timeout: float = 20) -> None:
-    """Click ``selector`` and wait until the browser has replaced the page.
-
-    Selenium's ``staleness_of`` expects a stale-element error; while Chromium swaps the
-    document it may instead answer "Node with given id does not belong to the
-    document", which means the same thing (and made page tests flaky)."""
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    page = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, selector).click()
-
-    def replaced(_driver: Any) -> bool:
-        try:
-            page.is_enabled()
-        except StaleElementReferenceException:
-            return True
-        except WebDriverException as exc:
-            if "does not belong to the document" in str(exc) or "No node" in str(exc):
-                return True
-            raise
-        return False
-
-    WebDriverWait(driver, timeout).until(replaced)
-
-
 __all__ = [
+    "CHROMEDRIVER",
+    "CHROMIUM",
+    "PHONE",
+    "RACE_TIMEOUT",
+    "REQUIRE_BROWSER_ENV",
+    "ApiClients",
     "CliResult",
     "HookRecorder",
+    "RaceFailed",
     "RecrmCliRunner",
     "SchemaTemplates",
+    "StartLine",
+    "browser",
     "browser_missing",
     "hookimpl",
+    "live_port",
+    "live_server",
     "postgres_url",
+    "problem_of",
+    "run_together",
     "save_screenshot",
     "specs",
     "submit_and_wait",
 ]
-
-
-def run_together(target: Callable[..., None], args: Sequence[tuple[Any, ...]],
-                 timeout: float = 300) -> list[Any]:
-    """Race test helper: run ``target(*a, barrier, out)`` in one spawned process per
-    ``a`` in ``args`` — each its own CRM and connections, as staff at several desks would
-    be (threads would share one interpreter and hide what separate connections racing on
-    the database show).
-
-    Each worker waits on ``barrier`` (a ``multiprocessing.Barrier`` for all of them)
-    before its racing step and puts exactly one ``(status, value)`` on ``out``:
-    ``("ok", value)``, or ``("error", message)`` after aborting the barrier so the
-    others do not wait for it. Returns the values, in no particular order; an error in
-    any worker fails the calling test. ``target`` must be importable by the spawned
-    processes (a module-level function of the test module).
-    """
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(args))
-    out = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*a, barrier, out)) for a in args]
-    for proc in procs:
-        proc.start()
-    results = [out.get(timeout=timeout) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=60)
-    errors = [value for status, value in results if status == "error"]
-    assert not errors, errors
-    return [value for _, value in results]
 
