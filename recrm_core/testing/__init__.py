@@ -22,7 +22,8 @@ Options: ``--recrm-backends=sqlite,postgresql`` (or ``RECRM_TEST_BACKENDS``), an
 ``RECRM_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``).
 
 Also here: :func:`run_together` (:mod:`.races`: race tests, several processes released
-together) and the browser fixtures (:mod:`.browser`: ``live_server``, ``browser``).
+together), the browser fixtures (:mod:`.browser`: ``live_server``, ``browser``) and
+:mod:`.clock` (``set_clock``: the same work run at another time of day).
 """
 
 from __future__ import annotations

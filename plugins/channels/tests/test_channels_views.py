@@ -15,8 +15,8 @@ from recrm_channels import RegistrationRefused
 
 from recrm_core import CRM, Actor, DemoSection, Forbidden, utcnow
 from recrm_core.demo import seed_demo
-from recrm_core.testclock import morning_and_afternoon, set_clock
 from recrm_core.testing import RecrmCliRunner
+from recrm_core.testing.clock import morning_and_afternoon, set_clock
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 

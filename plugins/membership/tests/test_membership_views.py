@@ -14,7 +14,7 @@ from recrm_membership import MemberRow
 from sqlalchemy import select
 
 from recrm_core import CRM, Actor, DemoSection, SegmentField
-from recrm_core.testclock import morning_and_afternoon, set_clock
+from recrm_core.testing.clock import morning_and_afternoon, set_clock
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 

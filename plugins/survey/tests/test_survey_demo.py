@@ -13,7 +13,7 @@ from recrm_survey import answers, drivers, invitations, scores
 from survey_testkit import SHANGHAI, ago, customer
 
 from recrm_core import CRM, DemoSection
-from recrm_core.testclock import morning_and_afternoon, set_clock
+from recrm_core.testing.clock import morning_and_afternoon, set_clock
 
 pytestmark = pytest.mark.recrm_plugins("survey")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from .db import utcnow
+from ..db import utcnow
 
 if TYPE_CHECKING:
     import pytest
