@@ -232,12 +232,26 @@ def _other_branches(versions: set[str] | None, branches: list[Branch]) -> dict[s
     return {n: b for n, b in installed_branches().items() if n not in enabled}
 
 
+def declare_tables(crm: CRM, *, unmigrated_only: bool = False) -> None:
+    """The core's tables and every enabled plugin's declared on ``Base``: a plugin
+    whose package is light (docs/plugins.md) imports its tables only when asked
+    (``recrm_declare_tables``). ``unmigrated_only``: only the plugins whose tables no
+    migration branch creates, as every command's start-up check needs (the others'
+    are in their ``revisions.json``), so a ``customers count`` imports none."""
+    from . import tables  # noqa: F401  (the core's tables, declared on Base)
+
+    skip: list[str] = []
+    if unmigrated_only:
+        installed = installed_branches()
+        skip = [n for n in crm.plugin_names if n in installed and installed[n].tables]
+    crm.hooks.declare_tables(skip)
+
+
 def unmigrated_tables(crm: CRM) -> list[Table]:
     """The declared tables no installed branch creates: those of plugins without a
     migration branch (a quick experiment, a plugin registered in a test). A disabled
     plugin's tables are never among them."""
-    from . import tables  # noqa: F401  (the core's tables, declared on Base)
-
+    declare_tables(crm, unmigrated_only=True)
     owned = set(core_branch().tables)
     for branch in installed_branches().values():
         owned |= branch.tables
