@@ -103,6 +103,7 @@ _EXPORTS: dict[str, str] = {
     "PoolEntry": "pool",
     "PoolEvent": "pool",
     "PluginWarning": "plugins",
+    "lazy_exports": "plugins",
     "project_code": "projects",
     "OPS": "segments",
     "SegmentField": "segments",
@@ -213,7 +214,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         Task,
         TimelineEntry,
     )
-    from .plugins import PluginWarning
+    from .plugins import PluginWarning, lazy_exports
     from .pool import ClaimIn, PoolEntry, PoolEvent
     from .projects import project_code
     from .roles import ROLES
@@ -320,6 +321,7 @@ __all__ = [
     "hookspec",
     "insert_or_ignore",
     "insert_or_ignore_many",
+    "lazy_exports",
     "make_unsubscribe_token",
     "mask_email",
     "mask_id_card",

@@ -31,6 +31,7 @@ from .schema import (
     Branch,
     applied_revisions,
     core_branch,
+    declare_tables,
     enabled_branches,
     installed_branch_directories,
     installed_branches,
@@ -408,6 +409,7 @@ def differences(crm: CRM) -> list[str]:
         if state.kind in ("empty", "unversioned"):
             return found
     branches = enabled_branches(crm)
+    declare_tables(crm)
     metadata = declared_metadata(branches)
     ignored = {VERSION_TABLE, *(t.name for t in unmigrated_tables(crm))}
     ignored |= {n for b in installed_branches().values() for n in b.tables} - set(
@@ -518,6 +520,7 @@ def new_revision(crm: CRM, branch: str, message: str, *, autogenerate: bool = Fa
     config = Config()
     config.set_main_option("script_location", str(ENVIRONMENT))
     # the core's tables too, for the foreign keys; only the branch's are compared
+    declare_tables(crm)
     target = declared_metadata([core_branch(), known])
     config.attributes.update(target_metadata=target, include_object=(
         lambda _obj, name, kind, _reflected, _other: kind != "table" or name in known.tables),

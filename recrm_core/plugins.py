@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import importlib
 import importlib.metadata as md
 import inspect
 import os
@@ -69,6 +70,41 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+class _LazyPackage(types.ModuleType):
+    """A package whose public names are imported on first use (:func:`lazy_exports`)."""
+
+    _lazy_exports: dict[str, str]
+
+    def __getattr__(self, attr: str) -> Any:
+        module = self.__dict__.get("_lazy_exports", {}).get(attr)
+        if module is None:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
+        value = getattr(importlib.import_module(f".{module}", self.__name__), attr)
+        self.__dict__[attr] = value  # later look-ups skip this method
+        return value
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        # Importing a submodule sets it as the package's attribute of its name: a
+        # public name it shares (``service`` of ``.service``) stays the public one,
+        # as an eager ``from .service import service`` keeps it.
+        if attr in self.__dict__.get("_lazy_exports", {}) and isinstance(
+                value, types.ModuleType) and value.__name__ == f"{self.__name__}.{attr}":
+            return
+        super().__setattr__(attr, value)
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> None:
+    """Make the package being imported lazy (PEP 562's module ``__getattr__``): each
+    public name of ``exports`` (name -> its module, relative to ``package``) is
+    imported on first use. A plugin's ``__init__`` calls it, so loading the plugin
+    imports only its hooks module and what that imports (docs/plugins.md, "A light
+    entry point"). ``dir()`` of the package lists only what is imported: pluggy reads
+    every name it gives."""
+    module = sys.modules[package]
+    module.__dict__["_lazy_exports"] = dict(exports)
+    module.__class__ = _LazyPackage
 
 
 def disabled_by_env() -> set[str]:
@@ -280,8 +316,6 @@ def load_plugins(
     pm: pluggy.PluginManager, enabled: Sequence[str | object]
 ) -> list[PluginInfo]:
     """Register builtin plugins and every enabled one; raise on a broken enabled plugin."""
-    import importlib
-
     for module_name in BUILTIN_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)
     entry_points = installed_entry_points()
@@ -424,7 +458,9 @@ class Hooks:
         return all(impl.plugin_name in plugins for impl in caller.get_hookimpls())
 
     def _call(self, hook_name: str, **kwargs: Any) -> Any:
-        caller = getattr(self.pm.hook, hook_name)
+        return self._run(hook_name, getattr(self.pm.hook, hook_name), kwargs)
+
+    def _run(self, hook_name: str, caller: Any, kwargs: dict[str, Any]) -> Any:
         try:
             return caller(**kwargs)
         except PluginError:
@@ -463,6 +499,16 @@ class Hooks:
 
     def startup(self, crm: CRM) -> None:
         self._call("recrm_startup", crm=crm)
+
+    def declare_tables(self, skip: Iterable[str] = ()) -> None:
+        """Every enabled plugin's tables declared on ``Base`` (but those of the
+        plugins named in ``skip``): the plugins whose package does not import them
+        import them now (``recrm_declare_tables``)."""
+        caller: Any = self.pm.hook.recrm_declare_tables
+        left_out = [p for p in (self.pm.get_plugin(n) for n in skip) if p is not None]
+        if left_out:
+            caller = self.pm.subset_hook_caller("recrm_declare_tables", left_out)
+        self._run("recrm_declare_tables", caller, {})
 
     def register_commands(self, cli: click.Group) -> None:
         self._call("recrm_register_commands", cli=cli)

@@ -232,14 +232,26 @@ def _other_branches(versions: set[str] | None, branches: list[Branch]) -> dict[s
     return {n: b for n, b in installed_branches().items() if n not in enabled}
 
 
+def declare_tables(crm: CRM, skip: Iterable[str] = ()) -> None:
+    """The core's tables and every enabled plugin's (but those in ``skip``) declared
+    on ``Base``: a plugin whose package is light (docs/plugins.md) imports its tables
+    only when asked (``recrm_declare_tables``)."""
+    from . import tables  # noqa: F401  (the core's tables, declared on Base)
+
+    crm.hooks.declare_tables(skip)
+
+
 def unmigrated_tables(crm: CRM) -> list[Table]:
     """The declared tables no installed branch creates: those of plugins without a
     migration branch (a quick experiment, a plugin registered in a test). A disabled
-    plugin's tables are never among them."""
-    from . import tables  # noqa: F401  (the core's tables, declared on Base)
-
+    plugin's tables are never among them. Only those plugins are asked to declare
+    theirs: every command's start-up check comes here, and the others' tables are in
+    their ``revisions.json`` (so a ``customers count`` imports none of them)."""
+    installed = installed_branches()
+    declare_tables(crm, skip=[n for n in crm.plugin_names
+                              if n in installed and installed[n].tables])
     owned = set(core_branch().tables)
-    for branch in installed_branches().values():
+    for branch in installed.values():
         owned |= branch.tables
     return [t for t in Base.metadata.sorted_tables if t.name not in owned]
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from recrm_core import CRM, plugins
+from recrm_core import CRM, Base, hookimpl, plugins
 from recrm_core import config as config_module
 from recrm_core.cli import CORE_COMMANDS, CliContext, cli, load_core_commands
+from recrm_core.schema import unmigrated_tables
+
+#: the first-party plugins, each a light entry point (docs/plugins.md)
+FIRST_PARTY = ("membership", "survey", "channels", "newsletter", "sales")
 
 PROBE = """
 import atexit, json, sys
@@ -67,6 +73,109 @@ def test_count_imports_no_importer_demo_or_validators(tmp_path: Path) -> None:
                   "alembic", "mako", "recrm_core.migrating", "recrm_core.baselines"):
         assert heavy not in modules, heavy
     assert not {m for m in modules if m.startswith("recrm_core.migrations")}
+
+
+def test_count_with_the_five_plugins_loads_only_their_hooks(tmp_path: Path) -> None:
+    """Loading a plugin imports its hooks and settings: its tables, models, service
+    (and what they import) wait for a hook that needs them, which a count runs none of."""
+    loaded(tmp_path, "init", plugins=FIRST_PARTY)
+    modules = loaded(tmp_path, "customers", "count", "--json", plugins=FIRST_PARTY)
+    light = {"survey": {"recrm_survey.definitions"}}  # its settings' types
+    for name in FIRST_PARTY:
+        assert f"recrm_{name}.hooks" in modules, name  # loaded, so its settings checked
+        mine = {m for m in modules if m.startswith(f"recrm_{name}.")}
+        assert mine <= {f"recrm_{name}.hooks", f"recrm_{name}.settings",
+                        *light.get(name, ())}, mine
+    for heavy in ("jinja2", "matplotlib", "fastapi", "recrm_core.demo", "recrm_core.segments",
+                  "recrm_core.consent", "recrm_core.csvsource"):
+        assert heavy not in modules, heavy
+
+
+DECLARE = """
+import json, sys
+from recrm_core import CRM, Base
+from recrm_core.schema import declare_tables, installed_branches
+names = NAMES
+crm = CRM(database_url="sqlite://", plugins=list(names))
+early = sorted(m for m in sys.modules if m.startswith("recrm_") and m.endswith(".tables")
+               and not m.startswith("recrm_core"))
+declare_tables(crm)
+missing = {n: sorted(b.tables - set(Base.metadata.tables))
+           for n, b in installed_branches().items() if n in names}
+print(json.dumps({"early": early, "missing": missing}))
+"""
+
+
+def test_every_first_party_plugin_declares_its_tables_when_asked() -> None:
+    """What ``db check``, autogenerate and the privacy scan ask for: every table of
+    each plugin's migration branch declared, though loading the plugin declared none."""
+    done = subprocess.run(
+        [sys.executable, "-c", DECLARE.replace("NAMES", repr(FIRST_PARTY))],
+        capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout)
+    assert found["early"] == []
+    assert found["missing"] == {name: [] for name in FIRST_PARTY}
+
+
+def test_db_check_compares_the_tables_of_light_plugins(tmp_path: Path) -> None:
+    loaded(tmp_path, "init", plugins=FIRST_PARTY)
+    recrm = str(Path(sys.executable).with_name("recrm"))
+    done = subprocess.run([recrm, "db", "check"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with closing(sqlite3.connect(tmp_path / "s.db")) as conn:
+        conn.execute("ALTER TABLE membership_members ADD COLUMN extra TEXT")
+        conn.commit()
+    done = subprocess.run([recrm, "db", "check"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "membership_members" in done.stdout and "extra" in done.stdout, done.stdout
+
+
+class LateTables:
+    """A plugin without migrations whose package declares its table only when asked."""
+
+    name = "latetables"
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    @hookimpl
+    def recrm_declare_tables(self) -> None:
+        self.asked += 1
+        if "latetables_notes" not in Base.metadata.tables:
+            from sqlalchemy import Column, Integer, String, Table
+
+            Table("latetables_notes", Base.metadata, Column("id", Integer, primary_key=True),
+                  Column("note", String(40)))
+
+
+def test_hook_recrm_declare_tables(tmp_path: Path) -> None:
+    """A plugin without migrations declares its table through the hook: asked before
+    the schema is brought to the code, so its table is created."""
+    plugin = LateTables()
+    try:
+        with CRM(database_url=f"sqlite:///{tmp_path}/late.db", plugins=[plugin],
+                 create_schema=True) as crm:
+            assert plugin.asked >= 1
+            assert "latetables_notes" in {t.name for t in unmigrated_tables(crm)}
+            with closing(sqlite3.connect(tmp_path / "late.db")) as conn:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            assert "latetables_notes" in tables
+    finally:
+        if "latetables_notes" in Base.metadata.tables:
+            Base.metadata.remove(Base.metadata.tables["latetables_notes"])
+
+
+def test_a_lazy_name_shared_with_a_submodule_stays_the_public_one() -> None:
+    """``recrm_membership.service`` is the function even after a hook imported the
+    ``.service`` package (which Python sets as the package's attribute of that name)."""
+    probe = ("import importlib, types, recrm_membership\n"
+             "importlib.import_module('recrm_membership.service')\n"
+             "print(type(recrm_membership.service).__name__)\n"
+             "from recrm_membership import service\n"
+             "print(service is importlib.import_module('recrm_membership.service').service)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["function", "True"]
 
 
 def test_the_registry_says_what_the_commands_say() -> None:

@@ -16,12 +16,17 @@
 
 from __future__ import annotations
 
-from .attribution import Decision, Event, RuleBook, RuleVersion, attribute
-from .disputes import Dispute, Disputes
+from typing import TYPE_CHECKING
+
+from recrm_core import lazy_exports
+
+# The hook implementations pluggy finds: loading the plugin imports these and the
+# settings, nothing more; every other public name is imported on first use.
 from .hooks import (
     recrm_api_routes,
     recrm_customer_erase,
     recrm_customer_export,
+    recrm_declare_tables,
     recrm_demo,
     recrm_interactions_logged,
     recrm_project_renamed,
@@ -34,22 +39,38 @@ from .hooks import (
     recrm_timeline,
     recrm_withhold_referral_reward,
 )
-from .models import (
-    Agency,
-    Agent,
-    AgentRegistrationIn,
-    Explanation,
-    Registration,
-    RegistrationIn,
-    RuleSet,
-    VisitIn,
-)
-from .service import Channels, RegistrationRefused, service
 from .settings import NAME, ChannelsSettings, Rules, settings
 
 #: the plugin's name (``recrm.toml``, settings section, table and field prefix)
 name = NAME
 __version__ = "0.1.0"
+
+lazy_exports(__name__, {
+    **dict.fromkeys(["Decision", "Event", "RuleBook", "RuleVersion", "attribute"],
+                    "attribution"),
+    "Dispute": "disputes",
+    "Disputes": "disputes",
+    **dict.fromkeys(["Agency", "Agent", "AgentRegistrationIn", "Explanation", "Registration",
+                     "RegistrationIn", "RuleSet", "VisitIn"], "models"),
+    "Channels": "service",
+    "RegistrationRefused": "service",
+    "service": "service",
+})
+
+if TYPE_CHECKING:  # the same names, for type checkers
+    from .attribution import Decision, Event, RuleBook, RuleVersion, attribute
+    from .disputes import Dispute, Disputes
+    from .models import (
+        Agency,
+        Agent,
+        AgentRegistrationIn,
+        Explanation,
+        Registration,
+        RegistrationIn,
+        RuleSet,
+        VisitIn,
+    )
+    from .service import Channels, RegistrationRefused, service
 
 __all__ = [
     "NAME",
@@ -76,6 +97,7 @@ __all__ = [
     "recrm_api_routes",
     "recrm_customer_erase",
     "recrm_customer_export",
+    "recrm_declare_tables",
     "recrm_demo",
     "recrm_interactions_logged",
     "recrm_project_renamed",

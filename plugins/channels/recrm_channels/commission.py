@@ -32,7 +32,6 @@ from recrm_core import (
     NotFound,
     StageChange,
     UnitOfWork,
-    hookimpl,
     insert_or_ignore,
     mask_mobile,
     project_code,
@@ -247,9 +246,8 @@ def on_stage_changed(uow: UnitOfWork, customer: Customer, change: StageChange) -
         accrue_in(uow, customer, change.project, change)
 
 
-@hookimpl
-def recrm_withhold_referral_reward(uow: UnitOfWork, customer: Customer, project: str,
-                                   referrer_id: int) -> str | None:
+def withhold_referral_reward_in(uow: UnitOfWork, customer: Customer, project: str,
+                                referrer_id: int) -> str | None:
     """``referral_vs_agency``: ``agency`` withholds the referral reward of a customer an
     agency holds (confirmed or converted registration); ``referral`` lets it through and
     notes on the registration why its agency earns no deal commission; ``both`` pays

@@ -5,25 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import click
+from recrm_core import hookimpl
 
-from recrm_core import (
-    CRM,
-    Customer,
-    ErasureStep,
-    Interaction,
-    UnitOfWork,
-    hookimpl,
-)
-
-from .attribution import CONVERTING
-from .commission import AUDIT_ACTIONS, accrue_in, on_stage_changed, rename_deal_keys_in
-from .commission import recrm_withhold_referral_reward as recrm_withhold_referral_reward
-from .privacy import erase_in, export_in
-from .service import judge_customer_in, registered_pairs
 from .settings import NAME, ChannelsSettings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: each hook imports what it runs (docs/plugins.md)
+    import click
+
+    from recrm_core import CRM, Customer, ErasureStep, Interaction, UnitOfWork
     from recrm_core.api import ApiRoutes
     from recrm_core.models import CustomerStageChange
 
@@ -34,8 +23,16 @@ def recrm_register_settings(register: Any) -> None:
 
 
 @hookimpl
+def recrm_declare_tables() -> None:
+    # The package imports its tables only when the core needs them (docs/plugins.md).
+    from . import tables  # noqa: F401
+
+
+@hookimpl
 def recrm_register_audit_actions(register: Any) -> None:
     # Every audit action the plugin records (add new ones to AUDIT_ACTIONS or here).
+    from .commission import AUDIT_ACTIONS
+
     for action, description in AUDIT_ACTIONS.items():
         register(action, description)
 
@@ -46,6 +43,9 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
     visits = [(i, i.project) for i in interactions if i.kind == "visit" and i.project]
     if not visits:
         return
+    from .commission import accrue_in
+    from .service import judge_customer_in, registered_pairs
+
     registered = registered_pairs(uow, ((i.customer_id, project) for i, project in visits))
     last = {i.customer_id: i.id for i in interactions}
     for i, project in visits:
@@ -63,6 +63,10 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
 def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]) -> None:
     # Only changes with an agency registration have anything to judge, accrue or
     # claw back; the rest cost one query per batch between them.
+    from .attribution import CONVERTING
+    from .commission import on_stage_changed
+    from .service import judge_customer_in, registered_pairs
+
     registered = registered_pairs(uow, ((c.customer.id, c.change.project) for c in changes))
     for item in changes:
         # ``customer`` as right after this change: judged at the stage it had then.
@@ -95,18 +99,33 @@ def recrm_project_renamed(uow: UnitOfWork, old_code: str, new_code: str) -> None
         uow.session.execute(
             update(table).where(table.project == old_code).values(project=new_code)
             .execution_options(synchronize_session=False))
+    from .commission import rename_deal_keys_in
+
     rename_deal_keys_in(uow, old_code, new_code)
 
 
 @hookimpl
 def recrm_customer_export(uow: UnitOfWork, customer: Customer) -> dict[str, Any] | None:
+    from .privacy import export_in
+
     return export_in(uow, customer)
 
 
 @hookimpl
 def recrm_customer_erase(uow: UnitOfWork, customer: Customer,
                          merged_ids: list[int]) -> list[ErasureStep] | None:
+    from .privacy import erase_in
+
     return erase_in(uow, customer, merged_ids)
+
+
+@hookimpl
+def recrm_withhold_referral_reward(uow: UnitOfWork, customer: Customer, project: str,
+                                   referrer_id: int) -> str | None:
+    # referral_vs_agency: an agency's registration against an owner's referral.
+    from .commission import withhold_referral_reward_in
+
+    return withhold_referral_reward_in(uow, customer, project, referrer_id)
 
 
 @hookimpl

@@ -38,11 +38,18 @@ The package is the plugin: the hook implementations below are what pluggy finds.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from recrm_core import lazy_exports
+
+# The hook implementations pluggy finds: loading the plugin imports these and the
+# settings, nothing more; every other public name is imported on first use.
 from .hooks import (
     recrm_api_routes,
     recrm_customer_erase,
     recrm_customer_export,
     recrm_customer_merged,
+    recrm_declare_tables,
     recrm_demo,
     recrm_interactions_logged,
     recrm_message_fields,
@@ -55,33 +62,48 @@ from .hooks import (
     recrm_stages_changed,
     recrm_timeline,
 )
-from .models import (
-    Award,
-    Balance,
-    ExpiredEntry,
-    ExpiryResult,
-    LedgerEntry,
-    Member,
-    MemberEvent,
-    MemberReferralStats,
-    MemberView,
-    PointsTotals,
-    ProjectReferralStats,
-    Redemption,
-    RedemptionIn,
-    Referral,
-    ReferralStats,
-    Report,
-    TierChange,
-    TierInfo,
-)
-from .service import Membership, service
 from .settings import MAX_POINTS, NAME, MembershipSettings, Tier, settings
-from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
 
 #: the plugin's name (``recrm.toml``, settings section, table and field prefix)
 name = NAME
 __version__ = "0.1.0"
+
+lazy_exports(__name__, {
+    **dict.fromkeys([
+        "Award", "Balance", "ExpiredEntry", "ExpiryResult", "LedgerEntry", "Member",
+        "MemberEvent", "MemberReferralStats", "MemberView", "PointsTotals",
+        "ProjectReferralStats", "Redemption", "RedemptionIn", "Referral", "ReferralStats",
+        "Report", "TierChange", "TierInfo",
+    ], "models"),
+    "Membership": "service",
+    "service": "service",
+    **dict.fromkeys(["LedgerRow", "MemberEventRow", "MemberRow", "ReferralRow",
+                     "TierChangeRow"], "tables"),
+})
+
+if TYPE_CHECKING:  # the same names, for type checkers
+    from .models import (
+        Award,
+        Balance,
+        ExpiredEntry,
+        ExpiryResult,
+        LedgerEntry,
+        Member,
+        MemberEvent,
+        MemberReferralStats,
+        MemberView,
+        PointsTotals,
+        ProjectReferralStats,
+        Redemption,
+        RedemptionIn,
+        Referral,
+        ReferralStats,
+        Report,
+        TierChange,
+        TierInfo,
+    )
+    from .service import Membership, service
+    from .tables import LedgerRow, MemberEventRow, MemberRow, ReferralRow, TierChangeRow
 
 __all__ = [
     "MAX_POINTS",
@@ -117,6 +139,7 @@ __all__ = [
     "recrm_customer_erase",
     "recrm_customer_export",
     "recrm_customer_merged",
+    "recrm_declare_tables",
     "recrm_demo",
     "recrm_interactions_logged",
     "recrm_message_fields",

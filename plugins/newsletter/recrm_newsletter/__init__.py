@@ -16,27 +16,48 @@
 
 from __future__ import annotations
 
-from .content import sms_length
+from typing import TYPE_CHECKING
+
+from recrm_core import lazy_exports
+
+# The hook implementations pluggy finds: loading the plugin imports these and the
+# settings, nothing more; every other public name is imported on first use.
 from .hooks import (
     recrm_api_routes,
     recrm_consent_purposes,
     recrm_customer_erase,
     recrm_customer_export,
     recrm_customer_merged,
+    recrm_declare_tables,
     recrm_deliver_message,
     recrm_demo,
     recrm_register_commands,
     recrm_register_settings,
     recrm_reports,
 )
-from .models import BounceResult, RunResult, Send, SendReport, Suppression
-from .outbox import Sender
-from .service import Newsletter, service
 from .settings import NAME, NewsletterSettings, settings
 
 #: the plugin's name (``recrm.toml``, settings section, table prefix, consent purpose)
 name = NAME
 __version__ = "0.1.0"
+
+lazy_exports(__name__, {
+    "sms_length": "content",
+    "BounceResult": "models",
+    "RunResult": "models",
+    "Send": "models",
+    "SendReport": "models",
+    "Suppression": "models",
+    "Sender": "outbox",
+    "Newsletter": "service",
+    "service": "service",
+})
+
+if TYPE_CHECKING:  # the same names, for type checkers
+    from .content import sms_length
+    from .models import BounceResult, RunResult, Send, SendReport, Suppression
+    from .outbox import Sender
+    from .service import Newsletter, service
 
 __all__ = [
     "NAME",
@@ -54,6 +75,7 @@ __all__ = [
     "recrm_customer_erase",
     "recrm_customer_export",
     "recrm_customer_merged",
+    "recrm_declare_tables",
     "recrm_deliver_message",
     "recrm_demo",
     "recrm_register_commands",

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from recrm_core import CRM, Customer, DeliveryResult, ErasureStep, Message, UnitOfWork, hookimpl
+from recrm_core import hookimpl
 
 from .settings import NAME, NewsletterSettings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the models are imported by what uses them
+    import click
+
+    from recrm_core import CRM, Customer, DeliveryResult, ErasureStep, Message, UnitOfWork
     from recrm_core.api import ApiRoutes
 
 
 @hookimpl
 def recrm_register_settings(register: Any) -> None:
     register(NAME, NewsletterSettings)
+
+
+@hookimpl
+def recrm_declare_tables() -> None:
+    # The package imports its tables only when the core needs them (docs/plugins.md).
+    from . import tables  # noqa: F401
 
 
 @hookimpl

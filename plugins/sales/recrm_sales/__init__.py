@@ -19,11 +19,18 @@ co-buyers, changes after signing, payment schedules and receivables.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from recrm_core import lazy_exports
+
+# The hook implementations pluggy finds: loading the plugin imports these and the
+# settings, nothing more; every other public name is imported on first use.
 from .hooks import (
     recrm_api_routes,
     recrm_customer_erase,
     recrm_customer_export,
     recrm_customer_merged,
+    recrm_declare_tables,
     recrm_demo,
     recrm_project_renamed,
     recrm_register_audit_actions,
@@ -33,25 +40,34 @@ from .hooks import (
     recrm_timeline,
     recrm_webhook_events,
 )
-from .models import (
-    Deal,
-    Hold,
-    ImportOutcome,
-    Instalment,
-    Party,
-    PartyIn,
-    Receipt,
-    Receivable,
-    SalesReport,
-    Ticket,
-    Unit,
-)
-from .service import Sales, service
 from .settings import NAME, SalesSettings, settings
 
 #: the plugin's name (``recrm.toml``, settings section, table prefix)
 name = NAME
 __version__ = "0.1.0"
+
+lazy_exports(__name__, {
+    **dict.fromkeys(["Deal", "Hold", "ImportOutcome", "Instalment", "Party", "PartyIn",
+                     "Receipt", "Receivable", "SalesReport", "Ticket", "Unit"], "models"),
+    "Sales": "service",
+    "service": "service",
+})
+
+if TYPE_CHECKING:  # the same names, for type checkers
+    from .models import (
+        Deal,
+        Hold,
+        ImportOutcome,
+        Instalment,
+        Party,
+        PartyIn,
+        Receipt,
+        Receivable,
+        SalesReport,
+        Ticket,
+        Unit,
+    )
+    from .service import Sales, service
 
 __all__ = [
     "NAME",
@@ -73,6 +89,7 @@ __all__ = [
     "recrm_customer_erase",
     "recrm_customer_export",
     "recrm_customer_merged",
+    "recrm_declare_tables",
     "recrm_demo",
     "recrm_project_renamed",
     "recrm_register_audit_actions",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from recrm_core import CRM, Customer, ErasureStep, UnitOfWork, hookimpl
+from recrm_core import hookimpl
 
 from .settings import NAME, SalesSettings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the models are imported by what uses them
+    import click
+
+    from recrm_core import CRM, Customer, ErasureStep, UnitOfWork
     from recrm_core.api import ApiRoutes
 
 #: every audit action the plugin records
@@ -31,6 +32,12 @@ WEBHOOK_EVENTS = {
 @hookimpl
 def recrm_register_settings(register: Any) -> None:
     register(NAME, SalesSettings)
+
+
+@hookimpl
+def recrm_declare_tables() -> None:
+    # The package imports its tables only when the core needs them (docs/plugins.md).
+    from . import tables  # noqa: F401
 
 
 @hookimpl

@@ -57,6 +57,7 @@ from .service import (
     recrm_timeline,
 )
 from .startup import (
+    recrm_declare_tables,
     recrm_register_commands,
     recrm_register_settings,
     recrm_startup,
@@ -76,6 +77,7 @@ __all__ = [
     "recrm_customer_merged",
     "recrm_customer_updated",
     "recrm_customers_imported",
+    "recrm_declare_tables",
     "recrm_deliver_message",
     "recrm_demo",
     "recrm_interaction_logged",

@@ -34,6 +34,23 @@ def recrm_register_settings(register: Callable[[str, type[BaseModel]], None]) ->
 
 
 @hookspec
+def recrm_declare_tables() -> None:
+    """Declare the plugin's tables on :class:`~recrm_core.Base`: import the modules
+    that define them.
+
+    For a plugin whose package does not import its tables when it is loaded (the
+    recommended light entry point, ``docs/plugins.md``): fires when the core needs
+    every enabled plugin's declared tables — ``recrm db check`` and ``recrm db
+    revision --autogenerate``, the privacy scan after an erasure — and, for a plugin
+    without a migration branch, before any command creates its missing tables. A
+    plugin whose package imports its tables need not implement it. Outside any
+    transaction; may fire more than once (importing twice is free).
+
+    Return value is ignored.
+    """
+
+
+@hookspec
 def recrm_startup(crm: CRM) -> None:
     """The CRM is built: plugins are loaded and settings validated.
 
