@@ -48,15 +48,11 @@ class RawSelect:
         plan = self._plans.get(key)
         if plan is None:
             compiled = self.statement.compile(dialect=dialect)
-            processors = [
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.selected_columns
-            ]
             order = list(compiled.positiontup or []) if compiled.positional else None
             plan = self._plans[key] = _Plan(
                 compiled.string,
                 _arguments(order),
-                [(i, p, _keeps_none(p)) for i, p in enumerate(processors) if p is not None],
+                _result_processors(dialect, self.statement.selected_columns),
             )
         self._last = (dialect, plan)
         return plan
@@ -101,17 +97,7 @@ class RawSelect:
              params: dict[str, Any]) -> list[tuple[Any, ...]]:
         plan = self._plan(dialect)
         rows = _on_cursor(dbapi_connection, plan.sql, plan.arguments(params), True)
-        if plan.processors and rows:
-            out = []
-            for row in rows:
-                values = list(row)
-                for i, process, keeps_none in plan.processors:
-                    value = values[i]
-                    if value is not None or not keeps_none:
-                        values[i] = process(value)
-                out.append(tuple(values))
-            return out
-        return rows
+        return _processed(rows, plan.processors) if plan.processors and rows else rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +108,28 @@ class _Plan:
     #: (column index, its type's result processor, whether that gives None for None:
     #: a NULL then needs no call, most of a customer's dates being NULL)
     processors: list[tuple[int, Any, bool]]
+
+
+def _result_processors(dialect: Dialect, columns: Any) -> list[tuple[int, Any, bool]]:
+    """(index, result processor, whether it gives None for None) of each of
+    ``columns`` whose type processes its values."""
+    processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)
+                  for column in columns]
+    return [(i, p, _keeps_none(p)) for i, p in enumerate(processors) if p is not None]
+
+
+def _processed(rows: list[tuple[Any, ...]],
+               processors: list[tuple[int, Any, bool]]) -> list[tuple[Any, ...]]:
+    """``rows`` with their values through the columns' result processors."""
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, process, keeps_none in processors:
+            value = values[i]
+            if value is not None or not keeps_none:
+                values[i] = process(value)
+        out.append(tuple(values))
+    return out
 
 
 def _arguments(order: list[str] | None) -> Callable[[dict[str, Any]], Any]:
@@ -201,26 +209,40 @@ class RawWrite:
             order = list(compiled.positiontup or []) if compiled.positional else None
             binds = order if order is not None else list(compiled.bind_names.values())
             plan = _WritePlan(compiled, compiled.string, order, processors,
-                              _slots(compiled, keys, binds, processors), binds)
+                              _slots(compiled, keys, binds, processors), binds,
+                              _result_processors(dialect, self.statement.exported_columns))
         self._plans[key] = plan
         return plan
 
     def run(self, conn: Connection, params: dict[str, Any]) -> Any:
         """Write; the first column of the first row returned, if the statement
         returns any (the new row's id), else None."""
+        rows = self._write(conn, params)
+        return rows[0][0] if self.returns else None
+
+    def first(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """Write; the first column of the first row returned, or None when no row
+        came back (an ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` that ignored
+        its row: ``insert_or_ignore``)."""
+        rows = self._write(conn, params)
+        return rows[0][0] if rows else None
+
+    def _write(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
+        """Write; the rows returned (none without RETURNING)."""
         returns = self.returns
         dialect = conn.dialect
         plan = self._plan(dialect, frozenset(params))
         if plan is None:
             result = conn.execute(self.statement, params)
-            return result.scalar_one() if returns else None
+            return list(result) if returns else []
         args = plan.args(params)
         dbapi_error = dialect.loaded_dbapi.Error
         try:
             rows = _on_cursor(conn.connection.dbapi_connection, plan.sql, args, returns)
         except dbapi_error as exc:
             raise DBAPIError.instance(plan.sql, args, exc, dbapi_error) from exc
-        return rows[0][0] if returns else None
+        # Through the returned columns' types, as SQLAlchemy's path gives them.
+        return _processed(rows, plan.returned) if plan.returned and rows else rows
 
     def run_many(self, conn: Connection, params: list[dict[str, Any]]) -> None:
         """Write one row per item of ``params`` (each with the same names) with one
@@ -296,6 +318,8 @@ class _WritePlan:
     #: the bind names in ``slots``' order (``order``, or each once for a named
     #: paramstyle)
     binds: list[str]
+    #: the RETURNING columns' result processors (``_result_processors``)
+    returned: list[tuple[int, Any, bool]]
 
     def args(self, params: dict[str, Any]) -> Any:
         """The driver's arguments for ``params``: a tuple in placeholder order, or a

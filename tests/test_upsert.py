@@ -5,10 +5,14 @@ deciding (one insert per key, also from batches; no lost increment)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, literal, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, literal, select
 
 from recrm_core import CRM, insert_or_ignore, insert_or_ignore_many, upsert, upsert_many, upserting
+from recrm_core.tables import ProjectRow
 from recrm_core.testing import StartLine, run_together
 
 # Its own metadata: not one of the tables every CRM of the test run creates.
@@ -178,3 +182,47 @@ def test_insert_or_ignore_takes_a_sql_expression_among_the_values(crm: CRM) -> N
                                 on=[AWARDS.c.event]) is False
         assert uow.session.execute(
             select(AWARDS.c.points).where(AWARDS.c.event == "sql:1")).scalar_one() == 5
+
+
+def test_insert_or_ignore_runs_on_the_drivers_cursor(crm: CRM) -> None:
+    # Off SQLAlchemy's execution path (RawWrite): no execution event fires for the
+    # insert, yet the session's pending rows are flushed first (as its execute did),
+    # the row is written in the unit of work's transaction, the returned column comes
+    # through its type (a string here), and a rollback undoes the insert.
+    METADATA.create_all(crm.engine)
+    executed: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        executed.append(statement)
+
+    event.listen(crm.engine, "before_cursor_execute", seen)
+    try:
+        with crm.unit_of_work() as uow:
+            uow.session.connection()  # the transaction begun: only the insert counts
+            pending = ProjectRow(code="RAW1", name="raw")
+            uow.session.add(pending)
+            assert insert_or_ignore(uow.session, AWARDS, {"event": "raw:0", "points": 0},
+                                    on=[AWARDS.c.event]) is True
+            assert pending.id is not None and not uow.session.new
+            assert [s.split()[:3] for s in executed] == [["INSERT", "INTO", "projects"]]
+            executed.clear()
+            got = insert_or_ignore(uow.session, AWARDS, {"event": "raw:1", "points": 1},
+                                   on=[AWARDS.c.event], returning=AWARDS.c.event)
+            again = insert_or_ignore(uow.session, AWARDS, {"event": "raw:1", "points": 2},
+                                     on=[AWARDS.c.event], returning=AWARDS.c.event)
+            # A returned column whose type processes it (SQLite stores text here).
+            at = dt.datetime(2026, 3, 1, 18, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+            created = insert_or_ignore(uow.session, ProjectRow,
+                                       {"code": "RAW2", "name": "raw", "created_at": at},
+                                       on=[ProjectRow.code], returning=ProjectRow.created_at)
+            assert executed == []
+            assert (got, again) == ("raw:1", None)
+            assert created == at and created.utcoffset() == dt.timedelta(0)
+            assert uow.session.execute(select(AWARDS.c.points).where(
+                AWARDS.c.event == "raw:1")).scalar_one() == 1
+            uow.session.rollback()
+    finally:
+        event.remove(crm.engine, "before_cursor_execute", seen)
+    with crm.unit_of_work() as uow:
+        assert uow.session.execute(select(AWARDS.c.id).where(
+            AWARDS.c.event == "raw:1")).first() is None

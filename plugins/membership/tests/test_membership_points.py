@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
@@ -140,6 +141,20 @@ def test_redeeming_more_than_the_balance_is_refused(crm: CRM) -> None:
         svc.redeem(c.id, -5)
     assert svc.balance(c.id).balance == 0
     assert [p for _, _, p, _ in ledger(crm)] == [500, -300, -200]
+
+
+def test_a_redemptions_entry_is_the_one_the_ledger_reads(crm: CRM) -> None:
+    # The entry is built from what was written, not read back: it must be what a
+    # read gives, the business-time ``now`` in UTC, key, actor and all.
+    c = owner(crm, "13812345678")
+    svc = club(crm)
+    svc.earn(c.id, "gift", "g1", points=500)
+    at = dt.datetime(2026, 3, 1, 18, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    done = svc.redeem(c.id, 120, reason="礼品兑换", ref="order-9", now=at,
+                      actor=Actor(staff_id="li.na", role="manager"))
+    assert done.entry == {e.id: e for e in svc.ledger(c.id)}[done.entry.id]
+    assert done.entry.occurred_at == at and done.entry.occurred_at.utcoffset() == dt.timedelta(0)
+    assert (done.entry.event_key, done.entry.actor_staff) == (f"redeem:{c.id}:order-9", "li.na")
 
 
 def test_a_retried_redemption_deducts_once(crm: CRM) -> None:

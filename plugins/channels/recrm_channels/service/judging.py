@@ -105,7 +105,9 @@ def events_for(uow: UnitOfWork, mobile: str, project: str, customer_id: int | No
     if rows is None:
         rows = session.scalars(_REGISTRATIONS_OF, {"mobiles": [mobile],
                                                    "project": project}).all()
-    rulings = session.scalars(_RULINGS, {"ids": [r.id for r in rows]}).all()
+    # A ruling is on a registration: none to read for a person without any (a
+    # mobile's first registration).
+    rulings = session.scalars(_RULINGS, {"ids": [r.id for r in rows]}).all() if rows else []
     ruled = {d.claimant_id for d in rulings}
     # A refused registration is no event, unless a ruling awarded it: then it stays
     # refused, for the reason it was refused, until the ruling.

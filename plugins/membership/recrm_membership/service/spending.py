@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from recrm_core import (
     Refused,
     UnitOfWork,
+    utcnow,
 )
 
 from ..models import (
@@ -25,31 +27,52 @@ from .rules import _chunks
 from .views import entry_model
 
 
-def fifo(session: Session, customer_id: int) -> list[tuple[LedgerRow, int]]:
+class Credit(Protocol):
+    """What the first-in first-out rule reads of a ledger entry: the columns below,
+    not the ORM object (loading ~2,000 ``LedgerRow`` objects was most of the demo's
+    spendable points; bench/README.md, demo10)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def customer_id(self) -> int: ...
+    @property
+    def points(self) -> int: ...
+    @property
+    def expires_at(self) -> dt.datetime | None: ...
+    @property
+    def occurred_at(self) -> dt.datetime: ...
+
+
+#: the columns of a :class:`Credit`
+_CREDIT = select(LedgerRow.id, LedgerRow.customer_id, LedgerRow.points, LedgerRow.expires_at,
+                 LedgerRow.occurred_at)
+
+
+def fifo(session: Session, customer_id: int) -> list[tuple[Credit, int]]:
     """Each credit with what is left of it once every debit (redemptions, expiries,
     negative adjustments, reversals) has consumed the soonest-expiring credits first."""
-    rows = session.scalars(select(LedgerRow).where(LedgerRow.customer_id == customer_id)).all()
+    rows = session.execute(_CREDIT.where(LedgerRow.customer_id == customer_id)).all()
     return _fifo(rows)
 
 
-def _ledgers(session: Session, customer_ids: Sequence[int]) -> dict[int, list[LedgerRow]]:
-    """By customer, the ledger rows of many members: one read per 500."""
-    rows: dict[int, list[LedgerRow]] = {cid: [] for cid in customer_ids}
+def _ledgers(session: Session, customer_ids: Sequence[int]) -> dict[int, list[Credit]]:
+    """By customer, the ledger entries of many members: one read per 500."""
+    rows: dict[int, list[Credit]] = {cid: [] for cid in customer_ids}
     for chunk in _chunks(sorted(rows), 500):
-        for row in session.scalars(select(LedgerRow)
-                                   .where(LedgerRow.customer_id.in_(list(chunk)))):
+        for row in session.execute(_CREDIT.where(LedgerRow.customer_id.in_(list(chunk)))):
             rows[row.customer_id].append(row)
     return rows
 
 
-def _fifo(rows: Sequence[LedgerRow]) -> list[tuple[LedgerRow, int]]:
-    """:func:`fifo` of one member's ledger rows, read."""
+def _fifo(rows: Sequence[Credit]) -> list[tuple[Credit, int]]:
+    """:func:`fifo` of one member's ledger entries, read."""
     debt = -sum(r.points for r in rows if r.points < 0)
     credits = sorted(
         (r for r in rows if r.points > 0),
         key=lambda r: (r.expires_at is None, r.expires_at or r.occurred_at, r.occurred_at, r.id),
     )
-    left: list[tuple[LedgerRow, int]] = []
+    left: list[tuple[Credit, int]] = []
     for credit in credits:
         used = min(credit.points, debt)
         debt -= used
@@ -76,7 +99,7 @@ def expire_members_in(session: Session, customer_ids: Sequence[int], now: dt.dat
             for entry in _expire(session, cid, _fifo(ledgers[cid]), now, write)]
 
 
-def _expire(session: Session, customer_id: int, left: Sequence[tuple[LedgerRow, int]],
+def _expire(session: Session, customer_id: int, left: Sequence[tuple[Credit, int]],
             now: dt.datetime, write: bool) -> list[ExpiredEntry]:
     """The expiry rule on a member's credits as :func:`fifo` leaves them."""
     expired: list[ExpiredEntry] = []
@@ -103,7 +126,7 @@ def spendable_in(session: Session, customer_ids: Sequence[int],
             for cid, ledger in _ledgers(session, customer_ids).items()}
 
 
-def _due(left: Sequence[tuple[LedgerRow, int]], now: dt.datetime) -> int:
+def _due(left: Sequence[tuple[Credit, int]], now: dt.datetime) -> int:
     """What is left of the credits past their expiry at ``now``."""
     return sum(remaining for credit, remaining in left
                if remaining > 0 and credit.expires_at is not None and credit.expires_at <= now)
@@ -156,15 +179,19 @@ def redeem_in(uow: UnitOfWork, customer_id: int, points: int, *, reason: str | N
     balance = points_of(session, cid)
     if points > balance:
         raise Refused(f"member {member.number} has {balance} points; cannot redeem {points}")
-    new_id = insert_entry(
-        session, customer_id=cid, kind="redeem", points=-points,
-        event_kind="redeem" if ref else None,
-        event_subject=cid if ref else None, event_ref=ref, reason=reason,
-        actor_staff=actor.staff_id if actor else None,
-        actor_role=actor.role if actor else None, occurred_at=at,
-    )
+    values = {
+        "customer_id": cid, "kind": "redeem", "points": -points,
+        "event_kind": "redeem" if ref else None,
+        "event_subject": cid if ref else None, "event_ref": ref, "reason": reason,
+        "actor_staff": actor.staff_id if actor else None,
+        "actor_role": actor.role if actor else None, "occurred_at": at,
+        "recorded_at": utcnow(),
+    }
+    new_id = insert_entry(session, **values)
     assert new_id is not None  # the key was checked under the member lock
-    row = session.get_one(LedgerRow, new_id)
+    # The entry as a read gives it (datetimes in UTC), from what was written rather
+    # than read back: the demo's redemptions read each one again.
+    row = LedgerRow(id=new_id, **(values | {"occurred_at": at.astimezone(dt.UTC)}))
     # The balance after: the one read above less ours (this transaction wrote nothing
     # else to the ledger since), not read again: one statement fewer a redemption.
     return Redemption(entry=entry_model(row), redeemed=True, balance=balance - points,
