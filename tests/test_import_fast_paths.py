@@ -26,7 +26,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from recrm_core import identity, importrows, values
+from recrm_core import identity, importrows, importwire, values
 from recrm_core.csvsource import map_header
 from recrm_core.identity import IdentityError, normalise_mobile
 from recrm_core.values import optional_code, parse_budget, parse_date, parse_gender, parse_persona
@@ -254,7 +254,7 @@ def test_the_worker_packs_a_batch_with_its_collector_paused(
             paused.append(not gc.isenabled())
             return pickle.dumps(obj, protocol)
 
-    monkeypatch.setattr(importrows, "pickle", Pickle)
+    monkeypatch.setattr(importwire, "pickle", Pickle)  # the batches' pickler
     monkeypatch.setattr(importrows, "started", lambda: None)  # no signal handler here
     rows = [(i, {"name": f"n{i}", "mobile": f"1381234{i:04d}"}) for i in range(1, 6)]
     pipe = _Pipe()
@@ -376,7 +376,7 @@ def test_a_batch_pickles_to_the_same_bytes(days: list[int], more: list[Any]) -> 
     dates = [dt.date.fromordinal(d) for d in days]
     sent = [(i, (date, more, (date, "x")), dt.datetime(2026, 12, 7, 4, 5))
             for i, date in enumerate(dates)]
-    blob = importrows._pickled(sent)
+    blob = importwire._pickled(sent)
     assert blob == pickle.dumps(sent, pickle.HIGHEST_PROTOCOL)
     assert pickle.loads(blob) == sent
 
@@ -386,7 +386,7 @@ def test_one_packer_pickles_batch_after_batch_to_the_same_bytes() -> None:
     are ``pickle.dumps``' (memo numbers start again), and it holds no batch alive."""
     import sys
 
-    pack = importrows._Packer()
+    pack = importwire._Packer()
     for n in range(1, 4):
         held = f"held-{n}"
         batch = [(i, (f"name{i}", [f"+86138{i:08d}"], dt.date(1990, 1, n), (held, "x")))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from recrm_core import CRM, importrows
+from recrm_core import CRM, importrecords, importrows
 from recrm_core.idcards import decrypt, match_value
 from recrm_core.identity import id_card_check_character
 from recrm_core.importrows import Batch, Record
@@ -43,14 +43,14 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many ID numbers the importing process hashed and encrypted itself."""
     calls = {"match_value": 0, "encrypt": 0}
     for name in calls:
-        original = getattr(importrows, name)
+        original = getattr(importrecords, name)
 
         def wrapper(*args: Any, name: str = name, original: Callable[..., str] = original) -> str:
             calls[name] += 1
             return original(*args)
 
         # patched before the worker starts: a fork counts its own calls apart
-        monkeypatch.setattr(importrows, name, wrapper)
+        monkeypatch.setattr(importrecords, name, wrapper)
     return calls
 
 

@@ -14,9 +14,9 @@ from ..customers import current_for_write, owners_of_keys
 from ..db import UnitOfWork, chunks, utcnow
 from ..directory import refused_staff
 from ..errors import UnknownProject
-from ..importrows import Batch as _Batch
-from ..importrows import Identity, derived
-from ..importrows import Record as _Record
+from ..importrecords import Batch as _Batch
+from ..importrecords import Identity, derived
+from ..importrecords import Record as _Record
 from ..models import Customer, ImportedCustomer, OwnerChange, RejectedRow, trusted
 from ..projects import ensure_project_id
 from ..resolution import (
