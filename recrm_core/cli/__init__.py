@@ -170,8 +170,10 @@ def default_crm_factory(ctx: CliContext) -> CRM:
 
 
 #: the longest file or directory name, in bytes, of the file systems in use (ext4,
-#: XFS, Btrfs, APFS, NTFS in UTF-16 units)
+#: XFS, Btrfs, APFS; NTFS counts UTF-16 units)
 _NAME_MAX = 255
+#: the longest path SQLite opens (its Unix VFS's MAX_PATHNAME)
+_SQLITE_PATH_MAX = 512
 
 
 def _sqlite_path_problem(crm: CRM) -> str | None:
@@ -185,12 +187,17 @@ def _sqlite_path_problem(crm: CRM) -> str | None:
     if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or \
             url.query.get("uri"):
         return None
-    longest = max(os.path.abspath(path).split(os.sep), key=lambda n: len(os.fsencode(n)))
-    size = len(os.fsencode(longest))
-    if size > _NAME_MAX:  # SQLite would say "unable to open database file"
-        return (f"database file {path[:60]!r}{'…' if len(path) > 60 else ''}: a name in it "
-                f"is {size} bytes long, longer than the {_NAME_MAX} a file system takes "
-                "(--db, RECRM_DATABASE_URL or database_url in recrm.toml)")
+    # SQLite would say "unable to open database file"; it adds "-journal" to the name
+    full = os.path.abspath(path)
+    *folders, name = full.split(os.sep)
+    limits = [("a name in it", len(os.fsencode(n)), _NAME_MAX) for n in folders] + [
+        ("its name", len(os.fsencode(name)), _NAME_MAX - len("-journal")),
+        ("its full path", len(os.fsencode(full)), _SQLITE_PATH_MAX - len("-journal"))]
+    for what, size, limit in limits:
+        if size > limit:
+            return (f"database file {path[:60]!r}{'…' if len(path) > 60 else ''}: {what} is "
+                    f"{size} bytes long, longer than the {limit} bytes it may have (--db, "
+                    "RECRM_DATABASE_URL or database_url in recrm.toml)")
     if os.path.isdir(path):
         return f"database file {path!r} is a directory"
     parent = os.path.dirname(os.path.abspath(path))
