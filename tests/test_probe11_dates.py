@@ -106,3 +106,17 @@ def test_a_refused_registration_says_its_time_in_the_business_zone(
                                             "--project", "XL2", "--mobile", MOBILE), 1)
     assert line.endswith(f"already registered by another agency until {shown}"), line
     assert "UTC" not in line
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1850-05-05", "1899-12-31"])
+def test_a_birth_date_out_of_range_is_refused_everywhere(
+        api_client: ApiClients, cli_runner: RecrmCliRunner, crm: CRM, day: str) -> None:
+    """A sibling found on the way: a birth date of 0001-01-01 was stored."""
+    got = problem(api_client("admin").post("/v1/customers", json={
+        "mobile": MOBILE, "birth_date": day}), 422)
+    assert got["field"] == "birth_date"
+    assert f"{day} is out of range (1900-01-01 to 9998-12-31)" in got["detail"]
+    line = one_error_line(cli_runner.invoke("customers", "add", "--mobile", MOBILE,
+                                            "--birth-date", day), 2)
+    assert "--birth-date" in line and "out of range" in line
+    assert crm.customers.count() == 0

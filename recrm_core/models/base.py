@@ -238,10 +238,14 @@ WechatUnionids = Annotated[list[str], BeforeValidator(_unionid_list)]
 IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]
 Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
 GenderIn = Annotated[Gender | None, BeforeValidator(_parsed(values.parse_gender, any_value=True))]
-BirthDate = Annotated[
-    dt.date | None,
-    BeforeValidator(lambda v: values.parse_date(v, not_after=identity.current_date())),
-]
+def _birth_date(v: Any) -> dt.date | None:
+    """Not in the future, and within the range of every entered day (a birth date of
+    0001-01-01 or 1850 is a typing mistake, as a receipt's day of 1850 is)."""
+    day = values.parse_date(v, not_after=identity.current_date())
+    return None if day is None else values.check_day(day)
+
+
+BirthDate = Annotated[dt.date | None, BeforeValidator(_birth_date)]
 PersonaIn = Annotated[Persona | None,
                       BeforeValidator(_parsed(values.parse_persona, any_value=True))]
 Budget = Annotated[int | None, BeforeValidator(_parsed(values.parse_budget, any_value=True))]
