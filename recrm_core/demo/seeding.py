@@ -42,15 +42,14 @@ def _minutes(item: _PlannedInteraction, customer_id: int) -> int | None:
 
 class _Seeder:
     def __init__(
-        self, crm: CRM, people: list[_Person], progress: Callable[[str], None] | None = None
+        self, crm: CRM, people: list[_Person], anchor: dt.datetime,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.crm = crm
         self.people = people
         self.say = progress or (lambda _step: None)
-        zone = crm.config.zone
-        today = dt.datetime.now(zone).date()
-        # Midnight (business time) today: history is whole days before it.
-        self.anchor = dt.datetime.combine(today, dt.time(), zone)
+        # Midnight (business time) today (``demo_anchor``): history is whole days before it.
+        self.anchor = anchor
 
     def at(self, days_ago: int, hour: int) -> dt.datetime:
         return self.anchor - dt.timedelta(days=max(days_ago, 1)) + dt.timedelta(hours=hour)

@@ -10,6 +10,8 @@ from recrm_core import hookimpl
 from .settings import NAME, ChannelsSettings
 
 if TYPE_CHECKING:  # annotations only: each hook imports what it runs (docs/plugins.md)
+    import datetime as dt
+
     import click
 
     from recrm_core import CRM, Customer, ErasureStep, Interaction, UnitOfWork
@@ -170,7 +172,7 @@ def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[Any] | None:
 
 
 @hookimpl
-def recrm_demo(crm: CRM, rng: Any, customer_ids: list[int]) -> Any:
+def recrm_demo(crm: CRM, rng: Any, customer_ids: list[int], anchor: dt.datetime) -> Any:
     from .demo import seed_demo
 
-    return seed_demo(crm, rng, customer_ids)
+    return seed_demo(crm, rng, customer_ids, anchor)

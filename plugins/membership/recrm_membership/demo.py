@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from recrm_core import CRM, Customer, DemoSection, Refused, StageMove, UnitOfWork, utcnow
+from recrm_core import CRM, Customer, DemoSection, Refused, StageMove, UnitOfWork
 
 from .service import (
     AwardIn,
@@ -109,14 +109,14 @@ def _redeem(crm: CRM, member_ids: Sequence[int], rng: random.Random,
                               reason="demo: gift redeemed", ref=None, at=now)
 
 
-def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
+def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int],
+              anchor: dt.datetime) -> DemoSection:
     service = Membership(crm)
     # The day, not the time of day: contracts were credited at their hour on whole
     # days before today, so an expiry run at the moment the demo runs wrote off a
     # different sum in the morning than in the afternoon. Owners' days, redemptions
-    # and the expiry are placed against midnight (business time) instead.
-    now = dt.datetime.combine(utcnow().astimezone(crm.config.zone).date(), dt.time(),
-                              crm.config.zone)
+    # and the expiry are placed against the demo's anchor (midnight, business time).
+    now = anchor
     customers = crm.customers.get_many(sorted(set(customer_ids)))
     _enrol(crm, customers, rng)
     members = _members(crm)

@@ -94,10 +94,10 @@ def _values(definition: SurveyDefinition, respondent: _Respondent) -> dict[str, 
     return {k: v for k, v in values.items() if v is not None}
 
 
-def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
+def seed(crm: CRM, rng: random.Random, customer_ids: list[int],
+         anchor: dt.datetime) -> DemoSection:
     now = utcnow()
-    today = dt.datetime.combine(now.astimezone(crm.config.zone).date(), dt.time(),
-                                crm.config.zone)
+    today = anchor
     projects = sorted({p.code for p in crm.projects.list()})
     # A project's satisfaction level: the first (on sale now) does a bit better.
     project_effect = {code: 0.25 - 0.4 * i for i, code in enumerate(projects)}
