@@ -19,7 +19,15 @@ from recrm_core.values import STAGE_RANK
 
 from ..attribution import ACTIVE, Decision, Event, RuleBook, RuleVersion, attribute
 from ..settings import Rules, default_rules
-from ..tables import ACTIVE_STATES, AgentRow, DisputeRow, RegistrationRow, RuleSetRow, TransitionRow
+from ..tables import (
+    ACTIVE_STATES,
+    AgencyRow,
+    AgentRow,
+    DisputeRow,
+    RegistrationRow,
+    RuleSetRow,
+    TransitionRow,
+)
 
 #: interaction kinds that record a stage step, and the stage they record
 STEP_STAGES = {"subscription": "subscriber", "contract": "buyer", "handover": "owner"}
@@ -43,6 +51,11 @@ class RegistrationReads:
         session = uow.session
         self.agents: dict[str, AgentRow] = {row.id: row for row in session.scalars(
             _LOCK_AGENTS, {"ids": sorted(set(agents))})}
+        #: the agents' agencies' rows, held here: the session's identity map keeps no
+        #: row nobody holds, so a ``session.get`` per registration read each again
+        self.agency_rows: dict[str, AgencyRow | None] = {
+            code: session.get(AgencyRow, code)
+            for code in sorted({agent.agency for agent in self.agents.values()})}
         self.books = {code: rule_book(uow.crm, session, code)
                       for code in dict.fromkeys(projects)}
         found = [cid for cid in customer_ids if cid is not None]
