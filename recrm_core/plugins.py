@@ -740,8 +740,10 @@ class Hooks:
         self._each_alone("recrm_webhook_events",
                          lambda name: {"register": functools.partial(register, name)})
 
-    def demo(self, crm: CRM, rng: Any, customer_ids: list[int]) -> list[Any]:
-        sections = self._call("recrm_demo", crm=crm, rng=rng, customer_ids=customer_ids)
+    def demo(self, crm: CRM, rng: Any, customer_ids: list[int],
+             anchor: dt.datetime) -> list[Any]:
+        sections = self._call("recrm_demo", crm=crm, rng=rng, customer_ids=customer_ids,
+                              anchor=anchor)
         return [s for s in sections if s]
 
     def deliver_message(self, crm: CRM, message: Message) -> DeliveryResult | None:

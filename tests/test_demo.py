@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from recrm_core import CRM, hookimpl, utcnow
 from recrm_core.cli import cli
-from recrm_core.demo import DEMO_DB_FILE, DemoSection, plugin_rng, run_demo
+from recrm_core.demo import DEMO_DB_FILE, DemoSection, demo_anchor, plugin_rng, run_demo
 from recrm_core.identity import parse_id_card
 from recrm_core.tables import CustomerRow
 from recrm_core.testing import RecrmCliRunner
@@ -179,6 +179,44 @@ def test_hook_recrm_demo(
     assert summary["interactions"]["club_event"] == 5
     # Its randomness came from the seed alone.
     assert club.members == plugin_rng(9).sample(club.got, 5)
+
+
+class DatedClub:
+    """A plugin that dates its demo rows from the core's anchor."""
+
+    name = "datedclub"
+
+    def __init__(self) -> None:
+        self.anchor: dt.datetime | None = None
+
+    @hookimpl
+    def recrm_demo(self, crm: CRM, rng: random.Random, customer_ids: list[int],
+                   anchor: dt.datetime) -> DemoSection:
+        self.anchor = anchor
+        return DemoSection("Dated club", [("anchor", anchor.isoformat())])
+
+
+def test_hook_recrm_demo_hands_the_anchor(
+    crm: CRM, register_plugin: Callable[..., str], cli_runner: RecrmCliRunner
+) -> None:
+    # One implementation takes the anchor, the other leaves it out (both are called).
+    dated, club = DatedClub(), DemoClub()
+    register_plugin(dated)
+    register_plugin(club)
+    before = utcnow()
+    summary = demo_json(cli_runner)
+    anchor = dated.anchor
+    assert anchor is not None and club.got
+    # Midnight (business time) of the demo's day, the one the core dated its history from.
+    assert anchor == demo_anchor(crm, before) or anchor == demo_anchor(crm)
+    assert anchor.astimezone(crm.config.zone).time() == dt.time()
+    with crm.unit_of_work() as uow:
+        latest = max(i.occurred_at for cid in club.got
+                     for i in crm.interactions.list_in(uow.session, cid)
+                     if i.kind != "club_event")
+    assert anchor - dt.timedelta(days=1) <= latest < anchor
+    assert ["anchor", anchor.isoformat()] in next(
+        s["rows"] for s in summary["plugins"] if s["title"] == "Dated club")
 
 
 def test_hook_section_in_the_human_summary(

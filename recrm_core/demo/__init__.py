@@ -25,6 +25,7 @@ ran: the funnel and sources reports count the demo's prospects as arriving today
 from __future__ import annotations
 
 # the identity tests check every region code the demo's ID cards are made with
+from .anchor import demo_anchor
 from .company import _ID_REGIONS as _ID_REGIONS
 from .company import DEMO_ROUTING as DEMO_ROUTING
 from .company import PROJECTS, DemoProject
@@ -61,6 +62,7 @@ __all__ = [
     "FollowupsSummary",
     "PoolCount",
     "ProjectSummary",
+    "demo_anchor",
     "demo_path",
     "demo_request",
     "plugin_rng",

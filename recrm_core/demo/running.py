@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .anchor import demo_anchor
 from .planning import _Planner
 from .seeding import _Seeder
 from .summary import DemoSection, DemoSummary, summarise
@@ -25,13 +27,15 @@ def seed_demo(
     seed: int = DEFAULT_SEED,
     customers: int = DEFAULT_CUSTOMERS,
     progress: Callable[[str], None] | None = None,
+    anchor: dt.datetime | None = None,
 ) -> list[int]:
     """Write the demo company into ``crm`` (an empty database); returns the ids of
-    the customers it created, in creation order. ``progress`` hears each step."""
+    the customers it created, in creation order. ``progress`` hears each step;
+    ``anchor``: the midnight its history is dated from (default ``demo_anchor(crm)``)."""
     if customers < 1:
         raise ValueError("the demo needs at least one customer")
     people = _Planner(seed, customers).plan()
-    return _Seeder(crm, people, progress).run()
+    return _Seeder(crm, people, anchor or demo_anchor(crm), progress).run()
 
 
 def plugin_rng(seed: int) -> random.Random:
@@ -48,11 +52,14 @@ def run_demo(
     progress: Callable[[str], None] | None = None,
 ) -> DemoSummary:
     """Seed the demo company, let every plugin seed its part, and summarise."""
+    # One anchor for the core's history and every plugin's (``recrm_demo``).
+    anchor = demo_anchor(crm)
     with _collector_for_bulk_work():
-        ids = seed_demo(crm, seed=seed, customers=customers, progress=progress)
+        ids = seed_demo(crm, seed=seed, customers=customers, progress=progress,
+                        anchor=anchor)
         if progress is not None and crm.hooks.implemented("recrm_demo"):
             progress("plugins")
-        sections = [_section(s) for s in crm.hooks.demo(crm, plugin_rng(seed), ids)]
+        sections = [_section(s) for s in crm.hooks.demo(crm, plugin_rng(seed), ids, anchor)]
     return summarise(crm, seed=seed, sections=sections)
 
 

@@ -42,15 +42,14 @@ def _minutes(item: _PlannedInteraction, customer_id: int) -> int | None:
 
 class _Seeder:
     def __init__(
-        self, crm: CRM, people: list[_Person], progress: Callable[[str], None] | None = None
+        self, crm: CRM, people: list[_Person], anchor: dt.datetime,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.crm = crm
         self.people = people
         self.say = progress or (lambda _step: None)
-        zone = crm.config.zone
-        today = dt.datetime.now(zone).date()
-        # Midnight (business time) today: history is whole days before it.
-        self.anchor = dt.datetime.combine(today, dt.time(), zone)
+        # Midnight (business time) today (``demo_anchor``): history is whole days before it.
+        self.anchor = anchor
 
     def at(self, days_ago: int, hour: int) -> dt.datetime:
         return self.anchor - dt.timedelta(days=max(days_ago, 1)) + dt.timedelta(hours=hour)
@@ -245,12 +244,16 @@ class _Seeder:
                 if plan.outcome == "open":
                     continue
                 worker = Actor(staff_id=case.assignee or desk.staff_id, role="service")
-                self.crm.cases.start(case.id, worker)
-                if plan.escalate:
-                    self.crm.cases.escalate(case.id, note="超时未处理，升级", actor=desk)
-                if plan.outcome == "in_progress":
-                    continue
-                self.crm.cases.resolve(case.id, note="已处理", actor=worker)
+                if plan.escalate or plan.outcome == "in_progress":
+                    self.crm.cases.start(case.id, worker)
+                    if plan.escalate:
+                        self.crm.cases.escalate(case.id, note="超时未处理，升级", actor=desk)
+                    if plan.outcome == "in_progress":
+                        continue
+                    self.crm.cases.resolve(case.id, note="已处理", actor=worker)
+                else:  # taken up and resolved by the same hand: one unit of work
+                    self.crm.cases.transition_many(
+                        [(case.id, "start", None), (case.id, "resolve", "已处理")], worker)
                 if plan.outcome == "closed":
                     self.crm.cases.close(case.id, note="客户确认", actor=desk)
                 elif plan.outcome == "reopened":

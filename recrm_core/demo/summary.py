@@ -23,6 +23,7 @@ from ..tables import (
     TaskRow,
 )
 from ..values import STAGES
+from .anchor import demo_anchor
 from .company import _PRIORITIES
 
 if TYPE_CHECKING:
@@ -223,8 +224,7 @@ def summarise(
 
 def _followups_summary(crm: CRM, now: dt.datetime) -> FollowupsSummary:
     """Open and overdue tasks per consultant (overdue: due before today), the pool."""
-    zone = crm.config.zone
-    today = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), zone)
+    today = demo_anchor(crm, now)
     counts: dict[str, ConsultantFollowups] = {}
     status: Counter[str] = Counter()
     with crm.unit_of_work(readonly=True) as uow:

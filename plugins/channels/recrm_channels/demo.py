@@ -76,22 +76,21 @@ def _strangers(crm: CRM, customer_ids: Sequence[int]) -> list[int]:
     return sorted(found & set(customer_ids))
 
 
-def _known_customers(crm: CRM, customer_ids: Sequence[int], now: dt.datetime,
+def _known_customers(crm: CRM, customer_ids: Sequence[int], anchor: dt.datetime,
                      rng: random.Random) -> list[str]:
     """Mobiles of up to 25 demo customers with an interaction at the project in the
     60 days before today (an agency registering them is refused: known customer).
-    Counted from midnight (business time), not from ``now``: the core's demo dates
-    its interactions at hours of whole days, so a window ending at the moment of the
-    run took in other customers in the morning than in the afternoon, and a different
-    sample drew another stream from the generator every later plugin shares."""
-    today = dt.datetime.combine(now.astimezone(crm.config.zone).date(), dt.time(),
-                                crm.config.zone)
+    Counted from the demo's ``anchor`` (midnight, business time), not from the
+    clock: the core's demo dates its interactions at hours of whole days, so a window
+    ending at the moment of the run took in other customers in the morning than in
+    the afternoon, and a different sample drew another stream from the generator
+    every later plugin shares."""
     with crm.unit_of_work(readonly=True) as uow:
         recent = set(uow.session.scalars(
             select(InteractionRow.customer_id).join(
                 ProjectRow, ProjectRow.id == InteractionRow.project_id).where(
                 ProjectRow.code == PROJECT,
-                InteractionRow.occurred_at >= today - dt.timedelta(days=60))))
+                InteractionRow.occurred_at >= anchor - dt.timedelta(days=60))))
     chosen = sorted(recent & set(customer_ids))
     chosen = rng.sample(chosen, k=min(len(chosen), 25))
     return [c.mobiles[0] for c in crm.customers.get_many(sorted(chosen)) if c.mobiles]
@@ -120,7 +119,8 @@ def _sign(crm: CRM, deals: Sequence[tuple[dict[str, Any], dict[str, Any] | None]
     return signed
 
 
-def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
+def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int],
+              anchor: dt.datetime) -> DemoSection:
     try:
         crm.projects.get(PROJECT)
     except NotFound:
@@ -187,7 +187,7 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     # Customers of the project already: refused (known customer).
     channels.register_many([AgentRegistrationIn(agent=rng.choice(agents[rng.choice(codes)]),
                                                 project=PROJECT, mobile=mobile, at=now)
-                            for mobile in _known_customers(crm, customer_ids, now, rng)])
+                            for mobile in _known_customers(crm, customer_ids, anchor, rng)])
     if signed_deals:  # the first deal is cancelled: the agency's commission clawed back
         crm.customers.set_stage(signed_deals[0], "subscriber", PROJECT, force=True)
     disputes = Disputes(crm)

@@ -10,11 +10,13 @@ from recrm_core import hookimpl
 from .settings import NAME, ChannelsSettings
 
 if TYPE_CHECKING:  # annotations only: each hook imports what it runs (docs/plugins.md)
+    import datetime as dt
+
     import click
 
     from recrm_core import CRM, Customer, ErasureStep, Interaction, UnitOfWork
     from recrm_core.api import ApiRoutes
-    from recrm_core.models import CustomerStageChange
+    from recrm_core.models import CustomerStageChange, StageChange
 
 
 @hookimpl
@@ -44,18 +46,21 @@ def recrm_interactions_logged(uow: UnitOfWork, interactions: Sequence[Interactio
     if not visits:
         return
     from .commission import accrue_in
-    from .service import judge_customer_in, registered_pairs
+    from .service import judged_in_runs, registered_pairs
 
     registered = registered_pairs(uow, ((i.customer_id, project) for i, project in visits))
+    judged = [(i, project) for i, project in visits if (i.customer_id, project) in registered]
+    if not judged:
+        return
     last = {i.customer_id: i.id for i in interactions}
-    for i, project in visits:
-        if (i.customer_id, project) not in registered:
-            continue
-        customer = uow.crm.customers.get_in(uow, i.customer_id)
-        # Judged as it was when logged: without the customer's later interactions of
-        # the batch.
-        judge_customer_in(uow, customer, project,
-                          upto=i.id if last[i.customer_id] != i.id else None)
+    found = uow.crm.customers.get_many_in(uow, {i.customer_id for i, _ in judged})
+    # Judged as it was when logged: without the customer's later interactions of the
+    # batch.
+    for judging, (customer, project, i) in judged_in_runs(uow, [
+        (found.get(i.customer_id) or uow.crm.customers.get_in(uow, i.customer_id),
+         project, i) for i, project in judged
+    ]):
+        judging.judge(customer, project, upto=i.id if last[i.customer_id] != i.id else None)
         accrue_in(uow, customer, project)
 
 
@@ -65,17 +70,21 @@ def recrm_stages_changed(uow: UnitOfWork, changes: Sequence[CustomerStageChange]
     # claw back; the rest cost one query per batch between them.
     from .attribution import CONVERTING
     from .commission import on_stage_changed
-    from .service import judge_customer_in, registered_pairs
+    from .service import judged_in_runs, registered_pairs
 
     registered = registered_pairs(uow, ((c.customer.id, c.change.project) for c in changes))
-    for item in changes:
-        # ``customer`` as right after this change: judged at the stage it had then.
-        customer, change = item.customer, item.change
-        if (customer.id, change.project) not in registered:
-            continue
+
+    def converting(change: StageChange) -> bool:
         # A subscription, contract or handover may convert a confirmed registration.
-        if change.new_stage in CONVERTING or (change.step or "") in CONVERTING:
-            judge_customer_in(uow, customer, change.project)
+        return change.new_stage in CONVERTING or (change.step or "") in CONVERTING
+
+    # ``customer`` as right after this change: judged at the stage it had then.
+    for judging, (customer, project, change) in judged_in_runs(uow, [
+        (item.customer, item.change.project, item.change) for item in changes
+        if (item.customer.id, item.change.project) in registered
+    ], converting):
+        if converting(change):
+            judging.judge(customer, project)
         # The commission ledger: accrue what the step earned, or claw back a cancelled deal.
         on_stage_changed(uow, customer, change)
 
@@ -170,7 +179,7 @@ def recrm_timeline(uow: UnitOfWork, customer: Customer) -> list[Any] | None:
 
 
 @hookimpl
-def recrm_demo(crm: CRM, rng: Any, customer_ids: list[int]) -> Any:
+def recrm_demo(crm: CRM, rng: Any, customer_ids: list[int], anchor: dt.datetime) -> Any:
     from .demo import seed_demo
 
-    return seed_demo(crm, rng, customer_ids)
+    return seed_demo(crm, rng, customer_ids, anchor)

@@ -14,7 +14,7 @@ from channels_testkit import PROJECT, setup_agencies
 from recrm_channels import RegistrationRefused
 
 from recrm_core import CRM, Actor, DemoSection, Forbidden, utcnow
-from recrm_core.demo import seed_demo
+from recrm_core.demo import demo_anchor, seed_demo
 from recrm_core.testing import RecrmCliRunner
 from recrm_core.testing.clock import morning_and_afternoon, set_clock
 
@@ -79,7 +79,8 @@ def test_timeline_shows_registrations_and_decisions(crm: CRM) -> None:
 
 def test_demo_section_has_every_state(crm: CRM) -> None:
     ids = seed_demo(crm, seed=11, customers=150)
-    section = recrm_channels.recrm_demo(crm=crm, rng=random.Random(7), customer_ids=ids)
+    section = recrm_channels.recrm_demo(crm=crm, rng=random.Random(7), customer_ids=ids,
+                                        anchor=demo_anchor(crm))
     assert isinstance(section, DemoSection)
     rows = dict(section.rows)
     found = recrm_channels.service(crm).registrations(project=PROJECT)
@@ -124,11 +125,11 @@ def _demo_rows_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatc
     """The section with the clock at ``clock``, for customers of the project who
     visited at noon on whole days before it, as the core's demo dates its history:
     some exactly 60 days before the clock's day, the edge of "known customer"."""
-    day = dt.datetime.combine(clock.astimezone(SHANGHAI).date(), dt.time(), SHANGHAI)
     with monkeypatch.context() as patch:
         set_clock(patch, clock, [recrm_channels])
         with CRM(database_url=f"sqlite:///{path}", plugins=["channels"],
                  create_schema=True) as crm:
+            day = demo_anchor(crm)
             ids = []
             for i in range(40):
                 cid = crm.customers.add({"mobile": f"1391234{i:04d}", "name": f"客户{i}"}
@@ -140,7 +141,7 @@ def _demo_rows_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatc
                         "kind": "visit", "project": PROJECT,
                         "occurred_at": day - dt.timedelta(days=days, hours=-12)})
             section = recrm_channels.recrm_demo(crm=crm, rng=random.Random(3),
-                                                customer_ids=ids)
+                                                customer_ids=ids, anchor=day)
             assert isinstance(section, DemoSection)
             return section.rows
 

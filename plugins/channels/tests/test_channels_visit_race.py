@@ -43,3 +43,36 @@ def test_visits_logged_at_once_confirm_the_registration_once(
             CommissionEntryRow.registration_id == registration.id)))
     assert states == ["pending", "confirmed"]
     assert visits == ["visit"]
+
+
+def _batch_visitor(url: str, customer_ids: list[int], start: StartLine) -> None:
+    with CRM(database_url=url, plugins=["channels"]) as crm:
+        start.wait()
+        crm.interactions.log_many([{"customer_id": cid, "kind": "visit", "project": PROJECT}
+                                   for cid in customer_ids])
+
+
+def test_visit_batches_logged_at_once_confirm_each_registration_once(
+        crm: CRM, recrm_database_url: str) -> None:
+    """A visit batch is judged from one read per run (``Judging``): its locks are taken
+    for the whole run, in one order, before the read. Batches of the same customers
+    in other orders, logged at once, still confirm each registration once."""
+    channels = setup_agencies(crm)
+    Commissions(crm).set_terms("A", PROJECT, fixed="10000", visit_reward="300")
+    mobiles = [f"1381234{n:04d}" for n in range(1, 6)]
+    registrations = [channels.register("a1", PROJECT, m).id for m in mobiles]
+    customers = [crm.customers.add({"mobile": m, "name": f"客户{n}"}).customer.id
+                 for n, m in enumerate(mobiles)]
+    run_together(_batch_visitor, [(recrm_database_url, customers),
+                                  (recrm_database_url, customers[::-1]),
+                                  (recrm_database_url, customers[2:] + customers[:2])])
+    with crm.unit_of_work() as uow:
+        for registration in registrations:
+            row = uow.session.get(RegistrationRow, registration)
+            assert row is not None and row.state == "confirmed"
+            states = list(uow.session.scalars(select(TransitionRow.state).where(
+                TransitionRow.registration_id == registration).order_by(TransitionRow.id)))
+            visits = list(uow.session.scalars(select(CommissionEntryRow.kind).where(
+                CommissionEntryRow.registration_id == registration)))
+            assert states == ["pending", "confirmed"]
+            assert visits == ["visit"]

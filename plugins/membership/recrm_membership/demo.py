@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from recrm_core import CRM, Customer, DemoSection, Refused, StageMove, UnitOfWork, utcnow
+from recrm_core import CRM, DemoSection, Refused, StageMove, UnitOfWork
+from recrm_core.tables import CustomerProjectRow, ProjectRow
 
 from .service import (
     AwardIn,
@@ -54,19 +55,36 @@ def _members(crm: CRM) -> list[int]:
         ))
 
 
-def _enrol(crm: CRM, customers: Sequence[Customer], rng: random.Random) -> None:
+def _links(crm: CRM, customer_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """Each of ``customer_ids`` (in id order) with its (project, stage) links: one
+    query, where loading every demo customer whole cost more than the enrolment and
+    the referrals it served (bench/README.md, session 11)."""
+    wanted = set(customer_ids)
+    links: dict[int, list[tuple[str, str]]] = {cid: [] for cid in sorted(wanted)}
+    with crm.unit_of_work(readonly=True) as uow:
+        for cid, project, stage in uow.session.execute(
+                select(CustomerProjectRow.customer_id, ProjectRow.code,
+                       CustomerProjectRow.stage)
+                .join(ProjectRow, ProjectRow.id == CustomerProjectRow.project_id)):
+            if cid in wanted:
+                links[cid].append((project, stage))
+    return links
+
+
+def _enrol(crm: CRM, links: dict[int, list[tuple[str, str]]], rng: random.Random) -> None:
     auto_enrol = settings(crm).auto_enrol
     # One transaction and one batch for the lot; a member already enrolled is left
     # as is. Owners, unless the integrator turned auto-enrolment off; a third of
     # buyers opt in.
-    opted: list[Customer] = []
-    for customer in customers:
-        signed = [p for p in customer.projects if p.stage in ("buyer", "owner")]
-        owner = any(p.stage == "owner" for p in signed)
+    opted: list[int] = []
+    for cid, projects in links.items():
+        signed = [stage for _, stage in projects if stage in ("buyer", "owner")]
+        owner = "owner" in signed
         if (owner and not auto_enrol) or (signed and not owner and rng.random() < 0.33):
-            opted.append(customer)
+            opted.append(cid)
+    customers = crm.customers.get_many(opted)
     with crm.unit_of_work() as uow:
-        enrol_many_in(uow, opted, note="demo: opted in")
+        enrol_many_in(uow, customers, note="demo: opted in")
 
 
 def _credit_contracts(crm: CRM, member_ids: Sequence[int], points: int) -> None:
@@ -109,23 +127,23 @@ def _redeem(crm: CRM, member_ids: Sequence[int], rng: random.Random,
                               reason="demo: gift redeemed", ref=None, at=now)
 
 
-def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
+def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int],
+              anchor: dt.datetime) -> DemoSection:
     service = Membership(crm)
     # The day, not the time of day: contracts were credited at their hour on whole
     # days before today, so an expiry run at the moment the demo runs wrote off a
     # different sum in the morning than in the afternoon. Owners' days, redemptions
-    # and the expiry are placed against midnight (business time) instead.
-    now = dt.datetime.combine(utcnow().astimezone(crm.config.zone).date(), dt.time(),
-                              crm.config.zone)
-    customers = crm.customers.get_many(sorted(set(customer_ids)))
-    _enrol(crm, customers, rng)
+    # and the expiry are placed against the demo's anchor (midnight, business time).
+    now = anchor
+    links = _links(crm, customer_ids)
+    _enrol(crm, links, rng)
     members = _members(crm)
     contract_points = service.settings.earn.get("contract")
     if contract_points:
         _credit_contracts(crm, members, contract_points)
     _attend(crm, members, rng, service.settings.earn.get("event") or 50, now)
     _redeem(crm, members, rng, now)
-    _referrals(crm, rng, customers, members)
+    _referrals(crm, rng, links, members)
     expired = service.expire(now)
     report = service.report()
     rows: list[tuple[str, str]] = [("members", str(report.members))]
@@ -147,16 +165,16 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     return DemoSection(title=f"{NAME}: owners' club", rows=rows)
 
 
-def _referrals(crm: CRM, rng: random.Random,
-               customers: Sequence[Customer], members: Sequence[int]) -> None:
+def _referrals(crm: CRM, rng: random.Random, links: dict[int, list[tuple[str, str]]],
+               members: Sequence[int]) -> None:
     if not members:
         return
     # Prospects and visitors of each project may be referred for it.
     leads: dict[str, list[int]] = {}
-    for c in customers:
-        for p in c.projects:
-            if p.stage in ("prospect", "visitor"):
-                leads.setdefault(p.project, []).append(c.id)
+    for cid, projects in links.items():
+        for project, stage in projects:
+            if stage in ("prospect", "visitor"):
+                leads.setdefault(project, []).append(cid)
     for project in sorted(leads):
         pool = leads[project]
         chosen = rng.sample(pool, k=min(len(pool), max(1, len(members) // 4)))

@@ -14,6 +14,7 @@ from recrm_membership import MemberRow
 from sqlalchemy import select
 
 from recrm_core import CRM, Actor, DemoSection, SegmentField
+from recrm_core.demo import demo_anchor
 from recrm_core.testing.clock import morning_and_afternoon, set_clock
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -99,7 +100,8 @@ def test_demo_hook_seeds_the_club_and_reports_it(crm: CRM) -> None:
             crm.customers.set_stage(c.id, "buyer", "YH1", unit=f"2-1-{i:02d}01")
         elif i < 30:
             crm.customers.set_stage(c.id, "visitor", "XL2")
-    section = recrm_membership.recrm_demo(crm=crm, rng=random.Random(7), customer_ids=ids)
+    section = recrm_membership.recrm_demo(crm=crm, rng=random.Random(7), customer_ids=ids,
+                                          anchor=demo_anchor(crm))
     assert isinstance(section, DemoSection)
     rows = dict(section.rows)
     report = club(crm).report()
@@ -120,40 +122,19 @@ def test_demo_hook_seeds_the_club_and_reports_it(crm: CRM) -> None:
     assert all(club(crm).balance(cid).balance >= 0 for cid in members)
 
 
-def _demo_rows(path: Path, seed: int) -> list[tuple[str, str]]:
-    with CRM(database_url=f"sqlite:///{path}", plugins=["membership"],
-             create_schema=True) as crm:
-        ids = []
-        for i in range(24):
-            c = customer(crm, f"1391234{i:04d}", project="XL2")
-            ids.append(c.id)
-            if i % 2 == 0:
-                crm.customers.set_stage(c.id, "buyer", "YH1", unit=f"9-{i}")
-                crm.customers.set_stage(c.id, "owner", "YH1", unit=f"9-{i}")
-        section = recrm_membership.recrm_demo(crm=crm, rng=random.Random(seed),
-                                              customer_ids=ids)
-        assert isinstance(section, DemoSection)
-        return section.rows
-
-
-def test_demo_is_deterministic_for_a_seed(tmp_path: Path) -> None:
-    first = _demo_rows(tmp_path / "a.db", 3)
-    assert _demo_rows(tmp_path / "b.db", 3) == first
-    assert int(dict(first)["members"]) >= 12
-    assert _demo_rows(tmp_path / "c.db", 4) != first
-
-
-def _demo_rows_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatch,
-                  ) -> list[tuple[str, str]]:
-    """The demo section with the clock at ``clock``, for owners who signed at noon on
-    whole days before it, as the core's demo dates its history: one of them exactly
-    ``expiry_months`` (24) before the clock's day, whose contract points expire at
-    noon of that day."""
-    day = clock.astimezone(SHANGHAI).date()
+def _demo_rows(path: Path, monkeypatch: pytest.MonkeyPatch, *, seed: int = 3,
+               clock: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """The demo section (generator seeded with ``seed``) with the clock at ``clock``
+    (default: the real clock), for owners who signed at noon on whole days before it,
+    as the core's demo dates its history: one of them exactly ``expiry_months`` (24)
+    before the clock's day, whose contract points expire at noon of that day."""
     with monkeypatch.context() as patch:
-        set_clock(patch, clock, [recrm_membership])
+        if clock is not None:
+            set_clock(patch, clock, [recrm_membership])
         with CRM(database_url=f"sqlite:///{path}", plugins=["membership"],
                  create_schema=True) as crm:
+            anchor = demo_anchor(crm)
+            day = anchor.date()
             ids = []
             for i in range(24):
                 c = customer(crm, f"1391234{i:04d}", project="XL2")
@@ -165,10 +146,18 @@ def _demo_rows_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatc
                                             occurred_at=noon)
                     crm.customers.set_stage(c.id, "owner", "YH1", unit=f"9-{i}",
                                             occurred_at=noon + dt.timedelta(days=1))
-            section = recrm_membership.recrm_demo(crm=crm, rng=random.Random(3),
-                                                  customer_ids=ids)
+            section = recrm_membership.recrm_demo(crm=crm, rng=random.Random(seed),
+                                                  customer_ids=ids, anchor=anchor)
             assert isinstance(section, DemoSection)
             return section.rows
+
+
+def test_demo_is_deterministic_for_a_seed(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _demo_rows(tmp_path / "a.db", monkeypatch)
+    assert _demo_rows(tmp_path / "b.db", monkeypatch) == first
+    assert int(dict(first)["members"]) >= 12
+    assert _demo_rows(tmp_path / "c.db", monkeypatch, seed=4) != first
 
 
 def test_demo_does_not_depend_on_the_time_of_day(
@@ -177,5 +166,5 @@ def test_demo_does_not_depend_on_the_time_of_day(
     contract's points run out at noon of that day."""
     # a fixed day in the past: no check finds it in the future
     morning, afternoon = morning_and_afternoon(dt.date(2026, 6, 15))
-    assert _demo_rows_at(tmp_path / "am.db", morning, monkeypatch) \
-        == _demo_rows_at(tmp_path / "pm.db", afternoon, monkeypatch)
+    assert _demo_rows(tmp_path / "am.db", monkeypatch, clock=morning) \
+        == _demo_rows(tmp_path / "pm.db", monkeypatch, clock=afternoon)

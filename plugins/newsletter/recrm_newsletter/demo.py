@@ -37,7 +37,8 @@ HTML = ("<p>{{ name }}，您好！</p><p>《兴隆大家庭》第 {{ issue }} �
 SMS = "{{ name }}，星珑湾三期今日开盘，首付分期、老业主推荐再享优惠，详询销售中心。回T退订"
 
 
-def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
+def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int],
+              anchor: dt.datetime) -> DemoSection:
     news = Newsletter(crm)
     owners = {"field": "stage", "op": "eq", "value": "owner"}
     news.save_segment("owners", owners)
@@ -67,7 +68,8 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     news.create_campaign("phase3-launch", channel="sms", list_name="launch-vip", text=SMS)
     sender = Sender(crm, deliver=functools.partial(write_file, settings(crm), directory))
     rows: list[tuple[str, str]] = []
-    at = _daytime(crm)
+    # Today at 10:00 local time: outside the SMS quiet hours whenever the demo runs.
+    at = anchor + dt.timedelta(hours=10)
     for name in (issue.name, "phase3-launch"):
         news.schedule(name, at=at)
         sender.run(only=name, now=at)
@@ -79,8 +81,3 @@ def seed_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSect
     rows.append(("files", f"{written} messages in {directory}"))
     return DemoSection(title="newsletter: the owners' magazine and a launch SMS", rows=rows)
 
-
-def _daytime(crm: CRM) -> dt.datetime:
-    """Today at 10:00 local time: outside the SMS quiet hours whenever the demo runs."""
-    today = dt.datetime.now(crm.config.zone).date()
-    return dt.datetime.combine(today, dt.time(10), tzinfo=crm.config.zone)

@@ -9,6 +9,8 @@ from recrm_core import hookimpl
 from .settings import NAME, NewsletterSettings
 
 if TYPE_CHECKING:  # annotations only: the models are imported by what uses them
+    import datetime as dt
+
     import click
 
     from recrm_core import CRM, Customer, DeliveryResult, ErasureStep, Message, UnitOfWork
@@ -87,7 +89,7 @@ def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
 
 
 @hookimpl
-def recrm_demo(crm: CRM, rng: Any, customer_ids: list[int]) -> Any:
+def recrm_demo(crm: CRM, rng: Any, customer_ids: list[int], anchor: dt.datetime) -> Any:
     from .demo import seed_demo
 
-    return seed_demo(crm, rng, customer_ids)
+    return seed_demo(crm, rng, customer_ids, anchor)

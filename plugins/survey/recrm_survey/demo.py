@@ -23,10 +23,7 @@ import datetime as dt
 import random
 from typing import Any
 
-from sqlalchemy import select
-
 from recrm_core import CRM, DemoSection, utcnow
-from recrm_core.tables import CaseRow
 
 from . import service
 from .definitions import FACTOR_ROLES, Question, SurveyDefinition
@@ -94,10 +91,10 @@ def _values(definition: SurveyDefinition, respondent: _Respondent) -> dict[str, 
     return {k: v for k, v in values.items() if v is not None}
 
 
-def seed(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection:
+def seed(crm: CRM, rng: random.Random, customer_ids: list[int],
+         anchor: dt.datetime) -> DemoSection:
     now = utcnow()
-    today = dt.datetime.combine(now.astimezone(crm.config.zone).date(), dt.time(),
-                                crm.config.zone)
+    today = anchor
     projects = sorted({p.code for p in crm.projects.list()})
     # A project's satisfaction level: the first (on sale now) does a bit better.
     project_effect = {code: 0.25 - 0.4 * i for i, code in enumerate(projects)}
@@ -151,14 +148,10 @@ def _close_old_loop_cases(crm: CRM, today: dt.datetime) -> int:
     if not old:
         return 0
     # One unit of work for all call-backs (a commit per resolve and per close was most
-    # of this step), each case resolved then closed in the order loop_cases gives. The
-    # cases are locked as crm.cases does one by one (FOR UPDATE), in one statement.
-    with crm.unit_of_work() as uow:
-        rows = {row.id: row for row in uow.session.scalars(
-            select(CaseRow).where(CaseRow.id.in_(old)).with_for_update())}
-        for case_id in old:
-            crm.cases.transition_in(uow, rows[case_id], "resolve", "回访后已处理")
-            crm.cases.transition_in(uow, rows[case_id], "close", None)
+    # of this step), each case resolved then closed in the order loop_cases gives.
+    crm.cases.transition_many(step for case_id in old
+                              for step in ((case_id, "resolve", "回访后已处理"),
+                                           (case_id, "close", None)))
     return len(old)
 
 

@@ -14,6 +14,7 @@ from recrm_core import hookimpl
 from .settings import NAME, SurveySettings
 
 if TYPE_CHECKING:  # annotations only
+    import datetime as dt
     import random
 
     import click
@@ -170,7 +171,8 @@ def recrm_segment_fields(register: Any) -> None:
 
 
 @hookimpl
-def recrm_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection | None:
+def recrm_demo(crm: CRM, rng: random.Random, customer_ids: list[int],
+               anchor: dt.datetime) -> DemoSection | None:
     from .demo import seed
 
-    return seed(crm, rng, customer_ids)
+    return seed(crm, rng, customer_ids, anchor)

@@ -13,6 +13,7 @@ from recrm_survey import answers, drivers, invitations, scores
 from survey_testkit import SHANGHAI, ago, customer
 
 from recrm_core import CRM, DemoSection
+from recrm_core.demo import demo_anchor
 from recrm_core.testing.clock import morning_and_afternoon, set_clock
 
 pytestmark = pytest.mark.recrm_plugins("survey")
@@ -41,7 +42,8 @@ def populate(crm: CRM) -> list[int]:
 
 def test_demo_section(crm: CRM) -> None:
     ids = populate(crm)
-    section = recrm_survey.recrm_demo(crm=crm, rng=random.Random(7), customer_ids=ids)
+    section = recrm_survey.recrm_demo(crm=crm, rng=random.Random(7), customer_ids=ids,
+                                      anchor=demo_anchor(crm))
     assert isinstance(section, DemoSection)
     assert section.title == "Surveys: NPS, CSAT, L3 loyalty"
     rows = dict(section.rows)
@@ -79,11 +81,11 @@ def test_demo_section(crm: CRM) -> None:
 
 def test_demo_is_deterministic_for_a_seed(crm: CRM, tmp_path: Path) -> None:
     first = recrm_survey.recrm_demo(crm=crm, rng=random.Random(11),
-                                    customer_ids=populate(crm))
+                                    customer_ids=populate(crm), anchor=demo_anchor(crm))
     with CRM(database_url=f"sqlite:///{tmp_path / 'again.db'}", plugins=["survey"],
              create_schema=True) as again:
         ids = populate(again)
-        [second] = again.hooks.demo(again, random.Random(11), ids)
+        [second] = again.hooks.demo(again, random.Random(11), ids, demo_anchor(again))
         assert second.rows == first.rows  # type: ignore[union-attr]
         values = [a.answers for a in answers(again)]
     assert values == [a.answers for a in answers(crm)]
@@ -96,8 +98,7 @@ def _run_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> 
         set_clock(patch, clock, [recrm_survey])
         with CRM(database_url=f"sqlite:///{path}", plugins=["survey"],
                  create_schema=True) as crm:
-            midnight = dt.datetime.combine(clock.astimezone(SHANGHAI).date(), dt.time(),
-                                           SHANGHAI)
+            midnight = demo_anchor(crm)
             ids = []
             for i in range(60):
                 cid = customer(crm, f"1380000{i:04d}", name=f"业主{i}")
@@ -105,7 +106,7 @@ def _run_at(path: Path, clock: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> 
                 handed = midnight - dt.timedelta(days=20 + i * 17, hours=-(9 + i % 9))
                 crm.customers.set_stage(cid, "owner", "XL2" if i % 3 else "YH1",
                                         unit=f"{i % 7 + 1}-{i:03d}", occurred_at=handed)
-            [section] = crm.hooks.demo(crm, random.Random(5), ids)
+            [section] = crm.hooks.demo(crm, random.Random(5), ids, midnight)
             return section.rows  # type: ignore[no-any-return]
 
 

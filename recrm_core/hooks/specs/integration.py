@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -164,7 +165,8 @@ def recrm_api_routes(crm: CRM, routes: ApiRoutes) -> None:
 
 
 @hookspec
-def recrm_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSection | None:
+def recrm_demo(crm: CRM, rng: random.Random, customer_ids: list[int],
+               anchor: dt.datetime) -> DemoSection | None:
     """Seed the plugin's demo data and describe it in the demo summary.
 
     Fires from ``recrm demo`` after the core seeded projects, customers, visits,
@@ -175,6 +177,13 @@ def recrm_demo(crm: CRM, rng: random.Random, customer_ids: list[int]) -> DemoSec
     :param crm: the demo CRM.
     :param rng: a seeded random generator.
     :param customer_ids: ids of the customers the core created.
+    :param anchor: midnight (business time) of the demo's day, the moment the core
+        dated its history from (at hours of whole days before it): count a window
+        from it rather than from the clock, so that the same seed gives the same
+        section in the morning as in the afternoon (``recrm_core.demo.demo_anchor``).
+
+    .. versionchanged:: 0.2
+       ``anchor`` added (an implementation may leave it out).
     :return: a :class:`~recrm_core.demo.DemoSection` (title and rows) for the
         summary, or ``None``.
     """

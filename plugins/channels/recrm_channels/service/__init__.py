@@ -12,8 +12,10 @@ from __future__ import annotations
 from .channels import MANAGERS, OFFICE, Channels, service, text_of
 from .judging import (
     STEP_STAGES,
+    Judging,
     events_for,
     judge_customer_in,
+    judged_in_runs,
     lock_person,
     registered_pairs,
     rule_book,
@@ -26,10 +28,12 @@ __all__ = [
     "OFFICE",
     "STEP_STAGES",
     "Channels",
+    "Judging",
     "RegistrationRefused",
     "as_of",
     "events_for",
     "judge_customer_in",
+    "judged_in_runs",
     "lock_person",
     "registered_pairs",
     "registration_model",

@@ -49,6 +49,7 @@ from .judging import (
     _HELD_BY_AGENT,
     _LATEST_OF,
     _NEW,
+    _REGISTRATIONS_OF,
     RegistrationReads,
     _transition,
     events_for,
@@ -308,7 +309,7 @@ class Channels:
         known_project_id(session, code)
         if agent is None:
             raise NotFound(f"no such agent {agent_id!r}")
-        agency = session.get(AgencyRow, agent.agency)
+        agency = reads.agency_rows[agent.agency]
         assert agency is not None
         lock_person(session, code, mobile)
         if unless_held and session.scalar(_HELD_BY_AGENCY, {
@@ -316,7 +317,10 @@ class Channels:
             return None
         book = reads.books[code]
         version = book.in_force(now)
-        events = events_for(uow, mobile, code, customer_id, agencies=reads.agencies,
+        # The mobile's rows held until their decisions are stored (store_decision finds
+        # them in the session rather than reading each again).
+        rows = session.scalars(_REGISTRATIONS_OF, {"mobiles": [mobile], "project": code}).all()
+        events = events_for(uow, mobile, code, customer_id, agencies=reads.agencies, rows=rows,
                             customer=None if customer_id is None else reads.customers[customer_id])
         # Stale rows of this mobile and project are decided first, under the lock.
         store_decision(uow, attribute(events, book, now), customer_id, now)
