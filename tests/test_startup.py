@@ -70,7 +70,9 @@ def test_count_imports_no_importer_demo_or_validators(tmp_path: Path) -> None:
     for heavy in ("recrm_core.importing", "recrm_core.demo", "recrm_core.segments",
                   "recrm_core.cases", "faker", "phonenumbers", "email_validator", "rich",
                   # the schema check reads the revision table and revisions.json only
-                  "alembic", "mako", "recrm_core.migrating", "recrm_core.baselines"):
+                  "alembic", "mako", "recrm_core.migrating", "recrm_core.baselines",
+                  # the customers' partial indexes name PostgreSQL's predicate lazily
+                  "sqlalchemy.dialects.postgresql"):
         assert heavy not in modules, heavy
     assert not {m for m in modules if m.startswith("recrm_core.migrations")}
 
