@@ -5,6 +5,7 @@ tests check what gets imported, which is what makes it slow or not."""
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import json
 import sqlite3
@@ -91,6 +92,42 @@ def test_count_with_the_five_plugins_loads_only_their_hooks(tmp_path: Path) -> N
     for heavy in ("jinja2", "matplotlib", "fastapi", "recrm_core.demo", "recrm_core.segments",
                   "recrm_core.consent", "recrm_core.csvsource"):
         assert heavy not in modules, heavy
+
+
+COLLECTOR = """
+import atexit, gc, json, sys
+atexit.register(lambda: print(json.dumps([gc.isenabled(), gc.get_freeze_count()]), file=sys.stderr))
+sys.argv = ["recrm", *ARGS]
+from recrm_core.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("args", [["customers", "count", "--json"], ["plugins", "list"]])
+def test_the_console_script_freezes_what_start_up_made(tmp_path: Path, args: list[str]) -> None:
+    """The collector is off while the command is found and its CRM built, then on
+    again with start-up's objects frozen (cli/collector.py), with or without a CRM."""
+    loaded(tmp_path, "init")
+    done = subprocess.run([sys.executable, "-c", COLLECTOR.replace("ARGS", repr(args))],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    enabled, frozen = json.loads(done.stderr.strip().splitlines()[-1])
+    assert enabled
+    assert frozen > 10_000  # modules, classes, mappers, schemas: start-up's objects
+
+
+def test_the_cli_run_in_process_keeps_its_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``cli.main`` (tests, code embedding the CLI) is not the console script: its
+    collector is left as it is, nothing frozen."""
+    monkeypatch.chdir(tmp_path)
+    frozen = gc.get_freeze_count()
+    for command in (["init"], ["customers", "count"]):
+        done = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path}/c.db", *command],
+                                  obj=CliContext(), catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
 
 
 DECLARE = """
