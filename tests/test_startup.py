@@ -106,7 +106,7 @@ main()
 @pytest.mark.parametrize("args", [["customers", "count", "--json"], ["plugins", "list"]])
 def test_the_console_script_freezes_what_start_up_made(tmp_path: Path, args: list[str]) -> None:
     """The collector is off while the command is found and its CRM built, then on
-    again with start-up's objects frozen (cli/collector.py), with or without a CRM."""
+    again with start-up's objects frozen (``recrm_core.collector``), CRM or not."""
     loaded(tmp_path, "init")
     done = subprocess.run([sys.executable, "-c", COLLECTOR.replace("ARGS", repr(args))],
                           capture_output=True, text=True, cwd=tmp_path)

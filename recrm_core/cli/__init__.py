@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from .. import collector
 from ..config import CONFIG_FILE, load_settings
 from ..errors import ConfigError, RecrmError, database_failure, undecodable_text
 from ..terminal import printable
-from . import collector
 from .output import (
     cell,
     confirm_or_refuse,
