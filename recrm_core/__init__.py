@@ -196,6 +196,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         Department,
         DepartmentIn,
         DuplicatePair,
+        ErasureStep,
         IdentityEntry,
         ImportedCustomer,
         ImportResult,

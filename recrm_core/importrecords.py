@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -69,10 +69,18 @@ class Record(NamedTuple):
 Identity = tuple[str, str, str]
 
 
-#: a row as it crosses the process boundary: (row, a Record as a plain tuple) or
-#: (row, field, reason). Pickling models costs several times more, and a frozenset
-#: per row made unpickling 4x slower.
-_Checked = tuple[int, tuple[Any, ...]] | tuple[int, str, str]
+#: :class:`Record`'s fields, each a column of a batch's valid rows (:attr:`Batch.columns`)
+Columns = tuple[Sequence[Any], ...]
+#: a batch's rows once validated, as they cross the process boundary: the valid rows'
+#: numbers, their records as :data:`Columns`, and the rows refused as (row, field,
+#: reason). Pickling models costs several times more, and a frozenset per row made
+#: unpickling 4x slower; a tuple per row and field, as a Record, cost the importing
+#: process 2 of its ~13 objects a row to load and one more to build.
+Checked = tuple[list[int], Columns, list[tuple[int, str, str]]]
+#: the columns of a batch without valid rows
+_NO_COLUMNS: Columns = ((),) * len(Record._fields)
+#: where each field's column is in :data:`Columns`
+AT = {name: i for i, name in enumerate(Record._fields)}
 
 
 @dataclass
@@ -82,8 +90,12 @@ class Batch:
     first_row: int = 0
     last_row: int = 0
     rows: int = 0
-    #: the valid rows, in file order
-    valid: list[tuple[int, Record]] = field(default_factory=list)
+    #: the valid rows' numbers, in file order
+    valid_rows: list[int] = field(default_factory=list)
+    #: their records by field: ``columns[AT[name]][i]`` is field ``name`` of row
+    #: ``valid_rows[i]``. The importer reads what most rows need from the columns and
+    #: builds a row's :class:`Record` only where it resolves one (:meth:`record`).
+    columns: Columns = _NO_COLUMNS
     rejected: list[RejectedRow] = field(default_factory=list)
     #: row -> its sheet row, when reading a workbook
     sheet_rows: dict[int, int | None] = field(default_factory=dict)
@@ -94,9 +106,33 @@ class Batch:
     error: ImportReadError | None = None
 
     @property
+    def valid(self) -> list[tuple[int, Record]]:
+        """The valid rows with their records, in file order (built on each call)."""
+        return list(zip(self.valid_rows, map(_record, zip(*self.columns, strict=True)),
+                        strict=True))
+
+    @property
     def records(self) -> list[tuple[int, CustomerIn]]:
         """The valid rows as the models their validation made (built on each call)."""
         return [(row, as_model(rec)) for row, rec in self.valid]
+
+    def record(self, i: int) -> Record:
+        """The record of ``valid_rows[i]``."""
+        return _record([column[i] for column in self.columns])
+
+    def take(self, checked: Checked) -> None:
+        """Hold the rows ``checked`` (:func:`checked_rows`) validated."""
+        self.valid_rows, self.columns, refused = checked
+        self.rejected.extend(RejectedRow(row=row, field=name, reason=reason)
+                             for row, name, reason in refused)
+
+
+def _record(values: Iterable[Any]) -> Record:
+    # tuple.__new__ rather than Record(*values): no Python-level __new__
+    return _new_record(Record, values)
+
+
+_new_record = cast("Callable[[type[Record], Iterable[Any]], Record]", tuple.__new__)
 
 
 def as_model(record: Record) -> CustomerIn:
@@ -128,11 +164,14 @@ def _validator() -> Callable[..., CustomerIn]:
     return cast("Callable[..., CustomerIn]", CustomerIn.__pydantic_validator__.validate_python)
 
 
-
-def _checked(
+def checked_rows(
     todo: list[tuple[int, dict[str, Any]]], region: str, keys: Keys | None
-) -> list[_Checked]:
-    out: list[_Checked] = []
+) -> Checked:
+    """Validate a batch's rows (``todo``, in file order), with the ID numbers' keys
+    when ``keys`` are given (:func:`derived`)."""
+    rows: list[int] = []
+    values: list[tuple[Any, ...]] = []
+    refused: list[tuple[int, str, str]] = []
     # A file's rows set the same fields, so the mask is computed again only when they
     # differ from the previous row's.
     names: set[str] = set()
@@ -142,19 +181,22 @@ def _checked(
     validate, context = _validator(), {"region": region}
     # Validating leaves cycles (a rejected row's error and its traceback): the worker's
     # collector takes them once this batch is sent and dropped (_produce).
-    with _collector_paused():
+    with collector_paused():
         for row, data in todo:
             try:
                 outcome = validate(data, context=context)
             except ValidationError as exc:
-                out.append((row, *first_error(exc)))
+                refused.append((row, *first_error(exc)))
                 continue
             if outcome.__pydantic_fields_set__ != names:  # model_fields_set, unwrapped
                 names = outcome.__pydantic_fields_set__
                 mask = sum(map(_BITS.__getitem__, names))
-            out.append((row, (*outcome.__dict__.values(), mask, *derived(outcome, keys),
-                              created_state(outcome))))
-    return out
+            rows.append(row)
+            values.append((*outcome.__dict__.values(), mask, *derived(outcome, keys),
+                           created_state(outcome)))
+        # turned into columns here, where rows are validated (the worker, for big files)
+        columns = tuple(zip(*values, strict=True)) if values else _NO_COLUMNS
+    return rows, columns, refused
 
 
 def derived(
@@ -181,9 +223,8 @@ def _no_card(number: str) -> str:
     raise AssertionError("a record without an ID number has no ID-card key")
 
 
-
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     # A batch's rows are ~30,000 new tuples, dicts and models: enough allocations to
     # set off a dozen collections, each walking the importer's whole heap (measured:
     # 8 of the 9 us a row unpacking cost). They hold no reference cycles, so the
@@ -196,15 +237,3 @@ def _collector_paused() -> Iterator[None]:
         if paused:
             gc.enable()
 
-
-def _build(batch: Batch, outcomes: list[_Checked]) -> None:
-    # tuple.__new__ rather than Record(*values): no Python-level __new__ per row
-    new = cast("Callable[[type[Record], tuple[Any, ...]], Record]", tuple.__new__)
-    valid = batch.valid
-    for outcome in outcomes:
-        if len(outcome) == 2:
-            row, values = outcome
-            valid.append((row, new(Record, values)))
-        else:
-            row, name, reason = outcome
-            batch.rejected.append(RejectedRow(row=row, field=name, reason=reason))

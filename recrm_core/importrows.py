@@ -47,14 +47,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .csvsource import CsvSource, ImportFileError, ImportReadError, open_regular_file
 from .errors import RecrmError
+from .importrecords import AT, checked_rows, collector_paused
 from .importrecords import Batch as Batch
 from .importrecords import Identity as Identity
 from .importrecords import Record as Record
-from .importrecords import _build, _checked, _collector_paused
 from .importrecords import as_model as as_model
 from .importrecords import derived as derived
 from .importrecords import validate_row as validate_row
-from .importwire import _dumps, _Packer, _pickled, _received, _Sent, _unpack
+from .importwire import Packer, Sent, pickled, pickled_error, received, unpack
 from .models import RejectedRow
 from .tabular import ZIP_MAGIC, TableSource, open_table
 from .workerstart import start_method, started
@@ -287,7 +287,7 @@ def _in_process(
     keys: KeysNow,
 ) -> Generator[Batch, None, None]:
     for batch, todo in _read(rows, size, source):
-        _build(batch, _checked(todo, region, keys()))
+        batch.take(checked_rows(todo, region, keys()))
         yield batch
 
 
@@ -327,7 +327,7 @@ def _in_worker(
                     "the import's validation worker stopped unexpectedly (out of memory?);"
                     f" rows before row {batch.first_row} were imported"
                 ) from None
-            _unpack(batch, blob)
+            unpack(batch, blob)
             yield batch
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -335,9 +335,9 @@ def _in_worker(
 
 def _check(todo: list[tuple[int, dict[str, Any]]], region: str, keys: Keys | None) -> bytes:
     """In the fork server's worker: validate rows, pickled in a form cheap to send back
-    (pickled here, so that the importing process unpickles them in :func:`_unpack`, not
-    in the pool's thread)."""
-    return _pickled(_checked(todo, region, keys))
+    (pickled here, so that the importing process unpickles them in
+    :func:`~recrm_core.importwire.unpack`, not in the pool's thread)."""
+    return pickled(checked_rows(todo, region, keys))
 
 
 #: what the importer sends a reading worker: a batch taken (it may read one more),
@@ -392,7 +392,7 @@ def _read_in_worker(
                 mine.send_bytes(_TAKEN)
             # handed over without a reference kept here: the importer drops it before
             # turning the collector back on (importing.pauses._gc_paused)
-            held = [_received(blob)]
+            held = [received(blob)]
             next_row = held[0].last_row + 1
             yield held.pop()
     finally:
@@ -469,14 +469,14 @@ def _serve(
     sender = _Sender(conn)
     try:
         read = _read(rows, size, source)
-        pack = _Packer()
+        pack = Packer()
         while True:
             while conn.poll():  # what the importer said meanwhile
                 hear()
             try:
                 got = next(read, None)
             except Exception as exc:  # as reading in the importing process would raise
-                sender.put(_dumps(exc))
+                sender.put(pickled_error(exc))
                 sender.finish()
                 return
             if got is None:
@@ -489,14 +489,13 @@ def _serve(
             # while packing and pickling it walked them again (0.4 s of the worker's
             # ~6 s at 200k rows). Once it is dropped, the next young collection finds
             # only what validating left in cycles (rejected rows' errors).
-            with _collector_paused():
+            with collector_paused():
                 batch, todo = got
                 error = batch.error
-                checked = _checked(todo, region, keys)
+                checked = checked_rows(todo, region, keys)
                 if keys is None and not unkeyed:
-                    unkeyed = any(len(c) == 2 and c[1][_KEYS_AT] is None
-                                  for c in checked)
-                sent: _Sent = (
+                    unkeyed = None in checked[1][_KEYS_AT]
+                sent: Sent = (
                     (batch.first_row, batch.last_row, batch.rows, batch.rows_read,
                      batch.bytes_read),
                     [(r.row, r.field, r.reason) for r in batch.rejected],
@@ -517,7 +516,7 @@ def _serve(
 
 
 #: where a record's keys are in its tuple (None: its ID number awaits the keys)
-_KEYS_AT = Record._fields.index("keys")
+_KEYS_AT = AT["keys"]
 
 
 class _Sender:

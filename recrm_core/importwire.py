@@ -11,14 +11,14 @@ from typing import Any, cast
 
 from .csvsource import ImportReadError
 from .errors import RecrmError
-from .importrecords import Batch, _build, _Checked, _collector_paused
+from .importrecords import Batch, Checked, collector_paused
 from .models import RejectedRow
 
 #: a batch as the reading worker sends it: its counters (first_row, last_row, rows,
 #: rows_read, bytes_read), the rows the reader rejected as (row, field, reason), the
-#: read error that ended it as (class, row, reason, stopped_at), its checked rows
-_Sent = tuple[tuple[int, int, int, int, int], list[tuple[int, str, str]],
-              tuple[type[ImportReadError], int, str, int] | None, list[_Checked]]
+#: read error that ended it as (class, row, reason, stopped_at), its rows validated
+Sent = tuple[tuple[int, int, int, int, int], list[tuple[int, str, str]],
+             tuple[type[ImportReadError], int, str, int] | None, Checked]
 
 
 #: how a batch's pickler reduces a date: by its own C method, as ``pickle.dumps``
@@ -27,13 +27,13 @@ _Sent = tuple[tuple[int, int, int, int, int], list[tuple[int, str, str]],
 _REDUCERS: dict[type, Callable[[Any], Any]] = {dt.date: dt.date.__reduce__}
 
 
-def _pickled(obj: object) -> bytes:
+def pickled(obj: object) -> bytes:
     """``pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)``, the same bytes, sooner."""
-    return _Packer()(obj)
+    return Packer()(obj)
 
 
-class _Packer:
-    """:func:`_pickled` for one batch after another, by one pickler: its memo (an
+class Packer:
+    """:func:`pickled` for one batch after another, by one pickler: its memo (an
     entry for each of a batch's ~30,000 objects) keeps the size it grew to, where a
     new pickler's grew by doubling, cleared at each step, and was freed again (~1.5 %
     of the worker's instructions). Cleared after each batch: it holds no batch alive."""
@@ -53,7 +53,9 @@ class _Packer:
             self._buffer.truncate()
 
 
-def _dumps(exc: Exception) -> bytes:
+def pickled_error(exc: Exception) -> bytes:
+    """``exc`` pickled to be raised by :func:`received`, or a RecrmError naming it
+    where it would not load back."""
     try:
         blob = pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
         pickle.loads(blob)  # an exception whose __init__ differs may not load back
@@ -62,25 +64,28 @@ def _dumps(exc: Exception) -> bytes:
         return pickle.dumps(RecrmError(f"reading the file failed: {exc!r}"))
 
 
-def _received(blob: bytes) -> Batch:
-    with _collector_paused():
+def received(blob: bytes) -> Batch:
+    """The batch a reading worker sent (:data:`Sent`); raises the error it sent
+    instead of one."""
+    with collector_paused():
         sent = pickle.loads(blob)
         if isinstance(sent, BaseException):  # reading failed otherwise: raised as here
             raise sent
         (first_row, last_row, count, rows_read, bytes_read), rejected, error, checked = \
-            cast(_Sent, sent)
+            cast(Sent, sent)
         batch = Batch(first_row, last_row, count, rows_read=rows_read, bytes_read=bytes_read)
         batch.rejected = [RejectedRow(row=row, field=name, reason=reason)
                           for row, name, reason in rejected]
         if error is not None:
             kind, row, reason, stopped_at = error
             batch.error = kind(row, reason, stopped_at=stopped_at)
-        _build(batch, checked)
+        batch.take(checked)
     return batch
 
 
-def _unpack(batch: Batch, blob: bytes) -> None:
-    with _collector_paused():
-        _build(batch, pickle.loads(blob))
+def unpack(batch: Batch, blob: bytes) -> None:
+    """Give ``batch`` the rows a fork server's worker validated (:data:`Checked`)."""
+    with collector_paused():
+        batch.take(pickle.loads(blob))
 
 

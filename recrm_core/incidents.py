@@ -24,6 +24,7 @@ from .cases import ACTIVE, _lock
 from .db import UnitOfWork, utcnow, valid_id
 from .errors import Forbidden, InvalidInput, NotFound, Refused
 from .models import Actor, BodyText, Case, Code, _Model, _Out, first_error
+from .models.base import scalar
 from .projects import project_code, project_id_in
 from .tables import CaseRow, IncidentRow, ProjectRow
 from .values import optional_text, required_text
@@ -44,7 +45,7 @@ class IncidentIn(_Model):
     @field_validator("title", mode="before")
     @classmethod
     def _title(cls, v: Any) -> str:
-        return required_text(v, "incident title", 200)
+        return required_text(scalar(v), "incident title", 200)
 
 
 class Incident(_Out):

@@ -320,7 +320,8 @@ class PoolService:
             if pooled_at is not None and last is not None and last[1] == claimant \
                     and at < pooled_at + dt.timedelta(days=settings.reclaim_days):
                 raise Refused(f"{claimant} lost customer {cid} at {code} to the pool on "
-                              f"{pooled_at:%Y-%m-%d} and may claim it back only after "
+                              f"{pooled_at.astimezone(self.crm.config.zone):%Y-%m-%d} and "
+                              "may claim it back only after "
                               f"{settings.reclaim_days} days (pool.reclaim_days)")
             owned = session.scalar(select(func.count()).select_from(link).where(
                 link.owner_staff == claimant, link.project_id == pid)) or 0

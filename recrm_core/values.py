@@ -57,6 +57,8 @@ _DATE_PATTERNS = (
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 #: the largest budget the BIGINT column holds; beyond it SQLite and PostgreSQL fail
 MAX_BUDGET = 2**63 - 1
+#: what a refused budget's reason tells to give instead
+_BUDGET_RANGE = f"give a whole amount in CNY from 0 to {MAX_BUDGET}"
 _GROUPED_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
@@ -245,10 +247,19 @@ def parse_budget(raw: object) -> int | None:
         raise ValueError("budget must be a number")
     if isinstance(raw, int):
         if raw < 0:
-            raise ValueError("budget cannot be negative")
+            raise ValueError(f"budget cannot be negative: {_BUDGET_RANGE}")
         if raw > MAX_BUDGET:
-            raise ValueError("budget is too large")
+            raise ValueError(f"budget is too large: {_BUDGET_RANGE}")
         return raw
+    if isinstance(raw, float):
+        # A JSON number or a workbook cell: its own words, since its text ("1e+308",
+        # "inf") read as a cell's was "not a number (ranges are not accepted)".
+        if not math.isfinite(raw):
+            raise ValueError(f"budget {raw} is not a number: {_BUDGET_RANGE}")
+        if raw < 0:
+            raise ValueError(f"budget cannot be negative: {_BUDGET_RANGE}")
+        if raw > MAX_BUDGET:
+            raise ValueError(f"budget is too large: {_BUDGET_RANGE}")
     text = clean(raw).replace(" ", "")
     if not text:
         return None
@@ -258,7 +269,7 @@ def parse_budget(raw: object) -> int | None:
         text = text.removesuffix(suffix)
     text, multiplier = split_money_unit(text)
     if text.startswith("-"):
-        raise ValueError("budget cannot be negative")
+        raise ValueError(f"budget cannot be negative: {_BUDGET_RANGE}")
     if _GROUPED_NUMBER.fullmatch(text):
         text = text.replace(",", "")
     if not _NUMBER.fullmatch(text):
@@ -271,7 +282,7 @@ def parse_budget(raw: object) -> int | None:
         raise ValueError(f"budget {clean(raw)!r} is not a number") from None
     budget = int(amount.to_integral_value())
     if budget > MAX_BUDGET:
-        raise ValueError(f"budget {clean(raw)!r} is too large")
+        raise ValueError(f"budget {clean(raw)!r} is too large: {_BUDGET_RANGE}")
     return budget
 
 
@@ -417,15 +428,17 @@ def check_storable(text: str) -> None:
 
 
 def zoned(value: dt.datetime | None, field: str) -> dt.datetime | None:
-    """``value`` unchanged, or ValueError when it has no time zone: a naive time is
-    ambiguous (the business's zone? UTC?) and the database keeps UTC."""
+    """``value`` unchanged, or ValueError when it has no time zone (a naive time is
+    ambiguous: the business's zone? UTC? and the database keeps UTC) or when its day,
+    as written, is outside :func:`check_day`'s range (a visit in 1850 is a typing
+    mistake, as a receipt's day is; the range keeps it storable in UTC too)."""
     if value is not None and value.tzinfo is None:
         raise ValueError(f"{field} needs a time zone")
     if value is not None:
         try:
-            value.astimezone(dt.UTC)
-        except OverflowError:  # year 1 east of UTC, year 9999 west of it
-            raise ValueError(f"{field} is outside the dates a database keeps") from None
+            check_day(value.date())
+        except ValueError as exc:
+            raise ValueError(f"{field} {exc}") from None
     return value
 
 

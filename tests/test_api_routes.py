@@ -115,6 +115,41 @@ def test_a_plugin_may_not_take_the_cores_paths(crm: CRM, register_plugin: Any,
         api_client.app  # noqa: B018
 
 
+class PageSquatter:
+    @hookimpl
+    def recrm_api_routes(self, crm: CRM, routes: Any) -> None:
+        @routes.public.get("/u/{token}")
+        def page(token: str) -> str:
+            return token
+
+
+class OperationSquatter:
+    @hookimpl
+    def recrm_api_routes(self, crm: CRM, routes: Any) -> None:
+        @routes.api.post("/notes")
+        def log() -> str:  # operation id "interactions_log": the core's
+            return "mine"
+
+
+def test_a_clash_with_a_route_of_the_cores_routers_names_the_core(
+        crm: CRM, register_plugin: Any, api_client: ApiClients) -> None:
+    # /u/{token} is the core's unsubscribe page, served by a router the app includes
+    register_plugin(PageSquatter(), "pager")
+    with pytest.raises(ConfigError) as caught:
+        api_client.app  # noqa: B018
+    message = str(caught.value)
+    assert "GET /u/{token}" in message and "the core" in message and "'pager'" in message
+
+
+def test_a_clash_with_a_core_operation_id_names_the_core(
+        crm: CRM, register_plugin: Any, api_client: ApiClients) -> None:
+    register_plugin(OperationSquatter(), "interactions")
+    with pytest.raises(ConfigError) as caught:
+        api_client.app  # noqa: B018
+    message = str(caught.value)
+    assert "interactions_log" in message and "the core" in message
+
+
 def test_an_erasure_deletes_the_kept_responses_about_the_person(
         api_client: ApiClients, crm: CRM) -> None:
     client = api_client("admin")

@@ -7,13 +7,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from .auth import RateLimiter
 from .problems import ApiProblem, CatchAll, RejectNul, install, problem
-from .routes import mount_plugin_routes
+from .routes import mount_plugin_routes, operation_id
 
 if TYPE_CHECKING:
     from ..crm import CRM
@@ -30,12 +29,6 @@ _TAGS = [
     {"name": "reports", "description": "Management reports: run one, or draw its chart."},
     {"name": "health", "description": "Is the service up (no key needed)."},
 ]
-
-
-def _operation_id(route: APIRoute) -> str:
-    # The function's name: stable between releases, so generated clients keep their
-    # method names (a plugin's routes get ``<plugin>_`` in front).
-    return route.name
 
 
 class BodyLimit:
@@ -138,7 +131,7 @@ def create_app(crm: CRM) -> FastAPI:
         title="recrm", version=__version__, openapi_tags=_TAGS,
         description="The HTTP API of recrm: send `Authorization: Bearer KEY` "
         "(`recrm apikey create`). Errors are application/problem+json.",
-        generate_unique_id_function=_operation_id, docs_url="/docs", redoc_url=None,
+        generate_unique_id_function=operation_id, docs_url="/docs", redoc_url=None,
     )
     app.state.crm = crm
     app.state.rate_limiter = RateLimiter(crm.config.api.rate_limit_per_minute)
@@ -146,10 +139,11 @@ def create_app(crm: CRM) -> FastAPI:
     from . import pages  # /u/<token> and the HTML error pages (docs/api.md, "Pages")
 
     pages.install(app)
-    for module in (health, customers, cases, incidents, tasks, directory, segments, imports,
-                   reports):
-        app.include_router(module.router)
-    mount_plugin_routes(app, crm)
+    routers = [module.router for module in (health, customers, cases, incidents, tasks,
+                                            directory, segments, imports, reports)]
+    for router in routers:
+        app.include_router(router)
+    mount_plugin_routes(app, crm, [pages.router, *routers])
     imports.install_worker(app, crm)  # runs import jobs while the app is served
     app.add_middleware(BodyLimit, limit=crm.config.api.max_body_bytes, uploads={
         imports.PREFIX: (crm.config.api.max_upload_bytes, "[api] max_upload_bytes")})

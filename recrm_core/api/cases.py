@@ -11,6 +11,7 @@ from ..crm import CRM
 from ..errors import InvalidInput
 from ..models import Case, CaseIn, CaseStatus, IntakeChannel
 from .auth import CurrentActor, crm_of
+from .bodies import JsonBody
 from .idempotency import IdempotentRoute
 from .problems import PROBLEM_RESPONSES
 
@@ -22,7 +23,7 @@ CaseAction = Literal["start", "resolve", "close", "reopen", "escalate", "transfe
 
 
 @router.post("", response_model=Case, status_code=status.HTTP_201_CREATED)
-def cases_open(case: CaseIn, crm: Crm, actor: CurrentActor) -> Case:
+def cases_open(case: JsonBody[CaseIn], crm: Crm, actor: CurrentActor) -> Case:
     """Open a case for a customer; its SLA is counted from now."""
     opened = crm.cases.open(case, actor=actor)
     return crm.cases.get(opened.id, actor=actor)
@@ -54,7 +55,7 @@ def cases_get(case_id: CaseId, crm: Crm, actor: CurrentActor) -> Case:
 
 @router.post("/{case_id}/{action}", response_model=Case)
 def cases_act(case_id: CaseId, action: CaseAction, crm: Crm, actor: CurrentActor,
-              body: CaseActionIn | None = None) -> Case:
+              body: JsonBody[CaseActionIn | None] = None) -> Case:
     """A lifecycle action: start, resolve, close, reopen, escalate (one level up), route
     (again, by the routing rules), or transfer (to a ``department`` and/or
     ``assignee``); 409 when the case's status (or level, or the rules) refuses it."""

@@ -36,6 +36,7 @@ from ..models import (
 )
 from ..privacy import ErasureReport
 from .auth import CurrentActor, crm_of
+from .bodies import JsonBody
 from .idempotency import IdempotentRoute
 from .problems import PROBLEM_RESPONSES
 
@@ -51,7 +52,7 @@ _MOVE_FIELDS = tuple(StageMove.model_fields)
 @router.post("", response_model=AddResult, status_code=status.HTTP_201_CREATED,
              responses={200: {"model": AddResult,
                               "description": "merged into an existing customer"}})
-def customers_add(record: CustomerIn, response: Response, crm: Crm,
+def customers_add(record: JsonBody[CustomerIn], response: Response, crm: Crm,
                   actor: CurrentActor) -> AddResult:
     """Add a record with identity resolution: 201 when it created a customer, 200 when
     it merged into the one its mobile, ID card or WeChat unionid names; 409 when its
@@ -81,14 +82,14 @@ def customers_find(
 
 
 @router.post("/reassign", response_model=ReassignResult)
-def customers_reassign(body: ReassignIn, crm: Crm, actor: CurrentActor) -> ReassignResult:
+def customers_reassign(body: JsonBody[ReassignIn], crm: Crm, actor: CurrentActor) -> ReassignResult:
     """Move every customer of one consultant (at one project, or all) to another."""
     moved = crm.customers.reassign(body.from_staff, body.to_staff, body.project, actor=actor)
     return ReassignResult(moved=moved)
 
 
 @router.post("/stages", response_model=list[Customer])
-def customers_set_stages(body: StagesIn, crm: Crm, actor: CurrentActor) -> list[Customer]:
+def customers_set_stages(body: JsonBody[StagesIn], crm: Crm, actor: CurrentActor) -> list[Customer]:
     """Stage moves of many customers in one unit of work, in order (a customer may move
     twice): each move's customer after it, in the moves' order. One refused move (409,
     or 404 for an unknown customer) refuses the request: none is applied."""
@@ -102,7 +103,7 @@ def customers_set_stages(body: StagesIn, crm: Crm, actor: CurrentActor) -> list[
 
 @router.post("/interactions", response_model=list[Interaction],
              status_code=status.HTTP_201_CREATED)
-def interactions_log_many(body: InteractionsIn, crm: Crm,
+def interactions_log_many(body: JsonBody[InteractionsIn], crm: Crm,
                           actor: CurrentActor) -> list[Interaction]:
     """Interactions of many customers in one unit of work, in order (a merged-away id
     logs on its survivor). An unknown customer or staff refuses the request: none is
@@ -118,7 +119,7 @@ def customers_view(customer_id: CustomerId, crm: Crm, actor: CurrentActor) -> Cu
 
 
 @router.patch("/{customer_id}", response_model=Customer)
-def customers_update(customer_id: CustomerId, changes: CustomerUpdate, crm: Crm,
+def customers_update(customer_id: CustomerId, changes: JsonBody[CustomerUpdate], crm: Crm,
                      actor: CurrentActor) -> Customer:
     """Overwrite the given profile fields; add mobiles and WeChat unionids."""
     updated = crm.customers.update(customer_id, changes, actor=actor)
@@ -126,7 +127,7 @@ def customers_update(customer_id: CustomerId, changes: CustomerUpdate, crm: Crm,
 
 
 @router.post("/{customer_id}/merge", response_model=Customer)
-def customers_merge(customer_id: CustomerId, body: MergeIn, crm: Crm,
+def customers_merge(customer_id: CustomerId, body: JsonBody[MergeIn], crm: Crm,
                     actor: CurrentActor) -> Customer:
     """Merge ``duplicate_id`` into this customer (409 when their ID cards differ)."""
     merged = crm.customers.merge(customer_id, body.duplicate_id, actor=actor)
@@ -134,7 +135,7 @@ def customers_merge(customer_id: CustomerId, body: MergeIn, crm: Crm,
 
 
 @router.post("/{customer_id}/stage", response_model=Customer)
-def customers_set_stage(customer_id: CustomerId, body: StageIn, crm: Crm,
+def customers_set_stage(customer_id: CustomerId, body: JsonBody[StageIn], crm: Crm,
                         actor: CurrentActor) -> Customer:
     """Move the stage at a project: forward only unless ``force`` (409 otherwise)."""
     moved = crm.customers.set_stage(customer_id, body.stage, body.project, unit=body.unit,
@@ -144,7 +145,7 @@ def customers_set_stage(customer_id: CustomerId, body: StageIn, crm: Crm,
 
 
 @router.post("/{customer_id}/disclose", response_model=CustomerView)
-def customers_disclose(customer_id: CustomerId, body: DiscloseIn, crm: Crm,
+def customers_disclose(customer_id: CustomerId, body: JsonBody[DiscloseIn], crm: Crm,
                        actor: CurrentActor) -> CustomerView:
     """The 360 view in full for a role that may see this customer in full but is shown
     it masked (a manager); audited with the reason."""
@@ -159,7 +160,7 @@ def customers_export(customer_id: CustomerId, crm: Crm, actor: CurrentActor) -> 
 
 
 @router.post("/{customer_id}/erase", response_model=ErasureReport)
-def customers_erase(customer_id: CustomerId, body: EraseIn, crm: Crm,
+def customers_erase(customer_id: CustomerId, body: JsonBody[EraseIn], crm: Crm,
                     actor: CurrentActor) -> ErasureReport:
     """Erase the person and the customers merged into them (PIPL Art. 47), as `recrm
     customers erase`: every plugin takes part, then every text column is scanned for
@@ -169,7 +170,7 @@ def customers_erase(customer_id: CustomerId, body: EraseIn, crm: Crm,
 
 @router.post("/{customer_id}/interactions", response_model=Interaction,
              status_code=status.HTTP_201_CREATED)
-def interactions_log(customer_id: CustomerId, body: InteractionIn, crm: Crm,
+def interactions_log(customer_id: CustomerId, body: JsonBody[InteractionIn], crm: Crm,
                      actor: CurrentActor) -> Interaction:
     """Append an interaction (call, visit, WeChat, ...) to the customer's timeline."""
     return crm.interactions.log(customer_id, body, actor=actor)
@@ -193,7 +194,7 @@ def consents_current(customer_id: CustomerId, crm: Crm, actor: CurrentActor) -> 
 
 @router.post("/{customer_id}/consents", response_model=Consent,
              status_code=status.HTTP_201_CREATED)
-def consents_record(customer_id: CustomerId, body: ConsentIn, crm: Crm,
+def consents_record(customer_id: CustomerId, body: JsonBody[ConsentIn], crm: Crm,
                     actor: CurrentActor) -> Consent:
     """Grant or withdraw consent for a channel and purpose."""
     return crm.consent.record(customer_id, body.channel, body.purpose, body.granted,

@@ -10,6 +10,7 @@ from ..access import require_role
 from ..crm import CRM
 from ..models import Project, ProjectIn, Staff
 from .auth import CurrentActor, crm_of
+from .bodies import JsonBody
 from .idempotency import IdempotentRoute
 from .problems import PROBLEM_RESPONSES
 
@@ -27,7 +28,7 @@ def projects_list(crm: Crm, actor: CurrentActor) -> list[Project]:
 
 
 @router.post("/projects", response_model=Project, status_code=status.HTTP_201_CREATED)
-def projects_add(project: ProjectIn, crm: Crm, actor: CurrentActor) -> Project:
+def projects_add(project: JsonBody[ProjectIn], crm: Crm, actor: CurrentActor) -> Project:
     """Add a project (409 if its code exists)."""
     return crm.projects.add(project, actor=actor)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from ..crm import CRM
 from ..incidents import Incident, IncidentIn
 from .auth import CurrentActor, crm_of
+from .bodies import JsonBody
 from .idempotency import IdempotentRoute
 from .problems import PROBLEM_RESPONSES
 
@@ -36,7 +37,7 @@ class CloseIn(BaseModel):
 
 
 @router.post("", response_model=Incident, status_code=status.HTTP_201_CREATED)
-def incidents_open(incident: IncidentIn, crm: Crm, actor: CurrentActor) -> Incident:
+def incidents_open(incident: JsonBody[IncidentIn], crm: Crm, actor: CurrentActor) -> Incident:
     """Open an incident."""
     return crm.incidents.open(incident, actor=actor)
 
@@ -56,7 +57,7 @@ def incidents_get(incident_id: IncidentId, crm: Crm, actor: CurrentActor) -> Inc
 
 
 @router.post("/{incident_id}/cases", response_model=Incident)
-def incidents_link(incident_id: IncidentId, body: LinkIn, crm: Crm,
+def incidents_link(incident_id: IncidentId, body: JsonBody[LinkIn], crm: Crm,
                    actor: CurrentActor) -> Incident:
     """Link cases to an open incident; 409 when it is closed."""
     return crm.incidents.link(incident_id, body.cases, note=body.note, actor=actor)
@@ -64,7 +65,7 @@ def incidents_link(incident_id: IncidentId, body: LinkIn, crm: Crm,
 
 @router.post("/{incident_id}/close", response_model=Incident)
 def incidents_close(incident_id: IncidentId, crm: Crm, actor: CurrentActor,
-                    body: CloseIn | None = None) -> Incident:
+                    body: JsonBody[CloseIn | None] = None) -> Incident:
     """Close an incident (and resolve its open cases with ``resolve_cases``); 409 when it
     is closed already."""
     given = body or CloseIn()

@@ -5,6 +5,7 @@ with the core — stops the app from being built, naming both."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,16 +46,29 @@ class ApiRoutes:
         self.public = APIRouter(route_class=IdempotentRoute)
 
 
+def operation_id(route: APIRoute) -> str:
+    """The OpenAPI operation id of a core route (the app's
+    ``generate_unique_id_function``)."""
+    # The function's name: stable between releases, so generated clients keep their
+    # method names (a plugin's routes get ``<plugin>_`` in front).
+    return route.name
+
+
 def _signatures(routes: list[APIRoute]) -> set[tuple[str, str]]:
     return {(method, route.path) for route in routes for method in route.methods or ()}
 
 
-def mount_plugin_routes(app: FastAPI, crm: CRM) -> None:
-    owners: dict[tuple[str, str], str] = {
-        sig: "the core" for sig in _signatures([r for r in app.routes
-                                                 if isinstance(r, APIRoute)])}
-    operations: dict[str, str] = {r.unique_id: "the core" for r in app.routes
-                                  if isinstance(r, APIRoute)}
+def mount_plugin_routes(app: FastAPI, crm: CRM, core: Iterable[APIRouter]) -> None:
+    """Mount each plugin's routers on ``app``, refusing a method and path or an
+    operation id that the core's routers (``core``, already included) or another
+    plugin holds."""
+    # The core's routes are read from its routers, not from ``app.routes``: FastAPI
+    # (0.120+) lists an included router there as one opaque entry, not its routes.
+    taken = [r for r in app.routes if isinstance(r, APIRoute)]
+    taken += [r for router in core for r in router.routes if isinstance(r, APIRoute)]
+    owners: dict[tuple[str, str], str] = {sig: "the core" for sig in _signatures(taken)}
+    operations: dict[str, str] = {r.operation_id or operation_id(r): "the core"
+                                  for r in taken}
     collected: list[ApiRoutes] = []
 
     def routes_for(name: str) -> ApiRoutes:

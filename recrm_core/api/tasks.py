@@ -21,6 +21,7 @@ from ..pool import (
 )
 from ..tasks import TaskCancelIn, TaskDoneIn, TaskIn, TaskReportRow, TaskSweep
 from .auth import CurrentActor, crm_of
+from .bodies import JsonBody
 from .idempotency import IdempotentRoute
 from .problems import PROBLEM_RESPONSES
 
@@ -40,7 +41,7 @@ def _period(start: dt.date | None, end: dt.date | None) -> None:
 
 
 @router.post("/tasks", response_model=Task, status_code=status.HTTP_201_CREATED)
-def tasks_add(task: TaskIn, crm: Crm, actor: CurrentActor) -> Task:
+def tasks_add(task: JsonBody[TaskIn], crm: Crm, actor: CurrentActor) -> Task:
     """Add a follow-up task (owner: ``staff``, else the caller; a consultant adds only
     their own)."""
     return crm.tasks.add(task, actor=actor)
@@ -86,13 +87,14 @@ def tasks_get(task_id: TaskId, crm: Crm, actor: CurrentActor) -> Task:
 
 @router.post("/tasks/{task_id}/done", response_model=Task)
 def tasks_done(task_id: TaskId, crm: Crm, actor: CurrentActor,
-               body: TaskDoneIn | None = None) -> Task:
+               body: JsonBody[TaskDoneIn | None] = None) -> Task:
     """Mark an open task done (409 otherwise), with the interaction that did it."""
     return crm.tasks.done(task_id, (body or TaskDoneIn()).interaction_id, actor=actor)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=Task)
-def tasks_cancel(task_id: TaskId, body: TaskCancelIn, crm: Crm, actor: CurrentActor) -> Task:
+def tasks_cancel(task_id: TaskId, body: JsonBody[TaskCancelIn], crm: Crm,
+                 actor: CurrentActor) -> Task:
     """Cancel an open task, saying why (409 when it is not open)."""
     return crm.tasks.cancel(task_id, body.reason, actor=actor)
 
@@ -109,7 +111,7 @@ def pool_list(crm: Crm, actor: CurrentActor,
 
 
 @router.post("/pool/claims", response_model=PoolEvent, status_code=status.HTTP_201_CREATED)
-def pool_claim(claim: ClaimIn, crm: Crm, actor: CurrentActor) -> PoolEvent:
+def pool_claim(claim: JsonBody[ClaimIn], crm: Crm, actor: CurrentActor) -> PoolEvent:
     """Take a customer from the pool; 409 naming who has it when someone does (of two
     claims at once exactly one wins), within ``pool.reclaim_days`` for the owner it was
     taken from, or beyond ``pool.max_owned``."""
@@ -117,7 +119,7 @@ def pool_claim(claim: ClaimIn, crm: Crm, actor: CurrentActor) -> PoolEvent:
 
 
 @router.post("/pool/releases", response_model=ReleaseResult)
-def pool_release(release: ReleaseIn, crm: Crm, actor: CurrentActor) -> ReleaseResult:
+def pool_release(release: JsonBody[ReleaseIn], crm: Crm, actor: CurrentActor) -> ReleaseResult:
     """Release every customer of a consultant (at a project, or all) to the pool."""
     return ReleaseResult(released=crm.pool.release_staff(release.from_staff, release.project,
                                                          actor=actor))

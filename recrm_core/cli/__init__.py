@@ -171,9 +171,17 @@ def default_crm_factory(ctx: CliContext) -> CRM:
     return crm
 
 
+#: the longest file or directory name, in bytes, of the file systems in use (ext4,
+#: XFS, Btrfs, APFS; NTFS counts UTF-16 units)
+_NAME_MAX = 255
+#: the longest path SQLite opens (its Unix VFS's MAX_PATHNAME)
+_SQLITE_PATH_MAX = 512
+
+
 def _sqlite_path_problem(crm: CRM) -> str | None:
-    """Why a SQLite database file cannot be where its URL says (no such directory, a
-    directory), naming the path; None when the path is not the trouble."""
+    """Why a SQLite database file cannot be where its URL says (a name too long, no
+    such directory, a directory), naming the path; None when the path is not the
+    trouble."""
     import os
 
     url = crm.engine.url
@@ -181,6 +189,17 @@ def _sqlite_path_problem(crm: CRM) -> str | None:
     if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or \
             url.query.get("uri"):
         return None
+    # SQLite would say "unable to open database file"; it adds "-journal" to the name
+    full = os.path.abspath(path)
+    *folders, name = full.split(os.sep)
+    limits = [("a name in it", len(os.fsencode(n)), _NAME_MAX) for n in folders] + [
+        ("its name", len(os.fsencode(name)), _NAME_MAX - len("-journal")),
+        ("its full path", len(os.fsencode(full)), _SQLITE_PATH_MAX - len("-journal"))]
+    for what, size, limit in limits:
+        if size > limit:
+            return (f"database file {path[:60]!r}{'…' if len(path) > 60 else ''}: {what} is "
+                    f"{size} bytes long, longer than the {limit} bytes it may have (--db, "
+                    "RECRM_DATABASE_URL or database_url in recrm.toml)")
     if os.path.isdir(path):
         return f"database file {path!r} is a directory"
     parent = os.path.dirname(os.path.abspath(path))
@@ -584,22 +603,33 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
 def local_moment(value: str | None, zone: ZoneInfo, option: str) -> dt.datetime | None:
     """``2026-01-31`` or ``2026-01-31T08:00`` (or ``2026-01-31 08:00``) in the business
     time zone ``zone``, or with an offset, as UTC; None for None. A usage error (exit 2)
-    names ``option`` when the text is no such moment or lies outside what a datetime
-    holds once moved to UTC (``0001-01-01`` east of UTC)."""
+    names ``option`` when the text is no such moment or its day is outside the range
+    of every entered day (:func:`~recrm_core.values.check_day`)."""
     if value is None:
         return None
+    from ..values import FIRST_DAY, LAST_DAY, check_day  # not at every start
+
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise click.BadParameter(
-            f"{value!r} is not a date or date-time (e.g. 2026-01-31 or 2026-01-31T08:00)",
+            f"{value[:40]!r} is not a date or date-time (e.g. 2026-01-31 or 2026-01-31T08:00)",
             param_hint=option) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
+    out_of_range = f"{value[:40]!r} is out of range ({FIRST_DAY} to {LAST_DAY})"
     try:
-        return parsed.astimezone(dt.UTC)
-    except OverflowError:
-        raise click.BadParameter(f"{value!r} is out of range", param_hint=option) from None
+        check_day(parsed.date())
+    except ValueError:
+        raise click.BadParameter(out_of_range, param_hint=option) from None
+    moment = parsed.astimezone(dt.UTC)
+    try:
+        # The services see UTC: the range's first hours east of UTC are the day before.
+        check_day(moment.date())
+    except ValueError:
+        raise click.BadParameter(f"{out_of_range}: it is {moment:%Y-%m-%d %H:%M} UTC",
+                                 param_hint=option) from None
+    return moment
 
 
 def main(argv: list[str] | None = None) -> None:

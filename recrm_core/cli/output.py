@@ -88,11 +88,20 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def _utf16_units(code: int) -> tuple[int, ...]:
+    """``code`` as JSON's ``\\u`` escapes count it: beyond U+FFFF a surrogate pair."""
+    if code <= 0xFFFF:
+        return (code,)
+    code -= 0x10000
+    return (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
+
+
 #: JSON escapes for what json.dumps(ensure_ascii=False) leaves raw but a terminal would
 #: act on (C0 controls it escapes itself); outside strings JSON holds only ASCII, so
 #: the document stays exact JSON with the same values.
 _JSON_ESCAPES = {
-    code: f"\\u{code:04x}" for first, last in HOSTILE_RANGES for code in range(first, last + 1)
+    code: "".join(f"\\u{unit:04x}" for unit in _utf16_units(code))
+    for first, last in HOSTILE_RANGES for code in range(first, last + 1)
 }
 
 

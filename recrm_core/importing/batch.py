@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Table, select
@@ -14,8 +14,8 @@ from ..customers import current_for_write, owners_of_keys
 from ..db import UnitOfWork, chunks, utcnow
 from ..directory import refused_staff
 from ..errors import UnknownProject
+from ..importrecords import AT, Identity, derived
 from ..importrecords import Batch as _Batch
-from ..importrecords import Identity, derived
 from ..importrecords import Record as _Record
 from ..models import Customer, ImportedCustomer, OwnerChange, RejectedRow, trusted
 from ..projects import ensure_project_id
@@ -47,13 +47,11 @@ _KEY_FIELDS = {MOBILE: "mobiles", ID_CARD: "id_card", WECHAT: "wechat_unionids"}
 _PROJECTS = cast(Table, ProjectRow.__table__)
 _STATE_FIELDS = STATE_FIELDS
 _state_values = itemgetter(*_STATE_FIELDS)
-_second = itemgetter(1)
 _reason = itemgetter(3)
-_state = attrgetter("state")
-_project = attrgetter("project")
-_owner = attrgetter("owner_staff")
-_keys = attrgetter("keys")
-_identities = attrgetter("identities")
+#: where the batch's columns (importrecords.Batch.columns) hold what the loop reads
+_PROJECT, _OWNER, _SOURCE, _ID_CARD = (AT[name] for name in (
+    "project", "owner_staff", "source", "id_card"))
+_KEYS, _IDENTITIES, _STATE = AT["keys"], AT["identities"], AT["state"]
 
 
 class _NewRef(int):
@@ -78,12 +76,14 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
     session = uow.session
     conn = session.connection()
     now = utcnow()
-    records = batch.valid
-
-    # What the loop below needs of every record, gathered by C iterators (a Python
-    # loop over the rows for each cost ~0.3 us a row apiece).
-    recs: list[_Record] = list(map(_second, records))
-    codes = set(map(_project, recs))
+    # What the loop below needs of every record, read from the batch's columns; a
+    # row's whole Record is built only where it is resolved against others (a match,
+    # a conflict).
+    rows = batch.valid_rows
+    columns = batch.columns
+    projects, owners_col = columns[_PROJECT], columns[_OWNER]
+    states = columns[_STATE]
+    codes = set(projects)
     codes.discard(None)
     codes.discard("")
     pids, new_projects = _project_ids(
@@ -92,12 +92,13 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
 
     # Per record: its keys and a new customer's identities, as the worker derived
     # them, or derived here for rows validated before the keys were loaded.
-    keys_of: list[list[Key] | None] = list(map(_keys, recs))
-    identities_of: list[tuple[Identity, ...] | None] = list(map(_identities, recs))
+    keys_of: Sequence[list[Key] | None] = columns[_KEYS]
+    identities_of: Sequence[tuple[Identity, ...] | None] = columns[_IDENTITIES]
     if None in keys_of or None in identities_of:
-        for i, rec in enumerate(recs):
+        keys_of, identities_of = list(keys_of), list(identities_of)
+        for i in range(len(rows)):
             if keys_of[i] is None or identities_of[i] is None:
-                keys_of[i], identities_of[i] = derived(rec, run.keys)
+                keys_of[i], identities_of[i] = derived(batch.record(i), run.keys)
                 assert keys_of[i] is not None  # run.keys is loaded
     owners, existing = _owners_for_write(conn, set(chain.from_iterable(
         cast(list[list[Key]], keys_of))))
@@ -105,7 +106,7 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
     cards = _id_cards(conn, existing)
     links = _links_of(conn, existing, sorted(set(pids.values())))
 
-    #: the position in ``records`` of each record that creates a customer; the
+    #: the position in ``rows`` of each row that creates a customer; the
     #: customer of new_at[i] is known as -(i + 1) until written (see _NewRef)
     new_at: list[int] = []
     # the identities to insert, in groups (a new customer's, or one a match adds),
@@ -147,26 +148,26 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
 
     def named(cid: int | None) -> int | None:
         """A customer as a message names it: a new one after its row."""
-        return cid if cid is None or cid > 0 else _NewRef(cid, records[new_at[-cid - 1]][0])
+        return cid if cid is None or cid > 0 else _NewRef(cid, rows[new_at[-cid - 1]])
 
     def owner_of(key: Key) -> int | None:
         return named(owners.get(key))
 
-    bad_staff = refused_staff(conn, crm.config.require_known_staff, set(map(_owner, recs)),
+    bad_staff = refused_staff(conn, crm.config.require_known_staff, set(owners_col),
                               assigned=True)
     known = owners.keys()  # a live view: keys the loop adds are in it
-    for i, ((row, rec), rec_keys, identities) in enumerate(zip(
-            records, cast(list[list[Key]], keys_of),
-            cast(list[tuple[Identity, ...]], identities_of), strict=True)):
-        project = rec.project
+    for i, (row, project, owner, source, card, rec_keys, identities) in enumerate(zip(
+            rows, projects, owners_col, columns[_SOURCE], columns[_ID_CARD],
+            cast(Sequence[list[Key]], keys_of),
+            cast(Sequence[tuple[Identity, ...]], identities_of), strict=True)):
         if project and project not in pids:
             conflicts.append(
                 RejectedRow(row=row, field="project", reason=str(UnknownProject(project)))
             )
             continue
-        if bad_staff and rec.owner_staff in bad_staff:
+        if bad_staff and owner in bad_staff:
             conflicts.append(RejectedRow(row=row, field="owner_staff",
-                                         reason=str(bad_staff[rec.owner_staff])))
+                                         reason=str(bad_staff[owner])))
             continue
         if known.isdisjoint(rec_keys):
             # No key is known: a new customer (what match_record would say, without
@@ -177,19 +178,19 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
                 owners[key] = ref
             identity_groups.append(identities)
             identity_owners.append(ref)
-            if rec.id_card is not None:
+            if card is not None:
                 cards[ref] = next(v for k, v in rec_keys if k == ID_CARD)
             if project:
                 # a new customer's first link: nothing to look up
                 pid = pids[project]
-                owner = rec.owner_staff
-                new_links[(ref, pid)] = _Link(None, owner, rec.source)
+                new_links[(ref, pid)] = _Link(None, owner, source)
                 if owner:
                     owner_events.append((ref, pid, owner, "first_link"))
             # What the hook is told about it comes from its record (its first row;
             # later rows of the batch that match it go to rows_of/changed_of), built
             # only if the records are read.
             continue
+        rec = batch.record(i)
         match = match_record(rec, owner_of, cards.get, rec_keys)
         if match.conflict:
             conflicts.append(
@@ -200,7 +201,7 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         merged_rows += 1
         current = state.get(cid)
         if current is None:  # the new customer of an earlier row: its state to fill
-            current = state[cid] = dict(zip(STATE_FIELDS, recs[new_at[-cid - 1]].state,
+            current = state[cid] = dict(zip(STATE_FIELDS, states[new_at[-cid - 1]],
                                             strict=True))
         changes = fill_changes(current, rec)
         for name, (_, new) in changes.items():
@@ -230,9 +231,8 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
             if changed:
                 touched[cid] = fields
 
-    new_recs = list(map(recs.__getitem__, new_at))
     #: per new customer: its STATE_FIELDS
-    created: list[tuple[Any, ...]] = list(map(_state, new_recs))
+    created: list[tuple[Any, ...]] = list(map(states.__getitem__, new_at))
     for cid, held in state.items():  # new customers filled by later rows of the batch
         if cid < 0:
             created[-cid - 1] = _state_values(held)
@@ -262,12 +262,12 @@ def _apply(crm: CRM, uow: UnitOfWork, run: _Run, batch: _Batch) -> _Applied:
         def build() -> list[ImportedCustomer]:
             out = []
             for ref, at, row_state in zip(new_refs, new_at, created, strict=True):
-                first_row, rec = records[at]
+                first_row = rows[at]
                 fields = {name for name, v in zip(STATE_FIELDS, row_state, strict=True)
                           if v is not None}
                 fields.update(_KEY_FIELDS[kind] for kind, _ in keys_of[at] or ()
                               if kind in _KEY_FIELDS)
-                if rec.project:
+                if projects[at]:
                     fields.add("projects")
                 fields.update(changed_of.get(ref, ()))
                 out.append(trusted(ImportedCustomer, {

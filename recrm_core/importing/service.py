@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, closing
-from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, func, or_, select
@@ -18,6 +17,7 @@ from ..db import UnitOfWork, chunks
 from ..errors import PluginError, RecrmError
 from ..errorsfile import ErrorsFile
 from ..idcards import keys_for_storing
+from ..importrecords import AT
 from ..importrows import Batch as _Batch
 from ..importrows import SourceRow as _SourceRow
 from ..importrows import batches, claim_early
@@ -40,8 +40,7 @@ from .walcheckpoints import checkpoints_spaced
 if TYPE_CHECKING:
     from ..crm import CRM
 
-_record = itemgetter(1)
-_id_card = attrgetter("id_card")
+_ID_CARD = AT["id_card"]
 
 
 class ImportService:
@@ -179,7 +178,7 @@ class ImportService:
     def _commit(self, run: _Run, batch: _Batch) -> None:
         if not batch.rows:
             return
-        if run.keys is None and any(map(_id_card, map(_record, batch.valid))):
+        if run.keys is None and any(batch.columns[_ID_CARD]):
             # Loaded before the transaction: their first use records the key file's
             # fingerprint in a transaction of its own, which on SQLite would wait for
             # ours. A file without ID numbers needs no key file.

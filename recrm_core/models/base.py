@@ -6,9 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 from .. import identity, values
 from ..roles import Channel as ActorChannel
@@ -85,7 +95,7 @@ class Actor(_Model):
 
 def _wrap_identity(fn: Any) -> Any:
     def check(v: Any) -> Any:
-        text = identity.clean(v)
+        text = identity.clean(v if type(v) is str else scalar(v))
         if not text:
             return None
         try:
@@ -106,7 +116,7 @@ def _key_list(v: Any, normalise: Callable[..., str], *more: Any) -> list[str]:
         else ([] if v is None else [v])
     out: list[str] = []
     for item in raw:
-        if identity.clean(item) == "":
+        if identity.clean(item if type(item) is str else scalar(item)) == "":
             continue
         try:
             key = normalise(item, *more)
@@ -154,17 +164,39 @@ _NOT_TEXT = {bool: "true or false", list: "a list", tuple: "a list", dict: "an o
              set: "a list"}
 
 
+#: True while the API validates a request's JSON body (:data:`JSON_BODY`)
+_IN_JSON_BODY: ContextVar[bool] = ContextVar("recrm_in_json_body", default=False)
+
+
 def scalar(v: Any) -> Any:
     """``v`` unchanged unless it is a JSON list, object or boolean: the parsers read any
     value as its text, so ``{"name": ["a"]}`` became the name "['a']" and
     ``{"project": ["XL2"]}`` a project of that code. A number stays (a spreadsheet
-    cell holding a staff id or an external id)."""
+    cell holding a staff id or an external id, from code) except in an API request's
+    body (:data:`JSON_BODY`): there ``{"name": 5}`` is a client's mistake, and an
+    ID card or mobile sent as a number has lost its digits in a JavaScript client."""
     if type(v) is str:  # a CSV cell: most calls (5 a row of an import), told at once
         return v
     for kind, shown in _NOT_TEXT.items():
         if isinstance(v, kind):
             raise ValueError(f"must be text, not {shown}")
+    if isinstance(v, int | float) and _IN_JSON_BODY.get():
+        raise ValueError("must be text, not a number")
     return v
+
+
+def _json_body(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    token = _IN_JSON_BODY.set(True)
+    try:
+        return handler(value)
+    finally:
+        _IN_JSON_BODY.reset(token)
+
+
+#: what an API route's body parameter is annotated with
+#: (``record: Annotated[CustomerIn, JSON_BODY]``): its text fields, nested models' too,
+#: take text only, where the same model from code (or a workbook) takes a number
+JSON_BODY = WrapValidator(_json_body)
 
 
 def _parsed(parse: Callable[..., Any], *more: Any, any_value: bool = False
@@ -206,10 +238,14 @@ WechatUnionids = Annotated[list[str], BeforeValidator(_unionid_list)]
 IdCardNumber = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_id_card))]
 Email = Annotated[str | None, BeforeValidator(_wrap_identity(identity.normalise_email))]
 GenderIn = Annotated[Gender | None, BeforeValidator(_parsed(values.parse_gender, any_value=True))]
-BirthDate = Annotated[
-    dt.date | None,
-    BeforeValidator(lambda v: values.parse_date(v, not_after=identity.current_date())),
-]
+def _birth_date(v: Any) -> dt.date | None:
+    """Not in the future, and within the range of every entered day (a birth date of
+    0001-01-01 or 1850 is a typing mistake, as a receipt's day of 1850 is)."""
+    day = values.parse_date(v, not_after=identity.current_date())
+    return None if day is None else values.check_day(day)
+
+
+BirthDate = Annotated[dt.date | None, BeforeValidator(_birth_date)]
 PersonaIn = Annotated[Persona | None,
                       BeforeValidator(_parsed(values.parse_persona, any_value=True))]
 Budget = Annotated[int | None, BeforeValidator(_parsed(values.parse_budget, any_value=True))]

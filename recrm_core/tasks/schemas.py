@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from ..access import WRITERS
 from ..models import BodyText, Code, TaskStatus, _Model, _Out
+from ..models.base import scalar
 from ..values import required_code, zoned
 
 STATUSES: tuple[str, ...] = get_args(TaskStatus)
@@ -49,7 +50,7 @@ class TaskIn(_Model):
     @field_validator("kind", mode="before")
     @classmethod
     def _kind(cls, v: Any) -> str:
-        return required_code(v, "task kind", 32).lower()
+        return required_code(scalar(v), "task kind", 32).lower()
 
     @field_validator("due_at")
     @classmethod

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from fastapi import Query, status
 from fastapi.responses import JSONResponse
 
-from recrm_core.api import CurrentActor
+from recrm_core.api import CurrentActor, JsonBody
 
 from .commission import CommissionEntry, Commissions
 from .disputes import Dispute, DisputeIn, Disputes, ResolveIn
@@ -32,7 +32,8 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
     @api.post("/registrations", response_model=Registration,
               status_code=status.HTTP_201_CREATED,
               responses={409: {"description": "refused; `registration` is the stored id"}})
-    def register(body: RegistrationIn, actor: CurrentActor) -> Registration | JSONResponse:
+    def register(body: JsonBody[RegistrationIn],
+                 actor: CurrentActor) -> Registration | JSONResponse:
         """Register a customer's mobile for a project as the calling agent (报备)."""
         try:
             return channels.register(None, body.project, body.mobile, body.name, actor=actor)
@@ -57,7 +58,7 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
         return Commissions(crm).entries(actor=actor)
 
     @api.post("/disputes", response_model=Dispute, status_code=status.HTTP_201_CREATED)
-    def open_dispute(body: DisputeIn, actor: CurrentActor) -> Dispute:
+    def open_dispute(body: JsonBody[DisputeIn], actor: CurrentActor) -> Dispute:
         """Dispute a registration: the caller's agency's refused, expired or released one,
         or (office staff, naming `agency`) another agency's that holds the customer."""
         return Disputes(crm).open(body.registration, body.note, agency=body.agency,
@@ -72,7 +73,7 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
         return Disputes(crm).list(state=state, actor=actor)
 
     @api.post("/disputes/{dispute}/resolve", response_model=Dispute)
-    def resolve_dispute(dispute: int, body: ResolveIn, actor: CurrentActor) -> Dispute:
+    def resolve_dispute(dispute: int, body: JsonBody[ResolveIn], actor: CurrentActor) -> Dispute:
         """Uphold (re-attribute, move the commission) or dismiss an open dispute
         (managers)."""
         return Disputes(crm).resolve(dispute, uphold=body.uphold, note=body.note, actor=actor)

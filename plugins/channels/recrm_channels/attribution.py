@@ -83,6 +83,9 @@ class RuleBook:
 
     default: Rules
     versions: tuple[RuleVersion, ...] = ()
+    #: the business time zone: an explanation's times are read there, as every other
+    #: time a person sees (in UTC, a refusal's "until" was eight hours off the office's)
+    zone: dt.tzinfo = dt.UTC
 
     def in_force(self, at: dt.datetime) -> RuleVersion:
         chosen = RuleVersion(0, None, self.default)
@@ -134,29 +137,30 @@ class Decision:
         return next((o for o in self.outcomes if o.registration == registration), None)
 
 
-def _iso(at: dt.datetime | None) -> str:
-    return "for good" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+def _iso(at: dt.datetime | None, zone: dt.tzinfo) -> str:
+    return "for good" if at is None else at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _refusal(reg: Event, rules: Rules, version: int, earlier: Sequence[Decision],
-             others: Sequence[Event]) -> str | None:
+             others: Sequence[Event], zone: dt.tzinfo) -> str | None:
     for o in earlier:
         if o.live_at(reg.at):
             whose = "your agency" if o.agency == reg.agency else "another agency"
             until = o.holds_until()
-            return (f"already registered by {whose} until {_iso(until)}" if until else
+            return (f"already registered by {whose} until {_iso(until, zone)}" if until else
                     f"already registered by {whose}, which converted the customer")
     cooldown = dt.timedelta(days=rules.reregister_cooldown_days)
     for o in earlier:
         if (o.agency == reg.agency and o.state in ("expired", "released")
                 and o.ended_at is not None and o.ended_at <= reg.at < o.ended_at + cooldown):
-            return (f"cooldown: this agency's registration ended {_iso(o.ended_at)}; it may "
-                    f"register again from {_iso(o.ended_at + cooldown)} (rule v{version})")
+            return (f"cooldown: this agency's registration ended {_iso(o.ended_at, zone)}; "
+                    f"it may register again from {_iso(o.ended_at + cooldown, zone)} "
+                    f"(rule v{version})")
     since = reg.at - dt.timedelta(days=rules.known_customer_days)
     for e in others:
         if since <= e.at < reg.at:
             what = {"visit": "a visit", "stage": f"stage {e.stage}"}.get(e.kind, "a contact")
-            return (f"known customer of the project: {what} on {_iso(e.at)} "
+            return (f"known customer of the project: {what} on {_iso(e.at, zone)} "
                     f"(within {rules.known_customer_days} days, rule v{version})")
     # Under visit is king a registration protects no one: another agency's earlier one
     # does not make the customer known (the first accompanied visit decides).
@@ -164,13 +168,13 @@ def _refusal(reg: Event, rules: Rules, version: int, earlier: Sequence[Decision]
         if o.state != "rejected" and o.agency != reg.agency \
                 and since <= o.times["registered_at"] <= reg.at:
             return (f"known customer of the project: registered by another agency on "
-                    f"{_iso(o.times['registered_at'])} (within {rules.known_customer_days} "
-                    f"days, rule v{version})")
+                    f"{_iso(o.times['registered_at'], zone)} (within "
+                    f"{rules.known_customer_days} days, rule v{version})")
     return None
 
 
 def _judge(reg: Event, version: RuleVersion, earlier: Sequence[Decision],
-           others: Sequence[Event], now: dt.datetime) -> Decision:
+           others: Sequence[Event], now: dt.datetime, zone: dt.tzinfo) -> Decision:
     rules, v = version.rules, version.version
     valid_until = reg.at + dt.timedelta(hours=rules.registration_valid_hours)
     times = {"registered_at": reg.at, "valid_until": valid_until}
@@ -179,7 +183,7 @@ def _judge(reg: Event, version: RuleVersion, earlier: Sequence[Decision],
         return Decision(state, reg.ref, reg.agency, v, why, dict(times))
 
     refusal = reg.refused or _refusal(reg, rules, v, earlier,
-                                      [e for e in others if e.at < reg.at])
+                                      [e for e in others if e.at < reg.at], zone)
     if refusal:
         times["ended_at"] = reg.at
         return decision("rejected", refusal)
@@ -191,25 +195,26 @@ def _judge(reg: Event, version: RuleVersion, earlier: Sequence[Decision],
         if now > valid_until:
             times["ended_at"] = valid_until
             return decision("expired", f"no visit within {rules.registration_valid_hours} hours "
-                            f"(window ended {_iso(valid_until)}, rule v{v})")
-        return decision("pending", f"registered {_iso(reg.at)}; a visit is due by "
-                        f"{_iso(valid_until)} (rule v{v})")
+                            f"(window ended {_iso(valid_until, zone)}, rule v{v})")
+        return decision("pending", f"registered {_iso(reg.at, zone)}; a visit is due by "
+                        f"{_iso(valid_until, zone)} (rule v{v})")
     if rules.visit_is_king and visit.agency != reg.agency:
         times["ended_at"] = visit.at
         return decision("expired", f"visit is king: the first accompanied visit "
-                        f"({_iso(visit.at)}) was with another agency's agent (rule v{v})")
+                        f"({_iso(visit.at, zone)}) was with another agency's agent "
+                        f"(rule v{v})")
     protected_until = visit.at + dt.timedelta(days=rules.visit_protection_days)
     times |= {"confirmed_at": visit.at, "protected_until": protected_until}
-    confirmed = (f"confirmed by a visit on {_iso(visit.at)}, within "
+    confirmed = (f"confirmed by a visit on {_iso(visit.at, zone)}, within "
                  f"{rules.registration_valid_hours} hours of the registration; protected "
-                 f"until {_iso(protected_until)} (rule v{v})")
+                 f"until {_iso(protected_until, zone)} (rule v{v})")
     stages = [e for e in others if e.kind == "stage" and e.stage in CONVERTING
               and e.at >= visit.at]
     stage = stages[0] if stages else None
     if stage is not None and stage.at <= protected_until:
         times |= {"converted_at": stage.at}
         return decision("converted", f"{confirmed}; converted by stage {stage.stage} on "
-                        f"{_iso(stage.at)}")
+                        f"{_iso(stage.at, zone)}")
     if now > protected_until:
         times["ended_at"] = protected_until
         return decision("released", f"{confirmed}; released: no subscription or contract "
@@ -236,26 +241,28 @@ def acceptance(outcome: Decision, version: RuleVersion, *, agency: str,
 
 
 def _award(ruling: Event, reg: Event, version: RuleVersion, others: Sequence[Event],
-           now: dt.datetime) -> Decision:
+           now: dt.datetime, zone: dt.tzinfo) -> Decision:
     """The awarded registration's decision from ``ruling`` on."""
     rules, v = version.rules, version.version
     times = {"registered_at": reg.at, "ruled_at": ruling.at,
              "valid_until": reg.at + dt.timedelta(hours=rules.registration_valid_hours)}
     # The dispute's notes are free text (personal data); explanations never hold them.
-    why = f"dispute #{ruling.ref} upheld on {_iso(ruling.at)} for agency {ruling.agency}"
+    why = (f"dispute #{ruling.ref} upheld on {_iso(ruling.at, zone)} for agency "
+           f"{ruling.agency}")
     visit = next((e for e in others if e.kind == "visit" and e.at >= reg.at), None)
     confirmed_at = visit.at if visit is not None else ruling.at
     protected_until = max(confirmed_at, ruling.at) + dt.timedelta(
         days=rules.visit_protection_days)
     times |= {"confirmed_at": confirmed_at, "protected_until": protected_until}
-    why += (f"; confirmed by the visit on {_iso(confirmed_at)}" if visit is not None
-            else "; confirmed by the ruling") + f", protected until {_iso(protected_until)}"
+    why += (f"; confirmed by the visit on {_iso(confirmed_at, zone)}" if visit is not None
+            else "; confirmed by the ruling")
+    why += f", protected until {_iso(protected_until, zone)}"
     stage = next((e for e in others if e.kind == "stage" and e.stage in CONVERTING
                   and reg.at <= e.at <= protected_until), None)
     if stage is not None:
         times["converted_at"] = stage.at
         return Decision("converted", reg.ref, reg.agency, v,
-                        f"{why}; converted by stage {stage.stage} on {_iso(stage.at)} "
+                        f"{why}; converted by stage {stage.stage} on {_iso(stage.at, zone)} "
                         f"(rule v{v})", times)
     if now > protected_until:
         times["ended_at"] = protected_until
@@ -265,10 +272,10 @@ def _award(ruling: Event, reg: Event, version: RuleVersion, others: Sequence[Eve
     return Decision("confirmed", reg.ref, reg.agency, v, f"{why} (rule v{v})", times)
 
 
-def _overruled(o: Decision, ruling: Event) -> Decision:
+def _overruled(o: Decision, ruling: Event, zone: dt.tzinfo) -> Decision:
     times = {**o.times, "ended_at": ruling.at}
     return Decision("released", o.registration, o.agency, o.rule,
-                    f"{o.explanation}; released on {_iso(ruling.at)}: dispute "
+                    f"{o.explanation}; released on {_iso(ruling.at, zone)}: dispute "
                     f"#{ruling.ref} upheld for agency {ruling.agency}", times)
 
 
@@ -293,12 +300,13 @@ def attribute(events: Iterable[Event], rules: RuleBook,
     for e in ordered:
         if e.kind == "registration":
             registrations[e.ref] = e
-            outcomes.append(_judge(e, version_of(e), outcomes, others, now))
+            outcomes.append(_judge(e, version_of(e), outcomes, others, now, rules.zone))
         elif e.kind == "ruling" and e.registration in registrations:
             reg = registrations[e.registration]
             outcomes = [
-                _award(e, reg, version_of(reg), others, now) if o.registration == reg.ref
-                else _overruled(o, e) if o.live_at(e.at) else o
+                _award(e, reg, version_of(reg), others, now, rules.zone)
+                if o.registration == reg.ref
+                else _overruled(o, e, rules.zone) if o.live_at(e.at) else o
                 for o in outcomes]
     accepted = [o for o in outcomes if o.state != "rejected"]
     holding = [o for o in accepted if o.state in ACTIVE]
@@ -313,6 +321,7 @@ def attribute(events: Iterable[Event], rules: RuleBook,
         if first is not None:
             return Decision("confirmed", None, first.agency, in_force.version,
                             f"visit is king: first visit accompanied by an agent of "
-                            f"{first.agency} on {_iso(first.at)} (rule v{in_force.version})",
+                            f"{first.agency} on {_iso(first.at, rules.zone)} "
+                            f"(rule v{in_force.version})",
                             {"confirmed_at": first.at})
     return Decision("none", None, None, in_force.version, "no registration at the project")

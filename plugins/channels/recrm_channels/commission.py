@@ -259,7 +259,8 @@ def withhold_referral_reward_in(uow: UnitOfWork, customer: Customer, project: st
     reg = held[-1]
     mode = settings(uow.crm).referral_vs_agency
     if mode == "agency":
-        return (f"registered by agency {reg.agency} on {reg.registered_at:%Y-%m-%d} "
+        day = reg.registered_at.astimezone(uow.crm.config.zone)  # the office's day
+        return (f"registered by agency {reg.agency} on {day:%Y-%m-%d} "
                 "(referral_vs_agency = agency)")
     if mode == "referral":
         why = (f"referred by owner customer {referrer_id}: no deal commission "

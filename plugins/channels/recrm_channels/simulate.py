@@ -188,7 +188,8 @@ def simulate(crm: CRM, project: str, values: Mapping[str, Any], *, days: int = 3
             found = crm.customers.find(mobile=mobile)
             customer[mobile] = found[0].id if found else None
     proposed = max((v.version for v in book.versions), default=0) + 1
-    sim_book = RuleBook(book.default, (*book.versions, RuleVersion(proposed, None, rules)))
+    sim_book = RuleBook(book.default, (*book.versions, RuleVersion(proposed, None, rules)),
+                        book.zone)
     version = sim_book.get(proposed)
     # The non-registration events and the earlier registrations of each mobile; the
     # steps (with their units and amounts) and the ledger for the commission.

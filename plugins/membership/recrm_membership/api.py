@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Path, Response, status
 
-from recrm_core.api import CurrentActor
+from recrm_core.api import CurrentActor, JsonBody
 
 from .models import Balance, LedgerEntry, Member, Redemption, RedemptionIn
 from .service import Membership
@@ -58,7 +58,7 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
               responses={200: {"model": Redemption,
                                "description": "this ref was redeemed before: nothing "
                                "was deducted"}})
-    def redeem(customer_id: CustomerId, redemption: RedemptionIn, response: Response,
+    def redeem(customer_id: CustomerId, redemption: JsonBody[RedemptionIn], response: Response,
                actor: CurrentActor) -> Redemption:
         """Spend points (``recrm member redeem``): expired points are written off
         first, more than the balance is 409. 201 when points were deducted; 200 when

@@ -42,7 +42,8 @@ def two_members(crm: CRM) -> CRM:
     return crm
 
 
-@pytest.mark.parametrize("now", ["9999-12-31", "2999-01-01T00:00+08:00"])
+# (9999-12-31 is out of the range of entered days, with --force too: test_probe11_dates)
+@pytest.mark.parametrize("now", ["9998-12-31", "2999-01-01T00:00+08:00"])
 def test_a_now_far_in_the_future_is_a_usage_error(two_members: CRM, cli_runner: RecrmCliRunner,
                                                    now: str) -> None:
     line = error_line(cli_runner.invoke("member", "points", "--expire", "--now", now, "--yes"), 2)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from recrm_core.api import CurrentActor
+from recrm_core.api import CurrentActor, JsonBody
 
 from .inbound import handle_reply
 from .models import RunResult, Send, SendReport
@@ -63,7 +63,7 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
         return news.sends()
 
     @routes.api.post("/sends/{name}/schedule", response_model=Send)
-    def schedule_send(name: str, body: ScheduleIn, actor: CurrentActor) -> Send:
+    def schedule_send(name: str, body: JsonBody[ScheduleIn], actor: CurrentActor) -> Send:
         """draft → scheduled, due at ``at`` (default now); a sender run starts it."""
         return news.schedule(name, body.at, actor=actor)
 
@@ -81,7 +81,7 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
         return Sender(crm, actor=actor).run()
 
     @routes.public.post("/nl/sms/{secret}", response_model=InboundResult)
-    def sms_reply(secret: str, body: InboundSms) -> InboundResult:
+    def sms_reply(secret: str, body: JsonBody[InboundSms]) -> InboundResult:
         """The provider's reply callback: ``T``, ``TD`` or ``退订`` withdraws the
         sender's SMS marketing consent. A wrong secret is 404."""
         try:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Path, Query, status
 from pydantic import BaseModel, Field, field_validator
 
-from recrm_core.api import CurrentActor
+from recrm_core.api import CurrentActor, JsonBody
 from recrm_core.db import MAX_ID
 
 from .models import CustomerRef, Deal, Hold, PartyIn, Receipt, Receivable, SalesReport, Ticket, Unit
@@ -118,7 +118,7 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
 
     @api.post("/units/{unit:path}/hold", response_model=Hold,
               status_code=status.HTTP_201_CREATED)
-    def hold(unit: str, body: HoldIn, actor: CurrentActor) -> Hold:
+    def hold(unit: str, body: JsonBody[HoldIn], actor: CurrentActor) -> Hold:
         """Hold a unit for a customer (409 when it is taken)."""
         return sales.units.hold(unit, body.customer, staff=body.staff, actor=actor)
 
@@ -128,7 +128,7 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
         return sales.units.release(unit, actor=actor)
 
     @api.post("/deals", response_model=Deal, status_code=status.HTTP_201_CREATED)
-    def subscribe(body: SubscribeIn, actor: CurrentActor) -> Deal:
+    def subscribe(body: JsonBody[SubscribeIn], actor: CurrentActor) -> Deal:
         """Subscribe a unit (认购) for a buyer and co-buyers."""
         return sales.deals.subscribe(body.unit, body.buyer, parties=body.parties,
                                      price=body.price, discount=body.discount,
@@ -140,40 +140,40 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
         return sales.deals.show(deal, actor=actor)
 
     @api.post("/deals/{deal}/sign", response_model=Deal)
-    def sign(deal: DealId, body: SignIn, actor: CurrentActor) -> Deal:
+    def sign(deal: DealId, body: JsonBody[SignIn], actor: CurrentActor) -> Deal:
         """Sign a subscribed deal (签约)."""
         return sales.deals.sign(deal, contract_no=body.contract_no, total=body.total,
                                 payment=body.payment, actor=actor)
 
     @api.post("/deals/{deal}/cancel", response_model=Deal)
-    def cancel(deal: DealId, body: ReasonIn, actor: CurrentActor) -> Deal:
+    def cancel(deal: DealId, body: JsonBody[ReasonIn], actor: CurrentActor) -> Deal:
         """Cancel a deal (退房; managers)."""
         return sales.deals.cancel(deal, reason=body.reason, actor=actor)
 
     @api.post("/deals/{deal}/handover", response_model=Deal)
-    def handover(deal: DealId, body: HandoverIn, actor: CurrentActor) -> Deal:
+    def handover(deal: DealId, body: JsonBody[HandoverIn], actor: CurrentActor) -> Deal:
         """Hand over a contracted deal's unit (交房)."""
         return sales.deals.handover(deal, date=body.date, actor=actor)
 
     @api.post("/deals/{deal}/change-unit", response_model=Deal)
-    def change_unit(deal: DealId, body: ChangeUnitIn, actor: CurrentActor) -> Deal:
+    def change_unit(deal: DealId, body: JsonBody[ChangeUnitIn], actor: CurrentActor) -> Deal:
         """Move a deal to another unit (换房; managers)."""
         return sales.deals.change_unit(deal, body.unit, reason=body.reason, price=body.price,
                                        actor=actor)
 
     @api.post("/deals/{deal}/change-buyer", response_model=Deal)
-    def change_buyer(deal: DealId, body: ChangeBuyerIn, actor: CurrentActor) -> Deal:
+    def change_buyer(deal: DealId, body: JsonBody[ChangeBuyerIn], actor: CurrentActor) -> Deal:
         """Change or add a deal's parties (更名; managers)."""
         return sales.deals.change_buyer(deal, body.buyer, parties=body.parties,
                                         reason=body.reason, actor=actor)
 
     @api.post("/tickets", response_model=Ticket, status_code=status.HTTP_201_CREATED)
-    def issue_ticket(body: TicketIn, actor: CurrentActor) -> Ticket:
+    def issue_ticket(body: JsonBody[TicketIn], actor: CurrentActor) -> Ticket:
         """Issue the project's next ticket (认筹)."""
         return sales.tickets.issue(body.project, body.customer, body.amount, actor=actor)
 
     @api.post("/tickets/call", response_model=list[Ticket])
-    def call_tickets(body: CallIn, actor: CurrentActor) -> list[Ticket]:
+    def call_tickets(body: JsonBody[CallIn], actor: CurrentActor) -> list[Ticket]:
         """Call the next tickets in number order (开盘选房)."""
         return sales.tickets.call(body.project, body.next, actor=actor)
 
@@ -184,14 +184,14 @@ def add_routes(crm: CRM, routes: ApiRoutes) -> None:
         return sales.tickets.list(project=project, state=state, actor=actor)
 
     @api.post("/deals/{deal}/schedule", response_model=Deal)
-    def schedule(deal: DealId, body: ScheduleIn, actor: CurrentActor) -> Deal:
+    def schedule(deal: DealId, body: JsonBody[ScheduleIn], actor: CurrentActor) -> Deal:
         """Set the deal's payment schedule from a built-in plan."""
         sales.payments.schedule(deal, body.plan, actor=actor)
         return sales.deals.show(deal, actor=actor)
 
     @api.post("/deals/{deal}/receipts", response_model=Receipt,
               status_code=status.HTTP_201_CREATED)
-    def receive(deal: DealId, body: ReceiveIn, actor: CurrentActor) -> Receipt:
+    def receive(deal: DealId, body: JsonBody[ReceiveIn], actor: CurrentActor) -> Receipt:
         """Record money received (the same `ref` again returns the first receipt)."""
         return sales.payments.receive(deal, body.amount, date=body.date, ref=body.ref,
                                       actor=actor)

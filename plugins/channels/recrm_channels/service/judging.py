@@ -56,7 +56,8 @@ class RegistrationReads:
 def rule_book(crm: CRM, session: Session, project: str) -> RuleBook:
     rows = session.scalars(_RULE_SETS, {"project": project}).all()
     return RuleBook(default_rules(crm), tuple(
-        RuleVersion(r.version, r.effective_from, Rules.model_validate(r.rules)) for r in rows))
+        RuleVersion(r.version, r.effective_from, Rules.model_validate(r.rules)) for r in rows),
+        crm.config.zone)
 
 
 def _agency_of_agents(session: Session) -> dict[str, str]:
