@@ -400,20 +400,20 @@ def differences(crm: CRM) -> list[str]:
     or those of a plugin without migrations)."""
     from alembic.autogenerate import compare_metadata
 
-    from .schema import schema_state, unmigrated_tables
+    from .schema import schema_state, unowned_tables
 
     found: list[str] = []
-    state = schema_state(crm)
+    installed = installed_branches()
+    state = schema_state(crm, installed)
     if state.kind != "current":
         found.append(state.message or "the database is empty: run `recrm db upgrade`")
         if state.kind in ("empty", "unversioned"):
             return found
-    branches = enabled_branches(crm)
-    declare_tables(crm)
+    branches = enabled_branches(crm, installed)
+    declare_tables(crm)  # every table, those without a branch (ignored below) too
     metadata = declared_metadata(branches)
-    ignored = {VERSION_TABLE, *(t.name for t in unmigrated_tables(crm))}
-    ignored |= {n for b in installed_branches().values() for n in b.tables} - set(
-        metadata.tables)
+    ignored = {VERSION_TABLE, *(t.name for t in unowned_tables(installed))}
+    ignored |= {n for b in installed.values() for n in b.tables} - set(metadata.tables)
 
     def include(obj: Any, name: str | None, kind: str, reflected: bool, _other: Any) -> bool:
         return not (kind == "table" and name in ignored)

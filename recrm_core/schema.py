@@ -108,9 +108,10 @@ def installed_branches() -> dict[str, Branch]:
             for name, directory in installed_branch_directories().items()}
 
 
-def enabled_branches(crm: CRM) -> list[Branch]:
-    """The core's branch, then those of the CRM's plugins that have one."""
-    installed = installed_branches()
+def enabled_branches(crm: CRM, installed: dict[str, Branch] | None = None) -> list[Branch]:
+    """The core's branch, then those of the CRM's plugins that have one (among
+    ``installed``, read when not given)."""
+    installed = installed_branches() if installed is None else installed
     return [core_branch(), *(installed[n] for n in crm.plugin_names if n in installed)]
 
 
@@ -212,24 +213,27 @@ def disabled_plugin_data(crm: CRM, conn: Connection) -> dict[str, list[str]]:
     return found
 
 
-def schema_state(crm: CRM) -> SchemaState:
-    """Where ``crm``'s database stands, from a read-only transaction."""
-    branches = enabled_branches(crm)
+def schema_state(crm: CRM, installed: dict[str, Branch] | None = None) -> SchemaState:
+    """Where ``crm``'s database stands, from a read-only transaction (``installed``:
+    :func:`installed_branches`, read when not given)."""
+    branches = enabled_branches(crm, installed)
     with read_connection(crm) as conn:
         versions = read_versions(conn)
         names = set(inspect(conn).get_table_names()) if versions is None else set()
     # A disabled plugin's revision in the table is not a newer one.
-    return compare(versions, names, branches, _other_branches(versions, branches))
+    return compare(versions, names, branches, _other_branches(versions, branches, installed))
 
 
-def _other_branches(versions: set[str] | None, branches: list[Branch]) -> dict[str, Branch]:
+def _other_branches(versions: set[str] | None, branches: list[Branch],
+                    installed: dict[str, Branch] | None = None) -> dict[str, Branch]:
     """The installed branches not among ``branches`` (the enabled ones), read only when
     the database holds a revision the enabled ones do not know: the common case reads
     no other plugin's file."""
     if not versions or versions <= {r for b in branches for r in b.revisions}:
         return {}
     enabled = {b.name for b in branches}
-    return {n: b for n, b in installed_branches().items() if n not in enabled}
+    installed = installed_branches() if installed is None else installed
+    return {n: b for n, b in installed.items() if n not in enabled}
 
 
 def declare_tables(crm: CRM, skip: Iterable[str] = ()) -> None:
@@ -241,25 +245,34 @@ def declare_tables(crm: CRM, skip: Iterable[str] = ()) -> None:
     crm.hooks.declare_tables(skip)
 
 
-def unmigrated_tables(crm: CRM) -> list[Table]:
+def unmigrated_tables(crm: CRM, installed: dict[str, Branch] | None = None) -> list[Table]:
     """The declared tables no installed branch creates: those of plugins without a
     migration branch (a quick experiment, a plugin registered in a test). A disabled
     plugin's tables are never among them. Only those plugins are asked to declare
     theirs: every command's start-up check comes here, and the others' tables are in
-    their ``revisions.json`` (so a ``customers count`` imports none of them)."""
-    installed = installed_branches()
+    their ``revisions.json`` (so a ``customers count`` imports none of them). The
+    core's are declared here, though every branch creates them: a command reads them
+    (a count, an import), and declared while the console script starts they cost no
+    pass of the garbage collector (``recrm_core.collector``)."""
+    installed = installed_branches() if installed is None else installed
     declare_tables(crm, skip=[n for n in crm.plugin_names
                               if n in installed and installed[n].tables])
+    return unowned_tables(installed)
+
+
+def unowned_tables(installed: dict[str, Branch]) -> list[Table]:
+    """The tables declared on ``Base`` that neither the core's branch nor one of
+    ``installed`` creates, in dependency order."""
     owned = set(core_branch().tables)
     for branch in installed.values():
         owned |= branch.tables
     return [t for t in Base.metadata.sorted_tables if t.name not in owned]
 
 
-def create_unmigrated_tables(crm: CRM) -> None:
+def create_unmigrated_tables(crm: CRM, installed: dict[str, Branch] | None = None) -> None:
     """Create the missing :func:`unmigrated_tables`; the write lock is taken only
     when one is missing (SQLite readers must not queue behind an import)."""
-    wanted = unmigrated_tables(crm)
+    wanted = unmigrated_tables(crm, installed)
     if not wanted:
         return
     with read_connection(crm) as conn:
@@ -273,11 +286,12 @@ def ensure_current(crm: CRM) -> None:
     """What every command but ``recrm db ...`` runs first: an empty database is
     migrated to head; one behind or ahead of the code, or made before migrations,
     raises :class:`SchemaMismatch`."""
-    state = schema_state(crm)
+    installed = installed_branches()
+    state = schema_state(crm, installed)
     if state.kind == "empty":
         from .migrating import upgrade
 
         upgrade(crm)
     elif state.kind != "current":
         raise SchemaMismatch(state.message)
-    create_unmigrated_tables(crm)
+    create_unmigrated_tables(crm, installed)

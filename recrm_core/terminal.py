@@ -7,6 +7,7 @@ escapes instead of sending them to the terminal.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -39,10 +40,13 @@ def _char_class(ranges: Sequence[tuple[int, int]]) -> re.Pattern[str]:
     return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
 
 
-_HOSTILE = _char_class(HOSTILE_RANGES)
-_HOSTILE_BUT_LINE_FEED = _char_class(
-    [(0x00, _LINE_FEED - 1), (_LINE_FEED + 1, 0x1F), *HOSTILE_RANGES[1:]]
-)
+@functools.cache
+def _hostile(lines: bool) -> re.Pattern[str]:
+    """Compiled when first printed: ~1 ms each, which every command paid at start-up
+    (the CLI imports this module) whether it printed a value or not."""
+    if not lines:
+        return _char_class(HOSTILE_RANGES)
+    return _char_class([(0x00, _LINE_FEED - 1), (_LINE_FEED + 1, 0x1F), *HOSTILE_RANGES[1:]])
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -55,5 +59,4 @@ def _escape_char(match: re.Match[str]) -> str:
 def printable(text: object, *, lines: bool = False) -> str:
     """``text`` with every control character shown as an escape (ESC as ``\\x1b``);
     ``lines`` keeps line feeds, for messages and cells laid out on several lines."""
-    pattern = _HOSTILE_BUT_LINE_FEED if lines else _HOSTILE
-    return pattern.sub(_escape_char, str(text))
+    return _hostile(lines).sub(_escape_char, str(text))

@@ -5,6 +5,7 @@ tests check what gets imported, which is what makes it slow or not."""
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import json
 import sqlite3
@@ -70,7 +71,9 @@ def test_count_imports_no_importer_demo_or_validators(tmp_path: Path) -> None:
     for heavy in ("recrm_core.importing", "recrm_core.demo", "recrm_core.segments",
                   "recrm_core.cases", "faker", "phonenumbers", "email_validator", "rich",
                   # the schema check reads the revision table and revisions.json only
-                  "alembic", "mako", "recrm_core.migrating", "recrm_core.baselines"):
+                  "alembic", "mako", "recrm_core.migrating", "recrm_core.baselines",
+                  # the customers' partial indexes name PostgreSQL's predicate lazily
+                  "sqlalchemy.dialects.postgresql"):
         assert heavy not in modules, heavy
     assert not {m for m in modules if m.startswith("recrm_core.migrations")}
 
@@ -89,6 +92,42 @@ def test_count_with_the_five_plugins_loads_only_their_hooks(tmp_path: Path) -> N
     for heavy in ("jinja2", "matplotlib", "fastapi", "recrm_core.demo", "recrm_core.segments",
                   "recrm_core.consent", "recrm_core.csvsource"):
         assert heavy not in modules, heavy
+
+
+COLLECTOR = """
+import atexit, gc, json, sys
+atexit.register(lambda: print(json.dumps([gc.isenabled(), gc.get_freeze_count()]), file=sys.stderr))
+sys.argv = ["recrm", *ARGS]
+from recrm_core.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("args", [["customers", "count", "--json"], ["plugins", "list"]])
+def test_the_console_script_freezes_what_start_up_made(tmp_path: Path, args: list[str]) -> None:
+    """The collector is off while the command is found and its CRM built, then on
+    again with start-up's objects frozen (``recrm_core.collector``), CRM or not."""
+    loaded(tmp_path, "init")
+    done = subprocess.run([sys.executable, "-c", COLLECTOR.replace("ARGS", repr(args))],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    enabled, frozen = json.loads(done.stderr.strip().splitlines()[-1])
+    assert enabled
+    assert frozen > 10_000  # modules, classes, mappers, schemas: start-up's objects
+
+
+def test_the_cli_run_in_process_keeps_its_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``cli.main`` (tests, code embedding the CLI) is not the console script: its
+    collector is left as it is, nothing frozen."""
+    monkeypatch.chdir(tmp_path)
+    frozen = gc.get_freeze_count()
+    for command in (["init"], ["customers", "count"]):
+        done = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path}/c.db", *command],
+                                  obj=CliContext(), catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
 
 
 DECLARE = """

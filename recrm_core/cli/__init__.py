@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from .. import collector
 from ..config import CONFIG_FILE, load_settings
 from ..errors import ConfigError, RecrmError, database_failure, undecodable_text
 from ..terminal import printable
@@ -129,7 +130,8 @@ class CliContext:
     def crm(self) -> CRM:
         if self._crm is None:
             factory = self.crm_factory or default_crm_factory
-            self._crm = factory(self)
+            with collector.held():
+                self._crm = factory(self)
         return self._crm
 
     def close(self) -> None:
@@ -583,6 +585,7 @@ def _disabled_plugin_with_command(cmd_name: str) -> str | None:
 def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool,
         acting_as: str | None) -> None:
     """recrm — a customer-relationship system for real-estate developers."""
+    collector.release()  # the command is found; its CRM is built under collector.held()
     obj = _cli_context(ctx)
     if acting_as is not None:
         # Checked here, whether or not the command asks who acts: a misspelt role
@@ -631,6 +634,7 @@ def local_moment(value: str | None, zone: ZoneInfo, option: str) -> dt.datetime 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    collector.hold()  # start-up's objects all live on (collector.py)
     warnings.showwarning = show_warning  # this process is the CLI: its own display
     cli.main(args=argv, prog_name="recrm")
 
