@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 #: the dialects whose options are handed over on first use rather than validated
 _DEFERRED = ("postgresql",)
+#: whether this SQLAlchemy makes an element's options per dialect as 2.0/2.1 do (a
+#: private method): if a release changes that, the index takes ``postgresql_where``
+#: as any index does — correct, only the dialect's import is no longer saved
+#: (``tests/test_startup.py`` then fails on that import, not the app)
+_DEFERRABLE = callable(getattr(Index, "_kw_reg_for_dialect_cls", None))
 
 
 class _DeferredOptions(PopulateDict[str, Any]):
@@ -71,8 +76,12 @@ class PartialIndex(Index):
                  **dialect_kw: Any) -> None:
         clause = text(where) if isinstance(where, str) else where
         self._deferred = {dialect: {"where": clause} for dialect in _DEFERRED}
+        if not _DEFERRABLE:
+            dialect_kw.update({f"{dialect}_where": clause for dialect in _DEFERRED})
         super().__init__(name, *expressions, sqlite_where=clause, **dialect_kw)
 
     @memoized_property
     def dialect_options(self) -> Any:  # SQLAlchemy's type names a private class
+        if not _DEFERRABLE:
+            return super().dialect_options
         return _DeferredOptions(self._kw_reg_for_dialect_cls, self._deferred)

@@ -43,3 +43,23 @@ def test_the_options_are_postgresqls_own() -> None:
     assert str(index.dialect_options["postgresql"]["where"]) == "email IS NOT NULL"
     with pytest.raises(Exception, match="not accepted"):
         PartialIndex("ix_x", "email", where="email IS NOT NULL", postgresql_wher="x")
+
+
+def test_without_sqlalchemys_deferral_the_index_is_a_plain_partial_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should a SQLAlchemy release drop what the deferral relies on, the index takes
+    ``postgresql_where`` as any index does, and reads the same."""
+    from recrm_core import partialindex
+
+    monkeypatch.setattr(partialindex, "_DEFERRABLE", False)
+    index = declared()
+    assert str(index.dialect_options["postgresql"]["where"]) == "email IS NOT NULL"
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        ddl = str(CreateIndex(index).compile(dialect=dialect))  # type: ignore[arg-type]
+        assert ddl.endswith("WHERE email IS NOT NULL"), ddl
+
+
+def test_this_sqlalchemy_defers() -> None:
+    from recrm_core import partialindex
+
+    assert partialindex._DEFERRABLE
