@@ -1,4 +1,5 @@
-"""The cyclic garbage collector held off while the ``recrm`` process starts.
+"""The cyclic garbage collector paused where a process makes many objects that live
+on: while the ``recrm`` process starts, and (:func:`paused`) around an import's batches.
 
 Start-up makes hundreds of thousands of objects (modules, classes, mappers, pydantic
 schemas, the CRM) and frees almost none: each pass of the collector over them finds
@@ -12,8 +13,8 @@ no later pass visits what start-up made). Only the console script does so
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 #: whether this process is the console script, which :func:`hold` says
 _console = False
@@ -34,16 +35,24 @@ def release() -> None:
         gc.enable()
 
 
-@contextmanager
-def held() -> Iterator[None]:
+def held() -> AbstractContextManager[None]:
     """Around a later step of start-up (building the command's CRM): the collector off,
     then what the step made frozen. Nothing outside the console script."""
-    if not _console or not gc.isenabled():
+    return paused(then=gc.freeze) if _console else nullcontext()
+
+
+@contextmanager
+def paused(then: Callable[[], object] | None = None) -> Iterator[None]:
+    """The collector off for the block, and ``then`` run as it is turned back on. The
+    switch is process-wide: if something else already turned the collector off it is
+    left alone (and so never turned on early by us), and ``then`` does not run."""
+    if not gc.isenabled():
         yield
         return
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if then is not None:
+            then()
         gc.enable()

@@ -5,15 +5,15 @@ in the importing process or in the worker of :mod:`recrm_core.importrows`, one w
 from __future__ import annotations
 
 import datetime as dt
-import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pydantic import ValidationError
 
+from .collector import paused
 from .csvsource import ImportReadError
 from .idcards import encrypt, match_value
 from .models import CustomerIn, RejectedRow, first_error, trusted
@@ -223,17 +223,10 @@ def _no_card(number: str) -> str:
     raise AssertionError("a record without an ID number has no ID-card key")
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused() -> AbstractContextManager[None]:
     # A batch's rows are ~30,000 new tuples, dicts and models: enough allocations to
     # set off a dozen collections, each walking the importer's whole heap (measured:
     # 8 of the 9 us a row unpacking cost). They hold no reference cycles, so the
     # collector has nothing to find in them; it is paused while they are built.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
+    return paused()
 
